@@ -1,0 +1,34 @@
+/** Capability numbers from capabilities(7), used to compare configured sets
+ * with the masks a process reports in /proc/PID/status. */
+export const CAPS: Record<string, number> = {
+  CAP_CHOWN: 0, CAP_DAC_OVERRIDE: 1, CAP_DAC_READ_SEARCH: 2, CAP_FOWNER: 3, CAP_FSETID: 4,
+  CAP_KILL: 5, CAP_SETGID: 6, CAP_SETUID: 7, CAP_SETPCAP: 8, CAP_LINUX_IMMUTABLE: 9,
+  CAP_NET_BIND_SERVICE: 10, CAP_NET_BROADCAST: 11, CAP_NET_ADMIN: 12, CAP_NET_RAW: 13,
+  CAP_IPC_LOCK: 14, CAP_IPC_OWNER: 15, CAP_SYS_MODULE: 16, CAP_SYS_RAWIO: 17, CAP_SYS_CHROOT: 18,
+  CAP_SYS_PTRACE: 19, CAP_SYS_PACCT: 20, CAP_SYS_ADMIN: 21, CAP_SYS_BOOT: 22, CAP_SYS_NICE: 23,
+  CAP_SYS_RESOURCE: 24, CAP_SYS_TIME: 25, CAP_SYS_TTY_CONFIG: 26, CAP_MKNOD: 27, CAP_LEASE: 28,
+  CAP_AUDIT_WRITE: 29, CAP_AUDIT_CONTROL: 30, CAP_SETFCAP: 31, CAP_MAC_OVERRIDE: 32,
+  CAP_MAC_ADMIN: 33, CAP_SYSLOG: 34, CAP_WAKE_ALARM: 35, CAP_BLOCK_SUSPEND: 36, CAP_AUDIT_READ: 37,
+  CAP_PERFMON: 38, CAP_BPF: 39, CAP_CHECKPOINT_RESTORE: 40,
+};
+
+export function capMask(names: string[]): bigint {
+  let m = 0n;
+  for (const n of names) {
+    const bit = CAPS[n];
+    if (bit !== undefined) m |= 1n << BigInt(bit);
+  }
+  return m;
+}
+
+export function capNames(mask: bigint): string[] {
+  return Object.entries(CAPS)
+    .filter(([, bit]) => (mask >> BigInt(bit)) & 1n)
+    .map(([n]) => n);
+}
+
+/** Parses a hex mask as printed in /proc/PID/status (CapEff: 000001fffeffffff). */
+export function parseMask(hex: string | undefined): bigint | undefined {
+  if (!hex || !/^[0-9a-f]+$/i.test(hex)) return undefined;
+  return BigInt(`0x${hex}`);
+}

@@ -1,0 +1,339 @@
+/**
+ * What a case works with: its own --root and temp dir, unique container ids,
+ * bundles, container handles, and a cleanup list that always runs (delete
+ * --force every id it used, undo host mounts, remove temp dirs).
+ */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { defaultConfig, serialize, type Config } from './config.js';
+import { describe, execFileTimed, sleep, type ExecResult } from './exec.js';
+import type { HostInfo } from './host.js';
+import { excerpt, Report } from './probe-output.js';
+import { makeRootfs, PROBE_IN_CONTAINER, type RootfsTemplate } from './rootfs.js';
+import { RuntimeCli, type CreateOptions, type StateJson } from './runtime.js';
+import { fail, skip } from './types.js';
+
+export interface Features {
+  ociVersionMin?: string;
+  ociVersionMax?: string;
+  hooks?: string[];
+  mountOptions?: string[];
+  linux?: {
+    namespaces?: string[];
+    capabilities?: string[];
+    seccomp?: { enabled?: boolean; actions?: string[]; operators?: string[] };
+    [k: string]: unknown;
+  };
+  [k: string]: unknown;
+}
+
+/** Everything shared by the cases of one suite run. */
+export interface SuiteEnv {
+  runtimePath: string;
+  template: RootfsTemplate;
+  /** Host path of the probe (usable as a hook binary or socket receiver). */
+  hostProbe: string;
+  host: HostInfo;
+  features: Features | null;
+  featuresRaw: ExecResult | null;
+  suiteDir: string;
+  runTag: string;
+  cmdTimeoutMs: number;
+}
+
+export class Bundle {
+  constructor(
+    readonly dir: string,
+    readonly rootfs: string,
+    public config: Config,
+  ) {}
+
+  write(): void {
+    fs.writeFileSync(path.join(this.dir, 'config.json'), serialize(this.config));
+  }
+
+  /** Host path of a path inside the rootfs. */
+  inRootfs(p: string): string {
+    return path.join(this.rootfs, p);
+  }
+}
+
+export interface RunResult {
+  exec: ExecResult;
+  report: Report;
+}
+
+export class CaseContext {
+  readonly rt: RuntimeCli;
+  private readonly cleanups: (() => unknown)[] = [];
+  private readonly usedIds = new Set<string>();
+  private counter = 0;
+
+  constructor(
+    readonly env: SuiteEnv,
+    readonly caseId: string,
+    readonly dir: string,
+  ) {
+    fs.mkdirSync(dir, { recursive: true, mode: 0o755 });
+    fs.chmodSync(dir, 0o755);
+    const root = path.join(dir, 'root');
+    fs.mkdirSync(root, { mode: 0o700 });
+    this.rt = new RuntimeCli(env.runtimePath, root, dir, env.cmdTimeoutMs);
+  }
+
+  get host(): HostInfo {
+    return this.env.host;
+  }
+
+  get features(): Features | null {
+    return this.env.features;
+  }
+
+  /** A container id unique to this run, case and call. */
+  id(tag = 'c'): string {
+    const id = `st-${this.env.runTag}-${tag}-${++this.counter}`;
+    this.usedIds.add(id);
+    return id;
+  }
+
+  /** Marks an id as used by this case so cleanup deletes it. */
+  track(id: string): void {
+    this.usedIds.add(id);
+  }
+
+  defer(fn: () => unknown): void {
+    this.cleanups.push(fn);
+  }
+
+  /** A host path inside this case's temp dir (not created). */
+  path(...parts: string[]): string {
+    return path.join(this.dir, ...parts);
+  }
+
+  /** A fresh bundle with its own rootfs and the default config running `args`
+   * (probe arguments by default: `['info']` → `/bin/tsrun-probe info`). */
+  bundle(probeArgs: string[] = ['info'], name = `bundle${++this.counter}`): Bundle {
+    const dir = this.path(name);
+    fs.mkdirSync(dir, { mode: 0o755 });
+    const rootfs = path.join(dir, 'rootfs');
+    makeRootfs(this.env.template, rootfs);
+    return new Bundle(dir, rootfs, defaultConfig([PROBE_IN_CONTAINER, ...probeArgs]));
+  }
+
+  /** A host directory bind-mounted read-write at `dest` in the container. */
+  shareDir(bundle: Bundle, dest = '/shared'): string {
+    const host = this.path(`share${++this.counter}`);
+    fs.mkdirSync(host, { mode: 0o777 });
+    fs.chmodSync(host, 0o777);
+    (bundle.config.mounts ??= []).push({ destination: dest, type: 'bind', source: host, options: ['rbind', 'rw'] });
+    return host;
+  }
+
+  /** `run` the bundle in the foreground and parse the probe's report. Fails the
+   * case when the runtime itself reports an error (unless allowFailure). */
+  async run(bundle: Bundle, o: CreateOptions & { allowFailure?: boolean; id?: string } = {}): Promise<RunResult> {
+    bundle.write();
+    const id = o.id ?? this.id('run');
+    this.track(id);
+    const exec = await this.rt.run(id, bundle.dir, o);
+    if (exec.timedOut) fail(`runtime timed out: ${describe(exec)}`);
+    const report = new Report(exec.stdout);
+    if (!o.allowFailure && exec.code !== 0 && !report.has('pid') && report.map.size === 0) {
+      fail(`runtime could not run the container: ${describe(exec)}`);
+    }
+    return { exec, report };
+  }
+
+  /** Like `run`, but for configs the runtime must reject: returns the result. */
+  async runExpectingError(bundle: Bundle): Promise<ExecResult> {
+    const { exec } = await this.run(bundle, { allowFailure: true });
+    return exec;
+  }
+
+  /** `create` the bundle; fails the case if the runtime refuses. */
+  async create(bundle: Bundle, o: CreateOptions & { id?: string } = {}): Promise<Container> {
+    const c = await this.tryCreate(bundle, o);
+    if (c.createResult.code !== 0) fail(`create failed: ${describe(c.createResult)}`);
+    return c;
+  }
+
+  /** `create` the bundle and return the handle whatever the outcome. */
+  async tryCreate(bundle: Bundle, o: CreateOptions & { id?: string } = {}): Promise<Container> {
+    bundle.write();
+    const id = o.id ?? this.id('ctr');
+    this.track(id);
+    const n = ++this.counter;
+    const stdoutFile = o.stdoutFile ?? this.path(`${id}.${n}.stdout`);
+    const stderrFile = o.stderrFile ?? this.path(`${id}.${n}.stderr`);
+    const pidFile = o.pidFile ?? this.path(`${id}.${n}.pid`);
+    const res = await this.rt.create(id, bundle.dir, { ...o, stdoutFile, stderrFile, pidFile });
+    return new Container(this, id, bundle, res, stdoutFile, pidFile);
+  }
+
+  /** Runs the probe on the host (outside any container). */
+  hostProbe(args: string[], timeoutMs = 10000): Promise<ExecResult> {
+    return execFileTimed(this.env.hostProbe, args, { timeoutMs, scratchDir: this.dir });
+  }
+
+  requireNamespace(type: string): void {
+    const kernelName = { network: 'net', mount: 'mnt' }[type] ?? type;
+    if (!this.host.namespaces.includes(kernelName)) skip(`kernel has no ${type} namespace`);
+    const listed = this.features?.linux?.namespaces;
+    if (listed && !listed.includes(type)) skip(`runtime's features document does not list the ${type} namespace`);
+  }
+
+  requireCgroupV2(...controllers: string[]): void {
+    if (this.host.cgroupMode !== 'unified') skip(`host cgroups are ${this.host.cgroupMode}, not unified v2`);
+    for (const c of controllers) {
+      if (!this.host.v2Controllers.includes(c)) skip(`cgroup v2 controller ${c} not available`);
+    }
+  }
+
+  /** Undoes everything the case created; never throws. */
+  async cleanup(): Promise<string[]> {
+    const problems: string[] = [];
+    for (const id of this.usedIds) {
+      const r = await this.rt.delete(id, true);
+      const st = await this.rt.state(id);
+      if (st.code === 0) {
+        const pid = Number(st.json?.pid ?? 0);
+        if (pid > 0) {
+          try {
+            process.kill(pid, 'SIGKILL');
+          } catch {
+            /* already gone */
+          }
+          await sleep(50);
+        }
+        const again = await this.rt.delete(id, true);
+        if ((await this.rt.state(id)).code === 0) {
+          problems.push(`container ${id} survives delete --force: ${describe(again)} (first: ${describe(r)})`);
+        }
+      }
+    }
+    for (const fn of this.cleanups.reverse()) {
+      try {
+        await fn();
+      } catch (e) {
+        problems.push(`cleanup step failed: ${(e as Error).message}`);
+      }
+    }
+    const stillMounted = mountsUnder(this.dir);
+    for (const m of stillMounted.reverse()) {
+      try {
+        execFileSync('umount', ['-l', m], { stdio: 'ignore' });
+      } catch {
+        /* reported below */
+      }
+    }
+    if (mountsUnder(this.dir).length) {
+      problems.push(`mounts left under ${this.dir}; not removing it`);
+    } else {
+      fs.rmSync(this.dir, { recursive: true, force: true });
+    }
+    return problems;
+  }
+}
+
+function mountsUnder(dir: string): string[] {
+  let text = '';
+  try {
+    text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return [];
+  }
+  return text
+    .split('\n')
+    .map((l) => l.split(' ')[4] ?? '')
+    .filter((mp) => mp === dir || mp.startsWith(`${dir}/`));
+}
+
+export class Container {
+  constructor(
+    readonly ctx: CaseContext,
+    readonly id: string,
+    readonly bundle: Bundle,
+    readonly createResult: ExecResult,
+    readonly stdoutFile: string,
+    readonly pidFile: string,
+  ) {}
+
+  get created(): boolean {
+    return this.createResult.code === 0;
+  }
+
+  state(): Promise<ExecResult & { json?: StateJson }> {
+    return this.ctx.rt.state(this.id);
+  }
+
+  /** The status reported by `state`, or undefined if `state` fails. */
+  async status(): Promise<string | undefined> {
+    const s = await this.state();
+    return typeof s.json?.status === 'string' ? s.json.status : undefined;
+  }
+
+  /** The pid from `state`; fails the case when there is none. */
+  async pid(): Promise<number> {
+    const s = await this.state();
+    const pid = s.json?.pid;
+    if (typeof pid !== 'number' || pid <= 0) fail(`state has no usable pid: ${excerpt(s.stdout || s.stderr)}`);
+    return pid;
+  }
+
+  start(): Promise<ExecResult> {
+    return this.ctx.rt.start(this.id);
+  }
+
+  async startOk(): Promise<void> {
+    const r = await this.start();
+    if (r.code !== 0) fail(`start failed: ${describe(r)}`);
+  }
+
+  kill(signal?: string, all = false): Promise<ExecResult> {
+    return this.ctx.rt.kill(this.id, signal, all);
+  }
+
+  delete(force = false): Promise<ExecResult> {
+    return this.ctx.rt.delete(this.id, force);
+  }
+
+  /** Polls `state` until the status is `want`; returns the last status seen. */
+  async waitStatus(want: string, timeoutMs = 5000): Promise<string | undefined> {
+    const deadline = Date.now() + timeoutMs;
+    let last: string | undefined;
+    for (;;) {
+      last = await this.status();
+      if (last === want || Date.now() > deadline) return last;
+      await sleep(20);
+    }
+  }
+
+  async waitStopped(timeoutMs = 5000): Promise<void> {
+    const s = await this.waitStatus('stopped', timeoutMs);
+    if (s !== 'stopped') fail(`container did not reach "stopped" within ${timeoutMs} ms (status ${s ?? 'unknown'})`);
+  }
+
+  /** Everything written to the container's stdout so far. */
+  output(): string {
+    try {
+      return fs.readFileSync(this.stdoutFile, 'utf8');
+    } catch {
+      return '';
+    }
+  }
+
+  report(): Report {
+    return new Report(this.output());
+  }
+
+  /** Waits until the probe has printed `key` (e.g. `ready`). */
+  async waitFor(key: string, timeoutMs = 5000): Promise<Report> {
+    const deadline = Date.now() + timeoutMs;
+    for (;;) {
+      const r = this.report();
+      if (r.has(key) || Date.now() > deadline) return r;
+      await sleep(20);
+    }
+  }
+}
