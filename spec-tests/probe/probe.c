@@ -46,6 +46,10 @@
 
 extern char **environ;
 
+/* The whole command line, for `hook` records (argv[0] included). */
+static int g_argc;
+static char **g_argv;
+
 /* ---- output ------------------------------------------------------------ */
 
 static void out(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
@@ -561,6 +565,7 @@ static long run_syscall(char *spec, int *known) {
     return syscall(SYS_mknod, a[0], (a[1] && a[1][0] == 'b' ? S_IFBLK : S_IFCHR) | 0600,
                    makedev(num(a[2]), num(a[3])));
   if (!strcmp(name, "open")) return syscall(SYS_open, a[0], O_RDONLY | O_CLOEXEC);
+  if (!strcmp(name, "openw")) return syscall(SYS_open, a[0], O_WRONLY | O_CLOEXEC);
   if (!strcmp(name, "kill")) return syscall(SYS_kill, num(a[0]), num(a[1]));
   if (!strcmp(name, "nr"))
     return syscall((long)num(a[0]), num(a[1]), num(a[2]), num(a[3]), num(a[4]), num(a[5]));
@@ -692,10 +697,10 @@ static int cmd_hook(int argc, char **argv) {
   }
   char cwd[PATH_MAX] = "";
   if (!getcwd(cwd, sizeof cwd)) cwd[0] = 0;
-  l += (size_t)snprintf(record + l, sizeof record - l, "\tcwd=%s\targc=%d", cwd, argc);
+  l += (size_t)snprintf(record + l, sizeof record - l, "\tcwd=%s\targc=%d", cwd, g_argc);
   static char h[131072];
-  for (int i = 0; i < argc; i++) {
-    hex((const unsigned char *)argv[i], strlen(argv[i]), h, sizeof h);
+  for (int i = 0; i < g_argc; i++) {
+    hex((const unsigned char *)g_argv[i], strlen(g_argv[i]), h, sizeof h);
     l += (size_t)snprintf(record + l, sizeof record - l, "\targ%d=%s", i, h);
   }
   int n = 0;
@@ -870,6 +875,8 @@ static const struct {
 };
 
 int main(int argc, char **argv) {
+  g_argc = argc;
+  g_argv = argv;
   if (argc < 2) {
     out("usage=tsrun-probe CMD [ARGS] [, CMD [ARGS]]...");
     return 2;
