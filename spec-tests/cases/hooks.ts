@@ -15,6 +15,8 @@ interface HookRecord {
   argv: string[];
   env: string[];
   stdin: string;
+  /** /proc/<state.pid>/cmdline when the hook ran. */
+  targetCmdline: string;
 }
 
 const CONTAINER_SIDE: HookName[] = ['startContainer'];
@@ -76,6 +78,7 @@ function readLog(log: string): HookRecord[] {
         argv: Array.from({ length: argc }, (_, i) => hex(`arg${i}`)),
         env: Array.from({ length: envc }, (_, i) => hex(`env${i}`)),
         stdin: hex('stdin'),
+        targetCmdline: hex('target_cmdline'),
       };
     });
 }
@@ -192,10 +195,17 @@ export const hookCases: Case[] = [
     await c.startOk();
     const rec = h.records().find((r) => r.name === 'poststart');
     if (!rec) fail('poststart hook never ran');
-    const state = JSON.parse(rec.stdin || '{}') as { pid?: number };
-    const pid = state.pid ?? (await c.pid());
-    const cmd = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
-    check(cmd.includes('tsrun-probe'), 'by poststart the container process has not executed the program');
+    check(rec.targetCmdline.includes('tsrun-probe touch'), `when the poststart hook ran, the container process was running "${rec.targetCmdline.trim()}", not the user program`);
+  }),
+
+  def('hooks::createruntime-before-program', runtimeMd('#lifecycle', 'createRuntime hooks run during create, before the user program (step 4, program at step 8)'), async (ctx) => {
+    const h = setup(ctx);
+    h.add('createRuntime', 'createRuntime');
+    await lifecycle(ctx, h);
+    const rec = h.records()[0];
+    if (!rec) fail('createRuntime hook never ran');
+    check(!rec.targetCmdline.includes('tsrun-probe touch'), 'the user program was already running when the createRuntime hook ran');
+    check(!ran(h), 'the user program ran during create');
   }),
 
   def('hooks::listed-order', configMd('#posix-platform-hooks', 'Hooks MUST be called in the listed order'), async (ctx) => {

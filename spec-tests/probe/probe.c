@@ -708,6 +708,21 @@ static int cmd_hook(int argc, char **argv) {
     hex((const unsigned char *)*e, strlen(*e), h, sizeof h);
     l += (size_t)snprintf(record + l, sizeof record - l, "\tenv%d=%s", n, h);
   }
+  /* What the container process (state.pid) is running at the time of the hook. */
+  const char *pidkey = strstr(input, "\"pid\"");
+  if (pidkey) {
+    const char *v = strchr(pidkey + 5, ':');
+    long target = v ? strtol(v + 1, NULL, 10) : 0;
+    char p[64], cmd[4096];
+    snprintf(p, sizeof p, "/proc/%ld/cmdline", target);
+    ssize_t cl = target > 0 ? slurp(p, cmd, sizeof cmd) : -1;
+    if (cl > 0) {
+      for (ssize_t i = 0; i < cl; i++)
+        if (cmd[i] == 0) cmd[i] = ' ';
+      hex((const unsigned char *)cmd, (size_t)cl, h, sizeof h);
+      l += (size_t)snprintf(record + l, sizeof record - l, "\ttarget_cmdline=%s", h);
+    }
+  }
   hex((const unsigned char *)input, in, h, sizeof h);
   l += (size_t)snprintf(record + l, sizeof record - l, "\tenvc=%d\tstdin=%s\n", n, h);
   if (l >= sizeof record) l = sizeof record - 1;
