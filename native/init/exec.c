@@ -1,0 +1,106 @@
+/* exec.c — the end of the init: find the program, wait for `start` on the
+ * exec fifo, leave nothing of the runtime open. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#ifndef CLOSE_RANGE_CLOEXEC
+#define CLOSE_RANGE_CLOEXEC (1U << 2)
+#endif
+
+const char *tsrun_errno_text(int err) {
+  switch (err) {
+  case ENOENT: return "no such file or directory";
+  case EACCES: return "permission denied";
+  case ENOTDIR: return "not a directory";
+  case ELOOP: return "too many levels of symbolic links";
+  case ENAMETOOLONG: return "file name too long";
+  default: return "cannot access";
+  }
+}
+
+/* Go's exec.LookPath rules, which runc's wording and engines rely on: a
+ * regular file with some execute bit. */
+static int executable(const char *path) {
+  struct stat st;
+  if (stat(path, &st) < 0) return -1;
+  if (S_ISDIR(st.st_mode) || !(st.st_mode & 0111)) {
+    errno = EACCES;
+    return -1;
+  }
+  return 0;
+}
+
+static const char *env_path(const struct tsrun_plan *p) {
+  for (char **e = p->envp; *e; e++)
+    if (strncmp(*e, "PATH=", 5) == 0) return *e + 5;
+  return "";
+}
+
+int tsrun_step_lookup(struct tsrun_init *ctx) {
+  const char *name = ctx->plan->argv[0];
+  if (strchr(name, '/')) {
+    if (executable(name) < 0) {
+      int err = errno;
+      if (err == EACCES) return tsrun_fail(ctx, err, "exec: \"", name, "\": permission denied", NULL);
+      return tsrun_fail(ctx, err, "exec: \"", name, "\": stat ", name, ": ", tsrun_errno_text(err), NULL);
+    }
+    tsrun_strlcpy(ctx->exec_path, name, sizeof ctx->exec_path);
+    return 0;
+  }
+  const char *dirs = env_path(ctx->plan);
+  while (1) {
+    const char *end = strchr(dirs, ':');
+    size_t n = end ? (size_t)(end - dirs) : strlen(dirs);
+    char candidate[4096];
+    if (n == 0) {
+      tsrun_strlcpy(candidate, ".", sizeof candidate);
+    } else {
+      if (n >= sizeof candidate) n = sizeof candidate - 1;
+      memcpy(candidate, dirs, n);
+      candidate[n] = 0;
+    }
+    tsrun_strlcat(candidate, "/", sizeof candidate);
+    if (tsrun_strlcat(candidate, name, sizeof candidate) < sizeof candidate && executable(candidate) == 0) {
+      tsrun_strlcpy(ctx->exec_path, candidate, sizeof ctx->exec_path);
+      return 0;
+    }
+    if (!end) break;
+    dirs = end + 1;
+  }
+  return tsrun_fail(ctx, ENOENT, "exec: \"", name, "\": executable file not found in $PATH", NULL);
+}
+
+int tsrun_step_fifo(struct tsrun_init *ctx) {
+  /* Blocks until `tsrun start` opens the fifo for reading. The fd of the
+   * host state dir was taken before pivot_root; the fifo is 0622 so any
+   * container user can open it. */
+  int fd;
+  do fd = openat(ctx->state_dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+  while (fd < 0 && errno == EINTR);
+  if (fd < 0) return tsrun_fail(ctx, errno, "open exec fifo", NULL);
+  ssize_t n = write(fd, "0", 1);
+  int saved = errno;
+  close(fd);
+  if (n != 1) return tsrun_fail(ctx, saved, "write exec fifo", NULL);
+  close(ctx->state_dir_fd);
+  ctx->state_dir_fd = -1;
+  return 0;
+}
+
+int tsrun_step_fds(struct tsrun_init *ctx) {
+  /* Node keeps epoll, eventfd, pipe and file fds open: none may reach the
+   * container (CVE-2024-21626). Stdio and preserved fds 3..3+n-1 are passed
+   * on: Node marks even fds 0-2 close-on-exec, so clear the flag. */
+  unsigned first = 3 + ctx->plan->h->preserve_fds;
+  for (unsigned fd = 0; fd < first; fd++) fcntl((int)fd, F_SETFD, 0);
+  if (syscall(SYS_close_range, first, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+  /* Kernels before 5.11: mark them one by one. */
+  for (unsigned fd = first; fd < 65536; fd++) fcntl((int)fd, F_SETFD, FD_CLOEXEC);
+  return 0;
+}

@@ -1,0 +1,234 @@
+/* init.c — the container init's main: an ordered step table walked in the
+ * cloned child. The order is the security argument; each entry says why it
+ * stands where it does. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+const char *const tsrun_step_names[TSRUN_STEP_COUNT] = {
+#define X(id, name) name,
+    TSRUN_STEPS(X)
+#undef X
+};
+
+#ifndef KEYCTL_JOIN_SESSION_KEYRING
+#define KEYCTL_JOIN_SESSION_KEYRING 1
+#endif
+
+static int step_signals(struct tsrun_init *ctx) {
+  /* The parent blocked every signal around clone so no Node handler can run
+   * here; put every disposition back to default, then unblock. */
+  struct sigaction sa;
+  memset(&sa, 0, sizeof sa);
+  sa.sa_handler = SIG_DFL;
+  for (int sig = 1; sig < NSIG; sig++) {
+    if (sig == SIGKILL || sig == SIGSTOP) continue;
+    sigaction(sig, &sa, NULL); /* fails harmlessly for glibc-reserved ones */
+  }
+  sigset_t none;
+  sigemptyset(&none);
+  if (sigprocmask(SIG_SETMASK, &none, NULL) < 0) return tsrun_fail(ctx, errno, "reset signal mask", NULL);
+  return 0;
+}
+
+static int step_sync(struct tsrun_init *ctx) {
+  /* Wait until the parent has done the host side (id maps, cgroups,
+   * oom_score_adj): nothing below may run before the init is accounted. */
+  struct tsrun_sync_msg msg;
+  ssize_t n;
+  do n = recv(ctx->sync_fd, &msg, sizeof msg, 0);
+  while (n < 0 && errno == EINTR);
+  if (n == 0) _exit(1); /* the runtime went away: nobody to report to */
+  if (n != (ssize_t)sizeof msg) return tsrun_fail(ctx, n < 0 ? errno : EPROTO, "read from sync socket", NULL);
+  if (msg.type != TSRUN_SYNC_GO) return tsrun_fail(ctx, EPROTO, "unexpected sync message", NULL);
+  return 0;
+}
+
+static int step_session(struct tsrun_init *ctx) {
+  /* A new session, as runc does: the container never shares the caller's
+   * controlling terminal; with process.terminal the pty becomes it. */
+  if (setsid() < 0) return tsrun_fail(ctx, errno, "setsid", NULL);
+  return 0;
+}
+
+static int step_keyring(struct tsrun_init *ctx) {
+  const struct tsrun_plan_header *h = ctx->plan->h;
+  if (!(h->flags & TSRUN_PLAN_NEW_KEYRING)) return 0;
+  const char *name = tsrun_plan_str(ctx->plan, h->keyring);
+  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
+    return tsrun_fail(ctx, errno, "join session keyring ", name, NULL);
+  return 0;
+}
+
+static int step_hostname(struct tsrun_init *ctx) {
+  const char *host = tsrun_plan_str(ctx->plan, ctx->plan->h->hostname);
+  const char *domain = tsrun_plan_str(ctx->plan, ctx->plan->h->domainname);
+  if (host && sethostname(host, strlen(host)) < 0) return tsrun_fail(ctx, errno, "sethostname ", host, NULL);
+  if (domain && setdomainname(domain, strlen(domain)) < 0)
+    return tsrun_fail(ctx, errno, "setdomainname ", domain, NULL);
+  return 0;
+}
+
+static int step_chdir(struct tsrun_init *ctx) {
+  /* pivot_root already entered the cwd as root; a cwd only the container
+   * user may enter is retried here, as runc does. Either way the host cwd
+   * inherited from the runtime never survives (CVE-2024-21626). */
+  if (ctx->cwd_done) return 0;
+  const char *cwd = tsrun_plan_str(ctx->plan, ctx->plan->h->cwd);
+  if (chdir(cwd) < 0) return tsrun_fail(ctx, errno, "chdir to cwd ", cwd, NULL);
+  return 0;
+}
+
+static int step_umask(struct tsrun_init *ctx) {
+  if (ctx->plan->h->flags & TSRUN_PLAN_SET_UMASK) umask(ctx->plan->h->umask);
+  return 0;
+}
+
+static int step_no_new_privs(struct tsrun_init *ctx) {
+  if (!(ctx->plan->h->flags & TSRUN_PLAN_NO_NEW_PRIVS)) return 0;
+  if (prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0) return tsrun_fail(ctx, errno, "set no_new_privs", NULL);
+  return 0;
+}
+
+static int step_ready(struct tsrun_init *ctx) {
+  /* Past this point the runtime exits and the init outlives it: stop tying
+   * our life to it. */
+  prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
+  if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_READY, TSRUN_STEP_READY, 0, NULL, -1) < 0)
+    return tsrun_fail(ctx, errno, "write to sync socket", NULL);
+  close(ctx->sync_fd);
+  ctx->sync_fd = -1;
+  return 0;
+}
+
+static int step_exec(struct tsrun_init *ctx) {
+  execve(ctx->exec_path, ctx->plan->argv, ctx->plan->envp);
+  return tsrun_fail(ctx, errno, "exec ", ctx->exec_path, NULL);
+}
+
+struct tsrun_step_entry {
+  enum tsrun_step id;
+  int (*run)(struct tsrun_init *ctx);
+};
+
+/*
+ * The order, and why:
+ *  - signals, sync: nothing container-specific happens before the parent
+ *    has accounted the init (cgroups, id maps).
+ *  - rootfs .. pivot_root: every mount is made while we are still fully
+ *    privileged and can still see host paths (bind sources, the state dir).
+ *  - hostname after the rootfs: independent, but a failure there should not
+ *    leave a half-mounted tree visible for longer than needed.
+ *  - rlimits before the user switch: raising a hard limit needs
+ *    CAP_SYS_RESOURCE, which the container user may not keep.
+ *  - terminal before the user switch: the pty must be opened and made the
+ *    controlling terminal while we may still open /dev/ptmx.
+ *  - bounding set before the user switch (dropping needs CAP_SETPCAP);
+ *    user (setgroups/setresgid/setresuid with KEEPCAPS) before capset, so
+ *    the final sets are what the container keeps.
+ *  - cwd, umask, no_new_privs, then the executable lookup as the final user,
+ *    so a missing or non-executable program fails `create`, not `start`.
+ *  - ready, then the exec fifo: `create` returns while we block here.
+ *  - fds last: everything the runtime left open is close-on-exec.
+ */
+static const struct tsrun_step_entry tsrun_steps[] = {
+    {TSRUN_STEP_SIGNALS, step_signals},
+    {TSRUN_STEP_SYNC, step_sync},
+    {TSRUN_STEP_SESSION, step_session},
+    {TSRUN_STEP_KEYRING, step_keyring},
+    {TSRUN_STEP_ROOTFS, tsrun_step_rootfs},
+    {TSRUN_STEP_MOUNT, tsrun_step_mounts},
+    {TSRUN_STEP_DEVICES, tsrun_step_devices},
+    {TSRUN_STEP_PATHS, tsrun_step_paths},
+    {TSRUN_STEP_CWD, tsrun_step_mkcwd},
+    {TSRUN_STEP_PIVOT, tsrun_step_pivot},
+    {TSRUN_STEP_HOSTNAME, step_hostname},
+    {TSRUN_STEP_RLIMITS, tsrun_step_rlimits},
+    {TSRUN_STEP_TERMINAL, tsrun_step_terminal},
+    {TSRUN_STEP_BOUNDING, tsrun_step_bounding},
+    {TSRUN_STEP_USER, tsrun_step_user},
+    {TSRUN_STEP_CAPS, tsrun_step_caps},
+    {TSRUN_STEP_CHDIR, step_chdir},
+    {TSRUN_STEP_UMASK, step_umask},
+    {TSRUN_STEP_NO_NEW_PRIVS, step_no_new_privs},
+    {TSRUN_STEP_LOOKUP, tsrun_step_lookup},
+    {TSRUN_STEP_READY, step_ready},
+    {TSRUN_STEP_FIFO, tsrun_step_fifo},
+    {TSRUN_STEP_FDS, tsrun_step_fds},
+    {TSRUN_STEP_EXEC, step_exec},
+};
+
+_Static_assert(sizeof tsrun_steps / sizeof tsrun_steps[0] == TSRUN_STEP_COUNT, "every step is in the table");
+
+/* Closes every fd from `first` up except the ones in keep[] (sorted here). */
+static void close_fds_except(unsigned first, int *keep, int n) {
+  for (int i = 1; i < n; i++)
+    for (int j = i; j > 0 && keep[j - 1] > keep[j]; j--) {
+      int t = keep[j];
+      keep[j] = keep[j - 1];
+      keep[j - 1] = t;
+    }
+  unsigned lo = first;
+  for (int i = 0; i <= n; i++) {
+    unsigned hi = i < n ? (unsigned)keep[i] : ~0U;
+    if (i < n && (keep[i] < 0 || (unsigned)keep[i] < lo)) continue;
+    if (hi > lo && syscall(SYS_close_range, lo, hi == ~0U ? ~0U : hi - 1, 0) < 0) {
+      unsigned end = hi == ~0U ? 65536 : hi;
+      for (unsigned fd = lo; fd < end; fd++) close((int)fd);
+    }
+    if (i < n) lo = (unsigned)keep[i] + 1;
+  }
+}
+
+void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
+  struct tsrun_init ctx;
+  memset(&ctx, 0, sizeof ctx);
+  ctx.plan = plan;
+  ctx.sync_fd = sync_fd;
+  ctx.root_fd = -1;
+  ctx.state_dir_fd = -1;
+  ctx.pty_slave_fd = -1;
+
+  /* Before anything else: nothing that later runs in the container may
+   * ptrace us or open /proc/<pid>/exe of the host's node (CVE-2019-5736).
+   * execve resets dumpability for the container program itself. */
+  prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  /* If the runtime dies during setup, so do we. */
+  prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+  /* Drop every fd of Node's we inherited: besides leaking host resources,
+   * a copy of the runtime's lock fd would hold the container's lock for as
+   * long as the init lives. Kept: stdio, preserved fds, sync and console. */
+  int keep[2] = {sync_fd, plan->h->console_socket_fd};
+  close_fds_except(3 + plan->h->preserve_fds, keep, 2);
+
+  for (size_t i = 0; i < sizeof tsrun_steps / sizeof tsrun_steps[0]; i++) {
+    ctx.step = tsrun_steps[i].id;
+    if (tsrun_steps[i].run(&ctx) == 0) continue;
+    if (ctx.sync_fd >= 0) {
+      tsrun_sync_send(ctx.sync_fd, TSRUN_SYNC_ERROR, ctx.step, ctx.err, ctx.message, -1);
+    } else {
+      /* After `create` returned there is no one to tell but stderr. */
+      char line[TSRUN_SYNC_MSG_MAX + 64] = "tsrun: ";
+      tsrun_strlcat(line, ctx.message, sizeof line);
+      if (ctx.err) {
+        char num[24];
+        tsrun_utoa((unsigned long)ctx.err, num, sizeof num);
+        tsrun_strlcat(line, ": errno ", sizeof line);
+        tsrun_strlcat(line, num, sizeof line);
+      }
+      tsrun_strlcat(line, "\n", sizeof line);
+      ssize_t ignored = write(2, line, strlen(line));
+      (void)ignored;
+    }
+    _exit(ctx.step == TSRUN_STEP_EXEC ? 127 : 1);
+  }
+  _exit(1); /* unreachable: exec replaces us */
+}

@@ -1,0 +1,111 @@
+/*
+ * init.h — the container init: plain C that runs in the cloned child.
+ *
+ * Everything here runs after clone() in a copy of a multi-threaded Node
+ * process: only async-signal-safe code, raw syscalls, no malloc, no stdio,
+ * no glibc wrappers that talk to other threads (setuid and friends broadcast
+ * to every thread glibc believes exists: use the raw syscalls).
+ */
+#ifndef TSRUN_INIT_H
+#define TSRUN_INIT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "tsrun_plan.h"
+#include "tsrun_sync.h"
+
+/* The ordered steps of the init; the order of this list is the order they
+ * run in (see tsrun_steps[] in init.c for why). Names are exported to TS. */
+#define TSRUN_STEPS(X)             \
+  X(SIGNALS, "signals")            \
+  X(SYNC, "sync")                  \
+  X(SESSION, "session")            \
+  X(KEYRING, "keyring")            \
+  X(ROOTFS, "rootfs")              \
+  X(MOUNT, "mount")                \
+  X(DEVICES, "devices")            \
+  X(PATHS, "masked_paths")         \
+  X(CWD, "cwd")                    \
+  X(PIVOT, "pivot_root")           \
+  X(HOSTNAME, "hostname")          \
+  X(RLIMITS, "rlimits")            \
+  X(TERMINAL, "terminal")          \
+  X(BOUNDING, "capabilities")      \
+  X(USER, "user")                  \
+  X(CAPS, "capabilities")          \
+  X(CHDIR, "cwd")                  \
+  X(UMASK, "umask")                \
+  X(NO_NEW_PRIVS, "no_new_privs")  \
+  X(LOOKUP, "exec")                \
+  X(READY, "sync")                 \
+  X(FIFO, "exec_fifo")             \
+  X(FDS, "fds")                    \
+  X(EXEC, "exec")
+
+enum tsrun_step {
+#define X(id, name) TSRUN_STEP_##id,
+  TSRUN_STEPS(X)
+#undef X
+  TSRUN_STEP_COUNT
+};
+
+extern const char *const tsrun_step_names[TSRUN_STEP_COUNT];
+
+struct tsrun_init {
+  const struct tsrun_plan *plan;
+  int sync_fd;
+  int root_fd;       /* O_PATH fd of the container's root (bind mount) */
+  int state_dir_fd;  /* O_PATH fd of the host state dir (exec.fifo) */
+  int cwd_done;      /* chdir to the cwd already succeeded as root */
+  int pty_slave_fd;  /* -1 until the terminal step */
+  enum tsrun_step step;
+  int err;                               /* errno of the failure */
+  char message[TSRUN_SYNC_MSG_MAX];      /* what failed, without the errno */
+  char exec_path[4096];                  /* the resolved executable */
+};
+
+/* Runs the plan in the child; never returns. */
+__attribute__((noreturn)) void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd);
+
+/* Each step returns 0, or -1 with ctx->err and ctx->message set. */
+int tsrun_step_rootfs(struct tsrun_init *ctx);
+int tsrun_step_mounts(struct tsrun_init *ctx);
+int tsrun_step_devices(struct tsrun_init *ctx);
+int tsrun_step_paths(struct tsrun_init *ctx);
+int tsrun_step_mkcwd(struct tsrun_init *ctx);
+int tsrun_step_pivot(struct tsrun_init *ctx);
+int tsrun_step_rlimits(struct tsrun_init *ctx);
+int tsrun_step_terminal(struct tsrun_init *ctx);
+int tsrun_step_bounding(struct tsrun_init *ctx);
+int tsrun_step_user(struct tsrun_init *ctx);
+int tsrun_step_caps(struct tsrun_init *ctx);
+int tsrun_step_lookup(struct tsrun_init *ctx);
+int tsrun_step_fifo(struct tsrun_init *ctx);
+int tsrun_step_fds(struct tsrun_init *ctx);
+
+/* Failure reporting: record errno and a message built from string pieces
+ * (a NULL piece ends the list). Always returns -1. */
+int tsrun_fail(struct tsrun_init *ctx, int err, ...);
+
+/* Allocation-free string helpers (see util.c). */
+size_t tsrun_strlcpy(char *dst, const char *src, size_t size);
+size_t tsrun_strlcat(char *dst, const char *src, size_t size);
+void tsrun_utoa(unsigned long v, char *buf, size_t size);
+/* Joins root and an absolute container path into buf; -1 if too long. */
+int tsrun_join(char *buf, size_t size, const char *root, const char *path);
+/* Resolves an absolute container path inside the root fd (symlinks cannot
+ * leave it), creating missing directories and, with want_file, the last
+ * component as an empty file. Returns an O_PATH fd or -1 (errno set). */
+int tsrun_mkpath_in_root(int root_fd, const char *path, int want_file);
+/* Opens an existing container path inside the root fd, O_PATH. */
+int tsrun_open_in_root(int root_fd, const char *path, int flags);
+/* "/proc/self/fd/N" for a mount target fd. */
+void tsrun_fd_path(int fd, char *buf, size_t size);
+/* Text for the errno values users meet in exec errors, as Go spells them. */
+const char *tsrun_errno_text(int err);
+
+/* Sends one message on the sync socket (optionally with an fd). */
+int tsrun_sync_send(int fd, uint32_t type, uint32_t step, int err, const char *message, int pass_fd);
+
+#endif

@@ -1,0 +1,114 @@
+/* plan.c — checks a plan buffer and prepares it for the child. Runs in the
+ * parent before clone (it allocates argv/envp), never after. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "tsrun_plan.h"
+
+_Static_assert(sizeof(struct tsrun_plan_header) == TSRUN_PLAN_HEADER_SIZE, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, clone_flags) == 16, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, caps) == 32, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, uid) == 72, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, rootfs) == 104, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, args) == 152, "plan header layout");
+_Static_assert(sizeof(struct tsrun_mount) == TSRUN_MOUNT_SIZE, "mount record layout");
+_Static_assert(sizeof(struct tsrun_rlimit) == TSRUN_RLIMIT_SIZE, "rlimit record layout");
+_Static_assert(sizeof(struct tsrun_device) == TSRUN_DEVICE_SIZE, "device record layout");
+_Static_assert(sizeof(struct tsrun_symlink) == TSRUN_SYMLINK_SIZE, "symlink record layout");
+
+struct checker {
+  const uint8_t *base;
+  size_t len;
+  char *err;
+  size_t errlen;
+};
+
+static int bad(struct checker *c, const char *what) {
+  snprintf(c->err, c->errlen, "invalid plan buffer: %s", what);
+  return -1;
+}
+
+static int check_str(struct checker *c, struct tsrun_str s, const char *what) {
+  if (s.off == 0) return 0;
+  if ((size_t)s.off + s.len + 1 > c->len || s.off < TSRUN_PLAN_HEADER_SIZE) return bad(c, what);
+  if (c->base[s.off + s.len] != 0 || memchr(c->base + s.off, 0, s.len)) return bad(c, what);
+  return 0;
+}
+
+static int check_vec(struct checker *c, struct tsrun_vec v, size_t rec, const char *what) {
+  if (v.count == 0) return 0;
+  if (v.off % 8 || v.off < TSRUN_PLAN_HEADER_SIZE || (size_t)v.off + (size_t)v.count * rec > c->len)
+    return bad(c, what);
+  return 0;
+}
+
+static int check_strs(struct checker *c, struct tsrun_vec v, const char *what) {
+  if (check_vec(c, v, sizeof(struct tsrun_str), what)) return -1;
+  const struct tsrun_str *s = (const void *)(c->base + v.off);
+  for (uint32_t i = 0; i < v.count; i++)
+    if (s[i].off == 0 || check_str(c, s[i], what)) return bad(c, what);
+  return 0;
+}
+
+static char **pointers(const uint8_t *base, struct tsrun_vec v) {
+  char **out = calloc(v.count + 1, sizeof(char *));
+  if (!out) return NULL;
+  const struct tsrun_str *s = (const void *)(base + v.off);
+  for (uint32_t i = 0; i < v.count; i++) out[i] = (char *)(base + s[i].off);
+  return out;
+}
+
+int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *err, size_t errlen) {
+  struct checker c = {buf, len, err, errlen};
+  const struct tsrun_plan_header *h = buf;
+  memset(out, 0, sizeof *out);
+  if (len < TSRUN_PLAN_HEADER_SIZE || ((uintptr_t)buf & 7)) return bad(&c, "too short or misaligned");
+  if (h->magic != TSRUN_PLAN_MAGIC) return bad(&c, "bad magic");
+  if (h->version != TSRUN_PLAN_VERSION) {
+    snprintf(err, errlen, "plan version %u is not the init's version %u", h->version, TSRUN_PLAN_VERSION);
+    return -1;
+  }
+  if (h->size != len) return bad(&c, "size mismatch");
+  if (check_str(&c, h->rootfs, "rootfs") || check_str(&c, h->hostname, "hostname") ||
+      check_str(&c, h->domainname, "domainname") || check_str(&c, h->cwd, "cwd") ||
+      check_str(&c, h->state_dir, "state_dir") || check_str(&c, h->keyring, "keyring") ||
+      check_strs(&c, h->args, "args") || check_strs(&c, h->env, "env") ||
+      check_vec(&c, h->additional_gids, sizeof(uint32_t), "additional_gids") ||
+      check_vec(&c, h->mounts, sizeof(struct tsrun_mount), "mounts") ||
+      check_vec(&c, h->rlimits, sizeof(struct tsrun_rlimit), "rlimits") ||
+      check_vec(&c, h->devices, sizeof(struct tsrun_device), "devices") ||
+      check_vec(&c, h->symlinks, sizeof(struct tsrun_symlink), "symlinks"))
+    return -1;
+  if (!h->rootfs.off || !h->cwd.off || !h->state_dir.off || h->args.count == 0)
+    return bad(&c, "rootfs, cwd, state_dir and args are required");
+  const struct tsrun_mount *m = (const void *)(c.base + h->mounts.off);
+  for (uint32_t i = 0; i < h->mounts.count; i++)
+    if (check_str(&c, m[i].source, "mount source") || check_str(&c, m[i].destination, "mount destination") ||
+        !m[i].destination.off || check_str(&c, m[i].fstype, "mount type") || check_str(&c, m[i].data, "mount data"))
+      return -1;
+  const struct tsrun_device *d = (const void *)(c.base + h->devices.off);
+  for (uint32_t i = 0; i < h->devices.count; i++)
+    if (!d[i].path.off || check_str(&c, d[i].path, "device path")) return bad(&c, "device path");
+  const struct tsrun_symlink *l = (const void *)(c.base + h->symlinks.off);
+  for (uint32_t i = 0; i < h->symlinks.count; i++)
+    if (!l[i].target.off || !l[i].linkpath.off || check_str(&c, l[i].target, "symlink") ||
+        check_str(&c, l[i].linkpath, "symlink"))
+      return bad(&c, "symlink");
+  out->h = h;
+  out->base = c.base;
+  out->argv = pointers(c.base, h->args);
+  out->envp = pointers(c.base, h->env);
+  if (!out->argv || !out->envp) {
+    tsrun_plan_free(out);
+    snprintf(err, errlen, "out of memory");
+    return -1;
+  }
+  return 0;
+}
+
+void tsrun_plan_free(struct tsrun_plan *plan) {
+  free(plan->argv);
+  free(plan->envp);
+  plan->argv = plan->envp = NULL;
+}

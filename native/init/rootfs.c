@@ -1,0 +1,357 @@
+/* rootfs.c — the container's filesystem: propagation, the rootfs bind, the
+ * config's mounts, devices, pivot_root.
+ *
+ * Every path inside the container is resolved with openat2(RESOLVE_IN_ROOT)
+ * against an fd of the rootfs, and mounts are made onto /proc/self/fd/N of
+ * the resolved target: a symlink in the image (say /proc -> /etc on the
+ * host) resolves inside the rootfs and can never make us mount on, or
+ * create, a host path. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/openat2.h>
+#include <string.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/statvfs.h>
+#include <sys/syscall.h>
+#include <sys/sysmacros.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#ifndef SYS_openat2
+#define SYS_openat2 437
+#endif
+
+int tsrun_open_in_root(int root_fd, const char *path, int flags) {
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = (uint64_t)(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  while (*path == '/') path++;
+  if (!*path) path = ".";
+  long fd;
+  do fd = syscall(SYS_openat2, root_fd, path, &how, sizeof how);
+  while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+  return (int)fd;
+}
+
+void tsrun_fd_path(int fd, char *buf, size_t size) {
+  char num[24];
+  tsrun_utoa((unsigned long)fd, num, sizeof num);
+  tsrun_strlcpy(buf, "/proc/self/fd/", size);
+  tsrun_strlcat(buf, num, size);
+}
+
+int tsrun_mkpath_in_root(int root_fd, const char *path, int want_file) {
+  char buf[4096];
+  if (tsrun_strlcpy(buf, path, sizeof buf) >= sizeof buf) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  size_t len = strlen(buf);
+  while (len > 1 && buf[len - 1] == '/') buf[--len] = 0;
+  int fd = tsrun_open_in_root(root_fd, buf, O_PATH);
+  if (fd >= 0 || errno != ENOENT) return fd;
+  /* Walk the prefixes, creating what is missing. Each parent is resolved
+   * in the root afresh, so a symlink component stays inside it. */
+  for (size_t i = 1; i <= len; i++) {
+    if (buf[i] != '/' && buf[i] != 0) continue;
+    int last = buf[i] == 0;
+    char saved = buf[i];
+    buf[i] = 0;
+    fd = tsrun_open_in_root(root_fd, buf, O_PATH);
+    if (fd < 0 && errno == ENOENT) {
+      char *slash = strrchr(buf, '/');
+      const char *name = slash + 1;
+      *slash = 0;
+      int parent = tsrun_open_in_root(root_fd, buf[0] ? buf : "/", O_PATH | O_DIRECTORY);
+      *slash = '/';
+      if (parent < 0) return -1;
+      int rc;
+      if (last && want_file) {
+        rc = mknodat(parent, name, S_IFREG | 0644, 0);
+      } else {
+        rc = mkdirat(parent, name, 0755);
+      }
+      int saved_errno = errno;
+      close(parent);
+      if (rc < 0 && saved_errno != EEXIST) {
+        errno = saved_errno;
+        return -1;
+      }
+      fd = tsrun_open_in_root(root_fd, buf, O_PATH);
+    }
+    buf[i] = saved;
+    if (fd < 0) return -1;
+    if (last) return fd;
+    close(fd);
+  }
+  errno = EINVAL;
+  return -1;
+}
+
+int tsrun_step_rootfs(struct tsrun_init *ctx) {
+  const struct tsrun_plan_header *h = ctx->plan->h;
+  const char *rootfs = tsrun_plan_str(ctx->plan, h->rootfs);
+  const char *state = tsrun_plan_str(ctx->plan, h->state_dir);
+  /* The state dir stays reachable through this fd after pivot_root: the
+   * exec fifo is opened through it at the very end. */
+  ctx->state_dir_fd = open(state, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (ctx->state_dir_fd < 0) return tsrun_fail(ctx, errno, "open state dir ", state, NULL);
+  /* Nothing we mount may propagate back to the host (default rslave, or
+   * linux.rootfsPropagation). */
+  if (mount(NULL, "/", NULL, h->rootfs_propagation, NULL) < 0)
+    return tsrun_fail(ctx, errno, "set propagation of /", NULL);
+  /* pivot_root needs the new root to be a mount point. */
+  if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+    return tsrun_fail(ctx, errno, "bind mount rootfs ", rootfs, NULL);
+  ctx->root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (ctx->root_fd < 0) return tsrun_fail(ctx, errno, "open rootfs ", rootfs, NULL);
+  /* Device nodes and mount points get exactly the modes the plan asks. */
+  umask(0);
+  return 0;
+}
+
+static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest, const char *what) {
+  /* Remount and propagation act on the new mount, which the fd taken before
+   * mounting does not see: resolve the destination again. */
+  const int remount_flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |
+                            MS_RELATIME | MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK;
+  int need_remount = m->kind == TSRUN_MOUNT_BIND && (m->flags & remount_flags);
+  if (!need_remount && !m->propagation) return 0;
+  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
+  if (fd < 0) return tsrun_fail(ctx, errno, "reopen mount target ", dest, NULL);
+  char target[64];
+  tsrun_fd_path(fd, target, sizeof target);
+  int rc = 0;
+  if (need_remount &&
+      mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | (m->flags & remount_flags), NULL) < 0)
+    rc = tsrun_fail(ctx, errno, "remount ", what, " on ", dest, NULL);
+  if (rc == 0 && m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
+    rc = tsrun_fail(ctx, errno, "set propagation of ", dest, NULL);
+  close(fd);
+  return rc;
+}
+
+/* maskedPaths and readonlyPaths act on what the image (or an earlier
+ * mount, like /proc) has; a path that does not exist is skipped. */
+static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest) {
+  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH | O_NOFOLLOW);
+  if (fd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open ", dest, NULL);
+  char target[64];
+  tsrun_fd_path(fd, target, sizeof target);
+  struct stat st;
+  int rc = fstat(fd, &st);
+  if (rc == 0 && m->kind == TSRUN_MOUNT_MASK) {
+    if (S_ISDIR(st.st_mode)) {
+      rc = mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL);
+    } else {
+      /* The container's own /dev/null (as runc), resolved inside the root
+       * and verified to be the real null device: the image must not be able
+       * to make us bind something else over a masked path. */
+      int null_fd = tsrun_open_in_root(ctx->root_fd, "/dev/null", O_PATH | O_NOFOLLOW);
+      struct stat null_st;
+      if (null_fd < 0 || fstat(null_fd, &null_st) < 0 || !S_ISCHR(null_st.st_mode) ||
+          null_st.st_rdev != makedev(1, 3)) {
+        if (null_fd >= 0) close(null_fd);
+        close(fd);
+        return tsrun_fail(ctx, EPERM, "/dev/null is not the null device; refusing to mask ", dest, NULL);
+      }
+      char source[64];
+      tsrun_fd_path(null_fd, source, sizeof source);
+      rc = mount(source, target, NULL, MS_BIND, NULL);
+      int bind_errno = errno;
+      close(null_fd);
+      errno = bind_errno;
+    }
+    int saved = errno;
+    close(fd);
+    return rc < 0 ? tsrun_fail(ctx, saved, "mask ", dest, NULL) : 0;
+  }
+  if (rc == 0) rc = mount(target, target, NULL, MS_BIND | MS_REC, NULL);
+  int saved = errno;
+  close(fd);
+  if (rc < 0) return tsrun_fail(ctx, saved, "bind ", dest, " read-only", NULL);
+  fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH | O_NOFOLLOW);
+  if (fd < 0) return tsrun_fail(ctx, errno, "reopen ", dest, NULL);
+  tsrun_fd_path(fd, target, sizeof target);
+  struct statvfs sv;
+  unsigned long keep = 0;
+  if (fstatvfs(fd, &sv) == 0) {
+    if (sv.f_flag & ST_NOSUID) keep |= MS_NOSUID;
+    if (sv.f_flag & ST_NODEV) keep |= MS_NODEV;
+    if (sv.f_flag & ST_NOEXEC) keep |= MS_NOEXEC;
+  }
+  rc = mount(NULL, target, NULL, MS_BIND | MS_REMOUNT | MS_RDONLY | keep, NULL);
+  saved = errno;
+  close(fd);
+  return rc < 0 ? tsrun_fail(ctx, saved, "remount ", dest, " read-only", NULL) : 0;
+}
+
+int tsrun_step_mounts(struct tsrun_init *ctx) {
+  const struct tsrun_plan *p = ctx->plan;
+  const struct tsrun_mount *mounts = tsrun_plan_vec(p, p->h->mounts);
+  for (uint32_t i = 0; i < p->h->mounts.count; i++) {
+    const struct tsrun_mount *m = &mounts[i];
+    const char *dest = tsrun_plan_str(p, m->destination);
+    const char *source = tsrun_plan_str(p, m->source);
+    const char *fstype = tsrun_plan_str(p, m->fstype);
+    const char *what = source ? source : fstype ? fstype : "none";
+    if (m->kind == TSRUN_MOUNT_MASK || m->kind == TSRUN_MOUNT_READONLY) continue; /* tsrun_step_paths */
+    int fd = tsrun_mkpath_in_root(ctx->root_fd, dest, m->target_kind == TSRUN_TARGET_FILE);
+    if (fd < 0) return tsrun_fail(ctx, errno, "create mount target ", dest, NULL);
+    char target[64];
+    tsrun_fd_path(fd, target, sizeof target);
+    int rc;
+    if (m->kind == TSRUN_MOUNT_BIND)
+      rc = mount(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL);
+    else
+      rc = mount(source, target, fstype, m->flags, tsrun_plan_str(p, m->data));
+    int saved = errno;
+    close(fd);
+    if (rc < 0) return tsrun_fail(ctx, saved, "mount ", what, " on ", dest, NULL);
+    if (apply_after(ctx, m, dest, what) < 0) return -1;
+  }
+  return 0;
+}
+
+int tsrun_step_paths(struct tsrun_init *ctx) {
+  /* After the devices: masking binds the container's own /dev/null. */
+  const struct tsrun_plan *p = ctx->plan;
+  const struct tsrun_mount *mounts = tsrun_plan_vec(p, p->h->mounts);
+  for (uint32_t i = 0; i < p->h->mounts.count; i++) {
+    const struct tsrun_mount *m = &mounts[i];
+    if (m->kind != TSRUN_MOUNT_MASK && m->kind != TSRUN_MOUNT_READONLY) continue;
+    if (mask_or_readonly(ctx, m, tsrun_plan_str(p, m->destination)) < 0) return -1;
+  }
+  return 0;
+}
+
+static int make_device(struct tsrun_init *ctx, const struct tsrun_device *d) {
+  const char *path = tsrun_plan_str(ctx->plan, d->path);
+  char parent_path[4096];
+  tsrun_strlcpy(parent_path, path, sizeof parent_path);
+  char *slash = strrchr(parent_path, '/');
+  const char *name = path + (slash - parent_path) + 1;
+  *slash = 0;
+  int parent = tsrun_mkpath_in_root(ctx->root_fd, parent_path[0] ? parent_path : "/", 0);
+  if (parent < 0) return tsrun_fail(ctx, errno, "create parent of device ", path, NULL);
+  mode_t type = d->type == TSRUN_DEV_BLOCK ? S_IFBLK : d->type == TSRUN_DEV_FIFO ? S_IFIFO : S_IFCHR;
+  unlinkat(parent, name, 0); /* a device replaces whatever the image had there */
+  int rc = mknodat(parent, name, type | (d->mode & 07777), makedev(d->major, d->minor));
+  if (rc < 0 && errno == EPERM && type != S_IFIFO) {
+    /* mknod is not allowed (user namespace): bind the host's node of the
+     * same path instead, as runc does. */
+    rc = mknodat(parent, name, S_IFREG | 0644, 0);
+    if (rc == 0) {
+      int fd = tsrun_open_in_root(ctx->root_fd, path, O_PATH | O_NOFOLLOW);
+      if (fd < 0) rc = -1;
+      else {
+        char target[64];
+        tsrun_fd_path(fd, target, sizeof target);
+        rc = mount(path, target, NULL, MS_BIND, NULL);
+        close(fd);
+      }
+    }
+    if (rc < 0) {
+      int saved = errno;
+      close(parent);
+      return tsrun_fail(ctx, saved, "bind mount device ", path, NULL);
+    }
+    close(parent);
+    return 0;
+  }
+  if (rc < 0) {
+    int saved = errno;
+    close(parent);
+    return tsrun_fail(ctx, saved, "mknod ", path, NULL);
+  }
+  rc = fchownat(parent, name, d->uid, d->gid, AT_SYMLINK_NOFOLLOW);
+  int saved = errno;
+  close(parent);
+  if (rc < 0) return tsrun_fail(ctx, saved, "chown device ", path, NULL);
+  return 0;
+}
+
+int tsrun_step_devices(struct tsrun_init *ctx) {
+  const struct tsrun_plan *p = ctx->plan;
+  const struct tsrun_device *devs = tsrun_plan_vec(p, p->h->devices);
+  for (uint32_t i = 0; i < p->h->devices.count; i++)
+    if (make_device(ctx, &devs[i]) < 0) return -1;
+  const struct tsrun_symlink *links = tsrun_plan_vec(p, p->h->symlinks);
+  for (uint32_t i = 0; i < p->h->symlinks.count; i++) {
+    const char *target = tsrun_plan_str(p, links[i].target);
+    const char *path = tsrun_plan_str(p, links[i].linkpath);
+    char parent_path[4096];
+    tsrun_strlcpy(parent_path, path, sizeof parent_path);
+    char *slash = strrchr(parent_path, '/');
+    *slash = 0;
+    int parent = tsrun_mkpath_in_root(ctx->root_fd, parent_path[0] ? parent_path : "/", 0);
+    if (parent < 0) return tsrun_fail(ctx, errno, "create parent of ", path, NULL);
+    int rc = symlinkat(target, parent, path + (slash - parent_path) + 1);
+    int saved = errno;
+    close(parent);
+    if (rc < 0 && saved != EEXIST) return tsrun_fail(ctx, saved, "symlink ", path, " -> ", target, NULL);
+  }
+  return 0;
+}
+
+int tsrun_step_mkcwd(struct tsrun_init *ctx) {
+  /* runc creates a missing cwd; do it while we are still root. */
+  const char *cwd = tsrun_plan_str(ctx->plan, ctx->plan->h->cwd);
+  int fd = tsrun_mkpath_in_root(ctx->root_fd, cwd, 0);
+  if (fd < 0) return tsrun_fail(ctx, errno, "create cwd ", cwd, NULL);
+  close(fd);
+  return 0;
+}
+
+static unsigned long locked_flags(const char *path) {
+  /* A read-only remount must repeat the flags already on the mount, or the
+   * kernel refuses it for mounts locked by a user namespace. */
+  struct statvfs st;
+  unsigned long out = 0;
+  if (statvfs(path, &st) < 0) return 0;
+  if (st.f_flag & ST_NOSUID) out |= MS_NOSUID;
+  if (st.f_flag & ST_NODEV) out |= MS_NODEV;
+  if (st.f_flag & ST_NOEXEC) out |= MS_NOEXEC;
+  if (st.f_flag & ST_NOATIME) out |= MS_NOATIME;
+  if (st.f_flag & ST_NODIRATIME) out |= MS_NODIRATIME;
+  if (st.f_flag & ST_RELATIME) out |= MS_RELATIME;
+  return out;
+}
+
+int tsrun_step_pivot(struct tsrun_init *ctx) {
+  const struct tsrun_plan_header *h = ctx->plan->h;
+  const char *rootfs = tsrun_plan_str(ctx->plan, h->rootfs);
+  if (h->flags & TSRUN_PLAN_NO_PIVOT) {
+    if (chdir(rootfs) < 0) return tsrun_fail(ctx, errno, "chdir to rootfs ", rootfs, NULL);
+    if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0) return tsrun_fail(ctx, errno, "move rootfs to /", NULL);
+    if (chroot(".") < 0) return tsrun_fail(ctx, errno, "chroot to ", rootfs, NULL);
+  } else {
+    int oldroot = open("/", O_DIRECTORY | O_RDONLY | O_CLOEXEC);
+    if (oldroot < 0) return tsrun_fail(ctx, errno, "open /", NULL);
+    /* pivot_root(".", ".") stacks the old root on top of the new one; we
+     * then lazily detach it from where it sits, never naming a host path. */
+    if (fchdir(ctx->root_fd) < 0 || syscall(SYS_pivot_root, ".", ".") < 0) {
+      int saved = errno;
+      close(oldroot);
+      return tsrun_fail(ctx, saved, "pivot_root to ", rootfs, NULL);
+    }
+    int rc = fchdir(oldroot);
+    close(oldroot);
+    if (rc < 0) return tsrun_fail(ctx, errno, "fchdir to old root", NULL);
+    /* Our unmount must not propagate to the host's mounts. */
+    if (mount(NULL, ".", NULL, MS_SLAVE | MS_REC, NULL) < 0)
+      return tsrun_fail(ctx, errno, "make old root rslave", NULL);
+    if (umount2(".", MNT_DETACH) < 0) return tsrun_fail(ctx, errno, "unmount old root", NULL);
+  }
+  if (chdir("/") < 0) return tsrun_fail(ctx, errno, "chdir to /", NULL);
+  if (h->flags & TSRUN_PLAN_ROOT_READONLY) {
+    unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
+    if (mount(NULL, "/", NULL, flags, NULL) < 0) return tsrun_fail(ctx, errno, "remount / read-only", NULL);
+  }
+  umask(022);
+  ctx->cwd_done = chdir(tsrun_plan_str(ctx->plan, h->cwd)) == 0;
+  return 0;
+}

@@ -1,0 +1,95 @@
+/* terminal.c — process.terminal: a pty whose slave becomes the container's
+ * stdio and controlling terminal, and whose master goes to the caller. */
+#include <errno.h>
+#include <fcntl.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <sys/mount.h>
+#include <sys/socket.h>
+#include <sys/uio.h>
+#include <termios.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#ifndef TIOCGPTPEER
+#define TIOCGPTPEER _IO('T', 0x41)
+#endif
+
+/* The console-socket protocol engines expect (go-runc, conmon): one
+ * SCM_RIGHTS fd with cmsg_len == CMSG_LEN(sizeof(int)) and a short name. */
+static int send_console(int sock, int master) {
+  char name[] = "/dev/ptmx";
+  struct iovec iov = {.iov_base = name, .iov_len = sizeof name - 1};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  memset(&control, 0, sizeof control);
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control.buf;
+  mh.msg_controllen = sizeof control.buf;
+  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
+  c->cmsg_level = SOL_SOCKET;
+  c->cmsg_type = SCM_RIGHTS;
+  c->cmsg_len = CMSG_LEN(sizeof(int));
+  memcpy(CMSG_DATA(c), &master, sizeof(int));
+  ssize_t n;
+  do n = sendmsg(sock, &mh, MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -1 : 0;
+}
+
+int tsrun_step_terminal(struct tsrun_init *ctx) {
+  const struct tsrun_plan_header *h = ctx->plan->h;
+  if (!(h->flags & TSRUN_PLAN_TERMINAL)) return 0;
+  /* After pivot_root: this is the container's own devpts instance. */
+  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
+  if (master < 0) return tsrun_fail(ctx, errno, "open /dev/ptmx", NULL);
+  int unlock = 0;
+  if (ioctl(master, TIOCSPTLCK, &unlock) < 0) {
+    int saved = errno;
+    close(master);
+    return tsrun_fail(ctx, saved, "unlock pty", NULL);
+  }
+  int slave = ioctl(master, TIOCGPTPEER, O_RDWR | O_NOCTTY);
+  if (slave < 0) {
+    int saved = errno;
+    close(master);
+    return tsrun_fail(ctx, saved, "open pty peer", NULL);
+  }
+  if (h->console_width || h->console_height) {
+    struct winsize ws = {.ws_row = (unsigned short)h->console_height, .ws_col = (unsigned short)h->console_width};
+    ioctl(slave, TIOCSWINSZ, &ws);
+  }
+  /* /dev/console is the pty too, as runc does (bind of the slave). */
+  int console = tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
+  if (console >= 0) {
+    char target[64], source[64];
+    tsrun_fd_path(console, target, sizeof target);
+    tsrun_fd_path(slave, source, sizeof source);
+    mount(source, target, NULL, MS_BIND, NULL);
+    close(console);
+  }
+  int rc;
+  if (h->console_socket_fd >= 0) {
+    rc = send_console(h->console_socket_fd, master);
+    close(h->console_socket_fd);
+  } else {
+    rc = tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_PTY, TSRUN_STEP_TERMINAL, 0, NULL, master);
+  }
+  int saved = errno;
+  close(master);
+  if (rc < 0) {
+    close(slave);
+    return tsrun_fail(ctx, saved, "send pty master to console socket", NULL);
+  }
+  for (int fd = 0; fd < 3; fd++)
+    if (dup2(slave, fd) < 0) return tsrun_fail(ctx, errno, "dup pty to stdio", NULL);
+  if (ioctl(0, TIOCSCTTY, 0) < 0) return tsrun_fail(ctx, errno, "set controlling terminal", NULL);
+  if (slave > 2) close(slave);
+  return 0;
+}
