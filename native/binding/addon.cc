@@ -1,0 +1,321 @@
+// addon.cc — the Node-API surface of tsrun: small, positional, policy-free.
+// Parent side only; the child never returns into this file (it enters
+// tsrun_init_main, plain C, right after clone).
+#include <napi.h>
+
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/prctl.h>
+#include <sys/socket.h>
+#include <sys/stat.h>
+#include <sys/syscall.h>
+#include <sys/un.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <linux/sched.h>
+
+extern "C" {
+#include "../init/init.h"
+}
+
+namespace {
+
+// Throws a SystemError-shaped JS error: {message, code, errno, syscall}.
+Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
+  Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + ": " + strerror(err));
+  e.Set("errno", Napi::Number::New(env, err));
+  e.Set("syscall", Napi::String::New(env, syscall_name));
+  const char *name = strerrorname_np(err);
+  e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+  e.ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+Napi::Value ThrowMessage(Napi::Env env, const std::string &msg) {
+  Napi::Error::New(env, msg).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+long DoClone(uint64_t flags) {
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = flags;
+  args.exit_signal = SIGCHLD;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0 && errno == ENOSYS) pid = syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), 0, 0, 0, 0);
+  return pid;
+}
+
+// spawn(plan: Uint8Array) -> { pid, syncFd }
+// Clones the container's init with the plan's namespaces. The child starts
+// walking the plan and waits for syncSend(fd, GO).
+Napi::Value Spawn(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  if (!info[0].IsTypedArray()) return ThrowMessage(env, "spawn: plan must be a Uint8Array");
+  Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
+  // An aligned private copy: the decoder needs 8-byte alignment, and the
+  // child reads it after clone from its own copy of our memory.
+  void *copy = nullptr;
+  if (posix_memalign(&copy, 8, buf.ByteLength() ? buf.ByteLength() : 8) != 0) return ThrowErrno(env, ENOMEM, "malloc");
+  memcpy(copy, buf.Data(), buf.ByteLength());
+  struct tsrun_plan plan;
+  char err[256];
+  if (tsrun_plan_load(copy, buf.ByteLength(), &plan, err, sizeof err) < 0) {
+    free(copy);
+    return ThrowMessage(env, err);
+  }
+  int sv[2];
+  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
+    tsrun_plan_free(&plan);
+    free(copy);
+    return ThrowErrno(env, errno, "socketpair");
+  }
+  // Block every signal around clone: the child must not run a Node signal
+  // handler before it has reset them (init.c, step "signals").
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = DoClone(plan.h->clone_flags);
+  if (pid == 0) {
+    close(sv[0]);
+    tsrun_init_main(&plan, sv[1]);  // never returns
+  }
+  int clone_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, nullptr);
+  close(sv[1]);
+  tsrun_plan_free(&plan);
+  free(copy);
+  if (pid < 0) {
+    close(sv[0]);
+    return ThrowErrno(env, clone_errno, "clone3");
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("pid", Napi::Number::New(env, (double)pid));
+  out.Set("syncFd", Napi::Number::New(env, sv[0]));
+  return out;
+}
+
+// syncRecv(fd, timeoutMs) -> { type, step, errno, message, fd } ; type 0 = EOF
+Napi::Value SyncRecv(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int timeout = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  struct pollfd p = {fd, POLLIN, 0};
+  int rc;
+  do rc = poll(&p, 1, timeout);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return ThrowErrno(env, errno, "poll");
+  if (rc == 0) return ThrowErrno(env, ETIMEDOUT, "sync");
+  struct tsrun_sync_msg msg;
+  memset(&msg, 0, sizeof msg);
+  struct iovec iov = {&msg, sizeof msg};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control.buf;
+  mh.msg_controllen = sizeof control.buf;
+  ssize_t n;
+  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (n < 0) return ThrowErrno(env, errno, "recvmsg");
+  Napi::Object out = Napi::Object::New(env);
+  int passed = -1;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
+    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&passed, CMSG_DATA(c), sizeof(int));
+  if (n == 0) {
+    out.Set("type", Napi::Number::New(env, 0));
+    return out;
+  }
+  if (n != (ssize_t)sizeof msg) return ThrowErrno(env, EPROTO, "sync");
+  msg.message[sizeof msg.message - 1] = 0;
+  out.Set("type", Napi::Number::New(env, msg.type));
+  out.Set("step", Napi::Number::New(env, msg.step));
+  out.Set("errno", Napi::Number::New(env, msg.err));
+  const char *code = msg.err ? strerrorname_np(msg.err) : nullptr;
+  out.Set("code", code ? Napi::Value(Napi::String::New(env, code)) : env.Null());
+  out.Set("message", Napi::String::New(env, msg.message));
+  out.Set("fd", Napi::Number::New(env, passed));
+  return out;
+}
+
+// syncSend(fd, type)
+Napi::Value SyncSend(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  uint32_t type = info[1].As<Napi::Number>().Uint32Value();
+  if (tsrun_sync_send(fd, type, 0, 0, nullptr, -1) < 0) return ThrowErrno(env, errno, "sendmsg");
+  return env.Undefined();
+}
+
+// Waits for a child in a libuv worker thread: waitPid(pid) -> Promise<{code, signal}>
+class WaitWorker : public Napi::AsyncWorker {
+ public:
+  WaitWorker(Napi::Env env, pid_t pid) : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    int rc;
+    do rc = waitpid(pid_, &status_, __WALL);
+    while (rc < 0 && errno == EINTR);
+    err_ = rc < 0 ? errno : 0;
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_) {
+      Napi::Error e = Napi::Error::New(env, std::string("waitpid: ") + strerror(err_));
+      e.Set("errno", Napi::Number::New(env, err_));
+      e.Set("syscall", Napi::String::New(env, "waitpid"));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("code", WIFEXITED(status_) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(status_))) : env.Null());
+    out.Set("signal", WIFSIGNALED(status_) ? Napi::Value(Napi::Number::New(env, WTERMSIG(status_))) : env.Null());
+    deferred_.Resolve(out);
+  }
+
+ private:
+  pid_t pid_;
+  int status_ = 0;
+  int err_ = 0;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value WaitPid(const Napi::CallbackInfo &info) {
+  auto *w = new WaitWorker(info.Env(), info[0].As<Napi::Number>().Int32Value());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// reap(pid) -> {code, signal} | null : a non-blocking waitpid.
+Napi::Value Reap(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int status = 0;
+  int rc = waitpid(info[0].As<Napi::Number>().Int32Value(), &status, WNOHANG | __WALL);
+  if (rc < 0) return ThrowErrno(env, errno, "waitpid");
+  if (rc == 0) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("code", WIFEXITED(status) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(status))) : env.Null());
+  out.Set("signal", WIFSIGNALED(status) ? Napi::Value(Napi::Number::New(env, WTERMSIG(status))) : env.Null());
+  return out;
+}
+
+// mkfifo(path, mode)
+Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  if (mkfifo(path.c_str(), info[1].As<Napi::Number>().Uint32Value()) < 0) return ThrowErrno(env, errno, "mkfifo");
+  return env.Undefined();
+}
+
+// releaseFifo(path, pid, timeoutMs) -> true once the init took the byte,
+// false if the init died first. The read end is non-blocking so a dead
+// init cannot hang `start`.
+Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  pid_t pid = info[1].As<Napi::Number>().Int32Value();
+  int timeout = info[2].As<Napi::Number>().Int32Value();
+  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return ThrowErrno(env, errno, "open exec fifo");
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  bool ok = false;
+  for (;;) {
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n == 1) {
+      ok = true;
+      break;
+    }
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      int e = errno;
+      close(fd);
+      return ThrowErrno(env, e, "read exec fifo");
+    }
+    if (kill(pid, 0) < 0 && errno == ESRCH) break;
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+    if (timeout >= 0 && elapsed > timeout) {
+      close(fd);
+      return ThrowErrno(env, ETIMEDOUT, "read exec fifo");
+    }
+    struct pollfd p = {fd, POLLIN, 0};
+    poll(&p, 1, 10);
+  }
+  close(fd);
+  return Napi::Boolean::New(env, ok);
+}
+
+// flock(fd, op) ; op: LOCK_EX=2, LOCK_SH=1, LOCK_UN=8, | LOCK_NB=4
+Napi::Value Flock(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int rc;
+  do rc = flock(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value());
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) return ThrowErrno(env, errno, "flock");
+  return env.Undefined();
+}
+
+// connectUnix(path) -> fd  (a SOCK_STREAM client, e.g. --console-socket);
+// not close-on-exec by design: the init inherits it.
+Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  struct sockaddr_un addr;
+  memset(&addr, 0, sizeof addr);
+  addr.sun_family = AF_UNIX;
+  if (path.size() >= sizeof addr.sun_path) return ThrowErrno(env, ENAMETOOLONG, "connect");
+  memcpy(addr.sun_path, path.c_str(), path.size());
+  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
+  if (fd < 0) return ThrowErrno(env, errno, "socket");
+  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
+    int e = errno;
+    close(fd);
+    return ThrowErrno(env, e, "connect");
+  }
+  return Napi::Number::New(env, fd);
+}
+
+// setChildSubreaper(): orphans of the container come to us (run without a
+// pid namespace).
+Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return ThrowErrno(info.Env(), errno, "prctl");
+  return info.Env().Undefined();
+}
+
+Napi::Object Init(Napi::Env env, Napi::Object exports) {
+  Napi::Array steps = Napi::Array::New(env, TSRUN_STEP_COUNT);
+  for (uint32_t i = 0; i < TSRUN_STEP_COUNT; i++) steps.Set(i, Napi::String::New(env, tsrun_step_names[i]));
+  exports.Set("stepNames", steps);
+  exports.Set("planVersion", Napi::Number::New(env, TSRUN_PLAN_VERSION));
+  exports.Set("spawn", Napi::Function::New(env, Spawn));
+  exports.Set("syncRecv", Napi::Function::New(env, SyncRecv));
+  exports.Set("syncSend", Napi::Function::New(env, SyncSend));
+  exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  exports.Set("reap", Napi::Function::New(env, Reap));
+  exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
+  exports.Set("releaseFifo", Napi::Function::New(env, ReleaseFifo));
+  exports.Set("flock", Napi::Function::New(env, Flock));
+  exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
+  return exports;
+}
+
+}  // namespace
+
+NODE_API_MODULE(tsrun, Init)
