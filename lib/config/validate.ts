@@ -1,0 +1,168 @@
+/**
+ * Semantic validation of a loaded config: every rule the runtime relies on,
+ * checked before any process exists. Pure: host facts come in through
+ * `ValidationHost`, so unit tests need no root.
+ */
+import * as path from 'node:path';
+
+import { ConfigError, TsrunError } from '../errors.js';
+import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
+import type { Spec } from './types.js';
+
+/** ociVersion 1.0.0 … 1.3.x, with an optional pre-release suffix (-dev, -rc.1). */
+const OCI_VERSION = /^1\.[0-3]\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
+export const OCI_VERSION_MIN = '1.0.0';
+export const OCI_VERSION_MAX = '1.3.0';
+
+const NAMESPACE_TYPES = new Set(['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time']);
+const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
+const DEVICE_TYPES = new Set(['c', 'b', 'u', 'p']);
+
+export interface ValidationHost {
+  /** 'dir', 'file', 'other', or null when the path does not exist. */
+  kind(p: string): 'dir' | 'file' | 'other' | null;
+}
+
+export interface ValidateOptions {
+  /** The root filesystem's absolute host path. */
+  rootfs: string;
+  /** create/run will detach, so a terminal needs a console socket. */
+  detach: boolean;
+  consoleSocket: boolean;
+}
+
+function unsupported(field: string, what: string): never {
+  throw new TsrunError('EUNSUPPORTED', `${field}: ${what} is not supported by this tsrun yet`);
+}
+
+export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOptions): void {
+  if (!OCI_VERSION.test(spec.ociVersion)) {
+    throw new ConfigError(
+      'ociVersion',
+      `unsupported version ${JSON.stringify(spec.ociVersion)} (this runtime supports ${OCI_VERSION_MIN} to 1.3.x)`,
+    );
+  }
+  const rootKind = host.kind(opts.rootfs);
+  if (rootKind === null) throw new ConfigError('root.path', `rootfs ${opts.rootfs} does not exist`);
+  if (rootKind !== 'dir') throw new ConfigError('root.path', `rootfs ${opts.rootfs} is not a directory`);
+
+  const nsTypes = validateNamespaces(spec);
+  if ((spec.hostname !== undefined && spec.hostname !== '') && !nsTypes.has('uts'))
+    throw new ConfigError('hostname', 'setting the hostname requires a new UTS namespace (linux.namespaces)');
+  if ((spec.domainname !== undefined && spec.domainname !== '') && !nsTypes.has('uts'))
+    throw new ConfigError('domainname', 'setting the domainname requires a new UTS namespace (linux.namespaces)');
+
+  validateProcess(spec, opts);
+  validateMounts(spec);
+  validateLinux(spec);
+  if (spec.hooks && Object.values(spec.hooks).some((h) => Array.isArray(h) && h.length > 0))
+    unsupported('hooks', 'running hooks');
+}
+
+function validateNamespaces(spec: Spec): Set<string> {
+  const types = new Set<string>();
+  (spec.linux?.namespaces ?? []).forEach((ns, i) => {
+    const at = `linux.namespaces[${i}]`;
+    if (!NAMESPACE_TYPES.has(ns.type)) throw new ConfigError(`${at}.type`, `unknown namespace type ${JSON.stringify(ns.type)}`);
+    if (types.has(ns.type)) throw new ConfigError(`${at}.type`, `duplicate namespace type ${JSON.stringify(ns.type)}`);
+    types.add(ns.type);
+    if (ns.path !== undefined && ns.path !== '') unsupported(`${at}.path`, 'joining an existing namespace');
+    if (ns.type === 'user') unsupported(at, 'a user namespace');
+    if (ns.type === 'time') unsupported(at, 'a time namespace');
+  });
+  if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
+    if (!types.has('user')) throw new ConfigError('linux.uidMappings', 'id mappings require a user namespace');
+  }
+  if (!types.has('mount'))
+    throw new ConfigError('linux.namespaces', 'a mount namespace is required to set up the container root');
+  return types;
+}
+
+function validateCaps(spec: Spec): void {
+  const caps = spec.process?.capabilities;
+  if (!caps) return;
+  const known = new Set<string>(CAPABILITIES);
+  for (const set of ['bounding', 'effective', 'inheritable', 'permitted', 'ambient'] as const) {
+    (caps[set] ?? []).forEach((name, i) => {
+      if (!known.has(name)) throw new ConfigError(`process.capabilities.${set}[${i}]`, `unknown capability ${JSON.stringify(name)}`);
+    });
+  }
+}
+
+function validateProcess(spec: Spec, opts: ValidateOptions): void {
+  const p = spec.process!;
+  if (!p.args || p.args.length === 0) throw new ConfigError('process.args', 'must name the program to run');
+  if (p.args[0] === '') throw new ConfigError('process.args[0]', 'must not be empty');
+  if (!path.isAbsolute(p.cwd)) throw new ConfigError('process.cwd', `must be an absolute path, got ${JSON.stringify(p.cwd)}`);
+  for (const [field, v] of [['uid', p.user.uid], ['gid', p.user.gid]] as const) {
+    if (v < 0 || v > 0xfffffffe) throw new ConfigError(`process.user.${field}`, `out of range: ${v}`);
+  }
+  (p.user.additionalGids ?? []).forEach((g, i) => {
+    if (g < 0 || g > 0xfffffffe) throw new ConfigError(`process.user.additionalGids[${i}]`, `out of range: ${g}`);
+  });
+  if (p.user.umask !== undefined && (p.user.umask < 0 || p.user.umask > 0o777))
+    throw new ConfigError('process.user.umask', `out of range: ${p.user.umask}`);
+  validateCaps(spec);
+  const seen = new Set<string>();
+  (p.rlimits ?? []).forEach((r, i) => {
+    const at = `process.rlimits[${i}]`;
+    if (!(r.type in RLIMITS)) throw new ConfigError(`${at}.type`, `unknown rlimit ${JSON.stringify(r.type)}`);
+    if (seen.has(r.type)) throw new ConfigError(`${at}.type`, `duplicate rlimit ${JSON.stringify(r.type)}`);
+    seen.add(r.type);
+    if (r.soft < 0 || r.hard < 0) throw new ConfigError(at, 'limits must not be negative');
+    if (BigInt(r.soft) > BigInt(r.hard)) throw new ConfigError(at, `soft limit ${r.soft} exceeds hard limit ${r.hard}`);
+  });
+  if (p.terminal && opts.detach && !opts.consoleSocket)
+    throw new ConfigError('process.terminal', 'cannot allocate a tty when detaching without --console-socket');
+  if (!p.terminal && opts.consoleSocket)
+    throw new TsrunError('EUSAGE', 'cannot use --console-socket when process.terminal is false');
+  if (p.consoleSize && (p.consoleSize.width > 0xffff || p.consoleSize.height > 0xffff || p.consoleSize.width < 0 || p.consoleSize.height < 0))
+    throw new ConfigError('process.consoleSize', 'out of range');
+  if (p.apparmorProfile) unsupported('process.apparmorProfile', 'AppArmor');
+  if (p.selinuxLabel) unsupported('process.selinuxLabel', 'SELinux');
+  if (p.scheduler) unsupported('process.scheduler', 'setting the scheduler');
+  if (p.ioPriority) unsupported('process.ioPriority', 'setting the I/O priority');
+  if (p.execCPUAffinity) unsupported('process.execCPUAffinity', 'setting CPU affinity');
+  if (p.oomScoreAdj !== undefined && (p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000))
+    throw new ConfigError('process.oomScoreAdj', `must be between -1000 and 1000, got ${p.oomScoreAdj}`);
+}
+
+function validateMounts(spec: Spec): void {
+  (spec.mounts ?? []).forEach((m, i) => {
+    const at = `mounts[${i}]`;
+    if (m.destination === '') throw new ConfigError(`${at}.destination`, 'must not be empty');
+    if (m.destination.split('/').includes('..'))
+      throw new ConfigError(`${at}.destination`, `must not contain "..": ${JSON.stringify(m.destination)}`);
+    if (m.uidMappings?.length || m.gidMappings?.length) unsupported(`${at}.uidMappings`, 'idmapped mounts');
+  });
+}
+
+function validateLinux(spec: Spec): void {
+  const l = spec.linux;
+  if (!l) return;
+  if (l.rootfsPropagation !== undefined && l.rootfsPropagation !== '' && !PROPAGATIONS.has(l.rootfsPropagation))
+    throw new ConfigError('linux.rootfsPropagation', `unknown propagation ${JSON.stringify(l.rootfsPropagation)}`);
+  (l.devices ?? []).forEach((d, i) => {
+    const at = `linux.devices[${i}]`;
+    if (!DEVICE_TYPES.has(d.type)) throw new ConfigError(`${at}.type`, `unknown device type ${JSON.stringify(d.type)}`);
+    if (!path.isAbsolute(d.path)) throw new ConfigError(`${at}.path`, `must be an absolute path, got ${JSON.stringify(d.path)}`);
+    if (!d.path.startsWith('/dev/')) throw new ConfigError(`${at}.path`, `must be below /dev, got ${JSON.stringify(d.path)}`);
+    if (d.path.split('/').includes('..')) throw new ConfigError(`${at}.path`, 'must not contain ".."');
+    if (d.type !== 'p' && (d.major === undefined || d.minor === undefined))
+      throw new ConfigError(at, `major and minor are required for device type ${JSON.stringify(d.type)}`);
+  });
+  [...(l.maskedPaths ?? [])].forEach((p, i) => {
+    if (!path.isAbsolute(p)) throw new ConfigError(`linux.maskedPaths[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
+  });
+  [...(l.readonlyPaths ?? [])].forEach((p, i) => {
+    if (!path.isAbsolute(p)) throw new ConfigError(`linux.readonlyPaths[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
+  });
+  if (l.seccomp) unsupported('linux.seccomp', 'seccomp');
+  if (l.sysctl && Object.keys(l.sysctl).length) unsupported('linux.sysctl', 'setting sysctls');
+  if (l.personality) unsupported('linux.personality', 'setting the personality');
+  if (l.intelRdt) unsupported('linux.intelRdt', 'Intel RDT');
+  if (l.memoryPolicy) unsupported('linux.memoryPolicy', 'setting the memory policy');
+  if (l.netDevices && Object.keys(l.netDevices).length) unsupported('linux.netDevices', 'moving network devices');
+  if (l.mountLabel) unsupported('linux.mountLabel', 'SELinux mount labels');
+  if (l.timeOffsets && Object.keys(l.timeOffsets).length) unsupported('linux.timeOffsets', 'a time namespace');
+}

@@ -1,0 +1,64 @@
+/**
+ * Error classes and the code registry. Codes, once assigned, never change:
+ * API users and tests match on them.
+ */
+export type ErrorCode =
+  | 'EBUNDLE' // bundle or config.json unreadable
+  | 'ECONFIG' // config.json fails shape or semantic validation
+  | 'EID' // invalid container id
+  | 'EEXIST' // container id already in use
+  | 'ENOTFOUND' // container does not exist
+  | 'ESTATE' // operation not allowed in the container's status
+  | 'ECHILD' // a step of the container's init failed
+  | 'EUNSUPPORTED' // valid request this runtime does not support (yet)
+  | 'EUSAGE' // bad command line
+  | 'ESYSTEM'; // a host syscall failed
+
+export class TsrunError extends Error {
+  readonly code: ErrorCode;
+  constructor(code: ErrorCode, message: string, options?: { cause?: unknown }) {
+    super(message, options);
+    this.code = code;
+    this.name = new.target.name;
+  }
+}
+
+/** A config field is wrong; `path` is its JSON path, e.g. `process.args[0]`. */
+export class ConfigError extends TsrunError {
+  readonly path: string;
+  constructor(path: string, message: string) {
+    super('ECONFIG', path ? `${path}: ${message}` : message);
+    this.path = path;
+  }
+}
+
+/** A step of the container's init failed (reported over the sync socket). */
+export class InitStepError extends TsrunError {
+  readonly step: string;
+  readonly errno: number;
+  readonly syscallCode: string | null;
+  readonly detail: string;
+  constructor(step: string, errno: number, syscallCode: string | null, detail: string) {
+    // exec errors already carry runc's full wording, which engines match on
+    // ("executable file not found in $PATH", "no such file or directory").
+    const text = step === 'exec' || !syscallCode ? detail : `${detail}: ${syscallCode}`;
+    super('ECHILD', `${text} (${step})`);
+    this.step = step;
+    this.errno = errno;
+    this.syscallCode = syscallCode;
+    this.detail = detail;
+  }
+}
+
+/** Node/native SystemError shape. */
+export interface SystemErrorLike {
+  code?: string;
+  errno?: number;
+  syscall?: string;
+  path?: string;
+  message: string;
+}
+
+export function isSystemError(e: unknown): e is SystemErrorLike & Error {
+  return e instanceof Error && typeof (e as SystemErrorLike).code === 'string';
+}

@@ -1,0 +1,64 @@
+/**
+ * The one typed loader of the native addon (build/Release/tsrun.node).
+ * Lifecycle code takes a `NativeBinding` so tests can inject their own.
+ */
+import { createRequire } from 'node:module';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+export interface SyncMessage {
+  /** 0 = EOF: the init died without a word. */
+  type: number;
+  step: number;
+  errno: number;
+  code: string | null;
+  message: string;
+  /** An fd passed with the message (TSRUN_SYNC_PTY), else -1. */
+  fd: number;
+}
+
+export interface WaitStatus {
+  code: number | null;
+  signal: number | null;
+}
+
+export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4 } as const;
+
+export interface NativeBinding {
+  readonly stepNames: readonly string[];
+  readonly planVersion: number;
+  spawn(plan: Uint8Array): { pid: number; syncFd: number };
+  syncRecv(fd: number, timeoutMs: number): SyncMessage;
+  syncSend(fd: number, type: number): void;
+  waitPid(pid: number): Promise<WaitStatus>;
+  reap(pid: number): WaitStatus | null;
+  mkfifo(path: string, mode: number): void;
+  releaseFifo(path: string, pid: number, timeoutMs: number): boolean;
+  flock(fd: number, op: number): void;
+  connectUnix(path: string): number;
+  setChildSubreaper(): void;
+}
+
+export const LOCK_SH = 1;
+export const LOCK_EX = 2;
+export const LOCK_NB = 4;
+export const LOCK_UN = 8;
+
+let cached: NativeBinding | undefined;
+
+/** Loads the addon from the package's build directory (or TSRUN_ADDON). */
+export function loadBinding(): NativeBinding {
+  if (cached) return cached;
+  const here = path.dirname(fileURLToPath(import.meta.url));
+  // dist/lib/native → package root
+  const root = path.resolve(here, '..', '..', '..');
+  const file = process.env.TSRUN_ADDON || path.join(root, 'build', 'Release', 'tsrun.node');
+  const require = createRequire(import.meta.url);
+  cached = require(file) as NativeBinding;
+  return cached;
+}
+
+/** The package root (where build/ and dist/ live). */
+export function packageRoot(): string {
+  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+}

@@ -1,0 +1,163 @@
+/**
+ * The plan codec: InitPlan → the flat buffer of native/include/tsrun_plan.h.
+ * Offsets here mirror the C header; tests/unit/plan-codec.test.ts decodes
+ * the output with the C loader (build/tsrun-plan-dump) to prove they agree,
+ * and plan.c's static assertions pin the C side.
+ */
+import type { InitPlan } from '../plan/types.js';
+
+export const PLAN_MAGIC = 0x50525354;
+export const PLAN_VERSION = 1;
+export const HEADER_SIZE = 208;
+const MOUNT_SIZE = 56;
+const RLIMIT_SIZE = 24;
+const DEVICE_SIZE = 32;
+const SYMLINK_SIZE = 16;
+
+/** Header field offsets (struct tsrun_plan_header). */
+const H = {
+  magic: 0,
+  version: 4,
+  size: 8,
+  flags: 12,
+  cloneFlags: 16,
+  rootfsPropagation: 24,
+  caps: 32, // 5 × u64
+  uid: 72,
+  gid: 76,
+  umask: 80,
+  consoleWidth: 84,
+  consoleHeight: 88,
+  consoleSocketFd: 92,
+  preserveFds: 96,
+  // pad0: 100
+  rootfs: 104,
+  hostname: 112,
+  domainname: 120,
+  cwd: 128,
+  stateDir: 136,
+  keyring: 144,
+  args: 152,
+  env: 160,
+  additionalGids: 168,
+  mounts: 176,
+  rlimits: 184,
+  devices: 192,
+  symlinks: 200,
+} as const;
+
+class Writer {
+  buf: Buffer;
+  len: number;
+  constructor(initial: number) {
+    this.buf = Buffer.alloc(Math.max(initial, 4096));
+    this.len = initial;
+  }
+  alloc(size: number, align = 8): number {
+    const off = Math.ceil(this.len / align) * align;
+    const end = off + size;
+    if (end > this.buf.length) {
+      const next = Buffer.alloc(Math.max(end, this.buf.length * 2));
+      this.buf.copy(next, 0, 0, this.len);
+      this.buf = next;
+    }
+    this.len = end;
+    return off;
+  }
+  /** Writes a NUL-terminated string; returns [off, len] (off 0 = absent). */
+  str(s: string | null): [number, number] {
+    if (s === null) return [0, 0];
+    const bytes = Buffer.from(s, 'utf8');
+    if (bytes.includes(0)) throw new Error(`plan string contains NUL: ${JSON.stringify(s)}`);
+    const off = this.alloc(bytes.length + 1, 1);
+    bytes.copy(this.buf, off);
+    this.buf[off + bytes.length] = 0;
+    return [off, bytes.length];
+  }
+  putStr(at: number, s: string | null): void {
+    const [off, len] = this.str(s);
+    this.buf.writeUInt32LE(off, at);
+    this.buf.writeUInt32LE(len, at + 4);
+  }
+  /** Reserves `count` records of `size` bytes and points the vec at `at` to them. */
+  vec(at: number, count: number, size: number): number {
+    const off = count ? this.alloc(count * size, 8) : 0;
+    this.buf.writeUInt32LE(off, at);
+    this.buf.writeUInt32LE(count, at + 4);
+    return off;
+  }
+}
+
+export function encodePlan(p: InitPlan): Buffer {
+  const w = new Writer(HEADER_SIZE);
+  const b = () => w.buf; // the buffer may grow: always re-read it
+  b().writeUInt32LE(PLAN_MAGIC, H.magic);
+  b().writeUInt32LE(PLAN_VERSION, H.version);
+  b().writeUInt32LE(p.flags >>> 0, H.flags);
+  b().writeBigUInt64LE(p.cloneFlags, H.cloneFlags);
+  b().writeBigUInt64LE(p.rootfsPropagation, H.rootfsPropagation);
+  p.caps.forEach((c, i) => b().writeBigUInt64LE(c, H.caps + 8 * i));
+  b().writeUInt32LE(p.uid >>> 0, H.uid);
+  b().writeUInt32LE(p.gid >>> 0, H.gid);
+  b().writeUInt32LE(p.umask >>> 0, H.umask);
+  b().writeUInt32LE(p.consoleWidth >>> 0, H.consoleWidth);
+  b().writeUInt32LE(p.consoleHeight >>> 0, H.consoleHeight);
+  b().writeInt32LE(p.consoleSocketFd, H.consoleSocketFd);
+  b().writeUInt32LE(p.preserveFds >>> 0, H.preserveFds);
+  w.putStr(H.rootfs, p.rootfs);
+  w.putStr(H.hostname, p.hostname);
+  w.putStr(H.domainname, p.domainname);
+  w.putStr(H.cwd, p.cwd);
+  w.putStr(H.stateDir, p.stateDir);
+  w.putStr(H.keyring, p.keyring);
+
+  const strVec = (at: number, items: readonly string[]) => {
+    const off = w.vec(at, items.length, 8);
+    items.forEach((s, i) => w.putStr(off + 8 * i, s));
+  };
+  strVec(H.args, p.args);
+  strVec(H.env, p.env);
+
+  const gids = w.vec(H.additionalGids, p.additionalGids.length, 4);
+  p.additionalGids.forEach((g, i) => b().writeUInt32LE(g >>> 0, gids + 4 * i));
+
+  const mounts = w.vec(H.mounts, p.mounts.length, MOUNT_SIZE);
+  p.mounts.forEach((m, i) => {
+    const at = mounts + MOUNT_SIZE * i;
+    w.putStr(at, m.source);
+    w.putStr(at + 8, m.destination);
+    w.putStr(at + 16, m.fstype);
+    w.putStr(at + 24, m.data);
+    b().writeBigUInt64LE(m.flags, at + 32);
+    b().writeBigUInt64LE(m.propagation, at + 40);
+    b().writeUInt32LE(m.kind, at + 48);
+    b().writeUInt32LE(m.targetKind, at + 52);
+  });
+
+  const rl = w.vec(H.rlimits, p.rlimits.length, RLIMIT_SIZE);
+  p.rlimits.forEach((r, i) => {
+    const at = rl + RLIMIT_SIZE * i;
+    b().writeUInt32LE(r.resource, at);
+    b().writeBigUInt64LE(r.soft, at + 8);
+    b().writeBigUInt64LE(r.hard, at + 16);
+  });
+
+  const devs = w.vec(H.devices, p.devices.length, DEVICE_SIZE);
+  p.devices.forEach((d, i) => {
+    const at = devs + DEVICE_SIZE * i;
+    w.putStr(at, d.path);
+    [d.type, d.major, d.minor, d.mode, d.uid, d.gid].forEach((v, j) => b().writeUInt32LE(v >>> 0, at + 8 + 4 * j));
+  });
+
+  const links = w.vec(H.symlinks, p.symlinks.length, SYMLINK_SIZE);
+  p.symlinks.forEach((l, i) => {
+    const at = links + SYMLINK_SIZE * i;
+    w.putStr(at, l.target);
+    w.putStr(at + 8, l.linkpath);
+  });
+
+  const total = Math.ceil(w.len / 8) * 8;
+  w.alloc(total - w.len, 1);
+  b().writeUInt32LE(total, H.size);
+  return Buffer.from(b().subarray(0, total));
+}

@@ -1,0 +1,79 @@
+/**
+ * Spec → Plan. Pure: every host fact comes in through `PlanHost`.
+ */
+import type { Spec } from '../config/types.js';
+import { planDevices, planSymlinks } from './devices.js';
+import { MS, NAMESPACE_CLONE_FLAGS } from './linux.js';
+import { PROPAGATION_OPTIONS, planMounts, type MountHost } from './mounts.js';
+import { planCaps, planEnv, planRlimits } from './process.js';
+import { PlanFlag, type Plan } from './types.js';
+
+export interface PlanHost extends MountHost {
+  /** HOME of `uid` from the rootfs's /etc/passwd, or null. */
+  homeOf(rootfs: string, uid: number): string | null;
+}
+
+export interface PlanOptions {
+  id: string;
+  rootfs: string;
+  stateDir: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  /** fd of the connected --console-socket, or -1. */
+  consoleSocketFd?: number;
+  preserveFds?: number;
+}
+
+export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
+  const proc = spec.process!;
+  let cloneFlags = 0n;
+  for (const ns of spec.linux?.namespaces ?? []) {
+    if (!ns.path) cloneFlags |= NAMESPACE_CLONE_FLAGS[ns.type];
+  }
+  let flags = 0;
+  if (opts.noPivot) flags |= PlanFlag.NO_PIVOT;
+  if (proc.noNewPrivileges) flags |= PlanFlag.NO_NEW_PRIVS;
+  if (spec.root?.readonly) flags |= PlanFlag.ROOT_READONLY;
+  if (proc.terminal) flags |= PlanFlag.TERMINAL;
+  if (!opts.noNewKeyring) flags |= PlanFlag.NEW_KEYRING;
+  if (proc.user.umask !== undefined) flags |= PlanFlag.SET_UMASK;
+  let caps: Plan['init']['caps'] = [0n, 0n, 0n, 0n, 0n];
+  if (proc.capabilities) {
+    flags |= PlanFlag.SET_CAPS;
+    caps = planCaps(proc.capabilities);
+  }
+  const prop = spec.linux?.rootfsPropagation;
+  const rootfsPropagation = prop ? PROPAGATION_OPTIONS[prop]! : MS.SLAVE | MS.REC;
+  return {
+    init: {
+      flags,
+      cloneFlags,
+      rootfsPropagation,
+      caps,
+      uid: proc.user.uid,
+      gid: proc.user.gid,
+      umask: proc.user.umask ?? 0o022,
+      consoleWidth: proc.consoleSize?.width ?? 0,
+      consoleHeight: proc.consoleSize?.height ?? 0,
+      consoleSocketFd: opts.consoleSocketFd ?? -1,
+      preserveFds: opts.preserveFds ?? 0,
+      rootfs: opts.rootfs,
+      hostname: spec.hostname ? spec.hostname : null,
+      domainname: spec.domainname ? spec.domainname : null,
+      cwd: proc.cwd,
+      stateDir: opts.stateDir,
+      keyring: opts.noNewKeyring ? null : `_ses.${opts.id}`,
+      args: [...proc.args!],
+      env: planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'),
+      additionalGids: [...(proc.user.additionalGids ?? [])],
+      mounts: planMounts(spec, host),
+      rlimits: planRlimits(spec),
+      devices: planDevices(spec),
+      symlinks: planSymlinks(spec),
+    },
+    host: {
+      oomScoreAdj: proc.oomScoreAdj ?? null,
+    },
+  };
+}
+

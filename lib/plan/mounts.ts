@@ -1,0 +1,172 @@
+/**
+ * config.json mounts (plus maskedPaths/readonlyPaths) → plan mounts.
+ */
+import * as path from 'node:path';
+
+import type { Mount, Spec } from '../config/types.js';
+import { MS } from './linux.js';
+import { MountKind, TargetKind, type PlanMount } from './types.js';
+
+interface FlagOption {
+  set: boolean;
+  flag: bigint;
+}
+
+/** runc's mount option table: options that are MS_* flags. */
+const FLAG_OPTIONS: Record<string, FlagOption> = {
+  async: { set: false, flag: MS.SYNCHRONOUS },
+  atime: { set: false, flag: MS.NOATIME },
+  bind: { set: true, flag: MS.BIND },
+  defaults: { set: false, flag: 0n },
+  dev: { set: false, flag: MS.NODEV },
+  diratime: { set: false, flag: MS.NODIRATIME },
+  dirsync: { set: true, flag: MS.DIRSYNC },
+  exec: { set: false, flag: MS.NOEXEC },
+  iversion: { set: true, flag: MS.I_VERSION },
+  lazytime: { set: true, flag: MS.LAZYTIME },
+  loud: { set: false, flag: MS.SILENT },
+  mand: { set: true, flag: MS.MANDLOCK },
+  noatime: { set: true, flag: MS.NOATIME },
+  nodev: { set: true, flag: MS.NODEV },
+  nodiratime: { set: true, flag: MS.NODIRATIME },
+  noexec: { set: true, flag: MS.NOEXEC },
+  noiversion: { set: false, flag: MS.I_VERSION },
+  nolazytime: { set: false, flag: MS.LAZYTIME },
+  nomand: { set: false, flag: MS.MANDLOCK },
+  norelatime: { set: false, flag: MS.RELATIME },
+  nostrictatime: { set: false, flag: MS.STRICTATIME },
+  nosuid: { set: true, flag: MS.NOSUID },
+  nosymfollow: { set: true, flag: MS.NOSYMFOLLOW },
+  rbind: { set: true, flag: MS.BIND | MS.REC },
+  relatime: { set: true, flag: MS.RELATIME },
+  remount: { set: true, flag: MS.REMOUNT },
+  ro: { set: true, flag: MS.RDONLY },
+  rw: { set: false, flag: MS.RDONLY },
+  silent: { set: true, flag: MS.SILENT },
+  strictatime: { set: true, flag: MS.STRICTATIME },
+  suid: { set: false, flag: MS.NOSUID },
+  sync: { set: true, flag: MS.SYNCHRONOUS },
+};
+
+export const PROPAGATION_OPTIONS: Record<string, bigint> = {
+  private: MS.PRIVATE,
+  rprivate: MS.PRIVATE | MS.REC,
+  shared: MS.SHARED,
+  rshared: MS.SHARED | MS.REC,
+  slave: MS.SLAVE,
+  rslave: MS.SLAVE | MS.REC,
+  unbindable: MS.UNBINDABLE,
+  runbindable: MS.UNBINDABLE | MS.REC,
+};
+
+export interface ParsedOptions {
+  flags: bigint;
+  propagation: bigint;
+  data: string[];
+}
+
+export function parseMountOptions(options: readonly string[]): ParsedOptions {
+  let flags = 0n;
+  let propagation = 0n;
+  const data: string[] = [];
+  for (const opt of options) {
+    const f = FLAG_OPTIONS[opt];
+    if (f) {
+      flags = f.set ? flags | f.flag : flags & ~f.flag;
+      continue;
+    }
+    const p = PROPAGATION_OPTIONS[opt];
+    if (p !== undefined) {
+      propagation = p;
+      continue;
+    }
+    data.push(opt);
+  }
+  return { flags, propagation, data };
+}
+
+export interface MountHost {
+  kind(p: string): 'dir' | 'file' | 'other' | null;
+  /** The v1 hierarchies mounted on the host: mount point and the init's cgroup in it. */
+  cgroupV1Hierarchies(): { mountPoint: string; name: string; cgroupPath: string }[];
+  /** True on a pure cgroup v2 host (cgroup2 at /sys/fs/cgroup). */
+  cgroupV2Only(): boolean;
+}
+
+function containerPath(dest: string): string {
+  // runc accepts relative destinations and makes them absolute.
+  return path.posix.normalize(path.posix.isAbsolute(dest) ? dest : `/${dest}`);
+}
+
+function planMount(m: Mount, host: MountHost): PlanMount[] {
+  const dest = containerPath(m.destination);
+  const opts = parseMountOptions(m.options ?? []);
+  const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0n;
+  if (isBind) {
+    const source = m.source ?? '';
+    return [
+      {
+        source,
+        destination: dest,
+        fstype: null,
+        data: null,
+        flags: (opts.flags & ~MS.BIND) | ((opts.flags & MS.REC) !== 0n ? MS.REC : 0n),
+        propagation: opts.propagation,
+        kind: MountKind.BIND,
+        targetKind: host.kind(source) === 'dir' ? TargetKind.DIR : TargetKind.FILE,
+      },
+    ];
+  }
+  if (m.type === 'cgroup') return planCgroupMount(dest, opts, host);
+  return [
+    {
+      source: m.source ?? m.type ?? 'none',
+      destination: dest,
+      fstype: m.type ?? null,
+      data: opts.data.length ? opts.data.join(',') : null,
+      flags: opts.flags,
+      propagation: opts.propagation,
+      kind: MountKind.FS,
+      targetKind: TargetKind.DIR,
+    },
+  ];
+}
+
+/**
+ * A `cgroup` mount: cgroup2 on a pure v2 host; on v1 and hybrid hosts a
+ * tmpfs with the container's own cgroup of each hierarchy bound in, as
+ * runc does.
+ */
+function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost): PlanMount[] {
+  if (host.cgroupV2Only()) {
+    return [{ source: 'cgroup', destination: dest, fstype: 'cgroup2', data: null, flags: opts.flags, propagation: opts.propagation, kind: MountKind.FS, targetKind: TargetKind.DIR }];
+  }
+  const base = opts.flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC);
+  const out: PlanMount[] = [
+    { source: 'tmpfs', destination: dest, fstype: 'tmpfs', data: 'mode=755', flags: base, propagation: 0n, kind: MountKind.FS, targetKind: TargetKind.DIR },
+  ];
+  for (const h of host.cgroupV1Hierarchies()) {
+    out.push({
+      source: path.posix.join(h.mountPoint, h.cgroupPath),
+      destination: path.posix.join(dest, h.name),
+      fstype: null,
+      data: null,
+      flags: opts.flags | MS.REC,
+      propagation: 0n,
+      kind: MountKind.BIND,
+      targetKind: TargetKind.DIR,
+    });
+  }
+  return out;
+}
+
+export function planMounts(spec: Spec, host: MountHost): PlanMount[] {
+  const out: PlanMount[] = [];
+  for (const m of spec.mounts ?? []) out.push(...planMount(m, host));
+  // readonly before masked, as runc orders them
+  for (const p of spec.linux?.readonlyPaths ?? [])
+    out.push({ source: null, destination: containerPath(p), fstype: null, data: null, flags: MS.RDONLY, propagation: 0n, kind: MountKind.READONLY, targetKind: TargetKind.DIR });
+  for (const p of spec.linux?.maskedPaths ?? [])
+    out.push({ source: null, destination: containerPath(p), fstype: null, data: null, flags: 0n, propagation: 0n, kind: MountKind.MASK, targetKind: TargetKind.DIR });
+  return out;
+}

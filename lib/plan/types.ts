@@ -1,0 +1,91 @@
+/**
+ * The plan: pure data that the C init executes. Kernel vocabulary, no OCI
+ * names. Encoded once by lib/native/plan-codec.ts into the flat buffer of
+ * native/include/tsrun_plan.h.
+ */
+
+export const PlanFlag = {
+  NO_PIVOT: 1 << 0,
+  NO_NEW_PRIVS: 1 << 1,
+  ROOT_READONLY: 1 << 2,
+  TERMINAL: 1 << 3,
+  NEW_KEYRING: 1 << 4,
+  SET_UMASK: 1 << 5,
+  SET_CAPS: 1 << 6,
+} as const;
+
+export const MountKind = { FS: 0, BIND: 1, MASK: 2, READONLY: 3 } as const;
+export const TargetKind = { DIR: 0, FILE: 1 } as const;
+export const DeviceType = { CHAR: 0, BLOCK: 1, FIFO: 2 } as const;
+export const CapSet = { BOUNDING: 0, EFFECTIVE: 1, INHERITABLE: 2, PERMITTED: 3, AMBIENT: 4 } as const;
+
+export interface PlanMount {
+  source: string | null;
+  destination: string;
+  fstype: string | null;
+  data: string | null;
+  flags: bigint;
+  propagation: bigint;
+  kind: number;
+  targetKind: number;
+}
+
+export interface PlanRlimit {
+  resource: number;
+  soft: bigint;
+  hard: bigint;
+}
+
+export interface PlanDevice {
+  path: string;
+  type: number;
+  major: number;
+  minor: number;
+  mode: number;
+  uid: number;
+  gid: number;
+}
+
+export interface PlanSymlink {
+  target: string;
+  linkpath: string;
+}
+
+/** What the init does, in the child. */
+export interface InitPlan {
+  flags: number;
+  cloneFlags: bigint;
+  rootfsPropagation: bigint;
+  /** Bitmasks indexed by CapSet. */
+  caps: [bigint, bigint, bigint, bigint, bigint];
+  uid: number;
+  gid: number;
+  umask: number;
+  consoleWidth: number;
+  consoleHeight: number;
+  consoleSocketFd: number;
+  preserveFds: number;
+  rootfs: string;
+  hostname: string | null;
+  domainname: string | null;
+  cwd: string;
+  stateDir: string;
+  keyring: string | null;
+  args: string[];
+  env: string[];
+  additionalGids: number[];
+  mounts: PlanMount[];
+  rlimits: PlanRlimit[];
+  devices: PlanDevice[];
+  symlinks: PlanSymlink[];
+}
+
+/** What the runtime does on the host between clone and GO. */
+export interface HostPlan {
+  oomScoreAdj: number | null;
+}
+
+export interface Plan {
+  init: InitPlan;
+  host: HostPlan;
+}
