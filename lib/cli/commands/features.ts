@@ -1,0 +1,47 @@
+/** features: what this runtime supports (runtime-spec features.md), stdout only. */
+import type { CommandModule } from 'yargs';
+
+import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
+import { CAPABILITIES } from '../../plan/linux.js';
+import { PROPAGATION_OPTIONS } from '../../plan/mounts.js';
+import { writeFd } from '../log.js';
+import type { Runner } from './lifecycle.js';
+
+export function features(): Record<string, unknown> {
+  const flagOptions = [
+    'async', 'atime', 'bind', 'defaults', 'dev', 'diratime', 'dirsync', 'exec', 'iversion', 'lazytime', 'loud',
+    'mand', 'noatime', 'nodev', 'nodiratime', 'noexec', 'noiversion', 'nolazytime', 'nomand', 'norelatime',
+    'nostrictatime', 'nosuid', 'nosymfollow', 'rbind', 'relatime', 'remount', 'ro', 'rw', 'silent', 'strictatime',
+    'suid', 'sync',
+  ];
+  return {
+    ociVersionMin: OCI_VERSION_MIN,
+    ociVersionMax: OCI_VERSION_MAX,
+    hooks: [],
+    mountOptions: [...flagOptions, ...Object.keys(PROPAGATION_OPTIONS)].sort(),
+    linux: {
+      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
+      capabilities: [...CAPABILITIES],
+      cgroup: { v1: false, v2: false, systemd: false, systemdUser: false, rdma: false },
+      seccomp: { enabled: false },
+      apparmor: { enabled: false },
+      selinux: { enabled: false },
+      intelRdt: { enabled: false },
+      mountExtensions: { idmap: { enabled: false } },
+    },
+    annotations: {
+      'io.github.tsrun.version': '0.1.0',
+    },
+  };
+}
+
+export function featuresCommand(run: Runner): CommandModule {
+  return {
+    command: 'features',
+    describe: 'print the features of this runtime as JSON (runtime-spec features.md)',
+    handler: run(() => {
+      writeFd(1, `${JSON.stringify(features(), null, '    ')}\n`);
+      return 0;
+    }),
+  };
+}

@@ -1,0 +1,64 @@
+/** run: create + start, then (without --detach) supervise until exit. */
+import * as crypto from 'node:crypto';
+import * as path from 'node:path';
+import type { Argv, CommandModule } from 'yargs';
+
+import { superviseForeground } from '../../container/foreground.js';
+import type { Runner } from './lifecycle.js';
+
+/**
+ * `tsrun run bundle/`: a positional with "/" is a bundle (ids never contain
+ * "/"); the id is the directory name plus a short unique suffix.
+ */
+export function resolveRunTarget(positional: string, bundleFlag: string | undefined): { id: string; bundle: string } {
+  if (positional.includes('/')) {
+    const bundle = path.resolve(positional);
+    const base = path.basename(bundle).replace(/[^A-Za-z0-9_.+-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'container';
+    return { id: `${base}-${crypto.randomBytes(3).toString('hex')}`, bundle };
+  }
+  return { id: positional, bundle: bundleFlag ?? '.' };
+}
+
+export function runCommand(run: Runner): CommandModule {
+  return {
+    command: 'run <container-id>',
+    describe:
+      'create and start a container. `tsrun run -b BUNDLE ID` names the container; `tsrun run BUNDLE/` (an argument containing "/") runs that bundle under a generated id',
+    builder: (y: Argv) =>
+      y
+        .positional('container-id', { type: 'string', demandOption: true, describe: 'a container id, or a bundle path containing "/"' })
+        .option('bundle', { alias: 'b', type: 'string', describe: 'path to the bundle directory (default: .)' })
+        .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container' })
+        .option('pid-file', { type: 'string' })
+        .option('console-socket', { type: 'string' })
+        .option('no-pivot', { type: 'boolean', default: false })
+        .option('no-new-keyring', { type: 'boolean', default: false })
+        .option('preserve-fds', { type: 'number', default: 0 })
+        .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' }),
+    handler: run(async (ctx, a: Record<string, unknown>) => {
+      const { id, bundle } = resolveRunTarget(String(a['container-id']), a.bundle as string | undefined);
+      const life = ctx.lifecycle();
+      const detach = a.detach as boolean;
+      if (!detach) life.native.setChildSubreaper();
+      const created = life.create(id, {
+        bundle,
+        pidFile: a['pid-file'] as string | undefined,
+        consoleSocket: a['console-socket'] as string | undefined,
+        noPivot: a['no-pivot'] as boolean,
+        noNewKeyring: a['no-new-keyring'] as boolean,
+        preserveFds: a['preserve-fds'] as number,
+        detach,
+      });
+      try {
+        life.start(id);
+      } catch (e) {
+        await life.delete(id, true).catch(() => undefined);
+        throw e;
+      }
+      if (detach) return 0;
+      const code = await superviseForeground(life, created.state, created.ptyMaster);
+      if (!a.keep) await life.delete(id, true);
+      return code;
+    }),
+  };
+}

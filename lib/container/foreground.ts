@@ -1,0 +1,90 @@
+/**
+ * `run` without --detach: we are the init's parent. Forward signals, relay
+ * the pty when there is one, wait, and return the exit status the way runc
+ * does (the code, or 128+signal).
+ */
+import * as fs from 'node:fs';
+
+import type { Lifecycle } from './lifecycle.js';
+import type { StoredState } from './state.js';
+
+const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGCONT', 'SIGWINCH'];
+
+export async function superviseForeground(life: Lifecycle, state: StoredState, ptyMaster: number | null): Promise<number> {
+  const handlers = new Map<NodeJS.Signals, () => void>();
+  for (const sig of FORWARDED) {
+    const h = () => {
+      try {
+        process.kill(state.pid, sig);
+      } catch {
+        /* gone */
+      }
+    };
+    handlers.set(sig, h);
+    process.on(sig, h);
+  }
+  const relay = ptyMaster !== null ? startRelay(ptyMaster) : null;
+  try {
+    const status = await life.native.waitPid(state.pid);
+    await relay?.drain();
+    if (status.signal !== null) return 128 + status.signal;
+    return status.code ?? 255;
+  } finally {
+    relay?.stop();
+    for (const [sig, h] of handlers) process.off(sig, h);
+  }
+}
+
+interface Relay {
+  drain(): Promise<void>;
+  stop(): void;
+}
+
+/** Copies our stdin to the pty master and the master to our stdout. */
+function startRelay(master: number): Relay {
+  const stdin = process.stdin;
+  const wasRaw = stdin.isTTY ? stdin.isRaw : false;
+  if (stdin.isTTY) stdin.setRawMode(true);
+  const onData = (chunk: Buffer) => {
+    try {
+      fs.writeSync(master, chunk);
+    } catch {
+      /* container closed its terminal */
+    }
+  };
+  stdin.on('data', onData);
+  stdin.resume();
+  const out = fs.createReadStream('', { fd: master, autoClose: false, highWaterMark: 16384 });
+  let ended: () => void = () => undefined;
+  const done = new Promise<void>((resolve) => {
+    ended = resolve;
+  });
+  out.on('data', (chunk) => {
+    const buf = typeof chunk === 'string' ? Buffer.from(chunk) : chunk;
+    let off = 0;
+    while (off < buf.length) {
+      try {
+        off += fs.writeSync(1, buf, off);
+      } catch (e) {
+        if ((e as NodeJS.ErrnoException).code !== 'EAGAIN') break;
+      }
+    }
+  });
+  // EIO once the last slave fd closes: the container is done writing.
+  out.on('error', () => ended());
+  out.on('end', () => ended());
+  return {
+    drain: () => Promise.race([done, new Promise<void>((r) => setTimeout(r, 2000))]),
+    stop() {
+      stdin.off('data', onData);
+      stdin.pause();
+      if (stdin.isTTY) stdin.setRawMode(wasRaw);
+      out.destroy();
+      try {
+        fs.closeSync(master);
+      } catch {
+        /* ignore */
+      }
+    },
+  };
+}

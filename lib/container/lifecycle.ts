@@ -1,0 +1,308 @@
+/**
+ * The container lifecycle: create, start, state, kill, delete. The CLI and
+ * the public API both drive this; it owns ordering and cleanup.
+ *
+ * create:  claim state dir → load + validate (all of it) → plan → encode →
+ *          spawn (clone) → host steps → GO → READY → state.json + pid file
+ * Any failure after spawn SIGKILLs the init, reaps it and removes the
+ * state dir, so a failed create leaves nothing behind.
+ */
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { loadBundle } from '../config/load.js';
+import { validateSpec } from '../config/validate.js';
+import { InitStepError, TsrunError } from '../errors.js';
+import { SyncType, type NativeBinding } from '../native/binding.js';
+import { encodePlan } from '../native/plan-codec.js';
+import { buildPlan, type PlanHost } from '../plan/build.js';
+import type { ValidationHost } from '../config/validate.js';
+import { CLONE_NEWPID } from '../plan/linux.js';
+import { readProcStat } from './procfs.js';
+import { FIFO_NAME, StateStore, notFound, rfc3339Nano, type StateJson, type StoredState } from './state.js';
+import { canDelete, canKill, canStart } from './status.js';
+import type { Timeline } from '../timeline.js';
+
+export interface CreateOptions {
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  /** The runtime will not stay to relay a terminal (create, run --detach). */
+  detach: boolean;
+}
+
+export interface Created {
+  state: StoredState;
+  /** The pty master when process.terminal is set and no console socket was given. */
+  ptyMaster: number | null;
+}
+
+/** How long the init may take to report READY. */
+const SYNC_TIMEOUT_MS = 60_000;
+
+export class Lifecycle {
+  readonly store: StateStore;
+  constructor(
+    root: string,
+    readonly native: NativeBinding,
+    readonly host: ValidationHost & PlanHost,
+    readonly timeline?: Timeline,
+  ) {
+    this.store = new StateStore(root, native);
+  }
+
+  create(id: string, opts: CreateOptions): Created {
+    const t = this.timeline;
+    const lock = this.store.claim(id);
+    let pid = 0;
+    let consoleFd = -1;
+    let syncFd = -1;
+    let ptyMaster: number | null = null;
+    try {
+      t?.mark('claim');
+      const loaded = loadBundle(opts.bundle);
+      t?.mark('load');
+      validateSpec(loaded.spec, this.host, {
+        rootfs: loaded.rootfs,
+        detach: opts.detach,
+        consoleSocket: opts.consoleSocket !== undefined,
+      });
+      t?.mark('validate');
+      const stateDir = this.store.dir(id);
+      const fifo = path.join(stateDir, FIFO_NAME);
+      this.native.mkfifo(fifo, 0o622);
+      fs.chmodSync(fifo, 0o622);
+      if (opts.consoleSocket !== undefined) consoleFd = this.native.connectUnix(opts.consoleSocket);
+      const plan = buildPlan(
+        loaded.spec,
+        {
+          id,
+          rootfs: loaded.rootfs,
+          stateDir,
+          noPivot: opts.noPivot,
+          noNewKeyring: opts.noNewKeyring,
+          consoleSocketFd: consoleFd,
+          preserveFds: opts.preserveFds,
+        },
+        this.host,
+      );
+      const buffer = encodePlan(plan.init);
+      t?.mark('plan');
+      const spawned = this.native.spawn(buffer);
+      pid = spawned.pid;
+      syncFd = spawned.syncFd;
+      const startTime = readProcStat(pid)?.startTime ?? 0;
+      t?.mark('clone');
+      if (consoleFd >= 0) {
+        fs.closeSync(consoleFd);
+        consoleFd = -1;
+      }
+      // Host-side steps while the init waits for GO.
+      if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+      this.native.syncSend(syncFd, SyncType.GO);
+      for (;;) {
+        const msg = this.native.syncRecv(syncFd, SYNC_TIMEOUT_MS);
+        if (msg.type === SyncType.READY) break;
+        if (msg.type === SyncType.PTY) {
+          ptyMaster = msg.fd;
+          continue;
+        }
+        if (msg.type === SyncType.ERROR) {
+          throw new InitStepError(this.native.stepNames[msg.step] ?? `step ${msg.step}`, msg.errno, msg.code, msg.message);
+        }
+        const status = this.native.reap(pid);
+        const how = status?.signal ? `was killed by signal ${status.signal}` : 'exited';
+        throw new TsrunError('ECHILD', `container init ${how} during setup without reporting an error`);
+      }
+      t?.mark('init');
+      fs.closeSync(syncFd);
+      syncFd = -1;
+      const now = process.hrtime.bigint();
+      const state: StoredState = {
+        ociVersion: loaded.spec.ociVersion,
+        id,
+        pid,
+        pidStartTime: startTime,
+        bundle: loaded.bundle,
+        rootfs: loaded.rootfs,
+        created: rfc3339Nano(Date.now(), now),
+        owner: os.userInfo().username,
+        annotations: loaded.spec.annotations ?? {},
+        pidNamespace: (plan.init.cloneFlags & CLONE_NEWPID) !== 0n,
+      };
+      this.store.write(state);
+      if (opts.pidFile) writePidFile(opts.pidFile, pid);
+      t?.mark('state');
+      return { state, ptyMaster };
+    } catch (e) {
+      for (const fd of [syncFd, consoleFd, ptyMaster ?? -1]) if (fd >= 0) tryClose(fd);
+      if (pid > 0) {
+        try {
+          process.kill(pid, 'SIGKILL');
+        } catch {
+          /* already gone */
+        }
+        void this.native.waitPid(pid).catch(() => undefined);
+      }
+      this.store.remove(id);
+      throw e;
+    } finally {
+      lock.release();
+    }
+  }
+
+  start(id: string): StoredState {
+    const lock = this.store.lock(id);
+    try {
+      const state = this.store.read(id);
+      canStart(this.store.status(state), id);
+      const fifo = this.store.fifo(id);
+      if (!this.native.releaseFifo(fifo, state.pid, 10_000)) {
+        throw new TsrunError('ESTATE', 'cannot start a container that has stopped');
+      }
+      fs.rmSync(fifo, { force: true });
+      return state;
+    } finally {
+      lock.release();
+    }
+  }
+
+  state(id: string): StateJson {
+    return this.store.toJson(this.store.read(id));
+  }
+
+  list(): StateJson[] {
+    const out: StateJson[] = [];
+    for (const id of this.store.ids()) {
+      try {
+        out.push(this.state(id));
+      } catch {
+        /* raced with delete */
+      }
+    }
+    return out;
+  }
+
+  kill(id: string, signal: number, all: boolean): void {
+    const lock = this.store.lock(id);
+    try {
+      const state = this.store.read(id);
+      if (!canKill(this.store.status(state), all)) return;
+      if (all) for (const pid of this.processes(state)) trySignal(pid, signal);
+      else process.kill(state.pid, signal);
+    } finally {
+      lock.release();
+    }
+  }
+
+  /**
+   * Host pids of the container's processes: everything in the init's pid
+   * namespace. (Without a pid namespace: the init only, until cgroups.)
+   */
+  processes(state: StoredState): number[] {
+    if (!state.pidNamespace) return [state.pid];
+    let ns: string;
+    try {
+      ns = fs.readlinkSync(`/proc/${state.pid}/ns/pid`);
+    } catch {
+      return [];
+    }
+    const out: number[] = [];
+    for (const name of fs.readdirSync('/proc')) {
+      if (!/^\d+$/.test(name)) continue;
+      try {
+        if (fs.readlinkSync(`/proc/${name}/ns/pid`) === ns) out.push(Number(name));
+      } catch {
+        /* exited meanwhile */
+      }
+    }
+    return out;
+  }
+
+  async delete(id: string, force: boolean): Promise<void> {
+    let lock;
+    try {
+      lock = this.store.lock(id);
+    } catch (e) {
+      if ((e as TsrunError).code !== 'ENOTFOUND') throw e;
+      // a create that died half-way may have left a claimed dir behind
+      if (fs.existsSync(this.store.dir(id))) {
+        this.store.remove(id);
+        return;
+      }
+      if (force) return;
+      throw e;
+    }
+    try {
+      const state = this.store.read(id);
+      const status = this.store.status(state);
+      canDelete(status, id, force);
+      if (status !== 'stopped') {
+        for (const pid of this.processes(state)) trySignal(pid, 9);
+        await this.waitGone(state);
+      }
+      this.store.remove(id);
+    } finally {
+      lock.release();
+    }
+  }
+
+  private async waitGone(state: StoredState): Promise<void> {
+    for (let i = 0; i < 1000; i++) {
+      const st = readProcStat(state.pid);
+      if (!st || st.startTime !== state.pidStartTime || st.state === 'Z' || st.state === 'X') return;
+      // our own child (run, or an API user): reap it
+      if (this.native.reap(state.pid) !== null) return;
+      await new Promise((r) => setTimeout(r, 10));
+    }
+    throw new TsrunError('ESYSTEM', `container init ${state.pid} did not die after SIGKILL`);
+  }
+
+  exists(id: string): boolean {
+    try {
+      this.store.read(id);
+      return true;
+    } catch (e) {
+      if ((e as TsrunError).code === 'ENOTFOUND') return false;
+      throw e;
+    }
+  }
+}
+
+function tryClose(fd: number): void {
+  try {
+    fs.closeSync(fd);
+  } catch {
+    /* ignore */
+  }
+}
+
+function trySignal(pid: number, signal: number): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    /* exited meanwhile */
+  }
+}
+
+function writeOomScoreAdj(pid: number, value: number): void {
+  try {
+    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
+  } catch (e) {
+    throw new TsrunError('ESYSTEM', `process.oomScoreAdj: cannot set ${value}: ${(e as Error).message}`, { cause: e });
+  }
+}
+
+/** runc's pid file: written to a temp name then renamed, no newline. */
+export function writePidFile(file: string, pid: number): void {
+  const abs = path.resolve(file);
+  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}`);
+  fs.writeFileSync(tmp, String(pid), { flag: 'w', mode: 0o644 });
+  fs.renameSync(tmp, abs);
+}
+
+export { notFound };

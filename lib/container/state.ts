@@ -1,0 +1,174 @@
+/**
+ * The state store: one directory per container under --root, holding
+ * state.json and the exec fifo; the directory itself is the lock.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { TsrunError } from '../errors.js';
+import { LOCK_EX, type NativeBinding } from '../native/binding.js';
+import { checkId } from './id.js';
+import { isAlive } from './procfs.js';
+import type { Status } from './status.js';
+
+/** What tsrun records about a container (state.json). */
+export interface StoredState {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  /** /proc/<pid>/stat start time: guards against pid reuse. */
+  pidStartTime: number;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+  /** The init has its own pid namespace (killing it kills everything). */
+  pidNamespace: boolean;
+}
+
+/** runc's state JSON (what `tsrun state` prints). */
+export interface StateJson {
+  ociVersion: string;
+  id: string;
+  pid: number;
+  status: Status;
+  bundle: string;
+  rootfs: string;
+  created: string;
+  owner: string;
+  annotations?: Record<string, string>;
+}
+
+export const FIFO_NAME = 'exec.fifo';
+export const STATE_NAME = 'state.json';
+
+export class StateStore {
+  constructor(
+    readonly root: string,
+    private readonly native: NativeBinding,
+  ) {}
+
+  dir(id: string): string {
+    return path.join(this.root, id);
+  }
+
+  /** Claims a new container directory; throws if the id is taken. */
+  claim(id: string): Lock {
+    checkId(id);
+    fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    const dir = this.dir(id);
+    try {
+      fs.mkdirSync(dir, { mode: 0o711 });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new TsrunError('EEXIST', `container with id exists: ${id}`);
+      throw e;
+    }
+    // mkdir's mode is filtered by the umask; the init, maybe not root,
+    // must be able to traverse to the fifo
+    fs.chmodSync(dir, 0o711);
+    return this.lockDir(dir);
+  }
+
+  /** Locks an existing container; throws ENOTFOUND when there is none. */
+  lock(id: string): Lock {
+    checkId(id);
+    const dir = this.dir(id);
+    if (!fs.existsSync(path.join(dir, STATE_NAME))) throw notFound();
+    return this.lockDir(dir);
+  }
+
+  private lockDir(dir: string): Lock {
+    const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      this.native.flock(fd, LOCK_EX);
+    } catch (e) {
+      fs.closeSync(fd);
+      throw e;
+    }
+    return new Lock(fd);
+  }
+
+  read(id: string): StoredState {
+    checkId(id);
+    let text: string;
+    try {
+      text = fs.readFileSync(path.join(this.dir(id), STATE_NAME), 'utf8');
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound();
+      throw e;
+    }
+    return JSON.parse(text) as StoredState;
+  }
+
+  write(state: StoredState): void {
+    const file = path.join(this.dir(state.id), STATE_NAME);
+    const tmp = `${file}.tmp`;
+    fs.writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    fs.renameSync(tmp, file);
+  }
+
+  fifo(id: string): string {
+    return path.join(this.dir(id), FIFO_NAME);
+  }
+
+  status(state: StoredState): Status {
+    if (!isAlive(state.pid, state.pidStartTime)) return 'stopped';
+    return fs.existsSync(this.fifo(state.id)) ? 'created' : 'running';
+  }
+
+  toJson(state: StoredState): StateJson {
+    const status = this.status(state);
+    const out: StateJson = {
+      ociVersion: state.ociVersion,
+      id: state.id,
+      pid: status === 'stopped' ? 0 : state.pid,
+      status,
+      bundle: state.bundle,
+      rootfs: state.rootfs,
+      created: state.created,
+      owner: state.owner,
+    };
+    if (state.annotations && Object.keys(state.annotations).length) out.annotations = state.annotations;
+    return out;
+  }
+
+  remove(id: string): void {
+    fs.rmSync(this.dir(id), { recursive: true, force: true });
+  }
+
+  ids(): string[] {
+    try {
+      return fs
+        .readdirSync(this.root, { withFileTypes: true })
+        .filter((d) => d.isDirectory() && fs.existsSync(path.join(this.root, d.name, STATE_NAME)))
+        .map((d) => d.name)
+        .sort();
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
+      throw e;
+    }
+  }
+}
+
+export class Lock {
+  constructor(private fd: number) {}
+  release(): void {
+    if (this.fd >= 0) {
+      fs.closeSync(this.fd);
+      this.fd = -1;
+    }
+  }
+}
+
+export function notFound(): TsrunError {
+  return new TsrunError('ENOTFOUND', 'container does not exist');
+}
+
+/** RFC3339 with nanoseconds, as Go's time.RFC3339Nano prints UTC. */
+export function rfc3339Nano(ms: number, nanos: bigint): string {
+  const d = new Date(ms);
+  const base = d.toISOString().slice(0, 19);
+  const frac = (nanos % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+  return `${base}${frac ? `.${frac}` : ''}Z`;
+}
