@@ -21,7 +21,7 @@ import { summarize } from './harness/types.js';
 
 const USAGE = `usage: spec-tests [--runtime PATH] [--filter PATTERN]... [--json FILE]
                   [--baseline FILE] [--write-baseline FILE] [--list]
-                  [--probe PATH] [--busybox PATH] [--timeout MS] [--keep-failed]
+                  [--probe PATH] [--busybox PATH] [--timeout MS] [--time-scale N] [--keep-failed]
                   [--allow-ungradable]
 
   --runtime PATH        runtime binary (default: $RUNTIME, else ./bin/tsrun)
@@ -33,6 +33,7 @@ const USAGE = `usage: spec-tests [--runtime PATH] [--filter PATTERN]... [--json 
   --probe PATH          static tsrun-probe (default: $SPEC_TESTS_PROBE, then build/)
   --busybox PATH        static busybox (default: $SPEC_TESTS_BUSYBOX, then /bin/busybox)
   --timeout MS          deadline for each runtime command (default 15000)
+  --time-scale N        multiply every deadline (default: from the smoke run)
   --keep-failed         keep the temp dirs of failed cases
   --allow-ungradable    exit 0 even if the runtime cannot run any container
 `;
@@ -47,6 +48,7 @@ export interface CliOptions {
   probe?: string;
   busybox?: string;
   timeoutMs?: number;
+  timeScale?: number;
   keepFailed: boolean;
   allowUngradable: boolean;
 }
@@ -70,6 +72,7 @@ export function parseArgs(argv: string[]): CliOptions {
       case '--probe': o.probe = value(); break;
       case '--busybox': o.busybox = value(); break;
       case '--timeout': o.timeoutMs = Number(value()); break;
+      case '--time-scale': o.timeScale = Number(value()); break;
       case '--list': o.list = true; break;
       case '--keep-failed': o.keepFailed = true; break;
       case '--allow-ungradable': o.allowUngradable = true; break;
@@ -126,6 +129,7 @@ async function main(): Promise<number> {
       ...(o.probe ? { probePath: o.probe } : {}),
       ...(o.busybox ? { busyboxPath: o.busybox } : {}),
       ...(o.timeoutMs ? { cmdTimeoutMs: o.timeoutMs } : {}),
+      ...(o.timeScale ? { timeScale: o.timeScale } : {}),
       keepFailed: o.keepFailed,
       onResult: (r, i) => process.stdout.write(tapLine(r, i + 1, r.status === 'fail' ? known[r.id] : undefined)),
     });
@@ -143,7 +147,7 @@ async function main(): Promise<number> {
 
   process.stdout.write(`# host: ${run.host.description}\n`);
   process.stdout.write(`# runtime version: ${run.runtime.version}\n`);
-  process.stdout.write(`# results: ${jsonFile} (${(run.durationMs / 1000).toFixed(1)} s)\n`);
+  process.stdout.write(`# results: ${jsonFile} (${(run.durationMs / 1000).toFixed(1)} s, time scale ${run.timeScale})\n`);
   if (!run.gradable) process.stdout.write(`# UNGRADABLE: ${run.ungradableReason}\n`);
   for (const id of verdict.fixed) process.stdout.write(`# fixed, update baseline: ${id} now passes\n`);
   let failed = counts.failed;

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import { removeNamespace } from '../harness/config.js';
 import { describe } from '../harness/exec.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
-import { cli, def, expectError, expectOk, pidAlive } from './util.js';
+import { cli, def, expectError, expectOk, LONG_MS, LONG_S, pidAlive } from './util.js';
 
 export const cliCases: Case[] = [
   def('cli::run-exit-code', cli('run', 'run exits with the container process\'s exit code'), async (ctx) => {
@@ -20,7 +20,7 @@ export const cliCases: Case[] = [
   }),
 
   def('cli::delete-force-running', cli('delete --force', 'delete --force kills and removes a running container'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '20000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     await c.startOk();
     const pid = await c.pid();
     expectOk(await c.delete(true), 'delete --force');
@@ -30,7 +30,7 @@ export const cliCases: Case[] = [
   }),
 
   def('cli::delete-force-created', cli('delete --force', 'delete --force removes a created container'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '20000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     expectOk(await c.delete(true), 'delete --force');
     check((await c.state()).code !== 0, 'the container still exists');
   }),
@@ -48,7 +48,7 @@ export const cliCases: Case[] = [
   }),
 
   def('cli::kill-default-sigterm', cli('kill', 'kill without a signal sends SIGTERM'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['wait-signal', '20']));
+    const c = await ctx.create(ctx.bundle(['wait-signal', LONG_S]));
     await c.startOk();
     await c.waitFor('ready');
     expectOk(await c.kill(), 'kill without a signal');
@@ -58,7 +58,7 @@ export const cliCases: Case[] = [
 
   def('cli::kill-signal-names', cli('kill', 'signals parse as NAME, SIGNAME and number'), async (ctx) => {
     for (const [sig, want] of [['SIGUSR2', 'USR2'], ['HUP', 'HUP'], ['10', 'USR1']] as const) {
-      const c = await ctx.create(ctx.bundle(['wait-signal', '20']));
+      const c = await ctx.create(ctx.bundle(['wait-signal', LONG_S]));
       await c.startOk();
       await c.waitFor('ready');
       expectOk(await c.kill(sig), `kill ${sig}`);
@@ -68,7 +68,7 @@ export const cliCases: Case[] = [
   }),
 
   def('cli::kill-all', cli('kill --all', 'kill --all ID KILL stops a running container'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '20000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     await c.startOk();
     expectOk(await c.kill('KILL', true), 'kill --all');
     await c.waitStopped();
@@ -91,7 +91,7 @@ export const cliCases: Case[] = [
   }),
 
   def('cli::delete-running-wording', cli('delete', 'delete of a running container says "... that is not stopped"'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '20000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     await c.startOk();
     const r = await c.delete();
     expectError(r, 'delete of a running container');
@@ -154,7 +154,7 @@ export const cliCases: Case[] = [
   }),
 
   def('cli::create-leaves-no-runtime-process', cli('create', 'when create returns, no runtime process stays behind: the container process is reparented'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '20000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     const pid = await c.pid();
     const ppid = Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1] ?? 0);
     let parentExe = '';

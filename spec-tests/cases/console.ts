@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import { proc } from '../harness/config.js';
 import type { Bundle, CaseContext, Container } from '../harness/context.js';
 import { sleep } from '../harness/exec.js';
+import { scaled } from '../harness/timing.js';
 import { Report } from '../harness/probe-output.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
 import { cli, configMd, def, linuxMd } from './util.js';
@@ -22,7 +23,7 @@ interface ConsoleRun {
 async function withConsole(ctx: CaseContext, probeArgs: string[], mutate: (b: Bundle) => void = () => undefined): Promise<ConsoleRun> {
   const sock = ctx.path('console.sock');
   const reportFile = ctx.path('console.report');
-  const helper = ctx.hostProbe(['recv-fd', 'console', sock, reportFile, '15000'], 20000);
+  const helper = ctx.hostProbe(['recv-fd', 'console', sock, reportFile, String(scaled(15000))], scaled(20000));
   for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
   if (!fs.existsSync(sock)) fail('the console socket receiver did not start');
   const b = ctx.bundle(probeArgs);

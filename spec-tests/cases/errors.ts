@@ -3,7 +3,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { check, fail, type Case } from '../harness/types.js';
-import { configMd, def, expectError, expectOk, expectUnchanged, pidAlive, runtimeMd } from './util.js';
+import { configMd, def, expectError, expectOk, expectUnchanged, LONG_MS, pidAlive, runtimeMd } from './util.js';
 
 export const errorCases: Case[] = [
   def('errors::create-no-id', runtimeMd('#create', 'create MUST generate an error if it is not provided the container ID'), async (ctx) => {
@@ -41,9 +41,9 @@ export const errorCases: Case[] = [
   }),
 
   def('errors::create-duplicate-id', runtimeMd('#create', 'If the ID is not unique, the runtime MUST generate an error and a new container MUST NOT be created'), async (ctx) => {
-    const first = await ctx.create(ctx.bundle(['sleep-ms', '10000']));
+    const first = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     const pid = await first.pid();
-    const again = await ctx.tryCreate(ctx.bundle(['sleep-ms', '10000']), { id: first.id });
+    const again = await ctx.tryCreate(ctx.bundle(['sleep-ms', LONG_MS]), { id: first.id });
     expectError(again.createResult, 'second create with the same id');
     await expectUnchanged(first, 'created', pid);
   }),
@@ -57,7 +57,7 @@ export const errorCases: Case[] = [
   }),
 
   def('errors::start-running', runtimeMd('#start', 'Attempting to start a container that is not `created` MUST have no effect and MUST generate an error (running)'), async (ctx) => {
-    const b = ctx.bundle(['touch', '/shared/runs', ',', 'sleep-ms', '10000']);
+    const b = ctx.bundle(['touch', '/shared/runs', ',', 'sleep-ms', LONG_MS]);
     const shared = ctx.shareDir(b);
     const c = await ctx.create(b);
     await c.startOk();
@@ -95,7 +95,7 @@ export const errorCases: Case[] = [
   }),
 
   def('errors::kill-invalid-signal', runtimeMd('#kill', 'kill with a signal that does not exist must fail and leave the container as it was'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '10000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     await c.startOk();
     const pid = await c.pid();
     expectError(await c.kill('SIGSPECTEST'), 'kill with an unknown signal name');
@@ -111,7 +111,7 @@ export const errorCases: Case[] = [
   }),
 
   def('errors::delete-running', runtimeMd('#delete', 'Attempting to delete a container that is not `stopped` MUST have no effect and MUST generate an error (running)'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '10000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     await c.startOk();
     const pid = await c.pid();
     expectError(await c.delete(), 'delete of a running container');
@@ -119,7 +119,7 @@ export const errorCases: Case[] = [
   }),
 
   def('errors::delete-created', runtimeMd('#delete', 'Attempting to delete a container that is not `stopped` MUST have no effect and MUST generate an error (created)'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '10000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     const pid = await c.pid();
     const r = await c.delete();
     if (r.code === 0) {

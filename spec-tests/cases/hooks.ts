@@ -6,8 +6,9 @@ import * as path from 'node:path';
 import type { HookName } from '../harness/config.js';
 import type { Bundle, CaseContext, Container } from '../harness/context.js';
 import { sleep } from '../harness/exec.js';
+import { scaled } from '../harness/timing.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
-import { configMd, def, expectError, nsLink, runtimeMd, waitUntil } from './util.js';
+import { configMd, def, expectError, LONG_MS, nsLink, runtimeMd, waitUntil } from './util.js';
 
 interface HookRecord {
   name: string;
@@ -31,7 +32,7 @@ interface HookSetup {
   records(): HookRecord[];
 }
 
-function setup(ctx: CaseContext, program: string[] = ['touch', '/shared/ran', ',', 'sleep-ms', '15000']): HookSetup {
+function setup(ctx: CaseContext, program: string[] = ['touch', '/shared/ran', ',', 'sleep-ms', LONG_MS]): HookSetup {
   const b = ctx.bundle(program);
   const shared = ctx.shareDir(b);
   const logDir = ctx.shareDir(b, '/hooklog');
@@ -317,11 +318,11 @@ export const hookCases: Case[] = [
 
   def('hooks::timeout', configMd('#posix-platform-hooks', 'timeout is the number of seconds before aborting the hook'), async (ctx) => {
     const h = setup(ctx);
-    h.add('createRuntime', 'slow', { sleepMs: 20000, timeout: 1 });
+    h.add('createRuntime', 'slow', { sleepMs: scaled(20000), timeout: 1 });
     const started = Date.now();
     const c = await ctx.tryCreate(h.b);
     const took = Date.now() - started;
-    check(took < 10000, `create took ${took} ms: the hook was not aborted after its 1 s timeout`);
+    check(took < scaled(10000), `create took ${took} ms: the hook was not aborted after its 1 s timeout`);
     expectError(c.createResult, 'create with a hook that timed out');
   }, { timeoutMs: 45000 }),
 ];

@@ -5,16 +5,16 @@ import { linux, proc } from '../harness/config.js';
 import { describe, sleep } from '../harness/exec.js';
 import { readCgroupPaths } from '../harness/cgroups.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { def, expectOk, nsLink, pidAlive, runtimeMd, waitUntil } from './util.js';
+import { def, expectOk, LONG_MS, LONG_S, nsLink, pidAlive, runtimeMd, waitUntil } from './util.js';
 
 export const lifecycleCases: Case[] = [
   def('lifecycle::create-status-created', runtimeMd('#create', 'Upon successful completion of create the status MUST be `created`'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '10000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     eq(await c.status(), 'created', 'status after create');
   }),
 
   def('lifecycle::create-does-not-run-program', runtimeMd('#lifecycle', 'step 2: the user-specified program MUST NOT be run at this time (create)'), async (ctx) => {
-    const b = ctx.bundle(['touch', '/shared/ran', ',', 'sleep-ms', '10000']);
+    const b = ctx.bundle(['touch', '/shared/ran', ',', 'sleep-ms', LONG_MS]);
     const shared = ctx.shareDir(b);
     await ctx.create(b);
     await sleep(300);
@@ -22,7 +22,7 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::create-builds-environment', runtimeMd('#create', 'all of the resources associated with the container MUST be created (namespaces exist after create)'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '10000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     const pid = await c.pid();
     check(pidAlive(pid), `state pid ${pid} does not exist after create`);
     for (const ns of ['pid', 'network', 'ipc', 'uts', 'mount']) {
@@ -34,7 +34,7 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::start-runs-program', runtimeMd('#start', 'start MUST run the user-specified program as specified by process'), async (ctx) => {
-    const b = ctx.bundle(['touch', '/shared/ran', ',', 'sleep-ms', '10000']);
+    const b = ctx.bundle(['touch', '/shared/ran', ',', 'sleep-ms', LONG_MS]);
     const shared = ctx.shareDir(b);
     const c = await ctx.create(b);
     await c.startOk();
@@ -42,7 +42,7 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::start-status-running', runtimeMd('#start', 'Upon successful completion of start the status MUST be `running`'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '10000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     await c.startOk();
     eq(await c.status(), 'running', 'status after start');
   }),
@@ -60,14 +60,14 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::kill-status-stopped', runtimeMd('#kill', 'status MUST be `stopped` after the process is killed'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '20000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     await c.startOk();
     expectOk(await c.kill('KILL'), 'kill KILL');
     await c.waitStopped();
   }),
 
   def('lifecycle::kill-delivers-signal', runtimeMd('#kill', 'kill MUST send the specified signal to the container process'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['wait-signal', '20']));
+    const c = await ctx.create(ctx.bundle(['wait-signal', LONG_S]));
     await c.startOk();
     const ready = await c.waitFor('ready');
     check(ready.has('ready'), `the probe never became ready: ${c.output()}`);
@@ -77,7 +77,7 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::kill-sigterm-number', runtimeMd('#kill', 'kill MUST send the specified signal (given as a number, 15)'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['wait-signal', '20']));
+    const c = await ctx.create(ctx.bundle(['wait-signal', LONG_S]));
     await c.startOk();
     await c.waitFor('ready');
     expectOk(await c.kill('15'), 'kill 15');
@@ -86,7 +86,7 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::kill-created', runtimeMd('#kill', 'kill applies to a `created` container (only containers neither created nor running are refused)'), async (ctx) => {
-    const c = await ctx.create(ctx.bundle(['sleep-ms', '20000']));
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
     expectOk(await c.kill('KILL'), 'kill KILL on a created container');
     await c.waitStopped();
   }),
@@ -101,7 +101,7 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::delete-removes-cgroup', runtimeMd('#delete', 'Deleting a container MUST delete the resources created during create (its cgroup)'), async (ctx) => {
-    const b = ctx.bundle(['sleep-ms', '20000']);
+    const b = ctx.bundle(['sleep-ms', LONG_MS]);
     linux(b.config).cgroupsPath = `/spec-tests-${ctx.id('cg')}`;
     const c = await ctx.create(b);
     const pid = await c.pid();
@@ -128,10 +128,10 @@ export const lifecycleCases: Case[] = [
   }),
 
   def('lifecycle::config-change-after-create', runtimeMd('#lifecycle', 'Any updates to config.json after create MUST NOT affect the container'), async (ctx) => {
-    const b = ctx.bundle(['touch', '/shared/original', ',', 'sleep-ms', '10000']);
+    const b = ctx.bundle(['touch', '/shared/original', ',', 'sleep-ms', LONG_MS]);
     const shared = ctx.shareDir(b);
     const c = await ctx.create(b);
-    proc(b.config).args = ['/bin/tsrun-probe', 'touch', '/shared/changed', ',', 'sleep-ms', '10000'];
+    proc(b.config).args = ['/bin/tsrun-probe', 'touch', '/shared/changed', ',', 'sleep-ms', LONG_MS];
     b.write();
     await c.startOk();
     await waitUntil(() => fs.existsSync(path.join(shared, 'original')) || fs.existsSync(path.join(shared, 'changed')), 5000);

@@ -4,13 +4,13 @@ import * as fs from 'node:fs';
 import { linux, removeNamespace, setNamespace } from '../harness/config.js';
 import type { CaseContext } from '../harness/context.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
-import { def, expectError, linuxMd, nsLink } from './util.js';
+import { def, expectError, linuxMd, LONG_MS, nsLink } from './util.js';
 
 const TYPES = ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'time'] as const;
 const SINCE: Record<string, string> = { time: '1.1.0' };
 
 async function createdPid(ctx: CaseContext, mutate: (b: ReturnType<CaseContext['bundle']>) => void): Promise<number> {
-  const b = ctx.bundle(['sleep-ms', '20000']);
+  const b = ctx.bundle(['sleep-ms', LONG_MS]);
   mutate(b);
   const c = await ctx.create(b);
   return c.pid();

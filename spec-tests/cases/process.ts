@@ -3,6 +3,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { proc } from '../harness/config.js';
 import { describe, execFileTimed } from '../harness/exec.js';
+import { scaled } from '../harness/timing.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
 import { configMd, def, linuxMd, runtimeLinuxMd, runtimeMd } from './util.js';
 
@@ -130,7 +131,7 @@ export const processCases: Case[] = [
     const id = ctx.id('oom');
     // The runtime inherits 123 from a shell that sets it and execs the runtime.
     const r = await execFileTimed('/bin/sh', ['-c', 'echo 123 > /proc/self/oom_score_adj && exec "$@"', 'sh', ctx.rt.path, '--root', ctx.rt.root, 'run', '--bundle', b.dir, id], {
-      timeoutMs: 15000,
+      timeoutMs: scaled(15000),
       scratchDir: ctx.dir,
     });
     const m = /^oom_score_adj=(.*)$/m.exec(r.stdout);

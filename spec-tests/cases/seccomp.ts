@@ -4,6 +4,7 @@ import * as fs from 'node:fs';
 import { linux } from '../harness/config.js';
 import type { Bundle, CaseContext } from '../harness/context.js';
 import { sleep } from '../harness/exec.js';
+import { scaled } from '../harness/timing.js';
 import { errnoOf, Report, type Report as ReportT } from '../harness/probe-output.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
 import { def, expectError, linuxMd } from './util.js';
@@ -202,7 +203,7 @@ export const seccompCases: Case[] = [
     requireAction(ctx, 'SCMP_ACT_NOTIFY');
     const sock = ctx.path('notify.sock');
     const reportFile = ctx.path('notify.report');
-    const helper = ctx.hostProbe(['recv-fd', 'seccomp', sock, reportFile, '15000'], 20000);
+    const helper = ctx.hostProbe(['recv-fd', 'seccomp', sock, reportFile, String(scaled(15000))], scaled(20000));
     for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
     if (!fs.existsSync(sock)) fail('the socket receiver did not start');
     const b = ctx.bundle(['syscall', GP]);

@@ -2,7 +2,13 @@
 import * as fs from 'node:fs';
 import type { Container } from '../harness/context.js';
 import { describe, sleep, type ExecResult } from '../harness/exec.js';
+import { scaled } from '../harness/timing.js';
 import { fail, type Case, type Clause, type Level } from '../harness/types.js';
+
+/** How long container programs that must outlive a case sleep (they are killed at cleanup). */
+export const LONG_MS = '600000';
+/** wait-signal timeout, in seconds. */
+export const LONG_S = '600';
 
 const clause = (doc: string) => (anchor: string, text: string, level: Level = 'MUST'): Clause => ({ doc, anchor, text, level });
 
@@ -44,7 +50,7 @@ export function nsLink(pid: number | 'self', type: string): string {
 }
 
 export async function waitUntil(cond: () => boolean, timeoutMs: number): Promise<boolean> {
-  const deadline = Date.now() + timeoutMs;
+  const deadline = Date.now() + scaled(timeoutMs);
   while (Date.now() < deadline) {
     if (cond()) return true;
     await sleep(20);

@@ -12,6 +12,7 @@ import type { HostInfo } from './host.js';
 import { excerpt, Report } from './probe-output.js';
 import { makeRootfs, PROBE_IN_CONTAINER, type RootfsTemplate } from './rootfs.js';
 import { RuntimeCli, type CreateOptions, type StateJson } from './runtime.js';
+import { scaled } from './timing.js';
 import { fail, skip } from './types.js';
 
 export interface Features {
@@ -40,6 +41,7 @@ export interface SuiteEnv {
   suiteDir: string;
   runTag: string;
   cmdTimeoutMs: number;
+  timeScale: number;
 }
 
 export class Bundle {
@@ -172,7 +174,7 @@ export class CaseContext {
   }
 
   /** Runs the probe on the host (outside any container). */
-  hostProbe(args: string[], timeoutMs = 10000): Promise<ExecResult> {
+  hostProbe(args: string[], timeoutMs = scaled(10000)): Promise<ExecResult> {
     return execFileTimed(this.env.hostProbe, args, { timeoutMs, scratchDir: this.dir });
   }
 
@@ -299,7 +301,7 @@ export class Container {
   }
 
   /** Polls `state` until the status is `want`; returns the last status seen. */
-  async waitStatus(want: string, timeoutMs = 5000): Promise<string | undefined> {
+  async waitStatus(want: string, timeoutMs = scaled(5000)): Promise<string | undefined> {
     const deadline = Date.now() + timeoutMs;
     let last: string | undefined;
     for (;;) {
@@ -309,7 +311,7 @@ export class Container {
     }
   }
 
-  async waitStopped(timeoutMs = 5000): Promise<void> {
+  async waitStopped(timeoutMs = scaled(5000)): Promise<void> {
     const s = await this.waitStatus('stopped', timeoutMs);
     if (s !== 'stopped') fail(`container did not reach "stopped" within ${timeoutMs} ms (status ${s ?? 'unknown'})`);
   }
@@ -328,7 +330,7 @@ export class Container {
   }
 
   /** Waits until the probe has printed `key` (e.g. `ready`). */
-  async waitFor(key: string, timeoutMs = 5000): Promise<Report> {
+  async waitFor(key: string, timeoutMs = scaled(5000)): Promise<Report> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = this.report();

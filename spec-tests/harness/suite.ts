@@ -12,6 +12,7 @@ import { describe, execFileTimed, type ExecResult } from './exec.js';
 import { detectHost, describeHost, type HostInfo } from './host.js';
 import { findBusybox, findProbe, prepareTemplate } from './rootfs.js';
 import { areaOf, FailSignal, SkipSignal, type Case, type CaseResult } from './types.js';
+import { scaled, scaleFromSmoke, setTimeScale, timeScale } from './timing.js';
 import { compareVersions } from './version.js';
 
 export interface SuiteOptions {
@@ -21,6 +22,8 @@ export interface SuiteOptions {
   cases: Case[];
   /** Per runtime command deadline. */
   cmdTimeoutMs?: number;
+  /** Multiplies every deadline; derived from the smoke run when absent. */
+  timeScale?: number;
   /** Keep temp dirs of failed cases for inspection. */
   keepFailed?: boolean;
   onResult?: (r: CaseResult, index: number, total: number) => void;
@@ -35,6 +38,8 @@ export interface SuiteRun {
   ungradableReason?: string;
   startedAt: string;
   durationMs: number;
+  /** The deadline multiplier used (1 on a normal host). */
+  timeScale: number;
   results: CaseResult[];
 }
 
@@ -56,6 +61,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
       suiteDir,
       runTag,
       cmdTimeoutMs: opts.cmdTimeoutMs ?? 15000,
+      timeScale: 1,
     };
     const version = await runtimeVersion(opts.runtimePath, suiteDir);
     const feat = await execFileTimed(opts.runtimePath, ['features'], { timeoutMs: 10000, scratchDir: suiteDir });
@@ -67,7 +73,11 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
         env.features = null;
       }
     }
+    const smokeStarted = Date.now();
     const smoke = await smokeTest(env);
+    setTimeScale(opts.timeScale ?? scaleFromSmoke(Date.now() - smokeStarted));
+    env.timeScale = timeScale();
+    env.cmdTimeoutMs = scaled(opts.cmdTimeoutMs ?? 15000);
     const results: CaseResult[] = [];
     const total = opts.cases.length;
     for (const [i, c] of opts.cases.entries()) {
@@ -84,6 +94,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
       ...(smoke ? { ungradableReason: smoke } : {}),
       startedAt: new Date(started).toISOString(),
       durationMs: Date.now() - started,
+      timeScale: timeScale(),
       results,
     };
   } finally {
@@ -101,7 +112,7 @@ async function runCase(env: SuiteEnv, c: Case, index: number, keepFailed: boolea
   const ctx = new CaseContext(env, c.id, path.join(env.suiteDir, `case-${index}`));
   let status: CaseResult['status'] = 'pass';
   let reason = '';
-  const budget = c.timeoutMs ?? 30000;
+  const budget = scaled(c.timeoutMs ?? 30000);
   let timer: NodeJS.Timeout | undefined;
   try {
     await Promise.race([
