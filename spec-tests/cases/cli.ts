@@ -104,6 +104,31 @@ export const cliCases: Case[] = [
     check(/does not exist/i.test(r.stderr), `stderr lacks "does not exist": ${r.stderr.trim()}`);
   }),
 
+  def('cli::ps-json', cli('ps --format json', 'ps --format json prints a JSON array of host pids (containerd reads []int)'), async (ctx) => {
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
+    await c.startOk();
+    const pid = await c.pid();
+    const r = await ctx.rt.exec(['ps', '--format', 'json', c.id]);
+    expectOk(r, 'ps --format json');
+    let list: unknown;
+    try {
+      list = JSON.parse(r.stdout);
+    } catch {
+      fail(`ps output is not JSON: ${r.stdout.slice(0, 200)}`);
+    }
+    check(Array.isArray(list) && list.every((x) => Number.isInteger(x)), `ps output is not an array of integers: ${r.stdout.trim()}`);
+    check((list as number[]).includes(pid), `ps output ${r.stdout.trim()} lacks the container pid ${pid}`);
+  }),
+
+  def('cli::pause-resume', cli('pause / resume', 'pause freezes the container (status "paused"), resume thaws it (status "running")'), async (ctx) => {
+    const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
+    await c.startOk();
+    expectOk(await ctx.rt.exec(['pause', c.id]), 'pause');
+    eq(await c.status(), 'paused', 'status after pause');
+    expectOk(await ctx.rt.exec(['resume', c.id]), 'resume');
+    eq(await c.status(), 'running', 'status after resume');
+  }),
+
   def('cli::log-json', cli('--log --log-format json', 'errors are appended to the log file as JSON lines {level, msg, time (RFC 3339)}'), async (ctx) => {
     const b = ctx.bundle(['exit', '0']);
     b.config.root = { path: 'missing-rootfs' };

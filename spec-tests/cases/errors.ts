@@ -12,6 +12,12 @@ export const errorCases: Case[] = [
     expectError(await ctx.rt.exec(['create', '--bundle', b.dir]), 'create without an id');
   }),
 
+  def('errors::create-empty-id', runtimeMd('#create', 'If the ID is not valid, the implementation MUST generate an error and a new container MUST NOT be created (empty id)'), async (ctx) => {
+    const b = ctx.bundle(['exit', '0']);
+    b.write();
+    expectError(await ctx.rt.exec(['create', '--bundle', b.dir, '']), 'create with an empty id');
+  }),
+
   def('errors::create-no-bundle', runtimeMd('#create', 'create MUST generate an error if it is not provided a path to the bundle (cwd has no config.json)'), async (ctx) => {
     const empty = ctx.path('empty');
     fs.mkdirSync(empty);

@@ -192,6 +192,53 @@ export const mountCases: Case[] = [
   flagCase('sync', 'sync'),
   flagCase('nosymfollow', 'nosymfollow', 'SHOULD'),
 
+  def('mounts::option-relatime', configMd('#linux-mount-options', 'Runtimes MUST implement the "relatime" mount option'), async (ctx) => {
+    const b = ctx.bundle();
+    addMount(b, tmpfs('/mnt/opt', ['relatime']));
+    check(mountAt(await inspect(ctx, b), '/mnt/opt').options.includes('relatime'), 'mountinfo does not show relatime');
+  }),
+
+  def('mounts::option-strictatime', configMd('#linux-mount-options', 'Runtimes MUST implement the "strictatime" mount option'), async (ctx) => {
+    const b = ctx.bundle();
+    addMount(b, tmpfs('/mnt/opt', ['strictatime']));
+    const m = mountAt(await inspect(ctx, b), '/mnt/opt');
+    check(!m.options.includes('relatime') && !m.options.includes('noatime'), `strictatime not in effect: per-mount options ${m.options.join(',')}`);
+  }),
+
+  def('mounts::option-dirsync', configMd('#linux-mount-options', 'Runtimes MUST implement the "dirsync" mount option'), async (ctx) => {
+    const b = ctx.bundle();
+    addMount(b, tmpfs('/mnt/opt', ['dirsync']));
+    const m = mountAt(await inspect(ctx, b), '/mnt/opt');
+    check(m.superOptions.includes('dirsync') || m.options.includes('dirsync'), `dirsync not in effect: ${m.options.join(',')} - ${m.superOptions.join(',')}`);
+  }),
+
+  def('mounts::option-rprivate', configMd('#linux-mount-options', '"rprivate": bind mount propagation'), async (ctx) => {
+    const b = ctx.bundle();
+    const src = ctx.path('privsrc');
+    fs.mkdirSync(src);
+    addMount(b, { destination: '/mnt/p', type: 'bind', source: src, options: ['rbind', 'rprivate'] });
+    const m = mountAt(await inspect(ctx, b), '/mnt/p');
+    check(!has(m, 'shared:') && !has(m, 'master:'), `/mnt/p is not private: [${m.optional.join(' ')}]`);
+  }),
+
+  def('mounts::option-runbindable', configMd('#linux-mount-options', '"runbindable": bind mount propagation'), async (ctx) => {
+    const b = ctx.bundle();
+    const src = ctx.path('unbsrc');
+    fs.mkdirSync(src);
+    addMount(b, { destination: '/mnt/u', type: 'bind', source: src, options: ['rbind', 'runbindable'] });
+    const m = mountAt(await inspect(ctx, b), '/mnt/u');
+    check(m.optional.includes('unbindable'), `/mnt/u is not unbindable: [${m.optional.join(' ')}]`);
+  }),
+
+  def('mounts::option-rslave', configMd('#linux-mount-options', '"rslave": bind mount propagation (never shared back)'), async (ctx) => {
+    const b = ctx.bundle();
+    const src = ctx.path('slavesrc');
+    fs.mkdirSync(src);
+    addMount(b, { destination: '/mnt/s', type: 'bind', source: src, options: ['rbind', 'rslave'] });
+    const m = mountAt(await inspect(ctx, b), '/mnt/s');
+    check(!has(m, 'shared:'), `/mnt/s is shared, not a slave: [${m.optional.join(' ')}]`);
+  }),
+
   def('mounts::option-noexec-enforced', configMd('#linux-mount-options', 'noexec: programs on the mount cannot be executed'), async (ctx) => {
     const b = ctx.bundle();
     const src = ctx.path('execsrc');
