@@ -70,6 +70,8 @@ export class CaseContext {
   readonly rt: RuntimeCli;
   private readonly cleanups: (() => unknown)[] = [];
   private readonly usedIds = new Set<string>();
+  private readonly inflight = new Set<Promise<unknown>>();
+  private closed = false;
   private counter = 0;
 
   constructor(
@@ -113,6 +115,15 @@ export class CaseContext {
     return path.join(this.dir, ...parts);
   }
 
+  /** Tracks a runtime command so cleanup can wait for it: a case that timed out
+   * may still have a `create` in flight, which would otherwise leak a container. */
+  private guard<T>(p: Promise<T>): Promise<T> {
+    if (this.closed) fail('the case already ended (timed out) before this runtime command');
+    this.inflight.add(p);
+    void p.finally(() => this.inflight.delete(p)).catch(() => undefined);
+    return p;
+  }
+
   /** A fresh bundle with its own rootfs and the default config running `args`
    * (probe arguments by default: `['info']` → `/bin/tsrun-probe info`). */
   bundle(probeArgs: string[] = ['info'], name = `bundle${++this.counter}`): Bundle {
@@ -138,7 +149,7 @@ export class CaseContext {
     bundle.write();
     const id = o.id ?? this.id('run');
     this.track(id);
-    const exec = await this.rt.run(id, bundle.dir, o);
+    const exec = await this.guard(this.rt.run(id, bundle.dir, o));
     if (exec.timedOut) fail(`runtime timed out: ${describe(exec)}`);
     const report = new Report(exec.stdout);
     if (!o.allowFailure && exec.code !== 0 && !report.has('pid') && report.map.size === 0) {
@@ -169,7 +180,7 @@ export class CaseContext {
     const stdoutFile = o.stdoutFile ?? this.path(`${id}.${n}.stdout`);
     const stderrFile = o.stderrFile ?? this.path(`${id}.${n}.stderr`);
     const pidFile = o.pidFile ?? this.path(`${id}.${n}.pid`);
-    const res = await this.rt.create(id, bundle.dir, { ...o, stdoutFile, stderrFile, pidFile });
+    const res = await this.guard(this.rt.create(id, bundle.dir, { ...o, stdoutFile, stderrFile, pidFile }));
     return new Container(this, id, bundle, res, stdoutFile, pidFile);
   }
 
@@ -194,6 +205,8 @@ export class CaseContext {
 
   /** Undoes everything the case created; never throws. */
   async cleanup(): Promise<string[]> {
+    this.closed = true;
+    await Promise.allSettled([...this.inflight]);
     const problems: string[] = [];
     for (const id of this.usedIds) {
       const r = await this.rt.delete(id, true);
