@@ -3,9 +3,9 @@ import { proc } from '../harness/config.js';
 import type { CaseContext } from '../harness/context.js';
 import { capMask, capNames, parseMask } from '../harness/caps.js';
 import { hasCap } from '../harness/host.js';
-import { errnoOf, type Report } from '../harness/probe-output.js';
+import { type Report } from '../harness/probe-output.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { configMd, def } from './util.js';
+import { configMd, def, expectErrno } from './util.js';
 
 type CapSets = NonNullable<NonNullable<ReturnType<CaseContext['bundle']>['config']['process']>['capabilities']>;
 
@@ -81,7 +81,7 @@ export const capabilityCases: Case[] = [
   def('capabilities::effective-enforced', configMd('#linux-process', 'a capability not kept is not usable (chown without CAP_CHOWN fails)'), async (ctx) => {
     const b = ctx.bundle(['touch', '/tmp/f', ',', 'chown', '/tmp/f', '1', '1']);
     proc(b.config).capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL'], effective: ['CAP_KILL'] };
-    eq(errnoOf((await ctx.run(b)).report.need('chown./tmp/f')), 'EPERM', 'chown without CAP_CHOWN');
+    expectErrno((await ctx.run(b)).report.need('chown./tmp/f'), 'EPERM', 'chown without CAP_CHOWN');
   }),
 
   def('capabilities::effective-usable', configMd('#linux-process', 'a kept effective capability is usable (chown with CAP_CHOWN)'), async (ctx) => {
@@ -101,6 +101,6 @@ export const capabilityCases: Case[] = [
   def('capabilities::bounding-limits-exec', configMd('#linux-process', 'capabilities outside the bounding set cannot be gained (CAP_SYS_ADMIN absent → mount fails)'), async (ctx) => {
     const b = ctx.bundle(['syscall', 'mount:/tmp']);
     proc(b.config).capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL'], effective: ['CAP_KILL'] };
-    eq(errnoOf((await ctx.run(b)).report.need('syscall.mount:/tmp')), 'EPERM', 'mount(2) without CAP_SYS_ADMIN');
+    expectErrno((await ctx.run(b)).report.need('syscall.mount:/tmp'), 'EPERM', 'mount(2) without CAP_SYS_ADMIN');
   }),
 ];

@@ -4,7 +4,7 @@ import { linux } from '../harness/config.js';
 import type { Bundle } from '../harness/context.js';
 import { errnoOf } from '../harness/probe-output.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
-import { def, expectError, linuxMd } from './util.js';
+import { def, expectErrno, expectError, linuxMd } from './util.js';
 
 const defaultDev = (name: string, major: number, minor: number): Case =>
   def(`devices::default-${name}`, linuxMd('#default-devices', `the runtime MUST supply /dev/${name}`), async (ctx) => {
@@ -52,7 +52,7 @@ export const deviceCases: Case[] = [
   def('devices::default-usable', linuxMd('#default-devices', 'the default devices are usable: /dev/null takes writes, /dev/zero reads zeros, /dev/full gives ENOSPC'), async (ctx) => {
     const { report } = await ctx.run(ctx.bundle(['write', '/dev/null', '/dev/full', ',', 'read', '/dev/zero', '/dev/urandom']));
     eq(report.need('write./dev/null'), 'ok:1', 'writing /dev/null');
-    eq(errnoOf(report.need('write./dev/full')), 'ENOSPC', 'writing /dev/full');
+    expectErrno(report.need('write./dev/full'), 'ENOSPC', 'writing /dev/full');
     check(/^0+$/.test(report.need('data./dev/zero')), 'reading /dev/zero did not give zeros');
     eq(report.need('read./dev/urandom'), 'ok:256', 'reading /dev/urandom');
   }),
@@ -129,7 +129,7 @@ export const deviceCases: Case[] = [
     const b = ctx.bundle(['syscall', OPEN_R]);
     fuseRules(b, [{ allow: false, access: 'rwm' }]);
     const { report } = await ctx.run(b);
-    eq(errnoOf(report.need(`syscall.${OPEN_R}`)), 'EPERM', 'opening a denied device');
+    expectErrno(report.need(`syscall.${OPEN_R}`), 'EPERM', 'opening a denied device');
   }),
 
   def('devices::cgroup-allow', linuxMd('#allowed-device-list', 'devices configures the allowed device list (an allowed device can be opened)'), async (ctx) => {
@@ -144,13 +144,13 @@ export const deviceCases: Case[] = [
     const b = ctx.bundle(['syscall', OPEN_R]);
     fuseRules(b, [{ allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }, { allow: false, access: 'rwm' }]);
     const { report } = await ctx.run(b);
-    eq(errnoOf(report.need(`syscall.${OPEN_R}`)), 'EPERM', 'opening a device allowed before a later deny-all');
+    expectErrno(report.need(`syscall.${OPEN_R}`), 'EPERM', 'opening a device allowed before a later deny-all');
   }),
 
   def('devices::cgroup-access-r', linuxMd('#allowed-device-list', 'access is a composition of r, w, m: read-only access refuses writes'), async (ctx) => {
     const b = ctx.bundle(['syscall', OPEN_W]);
     fuseRules(b, [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }]);
     const { report } = await ctx.run(b);
-    eq(errnoOf(report.need(`syscall.${OPEN_W}`)), 'EPERM', 'opening for write a device allowed only for reading');
+    expectErrno(report.need(`syscall.${OPEN_W}`), 'EPERM', 'opening for write a device allowed only for reading');
   }),
 ];

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { linux, type Mount } from '../harness/config.js';
 import type { Bundle, CaseContext } from '../harness/context.js';
-import { errnoOf, parseMountinfo, topMount, type MountInfo, type Report } from '../harness/probe-output.js';
+import { parseMountinfo, topMount, type MountInfo, type Report } from '../harness/probe-output.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { configMd, def, expectError, linuxMd, runtimeLinuxMd } from './util.js';
+import { configMd, def, expectErrno, expectError, linuxMd, runtimeLinuxMd } from './util.js';
 
 interface Seen {
   mounts: MountInfo[];
@@ -174,7 +174,7 @@ export const mountCases: Case[] = [
     addMount(b, tmpfs('/mnt/ro', ['ro']));
     const seen = await inspect(ctx, b, ['write', '/mnt/ro/f']);
     check(mountAt(seen, '/mnt/ro').options.includes('ro'), 'mountinfo does not show /mnt/ro as ro');
-    eq(errnoOf(seen.report.need('write./mnt/ro/f')), 'EROFS', 'writing into the ro mount');
+    expectErrno(seen.report.need('write./mnt/ro/f'), 'EROFS', 'writing into the ro mount');
   }),
 
   def('mounts::option-rw', configMd('#linux-mount-options', 'Runtimes MUST implement the "rw" mount option'), async (ctx) => {
@@ -256,7 +256,7 @@ export const mountCases: Case[] = [
     fs.mkdirSync(src, { mode: 0o777 });
     addMount(b, { destination: '/mnt/robind', type: 'bind', source: src, options: ['rbind', 'ro'] });
     const { report } = await inspect(ctx, b, ['write', '/mnt/robind/f']);
-    eq(errnoOf(report.need('write./mnt/robind/f')), 'EROFS', 'writing into a ro bind mount');
+    expectErrno(report.need('write./mnt/robind/f'), 'EROFS', 'writing into a ro bind mount');
     check(!fs.existsSync(path.join(src, 'f')), 'the file was created in the ro bind source');
   }),
 
@@ -274,7 +274,7 @@ export const mountCases: Case[] = [
     addMount(b, { destination: '/mnt/tree', type: 'bind', source: src, options: ['bind'] });
     const { report } = await inspect(ctx, b, ['read', '/mnt/tree/top-file', '/mnt/tree/sub/sub-file']);
     eq(report.need('read./mnt/tree/top-file'), 'ok:3', 'reading the top-level file');
-    eq(errnoOf(report.need('read./mnt/tree/sub/sub-file')), 'ENOENT', 'reading the submount file through a non-recursive bind');
+    expectErrno(report.need('read./mnt/tree/sub/sub-file'), 'ENOENT', 'reading the submount file through a non-recursive bind');
   }),
 
   def('mounts::option-rro', configMd('#linux-mount-options', '"rro": recursive read-only (SHOULD, kernel >= 5.12)', 'SHOULD'), async (ctx) => {
@@ -282,8 +282,8 @@ export const mountCases: Case[] = [
     const b = ctx.bundle();
     addMount(b, { destination: '/mnt/tree', type: 'bind', source: src, options: ['rbind', 'rro'] });
     const { report } = await inspect(ctx, b, ['write', '/mnt/tree/f', '/mnt/tree/sub/f']);
-    eq(errnoOf(report.need('write./mnt/tree/f')), 'EROFS', 'writing at the top of an rro mount');
-    eq(errnoOf(report.need('write./mnt/tree/sub/f')), 'EROFS', 'writing in a submount of an rro mount');
+    expectErrno(report.need('write./mnt/tree/f'), 'EROFS', 'writing at the top of an rro mount');
+    expectErrno(report.need('write./mnt/tree/sub/f'), 'EROFS', 'writing in a submount of an rro mount');
   }),
 
   def('mounts::option-rshared', configMd('#linux-mount-options', '"rshared": bind mount propagation'), async (ctx) => {
@@ -331,7 +331,7 @@ export const mountCases: Case[] = [
     const b = ctx.bundle();
     b.config.root = { path: 'rootfs', readonly: true };
     const { report } = await inspect(ctx, b, ['write', '/spec-file', ',', 'statfs', '/']);
-    eq(errnoOf(report.need('write./spec-file')), 'EROFS', 'writing to the read-only rootfs');
+    expectErrno(report.need('write./spec-file'), 'EROFS', 'writing to the read-only rootfs');
     check(statfsFlags(report, '/').includes('ro'), 'statfs("/") does not report ro');
   }),
 

@@ -1,8 +1,7 @@
 /** config-linux.md#masked-paths and #readonly-paths. */
 import { linux } from '../harness/config.js';
-import { errnoOf } from '../harness/probe-output.js';
 import { check, eq, type Case } from '../harness/types.js';
-import { def, linuxMd } from './util.js';
+import { def, expectErrno, linuxMd } from './util.js';
 
 const secretHex = Buffer.from('secret-content\n').toString('hex');
 
@@ -51,14 +50,14 @@ export const pathCases: Case[] = [
     const b = ctx.bundle(['write', '/etc/spec-secret-dir/new']);
     linux(b.config).readonlyPaths = ['/etc/spec-secret-dir'];
     const { report } = await ctx.run(b);
-    eq(errnoOf(report.need('write./etc/spec-secret-dir/new')), 'EROFS', 'creating a file in a readonly path');
+    expectErrno(report.need('write./etc/spec-secret-dir/new'), 'EROFS', 'creating a file in a readonly path');
   }),
 
   def('paths::readonly-file', linuxMd('#readonly-paths', 'readonlyPaths will set the provided paths as readonly inside the container (file)'), async (ctx) => {
     const b = ctx.bundle(['write', '/etc/spec-secret']);
     linux(b.config).readonlyPaths = ['/etc/spec-secret'];
     const { report } = await ctx.run(b);
-    eq(errnoOf(report.need('write./etc/spec-secret')), 'EROFS', 'writing a readonly file');
+    expectErrno(report.need('write./etc/spec-secret'), 'EROFS', 'writing a readonly file');
   }),
 
   def('paths::readonly-still-readable', linuxMd('#readonly-paths', 'readonly paths stay readable', 'SHOULD'), async (ctx) => {
@@ -72,7 +71,7 @@ export const pathCases: Case[] = [
     const b = ctx.bundle(['writev', '/proc/sys/kernel/hostname', 'spec-ro']);
     linux(b.config).readonlyPaths = ['/proc/sys'];
     const { report } = await ctx.run(b);
-    eq(errnoOf(report.need('write./proc/sys/kernel/hostname')), 'EROFS', 'writing under a readonly /proc/sys');
+    expectErrno(report.need('write./proc/sys/kernel/hostname'), 'EROFS', 'writing under a readonly /proc/sys');
   }),
 
   def('paths::readonly-not-elsewhere', linuxMd('#readonly-paths', 'a readonly path does not make its parent read-only', 'SHOULD'), async (ctx) => {

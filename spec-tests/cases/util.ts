@@ -75,3 +75,8 @@ export function readIf(p: string): string | undefined {
     return undefined;
   }
 }
+
+/** A probe value must be `errno:<want>`; the failure shows what was seen instead. */
+export function expectErrno(value: string, want: string, what: string): void {
+  if (value !== `errno:${want}`) fail(`${what}: expected errno ${want}, got ${value.startsWith('errno:') ? value.slice(6) : value}`);
+}
