@@ -71,7 +71,7 @@ export async function main(argv: string[]): Promise<number> {
   const parser = yargs(argv)
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [options]\n\nAn OCI container runtime, runc-compatible.')
-    .option('root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state', global: false })
+    .option('root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state' })
     .option('log', { type: 'string', describe: 'append errors (and --debug output) to this file' })
     .option('log-format', { choices: ['text', 'json'] as const, default: 'text' })
     .option('debug', { type: 'boolean', default: false, describe: 'debug output, including the step timeline' })

@@ -255,8 +255,12 @@ export class Lifecycle {
     for (let i = 0; i < 1000; i++) {
       const st = readProcStat(state.pid);
       if (!st || st.startTime !== state.pidStartTime || st.state === 'Z' || st.state === 'X') return;
-      // our own child (run, or an API user): reap it
-      if (this.native.reap(state.pid) !== null) return;
+      // our own child (run, or an API user): reap it; ECHILD: someone else's
+      try {
+        if (this.native.reap(state.pid) !== null) return;
+      } catch {
+        /* not our child: its parent reaps it */
+      }
       await new Promise((r) => setTimeout(r, 10));
     }
     throw new TsrunError('ESYSTEM', `container init ${state.pid} did not die after SIGKILL`);

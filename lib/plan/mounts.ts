@@ -147,7 +147,7 @@ function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost): Pl
   ];
   for (const h of host.cgroupV1Hierarchies()) {
     out.push({
-      source: path.posix.join(h.mountPoint, h.cgroupPath),
+      source: path.posix.join(h.mountPoint, h.cgroupPath).replace(/(.)\/$/, '$1'),
       destination: path.posix.join(dest, h.name),
       fstype: null,
       data: null,

@@ -1,0 +1,124 @@
+/**
+ * Test bundles: a busybox-static rootfs in a temp dir with a config.json
+ * from `tsrun spec`'s defaults (terminal off), adjustable per test.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import type { Spec } from '../../lib/config/types.js';
+
+export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+export const TSRUN = path.join(ROOT, 'bin', 'tsrun');
+export const BUSYBOX = '/bin/busybox';
+export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
+export const IS_ROOT = process.getuid?.() === 0;
+
+const APPLETS = ['sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'sleep', 'true', 'false', 'env', 'grep', 'mount', 'ps', 'kill', 'readlink', 'stat', 'test', 'touch', 'wc', 'pwd', 'ulimit', 'head', 'tty'];
+
+let template: string | undefined;
+
+/** A shared, read-only busybox rootfs to copy from. */
+function rootfsTemplate(): string {
+  if (template) return template;
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-rootfs-'));
+  fs.mkdirSync(path.join(dir, 'bin'));
+  fs.copyFileSync(BUSYBOX, path.join(dir, 'bin', 'busybox'));
+  fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
+  for (const a of APPLETS) fs.symlinkSync('busybox', path.join(dir, 'bin', a));
+  for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp', 'root']) fs.mkdirSync(path.join(dir, d));
+  template = dir;
+  process.on('exit', () => fs.rmSync(dir, { recursive: true, force: true }));
+  return dir;
+}
+
+export interface Bundle {
+  dir: string;
+  rootfs: string;
+  spec: Spec;
+  write(): void;
+  cleanup(): void;
+}
+
+export function makeBundle(mutate?: (spec: Spec) => void): Bundle {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bundle-'));
+  const rootfs = path.join(dir, 'rootfs');
+  fs.cpSync(rootfsTemplate(), rootfs, { recursive: true, verbatimSymlinks: true });
+  const spec = defaultSpec();
+  spec.ociVersion = '1.0.2-dev'; // what runc 1.1 writes; both runtimes accept it
+  spec.process!.terminal = false;
+  spec.process!.args = ['true'];
+  mutate?.(spec);
+  const b: Bundle = {
+    dir,
+    rootfs,
+    spec,
+    write() {
+      fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(b.spec, null, 2));
+    },
+    cleanup() {
+      fs.rmSync(dir, { recursive: true, force: true });
+    },
+  };
+  b.write();
+  return b;
+}
+
+export interface RunResult {
+  status: number | null;
+  signal: NodeJS.Signals | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a runtime CLI with a private --root. Output goes through temp files,
+ * not pipes: a created container inherits the runtime's stdio, and a pipe
+ * would keep the call waiting until the container exits.
+ */
+export function runtime(bin: string, root: string, args: string[], opts: { cwd?: string; timeout?: number; input?: string } = {}): RunResult {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-io-'));
+  const outFile = path.join(dir, 'out');
+  const errFile = path.join(dir, 'err');
+  const out = fs.openSync(outFile, 'w+');
+  const err = fs.openSync(errFile, 'w+');
+  try {
+    const r = spawnSync(bin, ['--root', root, ...args], {
+      cwd: opts.cwd,
+      timeout: opts.timeout ?? 30_000,
+      stdio: [opts.input === undefined ? 'ignore' : 'pipe', out, err],
+      input: opts.input,
+    });
+    return { status: r.status, signal: r.signal, stdout: fs.readFileSync(outFile, 'utf8'), stderr: fs.readFileSync(errFile, 'utf8') };
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function tempRoot(): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-root-'));
+}
+
+let counter = 0;
+export function uniqueId(prefix: string): string {
+  return `${prefix}-${process.pid}-${++counter}`;
+}
+
+/** Pids of processes whose cmdline mentions `needle` (leak checks). */
+export function processesMatching(needle: string): number[] {
+  const out: number[] = [];
+  for (const p of fs.readdirSync('/proc')) {
+    if (!/^\d+$/.test(p)) continue;
+    try {
+      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').includes(needle)) out.push(Number(p));
+    } catch {
+      /* gone */
+    }
+  }
+  return out;
+}

@@ -1,0 +1,61 @@
+/** CLI helpers and status guards: pure, no root. */
+import test from 'ava';
+
+import { resolveRunTarget } from '../../lib/cli/commands/run.js';
+import { features } from '../../lib/cli/commands/features.js';
+import { parseSignal } from '../../lib/cli/signals.js';
+import { checkId } from '../../lib/container/id.js';
+import { rfc3339Nano } from '../../lib/container/state.js';
+import { canDelete, canKill, canStart } from '../../lib/container/status.js';
+
+test('signals parse as numbers, names and SIG-names', (t) => {
+  t.is(parseSignal('9'), 9);
+  t.is(parseSignal('KILL'), 9);
+  t.is(parseSignal('SIGKILL'), 9);
+  t.is(parseSignal('term'), 15);
+  t.is(parseSignal('SIGRTMIN'), 34);
+  t.is(parseSignal('RTMIN+2'), 36);
+  t.is(parseSignal('SIGRTMAX-1'), 63);
+  t.throws(() => parseSignal('NOPE'), { message: /invalid signal "NOPE"/ });
+  t.throws(() => parseSignal('0'));
+  t.throws(() => parseSignal('65'));
+});
+
+test('ids: runc charset, no slash, no ..', (t) => {
+  for (const ok of ['a', 'abc-123', 'A.b_c+d', '0']) t.notThrows(() => checkId(ok), ok);
+  for (const bad of ['', '-a', '.a', 'a/b', 'a..b', '..', 'a b', 'é']) t.throws(() => checkId(bad), undefined, bad);
+});
+
+test('run target: a positional with "/" is a bundle with a generated id', (t) => {
+  const r = resolveRunTarget('/srv/my box/', undefined);
+  t.is(r.bundle, '/srv/my box');
+  t.regex(r.id, /^my-box-[0-9a-f]{6}$/);
+  t.notThrows(() => checkId(r.id));
+  t.deepEqual(resolveRunTarget('c1', '/b'), { id: 'c1', bundle: '/b' });
+  t.deepEqual(resolveRunTarget('c1', undefined), { id: 'c1', bundle: '.' });
+  t.not(resolveRunTarget('./x/', undefined).id, resolveRunTarget('./x/', undefined).id);
+});
+
+test('status guards: runc wording', (t) => {
+  t.notThrows(() => canStart('created', 'x'));
+  t.throws(() => canStart('running', 'x'), { message: 'cannot start an already running container' });
+  t.throws(() => canStart('stopped', 'x'), { message: 'cannot start a container that has stopped' });
+  t.true(canKill('running', false));
+  t.false(canKill('stopped', true));
+  t.throws(() => canKill('stopped', false), { message: 'container not running' });
+  t.throws(() => canDelete('running', 'x', false), { message: 'cannot delete container x that is not stopped: running' });
+  t.notThrows(() => canDelete('running', 'x', true));
+});
+
+test('created timestamps are RFC3339 with nanoseconds', (t) => {
+  t.is(rfc3339Nano(Date.UTC(2026, 0, 2, 3, 4, 5), 123456789n), '2026-01-02T03:04:05.123456789Z');
+  t.is(rfc3339Nano(Date.UTC(2026, 0, 2, 3, 4, 5), 1_000_000_000n), '2026-01-02T03:04:05Z');
+  t.is(rfc3339Nano(Date.UTC(2026, 0, 2, 3, 4, 5), 500n), '2026-01-02T03:04:05.0000005Z');
+});
+
+test('features has the required version range and no stderr noise', (t) => {
+  const f = features() as { ociVersionMin: string; ociVersionMax: string; linux: { namespaces: string[] } };
+  t.is(f.ociVersionMin, '1.0.0');
+  t.is(f.ociVersionMax, '1.3.0');
+  t.true(f.linux.namespaces.includes('pid'));
+});

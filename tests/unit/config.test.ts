@@ -1,0 +1,95 @@
+/** Loading and validation: pure, no root. */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { checkShape, loadBundle, specShape } from '../../lib/config/load.js';
+import type { Spec } from '../../lib/config/types.js';
+import { validateSpec, type ValidationHost } from '../../lib/config/validate.js';
+import { ConfigError, TsrunError } from '../../lib/errors.js';
+
+const host: ValidationHost = { kind: (p) => (p.endsWith('missing') ? null : p.endsWith('file') ? 'file' : 'dir') };
+const opts = { rootfs: '/bundle/rootfs', detach: true, consoleSocket: false };
+
+function spec(mutate?: (s: Spec) => void): Spec {
+  const s = defaultSpec();
+  s.process!.terminal = false;
+  mutate?.(s);
+  return s;
+}
+
+function configError(t: import('ava').ExecutionContext, fn: () => void, fieldPath: string, message: RegExp): void {
+  const e = t.throws(fn, { instanceOf: ConfigError });
+  t.is(e?.path, fieldPath);
+  t.regex(e?.message ?? '', message);
+}
+
+test('the default spec validates', (t) => {
+  t.notThrows(() => validateSpec(spec(), host, opts));
+});
+
+test('every ociVersion from 1.0.0 to 1.3.x is accepted, with suffixes', (t) => {
+  for (const v of ['1.0.0', '1.0.2-dev', '1.1.0', '1.2.0-rc.1', '1.2.1', '1.3.0', '1.3.7-dev']) {
+    t.notThrows(() => validateSpec(spec((s) => (s.ociVersion = v)), host, opts), v);
+  }
+  for (const v of ['0.9.0', '1.4.0', '2.0.0', 'latest', '', '1.0']) {
+    configError(t, () => validateSpec(spec((s) => (s.ociVersion = v)), host, opts), 'ociVersion', /unsupported version/);
+  }
+});
+
+test('shape errors name the JSON path', (t) => {
+  const bad = JSON.parse(JSON.stringify(spec())) as Record<string, any>;
+  bad.process.rlimits[0].soft = 1.5;
+  configError(t, () => checkShape(bad, specShape, ''), 'process.rlimits[0].soft', /must be an integer, got 1\.5/);
+  const bad2 = JSON.parse(JSON.stringify(spec())) as Record<string, any>;
+  bad2.mounts[2].options = 'nosuid';
+  configError(t, () => checkShape(bad2, specShape, ''), 'mounts[2].options', /must be an array, got string/);
+  const bad3 = JSON.parse(JSON.stringify(spec())) as Record<string, any>;
+  delete bad3.process.cwd;
+  configError(t, () => checkShape(bad3, specShape, ''), 'process.cwd', /is required/);
+  configError(t, () => checkShape([] as never, specShape, ''), '(root)', /must be a object, got array/);
+});
+
+test('semantic rules name the field', (t) => {
+  configError(t, () => validateSpec(spec((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts'))), host, opts), 'hostname', /UTS namespace/);
+  configError(t, () => validateSpec(spec((s) => s.linux!.namespaces!.push({ type: 'pid' })), host, opts), 'linux.namespaces[5].type', /duplicate namespace type "pid"/);
+  configError(t, () => validateSpec(spec((s) => s.linux!.namespaces!.push({ type: 'bogus' as never })), host, opts), 'linux.namespaces[5].type', /unknown namespace type/);
+  configError(t, () => validateSpec(spec((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount'))), host, opts), 'linux.namespaces', /mount namespace is required/);
+  configError(t, () => validateSpec(spec((s) => (s.process!.args = [])), host, opts), 'process.args', /must name the program/);
+  configError(t, () => validateSpec(spec((s) => (s.process!.cwd = 'relative')), host, opts), 'process.cwd', /absolute/);
+  configError(t, () => validateSpec(spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }])), host, opts), 'process.rlimits[0]', /soft limit 10 exceeds hard limit 5/);
+  configError(t, () => validateSpec(spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }])), host, opts), 'process.rlimits[0].type', /unknown rlimit/);
+  configError(t, () => validateSpec(spec((s) => (s.process!.capabilities!.ambient = ['CAP_NOPE'])), host, opts), 'process.capabilities.ambient[0]', /unknown capability "CAP_NOPE"/);
+  configError(t, () => validateSpec(spec((s) => (s.linux!.devices = [{ type: 'c', path: '/dev/x' }])), host, opts), 'linux.devices[0]', /major and minor are required/);
+  configError(t, () => validateSpec(spec((s) => (s.linux!.devices = [{ type: 'c', path: '/etc/x', major: 1, minor: 3 }])), host, opts), 'linux.devices[0].path', /below \/dev/);
+  configError(t, () => validateSpec(spec((s) => (s.mounts![0]!.destination = '/a/../../etc')), host, opts), 'mounts[0].destination', /must not contain/);
+  configError(t, () => validateSpec(spec(), host, { ...opts, rootfs: '/bundle/missing' }), 'root.path', /does not exist/);
+  configError(t, () => validateSpec(spec(), host, { ...opts, rootfs: '/bundle/file' }), 'root.path', /not a directory/);
+  configError(t, () => validateSpec(spec((s) => (s.process!.terminal = true)), host, opts), 'process.terminal', /console-socket/);
+});
+
+test('fields this version cannot honour are refused, not ignored', (t) => {
+  const e = t.throws(() => validateSpec(spec((s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' })), host, opts), { instanceOf: TsrunError });
+  t.is(e?.code, 'EUNSUPPORTED');
+  t.regex(e?.message ?? '', /^linux\.seccomp: /);
+});
+
+test('loadBundle resolves a relative root.path against the bundle, not the cwd', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-'));
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(spec()));
+  const loaded = loadBundle(path.relative(process.cwd(), dir));
+  t.is(loaded.bundle, dir);
+  t.is(loaded.rootfs, path.join(dir, 'rootfs'));
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('loadBundle errors: missing bundle, missing config, bad JSON', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-'));
+  t.throws(() => loadBundle(path.join(dir, 'nope')), { message: /no such file or directory/ });
+  t.throws(() => loadBundle(dir), { message: /config\.json: no such file or directory/ });
+  fs.writeFileSync(path.join(dir, 'config.json'), '{');
+  t.throws(() => loadBundle(dir), { message: /invalid JSON/ });
+  fs.rmSync(dir, { recursive: true });
+});

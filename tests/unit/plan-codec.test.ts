@@ -1,0 +1,117 @@
+/**
+ * The TS encoder and the C decoder agree: encode plans, decode them with
+ * the init's own loader (build/tsrun-plan-dump), compare field by field.
+ */
+import test from 'ava';
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { encodePlan, HEADER_SIZE } from '../../lib/native/plan-codec.js';
+import { buildPlan, type PlanHost } from '../../lib/plan/build.js';
+import type { InitPlan } from '../../lib/plan/types.js';
+import { ROOT } from '../helpers/bundle.js';
+
+const DUMP = path.join(ROOT, 'build', 'tsrun-plan-dump');
+const host: PlanHost = {
+  kind: () => 'dir',
+  cgroupV2Only: () => true,
+  cgroupV1Hierarchies: () => [],
+  homeOf: () => '/root',
+};
+
+function decode(buf: Buffer): { status: number | null; json: any; stderr: string } {
+  const r = spawnSync(DUMP, [], { input: buf });
+  return { status: r.status, json: r.status === 0 ? JSON.parse(r.stdout.toString()) : null, stderr: r.stderr.toString() };
+}
+
+function expected(p: InitPlan) {
+  const strs = (a: string[]) => a.map((s) => ({ s }));
+  return {
+    version: 1,
+    flags: p.flags,
+    cloneFlags: p.cloneFlags.toString(),
+    rootfsPropagation: p.rootfsPropagation.toString(),
+    caps: p.caps.map(String),
+    uid: p.uid,
+    gid: p.gid,
+    umask: p.umask,
+    consoleWidth: p.consoleWidth,
+    consoleHeight: p.consoleHeight,
+    consoleSocketFd: p.consoleSocketFd,
+    preserveFds: p.preserveFds,
+    rootfs: p.rootfs,
+    hostname: p.hostname,
+    domainname: p.domainname,
+    cwd: p.cwd,
+    stateDir: p.stateDir,
+    keyring: p.keyring,
+    args: strs(p.args),
+    env: strs(p.env),
+    argv: p.args,
+    additionalGids: p.additionalGids,
+    mounts: p.mounts.map((m) => ({ source: m.source, destination: m.destination, fstype: m.fstype, data: m.data, flags: m.flags.toString(), propagation: m.propagation.toString(), kind: m.kind, targetKind: m.targetKind })),
+    rlimits: p.rlimits.map((r) => ({ resource: r.resource, soft: r.soft.toString(), hard: r.hard.toString() })),
+    devices: p.devices,
+    symlinks: p.symlinks,
+  };
+}
+
+const haveDump = fs.existsSync(DUMP);
+const dumpTest = haveDump ? test : test.skip;
+
+dumpTest('a full plan round-trips through the C decoder', (t) => {
+  const spec = defaultSpec();
+  spec.process!.user = { uid: 1000, gid: 1001, umask: 0o027, additionalGids: [5, 7, 4294967294] };
+  spec.process!.consoleSize = { width: 120, height: 40 };
+  spec.process!.rlimits = [
+    { type: 'RLIMIT_NOFILE', soft: 1024, hard: 4096 },
+    { type: 'RLIMIT_CORE', soft: -1 as never, hard: -1 as never },
+  ];
+  spec.domainname = 'example.org';
+  spec.process!.env = ['A=1', 'UNICODE=h\u00e9llo \u2603', 'QUOTE="x"'];
+  spec.linux!.devices = [{ type: 'b', path: '/dev/loop9', major: 7, minor: 9, fileMode: 0o640, uid: 3, gid: 4 }];
+  const plan = buildPlan(spec, { id: 'x', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 }, host).init;
+  plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
+  const out = decode(encodePlan(plan));
+  t.is(out.status, 0, out.stderr);
+  t.deepEqual(out.json, expected(plan));
+});
+
+dumpTest('an empty-ish plan round-trips (absent strings stay absent)', (t) => {
+  const spec = defaultSpec();
+  delete spec.hostname;
+  spec.mounts = [];
+  spec.linux!.maskedPaths = [];
+  spec.linux!.readonlyPaths = [];
+  delete spec.process!.rlimits;
+  const plan = buildPlan(spec, { id: 'y', rootfs: '/r', stateDir: '/s', noNewKeyring: true }, host).init;
+  const out = decode(encodePlan(plan));
+  t.is(out.status, 0, out.stderr);
+  t.deepEqual(out.json, expected(plan));
+  t.is(out.json.hostname, null);
+  t.is(out.json.keyring, null);
+});
+
+dumpTest('the C loader rejects corrupt buffers', (t) => {
+  const plan = buildPlan(defaultSpec(), { id: 'z', rootfs: '/r', stateDir: '/s' }, host).init;
+  const good = encodePlan(plan);
+  const badMagic = Buffer.from(good);
+  badMagic.writeUInt32LE(0, 0);
+  t.regex(decode(badMagic).stderr, /bad magic/);
+  const badVersion = Buffer.from(good);
+  badVersion.writeUInt32LE(99, 4);
+  t.regex(decode(badVersion).stderr, /plan version 99/);
+  t.regex(decode(good.subarray(0, good.length - 8)).stderr, /size mismatch/);
+  const badOffset = Buffer.from(good);
+  badOffset.writeUInt32LE(good.length + 100, 104); // rootfs string offset
+  t.regex(decode(badOffset).stderr, /invalid plan buffer: rootfs/);
+  t.regex(decode(good.subarray(0, HEADER_SIZE - 1)).stderr, /too short/);
+});
+
+test('strings with NUL bytes cannot be encoded', (t) => {
+  const plan = buildPlan(defaultSpec(), { id: 'z', rootfs: '/r', stateDir: '/s' }, host).init;
+  plan.args = ['sh\0evil'];
+  t.throws(() => encodePlan(plan), { message: /contains NUL/ });
+});

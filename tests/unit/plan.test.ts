@@ -1,0 +1,118 @@
+/** The planner: pure, no root. */
+import test from 'ava';
+
+import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { buildPlan, type PlanHost } from '../../lib/plan/build.js';
+import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, MS } from '../../lib/plan/linux.js';
+import { parseMountOptions } from '../../lib/plan/mounts.js';
+import { capMask } from '../../lib/plan/process.js';
+import { CapSet, MountKind, PlanFlag, TargetKind } from '../../lib/plan/types.js';
+
+const v1Host: PlanHost = {
+  kind: (p) => (p.endsWith('.conf') ? 'file' : 'dir'),
+  cgroupV2Only: () => false,
+  cgroupV1Hierarchies: () => [
+    { mountPoint: '/sys/fs/cgroup/memory', name: 'memory', cgroupPath: '/user.slice' },
+    { mountPoint: '/sys/fs/cgroup/systemd', name: 'systemd', cgroupPath: '/' },
+  ],
+  homeOf: () => null,
+};
+const opts = { id: 'c1', rootfs: '/b/rootfs', stateDir: '/run/tsrun/c1' };
+
+test('namespaces become clone flags', (t) => {
+  const plan = buildPlan(defaultSpec(), opts, v1Host);
+  t.is(plan.init.cloneFlags, CLONE_NEWPID | CLONE_NEWNET | CLONE_NEWIPC | CLONE_NEWUTS | CLONE_NEWNS);
+});
+
+test('mount options split into flags, propagation and data', (t) => {
+  const p = parseMountOptions(['nosuid', 'noexec', 'mode=755', 'size=65536k', 'rslave', 'ro', 'rw', 'strictatime']);
+  t.is(p.flags, MS.NOSUID | MS.NOEXEC | MS.STRICTATIME);
+  t.is(p.propagation, MS.SLAVE | MS.REC);
+  t.deepEqual(p.data, ['mode=755', 'size=65536k']);
+});
+
+test('bind mounts: file targets, rbind, remount flags', (t) => {
+  const spec = defaultSpec();
+  spec.mounts = [
+    { destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['rbind', 'ro'] },
+    { destination: 'data', source: '/srv', options: ['bind', 'nodev'] },
+  ];
+  const m = buildPlan(spec, opts, v1Host).init.mounts;
+  t.is(m[0]!.kind, MountKind.BIND);
+  t.is(m[0]!.targetKind, TargetKind.FILE);
+  t.is(m[0]!.flags, MS.REC | MS.RDONLY);
+  t.is(m[1]!.destination, '/data', 'relative destinations are made absolute, as runc does');
+  t.is(m[1]!.targetKind, TargetKind.DIR);
+  t.is(m[1]!.flags, MS.NODEV);
+});
+
+test('a cgroup mount on a v1 host is a tmpfs plus read-only binds of our cgroups', (t) => {
+  const m = buildPlan(defaultSpec(), opts, v1Host).init.mounts.filter((x) => x.destination.startsWith('/sys/fs/cgroup'));
+  t.deepEqual(
+    m.map((x) => [x.destination, x.kind, x.source]),
+    [
+      ['/sys/fs/cgroup', MountKind.FS, 'tmpfs'],
+      ['/sys/fs/cgroup/memory', MountKind.BIND, '/sys/fs/cgroup/memory/user.slice'],
+      ['/sys/fs/cgroup/systemd', MountKind.BIND, '/sys/fs/cgroup/systemd'],
+    ],
+  );
+  t.true((m[1]!.flags & MS.RDONLY) !== 0n);
+  const v2 = buildPlan(defaultSpec(), opts, { ...v1Host, cgroupV2Only: () => true }).init.mounts.filter((x) => x.destination === '/sys/fs/cgroup');
+  t.is(v2.length, 1);
+  t.is(v2[0]!.fstype, 'cgroup2');
+});
+
+test('masked and readonly paths follow the mounts, readonly first', (t) => {
+  const kinds = buildPlan(defaultSpec(), opts, v1Host).init.mounts.map((m) => m.kind);
+  const firstRo = kinds.indexOf(MountKind.READONLY);
+  const firstMask = kinds.indexOf(MountKind.MASK);
+  t.true(firstRo > 0 && firstRo < firstMask);
+  t.true(kinds.slice(firstRo).every((k) => k === MountKind.READONLY || k === MountKind.MASK));
+});
+
+test('default devices and /dev symlinks; linux.devices adds and overrides', (t) => {
+  const spec = defaultSpec();
+  spec.linux!.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 0o600 }, { type: 'c', path: '/dev/null', major: 1, minor: 3, fileMode: 0o600 }];
+  const plan = buildPlan(spec, opts, v1Host).init;
+  t.deepEqual(plan.devices.map((d) => d.path), ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse']);
+  t.is(plan.devices[0]!.mode, 0o600);
+  t.deepEqual(plan.symlinks.map((l) => `${l.linkpath}->${l.target}`), ['/dev/fd->/proc/self/fd', '/dev/stdin->/proc/self/fd/0', '/dev/stdout->/proc/self/fd/1', '/dev/stderr->/proc/self/fd/2', '/dev/ptmx->pts/ptmx']);
+});
+
+test('no default devices when /dev is bound from the host', (t) => {
+  const spec = defaultSpec();
+  spec.mounts = [{ destination: '/dev', type: 'bind', source: '/dev', options: ['rbind'] }];
+  const plan = buildPlan(spec, opts, v1Host).init;
+  t.deepEqual(plan.devices, []);
+  t.deepEqual(plan.symlinks, []);
+});
+
+test('capabilities become masks; absent capabilities leave them alone', (t) => {
+  t.is(capMask(['CAP_CHOWN', 'CAP_KILL', 'CAP_CHECKPOINT_RESTORE']), (1n << 0n) | (1n << 5n) | (1n << 40n));
+  const plan = buildPlan(defaultSpec(), opts, v1Host).init;
+  t.true((plan.flags & PlanFlag.SET_CAPS) !== 0);
+  t.is(plan.caps[CapSet.BOUNDING], (1n << 29n) | (1n << 5n) | (1n << 10n));
+  t.is(plan.caps[CapSet.INHERITABLE], 0n);
+  const spec = defaultSpec();
+  delete spec.process!.capabilities;
+  t.is(buildPlan(spec, opts, v1Host).init.flags & PlanFlag.SET_CAPS, 0);
+});
+
+test('env gets HOME like runc: from the image passwd, else /', (t) => {
+  t.true(buildPlan(defaultSpec(), opts, v1Host).init.env.includes('HOME=/'));
+  t.true(buildPlan(defaultSpec(), opts, { ...v1Host, homeOf: () => '/root' }).init.env.includes('HOME=/root'));
+  const spec = defaultSpec();
+  spec.process!.env = ['HOME=/custom'];
+  t.deepEqual(buildPlan(spec, opts, v1Host).init.env, ['HOME=/custom']);
+});
+
+test('flags: readonly root, no_new_privs, keyring, no-pivot', (t) => {
+  const plan = buildPlan(defaultSpec(), { ...opts, noPivot: true, noNewKeyring: true }, v1Host).init;
+  t.true((plan.flags & PlanFlag.ROOT_READONLY) !== 0);
+  t.true((plan.flags & PlanFlag.NO_NEW_PRIVS) !== 0);
+  t.true((plan.flags & PlanFlag.NO_PIVOT) !== 0);
+  t.is(plan.flags & PlanFlag.NEW_KEYRING, 0);
+  t.is(plan.keyring, null);
+  t.is(buildPlan(defaultSpec(), opts, v1Host).init.keyring, '_ses.c1');
+  t.is(plan.rootfsPropagation, MS.SLAVE | MS.REC, 'rslave by default');
+});
