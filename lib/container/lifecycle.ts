@@ -51,6 +51,8 @@ export class Lifecycle {
     readonly native: NativeBinding,
     readonly host: ValidationHost & PlanHost,
     readonly timeline?: Timeline,
+    /** Receives what is ignored rather than refused (e.g. unknown capabilities). */
+    readonly warn?: (message: string) => void,
   ) {
     this.store = new StateStore(root, native);
   }
@@ -66,11 +68,12 @@ export class Lifecycle {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
       t?.mark('load');
-      validateSpec(loaded.spec, this.host, {
+      const warnings = validateSpec(loaded.spec, this.host, {
         rootfs: loaded.rootfs,
         detach: opts.detach,
         consoleSocket: opts.consoleSocket !== undefined,
       });
+      for (const w of warnings) this.warn?.(w);
       t?.mark('validate');
       const stateDir = this.store.dir(id);
       const fifo = path.join(stateDir, FIFO_NAME);
@@ -81,6 +84,7 @@ export class Lifecycle {
         loaded.spec,
         {
           id,
+          bundle: loaded.bundle,
           rootfs: loaded.rootfs,
           stateDir,
           noPivot: opts.noPivot,

@@ -15,6 +15,8 @@ export interface PlanHost extends MountHost {
 
 export interface PlanOptions {
   id: string;
+  /** The bundle directory: relative bind sources resolve against it. */
+  bundle: string;
   rootfs: string;
   stateDir: string;
   noPivot?: boolean;
@@ -66,7 +68,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       args: [...proc.args!],
       env: planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'),
       additionalGids: [...(proc.user.additionalGids ?? [])],
-      mounts: planMounts(spec, host),
+      mounts: planMounts(spec, opts.bundle, host),
       rlimits: planRlimits(spec),
       devices: planDevices(spec),
       symlinks: planSymlinks(spec),

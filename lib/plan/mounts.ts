@@ -98,12 +98,13 @@ function containerPath(dest: string): string {
   return path.posix.normalize(path.posix.isAbsolute(dest) ? dest : `/${dest}`);
 }
 
-function planMount(m: Mount, host: MountHost): PlanMount[] {
+function planMount(m: Mount, bundle: string, host: MountHost): PlanMount[] {
   const dest = containerPath(m.destination);
   const opts = parseMountOptions(m.options ?? []);
   const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0n;
   if (isBind) {
-    const source = m.source ?? '';
+    // config.md: bind sources are absolute or relative to the bundle
+    const source = path.resolve(bundle, m.source ?? '');
     return [
       {
         source,
@@ -160,9 +161,9 @@ function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost): Pl
   return out;
 }
 
-export function planMounts(spec: Spec, host: MountHost): PlanMount[] {
+export function planMounts(spec: Spec, bundle: string, host: MountHost): PlanMount[] {
   const out: PlanMount[] = [];
-  for (const m of spec.mounts ?? []) out.push(...planMount(m, host));
+  for (const m of spec.mounts ?? []) out.push(...planMount(m, bundle, host));
   // readonly before masked, as runc orders them
   for (const p of spec.linux?.readonlyPaths ?? [])
     out.push({ source: null, destination: containerPath(p), fstype: null, data: null, flags: MS.RDONLY, propagation: 0n, kind: MountKind.READONLY, targetKind: TargetKind.DIR });

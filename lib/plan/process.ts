@@ -1,6 +1,6 @@
 /** process.* → ids, capabilities, rlimits, env. */
 import type { Capabilities, Spec } from '../config/types.js';
-import { CAPABILITIES, RLIMITS } from './linux.js';
+import { CAPABILITIES, RLIMITS, RLIM_INFINITY } from './linux.js';
 import type { PlanRlimit } from './types.js';
 
 export function capMask(names: readonly string[] | undefined): bigint {
@@ -17,11 +17,20 @@ export function planCaps(caps: Capabilities): [bigint, bigint, bigint, bigint, b
   return [capMask(caps.bounding), capMask(caps.effective), capMask(caps.inheritable), capMask(caps.permitted), capMask(caps.ambient)];
 }
 
+/**
+ * A limit as the kernel's u64. JSON numbers are doubles: 2^64-1
+ * (RLIM_INFINITY) arrives as 2^64, so anything that large means infinity.
+ */
+export function rlimitValue(v: number): bigint {
+  if (v >= 2 ** 64 - 1) return RLIM_INFINITY;
+  return BigInt.asUintN(64, BigInt(v));
+}
+
 export function planRlimits(spec: Spec): PlanRlimit[] {
   return (spec.process?.rlimits ?? []).map((r) => ({
     resource: RLIMITS[r.type]!,
-    soft: BigInt.asUintN(64, BigInt(r.soft)),
-    hard: BigInt.asUintN(64, BigInt(r.hard)),
+    soft: rlimitValue(r.soft),
+    hard: rlimitValue(r.hard),
   }));
 }
 

@@ -72,7 +72,7 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   spec.domainname = 'example.org';
   spec.process!.env = ['A=1', 'UNICODE=h\u00e9llo \u2603', 'QUOTE="x"'];
   spec.linux!.devices = [{ type: 'b', path: '/dev/loop9', major: 7, minor: 9, fileMode: 0o640, uid: 3, gid: 4 }];
-  const plan = buildPlan(spec, { id: 'x', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 }, host).init;
+  const plan = buildPlan(spec, { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 }, host).init;
   plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
   const out = decode(encodePlan(plan));
   t.is(out.status, 0, out.stderr);
@@ -86,7 +86,7 @@ dumpTest('an empty-ish plan round-trips (absent strings stay absent)', (t) => {
   spec.linux!.maskedPaths = [];
   spec.linux!.readonlyPaths = [];
   delete spec.process!.rlimits;
-  const plan = buildPlan(spec, { id: 'y', rootfs: '/r', stateDir: '/s', noNewKeyring: true }, host).init;
+  const plan = buildPlan(spec, { id: 'y', bundle: '/b', rootfs: '/r', stateDir: '/s', noNewKeyring: true }, host).init;
   const out = decode(encodePlan(plan));
   t.is(out.status, 0, out.stderr);
   t.deepEqual(out.json, expected(plan));
@@ -95,7 +95,7 @@ dumpTest('an empty-ish plan round-trips (absent strings stay absent)', (t) => {
 });
 
 dumpTest('the C loader rejects corrupt buffers', (t) => {
-  const plan = buildPlan(defaultSpec(), { id: 'z', rootfs: '/r', stateDir: '/s' }, host).init;
+  const plan = buildPlan(defaultSpec(), { id: 'z', bundle: '/b', rootfs: '/r', stateDir: '/s' }, host).init;
   const good = encodePlan(plan);
   const badMagic = Buffer.from(good);
   badMagic.writeUInt32LE(0, 0);
@@ -111,7 +111,7 @@ dumpTest('the C loader rejects corrupt buffers', (t) => {
 });
 
 test('strings with NUL bytes cannot be encoded', (t) => {
-  const plan = buildPlan(defaultSpec(), { id: 'z', rootfs: '/r', stateDir: '/s' }, host).init;
+  const plan = buildPlan(defaultSpec(), { id: 'z', bundle: '/b', rootfs: '/r', stateDir: '/s' }, host).init;
   plan.args = ['sh\0evil'];
   t.throws(() => encodePlan(plan), { message: /contains NUL/ });
 });

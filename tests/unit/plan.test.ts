@@ -17,7 +17,7 @@ const v1Host: PlanHost = {
   ],
   homeOf: () => null,
 };
-const opts = { id: 'c1', rootfs: '/b/rootfs', stateDir: '/run/tsrun/c1' };
+const opts = { id: 'c1', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/c1' };
 
 test('namespaces become clone flags', (t) => {
   const plan = buildPlan(defaultSpec(), opts, v1Host);
@@ -36,6 +36,7 @@ test('bind mounts: file targets, rbind, remount flags', (t) => {
   spec.mounts = [
     { destination: '/etc/resolv.conf', type: 'bind', source: '/etc/resolv.conf', options: ['rbind', 'ro'] },
     { destination: 'data', source: '/srv', options: ['bind', 'nodev'] },
+    { destination: '/rel', type: 'bind', source: 'shared/dir' },
   ];
   const m = buildPlan(spec, opts, v1Host).init.mounts;
   t.is(m[0]!.kind, MountKind.BIND);
@@ -44,6 +45,7 @@ test('bind mounts: file targets, rbind, remount flags', (t) => {
   t.is(m[1]!.destination, '/data', 'relative destinations are made absolute, as runc does');
   t.is(m[1]!.targetKind, TargetKind.DIR);
   t.is(m[1]!.flags, MS.NODEV);
+  t.is(m[2]!.source, '/b/shared/dir', 'relative bind sources resolve against the bundle');
 });
 
 test('a cgroup mount on a v1 host is a tmpfs plus read-only binds of our cgroups', (t) => {
