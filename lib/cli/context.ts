@@ -1,21 +1,26 @@
-import { realHost } from '../container/host.js';
-import { Lifecycle } from '../container/lifecycle.js';
-import { loadBinding } from '../native/binding.js';
-import { Timeline } from '../timeline.js';
+import { Runtime } from '../index.js';
+import type { Lifecycle } from '../container/lifecycle.js';
 import type { Logger } from './log.js';
 
-/** What every command gets: parsed globals, the logger, the lifecycle. */
+/** What every command gets: parsed globals, the logger, the runtime. */
 export class Context {
-  private life?: Lifecycle;
-  readonly timeline = new Timeline();
+  private rt?: Runtime;
   constructor(
     readonly root: string,
     readonly log: Logger,
   ) {}
 
+  runtime(): Runtime {
+    this.rt ??= new Runtime({ root: this.root, onWarning: (m) => this.log.warn(m) });
+    return this.rt;
+  }
+
   lifecycle(): Lifecycle {
-    this.life ??= new Lifecycle(this.root, loadBinding(), realHost, this.timeline);
-    return this.life;
+    return this.runtime().lifecycle;
+  }
+
+  get timeline() {
+    return this.runtime().timeline;
   }
 }
 

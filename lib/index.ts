@@ -1,0 +1,84 @@
+/**
+ * tsrun's public API: a typed, in-process OCI runtime. The CLI is built on
+ * it.
+ *
+ * ```ts
+ * import { Runtime } from 'tsrun';
+ * const rt = new Runtime({ root: '/run/tsrun' });
+ * rt.create('web', { bundle: '/srv/bundles/web' });
+ * rt.start('web');
+ * console.log(rt.state('web').status); // "running"
+ * await rt.delete('web', { force: true });
+ * ```
+ */
+import { realHost } from './container/host.js';
+import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
+import { superviseForeground } from './container/foreground.js';
+import type { StateJson } from './container/state.js';
+import { loadBinding, type NativeBinding } from './native/binding.js';
+import { parseSignal } from './cli/signals.js';
+import { Timeline } from './timeline.js';
+
+export { ConfigError, InitStepError, TsrunError, type ErrorCode } from './errors.js';
+export type { Spec } from './config/types.js';
+export type { StateJson } from './container/state.js';
+export type { Status } from './container/status.js';
+export { Timeline, type TimelineEntry } from './timeline.js';
+
+export interface RuntimeOptions {
+  /** State directory (runc's --root). Default /run/tsrun. */
+  root?: string;
+  /** The native addon; tests may inject their own. */
+  native?: NativeBinding;
+  /** Called with what is ignored rather than refused (unknown capabilities…). */
+  onWarning?: (message: string) => void;
+}
+
+export type RuntimeCreateOptions = Omit<CreateOptions, 'detach'>;
+
+export class Runtime {
+  readonly lifecycle: Lifecycle;
+  /** Where the last create spent its time, step by step. */
+  readonly timeline = new Timeline();
+
+  constructor(opts: RuntimeOptions = {}) {
+    this.lifecycle = new Lifecycle(opts.root ?? '/run/tsrun', opts.native ?? loadBinding(), realHost, this.timeline, opts.onWarning);
+  }
+
+  /** Creates a container; its init waits for start(). */
+  create(id: string, opts: RuntimeCreateOptions): StateJson {
+    this.lifecycle.create(id, { ...opts, detach: true });
+    return this.lifecycle.state(id);
+  }
+
+  start(id: string): void {
+    this.lifecycle.start(id);
+  }
+
+  /** Creates, starts and waits; resolves to the exit status (128+N for signal N). Deletes the container. */
+  async run(id: string, opts: RuntimeCreateOptions): Promise<number> {
+    const created = this.lifecycle.create(id, { ...opts, detach: false });
+    try {
+      this.lifecycle.start(id);
+      return await superviseForeground(this.lifecycle, created.state, created.ptyMaster);
+    } finally {
+      await this.lifecycle.delete(id, true);
+    }
+  }
+
+  state(id: string): StateJson {
+    return this.lifecycle.state(id);
+  }
+
+  list(): StateJson[] {
+    return this.lifecycle.list();
+  }
+
+  kill(id: string, signal: number | string = 'TERM', opts: { all?: boolean } = {}): void {
+    this.lifecycle.kill(id, typeof signal === 'number' ? signal : parseSignal(signal), opts.all ?? false);
+  }
+
+  delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    return this.lifecycle.delete(id, opts.force ?? false);
+  }
+}
