@@ -1,0 +1,78 @@
+#!/usr/bin/env node
+// The whole test suite, as `npm test` runs it (after `npm run build`):
+// unit tests, root integration tests, and the spec-tests conformance suite
+// against tsrun with its baseline of known failures. Prints one summary
+// line per suite and a closing total: "tests: N passed, N failed, N skipped".
+import { spawn } from 'node:child_process';
+import { existsSync } from 'node:fs';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+
+const root = join(dirname(fileURLToPath(import.meta.url)), '..');
+const isRoot = process.getuid?.() === 0;
+const only = process.argv.slice(2); // e.g. `npm test -- unit`
+
+function run(name, cmd, args, parse) {
+  return new Promise((resolve) => {
+    process.stdout.write(`\n=== ${name}: ${cmd} ${args.join(' ')}\n`);
+    const child = spawn(cmd, args, { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => {
+      out += d;
+      process.stdout.write(d);
+    });
+    child.on('close', (code) => {
+      const counts = parse(out);
+      // a runner that died before reporting counts as one failure
+      if (code !== 0 && counts.failed === 0) counts.failed = 1;
+      resolve({ name, ...counts });
+    });
+  });
+}
+
+function parseAvaTap(out) {
+  const n = (k) => Number(new RegExp(`^# ${k} (\\d+)$`, 'm').exec(out)?.[1] ?? 0);
+  return { passed: n('pass'), failed: n('fail'), skipped: n('skip') + n('todo') };
+}
+
+function parseSpecTests(out) {
+  const m = /^spec-tests: (\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(out);
+  return m ? { passed: +m[1], failed: +m[2], skipped: +m[3] } : { passed: 0, failed: 0, skipped: 0 };
+}
+
+const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
+const suites = [
+  ['unit', () => run('unit', process.execPath, [ava, '--tap', 'dist/tests/unit/**/*.test.js'], parseAvaTap)],
+  [
+    'integration',
+    () =>
+      isRoot
+        ? run('integration', process.execPath, [ava, '--tap', 'dist/tests/integration/**/*.test.js'], parseAvaTap)
+        : (console.log('\n=== integration: skipped (needs root)'), { name: 'integration', passed: 0, failed: 0, skipped: 1 }),
+  ],
+  [
+    'spec-tests',
+    () => {
+      const baseline = join(root, 'spec-tests', 'expected', 'tsrun.json');
+      if (!isRoot || !existsSync(join(root, 'dist', 'spec-tests', 'cli.js'))) {
+        console.log('\n=== spec-tests: skipped (needs root and the built suite)');
+        return { name: 'spec-tests', passed: 0, failed: 0, skipped: 1 };
+      }
+      return run('spec-tests', process.execPath, ['dist/spec-tests/cli.js', '--runtime', join(root, 'bin', 'tsrun'), '--baseline', baseline], parseSpecTests);
+    },
+  ],
+];
+
+const results = [];
+for (const [name, fn] of suites) {
+  if (only.length && !only.includes(name)) continue;
+  results.push(await fn());
+}
+console.log('\n=== summary');
+let total = { passed: 0, failed: 0, skipped: 0 };
+for (const r of results) {
+  console.log(`${r.name}: ${r.passed} passed, ${r.failed} failed, ${r.skipped} skipped`);
+  for (const k of Object.keys(total)) total[k] += r[k];
+}
+console.log(`tests: ${total.passed} passed, ${total.failed} failed, ${total.skipped} skipped`);
+process.exit(total.failed > 0 ? 1 : 0);

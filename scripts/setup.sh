@@ -1,0 +1,28 @@
+#!/bin/bash
+# Installs what tsrun needs on Debian 12 and builds it. Idempotent: fast
+# when everything is already there. Run as root (apt-get).
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+# cmake/g++/pkg-config/libseccomp-dev build the addon; busybox-static makes
+# test and demo rootfs; runc is the reference the tests compare against;
+# python3 and util-linux (script) drive the console tests.
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev busybox-static runc python3 util-linux)
+
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get update -qq
+  apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+if [ ! -d node_modules ] || [ package-lock.json -nt node_modules/.package-lock.json ]; then
+  echo "setup: npm ci"
+  npm ci --no-audit --no-fund --loglevel=error
+fi
+
+npm run --silent build
