@@ -18,6 +18,7 @@ export const OCI_VERSION_MAX = '1.3.0';
 const NAMESPACE_TYPES = new Set(['pid', 'network', 'mount', 'ipc', 'uts', 'user', 'cgroup', 'time']);
 const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave', 'rslave', 'unbindable', 'runbindable']);
 const DEVICE_TYPES = new Set(['c', 'b', 'u', 'p']);
+const HOOK_KINDS = new Set(['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
 
 export interface ValidationHost {
   /** 'dir', 'file', 'other', or null when the path does not exist. */
@@ -57,8 +58,13 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   validateProcess(spec, opts);
   validateMounts(spec);
   validateLinux(spec);
-  if (spec.hooks && Object.values(spec.hooks).some((h) => Array.isArray(h) && h.length > 0))
-    unsupported('hooks', 'running hooks');
+  for (const [kind, list] of Object.entries(spec.hooks ?? {})) {
+    if (!HOOK_KINDS.has(kind)) continue; // unknown hook kinds are ignored, as runc does
+    (list as { path: string; timeout?: number }[]).forEach((h, i) => {
+      if (!path.isAbsolute(h.path)) throw new ConfigError(`hooks.${kind}[${i}].path`, `must be an absolute path, got ${JSON.stringify(h.path)}`);
+      if (h.timeout !== undefined && h.timeout <= 0) throw new ConfigError(`hooks.${kind}[${i}].timeout`, `must be greater than zero, got ${h.timeout}`);
+    });
+  }
   return capabilityWarnings(spec);
 }
 

@@ -19,6 +19,8 @@ import { encodePlan } from '../native/plan-codec.js';
 import { buildPlan, type PlanHost } from '../plan/build.js';
 import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
+import type { Hooks } from '../config/types.js';
+import { runHooks, type HookState } from './hooks.js';
 import { readProcStat } from './procfs.js';
 import { FIFO_NAME, StateStore, notFound, rfc3339Nano, type StateJson, type StoredState } from './state.js';
 import { canDelete, canKill, canStart } from './status.js';
@@ -64,10 +66,14 @@ export class Lifecycle {
     let consoleFd = -1;
     let syncFd = -1;
     let ptyMaster: number | null = null;
+    let hooks: Hooks | undefined;
+    let hookState: HookState | undefined;
+    let createHookFailed = false;
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
       t?.mark('load');
+      hooks = loaded.spec.hooks;
       const warnings = validateSpec(loaded.spec, this.host, {
         rootfs: loaded.rootfs,
         detach: opts.detach,
@@ -115,6 +121,20 @@ export class Lifecycle {
           ptyMaster = msg.fd;
           continue;
         }
+        if (msg.type === SyncType.HOOKS) {
+          hookState = { ociVersion: loaded.spec.ociVersion, id, status: 'creating', pid, bundle: loaded.bundle, annotations: loaded.spec.annotations ?? {} };
+          try {
+            runHooks(this.native, hooks, 'prestart', hookState);
+            runHooks(this.native, hooks, 'createRuntime', hookState);
+            runHooks(this.native, hooks, 'createContainer', hookState, { nsPid: pid });
+          } catch (e) {
+            createHookFailed = true;
+            throw e;
+          }
+          t?.mark('hooks');
+          this.native.syncSend(syncFd, SyncType.GO);
+          continue;
+        }
         if (msg.type === SyncType.ERROR) {
           throw new InitStepError(this.native.stepNames[msg.step] ?? `step ${msg.step}`, msg.errno, msg.code, msg.message);
         }
@@ -137,6 +157,7 @@ export class Lifecycle {
         owner: os.userInfo().username,
         annotations: loaded.spec.annotations ?? {},
         pidNamespace: (plan.init.cloneFlags & CLONE_NEWPID) !== 0n,
+        hooks,
       };
       this.store.write(state);
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
@@ -153,10 +174,19 @@ export class Lifecycle {
         void this.native.waitPid(pid).catch(() => undefined);
       }
       this.store.remove(id);
+      // runtime.md lifecycle: a failed create hook continues at "delete",
+      // whose poststop hooks still run
+      if (createHookFailed && hookState) runHooks(this.native, hooks, 'poststop', { ...hookState, status: 'stopped' }, { warnOnly: this.warnFn });
       throw e;
     } finally {
       lock.release();
     }
+  }
+
+  private readonly warnFn = (m: string) => this.warn?.(m);
+
+  private hookState(state: StoredState, status: HookState['status']): HookState {
+    return { ociVersion: state.ociVersion, id: state.id, status, pid: state.pid, bundle: state.bundle, annotations: state.annotations ?? {} };
   }
 
   start(id: string): StoredState {
@@ -164,11 +194,17 @@ export class Lifecycle {
     try {
       const state = this.store.read(id);
       canStart(this.store.status(state), id);
-      const fifo = this.store.fifo(id);
-      if (!this.native.releaseFifo(fifo, state.pid, 10_000)) {
-        throw new TsrunError('ESTATE', 'cannot start a container that has stopped');
+      try {
+        runHooks(this.native, state.hooks, 'startContainer', this.hookState(state, 'created'), { nsPid: state.pid });
+      } catch (e) {
+        trySignal(state.pid, 9); // the program must not run; the container is stopped
+        throw e;
       }
+      const fifo = this.store.fifo(id);
+      const outcome = this.native.releaseFifo(fifo, state.pid, 10_000);
       fs.rmSync(fifo, { force: true });
+      if (outcome === 'dead') throw new TsrunError('ESTATE', 'cannot start a container that has stopped');
+      runHooks(this.native, state.hooks, 'poststart', this.hookState(state, 'running'), { warnOnly: this.warnFn });
       return state;
     } finally {
       lock.release();
@@ -250,6 +286,7 @@ export class Lifecycle {
         await this.waitGone(state);
       }
       this.store.remove(id);
+      runHooks(this.native, state.hooks, 'poststop', this.hookState(state, 'stopped'), { warnOnly: this.warnFn });
     } finally {
       lock.release();
     }

@@ -5,6 +5,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import type { Hooks } from '../config/types.js';
 import { TsrunError } from '../errors.js';
 import { LOCK_EX, type NativeBinding } from '../native/binding.js';
 import { checkId } from './id.js';
@@ -25,6 +26,8 @@ export interface StoredState {
   annotations?: Record<string, string>;
   /** The init has its own pid namespace (killing it kills everything). */
   pidNamespace: boolean;
+  /** config.json's hooks, kept for start (startContainer, poststart) and delete (poststop). */
+  hooks?: Hooks;
 }
 
 /** runc's state JSON (what `tsrun state` prints). */

@@ -22,7 +22,15 @@ export interface WaitStatus {
   signal: number | null;
 }
 
-export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4 } as const;
+export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5 } as const;
+
+export interface HookResult {
+  code: number | null;
+  signal: number | null;
+  timedOut: boolean;
+  /** stdout and stderr, interleaved, at most 64 KiB. */
+  output: string;
+}
 
 export interface NativeBinding {
   readonly stepNames: readonly string[];
@@ -33,10 +41,13 @@ export interface NativeBinding {
   waitPid(pid: number): Promise<WaitStatus>;
   reap(pid: number): WaitStatus | null;
   mkfifo(path: string, mode: number): void;
-  releaseFifo(path: string, pid: number, timeoutMs: number): boolean;
+  /** "exec" once the program replaced the init, "dead" if the init died first. */
+  releaseFifo(path: string, pid: number, timeoutMs: number): 'exec' | 'dead';
   flock(fd: number, op: number): void;
   connectUnix(path: string): number;
   setChildSubreaper(): void;
+  /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
+  runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
 }
 
 export const LOCK_SH = 1;

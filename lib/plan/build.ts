@@ -2,6 +2,7 @@
  * Spec → Plan. Pure: every host fact comes in through `PlanHost`.
  */
 import type { Spec } from '../config/types.js';
+import { hasCreateHooks } from '../container/hooks.js';
 import { planDevices, planSymlinks } from './devices.js';
 import { MS, NAMESPACE_CLONE_FLAGS } from './linux.js';
 import { PROPAGATION_OPTIONS, planMounts, type MountHost } from './mounts.js';
@@ -39,6 +40,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   if (proc.terminal) flags |= PlanFlag.TERMINAL;
   if (!opts.noNewKeyring) flags |= PlanFlag.NEW_KEYRING;
   if (proc.user.umask !== undefined) flags |= PlanFlag.SET_UMASK;
+  if (hasCreateHooks(spec.hooks)) flags |= PlanFlag.HOOK_SYNC;
   let caps: Plan['init']['caps'] = [0n, 0n, 0n, 0n, 0n];
   if (proc.capabilities) {
     flags |= PlanFlag.SET_CAPS;

@@ -12,6 +12,7 @@ export const PlanFlag = {
   NEW_KEYRING: 1 << 4,
   SET_UMASK: 1 << 5,
   SET_CAPS: 1 << 6,
+  HOOK_SYNC: 1 << 7,
 } as const;
 
 export const MountKind = { FS: 0, BIND: 1, MASK: 2, READONLY: 3 } as const;

@@ -26,9 +26,10 @@ extern "C" {
 #include "../init/init.h"
 }
 
-namespace {
+#include "binding.h"
 
-// Throws a SystemError-shaped JS error: {message, code, errno, syscall}.
+namespace tsrun {
+
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
   Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + ": " + strerror(err));
   e.Set("errno", Napi::Number::New(env, err));
@@ -38,6 +39,12 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
   e.ThrowAsJavaScriptException();
   return env.Undefined();
 }
+
+}  // namespace tsrun
+
+namespace {
+
+using tsrun::ThrowErrno;
 
 Napi::Value ThrowMessage(Napi::Env env, const std::string &msg) {
   Napi::Error::New(env, msg).ThrowAsJavaScriptException();
@@ -221,9 +228,9 @@ Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// releaseFifo(path, pid, timeoutMs) -> true once the init took the byte,
-// false if the init died first. The read end is non-blocking so a dead
-// init cannot hang `start`.
+// releaseFifo(path, pid, timeoutMs) -> "exec" once the init took the byte
+// and its fifo fd closed (execve: it is close-on-exec), "dead" if the init
+// died first. The read end is non-blocking so a dead init cannot hang us.
 Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
@@ -233,12 +240,17 @@ Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
   if (fd < 0) return ThrowErrno(env, errno, "open exec fifo");
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
-  bool ok = false;
+  bool got_byte = false;
+  const char *result = "dead";
   for (;;) {
     char c;
     ssize_t n = read(fd, &c, 1);
     if (n == 1) {
-      ok = true;
+      got_byte = true;
+      continue;
+    }
+    if (n == 0 && got_byte) {  // writer gone after the byte: exec'd (or died)
+      result = (kill(pid, 0) == 0) ? "exec" : "dead";
       break;
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -258,7 +270,7 @@ Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
     poll(&p, 1, 10);
   }
   close(fd);
-  return Napi::Boolean::New(env, ok);
+  return Napi::String::New(env, result);
 }
 
 // flock(fd, op) ; op: LOCK_EX=2, LOCK_SH=1, LOCK_UN=8, | LOCK_NB=4
@@ -313,6 +325,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
+  exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
   return exports;
 }
 

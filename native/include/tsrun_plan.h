@@ -43,7 +43,7 @@ enum {
   TSRUN_PLAN_NEW_KEYRING = 1u << 4,   /* a fresh session keyring (not --no-new-keyring) */
   TSRUN_PLAN_SET_UMASK = 1u << 5,     /* process.user.umask is set */
   TSRUN_PLAN_SET_CAPS = 1u << 6,      /* process.capabilities is set */
-  TSRUN_PLAN_PIVOT_ROOTFS = 1u << 7,  /* the rootfs is a separate mount tree to enter */
+  TSRUN_PLAN_HOOK_SYNC = 1u << 7,     /* stop before pivot_root for the create hooks */
 };
 
 /* Indices into tsrun_plan_header.caps */

@@ -9,7 +9,11 @@
  *                                              pdeathsig; block in recv
  *   (user ns id maps, cgroups, oom_score_adj)
  *   TSRUN_SYNC_GO ───────────────────────────▶ walk the step table:
- *                                              mounts, pivot_root, hostname,
+ *                                              mounts, devices, masked paths
+ *                       ◀─── TSRUN_SYNC_HOOKS  (only with hooks: wait again)
+ *   prestart, createRuntime hooks (host ns),
+ *   createContainer (setns into the init's)
+ *   TSRUN_SYNC_GO ───────────────────────────▶ pivot_root, hostname,
  *                                              rlimits, user, caps, cwd,
  *                                              resolve the executable
  *                       ◀─── TSRUN_SYNC_PTY    (terminal, no console socket:
@@ -17,7 +21,9 @@
  *                       ◀─── TSRUN_SYNC_READY  closes its end, opens
  *   write state.json, pid file, exit           exec.fifo for writing (blocks)
  *   ...
- *   tsrun start: opens exec.fifo for reading ▶ writes one byte, execve
+ *   tsrun start: startContainer hooks (setns),
+ *   opens exec.fifo for reading ────────────▶ writes one byte, execve
+ *   EOF on the fifo (its fd was CLOEXEC) = the program runs: poststart hooks
  *
  * Any failing step sends TSRUN_SYNC_ERROR {step, err, message} and _exit(1)s;
  * the parent kills what is left and reports
@@ -36,6 +42,7 @@ enum tsrun_sync_type {
   TSRUN_SYNC_READY = 2, /* child → parent: set up, waiting for start */
   TSRUN_SYNC_ERROR = 3, /* child → parent: a step failed */
   TSRUN_SYNC_PTY = 4,   /* child → parent: pty master attached (SCM_RIGHTS) */
+  TSRUN_SYNC_HOOKS = 5, /* child → parent: mounts done, run the create hooks, then GO */
 };
 
 #define TSRUN_SYNC_MSG_MAX 480

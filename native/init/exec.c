@@ -85,9 +85,13 @@ int tsrun_step_fifo(struct tsrun_init *ctx) {
   while (fd < 0 && errno == EINTR);
   if (fd < 0) return tsrun_fail(ctx, errno, "open exec fifo", NULL);
   ssize_t n = write(fd, "0", 1);
-  int saved = errno;
-  close(fd);
-  if (n != 1) return tsrun_fail(ctx, saved, "write exec fifo", NULL);
+  if (n != 1) {
+    int saved = errno;
+    close(fd);
+    return tsrun_fail(ctx, saved, "write exec fifo", NULL);
+  }
+  /* fd stays open: it is close-on-exec, so `start` sees EOF exactly when
+   * execve has replaced us (or we died) and can then run poststart. */
   close(ctx->state_dir_fd);
   ctx->state_dir_fd = -1;
   return 0;

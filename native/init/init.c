@@ -39,9 +39,7 @@ static int step_signals(struct tsrun_init *ctx) {
   return 0;
 }
 
-static int step_sync(struct tsrun_init *ctx) {
-  /* Wait until the parent has done the host side (id maps, cgroups,
-   * oom_score_adj): nothing below may run before the init is accounted. */
+static int wait_go(struct tsrun_init *ctx) {
   struct tsrun_sync_msg msg;
   ssize_t n;
   do n = recv(ctx->sync_fd, &msg, sizeof msg, 0);
@@ -50,6 +48,21 @@ static int step_sync(struct tsrun_init *ctx) {
   if (n != (ssize_t)sizeof msg) return tsrun_fail(ctx, n < 0 ? errno : EPROTO, "read from sync socket", NULL);
   if (msg.type != TSRUN_SYNC_GO) return tsrun_fail(ctx, EPROTO, "unexpected sync message", NULL);
   return 0;
+}
+
+static int step_sync(struct tsrun_init *ctx) {
+  /* Wait until the parent has done the host side (id maps, cgroups,
+   * oom_score_adj): nothing below may run before the init is accounted. */
+  return wait_go(ctx);
+}
+
+static int step_hooks(struct tsrun_init *ctx) {
+  /* prestart/createRuntime/createContainer run now: after the mounts, in
+   * our namespaces (createContainer), before pivot_root (runtime-spec). */
+  if (!(ctx->plan->h->flags & TSRUN_PLAN_HOOK_SYNC)) return 0;
+  if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_HOOKS, TSRUN_STEP_HOOKS, 0, NULL, -1) < 0)
+    return tsrun_fail(ctx, errno, "write to sync socket", NULL);
+  return wait_go(ctx);
 }
 
 static int step_session(struct tsrun_init *ctx) {
@@ -124,7 +137,8 @@ struct tsrun_step_entry {
  *  - signals, sync: nothing container-specific happens before the parent
  *    has accounted the init (cgroups, id maps).
  *  - rootfs .. pivot_root: every mount is made while we are still fully
- *    privileged and can still see host paths (bind sources, the state dir).
+ *    privileged and can still see host paths (bind sources, the state dir);
+ *    the create hooks run just before pivot_root, as the spec places them.
  *  - hostname after the rootfs: independent, but a failure there should not
  *    leave a half-mounted tree visible for longer than needed.
  *  - rlimits before the user switch: raising a hard limit needs
@@ -149,6 +163,7 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_DEVICES, tsrun_step_devices},
     {TSRUN_STEP_PATHS, tsrun_step_paths},
     {TSRUN_STEP_CWD, tsrun_step_mkcwd},
+    {TSRUN_STEP_HOOKS, step_hooks},
     {TSRUN_STEP_PIVOT, tsrun_step_pivot},
     {TSRUN_STEP_HOSTNAME, step_hostname},
     {TSRUN_STEP_RLIMITS, tsrun_step_rlimits},

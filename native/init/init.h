@@ -27,6 +27,7 @@
   X(DEVICES, "devices")            \
   X(PATHS, "masked_paths")         \
   X(CWD, "cwd")                    \
+  X(HOOKS, "hooks")                \
   X(PIVOT, "pivot_root")           \
   X(HOSTNAME, "hostname")          \
   X(RLIMITS, "rlimits")            \

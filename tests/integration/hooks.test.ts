@@ -1,0 +1,107 @@
+/** Hooks: when they run, where, with what on stdin, and what a failure does. */
+import test from 'ava';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { Hook } from '../../lib/config/types.js';
+import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+
+const rootTest = IS_ROOT ? test : test.skip;
+
+/** A host-side hook that appends "<name> <mount ns> <stdin>" to a log. */
+function logHook(name: string, log: string, exit = 0): Hook {
+  return { path: '/bin/sh', args: ['sh', '-c', `echo "${name} $(readlink /proc/self/ns/mnt) $(cat)" >> ${log}; exit ${exit}`] };
+}
+
+function lines(log: string): string[] {
+  return fs.existsSync(log) ? fs.readFileSync(log, 'utf8').trim().split('\n') : [];
+}
+
+rootTest('every hook kind runs at its point of the lifecycle, in its namespace, with the state', async (t) => {
+  const root = tempRoot();
+  const id = uniqueId('hooks');
+  const b = makeBundle((s) => {
+    s.process!.args = ['sleep', '60'];
+  });
+  const log = path.join(b.dir, 'hooks.log');
+  fs.mkdirSync(path.join(b.dir, 'shared'));
+  b.spec.mounts!.push({ destination: '/shared', type: 'bind', source: path.join(b.dir, 'shared') });
+  b.spec.hooks = {
+    prestart: [logHook('prestart', log)],
+    createRuntime: [logHook('createRuntime', log)],
+    createContainer: [logHook('createContainer', log)],
+    // runs in the container: its path and its log are container paths
+    startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'echo "startContainer $(readlink /proc/self/ns/mnt) $(cat)" >> /shared/start.log'] }],
+    poststart: [logHook('poststart', log)],
+    poststop: [logHook('poststop', log)],
+  };
+  b.write();
+  const hostMnt = fs.readlinkSync('/proc/self/ns/mnt');
+
+  t.is(runtime(TSRUN, root, ['create', '-b', b.dir, id]).status, 0);
+  const pid = (JSON.parse(runtime(TSRUN, root, ['state', id]).stdout) as { pid: number }).pid;
+  const containerMnt = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
+  t.deepEqual(lines(log).map((l) => l.split(' ')[0]), ['prestart', 'createRuntime', 'createContainer']);
+  const [prestart, , createContainer] = lines(log);
+  t.is(prestart!.split(' ')[1], hostMnt, 'prestart runs in the runtime namespace');
+  t.is(createContainer!.split(' ')[1], containerMnt, 'createContainer runs in the container namespace');
+  const state = JSON.parse(prestart!.split(' ').slice(2).join(' ')) as Record<string, unknown>;
+  t.like(state, { id, status: 'creating', pid, bundle: b.dir });
+
+  t.is(runtime(TSRUN, root, ['start', id]).status, 0);
+  t.deepEqual(lines(log).map((l) => l.split(' ')[0]).slice(3), ['poststart']);
+  const start = fs.readFileSync(path.join(b.dir, 'shared', 'start.log'), 'utf8');
+  t.is(start.split(' ')[1], containerMnt, 'startContainer runs in the container namespace');
+  t.like(JSON.parse(start.split(' ').slice(2).join(' ')), { id, status: 'created' });
+
+  t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
+  const last = lines(log).at(-1)!;
+  t.is(last.split(' ')[0], 'poststop');
+  t.like(JSON.parse(last.split(' ').slice(2).join(' ')), { id, status: 'stopped' });
+  b.cleanup();
+});
+
+rootTest('a failing createRuntime hook fails create, leaves nothing, still runs poststop', (t) => {
+  const root = tempRoot();
+  const id = uniqueId('hookfail');
+  const b = makeBundle();
+  const log = path.join(b.dir, 'hooks.log');
+  b.spec.hooks = { createRuntime: [logHook('bad', log, 3), logHook('never', log)], poststop: [logHook('poststop', log)] };
+  b.write();
+  const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
+  t.is(r.status, 1);
+  t.regex(r.stderr, /createRuntime hook #0 \(\/bin\/sh\): exit status 3/);
+  t.deepEqual(lines(log).map((l) => l.split(' ')[0]), ['bad', 'poststop']);
+  t.deepEqual(fs.readdirSync(root), []);
+  b.cleanup();
+});
+
+rootTest('a failing poststart hook is only a warning', (t) => {
+  const root = tempRoot();
+  const id = uniqueId('hookwarn');
+  const b = makeBundle((s) => {
+    s.process!.args = ['sleep', '60'];
+  });
+  b.spec.hooks = { poststart: [{ path: '/bin/false' }] };
+  b.write();
+  t.is(runtime(TSRUN, root, ['create', '-b', b.dir, id]).status, 0);
+  const r = runtime(TSRUN, root, ['start', id]);
+  t.is(r.status, 0);
+  t.regex(r.stderr, /warning: poststart hook #0 \(\/bin\/false\): exit status 1/);
+  t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'running');
+  t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
+  b.cleanup();
+});
+
+rootTest('a hook past its timeout is killed and fails create', (t) => {
+  const root = tempRoot();
+  const b = makeBundle();
+  b.spec.hooks = { prestart: [{ path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }] };
+  b.write();
+  const started = Date.now();
+  const r = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('slow')]);
+  t.is(r.status, 1);
+  t.regex(r.stderr, /prestart hook #0 \(\/bin\/sleep\): timed out after 1s/);
+  t.true(Date.now() - started < 10_000);
+  b.cleanup();
+});
