@@ -4,6 +4,7 @@
  *   { "runtime": "runc", "knownFailures": { "errors::delete-created": "why" } }
  */
 import * as fs from 'node:fs';
+import { stableReason } from './reason.js';
 import type { CaseResult } from './types.js';
 
 export interface Baseline {
@@ -44,7 +45,7 @@ export function judge(results: CaseResult[], baseline: Baseline | undefined): Ba
 export function writeBaseline(file: string, runtime: string, results: CaseResult[], previous?: Baseline): void {
   const knownFailures: Record<string, string> = {};
   for (const r of results.filter((x) => x.status === 'fail')) {
-    knownFailures[r.id] = previous?.knownFailures[r.id] ?? r.reason.slice(0, 300);
+    knownFailures[r.id] = previous?.knownFailures[r.id] ?? stableReason(r.reason, 300);
   }
   const out: Baseline = {
     runtime,

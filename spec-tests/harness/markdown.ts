@@ -1,5 +1,6 @@
 /** Renders stored matrix results (one file per host label) as docs/conformance.md:
  * one row per case, one column per runtime@label, totals, and the reasons. */
+import { stableReason } from './reason.js';
 import { areaOf, type Case, type Status } from './types.js';
 
 export interface RuntimeRun {
@@ -89,19 +90,10 @@ export function renderMarkdown(labels: LabelFile[], cases: Case[]): string {
     }
     const notable = c.run.results.filter((r) => r.status !== 'pass');
     if (notable.length === 0) out.push('Everything passed.');
-    for (const r of notable) out.push(`- \`${r.id}\` ${r.status === 'fail' ? '**FAIL**' : 'skip'}: ${esc(shorten(r.reason))}`);
+    for (const r of notable) out.push(`- \`${r.id}\` ${r.status === 'fail' ? '**FAIL**' : 'skip'}: ${esc(stableReason(r.reason))}`);
   }
   out.push('');
   return out.join('\n');
-}
-
-/** Temp paths and ids vary per run; keep reasons short and stable. */
-function shorten(s: string): string {
-  return s
-    .replace(/\/tmp\/spec-tests-[^/\s]+\/case-\d+/g, '…')
-    .replace(/st-[a-z0-9]+-([a-z]+)-\d+/g, '<$1-id>')
-    .replace(/time="[^"]*" /g, '')
-    .slice(0, 400);
 }
 
 function esc(s: string): string {
