@@ -35,9 +35,12 @@ function parseAvaTap(out) {
   return { passed: n('pass'), failed: n('fail'), skipped: n('skip') + n('todo') };
 }
 
+// Known failures listed in the baseline (features not built yet, each with
+// its reason) are counted as skipped here, so every case is in the totals.
 function parseSpecTests(out) {
   const m = /^spec-tests: (\d+) passed, (\d+) failed, (\d+) skipped$/m.exec(out);
-  return m ? { passed: +m[1], failed: +m[2], skipped: +m[3] } : { passed: 0, failed: 0, skipped: 0 };
+  const known = Number(/^# baseline .*: (\d+) known failures/m.exec(out)?.[1] ?? 0);
+  return m ? { passed: +m[1], failed: +m[2], skipped: +m[3] + known } : { passed: 0, failed: 0, skipped: 0 };
 }
 
 const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');

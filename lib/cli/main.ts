@@ -94,7 +94,9 @@ export async function main(argv: string[]): Promise<number> {
     .strictOptions()
     .version(false)
     .help()
-    .wrap(Math.min(110, process.stdout.columns || 100))
+    // a fixed width: reading process.stdout.columns would make Node set up fd 1,
+    // which may turn a pipe shared with the container non-blocking
+    .wrap(100)
     .exitProcess(false)
     .fail((msg, err) => {
       throw err ?? new TsrunError('EUSAGE', msg);

@@ -2,6 +2,7 @@
  * The one typed loader of the native addon (build/Release/tsrun.node).
  * Lifecycle code takes a `NativeBinding` so tests can inject their own.
  */
+import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -60,16 +61,29 @@ let cached: NativeBinding | undefined;
 /** Loads the addon from the package's build directory (or TSRUN_ADDON). */
 export function loadBinding(): NativeBinding {
   if (cached) return cached;
-  const here = path.dirname(fileURLToPath(import.meta.url));
-  // dist/lib/native → package root
-  const root = path.resolve(here, '..', '..', '..');
-  const file = process.env.TSRUN_ADDON || path.join(root, 'build', 'Release', 'tsrun.node');
+  const file = process.env.TSRUN_ADDON || path.join(packageRoot(), 'build', 'Release', 'tsrun.node');
   const require = createRequire(import.meta.url);
   cached = require(file) as NativeBinding;
   return cached;
 }
 
-/** The package root (where build/ and dist/ live). */
+let root: string | undefined;
+
+/** The package root (where build/ and dist/ live): the nearest directory
+ * above this module with our package.json (works from dist/lib/… and from
+ * the single-file bundle dist/tsrun.mjs alike). */
 export function packageRoot(): string {
-  return path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
+  if (root) return root;
+  let dir = path.dirname(fileURLToPath(import.meta.url));
+  for (;;) {
+    try {
+      const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string };
+      if (pkg.name === 'tsrun') return (root = dir);
+    } catch {
+      /* keep looking */
+    }
+    const up = path.dirname(dir);
+    if (up === dir) throw new Error('tsrun: cannot find the package root');
+    dir = up;
+  }
 }

@@ -123,31 +123,14 @@ Napi::Value SyncRecv(const Napi::CallbackInfo &info) {
   if (rc == 0) return ThrowErrno(env, ETIMEDOUT, "sync");
   struct tsrun_sync_msg msg;
   memset(&msg, 0, sizeof msg);
-  struct iovec iov = {&msg, sizeof msg};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = control.buf;
-  mh.msg_controllen = sizeof control.buf;
-  ssize_t n;
-  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
+  int passed = -1;
+  ssize_t n = tsrun_sync_recv(fd, &msg, &passed);
   if (n < 0) return ThrowErrno(env, errno, "recvmsg");
   Napi::Object out = Napi::Object::New(env);
-  int passed = -1;
-  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c))
-    if (c->cmsg_level == SOL_SOCKET && c->cmsg_type == SCM_RIGHTS) memcpy(&passed, CMSG_DATA(c), sizeof(int));
   if (n == 0) {
     out.Set("type", Napi::Number::New(env, 0));
     return out;
   }
-  if (n != (ssize_t)sizeof msg) return ThrowErrno(env, EPROTO, "sync");
-  msg.message[sizeof msg.message - 1] = 0;
   out.Set("type", Napi::Number::New(env, msg.type));
   out.Set("step", Napi::Number::New(env, msg.step));
   out.Set("errno", Napi::Number::New(env, msg.err));

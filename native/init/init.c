@@ -41,11 +41,9 @@ static int step_signals(struct tsrun_init *ctx) {
 
 static int wait_go(struct tsrun_init *ctx) {
   struct tsrun_sync_msg msg;
-  ssize_t n;
-  do n = recv(ctx->sync_fd, &msg, sizeof msg, 0);
-  while (n < 0 && errno == EINTR);
+  ssize_t n = tsrun_sync_recv(ctx->sync_fd, &msg, NULL);
   if (n == 0) _exit(1); /* the runtime went away: nobody to report to */
-  if (n != (ssize_t)sizeof msg) return tsrun_fail(ctx, n < 0 ? errno : EPROTO, "read from sync socket", NULL);
+  if (n < 0) return tsrun_fail(ctx, errno, "read from sync socket", NULL);
   if (msg.type != TSRUN_SYNC_GO) return tsrun_fail(ctx, EPROTO, "unexpected sync message", NULL);
   return 0;
 }

@@ -11,6 +11,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #include "tsrun_plan.h"
 #include "tsrun_sync.h"
@@ -108,5 +109,10 @@ const char *tsrun_errno_text(int err);
 
 /* Sends one message on the sync socket (optionally with an fd). */
 int tsrun_sync_send(int fd, uint32_t type, uint32_t step, int err, const char *message, int pass_fd);
+/* Receives one message: its size (0 = EOF) or -1; a passed fd (close-on-
+ * exec) goes to *passed_fd, -1 if none. Also used by the parent. */
+ssize_t tsrun_sync_recv(int fd, struct tsrun_sync_msg *msg, int *passed_fd);
+/* sendmsg of `data` with one SCM_RIGHTS fd (none if pass_fd < 0). */
+ssize_t tsrun_send_with_fd(int sock, const void *data, size_t len, int pass_fd);
 
 #endif

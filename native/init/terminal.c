@@ -5,8 +5,6 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
-#include <sys/socket.h>
-#include <sys/uio.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -17,30 +15,10 @@
 #endif
 
 /* The console-socket protocol engines expect (go-runc, conmon): one
- * SCM_RIGHTS fd with cmsg_len == CMSG_LEN(sizeof(int)) and a short name. */
+ * SCM_RIGHTS fd and a short name, as runc sends it. */
 static int send_console(int sock, int master) {
-  char name[] = "/dev/ptmx";
-  struct iovec iov = {.iov_base = name, .iov_len = sizeof name - 1};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
-  memset(&control, 0, sizeof control);
-  struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = control.buf;
-  mh.msg_controllen = sizeof control.buf;
-  struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &master, sizeof(int));
-  ssize_t n;
-  do n = sendmsg(sock, &mh, MSG_NOSIGNAL);
-  while (n < 0 && errno == EINTR);
-  return n < 0 ? -1 : 0;
+  static const char name[] = "/dev/ptmx";
+  return tsrun_send_with_fd(sock, name, sizeof name - 1, master) < 0 ? -1 : 0;
 }
 
 int tsrun_step_terminal(struct tsrun_init *ctx) {

@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/socket.h>
 #include <sys/uio.h>
+#include <unistd.h>
 
 #include "init.h"
 
@@ -60,14 +61,9 @@ int tsrun_fail(struct tsrun_init *ctx, int err, ...) {
   return -1;
 }
 
-int tsrun_sync_send(int fd, uint32_t type, uint32_t step, int err, const char *message, int pass_fd) {
-  struct tsrun_sync_msg msg;
-  memset(&msg, 0, sizeof msg);
-  msg.type = type;
-  msg.step = step;
-  msg.err = err;
-  if (message) tsrun_strlcpy(msg.message, message, sizeof msg.message);
-  struct iovec iov = {.iov_base = &msg, .iov_len = sizeof msg};
+ssize_t tsrun_send_with_fd(int sock, const void *data, size_t len, int pass_fd) {
+  /* cmsg_len == CMSG_LEN(sizeof(int)) exactly: conmon and go-runc insist. */
+  struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
   union {
     char buf[CMSG_SPACE(sizeof(int))];
     struct cmsghdr align;
@@ -87,7 +83,49 @@ int tsrun_sync_send(int fd, uint32_t type, uint32_t step, int err, const char *m
     memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
   }
   ssize_t n;
-  do n = sendmsg(fd, &mh, MSG_NOSIGNAL);
+  do n = sendmsg(sock, &mh, MSG_NOSIGNAL);
   while (n < 0 && errno == EINTR);
-  return n == (ssize_t)sizeof msg ? 0 : -1;
+  return n;
+}
+
+int tsrun_sync_send(int fd, uint32_t type, uint32_t step, int err, const char *message, int pass_fd) {
+  struct tsrun_sync_msg msg;
+  memset(&msg, 0, sizeof msg);
+  msg.type = type;
+  msg.step = step;
+  msg.err = err;
+  if (message) tsrun_strlcpy(msg.message, message, sizeof msg.message);
+  return tsrun_send_with_fd(fd, &msg, sizeof msg, pass_fd) == (ssize_t)sizeof msg ? 0 : -1;
+}
+
+ssize_t tsrun_sync_recv(int fd, struct tsrun_sync_msg *msg, int *passed_fd) {
+  struct iovec iov = {.iov_base = msg, .iov_len = sizeof *msg};
+  union {
+    char buf[CMSG_SPACE(sizeof(int))];
+    struct cmsghdr align;
+  } control;
+  struct msghdr mh;
+  memset(&mh, 0, sizeof mh);
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  mh.msg_control = control.buf;
+  mh.msg_controllen = sizeof control.buf;
+  ssize_t n;
+  do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
+  while (n < 0 && errno == EINTR);
+  if (passed_fd) *passed_fd = -1;
+  if (n < 0) return n;
+  for (struct cmsghdr *c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
+    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
+    int got;
+    memcpy(&got, CMSG_DATA(c), sizeof(int));
+    if (passed_fd) *passed_fd = got;
+    else close(got);
+  }
+  if (n > 0 && n != (ssize_t)sizeof *msg) {
+    errno = EPROTO;
+    return -1;
+  }
+  if (n > 0) msg->message[sizeof msg->message - 1] = 0;
+  return n;
 }

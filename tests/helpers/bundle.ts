@@ -100,8 +100,16 @@ export function runtime(bin: string, root: string, args: string[], opts: { cwd?:
   }
 }
 
+const roots: string[] = [];
+process.on('exit', () => {
+  for (const r of roots) fs.rmSync(r, { recursive: true, force: true });
+});
+
+/** A private --root, removed when the test process exits. */
 export function tempRoot(): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-root-'));
+  const r = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-root-'));
+  roots.push(r);
+  return r;
 }
 
 let counter = 0;
