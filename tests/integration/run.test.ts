@@ -1,5 +1,6 @@
 /** `tsrun run` end to end, compared with runc where it matters. */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -109,5 +110,27 @@ runcTest('prints what runc prints for the same bundle', (t) => {
   t.is(ours.status, 0, ours.stderr);
   t.is(theirs.status, 0, theirs.stderr);
   t.is(ours.stdout, theirs.stdout);
+  b.cleanup();
+});
+
+rootTest('--preserve-fds passes fds 3.. to the container, and nothing above them', (t) => {
+  const b = sh('ls /proc/self/fd; cat <&3');
+  const dir = fs.mkdtempSync(path.join(b.dir, 'io-'));
+  fs.writeFileSync(path.join(dir, 'three'), 'through fd 3\n');
+  const three = fs.openSync(path.join(dir, 'three'), 'r');
+  const four = fs.openSync(path.join(dir, 'three'), 'r');
+  const outFile = path.join(dir, 'out');
+  const out = fs.openSync(outFile, 'w');
+  const r = spawnSync(TSRUN, ['--root', tempRoot(), 'run', '--preserve-fds', '1', '-b', b.dir, uniqueId('fds')], {
+    stdio: ['ignore', out, 'inherit', three, four],
+    timeout: 30_000,
+  });
+  fs.closeSync(out);
+  t.is(r.status, 0);
+  // fds 0-2, the preserved 3, and ls's own directory fd (4); fd 4 of ours is not passed
+  const text = fs.readFileSync(outFile, 'utf8');
+  t.is(text, '0\n1\n2\n3\n4\nthrough fd 3\n');
+  fs.closeSync(three);
+  fs.closeSync(four);
   b.cleanup();
 });
