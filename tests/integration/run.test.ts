@@ -107,9 +107,12 @@ runcTest('prints what runc prints for the same bundle', (t) => {
   const b = sh(script);
   const ours = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('cmp')]);
   const theirs = runtime(RUNC!, tempRoot(), ['run', '-b', b.dir, uniqueId('cmp')]);
+  const positional = runtime(TSRUN, tempRoot(), ['run', `${b.dir}/`]);
   t.is(ours.status, 0, ours.stderr);
   t.is(theirs.status, 0, theirs.stderr);
+  t.is(positional.status, 0, positional.stderr);
   t.is(ours.stdout, theirs.stdout);
+  t.is(positional.stdout, theirs.stdout, '`tsrun run BUNDLE/` too');
   b.cleanup();
 });
 
