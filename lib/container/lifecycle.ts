@@ -22,7 +22,7 @@ import { CLONE_NEWPID } from '../plan/linux.js';
 import type { Hooks } from '../config/types.js';
 import { runHooks, type HookState } from './hooks.js';
 import { readProcStat } from './procfs.js';
-import { FIFO_NAME, StateStore, notFound, rfc3339Nano, type StateJson, type StoredState } from './state.js';
+import { FIFO_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
 import { canDelete, canKill, canStart } from './status.js';
 import type { Timeline } from '../timeline.js';
 
@@ -350,4 +350,3 @@ export function writePidFile(file: string, pid: number): void {
   fs.renameSync(tmp, abs);
 }
 
-export { notFound };
