@@ -49,16 +49,3 @@ export class InitStepError extends TsrunError {
     this.detail = detail;
   }
 }
-
-/** Node/native SystemError shape. */
-export interface SystemErrorLike {
-  code?: string;
-  errno?: number;
-  syscall?: string;
-  path?: string;
-  message: string;
-}
-
-export function isSystemError(e: unknown): e is SystemErrorLike & Error {
-  return e instanceof Error && typeof (e as SystemErrorLike).code === 'string';
-}

@@ -306,16 +306,6 @@ export class Lifecycle {
     }
     throw new TsrunError('ESYSTEM', `container init ${state.pid} did not die after SIGKILL`);
   }
-
-  exists(id: string): boolean {
-    try {
-      this.store.read(id);
-      return true;
-    } catch (e) {
-      if ((e as TsrunError).code === 'ENOTFOUND') return false;
-      throw e;
-    }
-  }
 }
 
 function tryClose(fd: number): void {

@@ -35,8 +35,6 @@
 
 #include <stdint.h>
 
-#define TSRUN_SYNC_VERSION 1u
-
 enum tsrun_sync_type {
   TSRUN_SYNC_GO = 1,    /* parent → child: host-side setup is done */
   TSRUN_SYNC_READY = 2, /* child → parent: set up, waiting for start */
