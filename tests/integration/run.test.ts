@@ -137,3 +137,19 @@ rootTest('--preserve-fds passes fds 3.. to the container, and nothing above them
   fs.closeSync(four);
   b.cleanup();
 });
+
+rootTest('foreground run forwards signals to the container', async (t) => {
+  const b = sh('trap "echo got-term; exit 7" TERM; echo ready; while true; do sleep 0.05; done');
+  const dir = fs.mkdtempSync(path.join(b.dir, 'io-'));
+  const outFile = path.join(dir, 'out');
+  const out = fs.openSync(outFile, 'w+');
+  const { spawn } = await import('node:child_process');
+  const child = spawn(TSRUN, ['--root', tempRoot(), 'run', '-b', b.dir, uniqueId('fwd')], { stdio: ['ignore', out, 'inherit'] });
+  for (let i = 0; i < 200 && !fs.readFileSync(outFile, 'utf8').includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
+  child.kill('SIGTERM');
+  const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
+  fs.closeSync(out);
+  t.is(code, 7);
+  t.is(fs.readFileSync(outFile, 'utf8'), 'ready\ngot-term\n');
+  b.cleanup();
+});
