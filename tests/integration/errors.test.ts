@@ -3,6 +3,7 @@
  * state dir, no process). Engines then run `delete --force`: it succeeds.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -187,4 +188,18 @@ runcTest('missing executables fail at create with runc\'s wording', (t) => {
     t.is(core.exec(ours.stderr)?.[0], core.exec(theirs.stderr.replace(/\\"/g, '"'))?.[0]);
     b.cleanup();
   }
+});
+
+rootTest('works with the empty environment podman uses (no PATH at all)', (t) => {
+  const root = tempRoot();
+  const id = uniqueId('noenv');
+  const b = makeBundle((s) => {
+    s.process!.args = ['sleep', '60'];
+  });
+  const noEnv = (args: string[]) => spawnSync(TSRUN, ['--root', root, ...args], { env: { XDG_RUNTIME_DIR: '' }, stdio: 'ignore', timeout: 30_000, cwd: '/' }).status;
+  t.is(noEnv(['create', '-b', b.dir, id]), 0);
+  t.is(noEnv(['kill', id, '9']), 0);
+  t.is(noEnv(['delete', '--force', id]), 0);
+  t.is(noEnv(['delete', '--force', id]), 0, 'and again, for a missing id');
+  b.cleanup();
 });
