@@ -6,8 +6,9 @@ cd "$(dirname "$0")/.."
 
 # cmake/g++/pkg-config/libseccomp-dev build the addon; busybox-static makes
 # test and demo rootfs; runc is the reference the tests compare against;
-# python3 and util-linux (script) drive the console tests.
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev busybox-static runc python3 util-linux)
+# python3 and util-linux (script) drive the console tests; podman, conmon
+# and buildah are the real engine the engine tests drive tsrun with.
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev busybox-static runc python3 util-linux podman conmon buildah golang-github-containers-common catatonit)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

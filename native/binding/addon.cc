@@ -213,7 +213,7 @@ Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
 
 // releaseFifo(path, pid, timeoutMs) -> "exec" once the init took the byte
 // and its fifo fd closed (execve: it is close-on-exec), "dead" if the init
-// died first. The read end is non-blocking so a dead init cannot hang us.
+// died before taking the byte. The read end is non-blocking so a dead init cannot hang us.
 Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
@@ -232,8 +232,11 @@ Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
       got_byte = true;
       continue;
     }
-    if (n == 0 && got_byte) {  // writer gone after the byte: exec'd (or died)
-      result = (kill(pid, 0) == 0) ? "exec" : "dead";
+    if (n == 0 && got_byte) {
+      // The writer's fd is close-on-exec: EOF after the byte means execve
+      // happened (a fast program may even have exited and been reaped by
+      // now). Either way the program was released: start succeeded.
+      result = "exec";
       break;
     }
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
@@ -241,7 +244,7 @@ Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
       close(fd);
       return ThrowErrno(env, e, "read exec fifo");
     }
-    if (kill(pid, 0) < 0 && errno == ESRCH) break;
+    if (!got_byte && kill(pid, 0) < 0 && errno == ESRCH) break;  // died before start
     struct timespec now;
     clock_gettime(CLOCK_MONOTONIC, &now);
     long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;

@@ -184,3 +184,20 @@ rootTest('concurrent creates of one id: exactly one wins', async (t) => {
   t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
   b.cleanup();
 });
+
+rootTest('start succeeds for a program that exits at once (and is reaped before start returns)', (t) => {
+  // conmon reaps the init the moment it exits; start must still report
+  // success: the program was released (found through podman under load).
+  const root = tempRoot();
+  const b = makeBundle((s) => {
+    s.process!.args = ['true'];
+  });
+  for (let i = 0; i < 10; i++) {
+    const id = uniqueId('fast');
+    t.is(runtime(TSRUN, root, ['create', '-b', b.dir, id]).status, 0);
+    const r = runtime(TSRUN, root, ['start', id]);
+    t.is(r.status, 0, r.stderr);
+    t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
+  }
+  b.cleanup();
+});
