@@ -14,6 +14,9 @@ export async function superviseForeground(life: Lifecycle, state: StoredState, p
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const sig of FORWARDED) {
     const h = () => {
+      // the pty follows our terminal's size; the container gets SIGWINCH from
+      // its pty then, and from us as well for programs without a terminal
+      if (sig === 'SIGWINCH' && ptyMaster !== null) life.native.copyWinsize(0, ptyMaster);
       try {
         process.kill(state.pid, sig);
       } catch {

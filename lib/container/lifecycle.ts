@@ -119,6 +119,9 @@ export class Lifecycle {
         if (msg.type === SyncType.READY) break;
         if (msg.type === SyncType.PTY) {
           ptyMaster = msg.fd;
+          // foreground run: unless config.json sets consoleSize, the pty
+          // takes our terminal's size before the program can ask for it
+          if (!loaded.spec.process!.consoleSize) this.native.copyWinsize(0, ptyMaster);
           continue;
         }
         if (msg.type === SyncType.HOOKS) {

@@ -47,6 +47,8 @@ export interface NativeBinding {
   flock(fd: number, op: number): void;
   connectUnix(path: string): number;
   setChildSubreaper(): void;
+  /** Gives the pty `to` the window size of terminal `from`; false if `from` is no terminal. */
+  copyWinsize(from: number, to: number): boolean;
   /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
 }

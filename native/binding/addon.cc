@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -296,6 +297,16 @@ Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
   return info.Env().Undefined();
 }
 
+// copyWinsize(from, to) -> bool: gives the pty `to` the window size of the
+// terminal `from` (false when `from` is not a terminal).
+Napi::Value CopyWinsize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct winsize ws;
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCGWINSZ, &ws) < 0) return Napi::Boolean::New(env, false);
+  if (ioctl(info[1].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0) return ThrowErrno(env, errno, "ioctl TIOCSWINSZ");
+  return Napi::Boolean::New(env, true);
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   Napi::Array steps = Napi::Array::New(env, TSRUN_STEP_COUNT);
   for (uint32_t i = 0; i < TSRUN_STEP_COUNT; i++) steps.Set(i, Napi::String::New(env, tsrun_step_names[i]));
@@ -312,6 +323,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
+  exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
   return exports;
 }
 

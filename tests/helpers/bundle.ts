@@ -17,7 +17,7 @@ export const BUSYBOX = '/bin/busybox';
 export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
 export const IS_ROOT = process.getuid?.() === 0;
 
-const APPLETS = ['sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'sleep', 'true', 'false', 'env', 'grep', 'mount', 'ps', 'kill', 'readlink', 'stat', 'test', 'touch', 'wc', 'pwd', 'ulimit', 'head', 'tty'];
+const APPLETS = ['sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'sleep', 'true', 'false', 'env', 'grep', 'mount', 'ps', 'kill', 'readlink', 'stat', 'test', 'touch', 'wc', 'pwd', 'ulimit', 'head', 'tty', 'stty'];
 
 let template: string | undefined;
 
