@@ -61,21 +61,31 @@ int tsrun_fail(struct tsrun_init *ctx, int err, ...) {
   return -1;
 }
 
+/* Room for exactly one passed fd. */
+union fd_control {
+  char buf[CMSG_SPACE(sizeof(int))];
+  struct cmsghdr align;
+};
+
+static void init_msghdr(struct msghdr *mh, struct iovec *iov, union fd_control *control) {
+  memset(mh, 0, sizeof *mh);
+  memset(control, 0, sizeof *control);
+  mh->msg_iov = iov;
+  mh->msg_iovlen = 1;
+  mh->msg_control = control->buf;
+  mh->msg_controllen = sizeof control->buf;
+}
+
 ssize_t tsrun_send_with_fd(int sock, const void *data, size_t len, int pass_fd) {
   /* cmsg_len == CMSG_LEN(sizeof(int)) exactly: conmon and go-runc insist. */
   struct iovec iov = {.iov_base = (void *)data, .iov_len = len};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
+  union fd_control control;
   struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  if (pass_fd >= 0) {
-    memset(&control, 0, sizeof control);
-    mh.msg_control = control.buf;
-    mh.msg_controllen = sizeof control.buf;
+  init_msghdr(&mh, &iov, &control);
+  if (pass_fd < 0) {
+    mh.msg_control = NULL;
+    mh.msg_controllen = 0;
+  } else {
     struct cmsghdr *c = CMSG_FIRSTHDR(&mh);
     c->cmsg_level = SOL_SOCKET;
     c->cmsg_type = SCM_RIGHTS;
@@ -100,16 +110,9 @@ int tsrun_sync_send(int fd, uint32_t type, uint32_t step, int err, const char *m
 
 ssize_t tsrun_sync_recv(int fd, struct tsrun_sync_msg *msg, int *passed_fd) {
   struct iovec iov = {.iov_base = msg, .iov_len = sizeof *msg};
-  union {
-    char buf[CMSG_SPACE(sizeof(int))];
-    struct cmsghdr align;
-  } control;
+  union fd_control control;
   struct msghdr mh;
-  memset(&mh, 0, sizeof mh);
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = control.buf;
-  mh.msg_controllen = sizeof control.buf;
+  init_msghdr(&mh, &iov, &control);
   ssize_t n;
   do n = recvmsg(fd, &mh, MSG_CMSG_CLOEXEC);
   while (n < 0 && errno == EINTR);
