@@ -160,12 +160,11 @@ function validateLinux(spec: Spec): void {
     if (d.type !== 'p' && (d.major === undefined || d.minor === undefined))
       throw new ConfigError(at, `major and minor are required for device type ${JSON.stringify(d.type)}`);
   });
-  [...(l.maskedPaths ?? [])].forEach((p, i) => {
-    if (!path.isAbsolute(p)) throw new ConfigError(`linux.maskedPaths[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
-  });
-  [...(l.readonlyPaths ?? [])].forEach((p, i) => {
-    if (!path.isAbsolute(p)) throw new ConfigError(`linux.readonlyPaths[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
-  });
+  for (const field of ['maskedPaths', 'readonlyPaths'] as const) {
+    (l[field] ?? []).forEach((p, i) => {
+      if (!path.isAbsolute(p)) throw new ConfigError(`linux.${field}[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
+    });
+  }
   if (l.seccomp) unsupported('linux.seccomp', 'seccomp');
   if (l.sysctl && Object.keys(l.sysctl).length) unsupported('linux.sysctl', 'setting sysctls');
   if (l.personality) unsupported('linux.personality', 'setting the personality');

@@ -21,7 +21,7 @@ import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import type { Hooks } from '../config/types.js';
 import { runHooks, type HookState } from './hooks.js';
-import { readProcStat } from './procfs.js';
+import { isAlive, readProcStat } from './procfs.js';
 import { FIFO_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
 import { canDelete, canKill, canStart } from './status.js';
 import type { Timeline } from '../timeline.js';
@@ -297,8 +297,7 @@ export class Lifecycle {
 
   private async waitGone(state: StoredState): Promise<void> {
     for (let i = 0; i < 1000; i++) {
-      const st = readProcStat(state.pid);
-      if (!st || st.startTime !== state.pidStartTime || st.state === 'Z' || st.state === 'X') return;
+      if (!isAlive(state.pid, state.pidStartTime)) return;
       // our own child (run, or an API user): reap it; ECHILD: someone else's
       try {
         if (this.native.reap(state.pid) !== null) return;

@@ -31,6 +31,12 @@ extern "C" {
 
 namespace tsrun {
 
+long ElapsedMs(const struct timespec &start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
+}
+
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
   Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + ": " + strerror(err));
   e.Set("errno", Napi::Number::New(env, err));
@@ -246,10 +252,7 @@ Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
       return ThrowErrno(env, e, "read exec fifo");
     }
     if (!got_byte && kill(pid, 0) < 0 && errno == ESRCH) break;  // died before start
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-    if (timeout >= 0 && elapsed > timeout) {
+    if (timeout >= 0 && tsrun::ElapsedMs(start) > timeout) {
       close(fd);
       return ThrowErrno(env, ETIMEDOUT, "read exec fifo");
     }

@@ -4,12 +4,17 @@
 
 #include <napi.h>
 
+#include <time.h>
+
 namespace tsrun {
 
 // Throws a SystemError-shaped JS error {message, code, errno, syscall}.
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 
 Napi::Value RunHook(const Napi::CallbackInfo &info);
+
+// Milliseconds on CLOCK_MONOTONIC since `start` (for poll loops with a deadline).
+long ElapsedMs(const struct timespec &start);
 
 }  // namespace tsrun
 

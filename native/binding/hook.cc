@@ -165,10 +165,7 @@ Napi::Value RunHook(const Napi::CallbackInfo &info) {
     int rc = waitpid((pid_t)pid, &status, WNOHANG);
     if (rc == (int)pid) break;
     if (rc < 0 && errno != EINTR) break;
-    struct timespec now;
-    clock_gettime(CLOCK_MONOTONIC, &now);
-    long elapsed = (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
-    if (timeout_ms > 0 && elapsed > timeout_ms && !timed_out) {
+    if (timeout_ms > 0 && ElapsedMs(start) > timeout_ms && !timed_out) {
       timed_out = true;
       kill(-(pid_t)pid, SIGKILL);
       kill((pid_t)pid, SIGKILL);
