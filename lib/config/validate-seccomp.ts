@@ -35,7 +35,8 @@ function errnoValue(v: unknown, at: string): void {
 }
 
 function u64(v: unknown, at: string): void {
-  const ok = (typeof v === 'number' && Number.isInteger(v) && v >= 0) || (typeof v === 'bigint' && v >= 0n && v <= U64_MAX);
+  // 2 ** 64 is how JSON.parse reads 18446744073709551615 (the largest u64)
+  const ok = (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2 ** 64) || (typeof v === 'bigint' && v >= 0n && v <= U64_MAX);
   if (!ok) throw new ConfigError(at, `must be an unsigned 64-bit integer, got ${quote(typeof v === 'bigint' ? v.toString() : v)}`);
 }
 

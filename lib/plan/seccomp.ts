@@ -81,6 +81,14 @@ export interface SeccompFilterDesc {
 }
 
 const EPERM = 1;
+const U64_MAX = 2n ** 64n - 1n;
+
+/** JSON numbers are doubles: 18446744073709551615 parses as 2^64, so that
+ * (and only that) is read as the largest u64, as rlimits do. */
+export function seccompValue(v: number | bigint): bigint {
+  if (typeof v === 'bigint') return v;
+  return v >= 2 ** 64 ? U64_MAX : BigInt(v);
+}
 
 /** Pure: a validated linux.seccomp → what the compiler takes. */
 export function describeSeccomp(s: LinuxSeccomp): SeccompFilterDesc {
@@ -93,8 +101,8 @@ export function describeSeccomp(s: LinuxSeccomp): SeccompFilterDesc {
     const args = (sc.args ?? []).map((a): SeccompArgTuple => [
       a.index,
       SECCOMP_OPS[a.op as keyof typeof SECCOMP_OPS],
-      BigInt(a.value),
-      BigInt(a.valueTwo ?? 0),
+      seccompValue(a.value),
+      seccompValue(a.valueTwo ?? 0),
     ]);
     // As runc: conditions on distinct arguments are ANDed in one rule; if an
     // argument index repeats, each condition becomes a rule of its own (ORed),

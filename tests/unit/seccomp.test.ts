@@ -85,6 +85,13 @@ test('describe: names fan out, args on distinct indices AND, repeated indices OR
   t.is(d.flags, 0);
 });
 
+test('describe: 18446744073709551615 in JSON (read as 2^64) is the largest u64, not 0', (t) => {
+  const cfg = JSON.parse('{"defaultAction":"SCMP_ACT_ALLOW","syscalls":[{"names":["x"],"action":"SCMP_ACT_ERRNO","args":[{"index":0,"value":18446744073709551615,"valueTwo":4294967295,"op":"SCMP_CMP_MASKED_EQ"}]}]}') as LinuxSeccomp;
+  t.notThrows(() => validateSeccomp(cfg));
+  t.deepEqual(describeSeccomp(cfg).rules[0]![3], [[0, 7, 0xffffffffffffffffn, 0xffffffffn]]);
+  t.throws(() => validateSeccomp(allow([{ names: ['x'], action: 'SCMP_ACT_ERRNO', args: [{ index: 0, value: 2 ** 65, op: 'SCMP_CMP_EQ' }] }])), { instanceOf: ConfigError });
+});
+
 test('describe: defaults to EPERM; NOTIFY adds NEW_LISTENER and drops TSYNC', (t) => {
   t.is(describeSeccomp({ defaultAction: 'SCMP_ACT_ERRNO' }).defaultRet, 1);
   const d = describeSeccomp({
