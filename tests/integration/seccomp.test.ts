@@ -179,6 +179,9 @@ rootTest('bad profiles fail with the JSON path, exit 1, and leave nothing behind
     [{ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_Z80'] }, /linux\.seccomp\.architectures\[0\]: unknown or unsupported architecture/],
     [allow([{ names: ['read'], action: 'SCMP_ACT_ERRNO', args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }]), /linux\.seccomp\.syscalls\[0\]\.args\[0\]\.index: must be an argument index from 0 to 5/],
     [allow([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]), /linux\.seccomp\.listenerPath: is required when a syscall uses SCMP_ACT_NOTIFY/],
+    [allow([{ names: ['read'], action: 'SCMP_ACT_KILL', errnoRet: 1 }]), /linux\.seccomp\.syscalls\[0\]\.errnoRet: only applies to SCMP_ACT_ERRNO and SCMP_ACT_TRACE/],
+    // not a validation error but a failure after clone: still exit 1 and nothing left
+    [{ ...allow([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]), listenerPath: '/nonexistent/listener.sock' }, /linux\.seccomp\.listenerPath: cannot send the seccomp fd to \/nonexistent\/listener\.sock/],
   ];
   for (const [seccomp, message] of cases) {
     const b = bundle(['true'], seccomp);
