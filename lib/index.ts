@@ -32,6 +32,8 @@ export interface RuntimeOptions {
   native?: NativeBinding;
   /** Called with what is ignored rather than refused (unknown capabilities…). */
   onWarning?: (message: string) => void;
+  /** Called with debug detail (e.g. seccomp syscall names that were skipped). */
+  onDebug?: (message: string) => void;
 }
 
 export type RuntimeCreateOptions = Omit<CreateOptions, 'detach'>;
@@ -42,7 +44,7 @@ export class Runtime {
   readonly timeline = new Timeline();
 
   constructor(opts: RuntimeOptions = {}) {
-    this.lifecycle = new Lifecycle(opts.root ?? '/run/tsrun', opts.native ?? loadBinding(), realHost, this.timeline, opts.onWarning);
+    this.lifecycle = new Lifecycle(opts.root ?? '/run/tsrun', opts.native ?? loadBinding(), realHost, this.timeline, opts.onWarning, opts.onDebug);
   }
 
   /** Creates a container; its init waits for start(). */

@@ -11,7 +11,7 @@ export class Context {
   ) {}
 
   runtime(): Runtime {
-    this.rt ??= new Runtime({ root: this.root, onWarning: (m) => this.log.warn(m) });
+    this.rt ??= new Runtime({ root: this.root, onWarning: (m) => this.log.warn(m), onDebug: (m) => this.log.debug(m) });
     return this.rt;
   }
 

@@ -117,7 +117,7 @@ export interface Linux {
   cgroupsPath?: string;
   resources?: Record<string, unknown>;
   rootfsPropagation?: string;
-  seccomp?: Record<string, unknown>;
+  seccomp?: LinuxSeccomp;
   sysctl?: Record<string, string>;
   maskedPaths?: string[];
   readonlyPaths?: string[];
@@ -126,4 +126,29 @@ export interface Linux {
   intelRdt?: Record<string, unknown>;
   memoryPolicy?: Record<string, unknown>;
   netDevices?: Record<string, { name?: string }>;
+}
+
+/** linux.seccomp (config-linux.md#seccomp); field names verbatim. */
+export interface LinuxSeccomp {
+  defaultAction: string;
+  defaultErrnoRet?: number;
+  architectures?: string[];
+  flags?: string[];
+  listenerPath?: string;
+  listenerMetadata?: string;
+  syscalls?: LinuxSyscall[];
+}
+
+export interface LinuxSyscall {
+  names: string[];
+  action: string;
+  errnoRet?: number;
+  args?: LinuxSeccompArg[];
+}
+
+export interface LinuxSeccompArg {
+  index: number;
+  value: number;
+  valueTwo?: number;
+  op: string;
 }

@@ -9,6 +9,7 @@ import { ConfigError, TsrunError } from '../errors.js';
 import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Spec } from './types.js';
+import { validateSeccomp } from './validate-seccomp.js';
 
 /** ociVersion 1.0.0 … 1.3.x, with an optional pre-release suffix (-dev, -rc.1). */
 const OCI_VERSION = /^1\.[0-3]\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
@@ -165,7 +166,7 @@ function validateLinux(spec: Spec): void {
       if (!path.isAbsolute(p)) throw new ConfigError(`linux.${field}[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
     });
   }
-  if (l.seccomp) unsupported('linux.seccomp', 'seccomp');
+  if (l.seccomp !== undefined) validateSeccomp(l.seccomp);
   if (l.sysctl && Object.keys(l.sysctl).length) unsupported('linux.sysctl', 'setting sysctls');
   if (l.personality) unsupported('linux.personality', 'setting the personality');
   if (l.intelRdt) unsupported('linux.intelRdt', 'Intel RDT');

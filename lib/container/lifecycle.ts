@@ -21,6 +21,8 @@ import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import type { Hooks } from '../config/types.js';
 import { runHooks, type HookState } from './hooks.js';
+import { compileSeccomp } from '../plan/seccomp.js';
+import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { isAlive, readProcStat } from './procfs.js';
 import { FIFO_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
 import { canDelete, canKill, canStart } from './status.js';
@@ -55,6 +57,8 @@ export class Lifecycle {
     readonly timeline?: Timeline,
     /** Receives what is ignored rather than refused (e.g. unknown capabilities). */
     readonly warn?: (message: string) => void,
+    /** issue 4: hears --debug detail (e.g. seccomp syscall names skipped). */
+    readonly debug?: (message: string) => void,
   ) {
     this.store = new StateStore(root, native);
   }
@@ -100,6 +104,14 @@ export class Lifecycle {
         },
         this.host,
       );
+      // issue 4: seccomp is compiled here, in the parent, before clone
+      const seccomp = loaded.spec.linux?.seccomp;
+      let listenerPath: string | null = null;
+      if (seccomp) {
+        const compiled = compileSeccomp(this.native, seccomp, this.debug);
+        plan.init.seccomp = { bpf: compiled.bpf, flags: compiled.flags };
+        listenerPath = compiled.listenerPath;
+      }
       const buffer = encodePlan(plan.init);
       t?.mark('plan');
       const spawned = this.native.spawn(buffer);
@@ -136,6 +148,12 @@ export class Lifecycle {
           }
           t?.mark('hooks');
           this.native.syncSend(syncFd, SyncType.GO);
+          continue;
+        }
+        if (msg.type === SyncType.SECCOMP && seccomp && listenerPath) {
+          const st: HookState = { ociVersion: loaded.spec.ociVersion, id, status: 'creating', pid, bundle: loaded.bundle, annotations: loaded.spec.annotations ?? {} };
+          sendToListener(this.native, listenerPath, containerProcessState(seccomp, st), msg.fd);
+          t?.mark('seccomp');
           continue;
         }
         if (msg.type === SyncType.ERROR) {

@@ -7,6 +7,8 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
+import type { SeccompNative } from '../plan/seccomp.js';
+
 export interface SyncMessage {
   /** 0 = EOF: the init died without a word. */
   type: number;
@@ -23,7 +25,7 @@ export interface WaitStatus {
   signal: number | null;
 }
 
-export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5 } as const;
+export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5, SECCOMP: 6 } as const;
 
 export interface HookResult {
   code: number | null;
@@ -33,7 +35,7 @@ export interface HookResult {
   output: string;
 }
 
-export interface NativeBinding {
+export interface NativeBinding extends SeccompNative {
   readonly stepNames: readonly string[];
   readonly planVersion: number;
   spawn(plan: Uint8Array): { pid: number; syncFd: number };
@@ -51,6 +53,8 @@ export interface NativeBinding {
   copyWinsize(from: number, to: number): boolean;
   /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
+  /** issue 4: one sendmsg of `data` with `fd` as SCM_RIGHTS. */
+  sendWithFd(sock: number, data: string, fd: number): void;
 }
 
 export const LOCK_SH = 1;

@@ -7,8 +7,8 @@
 import type { InitPlan } from '../plan/types.js';
 
 export const PLAN_MAGIC = 0x50525354;
-export const PLAN_VERSION = 1;
-export const HEADER_SIZE = 208;
+export const PLAN_VERSION = 2;
+export const HEADER_SIZE = 224;
 const MOUNT_SIZE = 56;
 const RLIMIT_SIZE = 24;
 const DEVICE_SIZE = 32;
@@ -44,6 +44,10 @@ const H = {
   rlimits: 184,
   devices: 192,
   symlinks: 200,
+  // issue 4: seccomp
+  seccompBpf: 208,
+  seccompFlags: 216,
+  // seccomp_pad: 220
 } as const;
 
 class Writer {
@@ -155,6 +159,15 @@ export function encodePlan(p: InitPlan): Buffer {
     w.putStr(at, l.target);
     w.putStr(at + 8, l.linkpath);
   });
+
+  // issue 4: seccomp, the BPF program as struct sock_filter records
+  if (p.seccomp) {
+    const bpf = p.seccomp.bpf;
+    if (bpf.length % 8 !== 0) throw new Error('seccomp BPF is not a whole number of sock_filter records');
+    const at = w.vec(H.seccompBpf, bpf.length / 8, 8);
+    b().set(bpf, at);
+    b().writeUInt32LE(p.seccomp.flags >>> 0, H.seccompFlags);
+  }
 
   const total = Math.ceil(w.len / 8) * 8;
   w.alloc(total - w.len, 1);

@@ -3,6 +3,7 @@
  * names. Encoded once by lib/native/plan-codec.ts into the flat buffer of
  * native/include/tsrun_plan.h.
  */
+import type { PlanSeccomp } from './seccomp.js';
 
 export const PlanFlag = {
   NO_PIVOT: 1 << 0,
@@ -79,6 +80,8 @@ export interface InitPlan {
   rlimits: PlanRlimit[];
   devices: PlanDevice[];
   symlinks: PlanSymlink[];
+  /** issue 4: the compiled seccomp filter (lib/plan/seccomp.ts), absent: none. */
+  seccomp?: PlanSeccomp | null;
 }
 
 /** What the runtime does on the host between clone and GO. */

@@ -327,6 +327,11 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
+  // issue 4: seccomp
+  exports.Set("seccompCompile", Napi::Function::New(env, tsrun::SeccompCompile));
+  exports.Set("seccompFlagSupported", Napi::Function::New(env, tsrun::SeccompFlagSupported));
+  exports.Set("seccompActionAvailable", Napi::Function::New(env, tsrun::SeccompActionAvailable));
+  exports.Set("sendWithFd", Napi::Function::New(env, tsrun::SendWithFd));
   return exports;
 }
 

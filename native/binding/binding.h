@@ -13,6 +13,12 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 
 Napi::Value RunHook(const Napi::CallbackInfo &info);
 
+// issue 4: seccomp.cc
+Napi::Value SeccompCompile(const Napi::CallbackInfo &info);
+Napi::Value SeccompFlagSupported(const Napi::CallbackInfo &info);
+Napi::Value SeccompActionAvailable(const Napi::CallbackInfo &info);
+Napi::Value SendWithFd(const Napi::CallbackInfo &info);
+
 // Milliseconds on CLOCK_MONOTONIC since `start` (for poll loops with a deadline).
 long ElapsedMs(const struct timespec &start);
 

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 1u
+#define TSRUN_PLAN_VERSION 2u
 
 struct tsrun_str {
   uint32_t off;
@@ -139,15 +139,22 @@ struct tsrun_plan_header {
   struct tsrun_vec rlimits;    /* of struct tsrun_rlimit */
   struct tsrun_vec devices;    /* of struct tsrun_device */
   struct tsrun_vec symlinks;   /* of struct tsrun_symlink */
+  /* issue 4: seccomp. The BPF program compiled in the parent
+   * (native/seccomp/); count 0 = no filter. With SECCOMP_FILTER_FLAG_NEW_LISTENER
+   * in seccomp_flags the init passes the notify fd to the parent. */
+  struct tsrun_vec seccomp_bpf; /* of struct sock_filter (8 bytes each) */
+  uint32_t seccomp_flags;       /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
+  uint32_t seccomp_pad;
 };
 
 /* The byte offsets below are part of the wire format: the TS encoder writes
  * them and the static assertions in native/init/plan.c keep C honest. */
-#define TSRUN_PLAN_HEADER_SIZE 208u
+#define TSRUN_PLAN_HEADER_SIZE 224u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u
 #define TSRUN_SYMLINK_SIZE 16u
+#define TSRUN_SOCK_FILTER_SIZE 8u /* issue 4: struct sock_filter */
 
 /*
  * A loaded plan: the header plus pointer arrays built before clone (argv and

@@ -18,6 +18,9 @@
  *                                              resolve the executable
  *                       ◀─── TSRUN_SYNC_PTY    (terminal, no console socket:
  *                                              the pty master, SCM_RIGHTS)
+ *                       ◀─── TSRUN_SYNC_SECCOMP (SCMP_ACT_NOTIFY: the listener
+ *   connect listenerPath, send the state       fd, SCM_RIGHTS, right after the
+ *   JSON + that fd, close ours                 filter loads; the child goes on)
  *                       ◀─── TSRUN_SYNC_READY  closes its end, opens
  *   write state.json, pid file, exit           exec.fifo for writing (blocks)
  *   ...
@@ -41,6 +44,7 @@ enum tsrun_sync_type {
   TSRUN_SYNC_ERROR = 3, /* child → parent: a step failed */
   TSRUN_SYNC_PTY = 4,   /* child → parent: pty master attached (SCM_RIGHTS) */
   TSRUN_SYNC_HOOKS = 5, /* child → parent: mounts done, run the create hooks, then GO */
+  TSRUN_SYNC_SECCOMP = 6, /* issue 4: child → parent: seccomp notify fd (SCM_RIGHTS) for listenerPath */
 };
 
 #define TSRUN_SYNC_MSG_MAX 480

@@ -166,6 +166,11 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_HOSTNAME, step_hostname},
     {TSRUN_STEP_RLIMITS, tsrun_step_rlimits},
     {TSRUN_STEP_TERMINAL, tsrun_step_terminal},
+    /* issue 4: without noNewPrivileges, seccomp(2) needs CAP_SYS_ADMIN, which
+     * the caps steps below may drop: load it while we still hold it (what runc
+     * does). The user/caps/cwd/lookup/fifo steps then run under the filter,
+     * so the profile must allow their syscalls (any usable profile does). */
+    {TSRUN_STEP_SECCOMP_EARLY, tsrun_step_seccomp_early},
     {TSRUN_STEP_BOUNDING, tsrun_step_bounding},
     {TSRUN_STEP_USER, tsrun_step_user},
     {TSRUN_STEP_CAPS, tsrun_step_caps},
@@ -173,6 +178,13 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_UMASK, step_umask},
     {TSRUN_STEP_NO_NEW_PRIVS, step_no_new_privs},
     {TSRUN_STEP_LOOKUP, tsrun_step_lookup},
+    /* issue 4: with noNewPrivileges, load it as late as possible so the
+     * fewest runtime syscalls run under the profile: after no_new_privs and
+     * the lookup, but while the sync socket is still open, because a
+     * SCMP_ACT_NOTIFY filter's listener fd travels over it. What still runs
+     * after it: sendmsg/close (READY), open/write (exec fifo), close_range,
+     * execve. */
+    {TSRUN_STEP_SECCOMP, tsrun_step_seccomp},
     {TSRUN_STEP_READY, step_ready},
     {TSRUN_STEP_FIFO, tsrun_step_fifo},
     {TSRUN_STEP_FDS, tsrun_step_fds},

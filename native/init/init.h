@@ -33,6 +33,7 @@
   X(HOSTNAME, "hostname")          \
   X(RLIMITS, "rlimits")            \
   X(TERMINAL, "terminal")          \
+  X(SECCOMP_EARLY, "seccomp")      \
   X(BOUNDING, "capabilities")      \
   X(USER, "user")                  \
   X(CAPS, "capabilities")          \
@@ -40,6 +41,7 @@
   X(UMASK, "umask")                \
   X(NO_NEW_PRIVS, "no_new_privs")  \
   X(LOOKUP, "exec")                \
+  X(SECCOMP, "seccomp")            \
   X(READY, "sync")                 \
   X(FIFO, "exec_fifo")             \
   X(FDS, "fds")                    \
@@ -85,6 +87,10 @@ int tsrun_step_caps(struct tsrun_init *ctx);
 int tsrun_step_lookup(struct tsrun_init *ctx);
 int tsrun_step_fifo(struct tsrun_init *ctx);
 int tsrun_step_fds(struct tsrun_init *ctx);
+/* issue 4: load the seccomp filter; early (before the caps are dropped)
+ * without noNewPrivileges, late (just before READY) with it. */
+int tsrun_step_seccomp_early(struct tsrun_init *ctx);
+int tsrun_step_seccomp(struct tsrun_init *ctx);
 
 /* Failure reporting: record errno and a message built from string pieces
  * (a NULL piece ends the list). Always returns -1. */

@@ -16,6 +16,7 @@ _Static_assert(sizeof(struct tsrun_mount) == TSRUN_MOUNT_SIZE, "mount record lay
 _Static_assert(sizeof(struct tsrun_rlimit) == TSRUN_RLIMIT_SIZE, "rlimit record layout");
 _Static_assert(sizeof(struct tsrun_device) == TSRUN_DEVICE_SIZE, "device record layout");
 _Static_assert(sizeof(struct tsrun_symlink) == TSRUN_SYMLINK_SIZE, "symlink record layout");
+_Static_assert(offsetof(struct tsrun_plan_header, seccomp_bpf) == 208, "plan header layout (issue 4)");
 
 struct checker {
   const uint8_t *base;
@@ -78,8 +79,10 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
       check_vec(&c, h->mounts, sizeof(struct tsrun_mount), "mounts") ||
       check_vec(&c, h->rlimits, sizeof(struct tsrun_rlimit), "rlimits") ||
       check_vec(&c, h->devices, sizeof(struct tsrun_device), "devices") ||
-      check_vec(&c, h->symlinks, sizeof(struct tsrun_symlink), "symlinks"))
+      check_vec(&c, h->symlinks, sizeof(struct tsrun_symlink), "symlinks") ||
+      check_vec(&c, h->seccomp_bpf, TSRUN_SOCK_FILTER_SIZE, "seccomp_bpf"))
     return -1;
+  if (h->seccomp_bpf.count > 0xffff) return bad(&c, "seccomp_bpf: longer than a sock_fprog can say");
   if (!h->rootfs.off || !h->cwd.off || !h->state_dir.off || h->args.count == 0)
     return bad(&c, "rootfs, cwd, state_dir and args are required");
   const struct tsrun_mount *m = (const void *)(c.base + h->mounts.off);

@@ -102,7 +102,11 @@ int main(int argc, char **argv) {
     str(&p, "linkpath", l[i].linkpath, 0);
     printf("}");
   }
-  printf("]}\n");
+  /* issue 4: seccomp */
+  printf("],\"seccomp\":{\"flags\":%u,\"bpf\":\"", h->seccomp_flags);
+  const uint8_t *bpf = tsrun_plan_vec(&p, h->seccomp_bpf);
+  for (uint32_t i = 0; i < h->seccomp_bpf.count * TSRUN_SOCK_FILTER_SIZE; i++) printf("%02x", bpf[i]);
+  printf("\"}}\n");
   tsrun_plan_free(&p);
   return 0;
 }

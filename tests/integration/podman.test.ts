@@ -18,10 +18,11 @@ const podmanTest = enabled ? test.serial : test.skip;
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-podman-'));
 const env = { ...process.env, CONTAINERS_CONF: path.join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf') };
 const store = ['--root', path.join(dir, 'graph'), '--runroot', path.join(dir, 'run')];
-// seccomp is not implemented yet (it is refused, not ignored), and podman's
-// default NOFILE/NPROC of 1048576 needs CAP_SYS_RESOURCE, which hosts like
-// this one lack for every runtime.
-const runFlags = ['--security-opt', 'seccomp=unconfined'];
+// podman's own default seccomp profile (containers-common seccomp.json) runs
+// through tsrun: no --security-opt. Its default NOFILE/NPROC of 1048576
+// needs CAP_SYS_RESOURCE, which hosts like this one lack for every runtime
+// (default_ulimits = [] below).
+const runFlags: string[] = [];
 // containers/image keeps a blob-info cache in /var/lib/containers/cache for
 // root whatever the storage root: remove it afterwards if we made it.
 const blobCache = '/var/lib/containers';
@@ -71,6 +72,12 @@ podmanTest('podman run: output, exit codes, a missing program is 127', (t) => {
   const missing = podman(['run', '--rm', ...runFlags, 'localhost/tsrun-bb', 'no-such-program']);
   t.is(missing.status, 127);
   t.regex(missing.stderr, /executable file not found in \$PATH/);
+});
+
+podmanTest('podman run: the engine\'s default seccomp profile is applied (issue 4)', (t) => {
+  const r = podman(['run', '--rm', ...runFlags, 'localhost/tsrun-bb', 'sh', '-c', 'grep ^Seccomp: /proc/self/status']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^Seccomp:\s+2\n/);
 });
 
 podmanTest('podman run -t: conmon gets the pty through --console-socket', (t) => {

@@ -83,9 +83,9 @@ test('rlimits: RLIM_INFINITY survives JSON doubles', (t) => {
 });
 
 test('fields this version cannot honour are refused, not ignored', (t) => {
-  const e = t.throws(() => validateSpec(spec((s) => (s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW' })), host, opts), { instanceOf: TsrunError });
+  const e = t.throws(() => validateSpec(spec((s) => (s.linux!.intelRdt = { closID: 'x' })), host, opts), { instanceOf: TsrunError });
   t.is(e?.code, 'EUNSUPPORTED');
-  t.regex(e?.message ?? '', /^linux\.seccomp: /);
+  t.regex(e?.message ?? '', /^linux\.intelRdt: /);
 });
 
 test('loadBundle resolves a relative root.path against the bundle, not the cwd', (t) => {

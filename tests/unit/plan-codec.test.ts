@@ -29,7 +29,7 @@ function decode(buf: Buffer): { status: number | null; json: any; stderr: string
 function expected(p: InitPlan) {
   const strs = (a: string[]) => a.map((s) => ({ s }));
   return {
-    version: 1,
+    version: 2,
     flags: p.flags,
     cloneFlags: p.cloneFlags.toString(),
     rootfsPropagation: p.rootfsPropagation.toString(),
@@ -55,6 +55,7 @@ function expected(p: InitPlan) {
     rlimits: p.rlimits.map((r) => ({ resource: r.resource, soft: r.soft.toString(), hard: r.hard.toString() })),
     devices: p.devices,
     symlinks: p.symlinks,
+    seccomp: { flags: p.seccomp?.flags ?? 0, bpf: Buffer.from(p.seccomp?.bpf ?? []).toString('hex') },
   };
 }
 
@@ -74,6 +75,8 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   spec.linux!.devices = [{ type: 'b', path: '/dev/loop9', major: 7, minor: 9, fileMode: 0o640, uid: 3, gid: 4 }];
   const plan = buildPlan(spec, { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 }, host).init;
   plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
+  // issue 4: a stand-in program (two sock_filter records) and flags
+  plan.seccomp = { bpf: Uint8Array.from([0x20, 0, 0, 0, 4, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]), flags: 8 | 2 };
   const out = decode(encodePlan(plan));
   t.is(out.status, 0, out.stderr);
   t.deepEqual(out.json, expected(plan));

@@ -4,6 +4,8 @@ import type { CommandModule } from 'yargs';
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
 import { CAPABILITIES } from '../../plan/linux.js';
 import { PROPAGATION_OPTIONS } from '../../plan/mounts.js';
+import { seccompFeatures } from '../../plan/seccomp.js';
+import { loadBinding } from '../../native/binding.js';
 import { writeFd } from '../log.js';
 import type { Runner } from './lifecycle.js';
 
@@ -23,7 +25,7 @@ export function features(): Record<string, unknown> {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
       capabilities: [...CAPABILITIES],
       cgroup: { v1: false, v2: false, systemd: false, systemdUser: false, rdma: false },
-      seccomp: { enabled: false },
+      seccomp: seccompFeatures(loadBinding()),
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },

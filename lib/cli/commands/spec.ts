@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
 import type { Spec } from '../../config/types.js';
+import { defaultSeccompProfile } from '../../config/seccomp-profile.js';
 import { TsrunError } from '../../errors.js';
 import type { Runner } from './lifecycle.js';
 
@@ -41,6 +42,7 @@ export function defaultSpec(): Spec {
         '/proc/timer_stats', '/proc/sched_debug', '/sys/firmware', '/proc/scsi',
       ],
       readonlyPaths: ['/proc/bus', '/proc/fs', '/proc/irq', '/proc/sys', '/proc/sysrq-trigger'],
+      seccomp: defaultSeccompProfile(),
     },
   };
 }

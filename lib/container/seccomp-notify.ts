@@ -1,0 +1,44 @@
+/**
+ * SCMP_ACT_NOTIFY: hand the init's seccomp notify fd to the listener at
+ * linux.seccomp.listenerPath with the container process state
+ * (runtime.md#state, config-linux.md#seccomp): one sendmsg on a fresh
+ * connection, the fd as SCM_RIGHTS, then both are closed here. The listener
+ * owns the fd from then on.
+ */
+import * as fs from 'node:fs';
+
+import type { LinuxSeccomp } from '../config/types.js';
+import { TsrunError } from '../errors.js';
+import type { NativeBinding } from '../native/binding.js';
+import type { HookState } from './hooks.js';
+
+export interface ContainerProcessState {
+  ociVersion: string;
+  fds: string[];
+  pid: number;
+  metadata?: string;
+  state: HookState;
+}
+
+export function containerProcessState(seccomp: LinuxSeccomp, state: HookState): ContainerProcessState {
+  const out: ContainerProcessState = { ociVersion: state.ociVersion, fds: ['seccompFd'], pid: state.pid, state };
+  if (seccomp.listenerMetadata !== undefined) out.metadata = seccomp.listenerMetadata;
+  return out;
+}
+
+/** Sends and closes `notifyFd` (always, even on failure). */
+export function sendToListener(native: NativeBinding, listenerPath: string, payload: ContainerProcessState, notifyFd: number): void {
+  let sock = -1;
+  try {
+    if (notifyFd < 0) throw new TsrunError('ECHILD', 'the init sent no seccomp notify fd');
+    try {
+      sock = native.connectUnix(listenerPath);
+      native.sendWithFd(sock, JSON.stringify(payload), notifyFd);
+    } catch (e) {
+      throw new TsrunError('ESYSTEM', `linux.seccomp.listenerPath: cannot send the seccomp fd to ${listenerPath}: ${(e as Error).message}`, { cause: e });
+    }
+  } finally {
+    if (sock >= 0) fs.closeSync(sock);
+    if (notifyFd >= 0) fs.closeSync(notifyFd);
+  }
+}
