@@ -3,9 +3,10 @@
  */
 import type { Spec } from '../config/types.js';
 import { hasCreateHooks } from '../container/hooks.js';
+import { planMountAttrs, planProcAttrs, rootPropagationPlan } from './attrs.js';
 import { planDevices, planSymlinks } from './devices.js';
-import { MS, NAMESPACE_CLONE_FLAGS } from './linux.js';
-import { PROPAGATION_OPTIONS, planMounts, type MountHost } from './mounts.js';
+import { NAMESPACE_CLONE_FLAGS } from './linux.js';
+import { planMounts, type MountHost } from './mounts.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import { PlanFlag, type Plan } from './types.js';
 
@@ -46,8 +47,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
     flags |= PlanFlag.SET_CAPS;
     caps = planCaps(proc.capabilities);
   }
-  const prop = spec.linux?.rootfsPropagation;
-  const rootfsPropagation = prop ? PROPAGATION_OPTIONS[prop]! : MS.SLAVE | MS.REC;
+  const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
+  const mounts = planMounts(spec, opts.bundle, host);
   return {
     init: {
       flags,
@@ -70,10 +71,12 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       args: [...proc.args!],
       env: planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'),
       additionalGids: [...(proc.user.additionalGids ?? [])],
-      mounts: planMounts(spec, opts.bundle, host),
+      mounts,
       rlimits: planRlimits(spec),
       devices: planDevices(spec),
       symlinks: planSymlinks(spec),
+      procAttrs: planProcAttrs(spec, rootPropagationAfter),
+      mountAttrs: planMountAttrs(mounts),
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,

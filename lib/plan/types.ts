@@ -4,6 +4,8 @@
  * native/include/tsrun_plan.h.
  */
 
+import type { PlanMountAttr, ProcAttrsPlan } from './attrs.js';
+
 export const PlanFlag = {
   NO_PIVOT: 1 << 0,
   NO_NEW_PRIVS: 1 << 1,
@@ -29,6 +31,8 @@ export interface PlanMount {
   propagation: bigint;
   kind: number;
   targetKind: number;
+  /** issue 3 (3proc): recursive attributes (rro, rnosuid, ...); not encoded here but in InitPlan.mountAttrs. */
+  recursive?: { set: bigint; clr: bigint };
 }
 
 export interface PlanRlimit {
@@ -79,6 +83,9 @@ export interface InitPlan {
   rlimits: PlanRlimit[];
   devices: PlanDevice[];
   symlinks: PlanSymlink[];
+  /* issue 3 (3proc): process attributes, sysctls, recursive mount attributes. */
+  procAttrs: ProcAttrsPlan;
+  mountAttrs: PlanMountAttr[];
 }
 
 /** What the runtime does on the host between clone and GO. */

@@ -212,6 +212,7 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
     close(fd);
     if (rc < 0) return tsrun_fail(ctx, saved, "mount ", what, " on ", dest, NULL);
     if (apply_after(ctx, m, dest, what) < 0) return -1;
+    if (tsrun_mount_attrs(ctx, i, dest) < 0) return -1;
   }
   return 0;
 }
@@ -347,6 +348,12 @@ int tsrun_step_pivot(struct tsrun_init *ctx) {
     if (umount2(".", MNT_DETACH) < 0) return tsrun_fail(ctx, errno, "unmount old root", NULL);
   }
   if (chdir("/") < 0) return tsrun_fail(ctx, errno, "chdir to /", NULL);
+  /* linux.rootfsPropagation itself: until now "/" stayed rslave/rprivate,
+   * since pivot_root refuses shared mounts and a shared "/" before it
+   * would have sent our mounts to the host's peers. Made shared here, the
+   * root joins a new peer group that exists only in this namespace. */
+  if (h->root_propagation && mount(NULL, "/", NULL, h->root_propagation, NULL) < 0)
+    return tsrun_fail(ctx, errno, "set propagation of the container's /", NULL);
   if (h->flags & TSRUN_PLAN_ROOT_READONLY) {
     unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
     if (mount(NULL, "/", NULL, flags, NULL) < 0) return tsrun_fail(ctx, errno, "remount / read-only", NULL);
