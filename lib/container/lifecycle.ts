@@ -33,6 +33,8 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  /** Appended to process.env (LISTEN_FDS/LISTEN_PID of socket activation). */
+  extraEnv?: string[];
   /** The runtime will not stay to relay a terminal (create, run --detach). */
   detach: boolean;
 }
@@ -97,6 +99,7 @@ export class Lifecycle {
           noNewKeyring: opts.noNewKeyring,
           consoleSocketFd: consoleFd,
           preserveFds: opts.preserveFds,
+          extraEnv: opts.extraEnv,
         },
         this.host,
       );

@@ -26,6 +26,8 @@ export interface PlanOptions {
   /** fd of the connected --console-socket, or -1. */
   consoleSocketFd?: number;
   preserveFds?: number;
+  /** Appended to the process environment (socket activation). */
+  extraEnv?: string[];
 }
 
 export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
@@ -69,7 +71,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       stateDir: opts.stateDir,
       keyring: opts.noNewKeyring ? null : `_ses.${opts.id}`,
       args: [...proc.args!],
-      env: planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'),
+      env: [...planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'), ...(opts.extraEnv ?? [])],
       additionalGids: [...(proc.user.additionalGids ?? [])],
       mounts,
       rlimits: planRlimits(spec),

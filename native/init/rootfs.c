@@ -43,7 +43,42 @@ void tsrun_fd_path(int fd, char *buf, size_t size) {
   tsrun_strlcat(buf, num, size);
 }
 
+/* A component that exists but cannot be opened is a symlink whose target
+ * is missing: continue at the target, resolved inside the root as the
+ * kernel would (absolute targets from the container's "/", relative ones
+ * from the link's directory), so a /proc -> /etc link in the image creates
+ * <rootfs>/etc, never the host's. */
+static int mkpath_depth(int root_fd, const char *path, int want_file, int depth);
+
+static int follow_dangling(int root_fd, int parent, const char *dir, const char *name, const char *rest, int want_file,
+                           int depth) {
+  char target[4096], next[4096];
+  ssize_t n = readlinkat(parent, name, target, sizeof target - 1);
+  if (n < 0) return -1;
+  target[n] = 0;
+  if (target[0] == '/') {
+    tsrun_strlcpy(next, target, sizeof next);
+  } else {
+    tsrun_strlcpy(next, dir, sizeof next);
+    tsrun_strlcat(next, "/", sizeof next);
+    tsrun_strlcat(next, target, sizeof next);
+  }
+  if (tsrun_strlcat(next, rest, sizeof next) >= sizeof next) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return mkpath_depth(root_fd, next, want_file, depth + 1);
+}
+
 int tsrun_mkpath_in_root(int root_fd, const char *path, int want_file) {
+  return mkpath_depth(root_fd, path, want_file, 0);
+}
+
+static int mkpath_depth(int root_fd, const char *path, int want_file, int depth) {
+  if (depth > 16) {
+    errno = ELOOP;
+    return -1;
+  }
   char buf[4096];
   if (tsrun_strlcpy(buf, path, sizeof buf) >= sizeof buf) {
     errno = ENAMETOOLONG;
@@ -75,12 +110,25 @@ int tsrun_mkpath_in_root(int root_fd, const char *path, int want_file) {
         rc = mkdirat(parent, name, 0755);
       }
       int saved_errno = errno;
-      close(parent);
       if (rc < 0 && saved_errno != EEXIST) {
+        close(parent);
         errno = saved_errno;
         return -1;
       }
       fd = tsrun_open_in_root(root_fd, buf, O_PATH);
+      if (fd < 0 && errno == ENOENT) {
+        buf[i] = saved;
+        *slash = 0;
+        char dir[4096];
+        tsrun_strlcpy(dir, buf[0] ? buf : "/", sizeof dir);
+        *slash = '/';
+        fd = follow_dangling(root_fd, parent, dir, name, buf + i, want_file, depth);
+        saved_errno = errno;
+        close(parent);
+        errno = saved_errno;
+        return fd;
+      }
+      close(parent);
     }
     buf[i] = saved;
     if (fd < 0) return -1;
