@@ -14,6 +14,7 @@ import {
   SCHED_FLAGS,
   SCHED_POLICIES,
   parseCpuList,
+  sysctlPath,
   type MemoryPolicySpec,
   type SchedulerSpec,
 } from '../plan/attrs.js';
@@ -23,6 +24,8 @@ import type { Spec } from './types.js';
 
 /** Optional host reads; absent means "the host has nothing there". */
 export interface ProcessHost {
+  /** 'dir', 'file', 'other', or null when the path does not exist. */
+  kind(p: string): 'dir' | 'file' | 'other' | null;
   /** A small text file's content, or null when it cannot be read. */
   read?(p: string): string | null;
 }
@@ -137,6 +140,10 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
       const what = { network: 'network', ipc: 'ipc', uts: 'UTS' }[ns!];
       at(field, `sysctl ${JSON.stringify(key)} is not allowed in the host's ${what} namespace (linux.namespaces has no ${ns})`);
     }
+    // The same keys exist in every namespace of a type: a key the host
+    // lacks is a typo (or a module not loaded), better named now than as
+    // an ENOENT from the init.
+    if (host.kind(`/proc/sys/${sysctlPath(key)}`) !== 'file') at(field, `no such sysctl on this host (/proc/sys/${sysctlPath(key)})`);
   }
 
   // LSMs: where the host has none, the error runc gives, before anything runs.
