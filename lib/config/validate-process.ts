@@ -166,6 +166,25 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
   }
 
   validateRlimitsAgainstHost(spec, host);
+  validateNetDevices(spec, host);
+}
+
+/** linux.netDevices: a new network namespace, existing host interfaces, valid distinct names. */
+function validateNetDevices(spec: Spec, host: ProcessHost): void {
+  const devices = spec.linux?.netDevices ?? {};
+  const names = new Set<string>();
+  const validName = (n: string) => n.length > 0 && n.length <= 15 && n !== '.' && n !== '..' && !/[/:\s]/.test(n);
+  for (const [hostName, d] of Object.entries(devices)) {
+    const field = `linux.netDevices[${JSON.stringify(hostName)}]`;
+    if (!(spec.linux?.namespaces ?? []).some((n) => n.type === 'network'))
+      at(field, 'moving an interface needs a network namespace of the container (linux.namespaces has no network)');
+    if (!validName(hostName)) at(field, `invalid interface name ${JSON.stringify(hostName)}`);
+    const name = d?.name || hostName;
+    if (!validName(name)) at(`${field}.name`, `invalid interface name ${JSON.stringify(name)}`);
+    if (names.has(name)) at(`${field}.name`, `two devices would be named ${JSON.stringify(name)} in the container`);
+    names.add(name);
+    if (host.kind(`/sys/class/net/${hostName}`) === null) at(field, `no interface ${JSON.stringify(hostName)} on the host`);
+  }
 }
 
 const CAP_SYS_RESOURCE = 24n;

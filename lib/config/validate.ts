@@ -163,6 +163,5 @@ function validateLinux(spec: Spec): void {
     });
   }
   if (l.seccomp) unsupported('linux.seccomp', 'seccomp');
-  if (l.netDevices && Object.keys(l.netDevices).length) unsupported('linux.netDevices', 'moving network devices');
   if (l.timeOffsets && Object.keys(l.timeOffsets).length) unsupported('linux.timeOffsets', 'a time namespace');
 }

@@ -13,6 +13,7 @@ import * as path from 'node:path';
 
 import { loadBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
+import { moveNetDevices } from './netdev.js';
 import { InitStepError, TsrunError } from '../errors.js';
 import { SyncType, type NativeBinding } from '../native/binding.js';
 import { encodePlan } from '../native/plan-codec.js';
@@ -116,6 +117,7 @@ export class Lifecycle {
       }
       // Host-side steps while the init waits for GO.
       if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+      moveNetDevices(pid, plan.host.netDevices);
       this.native.syncSend(syncFd, SyncType.GO);
       for (;;) {
         const msg = this.native.syncRecv(syncFd, SYNC_TIMEOUT_MS);

@@ -82,6 +82,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,
+      netDevices: Object.entries(spec.linux?.netDevices ?? {}).map(([hostName, d]) => ({ hostName, name: d?.name || hostName })),
     },
   };
 }

@@ -91,6 +91,8 @@ export interface InitPlan {
 /** What the runtime does on the host between clone and GO. */
 export interface HostPlan {
   oomScoreAdj: number | null;
+  /** issue 3 (3proc): linux.netDevices, moved by the runtime before GO. */
+  netDevices: { hostName: string; name: string }[];
 }
 
 export interface Plan {
