@@ -183,9 +183,12 @@ static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, cons
 }
 
 /* maskedPaths and readonlyPaths act on what the image (or an earlier
- * mount, like /proc) has; a path that does not exist is skipped. */
+ * mount, like /proc) has; a path that does not exist is skipped. A symlink
+ * is followed, inside the root only (RESOLVE_IN_ROOT), so what it names is
+ * masked, as runc does: masking the link itself would leave its target
+ * readable. */
 static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest) {
-  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH | O_NOFOLLOW);
+  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
   if (fd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open ", dest, NULL);
   char target[64];
   tsrun_fd_path(fd, target, sizeof target);
@@ -221,7 +224,7 @@ static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m,
   int saved = errno;
   close(fd);
   if (rc < 0) return tsrun_fail(ctx, saved, "bind ", dest, " read-only", NULL);
-  fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH | O_NOFOLLOW);
+  fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
   if (fd < 0) return tsrun_fail(ctx, errno, "reopen ", dest, NULL);
   tsrun_fd_path(fd, target, sizeof target);
   struct statvfs sv;

@@ -188,14 +188,18 @@ rootTest('mount targets, masked paths and /dev/console that are symlinks to host
     s.linux!.readonlyPaths = ['/ro-link'];
   });
   // /data and /masked -> the host dir, /secret -> the host file, /ro-link -> the host dir
-  for (const [name, target] of [['data', etc.dir], ['masked', etc.dir], ['secret', etc.file], ['ro-link', etc.dir]] as const)
+  const other = fakeHostEtc();
+  for (const [name, target] of [['data', etc.dir], ['masked', other.dir], ['secret', etc.file], ['ro-link', other.dir]] as const)
     fs.symlinkSync(target, path.join(b.rootfs, name));
   // ... and what those paths resolve to inside the rootfs
   fs.mkdirSync(path.join(b.rootfs, etc.dir), { recursive: true });
+  fs.mkdirSync(path.join(b.rootfs, other.dir), { recursive: true });
   fs.writeFileSync(path.join(b.rootfs, etc.file), 'container file\n');
   const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('links')]);
   t.is(r.status, 0, r.stderr);
   t.true(etc.untouched(), 'the host directory and file are unchanged and nothing is mounted on them');
+  t.true(other.untouched(), 'the masked and read-only host directory too');
+  other.cleanup();
   t.false(fs.existsSync(path.join(etc.dir, 'payload')));
   t.is(r.stdout.split('\n')[0], 'payload', 'the bind mount landed where the link resolves inside the rootfs');
   etc.cleanup();

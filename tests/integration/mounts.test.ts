@@ -220,3 +220,21 @@ rootTest('masking refuses a /dev/null that is not the null device', (t) => {
   t.deepEqual(fs.readdirSync(root), []);
   b.cleanup();
 });
+
+rootTest('masked and readonly paths that are symlinks mask what they name inside the rootfs, as runc', (t) => {
+  const r = runBoth('stat -c "%n %F" /masked /secret /etc/secretfile; ls /target-dir; cat /etc/secretfile; touch /ro-target/x 2>&1 | grep -o "Read-only"', (s, b) => {
+    fs.mkdirSync(path.join(b.rootfs, 'target-dir'));
+    fs.writeFileSync(path.join(b.rootfs, 'target-dir', 'f'), 'inner\n');
+    fs.writeFileSync(path.join(b.rootfs, 'etc', 'secretfile'), 'secret\n');
+    fs.mkdirSync(path.join(b.rootfs, 'ro-target'), { mode: 0o777 });
+    fs.symlinkSync('/target-dir', path.join(b.rootfs, 'masked'));
+    fs.symlinkSync('../etc/secretfile', path.join(b.rootfs, 'secret'));
+    fs.symlinkSync('/ro-target', path.join(b.rootfs, 'ro-link'));
+    s.root!.readonly = false;
+    s.linux!.maskedPaths = ['/masked', '/secret'];
+    s.linux!.readonlyPaths = ['/ro-link'];
+  });
+  t.is(r.tsrun.status, 0, r.tsrun.stderr);
+  t.is(r.tsrun.stdout, '/masked symbolic link\n/secret symbolic link\n/etc/secretfile character special file\nRead-only\n');
+  if (r.runc) t.is(r.tsrun.stdout, r.runc.stdout);
+});
