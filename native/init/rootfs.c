@@ -117,12 +117,14 @@ static int mkpath_depth(int root_fd, const char *path, int want_file, int depth)
       }
       fd = tsrun_open_in_root(root_fd, buf, O_PATH);
       if (fd < 0 && errno == ENOENT) {
-        buf[i] = saved;
+        /* name ends at buf[i] only while that is NUL: copy it first. */
+        char link_name[256], dir[4096];
+        tsrun_strlcpy(link_name, name, sizeof link_name);
         *slash = 0;
-        char dir[4096];
         tsrun_strlcpy(dir, buf[0] ? buf : "/", sizeof dir);
         *slash = '/';
-        fd = follow_dangling(root_fd, parent, dir, name, buf + i, want_file, depth);
+        buf[i] = saved;
+        fd = follow_dangling(root_fd, parent, dir, link_name, buf + i, want_file, depth);
         saved_errno = errno;
         close(parent);
         errno = saved_errno;

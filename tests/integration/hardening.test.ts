@@ -242,3 +242,21 @@ rootTest('a /dev/console symlink in the image is replaced, not followed, when a 
   etc.cleanup();
   b.cleanup();
 });
+
+rootTest('a mount below a dangling symlink to a host path is created inside the rootfs', (t) => {
+  const etc = fakeHostEtc();
+  const b = makeBundle((s) => {
+    s.root!.readonly = false;
+    s.process!.args = ['sh', '-c', 'cat /deep/sub/mnt/payload'];
+    s.mounts!.push({ destination: '/deep/sub/mnt/payload', type: 'bind', source: etc.file, options: ['bind'] });
+  });
+  // /deep -> <host dir>/missing: nothing of it exists inside the rootfs
+  fs.symlinkSync(path.join(etc.dir, 'missing'), path.join(b.rootfs, 'deep'));
+  const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('deep')]);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'root:x:0:0:host:/root:/bin/sh\n', 'the bind landed at the link target inside the rootfs');
+  t.true(fs.statSync(path.join(b.rootfs, etc.dir, 'missing', 'sub', 'mnt', 'payload')).isFile(), 'created under <rootfs>/<link target>');
+  t.true(etc.untouched(), 'nothing was created under the host directory');
+  etc.cleanup();
+  b.cleanup();
+});
