@@ -70,6 +70,9 @@ export async function main(argv: string[]): Promise<number> {
 
   const parser = yargs(argv)
     .scriptName('tsrun')
+    // runc's --no-pivot and --no-new-keyring are flags of their own, not
+    // negations of "pivot"/"new-keyring" (which strictOptions refused).
+    .parserConfiguration({ 'boolean-negation': false })
     .usage('tsrun [global options] <command> [options]\n\nAn OCI container runtime, runc-compatible.')
     .option('root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state' })
     .option('log', { type: 'string', describe: 'append errors (and --debug output) to this file' })

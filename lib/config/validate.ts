@@ -9,6 +9,7 @@ import { ConfigError, TsrunError } from '../errors.js';
 import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Spec } from './types.js';
+import { validateProcessAttrs, type ProcessHost } from './validate-process.js';
 import { validateSeccomp } from './validate-seccomp.js';
 
 /** ociVersion 1.0.0 … 1.3.x, with an optional pre-release suffix (-dev, -rc.1). */
@@ -21,7 +22,7 @@ const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave
 const DEVICE_TYPES = new Set(['c', 'b', 'u', 'p']);
 const HOOK_KINDS = new Set(['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
 
-export interface ValidationHost {
+export interface ValidationHost extends ProcessHost {
   /** 'dir', 'file', 'other', or null when the path does not exist. */
   kind(p: string): 'dir' | 'file' | 'other' | null;
 }
@@ -59,6 +60,7 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   validateProcess(spec, opts);
   validateMounts(spec);
   validateLinux(spec);
+  validateProcessAttrs(spec, host);
   for (const [kind, list] of Object.entries(spec.hooks ?? {})) {
     if (!HOOK_KINDS.has(kind)) continue; // unknown hook kinds are ignored, as runc does
     (list as { path: string; timeout?: number }[]).forEach((h, i) => {
@@ -129,11 +131,6 @@ function validateProcess(spec: Spec, opts: ValidateOptions): void {
     throw new TsrunError('EUSAGE', 'cannot use --console-socket when process.terminal is false');
   if (p.consoleSize && (p.consoleSize.width > 0xffff || p.consoleSize.height > 0xffff || p.consoleSize.width < 0 || p.consoleSize.height < 0))
     throw new ConfigError('process.consoleSize', 'out of range');
-  if (p.apparmorProfile) unsupported('process.apparmorProfile', 'AppArmor');
-  if (p.selinuxLabel) unsupported('process.selinuxLabel', 'SELinux');
-  if (p.scheduler) unsupported('process.scheduler', 'setting the scheduler');
-  if (p.ioPriority) unsupported('process.ioPriority', 'setting the I/O priority');
-  if (p.execCPUAffinity) unsupported('process.execCPUAffinity', 'setting CPU affinity');
   if (p.oomScoreAdj !== undefined && (p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000))
     throw new ConfigError('process.oomScoreAdj', `must be between -1000 and 1000, got ${p.oomScoreAdj}`);
 }
@@ -167,11 +164,5 @@ function validateLinux(spec: Spec): void {
     });
   }
   if (l.seccomp !== undefined) validateSeccomp(l.seccomp);
-  if (l.sysctl && Object.keys(l.sysctl).length) unsupported('linux.sysctl', 'setting sysctls');
-  if (l.personality) unsupported('linux.personality', 'setting the personality');
-  if (l.intelRdt) unsupported('linux.intelRdt', 'Intel RDT');
-  if (l.memoryPolicy) unsupported('linux.memoryPolicy', 'setting the memory policy');
-  if (l.netDevices && Object.keys(l.netDevices).length) unsupported('linux.netDevices', 'moving network devices');
-  if (l.mountLabel) unsupported('linux.mountLabel', 'SELinux mount labels');
   if (l.timeOffsets && Object.keys(l.timeOffsets).length) unsupported('linux.timeOffsets', 'a time namespace');
 }

@@ -47,6 +47,13 @@ function selfCgroups(): Map<string, string> {
 
 export const realHost: ValidationHost & PlanHost = {
   kind,
+  read(p: string): string | null {
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch {
+      return null;
+    }
+  },
   cgroupV2Only() {
     return mountInfo().some((m) => m.mountPoint === '/sys/fs/cgroup' && m.fstype === 'cgroup2');
   },

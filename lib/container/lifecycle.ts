@@ -13,6 +13,7 @@ import * as path from 'node:path';
 
 import { loadBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
+import { moveNetDevices } from './netdev.js';
 import { InitStepError, TsrunError } from '../errors.js';
 import { SyncType, type NativeBinding } from '../native/binding.js';
 import { encodePlan } from '../native/plan-codec.js';
@@ -35,6 +36,8 @@ export interface CreateOptions {
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
+  /** Appended to process.env (LISTEN_FDS/LISTEN_PID of socket activation). */
+  extraEnv?: string[];
   /** The runtime will not stay to relay a terminal (create, run --detach). */
   detach: boolean;
 }
@@ -101,6 +104,7 @@ export class Lifecycle {
           noNewKeyring: opts.noNewKeyring,
           consoleSocketFd: consoleFd,
           preserveFds: opts.preserveFds,
+          extraEnv: opts.extraEnv,
         },
         this.host,
       );
@@ -125,6 +129,7 @@ export class Lifecycle {
       }
       // Host-side steps while the init waits for GO.
       if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+      moveNetDevices(pid, plan.host.netDevices);
       this.native.syncSend(syncFd, SyncType.GO);
       for (;;) {
         const msg = this.native.syncRecv(syncFd, SYNC_TIMEOUT_MS);

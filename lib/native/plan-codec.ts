@@ -8,7 +8,7 @@ import type { InitPlan } from '../plan/types.js';
 
 export const PLAN_MAGIC = 0x50525354;
 export const PLAN_VERSION = 2;
-export const HEADER_SIZE = 224;
+export const HEADER_SIZE = 320;
 const MOUNT_SIZE = 56;
 const RLIMIT_SIZE = 24;
 const DEVICE_SIZE = 32;
@@ -48,7 +48,20 @@ const H = {
   seccompBpf: 208,
   seccompFlags: 216,
   // seccomp_pad: 220
+  // issue 3 (3proc)
+  procFlags: 224,
+  personality: 228,
+  ioprio: 232,
+  mempolicyMode: 236,
+  rootPropagation: 240,
+  sched: 248, // struct tsrun_sched, 48 bytes
+  mempolicyNodes: 296,
+  sysctls: 304,
+  mountAttrs: 312,
 } as const;
+const SCHED_SIZE = 48;
+const SYSCTL_SIZE = 16;
+const MOUNT_ATTR_SIZE = 24;
 
 class Writer {
   buf: Buffer;
@@ -168,6 +181,36 @@ export function encodePlan(p: InitPlan): Buffer {
     b().set(bpf, at);
     b().writeUInt32LE(p.seccomp.flags >>> 0, H.seccompFlags);
   }
+
+  // issue 3 (3proc): process attributes, sysctls, recursive mount attributes
+  const a = p.procAttrs;
+  b().writeUInt32LE(a.procFlags >>> 0, H.procFlags);
+  b().writeUInt32LE(a.personality >>> 0, H.personality);
+  b().writeUInt32LE(a.ioprio >>> 0, H.ioprio);
+  b().writeUInt32LE(a.mempolicyMode >>> 0, H.mempolicyMode);
+  b().writeBigUInt64LE(a.rootPropagation, H.rootPropagation);
+  b().writeUInt32LE(SCHED_SIZE, H.sched);
+  b().writeUInt32LE(a.sched.policy >>> 0, H.sched + 4);
+  b().writeBigUInt64LE(a.sched.flags, H.sched + 8);
+  b().writeInt32LE(a.sched.nice, H.sched + 16);
+  b().writeUInt32LE(a.sched.priority >>> 0, H.sched + 20);
+  b().writeBigUInt64LE(a.sched.runtime, H.sched + 24);
+  b().writeBigUInt64LE(a.sched.deadline, H.sched + 32);
+  b().writeBigUInt64LE(a.sched.period, H.sched + 40);
+  const nodes = w.vec(H.mempolicyNodes, a.mempolicyNodes.length, 8);
+  a.mempolicyNodes.forEach((n, i) => b().writeBigUInt64LE(n, nodes + 8 * i));
+  const sysctls = w.vec(H.sysctls, a.sysctls.length, SYSCTL_SIZE);
+  a.sysctls.forEach((s, i) => {
+    w.putStr(sysctls + SYSCTL_SIZE * i, s.path);
+    w.putStr(sysctls + SYSCTL_SIZE * i + 8, s.value);
+  });
+  const attrs = w.vec(H.mountAttrs, p.mountAttrs.length, MOUNT_ATTR_SIZE);
+  p.mountAttrs.forEach((m, i) => {
+    const at = attrs + MOUNT_ATTR_SIZE * i;
+    b().writeUInt32LE(m.mount, at);
+    b().writeBigUInt64LE(m.attrSet, at + 8);
+    b().writeBigUInt64LE(m.attrClr, at + 16);
+  });
 
   const total = Math.ceil(w.len / 8) * 8;
   w.alloc(total - w.len, 1);

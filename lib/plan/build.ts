@@ -3,9 +3,10 @@
  */
 import type { Spec } from '../config/types.js';
 import { hasCreateHooks } from '../container/hooks.js';
+import { planMountAttrs, planProcAttrs, rootPropagationPlan } from './attrs.js';
 import { planDevices, planSymlinks } from './devices.js';
-import { MS, NAMESPACE_CLONE_FLAGS } from './linux.js';
-import { PROPAGATION_OPTIONS, planMounts, type MountHost } from './mounts.js';
+import { NAMESPACE_CLONE_FLAGS } from './linux.js';
+import { planMounts, type MountHost } from './mounts.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import { PlanFlag, type Plan } from './types.js';
 
@@ -25,6 +26,8 @@ export interface PlanOptions {
   /** fd of the connected --console-socket, or -1. */
   consoleSocketFd?: number;
   preserveFds?: number;
+  /** Appended to the process environment (socket activation). */
+  extraEnv?: string[];
 }
 
 export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
@@ -46,8 +49,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
     flags |= PlanFlag.SET_CAPS;
     caps = planCaps(proc.capabilities);
   }
-  const prop = spec.linux?.rootfsPropagation;
-  const rootfsPropagation = prop ? PROPAGATION_OPTIONS[prop]! : MS.SLAVE | MS.REC;
+  const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
+  const mounts = planMounts(spec, opts.bundle, host);
   return {
     init: {
       flags,
@@ -68,15 +71,18 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       stateDir: opts.stateDir,
       keyring: opts.noNewKeyring ? null : `_ses.${opts.id}`,
       args: [...proc.args!],
-      env: planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'),
+      env: [...planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'), ...(opts.extraEnv ?? [])],
       additionalGids: [...(proc.user.additionalGids ?? [])],
-      mounts: planMounts(spec, opts.bundle, host),
+      mounts,
       rlimits: planRlimits(spec),
       devices: planDevices(spec),
       symlinks: planSymlinks(spec),
+      procAttrs: planProcAttrs(spec, rootPropagationAfter),
+      mountAttrs: planMountAttrs(mounts),
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,
+      netDevices: Object.entries(spec.linux?.netDevices ?? {}).map(([hostName, d]) => ({ hostName, name: d?.name || hostName })),
     },
   };
 }

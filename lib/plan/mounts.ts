@@ -4,6 +4,7 @@
 import * as path from 'node:path';
 
 import type { Mount, Spec } from '../config/types.js';
+import { RECURSIVE_OPTIONS, recursiveAttrs } from './attrs.js';
 import { MS } from './linux.js';
 import { MountKind, TargetKind, type PlanMount } from './types.js';
 
@@ -70,6 +71,7 @@ export function parseMountOptions(options: readonly string[]): ParsedOptions {
   let propagation = 0n;
   const data: string[] = [];
   for (const opt of options) {
+    if (opt in RECURSIVE_OPTIONS) continue; // mount_setattr, see planMount
     const f = FLAG_OPTIONS[opt];
     if (f) {
       flags = f.set ? flags | f.flag : flags & ~f.flag;
@@ -99,6 +101,13 @@ function containerPath(dest: string): string {
 }
 
 function planMount(m: Mount, bundle: string, host: MountHost): PlanMount[] {
+  const recursive = recursiveAttrs(m.options ?? []);
+  const planned = planMountKinds(m, bundle, host);
+  if (recursive) planned[0]!.recursive = recursive;
+  return planned;
+}
+
+function planMountKinds(m: Mount, bundle: string, host: MountHost): PlanMount[] {
   const dest = containerPath(m.destination);
   const opts = parseMountOptions(m.options ?? []);
   const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0n;

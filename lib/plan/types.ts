@@ -5,6 +5,8 @@
  */
 import type { PlanSeccomp } from './seccomp.js';
 
+import type { PlanMountAttr, ProcAttrsPlan } from './attrs.js';
+
 export const PlanFlag = {
   NO_PIVOT: 1 << 0,
   NO_NEW_PRIVS: 1 << 1,
@@ -30,6 +32,8 @@ export interface PlanMount {
   propagation: bigint;
   kind: number;
   targetKind: number;
+  /** issue 3 (3proc): recursive attributes (rro, rnosuid, ...); not encoded here but in InitPlan.mountAttrs. */
+  recursive?: { set: bigint; clr: bigint };
 }
 
 export interface PlanRlimit {
@@ -82,11 +86,16 @@ export interface InitPlan {
   symlinks: PlanSymlink[];
   /** issue 4: the compiled seccomp filter (lib/plan/seccomp.ts), absent: none. */
   seccomp?: PlanSeccomp | null;
+  /* issue 3 (3proc): process attributes, sysctls, recursive mount attributes. */
+  procAttrs: ProcAttrsPlan;
+  mountAttrs: PlanMountAttr[];
 }
 
 /** What the runtime does on the host between clone and GO. */
 export interface HostPlan {
   oomScoreAdj: number | null;
+  /** issue 3 (3proc): linux.netDevices, moved by the runtime before GO. */
+  netDevices: { hostName: string; name: string }[];
 }
 
 export interface Plan {

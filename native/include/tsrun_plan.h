@@ -110,6 +110,42 @@ struct tsrun_symlink {
   struct tsrun_str linkpath; /* absolute path inside the container */
 };
 
+/* issue 3 (3proc): records of the process-attribute block below. */
+enum {
+  TSRUN_PROC_PERSONALITY = 1u << 0, /* linux.personality */
+  TSRUN_PROC_SCHED = 1u << 1,       /* process.scheduler */
+  TSRUN_PROC_IOPRIO = 1u << 2,      /* process.ioPriority */
+  TSRUN_PROC_MEMPOLICY = 1u << 3,   /* linux.memoryPolicy */
+};
+
+/* The kernel's struct sched_attr up to sched_period (SCHED_ATTR_SIZE_VER0). */
+struct tsrun_sched {
+  uint32_t size; /* 48 */
+  uint32_t policy;
+  uint64_t flags;
+  int32_t nice;
+  uint32_t priority;
+  uint64_t runtime;
+  uint64_t deadline;
+  uint64_t period;
+};
+
+/* linux.sysctl: written through the host's procfs before any container
+ * mount exists, so the image cannot redirect the write (see sysctl.c). */
+struct tsrun_sysctl {
+  struct tsrun_str path;  /* relative to /proc/sys, e.g. "net/ipv4/ip_forward" */
+  struct tsrun_str value;
+};
+
+/* Recursive mount attributes (rro, rnosuid, ...) of mounts[mount], applied
+ * with mount_setattr(AT_RECURSIVE) right after that mount is made. */
+struct tsrun_mount_attr {
+  uint32_t mount; /* index into mounts */
+  uint32_t pad;
+  uint64_t attr_set; /* MOUNT_ATTR_* */
+  uint64_t attr_clr;
+};
+
 struct tsrun_plan_header {
   uint32_t magic;   /* TSRUN_PLAN_MAGIC */
   uint32_t version; /* TSRUN_PLAN_VERSION */
@@ -145,16 +181,30 @@ struct tsrun_plan_header {
   struct tsrun_vec seccomp_bpf; /* of struct sock_filter (8 bytes each) */
   uint32_t seccomp_flags;       /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
   uint32_t seccomp_pad;
+  /* issue 3 (3proc): process attributes, sysctls, recursive mount
+   * attributes and the rootfs propagation applied after pivot_root. */
+  uint32_t proc_flags;           /* TSRUN_PROC_* */
+  uint32_t personality;          /* personality(2) persona, with TSRUN_PROC_PERSONALITY */
+  uint32_t ioprio;               /* ioprio_set(2) value, with TSRUN_PROC_IOPRIO */
+  uint32_t mempolicy_mode;       /* set_mempolicy(2) mode | MPOL_F_*, with TSRUN_PROC_MEMPOLICY */
+  uint64_t root_propagation;     /* MS_* for the new "/" after pivot_root; 0: none */
+  struct tsrun_sched sched;      /* sched_setattr(2), with TSRUN_PROC_SCHED */
+  struct tsrun_vec mempolicy_nodes; /* of uint64_t: the node mask, bit n = node n */
+  struct tsrun_vec sysctls;      /* of struct tsrun_sysctl */
+  struct tsrun_vec mount_attrs;  /* of struct tsrun_mount_attr */
 };
 
 /* The byte offsets below are part of the wire format: the TS encoder writes
  * them and the static assertions in native/init/plan.c keep C honest. */
-#define TSRUN_PLAN_HEADER_SIZE 224u
+#define TSRUN_PLAN_HEADER_SIZE 320u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u
 #define TSRUN_SYMLINK_SIZE 16u
 #define TSRUN_SOCK_FILTER_SIZE 8u /* issue 4: struct sock_filter */
+#define TSRUN_SCHED_SIZE 48u
+#define TSRUN_SYSCTL_SIZE 16u
+#define TSRUN_MOUNT_ATTR_SIZE 24u
 
 /*
  * A loaded plan: the header plus pointer arrays built before clone (argv and

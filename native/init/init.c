@@ -156,6 +156,9 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_SYNC, step_sync},
     {TSRUN_STEP_SESSION, step_session},
     {TSRUN_STEP_KEYRING, step_keyring},
+    /* sysctl before the rootfs: it writes through the host's /proc/sys,
+     * which no container mount can have covered yet (sysctl.c). */
+    {TSRUN_STEP_SYSCTL, tsrun_step_sysctl},
     {TSRUN_STEP_ROOTFS, tsrun_step_rootfs},
     {TSRUN_STEP_MOUNT, tsrun_step_mounts},
     {TSRUN_STEP_DEVICES, tsrun_step_devices},
@@ -165,6 +168,10 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_PIVOT, tsrun_step_pivot},
     {TSRUN_STEP_HOSTNAME, step_hostname},
     {TSRUN_STEP_RLIMITS, tsrun_step_rlimits},
+    /* personality, scheduler, ioprio, mempolicy before the user switch:
+     * real-time classes and negative nice need privileges the container
+     * user may lack (attrs.c). */
+    {TSRUN_STEP_ATTRS, tsrun_step_attrs},
     {TSRUN_STEP_TERMINAL, tsrun_step_terminal},
     /* issue 4: without noNewPrivileges, seccomp(2) needs CAP_SYS_ADMIN, which
      * the caps steps below may drop: load it while we still hold it (what runc

@@ -23,6 +23,7 @@
   X(SYNC, "sync")                  \
   X(SESSION, "session")            \
   X(KEYRING, "keyring")            \
+  X(SYSCTL, "sysctl")              \
   X(ROOTFS, "rootfs")              \
   X(MOUNT, "mount")                \
   X(DEVICES, "devices")            \
@@ -32,6 +33,7 @@
   X(PIVOT, "pivot_root")           \
   X(HOSTNAME, "hostname")          \
   X(RLIMITS, "rlimits")            \
+  X(ATTRS, "process_attrs")        \
   X(TERMINAL, "terminal")          \
   X(SECCOMP_EARLY, "seccomp")      \
   X(BOUNDING, "capabilities")      \
@@ -91,6 +93,11 @@ int tsrun_step_fds(struct tsrun_init *ctx);
  * without noNewPrivileges, late (just before READY) with it. */
 int tsrun_step_seccomp_early(struct tsrun_init *ctx);
 int tsrun_step_seccomp(struct tsrun_init *ctx);
+/* issue 3 (3proc) */
+int tsrun_step_sysctl(struct tsrun_init *ctx);
+int tsrun_step_attrs(struct tsrun_init *ctx);
+/* Applies the recursive attributes planned for mounts[index] (at dest). */
+int tsrun_mount_attrs(struct tsrun_init *ctx, uint32_t index, const char *dest);
 
 /* Failure reporting: record errno and a message built from string pieces
  * (a NULL piece ends the list). Always returns -1. */

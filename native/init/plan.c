@@ -17,6 +17,11 @@ _Static_assert(sizeof(struct tsrun_rlimit) == TSRUN_RLIMIT_SIZE, "rlimit record 
 _Static_assert(sizeof(struct tsrun_device) == TSRUN_DEVICE_SIZE, "device record layout");
 _Static_assert(sizeof(struct tsrun_symlink) == TSRUN_SYMLINK_SIZE, "symlink record layout");
 _Static_assert(offsetof(struct tsrun_plan_header, seccomp_bpf) == 208, "plan header layout (issue 4)");
+_Static_assert(offsetof(struct tsrun_plan_header, proc_flags) == 224, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, sched) == 248, "plan header layout");
+_Static_assert(sizeof(struct tsrun_sched) == TSRUN_SCHED_SIZE, "sched record layout");
+_Static_assert(sizeof(struct tsrun_sysctl) == TSRUN_SYSCTL_SIZE, "sysctl record layout");
+_Static_assert(sizeof(struct tsrun_mount_attr) == TSRUN_MOUNT_ATTR_SIZE, "mount attr record layout");
 
 struct checker {
   const uint8_t *base;
@@ -98,6 +103,19 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
     if (!l[i].target.off || !l[i].linkpath.off || check_str(&c, l[i].target, "symlink") ||
         check_str(&c, l[i].linkpath, "symlink"))
       return bad(&c, "symlink");
+  /* issue 3 (3proc) */
+  if (check_vec(&c, h->mempolicy_nodes, sizeof(uint64_t), "mempolicy_nodes") ||
+      check_vec(&c, h->sysctls, sizeof(struct tsrun_sysctl), "sysctls") ||
+      check_vec(&c, h->mount_attrs, sizeof(struct tsrun_mount_attr), "mount_attrs"))
+    return -1;
+  const struct tsrun_sysctl *sc = (const void *)(c.base + h->sysctls.off);
+  for (uint32_t i = 0; i < h->sysctls.count; i++)
+    if (!sc[i].path.off || !sc[i].value.off || check_str(&c, sc[i].path, "sysctl") || check_str(&c, sc[i].value, "sysctl"))
+      return bad(&c, "sysctl");
+  const struct tsrun_mount_attr *ma = (const void *)(c.base + h->mount_attrs.off);
+  for (uint32_t i = 0; i < h->mount_attrs.count; i++)
+    if (ma[i].mount >= h->mounts.count) return bad(&c, "mount attr index");
+  if ((h->proc_flags & TSRUN_PROC_SCHED) && h->sched.size != TSRUN_SCHED_SIZE) return bad(&c, "sched size");
   out->h = h;
   out->base = c.base;
   out->argv = pointers(c.base, h->args);

@@ -43,7 +43,42 @@ void tsrun_fd_path(int fd, char *buf, size_t size) {
   tsrun_strlcat(buf, num, size);
 }
 
+/* A component that exists but cannot be opened is a symlink whose target
+ * is missing: continue at the target, resolved inside the root as the
+ * kernel would (absolute targets from the container's "/", relative ones
+ * from the link's directory), so a /proc -> /etc link in the image creates
+ * <rootfs>/etc, never the host's. */
+static int mkpath_depth(int root_fd, const char *path, int want_file, int depth);
+
+static int follow_dangling(int root_fd, int parent, const char *dir, const char *name, const char *rest, int want_file,
+                           int depth) {
+  char target[4096], next[4096];
+  ssize_t n = readlinkat(parent, name, target, sizeof target - 1);
+  if (n < 0) return -1;
+  target[n] = 0;
+  if (target[0] == '/') {
+    tsrun_strlcpy(next, target, sizeof next);
+  } else {
+    tsrun_strlcpy(next, dir, sizeof next);
+    tsrun_strlcat(next, "/", sizeof next);
+    tsrun_strlcat(next, target, sizeof next);
+  }
+  if (tsrun_strlcat(next, rest, sizeof next) >= sizeof next) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  return mkpath_depth(root_fd, next, want_file, depth + 1);
+}
+
 int tsrun_mkpath_in_root(int root_fd, const char *path, int want_file) {
+  return mkpath_depth(root_fd, path, want_file, 0);
+}
+
+static int mkpath_depth(int root_fd, const char *path, int want_file, int depth) {
+  if (depth > 16) {
+    errno = ELOOP;
+    return -1;
+  }
   char buf[4096];
   if (tsrun_strlcpy(buf, path, sizeof buf) >= sizeof buf) {
     errno = ENAMETOOLONG;
@@ -75,12 +110,27 @@ int tsrun_mkpath_in_root(int root_fd, const char *path, int want_file) {
         rc = mkdirat(parent, name, 0755);
       }
       int saved_errno = errno;
-      close(parent);
       if (rc < 0 && saved_errno != EEXIST) {
+        close(parent);
         errno = saved_errno;
         return -1;
       }
       fd = tsrun_open_in_root(root_fd, buf, O_PATH);
+      if (fd < 0 && errno == ENOENT) {
+        /* name ends at buf[i] only while that is NUL: copy it first. */
+        char link_name[256], dir[4096];
+        tsrun_strlcpy(link_name, name, sizeof link_name);
+        *slash = 0;
+        tsrun_strlcpy(dir, buf[0] ? buf : "/", sizeof dir);
+        *slash = '/';
+        buf[i] = saved;
+        fd = follow_dangling(root_fd, parent, dir, link_name, buf + i, want_file, depth);
+        saved_errno = errno;
+        close(parent);
+        errno = saved_errno;
+        return fd;
+      }
+      close(parent);
     }
     buf[i] = saved;
     if (fd < 0) return -1;
@@ -135,9 +185,12 @@ static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, cons
 }
 
 /* maskedPaths and readonlyPaths act on what the image (or an earlier
- * mount, like /proc) has; a path that does not exist is skipped. */
+ * mount, like /proc) has; a path that does not exist is skipped. A symlink
+ * is followed, inside the root only (RESOLVE_IN_ROOT), so what it names is
+ * masked, as runc does: masking the link itself would leave its target
+ * readable. */
 static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest) {
-  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH | O_NOFOLLOW);
+  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
   if (fd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open ", dest, NULL);
   char target[64];
   tsrun_fd_path(fd, target, sizeof target);
@@ -173,7 +226,7 @@ static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m,
   int saved = errno;
   close(fd);
   if (rc < 0) return tsrun_fail(ctx, saved, "bind ", dest, " read-only", NULL);
-  fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH | O_NOFOLLOW);
+  fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
   if (fd < 0) return tsrun_fail(ctx, errno, "reopen ", dest, NULL);
   tsrun_fd_path(fd, target, sizeof target);
   struct statvfs sv;
@@ -212,6 +265,7 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
     close(fd);
     if (rc < 0) return tsrun_fail(ctx, saved, "mount ", what, " on ", dest, NULL);
     if (apply_after(ctx, m, dest, what) < 0) return -1;
+    if (tsrun_mount_attrs(ctx, i, dest) < 0) return -1;
   }
   return 0;
 }
@@ -347,6 +401,12 @@ int tsrun_step_pivot(struct tsrun_init *ctx) {
     if (umount2(".", MNT_DETACH) < 0) return tsrun_fail(ctx, errno, "unmount old root", NULL);
   }
   if (chdir("/") < 0) return tsrun_fail(ctx, errno, "chdir to /", NULL);
+  /* linux.rootfsPropagation itself: until now "/" stayed rslave/rprivate,
+   * since pivot_root refuses shared mounts and a shared "/" before it
+   * would have sent our mounts to the host's peers. Made shared here, the
+   * root joins a new peer group that exists only in this namespace. */
+  if (h->root_propagation && mount(NULL, "/", NULL, h->root_propagation, NULL) < 0)
+    return tsrun_fail(ctx, errno, "set propagation of the container's /", NULL);
   if (h->flags & TSRUN_PLAN_ROOT_READONLY) {
     unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
     if (mount(NULL, "/", NULL, flags, NULL) < 0) return tsrun_fail(ctx, errno, "remount / read-only", NULL);

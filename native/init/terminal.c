@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/ioctl.h>
 #include <sys/mount.h>
+#include <sys/stat.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -43,7 +44,23 @@ int tsrun_step_terminal(struct tsrun_init *ctx) {
     struct winsize ws = {.ws_row = (unsigned short)h->console_height, .ws_col = (unsigned short)h->console_width};
     ioctl(slave, TIOCSWINSZ, &ws);
   }
-  /* /dev/console is the pty too, as runc does (bind of the slave). */
+  /* /dev/console is the pty too, as runc does (bind of the slave). An
+   * image's /dev/console that is a symlink or a directory is removed, not
+   * followed: the pty goes onto a plain file we create (cf. CVE-2025-52565). */
+  int devfd = tsrun_open_in_root(ctx->root_fd, "/dev", O_PATH | O_DIRECTORY);
+  if (devfd >= 0) {
+    struct stat st;
+    int rc = 0;
+    if (fstatat(devfd, "console", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+      rc = unlinkat(devfd, "console", S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+    int saved = errno;
+    close(devfd);
+    if (rc < 0) {
+      close(slave);
+      close(master);
+      return tsrun_fail(ctx, saved, "replace the image's /dev/console (a symlink or directory)", NULL);
+    }
+  }
   int console = tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
   if (console >= 0) {
     char target[64], source[64];

@@ -106,7 +106,29 @@ int main(int argc, char **argv) {
   printf("],\"seccomp\":{\"flags\":%u,\"bpf\":\"", h->seccomp_flags);
   const uint8_t *bpf = tsrun_plan_vec(&p, h->seccomp_bpf);
   for (uint32_t i = 0; i < h->seccomp_bpf.count * TSRUN_SOCK_FILTER_SIZE; i++) printf("%02x", bpf[i]);
-  printf("\"}}\n");
+  printf("\"}");
+  /* issue 3 (3proc) */
+  printf(",\"procAttrs\":{\"procFlags\":%u,\"personality\":%u,\"ioprio\":%u,\"mempolicyMode\":%u,\"rootPropagation\":\"%" PRIu64 "\",",
+         h->proc_flags, h->personality, h->ioprio, h->mempolicy_mode, h->root_propagation);
+  printf("\"sched\":{\"policy\":%u,\"flags\":\"%" PRIu64 "\",\"nice\":%d,\"priority\":%u,\"runtime\":\"%" PRIu64
+         "\",\"deadline\":\"%" PRIu64 "\",\"period\":\"%" PRIu64 "\"},\"mempolicyNodes\":[",
+         h->sched.policy, h->sched.flags, h->sched.nice, h->sched.priority, h->sched.runtime, h->sched.deadline, h->sched.period);
+  const uint64_t *nodes = tsrun_plan_vec(&p, h->mempolicy_nodes);
+  for (uint32_t i = 0; i < h->mempolicy_nodes.count; i++) printf("%s\"%" PRIu64 "\"", i ? "," : "", nodes[i]);
+  printf("],\"sysctls\":[");
+  const struct tsrun_sysctl *sc = tsrun_plan_vec(&p, h->sysctls);
+  for (uint32_t i = 0; i < h->sysctls.count; i++) {
+    printf("%s{", i ? "," : "");
+    str(&p, "path", sc[i].path, 1);
+    str(&p, "value", sc[i].value, 0);
+    printf("}");
+  }
+  printf("]},\"mountAttrs\":[");
+  const struct tsrun_mount_attr *ma = tsrun_plan_vec(&p, h->mount_attrs);
+  for (uint32_t i = 0; i < h->mount_attrs.count; i++)
+    printf("%s{\"mount\":%u,\"attrSet\":\"%" PRIu64 "\",\"attrClr\":\"%" PRIu64 "\"}", i ? "," : "", ma[i].mount,
+           ma[i].attr_set, ma[i].attr_clr);
+  printf("]}\n");
   tsrun_plan_free(&p);
   return 0;
 }

@@ -83,9 +83,14 @@ test('rlimits: RLIM_INFINITY survives JSON doubles', (t) => {
 });
 
 test('fields this version cannot honour are refused, not ignored', (t) => {
-  const e = t.throws(() => validateSpec(spec((s) => (s.linux!.intelRdt = { closID: 'x' })), host, opts), { instanceOf: TsrunError });
+  // intelRdt: refused even where resctrl is mounted (not built yet); a host
+  // without resctrl gets runc's "not enabled" error instead.
+  const withResctrl: ValidationHost = { ...host, read: (p) => (p === '/proc/self/mountinfo' ? '1 2 0:3 / /sys/fs/resctrl rw - resctrl resctrl rw\n' : null) };
+  const e = t.throws(() => validateSpec(spec((s) => (s.linux!.intelRdt = { closID: 'x' })), withResctrl, opts), { instanceOf: TsrunError });
   t.is(e?.code, 'EUNSUPPORTED');
   t.regex(e?.message ?? '', /^linux\.intelRdt: /);
+  const e2 = t.throws(() => validateSpec(spec((s) => (s.linux!.intelRdt = { closID: 'x' })), host, opts), { instanceOf: TsrunError });
+  t.regex(e2?.message ?? '', /^linux\.intelRdt: .*resctrl is not mounted/);
 });
 
 test('loadBundle resolves a relative root.path against the bundle, not the cwd', (t) => {

@@ -56,6 +56,18 @@ function expected(p: InitPlan) {
     devices: p.devices,
     symlinks: p.symlinks,
     seccomp: { flags: p.seccomp?.flags ?? 0, bpf: Buffer.from(p.seccomp?.bpf ?? []).toString('hex') },
+    // issue 3 (3proc)
+    procAttrs: {
+      procFlags: p.procAttrs.procFlags,
+      personality: p.procAttrs.personality,
+      ioprio: p.procAttrs.ioprio,
+      mempolicyMode: p.procAttrs.mempolicyMode,
+      rootPropagation: p.procAttrs.rootPropagation.toString(),
+      sched: Object.fromEntries(Object.entries(p.procAttrs.sched).map(([k, v]) => [k, typeof v === 'bigint' ? v.toString() : v])),
+      mempolicyNodes: p.procAttrs.mempolicyNodes.map(String),
+      sysctls: p.procAttrs.sysctls,
+    },
+    mountAttrs: p.mountAttrs.map((m) => ({ mount: m.mount, attrSet: m.attrSet.toString(), attrClr: m.attrClr.toString() })),
   };
 }
 
@@ -73,6 +85,14 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   spec.domainname = 'example.org';
   spec.process!.env = ['A=1', 'UNICODE=h\u00e9llo \u2603', 'QUOTE="x"'];
   spec.linux!.devices = [{ type: 'b', path: '/dev/loop9', major: 7, minor: 9, fileMode: 0o640, uid: 3, gid: 4 }];
+  // issue 3 (3proc): every field of the process-attribute block
+  spec.linux!.personality = { domain: 'LINUX32', flags: ['ADDR_NO_RANDOMIZE'] };
+  spec.process!.scheduler = { policy: 'SCHED_DEADLINE', flags: ['SCHED_FLAG_RESET_ON_FORK'], nice: -3, runtime: 1000, deadline: 2000, period: 3000 };
+  spec.process!.ioPriority = { class: 'IOPRIO_CLASS_IDLE', priority: 7 };
+  spec.linux!.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0,65', flags: ['MPOL_F_STATIC_NODES'] };
+  spec.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.msgmax': '4321' };
+  spec.linux!.rootfsPropagation = 'shared';
+  spec.mounts!.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'rro', 'rnoatime'] });
   const plan = buildPlan(spec, { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 }, host).init;
   plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
   // issue 4: a stand-in program (two sock_filter records) and flags

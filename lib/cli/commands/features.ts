@@ -2,6 +2,7 @@
 import type { CommandModule } from 'yargs';
 
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
+import { RECURSIVE_OPTIONS } from '../../plan/attrs.js';
 import { CAPABILITIES } from '../../plan/linux.js';
 import { PROPAGATION_OPTIONS } from '../../plan/mounts.js';
 import { seccompFeatures } from '../../plan/seccomp.js';
@@ -20,7 +21,7 @@ export function features(): Record<string, unknown> {
     ociVersionMin: OCI_VERSION_MIN,
     ociVersionMax: OCI_VERSION_MAX,
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
-    mountOptions: [...flagOptions, ...Object.keys(PROPAGATION_OPTIONS)].sort(),
+    mountOptions: [...flagOptions, ...Object.keys(PROPAGATION_OPTIONS), ...Object.keys(RECURSIVE_OPTIONS)].sort(),
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
       capabilities: [...CAPABILITIES],

@@ -4,6 +4,7 @@ import type { Argv, CommandModule } from 'yargs';
 import { writeFd } from '../log.js';
 import { parseSignal } from '../signals.js';
 import type { Context } from '../context.js';
+import { listenFdOptions } from '../listen-fds.js';
 
 type Handler<A> = (ctx: Context, args: A) => Promise<number> | number;
 export type Runner = <A>(fn: Handler<A>) => (args: A) => Promise<void>;
@@ -28,7 +29,7 @@ export function createCommand(run: Runner): CommandModule {
         consoleSocket: a['console-socket'] as string | undefined,
         noPivot: a['no-pivot'] as boolean,
         noNewKeyring: a['no-new-keyring'] as boolean,
-        preserveFds: a['preserve-fds'] as number,
+        ...listenFdOptions(a['preserve-fds'] as number),
         detach: true,
       });
       return 0;

@@ -5,6 +5,7 @@ import type { Argv, CommandModule } from 'yargs';
 
 import { superviseForeground } from '../../container/foreground.js';
 import type { Runner } from './lifecycle.js';
+import { listenFdOptions } from '../listen-fds.js';
 
 /**
  * `tsrun run bundle/`: a positional with "/" is a bundle (ids never contain
@@ -46,7 +47,7 @@ export function runCommand(run: Runner): CommandModule {
         consoleSocket: a['console-socket'] as string | undefined,
         noPivot: a['no-pivot'] as boolean,
         noNewKeyring: a['no-new-keyring'] as boolean,
-        preserveFds: a['preserve-fds'] as number,
+        ...listenFdOptions(a['preserve-fds'] as number),
         detach,
       });
       try {

@@ -1,0 +1,235 @@
+/**
+ * issue 3 (3proc): the rules for process.scheduler, ioPriority,
+ * execCPUAffinity, linux.personality, memoryPolicy, sysctl, recursive mount
+ * options, the LSM fields, intelRdt and rlimits the host cannot grant.
+ * Called from validate.ts; host facts come through `ProcessHost`.
+ */
+import { ConfigError, TsrunError } from '../errors.js';
+import {
+  IOPRIO_CLASSES,
+  MPOL_FLAGS,
+  MPOL_MODES,
+  PERSONALITY_DOMAINS,
+  PERSONALITY_FLAGS,
+  SCHED_FLAGS,
+  SCHED_POLICIES,
+  parseCpuList,
+  sysctlPath,
+  type MemoryPolicySpec,
+  type SchedulerSpec,
+} from '../plan/attrs.js';
+import { RLIMITS } from '../plan/linux.js';
+import { rlimitValue } from '../plan/process.js';
+import type { Spec } from './types.js';
+
+/** Optional host reads; absent means "the host has nothing there". */
+export interface ProcessHost {
+  /** 'dir', 'file', 'other', or null when the path does not exist. */
+  kind(p: string): 'dir' | 'file' | 'other' | null;
+  /** A small text file's content, or null when it cannot be read. */
+  read?(p: string): string | null;
+}
+
+const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
+
+/** runc's rule: a sysctl must belong to a namespace the container has. */
+export function sysctlNamespace(key: string): 'network' | 'ipc' | 'uts' | null {
+  if (key.startsWith('net.')) return 'network';
+  if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) return 'ipc';
+  if (key === 'kernel.hostname' || key === 'kernel.domainname') return 'uts';
+  return null;
+}
+
+const at = (field: string, what: string): never => {
+  throw new ConfigError(field, what);
+};
+
+function checkNames(field: string, values: readonly string[] | undefined, known: Record<string, unknown>): void {
+  (values ?? []).forEach((v, i) => {
+    if (!(v in known)) at(`${field}[${i}]`, `unknown value ${JSON.stringify(v)}`);
+  });
+}
+
+function isInt(v: unknown): v is number {
+  return typeof v === 'number' && Number.isInteger(v);
+}
+
+export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
+  const p = spec.process!;
+  const l = spec.linux ?? {};
+  const nsTypes = new Set((l.namespaces ?? []).map((n) => n.type));
+
+  const s = p.scheduler as SchedulerSpec | undefined;
+  if (s) {
+    if (!(s.policy in SCHED_POLICIES)) at('process.scheduler.policy', `unknown policy ${JSON.stringify(s.policy)}`);
+    const rt = s.policy === 'SCHED_FIFO' || s.policy === 'SCHED_RR';
+    if (s.nice !== undefined && (!isInt(s.nice) || s.nice < -20 || s.nice > 19)) at('process.scheduler.nice', `must be between -20 and 19, got ${s.nice}`);
+    if (s.priority !== undefined) {
+      if (!isInt(s.priority)) at('process.scheduler.priority', 'must be an integer');
+      if (rt && (s.priority < 1 || s.priority > 99)) at('process.scheduler.priority', `must be between 1 and 99 for ${s.policy}, got ${s.priority}`);
+      if (!rt && s.priority !== 0) at('process.scheduler.priority', `must be 0 for ${s.policy}, got ${s.priority}`);
+    } else if (rt) at('process.scheduler.priority', `is required for ${s.policy}`);
+    checkNames('process.scheduler.flags', s.flags, SCHED_FLAGS);
+    for (const f of ['runtime', 'deadline', 'period'] as const) {
+      const v = s[f];
+      if (v !== undefined && (!isInt(v) || v < 0)) at(`process.scheduler.${f}`, `must be a non-negative integer, got ${v}`);
+      if (v !== undefined && v !== 0 && s.policy !== 'SCHED_DEADLINE') at(`process.scheduler.${f}`, `applies only to SCHED_DEADLINE, not ${s.policy}`);
+    }
+    if (s.policy === 'SCHED_DEADLINE') {
+      const { runtime = 0, deadline = 0, period = 0 } = s;
+      if (!runtime || !deadline) at('process.scheduler', 'SCHED_DEADLINE needs runtime and deadline');
+      if (runtime > deadline || (period && deadline > period)) at('process.scheduler', 'SCHED_DEADLINE needs runtime <= deadline <= period');
+    }
+  }
+
+  if (p.ioPriority) {
+    if (!(p.ioPriority.class in IOPRIO_CLASSES)) at('process.ioPriority.class', `unknown class ${JSON.stringify(p.ioPriority.class)}`);
+    const prio = p.ioPriority.priority ?? 0;
+    if (!isInt(prio) || prio < 0 || prio > 7) at('process.ioPriority.priority', `must be between 0 and 7, got ${prio}`);
+  }
+
+  if (p.execCPUAffinity) {
+    // Applies to processes joining a running container (exec), not to the
+    // init (config.md); the lists must still be valid.
+    for (const k of ['initial', 'final'] as const) {
+      const v = p.execCPUAffinity[k];
+      if (v === undefined) continue;
+      try {
+        parseCpuList(v);
+      } catch (e) {
+        at(`process.execCPUAffinity.${k}`, `invalid CPU list ${JSON.stringify(v)}: ${(e as Error).message}`);
+      }
+    }
+  }
+
+  if (l.personality) {
+    if (!(l.personality.domain in PERSONALITY_DOMAINS)) at('linux.personality.domain', `unknown domain ${JSON.stringify(l.personality.domain)} (LINUX or LINUX32)`);
+    checkNames('linux.personality.flags', l.personality.flags, PERSONALITY_FLAGS);
+  }
+
+  const mp = l.memoryPolicy as MemoryPolicySpec | undefined;
+  if (mp) {
+    if (!(mp.mode in MPOL_MODES)) at('linux.memoryPolicy.mode', `unknown mode ${JSON.stringify(mp.mode)}`);
+    checkNames('linux.memoryPolicy.flags', mp.flags, MPOL_FLAGS);
+    const needsNodes = !['MPOL_DEFAULT', 'MPOL_LOCAL'].includes(mp.mode);
+    if (!needsNodes && mp.nodes) at('linux.memoryPolicy.nodes', `must be empty for ${mp.mode}`);
+    if (needsNodes && !mp.nodes && mp.mode !== 'MPOL_PREFERRED') at('linux.memoryPolicy.nodes', `is required for ${mp.mode}`);
+    if (mp.nodes) {
+      let nodes: number[] = [];
+      try {
+        nodes = parseCpuList(mp.nodes);
+      } catch (e) {
+        at('linux.memoryPolicy.nodes', `invalid node list ${JSON.stringify(mp.nodes)}: ${(e as Error).message}`);
+      }
+      const online = host.read?.('/sys/devices/system/node/online');
+      if (online && !mp.flags?.includes('MPOL_F_RELATIVE_NODES')) {
+        const have = new Set(parseCpuList(online.trim()));
+        const missing = nodes.filter((n) => !have.has(n));
+        if (missing.length) at('linux.memoryPolicy.nodes', `node ${missing.join(',')} is not online on this host (online: ${online.trim()})`);
+      }
+    }
+  }
+
+  for (const [key, value] of Object.entries(l.sysctl ?? {})) {
+    const field = `linux.sysctl[${JSON.stringify(key)}]`;
+    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/.test(key)) at(field, `invalid sysctl name ${JSON.stringify(key)}`);
+    if (typeof value !== 'string') at(field, 'the value must be a string');
+    const ns = sysctlNamespace(key);
+    if (ns === null) at(field, `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`);
+    if (!nsTypes.has(ns!)) {
+      const what = { network: 'network', ipc: 'ipc', uts: 'UTS' }[ns!];
+      at(field, `sysctl ${JSON.stringify(key)} is not allowed in the host's ${what} namespace (linux.namespaces has no ${ns})`);
+    }
+    // The same keys exist in every namespace of a type: a key the host
+    // lacks is a typo (or a module not loaded), better named now than as
+    // an ENOENT from the init.
+    if (host.kind(`/proc/sys/${sysctlPath(key)}`) !== 'file') at(field, `no such sysctl on this host (/proc/sys/${sysctlPath(key)})`);
+  }
+
+  // LSMs: where the host has none, the error runc gives, before anything runs.
+  const apparmor = (host.read?.('/sys/module/apparmor/parameters/enabled') ?? '').trim() === 'Y';
+  const selinux = host.read?.('/sys/fs/selinux/enforce') != null;
+  if (p.apparmorProfile) {
+    if (!apparmor) at('process.apparmorProfile', 'an AppArmor profile is specified, but AppArmor is not enabled on this host');
+    throw new TsrunError('EUNSUPPORTED', 'process.apparmorProfile: applying AppArmor profiles is not supported by this tsrun yet');
+  }
+  for (const field of ['process.selinuxLabel', 'linux.mountLabel'] as const) {
+    const v = field === 'linux.mountLabel' ? l.mountLabel : p.selinuxLabel;
+    if (!v) continue;
+    if (!selinux) at(field, 'an SELinux label is specified, but SELinux is disabled or not supported on this host');
+    throw new TsrunError('EUNSUPPORTED', `${field}: SELinux labels are not supported by this tsrun yet`);
+  }
+  if (l.intelRdt) {
+    const mounted = (host.read?.('/proc/self/mountinfo') ?? '').split('\n').some((line) => / - resctrl /.test(line));
+    if (!mounted) at('linux.intelRdt', 'Intel RDT is specified, but resctrl is not mounted on this host (Intel RDT/CAT/MBA is not enabled)');
+    throw new TsrunError('EUNSUPPORTED', 'linux.intelRdt: Intel RDT is not supported by this tsrun yet');
+  }
+
+  validateRlimitsAgainstHost(spec, host);
+  validateNetDevices(spec, host);
+  (spec.mounts ?? []).forEach((m, i) => {
+    const j = (m.options ?? []).indexOf('tmpcopyup');
+    if (j >= 0) throw new TsrunError('EUNSUPPORTED', `mounts[${i}].options[${j}]: "tmpcopyup" (copying the image's files into the tmpfs) is not supported by this tsrun yet`);
+  });
+}
+
+/** linux.netDevices: a new network namespace, existing host interfaces, valid distinct names. */
+function validateNetDevices(spec: Spec, host: ProcessHost): void {
+  const devices = spec.linux?.netDevices ?? {};
+  const names = new Set<string>();
+  const validName = (n: string) => n.length > 0 && n.length <= 15 && n !== '.' && n !== '..' && !/[/:\s]/.test(n);
+  for (const [hostName, d] of Object.entries(devices)) {
+    const field = `linux.netDevices[${JSON.stringify(hostName)}]`;
+    if (!(spec.linux?.namespaces ?? []).some((n) => n.type === 'network'))
+      at(field, 'moving an interface needs a network namespace of the container (linux.namespaces has no network)');
+    if (!validName(hostName)) at(field, `invalid interface name ${JSON.stringify(hostName)}`);
+    const name = d?.name || hostName;
+    if (!validName(name)) at(`${field}.name`, `invalid interface name ${JSON.stringify(name)}`);
+    if (names.has(name)) at(`${field}.name`, `two devices would be named ${JSON.stringify(name)} in the container`);
+    names.add(name);
+    if (host.kind(`/sys/class/net/${hostName}`) === null) at(field, `no interface ${JSON.stringify(hostName)} on the host`);
+  }
+}
+
+const CAP_SYS_RESOURCE = 24n;
+
+/**
+ * A hard limit above the runtime's own needs CAP_SYS_RESOURCE; without it
+ * the init's setrlimit would fail with a bare EPERM after clone. Say which
+ * limit and why before anything starts.
+ */
+function validateRlimitsAgainstHost(spec: Spec, host: ProcessHost): void {
+  const rl = spec.process!.rlimits ?? [];
+  if (!rl.length || !host.read) return;
+  const status = host.read('/proc/self/status') ?? '';
+  const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(status);
+  if (!capEff || (BigInt(`0x${capEff[1]}`) >> CAP_SYS_RESOURCE) & 1n) return;
+  const limits = parseLimits(host.read('/proc/self/limits') ?? '');
+  rl.forEach((r, i) => {
+    const current = limits.get(RLIMITS[r.type]!);
+    if (current === undefined) return;
+    if (rlimitValue(r.hard) > current)
+      at(`process.rlimits[${i}]`, `${r.type} hard limit ${r.hard} exceeds the host's hard limit ${current === 0xffffffffffffffffn ? 'unlimited' : current}, and raising it needs CAP_SYS_RESOURCE, which this runtime does not have`);
+  });
+}
+
+const LIMIT_ROWS: Record<string, string> = {
+  'Max cpu time': 'RLIMIT_CPU', 'Max file size': 'RLIMIT_FSIZE', 'Max data size': 'RLIMIT_DATA', 'Max stack size': 'RLIMIT_STACK',
+  'Max core file size': 'RLIMIT_CORE', 'Max resident set': 'RLIMIT_RSS', 'Max processes': 'RLIMIT_NPROC', 'Max open files': 'RLIMIT_NOFILE',
+  'Max locked memory': 'RLIMIT_MEMLOCK', 'Max address space': 'RLIMIT_AS', 'Max file locks': 'RLIMIT_LOCKS', 'Max pending signals': 'RLIMIT_SIGPENDING',
+  'Max msgqueue size': 'RLIMIT_MSGQUEUE', 'Max nice priority': 'RLIMIT_NICE', 'Max realtime priority': 'RLIMIT_RTPRIO', 'Max realtime timeout': 'RLIMIT_RTTIME',
+};
+
+/** /proc/self/limits → resource number → hard limit. */
+export function parseLimits(text: string): Map<number, bigint> {
+  const out = new Map<number, bigint>();
+  for (const line of text.split('\n')) {
+    const name = Object.keys(LIMIT_ROWS).find((k) => line.startsWith(k));
+    if (!name) continue;
+    const cols = line.slice(name.length).trim().split(/\s+/);
+    const hard = cols[1];
+    if (hard === undefined) continue;
+    out.set(RLIMITS[LIMIT_ROWS[name]!]!, hard === 'unlimited' ? 0xffffffffffffffffn : BigInt(hard));
+  }
+  return out;
+}

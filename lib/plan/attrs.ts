@@ -1,0 +1,249 @@
+/**
+ * issue 3 (3proc): linux.personality, process.scheduler, process.ioPriority,
+ * linux.memoryPolicy, linux.sysctl and recursive mount attributes → plan.
+ * Kernel numbers live here; lib/config/validate-process.ts has the rules.
+ */
+import type { Spec } from '../config/types.js';
+import { MS } from './linux.js';
+import { PROPAGATION_OPTIONS } from './mounts.js';
+import type { PlanMount } from './types.js';
+
+export const PERSONALITY_DOMAINS: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };
+/** include/uapi/linux/personality.h flag bits. */
+export const PERSONALITY_FLAGS: Record<string, number> = {
+  UNAME26: 0x0020000,
+  ADDR_NO_RANDOMIZE: 0x0040000,
+  FDPIC_FUNCPTRS: 0x0080000,
+  MMAP_PAGE_ZERO: 0x0100000,
+  ADDR_COMPAT_LAYOUT: 0x0200000,
+  READ_IMPLIES_EXEC: 0x0400000,
+  ADDR_LIMIT_32BIT: 0x0800000,
+  SHORT_INODE: 0x1000000,
+  WHOLE_SECONDS: 0x2000000,
+  STICKY_TIMEOUTS: 0x4000000,
+  ADDR_LIMIT_3GB: 0x8000000,
+};
+
+export const SCHED_POLICIES: Record<string, number> = {
+  SCHED_OTHER: 0,
+  SCHED_FIFO: 1,
+  SCHED_RR: 2,
+  SCHED_BATCH: 3,
+  SCHED_ISO: 4,
+  SCHED_IDLE: 5,
+  SCHED_DEADLINE: 6,
+};
+export const SCHED_FLAGS: Record<string, bigint> = {
+  SCHED_FLAG_RESET_ON_FORK: 0x01n,
+  SCHED_FLAG_RECLAIM: 0x02n,
+  SCHED_FLAG_DL_OVERRUN: 0x04n,
+  SCHED_FLAG_KEEP_POLICY: 0x08n,
+  SCHED_FLAG_KEEP_PARAMS: 0x10n,
+  SCHED_FLAG_UTIL_CLAMP_MIN: 0x20n,
+  SCHED_FLAG_UTIL_CLAMP_MAX: 0x40n,
+};
+
+export const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+
+export const MPOL_MODES: Record<string, number> = {
+  MPOL_DEFAULT: 0,
+  MPOL_PREFERRED: 1,
+  MPOL_BIND: 2,
+  MPOL_INTERLEAVE: 3,
+  MPOL_LOCAL: 4,
+  MPOL_PREFERRED_MANY: 5,
+  MPOL_WEIGHTED_INTERLEAVE: 6,
+};
+export const MPOL_FLAGS: Record<string, number> = {
+  MPOL_F_NUMA_BALANCING: 1 << 13,
+  MPOL_F_RELATIVE_NODES: 1 << 14,
+  MPOL_F_STATIC_NODES: 1 << 15,
+};
+
+/** MOUNT_ATTR_* of mount_setattr(2). */
+export const MOUNT_ATTR = {
+  RDONLY: 0x1n,
+  NOSUID: 0x2n,
+  NODEV: 0x4n,
+  NOEXEC: 0x8n,
+  ATIME_MASK: 0x70n,
+  RELATIME: 0x0n,
+  NOATIME: 0x10n,
+  STRICTATIME: 0x20n,
+  NODIRATIME: 0x80n,
+  NOSYMFOLLOW: 0x200000n,
+} as const;
+
+/** runc's recursive mount options: [attributes to set, attributes to clear]. */
+export const RECURSIVE_OPTIONS: Record<string, [bigint, bigint]> = {
+  rro: [MOUNT_ATTR.RDONLY, 0n],
+  rrw: [0n, MOUNT_ATTR.RDONLY],
+  rnosuid: [MOUNT_ATTR.NOSUID, 0n],
+  rsuid: [0n, MOUNT_ATTR.NOSUID],
+  rnodev: [MOUNT_ATTR.NODEV, 0n],
+  rdev: [0n, MOUNT_ATTR.NODEV],
+  rnoexec: [MOUNT_ATTR.NOEXEC, 0n],
+  rexec: [0n, MOUNT_ATTR.NOEXEC],
+  rnodiratime: [MOUNT_ATTR.NODIRATIME, 0n],
+  rdiratime: [0n, MOUNT_ATTR.NODIRATIME],
+  rnosymfollow: [MOUNT_ATTR.NOSYMFOLLOW, 0n],
+  rsymfollow: [0n, MOUNT_ATTR.NOSYMFOLLOW],
+  // The atime mode is one field: the kernel takes a new mode only with the
+  // whole mask cleared. Leaving noatime/strictatime means relatime.
+  rrelatime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+  rnoatime: [MOUNT_ATTR.NOATIME, MOUNT_ATTR.ATIME_MASK],
+  rstrictatime: [MOUNT_ATTR.STRICTATIME, MOUNT_ATTR.ATIME_MASK],
+  ratime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+  rnorelatime: [MOUNT_ATTR.STRICTATIME, MOUNT_ATTR.ATIME_MASK],
+  rnostrictatime: [MOUNT_ATTR.RELATIME, MOUNT_ATTR.ATIME_MASK],
+};
+
+/** Folds recursive options in order (a later option wins). */
+export function recursiveAttrs(options: readonly string[]): { set: bigint; clr: bigint } | null {
+  let set = 0n;
+  let clr = 0n;
+  let any = false;
+  for (const o of options) {
+    const a = RECURSIVE_OPTIONS[o];
+    if (!a) continue;
+    any = true;
+    const [s, c] = a;
+    const touched = s | c;
+    set = (set & ~touched) | s;
+    clr = (clr & ~touched) | c;
+    if (c & MOUNT_ATTR.ATIME_MASK) clr |= MOUNT_ATTR.ATIME_MASK;
+  }
+  return any ? { set, clr } : null;
+}
+
+export interface PlanMountAttr {
+  mount: number;
+  attrSet: bigint;
+  attrClr: bigint;
+}
+
+export function planMountAttrs(mounts: readonly PlanMount[]): PlanMountAttr[] {
+  const out: PlanMountAttr[] = [];
+  mounts.forEach((m, i) => {
+    if (m.recursive) out.push({ mount: i, attrSet: m.recursive.set, attrClr: m.recursive.clr });
+  });
+  return out;
+}
+
+/** "0-3,7" → a node mask in 64-bit words (bit n = node n). */
+export function parseNodeList(list: string): bigint[] {
+  const nodes = parseCpuList(list);
+  const words: bigint[] = [];
+  for (const n of nodes) {
+    const w = Math.floor(n / 64);
+    while (words.length <= w) words.push(0n);
+    words[w] = words[w]! | (1n << BigInt(n % 64));
+  }
+  return words;
+}
+
+/** A kernel list ("0-3,7,9-10") → its members; throws on bad syntax. */
+export function parseCpuList(list: string): number[] {
+  const out: number[] = [];
+  for (const part of list.split(',')) {
+    const m = /^\s*(\d+)(?:-(\d+))?\s*$/.exec(part);
+    if (!m) throw new Error(`invalid list element ${JSON.stringify(part)}`);
+    const lo = Number(m[1]);
+    const hi = m[2] === undefined ? lo : Number(m[2]);
+    if (hi < lo) throw new Error(`invalid range ${JSON.stringify(part)}`);
+    if (hi > 4095) throw new Error(`${hi} is out of range`);
+    for (let n = lo; n <= hi; n++) out.push(n);
+  }
+  return out;
+}
+
+export interface ProcAttrsPlan {
+  procFlags: number;
+  personality: number;
+  ioprio: number;
+  mempolicyMode: number;
+  rootPropagation: bigint;
+  sched: { policy: number; flags: bigint; nice: number; priority: number; runtime: bigint; deadline: bigint; period: bigint };
+  mempolicyNodes: bigint[];
+  sysctls: { path: string; value: string }[];
+}
+
+export const ProcFlag = { PERSONALITY: 1, SCHED: 2, IOPRIO: 4, MEMPOLICY: 8 } as const;
+
+/** sysctl key → path below /proc/sys, as runc writes it (dots are separators). */
+export function sysctlPath(key: string): string {
+  return key.replace(/\./g, '/');
+}
+
+/** Validated spec → the process-attribute block (validate-process.ts ran first). */
+export function planProcAttrs(spec: Spec, rootPropagation: bigint): ProcAttrsPlan {
+  const proc = spec.process!;
+  const linux = spec.linux ?? {};
+  let procFlags = 0;
+  let personality = 0;
+  if (linux.personality) {
+    procFlags |= ProcFlag.PERSONALITY;
+    personality = PERSONALITY_DOMAINS[linux.personality.domain]!;
+    for (const f of linux.personality.flags ?? []) personality |= PERSONALITY_FLAGS[f]!;
+  }
+  const sched = { policy: 0, flags: 0n, nice: 0, priority: 0, runtime: 0n, deadline: 0n, period: 0n };
+  const s = proc.scheduler as SchedulerSpec | undefined;
+  if (s) {
+    procFlags |= ProcFlag.SCHED;
+    sched.policy = SCHED_POLICIES[s.policy]!;
+    for (const f of s.flags ?? []) sched.flags |= SCHED_FLAGS[f]!;
+    sched.nice = s.nice ?? 0;
+    sched.priority = s.priority ?? 0;
+    sched.runtime = BigInt(s.runtime ?? 0);
+    sched.deadline = BigInt(s.deadline ?? 0);
+    sched.period = BigInt(s.period ?? 0);
+  }
+  let ioprio = 0;
+  if (proc.ioPriority) {
+    procFlags |= ProcFlag.IOPRIO;
+    ioprio = (IOPRIO_CLASSES[proc.ioPriority.class]! << 13) | (proc.ioPriority.priority ?? 0);
+  }
+  let mempolicyMode = 0;
+  let mempolicyNodes: bigint[] = [];
+  const mp = linux.memoryPolicy as MemoryPolicySpec | undefined;
+  if (mp) {
+    procFlags |= ProcFlag.MEMPOLICY;
+    mempolicyMode = MPOL_MODES[mp.mode]!;
+    for (const f of mp.flags ?? []) mempolicyMode |= MPOL_FLAGS[f]!;
+    mempolicyNodes = mp.nodes ? parseNodeList(mp.nodes) : [];
+  }
+  const sysctls = Object.entries(linux.sysctl ?? {}).map(([k, v]) => ({ path: sysctlPath(k), value: v }));
+  return { procFlags, personality, ioprio, mempolicyMode, rootPropagation, sched, mempolicyNodes, sysctls };
+}
+
+export interface SchedulerSpec {
+  policy: string;
+  nice?: number;
+  priority?: number;
+  flags?: string[];
+  runtime?: number;
+  deadline?: number;
+  period?: number;
+}
+
+export interface MemoryPolicySpec {
+  mode: string;
+  nodes?: string;
+  flags?: string[];
+}
+
+/**
+ * linux.rootfsPropagation in two parts. Before pivot_root "/" is always
+ * made recursively slave or private: pivot_root refuses a shared root, and
+ * a shared "/" in the fresh copy of the host's mounts would send every
+ * mount we make to the host's peer groups. After pivot_root the exact value
+ * asked for is applied to the container's "/" (0 = leave it: the default,
+ * rslave, is already in place).
+ */
+export function rootPropagationPlan(value: string | undefined): { before: bigint; after: bigint } {
+  const rslave = MS.SLAVE | MS.REC;
+  if (!value) return { before: rslave, after: 0n };
+  const exact = PROPAGATION_OPTIONS[value]!;
+  const before = value === 'private' || value === 'rprivate' ? MS.PRIVATE | MS.REC : rslave;
+  return { before, after: exact === before ? 0n : exact };
+}

@@ -1,0 +1,47 @@
+/* attrs.c — process attributes the container program inherits across
+ * execve: personality, scheduler, I/O priority, memory policy. Applied
+ * while the init is still fully privileged: real-time policies, negative
+ * nice values and the real-time I/O class need CAP_SYS_NICE or
+ * CAP_SYS_ADMIN, which the container user may not keep. */
+#include <errno.h>
+#include <string.h>
+#include <sys/personality.h>
+#include <sys/syscall.h>
+#include <unistd.h>
+
+#include "init.h"
+
+#ifndef SYS_sched_setattr
+#define SYS_sched_setattr 314
+#endif
+#ifndef SYS_ioprio_set
+#define SYS_ioprio_set 251
+#endif
+#ifndef SYS_set_mempolicy
+#define SYS_set_mempolicy 238
+#endif
+#define TSRUN_IOPRIO_WHO_PROCESS 1
+
+int tsrun_step_attrs(struct tsrun_init *ctx) {
+  const struct tsrun_plan_header *h = ctx->plan->h;
+  if (h->proc_flags & TSRUN_PROC_PERSONALITY) {
+    /* personality(2) returns the previous persona; -1 is the only error. */
+    if (syscall(SYS_personality, (unsigned long)h->personality) == -1)
+      return tsrun_fail(ctx, errno, "set personality", NULL);
+  }
+  if (h->proc_flags & TSRUN_PROC_SCHED) {
+    struct tsrun_sched attr = h->sched; /* the kernel may not write to the plan */
+    if (syscall(SYS_sched_setattr, 0, &attr, 0) < 0) return tsrun_fail(ctx, errno, "sched_setattr", NULL);
+  }
+  if (h->proc_flags & TSRUN_PROC_IOPRIO) {
+    if (syscall(SYS_ioprio_set, TSRUN_IOPRIO_WHO_PROCESS, 0, (int)h->ioprio) < 0)
+      return tsrun_fail(ctx, errno, "ioprio_set", NULL);
+  }
+  if (h->proc_flags & TSRUN_PROC_MEMPOLICY) {
+    const uint64_t *mask = tsrun_plan_vec(ctx->plan, h->mempolicy_nodes);
+    unsigned long maxnode = h->mempolicy_nodes.count ? (unsigned long)h->mempolicy_nodes.count * 64 + 1 : 0;
+    if (syscall(SYS_set_mempolicy, (int)h->mempolicy_mode, h->mempolicy_nodes.count ? mask : NULL, maxnode) < 0)
+      return tsrun_fail(ctx, errno, "set_mempolicy", NULL);
+  }
+  return 0;
+}

@@ -1,0 +1,123 @@
+/**
+ * issue 3 (3proc): the process-attribute rules and planners, without root:
+ * the host comes in as plain functions.
+ */
+import test from 'ava';
+
+import { listenFdOptions } from '../../lib/cli/listen-fds.js';
+import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import type { Spec } from '../../lib/config/types.js';
+import { parseLimits, sysctlNamespace } from '../../lib/config/validate-process.js';
+import { validateSpec, type ValidationHost } from '../../lib/config/validate.js';
+import { ConfigError } from '../../lib/errors.js';
+import { MOUNT_ATTR, parseNodeList, planProcAttrs, recursiveAttrs, rootPropagationPlan } from '../../lib/plan/attrs.js';
+import { MS } from '../../lib/plan/linux.js';
+import { parseMountOptions } from '../../lib/plan/mounts.js';
+
+const files: Record<string, string> = {
+  '/sys/devices/system/node/online': '0-1\n',
+  '/proc/self/status': 'CapEff:\t000001fffeffffff\n', // no CAP_SYS_RESOURCE (24)
+  '/proc/self/limits': 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\nMax core file size        unlimited            unlimited            bytes\n',
+};
+const host: ValidationHost = {
+  kind: (p) => (p.startsWith('/proc/sys/') ? (p.includes('missing') ? null : 'file') : 'dir'),
+  read: (p) => files[p] ?? null,
+};
+const opts = { rootfs: '/bundle/rootfs', detach: true, consoleSocket: false };
+
+function spec(mutate: (s: Spec) => void): Spec {
+  const s = defaultSpec();
+  s.process!.terminal = false;
+  mutate(s);
+  return s;
+}
+
+function fails(t: import('ava').ExecutionContext, mutate: (s: Spec) => void, field: string, message: RegExp): void {
+  const e = t.throws(() => validateSpec(spec(mutate), host, opts), { instanceOf: ConfigError });
+  t.true(e?.message.startsWith(`${field}: `), e?.message);
+  t.regex(e?.message ?? '', message);
+}
+
+test('sysctl keys map to the namespace runc requires', (t) => {
+  t.is(sysctlNamespace('net.ipv4.ip_forward'), 'network');
+  t.is(sysctlNamespace('kernel.msgmax'), 'ipc');
+  t.is(sysctlNamespace('fs.mqueue.queues_max'), 'ipc');
+  t.is(sysctlNamespace('kernel.domainname'), 'uts');
+  t.is(sysctlNamespace('kernel.pid_max'), null);
+  t.is(sysctlNamespace('vm.swappiness'), null);
+});
+
+test('sysctl validation names the key', (t) => {
+  t.notThrows(() => validateSpec(spec((s) => (s.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1' })), host, opts));
+  fails(t, (s) => (s.linux!.sysctl = { 'vm.swappiness': '1' }), 'linux.sysctl["vm.swappiness"]', /not in a separate kernel namespace/);
+  fails(t, (s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'ipc');
+    s.linux!.sysctl = { 'fs.mqueue.msg_max': '1' };
+  }, 'linux.sysctl["fs.mqueue.msg_max"]', /host's ipc namespace/);
+  fails(t, (s) => (s.linux!.sysctl = { 'net.ipv4.missing': '1' }), 'linux.sysctl["net.ipv4.missing"]', /no such sysctl/);
+  fails(t, (s) => (s.linux!.sysctl = { 'net/../../x': '1' }), 'linux.sysctl["net/../../x"]', /invalid sysctl name/);
+});
+
+test('scheduler, ioPriority, personality and memoryPolicy rules', (t) => {
+  t.notThrows(() => validateSpec(spec((s) => (s.process!.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10, deadline: 20, period: 30 })), host, opts));
+  fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_DEADLINE', runtime: 30, deadline: 20 }), 'process.scheduler', /runtime <= deadline <= period/);
+  fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_BATCH', priority: 3 }), 'process.scheduler.priority', /must be 0 for SCHED_BATCH/);
+  fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', runtime: 5 }), 'process.scheduler.runtime', /only to SCHED_DEADLINE/);
+  fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_NOPE'] }), 'process.scheduler.flags[0]', /unknown value/);
+  fails(t, (s) => (s.process!.ioPriority = { class: 'IOPRIO_CLASS_NONE' }), 'process.ioPriority.class', /unknown class/);
+  fails(t, (s) => (s.linux!.personality = { domain: 'LINUX', flags: ['BOGUS'] }), 'linux.personality.flags[0]', /unknown value/);
+  fails(t, (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '0-2' }), 'linux.memoryPolicy.nodes', /node 2 is not online/);
+  fails(t, (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_LOCAL', nodes: '0' }), 'linux.memoryPolicy.nodes', /must be empty/);
+});
+
+test('an rlimit above the runtime\'s hard limit is refused without CAP_SYS_RESOURCE', (t) => {
+  t.notThrows(() => validateSpec(spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 4096, hard: 4096 }])), host, opts));
+  fails(t, (s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 8192 }]), 'process.rlimits[0]', /hard limit 8192 exceeds the host's hard limit 4096/);
+  t.deepEqual(parseLimits(files['/proc/self/limits']!), new Map([[7, 4096n], [4, 0xffffffffffffffffn]]));
+});
+
+test('recursive mount options fold into mount_setattr attributes and stay out of the data', (t) => {
+  t.deepEqual(recursiveAttrs(['rbind', 'rro', 'rnosuid']), { set: MOUNT_ATTR.RDONLY | MOUNT_ATTR.NOSUID, clr: 0n });
+  t.deepEqual(recursiveAttrs(['rro', 'rrw']), { set: 0n, clr: MOUNT_ATTR.RDONLY });
+  t.deepEqual(recursiveAttrs(['rnoatime']), { set: MOUNT_ATTR.NOATIME, clr: MOUNT_ATTR.ATIME_MASK });
+  t.deepEqual(recursiveAttrs(['rstrictatime', 'rrelatime']), { set: 0n, clr: MOUNT_ATTR.ATIME_MASK });
+  t.is(recursiveAttrs(['ro', 'nosuid']), null);
+  t.deepEqual(parseMountOptions(['rro', 'size=1m']).data, ['size=1m']);
+});
+
+test('rootfsPropagation: recursive slave or private before pivot_root, the exact value after', (t) => {
+  t.deepEqual(rootPropagationPlan(undefined), { before: MS.SLAVE | MS.REC, after: 0n });
+  t.deepEqual(rootPropagationPlan('shared'), { before: MS.SLAVE | MS.REC, after: MS.SHARED });
+  t.deepEqual(rootPropagationPlan('runbindable'), { before: MS.SLAVE | MS.REC, after: MS.UNBINDABLE | MS.REC });
+  t.deepEqual(rootPropagationPlan('rprivate'), { before: MS.PRIVATE | MS.REC, after: 0n });
+  t.deepEqual(rootPropagationPlan('private'), { before: MS.PRIVATE | MS.REC, after: MS.PRIVATE });
+});
+
+test('process attributes plan to kernel values', (t) => {
+  const a = planProcAttrs(spec((s) => {
+    s.linux!.personality = { domain: 'LINUX32', flags: ['ADDR_NO_RANDOMIZE'] };
+    s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+    s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
+    (s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0,64', flags: ['MPOL_F_STATIC_NODES'] };
+    s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+  }), 0n);
+  t.is(a.personality, 0x0008 | 0x0040000);
+  t.is(a.ioprio, (2 << 13) | 6);
+  t.is(a.sched.policy, 1);
+  t.is(a.sched.priority, 10);
+  t.is(a.mempolicyMode, 3 | (1 << 15));
+  t.deepEqual(a.mempolicyNodes, [1n, 1n]);
+  t.deepEqual(a.sysctls, [{ path: 'net/ipv4/ip_forward', value: '1' }]);
+  t.deepEqual(parseNodeList('1-2'), [6n]);
+});
+
+test('socket activation: LISTEN_FDS counts only when LISTEN_PID is us', (t) => {
+  t.deepEqual(listenFdOptions(2, { LISTEN_FDS: '3', LISTEN_PID: '42' }, 42), { preserveFds: 5, extraEnv: ['LISTEN_FDS=3', 'LISTEN_PID=1'] });
+  t.deepEqual(listenFdOptions(2, { LISTEN_FDS: '3', LISTEN_PID: '41' }, 42), { preserveFds: 2, extraEnv: [] });
+  t.deepEqual(listenFdOptions(0, {}, 42), { preserveFds: 0, extraEnv: [] });
+});
+
+test('tmpcopyup is refused by name rather than handed to tmpfs as data', (t) => {
+  const e = t.throws(() => validateSpec(spec((s) => s.mounts!.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] })), host, opts));
+  t.regex(e?.message ?? '', /^mounts\[\d+\]\.options\[0\]: "tmpcopyup"/);
+});
