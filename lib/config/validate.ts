@@ -9,6 +9,7 @@ import { ConfigError, TsrunError } from '../errors.js';
 import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Spec } from './types.js';
+import { validateNamespaceRules } from './validate-namespaces.js';
 
 /** ociVersion 1.0.0 … 1.3.x, with an optional pre-release suffix (-dev, -rc.1). */
 const OCI_VERSION = /^1\.[0-3]\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
@@ -75,13 +76,8 @@ function validateNamespaces(spec: Spec): Set<string> {
     if (!NAMESPACE_TYPES.has(ns.type)) throw new ConfigError(`${at}.type`, `unknown namespace type ${JSON.stringify(ns.type)}`);
     if (types.has(ns.type)) throw new ConfigError(`${at}.type`, `duplicate namespace type ${JSON.stringify(ns.type)}`);
     types.add(ns.type);
-    if (ns.path !== undefined && ns.path !== '') unsupported(`${at}.path`, 'joining an existing namespace');
-    if (ns.type === 'user') unsupported(at, 'a user namespace');
-    if (ns.type === 'time') unsupported(at, 'a time namespace');
   });
-  if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
-    if (!types.has('user')) throw new ConfigError('linux.uidMappings', 'id mappings require a user namespace');
-  }
+  validateNamespaceRules(spec); // issue 3: paths, user ns mappings, time offsets, sysctl owners
   if (!types.has('mount'))
     throw new ConfigError('linux.namespaces', 'a mount namespace is required to set up the container root');
   return types;
@@ -172,5 +168,4 @@ function validateLinux(spec: Spec): void {
   if (l.memoryPolicy) unsupported('linux.memoryPolicy', 'setting the memory policy');
   if (l.netDevices && Object.keys(l.netDevices).length) unsupported('linux.netDevices', 'moving network devices');
   if (l.mountLabel) unsupported('linux.mountLabel', 'SELinux mount labels');
-  if (l.timeOffsets && Object.keys(l.timeOffsets).length) unsupported('linux.timeOffsets', 'a time namespace');
 }

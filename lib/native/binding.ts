@@ -16,6 +16,8 @@ export interface SyncMessage {
   message: string;
   /** An fd passed with the message (TSRUN_SYNC_PTY), else -1. */
   fd: number;
+  /** issue 3: TSRUN_SYNC_PID: the init's pid after the namespace step's fork (0: unchanged). */
+  pid: number;
 }
 
 export interface WaitStatus {
@@ -23,7 +25,7 @@ export interface WaitStatus {
   signal: number | null;
 }
 
-export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5 } as const;
+export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5, IDMAP: 6, PID: 7 } as const;
 
 export interface HookResult {
   code: number | null;
@@ -51,6 +53,8 @@ export interface NativeBinding {
   copyWinsize(from: number, to: number): boolean;
   /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
+  /** issue 3: CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
+  nsType(fd: number): number;
 }
 
 export const LOCK_SH = 1;

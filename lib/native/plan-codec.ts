@@ -7,12 +7,13 @@
 import type { InitPlan } from '../plan/types.js';
 
 export const PLAN_MAGIC = 0x50525354;
-export const PLAN_VERSION = 1;
-export const HEADER_SIZE = 208;
+export const PLAN_VERSION = 2;
+export const HEADER_SIZE = 256;
 const MOUNT_SIZE = 56;
 const RLIMIT_SIZE = 24;
 const DEVICE_SIZE = 32;
 const SYMLINK_SIZE = 16;
+const NS_JOIN_SIZE = 8;
 
 /** Header field offsets (struct tsrun_plan_header). */
 const H = {
@@ -44,6 +45,15 @@ const H = {
   rlimits: 184,
   devices: 192,
   symlinks: 200,
+  // issue 3 (namespaces and ids)
+  unshareFlags: 208,
+  nsFlags: 216,
+  // pad1: 220
+  nsJoins: 224,
+  monotonicSecs: 232,
+  boottimeSecs: 240,
+  monotonicNsecs: 248,
+  boottimeNsecs: 252,
 } as const;
 
 class Writer {
@@ -155,6 +165,19 @@ export function encodePlan(p: InitPlan): Buffer {
     w.putStr(at, l.target);
     w.putStr(at + 8, l.linkpath);
   });
+
+  // issue 3 (namespaces and ids)
+  b().writeBigUInt64LE(p.unshareFlags, H.unshareFlags);
+  b().writeUInt32LE(p.nsFlags >>> 0, H.nsFlags);
+  const joins = w.vec(H.nsJoins, p.nsJoins.length, NS_JOIN_SIZE);
+  p.nsJoins.forEach((j, i) => {
+    b().writeInt32LE(j.fd, joins + NS_JOIN_SIZE * i);
+    b().writeUInt32LE(j.nstype >>> 0, joins + NS_JOIN_SIZE * i + 4);
+  });
+  b().writeBigInt64LE(p.timeOffsets.monotonic[0], H.monotonicSecs);
+  b().writeBigInt64LE(p.timeOffsets.boottime[0], H.boottimeSecs);
+  b().writeUInt32LE(p.timeOffsets.monotonic[1] >>> 0, H.monotonicNsecs);
+  b().writeUInt32LE(p.timeOffsets.boottime[1] >>> 0, H.boottimeNsecs);
 
   const total = Math.ceil(w.len / 8) * 8;
   w.alloc(total - w.len, 1);

@@ -4,8 +4,9 @@
 import type { Spec } from '../config/types.js';
 import { hasCreateHooks } from '../container/hooks.js';
 import { planDevices, planSymlinks } from './devices.js';
-import { MS, NAMESPACE_CLONE_FLAGS } from './linux.js';
+import { MS } from './linux.js';
 import { PROPAGATION_OPTIONS, planMounts, type MountHost } from './mounts.js';
+import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import { PlanFlag, type Plan } from './types.js';
 
@@ -25,14 +26,13 @@ export interface PlanOptions {
   /** fd of the connected --console-socket, or -1. */
   consoleSocketFd?: number;
   preserveFds?: number;
+  /** issue 3: fds of the opened linux.namespaces[i].path, by index. */
+  nsFds?: readonly (number | undefined)[];
 }
 
 export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   const proc = spec.process!;
-  let cloneFlags = 0n;
-  for (const ns of spec.linux?.namespaces ?? []) {
-    if (!ns.path) cloneFlags |= NAMESPACE_CLONE_FLAGS[ns.type];
-  }
+  const ns = planNamespaces(spec, opts.nsFds);
   let flags = 0;
   if (opts.noPivot) flags |= PlanFlag.NO_PIVOT;
   if (proc.noNewPrivileges) flags |= PlanFlag.NO_NEW_PRIVS;
@@ -51,7 +51,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   return {
     init: {
       flags,
-      cloneFlags,
+      cloneFlags: ns.cloneFlags,
       rootfsPropagation,
       caps,
       uid: proc.user.uid,
@@ -74,9 +74,14 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       rlimits: planRlimits(spec),
       devices: planDevices(spec),
       symlinks: planSymlinks(spec),
+      unshareFlags: ns.unshareFlags,
+      nsFlags: ns.nsFlags,
+      nsJoins: ns.nsJoins,
+      timeOffsets: ns.timeOffsets,
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,
+      idMaps: ns.idMaps,
     },
   };
 }

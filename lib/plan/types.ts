@@ -47,6 +47,16 @@ export interface PlanDevice {
   gid: number;
 }
 
+/** issue 3: TSRUN_NS_* of the plan header's ns_flags. */
+export const NsFlag = { STAGE: 1 << 0, FORK: 1 << 1, TIME_OFFSETS: 1 << 2 } as const;
+
+/** issue 3: a namespace to join by setns (fd opened by the runtime before clone). */
+export interface PlanNsJoin {
+  fd: number;
+  /** CLONE_NEW* */
+  nstype: number;
+}
+
 export interface PlanSymlink {
   target: string;
   linkpath: string;
@@ -79,11 +89,19 @@ export interface InitPlan {
   rlimits: PlanRlimit[];
   devices: PlanDevice[];
   symlinks: PlanSymlink[];
+  /* issue 3 (namespaces and ids): joins, unshared namespaces, time offsets */
+  unshareFlags: bigint;
+  nsFlags: number;
+  /** User namespace first: it gives the right to join the others. */
+  nsJoins: PlanNsJoin[];
+  timeOffsets: { monotonic: [bigint, number]; boottime: [bigint, number] };
 }
 
 /** What the runtime does on the host between clone and GO. */
 export interface HostPlan {
   oomScoreAdj: number | null;
+  /** issue 3: /proc/<pid>/uid_map and gid_map contents for a new user namespace, else null. */
+  idMaps: { uidMap: string; gidMap: string } | null;
 }
 
 export interface Plan {

@@ -22,7 +22,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 1u
+#define TSRUN_PLAN_VERSION 2u
 
 struct tsrun_str {
   uint32_t off;
@@ -110,6 +110,25 @@ struct tsrun_symlink {
   struct tsrun_str linkpath; /* absolute path inside the container */
 };
 
+/* issue 3 (namespaces and ids): tsrun_plan_header.ns_flags */
+enum {
+  /* The init runs the namespace step (native/init/namespaces.c): joins
+   * ns_joins, unshares unshare_flags, and reports TSRUN_SYNC_PID. */
+  TSRUN_NS_STAGE = 1u << 0,
+  /* Fork once more after unsharing so the init is inside the new (or
+   * joined) pid or time namespace; the intermediate reports its pid. */
+  TSRUN_NS_FORK = 1u << 1,
+  /* Write monotonic/boottime offsets into the new time namespace. */
+  TSRUN_NS_TIME_OFFSETS = 1u << 2,
+};
+
+/* issue 3: a namespace to join with setns(fd, nstype). The fd is opened
+ * (and its type checked) by the runtime before clone and inherited. */
+struct tsrun_ns_join {
+  int32_t fd;
+  uint32_t nstype; /* CLONE_NEW* */
+};
+
 struct tsrun_plan_header {
   uint32_t magic;   /* TSRUN_PLAN_MAGIC */
   uint32_t version; /* TSRUN_PLAN_VERSION */
@@ -139,15 +158,25 @@ struct tsrun_plan_header {
   struct tsrun_vec rlimits;    /* of struct tsrun_rlimit */
   struct tsrun_vec devices;    /* of struct tsrun_device */
   struct tsrun_vec symlinks;   /* of struct tsrun_symlink */
+  /* issue 3 (namespaces and ids): joins, unshared namespaces, time offsets */
+  uint64_t unshare_flags;      /* CLONE_NEW* made by unshare in the namespace step */
+  uint32_t ns_flags;           /* TSRUN_NS_* */
+  uint32_t pad1;
+  struct tsrun_vec ns_joins;   /* of struct tsrun_ns_join, user namespace first */
+  int64_t monotonic_secs;      /* linux.timeOffsets.monotonic */
+  int64_t boottime_secs;       /* linux.timeOffsets.boottime */
+  uint32_t monotonic_nsecs;
+  uint32_t boottime_nsecs;
 };
 
 /* The byte offsets below are part of the wire format: the TS encoder writes
  * them and the static assertions in native/init/plan.c keep C honest. */
-#define TSRUN_PLAN_HEADER_SIZE 208u
+#define TSRUN_PLAN_HEADER_SIZE 256u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u
 #define TSRUN_SYMLINK_SIZE 16u
+#define TSRUN_NS_JOIN_SIZE 8u
 
 /*
  * A loaded plan: the header plus pointer arrays built before clone (argv and

@@ -20,6 +20,7 @@
  * run in (see tsrun_steps[] in init.c for why). Names are exported to TS. */
 #define TSRUN_STEPS(X)             \
   X(SIGNALS, "signals")            \
+  X(NAMESPACES, "namespaces")      \
   X(SYNC, "sync")                  \
   X(SESSION, "session")            \
   X(KEYRING, "keyring")            \
@@ -85,6 +86,9 @@ int tsrun_step_caps(struct tsrun_init *ctx);
 int tsrun_step_lookup(struct tsrun_init *ctx);
 int tsrun_step_fifo(struct tsrun_init *ctx);
 int tsrun_step_fds(struct tsrun_init *ctx);
+/* issue 3 (namespaces.c) */
+int tsrun_step_namespaces(struct tsrun_init *ctx);
+int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target);
 
 /* Failure reporting: record errno and a message built from string pieces
  * (a NULL piece ends the list). Always returns -1. */

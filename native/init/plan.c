@@ -16,6 +16,9 @@ _Static_assert(sizeof(struct tsrun_mount) == TSRUN_MOUNT_SIZE, "mount record lay
 _Static_assert(sizeof(struct tsrun_rlimit) == TSRUN_RLIMIT_SIZE, "rlimit record layout");
 _Static_assert(sizeof(struct tsrun_device) == TSRUN_DEVICE_SIZE, "device record layout");
 _Static_assert(sizeof(struct tsrun_symlink) == TSRUN_SYMLINK_SIZE, "symlink record layout");
+_Static_assert(offsetof(struct tsrun_plan_header, unshare_flags) == 208, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, ns_joins) == 224, "plan header layout");
+_Static_assert(sizeof(struct tsrun_ns_join) == TSRUN_NS_JOIN_SIZE, "ns join record layout");
 
 struct checker {
   const uint8_t *base;
@@ -78,7 +81,8 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
       check_vec(&c, h->mounts, sizeof(struct tsrun_mount), "mounts") ||
       check_vec(&c, h->rlimits, sizeof(struct tsrun_rlimit), "rlimits") ||
       check_vec(&c, h->devices, sizeof(struct tsrun_device), "devices") ||
-      check_vec(&c, h->symlinks, sizeof(struct tsrun_symlink), "symlinks"))
+      check_vec(&c, h->symlinks, sizeof(struct tsrun_symlink), "symlinks") ||
+      check_vec(&c, h->ns_joins, sizeof(struct tsrun_ns_join), "ns_joins"))
     return -1;
   if (!h->rootfs.off || !h->cwd.off || !h->state_dir.off || h->args.count == 0)
     return bad(&c, "rootfs, cwd, state_dir and args are required");

@@ -102,7 +102,14 @@ int main(int argc, char **argv) {
     str(&p, "linkpath", l[i].linkpath, 0);
     printf("}");
   }
-  printf("]}\n");
+  /* issue 3: namespaces */
+  printf("],\"unshareFlags\":\"%" PRIu64 "\",\"nsFlags\":%u,\"nsJoins\":[", h->unshare_flags, h->ns_flags);
+  const struct tsrun_ns_join *j = tsrun_plan_vec(&p, h->ns_joins);
+  for (uint32_t i = 0; i < h->ns_joins.count; i++)
+    printf("%s{\"fd\":%d,\"nstype\":%u}", i ? "," : "", j[i].fd, j[i].nstype);
+  printf("],\"timeOffsets\":{\"monotonic\":[\"%" PRId64 "\",%u],\"boottime\":[\"%" PRId64 "\",%u]}",
+         h->monotonic_secs, h->monotonic_nsecs, h->boottime_secs, h->boottime_nsecs);
+  printf("}\n");
   tsrun_plan_free(&p);
   return 0;
 }

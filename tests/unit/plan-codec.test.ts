@@ -29,7 +29,7 @@ function decode(buf: Buffer): { status: number | null; json: any; stderr: string
 function expected(p: InitPlan) {
   const strs = (a: string[]) => a.map((s) => ({ s }));
   return {
-    version: 1,
+    version: 2,
     flags: p.flags,
     cloneFlags: p.cloneFlags.toString(),
     rootfsPropagation: p.rootfsPropagation.toString(),
@@ -55,6 +55,13 @@ function expected(p: InitPlan) {
     rlimits: p.rlimits.map((r) => ({ resource: r.resource, soft: r.soft.toString(), hard: r.hard.toString() })),
     devices: p.devices,
     symlinks: p.symlinks,
+    unshareFlags: p.unshareFlags.toString(),
+    nsFlags: p.nsFlags,
+    nsJoins: p.nsJoins,
+    timeOffsets: {
+      monotonic: [p.timeOffsets.monotonic[0].toString(), p.timeOffsets.monotonic[1]],
+      boottime: [p.timeOffsets.boottime[0].toString(), p.timeOffsets.boottime[1]],
+    },
   };
 }
 
@@ -74,6 +81,11 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   spec.linux!.devices = [{ type: 'b', path: '/dev/loop9', major: 7, minor: 9, fileMode: 0o640, uid: 3, gid: 4 }];
   const plan = buildPlan(spec, { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 }, host).init;
   plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
+  // issue 3: namespace joins and time offsets (fds are only numbers here)
+  plan.nsJoins = [{ fd: 11, nstype: 0x10000000 }, { fd: 12, nstype: 0x40000000 }];
+  plan.unshareFlags = 0x20000080n;
+  plan.nsFlags = 7;
+  plan.timeOffsets = { monotonic: [-86400n, 5], boottime: [172800n, 999999999] };
   const out = decode(encodePlan(plan));
   t.is(out.status, 0, out.stderr);
   t.deepEqual(out.json, expected(plan));
