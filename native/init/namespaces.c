@@ -32,6 +32,7 @@
 #define TSRUN_OPEN_TREE_CLONE 1
 #define TSRUN_AT_RECURSIVE 0x8000
 #define TSRUN_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define TSRUN_MOVE_MOUNT_T_SYMLINKS 0x00000010 /* the target is a /proc/self/fd magic link */
 #define TSRUN_MOUNT_ATTR_RDONLY 0x00000001
 #define TSRUN_MOUNT_ATTR_NOSUID 0x00000002
 #define TSRUN_MOUNT_ATTR_NODEV 0x00000004
@@ -195,7 +196,8 @@ int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype,
   int rc = 0;
   if (attr.attr_set)
     rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | TSRUN_AT_RECURSIVE, &attr, sizeof attr);
-  if (rc == 0) rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target, TSRUN_MOVE_MOUNT_F_EMPTY_PATH);
+  if (rc == 0) rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target,
+                                 TSRUN_MOVE_MOUNT_F_EMPTY_PATH | TSRUN_MOVE_MOUNT_T_SYMLINKS);
   int saved = errno;
   close(tree);
   errno = saved;
