@@ -67,6 +67,24 @@ export const namespaceCases: Case[] = [
   ...inheritNs,
   ...joinNs,
 
+  def('namespaces::join-user', linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (user)'), async (ctx) => {
+    ctx.requireNamespace('user');
+    const owner = await createdPid(ctx, (b) => userNs(b.config));
+    // the same mappings again: runc 1.1 insists on them even when joining
+    const pid = await createdPid(ctx, (b) => {
+      userNs(b.config);
+      setNamespace(b.config, 'user', `/proc/${owner}/ns/user`);
+    });
+    eq(nsLink(pid, 'user'), nsLink(owner, 'user'), 'user namespace of the joining container');
+  }),
+
+  def('namespaces::join-time', linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (time)'), async (ctx) => {
+    ctx.requireNamespace('time');
+    const owner = await createdPid(ctx, (b) => setNamespace(b.config, 'time'));
+    const pid = await createdPid(ctx, (b) => setNamespace(b.config, 'time', `/proc/${owner}/ns/time`));
+    eq(nsLink(pid, 'time'), nsLink(owner, 'time'), 'time namespace of the joining container');
+  }, { since: '1.1.0' }),
+
   def('namespaces::path-wrong-type', linuxMd('#namespaces', 'The runtime MUST generate an error if path is not associated with a namespace of type type'), async (ctx) => {
     const owner = await createdPid(ctx, () => undefined);
     const b = ctx.bundle(['exit', '0']);
