@@ -188,3 +188,32 @@ rootTest('user namespace: a mapping the kernel refuses fails create with the JSO
   t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
   b.cleanup();
 });
+
+rootTest('user namespace: createContainer and startContainer hooks run in the container user namespace as its root', (t) => {
+  const b = userBundle('readlink /proc/self/ns/user', (s) => {
+    s.root!.readonly = false;
+  });
+  // createContainer: the path resolves on the host; startContainer: in the container
+  const out = path.join(b.dir, 'out');
+  fs.mkdirSync(out, { mode: 0o777 });
+  fs.chmodSync(out, 0o777);
+  fs.chmodSync(path.join(b.rootfs, 'tmp'), 0o1777);
+  const script = '#!/bin/sh\n{ readlink /proc/self/ns/user; cat /proc/self/uid_map; } > $1\n';
+  fs.writeFileSync(path.join(b.dir, 'hook.sh'), script, { mode: 0o755 });
+  fs.writeFileSync(path.join(b.rootfs, 'hook.sh'), script.replace('/bin/sh', '/bin/busybox sh'), { mode: 0o755 });
+  b.spec.hooks = {
+    createContainer: [{ path: path.join(b.dir, 'hook.sh'), args: ['hook.sh', path.join(out, 'create')] }],
+    startContainer: [{ path: '/hook.sh', args: ['hook.sh', '/tmp/start'] }],
+  };
+  b.write();
+  const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('hooks')]);
+  t.is(r.status, 0, r.stderr);
+  const ns = r.stdout.trim();
+  for (const file of [path.join(out, 'create'), path.join(b.rootfs, 'tmp', 'start')]) {
+    const [hookNs, map] = fs.readFileSync(file, 'utf8').trim().split('\n');
+    t.is(hookNs, ns, `${file}: the hook's user namespace`);
+    t.is(map!.trim().split(/\s+/).join(' '), `0 ${HOST_ID} 65536`);
+    t.is(fs.statSync(file).uid, HOST_ID, `${file}: the hook ran as the namespace's root`);
+  }
+  b.cleanup();
+});
