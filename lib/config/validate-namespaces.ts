@@ -7,7 +7,7 @@
 import * as path from 'node:path';
 
 import { ConfigError } from '../errors.js';
-import type { IdMapping, Spec } from './types.js';
+import type { IdMapping, Mount, Spec } from './types.js';
 
 const TIME_CLOCKS = new Set(['monotonic', 'boottime']);
 const UINT32_MAX = 0xffffffff;
@@ -62,12 +62,36 @@ export function validateNamespaceRules(spec: Spec): void {
     }
   }
 
+  validateIdmapMounts(spec, user);
+
   for (const key of Object.keys(l?.sysctl ?? {})) {
     const owner = sysctlNamespace(key);
     const at = `linux.sysctl.${key}`;
     if (owner === null) throw new ConfigError(at, 'is not in a separate kernel namespace: setting it would change the host');
     if (!ns.has(owner)) throw new ConfigError(at, `requires a ${owner} namespace (linux.namespaces has no ${JSON.stringify(owner)} entry)`);
   }
+}
+
+/** An idmapped mount: option idmap/ridmap, or mount-level mappings. */
+export function isIdmapped(m: Mount): boolean {
+  const o = m.options ?? [];
+  return o.includes('idmap') || o.includes('ridmap') || (m.uidMappings?.length ?? 0) > 0 || (m.gidMappings?.length ?? 0) > 0;
+}
+
+function validateIdmapMounts(spec: Spec, user: { joined: boolean } | undefined): void {
+  (spec.mounts ?? []).forEach((m, i) => {
+    if (!isIdmapped(m)) return;
+    const at = `mounts[${i}]`;
+    const o = m.options ?? [];
+    if (m.type !== 'bind' && !o.includes('bind') && !o.includes('rbind'))
+      throw new ConfigError(`${at}.options`, 'idmapped mounts (idmap, ridmap, uid/gidMappings) are supported for bind mounts only');
+    const hasUid = (m.uidMappings?.length ?? 0) > 0;
+    const hasGid = (m.gidMappings?.length ?? 0) > 0;
+    if (hasUid !== hasGid) throw new ConfigError(`${at}.${hasUid ? 'gidMappings' : 'uidMappings'}`, 'an idmapped mount needs both uidMappings and gidMappings');
+    for (const field of ['uidMappings', 'gidMappings'] as const) (m[field] ?? []).forEach((x, j) => checkMapping(x, `${at}.${field}[${j}]`));
+    if (!hasUid && (!user || user.joined))
+      throw new ConfigError(`${at}.options`, 'idmap without mount uidMappings/gidMappings uses the mappings of a new user namespace (linux.namespaces, linux.uidMappings)');
+  });
 }
 
 function checkMapping(m: IdMapping, at: string): void {

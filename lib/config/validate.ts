@@ -139,7 +139,6 @@ function validateMounts(spec: Spec): void {
     if (m.destination === '') throw new ConfigError(`${at}.destination`, 'must not be empty');
     if (m.destination.split('/').includes('..'))
       throw new ConfigError(`${at}.destination`, `must not contain "..": ${JSON.stringify(m.destination)}`);
-    if (m.uidMappings?.length || m.gidMappings?.length) unsupported(`${at}.uidMappings`, 'idmapped mounts');
   });
 }
 

@@ -21,6 +21,7 @@ import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { NsFlag } from '../plan/types.js';
 import { closeAll, namespaceStage, openNamespacePaths } from './namespaces.js';
+import { openIdmapMounts } from './idmap.js';
 import type { Hooks } from '../config/types.js';
 import { runHooks, type HookState } from './hooks.js';
 import { isAlive, readProcStat } from './procfs.js';
@@ -105,6 +106,9 @@ export class Lifecycle {
         },
         this.host,
       );
+      // issue 3: idmapped mount trees, made by us (the init may lack the privilege)
+      plan.init.idmapMounts = openIdmapMounts(loaded.spec, plan.init, loaded.bundle, this.native, tryClose);
+      nsFds.push(...plan.init.idmapMounts.map((m) => m.fd));
       const buffer = encodePlan(plan.init);
       t?.mark('plan');
       const spawned = this.native.spawn(buffer);

@@ -55,6 +55,8 @@ export interface NativeBinding {
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
   /** issue 3: CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
   nsType(fd: number): number;
+  /** issue 3: fd of a detached copy of `source` (rbind: with submounts), idmapped (ridmap: submounts too) through a user namespace with these maps. */
+  idmapTree(source: string, rbind: boolean, ridmap: boolean, uidMap: string, gidMap: string): number;
 }
 
 export const LOCK_SH = 1;

@@ -8,7 +8,7 @@ import type { InitPlan } from '../plan/types.js';
 
 export const PLAN_MAGIC = 0x50525354;
 export const PLAN_VERSION = 2;
-export const HEADER_SIZE = 256;
+export const HEADER_SIZE = 264;
 const MOUNT_SIZE = 56;
 const RLIMIT_SIZE = 24;
 const DEVICE_SIZE = 32;
@@ -54,6 +54,7 @@ const H = {
   boottimeSecs: 240,
   monotonicNsecs: 248,
   boottimeNsecs: 252,
+  idmapMounts: 256,
 } as const;
 
 class Writer {
@@ -178,6 +179,11 @@ export function encodePlan(p: InitPlan): Buffer {
   b().writeBigInt64LE(p.timeOffsets.boottime[0], H.boottimeSecs);
   b().writeUInt32LE(p.timeOffsets.monotonic[1] >>> 0, H.monotonicNsecs);
   b().writeUInt32LE(p.timeOffsets.boottime[1] >>> 0, H.boottimeNsecs);
+  const idm = w.vec(H.idmapMounts, p.idmapMounts.length, 8);
+  p.idmapMounts.forEach((m, i) => {
+    b().writeUInt32LE(m.mountIndex >>> 0, idm + 8 * i);
+    b().writeInt32LE(m.fd, idm + 8 * i + 4);
+  });
 
   const total = Math.ceil(w.len / 8) * 8;
   w.alloc(total - w.len, 1);

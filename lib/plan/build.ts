@@ -78,6 +78,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       nsFlags: ns.nsFlags,
       nsJoins: ns.nsJoins,
       timeOffsets: ns.timeOffsets,
+      idmapMounts: [], // filled by the runtime, which opens the trees (lib/container/idmap.ts)
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,

@@ -95,6 +95,8 @@ export interface InitPlan {
   /** User namespace first: it gives the right to join the others. */
   nsJoins: PlanNsJoin[];
   timeOffsets: { monotonic: [bigint, number]; boottime: [bigint, number] };
+  /** mounts[mountIndex] is attached from fd, an idmapped tree the runtime prepared. */
+  idmapMounts: { mountIndex: number; fd: number }[];
 }
 
 /** What the runtime does on the host between clone and GO. */

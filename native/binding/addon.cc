@@ -338,6 +338,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
   exports.Set("nsType", Napi::Function::New(env, NsType));  // issue 3
+  exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));  // issue 3
   return exports;
 }
 

@@ -129,6 +129,13 @@ struct tsrun_ns_join {
   uint32_t nstype; /* CLONE_NEW* */
 };
 
+/* issue 3: mounts[mount_index] is attached from `fd`, a detached idmapped
+ * tree the runtime prepared (open_tree + mount_setattr), not by mount(2). */
+struct tsrun_idmap_mount {
+  uint32_t mount_index;
+  int32_t fd;
+};
+
 struct tsrun_plan_header {
   uint32_t magic;   /* TSRUN_PLAN_MAGIC */
   uint32_t version; /* TSRUN_PLAN_VERSION */
@@ -167,16 +174,18 @@ struct tsrun_plan_header {
   int64_t boottime_secs;       /* linux.timeOffsets.boottime */
   uint32_t monotonic_nsecs;
   uint32_t boottime_nsecs;
+  struct tsrun_vec idmap_mounts; /* of struct tsrun_idmap_mount */
 };
 
 /* The byte offsets below are part of the wire format: the TS encoder writes
  * them and the static assertions in native/init/plan.c keep C honest. */
-#define TSRUN_PLAN_HEADER_SIZE 256u
+#define TSRUN_PLAN_HEADER_SIZE 264u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u
 #define TSRUN_SYMLINK_SIZE 16u
 #define TSRUN_NS_JOIN_SIZE 8u
+#define TSRUN_IDMAP_MOUNT_SIZE 8u
 
 /*
  * A loaded plan: the header plus pointer arrays built before clone (argv and

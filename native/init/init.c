@@ -224,12 +224,16 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   /* Drop every fd of Node's we inherited: besides leaking host resources,
    * a copy of the runtime's lock fd would hold the container's lock for as
    * long as the init lives. Kept: stdio, preserved fds, sync and console. */
-  /* issue 3: and the namespace fds to join (the namespace step closes them). */
-  int keep[2 + 16] = {sync_fd, plan->h->console_socket_fd};
+  /* issue 3: and the namespace fds to join and the idmapped trees to
+   * attach (the namespace and mount steps close them). */
+  int keep[2 + 64] = {sync_fd, plan->h->console_socket_fd};
   int nkeep = 2;
   const struct tsrun_ns_join *joins = tsrun_plan_vec(plan, plan->h->ns_joins);
   for (uint32_t i = 0; i < plan->h->ns_joins.count && nkeep < (int)(sizeof keep / sizeof keep[0]); i++)
     keep[nkeep++] = joins[i].fd;
+  const struct tsrun_idmap_mount *idm = tsrun_plan_vec(plan, plan->h->idmap_mounts);
+  for (uint32_t i = 0; i < plan->h->idmap_mounts.count && nkeep < (int)(sizeof keep / sizeof keep[0]); i++)
+    keep[nkeep++] = idm[i].fd;
   close_fds_except(3 + plan->h->preserve_fds, keep, nkeep);
 
   for (size_t i = 0; i < sizeof tsrun_steps / sizeof tsrun_steps[0]; i++) {

@@ -89,6 +89,10 @@ int tsrun_step_fds(struct tsrun_init *ctx);
 /* issue 3 (namespaces.c) */
 int tsrun_step_namespaces(struct tsrun_init *ctx);
 int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target);
+/* The idmapped tree fd for mounts[index], or -1 when it is a plain mount. */
+int tsrun_idmap_tree(const struct tsrun_plan *p, uint32_t index);
+/* Attaches a detached tree on target (a /proc/self/fd link) and closes it. */
+int tsrun_attach_tree(int tree, const char *target);
 
 /* Failure reporting: record errno and a message built from string pieces
  * (a NULL piece ends the list). Always returns -1. */

@@ -203,3 +203,19 @@ int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype,
   errno = saved;
   return rc;
 }
+
+int tsrun_idmap_tree(const struct tsrun_plan *p, uint32_t index) {
+  const struct tsrun_idmap_mount *im = tsrun_plan_vec(p, p->h->idmap_mounts);
+  for (uint32_t i = 0; i < p->h->idmap_mounts.count; i++)
+    if (im[i].mount_index == index) return im[i].fd;
+  return -1;
+}
+
+int tsrun_attach_tree(int tree, const char *target) {
+  int rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target,
+                        TSRUN_MOVE_MOUNT_F_EMPTY_PATH | TSRUN_MOVE_MOUNT_T_SYMLINKS);
+  int saved = errno;
+  close(tree);
+  errno = saved;
+  return rc;
+}

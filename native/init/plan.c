@@ -19,6 +19,8 @@ _Static_assert(sizeof(struct tsrun_symlink) == TSRUN_SYMLINK_SIZE, "symlink reco
 _Static_assert(offsetof(struct tsrun_plan_header, unshare_flags) == 208, "plan header layout");
 _Static_assert(offsetof(struct tsrun_plan_header, ns_joins) == 224, "plan header layout");
 _Static_assert(sizeof(struct tsrun_ns_join) == TSRUN_NS_JOIN_SIZE, "ns join record layout");
+_Static_assert(offsetof(struct tsrun_plan_header, idmap_mounts) == 256, "plan header layout");
+_Static_assert(sizeof(struct tsrun_idmap_mount) == TSRUN_IDMAP_MOUNT_SIZE, "idmap mount record layout");
 
 struct checker {
   const uint8_t *base;
@@ -82,8 +84,12 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
       check_vec(&c, h->rlimits, sizeof(struct tsrun_rlimit), "rlimits") ||
       check_vec(&c, h->devices, sizeof(struct tsrun_device), "devices") ||
       check_vec(&c, h->symlinks, sizeof(struct tsrun_symlink), "symlinks") ||
-      check_vec(&c, h->ns_joins, sizeof(struct tsrun_ns_join), "ns_joins"))
+      check_vec(&c, h->ns_joins, sizeof(struct tsrun_ns_join), "ns_joins") ||
+      check_vec(&c, h->idmap_mounts, sizeof(struct tsrun_idmap_mount), "idmap_mounts"))
     return -1;
+  const struct tsrun_idmap_mount *im = (const void *)(c.base + h->idmap_mounts.off);
+  for (uint32_t i = 0; i < h->idmap_mounts.count; i++)
+    if (im[i].mount_index >= h->mounts.count) return bad(&c, "idmap mount index");
   if (!h->rootfs.off || !h->cwd.off || !h->state_dir.off || h->args.count == 0)
     return bad(&c, "rootfs, cwd, state_dir and args are required");
   const struct tsrun_mount *m = (const void *)(c.base + h->mounts.off);

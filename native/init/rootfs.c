@@ -205,7 +205,10 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
     char target[64];
     tsrun_fd_path(fd, target, sizeof target);
     int rc;
-    if (m->kind == TSRUN_MOUNT_BIND)
+    int tree = tsrun_idmap_tree(p, i); /* issue 3: idmapped bind, prepared by the runtime */
+    if (tree >= 0)
+      rc = tsrun_attach_tree(tree, target);
+    else if (m->kind == TSRUN_MOUNT_BIND)
       rc = mount(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL);
     else
       rc = mount(source, target, fstype, m->flags, tsrun_plan_str(p, m->data));

@@ -109,7 +109,11 @@ int main(int argc, char **argv) {
     printf("%s{\"fd\":%d,\"nstype\":%u}", i ? "," : "", j[i].fd, j[i].nstype);
   printf("],\"timeOffsets\":{\"monotonic\":[\"%" PRId64 "\",%u],\"boottime\":[\"%" PRId64 "\",%u]}",
          h->monotonic_secs, h->monotonic_nsecs, h->boottime_secs, h->boottime_nsecs);
-  printf("}\n");
+  printf(",\"idmapMounts\":[");
+  const struct tsrun_idmap_mount *im = tsrun_plan_vec(&p, h->idmap_mounts);
+  for (uint32_t i = 0; i < h->idmap_mounts.count; i++)
+    printf("%s{\"mountIndex\":%u,\"fd\":%d}", i ? "," : "", im[i].mount_index, im[i].fd);
+  printf("]}\n");
   tsrun_plan_free(&p);
   return 0;
 }

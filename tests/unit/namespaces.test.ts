@@ -143,8 +143,21 @@ test('namespace paths are opened and type-checked through the binding; errors cl
   t.regex(missing?.message ?? '', /cannot open \/nonexistent: ENOENT/);
 });
 
-test('features lists all eight namespaces and idmap mounts as not supported', (t) => {
+test('features lists all eight namespaces and idmapped mounts', (t) => {
   const f = features() as { linux: { namespaces: string[]; mountExtensions: { idmap: { enabled: boolean } } } };
   t.deepEqual([...f.linux.namespaces].sort(), ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts']);
-  t.false(f.linux.mountExtensions.idmap.enabled);
+  t.true(f.linux.mountExtensions.idmap.enabled);
+});
+
+test('idmapped mount rules', (t) => {
+  const bind = (extra: Record<string, unknown>) => (s: Spec) => s.mounts!.push({ destination: '/data', type: 'bind', source: '/src', options: ['rbind'], ...extra } as never);
+  rule(t, (s) => s.mounts!.push({ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }), 'mounts[7].options', /bind mounts only/);
+  rule(t, bind({ options: ['rbind', 'idmap'] }), 'mounts[7].options', /mappings of a new user namespace/);
+  rule(t, bind({ uidMappings: [{ containerID: 0, hostID: 1, size: 1 }] }), 'mounts[7].gidMappings', /both uidMappings and gidMappings/);
+  t.notThrows(() => validateNamespaceRules(spec(bind({ uidMappings: [{ containerID: 0, hostID: 1, size: 1 }], gidMappings: [{ containerID: 0, hostID: 1, size: 1 }] }))));
+  t.notThrows(() => validateNamespaceRules(spec((s) => {
+    s.linux!.namespaces!.push({ type: 'user' });
+    maps(s);
+    bind({ options: ['rbind', 'ridmap'] })(s);
+  })));
 });

@@ -62,6 +62,7 @@ function expected(p: InitPlan) {
       monotonic: [p.timeOffsets.monotonic[0].toString(), p.timeOffsets.monotonic[1]],
       boottime: [p.timeOffsets.boottime[0].toString(), p.timeOffsets.boottime[1]],
     },
+    idmapMounts: p.idmapMounts,
   };
 }
 
@@ -86,6 +87,7 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   plan.unshareFlags = 0x20000080n;
   plan.nsFlags = 7;
   plan.timeOffsets = { monotonic: [-86400n, 5], boottime: [172800n, 999999999] };
+  plan.idmapMounts = [{ mountIndex: 1, fd: 13 }];
   const out = decode(encodePlan(plan));
   t.is(out.status, 0, out.stderr);
   t.deepEqual(out.json, expected(plan));

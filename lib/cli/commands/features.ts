@@ -13,6 +13,7 @@ export function features(): Record<string, unknown> {
     'mand', 'noatime', 'nodev', 'nodiratime', 'noexec', 'noiversion', 'nolazytime', 'nomand', 'norelatime',
     'nostrictatime', 'nosuid', 'nosymfollow', 'rbind', 'relatime', 'remount', 'ro', 'rw', 'silent', 'strictatime',
     'suid', 'sync',
+    'idmap', 'ridmap', // issue 3: idmapped bind mounts
   ];
   return {
     ociVersionMin: OCI_VERSION_MIN,
@@ -27,7 +28,7 @@ export function features(): Record<string, unknown> {
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } }, // issue 3: lib/container/idmap.ts
     },
     annotations: {
       'io.github.tsrun.version': '0.1.0',
