@@ -6,6 +6,7 @@
  * checked from inside the container and compared with runc.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
@@ -216,4 +217,83 @@ rootTest('user namespace: createContainer and startContainer hooks run in the co
     t.is(fs.statSync(file).uid, HOST_ID, `${file}: the hook ran as the namespace's root`);
   }
   b.cleanup();
+});
+
+function shareDir(b: Bundle): string {
+  // mount targets: the container's root may not create them in a root-owned image
+  for (const d of ['data', 'plain', 'r', 'n']) fs.mkdirSync(path.join(b.rootfs, d), { recursive: true });
+  const dir = path.join(b.dir, 'share');
+  fs.mkdirSync(path.join(dir, 'sub'), { recursive: true, mode: 0o755 });
+  fs.writeFileSync(path.join(dir, 'f'), 'hi\n');
+  fs.chownSync(path.join(dir, 'sub'), 1000, 1000);
+  fs.chmodSync(dir, 0o755);
+  return dir;
+}
+
+rootTest('mounts idmap: a root-owned bind source appears owned by the container root and its writes land as host root', (t) => {
+  const b = userBundle('stat -c "%u:%g" /data/f /data/sub /plain/f; touch /data/made && echo wrote');
+  const dir = shareDir(b);
+  b.spec.mounts!.push({ destination: '/data', type: 'bind', source: dir, options: ['rbind', 'idmap'] });
+  b.spec.mounts!.push({ destination: '/plain', type: 'bind', source: dir, options: ['rbind'] });
+  b.write();
+  const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('idmap')]);
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(r.stdout.trim().split('\n'), ['0:0', '1000:1000', '65534:65534', 'wrote']);
+  t.is(fs.statSync(path.join(dir, 'made')).uid, 0, 'created through the idmapped mount: owned by on-disk 0');
+  b.cleanup();
+});
+
+rootTest('mounts uidMappings/gidMappings: an idmapped bind without a user namespace shifts the ids it shows', (t) => {
+  const b = makeBundle((s) => {
+    s.process!.args = ['sh', '-c', 'stat -c "%u:%g" /data/f /data/sub'];
+  });
+  const dir = shareDir(b);
+  b.spec.mounts!.push({
+    destination: '/data', type: 'bind', source: dir, options: ['bind', 'idmap'],
+    uidMappings: [{ containerID: 0, hostID: 5000, size: 2000 }],
+    gidMappings: [{ containerID: 0, hostID: 7000, size: 2000 }],
+  });
+  b.write();
+  const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('idmap2')]);
+  t.is(r.status, 0, r.stderr);
+  t.deepEqual(r.stdout.trim().split('\n'), ['5000:7000', '6000:8000']);
+  b.cleanup();
+});
+
+rootTest('mounts ridmap: submounts of an rbind are idmapped too; idmap maps the top mount only', (t) => {
+  const b = userBundle('stat -c "%u" /r/inner/x /n/inner/x');
+  const dir = shareDir(b);
+  const inner = path.join(b.dir, 'inner');
+  fs.mkdirSync(inner, { mode: 0o755 });
+  fs.writeFileSync(path.join(inner, 'x'), '');
+  fs.mkdirSync(path.join(dir, 'inner'));
+  const mnt = spawnSync('mount', ['--bind', inner, path.join(dir, 'inner')]);
+  t.is(mnt.status, 0);
+  try {
+    b.spec.mounts!.push({ destination: '/r', type: 'bind', source: dir, options: ['rbind', 'ridmap'] });
+    b.spec.mounts!.push({ destination: '/n', type: 'bind', source: dir, options: ['rbind', 'idmap'] });
+    b.write();
+    const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('ridmap')]);
+    t.is(r.status, 0, r.stderr);
+    t.deepEqual(r.stdout.trim().split('\n'), ['0', '65534']);
+  } finally {
+    spawnSync('umount', [path.join(dir, 'inner')]);
+    b.cleanup();
+  }
+});
+
+rootTest('mounts idmap: refused before clone for a non-bind mount and without mappings, with the JSON path', (t) => {
+  const root = tempRoot();
+  const cases: [(s: Spec) => void, RegExp][] = [
+    [(s) => s.mounts!.push({ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }), /mounts\[\d+\]\.options: idmapped mounts .* bind mounts only/],
+    [(s) => s.mounts!.push({ destination: '/t', type: 'bind', source: '/tmp', options: ['rbind', 'idmap'] }), /mounts\[\d+\]\.options: idmap without mount uidMappings/],
+  ];
+  for (const [mutate, want] of cases) {
+    const b = makeBundle(mutate);
+    const r = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('badidmap')]);
+    t.is(r.status, 1);
+    t.regex(r.stderr, want);
+    b.cleanup();
+  }
+  t.deepEqual(fs.readdirSync(root), []);
 });
