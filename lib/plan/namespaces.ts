@@ -10,7 +10,7 @@
  *    init must be inside a pid or time namespace the intermediate cannot enter.
  */
 import type { Spec } from '../config/types.js';
-import { CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, NAMESPACE_CLONE_FLAGS } from './linux.js';
+import { CLONE_NEWCGROUP, CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER, NAMESPACE_CLONE_FLAGS } from './linux.js';
 import { NsFlag, type PlanNsJoin } from './types.js';
 
 export interface NamespacePlan {
@@ -57,9 +57,14 @@ export function planNamespaces(spec: Spec, fds: readonly (number | undefined)[] 
           gidMap: (l?.gidMappings ?? []).map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join(''),
         }
       : null;
+  // A new cgroup namespace is rooted at the cgroup its creator is in when
+  // it is made: the init unshares it only after the runtime has placed it
+  // in the container's cgroup (step "cgroupns", after the first GO), never
+  // by clone flags or in the namespace step.
+  const cgroup = newFlags & CLONE_NEWCGROUP;
   return {
-    cloneFlags: staged ? 0n : newFlags,
-    unshareFlags: staged ? newFlags : 0n,
+    cloneFlags: staged ? 0n : newFlags & ~CLONE_NEWCGROUP,
+    unshareFlags: staged ? newFlags : cgroup,
     nsFlags,
     nsJoins: joins,
     timeOffsets: {

@@ -159,6 +159,9 @@ static const struct tsrun_step_entry tsrun_steps[] = {
      * oom_score_adj) must act on the final init, whose pid this reports. */
     {TSRUN_STEP_NAMESPACES, tsrun_step_namespaces},
     {TSRUN_STEP_SYNC, step_sync},
+    /* issue 3: the cgroup namespace is rooted where we are when we make it:
+     * only after GO, i.e. after the runtime placed us in our cgroup. */
+    {TSRUN_STEP_CGROUPNS, tsrun_step_cgroupns},
     {TSRUN_STEP_SESSION, step_session},
     {TSRUN_STEP_KEYRING, step_keyring},
     {TSRUN_STEP_ROOTFS, tsrun_step_rootfs},

@@ -22,6 +22,7 @@
   X(SIGNALS, "signals")            \
   X(NAMESPACES, "namespaces")      \
   X(SYNC, "sync")                  \
+  X(CGROUPNS, "namespaces")        \
   X(SESSION, "session")            \
   X(KEYRING, "keyring")            \
   X(ROOTFS, "rootfs")              \
@@ -88,6 +89,7 @@ int tsrun_step_fifo(struct tsrun_init *ctx);
 int tsrun_step_fds(struct tsrun_init *ctx);
 /* issue 3 (namespaces.c) */
 int tsrun_step_namespaces(struct tsrun_init *ctx);
+int tsrun_step_cgroupns(struct tsrun_init *ctx);
 int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target);
 /* The idmapped tree fd for mounts[index], or -1 when it is a plain mount. */
 int tsrun_idmap_tree(const struct tsrun_plan *p, uint32_t index);

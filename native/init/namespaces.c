@@ -134,7 +134,8 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
     in_userns = 1;
   }
 
-  uint64_t rest = h->unshare_flags & ~(uint64_t)CLONE_NEWUSER;
+  /* not the cgroup namespace: tsrun_step_cgroupns, after the host steps */
+  uint64_t rest = h->unshare_flags & ~(uint64_t)(CLONE_NEWUSER | CLONE_NEWCGROUP);
   if (rest && unshare((int)rest) < 0) return tsrun_fail(ctx, errno, "unshare namespaces", NULL);
 
   if (h->ns_flags & TSRUN_NS_TIME_OFFSETS) {
@@ -167,6 +168,12 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
     _exit(1);
   }
   _exit(0);
+}
+
+int tsrun_step_cgroupns(struct tsrun_init *ctx) {
+  if (!(ctx->plan->h->unshare_flags & CLONE_NEWCGROUP)) return 0;
+  if (unshare(CLONE_NEWCGROUP) < 0) return tsrun_fail(ctx, errno, "unshare cgroup namespace", NULL);
+  return 0;
 }
 
 /* A user namespace may not mount sysfs without owning the network

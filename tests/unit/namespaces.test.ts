@@ -32,6 +32,13 @@ test('plain new namespaces stay clone flags (no namespace step)', (t) => {
   t.is(p.idMaps, null);
 });
 
+test('a new cgroup namespace is never a clone flag: the init unshares it after the host steps', (t) => {
+  const p = planNamespaces(spec((s) => s.linux!.namespaces!.push({ type: 'cgroup' })));
+  t.is(p.cloneFlags, DEFAULT_FLAGS);
+  t.is(p.unshareFlags, CLONE_NEWCGROUP);
+  t.is(p.nsFlags, 0, 'still the plain shape');
+});
+
 test('a user namespace is staged: unshared by the init, maps for the parent, a fork for the new pid namespace', (t) => {
   const p = planNamespaces(spec((s) => {
     s.linux!.namespaces!.push({ type: 'user' });
