@@ -21,6 +21,7 @@ import {
 import { RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Spec } from './types.js';
+import { sysctlNamespace } from './validate-namespaces.js';
 
 /** Optional host reads; absent means "the host has nothing there". */
 export interface ProcessHost {
@@ -28,16 +29,6 @@ export interface ProcessHost {
   kind(p: string): 'dir' | 'file' | 'other' | null;
   /** A small text file's content, or null when it cannot be read. */
   read?(p: string): string | null;
-}
-
-const IPC_SYSCTLS = new Set(['kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced']);
-
-/** runc's rule: a sysctl must belong to a namespace the container has. */
-export function sysctlNamespace(key: string): 'network' | 'ipc' | 'uts' | null {
-  if (key.startsWith('net.')) return 'network';
-  if (IPC_SYSCTLS.has(key) || key.startsWith('fs.mqueue.')) return 'ipc';
-  if (key === 'kernel.hostname' || key === 'kernel.domainname') return 'uts';
-  return null;
 }
 
 const at = (field: string, what: string): never => {

@@ -9,6 +9,7 @@ import { ConfigError, TsrunError } from '../errors.js';
 import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Spec } from './types.js';
+import { validateNamespaceRules } from './validate-namespaces.js';
 import { validateProcessAttrs, type ProcessHost } from './validate-process.js';
 import { validateSeccomp } from './validate-seccomp.js';
 
@@ -78,13 +79,8 @@ function validateNamespaces(spec: Spec): Set<string> {
     if (!NAMESPACE_TYPES.has(ns.type)) throw new ConfigError(`${at}.type`, `unknown namespace type ${JSON.stringify(ns.type)}`);
     if (types.has(ns.type)) throw new ConfigError(`${at}.type`, `duplicate namespace type ${JSON.stringify(ns.type)}`);
     types.add(ns.type);
-    if (ns.path !== undefined && ns.path !== '') unsupported(`${at}.path`, 'joining an existing namespace');
-    if (ns.type === 'user') unsupported(at, 'a user namespace');
-    if (ns.type === 'time') unsupported(at, 'a time namespace');
   });
-  if (spec.linux?.uidMappings?.length || spec.linux?.gidMappings?.length) {
-    if (!types.has('user')) throw new ConfigError('linux.uidMappings', 'id mappings require a user namespace');
-  }
+  validateNamespaceRules(spec); // issue 3: paths, user ns mappings, time offsets, sysctl owners
   if (!types.has('mount'))
     throw new ConfigError('linux.namespaces', 'a mount namespace is required to set up the container root');
   return types;
@@ -141,7 +137,6 @@ function validateMounts(spec: Spec): void {
     if (m.destination === '') throw new ConfigError(`${at}.destination`, 'must not be empty');
     if (m.destination.split('/').includes('..'))
       throw new ConfigError(`${at}.destination`, `must not contain "..": ${JSON.stringify(m.destination)}`);
-    if (m.uidMappings?.length || m.gidMappings?.length) unsupported(`${at}.uidMappings`, 'idmapped mounts');
   });
 }
 
@@ -164,5 +159,4 @@ function validateLinux(spec: Spec): void {
     });
   }
   if (l.seccomp !== undefined) validateSeccomp(l.seccomp);
-  if (l.timeOffsets && Object.keys(l.timeOffsets).length) unsupported('linux.timeOffsets', 'a time namespace');
 }

@@ -20,6 +20,9 @@ import { encodePlan } from '../native/plan-codec.js';
 import { buildPlan, type PlanHost } from '../plan/build.js';
 import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
+import { NsFlag } from '../plan/types.js';
+import { closeAll, namespaceStage, openNamespacePaths } from './namespaces.js';
+import { openIdmapMounts } from './idmap.js';
 import type { Hooks } from '../config/types.js';
 import { runHooks, type HookState } from './hooks.js';
 import { compileSeccomp } from '../plan/seccomp.js';
@@ -76,6 +79,7 @@ export class Lifecycle {
     let hooks: Hooks | undefined;
     let hookState: HookState | undefined;
     let createHookFailed = false;
+    let nsFds: (number | undefined)[] = [];
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
@@ -87,6 +91,7 @@ export class Lifecycle {
         consoleSocket: opts.consoleSocket !== undefined,
       });
       for (const w of warnings) this.warn?.(w);
+      nsFds = openNamespacePaths(loaded.spec, this.native); // issue 3: before clone, checked by type
       t?.mark('validate');
       const stateDir = this.store.dir(id);
       const fifo = path.join(stateDir, FIFO_NAME);
@@ -105,6 +110,7 @@ export class Lifecycle {
           consoleSocketFd: consoleFd,
           preserveFds: opts.preserveFds,
           extraEnv: opts.extraEnv,
+          nsFds,
         },
         this.host,
       );
@@ -116,11 +122,19 @@ export class Lifecycle {
         plan.init.seccomp = { bpf: compiled.bpf, flags: compiled.flags };
         listenerPath = compiled.listenerPath;
       }
+      // issue 3: idmapped mount trees, made by us (the init may lack the privilege)
+      plan.init.idmapMounts = openIdmapMounts(loaded.spec, plan.init, loaded.bundle, this.native, tryClose);
+      nsFds.push(...plan.init.idmapMounts.map((m) => m.fd));
       const buffer = encodePlan(plan.init);
       t?.mark('plan');
       const spawned = this.native.spawn(buffer);
       pid = spawned.pid;
       syncFd = spawned.syncFd;
+      closeAll(nsFds); // the init has its copies
+      nsFds = [];
+      // issue 3: joins, user namespace id maps, the fork into pid/time
+      // namespaces: from here on `pid` is the init's real pid.
+      if (plan.init.nsFlags & NsFlag.STAGE) pid = namespaceStage(this.native, syncFd, pid, plan.host.idMaps, SYNC_TIMEOUT_MS);
       const startTime = readProcStat(pid)?.startTime ?? 0;
       t?.mark('clone');
       if (consoleFd >= 0) {
@@ -182,7 +196,7 @@ export class Lifecycle {
         created: rfc3339Nano(Date.now(), now),
         owner: os.userInfo().username,
         annotations: loaded.spec.annotations ?? {},
-        pidNamespace: (plan.init.cloneFlags & CLONE_NEWPID) !== 0n,
+        pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
         hooks,
       };
       this.store.write(state);
@@ -190,6 +204,7 @@ export class Lifecycle {
       t?.mark('state');
       return { state, ptyMaster };
     } catch (e) {
+      closeAll(nsFds);
       for (const fd of [syncFd, consoleFd, ptyMaster ?? -1]) if (fd >= 0) tryClose(fd);
       if (pid > 0) {
         try {

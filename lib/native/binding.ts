@@ -18,6 +18,8 @@ export interface SyncMessage {
   message: string;
   /** An fd passed with the message (TSRUN_SYNC_PTY), else -1. */
   fd: number;
+  /** issue 3: TSRUN_SYNC_PID: the init's pid after the namespace step's fork (0: unchanged). */
+  pid: number;
 }
 
 export interface WaitStatus {
@@ -25,7 +27,7 @@ export interface WaitStatus {
   signal: number | null;
 }
 
-export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5, SECCOMP: 6 } as const;
+export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5, SECCOMP: 6, IDMAP: 7, PID: 8 } as const;
 
 export interface HookResult {
   code: number | null;
@@ -55,6 +57,10 @@ export interface NativeBinding extends SeccompNative {
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
   /** issue 4: one sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
+  /** issue 3: CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
+  nsType(fd: number): number;
+  /** issue 3: fd of a detached copy of `source` (rbind: with submounts), idmapped (ridmap: submounts too) through a user namespace with these maps. */
+  idmapTree(source: string, rbind: boolean, ridmap: boolean, uidMap: string, gidMap: string): number;
 }
 
 export const LOCK_SH = 1;

@@ -8,11 +8,12 @@ import type { InitPlan } from '../plan/types.js';
 
 export const PLAN_MAGIC = 0x50525354;
 export const PLAN_VERSION = 2;
-export const HEADER_SIZE = 320;
+export const HEADER_SIZE = 376;
 const MOUNT_SIZE = 56;
 const RLIMIT_SIZE = 24;
 const DEVICE_SIZE = 32;
 const SYMLINK_SIZE = 16;
+const NS_JOIN_SIZE = 8;
 
 /** Header field offsets (struct tsrun_plan_header). */
 const H = {
@@ -58,6 +59,16 @@ const H = {
   mempolicyNodes: 296,
   sysctls: 304,
   mountAttrs: 312,
+  // issue 3 (namespaces and ids)
+  unshareFlags: 320,
+  nsFlags: 328,
+  // pad1: 332
+  nsJoins: 336,
+  monotonicSecs: 344,
+  boottimeSecs: 352,
+  monotonicNsecs: 360,
+  boottimeNsecs: 364,
+  idmapMounts: 368,
 } as const;
 const SCHED_SIZE = 48;
 const SYSCTL_SIZE = 16;
@@ -210,6 +221,24 @@ export function encodePlan(p: InitPlan): Buffer {
     b().writeUInt32LE(m.mount, at);
     b().writeBigUInt64LE(m.attrSet, at + 8);
     b().writeBigUInt64LE(m.attrClr, at + 16);
+  });
+
+  // issue 3 (namespaces and ids)
+  b().writeBigUInt64LE(p.unshareFlags, H.unshareFlags);
+  b().writeUInt32LE(p.nsFlags >>> 0, H.nsFlags);
+  const joins = w.vec(H.nsJoins, p.nsJoins.length, NS_JOIN_SIZE);
+  p.nsJoins.forEach((j, i) => {
+    b().writeInt32LE(j.fd, joins + NS_JOIN_SIZE * i);
+    b().writeUInt32LE(j.nstype >>> 0, joins + NS_JOIN_SIZE * i + 4);
+  });
+  b().writeBigInt64LE(p.timeOffsets.monotonic[0], H.monotonicSecs);
+  b().writeBigInt64LE(p.timeOffsets.boottime[0], H.boottimeSecs);
+  b().writeUInt32LE(p.timeOffsets.monotonic[1] >>> 0, H.monotonicNsecs);
+  b().writeUInt32LE(p.timeOffsets.boottime[1] >>> 0, H.boottimeNsecs);
+  const idm = w.vec(H.idmapMounts, p.idmapMounts.length, 8);
+  p.idmapMounts.forEach((m, i) => {
+    b().writeUInt32LE(m.mountIndex >>> 0, idm + 8 * i);
+    b().writeInt32LE(m.fd, idm + 8 * i + 4);
   });
 
   const total = Math.ceil(w.len / 8) * 8;

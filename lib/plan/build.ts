@@ -5,8 +5,8 @@ import type { Spec } from '../config/types.js';
 import { hasCreateHooks } from '../container/hooks.js';
 import { planMountAttrs, planProcAttrs, rootPropagationPlan } from './attrs.js';
 import { planDevices, planSymlinks } from './devices.js';
-import { NAMESPACE_CLONE_FLAGS } from './linux.js';
 import { planMounts, type MountHost } from './mounts.js';
+import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import { PlanFlag, type Plan } from './types.js';
 
@@ -28,14 +28,13 @@ export interface PlanOptions {
   preserveFds?: number;
   /** Appended to the process environment (socket activation). */
   extraEnv?: string[];
+  /** issue 3: fds of the opened linux.namespaces[i].path, by index. */
+  nsFds?: readonly (number | undefined)[];
 }
 
 export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   const proc = spec.process!;
-  let cloneFlags = 0n;
-  for (const ns of spec.linux?.namespaces ?? []) {
-    if (!ns.path) cloneFlags |= NAMESPACE_CLONE_FLAGS[ns.type];
-  }
+  const ns = planNamespaces(spec, opts.nsFds);
   let flags = 0;
   if (opts.noPivot) flags |= PlanFlag.NO_PIVOT;
   if (proc.noNewPrivileges) flags |= PlanFlag.NO_NEW_PRIVS;
@@ -54,7 +53,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   return {
     init: {
       flags,
-      cloneFlags,
+      cloneFlags: ns.cloneFlags,
       rootfsPropagation,
       caps,
       uid: proc.user.uid,
@@ -79,10 +78,16 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       symlinks: planSymlinks(spec),
       procAttrs: planProcAttrs(spec, rootPropagationAfter),
       mountAttrs: planMountAttrs(mounts),
+      unshareFlags: ns.unshareFlags,
+      nsFlags: ns.nsFlags,
+      nsJoins: ns.nsJoins,
+      timeOffsets: ns.timeOffsets,
+      idmapMounts: [], // filled by the runtime, which opens the trees (lib/container/idmap.ts)
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,
       netDevices: Object.entries(spec.linux?.netDevices ?? {}).map(([hostName, d]) => ({ hostName, name: d?.name || hostName })),
+      idMaps: ns.idMaps,
     },
   };
 }

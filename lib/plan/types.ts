@@ -52,6 +52,16 @@ export interface PlanDevice {
   gid: number;
 }
 
+/** issue 3: TSRUN_NS_* of the plan header's ns_flags. */
+export const NsFlag = { STAGE: 1 << 0, FORK: 1 << 1, TIME_OFFSETS: 1 << 2 } as const;
+
+/** issue 3: a namespace to join by setns (fd opened by the runtime before clone). */
+export interface PlanNsJoin {
+  fd: number;
+  /** CLONE_NEW* */
+  nstype: number;
+}
+
 export interface PlanSymlink {
   target: string;
   linkpath: string;
@@ -89,6 +99,14 @@ export interface InitPlan {
   /* issue 3 (3proc): process attributes, sysctls, recursive mount attributes. */
   procAttrs: ProcAttrsPlan;
   mountAttrs: PlanMountAttr[];
+  /* issue 3 (namespaces and ids): joins, unshared namespaces, time offsets */
+  unshareFlags: bigint;
+  nsFlags: number;
+  /** User namespace first: it gives the right to join the others. */
+  nsJoins: PlanNsJoin[];
+  timeOffsets: { monotonic: [bigint, number]; boottime: [bigint, number] };
+  /** mounts[mountIndex] is attached from fd, an idmapped tree the runtime prepared. */
+  idmapMounts: { mountIndex: number; fd: number }[];
 }
 
 /** What the runtime does on the host between clone and GO. */
@@ -96,6 +114,8 @@ export interface HostPlan {
   oomScoreAdj: number | null;
   /** issue 3 (3proc): linux.netDevices, moved by the runtime before GO. */
   netDevices: { hostName: string; name: string }[];
+  /** issue 3: /proc/<pid>/uid_map and gid_map contents for a new user namespace, else null. */
+  idMaps: { uidMap: string; gidMap: string } | null;
 }
 
 export interface Plan {

@@ -145,7 +145,17 @@ Napi::Value SyncRecv(const Napi::CallbackInfo &info) {
   out.Set("code", code ? Napi::Value(Napi::String::New(env, code)) : env.Null());
   out.Set("message", Napi::String::New(env, msg.message));
   out.Set("fd", Napi::Number::New(env, passed));
+  out.Set("pid", Napi::Number::New(env, msg.pid));  // issue 3: TSRUN_SYNC_PID
   return out;
+}
+
+// issue 3: nsType(fd) -> CLONE_NEW* of the namespace file fd (ioctl
+// NS_GET_NSTYPE); throws ENOTTY/EINVAL when fd is not a namespace.
+Napi::Value NsType(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int rc = ioctl(info[0].As<Napi::Number>().Int32Value(), _IO(0xb7, 0x3) /* NS_GET_NSTYPE */);
+  if (rc < 0) return ThrowErrno(env, errno, "ioctl NS_GET_NSTYPE");
+  return Napi::Number::New(env, rc);
 }
 
 // syncSend(fd, type)
@@ -332,6 +342,8 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("seccompFlagSupported", Napi::Function::New(env, tsrun::SeccompFlagSupported));
   exports.Set("seccompActionAvailable", Napi::Function::New(env, tsrun::SeccompActionAvailable));
   exports.Set("sendWithFd", Napi::Function::New(env, tsrun::SendWithFd));
+  exports.Set("nsType", Napi::Function::New(env, NsType));  // issue 3
+  exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));  // issue 3
   return exports;
 }
 

@@ -12,6 +12,7 @@ namespace tsrun {
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 
 Napi::Value RunHook(const Napi::CallbackInfo &info);
+Napi::Value IdmapTree(const Napi::CallbackInfo &info);  // issue 3: idmap.cc
 
 // issue 4: seccomp.cc
 Napi::Value SeccompCompile(const Napi::CallbackInfo &info);

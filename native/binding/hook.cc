@@ -26,13 +26,16 @@ namespace {
 // The namespaces a hook joins, in the order they are entered. The mount
 // namespace comes after the others (their /proc files were opened before
 // fork, so order only matters for pid, which needs one more fork).
-const char *const kNamespaces[] = {"cgroup", "ipc", "uts", "net", "pid", "mnt"};
+// issue 3: the user namespace first, as in the init: it is what lets the
+// hook join the namespaces it owns with the container's view of ids.
+const char *const kNamespaces[] = {"user", "cgroup", "ipc", "uts", "net", "pid", "mnt"};
 
 long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
 
 struct Child {
   std::vector<int> ns_fds;
   bool join_pid = false;
+  bool join_user = false;  // issue 3
   int stdin_fd = -1;
   int out_fd = -1;
 };
@@ -41,6 +44,9 @@ struct Child {
   setpgid(0, 0);  // the parent kills the whole group on timeout
   for (int fd : c.ns_fds)
     if (setns(fd, 0) < 0) _exit(126);
+  // issue 3: in the container's user namespace, run as its root (the init
+  // is that during setup), not as the unmapped host root.
+  if (c.join_user && (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)) _exit(126);
   if (c.join_pid) {
     // setns(pid) affects children only: fork once more so the hook itself
     // lives in the container's pid namespace.
@@ -135,6 +141,7 @@ Napi::Value RunHook(const Napi::CallbackInfo &info) {
       }
       c.ns_fds.push_back(fd);
       if (strcmp(ns, "pid") == 0) c.join_pid = true;
+      if (strcmp(ns, "user") == 0) c.join_user = true;
     }
   }
   c.stdin_fd = MemfdWith(input);

@@ -146,6 +146,32 @@ struct tsrun_mount_attr {
   uint64_t attr_clr;
 };
 
+/* issue 3 (namespaces and ids): tsrun_plan_header.ns_flags */
+enum {
+  /* The init runs the namespace step (native/init/namespaces.c): joins
+   * ns_joins, unshares unshare_flags, and reports TSRUN_SYNC_PID. */
+  TSRUN_NS_STAGE = 1u << 0,
+  /* Fork once more after unsharing so the init is inside the new (or
+   * joined) pid or time namespace; the intermediate reports its pid. */
+  TSRUN_NS_FORK = 1u << 1,
+  /* Write monotonic/boottime offsets into the new time namespace. */
+  TSRUN_NS_TIME_OFFSETS = 1u << 2,
+};
+
+/* issue 3: a namespace to join with setns(fd, nstype). The fd is opened
+ * (and its type checked) by the runtime before clone and inherited. */
+struct tsrun_ns_join {
+  int32_t fd;
+  uint32_t nstype; /* CLONE_NEW* */
+};
+
+/* issue 3: mounts[mount_index] is attached from `fd`, a detached idmapped
+ * tree the runtime prepared (open_tree + mount_setattr), not by mount(2). */
+struct tsrun_idmap_mount {
+  uint32_t mount_index;
+  int32_t fd;
+};
+
 struct tsrun_plan_header {
   uint32_t magic;   /* TSRUN_PLAN_MAGIC */
   uint32_t version; /* TSRUN_PLAN_VERSION */
@@ -192,11 +218,21 @@ struct tsrun_plan_header {
   struct tsrun_vec mempolicy_nodes; /* of uint64_t: the node mask, bit n = node n */
   struct tsrun_vec sysctls;      /* of struct tsrun_sysctl */
   struct tsrun_vec mount_attrs;  /* of struct tsrun_mount_attr */
+  /* issue 3 (namespaces and ids): joins, unshared namespaces, time offsets */
+  uint64_t unshare_flags;      /* CLONE_NEW* made by unshare in the namespace step */
+  uint32_t ns_flags;           /* TSRUN_NS_* */
+  uint32_t pad1;
+  struct tsrun_vec ns_joins;   /* of struct tsrun_ns_join, user namespace first */
+  int64_t monotonic_secs;      /* linux.timeOffsets.monotonic */
+  int64_t boottime_secs;       /* linux.timeOffsets.boottime */
+  uint32_t monotonic_nsecs;
+  uint32_t boottime_nsecs;
+  struct tsrun_vec idmap_mounts; /* of struct tsrun_idmap_mount */
 };
 
 /* The byte offsets below are part of the wire format: the TS encoder writes
  * them and the static assertions in native/init/plan.c keep C honest. */
-#define TSRUN_PLAN_HEADER_SIZE 320u
+#define TSRUN_PLAN_HEADER_SIZE 376u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u
@@ -205,6 +241,8 @@ struct tsrun_plan_header {
 #define TSRUN_SCHED_SIZE 48u
 #define TSRUN_SYSCTL_SIZE 16u
 #define TSRUN_MOUNT_ATTR_SIZE 24u
+#define TSRUN_NS_JOIN_SIZE 8u
+#define TSRUN_IDMAP_MOUNT_SIZE 8u
 
 /*
  * A loaded plan: the header plus pointer arrays built before clone (argv and

@@ -45,6 +45,18 @@ enum tsrun_sync_type {
   TSRUN_SYNC_PTY = 4,   /* child → parent: pty master attached (SCM_RIGHTS) */
   TSRUN_SYNC_HOOKS = 5, /* child → parent: mounts done, run the create hooks, then GO */
   TSRUN_SYNC_SECCOMP = 6, /* issue 4: child → parent: seccomp notify fd (SCM_RIGHTS) for listenerPath */
+  /* issue 3: the namespace step (TSRUN_NS_STAGE plans only), before the first GO:
+   *   child: joins, unshare(CLONE_NEWUSER)
+   *                       ◀─── TSRUN_SYNC_IDMAP   (new user namespace only)
+   *   write /proc/<pid>/uid_map, gid_map
+   *   TSRUN_SYNC_GO ───────────────────────────▶ setresuid(0), unshare the rest,
+   *                                              time offsets, fork (TSRUN_NS_FORK)
+   *                       ◀─── TSRUN_SYNC_PID    pid = the init's pid as the parent
+   *                                              sees it (0: unchanged, no fork); the
+   *                                              intermediate exits, the parent reaps
+   *                                              it and uses `pid` from then on. */
+  TSRUN_SYNC_IDMAP = 7,
+  TSRUN_SYNC_PID = 8,
 };
 
 #define TSRUN_SYNC_MSG_MAX 480

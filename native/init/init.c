@@ -153,7 +153,15 @@ struct tsrun_step_entry {
  */
 static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_SIGNALS, step_signals},
+    /* issue 3: joins before creating (user first), the user namespace
+     * before the rest so it owns them, and the fork into pid/time
+     * namespaces, all before the parent's host steps: those (cgroups,
+     * oom_score_adj) must act on the final init, whose pid this reports. */
+    {TSRUN_STEP_NAMESPACES, tsrun_step_namespaces},
     {TSRUN_STEP_SYNC, step_sync},
+    /* issue 3: the cgroup namespace is rooted where we are when we make it:
+     * only after GO, i.e. after the runtime placed us in our cgroup. */
+    {TSRUN_STEP_CGROUPNS, tsrun_step_cgroupns},
     {TSRUN_STEP_SESSION, step_session},
     {TSRUN_STEP_KEYRING, step_keyring},
     /* sysctl before the rootfs: it writes through the host's /proc/sys,
@@ -238,8 +246,17 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   /* Drop every fd of Node's we inherited: besides leaking host resources,
    * a copy of the runtime's lock fd would hold the container's lock for as
    * long as the init lives. Kept: stdio, preserved fds, sync and console. */
-  int keep[2] = {sync_fd, plan->h->console_socket_fd};
-  close_fds_except(3 + plan->h->preserve_fds, keep, 2);
+  /* issue 3: and the namespace fds to join and the idmapped trees to
+   * attach (the namespace and mount steps close them). */
+  int keep[2 + 64] = {sync_fd, plan->h->console_socket_fd};
+  int nkeep = 2;
+  const struct tsrun_ns_join *joins = tsrun_plan_vec(plan, plan->h->ns_joins);
+  for (uint32_t i = 0; i < plan->h->ns_joins.count && nkeep < (int)(sizeof keep / sizeof keep[0]); i++)
+    keep[nkeep++] = joins[i].fd;
+  const struct tsrun_idmap_mount *idm = tsrun_plan_vec(plan, plan->h->idmap_mounts);
+  for (uint32_t i = 0; i < plan->h->idmap_mounts.count && nkeep < (int)(sizeof keep / sizeof keep[0]); i++)
+    keep[nkeep++] = idm[i].fd;
+  close_fds_except(3 + plan->h->preserve_fds, keep, nkeep);
 
   for (size_t i = 0; i < sizeof tsrun_steps / sizeof tsrun_steps[0]; i++) {
     ctx.step = tsrun_steps[i].id;

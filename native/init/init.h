@@ -20,7 +20,9 @@
  * run in (see tsrun_steps[] in init.c for why). Names are exported to TS. */
 #define TSRUN_STEPS(X)             \
   X(SIGNALS, "signals")            \
+  X(NAMESPACES, "namespaces")      \
   X(SYNC, "sync")                  \
+  X(CGROUPNS, "namespaces")        \
   X(SESSION, "session")            \
   X(KEYRING, "keyring")            \
   X(SYSCTL, "sysctl")              \
@@ -98,6 +100,14 @@ int tsrun_step_sysctl(struct tsrun_init *ctx);
 int tsrun_step_attrs(struct tsrun_init *ctx);
 /* Applies the recursive attributes planned for mounts[index] (at dest). */
 int tsrun_mount_attrs(struct tsrun_init *ctx, uint32_t index, const char *dest);
+/* issue 3 (namespaces.c) */
+int tsrun_step_namespaces(struct tsrun_init *ctx);
+int tsrun_step_cgroupns(struct tsrun_init *ctx);
+int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target);
+/* The idmapped tree fd for mounts[index], or -1 when it is a plain mount. */
+int tsrun_idmap_tree(const struct tsrun_plan *p, uint32_t index);
+/* Attaches a detached tree on target (a /proc/self/fd link) and closes it. */
+int tsrun_attach_tree(int tree, const char *target);
 
 /* Failure reporting: record errno and a message built from string pieces
  * (a NULL piece ends the list). Always returns -1. */

@@ -22,6 +22,11 @@ _Static_assert(offsetof(struct tsrun_plan_header, sched) == 248, "plan header la
 _Static_assert(sizeof(struct tsrun_sched) == TSRUN_SCHED_SIZE, "sched record layout");
 _Static_assert(sizeof(struct tsrun_sysctl) == TSRUN_SYSCTL_SIZE, "sysctl record layout");
 _Static_assert(sizeof(struct tsrun_mount_attr) == TSRUN_MOUNT_ATTR_SIZE, "mount attr record layout");
+_Static_assert(offsetof(struct tsrun_plan_header, unshare_flags) == 320, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, ns_joins) == 336, "plan header layout");
+_Static_assert(sizeof(struct tsrun_ns_join) == TSRUN_NS_JOIN_SIZE, "ns join record layout");
+_Static_assert(offsetof(struct tsrun_plan_header, idmap_mounts) == 368, "plan header layout");
+_Static_assert(sizeof(struct tsrun_idmap_mount) == TSRUN_IDMAP_MOUNT_SIZE, "idmap mount record layout");
 
 struct checker {
   const uint8_t *base;
@@ -85,8 +90,13 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
       check_vec(&c, h->rlimits, sizeof(struct tsrun_rlimit), "rlimits") ||
       check_vec(&c, h->devices, sizeof(struct tsrun_device), "devices") ||
       check_vec(&c, h->symlinks, sizeof(struct tsrun_symlink), "symlinks") ||
-      check_vec(&c, h->seccomp_bpf, TSRUN_SOCK_FILTER_SIZE, "seccomp_bpf"))
+      check_vec(&c, h->seccomp_bpf, TSRUN_SOCK_FILTER_SIZE, "seccomp_bpf") ||
+      check_vec(&c, h->ns_joins, sizeof(struct tsrun_ns_join), "ns_joins") ||
+      check_vec(&c, h->idmap_mounts, sizeof(struct tsrun_idmap_mount), "idmap_mounts"))
     return -1;
+  const struct tsrun_idmap_mount *im = (const void *)(c.base + h->idmap_mounts.off);
+  for (uint32_t i = 0; i < h->idmap_mounts.count; i++)
+    if (im[i].mount_index >= h->mounts.count) return bad(&c, "idmap mount index");
   if (h->seccomp_bpf.count > 0xffff) return bad(&c, "seccomp_bpf: longer than a sock_fprog can say");
   if (!h->rootfs.off || !h->cwd.off || !h->state_dir.off || h->args.count == 0)
     return bad(&c, "rootfs, cwd, state_dir and args are required");

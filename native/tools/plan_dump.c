@@ -128,6 +128,17 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < h->mount_attrs.count; i++)
     printf("%s{\"mount\":%u,\"attrSet\":\"%" PRIu64 "\",\"attrClr\":\"%" PRIu64 "\"}", i ? "," : "", ma[i].mount,
            ma[i].attr_set, ma[i].attr_clr);
+  /* issue 3: namespaces */
+  printf("],\"unshareFlags\":\"%" PRIu64 "\",\"nsFlags\":%u,\"nsJoins\":[", h->unshare_flags, h->ns_flags);
+  const struct tsrun_ns_join *j = tsrun_plan_vec(&p, h->ns_joins);
+  for (uint32_t i = 0; i < h->ns_joins.count; i++)
+    printf("%s{\"fd\":%d,\"nstype\":%u}", i ? "," : "", j[i].fd, j[i].nstype);
+  printf("],\"timeOffsets\":{\"monotonic\":[\"%" PRId64 "\",%u],\"boottime\":[\"%" PRId64 "\",%u]}",
+         h->monotonic_secs, h->monotonic_nsecs, h->boottime_secs, h->boottime_nsecs);
+  printf(",\"idmapMounts\":[");
+  const struct tsrun_idmap_mount *im = tsrun_plan_vec(&p, h->idmap_mounts);
+  for (uint32_t i = 0; i < h->idmap_mounts.count; i++)
+    printf("%s{\"mountIndex\":%u,\"fd\":%d}", i ? "," : "", im[i].mount_index, im[i].fd);
   printf("]}\n");
   tsrun_plan_free(&p);
   return 0;

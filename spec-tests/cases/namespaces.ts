@@ -3,8 +3,8 @@
 import * as fs from 'node:fs';
 import { linux, removeNamespace, setNamespace } from '../harness/config.js';
 import type { CaseContext } from '../harness/context.js';
-import { check, eq, fail, type Case } from '../harness/types.js';
-import { def, expectError, linuxMd, LONG_MS, nsLink } from './util.js';
+import { check, eq, fail, skip, type Case } from '../harness/types.js';
+import { configMd, def, expectError, linuxMd, LONG_MS, nsLink } from './util.js';
 
 const TYPES = ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'time'] as const;
 const SINCE: Record<string, string> = { time: '1.1.0' };
@@ -66,6 +66,24 @@ export const namespaceCases: Case[] = [
   ...newNs,
   ...inheritNs,
   ...joinNs,
+
+  def('namespaces::join-user', linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (user)'), async (ctx) => {
+    ctx.requireNamespace('user');
+    const owner = await createdPid(ctx, (b) => userNs(b.config));
+    // the same mappings again: runc 1.1 insists on them even when joining
+    const pid = await createdPid(ctx, (b) => {
+      userNs(b.config);
+      setNamespace(b.config, 'user', `/proc/${owner}/ns/user`);
+    });
+    eq(nsLink(pid, 'user'), nsLink(owner, 'user'), 'user namespace of the joining container');
+  }),
+
+  def('namespaces::join-time', linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (time)'), async (ctx) => {
+    ctx.requireNamespace('time');
+    const owner = await createdPid(ctx, (b) => setNamespace(b.config, 'time'));
+    const pid = await createdPid(ctx, (b) => setNamespace(b.config, 'time', `/proc/${owner}/ns/time`));
+    eq(nsLink(pid, 'time'), nsLink(owner, 'time'), 'time namespace of the joining container');
+  }, { since: '1.1.0' }),
 
   def('namespaces::path-wrong-type', linuxMd('#namespaces', 'The runtime MUST generate an error if path is not associated with a namespace of type type'), async (ctx) => {
     const owner = await createdPid(ctx, () => undefined);
@@ -154,6 +172,23 @@ export const namespaceCases: Case[] = [
     const st = fs.statSync(b.inRootfs('etc/passwd'));
     eq(`${st.uid}:${st.gid}`, '0:0', 'owner of rootfs/etc/passwd after the run');
   }),
+
+  def('namespaces::idmap-mount', configMd('#mounts', 'uidMappings/gidMappings: the mapping to convert ids from the source file system to the destination mount point (idmap)'), async (ctx) => {
+    const idmap = (ctx.features?.linux?.mountExtensions as { idmap?: { enabled?: boolean } } | undefined)?.idmap;
+    if (!idmap?.enabled) skip("runtime's features document does not enable idmapped mounts");
+    const src = ctx.path('idmap-src');
+    fs.mkdirSync(src);
+    fs.writeFileSync(`${src}/f`, '');
+    fs.chmodSync(src, 0o755);
+    const pid = await createdPid(ctx, (b) => {
+      b.config.mounts = [...(b.config.mounts ?? []), {
+        destination: '/idmapped', type: 'bind', source: src, options: ['bind', 'idmap'],
+        uidMappings: [{ containerID: 0, hostID: 5000, size: 10 }], gidMappings: [{ containerID: 0, hostID: 6000, size: 10 }],
+      } as never];
+    });
+    const st = fs.statSync(`/proc/${pid}/root/idmapped/f`);
+    eq(`${st.uid}:${st.gid}`, '5000:6000', 'owner of a root-owned file seen through the idmapped mount');
+  }, { since: '1.2.0' }),
 
   def('namespaces::time-offsets', linuxMd('#offset-for-time-namespace', 'timeOffsets sets the offset for the time namespace'), async (ctx) => {
     ctx.requireNamespace('time');

@@ -68,6 +68,14 @@ function expected(p: InitPlan) {
       sysctls: p.procAttrs.sysctls,
     },
     mountAttrs: p.mountAttrs.map((m) => ({ mount: m.mount, attrSet: m.attrSet.toString(), attrClr: m.attrClr.toString() })),
+    unshareFlags: p.unshareFlags.toString(),
+    nsFlags: p.nsFlags,
+    nsJoins: p.nsJoins,
+    timeOffsets: {
+      monotonic: [p.timeOffsets.monotonic[0].toString(), p.timeOffsets.monotonic[1]],
+      boottime: [p.timeOffsets.boottime[0].toString(), p.timeOffsets.boottime[1]],
+    },
+    idmapMounts: p.idmapMounts,
   };
 }
 
@@ -97,6 +105,12 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
   // issue 4: a stand-in program (two sock_filter records) and flags
   plan.seccomp = { bpf: Uint8Array.from([0x20, 0, 0, 0, 4, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]), flags: 8 | 2 };
+  // issue 3: namespace joins and time offsets (fds are only numbers here)
+  plan.nsJoins = [{ fd: 11, nstype: 0x10000000 }, { fd: 12, nstype: 0x40000000 }];
+  plan.unshareFlags = 0x20000080n;
+  plan.nsFlags = 7;
+  plan.timeOffsets = { monotonic: [-86400n, 5], boottime: [172800n, 999999999] };
+  plan.idmapMounts = [{ mountIndex: 1, fd: 13 }];
   const out = decode(encodePlan(plan));
   t.is(out.status, 0, out.stderr);
   t.deepEqual(out.json, expected(plan));

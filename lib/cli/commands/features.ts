@@ -16,6 +16,7 @@ export function features(): Record<string, unknown> {
     'mand', 'noatime', 'nodev', 'nodiratime', 'noexec', 'noiversion', 'nolazytime', 'nomand', 'norelatime',
     'nostrictatime', 'nosuid', 'nosymfollow', 'rbind', 'relatime', 'remount', 'ro', 'rw', 'silent', 'strictatime',
     'suid', 'sync',
+    'idmap', 'ridmap', // issue 3: idmapped bind mounts
   ];
   return {
     ociVersionMin: OCI_VERSION_MIN,
@@ -23,14 +24,14 @@ export function features(): Record<string, unknown> {
     hooks: ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'],
     mountOptions: [...flagOptions, ...Object.keys(PROPAGATION_OPTIONS), ...Object.keys(RECURSIVE_OPTIONS)].sort(),
     linux: {
-      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'uts'],
+      namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
       capabilities: [...CAPABILITIES],
       cgroup: { v1: false, v2: false, systemd: false, systemdUser: false, rdma: false },
       seccomp: seccompFeatures(loadBinding()),
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: false } },
+      mountExtensions: { idmap: { enabled: true } }, // issue 3: lib/container/idmap.ts
     },
     annotations: {
       'io.github.tsrun.version': '0.1.0',
