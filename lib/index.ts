@@ -13,7 +13,7 @@
  */
 import { realHost } from './container/host.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
-import { superviseForeground } from './container/foreground.js';
+import { forwardSignals, superviseForeground } from './container/foreground.js';
 import type { StateJson } from './container/state.js';
 import { loadBinding, type NativeBinding } from './native/binding.js';
 import { parseSignal } from './cli/signals.js';
@@ -60,10 +60,12 @@ export class Runtime {
   /** Creates, starts and waits; resolves to the exit status (128+N for signal N). Deletes the container. */
   async run(id: string, opts: RuntimeCreateOptions): Promise<number> {
     const created = this.lifecycle.create(id, { ...opts, detach: false });
+    const stopForwarding = forwardSignals(this.lifecycle, created.state.pid, created.ptyMaster);
     try {
       this.lifecycle.start(id);
-      return await superviseForeground(this.lifecycle, created.state, created.ptyMaster);
+      return await superviseForeground(this.lifecycle, created.state, created.ptyMaster, stopForwarding);
     } finally {
+      stopForwarding();
       await this.lifecycle.delete(id, true);
     }
   }

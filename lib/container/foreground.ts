@@ -10,7 +10,13 @@ import type { StoredState } from './state.js';
 
 const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGCONT', 'SIGWINCH'];
 
-export async function superviseForeground(life: Lifecycle, state: StoredState, ptyMaster: number | null): Promise<number> {
+/**
+ * Forwards our signals to the init until the returned function is called.
+ * `run` installs it right after create, before start: a signal that
+ * arrives while start is still returning must not kill us and orphan the
+ * container.
+ */
+export function forwardSignals(life: Lifecycle, pid: number, ptyMaster: number | null): () => void {
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const sig of FORWARDED) {
     const h = () => {
@@ -18,7 +24,7 @@ export async function superviseForeground(life: Lifecycle, state: StoredState, p
       // its pty then, and from us as well for programs without a terminal
       if (sig === 'SIGWINCH' && ptyMaster !== null) life.native.copyWinsize(0, ptyMaster);
       try {
-        process.kill(state.pid, sig);
+        process.kill(pid, sig);
       } catch {
         /* gone */
       }
@@ -26,6 +32,13 @@ export async function superviseForeground(life: Lifecycle, state: StoredState, p
     handlers.set(sig, h);
     process.on(sig, h);
   }
+  return () => {
+    for (const [sig, h] of handlers) process.off(sig, h);
+  };
+}
+
+/** Relays the pty, waits for the init and stops the forwarding. */
+export async function superviseForeground(life: Lifecycle, state: StoredState, ptyMaster: number | null, stopForwarding: () => void): Promise<number> {
   const relay = ptyMaster !== null ? startRelay(ptyMaster) : null;
   try {
     const status = await life.native.waitPid(state.pid);
@@ -34,7 +47,7 @@ export async function superviseForeground(life: Lifecycle, state: StoredState, p
     return status.code ?? 255;
   } finally {
     relay?.stop();
-    for (const [sig, h] of handlers) process.off(sig, h);
+    stopForwarding();
   }
 }
 

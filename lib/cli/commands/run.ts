@@ -3,7 +3,7 @@ import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 import type { Argv, CommandModule } from 'yargs';
 
-import { superviseForeground } from '../../container/foreground.js';
+import { forwardSignals, superviseForeground } from '../../container/foreground.js';
 import type { Runner } from './lifecycle.js';
 import { listenFdOptions } from '../listen-fds.js';
 
@@ -50,14 +50,16 @@ export function runCommand(run: Runner): CommandModule {
         ...listenFdOptions(a['preserve-fds'] as number),
         detach,
       });
+      const stopForwarding = detach ? () => undefined : forwardSignals(life, created.state.pid, created.ptyMaster);
       try {
         life.start(id);
       } catch (e) {
+        stopForwarding();
         await life.delete(id, true).catch(() => undefined);
         throw e;
       }
       if (detach) return 0;
-      const code = await superviseForeground(life, created.state, created.ptyMaster);
+      const code = await superviseForeground(life, created.state, created.ptyMaster, stopForwarding);
       if (!a.keep) await life.delete(id, true);
       return code;
     }),
