@@ -9,6 +9,7 @@ import { ConfigError, TsrunError } from '../errors.js';
 import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Spec } from './types.js';
+import { validateCgroups } from './validate-cgroups.js';
 
 /** ociVersion 1.0.0 … 1.3.x, with an optional pre-release suffix (-dev, -rc.1). */
 const OCI_VERSION = /^1\.[0-3]\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
@@ -58,6 +59,7 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   validateProcess(spec, opts);
   validateMounts(spec);
   validateLinux(spec);
+  validateCgroups(spec);
   for (const [kind, list] of Object.entries(spec.hooks ?? {})) {
     if (!HOOK_KINDS.has(kind)) continue; // unknown hook kinds are ignored, as runc does
     (list as { path: string; timeout?: number }[]).forEach((h, i) => {

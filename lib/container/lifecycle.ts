@@ -25,6 +25,8 @@ import { isAlive, readProcStat } from './procfs.js';
 import { FIFO_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
 import { canDelete, canKill, canStart } from './status.js';
 import type { Timeline } from '../timeline.js';
+import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups/manager.js';
+import type { LinuxResources } from '../cgroups/resources.js';
 
 export interface CreateOptions {
   bundle: string;
@@ -69,6 +71,7 @@ export class Lifecycle {
     let hooks: Hooks | undefined;
     let hookState: HookState | undefined;
     let createHookFailed = false;
+    let cgroup: CgroupManager | null = null;
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
@@ -81,6 +84,15 @@ export class Lifecycle {
       });
       for (const w of warnings) this.warn?.(w);
       t?.mark('validate');
+      // The cgroup exists, with every limit, before the init does: a
+      // missing controller or a refused value fails here with nothing started.
+      cgroup = newCgroupManager(loaded.spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
+      if (cgroup) {
+        cgroup.create();
+        cgroup.apply((loaded.spec.linux?.resources ?? {}) as LinuxResources);
+        t?.mark('cgroup');
+      }
+      const cg = cgroup;
       const stateDir = this.store.dir(id);
       const fifo = path.join(stateDir, FIFO_NAME);
       this.native.mkfifo(fifo, 0o622);
@@ -98,7 +110,7 @@ export class Lifecycle {
           consoleSocketFd: consoleFd,
           preserveFds: opts.preserveFds,
         },
-        this.host,
+        cg && !cg.v2Dir ? { ...this.host, cgroupV1Hierarchies: () => cg.v1Hierarchies() } : this.host,
       );
       const buffer = encodePlan(plan.init);
       t?.mark('plan');
@@ -111,7 +123,9 @@ export class Lifecycle {
         fs.closeSync(consoleFd);
         consoleFd = -1;
       }
-      // Host-side steps while the init waits for GO.
+      // Host-side steps while the init waits for GO: it runs nothing of
+      // the container's before it is in its cgroup.
+      cgroup?.addProcess(pid);
       if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
       this.native.syncSend(syncFd, SyncType.GO);
       for (;;) {
@@ -162,6 +176,7 @@ export class Lifecycle {
         pidNamespace: (plan.init.cloneFlags & CLONE_NEWPID) !== 0n,
         hooks,
       };
+      if (cgroup) state.cgroup = cgroup.state;
       this.store.write(state);
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       t?.mark('state');
@@ -176,6 +191,11 @@ export class Lifecycle {
         }
         void this.native.waitPid(pid).catch(() => undefined);
       }
+      try {
+        cgroup?.destroy();
+      } catch (ce) {
+        this.warn?.(`cleanup: ${(ce as Error).message}`);
+      }
       this.store.remove(id);
       // runtime.md lifecycle: a failed create hook continues at "delete",
       // whose poststop hooks still run
@@ -187,6 +207,15 @@ export class Lifecycle {
   }
 
   private readonly warnFn = (m: string) => this.warn?.(m);
+
+  private get attachDeviceProgram() {
+    return this.native.attachDeviceProgram?.bind(this.native);
+  }
+
+  /** The container's cgroup manager (null: no cgroup recorded). */
+  cgroupOf(state: StoredState): CgroupManager | null {
+    return state.cgroup ? loadCgroupManager(state.cgroup, this.attachDeviceProgram) : null;
+  }
 
   private hookState(state: StoredState, status: HookState['status']): HookState {
     return { ociVersion: state.ociVersion, id: state.id, status, pid: state.pid, bundle: state.bundle, annotations: state.annotations ?? {} };
@@ -235,7 +264,9 @@ export class Lifecycle {
     try {
       const state = this.store.read(id);
       if (!canKill(this.store.status(state), all)) return;
-      if (all) for (const pid of this.processes(state)) trySignal(pid, signal);
+      const cg = this.cgroupOf(state);
+      if (all && cg) cg.signalAll(signal);
+      else if (all) for (const pid of this.processes(state)) trySignal(pid, signal);
       else process.kill(state.pid, signal);
     } finally {
       lock.release();
@@ -247,6 +278,8 @@ export class Lifecycle {
    * namespace. (Without a pid namespace: the init only, until cgroups.)
    */
   processes(state: StoredState): number[] {
+    const cg = this.cgroupOf(state);
+    if (cg) return cg.pids();
     if (!state.pidNamespace) return [state.pid];
     let ns: string;
     try {
@@ -284,10 +317,14 @@ export class Lifecycle {
       const state = this.store.read(id);
       const status = this.store.status(state);
       canDelete(status, id, force);
+      const cg = this.cgroupOf(state);
       if (status !== 'stopped') {
-        for (const pid of this.processes(state)) trySignal(pid, 9);
+        if (cg) cg.signalAll(9);
+        else for (const pid of this.processes(state)) trySignal(pid, 9);
         await this.waitGone(state);
       }
+      // kills what the init left behind (no pid namespace) and removes the cgroup
+      cg?.destroy();
       this.store.remove(id);
       runHooks(this.native, state.hooks, 'poststop', this.hookState(state, 'stopped'), { warnOnly: this.warnFn });
     } finally {

@@ -51,6 +51,8 @@ export interface NativeBinding {
   copyWinsize(from: number, to: number): boolean;
   /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
+  /** issue 5: loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */
+  attachDeviceProgram?(cgroupDir: string, insns: Uint8Array): void;
 }
 
 export const LOCK_SH = 1;

@@ -327,6 +327,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
+  exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));  // issue 5
   return exports;
 }
 

@@ -13,6 +13,9 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 
 Napi::Value RunHook(const Napi::CallbackInfo &info);
 
+// issue 5: cgroup.cc
+Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info);
+
 // Milliseconds on CLOCK_MONOTONIC since `start` (for poll loops with a deadline).
 long ElapsedMs(const struct timespec &start);
 
