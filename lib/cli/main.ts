@@ -69,7 +69,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
 
-  const parser = yargs(argv)
+  // yargs takes a lone "-" for a positional; `update -r -` means stdin
+  const parser = yargs(argv.map((a, i) => (a === '-' && (argv[i - 1] === '-r' || argv[i - 1] === '--resources') ? '/dev/stdin' : a)))
     .scriptName('tsrun')
     .usage('tsrun [global options] <command> [options]\n\nAn OCI container runtime, runc-compatible.')
     .option('root', { type: 'string', default: '/run/tsrun', describe: 'directory for container state' })

@@ -190,7 +190,7 @@ export function updateCommand(run: Runner): CommandModule {
         const file = String(a.resources);
         let text: string;
         try {
-          text = fs.readFileSync(file === '-' ? 0 : file, 'utf8');
+          text = fs.readFileSync(file === '-' || file === '/dev/stdin' ? 0 : file, 'utf8');
         } catch (e) {
           throw new TsrunError('EUSAGE', `--resources: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
         }
