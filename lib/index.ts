@@ -106,8 +106,8 @@ export class Runtime {
     return cgroupOps.stats(this.lifecycle, id);
   }
 
-  /** OOM kills in the container's cgroup so far; null once it has stopped. */
-  oomKills(id: string): number | null {
+  /** OOM kills in the container's cgroup so far, and whether it has stopped. */
+  oomKills(id: string): { count: number; stopped: boolean } {
     return cgroupOps.oomKills(this.lifecycle, id);
   }
 

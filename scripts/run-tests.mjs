@@ -73,7 +73,7 @@ suites.push([
   'cgroup2',
   () =>
     isRoot
-      ? run('cgroup2', join(root, 'tests', 'vm', 'run-in-vm.sh'), ['--timeout', '1500', '--cwd', root, '--', process.execPath, ava, '--tap', '--serial', '--timeout=10m', 'dist/tests/integration/cgroups.test.js'], parseAvaTap)
+      ? run('cgroup2', join(root, 'tests', 'vm', 'run-in-vm.sh'), ['--timeout', '1500', '--cwd', root, '--env', 'TSRUN_TEST_TIME_SCALE=8', '--', process.execPath, ava, '--tap', '--serial', '--timeout=10m', 'dist/tests/integration/cgroups.test.js'], parseAvaTap)
       : (console.log('\n=== cgroup2: skipped (needs root)'), { name: 'cgroup2', passed: 0, failed: 0, skipped: 1 }),
 ]);
 

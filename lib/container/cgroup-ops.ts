@@ -56,9 +56,12 @@ export function stats(lc: Lifecycle, id: string): CgroupStats {
   });
 }
 
-/** OOM kills so far, or null once the container has stopped. */
-export function oomKills(lc: Lifecycle, id: string): number | null {
-  return withCgroup(lc, id, (cg, state) => (lc.store.status(state) === 'stopped' ? null : cg.oomKills()));
+/** OOM kills so far (read before the status: the kill may be what stopped it). */
+export function oomKills(lc: Lifecycle, id: string): { count: number; stopped: boolean } {
+  return withCgroup(lc, id, (cg, state) => {
+    const count = cg.oomKills();
+    return { count, stopped: lc.store.status(state) === 'stopped' };
+  });
 }
 
 /** Applies new limits to a running (or created, or paused) container. */

@@ -114,7 +114,7 @@ export class Lifecycle {
       );
       const buffer = encodePlan(plan.init);
       t?.mark('plan');
-      const spawned = this.native.spawn(buffer);
+      const spawned = this.spawnInto(buffer, cgroup?.v2Dir ?? null);
       pid = spawned.pid;
       syncFd = spawned.syncFd;
       const startTime = readProcStat(pid)?.startTime ?? 0;
@@ -207,6 +207,17 @@ export class Lifecycle {
   }
 
   private readonly warnFn = (m: string) => this.warn?.(m);
+
+  /** spawn, born in the v2 cgroup when there is one (CLONE_INTO_CGROUP). */
+  private spawnInto(buffer: Uint8Array, cgroupDir: string | null): { pid: number; syncFd: number } {
+    if (!cgroupDir) return this.native.spawn(buffer);
+    const fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      return this.native.spawn(buffer, fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
 
   private get attachDeviceProgram() {
     return this.native.attachDeviceProgram?.bind(this.native);

@@ -36,7 +36,8 @@ export interface HookResult {
 export interface NativeBinding {
   readonly stepNames: readonly string[];
   readonly planVersion: number;
-  spawn(plan: Uint8Array): { pid: number; syncFd: number };
+  /** cgroupFd (issue 5): a cgroup v2 directory to clone the init into (CLONE_INTO_CGROUP). */
+  spawn(plan: Uint8Array, cgroupFd?: number): { pid: number; syncFd: number };
   syncRecv(fd: number, timeoutMs: number): SyncMessage;
   syncSend(fd: number, type: number): void;
   waitPid(pid: number): Promise<WaitStatus>;

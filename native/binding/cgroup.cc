@@ -32,12 +32,15 @@ Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info) {
   load.insns = (uint64_t)(uintptr_t)insns.Data();
   load.insn_cnt = (uint32_t)(insns.ByteLength() / sizeof(struct bpf_insn));
   load.license = (uint64_t)(uintptr_t)license;
-  load.log_buf = (uint64_t)(uintptr_t)log;
-  load.log_size = sizeof log;
-  load.log_level = 1;
+  // no verifier log at first: a log that does not fit fails even a good
+  // program with ENOSPC. Only a refused program is loaded again, for the reason.
   int prog = (int)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
   if (prog < 0) {
     int e = errno;
+    load.log_buf = (uint64_t)(uintptr_t)log;
+    load.log_size = sizeof log;
+    load.log_level = 1;
+    (void)syscall(SYS_bpf, BPF_PROG_LOAD, &load, sizeof load);
     if (log[0]) {
       Napi::Error err = Napi::Error::New(env, std::string("bpf(BPF_PROG_LOAD): ") + strerror(e) + ": " + log);
       err.Set("errno", Napi::Number::New(env, e));

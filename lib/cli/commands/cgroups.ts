@@ -97,16 +97,22 @@ export function eventsCommand(run: Runner): CommandModule {
         return 0;
       }
       const interval = parseDuration(String(a.interval));
-      let ooms = rt.oomKills(id);
-      if (ooms === null) throw new TsrunError('ESTATE', 'container not running');
+      const first = rt.oomKills(id);
+      if (first.stopped) throw new TsrunError('ESTATE', 'container not running');
+      let ooms = first.count;
       let next = Date.now();
       // OOM kills are polled often (memory.events); stats go out every interval
       for (;;) {
         const now = Date.now();
-        const seen = rt.oomKills(id);
-        if (seen === null) return 0; // stopped
-        if (seen > ooms) writeFd(1, JSON.stringify({ type: 'oom', id }) + '\n');
-        ooms = seen;
+        let seen;
+        try {
+          seen = rt.oomKills(id);
+        } catch {
+          return 0; // deleted meanwhile
+        }
+        if (seen.count > ooms) writeFd(1, JSON.stringify({ type: 'oom', id }) + '\n');
+        ooms = seen.count;
+        if (seen.stopped) return 0;
         if (now >= next) {
           try {
             writeFd(1, statsEvent());
