@@ -28,8 +28,9 @@ export type AttachDeviceProgram = (cgroupDir: string, insns: Uint8Array) => void
 
 export interface CgroupManager {
   readonly state: CgroupState;
-  /** mkdir the cgroup (and parents; v2: enable the controllers on the way down). */
-  create(): void;
+  /** mkdir the cgroup (and parents; v2: enable the controllers on the way down).
+   * False when it existed already (a failed create must then not destroy it). */
+  create(): boolean;
   /** Writes linux.resources; errors name the config field. */
   apply(r: LinuxResources, opts?: { update?: boolean }): void;
   /** Moves a process in (the fallback when it was not born there). */
@@ -159,6 +160,14 @@ export function cgroupRelPath(cgroupsPath: string | undefined, id: string, own: 
   return cleanRel(path.posix.join(own, cgroupsPath || id));
 }
 
+/** memory.checkBeforeUpdate: refuse a limit below what the cgroup uses now. */
+function checkBeforeUpdate(r: LinuxResources, usage: string | null): void {
+  const m = r.memory;
+  if (!m?.checkBeforeUpdate || !m.limit || m.limit < 0 || usage === null) return;
+  if (m.limit < Number(usage))
+    throw new ConfigError('linux.resources.memory.limit', `${m.limit} is below the current usage ${usage} (checkBeforeUpdate)`);
+}
+
 // --- v2 ----------------------------------------------------------------------
 
 class V2Manager implements CgroupManager {
@@ -180,8 +189,8 @@ class V2Manager implements CgroupManager {
     return this.dir;
   }
 
-  create(): void {
-    mkdirChain(this.mount, this.rel);
+  create(): boolean {
+    const made = mkdirChain(this.mount, this.rel).length > 0;
     // every ancestor delegates what it has to the next level (runc does the same)
     const parts = this.rel.split('/').filter(Boolean);
     let cur = this.mount;
@@ -198,10 +207,12 @@ class V2Manager implements CgroupManager {
       }
       cur = path.join(cur, parts[i]!);
     }
+    return made;
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
     const avail = new Set((readTrim(path.join(this.dir, 'cgroup.controllers')) ?? '').split(/\s+/).filter(Boolean));
+    if (opts.update) checkBeforeUpdate(r, readTrim(path.join(this.dir, 'memory.current')));
     const writes = v2Writes(r, (f) => fs.existsSync(path.join(this.dir, f)));
     for (const w of writes) {
       if (w.controller !== 'cgroup' && !avail.has(w.controller))
@@ -308,10 +319,12 @@ class V1Manager implements CgroupManager {
     return h?.mountPoint ?? (this.host.v2Mount && dir.startsWith(`${this.host.v2Mount}/`) ? this.host.v2Mount : path.dirname(dir));
   }
 
-  create(): void {
+  create(): boolean {
+    let any = false;
     for (const [key, dir] of Object.entries(this.state.paths)) {
       const mount = this.mountOf(dir);
       const made = mkdirChain(mount, path.relative(mount, dir));
+      if (made.length) any = true;
       // a new cpuset cgroup starts with no cpus and mems: nothing could join it
       if (key === 'cpuset') {
         for (const d of made) {
@@ -321,12 +334,14 @@ class V1Manager implements CgroupManager {
         }
       }
     }
+    return any;
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
     if (r.unified && Object.keys(r.unified).length)
       throw new ConfigError('linux.resources.unified', 'cgroup v2 files cannot be set on a cgroup v1 host');
     const memDir = this.state.paths.memory;
+    if (opts.update && memDir) checkBeforeUpdate(r, readTrim(path.join(memDir, 'memory.usage_in_bytes')));
     const memsw = Number(memDir ? readTrim(path.join(memDir, 'memory.memsw.limit_in_bytes')) ?? Infinity : Infinity);
     const writes = v1Writes(r, memsw);
     for (const w of writes) {

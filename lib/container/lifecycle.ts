@@ -72,6 +72,7 @@ export class Lifecycle {
     let hookState: HookState | undefined;
     let createHookFailed = false;
     let cgroup: CgroupManager | null = null;
+    let cgroupIsOurs = false;
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
@@ -88,7 +89,7 @@ export class Lifecycle {
       // missing controller or a refused value fails here with nothing started.
       cgroup = newCgroupManager(loaded.spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
       if (cgroup) {
-        cgroup.create();
+        cgroupIsOurs = cgroup.create();
         cgroup.apply((loaded.spec.linux?.resources ?? {}) as LinuxResources);
         t?.mark('cgroup');
       }
@@ -192,7 +193,8 @@ export class Lifecycle {
         void this.native.waitPid(pid).catch(() => undefined);
       }
       try {
-        cgroup?.destroy();
+        // a cgroup that existed before this create is not ours to remove
+        if (cgroupIsOurs) cgroup?.destroy();
       } catch (ce) {
         this.warn?.(`cleanup: ${(ce as Error).message}`);
       }
