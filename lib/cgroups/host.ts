@@ -5,6 +5,7 @@
  * under which relative cgroupsPaths go (runc's rule).
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 export type CgroupMode = 'unified' | 'hybrid' | 'legacy' | 'none';
 
@@ -84,6 +85,16 @@ export function detectCgroups(mountinfo: string, selfCgroup: string): CgroupHost
   }
   const mode: CgroupMode = v2?.mountPoint === '/sys/fs/cgroup' ? 'unified' : v1.length ? (v2 ? 'hybrid' : 'legacy') : 'none';
   return { mode, v2Mount: v2?.mountPoint ?? null, v2Own: v2 ? relativeTo(v2.root, own.get('') ?? '/') : '/', v1: mode === 'unified' ? [] : v1 };
+}
+
+function cleanRel(p: string): string {
+  return path.posix.normalize(`/${p}`);
+}
+
+/** Where the container's cgroup is, relative to a hierarchy's mount: runc's rules. */
+export function cgroupRelPath(cgroupsPath: string | undefined, id: string, own: string): string {
+  if (cgroupsPath && cgroupsPath.startsWith('/')) return cleanRel(cgroupsPath);
+  return cleanRel(path.posix.join(own, cgroupsPath || id));
 }
 
 let cached: CgroupHost | undefined;

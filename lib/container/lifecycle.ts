@@ -287,8 +287,9 @@ export class Lifecycle {
   }
 
   /**
-   * Host pids of the container's processes: everything in the init's pid
-   * namespace. (Without a pid namespace: the init only, until cgroups.)
+   * Host pids of the container's processes: everything in its cgroup; for a
+   * container without one, everything in the init's pid namespace (without
+   * a pid namespace: the init only).
    */
   processes(state: StoredState): number[] {
     const cg = this.cgroupOf(state);

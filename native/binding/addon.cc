@@ -112,7 +112,10 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int cgroup_fd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
-  long pid = cgroup_fd >= 0 ? DoCloneIntoCgroup(plan.h->clone_flags, cgroup_fd) : DoClone(plan.h->clone_flags);
+  // issue 5: no CLONE_NEWCGROUP here; the init unshares it once it is in its
+  // cgroup (init.c, step "cgroupns"), so the namespace's root is that cgroup.
+  uint64_t flags = plan.h->clone_flags & ~(uint64_t)CLONE_NEWCGROUP;
+  long pid = cgroup_fd >= 0 ? DoCloneIntoCgroup(flags, cgroup_fd) : DoClone(flags);
   if (pid == 0) {
     close(sv[0]);
     tsrun_init_main(&plan, sv[1]);  // never returns

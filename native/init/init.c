@@ -3,6 +3,7 @@
  * stands where it does. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -52,6 +53,16 @@ static int step_sync(struct tsrun_init *ctx) {
   /* Wait until the parent has done the host side (id maps, cgroups,
    * oom_score_adj): nothing below may run before the init is accounted. */
   return wait_go(ctx);
+}
+
+static int step_cgroupns(struct tsrun_init *ctx) {
+  /* issue 5: the cgroup namespace is made here, not by clone (the addon
+   * leaves CLONE_NEWCGROUP out): its root is the cgroup the init is in when
+   * it is made, and only after GO is that the container's own (v1 has no
+   * CLONE_INTO_CGROUP). Before the mounts, so a cgroup mount sees its view. */
+  if (!(ctx->plan->h->clone_flags & CLONE_NEWCGROUP)) return 0;
+  if (unshare(CLONE_NEWCGROUP) < 0) return tsrun_fail(ctx, errno, "unshare cgroup namespace", NULL);
+  return 0;
 }
 
 static int step_hooks(struct tsrun_init *ctx) {
@@ -134,6 +145,8 @@ struct tsrun_step_entry {
  * The order, and why:
  *  - signals, sync: nothing container-specific happens before the parent
  *    has accounted the init (cgroups, id maps).
+ *  - cgroupns right after: the init is now in the container's cgroup, which
+ *    becomes the namespace's root (issue 5).
  *  - rootfs .. pivot_root: every mount is made while we are still fully
  *    privileged and can still see host paths (bind sources, the state dir);
  *    the create hooks run just before pivot_root, as the spec places them.
@@ -154,6 +167,7 @@ struct tsrun_step_entry {
 static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_SIGNALS, step_signals},
     {TSRUN_STEP_SYNC, step_sync},
+    {TSRUN_STEP_CGROUPNS, step_cgroupns},
     {TSRUN_STEP_SESSION, step_session},
     {TSRUN_STEP_KEYRING, step_keyring},
     {TSRUN_STEP_ROOTFS, tsrun_step_rootfs},

@@ -21,6 +21,7 @@
 #define TSRUN_STEPS(X)             \
   X(SIGNALS, "signals")            \
   X(SYNC, "sync")                  \
+  X(CGROUPNS, "cgroupns")          \
   X(SESSION, "session")            \
   X(KEYRING, "keyring")            \
   X(ROOTFS, "rootfs")              \
