@@ -18,12 +18,17 @@ import type { StateJson } from './container/state.js';
 import { loadBinding, type NativeBinding } from './native/binding.js';
 import { parseSignal } from './cli/signals.js';
 import { Timeline } from './timeline.js';
+import * as cgroupOps from './container/cgroup-ops.js';
+import type { LinuxResources } from './cgroups/resources.js';
+import type { CgroupStats } from './cgroups/stats.js';
 
 export { ConfigError, InitStepError, TsrunError, type ErrorCode } from './errors.js';
 export type { Spec } from './config/types.js';
 export type { StateJson } from './container/state.js';
 export type { Status } from './container/status.js';
 export { Timeline, type TimelineEntry } from './timeline.js';
+export type { LinuxResources } from './cgroups/resources.js';
+export type { CgroupStats } from './cgroups/stats.js';
 
 export interface RuntimeOptions {
   /** State directory (runc's --root). Default /run/tsrun. */
@@ -84,5 +89,34 @@ export class Runtime {
 
   delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     return this.lifecycle.delete(id, opts.force ?? false);
+  }
+
+  /** Freezes every process of the container (status "paused"). */
+  pause(id: string): void {
+    cgroupOps.pause(this.lifecycle, id);
+  }
+
+  resume(id: string): void {
+    cgroupOps.resume(this.lifecycle, id);
+  }
+
+  /** Host pids of the container's processes; [] once it has stopped. */
+  ps(id: string): number[] {
+    return cgroupOps.ps(this.lifecycle, id);
+  }
+
+  /** runc's `events --stats` data. */
+  stats(id: string): CgroupStats {
+    return cgroupOps.stats(this.lifecycle, id);
+  }
+
+  /** OOM kills in the container's cgroup so far, and whether it has stopped. */
+  oomKills(id: string): { count: number; stopped: boolean } {
+    return cgroupOps.oomKills(this.lifecycle, id);
+  }
+
+  /** New limits for a live container (LinuxResources, only what changes). */
+  update(id: string, resources: LinuxResources): void {
+    cgroupOps.update(this.lifecycle, id, resources);
   }
 }

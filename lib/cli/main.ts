@@ -9,6 +9,7 @@ import { TsrunError } from '../errors.js';
 import { packageRoot } from '../native/binding.js';
 import { deleteCommand, createCommand, killCommand, listCommand, startCommand, stateCommand, type Runner } from './commands/lifecycle.js';
 import { featuresCommand } from './commands/features.js';
+import { eventsCommand, pauseCommand, psCommand, resumeCommand, updateCommand } from './commands/cgroups.js';
 import { runCommand } from './commands/run.js';
 import { specCommand } from './commands/spec.js';
 import { Context, type GlobalArgs } from './context.js';
@@ -68,7 +69,8 @@ export async function main(argv: string[]): Promise<number> {
     }
   };
 
-  const parser = yargs(argv)
+  // yargs takes a lone "-" for a positional; `update -r -` means stdin
+  const parser = yargs(argv.map((a, i) => (a === '-' && (argv[i - 1] === '-r' || argv[i - 1] === '--resources') ? '/dev/stdin' : a)))
     .scriptName('tsrun')
     // runc's --no-pivot and --no-new-keyring are flags of their own, not
     // negations of "pivot"/"new-keyring" (which strictOptions refused).
@@ -90,6 +92,11 @@ export async function main(argv: string[]): Promise<number> {
     .command(listCommand(run))
     .command(specCommand(run))
     .command(featuresCommand(run))
+    .command(pauseCommand(run))
+    .command(resumeCommand(run))
+    .command(psCommand(run))
+    .command(eventsCommand(run))
+    .command(updateCommand(run))
     .example('tsrun run -b ./bundle mybox', 'run the bundle in ./bundle as container "mybox"')
     .example('tsrun run ./bundle/', 'run ./bundle under a generated id (bundle-3fa9c1)')
     .demandCommand(1, 'no command given')

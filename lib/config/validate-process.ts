@@ -60,6 +60,11 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
       if (rt && (s.priority < 1 || s.priority > 99)) at('process.scheduler.priority', `must be between 1 and 99 for ${s.policy}, got ${s.priority}`);
       if (!rt && s.priority !== 0) at('process.scheduler.priority', `must be 0 for ${s.policy}, got ${s.priority}`);
     } else if (rt) at('process.scheduler.priority', `is required for ${s.policy}`);
+    // cgroup v1 with RT group scheduling: a new cpu cgroup has no real-time
+    // budget, and the kernel's bare EPERM from sched_setattr names nothing
+    const rtGroups = ['cpu', 'cpu,cpuacct'].some((d) => host.read?.(`/sys/fs/cgroup/${d}/cpu.rt_runtime_us`) != null);
+    if (rt && rtGroups && !(l.resources?.cpu as { realtimeRuntime?: number } | undefined)?.realtimeRuntime)
+      at('process.scheduler.policy', `${s.policy} needs linux.resources.cpu.realtimeRuntime on this host: with cgroup v1 real-time group scheduling the container's new cgroup has no real-time budget`);
     checkNames('process.scheduler.flags', s.flags, SCHED_FLAGS);
     for (const f of ['runtime', 'deadline', 'period'] as const) {
       const v = s[f];

@@ -12,6 +12,7 @@ import type { Spec } from './types.js';
 import { validateNamespaceRules } from './validate-namespaces.js';
 import { validateProcessAttrs, type ProcessHost } from './validate-process.js';
 import { validateSeccomp } from './validate-seccomp.js';
+import { validateCgroups } from './validate-cgroups.js';
 
 /** ociVersion 1.0.0 … 1.3.x, with an optional pre-release suffix (-dev, -rc.1). */
 const OCI_VERSION = /^1\.[0-3]\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
@@ -62,6 +63,7 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   validateMounts(spec);
   validateLinux(spec);
   validateProcessAttrs(spec, host);
+  validateCgroups(spec);
   for (const [kind, list] of Object.entries(spec.hooks ?? {})) {
     if (!HOOK_KINDS.has(kind)) continue; // unknown hook kinds are ignored, as runc does
     (list as { path: string; timeout?: number }[]).forEach((h, i) => {

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { hostCgroups } from '../cgroups/host.js';
 import type { ValidationHost } from '../config/validate.js';
 import type { PlanHost } from '../plan/build.js';
 
@@ -14,39 +15,9 @@ function kind(p: string): 'dir' | 'file' | 'other' | null {
   }
 }
 
-interface MountInfo {
-  mountPoint: string;
-  fstype: string;
-  superOptions: string;
-  root: string;
-}
-
-function mountInfo(): MountInfo[] {
-  const text = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  return text
-    .split('\n')
-    .filter(Boolean)
-    .map((line) => {
-      const [left, right = ''] = line.split(' - ');
-      const f = (left ?? '').split(' ');
-      const r = right.split(' ');
-      const unescape = (s: string) => s.replace(/\\(\d{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-      return { root: unescape(f[3] ?? ''), mountPoint: unescape(f[4] ?? ''), fstype: r[0] ?? '', superOptions: r[2] ?? '' };
-    });
-}
-
-/** Our own cgroup per v1 hierarchy (by controller list) and on v2 (""). */
-function selfCgroups(): Map<string, string> {
-  const out = new Map<string, string>();
-  for (const line of fs.readFileSync('/proc/self/cgroup', 'utf8').split('\n')) {
-    const m = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (m) out.set(m[1]!, m[2]!);
-  }
-  return out;
-}
-
 export const realHost: ValidationHost & PlanHost = {
   kind,
+  // the cgroup layout is the cgroup manager's (lib/cgroups/host.ts)
   read(p: string): string | null {
     try {
       return fs.readFileSync(p, 'utf8');
@@ -55,23 +26,10 @@ export const realHost: ValidationHost & PlanHost = {
     }
   },
   cgroupV2Only() {
-    return mountInfo().some((m) => m.mountPoint === '/sys/fs/cgroup' && m.fstype === 'cgroup2');
+    return hostCgroups().mode === 'unified';
   },
   cgroupV1Hierarchies() {
-    const own = selfCgroups();
-    const out: { mountPoint: string; name: string; cgroupPath: string }[] = [];
-    for (const m of mountInfo()) {
-      if (m.fstype !== 'cgroup' || !m.mountPoint.startsWith('/sys/fs/cgroup/')) continue;
-      const controllers = m.superOptions
-        .split(',')
-        .filter((o) => !['rw', 'ro', 'relatime', 'nosuid', 'nodev', 'noexec', 'clone_children', 'xattr'].includes(o) && !o.startsWith('release_agent='));
-      const key = controllers.join(',');
-      const cg = own.get(key) ?? '/';
-      // a bind of our cgroup as seen inside this mount (its root may be nested)
-      const rel = path.posix.relative(m.root, cg);
-      out.push({ mountPoint: m.mountPoint, name: path.posix.basename(m.mountPoint), cgroupPath: rel.startsWith('..') ? '/' : `/${rel}` });
-    }
-    return out;
+    return hostCgroups().v1.map((h) => ({ mountPoint: h.mountPoint, name: h.name, cgroupPath: h.own }));
   },
   homeOf(rootfs: string, uid: number) {
     const file = path.join(rootfs, 'etc', 'passwd');

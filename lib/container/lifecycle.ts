@@ -31,6 +31,8 @@ import { isAlive, readProcStat } from './procfs.js';
 import { FIFO_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
 import { canDelete, canKill, canStart } from './status.js';
 import type { Timeline } from '../timeline.js';
+import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups/manager.js';
+import type { LinuxResources } from '../cgroups/resources.js';
 
 export interface CreateOptions {
   bundle: string;
@@ -80,6 +82,8 @@ export class Lifecycle {
     let hookState: HookState | undefined;
     let createHookFailed = false;
     let nsFds: (number | undefined)[] = [];
+    let cgroup: CgroupManager | null = null;
+    let cgroupIsOurs = false;
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
@@ -93,6 +97,15 @@ export class Lifecycle {
       for (const w of warnings) this.warn?.(w);
       nsFds = openNamespacePaths(loaded.spec, this.native); // issue 3: before clone, checked by type
       t?.mark('validate');
+      // The cgroup exists, with every limit, before the init does: a
+      // missing controller or a refused value fails here with nothing started.
+      cgroup = newCgroupManager(loaded.spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
+      if (cgroup) {
+        cgroupIsOurs = cgroup.create();
+        cgroup.apply((loaded.spec.linux?.resources ?? {}) as LinuxResources);
+        t?.mark('cgroup');
+      }
+      const cg = cgroup;
       const stateDir = this.store.dir(id);
       const fifo = path.join(stateDir, FIFO_NAME);
       this.native.mkfifo(fifo, 0o622);
@@ -112,7 +125,7 @@ export class Lifecycle {
           extraEnv: opts.extraEnv,
           nsFds,
         },
-        this.host,
+        cg && !cg.v2Dir ? { ...this.host, cgroupV1Hierarchies: () => cg.v1Hierarchies() } : this.host,
       );
       // issue 4: seccomp is compiled here, in the parent, before clone
       const seccomp = loaded.spec.linux?.seccomp;
@@ -127,7 +140,7 @@ export class Lifecycle {
       nsFds.push(...plan.init.idmapMounts.map((m) => m.fd));
       const buffer = encodePlan(plan.init);
       t?.mark('plan');
-      const spawned = this.native.spawn(buffer);
+      const spawned = this.spawnInto(buffer, cgroup?.v2Dir ?? null);
       pid = spawned.pid;
       syncFd = spawned.syncFd;
       closeAll(nsFds); // the init has its copies
@@ -141,7 +154,9 @@ export class Lifecycle {
         fs.closeSync(consoleFd);
         consoleFd = -1;
       }
-      // Host-side steps while the init waits for GO.
+      // Host-side steps while the init waits for GO: it runs nothing of
+      // the container's before it is in its cgroup.
+      cgroup?.addProcess(pid);
       if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
       moveNetDevices(pid, plan.host.netDevices);
       this.native.syncSend(syncFd, SyncType.GO);
@@ -199,6 +214,7 @@ export class Lifecycle {
         pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
         hooks,
       };
+      if (cgroup) state.cgroup = cgroup.state;
       this.store.write(state);
       if (opts.pidFile) writePidFile(opts.pidFile, pid);
       t?.mark('state');
@@ -214,6 +230,12 @@ export class Lifecycle {
         }
         void this.native.waitPid(pid).catch(() => undefined);
       }
+      try {
+        // a cgroup that existed before this create is not ours to remove
+        if (cgroupIsOurs) cgroup?.destroy();
+      } catch (ce) {
+        this.warn?.(`cleanup: ${(ce as Error).message}`);
+      }
       this.store.remove(id);
       // runtime.md lifecycle: a failed create hook continues at "delete",
       // whose poststop hooks still run
@@ -225,6 +247,26 @@ export class Lifecycle {
   }
 
   private readonly warnFn = (m: string) => this.warn?.(m);
+
+  /** spawn, born in the v2 cgroup when there is one (CLONE_INTO_CGROUP). */
+  private spawnInto(buffer: Uint8Array, cgroupDir: string | null): { pid: number; syncFd: number } {
+    if (!cgroupDir) return this.native.spawn(buffer);
+    const fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    try {
+      return this.native.spawn(buffer, fd);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  private get attachDeviceProgram() {
+    return this.native.attachDeviceProgram?.bind(this.native);
+  }
+
+  /** The container's cgroup manager (null: no cgroup recorded). */
+  cgroupOf(state: StoredState): CgroupManager | null {
+    return state.cgroup ? loadCgroupManager(state.cgroup, this.attachDeviceProgram) : null;
+  }
 
   private hookState(state: StoredState, status: HookState['status']): HookState {
     return { ociVersion: state.ociVersion, id: state.id, status, pid: state.pid, bundle: state.bundle, annotations: state.annotations ?? {} };
@@ -273,7 +315,9 @@ export class Lifecycle {
     try {
       const state = this.store.read(id);
       if (!canKill(this.store.status(state), all)) return;
-      if (all) for (const pid of this.processes(state)) trySignal(pid, signal);
+      const cg = this.cgroupOf(state);
+      if (all && cg) cg.signalAll(signal);
+      else if (all) for (const pid of this.processes(state)) trySignal(pid, signal);
       else process.kill(state.pid, signal);
     } finally {
       lock.release();
@@ -281,10 +325,13 @@ export class Lifecycle {
   }
 
   /**
-   * Host pids of the container's processes: everything in the init's pid
-   * namespace. (Without a pid namespace: the init only, until cgroups.)
+   * Host pids of the container's processes: everything in its cgroup; for a
+   * container without one, everything in the init's pid namespace (without
+   * a pid namespace: the init only).
    */
   processes(state: StoredState): number[] {
+    const cg = this.cgroupOf(state);
+    if (cg) return cg.pids();
     if (!state.pidNamespace) return [state.pid];
     let ns: string;
     try {
@@ -322,10 +369,14 @@ export class Lifecycle {
       const state = this.store.read(id);
       const status = this.store.status(state);
       canDelete(status, id, force);
+      const cg = this.cgroupOf(state);
       if (status !== 'stopped') {
-        for (const pid of this.processes(state)) trySignal(pid, 9);
+        if (cg) cg.signalAll(9);
+        else for (const pid of this.processes(state)) trySignal(pid, 9);
         await this.waitGone(state);
       }
+      // kills what the init left behind (no pid namespace) and removes the cgroup
+      cg?.destroy();
       this.store.remove(id);
       runHooks(this.native, state.hooks, 'poststop', this.hookState(state, 'stopped'), { warnOnly: this.warnFn });
     } finally {

@@ -11,6 +11,7 @@ import { LOCK_EX, type NativeBinding } from '../native/binding.js';
 import { checkId } from './id.js';
 import { isAlive } from './procfs.js';
 import type { Status } from './status.js';
+import { loadCgroupManager, type CgroupState } from '../cgroups/manager.js';
 
 /** What tsrun records about a container (state.json). */
 export interface StoredState {
@@ -28,6 +29,8 @@ export interface StoredState {
   pidNamespace: boolean;
   /** config.json's hooks, kept for start (startContainer, poststart) and delete (poststop). */
   hooks?: Hooks;
+  /** issue 5: the container's cgroup (absent: created before cgroups were managed). */
+  cgroup?: CgroupState;
 }
 
 /** runc's state JSON (what `tsrun state` prints). */
@@ -117,6 +120,7 @@ export class StateStore {
 
   status(state: StoredState): Status {
     if (!isAlive(state.pid, state.pidStartTime)) return 'stopped';
+    if (state.cgroup && loadCgroupManager(state.cgroup).frozen()) return 'paused';
     return fs.existsSync(this.fifo(state.id)) ? 'created' : 'running';
   }
 

@@ -40,7 +40,8 @@ export interface HookResult {
 export interface NativeBinding extends SeccompNative {
   readonly stepNames: readonly string[];
   readonly planVersion: number;
-  spawn(plan: Uint8Array): { pid: number; syncFd: number };
+  /** cgroupFd (issue 5): a cgroup v2 directory to clone the init into (CLONE_INTO_CGROUP). */
+  spawn(plan: Uint8Array, cgroupFd?: number): { pid: number; syncFd: number };
   syncRecv(fd: number, timeoutMs: number): SyncMessage;
   syncSend(fd: number, type: number): void;
   waitPid(pid: number): Promise<WaitStatus>;
@@ -61,6 +62,8 @@ export interface NativeBinding extends SeccompNative {
   nsType(fd: number): number;
   /** issue 3: fd of a detached copy of `source` (rbind: with submounts), idmapped (ridmap: submounts too) through a user namespace with these maps. */
   idmapTree(source: string, rbind: boolean, ridmap: boolean, uidMap: string, gidMap: string): number;
+  /** issue 5: loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */
+  attachDeviceProgram?(cgroupDir: string, insns: Uint8Array): void;
 }
 
 export const LOCK_SH = 1;

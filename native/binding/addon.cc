@@ -68,7 +68,21 @@ long DoClone(uint64_t flags) {
   return pid;
 }
 
-// spawn(plan: Uint8Array) -> { pid, syncFd }
+// issue 5: clone3(CLONE_INTO_CGROUP): the init is born in the container's
+// (v2) cgroup, never charged to ours. Any failure falls back to a plain clone;
+// the runtime then writes cgroup.procs before GO (a no-op after success).
+long DoCloneIntoCgroup(uint64_t flags, int cgroup_fd) {
+  struct clone_args args;
+  memset(&args, 0, sizeof args);
+  args.flags = flags | CLONE_INTO_CGROUP;
+  args.exit_signal = SIGCHLD;
+  args.cgroup = (uint64_t)cgroup_fd;
+  long pid = syscall(SYS_clone3, &args, sizeof args);
+  if (pid < 0) pid = DoClone(flags);
+  return pid;
+}
+
+// spawn(plan: Uint8Array, cgroupFd?: number) -> { pid, syncFd }
 // Clones the container's init with the plan's namespaces. The child starts
 // walking the plan and waits for syncSend(fd, GO).
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
@@ -97,7 +111,11 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   sigset_t all, old;
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
-  long pid = DoClone(plan.h->clone_flags);
+  int cgroup_fd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  // (CLONE_NEWCGROUP is never among the clone flags: the init unshares it
+  // once it is in its cgroup, step "cgroupns", so that cgroup is its root.)
+  uint64_t flags = plan.h->clone_flags;
+  long pid = cgroup_fd >= 0 ? DoCloneIntoCgroup(flags, cgroup_fd) : DoClone(flags);
   if (pid == 0) {
     close(sv[0]);
     tsrun_init_main(&plan, sv[1]);  // never returns
@@ -344,6 +362,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendWithFd", Napi::Function::New(env, tsrun::SendWithFd));
   exports.Set("nsType", Napi::Function::New(env, NsType));  // issue 3
   exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));  // issue 3
+  exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));  // issue 5
   return exports;
 }
 

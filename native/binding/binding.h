@@ -20,6 +20,9 @@ Napi::Value SeccompFlagSupported(const Napi::CallbackInfo &info);
 Napi::Value SeccompActionAvailable(const Napi::CallbackInfo &info);
 Napi::Value SendWithFd(const Napi::CallbackInfo &info);
 
+// issue 5: cgroup.cc
+Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info);
+
 // Milliseconds on CLOCK_MONOTONIC since `start` (for poll loops with a deadline).
 long ElapsedMs(const struct timespec &start);
 

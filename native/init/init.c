@@ -3,6 +3,7 @@
  * stands where it does. */
 #include <errno.h>
 #include <fcntl.h>
+#include <sched.h>
 #include <signal.h>
 #include <string.h>
 #include <sys/prctl.h>
@@ -134,6 +135,9 @@ struct tsrun_step_entry {
  * The order, and why:
  *  - signals, sync: nothing container-specific happens before the parent
  *    has accounted the init (cgroups, id maps).
+ *  - cgroupns right after: the init is now in the container's cgroup, which
+ *    becomes the namespace's root (the planner keeps CLONE_NEWCGROUP out of
+ *    the clone flags for that; v1 has no CLONE_INTO_CGROUP).
  *  - rootfs .. pivot_root: every mount is made while we are still fully
  *    privileged and can still see host paths (bind sources, the state dir);
  *    the create hooks run just before pivot_root, as the spec places them.

@@ -22,7 +22,7 @@
   X(SIGNALS, "signals")            \
   X(NAMESPACES, "namespaces")      \
   X(SYNC, "sync")                  \
-  X(CGROUPNS, "namespaces")        \
+  X(CGROUPNS, "cgroupns")          \
   X(SESSION, "session")            \
   X(KEYRING, "keyring")            \
   X(SYSCTL, "sysctl")              \

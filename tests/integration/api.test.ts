@@ -14,7 +14,7 @@ rootTest('Runtime: create, start, state, kill, delete; the timeline has every ph
   });
   const created = rt.create(id, { bundle: b.dir });
   t.is(created.status, 'created');
-  t.deepEqual(rt.timeline.entries.map((e) => e.step), ['claim', 'load', 'validate', 'plan', 'clone', 'init', 'state']);
+  t.deepEqual(rt.timeline.entries.map((e) => e.step), ['claim', 'load', 'validate', 'cgroup', 'plan', 'clone', 'init', 'state']);
   rt.start(id);
   t.is(rt.state(id).status, 'running');
   t.deepEqual(rt.list().map((s) => s.id), [id]);

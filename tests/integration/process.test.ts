@@ -171,9 +171,13 @@ rootTest('scheduler: SCHED_BATCH with nice, SCHED_FIFO with a priority', (t) => 
   t.is(batch.tsrun.status, 0, batch.tsrun.stderr);
   t.is(statField(batch.tsrun.stdout, 19), '5', 'nice');
   t.is(statField(batch.tsrun.stdout, 41), '3', 'policy SCHED_BATCH');
+  // with cgroup v1 real-time group scheduling the container's cgroup needs a budget
+  const rtGroups = ['cpu', 'cpu,cpuacct'].some((d) => fs.existsSync(`/sys/fs/cgroup/${d}/cpu.rt_runtime_us`));
+  if (rtGroups) refused(t, (s) => (s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 }), /process\.scheduler\.policy: SCHED_FIFO needs linux\.resources\.cpu\.realtimeRuntime/);
   const fifo = runBoth(STAT, (s) => {
     s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
     s.process!.user = { uid: 1000, gid: 1000 }; // set while privileged, kept after the switch
+    if (rtGroups) s.linux!.resources = { cpu: { realtimeRuntime: 10000, realtimePeriod: 1000000 } };
   }, { runc: false });
   t.is(fifo.tsrun.status, 0, fifo.tsrun.stderr);
   t.is(statField(fifo.tsrun.stdout, 40), '10', 'rt_priority');

@@ -1,0 +1,65 @@
+/**
+ * Pure conversions between the spec's (v1-shaped) values and cgroup v2
+ * files, with runc 1.1's formulas, so the same config gives the same
+ * kernel values under both runtimes.
+ */
+
+/** cpu.shares (2..262144) → cpu.weight (1..10000); 0 means unset. */
+export function sharesToWeight(shares: number): number {
+  if (shares === 0) return 0;
+  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+}
+
+/** blkio weight (10..1000) → io.weight (1..10000); 0 means unset. */
+export function blkioWeightToIoWeight(weight: number): number {
+  if (weight === 0) return 0;
+  return 1 + Math.floor(((weight - 10) * 9999) / 990);
+}
+
+/**
+ * v1 memory.memsw (memory + swap) → v2 memory.swap.max (swap alone).
+ * Returns -1 for unlimited, 0 for "not set"; throws on an impossible pair.
+ */
+export function swapToV2(swap: number, memory: number): number {
+  if (memory === -1 && swap === 0) return -1;
+  if (swap === -1 || swap === 0) return swap;
+  if (memory === 0 || memory === -1) throw new Error('unable to set swap limit without memory limit');
+  if (memory < 0) throw new Error(`invalid memory value: ${memory}`);
+  if (swap < memory) throw new Error('memory+swap limit should be >= memory limit');
+  return swap - memory;
+}
+
+/** A v2 limit: -1 (or any negative) is "max". */
+export function v2Limit(n: number): string {
+  return n < 0 ? 'max' : String(n);
+}
+
+/** cpu.max from quota/period (runc: quota ≤ 0 is "max"; period 0 keeps the kernel's). */
+export function cpuMax(quota: number | undefined, period: number | undefined): string | null {
+  const q = quota ?? 0;
+  const p = period ?? 0;
+  if (q === 0 && p === 0) return null;
+  let s = q > 0 ? String(q) : 'max';
+  if (p !== 0) s += ` ${p}`;
+  return s;
+}
+
+/** "2MB" → "2MB" as the kernel names hugetlb files; "2MiB"/"2M"/"2mb" normalised. */
+export function hugepageSizeName(pageSize: string): string | null {
+  const m = /^(\d+)\s*([kKmMgG])i?[bB]?$/.exec(pageSize.trim());
+  if (!m) return null;
+  return `${m[1]}${m[2]!.toUpperCase()}B`;
+}
+
+/**
+ * runc's size strings for `update --memory` etc. (docker's RAMInBytes):
+ * a number with an optional b/k/m/g/t/p suffix, 1024-based; -1 is unlimited.
+ */
+export function parseBytes(text: string): number {
+  const t = text.trim();
+  if (t === '-1') return -1;
+  const m = /^(\d+(?:\.\d+)?)\s*([kKmMgGtTpP])?[iI]?[bB]?$/.exec(t);
+  if (!m) throw new Error(`invalid size: ${JSON.stringify(text)}`);
+  const mult: Record<string, number> = { k: 2 ** 10, m: 2 ** 20, g: 2 ** 30, t: 2 ** 40, p: 2 ** 50 };
+  return Math.floor(Number(m[1]) * (m[2] ? mult[m[2].toLowerCase()]! : 1));
+}

@@ -1,0 +1,112 @@
+/** cgroupfs plumbing shared by the v1 and v2 backends (synchronous: cgroupfs never blocks long). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { ConfigError, TsrunError } from '../errors.js';
+import type { CgroupWrite, LinuxResources } from './resources.js';
+
+export function sleepSync(ms: number): void {
+  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
+}
+
+export function readTrim(file: string): string | null {
+  try {
+    return fs.readFileSync(file, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+export function errnoOf(e: unknown): string {
+  return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
+}
+
+export function writeFile(dir: string, w: CgroupWrite): void {
+  const file = path.join(dir, w.file);
+  try {
+    // r+: a missing file is ENOENT, not the EACCES of creating one in cgroupfs
+    fs.writeFileSync(file, w.value, { flag: 'r+' });
+  } catch (e) {
+    const code = errnoOf(e);
+    if (code === 'ENOENT') {
+      if (w.optional) return;
+      throw new ConfigError(w.field, `${w.file} does not exist in ${dir} (not supported by this kernel or controller)`);
+    }
+    throw new ConfigError(w.field, `cannot write ${JSON.stringify(w.value)} to ${file}: ${code}`);
+  }
+}
+
+/** Directory and every cgroup below it, deepest first. */
+export function subtreeDeepestFirst(dir: string): string[] {
+  const out: string[] = [];
+  let entries: fs.Dirent[];
+  try {
+    entries = fs.readdirSync(dir, { withFileTypes: true });
+  } catch {
+    return [];
+  }
+  for (const e of entries) if (e.isDirectory()) out.push(...subtreeDeepestFirst(path.join(dir, e.name)));
+  out.push(dir);
+  return out;
+}
+
+export function procsOf(dir: string): number[] {
+  const out: number[] = [];
+  for (const d of subtreeDeepestFirst(dir)) {
+    const text = readTrim(path.join(d, 'cgroup.procs'));
+    if (text) for (const l of text.split('\n')) if (l) out.push(Number(l));
+  }
+  return out;
+}
+
+export function rmdirRetry(dirs: string[]): void {
+  for (const d of dirs) {
+    for (let i = 0; ; i++) {
+      try {
+        fs.rmdirSync(d);
+        break;
+      } catch (e) {
+        const code = errnoOf(e);
+        if (code === 'ENOENT') break;
+        if (code === 'EBUSY' && i < 50) {
+          sleepSync(20);
+          continue;
+        }
+        throw new TsrunError('ESYSTEM', `cannot remove cgroup ${d}: ${code}`, { cause: e });
+      }
+    }
+  }
+}
+
+export function trySignal(pid: number, signal: number): void {
+  try {
+    process.kill(pid, signal);
+  } catch {
+    /* exited meanwhile */
+  }
+}
+
+/** Creates the directory chain; returns the directories it created (top first). */
+export function mkdirChain(base: string, rel: string): string[] {
+  const made: string[] = [];
+  let cur = base;
+  for (const part of rel.split('/').filter(Boolean)) {
+    cur = path.join(cur, part);
+    try {
+      fs.mkdirSync(cur);
+      made.push(cur);
+    } catch (e) {
+      if (errnoOf(e) !== 'EEXIST') throw new TsrunError('ESYSTEM', `cannot create cgroup ${cur}: ${errnoOf(e)}`, { cause: e });
+    }
+  }
+  return made;
+}
+
+/** memory.checkBeforeUpdate: refuse a limit below what the cgroup uses now. */
+export function checkBeforeUpdate(r: LinuxResources, usage: string | null): void {
+  const m = r.memory;
+  if (!m?.checkBeforeUpdate || !m.limit || m.limit < 0 || usage === null) return;
+  if (m.limit < Number(usage))
+    throw new ConfigError('linux.resources.memory.limit', `${m.limit} is below the current usage ${usage} (checkBeforeUpdate)`);
+}
+

@@ -1,0 +1,73 @@
+/**
+ * The cgroup manager: one interface, a v2 and a v1 backend, chosen by what
+ * the host mounts (host.ts). The runtime creates the cgroup and applies
+ * every limit BEFORE the container's init exists, so a missing controller or
+ * a bad value fails create with nothing started; the init joins it while it
+ * still waits for GO. All calls are synchronous: they touch only cgroupfs.
+ */
+import * as path from 'node:path';
+
+import { cgroupRelPath, hostCgroups, type CgroupHost } from './host.js';
+import type { LinuxResources } from './resources.js';
+import type { CgroupStats } from './stats.js';
+import { V1Manager } from './v1.js';
+import { V2Manager } from './v2.js';
+
+export { sleepSync } from './fs.js';
+export { cgroupRelPath } from './host.js';
+
+/** What state.json records: enough to find the cgroup again. */
+export interface CgroupState {
+  version: 1 | 2;
+  /** v2: { "": dir }. v1: controller → dir; on hybrid hosts also "" → the unified dir (tracking only). */
+  paths: Record<string, string>;
+}
+
+/** Loads and attaches a BPF_PROG_TYPE_CGROUP_DEVICE program (the addon). */
+export type AttachDeviceProgram = (cgroupDir: string, insns: Uint8Array) => void;
+
+export interface CgroupManager {
+  readonly state: CgroupState;
+  /** mkdir the cgroup (and parents; v2: enable the controllers on the way down).
+   * False when it existed already (a failed create must then not destroy it). */
+  create(): boolean;
+  /** Writes linux.resources; errors name the config field. */
+  apply(r: LinuxResources, opts?: { update?: boolean }): void;
+  /** Moves a process in (the fallback when it was not born there). */
+  addProcess(pid: number): void;
+  freeze(): void;
+  thaw(): void;
+  frozen(): boolean;
+  /** Host pids of every process in the cgroup and below. */
+  pids(): number[];
+  /** kill --all: cgroup.kill where the kernel has it, else each pid (v1: frozen meanwhile). */
+  signalAll(signal: number): void;
+  /** Kills what is left and removes the cgroup (retrying EBUSY briefly). */
+  destroy(): void;
+  stats(): CgroupStats;
+  /** How many processes the OOM killer has killed in the cgroup. */
+  oomKills(): number;
+  /** The v2 directory (pure v2 only), for CLONE_INTO_CGROUP. */
+  readonly v2Dir: string | null;
+  /** The container's cgroup in each v1 hierarchy (for the cgroup mount inside). */
+  v1Hierarchies(): { mountPoint: string; name: string; cgroupPath: string }[];
+}
+
+
+/** A manager for a new container (nothing is created until create()). */
+export function newCgroupManager(cgroupsPath: string | undefined, id: string, attach?: AttachDeviceProgram, host: CgroupHost = hostCgroups()): CgroupManager | null {
+  if (host.mode === 'none') return null;
+  if (host.mode === 'unified') return new V2Manager(host.v2Mount!, cgroupRelPath(cgroupsPath, id, host.v2Own), attach);
+  return new V1Manager(host, cgroupsPath, id);
+}
+
+/** The manager of an existing container, from its state.json. */
+export function loadCgroupManager(state: CgroupState, attach?: AttachDeviceProgram, host: CgroupHost = hostCgroups()): CgroupManager {
+  if (state.version === 2) {
+    const dir = state.paths['']!;
+    const mount = host.v2Mount ?? '/sys/fs/cgroup';
+    return new V2Manager(mount, path.relative(mount, dir), attach, state);
+  }
+  return new V1Manager(host, undefined, '', state);
+}
+

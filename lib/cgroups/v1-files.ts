@@ -1,0 +1,82 @@
+/**
+ * linux.resources → cgroup v1 file writes, per controller hierarchy. Pure.
+ * Devices are separate (devices.ts): their order matters.
+ */
+import { ConfigError } from '../errors.js';
+import { hugepageSizeName } from './convert.js';
+import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
+
+const R = 'linux.resources';
+
+/**
+ * `currentMemsw`: the cgroup's memory.memsw.limit_in_bytes now; raising the
+ * memory limit above it needs memsw written first (the kernel keeps
+ * memory ≤ memsw at every step).
+ */
+export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrite[] {
+  const out: CgroupWrite[] = [];
+  const w = (controller: string, file: string, value: string, field: string, optional = false) => out.push({ controller, file, value, field, optional });
+
+  const m = r.memory;
+  if (m) {
+    const limit = m.limit ?? 0;
+    const swap = m.swap ?? 0;
+    if (swap !== 0 && limit !== 0 && swap !== -1 && limit !== -1 && swap < limit)
+      throw new ConfigError(`${R}.memory.swap`, 'memory+swap limit should be >= memory limit');
+    const memswFirst = swap !== 0 && (swap === -1 || (limit !== 0 && (limit === -1 || limit > currentMemsw)));
+    if (memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), `${R}.memory.swap`);
+    if (limit !== 0) w('memory', 'memory.limit_in_bytes', String(limit), `${R}.memory.limit`);
+    if (swap !== 0 && !memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), `${R}.memory.swap`);
+    if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.soft_limit_in_bytes', String(m.reservation), `${R}.memory.reservation`);
+    if (m.kernel !== undefined && m.kernel !== 0) w('memory', 'memory.kmem.limit_in_bytes', String(m.kernel), `${R}.memory.kernel`, true);
+    if (m.kernelTCP !== undefined && m.kernelTCP !== 0) w('memory', 'memory.kmem.tcp.limit_in_bytes', String(m.kernelTCP), `${R}.memory.kernelTCP`);
+    if (m.swappiness !== undefined && m.swappiness !== null) {
+      if (m.swappiness > 100) throw new ConfigError(`${R}.memory.swappiness`, `must be between 0 and 100, got ${m.swappiness}`);
+      w('memory', 'memory.swappiness', String(m.swappiness), `${R}.memory.swappiness`);
+    }
+    if (m.disableOOMKiller) w('memory', 'memory.oom_control', '1', `${R}.memory.disableOOMKiller`);
+  }
+  const c = r.cpu;
+  if (c) {
+    if (c.shares) w('cpu', 'cpu.shares', String(c.shares), `${R}.cpu.shares`);
+    // the period first: a quota is checked against the current period
+    if (c.period) w('cpu', 'cpu.cfs_period_us', String(c.period), `${R}.cpu.period`);
+    if (c.quota) w('cpu', 'cpu.cfs_quota_us', String(c.quota), `${R}.cpu.quota`);
+    if (c.burst !== undefined) w('cpu', 'cpu.cfs_burst_us', String(c.burst), `${R}.cpu.burst`);
+    if (c.realtimePeriod) w('cpu', 'cpu.rt_period_us', String(c.realtimePeriod), `${R}.cpu.realtimePeriod`);
+    if (c.realtimeRuntime) w('cpu', 'cpu.rt_runtime_us', String(c.realtimeRuntime), `${R}.cpu.realtimeRuntime`);
+    if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
+    if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
+    if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
+  }
+  if (r.pids?.limit !== undefined && r.pids.limit !== 0) w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  const b = r.blockIO;
+  if (b) {
+    if (b.weight) w('blkio', 'blkio.weight', String(b.weight), `${R}.blockIO.weight`);
+    if (b.leafWeight) w('blkio', 'blkio.leaf_weight', String(b.leafWeight), `${R}.blockIO.leafWeight`);
+    (b.weightDevice ?? []).forEach((d, i) => {
+      if (d.weight) w('blkio', 'blkio.weight_device', `${d.major}:${d.minor} ${d.weight}`, `${R}.blockIO.weightDevice[${i}]`);
+      if (d.leafWeight) w('blkio', 'blkio.leaf_weight_device', `${d.major}:${d.minor} ${d.leafWeight}`, `${R}.blockIO.weightDevice[${i}]`);
+    });
+    const throttle = (list: ThrottleDevice[] | undefined, file: string, field: string) =>
+      (list ?? []).forEach((d, i) => w('blkio', file, `${d.major}:${d.minor} ${d.rate}`, `${R}.blockIO.${field}[${i}]`));
+    throttle(b.throttleReadBpsDevice, 'blkio.throttle.read_bps_device', 'throttleReadBpsDevice');
+    throttle(b.throttleWriteBpsDevice, 'blkio.throttle.write_bps_device', 'throttleWriteBpsDevice');
+    throttle(b.throttleReadIOPSDevice, 'blkio.throttle.read_iops_device', 'throttleReadIOPSDevice');
+    throttle(b.throttleWriteIOPSDevice, 'blkio.throttle.write_iops_device', 'throttleWriteIOPSDevice');
+  }
+  (r.hugepageLimits ?? []).forEach((h, i) => {
+    const size = hugepageSizeName(h.pageSize);
+    if (!size) throw new ConfigError(`${R}.hugepageLimits[${i}].pageSize`, `invalid page size ${JSON.stringify(h.pageSize)}`);
+    w('hugetlb', `hugetlb.${size}.limit_in_bytes`, String(h.limit), `${R}.hugepageLimits[${i}]`);
+  });
+  if (r.network?.classID !== undefined) w('net_cls', 'net_cls.classid', String(r.network.classID), `${R}.network.classID`);
+  (r.network?.priorities ?? []).forEach((p, i) => w('net_prio', 'net_prio.ifpriomap', `${p.name} ${p.priority}`, `${R}.network.priorities[${i}]`));
+  for (const [dev, lim] of Object.entries(r.rdma ?? {})) {
+    const parts = [dev];
+    if (lim.hcaHandles !== undefined) parts.push(`hca_handle=${lim.hcaHandles}`);
+    if (lim.hcaObjects !== undefined) parts.push(`hca_object=${lim.hcaObjects}`);
+    if (parts.length > 1) w('rdma', 'rdma.max', parts.join(' '), `${R}.rdma.${dev}`);
+  }
+  return out;
+}

@@ -1,0 +1,184 @@
+/** The cgroup v1 backend: one directory per hierarchy (hybrid hosts: plus the unified one, for tracking). */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { ConfigError, TsrunError } from '../errors.js';
+import { deviceRules, v1DeviceWrites } from './devices.js';
+import { checkBeforeUpdate, errnoOf, mkdirChain, procsOf, readTrim, rmdirRetry, sleepSync, subtreeDeepestFirst, trySignal, writeFile } from './fs.js';
+import { cgroupRelPath, type CgroupHost } from './host.js';
+import type { CgroupManager, CgroupState } from './manager.js';
+import type { LinuxResources } from './resources.js';
+import { v1Stats, type CgroupStats } from './stats.js';
+import { v1Writes } from './v1-files.js';
+
+export class V1Manager implements CgroupManager {
+  readonly state: CgroupState;
+  readonly v2Dir = null;
+  constructor(
+    private readonly host: CgroupHost,
+    cgroupsPath: string | undefined,
+    id: string,
+    existing?: CgroupState,
+  ) {
+    if (existing) this.state = existing;
+    else {
+      const paths: Record<string, string> = {};
+      for (const h of host.v1) {
+        const dir = path.join(h.mountPoint, cgroupRelPath(cgroupsPath, id, h.own));
+        for (const c of h.controllers) paths[c] = dir;
+      }
+      if (host.v2Mount) paths[''] = path.join(host.v2Mount, cgroupRelPath(cgroupsPath, id, host.v2Own));
+      this.state = { version: 1, paths };
+    }
+  }
+
+  private dirs(): string[] {
+    return [...new Set(Object.values(this.state.paths))];
+  }
+
+  private mountOf(dir: string): string {
+    const h = this.host.v1.find((x) => dir === x.mountPoint || dir.startsWith(`${x.mountPoint}/`));
+    return h?.mountPoint ?? (this.host.v2Mount && dir.startsWith(`${this.host.v2Mount}/`) ? this.host.v2Mount : path.dirname(dir));
+  }
+
+  create(): boolean {
+    let any = false;
+    for (const [key, dir] of Object.entries(this.state.paths)) {
+      const mount = this.mountOf(dir);
+      const made = mkdirChain(mount, path.relative(mount, dir));
+      if (made.length) any = true;
+      // a new cpuset cgroup starts with no cpus and mems: nothing could join it
+      if (key === 'cpuset') {
+        for (const d of made) {
+          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+            if ((readTrim(path.join(d, f)) ?? '') === '') fs.writeFileSync(path.join(d, f), readTrim(path.join(path.dirname(d), f)) ?? '');
+          }
+        }
+      }
+    }
+    return any;
+  }
+
+  apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
+    if (r.unified && Object.keys(r.unified).length)
+      throw new ConfigError('linux.resources.unified', 'cgroup v2 files cannot be set on a cgroup v1 host');
+    const memDir = this.state.paths.memory;
+    if (opts.update && memDir) checkBeforeUpdate(r, readTrim(path.join(memDir, 'memory.usage_in_bytes')));
+    const memsw = Number(memDir ? readTrim(path.join(memDir, 'memory.memsw.limit_in_bytes')) ?? Infinity : Infinity);
+    const writes = v1Writes(r, memsw);
+    for (const w of writes) {
+      if (!this.state.paths[w.controller])
+        throw new ConfigError(w.field, `the ${w.controller} cgroup controller is not mounted on this host (cgroup v1)`);
+    }
+    for (const w of writes) {
+      const dir = this.state.paths[w.controller]!;
+      // without CFQ the weight lives in BFQ's files; with neither, runc ignores it too
+      if (w.file === 'blkio.weight' || w.file === 'blkio.weight_device') {
+        const bfq = w.file.replace('blkio.', 'blkio.bfq.');
+        if (!fs.existsSync(path.join(dir, w.file)) && fs.existsSync(path.join(dir, bfq))) w.file = bfq;
+        w.optional = true;
+      }
+      writeFile(dir, w);
+    }
+    const devDir = this.state.paths.devices;
+    if (!opts.update || r.devices) {
+      if (!devDir) {
+        if (r.devices?.length) throw new ConfigError('linux.resources.devices', 'the devices cgroup controller is not mounted on this host (cgroup v1)');
+        return;
+      }
+      for (const [file, line] of v1DeviceWrites(deviceRules(r.devices))) {
+        writeFile(devDir, { controller: 'devices', file, value: line, field: 'linux.resources.devices' });
+      }
+    }
+  }
+
+  addProcess(pid: number): void {
+    for (const [key, dir] of Object.entries(this.state.paths)) {
+      try {
+        fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+      } catch (e) {
+        // the hybrid's unified tree is for tracking only
+        if (key !== '') throw new TsrunError('ESYSTEM', `cannot move the init into ${dir}: ${errnoOf(e)}`, { cause: e });
+      }
+    }
+  }
+
+  private get freezerDir(): string | undefined {
+    return this.state.paths.freezer;
+  }
+
+  freeze(): void {
+    const d = this.freezerDir;
+    if (!d) throw new TsrunError('EUNSUPPORTED', 'the freezer cgroup controller is not mounted on this host');
+    for (let i = 0; i < 500; i++) {
+      fs.writeFileSync(path.join(d, 'freezer.state'), 'FROZEN');
+      if (readTrim(path.join(d, 'freezer.state')) === 'FROZEN') return;
+      sleepSync(10);
+    }
+    fs.writeFileSync(path.join(d, 'freezer.state'), 'THAWED');
+    throw new TsrunError('ESYSTEM', `cgroup ${d} did not freeze`);
+  }
+
+  thaw(): void {
+    const d = this.freezerDir;
+    if (!d) throw new TsrunError('EUNSUPPORTED', 'the freezer cgroup controller is not mounted on this host');
+    fs.writeFileSync(path.join(d, 'freezer.state'), 'THAWED');
+  }
+
+  frozen(): boolean {
+    const d = this.freezerDir;
+    if (!d) return false;
+    const s = readTrim(path.join(d, 'freezer.state'));
+    return s === 'FROZEN' || s === 'FREEZING';
+  }
+
+  private get procsDir(): string | undefined {
+    const p = this.state.paths;
+    return p.pids ?? p.memory ?? p.freezer ?? p.devices ?? Object.values(p)[0];
+  }
+
+  pids(): number[] {
+    const d = this.procsDir;
+    return d ? procsOf(d) : [];
+  }
+
+  signalAll(signal: number): void {
+    // frozen, nothing can fork away from the signal (runc does the same)
+    const canFreeze = !!this.freezerDir && fs.existsSync(this.freezerDir);
+    const wasFrozen = this.frozen();
+    if (canFreeze && !wasFrozen) this.freeze();
+    try {
+      for (const pid of this.pids()) trySignal(pid, signal);
+    } finally {
+      if (canFreeze && !wasFrozen) this.thaw();
+    }
+    if (wasFrozen && signal === 9) this.thaw(); // a frozen v1 task dies only once thawed
+  }
+
+  destroy(): void {
+    if (this.dirs().every((d) => !fs.existsSync(d))) return;
+    for (let i = 0; i < 200 && this.pids().length; i++) {
+      this.signalAll(9);
+      sleepSync(10);
+    }
+    if (this.frozen()) this.thaw();
+    for (const d of this.dirs()) rmdirRetry(subtreeDeepestFirst(d));
+  }
+
+  stats(): CgroupStats {
+    return v1Stats(this.state.paths);
+  }
+
+  oomKills(): number {
+    const d = this.state.paths.memory;
+    return d ? Number(/^oom_kill (\d+)$/m.exec(readTrim(path.join(d, 'memory.oom_control')) ?? '')?.[1] ?? 0) : 0;
+  }
+
+  v1Hierarchies() {
+    return this.host.v1.map((h) => {
+      const dir = this.state.paths[h.controllers[0]!]!;
+      return { mountPoint: h.mountPoint, name: h.name, cgroupPath: path.relative(h.mountPoint, dir) ? `/${path.relative(h.mountPoint, dir)}` : '/' };
+    });
+  }
+}
+

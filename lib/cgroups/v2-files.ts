@@ -1,0 +1,85 @@
+/**
+ * linux.resources → cgroup v2 file writes. Pure: the backend decides what
+ * exists (io.bfq.weight or io.weight) through `has`.
+ */
+import { ConfigError } from '../errors.js';
+import { blkioWeightToIoWeight, cpuMax, hugepageSizeName, sharesToWeight, swapToV2, v2Limit } from './convert.js';
+import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
+
+const R = 'linux.resources';
+
+/** `has(file)`: whether the container's cgroup offers that file (e.g. io.bfq.weight). */
+export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () => false): CgroupWrite[] {
+  const out: CgroupWrite[] = [];
+  const w = (controller: string, file: string, value: string, field: string, optional = false) => out.push({ controller, file, value, field, optional });
+
+  const m = r.memory;
+  if (m) {
+    // swap first is wrong when lowering both; runc writes swap, then max,
+    // and retries; the kernel checks neither against the other on v2.
+    if (m.swap !== undefined && m.swap !== 0) {
+      let swap: number;
+      try {
+        swap = swapToV2(m.swap, m.limit ?? 0);
+      } catch (e) {
+        throw new ConfigError(`${R}.memory.swap`, (e as Error).message);
+      }
+      if (swap !== 0) w('memory', 'memory.swap.max', v2Limit(swap), `${R}.memory.swap`);
+    }
+    if (m.limit !== undefined && m.limit !== 0) w('memory', 'memory.max', v2Limit(m.limit), `${R}.memory.limit`);
+    if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.low', v2Limit(m.reservation), `${R}.memory.reservation`);
+  }
+  const c = r.cpu;
+  if (c) {
+    if (c.shares) w('cpu', 'cpu.weight', String(sharesToWeight(c.shares)), `${R}.cpu.shares`);
+    const max = cpuMax(c.quota, c.period);
+    if (max) w('cpu', 'cpu.max', max, c.quota ? `${R}.cpu.quota` : `${R}.cpu.period`);
+    if (c.burst !== undefined) w('cpu', 'cpu.max.burst', String(c.burst), `${R}.cpu.burst`);
+    if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
+    if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
+    if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
+  }
+  if (r.pids?.limit !== undefined && r.pids.limit !== 0) w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  const b = r.blockIO;
+  if (b) {
+    // BFQ's weight shares the v1 range; without BFQ io.weight needs the conversion
+    const bfq = has('io.bfq.weight');
+    if (b.weight) {
+      if (bfq) w('io', 'io.bfq.weight', String(b.weight), `${R}.blockIO.weight`);
+      else w('io', 'io.weight', `default ${blkioWeightToIoWeight(b.weight)}`, `${R}.blockIO.weight`);
+    }
+    (b.weightDevice ?? []).forEach((d, i) => {
+      if (!d.weight) return;
+      if (bfq) w('io', 'io.bfq.weight', `${d.major}:${d.minor} ${d.weight}`, `${R}.blockIO.weightDevice[${i}]`);
+      else w('io', 'io.weight', `${d.major}:${d.minor} ${blkioWeightToIoWeight(d.weight)}`, `${R}.blockIO.weightDevice[${i}]`);
+    });
+    const throttle = (list: ThrottleDevice[] | undefined, key: string, field: string) =>
+      (list ?? []).forEach((d, i) => w('io', 'io.max', `${d.major}:${d.minor} ${key}=${d.rate === 0 ? 'max' : d.rate}`, `${R}.blockIO.${field}[${i}]`));
+    throttle(b.throttleReadBpsDevice, 'rbps', 'throttleReadBpsDevice');
+    throttle(b.throttleWriteBpsDevice, 'wbps', 'throttleWriteBpsDevice');
+    throttle(b.throttleReadIOPSDevice, 'riops', 'throttleReadIOPSDevice');
+    throttle(b.throttleWriteIOPSDevice, 'wiops', 'throttleWriteIOPSDevice');
+  }
+  (r.hugepageLimits ?? []).forEach((h, i) => {
+    const size = hugepageSizeName(h.pageSize);
+    if (!size) throw new ConfigError(`${R}.hugepageLimits[${i}].pageSize`, `invalid page size ${JSON.stringify(h.pageSize)}`);
+    w('hugetlb', `hugetlb.${size}.max`, v2Limit(h.limit), `${R}.hugepageLimits[${i}]`);
+  });
+  for (const [dev, lim] of Object.entries(r.rdma ?? {})) {
+    const parts = [dev];
+    if (lim.hcaHandles !== undefined) parts.push(`hca_handle=${lim.hcaHandles}`);
+    if (lim.hcaObjects !== undefined) parts.push(`hca_object=${lim.hcaObjects}`);
+    if (parts.length > 1) w('rdma', 'rdma.max', parts.join(' '), `${R}.rdma.${dev}`);
+  }
+  // unified last: its values override the converted ones, as in runc
+  for (const [key, value] of Object.entries(r.unified ?? {})) {
+    w(unifiedController(key), key, value, `${R}.unified.${key}`);
+  }
+  return out;
+}
+
+/** The controller a unified key belongs to ("memory.high" → "memory"); "cgroup.*" needs none. */
+export function unifiedController(key: string): string {
+  const dot = key.indexOf('.');
+  return dot > 0 ? key.slice(0, dot) : key;
+}

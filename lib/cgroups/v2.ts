@@ -1,0 +1,129 @@
+/** The cgroup v2 backend: one directory in the unified hierarchy. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { ConfigError, TsrunError } from '../errors.js';
+import { deviceProgram, deviceRules, encodeProgram } from './devices.js';
+import { checkBeforeUpdate, errnoOf, mkdirChain, procsOf, readTrim, rmdirRetry, sleepSync, subtreeDeepestFirst, trySignal, writeFile } from './fs.js';
+import type { AttachDeviceProgram, CgroupManager, CgroupState } from './manager.js';
+import type { LinuxResources } from './resources.js';
+import { v2Stats, type CgroupStats } from './stats.js';
+import { v2Writes } from './v2-files.js';
+
+export class V2Manager implements CgroupManager {
+  readonly state: CgroupState;
+  constructor(
+    readonly mount: string,
+    readonly rel: string,
+    private readonly attach?: AttachDeviceProgram,
+    existing?: CgroupState,
+  ) {
+    this.state = existing ?? { version: 2, paths: { '': path.join(mount, rel) } };
+  }
+
+  get dir(): string {
+    return this.state.paths['']!;
+  }
+
+  get v2Dir(): string {
+    return this.dir;
+  }
+
+  create(): boolean {
+    const made = mkdirChain(this.mount, this.rel).length > 0;
+    // every ancestor delegates what it has to the next level (runc does the same)
+    const parts = this.rel.split('/').filter(Boolean);
+    let cur = this.mount;
+    for (let i = 0; i < parts.length; i++) {
+      const avail = (readTrim(path.join(cur, 'cgroup.controllers')) ?? '').split(/\s+/).filter(Boolean);
+      const enabled = new Set((readTrim(path.join(cur, 'cgroup.subtree_control')) ?? '').split(/\s+/));
+      for (const c of avail) {
+        if (enabled.has(c)) continue;
+        try {
+          fs.writeFileSync(path.join(cur, 'cgroup.subtree_control'), `+${c}`);
+        } catch {
+          /* e.g. EBUSY: processes live here; the controller then stays unavailable and apply says so */
+        }
+      }
+      cur = path.join(cur, parts[i]!);
+    }
+    return made;
+  }
+
+  apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
+    const avail = new Set((readTrim(path.join(this.dir, 'cgroup.controllers')) ?? '').split(/\s+/).filter(Boolean));
+    if (opts.update) checkBeforeUpdate(r, readTrim(path.join(this.dir, 'memory.current')));
+    const writes = v2Writes(r, (f) => fs.existsSync(path.join(this.dir, f)));
+    for (const w of writes) {
+      if (w.controller !== 'cgroup' && !avail.has(w.controller))
+        throw new ConfigError(w.field, `the ${w.controller} cgroup controller is not available (cgroup.controllers of ${this.dir}: ${[...avail].join(' ') || 'none'})`);
+    }
+    for (const w of writes) {
+      if (w.field.startsWith('linux.resources.unified.') && (w.file.includes('/') || !fs.existsSync(path.join(this.dir, w.file))))
+        throw new ConfigError(w.field, `no such cgroup file ${w.file} in ${this.dir}`);
+      writeFile(this.dir, w);
+    }
+    if (this.attach && (!opts.update || r.devices)) {
+      try {
+        this.attach(this.dir, encodeProgram(deviceProgram(deviceRules(r.devices))));
+      } catch (e) {
+        throw new ConfigError('linux.resources.devices', `cannot attach the device program to ${this.dir}: ${errnoOf(e)}`);
+      }
+    }
+  }
+
+  addProcess(pid: number): void {
+    fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(pid));
+  }
+
+  freeze(): void {
+    fs.writeFileSync(path.join(this.dir, 'cgroup.freeze'), '1');
+    for (let i = 0; i < 500; i++) {
+      if (/^frozen 1$/m.test(readTrim(path.join(this.dir, 'cgroup.events')) ?? '')) return;
+      sleepSync(10);
+    }
+    throw new TsrunError('ESYSTEM', `cgroup ${this.dir} did not freeze`);
+  }
+
+  thaw(): void {
+    fs.writeFileSync(path.join(this.dir, 'cgroup.freeze'), '0');
+  }
+
+  frozen(): boolean {
+    return readTrim(path.join(this.dir, 'cgroup.freeze')) === '1';
+  }
+
+  pids(): number[] {
+    return procsOf(this.dir);
+  }
+
+  signalAll(signal: number): void {
+    if (signal === 9 && fs.existsSync(path.join(this.dir, 'cgroup.kill'))) {
+      fs.writeFileSync(path.join(this.dir, 'cgroup.kill'), '1');
+      return;
+    }
+    for (const pid of this.pids()) trySignal(pid, signal);
+  }
+
+  destroy(): void {
+    if (!fs.existsSync(this.dir)) return;
+    for (let i = 0; i < 200 && this.pids().length; i++) {
+      this.signalAll(9);
+      sleepSync(10);
+    }
+    rmdirRetry(subtreeDeepestFirst(this.dir));
+  }
+
+  stats(): CgroupStats {
+    return v2Stats(this.dir);
+  }
+
+  oomKills(): number {
+    return Number(/^oom_kill (\d+)$/m.exec(readTrim(path.join(this.dir, 'memory.events')) ?? '')?.[1] ?? 0);
+  }
+
+  v1Hierarchies() {
+    return [];
+  }
+}
+

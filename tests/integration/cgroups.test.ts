@@ -1,0 +1,275 @@
+/**
+ * cgroups on the real kernel: limits read back from the cgroup files AND
+ * seen by effect (OOM kill, pids.max, a denied device, a frozen counter).
+ * Mode-agnostic: on this hybrid host it exercises the v1 backend; the
+ * cgroup-v2 suite runs the same file inside the VM (tests/vm/cgroup2.sh).
+ * Every test deletes its container, which removes its cgroup.
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawn } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { hostCgroups } from '../../lib/cgroups/host.js';
+import type { Spec } from '../../lib/config/types.js';
+import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+
+const host = hostCgroups();
+const V2 = host.mode === 'unified';
+const cgTest = IS_ROOT && host.mode !== 'none' ? test.serial : test.skip;
+const MiB = 1024 * 1024;
+
+/** The container's directory for a controller ("" = v2). */
+function cgDir(pid: number, controller: string): string | null {
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  for (const l of lines) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(l);
+    if (!m) continue;
+    if (V2 && m[1] === '') return path.join(host.v2Mount!, m[2]!);
+    if (!V2 && m[1]!.split(',').includes(controller)) {
+      const h = host.v1.find((x) => x.controllers.includes(controller));
+      return h ? path.join(h.mountPoint, m[2]!) : null;
+    }
+  }
+  return null;
+}
+
+function has(controller: string): boolean {
+  if (V2) return fs.readFileSync(path.join(host.v2Mount!, 'cgroup.controllers'), 'utf8').split(/\s+/).includes(controller);
+  return host.v1.some((h) => h.controllers.includes(controller));
+}
+
+function read(pid: number, controller: string, v2file: string, v1file: string): string {
+  return fs.readFileSync(path.join(cgDir(pid, controller)!, V2 ? v2file : v1file), 'utf8').trim();
+}
+
+interface Ctr {
+  id: string;
+  root: string;
+  b: Bundle;
+  pid: number;
+  dirs: string[];
+  tsrun(args: string[], input?: string): ReturnType<typeof runtime>;
+}
+
+const cleanups: (() => void)[] = [];
+test.after.always(() => {
+  for (const c of cleanups) c();
+});
+
+/** create (+ start), registering cleanup: delete --force, then check the cgroup is gone. */
+function createCtr(t: ExecutionContext, mutate: (s: Spec) => void, start = true): Ctr {
+  const root = tempRoot();
+  const id = uniqueId('cg');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+    mutate(s);
+  });
+  const c = runtime(TSRUN, root, ['create', '--bundle', b.dir, id]);
+  if (c.status !== 0) {
+    b.cleanup();
+    throw new Error(`create: ${c.stderr}`);
+  }
+  const state = JSON.parse(runtime(TSRUN, root, ['state', id]).stdout) as { pid: number };
+  const dirs = fs.readFileSync(`/proc/${state.pid}/cgroup`, 'utf8').includes(`tsrun-test-${id}`)
+    ? [...new Set(['memory', 'pids', 'cpu', 'devices', 'freezer', 'cpuset'].map((k) => cgDir(state.pid, k)).filter((d): d is string => !!d))]
+    : [];
+  const ctr: Ctr = { id, root, b, pid: state.pid, dirs, tsrun: (args, input) => runtime(TSRUN, root, args, { input }) };
+  let done = false;
+  const cleanup = () => {
+    if (done) return;
+    done = true;
+    runtime(TSRUN, root, ['delete', '--force', id]);
+    b.cleanup();
+  };
+  cleanups.push(cleanup);
+  t.teardown(cleanup);
+  if (start) t.is(ctr.tsrun(['start', id]).status, 0);
+  return ctr;
+}
+
+function sleep(ms: number): Promise<void> {
+  return new Promise((r) => setTimeout(r, ms));
+}
+
+/** Waits are stretched where every process start is slow (TSRUN_TEST_TIME_SCALE, e.g. under TCG). */
+const SCALE = Number(process.env.TSRUN_TEST_TIME_SCALE ?? 1) || 1;
+
+async function until(what: string, f: () => boolean, ms = 20_000): Promise<void> {
+  const end = Date.now() + ms * SCALE;
+  while (!f()) {
+    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
+    await sleep(100);
+  }
+}
+
+cgTest('the init is born in its cgroup at cgroupsPath; delete removes the cgroup', (t) => {
+  const c = createCtr(t, () => undefined, false);
+  t.true(c.dirs.length > 0, 'the init is in the container cgroup');
+  for (const d of c.dirs) t.true(d.endsWith(`/tsrun-test-${c.id}`), d);
+  t.deepEqual(JSON.parse(c.tsrun(['ps', '--format', 'json', c.id]).stdout), [c.pid]);
+  t.is(c.tsrun(['delete', '--force', c.id]).status, 0);
+  for (const d of c.dirs) t.false(fs.existsSync(d), `${d} removed`);
+});
+
+cgTest('memory: limit in the files; a hog is OOM-killed at the limit and events reports it', async (t) => {
+  if (!has('memory')) return t.pass('no memory controller');
+  const c = createCtr(t, (s) => {
+    // no swap to escape into (memory+swap = memory), where the kernel accounts swap
+    const memsw = V2 || fs.existsSync(path.join(host.v1.find((h) => h.controllers.includes('memory'))!.mountPoint, 'memory.memsw.limit_in_bytes'));
+    s.linux!.resources = { memory: { limit: 32 * MiB, reservation: 16 * MiB, ...(memsw ? { swap: 32 * MiB } : {}) } };
+    // the hog is a child shell (its command substitution holds the data); the init survives it
+    s.process!.args = ['sh', '-c', `sleep 2; sh -c 'a=$(busybox head -c 100000000 /dev/zero | busybox tr "\\0" x)'; sleep 600`];
+  }, false);
+  t.is(read(c.pid, 'memory', 'memory.max', 'memory.limit_in_bytes'), String(32 * MiB));
+  t.is(read(c.pid, 'memory', 'memory.low', 'memory.soft_limit_in_bytes'), String(16 * MiB));
+  const out = path.join(os.tmpdir(), `tsrun-events-${c.id}`);
+  const fd = fs.openSync(out, 'w');
+  const ev = spawn(TSRUN, ['--root', c.root, 'events', '--interval', '1s', c.id], { stdio: ['ignore', fd, fd] });
+  t.teardown(() => {
+    ev.kill('SIGKILL');
+    fs.rmSync(out, { force: true });
+  });
+  t.is(c.tsrun(['start', c.id]).status, 0);
+  try {
+    await until('an oom event', () => fs.readFileSync(out, 'utf8').includes('"type":"oom"'));
+  } catch (e) {
+    t.log(fs.readFileSync(out, 'utf8').slice(0, 2000), c.tsrun(['state', c.id]).stdout, c.dirs);
+    throw e;
+  }
+  const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; id: string; data?: { memory: { usage: { limit: number } } } });
+  t.true(lines.some((l) => l.type === 'oom' && l.id === c.id));
+  const stats = lines.find((l) => l.type === 'stats');
+  t.is(stats?.data?.memory.usage.limit, 32 * MiB);
+  fs.closeSync(fd);
+});
+
+cgTest('pids: pids.max in the file; forks beyond it fail', async (t) => {
+  if (!has('pids')) return t.pass('no pids controller');
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { pids: { limit: 8 } };
+    s.root!.readonly = false;
+    // busybox sh exits when fork fails: the loop runs in a subshell that may die
+    s.process!.args = ['sh', '-c', '(i=0; while [ $i -lt 30 ]; do sleep 600 & i=$((i+1)); done) 2>/tmp/err; sleep 600'];
+  });
+  t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), '8');
+  const errFile = `/proc/${c.pid}/root/tmp/err`;
+  await until('a fork to fail', () => fs.existsSync(errFile) && /can't fork/.test(fs.readFileSync(errFile, 'utf8')));
+  await sleep(500);
+  const pids = JSON.parse(c.tsrun(['ps', '--format', 'json', c.id]).stdout) as number[];
+  t.true(pids.length <= 8 && pids.length >= 5, `${pids.length} processes`);
+  t.true(Number(read(c.pid, 'pids', 'pids.current', 'pids.current')) <= 8);
+  // kill --all reaches every process of the cgroup
+  t.is(c.tsrun(['kill', '--all', c.id, 'KILL']).status, 0);
+  await until('every process gone', () => (JSON.parse(c.tsrun(['ps', '--format', 'json', c.id]).stdout) as number[]).length === 0);
+  t.is(c.tsrun(['ps', '--format', 'json', c.id]).stdout, '[]\n');
+});
+
+cgTest('cpu: quota/period, shares (v2: converted weight), cpuset', (t) => {
+  if (!has('cpu') || !has('cpuset')) return t.pass('no cpu/cpuset controller');
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { cpu: { quota: 20000, period: 100000, shares: 512, cpus: '0', mems: '0' } };
+    s.process!.args = ['sleep', '600'];
+  });
+  if (V2) {
+    t.is(read(c.pid, 'cpu', 'cpu.max', ''), '20000 100000');
+    t.is(read(c.pid, 'cpu', 'cpu.weight', ''), '20');
+  } else {
+    t.is(read(c.pid, 'cpu', '', 'cpu.cfs_quota_us'), '20000');
+    t.is(read(c.pid, 'cpu', '', 'cpu.cfs_period_us'), '100000');
+    t.is(read(c.pid, 'cpu', '', 'cpu.shares'), '512');
+  }
+  t.is(read(c.pid, 'cpuset', 'cpuset.cpus', 'cpuset.cpus'), '0');
+  // by effect: the kernel keeps the process on CPU 0
+  t.regex(fs.readFileSync(`/proc/${c.pid}/status`, 'utf8'), /^Cpus_allowed_list:\s+0$/m);
+});
+
+cgTest('devices: a denied device cannot be opened; an allowed one can', (t) => {
+  const root = tempRoot();
+  const id = uniqueId('cgdev');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+    s.linux!.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666 }];
+    s.linux!.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }] };
+    s.process!.args = ['sh', '-c', 'echo ok > /dev/null && echo null-ok; (exec 3</dev/fuse) && echo fuse-read-ok; (exec 4>/dev/fuse) || echo fuse-write-denied'];
+  });
+  t.teardown(() => b.cleanup());
+  const r = runtime(TSRUN, root, ['run', '--bundle', b.dir, id], { timeout: 30_000 * SCALE });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /null-ok/);
+  t.regex(r.stdout, /fuse-read-ok/);
+  t.regex(r.stdout, /fuse-write-denied/);
+  t.regex(r.stderr, /[Oo]peration not permitted/);
+  t.false(fs.existsSync(path.join(V2 ? host.v2Mount! : host.v1.find((h) => h.controllers.includes('devices'))!.mountPoint, `tsrun-test-${id}`)));
+});
+
+cgTest('pause freezes a counter, resume thaws it; state says paused', async (t) => {
+  if (!V2 && !has('freezer')) return t.pass('no freezer');
+  const c = createCtr(t, (s) => {
+    s.root!.readonly = false;
+    s.process!.args = ['sh', '-c', 'i=0; while true; do i=$((i+1)); echo $i > /tmp/count; done'];
+  });
+  const count = () => Number(fs.readFileSync(`/proc/${c.pid}/root/tmp/count`, 'utf8').trim() || 0);
+  await until('the counter to run', () => fs.existsSync(`/proc/${c.pid}/root/tmp/count`) && count() > 0);
+  t.is(c.tsrun(['pause', c.id]).status, 0);
+  t.is(JSON.parse(c.tsrun(['state', c.id]).stdout).status, 'paused');
+  const a = count();
+  await sleep(500);
+  t.is(count(), a, 'frozen: the counter stands still');
+  const again = c.tsrun(['pause', c.id]);
+  t.is(again.status, 1);
+  t.regex(again.stderr, /container not running/);
+  t.is(c.tsrun(['resume', c.id]).status, 0);
+  t.is(JSON.parse(c.tsrun(['state', c.id]).stdout).status, 'running');
+  await until('the counter to move again', () => count() > a);
+  const notPaused = c.tsrun(['resume', c.id]);
+  t.is(notPaused.status, 1);
+  t.regex(notPaused.stderr, /container not paused/);
+  // delete --force of a paused container works too
+  t.is(c.tsrun(['pause', c.id]).status, 0);
+  t.is(c.tsrun(['delete', '--force', c.id]).status, 0);
+  for (const d of c.dirs) t.false(fs.existsSync(d), `${d} removed`);
+});
+
+cgTest('update: individual flags and --resources -', (t) => {
+  if (!has('memory') || !has('pids')) return t.pass('no memory/pids controller');
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { memory: { limit: 64 * MiB }, pids: { limit: 50 } };
+    s.process!.args = ['sleep', '600'];
+  });
+  let r = c.tsrun(['update', '--memory', '48m', '--pids-limit', '20', c.id]);
+  t.is(r.status, 0, r.stderr);
+  t.is(read(c.pid, 'memory', 'memory.max', 'memory.limit_in_bytes'), String(48 * MiB));
+  t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), '20');
+  r = c.tsrun(['update', '-r', '-', c.id], JSON.stringify({ pids: { limit: 30 } }));
+  t.is(r.status, 0, r.stderr);
+  t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), '30');
+  r = c.tsrun(['update', '--resources', '-', c.id], JSON.stringify({ cpu: { cpus: 'zero' } }));
+  t.is(r.status, 1);
+  t.regex(r.stderr, /linux\.resources\.cpu\.cpus/);
+});
+
+cgTest('a missing controller or a refused value fails create, leaving nothing behind', (t) => {
+  const cases: [string, Record<string, unknown>, RegExp][] = [
+    ['value', { cpu: { cpus: '4095' } }, /linux\.resources\.cpu\.cpus/],
+    V2 ? ['unified', { unified: { 'nosuch.max': '1' } }, /linux\.resources\.unified\.nosuch\.max/] : ['unified', { unified: { 'pids.max': '1' } }, /linux\.resources\.unified: .*v1/],
+  ];
+  if (!V2 && !has('hugetlb')) cases.push(['controller', { hugepageLimits: [{ pageSize: '2MB', limit: 2 * MiB }] }, /hugetlb cgroup controller is not/]);
+  for (const [name, resources, re] of cases) {
+    const root = tempRoot();
+    const id = uniqueId(`cgbad-${name}`);
+    const b = makeBundle((s) => {
+      s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+      s.linux!.resources = resources;
+    });
+    const r = runtime(TSRUN, root, ['create', '--bundle', b.dir, id]);
+    b.cleanup();
+    t.is(r.status, 1, name);
+    t.regex(r.stderr, re, name);
+    t.false(fs.existsSync(path.join(root, id)), `${name}: no state dir`);
+    const mounts = V2 ? [host.v2Mount!] : host.v1.map((h) => h.mountPoint);
+    for (const m of mounts) t.false(fs.existsSync(path.join(m, `tsrun-test-${id}`)), `${name}: no cgroup in ${m}`);
+    t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
+  }
+});

@@ -1,0 +1,219 @@
+/** The cgroup manager's pure parts: conversions, file writes, device program, host detection. */
+import test from 'ava';
+
+import { blkioWeightToIoWeight, cpuMax, hugepageSizeName, parseBytes, sharesToWeight, swapToV2 } from '../../lib/cgroups/convert.js';
+import { DEFAULT_DEVICE_RULES, deviceProgram, deviceRules, encodeProgram, runProgram, v1DeviceWrites } from '../../lib/cgroups/devices.js';
+import { detectCgroups } from '../../lib/cgroups/host.js';
+import { cgroupRelPath } from '../../lib/cgroups/manager.js';
+import { v1Writes } from '../../lib/cgroups/v1-files.js';
+import { v2Writes } from '../../lib/cgroups/v2-files.js';
+import { parseDuration, resourcesFromFlags } from '../../lib/cli/commands/cgroups.js';
+import { validateCgroups } from '../../lib/config/validate-cgroups.js';
+import { ConfigError } from '../../lib/errors.js';
+
+const MiB = 1024 * 1024;
+
+test('cpu shares → weight uses runc 1.1 linear formula', (t) => {
+  t.is(sharesToWeight(0), 0);
+  t.is(sharesToWeight(2), 1);
+  t.is(sharesToWeight(1024), 39);
+  t.is(sharesToWeight(512), 20);
+  t.is(sharesToWeight(262144), 10000);
+});
+
+test('blkio weight → io.weight', (t) => {
+  t.is(blkioWeightToIoWeight(0), 0);
+  t.is(blkioWeightToIoWeight(10), 1);
+  t.is(blkioWeightToIoWeight(500), 4950);
+  t.is(blkioWeightToIoWeight(1000), 10000);
+});
+
+test('swap v1 (memory+swap) → v2 (swap alone)', (t) => {
+  t.is(swapToV2(128 * MiB, 64 * MiB), 64 * MiB);
+  t.is(swapToV2(-1, 64 * MiB), -1);
+  t.is(swapToV2(0, -1), -1);
+  t.is(swapToV2(0, 64 * MiB), 0);
+  t.is(swapToV2(64 * MiB, 64 * MiB), 0);
+  t.throws(() => swapToV2(32 * MiB, 64 * MiB), { message: /should be >= memory/ });
+  t.throws(() => swapToV2(32 * MiB, 0), { message: /without memory limit/ });
+});
+
+test('cpu.max from quota and period', (t) => {
+  t.is(cpuMax(50000, 100000), '50000 100000');
+  t.is(cpuMax(-1, 100000), 'max 100000');
+  t.is(cpuMax(50000, 0), '50000');
+  t.is(cpuMax(0, 0), null);
+  t.is(cpuMax(undefined, undefined), null);
+});
+
+test('size and duration parsing (update flags, events --interval)', (t) => {
+  t.is(parseBytes('512m'), 512 * MiB);
+  t.is(parseBytes('1G'), 1024 * MiB);
+  t.is(parseBytes('1000'), 1000);
+  t.is(parseBytes('-1'), -1);
+  t.throws(() => parseBytes('lots'));
+  t.is(hugepageSizeName('2MB'), '2MB');
+  t.is(hugepageSizeName('1GB'), '1GB');
+  t.is(hugepageSizeName('64KB'), '64KB');
+  t.is(hugepageSizeName('huge'), null);
+  t.is(parseDuration('5s'), 5000);
+  t.is(parseDuration('100ms'), 100);
+  t.is(parseDuration('1m30s'), 90_000);
+  t.throws(() => parseDuration('5'));
+});
+
+test('v2 writes: every resource to its file', (t) => {
+  const w = v2Writes({
+    memory: { limit: 64 * MiB, reservation: 32 * MiB, swap: 128 * MiB },
+    cpu: { shares: 1024, quota: 50000, period: 100000, burst: 1000, idle: 1, cpus: '0-1', mems: '0' },
+    pids: { limit: -1 },
+    blockIO: { weight: 500, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1000 }], throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 10 }] },
+    hugepageLimits: [{ pageSize: '2MB', limit: 8 * MiB }],
+    rdma: { mlx5_1: { hcaHandles: 3, hcaObjects: 10000 } },
+    unified: { 'memory.high': '1000000' },
+  });
+  const m = Object.fromEntries(w.map((x) => [`${x.file}=${x.value}`, x.controller]));
+  for (const k of [
+    `memory.max=${64 * MiB}`,
+    `memory.low=${32 * MiB}`,
+    `memory.swap.max=${64 * MiB}`,
+    'cpu.weight=39',
+    'cpu.max=50000 100000',
+    'cpu.max.burst=1000',
+    'cpu.idle=1',
+    'cpuset.cpus=0-1',
+    'cpuset.mems=0',
+    'pids.max=max',
+    'io.weight=default 4950',
+    'io.max=8:0 rbps=1000',
+    'io.max=8:0 wiops=10',
+    `hugetlb.2MB.max=${8 * MiB}`,
+    'rdma.max=mlx5_1 hca_handle=3 hca_object=10000',
+    'memory.high=1000000',
+  ])
+    t.true(k in m, k);
+  t.is(m['cpuset.cpus=0-1'], 'cpuset');
+  // unified comes last so it overrides the converted values
+  t.is(w[w.length - 1]!.file, 'memory.high');
+});
+
+test('v2 writes: BFQ weight when the kernel has io.bfq.weight', (t) => {
+  const w = v2Writes({ blockIO: { weight: 500, weightDevice: [{ major: 8, minor: 0, weight: 200 }] } }, (f) => f === 'io.bfq.weight');
+  t.deepEqual(w.map((x) => `${x.file}=${x.value}`), ['io.bfq.weight=500', 'io.bfq.weight=8:0 200']);
+});
+
+test('v2 writes: an impossible swap names the field', (t) => {
+  const e = t.throws(() => v2Writes({ memory: { limit: 64 * MiB, swap: 32 * MiB } }), { instanceOf: ConfigError });
+  t.is(e!.path, 'linux.resources.memory.swap');
+});
+
+test('v1 writes: memsw before memory when the limit grows past it', (t) => {
+  const grow = v1Writes({ memory: { limit: 256 * MiB, swap: 512 * MiB } }, 128 * MiB).map((x) => x.file);
+  t.deepEqual(grow, ['memory.memsw.limit_in_bytes', 'memory.limit_in_bytes']);
+  const shrink = v1Writes({ memory: { limit: 64 * MiB, swap: 128 * MiB } }, 1024 * MiB).map((x) => x.file);
+  t.deepEqual(shrink, ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes']);
+});
+
+test('v1 writes: cpu period before quota, controllers named', (t) => {
+  const w = v1Writes({ cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' }, pids: { limit: 5 }, memory: { disableOOMKiller: true, reservation: 1 } });
+  t.deepEqual(
+    w.map((x) => `${x.controller}:${x.file}=${x.value}`),
+    ['memory:memory.soft_limit_in_bytes=1', 'memory:memory.oom_control=1', 'cpu:cpu.shares=512', 'cpu:cpu.cfs_period_us=100000', 'cpu:cpu.cfs_quota_us=50000', 'cpuset:cpuset.cpus=0', 'pids:pids.max=5'],
+  );
+});
+
+test('device rules: config first, runc defaults after; v1 starts from deny-all', (t) => {
+  const rules = deviceRules([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }]);
+  t.is(rules.length, 2 + DEFAULT_DEVICE_RULES.length);
+  const w = v1DeviceWrites(rules);
+  t.deepEqual(w.slice(0, 3), [['devices.deny', 'a'], ['devices.deny', 'a'], ['devices.allow', 'c 10:229 r']]);
+  t.true(w.some(([f, l]) => f === 'devices.allow' && l === 'c 136:* rwm'));
+});
+
+test('device program: last matching rule wins, defaults allowed, the rest denied', (t) => {
+  const prog = deviceProgram(deviceRules([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }]));
+  t.true(runProgram(prog, 'c', 'r', 10, 229), 'fuse read allowed');
+  t.false(runProgram(prog, 'c', 'w', 10, 229), 'fuse write denied');
+  t.false(runProgram(prog, 'c', 'rw', 10, 229), 'fuse rw denied');
+  t.true(runProgram(prog, 'c', 'rw', 1, 3), '/dev/null');
+  t.true(runProgram(prog, 'c', 'rw', 136, 7), 'a pts');
+  t.true(runProgram(prog, 'b', 'm', 8, 0), 'mknod of any block device');
+  t.false(runProgram(prog, 'b', 'r', 8, 0), 'reading a disk');
+  t.false(runProgram(prog, 'c', 'r', 4, 1), 'a tty');
+});
+
+test('device program: a later deny-all overrides an earlier allow', (t) => {
+  const order = deviceProgram([{ allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }, { allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' }]);
+  t.false(runProgram(order, 'c', 'r', 10, 229));
+  const all = deviceProgram([{ allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 3, access: 'w' }]);
+  t.true(runProgram(all, 'b', 'rw', 8, 0));
+  t.false(runProgram(all, 'c', 'w', 1, 3));
+  t.true(runProgram(all, 'c', 'r', 1, 3));
+});
+
+test('device program encodes as struct bpf_insn', (t) => {
+  const bytes = encodeProgram(deviceProgram([]));
+  t.is(bytes.length % 8, 0);
+  t.is(bytes[0], 0x61); // ldxw r2, [r1+0]
+  t.is(bytes[1], 0x12); // src r1, dst r2
+  t.is(bytes[bytes.length - 8], 0x95); // exit
+});
+
+const HYBRID_MOUNTS = `25 30 0:22 / /sys/fs/cgroup ro,nosuid - tmpfs tmpfs ro,mode=755
+26 25 0:23 / /sys/fs/cgroup/unified rw,nosuid - cgroup2 cgroup2 rw,nsdelegate
+27 25 0:24 / /sys/fs/cgroup/systemd rw - cgroup cgroup rw,xattr,name=systemd
+28 25 0:25 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory
+29 25 0:26 / /sys/fs/cgroup/cpu,cpuacct rw - cgroup cgroup rw,cpu,cpuacct
+`;
+
+test('host detection: hybrid, v1 hierarchies with our own cgroup', (t) => {
+  const h = detectCgroups(HYBRID_MOUNTS, '4:memory:/a/b\n3:cpu,cpuacct:/\n1:name=systemd:/x\n0::/\n');
+  t.is(h.mode, 'hybrid');
+  t.is(h.v2Mount, '/sys/fs/cgroup/unified');
+  t.deepEqual(
+    h.v1.map((x) => [x.name, x.controllers.join(','), x.own]),
+    [['systemd', 'name=systemd', '/x'], ['memory', 'memory', '/a/b'], ['cpu,cpuacct', 'cpu,cpuacct', '/']],
+  );
+});
+
+test('host detection: pure v2 and legacy', (t) => {
+  const v2 = detectCgroups('26 25 0:23 / /sys/fs/cgroup rw - cgroup2 cgroup2 rw\n', '0::/user.slice\n');
+  t.is(v2.mode, 'unified');
+  t.is(v2.v2Own, '/user.slice');
+  const legacy = detectCgroups('28 25 0:25 / /sys/fs/cgroup/memory rw - cgroup cgroup rw,memory\n', '4:memory:/\n');
+  t.is(legacy.mode, 'legacy');
+  t.is(detectCgroups('', '').mode, 'none');
+});
+
+test('cgroupsPath: absolute from the mount, relative under our own, default the id', (t) => {
+  t.is(cgroupRelPath('/a/b', 'id', '/own'), '/a/b');
+  t.is(cgroupRelPath('a/b', 'id', '/own'), '/own/a/b');
+  t.is(cgroupRelPath(undefined, 'ctr', '/own'), '/own/ctr');
+  t.is(cgroupRelPath('', 'ctr', '/'), '/ctr');
+});
+
+test('validation names the field', (t) => {
+  const bad = (r: Record<string, unknown>, p: string) => {
+    const e = t.throws(() => validateCgroups({ ociVersion: '1.0.2', linux: { resources: r } }), { instanceOf: ConfigError });
+    t.is(e!.path, p);
+  };
+  bad({ memory: { limit: 64 * MiB, swap: MiB } }, 'linux.resources.memory.swap');
+  bad({ cpu: { cpus: 'all' } }, 'linux.resources.cpu.cpus');
+  bad({ cpu: { shares: -5 } }, 'linux.resources.cpu.shares');
+  bad({ devices: [{ allow: true, access: 'rwx' }] }, 'linux.resources.devices[0].access');
+  bad({ devices: [{ allow: true, type: 'p' }] }, 'linux.resources.devices[0].type');
+  bad({ blockIO: { weight: 5 } }, 'linux.resources.blockIO.weight');
+  bad({ unified: { '../x': '1' } }, 'linux.resources.unified.../x');
+  bad({ hugepageLimits: [{ pageSize: 'big', limit: 1 }] }, 'linux.resources.hugepageLimits[0].pageSize');
+  t.throws(() => validateCgroups({ ociVersion: '1.0.2', linux: { cgroupsPath: '/a/../../b' } }), { instanceOf: ConfigError });
+  t.notThrows(() => validateCgroups({ ociVersion: '1.0.2', linux: { resources: { memory: { limit: -1 }, cpu: { cpus: '0-1,3' } } } }));
+});
+
+test('update flags → LinuxResources (only what was given)', (t) => {
+  t.deepEqual(resourcesFromFlags({ memory: '100M', 'pids-limit': '20', 'cpu-quota': '5000' }), {
+    memory: { limit: 100 * MiB },
+    cpu: { quota: 5000 },
+    pids: { limit: 20 },
+  });
+  t.deepEqual(resourcesFromFlags({}), {});
+});
