@@ -13,6 +13,8 @@ rootTest('Runtime: create, start, state, kill, delete; the timeline has every ph
     s.process!.args = ['sleep', '60'];
   });
   const created = rt.create(id, { bundle: b.dir });
+  // a failed assertion below must not leave a sleeping container holding ava's stdio
+  t.teardown(() => rt.delete(id, { force: true }).catch(() => undefined));
   t.is(created.status, 'created');
   t.deepEqual(rt.timeline.entries.map((e) => e.step), ['claim', 'load', 'validate', 'cgroup', 'plan', 'clone', 'init', 'state']);
   rt.start(id);
