@@ -4,6 +4,8 @@
  * kernel values under both runtimes.
  */
 
+import { ConfigError } from '../errors.js';
+
 /** cpu.shares (2..262144) → cpu.weight (1..10000); 0 means unset. */
 export function sharesToWeight(shares: number): number {
   if (shares === 0) return 0;
@@ -49,6 +51,21 @@ export function hugepageSizeName(pageSize: string): string | null {
   const m = /^(\d+)\s*([kKmMgG])i?[bB]?$/.exec(pageSize.trim());
   if (!m) return null;
   return `${m[1]}${m[2]!.toUpperCase()}B`;
+}
+
+/** The size part of hugetlb.<size>.* for hugepageLimits entry `at`; a bad size is a ConfigError naming it. */
+export function hugepageSize(pageSize: string, at: string): string {
+  const size = hugepageSizeName(pageSize);
+  if (!size) throw new ConfigError(`${at}.pageSize`, `invalid page size ${JSON.stringify(pageSize)}`);
+  return size;
+}
+
+/** rdma.max's line for one device (the same on v1 and v2), or null when it limits nothing. */
+export function rdmaMaxLine(dev: string, lim: { hcaHandles?: number; hcaObjects?: number }): string | null {
+  const parts = [dev];
+  if (lim.hcaHandles !== undefined) parts.push(`hca_handle=${lim.hcaHandles}`);
+  if (lim.hcaObjects !== undefined) parts.push(`hca_object=${lim.hcaObjects}`);
+  return parts.length > 1 ? parts.join(' ') : null;
 }
 
 /**

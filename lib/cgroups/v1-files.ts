@@ -3,7 +3,7 @@
  * Devices are separate (devices.ts): their order matters.
  */
 import { ConfigError } from '../errors.js';
-import { hugepageSizeName } from './convert.js';
+import { hugepageSize, rdmaMaxLine } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
 const R = 'linux.resources';
@@ -66,17 +66,14 @@ export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrit
     throttle(b.throttleWriteIOPSDevice, 'blkio.throttle.write_iops_device', 'throttleWriteIOPSDevice');
   }
   (r.hugepageLimits ?? []).forEach((h, i) => {
-    const size = hugepageSizeName(h.pageSize);
-    if (!size) throw new ConfigError(`${R}.hugepageLimits[${i}].pageSize`, `invalid page size ${JSON.stringify(h.pageSize)}`);
+    const size = hugepageSize(h.pageSize, `${R}.hugepageLimits[${i}]`);
     w('hugetlb', `hugetlb.${size}.limit_in_bytes`, String(h.limit), `${R}.hugepageLimits[${i}]`);
   });
   if (r.network?.classID !== undefined) w('net_cls', 'net_cls.classid', String(r.network.classID), `${R}.network.classID`);
   (r.network?.priorities ?? []).forEach((p, i) => w('net_prio', 'net_prio.ifpriomap', `${p.name} ${p.priority}`, `${R}.network.priorities[${i}]`));
   for (const [dev, lim] of Object.entries(r.rdma ?? {})) {
-    const parts = [dev];
-    if (lim.hcaHandles !== undefined) parts.push(`hca_handle=${lim.hcaHandles}`);
-    if (lim.hcaObjects !== undefined) parts.push(`hca_object=${lim.hcaObjects}`);
-    if (parts.length > 1) w('rdma', 'rdma.max', parts.join(' '), `${R}.rdma.${dev}`);
+    const line = rdmaMaxLine(dev, lim);
+    if (line) w('rdma', 'rdma.max', line, `${R}.rdma.${dev}`);
   }
   return out;
 }

@@ -3,7 +3,7 @@
  * exists (io.bfq.weight or io.weight) through `has`.
  */
 import { ConfigError } from '../errors.js';
-import { blkioWeightToIoWeight, cpuMax, hugepageSizeName, sharesToWeight, swapToV2, v2Limit } from './convert.js';
+import { blkioWeightToIoWeight, cpuMax, hugepageSize, rdmaMaxLine, sharesToWeight, swapToV2, v2Limit } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
 const R = 'linux.resources';
@@ -61,15 +61,12 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
     throttle(b.throttleWriteIOPSDevice, 'wiops', 'throttleWriteIOPSDevice');
   }
   (r.hugepageLimits ?? []).forEach((h, i) => {
-    const size = hugepageSizeName(h.pageSize);
-    if (!size) throw new ConfigError(`${R}.hugepageLimits[${i}].pageSize`, `invalid page size ${JSON.stringify(h.pageSize)}`);
+    const size = hugepageSize(h.pageSize, `${R}.hugepageLimits[${i}]`);
     w('hugetlb', `hugetlb.${size}.max`, v2Limit(h.limit), `${R}.hugepageLimits[${i}]`);
   });
   for (const [dev, lim] of Object.entries(r.rdma ?? {})) {
-    const parts = [dev];
-    if (lim.hcaHandles !== undefined) parts.push(`hca_handle=${lim.hcaHandles}`);
-    if (lim.hcaObjects !== undefined) parts.push(`hca_object=${lim.hcaObjects}`);
-    if (parts.length > 1) w('rdma', 'rdma.max', parts.join(' '), `${R}.rdma.${dev}`);
+    const line = rdmaMaxLine(dev, lim);
+    if (line) w('rdma', 'rdma.max', line, `${R}.rdma.${dev}`);
   }
   // unified last: its values override the converted ones, as in runc
   for (const [key, value] of Object.entries(r.unified ?? {})) {

@@ -4,7 +4,7 @@
  * before any process exists.
  */
 import { ConfigError } from '../errors.js';
-import { hugepageSizeName } from '../cgroups/convert.js';
+import { hugepageSize } from '../cgroups/convert.js';
 import type { LinuxResources } from '../cgroups/resources.js';
 import type { Spec } from './types.js';
 
@@ -64,7 +64,7 @@ export function validateCgroups(spec: Spec): void {
     (b.weightDevice ?? []).forEach((d, i) => weight(d.weight, `${R}.blockIO.weightDevice[${i}].weight`));
   }
   (r.hugepageLimits ?? []).forEach((h, i) => {
-    if (!hugepageSizeName(h.pageSize ?? '')) throw new ConfigError(`${R}.hugepageLimits[${i}].pageSize`, `invalid page size ${JSON.stringify(h.pageSize)}`);
+    hugepageSize(h.pageSize ?? '', `${R}.hugepageLimits[${i}]`);
   });
   for (const key of Object.keys(r.unified ?? {})) {
     if (key.includes('/') || !key.includes('.') || key.startsWith('.'))
