@@ -45,6 +45,9 @@ SMP=${TSRUN_VM_SMP:-2}
 BOOT_MARGIN=${TSRUN_VM_BOOT_MARGIN:-300}
 TIMEOUT=600
 CWD=
+# A --cwd under /tmp or /run (e.g. a CI checkout in /tmp) is shared on its own and mounted
+# at the same path over the guest's fresh tmpfs.
+SHARE=
 KEEP=0
 CONSOLE=0
 VERBOSE=0
@@ -66,7 +69,8 @@ COMMAND as root inside it, stream its output, and exit with its exit code.
 
 Options:
   --timeout SECS     kill the command after SECS seconds (default 600); exit code 124
-  --cwd DIR          directory to run in (default: the current directory)
+  --cwd DIR          directory to run in (default: the current directory); one under /tmp
+                     or /run is shared on its own and mounted at the same path in the VM
   --env NAME=VALUE   set a variable for the command (repeatable); the command otherwise gets
                      PATH, HOME=/root, LANG=C.UTF-8 and TERM=dumb only
   --keep             keep the run directory (/var/tmp/tsrun-vm.*) and print its path
@@ -137,7 +141,13 @@ parse_args() {
   else
     [[ $CWD == /* ]] || CWD=$PWD/$CWD
     [[ -d $CWD ]] || usage_error "--cwd: no such directory: $CWD"
-    ! is_shadowed "$CWD" || usage_error "--cwd $CWD is hidden in the VM by its own /tmp, /run, /proc, /sys or /dev"
+    if is_shadowed "$CWD"; then
+      case $CWD in
+        /tmp/?* | /run/?*) SHARE=$CWD ;;
+        *) usage_error "--cwd $CWD is hidden in the VM by its own /tmp, /run, /proc, /sys or /dev" ;;
+      esac
+      [[ $SHARE != *[[:space:]\',]* ]] || usage_error "--cwd $SHARE: a shared directory must not contain spaces, quotes or commas"
+    fi
   fi
   local p
   for p in "$CACHE" "$RUN_PARENT"; do
@@ -351,6 +361,11 @@ must_mount tmpfs /dev/shm nosuid,nodev,mode=1777 $TMPFS
 must_mount mqueue /dev/mqueue nosuid,nodev,noexec $MQUEUE
 must_mount tmpfs /tmp nosuid,nodev,mode=1777 $TMPFS
 mkdir -p -m 1777 /run/lock
+# --cwd under /tmp or /run: its own share, mounted where the command expects it.
+if [ -n "$SHARE" ]; then
+  mkdir -p "$SHARE" && $bb mount -i -t 9p -o trans=virtio,version=9p2000.L,msize=512000,cache=loose share "$SHARE" ||
+    abort "cannot mount the shared --cwd $SHARE"
+fi
 # As on a systemd host: nsdelegate, and every mount shared.
 must_mount cgroup2 /sys/fs/cgroup nosuid,nodev,noexec,nsdelegate $CGROUP2
 mount -o rshared /
@@ -432,6 +447,7 @@ write_run_dir() {
     echo '#!/bin/busybox sh'
     echo "RUN=$(sh_quote "$RUN")"
     echo "TIMEOUT=$TIMEOUT"
+    echo "SHARE=$(sh_quote "$SHARE")"
     printf '%s\n' "$STAGE2_BODY"
   } >"$RUN/stage2.sh"
   {
@@ -494,6 +510,7 @@ main() {
     -virtfs local,path=/,mount_tag=root,security_model=passthrough,id=root,multidevs=remap
     -virtfs local,path="$RUN",mount_tag=run,security_model=passthrough,id=run
   )
+  [[ -z $SHARE ]] || qemu+=(-virtfs local,path="$SHARE",mount_tag=share,security_model=passthrough,id=share,multidevs=remap)
   # Extra qemu options for experiments, split on spaces.
   [[ -z ${TSRUN_VM_QEMU_OPTS:-} ]] || qemu+=(${TSRUN_VM_QEMU_OPTS})
   if ((CONSOLE)); then "${qemu[@]}" </dev/null >&2 & else "${qemu[@]}" </dev/null >/dev/null 2>"$RUN/qemu.log" & fi
