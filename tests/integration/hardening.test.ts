@@ -142,6 +142,43 @@ rootTest('CVE-2019-5736: the init is non-dumpable while the container is being s
   }
 });
 
+rootTest('CVE-2019-5736 from inside: a process in the same pid namespace cannot open the init being set up', (t) => {
+  // Container A is created: its init waits on the exec fifo, still the
+  // runtime's node binary. Container B joins A's pid namespace with the
+  // default capabilities (no CAP_SYS_PTRACE), so A's init is its /proc/1.
+  const a = makeBundle((s) => (s.process!.args = ['sleep', '30']));
+  const root = tempRoot();
+  const idA = uniqueId('dumpA');
+  const c = runtime(TSRUN, root, ['create', '-b', a.dir, idA]);
+  t.is(c.status, 0, c.stderr);
+  try {
+    const pidA = JSON.parse(runtime(TSRUN, root, ['state', idA]).stdout).pid as number;
+    t.regex(fs.readlinkSync(`/proc/${pidA}/exe`), /node/, 'the created init is still the runtime binary');
+    const probe = [
+      'readlink /proc/1/exe 2>&1; echo "readlink=$?"',
+      '(echo x >> /proc/1/exe) 2>&1; echo "write=$?"',
+      // control: the same probe on a dumpable process of ours succeeds
+      'sleep 30 & readlink /proc/$!/exe; kill $!',
+    ].join('; ');
+    const b = makeBundle((s) => {
+      s.process!.args = ['sh', '-c', probe];
+      s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${pidA}/ns/pid` } : n));
+    });
+    try {
+      const r = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId('dumpB')]);
+      t.is(r.status, 0, r.stderr);
+      t.regex(r.stdout, /^readlink=1\n/, 'readlink of the init\'s exe is refused (busybox prints nothing)');
+      t.regex(r.stdout, /Permission denied\nwrite=1\n/, 'opening the init\'s exe for writing is refused');
+      t.regex(r.stdout, /\nwrite=1\n\/bin\/busybox\n$/, 'the control probe reads a dumpable process');
+    } finally {
+      b.cleanup();
+    }
+  } finally {
+    t.is(runtime(TSRUN, root, ['delete', '--force', idA]).status, 0);
+    a.cleanup();
+  }
+});
+
 /** A host directory standing in for /etc, with a file that must not change. */
 function fakeHostEtc(): { dir: string; file: string; untouched(): boolean; cleanup(): void } {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-fake-etc-'));
