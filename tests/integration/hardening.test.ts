@@ -107,15 +107,22 @@ function readExeWith(caps: string[], pid: number): { status: number | null; out:
   return { status: r.status, out: (r.stdout + r.stderr).trim() };
 }
 
+/** Creates a container from `b` (its init then waits on the exec fifo); the
+ * caller deletes it with `remove`. */
+function createWaiting(t: import('ava').ExecutionContext, b: { dir: string }, prefix: string) {
+  const root = tempRoot();
+  const id = uniqueId(prefix);
+  const c = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
+  t.is(c.status, 0, c.stderr);
+  const pid = c.status === 0 ? (JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).pid as number) : 0;
+  return { root, pid, remove: () => t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0) };
+}
+
 rootTest('CVE-2019-5736: the init is non-dumpable while the container is being set up', (t) => {
   const b = makeBundle();
   const caps = b.spec.process!.capabilities!.bounding!;
-  const root = tempRoot();
-  const id = uniqueId('dump');
-  const c = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
-  t.is(c.status, 0, c.stderr);
+  const { pid, remove } = createWaiting(t, b, 'dump');
   try {
-    const pid = JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).pid as number;
     // The init waits on the exec fifo with the container's final uid and
     // capabilities. A process holding the same (as a `tsrun exec` or
     // another container process would) could open the runtime's binary
@@ -137,7 +144,7 @@ rootTest('CVE-2019-5736: the init is non-dumpable while the container is being s
       sleeper.kill('SIGKILL');
     }
   } finally {
-    t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
+    remove();
     b.cleanup();
   }
 });
@@ -147,12 +154,8 @@ rootTest('CVE-2019-5736 from inside: a process in the same pid namespace cannot 
   // runtime's node binary. Container B joins A's pid namespace with the
   // default capabilities (no CAP_SYS_PTRACE), so A's init is its /proc/1.
   const a = makeBundle((s) => (s.process!.args = ['sleep', '30']));
-  const root = tempRoot();
-  const idA = uniqueId('dumpA');
-  const c = runtime(TSRUN, root, ['create', '-b', a.dir, idA]);
-  t.is(c.status, 0, c.stderr);
+  const { root, pid: pidA, remove } = createWaiting(t, a, 'dumpA');
   try {
-    const pidA = JSON.parse(runtime(TSRUN, root, ['state', idA]).stdout).pid as number;
     t.regex(fs.readlinkSync(`/proc/${pidA}/exe`), /node/, 'the created init is still the runtime binary');
     const probe = [
       'readlink /proc/1/exe 2>&1; echo "readlink=$?"',
@@ -174,7 +177,7 @@ rootTest('CVE-2019-5736 from inside: a process in the same pid namespace cannot 
       b.cleanup();
     }
   } finally {
-    t.is(runtime(TSRUN, root, ['delete', '--force', idA]).status, 0);
+    remove();
     a.cleanup();
   }
 });
