@@ -5,6 +5,7 @@
  */
 import * as fs from 'node:fs';
 
+import { tryClose } from './fds.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { StoredState } from './state.js';
 
@@ -96,11 +97,7 @@ function startRelay(master: number): Relay {
       stdin.pause();
       if (stdin.isTTY) stdin.setRawMode(wasRaw);
       out.destroy();
-      try {
-        fs.closeSync(master);
-      } catch {
-        /* ignore */
-      }
+      tryClose(master);
     },
   };
 }

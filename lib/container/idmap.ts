@@ -13,11 +13,12 @@ import { isIdmapped } from '../config/validate-namespaces.js';
 import { ConfigError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
 import { MountKind, type InitPlan } from '../plan/types.js';
+import { closeAll } from './fds.js';
 
 const lines = (maps: readonly IdMapping[]) => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 
 /** Opens the trees; on error closes what it opened and names mounts[i]. */
-export function openIdmapMounts(spec: Spec, plan: InitPlan, bundle: string, native: Pick<NativeBinding, 'idmapTree'>, close: (fd: number) => void): { mountIndex: number; fd: number }[] {
+export function openIdmapMounts(spec: Spec, plan: InitPlan, bundle: string, native: Pick<NativeBinding, 'idmapTree'>): { mountIndex: number; fd: number }[] {
   const out: { mountIndex: number; fd: number }[] = [];
   const used = new Set<number>();
   try {
@@ -42,7 +43,7 @@ export function openIdmapMounts(spec: Spec, plan: InitPlan, bundle: string, nati
       out.push({ mountIndex, fd });
     });
   } catch (e) {
-    for (const m of out) close(m.fd);
+    closeAll(out.map((m) => m.fd));
     throw e;
   }
   return out;

@@ -21,7 +21,8 @@ import { buildPlan, type PlanHost } from '../plan/build.js';
 import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { NsFlag } from '../plan/types.js';
-import { closeAll, namespaceStage, openNamespacePaths } from './namespaces.js';
+import { closeAll } from './fds.js';
+import { namespaceStage, openNamespacePaths } from './namespaces.js';
 import { openIdmapMounts } from './idmap.js';
 import type { Hooks } from '../config/types.js';
 import { runHooks, type HookState } from './hooks.js';
@@ -136,7 +137,7 @@ export class Lifecycle {
         listenerPath = compiled.listenerPath;
       }
       // issue 3: idmapped mount trees, made by us (the init may lack the privilege)
-      plan.init.idmapMounts = openIdmapMounts(loaded.spec, plan.init, loaded.bundle, this.native, tryClose);
+      plan.init.idmapMounts = openIdmapMounts(loaded.spec, plan.init, loaded.bundle, this.native);
       nsFds.push(...plan.init.idmapMounts.map((m) => m.fd));
       const buffer = encodePlan(plan.init);
       t?.mark('plan');
@@ -149,6 +150,8 @@ export class Lifecycle {
       // namespaces: from here on `pid` is the init's real pid.
       if (plan.init.nsFlags & NsFlag.STAGE) pid = namespaceStage(this.native, syncFd, pid, plan.host.idMaps, SYNC_TIMEOUT_MS);
       const startTime = readProcStat(pid)?.startTime ?? 0;
+      // what create hooks and a seccomp listener are told while we set up
+      const creating: HookState = { ociVersion: loaded.spec.ociVersion, id, status: 'creating', pid, bundle: loaded.bundle, annotations: loaded.spec.annotations ?? {} };
       t?.mark('clone');
       if (consoleFd >= 0) {
         fs.closeSync(consoleFd);
@@ -171,7 +174,7 @@ export class Lifecycle {
           continue;
         }
         if (msg.type === SyncType.HOOKS) {
-          hookState = { ociVersion: loaded.spec.ociVersion, id, status: 'creating', pid, bundle: loaded.bundle, annotations: loaded.spec.annotations ?? {} };
+          hookState = creating;
           try {
             runHooks(this.native, hooks, 'prestart', hookState);
             runHooks(this.native, hooks, 'createRuntime', hookState);
@@ -185,8 +188,7 @@ export class Lifecycle {
           continue;
         }
         if (msg.type === SyncType.SECCOMP && seccomp && listenerPath) {
-          const st: HookState = { ociVersion: loaded.spec.ociVersion, id, status: 'creating', pid, bundle: loaded.bundle, annotations: loaded.spec.annotations ?? {} };
-          sendToListener(this.native, listenerPath, containerProcessState(seccomp, st), msg.fd);
+          sendToListener(this.native, listenerPath, containerProcessState(seccomp, creating), msg.fd);
           t?.mark('seccomp');
           continue;
         }
@@ -220,8 +222,7 @@ export class Lifecycle {
       t?.mark('state');
       return { state, ptyMaster };
     } catch (e) {
-      closeAll(nsFds);
-      for (const fd of [syncFd, consoleFd, ptyMaster ?? -1]) if (fd >= 0) tryClose(fd);
+      closeAll([...nsFds, syncFd, consoleFd, ptyMaster ?? -1]);
       if (pid > 0) {
         try {
           process.kill(pid, 'SIGKILL');
@@ -315,9 +316,7 @@ export class Lifecycle {
     try {
       const state = this.store.read(id);
       if (!canKill(this.store.status(state), all)) return;
-      const cg = this.cgroupOf(state);
-      if (all && cg) cg.signalAll(signal);
-      else if (all) for (const pid of this.processes(state)) trySignal(pid, signal);
+      if (all) this.signalAll(state, signal);
       else process.kill(state.pid, signal);
     } finally {
       lock.release();
@@ -371,8 +370,7 @@ export class Lifecycle {
       canDelete(status, id, force);
       const cg = this.cgroupOf(state);
       if (status !== 'stopped') {
-        if (cg) cg.signalAll(9);
-        else for (const pid of this.processes(state)) trySignal(pid, 9);
+        this.signalAll(state, 9, cg);
         await this.waitGone(state);
       }
       // kills what the init left behind (no pid namespace) and removes the cgroup
@@ -382,6 +380,12 @@ export class Lifecycle {
     } finally {
       lock.release();
     }
+  }
+
+  /** Every process of the container: cgroup.kill or the frozen cgroup's pids, else processes(). */
+  private signalAll(state: StoredState, signal: number, cg = this.cgroupOf(state)): void {
+    if (cg) cg.signalAll(signal);
+    else for (const pid of this.processes(state)) trySignal(pid, signal);
   }
 
   private async waitGone(state: StoredState): Promise<void> {
@@ -396,14 +400,6 @@ export class Lifecycle {
       await new Promise((r) => setTimeout(r, 10));
     }
     throw new TsrunError('ESYSTEM', `container init ${state.pid} did not die after SIGKILL`);
-  }
-}
-
-function tryClose(fd: number): void {
-  try {
-    fs.closeSync(fd);
-  } catch {
-    /* ignore */
   }
 }
 

@@ -10,6 +10,7 @@ import { ConfigError, InitStepError, TsrunError } from '../errors.js';
 import type { Spec } from '../config/types.js';
 import { SyncType, type NativeBinding } from '../native/binding.js';
 import { NAMESPACE_CLONE_FLAGS } from '../plan/linux.js';
+import { closeAll } from './fds.js';
 
 /**
  * Opens the namespace paths; returns fds by linux.namespaces index. On any
@@ -45,17 +46,6 @@ export function openNamespacePaths(spec: Spec, native: Pick<NativeBinding, 'nsTy
     throw e;
   }
   return fds;
-}
-
-export function closeAll(fds: readonly (number | undefined)[]): void {
-  for (const fd of fds) {
-    if (fd === undefined) continue;
-    try {
-      fs.closeSync(fd);
-    } catch {
-      /* ignore */
-    }
-  }
 }
 
 /**
