@@ -1,8 +1,8 @@
 /**
- * linux.resources → cgroup v1 file writes, per controller hierarchy. Pure.
- * Devices are separate (devices.ts): their order matters.
+ * linux.resources → cgroup v1 file writes, per controller hierarchy. Pure;
+ * takes resources validateCgroups has passed (create and update both run it
+ * first). Devices are separate (devices.ts): their order matters.
  */
-import { ConfigError } from '../errors.js';
 import { hugepageSize, rdmaMaxLine } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
@@ -21,8 +21,6 @@ export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrit
   if (m) {
     const limit = m.limit ?? 0;
     const swap = m.swap ?? 0;
-    if (swap !== 0 && limit !== 0 && swap !== -1 && limit !== -1 && swap < limit)
-      throw new ConfigError(`${R}.memory.swap`, 'memory+swap limit should be >= memory limit');
     const memswFirst = swap !== 0 && (swap === -1 || (limit !== 0 && (limit === -1 || limit > currentMemsw)));
     if (memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), `${R}.memory.swap`);
     if (limit !== 0) w('memory', 'memory.limit_in_bytes', String(limit), `${R}.memory.limit`);
@@ -30,10 +28,7 @@ export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrit
     if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.soft_limit_in_bytes', String(m.reservation), `${R}.memory.reservation`);
     if (m.kernel !== undefined && m.kernel !== 0) w('memory', 'memory.kmem.limit_in_bytes', String(m.kernel), `${R}.memory.kernel`, true);
     if (m.kernelTCP !== undefined && m.kernelTCP !== 0) w('memory', 'memory.kmem.tcp.limit_in_bytes', String(m.kernelTCP), `${R}.memory.kernelTCP`);
-    if (m.swappiness !== undefined && m.swappiness !== null) {
-      if (m.swappiness > 100) throw new ConfigError(`${R}.memory.swappiness`, `must be between 0 and 100, got ${m.swappiness}`);
-      w('memory', 'memory.swappiness', String(m.swappiness), `${R}.memory.swappiness`);
-    }
+    if (m.swappiness !== undefined && m.swappiness !== null) w('memory', 'memory.swappiness', String(m.swappiness), `${R}.memory.swappiness`);
     if (m.disableOOMKiller) w('memory', 'memory.oom_control', '1', `${R}.memory.disableOOMKiller`);
   }
   const c = r.cpu;
