@@ -95,7 +95,7 @@ const names = [...results.keys()];
 rows.push(`# Lifecycle latency (ms), ${runs} runs each after 3 warm-ups`);
 rows.push('');
 rows.push(`Host: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, kernel ${os.release()}, node ${process.version}, ${new Date().toISOString()}.`);
-rows.push('`run` = run of /bin/true from a busybox bundle (pid, net, ipc, uts, mount namespaces; runc spec mounts).');
+rows.push('`run` = run of /bin/true from a busybox bundle (pid, net, ipc, uts, mount namespaces; runc spec mounts; the default seccomp profile, which both runtimes load).');
 rows.push('');
 rows.push(`| operation | ${names.map((n) => `${n} mean / median / p95`).join(' | ')} |${names.length > 1 ? ' tsrun ÷ runc (median) |' : ''}`);
 rows.push(`| --- | ${names.map(() => '---:').join(' | ')} |${names.length > 1 ? ' ---: |' : ''}`);
