@@ -57,7 +57,11 @@ interface Stats {
 
 function stats(xs: number[]): Stats {
   const s = [...xs].sort((a, b) => a - b);
-  return { mean: xs.reduce((a, b) => a + b, 0) / xs.length, median: s[Math.floor(s.length / 2)]!, p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]! };
+  return {
+    mean: xs.reduce((a, b) => a + b, 0) / xs.length,
+    median: s[Math.floor(s.length / 2)]!,
+    p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]!,
+  };
 }
 
 const dir = bundle();
@@ -66,7 +70,12 @@ const results = new Map<string, Map<string, Stats>>();
 for (const [name, bin] of runtimes) {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), `bench-root-${name}-`));
   const g = ['--root', root];
-  const byOp = new Map<string, number[]>([['run', []], ['create', []], ['start', []], ['delete', []]]);
+  const byOp = new Map<string, number[]>([
+    ['run', []],
+    ['create', []],
+    ['start', []],
+    ['delete', []],
+  ]);
   for (let i = -3; i < runs; i++) {
     // the first three are warm-up
     const runMs = time(() => must(bin, [...g, 'run', '-b', dir, `r${i}`]));
@@ -94,10 +103,16 @@ fs.rmSync(dir, { recursive: true, force: true });
 const names = [...results.keys()];
 rows.push(`# Lifecycle latency (ms), ${runs} runs each after 3 warm-ups`);
 rows.push('');
-rows.push(`Host: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, kernel ${os.release()}, node ${process.version}, ${new Date().toISOString()}.`);
-rows.push('`run` = run of /bin/true from a busybox bundle (pid, net, ipc, uts, mount namespaces; runc spec mounts; the default seccomp profile, which both runtimes load).');
+rows.push(
+  `Host: ${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, kernel ${os.release()}, node ${process.version}, ${new Date().toISOString()}.`,
+);
+rows.push(
+  '`run` = run of /bin/true from a busybox bundle (pid, net, ipc, uts, mount namespaces; runc spec mounts; the default seccomp profile, which both runtimes load).',
+);
 rows.push('');
-rows.push(`| operation | ${names.map((n) => `${n} mean / median / p95`).join(' | ')} |${names.length > 1 ? ' tsrun ÷ runc (median) |' : ''}`);
+rows.push(
+  `| operation | ${names.map((n) => `${n} mean / median / p95`).join(' | ')} |${names.length > 1 ? ' tsrun ÷ runc (median) |' : ''}`,
+);
 rows.push(`| --- | ${names.map(() => '---:').join(' | ')} |${names.length > 1 ? ' ---: |' : ''}`);
 for (const op of ['run', 'create', 'start', 'delete']) {
   const cells = names.map((n) => {

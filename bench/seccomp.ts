@@ -55,7 +55,10 @@ const runtimes: [string, string][] = [['tsrun', path.join(ROOT, 'bin', 'tsrun')]
 const runc = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
 if (runc) runtimes.push(['runc', runc]);
 const rows = [`# seccomp cost, ${runs} runs after 3 warm-ups (${new Date().toISOString()}, kernel ${os.release()})`, ''];
-rows.push(`Compiling the default profile (libseccomp, in process): median ${median(compileMs).toFixed(2)} ms, ${insns} BPF instructions.`, '');
+rows.push(
+  `Compiling the default profile (libseccomp, in process): median ${median(compileMs).toFixed(2)} ms, ${insns} BPF instructions.`,
+  '',
+);
 rows.push('| runtime | run, no seccomp (median ms) | run, default profile (median ms) | difference |', '| --- | ---: | ---: | ---: |');
 for (const [name, bin] of runtimes) {
   const med: number[] = [];

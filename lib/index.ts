@@ -49,7 +49,14 @@ export class Runtime {
   readonly timeline = new Timeline();
 
   constructor(opts: RuntimeOptions = {}) {
-    this.lifecycle = new Lifecycle(opts.root ?? '/run/tsrun', opts.native ?? loadBinding(), realHost, this.timeline, opts.onWarning, opts.onDebug);
+    this.lifecycle = new Lifecycle(
+      opts.root ?? '/run/tsrun',
+      opts.native ?? loadBinding(),
+      realHost,
+      this.timeline,
+      opts.onWarning,
+      opts.onDebug,
+    );
   }
 
   /** Creates a container; its init waits for start(). */

@@ -13,8 +13,14 @@ mkdirSync(join(root, 'dist'), { recursive: true });
 writeFileSync(join(root, 'dist', 'node-path'), process.execPath);
 let commit = 'unknown';
 try {
-  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], { cwd: root, encoding: 'utf8', stdio: ['ignore', 'pipe', 'ignore'] }).trim();
-} catch {}
+  commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
+    cwd: root,
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'ignore'],
+  }).trim();
+} catch {
+  /* not a git checkout */
+}
 writeFileSync(join(root, 'dist', 'commit'), commit);
 await build({
   entryPoints: [join(root, 'dist', 'lib', 'cli', 'main.js')],

@@ -1,6 +1,6 @@
 #!/usr/bin/env node
 // The whole test suite, as `npm test` runs it (after `npm run build`):
-// unit tests, root integration tests, and the spec-tests conformance suite
+// the style checks (eslint, prettier, clang-format), unit tests, root integration tests, and the spec-tests conformance suite
 // against tsrun with its baseline of known failures. Prints one summary
 // line per suite and a closing total: "tests: N passed, N failed, N skipped".
 import { spawn } from 'node:child_process';
@@ -44,7 +44,16 @@ function parseSpecTests(out) {
 }
 
 const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
+// Style findings fail the run like a failing test: one check, passed or failed.
+const lintParse = () => ({ passed: 0, failed: 0, skipped: 0 });
 const suites = [
+  [
+    'lint',
+    async () => {
+      const r = await run('lint', 'npm', ['run', '--silent', 'lint'], lintParse);
+      return r.failed ? r : { ...r, passed: 1 };
+    },
+  ],
   ['unit', () => run('unit', process.execPath, [ava, '--tap', 'dist/tests/unit/**/*.test.js'], parseAvaTap)],
   [
     'integration',
@@ -61,7 +70,12 @@ const suites = [
         console.log('\n=== spec-tests: skipped (needs root and the built suite)');
         return { name: 'spec-tests', passed: 0, failed: 0, skipped: 1 };
       }
-      return run('spec-tests', process.execPath, ['dist/spec-tests/cli.js', '--runtime', join(root, 'bin', 'tsrun'), '--baseline', baseline], parseSpecTests);
+      return run(
+        'spec-tests',
+        process.execPath,
+        ['dist/spec-tests/cli.js', '--runtime', join(root, 'bin', 'tsrun'), '--baseline', baseline],
+        parseSpecTests,
+      );
     },
   ],
 ];
@@ -73,7 +87,26 @@ suites.push([
   'cgroup2',
   () =>
     isRoot
-      ? run('cgroup2', join(root, 'tests', 'vm', 'run-in-vm.sh'), ['--timeout', '1500', '--cwd', root, '--env', 'TSRUN_TEST_TIME_SCALE=8', '--', process.execPath, ava, '--tap', '--serial', '--timeout=10m', 'dist/tests/integration/cgroups.test.js'], parseAvaTap)
+      ? run(
+          'cgroup2',
+          join(root, 'tests', 'vm', 'run-in-vm.sh'),
+          [
+            '--timeout',
+            '1500',
+            '--cwd',
+            root,
+            '--env',
+            'TSRUN_TEST_TIME_SCALE=8',
+            '--',
+            process.execPath,
+            ava,
+            '--tap',
+            '--serial',
+            '--timeout=10m',
+            'dist/tests/integration/cgroups.test.js',
+          ],
+          parseAvaTap,
+        )
       : (console.log('\n=== cgroup2: skipped (needs root)'), { name: 'cgroup2', passed: 0, failed: 0, skipped: 1 }),
 ]);
 

@@ -57,27 +57,57 @@ export function parseArgs(argv: string[]): CliOptions {
   const o: CliOptions = { filters: [], list: false, keepFailed: false, allowUngradable: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i] ?? '';
-    const [flag, inline] = raw.startsWith('--') && raw.includes('=') ? [raw.slice(0, raw.indexOf('=')), raw.slice(raw.indexOf('=') + 1)] : [raw, undefined];
+    const [flag, inline] =
+      raw.startsWith('--') && raw.includes('=') ? [raw.slice(0, raw.indexOf('=')), raw.slice(raw.indexOf('=') + 1)] : [raw, undefined];
     const value = (): string => {
       const v = inline ?? argv[++i];
       if (v === undefined) throw new Error(`${flag} needs a value`);
       return v;
     };
     switch (flag) {
-      case '--runtime': o.runtime = value(); break;
-      case '--filter': o.filters.push(value()); break;
-      case '--json': o.json = value(); break;
-      case '--baseline': o.baseline = value(); break;
-      case '--write-baseline': o.writeBaseline = value(); break;
-      case '--probe': o.probe = value(); break;
-      case '--busybox': o.busybox = value(); break;
-      case '--timeout': o.timeoutMs = Number(value()); break;
-      case '--time-scale': o.timeScale = Number(value()); break;
-      case '--list': o.list = true; break;
-      case '--keep-failed': o.keepFailed = true; break;
-      case '--allow-ungradable': o.allowUngradable = true; break;
-      case '-h': case '--help': process.stdout.write(USAGE); process.exit(0); break;
-      default: throw new Error(`unknown argument ${raw}`);
+      case '--runtime':
+        o.runtime = value();
+        break;
+      case '--filter':
+        o.filters.push(value());
+        break;
+      case '--json':
+        o.json = value();
+        break;
+      case '--baseline':
+        o.baseline = value();
+        break;
+      case '--write-baseline':
+        o.writeBaseline = value();
+        break;
+      case '--probe':
+        o.probe = value();
+        break;
+      case '--busybox':
+        o.busybox = value();
+        break;
+      case '--timeout':
+        o.timeoutMs = Number(value());
+        break;
+      case '--time-scale':
+        o.timeScale = Number(value());
+        break;
+      case '--list':
+        o.list = true;
+        break;
+      case '--keep-failed':
+        o.keepFailed = true;
+        break;
+      case '--allow-ungradable':
+        o.allowUngradable = true;
+        break;
+      case '-h':
+      case '--help':
+        process.stdout.write(USAGE);
+        process.exit(0);
+        break;
+      default:
+        throw new Error(`unknown argument ${raw}`);
     }
   }
   return o;
@@ -142,7 +172,10 @@ async function main(): Promise<number> {
   const counts = summarize(run.results);
   const jsonFile = o.json ?? path.join(os.tmpdir(), `spec-tests-${path.basename(runtime)}.json`);
   fs.mkdirSync(path.dirname(path.resolve(jsonFile)), { recursive: true });
-  fs.writeFileSync(jsonFile, `${JSON.stringify({ schema: 1, ...run, summary: counts }, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 1)}\n`);
+  fs.writeFileSync(
+    jsonFile,
+    `${JSON.stringify({ schema: 1, ...run, summary: counts }, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 1)}\n`,
+  );
   if (o.writeBaseline) writeBaseline(o.writeBaseline, path.basename(runtime), run.results, baseline);
 
   process.stdout.write(`# host: ${run.host.description}\n`);

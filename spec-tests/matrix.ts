@@ -50,12 +50,24 @@ function parse(argv: string[]): MatrixOptions {
       return v;
     };
     switch (flag) {
-      case '--label': o.label = value(); break;
-      case '--results': o.results = path.resolve(value()); break;
-      case '--out': o.out = path.resolve(value()); break;
-      case '--filter': o.filters.push(value()); break;
-      case '--merge': o.merge.push(path.resolve(value())); break;
-      case '--render-only': o.renderOnly = true; break;
+      case '--label':
+        o.label = value();
+        break;
+      case '--results':
+        o.results = path.resolve(value());
+        break;
+      case '--out':
+        o.out = path.resolve(value());
+        break;
+      case '--filter':
+        o.filters.push(value());
+        break;
+      case '--merge':
+        o.merge.push(path.resolve(value()));
+        break;
+      case '--render-only':
+        o.renderOnly = true;
+        break;
       case '--runtime': {
         const v = value();
         const j = v.indexOf('=');
@@ -109,10 +121,21 @@ async function runOne(name: string, runtime: string, filters: string[]): Promise
   });
   fs.closeSync(out);
   const tap = fs.readFileSync(log, 'utf8');
-  const summary = tap.split('\n').filter((l) => l.startsWith('spec-tests:')).pop() ?? `spec-tests exited ${code}`;
+  const summary =
+    tap
+      .split('\n')
+      .filter((l) => l.startsWith('spec-tests:'))
+      .pop() ?? `spec-tests exited ${code}`;
   process.stderr.write(`matrix: ${name}: ${summary}\n`);
   if (!fs.existsSync(json)) {
-    return { name, path: runtime, version: 'unknown', gradable: false, ungradableReason: `the suite did not produce results (exit ${code}); see ${log}`, results: [] };
+    return {
+      name,
+      path: runtime,
+      version: 'unknown',
+      gradable: false,
+      ungradableReason: `the suite did not produce results (exit ${code}); see ${log}`,
+      results: [],
+    };
   }
   const run = JSON.parse(fs.readFileSync(json, 'utf8')) as SuiteRun;
   fs.rmSync(json, { force: true });

@@ -101,7 +101,9 @@ export interface Insn {
 const insn = (code: number, dst: number, src: number, off: number, imm: number): Insn => ({ code, dst, src, off, imm });
 
 function accessBits(a: string): number {
-  return (a.includes('m') ? BPF_DEVCG_ACC_MKNOD : 0) | (a.includes('r') ? BPF_DEVCG_ACC_READ : 0) | (a.includes('w') ? BPF_DEVCG_ACC_WRITE : 0);
+  return (
+    (a.includes('m') ? BPF_DEVCG_ACC_MKNOD : 0) | (a.includes('r') ? BPF_DEVCG_ACC_READ : 0) | (a.includes('w') ? BPF_DEVCG_ACC_WRITE : 0)
+  );
 }
 
 /**
@@ -171,15 +173,31 @@ export function runProgram(prog: Insn[], type: 'c' | 'b', access: string, major:
   for (let pc = 0; pc < prog.length; pc++) {
     const x = prog[pc]!;
     switch (x.code) {
-      case LDX_W: reg[x.dst] = ctx[x.off / 4]!; break;
-      case ALU32_AND_K: reg[x.dst] = (reg[x.dst]! & x.imm) >>> 0; break;
-      case ALU32_RSH_K: reg[x.dst] = reg[x.dst]! >>> x.imm; break;
-      case ALU32_MOV_X: reg[x.dst] = reg[x.src]!; break;
-      case MOV64_K: reg[x.dst] = x.imm; break;
-      case JNE_K: if (reg[x.dst] !== x.imm) pc += x.off; break;
-      case JNE_X: if (reg[x.dst] !== reg[x.src]) pc += x.off; break;
-      case EXIT: return reg[0] === 1;
-      default: throw new Error(`unknown opcode ${x.code}`);
+      case LDX_W:
+        reg[x.dst] = ctx[x.off / 4]!;
+        break;
+      case ALU32_AND_K:
+        reg[x.dst] = (reg[x.dst]! & x.imm) >>> 0;
+        break;
+      case ALU32_RSH_K:
+        reg[x.dst] = reg[x.dst]! >>> x.imm;
+        break;
+      case ALU32_MOV_X:
+        reg[x.dst] = reg[x.src]!;
+        break;
+      case MOV64_K:
+        reg[x.dst] = x.imm;
+        break;
+      case JNE_K:
+        if (reg[x.dst] !== x.imm) pc += x.off;
+        break;
+      case JNE_X:
+        if (reg[x.dst] !== reg[x.src]) pc += x.off;
+        break;
+      case EXIT:
+        return reg[0] === 1;
+      default:
+        throw new Error(`unknown opcode ${x.code}`);
     }
   }
   throw new Error('fell off the program');

@@ -109,4 +109,3 @@ export function checkBeforeUpdate(r: LinuxResources, usage: string | null): void
   if (m.limit < Number(usage))
     throw new ConfigError('linux.resources.memory.limit', `${m.limit} is below the current usage ${usage} (checkBeforeUpdate)`);
 }
-

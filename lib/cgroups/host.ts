@@ -59,7 +59,19 @@ export function parseProcCgroup(text: string): Map<string, string> {
   return out;
 }
 
-const NOT_CONTROLLERS = new Set(['rw', 'ro', 'relatime', 'noatime', 'nosuid', 'nodev', 'noexec', 'clone_children', 'xattr', 'noprefix', 'cpuset_v2_mode']);
+const NOT_CONTROLLERS = new Set([
+  'rw',
+  'ro',
+  'relatime',
+  'noatime',
+  'nosuid',
+  'nodev',
+  'noexec',
+  'clone_children',
+  'xattr',
+  'noprefix',
+  'cpuset_v2_mode',
+]);
 
 function relativeTo(root: string, own: string): string {
   if (root === '/' || root === '') return own;
@@ -81,10 +93,20 @@ export function detectCgroups(mountinfo: string, selfCgroup: string): CgroupHost
     const key = controllers.join(',');
     if (seen.has(key)) continue; // the same hierarchy mounted twice
     seen.add(key);
-    v1.push({ mountPoint: m.mountPoint, name: m.mountPoint.slice('/sys/fs/cgroup/'.length), controllers, own: relativeTo(m.root, own.get(key) ?? '/') });
+    v1.push({
+      mountPoint: m.mountPoint,
+      name: m.mountPoint.slice('/sys/fs/cgroup/'.length),
+      controllers,
+      own: relativeTo(m.root, own.get(key) ?? '/'),
+    });
   }
   const mode: CgroupMode = v2?.mountPoint === '/sys/fs/cgroup' ? 'unified' : v1.length ? (v2 ? 'hybrid' : 'legacy') : 'none';
-  return { mode, v2Mount: v2?.mountPoint ?? null, v2Own: v2 ? relativeTo(v2.root, own.get('') ?? '/') : '/', v1: mode === 'unified' ? [] : v1 };
+  return {
+    mode,
+    v2Mount: v2?.mountPoint ?? null,
+    v2Own: v2 ? relativeTo(v2.root, own.get('') ?? '/') : '/',
+    v1: mode === 'unified' ? [] : v1,
+  };
 }
 
 function cleanRel(p: string): string {

@@ -53,9 +53,13 @@ export interface CgroupManager {
   v1Hierarchies(): { mountPoint: string; name: string; cgroupPath: string }[];
 }
 
-
 /** A manager for a new container (nothing is created until create()). */
-export function newCgroupManager(cgroupsPath: string | undefined, id: string, attach?: AttachDeviceProgram, host: CgroupHost = hostCgroups()): CgroupManager | null {
+export function newCgroupManager(
+  cgroupsPath: string | undefined,
+  id: string,
+  attach?: AttachDeviceProgram,
+  host: CgroupHost = hostCgroups(),
+): CgroupManager | null {
   if (host.mode === 'none') return null;
   if (host.mode === 'unified') return new V2Manager(host.v2Mount!, cgroupRelPath(cgroupsPath, id, host.v2Own), attach);
   return new V1Manager(host, cgroupsPath, id);
@@ -70,4 +74,3 @@ export function loadCgroupManager(state: CgroupState, attach?: AttachDeviceProgr
   }
   return new V1Manager(host, undefined, '', state);
 }
-

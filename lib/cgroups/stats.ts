@@ -13,8 +13,18 @@ export interface MemoryEntry {
 }
 
 export interface CgroupStats {
-  cpu: { usage: { total?: number; percpu?: number[]; kernel: number; user: number }; throttling: { periods?: number; throttledPeriods?: number; throttledTime?: number } };
-  memory: { cache?: number; usage: MemoryEntry; swap: MemoryEntry; kernel: MemoryEntry; kernelTCP: MemoryEntry; raw?: Record<string, number> };
+  cpu: {
+    usage: { total?: number; percpu?: number[]; kernel: number; user: number };
+    throttling: { periods?: number; throttledPeriods?: number; throttledTime?: number };
+  };
+  memory: {
+    cache?: number;
+    usage: MemoryEntry;
+    swap: MemoryEntry;
+    kernel: MemoryEntry;
+    kernelTCP: MemoryEntry;
+    raw?: Record<string, number>;
+  };
   pids: { current?: number; limit?: number };
   blkio: Record<string, unknown>;
   hugetlb: Record<string, unknown>;
@@ -24,7 +34,15 @@ export interface CgroupStats {
 
 export function emptyStats(): CgroupStats {
   const e = (): MemoryEntry => ({ limit: 0, failcnt: 0 });
-  return { cpu: { usage: { kernel: 0, user: 0 }, throttling: {} }, memory: { usage: e(), swap: e(), kernel: e(), kernelTCP: e() }, pids: {}, blkio: {}, hugetlb: {}, intel_rdt: {}, network_interfaces: null };
+  return {
+    cpu: { usage: { kernel: 0, user: 0 }, throttling: {} },
+    memory: { usage: e(), swap: e(), kernel: e(), kernelTCP: e() },
+    pids: {},
+    blkio: {},
+    hugetlb: {},
+    intel_rdt: {},
+    network_interfaces: null,
+  };
 }
 
 function read(file: string): string | null {
@@ -48,7 +66,7 @@ export function parseKeyed(text: string | null): Record<string, number> {
 /** A limit file: "max" (v2) or the v1 "unlimited" huge value → the max uint64 runc prints. */
 function limitOf(text: string | null): number {
   if (text === null) return 0;
-  if (text === 'max') return 18446744073709551615;
+  if (text === 'max') return 2 ** 64; // the double nearest 2^64-1, as JSON carries it
   return Number(text);
 }
 
@@ -62,16 +80,31 @@ export function v2Stats(dir: string): CgroupStats {
   const cpu = parseKeyed(read(path.join(dir, 'cpu.stat')));
   s.cpu.usage = { total: (cpu.usage_usec ?? 0) * 1000, kernel: (cpu.system_usec ?? 0) * 1000, user: (cpu.user_usec ?? 0) * 1000 };
   if (!s.cpu.usage.total) delete s.cpu.usage.total;
-  s.cpu.throttling = nonzero({ periods: cpu.nr_periods, throttledPeriods: cpu.nr_throttled, throttledTime: (cpu.throttled_usec ?? 0) * 1000 });
+  s.cpu.throttling = nonzero({
+    periods: cpu.nr_periods,
+    throttledPeriods: cpu.nr_throttled,
+    throttledTime: (cpu.throttled_usec ?? 0) * 1000,
+  });
   const mem = parseKeyed(read(path.join(dir, 'memory.stat')));
   const events = parseKeyed(read(path.join(dir, 'memory.events')));
   s.memory.cache = mem.file;
-  s.memory.usage = { limit: limitOf(read(path.join(dir, 'memory.max'))), usage: Number(read(path.join(dir, 'memory.current')) ?? 0), failcnt: events.max ?? 0 };
+  s.memory.usage = {
+    limit: limitOf(read(path.join(dir, 'memory.max'))),
+    usage: Number(read(path.join(dir, 'memory.current')) ?? 0),
+    failcnt: events.max ?? 0,
+  };
   const peak = read(path.join(dir, 'memory.peak'));
   if (peak) s.memory.usage.max = Number(peak);
-  s.memory.swap = { limit: limitOf(read(path.join(dir, 'memory.swap.max'))), usage: Number(read(path.join(dir, 'memory.swap.current')) ?? 0), failcnt: 0 };
+  s.memory.swap = {
+    limit: limitOf(read(path.join(dir, 'memory.swap.max'))),
+    usage: Number(read(path.join(dir, 'memory.swap.current')) ?? 0),
+    failcnt: 0,
+  };
   s.memory.raw = mem;
-  s.pids = nonzero({ current: Number(read(path.join(dir, 'pids.current')) ?? 0), limit: read(path.join(dir, 'pids.max')) === 'max' ? 0 : Number(read(path.join(dir, 'pids.max')) ?? 0) });
+  s.pids = nonzero({
+    current: Number(read(path.join(dir, 'pids.current')) ?? 0),
+    limit: read(path.join(dir, 'pids.max')) === 'max' ? 0 : Number(read(path.join(dir, 'pids.max')) ?? 0),
+  });
   return s;
 }
 
@@ -83,7 +116,12 @@ export function v1Stats(paths: Record<string, string>): CgroupStats {
   if (acct) {
     const st = parseKeyed(read(path.join(acct, 'cpuacct.stat')));
     const percpu = (read(path.join(acct, 'cpuacct.usage_percpu')) ?? '').split(/\s+/).filter(Boolean).map(Number);
-    s.cpu.usage = { total: Number(read(path.join(acct, 'cpuacct.usage')) ?? 0), percpu, kernel: (st.system ?? 0) * USER_HZ_NS, user: (st.user ?? 0) * USER_HZ_NS };
+    s.cpu.usage = {
+      total: Number(read(path.join(acct, 'cpuacct.usage')) ?? 0),
+      percpu,
+      kernel: (st.system ?? 0) * USER_HZ_NS,
+      user: (st.user ?? 0) * USER_HZ_NS,
+    };
   }
   if (paths.cpu) {
     const t = parseKeyed(read(path.join(paths.cpu, 'cpu.stat')));
@@ -98,7 +136,14 @@ export function v1Stats(paths: Record<string, string>): CgroupStats {
       failcnt: Number(read(path.join(m, `${prefix}.failcnt`)) ?? 0),
     });
     const raw = parseKeyed(read(path.join(m, 'memory.stat')));
-    s.memory = { cache: raw.cache, usage: entry('memory'), swap: entry('memory.memsw'), kernel: entry('memory.kmem'), kernelTCP: entry('memory.kmem.tcp'), raw };
+    s.memory = {
+      cache: raw.cache,
+      usage: entry('memory'),
+      swap: entry('memory.memsw'),
+      kernel: entry('memory.kmem'),
+      kernelTCP: entry('memory.kmem.tcp'),
+      raw,
+    };
   }
   if (paths.pids) {
     const max = read(path.join(paths.pids, 'pids.max'));

@@ -15,7 +15,8 @@ const R = 'linux.resources';
  */
 export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrite[] {
   const out: CgroupWrite[] = [];
-  const w = (controller: string, file: string, value: string, field: string, optional = false) => out.push({ controller, file, value, field, optional });
+  const w = (controller: string, file: string, value: string, field: string, optional = false) =>
+    out.push({ controller, file, value, field, optional });
 
   const m = r.memory;
   if (m) {
@@ -25,10 +26,13 @@ export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrit
     if (memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), `${R}.memory.swap`);
     if (limit !== 0) w('memory', 'memory.limit_in_bytes', String(limit), `${R}.memory.limit`);
     if (swap !== 0 && !memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), `${R}.memory.swap`);
-    if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.soft_limit_in_bytes', String(m.reservation), `${R}.memory.reservation`);
+    if (m.reservation !== undefined && m.reservation !== 0)
+      w('memory', 'memory.soft_limit_in_bytes', String(m.reservation), `${R}.memory.reservation`);
     if (m.kernel !== undefined && m.kernel !== 0) w('memory', 'memory.kmem.limit_in_bytes', String(m.kernel), `${R}.memory.kernel`, true);
-    if (m.kernelTCP !== undefined && m.kernelTCP !== 0) w('memory', 'memory.kmem.tcp.limit_in_bytes', String(m.kernelTCP), `${R}.memory.kernelTCP`);
-    if (m.swappiness !== undefined && m.swappiness !== null) w('memory', 'memory.swappiness', String(m.swappiness), `${R}.memory.swappiness`);
+    if (m.kernelTCP !== undefined && m.kernelTCP !== 0)
+      w('memory', 'memory.kmem.tcp.limit_in_bytes', String(m.kernelTCP), `${R}.memory.kernelTCP`);
+    if (m.swappiness !== undefined && m.swappiness !== null)
+      w('memory', 'memory.swappiness', String(m.swappiness), `${R}.memory.swappiness`);
     if (m.disableOOMKiller) w('memory', 'memory.oom_control', '1', `${R}.memory.disableOOMKiller`);
   }
   const c = r.cpu;
@@ -44,7 +48,8 @@ export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrit
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }
-  if (r.pids?.limit !== undefined && r.pids.limit !== 0) w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  if (r.pids?.limit !== undefined && r.pids.limit !== 0)
+    w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
   const b = r.blockIO;
   if (b) {
     if (b.weight) w('blkio', 'blkio.weight', String(b.weight), `${R}.blockIO.weight`);
@@ -65,7 +70,9 @@ export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrit
     w('hugetlb', `hugetlb.${size}.limit_in_bytes`, String(h.limit), `${R}.hugepageLimits[${i}]`);
   });
   if (r.network?.classID !== undefined) w('net_cls', 'net_cls.classid', String(r.network.classID), `${R}.network.classID`);
-  (r.network?.priorities ?? []).forEach((p, i) => w('net_prio', 'net_prio.ifpriomap', `${p.name} ${p.priority}`, `${R}.network.priorities[${i}]`));
+  (r.network?.priorities ?? []).forEach((p, i) =>
+    w('net_prio', 'net_prio.ifpriomap', `${p.name} ${p.priority}`, `${R}.network.priorities[${i}]`),
+  );
   for (const [dev, lim] of Object.entries(r.rdma ?? {})) {
     const line = rdmaMaxLine(dev, lim);
     if (line) w('rdma', 'rdma.max', line, `${R}.rdma.${dev}`);

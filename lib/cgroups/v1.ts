@@ -4,7 +4,18 @@ import * as path from 'node:path';
 
 import { ConfigError, TsrunError } from '../errors.js';
 import { deviceRules, v1DeviceWrites } from './devices.js';
-import { checkBeforeUpdate, errnoOf, mkdirChain, procsOf, readTrim, rmdirRetry, sleepSync, subtreeDeepestFirst, trySignal, writeFile } from './fs.js';
+import {
+  checkBeforeUpdate,
+  errnoOf,
+  mkdirChain,
+  procsOf,
+  readTrim,
+  rmdirRetry,
+  sleepSync,
+  subtreeDeepestFirst,
+  trySignal,
+  writeFile,
+} from './fs.js';
 import { cgroupRelPath, type CgroupHost } from './host.js';
 import type { CgroupManager, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
@@ -64,7 +75,7 @@ export class V1Manager implements CgroupManager {
       throw new ConfigError('linux.resources.unified', 'cgroup v2 files cannot be set on a cgroup v1 host');
     const memDir = this.state.paths.memory;
     if (opts.update && memDir) checkBeforeUpdate(r, readTrim(path.join(memDir, 'memory.usage_in_bytes')));
-    const memsw = Number(memDir ? readTrim(path.join(memDir, 'memory.memsw.limit_in_bytes')) ?? Infinity : Infinity);
+    const memsw = Number(memDir ? (readTrim(path.join(memDir, 'memory.memsw.limit_in_bytes')) ?? Infinity) : Infinity);
     const writes = v1Writes(r, memsw);
     for (const w of writes) {
       if (!this.state.paths[w.controller])
@@ -83,7 +94,8 @@ export class V1Manager implements CgroupManager {
     const devDir = this.state.paths.devices;
     if (!opts.update || r.devices) {
       if (!devDir) {
-        if (r.devices?.length) throw new ConfigError('linux.resources.devices', 'the devices cgroup controller is not mounted on this host (cgroup v1)');
+        if (r.devices?.length)
+          throw new ConfigError('linux.resources.devices', 'the devices cgroup controller is not mounted on this host (cgroup v1)');
         return;
       }
       for (const [file, line] of v1DeviceWrites(deviceRules(r.devices))) {
@@ -177,8 +189,11 @@ export class V1Manager implements CgroupManager {
   v1Hierarchies() {
     return this.host.v1.map((h) => {
       const dir = this.state.paths[h.controllers[0]!]!;
-      return { mountPoint: h.mountPoint, name: h.name, cgroupPath: path.relative(h.mountPoint, dir) ? `/${path.relative(h.mountPoint, dir)}` : '/' };
+      return {
+        mountPoint: h.mountPoint,
+        name: h.name,
+        cgroupPath: path.relative(h.mountPoint, dir) ? `/${path.relative(h.mountPoint, dir)}` : '/',
+      };
     });
   }
 }
-

@@ -11,7 +11,8 @@ const R = 'linux.resources';
 /** `has(file)`: whether the container's cgroup offers that file (e.g. io.bfq.weight). */
 export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () => false): CgroupWrite[] {
   const out: CgroupWrite[] = [];
-  const w = (controller: string, file: string, value: string, field: string, optional = false) => out.push({ controller, file, value, field, optional });
+  const w = (controller: string, file: string, value: string, field: string, optional = false) =>
+    out.push({ controller, file, value, field, optional });
 
   const m = r.memory;
   if (m) {
@@ -39,7 +40,8 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }
-  if (r.pids?.limit !== undefined && r.pids.limit !== 0) w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  if (r.pids?.limit !== undefined && r.pids.limit !== 0)
+    w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
   const b = r.blockIO;
   if (b) {
     // BFQ's weight shares the v1 range; without BFQ io.weight needs the conversion
@@ -54,7 +56,9 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
       else w('io', 'io.weight', `${d.major}:${d.minor} ${blkioWeightToIoWeight(d.weight)}`, `${R}.blockIO.weightDevice[${i}]`);
     });
     const throttle = (list: ThrottleDevice[] | undefined, key: string, field: string) =>
-      (list ?? []).forEach((d, i) => w('io', 'io.max', `${d.major}:${d.minor} ${key}=${d.rate === 0 ? 'max' : d.rate}`, `${R}.blockIO.${field}[${i}]`));
+      (list ?? []).forEach((d, i) =>
+        w('io', 'io.max', `${d.major}:${d.minor} ${key}=${d.rate === 0 ? 'max' : d.rate}`, `${R}.blockIO.${field}[${i}]`),
+      );
     throttle(b.throttleReadBpsDevice, 'rbps', 'throttleReadBpsDevice');
     throttle(b.throttleWriteBpsDevice, 'wbps', 'throttleWriteBpsDevice');
     throttle(b.throttleReadIOPSDevice, 'riops', 'throttleReadIOPSDevice');

@@ -4,7 +4,18 @@ import * as path from 'node:path';
 
 import { ConfigError, TsrunError } from '../errors.js';
 import { deviceProgram, deviceRules, encodeProgram } from './devices.js';
-import { checkBeforeUpdate, errnoOf, mkdirChain, procsOf, readTrim, rmdirRetry, sleepSync, subtreeDeepestFirst, trySignal, writeFile } from './fs.js';
+import {
+  checkBeforeUpdate,
+  errnoOf,
+  mkdirChain,
+  procsOf,
+  readTrim,
+  rmdirRetry,
+  sleepSync,
+  subtreeDeepestFirst,
+  trySignal,
+  writeFile,
+} from './fs.js';
 import type { AttachDeviceProgram, CgroupManager, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v2Stats, type CgroupStats } from './stats.js';
@@ -56,7 +67,10 @@ export class V2Manager implements CgroupManager {
     const writes = v2Writes(r, (f) => fs.existsSync(path.join(this.dir, f)));
     for (const w of writes) {
       if (w.controller !== 'cgroup' && !avail.has(w.controller))
-        throw new ConfigError(w.field, `the ${w.controller} cgroup controller is not available (cgroup.controllers of ${this.dir}: ${[...avail].join(' ') || 'none'})`);
+        throw new ConfigError(
+          w.field,
+          `the ${w.controller} cgroup controller is not available (cgroup.controllers of ${this.dir}: ${[...avail].join(' ') || 'none'})`,
+        );
     }
     for (const w of writes) {
       if (w.field.startsWith('linux.resources.unified.') && (w.file.includes('/') || !fs.existsSync(path.join(this.dir, w.file))))
@@ -126,4 +140,3 @@ export class V2Manager implements CgroupManager {
     return [];
   }
 }
-

@@ -22,7 +22,6 @@ export interface Shape {
 
 const str: Shape = { kind: 'string' };
 const int: Shape = { kind: 'integer' };
-const num: Shape = { kind: 'number' };
 const bool: Shape = { kind: 'boolean' };
 const strs: Shape = { kind: 'array', items: str };
 const strMap: Shape = { kind: 'object', values: str };
@@ -150,10 +149,7 @@ function fieldPath(parent: string, key: string | number): string {
 /** Checks `value` against `shape`; throws ConfigError naming the path. */
 export function checkShape(value: Json, shape: Shape, at: string): void {
   const got = kindOf(value);
-  const ok =
-    shape.kind === 'integer'
-      ? typeof value === 'number' && Number.isInteger(value)
-      : shape.kind === got;
+  const ok = shape.kind === 'integer' ? typeof value === 'number' && Number.isInteger(value) : shape.kind === got;
   if (!ok) {
     const want = shape.kind === 'integer' ? 'an integer' : shape.kind === 'array' ? 'an array' : `a ${shape.kind}`;
     throw new ConfigError(at || '(root)', `must be ${want}, got ${got === 'number' ? JSON.stringify(value) : got}`);

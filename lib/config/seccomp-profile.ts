@@ -50,7 +50,9 @@ sysinfo tee tgkill time timer_create timer_delete timer_getoverrun timer_gettime
 timer_settime timer_settime64 timerfd_create timerfd_gettime timerfd_gettime64 timerfd_settime
 timerfd_settime64 times tkill truncate truncate64 ugetrlimit umask uname unlink unlinkat utime
 utimensat utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write writev
-`.split(/\s+/).filter(Boolean);
+`
+  .split(/\s+/)
+  .filter(Boolean);
 
 /** Namespace-creating clone flags: CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET (0x7e020000). */
 const CLONE_NS_FLAGS = 0x7e020000;
@@ -81,13 +83,22 @@ export function defaultSeccompProfile(arch: string = process.arch): LinuxSeccomp
     { names: ALLOWED, action: 'SCMP_ACT_ALLOW' },
     ...PERSONALITIES.map((p) => ({ names: ['personality'], action: 'SCMP_ACT_ALLOW', args: [{ index: 0, value: p, op: 'SCMP_CMP_EQ' }] })),
     // threads and fork, but no new namespaces (that is CAP_SYS_ADMIN's group)
-    { names: ['clone'], action: 'SCMP_ACT_ALLOW', args: [{ index: arch === 's390x' ? 1 : 0, value: CLONE_NS_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }] },
+    {
+      names: ['clone'],
+      action: 'SCMP_ACT_ALLOW',
+      args: [{ index: arch === 's390x' ? 1 : 0, value: CLONE_NS_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
+    },
     // clone3 passes its flags in memory a filter cannot read: make libc fall back to clone
     { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 /* ENOSYS */ },
   ];
   if (arch === 'x64') syscalls.push({ names: ['arch_prctl', 'modify_ldt'], action: 'SCMP_ACT_ALLOW' });
-  if (arch === 'arm64' || arch === 'arm') syscalls.push({ names: ['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'], action: 'SCMP_ACT_ALLOW' });
-  if (arch === 's390x') syscalls.push({ names: ['s390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr'], action: 'SCMP_ACT_ALLOW' });
+  if (arch === 'arm64' || arch === 'arm')
+    syscalls.push({
+      names: ['arm_fadvise64_64', 'arm_sync_file_range', 'sync_file_range2', 'breakpoint', 'cacheflush', 'set_tls'],
+      action: 'SCMP_ACT_ALLOW',
+    });
+  if (arch === 's390x')
+    syscalls.push({ names: ['s390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr'], action: 'SCMP_ACT_ALLOW' });
   return {
     defaultAction: 'SCMP_ACT_ERRNO',
     defaultErrnoRet: 1, // EPERM

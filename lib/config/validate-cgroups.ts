@@ -28,8 +28,10 @@ export function validateCgroups(spec: Spec): void {
   (r.devices ?? []).forEach((d, i) => {
     const at = `${R}.devices[${i}]`;
     if (typeof d.allow !== 'boolean') throw new ConfigError(`${at}.allow`, 'is required (true or false)');
-    if (d.type !== undefined && !['a', 'c', 'b'].includes(d.type)) throw new ConfigError(`${at}.type`, `must be "a", "c" or "b", got ${JSON.stringify(d.type)}`);
-    if (d.access !== undefined && !/^[rwm]*$/.test(d.access)) throw new ConfigError(`${at}.access`, `must be made of r, w and m, got ${JSON.stringify(d.access)}`);
+    if (d.type !== undefined && !['a', 'c', 'b'].includes(d.type))
+      throw new ConfigError(`${at}.type`, `must be "a", "c" or "b", got ${JSON.stringify(d.type)}`);
+    if (d.access !== undefined && !/^[rwm]*$/.test(d.access))
+      throw new ConfigError(`${at}.access`, `must be made of r, w and m, got ${JSON.stringify(d.access)}`);
     int(d.major, `${at}.major`, -1);
     int(d.minor, `${at}.minor`, -1);
   });

@@ -80,23 +80,36 @@ function validateIdmapMounts(spec: Spec, user: { joined: boolean } | undefined):
       throw new ConfigError(`${at}.options`, 'idmapped mounts (idmap, ridmap, uid/gidMappings) are supported for bind mounts only');
     const hasUid = (m.uidMappings?.length ?? 0) > 0;
     const hasGid = (m.gidMappings?.length ?? 0) > 0;
-    if (hasUid !== hasGid) throw new ConfigError(`${at}.${hasUid ? 'gidMappings' : 'uidMappings'}`, 'an idmapped mount needs both uidMappings and gidMappings');
-    for (const field of ['uidMappings', 'gidMappings'] as const) (m[field] ?? []).forEach((x, j) => checkMapping(x, `${at}.${field}[${j}]`));
+    if (hasUid !== hasGid)
+      throw new ConfigError(`${at}.${hasUid ? 'gidMappings' : 'uidMappings'}`, 'an idmapped mount needs both uidMappings and gidMappings');
+    for (const field of ['uidMappings', 'gidMappings'] as const)
+      (m[field] ?? []).forEach((x, j) => checkMapping(x, `${at}.${field}[${j}]`));
     if (!hasUid && (!user || user.joined))
-      throw new ConfigError(`${at}.options`, 'idmap without mount uidMappings/gidMappings uses the mappings of a new user namespace (linux.namespaces, linux.uidMappings)');
+      throw new ConfigError(
+        `${at}.options`,
+        'idmap without mount uidMappings/gidMappings uses the mappings of a new user namespace (linux.namespaces, linux.uidMappings)',
+      );
   });
 }
 
 function checkMapping(m: IdMapping, at: string): void {
   for (const f of ['containerID', 'hostID', 'size'] as const) {
     const v = m[f];
-    if (!Number.isInteger(v) || v < 0 || v > UINT32_MAX) throw new ConfigError(`${at}.${f}`, `must be an integer from 0 to ${UINT32_MAX}, got ${v}`);
+    if (!Number.isInteger(v) || v < 0 || v > UINT32_MAX)
+      throw new ConfigError(`${at}.${f}`, `must be an integer from 0 to ${UINT32_MAX}, got ${v}`);
   }
   if (m.size === 0) throw new ConfigError(`${at}.size`, 'must not be zero');
 }
 
 const IPC_SYSCTLS = new Set([
-  'kernel.msgmax', 'kernel.msgmnb', 'kernel.msgmni', 'kernel.sem', 'kernel.shmall', 'kernel.shmmax', 'kernel.shmmni', 'kernel.shm_rmid_forced',
+  'kernel.msgmax',
+  'kernel.msgmnb',
+  'kernel.msgmni',
+  'kernel.sem',
+  'kernel.shmall',
+  'kernel.shmmax',
+  'kernel.shmmni',
+  'kernel.shm_rmid_forced',
 ]);
 
 /**

@@ -54,27 +54,34 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
   if (s) {
     if (!(s.policy in SCHED_POLICIES)) at('process.scheduler.policy', `unknown policy ${JSON.stringify(s.policy)}`);
     const rt = s.policy === 'SCHED_FIFO' || s.policy === 'SCHED_RR';
-    if (s.nice !== undefined && (!isInt(s.nice) || s.nice < -20 || s.nice > 19)) at('process.scheduler.nice', `must be between -20 and 19, got ${s.nice}`);
+    if (s.nice !== undefined && (!isInt(s.nice) || s.nice < -20 || s.nice > 19))
+      at('process.scheduler.nice', `must be between -20 and 19, got ${s.nice}`);
     if (s.priority !== undefined) {
       if (!isInt(s.priority)) at('process.scheduler.priority', 'must be an integer');
-      if (rt && (s.priority < 1 || s.priority > 99)) at('process.scheduler.priority', `must be between 1 and 99 for ${s.policy}, got ${s.priority}`);
+      if (rt && (s.priority < 1 || s.priority > 99))
+        at('process.scheduler.priority', `must be between 1 and 99 for ${s.policy}, got ${s.priority}`);
       if (!rt && s.priority !== 0) at('process.scheduler.priority', `must be 0 for ${s.policy}, got ${s.priority}`);
     } else if (rt) at('process.scheduler.priority', `is required for ${s.policy}`);
     // cgroup v1 with RT group scheduling: a new cpu cgroup has no real-time
     // budget, and the kernel's bare EPERM from sched_setattr names nothing
     const rtGroups = ['cpu', 'cpu,cpuacct'].some((d) => host.read?.(`/sys/fs/cgroup/${d}/cpu.rt_runtime_us`) != null);
     if (rt && rtGroups && !(l.resources?.cpu as { realtimeRuntime?: number } | undefined)?.realtimeRuntime)
-      at('process.scheduler.policy', `${s.policy} needs linux.resources.cpu.realtimeRuntime on this host: with cgroup v1 real-time group scheduling the container's new cgroup has no real-time budget`);
+      at(
+        'process.scheduler.policy',
+        `${s.policy} needs linux.resources.cpu.realtimeRuntime on this host: with cgroup v1 real-time group scheduling the container's new cgroup has no real-time budget`,
+      );
     checkNames('process.scheduler.flags', s.flags, SCHED_FLAGS);
     for (const f of ['runtime', 'deadline', 'period'] as const) {
       const v = s[f];
       if (v !== undefined && (!isInt(v) || v < 0)) at(`process.scheduler.${f}`, `must be a non-negative integer, got ${v}`);
-      if (v !== undefined && v !== 0 && s.policy !== 'SCHED_DEADLINE') at(`process.scheduler.${f}`, `applies only to SCHED_DEADLINE, not ${s.policy}`);
+      if (v !== undefined && v !== 0 && s.policy !== 'SCHED_DEADLINE')
+        at(`process.scheduler.${f}`, `applies only to SCHED_DEADLINE, not ${s.policy}`);
     }
     if (s.policy === 'SCHED_DEADLINE') {
       const { runtime = 0, deadline = 0, period = 0 } = s;
       if (!runtime || !deadline) at('process.scheduler', 'SCHED_DEADLINE needs runtime and deadline');
-      if (runtime > deadline || (period && deadline > period)) at('process.scheduler', 'SCHED_DEADLINE needs runtime <= deadline <= period');
+      if (runtime > deadline || (period && deadline > period))
+        at('process.scheduler', 'SCHED_DEADLINE needs runtime <= deadline <= period');
     }
   }
 
@@ -99,7 +106,8 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
   }
 
   if (l.personality) {
-    if (!(l.personality.domain in PERSONALITY_DOMAINS)) at('linux.personality.domain', `unknown domain ${JSON.stringify(l.personality.domain)} (LINUX or LINUX32)`);
+    if (!(l.personality.domain in PERSONALITY_DOMAINS))
+      at('linux.personality.domain', `unknown domain ${JSON.stringify(l.personality.domain)} (LINUX or LINUX32)`);
     checkNames('linux.personality.flags', l.personality.flags, PERSONALITY_FLAGS);
   }
 
@@ -121,7 +129,8 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
       if (online && !mp.flags?.includes('MPOL_F_RELATIVE_NODES')) {
         const have = new Set(parseCpuList(online.trim()));
         const missing = nodes.filter((n) => !have.has(n));
-        if (missing.length) at('linux.memoryPolicy.nodes', `node ${missing.join(',')} is not online on this host (online: ${online.trim()})`);
+        if (missing.length)
+          at('linux.memoryPolicy.nodes', `node ${missing.join(',')} is not online on this host (online: ${online.trim()})`);
       }
     }
   }
@@ -157,7 +166,8 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
   }
   if (l.intelRdt) {
     const mounted = (host.read?.('/proc/self/mountinfo') ?? '').split('\n').some((line) => / - resctrl /.test(line));
-    if (!mounted) at('linux.intelRdt', 'Intel RDT is specified, but resctrl is not mounted on this host (Intel RDT/CAT/MBA is not enabled)');
+    if (!mounted)
+      at('linux.intelRdt', 'Intel RDT is specified, but resctrl is not mounted on this host (Intel RDT/CAT/MBA is not enabled)');
     throw new TsrunError('EUNSUPPORTED', 'linux.intelRdt: Intel RDT is not supported by this tsrun yet');
   }
 
@@ -165,7 +175,11 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
   validateNetDevices(spec, host);
   (spec.mounts ?? []).forEach((m, i) => {
     const j = (m.options ?? []).indexOf('tmpcopyup');
-    if (j >= 0) throw new TsrunError('EUNSUPPORTED', `mounts[${i}].options[${j}]: "tmpcopyup" (copying the image's files into the tmpfs) is not supported by this tsrun yet`);
+    if (j >= 0)
+      throw new TsrunError(
+        'EUNSUPPORTED',
+        `mounts[${i}].options[${j}]: "tmpcopyup" (copying the image's files into the tmpfs) is not supported by this tsrun yet`,
+      );
   });
 }
 
@@ -205,15 +219,30 @@ function validateRlimitsAgainstHost(spec: Spec, host: ProcessHost): void {
     const current = limits.get(RLIMITS[r.type]!);
     if (current === undefined) return;
     if (rlimitValue(r.hard) > current)
-      at(`process.rlimits[${i}]`, `${r.type} hard limit ${r.hard} exceeds the host's hard limit ${current === 0xffffffffffffffffn ? 'unlimited' : current}, and raising it needs CAP_SYS_RESOURCE, which this runtime does not have`);
+      at(
+        `process.rlimits[${i}]`,
+        `${r.type} hard limit ${r.hard} exceeds the host's hard limit ${current === 0xffffffffffffffffn ? 'unlimited' : current}, and raising it needs CAP_SYS_RESOURCE, which this runtime does not have`,
+      );
   });
 }
 
 const LIMIT_ROWS: Record<string, string> = {
-  'Max cpu time': 'RLIMIT_CPU', 'Max file size': 'RLIMIT_FSIZE', 'Max data size': 'RLIMIT_DATA', 'Max stack size': 'RLIMIT_STACK',
-  'Max core file size': 'RLIMIT_CORE', 'Max resident set': 'RLIMIT_RSS', 'Max processes': 'RLIMIT_NPROC', 'Max open files': 'RLIMIT_NOFILE',
-  'Max locked memory': 'RLIMIT_MEMLOCK', 'Max address space': 'RLIMIT_AS', 'Max file locks': 'RLIMIT_LOCKS', 'Max pending signals': 'RLIMIT_SIGPENDING',
-  'Max msgqueue size': 'RLIMIT_MSGQUEUE', 'Max nice priority': 'RLIMIT_NICE', 'Max realtime priority': 'RLIMIT_RTPRIO', 'Max realtime timeout': 'RLIMIT_RTTIME',
+  'Max cpu time': 'RLIMIT_CPU',
+  'Max file size': 'RLIMIT_FSIZE',
+  'Max data size': 'RLIMIT_DATA',
+  'Max stack size': 'RLIMIT_STACK',
+  'Max core file size': 'RLIMIT_CORE',
+  'Max resident set': 'RLIMIT_RSS',
+  'Max processes': 'RLIMIT_NPROC',
+  'Max open files': 'RLIMIT_NOFILE',
+  'Max locked memory': 'RLIMIT_MEMLOCK',
+  'Max address space': 'RLIMIT_AS',
+  'Max file locks': 'RLIMIT_LOCKS',
+  'Max pending signals': 'RLIMIT_SIGPENDING',
+  'Max msgqueue size': 'RLIMIT_MSGQUEUE',
+  'Max nice priority': 'RLIMIT_NICE',
+  'Max realtime priority': 'RLIMIT_RTPRIO',
+  'Max realtime timeout': 'RLIMIT_RTTIME',
 };
 
 /** /proc/self/limits → resource number → hard limit. */

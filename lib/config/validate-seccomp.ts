@@ -81,7 +81,10 @@ export function validateSeccomp(raw: unknown): void {
         notify = true;
         names.forEach((n, j) => {
           if (NOTIFY_FORBIDDEN.has(n))
-            throw new ConfigError(`${at}.names[${j}]`, `SCMP_ACT_NOTIFY cannot be used for ${quote(n)}: the runtime itself calls it after loading the filter`);
+            throw new ConfigError(
+              `${at}.names[${j}]`,
+              `SCMP_ACT_NOTIFY cannot be used for ${quote(n)}: the runtime itself calls it after loading the filter`,
+            );
         });
       }
       if (sc.args === undefined) return;
@@ -100,12 +103,14 @@ export function validateSeccomp(raw: unknown): void {
   }
   if (s.flags !== undefined) {
     stringArray(s.flags, `${AT}.flags`).forEach((f, i) => {
-      if (!(f in SECCOMP_FLAGS)) throw new ConfigError(`${AT}.flags[${i}]`, `unknown seccomp flag ${quote(f)} (one of ${Object.keys(SECCOMP_FLAGS).join(', ')})`);
+      if (!(f in SECCOMP_FLAGS))
+        throw new ConfigError(`${AT}.flags[${i}]`, `unknown seccomp flag ${quote(f)} (one of ${Object.keys(SECCOMP_FLAGS).join(', ')})`);
       if (f === 'SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV' && !notify)
         throw new ConfigError(`${AT}.flags[${i}]`, `${f} needs a SCMP_ACT_NOTIFY rule (it applies to the listener)`);
     });
   }
   if (s.listenerPath !== undefined && typeof s.listenerPath !== 'string') throw new ConfigError(`${AT}.listenerPath`, 'must be a string');
-  if (s.listenerMetadata !== undefined && typeof s.listenerMetadata !== 'string') throw new ConfigError(`${AT}.listenerMetadata`, 'must be a string');
+  if (s.listenerMetadata !== undefined && typeof s.listenerMetadata !== 'string')
+    throw new ConfigError(`${AT}.listenerMetadata`, 'must be a string');
   if (notify && !s.listenerPath) throw new ConfigError(`${AT}.listenerPath`, 'is required when a syscall uses SCMP_ACT_NOTIFY');
 }

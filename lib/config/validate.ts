@@ -37,10 +37,6 @@ export interface ValidateOptions {
   consoleSocket: boolean;
 }
 
-function unsupported(field: string, what: string): never {
-  throw new TsrunError('EUNSUPPORTED', `${field}: ${what} is not supported by this tsrun yet`);
-}
-
 /** Throws on the first violation; returns warnings for what is ignored. */
 export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOptions): string[] {
   if (!OCI_VERSION.test(spec.ociVersion)) {
@@ -54,9 +50,9 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   if (rootKind !== 'dir') throw new ConfigError('root.path', `rootfs ${opts.rootfs} is not a directory`);
 
   const nsTypes = validateNamespaces(spec);
-  if ((spec.hostname !== undefined && spec.hostname !== '') && !nsTypes.has('uts'))
+  if (spec.hostname !== undefined && spec.hostname !== '' && !nsTypes.has('uts'))
     throw new ConfigError('hostname', 'setting the hostname requires a new UTS namespace (linux.namespaces)');
-  if ((spec.domainname !== undefined && spec.domainname !== '') && !nsTypes.has('uts'))
+  if (spec.domainname !== undefined && spec.domainname !== '' && !nsTypes.has('uts'))
     throw new ConfigError('domainname', 'setting the domainname requires a new UTS namespace (linux.namespaces)');
 
   validateProcess(spec, opts);
@@ -67,8 +63,10 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   for (const [kind, list] of Object.entries(spec.hooks ?? {})) {
     if (!HOOK_KINDS.has(kind)) continue; // unknown hook kinds are ignored, as runc does
     (list as { path: string; timeout?: number }[]).forEach((h, i) => {
-      if (!path.isAbsolute(h.path)) throw new ConfigError(`hooks.${kind}[${i}].path`, `must be an absolute path, got ${JSON.stringify(h.path)}`);
-      if (h.timeout !== undefined && h.timeout <= 0) throw new ConfigError(`hooks.${kind}[${i}].timeout`, `must be greater than zero, got ${h.timeout}`);
+      if (!path.isAbsolute(h.path))
+        throw new ConfigError(`hooks.${kind}[${i}].path`, `must be an absolute path, got ${JSON.stringify(h.path)}`);
+      if (h.timeout !== undefined && h.timeout <= 0)
+        throw new ConfigError(`hooks.${kind}[${i}].timeout`, `must be greater than zero, got ${h.timeout}`);
     });
   }
   return capabilityWarnings(spec);
@@ -83,8 +81,7 @@ function validateNamespaces(spec: Spec): Set<string> {
     types.add(ns.type);
   });
   validateNamespaceRules(spec); // issue 3: paths, user ns mappings, time offsets, sysctl owners
-  if (!types.has('mount'))
-    throw new ConfigError('linux.namespaces', 'a mount namespace is required to set up the container root');
+  if (!types.has('mount')) throw new ConfigError('linux.namespaces', 'a mount namespace is required to set up the container root');
   return types;
 }
 
@@ -106,7 +103,10 @@ function validateProcess(spec: Spec, opts: ValidateOptions): void {
   if (!p.args || p.args.length === 0) throw new ConfigError('process.args', 'must name the program to run');
   if (p.args[0] === '') throw new ConfigError('process.args[0]', 'must not be empty');
   if (!path.isAbsolute(p.cwd)) throw new ConfigError('process.cwd', `must be an absolute path, got ${JSON.stringify(p.cwd)}`);
-  for (const [field, v] of [['uid', p.user.uid], ['gid', p.user.gid]] as const) {
+  for (const [field, v] of [
+    ['uid', p.user.uid],
+    ['gid', p.user.gid],
+  ] as const) {
     if (v < 0 || v > 0xfffffffe) throw new ConfigError(`process.user.${field}`, `out of range: ${v}`);
   }
   (p.user.additionalGids ?? []).forEach((g, i) => {
@@ -125,9 +125,11 @@ function validateProcess(spec: Spec, opts: ValidateOptions): void {
   });
   if (p.terminal && opts.detach && !opts.consoleSocket)
     throw new ConfigError('process.terminal', 'cannot allocate a tty when detaching without --console-socket');
-  if (!p.terminal && opts.consoleSocket)
-    throw new TsrunError('EUSAGE', 'cannot use --console-socket when process.terminal is false');
-  if (p.consoleSize && (p.consoleSize.width > 0xffff || p.consoleSize.height > 0xffff || p.consoleSize.width < 0 || p.consoleSize.height < 0))
+  if (!p.terminal && opts.consoleSocket) throw new TsrunError('EUSAGE', 'cannot use --console-socket when process.terminal is false');
+  if (
+    p.consoleSize &&
+    (p.consoleSize.width > 0xffff || p.consoleSize.height > 0xffff || p.consoleSize.width < 0 || p.consoleSize.height < 0)
+  )
     throw new ConfigError('process.consoleSize', 'out of range');
   if (p.oomScoreAdj !== undefined && (p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000))
     throw new ConfigError('process.oomScoreAdj', `must be between -1000 and 1000, got ${p.oomScoreAdj}`);

@@ -9,7 +9,18 @@ import { tryClose } from './fds.js';
 import type { Lifecycle } from './lifecycle.js';
 import type { StoredState } from './state.js';
 
-const FORWARDED: NodeJS.Signals[] = ['SIGHUP', 'SIGINT', 'SIGQUIT', 'SIGTERM', 'SIGUSR1', 'SIGUSR2', 'SIGPIPE', 'SIGALRM', 'SIGCONT', 'SIGWINCH'];
+const FORWARDED: NodeJS.Signals[] = [
+  'SIGHUP',
+  'SIGINT',
+  'SIGQUIT',
+  'SIGTERM',
+  'SIGUSR1',
+  'SIGUSR2',
+  'SIGPIPE',
+  'SIGALRM',
+  'SIGCONT',
+  'SIGWINCH',
+];
 
 /**
  * Forwards our signals to the init until the returned function is called.
@@ -39,7 +50,12 @@ export function forwardSignals(life: Lifecycle, pid: number, ptyMaster: number |
 }
 
 /** Relays the pty, waits for the init and stops the forwarding. */
-export async function superviseForeground(life: Lifecycle, state: StoredState, ptyMaster: number | null, stopForwarding: () => void): Promise<number> {
+export async function superviseForeground(
+  life: Lifecycle,
+  state: StoredState,
+  ptyMaster: number | null,
+  stopForwarding: () => void,
+): Promise<number> {
   const relay = ptyMaster !== null ? startRelay(ptyMaster) : null;
   try {
     const status = await life.native.waitPid(state.pid);

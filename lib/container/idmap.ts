@@ -18,7 +18,12 @@ import { closeAll } from './fds.js';
 const lines = (maps: readonly IdMapping[]) => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 
 /** Opens the trees; on error closes what it opened and names mounts[i]. */
-export function openIdmapMounts(spec: Spec, plan: InitPlan, bundle: string, native: Pick<NativeBinding, 'idmapTree'>): { mountIndex: number; fd: number }[] {
+export function openIdmapMounts(
+  spec: Spec,
+  plan: InitPlan,
+  bundle: string,
+  native: Pick<NativeBinding, 'idmapTree'>,
+): { mountIndex: number; fd: number }[] {
   const out: { mountIndex: number; fd: number }[] = [];
   const used = new Set<number>();
   try {
@@ -27,7 +32,9 @@ export function openIdmapMounts(spec: Spec, plan: InitPlan, bundle: string, nati
       const opts = m.options ?? [];
       const source = path.resolve(bundle, m.source ?? '');
       const dest = path.posix.normalize(path.posix.isAbsolute(m.destination) ? m.destination : `/${m.destination}`);
-      const mountIndex = plan.mounts.findIndex((pm, j) => !used.has(j) && pm.kind === MountKind.BIND && pm.destination === dest && pm.source === source);
+      const mountIndex = plan.mounts.findIndex(
+        (pm, j) => !used.has(j) && pm.kind === MountKind.BIND && pm.destination === dest && pm.source === source,
+      );
       if (mountIndex < 0) throw new ConfigError(`mounts[${i}]`, 'idmapped mount not found in the plan');
       used.add(mountIndex);
       const uid = m.uidMappings?.length ? m.uidMappings : spec.linux!.uidMappings!;
@@ -38,7 +45,10 @@ export function openIdmapMounts(spec: Spec, plan: InitPlan, bundle: string, nati
       } catch (e) {
         const err = e as NodeJS.ErrnoException & { syscall?: string };
         const hint = err.code === 'EINVAL' ? ' (the filesystem may not support idmapped mounts)' : '';
-        throw new ConfigError(`mounts[${i}]`, `cannot make an idmapped mount of ${source}: ${err.syscall ?? 'idmap'}: ${err.code ?? err.message}${hint}`);
+        throw new ConfigError(
+          `mounts[${i}]`,
+          `cannot make an idmapped mount of ${source}: ${err.syscall ?? 'idmap'}: ${err.code ?? err.message}${hint}`,
+        );
       }
       out.push({ mountIndex, fd });
     });

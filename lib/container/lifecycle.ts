@@ -151,7 +151,14 @@ export class Lifecycle {
       if (plan.init.nsFlags & NsFlag.STAGE) pid = namespaceStage(this.native, syncFd, pid, plan.host.idMaps, SYNC_TIMEOUT_MS);
       const startTime = readProcStat(pid)?.startTime ?? 0;
       // what create hooks and a seccomp listener are told while we set up
-      const creating: HookState = { ociVersion: loaded.spec.ociVersion, id, status: 'creating', pid, bundle: loaded.bundle, annotations: loaded.spec.annotations ?? {} };
+      const creating: HookState = {
+        ociVersion: loaded.spec.ociVersion,
+        id,
+        status: 'creating',
+        pid,
+        bundle: loaded.bundle,
+        annotations: loaded.spec.annotations ?? {},
+      };
       t?.mark('clone');
       if (consoleFd >= 0) {
         fs.closeSync(consoleFd);
@@ -240,7 +247,8 @@ export class Lifecycle {
       this.store.remove(id);
       // runtime.md lifecycle: a failed create hook continues at "delete",
       // whose poststop hooks still run
-      if (createHookFailed && hookState) runHooks(this.native, hooks, 'poststop', { ...hookState, status: 'stopped' }, { warnOnly: this.warnFn });
+      if (createHookFailed && hookState)
+        runHooks(this.native, hooks, 'poststop', { ...hookState, status: 'stopped' }, { warnOnly: this.warnFn });
       throw e;
     } finally {
       lock.release();
@@ -270,7 +278,14 @@ export class Lifecycle {
   }
 
   private hookState(state: StoredState, status: HookState['status']): HookState {
-    return { ociVersion: state.ociVersion, id: state.id, status, pid: state.pid, bundle: state.bundle, annotations: state.annotations ?? {} };
+    return {
+      ociVersion: state.ociVersion,
+      id: state.id,
+      status,
+      pid: state.pid,
+      bundle: state.bundle,
+      annotations: state.annotations ?? {},
+    };
   }
 
   start(id: string): StoredState {
@@ -426,4 +441,3 @@ export function writePidFile(file: string, pid: number): void {
   fs.writeFileSync(tmp, String(pid), { flag: 'w', mode: 0o644 });
   fs.renameSync(tmp, abs);
 }
-

@@ -59,7 +59,10 @@ export function writeIdMaps(pid: number, maps: { uidMap: string; gidMap: string 
     try {
       fs.writeFileSync(`/proc/${pid}/${file}`, text);
     } catch (e) {
-      throw new ConfigError(field, `cannot write ${file} ${JSON.stringify(text.trim().replace(/\n/g, ', '))}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
+      throw new ConfigError(
+        field,
+        `cannot write ${file} ${JSON.stringify(text.trim().replace(/\n/g, ', '))}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`,
+      );
     }
   };
   if (process.getuid?.() !== 0) write('setgroups', 'deny', 'linux.gidMappings');
@@ -97,7 +100,8 @@ export function namespaceStage(
     }
     if (msg.type === SyncType.ERROR)
       throw new InitStepError(native.stepNames[msg.step] ?? `step ${msg.step}`, msg.errno, msg.code, msg.message);
-    if (msg.type === SyncType.EOF) throw new TsrunError('ECHILD', 'container init exited while setting up its namespaces without reporting an error');
+    if (msg.type === SyncType.EOF)
+      throw new TsrunError('ECHILD', 'container init exited while setting up its namespaces without reporting an error');
     throw new TsrunError('ECHILD', `unexpected sync message ${msg.type} during the namespace step`);
   }
 }

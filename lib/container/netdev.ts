@@ -22,7 +22,8 @@ export interface NetDeviceMove {
 
 function tool(name: string): string {
   const found = [`/usr/sbin/${name}`, `/sbin/${name}`, `/usr/bin/${name}`, `/bin/${name}`].find((p) => fs.existsSync(p));
-  if (!found) throw new TsrunError('ESYSTEM', `linux.netDevices: moving interfaces needs ${name} (iproute2/util-linux), which is not installed`);
+  if (!found)
+    throw new TsrunError('ESYSTEM', `linux.netDevices: moving interfaces needs ${name} (iproute2/util-linux), which is not installed`);
   return found;
 }
 
@@ -45,7 +46,16 @@ export function moveNetDevices(pid: number, devices: readonly NetDeviceMove[]): 
     const field = `linux.netDevices[${JSON.stringify(d.hostName)}]`;
     const [info] = JSON.parse(run(field, 'read its addresses', ip, ['-j', 'addr', 'show', 'dev', d.hostName]) || '[]') as IpAddr[];
     const addrs = (info?.addr_info ?? []).filter((a) => a.scope !== 'link' && !a.dynamic);
-    run(field, `move into the container's network namespace as ${d.name}`, ip, ['link', 'set', 'dev', d.hostName, 'netns', String(pid), 'name', d.name]);
+    run(field, `move into the container's network namespace as ${d.name}`, ip, [
+      'link',
+      'set',
+      'dev',
+      d.hostName,
+      'netns',
+      String(pid),
+      'name',
+      d.name,
+    ]);
     const inNs = (args: string[], what: string) => run(field, what, nsenter, ['-t', String(pid), '-n', ip, ...args]);
     for (const a of addrs) inNs(['addr', 'add', `${a.local}/${a.prefixlen}`, 'dev', d.name], `restore address ${a.local}/${a.prefixlen}`);
     if (info?.flags?.includes('UP')) inNs(['link', 'set', 'dev', d.name, 'up'], 'set it up');

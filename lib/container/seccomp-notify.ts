@@ -35,7 +35,11 @@ export function sendToListener(native: NativeBinding, listenerPath: string, payl
       sock = native.connectUnix(listenerPath);
       native.sendWithFd(sock, JSON.stringify(payload), notifyFd);
     } catch (e) {
-      throw new TsrunError('ESYSTEM', `linux.seccomp.listenerPath: cannot send the seccomp fd to ${listenerPath}: ${(e as Error).message}`, { cause: e });
+      throw new TsrunError(
+        'ESYSTEM',
+        `linux.seccomp.listenerPath: cannot send the seccomp fd to ${listenerPath}: ${(e as Error).message}`,
+        { cause: e },
+      );
     }
   } finally {
     if (sock >= 0) fs.closeSync(sock);

@@ -91,4 +91,3 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
     },
   };
 }
-

@@ -18,7 +18,8 @@ const TYPES: Record<string, number> = { c: DeviceType.CHAR, u: DeviceType.CHAR, 
 /** /dev comes from the host (a bind mount) and so already has devices. */
 function devIsBound(spec: Spec): boolean {
   return (spec.mounts ?? []).some(
-    (m) => m.destination.replace(/\/+$/, '') === '/dev' && (m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')),
+    (m) =>
+      m.destination.replace(/\/+$/, '') === '/dev' && (m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind')),
   );
 }
 

@@ -149,11 +149,31 @@ function planMountKinds(m: Mount, bundle: string, host: MountHost): PlanMount[] 
  */
 function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost): PlanMount[] {
   if (host.cgroupV2Only()) {
-    return [{ source: 'cgroup', destination: dest, fstype: 'cgroup2', data: null, flags: opts.flags, propagation: opts.propagation, kind: MountKind.FS, targetKind: TargetKind.DIR }];
+    return [
+      {
+        source: 'cgroup',
+        destination: dest,
+        fstype: 'cgroup2',
+        data: null,
+        flags: opts.flags,
+        propagation: opts.propagation,
+        kind: MountKind.FS,
+        targetKind: TargetKind.DIR,
+      },
+    ];
   }
   const base = opts.flags & (MS.NOSUID | MS.NODEV | MS.NOEXEC);
   const out: PlanMount[] = [
-    { source: 'tmpfs', destination: dest, fstype: 'tmpfs', data: 'mode=755', flags: base, propagation: 0n, kind: MountKind.FS, targetKind: TargetKind.DIR },
+    {
+      source: 'tmpfs',
+      destination: dest,
+      fstype: 'tmpfs',
+      data: 'mode=755',
+      flags: base,
+      propagation: 0n,
+      kind: MountKind.FS,
+      targetKind: TargetKind.DIR,
+    },
   ];
   for (const h of host.cgroupV1Hierarchies()) {
     out.push({
@@ -175,8 +195,26 @@ export function planMounts(spec: Spec, bundle: string, host: MountHost): PlanMou
   for (const m of spec.mounts ?? []) out.push(...planMount(m, bundle, host));
   // readonly before masked, as runc orders them
   for (const p of spec.linux?.readonlyPaths ?? [])
-    out.push({ source: null, destination: containerPath(p), fstype: null, data: null, flags: MS.RDONLY, propagation: 0n, kind: MountKind.READONLY, targetKind: TargetKind.DIR });
+    out.push({
+      source: null,
+      destination: containerPath(p),
+      fstype: null,
+      data: null,
+      flags: MS.RDONLY,
+      propagation: 0n,
+      kind: MountKind.READONLY,
+      targetKind: TargetKind.DIR,
+    });
   for (const p of spec.linux?.maskedPaths ?? [])
-    out.push({ source: null, destination: containerPath(p), fstype: null, data: null, flags: 0n, propagation: 0n, kind: MountKind.MASK, targetKind: TargetKind.DIR });
+    out.push({
+      source: null,
+      destination: containerPath(p),
+      fstype: null,
+      data: null,
+      flags: 0n,
+      propagation: 0n,
+      kind: MountKind.MASK,
+      targetKind: TargetKind.DIR,
+    });
   return out;
 }

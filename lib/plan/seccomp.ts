@@ -154,12 +154,19 @@ export function flagSupported(native: SeccompNative, bit: number): boolean {
  * cannot do fails here, before clone, naming the field. Unknown syscall
  * names are skipped, as runc does; `debug` hears which.
  */
-export function compileSeccomp(native: SeccompNative, s: LinuxSeccomp, debug?: (m: string) => void): PlanSeccomp & { listenerPath: string | null } {
+export function compileSeccomp(
+  native: SeccompNative,
+  s: LinuxSeccomp,
+  debug?: (m: string) => void,
+): PlanSeccomp & { listenerPath: string | null } {
   (s.flags ?? []).forEach((f, i) => {
     if (!flagSupported(native, SECCOMP_FLAGS[f as keyof typeof SECCOMP_FLAGS]))
       throw new ConfigError(`linux.seccomp.flags[${i}]`, `${f} is not supported by this kernel`);
   });
-  const used = [{ at: 'linux.seccomp.defaultAction', name: s.defaultAction }, ...(s.syscalls ?? []).map((c, i) => ({ at: `linux.seccomp.syscalls[${i}].action`, name: c.action }))];
+  const used = [
+    { at: 'linux.seccomp.defaultAction', name: s.defaultAction },
+    ...(s.syscalls ?? []).map((c, i) => ({ at: `linux.seccomp.syscalls[${i}].action`, name: c.action })),
+  ];
   const checked = new Map<string, boolean>();
   for (const { at, name } of used) {
     const code = SECCOMP_ACTIONS[name as keyof typeof SECCOMP_ACTIONS];

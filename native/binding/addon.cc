@@ -47,7 +47,7 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
   return env.Undefined();
 }
 
-}  // namespace tsrun
+} // namespace tsrun
 
 namespace {
 
@@ -118,7 +118,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   long pid = cgroup_fd >= 0 ? DoCloneIntoCgroup(flags, cgroup_fd) : DoClone(flags);
   if (pid == 0) {
     close(sv[0]);
-    tsrun_init_main(&plan, sv[1]);  // never returns
+    tsrun_init_main(&plan, sv[1]); // never returns
   }
   int clone_errno = errno;
   pthread_sigmask(SIG_SETMASK, &old, nullptr);
@@ -163,7 +163,7 @@ Napi::Value SyncRecv(const Napi::CallbackInfo &info) {
   out.Set("code", code ? Napi::Value(Napi::String::New(env, code)) : env.Null());
   out.Set("message", Napi::String::New(env, msg.message));
   out.Set("fd", Napi::Number::New(env, passed));
-  out.Set("pid", Napi::Number::New(env, msg.pid));  // issue 3: TSRUN_SYNC_PID
+  out.Set("pid", Napi::Number::New(env, msg.pid)); // issue 3: TSRUN_SYNC_PID
   return out;
 }
 
@@ -188,7 +188,8 @@ Napi::Value SyncSend(const Napi::CallbackInfo &info) {
 // Waits for a child in a libuv worker thread: waitPid(pid) -> Promise<{code, signal}>
 class WaitWorker : public Napi::AsyncWorker {
  public:
-  WaitWorker(Napi::Env env, pid_t pid) : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
+  WaitWorker(Napi::Env env, pid_t pid)
+      : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     int rc;
@@ -279,7 +280,7 @@ Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
       close(fd);
       return ThrowErrno(env, e, "read exec fifo");
     }
-    if (!got_byte && kill(pid, 0) < 0 && errno == ESRCH) break;  // died before start
+    if (!got_byte && kill(pid, 0) < 0 && errno == ESRCH) break; // died before start
     if (timeout >= 0 && tsrun::ElapsedMs(start) > timeout) {
       close(fd);
       return ThrowErrno(env, ETIMEDOUT, "read exec fifo");
@@ -334,7 +335,8 @@ Napi::Value CopyWinsize(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   struct winsize ws;
   if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCGWINSZ, &ws) < 0) return Napi::Boolean::New(env, false);
-  if (ioctl(info[1].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0) return ThrowErrno(env, errno, "ioctl TIOCSWINSZ");
+  if (ioctl(info[1].As<Napi::Number>().Int32Value(), TIOCSWINSZ, &ws) < 0)
+    return ThrowErrno(env, errno, "ioctl TIOCSWINSZ");
   return Napi::Boolean::New(env, true);
 }
 
@@ -360,12 +362,12 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("seccompFlagSupported", Napi::Function::New(env, tsrun::SeccompFlagSupported));
   exports.Set("seccompActionAvailable", Napi::Function::New(env, tsrun::SeccompActionAvailable));
   exports.Set("sendWithFd", Napi::Function::New(env, tsrun::SendWithFd));
-  exports.Set("nsType", Napi::Function::New(env, NsType));  // issue 3
-  exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));  // issue 3
-  exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));  // issue 5
+  exports.Set("nsType", Napi::Function::New(env, NsType));                                  // issue 3
+  exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));                     // issue 3
+  exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram)); // issue 5
   return exports;
 }
 
-}  // namespace
+} // namespace
 
 NODE_API_MODULE(tsrun, Init)

@@ -12,7 +12,7 @@ namespace tsrun {
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 
 Napi::Value RunHook(const Napi::CallbackInfo &info);
-Napi::Value IdmapTree(const Napi::CallbackInfo &info);  // issue 3: idmap.cc
+Napi::Value IdmapTree(const Napi::CallbackInfo &info); // issue 3: idmap.cc
 
 // issue 4: seccomp.cc
 Napi::Value SeccompCompile(const Napi::CallbackInfo &info);
@@ -26,6 +26,6 @@ Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info);
 // Milliseconds on CLOCK_MONOTONIC since `start` (for poll loops with a deadline).
 long ElapsedMs(const struct timespec &start);
 
-}  // namespace tsrun
+} // namespace tsrun
 
 #endif

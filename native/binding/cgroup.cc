@@ -66,9 +66,9 @@ Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info) {
   int rc = (int)syscall(SYS_bpf, BPF_PROG_ATTACH, &attach, sizeof attach);
   int e = errno;
   close(cg);
-  close(prog);  // the attachment holds its own reference
+  close(prog); // the attachment holds its own reference
   if (rc < 0) return ThrowErrno(env, e, "bpf(BPF_PROG_ATTACH)");
   return env.Undefined();
 }
 
-}  // namespace tsrun
+} // namespace tsrun

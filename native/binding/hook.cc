@@ -30,18 +30,20 @@ namespace {
 // hook join the namespaces it owns with the container's view of ids.
 const char *const kNamespaces[] = {"user", "cgroup", "ipc", "uts", "net", "pid", "mnt"};
 
-long RawFork() { return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0); }
+long RawFork() {
+  return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+}
 
 struct Child {
   std::vector<int> ns_fds;
   bool join_pid = false;
-  bool join_user = false;  // issue 3
+  bool join_user = false; // issue 3
   int stdin_fd = -1;
   int out_fd = -1;
 };
 
 [[noreturn]] void RunChild(const Child &c, const char *path, char *const argv[], char *const envp[]) {
-  setpgid(0, 0);  // the parent kills the whole group on timeout
+  setpgid(0, 0); // the parent kills the whole group on timeout
   for (int fd : c.ns_fds)
     if (setns(fd, 0) < 0) _exit(126);
   // issue 3: in the container's user namespace, run as its root (the init
@@ -94,7 +96,7 @@ std::vector<std::string> Strings(Napi::Value v) {
   return out;
 }
 
-}  // namespace
+} // namespace
 
 // runHook(path, argv[], env[], stdin, timeoutMs, nsPid) ->
 //   { code, signal, timedOut, output }
@@ -126,7 +128,7 @@ Napi::Value RunHook(const Napi::CallbackInfo &info) {
       char mine[128] = {0}, theirs[128] = {0};
       std::string self_link = std::string("/proc/self/ns/") + ns;
       std::string their_link = "/proc/" + std::to_string(ns_pid) + "/ns/" + ns;
-      if (readlink(self_link.c_str(), mine, sizeof mine - 1) < 0) continue;  // kernel lacks it
+      if (readlink(self_link.c_str(), mine, sizeof mine - 1) < 0) continue; // kernel lacks it
       if (readlink(their_link.c_str(), theirs, sizeof theirs - 1) < 0) {
         int e = errno;
         cleanup();
@@ -197,4 +199,4 @@ Napi::Value RunHook(const Napi::CallbackInfo &info) {
   return out;
 }
 
-}  // namespace tsrun
+} // namespace tsrun

@@ -42,7 +42,7 @@ struct MountAttr {
 bool WriteFile(const std::string &path, const std::string &data) {
   int fd = open(path.c_str(), O_WRONLY | O_CLOEXEC);
   if (fd < 0) return false;
-  ssize_t n = write(fd, data.data(), data.size());  // one write: the kernel's rule for id maps
+  ssize_t n = write(fd, data.data(), data.size()); // one write: the kernel's rule for id maps
   int e = errno;
   close(fd);
   errno = e;
@@ -79,18 +79,21 @@ int UsernsWithMaps(const std::string &uid_map, const std::string &gid_map, const
   }
   std::string proc = "/proc/" + std::to_string(pid) + "/";
   int fd = -1;
-  if (!WriteFile(proc + "uid_map", uid_map)) *what = "write uid_map";
-  else if (!WriteFile(proc + "gid_map", gid_map)) *what = "write gid_map";
-  else if ((fd = open((proc + "ns/user").c_str(), O_RDONLY | O_CLOEXEC)) < 0) *what = "open user namespace";
+  if (!WriteFile(proc + "uid_map", uid_map))
+    *what = "write uid_map";
+  else if (!WriteFile(proc + "gid_map", gid_map))
+    *what = "write gid_map";
+  else if ((fd = open((proc + "ns/user").c_str(), O_RDONLY | O_CLOEXEC)) < 0)
+    *what = "open user namespace";
   int e = errno;
-  close(pipefd[1]);  // the child exits
+  close(pipefd[1]); // the child exits
   while (waitpid((pid_t)pid, nullptr, 0) < 0 && errno == EINTR) {
   }
   errno = e;
   return fd;
 }
 
-}  // namespace
+} // namespace
 
 namespace tsrun {
 
@@ -108,7 +111,8 @@ Napi::Value IdmapTree(const Napi::CallbackInfo &info) {
   const char *what = "";
   int userns = UsernsWithMaps(uid_map, gid_map, &what);
   if (userns < 0) return ThrowErrno(env, errno, what);
-  int tree = (int)syscall(SYS_open_tree, AT_FDCWD, source.c_str(), kOpenTreeClone | O_CLOEXEC | (rbind ? kAtRecursive : 0));
+  int tree =
+      (int)syscall(SYS_open_tree, AT_FDCWD, source.c_str(), kOpenTreeClone | O_CLOEXEC | (rbind ? kAtRecursive : 0));
   if (tree < 0) {
     int e = errno;
     close(userns);
@@ -128,4 +132,4 @@ Napi::Value IdmapTree(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, tree);
 }
 
-}  // namespace tsrun
+} // namespace tsrun

@@ -29,7 +29,7 @@ uint64_t U64(const Napi::Value &v) {
   return (uint64_t)v.As<Napi::Number>().Int64Value();
 }
 
-}  // namespace
+} // namespace
 
 // seccompCompile(defaultAction, defaultRet, archs: string[],
 //                rules: [name, action, ret, [index, op, value: bigint, valueTwo: bigint][]][])
@@ -116,4 +116,4 @@ Napi::Value SendWithFd(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-}  // namespace tsrun
+} // namespace tsrun

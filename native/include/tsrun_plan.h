@@ -58,9 +58,9 @@ enum {
 
 /* tsrun_mount.kind */
 enum {
-  TSRUN_MOUNT_FS = 0,   /* mount(source, dest, fstype, flags, data) */
-  TSRUN_MOUNT_BIND = 1, /* bind (MS_REC for rbind), then remount for flags */
-  TSRUN_MOUNT_MASK = 2, /* maskedPaths: /dev/null over a file, empty ro tmpfs over a dir; skip if absent */
+  TSRUN_MOUNT_FS = 0,       /* mount(source, dest, fstype, flags, data) */
+  TSRUN_MOUNT_BIND = 1,     /* bind (MS_REC for rbind), then remount for flags */
+  TSRUN_MOUNT_MASK = 2,     /* maskedPaths: /dev/null over a file, empty ro tmpfs over a dir; skip if absent */
   TSRUN_MOUNT_READONLY = 3, /* readonlyPaths: rbind onto itself, remount ro; skip if absent */
 };
 
@@ -74,11 +74,11 @@ struct tsrun_mount {
   struct tsrun_str source;      /* host path (bind) or fs source */
   struct tsrun_str destination; /* absolute path inside the container */
   struct tsrun_str fstype;
-  struct tsrun_str data;        /* fs-specific options, comma separated */
-  uint64_t flags;               /* MS_* for the mount (or the bind remount) */
-  uint64_t propagation;         /* MS_SHARED|MS_SLAVE|... (| MS_REC), 0: none */
-  uint32_t kind;                /* TSRUN_MOUNT_* */
-  uint32_t target_kind;         /* TSRUN_TARGET_* */
+  struct tsrun_str data; /* fs-specific options, comma separated */
+  uint64_t flags;        /* MS_* for the mount (or the bind remount) */
+  uint64_t propagation;  /* MS_SHARED|MS_SLAVE|... (| MS_REC), 0: none */
+  uint32_t kind;         /* TSRUN_MOUNT_* */
+  uint32_t target_kind;  /* TSRUN_TARGET_* */
 };
 
 struct tsrun_rlimit {
@@ -100,7 +100,7 @@ struct tsrun_device {
   uint32_t type;         /* TSRUN_DEV_* */
   uint32_t major;
   uint32_t minor;
-  uint32_t mode;         /* permission bits */
+  uint32_t mode; /* permission bits */
   uint32_t uid;
   uint32_t gid;
 };
@@ -133,7 +133,7 @@ struct tsrun_sched {
 /* linux.sysctl: written through the host's procfs before any container
  * mount exists, so the image cannot redirect the write (see sysctl.c). */
 struct tsrun_sysctl {
-  struct tsrun_str path;  /* relative to /proc/sys, e.g. "net/ipv4/ip_forward" */
+  struct tsrun_str path; /* relative to /proc/sys, e.g. "net/ipv4/ip_forward" */
   struct tsrun_str value;
 };
 
@@ -173,12 +173,12 @@ struct tsrun_idmap_mount {
 };
 
 struct tsrun_plan_header {
-  uint32_t magic;   /* TSRUN_PLAN_MAGIC */
-  uint32_t version; /* TSRUN_PLAN_VERSION */
-  uint32_t size;    /* bytes in the whole buffer */
-  uint32_t flags;   /* TSRUN_PLAN_* */
-  uint64_t clone_flags;        /* CLONE_NEW* the init is created with */
-  uint64_t rootfs_propagation; /* MS_* (| MS_REC) applied to "/" first */
+  uint32_t magic;                    /* TSRUN_PLAN_MAGIC */
+  uint32_t version;                  /* TSRUN_PLAN_VERSION */
+  uint32_t size;                     /* bytes in the whole buffer */
+  uint32_t flags;                    /* TSRUN_PLAN_* */
+  uint64_t clone_flags;              /* CLONE_NEW* the init is created with */
+  uint64_t rootfs_propagation;       /* MS_* (| MS_REC) applied to "/" first */
   uint64_t caps[TSRUN_CAPSET_COUNT]; /* bit n = capability n */
   uint32_t uid;
   uint32_t gid;
@@ -188,19 +188,19 @@ struct tsrun_plan_header {
   int32_t console_socket_fd; /* -1: none; else an fd the init inherits */
   uint32_t preserve_fds;     /* fds 3 .. 3+n-1 stay open across execve */
   uint32_t pad0;
-  struct tsrun_str rootfs;     /* absolute host path of the root filesystem */
+  struct tsrun_str rootfs; /* absolute host path of the root filesystem */
   struct tsrun_str hostname;
   struct tsrun_str domainname;
-  struct tsrun_str cwd;        /* absolute path inside the container */
-  struct tsrun_str state_dir;  /* host dir holding exec.fifo */
-  struct tsrun_str keyring;    /* session keyring name */
-  struct tsrun_vec args;       /* of struct tsrun_str */
-  struct tsrun_vec env;        /* of struct tsrun_str, "K=V" */
+  struct tsrun_str cwd;             /* absolute path inside the container */
+  struct tsrun_str state_dir;       /* host dir holding exec.fifo */
+  struct tsrun_str keyring;         /* session keyring name */
+  struct tsrun_vec args;            /* of struct tsrun_str */
+  struct tsrun_vec env;             /* of struct tsrun_str, "K=V" */
   struct tsrun_vec additional_gids; /* of uint32_t */
-  struct tsrun_vec mounts;     /* of struct tsrun_mount, in order */
-  struct tsrun_vec rlimits;    /* of struct tsrun_rlimit */
-  struct tsrun_vec devices;    /* of struct tsrun_device */
-  struct tsrun_vec symlinks;   /* of struct tsrun_symlink */
+  struct tsrun_vec mounts;          /* of struct tsrun_mount, in order */
+  struct tsrun_vec rlimits;         /* of struct tsrun_rlimit */
+  struct tsrun_vec devices;         /* of struct tsrun_device */
+  struct tsrun_vec symlinks;        /* of struct tsrun_symlink */
   /* issue 4: seccomp. The BPF program compiled in the parent
    * (native/seccomp/); count 0 = no filter. With SECCOMP_FILTER_FLAG_NEW_LISTENER
    * in seccomp_flags the init passes the notify fd to the parent. */
@@ -209,22 +209,22 @@ struct tsrun_plan_header {
   uint32_t seccomp_pad;
   /* issue 3 (3proc): process attributes, sysctls, recursive mount
    * attributes and the rootfs propagation applied after pivot_root. */
-  uint32_t proc_flags;           /* TSRUN_PROC_* */
-  uint32_t personality;          /* personality(2) persona, with TSRUN_PROC_PERSONALITY */
-  uint32_t ioprio;               /* ioprio_set(2) value, with TSRUN_PROC_IOPRIO */
-  uint32_t mempolicy_mode;       /* set_mempolicy(2) mode | MPOL_F_*, with TSRUN_PROC_MEMPOLICY */
-  uint64_t root_propagation;     /* MS_* for the new "/" after pivot_root; 0: none */
-  struct tsrun_sched sched;      /* sched_setattr(2), with TSRUN_PROC_SCHED */
+  uint32_t proc_flags;              /* TSRUN_PROC_* */
+  uint32_t personality;             /* personality(2) persona, with TSRUN_PROC_PERSONALITY */
+  uint32_t ioprio;                  /* ioprio_set(2) value, with TSRUN_PROC_IOPRIO */
+  uint32_t mempolicy_mode;          /* set_mempolicy(2) mode | MPOL_F_*, with TSRUN_PROC_MEMPOLICY */
+  uint64_t root_propagation;        /* MS_* for the new "/" after pivot_root; 0: none */
+  struct tsrun_sched sched;         /* sched_setattr(2), with TSRUN_PROC_SCHED */
   struct tsrun_vec mempolicy_nodes; /* of uint64_t: the node mask, bit n = node n */
-  struct tsrun_vec sysctls;      /* of struct tsrun_sysctl */
-  struct tsrun_vec mount_attrs;  /* of struct tsrun_mount_attr */
+  struct tsrun_vec sysctls;         /* of struct tsrun_sysctl */
+  struct tsrun_vec mount_attrs;     /* of struct tsrun_mount_attr */
   /* issue 3 (namespaces and ids): joins, unshared namespaces, time offsets */
-  uint64_t unshare_flags;      /* CLONE_NEW* made by unshare in the namespace step */
-  uint32_t ns_flags;           /* TSRUN_NS_* */
+  uint64_t unshare_flags; /* CLONE_NEW* made by unshare in the namespace step */
+  uint32_t ns_flags;      /* TSRUN_NS_* */
   uint32_t pad1;
-  struct tsrun_vec ns_joins;   /* of struct tsrun_ns_join, user namespace first */
-  int64_t monotonic_secs;      /* linux.timeOffsets.monotonic */
-  int64_t boottime_secs;       /* linux.timeOffsets.boottime */
+  struct tsrun_vec ns_joins; /* of struct tsrun_ns_join, user namespace first */
+  int64_t monotonic_secs;    /* linux.timeOffsets.monotonic */
+  int64_t boottime_secs;     /* linux.timeOffsets.boottime */
   uint32_t monotonic_nsecs;
   uint32_t boottime_nsecs;
   struct tsrun_vec idmap_mounts; /* of struct tsrun_idmap_mount */

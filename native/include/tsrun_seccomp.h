@@ -59,8 +59,8 @@ struct tsrun_seccomp_filter {
  * syscall libseccomp does not know (runc skips those too). On failure
  * returns -1 with a message in err.
  */
-int tsrun_seccomp_compile(const struct tsrun_seccomp_filter *f, uint8_t **bpf, size_t *len, uint8_t *skipped,
-                          char *err, size_t errlen);
+int tsrun_seccomp_compile(const struct tsrun_seccomp_filter *f, uint8_t **bpf, size_t *len, uint8_t *skipped, char *err,
+                          size_t errlen);
 
 /* 1 if this kernel accepts SECCOMP_FILTER_FLAG_<flag> (a bit), else 0. */
 int tsrun_seccomp_flag_supported(uint32_t flag);

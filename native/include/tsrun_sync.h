@@ -39,11 +39,11 @@
 #include <stdint.h>
 
 enum tsrun_sync_type {
-  TSRUN_SYNC_GO = 1,    /* parent → child: host-side setup is done */
-  TSRUN_SYNC_READY = 2, /* child → parent: set up, waiting for start */
-  TSRUN_SYNC_ERROR = 3, /* child → parent: a step failed */
-  TSRUN_SYNC_PTY = 4,   /* child → parent: pty master attached (SCM_RIGHTS) */
-  TSRUN_SYNC_HOOKS = 5, /* child → parent: mounts done, run the create hooks, then GO */
+  TSRUN_SYNC_GO = 1,      /* parent → child: host-side setup is done */
+  TSRUN_SYNC_READY = 2,   /* child → parent: set up, waiting for start */
+  TSRUN_SYNC_ERROR = 3,   /* child → parent: a step failed */
+  TSRUN_SYNC_PTY = 4,     /* child → parent: pty master attached (SCM_RIGHTS) */
+  TSRUN_SYNC_HOOKS = 5,   /* child → parent: mounts done, run the create hooks, then GO */
   TSRUN_SYNC_SECCOMP = 6, /* issue 4: child → parent: seccomp notify fd (SCM_RIGHTS) for listenerPath */
   /* issue 3: the namespace step (TSRUN_NS_STAGE plans only), before the first GO:
    *   child: joins, unshare(CLONE_NEWUSER)
@@ -62,10 +62,10 @@ enum tsrun_sync_type {
 #define TSRUN_SYNC_MSG_MAX 480
 
 struct tsrun_sync_msg {
-  uint32_t type;  /* enum tsrun_sync_type */
-  uint32_t step;  /* enum tsrun_step: where it happened */
-  int32_t err;    /* errno, 0 if none */
-  int32_t pid;    /* READY: the init's pid as the parent sees it */
+  uint32_t type;                    /* enum tsrun_sync_type */
+  uint32_t step;                    /* enum tsrun_step: where it happened */
+  int32_t err;                      /* errno, 0 if none */
+  int32_t pid;                      /* READY: the init's pid as the parent sees it */
   char message[TSRUN_SYNC_MSG_MAX]; /* NUL-terminated */
 };
 

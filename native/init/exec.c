@@ -15,12 +15,12 @@
 
 const char *tsrun_errno_text(int err) {
   switch (err) {
-  case ENOENT: return "no such file or directory";
-  case EACCES: return "permission denied";
-  case ENOTDIR: return "not a directory";
-  case ELOOP: return "too many levels of symbolic links";
-  case ENAMETOOLONG: return "file name too long";
-  default: return "cannot access";
+    case ENOENT: return "no such file or directory";
+    case EACCES: return "permission denied";
+    case ENOTDIR: return "not a directory";
+    case ELOOP: return "too many levels of symbolic links";
+    case ENAMETOOLONG: return "file name too long";
+    default: return "cannot access";
   }
 }
 

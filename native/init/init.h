@@ -18,44 +18,44 @@
 
 /* The ordered steps of the init; the order of this list is the order they
  * run in (see tsrun_steps[] in init.c for why). Names are exported to TS. */
-#define TSRUN_STEPS(X)             \
-  X(SIGNALS, "signals")            \
-  X(NAMESPACES, "namespaces")      \
-  X(SYNC, "sync")                  \
-  X(CGROUPNS, "cgroupns")          \
-  X(SESSION, "session")            \
-  X(KEYRING, "keyring")            \
-  X(SYSCTL, "sysctl")              \
-  X(ROOTFS, "rootfs")              \
-  X(MOUNT, "mount")                \
-  X(DEVICES, "devices")            \
-  X(PATHS, "masked_paths")         \
-  X(CWD, "cwd")                    \
-  X(HOOKS, "hooks")                \
-  X(PIVOT, "pivot_root")           \
-  X(HOSTNAME, "hostname")          \
-  X(RLIMITS, "rlimits")            \
-  X(ATTRS, "process_attrs")        \
-  X(TERMINAL, "terminal")          \
-  X(SECCOMP_EARLY, "seccomp")      \
-  X(BOUNDING, "capabilities")      \
-  X(USER, "user")                  \
-  X(CAPS, "capabilities")          \
-  X(CHDIR, "cwd")                  \
-  X(UMASK, "umask")                \
-  X(NO_NEW_PRIVS, "no_new_privs")  \
-  X(LOOKUP, "exec")                \
-  X(SECCOMP, "seccomp")            \
-  X(READY, "sync")                 \
-  X(FIFO, "exec_fifo")             \
-  X(FDS, "fds")                    \
+#define TSRUN_STEPS(X)            \
+  X(SIGNALS, "signals")           \
+  X(NAMESPACES, "namespaces")     \
+  X(SYNC, "sync")                 \
+  X(CGROUPNS, "cgroupns")         \
+  X(SESSION, "session")           \
+  X(KEYRING, "keyring")           \
+  X(SYSCTL, "sysctl")             \
+  X(ROOTFS, "rootfs")             \
+  X(MOUNT, "mount")               \
+  X(DEVICES, "devices")           \
+  X(PATHS, "masked_paths")        \
+  X(CWD, "cwd")                   \
+  X(HOOKS, "hooks")               \
+  X(PIVOT, "pivot_root")          \
+  X(HOSTNAME, "hostname")         \
+  X(RLIMITS, "rlimits")           \
+  X(ATTRS, "process_attrs")       \
+  X(TERMINAL, "terminal")         \
+  X(SECCOMP_EARLY, "seccomp")     \
+  X(BOUNDING, "capabilities")     \
+  X(USER, "user")                 \
+  X(CAPS, "capabilities")         \
+  X(CHDIR, "cwd")                 \
+  X(UMASK, "umask")               \
+  X(NO_NEW_PRIVS, "no_new_privs") \
+  X(LOOKUP, "exec")               \
+  X(SECCOMP, "seccomp")           \
+  X(READY, "sync")                \
+  X(FIFO, "exec_fifo")            \
+  X(FDS, "fds")                   \
   X(EXEC, "exec")
 
 enum tsrun_step {
 #define X(id, name) TSRUN_STEP_##id,
   TSRUN_STEPS(X)
 #undef X
-  TSRUN_STEP_COUNT
+      TSRUN_STEP_COUNT
 };
 
 extern const char *const tsrun_step_names[TSRUN_STEP_COUNT];
@@ -63,14 +63,14 @@ extern const char *const tsrun_step_names[TSRUN_STEP_COUNT];
 struct tsrun_init {
   const struct tsrun_plan *plan;
   int sync_fd;
-  int root_fd;       /* O_PATH fd of the container's root (bind mount) */
-  int state_dir_fd;  /* O_PATH fd of the host state dir (exec.fifo) */
-  int cwd_done;      /* chdir to the cwd already succeeded as root */
-  int pty_slave_fd;  /* -1 until the terminal step */
+  int root_fd;      /* O_PATH fd of the container's root (bind mount) */
+  int state_dir_fd; /* O_PATH fd of the host state dir (exec.fifo) */
+  int cwd_done;     /* chdir to the cwd already succeeded as root */
+  int pty_slave_fd; /* -1 until the terminal step */
   enum tsrun_step step;
-  int err;                               /* errno of the failure */
-  char message[TSRUN_SYNC_MSG_MAX];      /* what failed, without the errno */
-  char exec_path[4096];                  /* the resolved executable */
+  int err;                          /* errno of the failure */
+  char message[TSRUN_SYNC_MSG_MAX]; /* what failed, without the errno */
+  char exec_path[4096];             /* the resolved executable */
 };
 
 /* Runs the plan in the child; never returns. */

@@ -95,7 +95,8 @@ static int write_offset(struct tsrun_init *ctx, int fd, const char *name, int64_
   tsrun_utoa(nsecs, num, sizeof num);
   tsrun_strlcat(line, num, sizeof line);
   tsrun_strlcat(line, "\n", sizeof line);
-  if (write(fd, line, strlen(line)) < 0) return tsrun_fail(ctx, errno, "write ", name, " offset to /proc/self/timens_offsets", NULL);
+  if (write(fd, line, strlen(line)) < 0)
+    return tsrun_fail(ctx, errno, "write ", name, " offset to /proc/self/timens_offsets", NULL);
   return 0;
 }
 
@@ -185,9 +186,12 @@ int tsrun_step_cgroupns(struct tsrun_init *ctx) {
 int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target) {
   const char *host = NULL;
   if (!fstype) return -1;
-  if (!strcmp(fstype, "sysfs")) host = "/sys";
-  else if (!strcmp(fstype, "mqueue")) host = "/dev/mqueue";
-  else if (!strcmp(fstype, "cgroup") || !strcmp(fstype, "cgroup2")) host = "/sys/fs/cgroup";
+  if (!strcmp(fstype, "sysfs"))
+    host = "/sys";
+  else if (!strcmp(fstype, "mqueue"))
+    host = "/dev/mqueue";
+  else if (!strcmp(fstype, "cgroup") || !strcmp(fstype, "cgroup2"))
+    host = "/sys/fs/cgroup";
   if (!host) {
     errno = EPERM;
     return -1;
@@ -203,8 +207,9 @@ int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype,
   int rc = 0;
   if (attr.attr_set)
     rc = (int)syscall(SYS_mount_setattr, tree, "", AT_EMPTY_PATH | TSRUN_AT_RECURSIVE, &attr, sizeof attr);
-  if (rc == 0) rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target,
-                                 TSRUN_MOVE_MOUNT_F_EMPTY_PATH | TSRUN_MOVE_MOUNT_T_SYMLINKS);
+  if (rc == 0)
+    rc = (int)syscall(SYS_move_mount, tree, "", AT_FDCWD, target,
+                      TSRUN_MOVE_MOUNT_F_EMPTY_PATH | TSRUN_MOVE_MOUNT_T_SYMLINKS);
   int saved = errno;
   close(tree);
   errno = saved;

@@ -120,7 +120,8 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
     return -1;
   const struct tsrun_sysctl *sc = (const void *)(c.base + h->sysctls.off);
   for (uint32_t i = 0; i < h->sysctls.count; i++)
-    if (!sc[i].path.off || !sc[i].value.off || check_str(&c, sc[i].path, "sysctl") || check_str(&c, sc[i].value, "sysctl"))
+    if (!sc[i].path.off || !sc[i].value.off || check_str(&c, sc[i].path, "sysctl") ||
+        check_str(&c, sc[i].value, "sysctl"))
       return bad(&c, "sysctl");
   const struct tsrun_mount_attr *ma = (const void *)(c.base + h->mount_attrs.off);
   for (uint32_t i = 0; i < h->mount_attrs.count; i++)

@@ -11,9 +11,9 @@
 #include "init.h"
 
 static const char *const rlimit_names[] = {
-    "RLIMIT_CPU",     "RLIMIT_FSIZE",  "RLIMIT_DATA",  "RLIMIT_STACK",   "RLIMIT_CORE",   "RLIMIT_RSS",
-    "RLIMIT_NPROC",   "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS",    "RLIMIT_LOCKS",  "RLIMIT_SIGPENDING",
-    "RLIMIT_MSGQUEUE", "RLIMIT_NICE",  "RLIMIT_RTPRIO", "RLIMIT_RTTIME",
+    "RLIMIT_CPU",      "RLIMIT_FSIZE",  "RLIMIT_DATA",    "RLIMIT_STACK",  "RLIMIT_CORE",  "RLIMIT_RSS",
+    "RLIMIT_NPROC",    "RLIMIT_NOFILE", "RLIMIT_MEMLOCK", "RLIMIT_AS",     "RLIMIT_LOCKS", "RLIMIT_SIGPENDING",
+    "RLIMIT_MSGQUEUE", "RLIMIT_NICE",   "RLIMIT_RTPRIO",  "RLIMIT_RTTIME",
 };
 
 int tsrun_step_rlimits(struct tsrun_init *ctx) {
@@ -22,15 +22,17 @@ int tsrun_step_rlimits(struct tsrun_init *ctx) {
   for (uint32_t i = 0; i < p->h->rlimits.count; i++) {
     struct rlimit lim = {.rlim_cur = r[i].soft, .rlim_max = r[i].hard};
     if (syscall(SYS_prlimit64, 0, r[i].resource, &lim, NULL) < 0) {
-      const char *name = r[i].resource < sizeof rlimit_names / sizeof rlimit_names[0]
-                             ? rlimit_names[r[i].resource] : "rlimit";
+      const char *name =
+          r[i].resource < sizeof rlimit_names / sizeof rlimit_names[0] ? rlimit_names[r[i].resource] : "rlimit";
       return tsrun_fail(ctx, errno, "setrlimit ", name, NULL);
     }
   }
   return 0;
 }
 
-static int has_cap(uint64_t set, int cap) { return (set >> cap) & 1; }
+static int has_cap(uint64_t set, int cap) {
+  return (set >> cap) & 1;
+}
 
 int tsrun_step_bounding(struct tsrun_init *ctx) {
   /* Dropping from the bounding set needs CAP_SETPCAP: do it while root. */

@@ -167,8 +167,8 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
 static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest, const char *what) {
   /* Remount and propagation act on the new mount, which the fd taken before
    * mounting does not see: resolve the destination again. */
-  const int remount_flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME |
-                            MS_RELATIME | MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK;
+  const int remount_flags = MS_RDONLY | MS_NOSUID | MS_NODEV | MS_NOEXEC | MS_NOATIME | MS_NODIRATIME | MS_RELATIME |
+                            MS_STRICTATIME | MS_SYNCHRONOUS | MS_DIRSYNC | MS_MANDLOCK;
   int need_remount = m->kind == TSRUN_MOUNT_BIND && (m->flags & remount_flags);
   if (!need_remount && !m->propagation) return 0;
   int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
@@ -176,8 +176,7 @@ static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, cons
   char target[64];
   tsrun_fd_path(fd, target, sizeof target);
   int rc = 0;
-  if (need_remount &&
-      mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | (m->flags & remount_flags), NULL) < 0)
+  if (need_remount && mount(NULL, target, NULL, MS_REMOUNT | MS_BIND | (m->flags & remount_flags), NULL) < 0)
     rc = tsrun_fail(ctx, errno, "remount ", what, " on ", dest, NULL);
   if (rc == 0 && m->propagation && mount(NULL, target, NULL, m->propagation, NULL) < 0)
     rc = tsrun_fail(ctx, errno, "set propagation of ", dest, NULL);
@@ -306,7 +305,8 @@ static int make_device(struct tsrun_init *ctx, const struct tsrun_device *d) {
     rc = mknodat(parent, name, S_IFREG | 0644, 0);
     if (rc == 0) {
       int fd = tsrun_open_in_root(ctx->root_fd, path, O_PATH | O_NOFOLLOW);
-      if (fd < 0) rc = -1;
+      if (fd < 0)
+        rc = -1;
       else {
         char target[64];
         tsrun_fd_path(fd, target, sizeof target);

@@ -55,8 +55,7 @@ int tsrun_fail(struct tsrun_init *ctx, int err, ...) {
   ctx->err = err;
   ctx->message[0] = 0;
   va_start(ap, err);
-  for (const char *piece; (piece = va_arg(ap, const char *));)
-    tsrun_strlcat(ctx->message, piece, sizeof ctx->message);
+  for (const char *piece; (piece = va_arg(ap, const char *));) tsrun_strlcat(ctx->message, piece, sizeof ctx->message);
   va_end(ap);
   return -1;
 }
@@ -122,8 +121,10 @@ ssize_t tsrun_sync_recv(int fd, struct tsrun_sync_msg *msg, int *passed_fd) {
     if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
     int got;
     memcpy(&got, CMSG_DATA(c), sizeof(int));
-    if (passed_fd) *passed_fd = got;
-    else close(got);
+    if (passed_fd)
+      *passed_fd = got;
+    else
+      close(got);
   }
   if (n > 0 && n != (ssize_t)sizeof *msg) {
     errno = EPROTO;

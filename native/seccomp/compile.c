@@ -118,8 +118,8 @@ static int export_bpf(scmp_filter_ctx ctx, uint8_t **bpf, size_t *len, char *err
   return 0;
 }
 
-int tsrun_seccomp_compile(const struct tsrun_seccomp_filter *f, uint8_t **bpf, size_t *len, uint8_t *skipped,
-                          char *err, size_t errlen) {
+int tsrun_seccomp_compile(const struct tsrun_seccomp_filter *f, uint8_t **bpf, size_t *len, uint8_t *skipped, char *err,
+                          size_t errlen) {
   *bpf = NULL;
   *len = 0;
   scmp_filter_ctx ctx = seccomp_init(scmp_action(f->default_action, f->default_ret));

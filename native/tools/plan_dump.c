@@ -11,13 +11,17 @@
 static void str(const struct tsrun_plan *p, const char *key, struct tsrun_str s, int comma) {
   const char *v = tsrun_plan_str(p, s);
   printf("\"%s\":", key);
-  if (!v) printf("null");
+  if (!v)
+    printf("null");
   else {
     putchar('"');
     for (; *v; v++) {
-      if (*v == '"' || *v == '\\') printf("\\%c", *v);
-      else if ((unsigned char)*v < 0x20) printf("\\u%04x", *v);
-      else putchar(*v);
+      if (*v == '"' || *v == '\\')
+        printf("\\%c", *v);
+      else if ((unsigned char)*v < 0x20)
+        printf("\\u%04x", *v);
+      else
+        putchar(*v);
     }
     putchar('"');
   }
@@ -51,12 +55,15 @@ int main(int argc, char **argv) {
     return 1;
   }
   const struct tsrun_plan_header *h = p.h;
-  printf("{\"version\":%u,\"flags\":%u,\"cloneFlags\":\"%" PRIu64 "\",\"rootfsPropagation\":\"%" PRIu64 "\",", h->version,
-         h->flags, h->clone_flags, h->rootfs_propagation);
+  printf("{\"version\":%u,\"flags\":%u,\"cloneFlags\":\"%" PRIu64 "\",\"rootfsPropagation\":\"%" PRIu64 "\",",
+         h->version, h->flags, h->clone_flags, h->rootfs_propagation);
   printf("\"caps\":[");
-  for (int i = 0; i < TSRUN_CAPSET_COUNT; i++) printf("\"%" PRIu64 "\"%s", h->caps[i], i + 1 < TSRUN_CAPSET_COUNT ? "," : "");
-  printf("],\"uid\":%u,\"gid\":%u,\"umask\":%u,\"consoleWidth\":%u,\"consoleHeight\":%u,\"consoleSocketFd\":%d,\"preserveFds\":%u,",
-         h->uid, h->gid, h->umask, h->console_width, h->console_height, h->console_socket_fd, h->preserve_fds);
+  for (int i = 0; i < TSRUN_CAPSET_COUNT; i++)
+    printf("\"%" PRIu64 "\"%s", h->caps[i], i + 1 < TSRUN_CAPSET_COUNT ? "," : "");
+  printf(
+      "],\"uid\":%u,\"gid\":%u,\"umask\":%u,\"consoleWidth\":%u,\"consoleHeight\":%u,\"consoleSocketFd\":%d,"
+      "\"preserveFds\":%u,",
+      h->uid, h->gid, h->umask, h->console_width, h->console_height, h->console_socket_fd, h->preserve_fds);
   str(&p, "rootfs", h->rootfs, 1);
   str(&p, "hostname", h->hostname, 1);
   str(&p, "domainname", h->domainname, 1);
@@ -108,11 +115,14 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < h->seccomp_bpf.count * TSRUN_SOCK_FILTER_SIZE; i++) printf("%02x", bpf[i]);
   printf("\"}");
   /* issue 3 (3proc) */
-  printf(",\"procAttrs\":{\"procFlags\":%u,\"personality\":%u,\"ioprio\":%u,\"mempolicyMode\":%u,\"rootPropagation\":\"%" PRIu64 "\",",
-         h->proc_flags, h->personality, h->ioprio, h->mempolicy_mode, h->root_propagation);
+  printf(
+      ",\"procAttrs\":{\"procFlags\":%u,\"personality\":%u,\"ioprio\":%u,\"mempolicyMode\":%u,\"rootPropagation\":"
+      "\"%" PRIu64 "\",",
+      h->proc_flags, h->personality, h->ioprio, h->mempolicy_mode, h->root_propagation);
   printf("\"sched\":{\"policy\":%u,\"flags\":\"%" PRIu64 "\",\"nice\":%d,\"priority\":%u,\"runtime\":\"%" PRIu64
          "\",\"deadline\":\"%" PRIu64 "\",\"period\":\"%" PRIu64 "\"},\"mempolicyNodes\":[",
-         h->sched.policy, h->sched.flags, h->sched.nice, h->sched.priority, h->sched.runtime, h->sched.deadline, h->sched.period);
+         h->sched.policy, h->sched.flags, h->sched.nice, h->sched.priority, h->sched.runtime, h->sched.deadline,
+         h->sched.period);
   const uint64_t *nodes = tsrun_plan_vec(&p, h->mempolicy_nodes);
   for (uint32_t i = 0; i < h->mempolicy_nodes.count; i++) printf("%s\"%" PRIu64 "\"", i ? "," : "", nodes[i]);
   printf("],\"sysctls\":[");
@@ -133,8 +143,8 @@ int main(int argc, char **argv) {
   const struct tsrun_ns_join *j = tsrun_plan_vec(&p, h->ns_joins);
   for (uint32_t i = 0; i < h->ns_joins.count; i++)
     printf("%s{\"fd\":%d,\"nstype\":%u}", i ? "," : "", j[i].fd, j[i].nstype);
-  printf("],\"timeOffsets\":{\"monotonic\":[\"%" PRId64 "\",%u],\"boottime\":[\"%" PRId64 "\",%u]}",
-         h->monotonic_secs, h->monotonic_nsecs, h->boottime_secs, h->boottime_nsecs);
+  printf("],\"timeOffsets\":{\"monotonic\":[\"%" PRId64 "\",%u],\"boottime\":[\"%" PRId64 "\",%u]}", h->monotonic_secs,
+         h->monotonic_nsecs, h->boottime_secs, h->boottime_nsecs);
   printf(",\"idmapMounts\":[");
   const struct tsrun_idmap_mount *im = tsrun_plan_vec(&p, h->idmap_mounts);
   for (uint32_t i = 0; i < h->idmap_mounts.count; i++)

@@ -15,36 +15,52 @@ function features(ctx: CaseContext): NonNullable<CaseContext['features']> {
 }
 
 export const configCases: Case[] = [
-  def('config::unknown-property', configMd('#extensibility', 'Runtimes MUST ignore unknown properties and not generate errors (top level)'), async (ctx) => {
-    const b = ctx.bundle();
-    b.config.spectestUnknown = { nested: [1, 2, 3] };
-    const { report } = await ctx.run(b, { allowFailure: true });
-    check(report.has('pid'), 'the container did not run with an unknown top-level property');
-  }),
+  def(
+    'config::unknown-property',
+    configMd('#extensibility', 'Runtimes MUST ignore unknown properties and not generate errors (top level)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      b.config.spectestUnknown = { nested: [1, 2, 3] };
+      const { report } = await ctx.run(b, { allowFailure: true });
+      check(report.has('pid'), 'the container did not run with an unknown top-level property');
+    },
+  ),
 
-  def('config::unknown-nested-property', configMd('#extensibility', 'Runtimes MUST ignore unknown properties and not generate errors (inside process, linux, mounts)'), async (ctx) => {
-    const b = ctx.bundle();
-    proc(b.config).spectestUnknown = 'x';
-    b.config.linux!.spectestUnknown = true;
-    const first = b.config.mounts?.[0];
-    if (first) first.spectestUnknown = 7;
-    const { report } = await ctx.run(b, { allowFailure: true });
-    check(report.has('pid'), 'the container did not run with unknown nested properties');
-  }),
+  def(
+    'config::unknown-nested-property',
+    configMd('#extensibility', 'Runtimes MUST ignore unknown properties and not generate errors (inside process, linux, mounts)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      proc(b.config).spectestUnknown = 'x';
+      b.config.linux!.spectestUnknown = true;
+      const first = b.config.mounts?.[0];
+      if (first) first.spectestUnknown = 7;
+      const { report } = await ctx.run(b, { allowFailure: true });
+      check(report.has('pid'), 'the container did not run with unknown nested properties');
+    },
+  ),
 
-  def('config::annotations-accepted', configMd('#annotations', 'Runtimes MUST handle unknown annotation keys like any other unknown property'), async (ctx) => {
-    const b = ctx.bundle();
-    b.config.annotations = { 'com.example.spec-tests/unknown': 'v', 'org.opencontainers.image.os': 'linux', 'x': '' };
-    const { report } = await ctx.run(b, { allowFailure: true });
-    check(report.has('pid'), 'the container did not run with arbitrary annotations');
-  }),
+  def(
+    'config::annotations-accepted',
+    configMd('#annotations', 'Runtimes MUST handle unknown annotation keys like any other unknown property'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      b.config.annotations = { 'com.example.spec-tests/unknown': 'v', 'org.opencontainers.image.os': 'linux', x: '' };
+      const { report } = await ctx.run(b, { allowFailure: true });
+      check(report.has('pid'), 'the container did not run with arbitrary annotations');
+    },
+  ),
 
-  def('config::process-optional-at-create', configMd('#process', 'process is OPTIONAL (REQUIRED only when start is called): create without it MUST create the container'), async (ctx) => {
-    const b = ctx.bundle();
-    delete b.config.process;
-    const c = await ctx.tryCreate(b);
-    check(c.created, `create without a process object failed: ${c.createResult.stderr.trim()}`);
-  }),
+  def(
+    'config::process-optional-at-create',
+    configMd('#process', 'process is OPTIONAL (REQUIRED only when start is called): create without it MUST create the container'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      delete b.config.process;
+      const c = await ctx.tryCreate(b);
+      check(c.created, `create without a process object failed: ${c.createResult.stderr.trim()}`);
+    },
+  ),
 
   def('features::document', featuresMd('#specification-version', 'ociVersionMin and ociVersionMax (string, REQUIRED)'), async (ctx) => {
     const f = features(ctx);
@@ -54,49 +70,76 @@ export const configCases: Case[] = [
 
   def('features::version-order', featuresMd('#specification-version', 'ociVersionMax MUST NOT be less than ociVersionMin'), async (ctx) => {
     const f = features(ctx);
-    check(compareVersions(String(f.ociVersionMax), String(f.ociVersionMin)) >= 0, `ociVersionMax ${f.ociVersionMax} < ociVersionMin ${f.ociVersionMin}`);
+    check(
+      compareVersions(String(f.ociVersionMax), String(f.ociVersionMin)) >= 0,
+      `ociVersionMax ${f.ociVersionMax} < ociVersionMin ${f.ociVersionMin}`,
+    );
   }),
 
-  def('features::accepts-min', featuresMd('#specification-version', 'The runtime MUST accept ociVersionMin as the ociVersion of config.json'), async (ctx) => {
-    const f = features(ctx);
-    const b = ctx.bundle();
-    b.config.ociVersion = String(f.ociVersionMin);
-    const { report, exec } = await ctx.run(b, { allowFailure: true });
-    check(report.has('pid'), `ociVersion ${b.config.ociVersion} was refused: ${exec.stderr.trim()}`);
-  }),
+  def(
+    'features::accepts-min',
+    featuresMd('#specification-version', 'The runtime MUST accept ociVersionMin as the ociVersion of config.json'),
+    async (ctx) => {
+      const f = features(ctx);
+      const b = ctx.bundle();
+      b.config.ociVersion = String(f.ociVersionMin);
+      const { report, exec } = await ctx.run(b, { allowFailure: true });
+      check(report.has('pid'), `ociVersion ${b.config.ociVersion} was refused: ${exec.stderr.trim()}`);
+    },
+  ),
 
-  def('features::accepts-max', featuresMd('#specification-version', 'The runtime MUST accept ociVersionMax as the ociVersion of config.json'), async (ctx) => {
-    const f = features(ctx);
-    const b = ctx.bundle();
-    b.config.ociVersion = String(f.ociVersionMax);
-    const { report, exec } = await ctx.run(b, { allowFailure: true });
-    check(report.has('pid'), `ociVersion ${b.config.ociVersion} was refused: ${exec.stderr.trim()}`);
-  }),
+  def(
+    'features::accepts-max',
+    featuresMd('#specification-version', 'The runtime MUST accept ociVersionMax as the ociVersion of config.json'),
+    async (ctx) => {
+      const f = features(ctx);
+      const b = ctx.bundle();
+      b.config.ociVersion = String(f.ociVersionMax);
+      const { report, exec } = await ctx.run(b, { allowFailure: true });
+      check(report.has('pid'), `ociVersion ${b.config.ociVersion} was refused: ${exec.stderr.trim()}`);
+    },
+  ),
 
-  def('features::hooks-supported', featuresMd('#hooks', 'The runtime MUST support the elements of hooks as the hooks property of config.json'), async (ctx) => {
-    const f = features(ctx);
-    const listed = f.hooks ?? [];
-    if (listed.length === 0) skip('features lists no hooks');
-    const b = ctx.bundle(['exit', '0']);
-    const logDir = ctx.shareDir(b, '/hooklog');
-    for (const name of listed) {
-      const inContainer = name === 'startContainer';
-      (b.config.hooks ??= {})[name as 'prestart'] = [
-        { path: inContainer ? '/bin/tsrun-probe' : ctx.env.hostProbe, args: ['tsrun-probe', 'hook', name, inContainer ? '/hooklog/hooks.log' : `${logDir}/hooks.log`] },
-      ];
-    }
-    const c = await ctx.create(b);
-    await c.startOk();
-    await c.waitStopped();
-    await c.delete();
-    const text = fs.existsSync(`${logDir}/hooks.log`) ? fs.readFileSync(`${logDir}/hooks.log`, 'utf8') : '';
-    const seen = new Set(text.split('\n').map((l) => /^name=([^\t]*)/.exec(l)?.[1]).filter(Boolean));
-    const missing = listed.filter((h) => !seen.has(h));
-    check(missing.length === 0, `hooks listed in features but not invoked: ${missing.join(', ')}`);
-  }),
+  def(
+    'features::hooks-supported',
+    featuresMd('#hooks', 'The runtime MUST support the elements of hooks as the hooks property of config.json'),
+    async (ctx) => {
+      const f = features(ctx);
+      const listed = f.hooks ?? [];
+      if (listed.length === 0) skip('features lists no hooks');
+      const b = ctx.bundle(['exit', '0']);
+      const logDir = ctx.shareDir(b, '/hooklog');
+      for (const name of listed) {
+        const inContainer = name === 'startContainer';
+        (b.config.hooks ??= {})[name as 'prestart'] = [
+          {
+            path: inContainer ? '/bin/tsrun-probe' : ctx.env.hostProbe,
+            args: ['tsrun-probe', 'hook', name, inContainer ? '/hooklog/hooks.log' : `${logDir}/hooks.log`],
+          },
+        ];
+      }
+      const c = await ctx.create(b);
+      await c.startOk();
+      await c.waitStopped();
+      await c.delete();
+      const text = fs.existsSync(`${logDir}/hooks.log`) ? fs.readFileSync(`${logDir}/hooks.log`, 'utf8') : '';
+      const seen = new Set(
+        text
+          .split('\n')
+          .map((l) => /^name=([^\t]*)/.exec(l)?.[1])
+          .filter(Boolean),
+      );
+      const missing = listed.filter((h) => !seen.has(h));
+      check(missing.length === 0, `hooks listed in features but not invoked: ${missing.join(', ')}`);
+    },
+  ),
 
-  def('features::stdout-only', cli('features', 'features prints JSON on stdout and nothing on stderr (CRI-O reads combined output)'), async (ctx) => {
-    features(ctx);
-    eq(ctx.env.featuresRaw?.stderr ?? '', '', '`features` stderr');
-  }),
+  def(
+    'features::stdout-only',
+    cli('features', 'features prints JSON on stdout and nothing on stderr (CRI-O reads combined output)'),
+    async (ctx) => {
+      features(ctx);
+      eq(ctx.env.featuresRaw?.stderr ?? '', '', '`features` stderr');
+    },
+  ),
 ];

@@ -35,23 +35,33 @@ async function withConsole(ctx: CaseContext, probeArgs: string[], mutate: (b: Bu
   await c.waitStopped();
   await helper;
   const rep = new Report(fs.readFileSync(reportFile, 'utf8'));
-  const data = Buffer.from(rep.get('data') ?? '', 'hex').toString().replace(/\r/g, '');
+  const data = Buffer.from(rep.get('data') ?? '', 'hex')
+    .toString()
+    .replace(/\r/g, '');
   return { c, rep, out: new Report(data), atCreate };
 }
 
 export const consoleCases: Case[] = [
-  def('console::receives-pty-master', cli('create --console-socket', 'the runtime sends exactly one fd, the pty master, with SCM_RIGHTS'), async (ctx) => {
-    const { rep } = await withConsole(ctx, ['exit', '0']);
-    eq(rep.need('fds'), '1', 'number of fds received');
-    eq(rep.need('cmsg_len_exact'), '1', 'cmsg_len == CMSG_LEN(sizeof(int)) (conmon checks it)');
-    eq(rep.need('truncated'), '0', 'message truncated');
-    check(/^\d+$/.test(rep.need('ptn')), `the fd is not a pty master (TIOCGPTN: ${rep.need('ptn')})`);
-  }),
+  def(
+    'console::receives-pty-master',
+    cli('create --console-socket', 'the runtime sends exactly one fd, the pty master, with SCM_RIGHTS'),
+    async (ctx) => {
+      const { rep } = await withConsole(ctx, ['exit', '0']);
+      eq(rep.need('fds'), '1', 'number of fds received');
+      eq(rep.need('cmsg_len_exact'), '1', 'cmsg_len == CMSG_LEN(sizeof(int)) (conmon checks it)');
+      eq(rep.need('truncated'), '0', 'message truncated');
+      check(/^\d+$/.test(rep.need('ptn')), `the fd is not a pty master (TIOCGPTN: ${rep.need('ptn')})`);
+    },
+  ),
 
-  def('console::sent-before-create-returns', cli('create --console-socket', 'the pty master is sent before create exits (conmon and containerd wait for it)'), async (ctx) => {
-    const { atCreate } = await withConsole(ctx, ['exit', '0']);
-    check(atCreate.has('fds'), 'when create returned, the receiver had not yet got the pty master');
-  }),
+  def(
+    'console::sent-before-create-returns',
+    cli('create --console-socket', 'the pty master is sent before create exits (conmon and containerd wait for it)'),
+    async (ctx) => {
+      const { atCreate } = await withConsole(ctx, ['exit', '0']);
+      check(atCreate.has('fds'), 'when create returned, the receiver had not yet got the pty master');
+    },
+  ),
 
   def('console::payload', cli('create --console-socket', 'one message with a payload under 4096 bytes (go-runc limit)'), async (ctx) => {
     const { rep } = await withConsole(ctx, ['exit', '0']);
@@ -59,35 +69,55 @@ export const consoleCases: Case[] = [
     check(len > 0 && len < 4096, `payload is ${len} bytes`);
   }),
 
-  def('console::stdio-is-tty', configMd('#process', 'terminal true: the pseudoterminal pty is duplicated on the process\'s standard streams'), async (ctx) => {
-    const { out } = await withConsole(ctx, ['tty']);
-    eq(`${out.need('isatty0')}${out.need('isatty1')}${out.need('isatty2')}`, '111', 'isatty(0/1/2)');
-  }),
+  def(
+    'console::stdio-is-tty',
+    configMd('#process', "terminal true: the pseudoterminal pty is duplicated on the process's standard streams"),
+    async (ctx) => {
+      const { out } = await withConsole(ctx, ['tty']);
+      eq(`${out.need('isatty0')}${out.need('isatty1')}${out.need('isatty2')}`, '111', 'isatty(0/1/2)');
+    },
+  ),
 
-  def('console::dev-console', linuxMd('#default-devices', '/dev/console is set up if terminal is enabled by bind mounting the pseudoterminal pty to /dev/console'), async (ctx) => {
-    const { out } = await withConsole(ctx, ['statf', '/dev/console', '/proc/self/fd/0']);
-    const con = out.attrs('statf./dev/console');
-    const stdin = out.attrs('statf./proc/self/fd/0');
-    eq(con.type, 'chr', '/dev/console type');
-    eq(`${con.major}:${con.minor}`, `${stdin.major}:${stdin.minor}`, '/dev/console device vs the terminal on stdin');
-  }),
+  def(
+    'console::dev-console',
+    linuxMd('#default-devices', '/dev/console is set up if terminal is enabled by bind mounting the pseudoterminal pty to /dev/console'),
+    async (ctx) => {
+      const { out } = await withConsole(ctx, ['statf', '/dev/console', '/proc/self/fd/0']);
+      const con = out.attrs('statf./dev/console');
+      const stdin = out.attrs('statf./proc/self/fd/0');
+      eq(con.type, 'chr', '/dev/console type');
+      eq(`${con.major}:${con.minor}`, `${stdin.major}:${stdin.minor}`, '/dev/console device vs the terminal on stdin');
+    },
+  ),
 
-  def('console::console-size', configMd('#process', 'consoleSize specifies the console size in characters of the terminal'), async (ctx) => {
-    const { out } = await withConsole(ctx, ['tty'], (b) => {
-      proc(b.config).consoleSize = { height: 37, width: 111 };
-    });
-    eq(out.need('winsize'), '37x111', 'TIOCGWINSZ rows x cols');
-  }),
+  def(
+    'console::console-size',
+    configMd('#process', 'consoleSize specifies the console size in characters of the terminal'),
+    async (ctx) => {
+      const { out } = await withConsole(ctx, ['tty'], (b) => {
+        proc(b.config).consoleSize = { height: 37, width: 111 };
+      });
+      eq(out.need('winsize'), '37x111', 'TIOCGWINSZ rows x cols');
+    },
+  ),
 
-  def('console::controlling-terminal', configMd('#process', 'terminal true: the pty is the process\'s controlling terminal', 'SHOULD'), async (ctx) => {
-    const { out } = await withConsole(ctx, ['tty']);
-    eq(out.need('devtty'), 'ok', 'open("/dev/tty")');
-  }),
+  def(
+    'console::controlling-terminal',
+    configMd('#process', "terminal true: the pty is the process's controlling terminal", 'SHOULD'),
+    async (ctx) => {
+      const { out } = await withConsole(ctx, ['tty']);
+      eq(out.need('devtty'), 'ok', 'open("/dev/tty")');
+    },
+  ),
 
-  def('console::size-ignored-without-terminal', configMd('#process', 'Runtimes MUST ignore consoleSize if terminal is false or unset'), async (ctx) => {
-    const b = ctx.bundle(['info']);
-    proc(b.config).consoleSize = { height: 10, width: 10 };
-    const { report } = await ctx.run(b);
-    eq(report.need('isatty1'), '0', 'isatty(1) without terminal');
-  }),
+  def(
+    'console::size-ignored-without-terminal',
+    configMd('#process', 'Runtimes MUST ignore consoleSize if terminal is false or unset'),
+    async (ctx) => {
+      const b = ctx.bundle(['info']);
+      proc(b.config).consoleSize = { height: 10, width: 10 };
+      const { report } = await ctx.run(b);
+      eq(report.need('isatty1'), '0', 'isatty(1) without terminal');
+    },
+  ),
 ];

@@ -36,26 +36,34 @@ export const deviceCases: Case[] = [
   defaultDev('urandom', 1, 9),
   defaultDev('tty', 5, 0),
 
-  def('devices::default-ptmx', linuxMd('#default-devices', 'the runtime MUST supply /dev/ptmx, a bind-mount or symlink of the container\'s /dev/pts/ptmx'), async (ctx) => {
-    const { report } = await ctx.run(ctx.bundle(['stat', '/dev/ptmx', ',', 'statf', '/dev/ptmx', '/dev/pts/ptmx']));
-    const l = report.attrs('stat./dev/ptmx');
-    const f = report.attrs('statf./dev/ptmx');
-    const pts = report.attrs('statf./dev/pts/ptmx');
-    if (l.type === 'lnk') {
-      check(['pts/ptmx', '/dev/pts/ptmx'].includes(l.target ?? ''), `/dev/ptmx links to ${l.target}, not pts/ptmx`);
-    } else {
-      eq(`${f.type} ${f.major}:${f.minor}`, 'chr 5:2', '/dev/ptmx');
-      eq(f.dev, pts.dev, '/dev/ptmx must be the devpts instance of /dev/pts (same st_dev)');
-    }
-  }),
+  def(
+    'devices::default-ptmx',
+    linuxMd('#default-devices', "the runtime MUST supply /dev/ptmx, a bind-mount or symlink of the container's /dev/pts/ptmx"),
+    async (ctx) => {
+      const { report } = await ctx.run(ctx.bundle(['stat', '/dev/ptmx', ',', 'statf', '/dev/ptmx', '/dev/pts/ptmx']));
+      const l = report.attrs('stat./dev/ptmx');
+      const f = report.attrs('statf./dev/ptmx');
+      const pts = report.attrs('statf./dev/pts/ptmx');
+      if (l.type === 'lnk') {
+        check(['pts/ptmx', '/dev/pts/ptmx'].includes(l.target ?? ''), `/dev/ptmx links to ${l.target}, not pts/ptmx`);
+      } else {
+        eq(`${f.type} ${f.major}:${f.minor}`, 'chr 5:2', '/dev/ptmx');
+        eq(f.dev, pts.dev, '/dev/ptmx must be the devpts instance of /dev/pts (same st_dev)');
+      }
+    },
+  ),
 
-  def('devices::default-usable', linuxMd('#default-devices', 'the default devices are usable: /dev/null takes writes, /dev/zero reads zeros, /dev/full gives ENOSPC'), async (ctx) => {
-    const { report } = await ctx.run(ctx.bundle(['write', '/dev/null', '/dev/full', ',', 'read', '/dev/zero', '/dev/urandom']));
-    eq(report.need('write./dev/null'), 'ok:1', 'writing /dev/null');
-    expectErrno(report.need('write./dev/full'), 'ENOSPC', 'writing /dev/full');
-    check(/^0+$/.test(report.need('data./dev/zero')), 'reading /dev/zero did not give zeros');
-    eq(report.need('read./dev/urandom'), 'ok:256', 'reading /dev/urandom');
-  }),
+  def(
+    'devices::default-usable',
+    linuxMd('#default-devices', 'the default devices are usable: /dev/null takes writes, /dev/zero reads zeros, /dev/full gives ENOSPC'),
+    async (ctx) => {
+      const { report } = await ctx.run(ctx.bundle(['write', '/dev/null', '/dev/full', ',', 'read', '/dev/zero', '/dev/urandom']));
+      eq(report.need('write./dev/null'), 'ok:1', 'writing /dev/null');
+      expectErrno(report.need('write./dev/full'), 'ENOSPC', 'writing /dev/full');
+      check(/^0+$/.test(report.need('data./dev/zero')), 'reading /dev/zero did not give zeros');
+      eq(report.need('read./dev/urandom'), 'ok:256', 'reading /dev/urandom');
+    },
+  ),
 
   def('devices::char-device', linuxMd('#devices', 'devices lists devices that MUST be available in the container (char)'), async (ctx) => {
     const b = ctx.bundle(['stat', '/dev/spec-char']);
@@ -65,13 +73,17 @@ export const deviceCases: Case[] = [
     eq(`${a.type} ${a.major}:${a.minor}`, 'chr 1:3', '/dev/spec-char');
   }),
 
-  def('devices::block-device', linuxMd('#devices', 'devices lists devices that MUST be available in the container (block)'), async (ctx) => {
-    const b = ctx.bundle(['stat', '/dev/spec-blk']);
-    addDevice(b, { type: 'b', path: '/dev/spec-blk', major: 7, minor: 200 });
-    const { report } = await ctx.run(b);
-    const a = report.attrs('stat./dev/spec-blk');
-    eq(`${a.type} ${a.major}:${a.minor}`, 'blk 7:200', '/dev/spec-blk');
-  }),
+  def(
+    'devices::block-device',
+    linuxMd('#devices', 'devices lists devices that MUST be available in the container (block)'),
+    async (ctx) => {
+      const b = ctx.bundle(['stat', '/dev/spec-blk']);
+      addDevice(b, { type: 'b', path: '/dev/spec-blk', major: 7, minor: 200 });
+      const { report } = await ctx.run(b);
+      const a = report.attrs('stat./dev/spec-blk');
+      eq(`${a.type} ${a.major}:${a.minor}`, 'blk 7:200', '/dev/spec-blk');
+    },
+  ),
 
   def('devices::fifo', linuxMd('#devices', 'type p: a FIFO MUST be available in the container'), async (ctx) => {
     const b = ctx.bundle(['stat', '/dev/spec-fifo']);
@@ -103,54 +115,91 @@ export const deviceCases: Case[] = [
     eq(`${a.uid}:${a.gid}`, '1000:1001', 'owner of /dev/spec-owned');
   }),
 
-  def('devices::outside-dev', linuxMd('#devices', 'The path MAY be anywhere in the container filesystem, notably outside of /dev'), async (ctx) => {
-    const b = ctx.bundle(['stat', '/spec-devdir/null']);
-    addDevice(b, { type: 'c', path: '/spec-devdir/null', major: 1, minor: 3 });
-    const { report } = await ctx.run(b);
-    const a = report.attrs('stat./spec-devdir/null');
-    eq(`${a.type} ${a.major}:${a.minor}`, 'chr 1:3', '/spec-devdir/null');
-  }),
+  def(
+    'devices::outside-dev',
+    linuxMd('#devices', 'The path MAY be anywhere in the container filesystem, notably outside of /dev'),
+    async (ctx) => {
+      const b = ctx.bundle(['stat', '/spec-devdir/null']);
+      addDevice(b, { type: 'c', path: '/spec-devdir/null', major: 1, minor: 3 });
+      const { report } = await ctx.run(b);
+      const a = report.attrs('stat./spec-devdir/null');
+      eq(`${a.type} ${a.major}:${a.minor}`, 'chr 1:3', '/spec-devdir/null');
+    },
+  ),
 
-  def('devices::existing-mismatch', linuxMd('#devices', 'If a file already exists at path that does not match the requested device, the runtime MUST generate an error'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    fs.writeFileSync(b.inRootfs('spec-devfile'), 'regular file');
-    addDevice(b, { type: 'c', path: '/spec-devfile', major: 1, minor: 3 });
-    const c = await ctx.tryCreate(b);
-    expectError(c.createResult, 'create with a device path occupied by a regular file');
-  }),
+  def(
+    'devices::existing-mismatch',
+    linuxMd('#devices', 'If a file already exists at path that does not match the requested device, the runtime MUST generate an error'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      fs.writeFileSync(b.inRootfs('spec-devfile'), 'regular file');
+      addDevice(b, { type: 'c', path: '/spec-devfile', major: 1, minor: 3 });
+      const c = await ctx.tryCreate(b);
+      expectError(c.createResult, 'create with a device path occupied by a regular file');
+    },
+  ),
 
-  def('devices::invalid-type', linuxMd('#devices', 'type MUST be one of c, b, u or p: an invalid type is an error', 'MUST'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    addDevice(b, { type: 'x', path: '/dev/spec-bad', major: 1, minor: 3 });
-    expectError((await ctx.tryCreate(b)).createResult, 'create with device type "x"');
-  }),
+  def(
+    'devices::invalid-type',
+    linuxMd('#devices', 'type MUST be one of c, b, u or p: an invalid type is an error', 'MUST'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      addDevice(b, { type: 'x', path: '/dev/spec-bad', major: 1, minor: 3 });
+      expectError((await ctx.tryCreate(b)).createResult, 'create with device type "x"');
+    },
+  ),
 
-  def('devices::cgroup-deny', linuxMd('#allowed-device-list', 'devices configures the allowed device list (deny all: the device cannot be opened)'), async (ctx) => {
-    const b = ctx.bundle(['syscall', OPEN_R]);
-    fuseRules(b, [{ allow: false, access: 'rwm' }]);
-    const { report } = await ctx.run(b);
-    expectErrno(report.need(`syscall.${OPEN_R}`), 'EPERM', 'opening a denied device');
-  }),
+  def(
+    'devices::cgroup-deny',
+    linuxMd('#allowed-device-list', 'devices configures the allowed device list (deny all: the device cannot be opened)'),
+    async (ctx) => {
+      const b = ctx.bundle(['syscall', OPEN_R]);
+      fuseRules(b, [{ allow: false, access: 'rwm' }]);
+      const { report } = await ctx.run(b);
+      expectErrno(report.need(`syscall.${OPEN_R}`), 'EPERM', 'opening a denied device');
+    },
+  ),
 
-  def('devices::cgroup-allow', linuxMd('#allowed-device-list', 'devices configures the allowed device list (an allowed device can be opened)'), async (ctx) => {
-    const b = ctx.bundle(['syscall', OPEN_R]);
-    fuseRules(b, [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }]);
-    const { report } = await ctx.run(b);
-    const r = report.need(`syscall.${OPEN_R}`);
-    if (errnoOf(r) === 'EPERM') fail('an explicitly allowed device cannot be opened (EPERM)');
-  }),
+  def(
+    'devices::cgroup-allow',
+    linuxMd('#allowed-device-list', 'devices configures the allowed device list (an allowed device can be opened)'),
+    async (ctx) => {
+      const b = ctx.bundle(['syscall', OPEN_R]);
+      fuseRules(b, [
+        { allow: false, access: 'rwm' },
+        { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' },
+      ]);
+      const { report } = await ctx.run(b);
+      const r = report.need(`syscall.${OPEN_R}`);
+      if (errnoOf(r) === 'EPERM') fail('an explicitly allowed device cannot be opened (EPERM)');
+    },
+  ),
 
-  def('devices::cgroup-order', linuxMd('#allowed-device-list', 'The runtime MUST apply entries in the listed order (a later deny-all wins)'), async (ctx) => {
-    const b = ctx.bundle(['syscall', OPEN_R]);
-    fuseRules(b, [{ allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }, { allow: false, access: 'rwm' }]);
-    const { report } = await ctx.run(b);
-    expectErrno(report.need(`syscall.${OPEN_R}`), 'EPERM', 'opening a device allowed before a later deny-all');
-  }),
+  def(
+    'devices::cgroup-order',
+    linuxMd('#allowed-device-list', 'The runtime MUST apply entries in the listed order (a later deny-all wins)'),
+    async (ctx) => {
+      const b = ctx.bundle(['syscall', OPEN_R]);
+      fuseRules(b, [
+        { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' },
+        { allow: false, access: 'rwm' },
+      ]);
+      const { report } = await ctx.run(b);
+      expectErrno(report.need(`syscall.${OPEN_R}`), 'EPERM', 'opening a device allowed before a later deny-all');
+    },
+  ),
 
-  def('devices::cgroup-access-r', linuxMd('#allowed-device-list', 'access is a composition of r, w, m: read-only access refuses writes'), async (ctx) => {
-    const b = ctx.bundle(['syscall', OPEN_W]);
-    fuseRules(b, [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }]);
-    const { report } = await ctx.run(b);
-    expectErrno(report.need(`syscall.${OPEN_W}`), 'EPERM', 'opening for write a device allowed only for reading');
-  }),
+  def(
+    'devices::cgroup-access-r',
+    linuxMd('#allowed-device-list', 'access is a composition of r, w, m: read-only access refuses writes'),
+    async (ctx) => {
+      const b = ctx.bundle(['syscall', OPEN_W]);
+      fuseRules(b, [
+        { allow: false, access: 'rwm' },
+        { allow: true, type: 'c', major: 10, minor: 229, access: 'r' },
+      ]);
+      const { report } = await ctx.run(b);
+      expectErrno(report.need(`syscall.${OPEN_W}`), 'EPERM', 'opening for write a device allowed only for reading');
+    },
+  ),
 ];

@@ -28,7 +28,11 @@ interface HookSetup {
   log: string;
   /** Host dir bind-mounted at /shared for the program's marker file. */
   shared: string;
-  add(name: HookName, label: string, opts?: { exit?: number; sleepMs?: number; timeout?: number; env?: string[]; extraArgs?: string[] }): void;
+  add(
+    name: HookName,
+    label: string,
+    opts?: { exit?: number; sleepMs?: number; timeout?: number; env?: string[]; extraArgs?: string[] },
+  ): void;
   records(): HookRecord[];
 }
 
@@ -46,7 +50,15 @@ function setup(ctx: CaseContext, program: string[] = ['touch', '/shared/ran', ',
       const inContainer = CONTAINER_SIDE.includes(name);
       const hookPath = inContainer ? '/bin/tsrun-probe' : ctx.env.hostProbe;
       const logPath = inContainer ? '/hooklog/hooks.log' : log;
-      const args = ['tsrun-probe', 'hook', label, logPath, String(o.exit ?? 0), ...(o.sleepMs ? [String(o.sleepMs)] : []), ...(o.extraArgs ?? [])];
+      const args = [
+        'tsrun-probe',
+        'hook',
+        label,
+        logPath,
+        String(o.exit ?? 0),
+        ...(o.sleepMs ? [String(o.sleepMs)] : []),
+        ...(o.extraArgs ?? []),
+      ];
       const hook: { path: string; args: string[]; env?: string[]; timeout?: number } = { path: hookPath, args };
       if (o.env) hook.env = o.env;
       if (o.timeout) hook.timeout = o.timeout;
@@ -96,65 +108,81 @@ async function lifecycle(ctx: CaseContext, h: HookSetup): Promise<Container> {
 
 /** A hook type is invoked during the expected operation, not before. */
 const invoked = (name: HookName, during: 'create' | 'start' | 'delete'): Case =>
-  def(`hooks::${name.toLowerCase()}-invoked`, runtimeMd('#lifecycle', `The ${name} hooks MUST be invoked by the runtime (during ${during})`), async (ctx) => {
-    const h = setup(ctx);
-    h.add(name, name);
-    const c = await lifecycle(ctx, h);
-    const after = { create: names(h) } as Record<string, string[]>;
-    if (during === 'create') {
-      check(after.create?.includes(name), `${name} hook did not run during create (log: ${after.create?.join(',') || 'empty'})`);
-      return;
-    }
-    check(!after.create?.includes(name), `${name} hook ran during create already`);
-    await c.startOk();
-    if (during === 'start') {
-      check(names(h).includes(name), `${name} hook did not run by the time start returned (log: ${names(h).join(',') || 'empty'})`);
-      return;
-    }
-    check(!names(h).includes(name), `${name} hook ran before delete`);
-    await c.kill('KILL');
-    await c.waitStopped();
-    const d = await c.delete();
-    if (d.code !== 0) fail(`delete failed: ${d.stderr.trim()}`);
-    check(names(h).includes(name), `${name} hook did not run by the time delete returned (log: ${names(h).join(',') || 'empty'})`);
-  });
+  def(
+    `hooks::${name.toLowerCase()}-invoked`,
+    runtimeMd('#lifecycle', `The ${name} hooks MUST be invoked by the runtime (during ${during})`),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add(name, name);
+      const c = await lifecycle(ctx, h);
+      const after = { create: names(h) } as Record<string, string[]>;
+      if (during === 'create') {
+        check(after.create?.includes(name), `${name} hook did not run during create (log: ${after.create?.join(',') || 'empty'})`);
+        return;
+      }
+      check(!after.create?.includes(name), `${name} hook ran during create already`);
+      await c.startOk();
+      if (during === 'start') {
+        check(names(h).includes(name), `${name} hook did not run by the time start returned (log: ${names(h).join(',') || 'empty'})`);
+        return;
+      }
+      check(!names(h).includes(name), `${name} hook ran before delete`);
+      await c.kill('KILL');
+      await c.waitStopped();
+      const d = await c.delete();
+      if (d.code !== 0) fail(`delete failed: ${d.stderr.trim()}`);
+      check(names(h).includes(name), `${name} hook did not run by the time delete returned (log: ${names(h).join(',') || 'empty'})`);
+    },
+  );
 
 /** Which namespace a hook type runs in. */
 const namespaceOf = (name: HookName, where: 'runtime' | 'container'): Case =>
-  def(`hooks::${name.toLowerCase()}-namespace`, configMd('#posix-platform-hooks', `The ${name} hooks MUST be executed in the ${where} namespace`), async (ctx) => {
-    const h = setup(ctx);
-    h.add(name, name);
-    const c = await lifecycle(ctx, h);
-    const pid = await c.pid();
-    const containerMnt = nsLink(pid, 'mount');
-    await c.startOk();
-    if (name === 'poststop') {
-      await c.kill('KILL');
-      await c.waitStopped();
-      await c.delete();
-    }
-    const rec = h.records().find((r) => r.name === name);
-    if (!rec) fail(`${name} hook never ran`);
-    const want = where === 'runtime' ? nsLink('self', 'mount') : containerMnt;
-    eq(rec.ns.mnt, want, `mount namespace of the ${name} hook (${where})`);
-  });
+  def(
+    `hooks::${name.toLowerCase()}-namespace`,
+    configMd('#posix-platform-hooks', `The ${name} hooks MUST be executed in the ${where} namespace`),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add(name, name);
+      const c = await lifecycle(ctx, h);
+      const pid = await c.pid();
+      const containerMnt = nsLink(pid, 'mount');
+      await c.startOk();
+      if (name === 'poststop') {
+        await c.kill('KILL');
+        await c.waitStopped();
+        await c.delete();
+      }
+      const rec = h.records().find((r) => r.name === name);
+      if (!rec) fail(`${name} hook never ran`);
+      const want = where === 'runtime' ? nsLink('self', 'mount') : containerMnt;
+      eq(rec.ns.mnt, want, `mount namespace of the ${name} hook (${where})`);
+    },
+  );
 
 /** A failing hook of a create/start type: error, container stopped, program not run. */
 const failing = (name: HookName): Case =>
-  def(`hooks::${name.toLowerCase()}-failure`, runtimeMd('#lifecycle', `If any ${name} hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12`), async (ctx) => {
-    const h = setup(ctx);
-    h.add(name, `${name}-fails`, { exit: 1 });
-    h.add(name, `${name}-after`);
-    const c = await ctx.tryCreate(h.b);
-    let opError = c.createResult.code !== 0;
-    if (!opError && name === 'startContainer') opError = (await c.start()).code !== 0;
-    if (!opError) fail(`no operation reported an error though a ${name} hook exited 1`);
-    await sleep(300);
-    check(!ran(h), 'the user program ran although a hook failed');
-    check(!names(h).includes(`${name}-after`), `the ${name} hook after the failing one still ran`);
-    const st = await c.state();
-    if (st.code === 0 && st.json?.status !== 'stopped') fail(`container is "${String(st.json?.status)}" after the failed hook, not stopped or gone`);
-  });
+  def(
+    `hooks::${name.toLowerCase()}-failure`,
+    runtimeMd(
+      '#lifecycle',
+      `If any ${name} hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12`,
+    ),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add(name, `${name}-fails`, { exit: 1 });
+      h.add(name, `${name}-after`);
+      const c = await ctx.tryCreate(h.b);
+      let opError = c.createResult.code !== 0;
+      if (!opError && name === 'startContainer') opError = (await c.start()).code !== 0;
+      if (!opError) fail(`no operation reported an error though a ${name} hook exited 1`);
+      await sleep(300);
+      check(!ran(h), 'the user program ran although a hook failed');
+      check(!names(h).includes(`${name}-after`), `the ${name} hook after the failing one still ran`);
+      const st = await c.state();
+      if (st.code === 0 && st.json?.status !== 'stopped')
+        fail(`container is "${String(st.json?.status)}" after the failed hook, not stopped or gone`);
+    },
+  );
 
 export const hookCases: Case[] = [
   invoked('prestart', 'create'),
@@ -171,43 +199,62 @@ export const hookCases: Case[] = [
   namespaceOf('poststart', 'runtime'),
   namespaceOf('poststop', 'runtime'),
 
-  def('hooks::order-create', configMd('#prestart', 'prestart MUST be called before createRuntime; createContainer MUST be called after createRuntime'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('createContainer', 'createContainer');
-    h.add('createRuntime', 'createRuntime');
-    h.add('prestart', 'prestart');
-    await lifecycle(ctx, h);
-    eq(names(h).join(','), 'prestart,createRuntime,createContainer', 'order of hook invocations during create');
-  }),
+  def(
+    'hooks::order-create',
+    configMd('#prestart', 'prestart MUST be called before createRuntime; createContainer MUST be called after createRuntime'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('createContainer', 'createContainer');
+      h.add('createRuntime', 'createRuntime');
+      h.add('prestart', 'prestart');
+      await lifecycle(ctx, h);
+      eq(names(h).join(','), 'prestart,createRuntime,createContainer', 'order of hook invocations during create');
+    },
+  ),
 
-  def('hooks::order-start', runtimeMd('#lifecycle', 'startContainer hooks run before the program (step 7), poststart after it (step 9)'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('poststart', 'poststart');
-    h.add('startContainer', 'startContainer');
-    const c = await lifecycle(ctx, h);
-    await c.startOk();
-    eq(names(h).join(','), 'startContainer,poststart', 'order of hook invocations during start');
-  }),
+  def(
+    'hooks::order-start',
+    runtimeMd('#lifecycle', 'startContainer hooks run before the program (step 7), poststart after it (step 9)'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('poststart', 'poststart');
+      h.add('startContainer', 'startContainer');
+      const c = await lifecycle(ctx, h);
+      await c.startOk();
+      eq(names(h).join(','), 'startContainer,poststart', 'order of hook invocations during start');
+    },
+  ),
 
-  def('hooks::poststart-after-program', configMd('#poststart', 'poststart hooks MUST be called after the user-specified process is executed'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('poststart', 'poststart');
-    const c = await lifecycle(ctx, h);
-    await c.startOk();
-    const rec = h.records().find((r) => r.name === 'poststart');
-    if (!rec) fail('poststart hook never ran');
-    check(rec.targetCmdline.includes('tsrun-probe touch'), `when the poststart hook ran, the container process was running "${rec.targetCmdline.trim()}", not the user program`);
-  }),
+  def(
+    'hooks::poststart-after-program',
+    configMd('#poststart', 'poststart hooks MUST be called after the user-specified process is executed'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('poststart', 'poststart');
+      const c = await lifecycle(ctx, h);
+      await c.startOk();
+      const rec = h.records().find((r) => r.name === 'poststart');
+      if (!rec) fail('poststart hook never ran');
+      check(
+        rec.targetCmdline.includes('tsrun-probe touch'),
+        `when the poststart hook ran, the container process was running "${rec.targetCmdline.trim()}", not the user program`,
+      );
+    },
+  ),
 
-  def('hooks::createruntime-before-program', runtimeMd('#lifecycle', 'createRuntime hooks run during create, before the user program (step 4, program at step 8)'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('createRuntime', 'createRuntime');
-    await lifecycle(ctx, h);
-    const rec = h.records()[0];
-    if (!rec) fail('createRuntime hook never ran');
-    check(!rec.targetCmdline.includes('tsrun-probe touch'), 'the user program was already running when the createRuntime hook ran');
-    check(!ran(h), 'the user program ran during create');
-  }),
+  def(
+    'hooks::createruntime-before-program',
+    runtimeMd('#lifecycle', 'createRuntime hooks run during create, before the user program (step 4, program at step 8)'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('createRuntime', 'createRuntime');
+      await lifecycle(ctx, h);
+      const rec = h.records()[0];
+      if (!rec) fail('createRuntime hook never ran');
+      check(!rec.targetCmdline.includes('tsrun-probe touch'), 'the user program was already running when the createRuntime hook ran');
+      check(!ran(h), 'the user program ran during create');
+    },
+  ),
 
   def('hooks::listed-order', configMd('#posix-platform-hooks', 'Hooks MUST be called in the listed order'), async (ctx) => {
     const h = setup(ctx);
@@ -216,40 +263,48 @@ export const hookCases: Case[] = [
     eq(names(h).join(','), 'first,second,third', 'order of three createRuntime hooks');
   }),
 
-  def('hooks::state-on-stdin', configMd('#posix-platform-hooks', 'The state of the container MUST be passed to hooks over stdin'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('createRuntime', 'createRuntime');
-    const c = await lifecycle(ctx, h);
-    const rec = h.records()[0];
-    if (!rec) fail('the hook never ran');
-    let st: Record<string, unknown>;
-    try {
-      st = JSON.parse(rec.stdin) as Record<string, unknown>;
-    } catch {
-      fail(`hook stdin is not JSON: ${JSON.stringify(rec.stdin.slice(0, 200))}`);
-    }
-    eq(st.id, c.id, 'state.id on hook stdin');
-    check(typeof st.ociVersion === 'string', 'state.ociVersion missing');
-    check(typeof st.pid === 'number' && st.pid > 0, `state.pid ${String(st.pid)}`);
-    check(typeof st.bundle === 'string' && fs.realpathSync(st.bundle) === fs.realpathSync(h.b.dir), `state.bundle ${String(st.bundle)}`);
-    check(['creating', 'created'].includes(String(st.status)), `state.status "${String(st.status)}" during create`);
-  }),
+  def(
+    'hooks::state-on-stdin',
+    configMd('#posix-platform-hooks', 'The state of the container MUST be passed to hooks over stdin'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('createRuntime', 'createRuntime');
+      const c = await lifecycle(ctx, h);
+      const rec = h.records()[0];
+      if (!rec) fail('the hook never ran');
+      let st: Record<string, unknown>;
+      try {
+        st = JSON.parse(rec.stdin) as Record<string, unknown>;
+      } catch {
+        fail(`hook stdin is not JSON: ${JSON.stringify(rec.stdin.slice(0, 200))}`);
+      }
+      eq(st.id, c.id, 'state.id on hook stdin');
+      check(typeof st.ociVersion === 'string', 'state.ociVersion missing');
+      check(typeof st.pid === 'number' && st.pid > 0, `state.pid ${String(st.pid)}`);
+      check(typeof st.bundle === 'string' && fs.realpathSync(st.bundle) === fs.realpathSync(h.b.dir), `state.bundle ${String(st.bundle)}`);
+      check(['creating', 'created'].includes(String(st.status)), `state.status "${String(st.status)}" during create`);
+    },
+  ),
 
-  def('hooks::poststop-state', configMd('#posix-platform-hooks', 'The state of the container MUST be passed to hooks over stdin (poststop: stopped)'), async (ctx) => {
-    const h = setup(ctx, ['exit', '0']);
-    h.add('poststop', 'poststop');
-    const c = await lifecycle(ctx, h);
-    await c.startOk();
-    await c.waitStopped();
-    await c.delete();
-    const rec = h.records()[0];
-    if (!rec) fail('poststop hook never ran');
-    const st = JSON.parse(rec.stdin || '{}') as Record<string, unknown>;
-    eq(st.id, c.id, 'state.id');
-    eq(st.status, 'stopped', 'state.status on poststop stdin');
-  }),
+  def(
+    'hooks::poststop-state',
+    configMd('#posix-platform-hooks', 'The state of the container MUST be passed to hooks over stdin (poststop: stopped)'),
+    async (ctx) => {
+      const h = setup(ctx, ['exit', '0']);
+      h.add('poststop', 'poststop');
+      const c = await lifecycle(ctx, h);
+      await c.startOk();
+      await c.waitStopped();
+      await c.delete();
+      const rec = h.records()[0];
+      if (!rec) fail('poststop hook never ran');
+      const st = JSON.parse(rec.stdin || '{}') as Record<string, unknown>;
+      eq(st.id, c.id, 'state.id');
+      eq(st.status, 'stopped', 'state.status on poststop stdin');
+    },
+  ),
 
-  def('hooks::args', configMd('#posix-platform-hooks', 'args: with the same semantics as execv\'s argv'), async (ctx) => {
+  def('hooks::args', configMd('#posix-platform-hooks', "args: with the same semantics as execv's argv"), async (ctx) => {
     const h = setup(ctx);
     h.add('createRuntime', 'args', { extraArgs: ['with space', ''] });
     await lifecycle(ctx, h);
@@ -258,71 +313,99 @@ export const hookCases: Case[] = [
     eq(JSON.stringify(rec.argv), JSON.stringify(['tsrun-probe', 'hook', 'args', h.log, '0', 'with space', '']), 'hook argv');
   }),
 
-  def('hooks::env', configMd('#posix-platform-hooks', 'env: with the same semantics as environ (only the listed variables)'), async (ctx) => {
-    const h = setup(ctx);
-    const env = ['SPEC_HOOK=1', 'OTHER=two words'];
-    h.add('createRuntime', 'env', { env });
-    await lifecycle(ctx, h);
-    const rec = h.records()[0];
-    if (!rec) fail('the hook never ran');
-    eq(JSON.stringify([...rec.env].sort()), JSON.stringify([...env].sort()), 'hook environment');
-  }),
+  def(
+    'hooks::env',
+    configMd('#posix-platform-hooks', 'env: with the same semantics as environ (only the listed variables)'),
+    async (ctx) => {
+      const h = setup(ctx);
+      const env = ['SPEC_HOOK=1', 'OTHER=two words'];
+      h.add('createRuntime', 'env', { env });
+      await lifecycle(ctx, h);
+      const rec = h.records()[0];
+      if (!rec) fail('the hook never ran');
+      eq(JSON.stringify([...rec.env].sort()), JSON.stringify([...env].sort()), 'hook environment');
+    },
+  ),
 
-  def('hooks::startcontainer-path-in-container', configMd('#posix-platform-hooks', 'The value of startContainer path MUST resolve in the container namespace'), async (ctx) => {
-    const h = setup(ctx);
-    // This path exists only inside the container.
-    fs.mkdirSync(h.b.inRootfs('opt/only-in-container'), { recursive: true });
-    fs.linkSync(h.b.inRootfs('bin/tsrun-probe'), h.b.inRootfs('opt/only-in-container/hook'));
-    ((h.b.config.hooks ??= {}).startContainer ??= []).push({ path: '/opt/only-in-container/hook', args: ['hook', 'hook', 'incontainer', '/hooklog/hooks.log'] });
-    const c = await lifecycle(ctx, h);
-    await c.startOk();
-    check(names(h).includes('incontainer'), 'the startContainer hook at a container-only path did not run');
-  }),
+  def(
+    'hooks::startcontainer-path-in-container',
+    configMd('#posix-platform-hooks', 'The value of startContainer path MUST resolve in the container namespace'),
+    async (ctx) => {
+      const h = setup(ctx);
+      // This path exists only inside the container.
+      fs.mkdirSync(h.b.inRootfs('opt/only-in-container'), { recursive: true });
+      fs.linkSync(h.b.inRootfs('bin/tsrun-probe'), h.b.inRootfs('opt/only-in-container/hook'));
+      ((h.b.config.hooks ??= {}).startContainer ??= []).push({
+        path: '/opt/only-in-container/hook',
+        args: ['hook', 'hook', 'incontainer', '/hooklog/hooks.log'],
+      });
+      const c = await lifecycle(ctx, h);
+      await c.startOk();
+      check(names(h).includes('incontainer'), 'the startContainer hook at a container-only path did not run');
+    },
+  ),
 
   failing('prestart'),
   failing('createRuntime'),
   failing('createContainer'),
   failing('startContainer'),
 
-  def('hooks::failure-runs-poststop', runtimeMd('#lifecycle', 'a failing createRuntime hook continues the lifecycle at step 12; step 13: poststop hooks MUST be invoked'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('createRuntime', 'fails', { exit: 1 });
-    h.add('poststop', 'poststop');
-    const c = await ctx.tryCreate(h.b);
-    expectError(c.createResult, 'create with a failing createRuntime hook');
-    await waitUntil(() => names(h).includes('poststop'), 1000);
-    check(names(h).includes('poststop'), `poststop hooks were not invoked after the failed create (log: ${names(h).join(',')})`);
-  }),
+  def(
+    'hooks::failure-runs-poststop',
+    runtimeMd('#lifecycle', 'a failing createRuntime hook continues the lifecycle at step 12; step 13: poststop hooks MUST be invoked'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('createRuntime', 'fails', { exit: 1 });
+      h.add('poststop', 'poststop');
+      const c = await ctx.tryCreate(h.b);
+      expectError(c.createResult, 'create with a failing createRuntime hook');
+      await waitUntil(() => names(h).includes('poststop'), 1000);
+      check(names(h).includes('poststop'), `poststop hooks were not invoked after the failed create (log: ${names(h).join(',')})`);
+    },
+  ),
 
-  def('hooks::poststart-failure-continues', runtimeMd('#lifecycle', 'If any poststart hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('poststart', 'fails', { exit: 1 });
-    h.add('poststart', 'after');
-    const c = await lifecycle(ctx, h);
-    await c.start();
-    check(names(h).includes('after'), 'the poststart hook after the failing one did not run');
-    eq(await c.status(), 'running', 'status after a failed poststart hook');
-  }),
+  def(
+    'hooks::poststart-failure-continues',
+    runtimeMd('#lifecycle', 'If any poststart hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('poststart', 'fails', { exit: 1 });
+      h.add('poststart', 'after');
+      const c = await lifecycle(ctx, h);
+      await c.start();
+      check(names(h).includes('after'), 'the poststart hook after the failing one did not run');
+      eq(await c.status(), 'running', 'status after a failed poststart hook');
+    },
+  ),
 
-  def('hooks::poststop-failure-continues', runtimeMd('#lifecycle', 'If any poststop hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue'), async (ctx) => {
-    const h = setup(ctx, ['exit', '0']);
-    h.add('poststop', 'fails', { exit: 1 });
-    h.add('poststop', 'after');
-    const c = await lifecycle(ctx, h);
-    await c.startOk();
-    await c.waitStopped();
-    await c.delete();
-    check(names(h).includes('after'), 'the poststop hook after the failing one did not run');
-    check((await c.state()).code !== 0, 'the container still exists after delete with a failed poststop hook');
-  }),
+  def(
+    'hooks::poststop-failure-continues',
+    runtimeMd('#lifecycle', 'If any poststop hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue'),
+    async (ctx) => {
+      const h = setup(ctx, ['exit', '0']);
+      h.add('poststop', 'fails', { exit: 1 });
+      h.add('poststop', 'after');
+      const c = await lifecycle(ctx, h);
+      await c.startOk();
+      await c.waitStopped();
+      await c.delete();
+      check(names(h).includes('after'), 'the poststop hook after the failing one did not run');
+      check((await c.state()).code !== 0, 'the container still exists after delete with a failed poststop hook');
+    },
+  ),
 
-  def('hooks::timeout', configMd('#posix-platform-hooks', 'timeout is the number of seconds before aborting the hook'), async (ctx) => {
-    const h = setup(ctx);
-    h.add('createRuntime', 'slow', { sleepMs: scaled(20000), timeout: 1 });
-    const started = Date.now();
-    const c = await ctx.tryCreate(h.b);
-    const took = Date.now() - started;
-    check(took < scaled(10000), `create took ${took} ms: the hook was not aborted after its 1 s timeout`);
-    expectError(c.createResult, 'create with a hook that timed out');
-  }, { timeoutMs: 45000 }),
+  def(
+    'hooks::timeout',
+    configMd('#posix-platform-hooks', 'timeout is the number of seconds before aborting the hook'),
+    async (ctx) => {
+      const h = setup(ctx);
+      h.add('createRuntime', 'slow', { sleepMs: scaled(20000), timeout: 1 });
+      const started = Date.now();
+      const c = await ctx.tryCreate(h.b);
+      const took = Date.now() - started;
+      check(took < scaled(10000), `create took ${took} ms: the hook was not aborted after its 1 s timeout`);
+      expectError(c.createResult, 'create with a hook that timed out');
+    },
+    { timeoutMs: 45000 },
+  ),
 ];

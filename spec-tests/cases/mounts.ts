@@ -40,14 +40,18 @@ const tmpfs = (destination: string, options: string[] = []): Mount => ({ destina
 
 /** One case per mount flag: the option must show in statfs(2) flags. */
 const flagCase = (opt: string, flag: string, level: 'MUST' | 'SHOULD' = 'MUST'): Case =>
-  def(`mounts::option-${opt}`, configMd('#linux-mount-options', `Runtimes ${level} implement the "${opt}" mount option`, level), async (ctx) => {
-    const b = ctx.bundle();
-    addMount(b, tmpfs('/mnt/opt', [opt]));
-    const seen = await inspect(ctx, b, ['statfs', '/mnt/opt']);
-    mountAt(seen, '/mnt/opt');
-    const flags = statfsFlags(seen.report, '/mnt/opt');
-    check(flags.includes(flag), `"${opt}" not in effect: statfs flags are [${flags.join(',')}]`);
-  });
+  def(
+    `mounts::option-${opt}`,
+    configMd('#linux-mount-options', `Runtimes ${level} implement the "${opt}" mount option`, level),
+    async (ctx) => {
+      const b = ctx.bundle();
+      addMount(b, tmpfs('/mnt/opt', [opt]));
+      const seen = await inspect(ctx, b, ['statfs', '/mnt/opt']);
+      mountAt(seen, '/mnt/opt');
+      const flags = statfsFlags(seen.report, '/mnt/opt');
+      check(flags.includes(flag), `"${opt}" not in effect: statfs flags are [${flags.join(',')}]`);
+    },
+  );
 
 /** A host directory `src` with a tmpfs mounted at src/sub holding a file. */
 function hostTreeWithSubmount(ctx: CaseContext): string {
@@ -68,35 +72,51 @@ function hostMountOf(p: string): MountInfo | undefined {
   const all = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
   let best: MountInfo | undefined;
   for (const m of all) {
-    if ((p === m.mountPoint || p.startsWith(m.mountPoint === '/' ? '/' : `${m.mountPoint}/`)) && (!best || m.mountPoint.length >= best.mountPoint.length)) best = m;
+    if (
+      (p === m.mountPoint || p.startsWith(m.mountPoint === '/' ? '/' : `${m.mountPoint}/`)) &&
+      (!best || m.mountPoint.length >= best.mountPoint.length)
+    )
+      best = m;
   }
   return best;
 }
 
 const propagation = (value: string, expect: (m: MountInfo) => string | undefined): Case =>
-  def(`mounts::rootfs-propagation-${value}`, linuxMd('#rootfs-mount-propagation', `rootfsPropagation "${value}" sets the rootfs's mount propagation`), async (ctx) => {
-    const b = ctx.bundle();
-    linux(b.config).rootfsPropagation = value;
-    const seen = await inspect(ctx, b);
-    const problem = expect(mountAt(seen, '/'));
-    if (problem) fail(problem);
-  });
+  def(
+    `mounts::rootfs-propagation-${value}`,
+    linuxMd('#rootfs-mount-propagation', `rootfsPropagation "${value}" sets the rootfs's mount propagation`),
+    async (ctx) => {
+      const b = ctx.bundle();
+      linux(b.config).rootfsPropagation = value;
+      const seen = await inspect(ctx, b);
+      const problem = expect(mountAt(seen, '/'));
+      if (problem) fail(problem);
+    },
+  );
 
 const has = (m: MountInfo, prefix: string): boolean => m.optional.some((o) => o.startsWith(prefix));
 
 const devLink = (name: string, target: string): Case =>
-  def(`mounts::dev-symlink-${name}`, runtimeLinuxMd('#dev-symbolic-links', `runtimes MUST create the symlink /dev/${name} -> ${target}`), async (ctx) => {
-    const { report } = await ctx.run(ctx.bundle(['stat', `/dev/${name}`]));
-    const a = report.attrs(`stat./dev/${name}`);
-    check(a.type === 'lnk', `/dev/${name} is ${a.type ?? report.need(`stat./dev/${name}`)}, not a symlink`);
-    eq(a.target, target, `/dev/${name} target`);
-  });
+  def(
+    `mounts::dev-symlink-${name}`,
+    runtimeLinuxMd('#dev-symbolic-links', `runtimes MUST create the symlink /dev/${name} -> ${target}`),
+    async (ctx) => {
+      const { report } = await ctx.run(ctx.bundle(['stat', `/dev/${name}`]));
+      const a = report.attrs(`stat./dev/${name}`);
+      check(a.type === 'lnk', `/dev/${name} is ${a.type ?? report.need(`stat./dev/${name}`)}, not a symlink`);
+      eq(a.target, target, `/dev/${name} target`);
+    },
+  );
 
 const defaultFs = (dest: string, fstype: string): Case =>
-  def(`mounts::default-fs-${dest.replace(/\//g, '-').replace(/^-/, '')}`, linuxMd('#default-filesystems', `${dest} (${fstype}) SHOULD be available in each container's filesystem`, 'SHOULD'), async (ctx) => {
-    const seen = await inspect(ctx, ctx.bundle());
-    eq(mountAt(seen, dest).fstype, fstype, `filesystem type at ${dest}`);
-  });
+  def(
+    `mounts::default-fs-${dest.replace(/\//g, '-').replace(/^-/, '')}`,
+    linuxMd('#default-filesystems', `${dest} (${fstype}) SHOULD be available in each container's filesystem`, 'SHOULD'),
+    async (ctx) => {
+      const seen = await inspect(ctx, ctx.bundle());
+      eq(mountAt(seen, dest).fstype, fstype, `filesystem type at ${dest}`);
+    },
+  );
 
 export const mountCases: Case[] = [
   def('mounts::tmpfs', configMd('#mounts', 'mounts specifies additional mounts beyond root (a tmpfs)'), async (ctx) => {
@@ -125,49 +145,72 @@ export const mountCases: Case[] = [
     eq(Buffer.from(report.need('data./etc/bound'), 'hex').toString(), 'file-content', 'content of /etc/bound');
   }),
 
-  def('mounts::bind-no-type', configMd('#posix-platform-mounts', 'type is OPTIONAL; a mount is a bind mount if it has bind or rbind in the options'), async (ctx) => {
-    const b = ctx.bundle();
-    const src = ctx.path('bindsrc');
-    fs.mkdirSync(src);
-    fs.writeFileSync(path.join(src, 'hello'), 'x');
-    addMount(b, { destination: '/mnt/b', source: src, options: ['rbind'] });
-    const { report } = await inspect(ctx, b, ['read', '/mnt/b/hello']);
-    eq(report.need('read./mnt/b/hello'), 'ok:1', 'reading /mnt/b/hello');
-  }, { since: '1.1.0' }),
+  def(
+    'mounts::bind-no-type',
+    configMd('#posix-platform-mounts', 'type is OPTIONAL; a mount is a bind mount if it has bind or rbind in the options'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      const src = ctx.path('bindsrc');
+      fs.mkdirSync(src);
+      fs.writeFileSync(path.join(src, 'hello'), 'x');
+      addMount(b, { destination: '/mnt/b', source: src, options: ['rbind'] });
+      const { report } = await inspect(ctx, b, ['read', '/mnt/b/hello']);
+      eq(report.need('read./mnt/b/hello'), 'ok:1', 'reading /mnt/b/hello');
+    },
+    { since: '1.1.0' },
+  ),
 
-  def('mounts::bind-relative-source', configMd('#mounts', 'Path values for bind mounts are either absolute or relative to the bundle'), async (ctx) => {
-    const b = ctx.bundle();
-    fs.mkdirSync(path.join(b.dir, 'data'));
-    fs.writeFileSync(path.join(b.dir, 'data', 'hello'), 'relative');
-    addMount(b, { destination: '/mnt/rel', type: 'bind', source: 'data', options: ['rbind'] });
-    const { report } = await inspect(ctx, b, ['read', '/mnt/rel/hello']);
-    eq(Buffer.from(report.need('data./mnt/rel/hello'), 'hex').toString(), 'relative', 'content of /mnt/rel/hello');
-  }, { since: '1.1.0' }),
+  def(
+    'mounts::bind-relative-source',
+    configMd('#mounts', 'Path values for bind mounts are either absolute or relative to the bundle'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      fs.mkdirSync(path.join(b.dir, 'data'));
+      fs.writeFileSync(path.join(b.dir, 'data', 'hello'), 'relative');
+      addMount(b, { destination: '/mnt/rel', type: 'bind', source: 'data', options: ['rbind'] });
+      const { report } = await inspect(ctx, b, ['read', '/mnt/rel/hello']);
+      eq(Buffer.from(report.need('data./mnt/rel/hello'), 'hex').toString(), 'relative', 'content of /mnt/rel/hello');
+    },
+    { since: '1.1.0' },
+  ),
 
-  def('mounts::relative-destination', configMd('#mounts', 'destination MAY be relative, in which case it MUST be interpreted as relative to "/"'), async (ctx) => {
-    const b = ctx.bundle();
-    addMount(b, tmpfs('mnt/reldest'));
-    eq(mountAt(await inspect(ctx, b), '/mnt/reldest').fstype, 'tmpfs', 'fs type at /mnt/reldest');
-  }, { since: '1.1.0' }),
+  def(
+    'mounts::relative-destination',
+    configMd('#mounts', 'destination MAY be relative, in which case it MUST be interpreted as relative to "/"'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      addMount(b, tmpfs('mnt/reldest'));
+      eq(mountAt(await inspect(ctx, b), '/mnt/reldest').fstype, 'tmpfs', 'fs type at /mnt/reldest');
+    },
+    { since: '1.1.0' },
+  ),
 
-  def('mounts::order-nested', configMd('#mounts', 'The runtime MUST mount entries in the listed order (a mount inside an earlier one)'), async (ctx) => {
-    const b = ctx.bundle();
-    addMount(b, tmpfs('/mnt/a'));
-    addMount(b, tmpfs('/mnt/a/b'));
-    const seen = await inspect(ctx, b);
-    const outer = mountAt(seen, '/mnt/a');
-    const inner = mountAt(seen, '/mnt/a/b');
-    eq(inner.parent, outer.id, 'parent mount of /mnt/a/b (must be the /mnt/a tmpfs)');
-  }),
+  def(
+    'mounts::order-nested',
+    configMd('#mounts', 'The runtime MUST mount entries in the listed order (a mount inside an earlier one)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      addMount(b, tmpfs('/mnt/a'));
+      addMount(b, tmpfs('/mnt/a/b'));
+      const seen = await inspect(ctx, b);
+      const outer = mountAt(seen, '/mnt/a');
+      const inner = mountAt(seen, '/mnt/a/b');
+      eq(inner.parent, outer.id, 'parent mount of /mnt/a/b (must be the /mnt/a tmpfs)');
+    },
+  ),
 
-  def('mounts::order-same-destination', configMd('#mounts', 'The runtime MUST mount entries in the listed order (the later of two mounts on one path is visible)'), async (ctx) => {
-    const b = ctx.bundle();
-    addMount(b, tmpfs('/mnt/same', ['size=1m']));
-    addMount(b, tmpfs('/mnt/same', ['size=2m']));
-    const { report } = await inspect(ctx, b, ['statfs', '/mnt/same']);
-    const a = report.attrs('statfs./mnt/same');
-    eq(Number(a.bsize) * Number(a.blocks), 2 * 1024 * 1024, 'size of the visible tmpfs at /mnt/same');
-  }),
+  def(
+    'mounts::order-same-destination',
+    configMd('#mounts', 'The runtime MUST mount entries in the listed order (the later of two mounts on one path is visible)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      addMount(b, tmpfs('/mnt/same', ['size=1m']));
+      addMount(b, tmpfs('/mnt/same', ['size=2m']));
+      const { report } = await inspect(ctx, b, ['statfs', '/mnt/same']);
+      const a = report.attrs('statfs./mnt/same');
+      eq(Number(a.bsize) * Number(a.blocks), 2 * 1024 * 1024, 'size of the visible tmpfs at /mnt/same');
+    },
+  ),
 
   def('mounts::option-ro', configMd('#linux-mount-options', 'Runtimes MUST implement the "ro" mount option'), async (ctx) => {
     const b = ctx.bundle();
@@ -198,18 +241,28 @@ export const mountCases: Case[] = [
     check(mountAt(await inspect(ctx, b), '/mnt/opt').options.includes('relatime'), 'mountinfo does not show relatime');
   }),
 
-  def('mounts::option-strictatime', configMd('#linux-mount-options', 'Runtimes MUST implement the "strictatime" mount option'), async (ctx) => {
-    const b = ctx.bundle();
-    addMount(b, tmpfs('/mnt/opt', ['strictatime']));
-    const m = mountAt(await inspect(ctx, b), '/mnt/opt');
-    check(!m.options.includes('relatime') && !m.options.includes('noatime'), `strictatime not in effect: per-mount options ${m.options.join(',')}`);
-  }),
+  def(
+    'mounts::option-strictatime',
+    configMd('#linux-mount-options', 'Runtimes MUST implement the "strictatime" mount option'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      addMount(b, tmpfs('/mnt/opt', ['strictatime']));
+      const m = mountAt(await inspect(ctx, b), '/mnt/opt');
+      check(
+        !m.options.includes('relatime') && !m.options.includes('noatime'),
+        `strictatime not in effect: per-mount options ${m.options.join(',')}`,
+      );
+    },
+  ),
 
   def('mounts::option-dirsync', configMd('#linux-mount-options', 'Runtimes MUST implement the "dirsync" mount option'), async (ctx) => {
     const b = ctx.bundle();
     addMount(b, tmpfs('/mnt/opt', ['dirsync']));
     const m = mountAt(await inspect(ctx, b), '/mnt/opt');
-    check(m.superOptions.includes('dirsync') || m.options.includes('dirsync'), `dirsync not in effect: ${m.options.join(',')} - ${m.superOptions.join(',')}`);
+    check(
+      m.superOptions.includes('dirsync') || m.options.includes('dirsync'),
+      `dirsync not in effect: ${m.options.join(',')} - ${m.superOptions.join(',')}`,
+    );
   }),
 
   def('mounts::option-rprivate', configMd('#linux-mount-options', '"rprivate": bind mount propagation'), async (ctx) => {
@@ -239,16 +292,20 @@ export const mountCases: Case[] = [
     check(!has(m, 'shared:'), `/mnt/s is shared, not a slave: [${m.optional.join(' ')}]`);
   }),
 
-  def('mounts::option-noexec-enforced', configMd('#linux-mount-options', 'noexec: programs on the mount cannot be executed'), async (ctx) => {
-    const b = ctx.bundle();
-    const src = ctx.path('execsrc');
-    fs.mkdirSync(src);
-    fs.copyFileSync(ctx.env.hostProbe, path.join(src, 'probe'));
-    addMount(b, { destination: '/mnt/x', type: 'bind', source: src, options: ['rbind', 'noexec'] });
-    b.config.process!.args = ['/mnt/x/probe', 'info'];
-    const { exec } = await ctx.run(b, { allowFailure: true });
-    check(exec.code !== 0 && !exec.stdout.includes('pid='), 'a program on a noexec bind mount was executed');
-  }),
+  def(
+    'mounts::option-noexec-enforced',
+    configMd('#linux-mount-options', 'noexec: programs on the mount cannot be executed'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      const src = ctx.path('execsrc');
+      fs.mkdirSync(src);
+      fs.copyFileSync(ctx.env.hostProbe, path.join(src, 'probe'));
+      addMount(b, { destination: '/mnt/x', type: 'bind', source: src, options: ['rbind', 'noexec'] });
+      b.config.process!.args = ['/mnt/x/probe', 'info'];
+      const { exec } = await ctx.run(b, { allowFailure: true });
+      check(exec.code !== 0 && !exec.stdout.includes('pid='), 'a program on a noexec bind mount was executed');
+    },
+  ),
 
   def('mounts::bind-ro', configMd('#linux-mount-options', 'bind with "ro": the bind mount is read-only'), async (ctx) => {
     const b = ctx.bundle();
@@ -268,23 +325,31 @@ export const mountCases: Case[] = [
     eq(report.need('read./mnt/tree/sub/sub-file'), 'ok:3', 'reading a file of the submount through the rbind');
   }),
 
-  def('mounts::bind-not-recursive', configMd('#linux-mount-options', '"bind": a plain bind mount does not carry submounts'), async (ctx) => {
-    const src = hostTreeWithSubmount(ctx);
-    const b = ctx.bundle();
-    addMount(b, { destination: '/mnt/tree', type: 'bind', source: src, options: ['bind'] });
-    const { report } = await inspect(ctx, b, ['read', '/mnt/tree/top-file', '/mnt/tree/sub/sub-file']);
-    eq(report.need('read./mnt/tree/top-file'), 'ok:3', 'reading the top-level file');
-    expectErrno(report.need('read./mnt/tree/sub/sub-file'), 'ENOENT', 'reading the submount file through a non-recursive bind');
-  }),
+  def(
+    'mounts::bind-not-recursive',
+    configMd('#linux-mount-options', '"bind": a plain bind mount does not carry submounts'),
+    async (ctx) => {
+      const src = hostTreeWithSubmount(ctx);
+      const b = ctx.bundle();
+      addMount(b, { destination: '/mnt/tree', type: 'bind', source: src, options: ['bind'] });
+      const { report } = await inspect(ctx, b, ['read', '/mnt/tree/top-file', '/mnt/tree/sub/sub-file']);
+      eq(report.need('read./mnt/tree/top-file'), 'ok:3', 'reading the top-level file');
+      expectErrno(report.need('read./mnt/tree/sub/sub-file'), 'ENOENT', 'reading the submount file through a non-recursive bind');
+    },
+  ),
 
-  def('mounts::option-rro', configMd('#linux-mount-options', '"rro": recursive read-only (SHOULD, kernel >= 5.12)', 'SHOULD'), async (ctx) => {
-    const src = hostTreeWithSubmount(ctx);
-    const b = ctx.bundle();
-    addMount(b, { destination: '/mnt/tree', type: 'bind', source: src, options: ['rbind', 'rro'] });
-    const { report } = await inspect(ctx, b, ['write', '/mnt/tree/f', '/mnt/tree/sub/f']);
-    expectErrno(report.need('write./mnt/tree/f'), 'EROFS', 'writing at the top of an rro mount');
-    expectErrno(report.need('write./mnt/tree/sub/f'), 'EROFS', 'writing in a submount of an rro mount');
-  }),
+  def(
+    'mounts::option-rro',
+    configMd('#linux-mount-options', '"rro": recursive read-only (SHOULD, kernel >= 5.12)', 'SHOULD'),
+    async (ctx) => {
+      const src = hostTreeWithSubmount(ctx);
+      const b = ctx.bundle();
+      addMount(b, { destination: '/mnt/tree', type: 'bind', source: src, options: ['rbind', 'rro'] });
+      const { report } = await inspect(ctx, b, ['write', '/mnt/tree/f', '/mnt/tree/sub/f']);
+      expectErrno(report.need('write./mnt/tree/f'), 'EROFS', 'writing at the top of an rro mount');
+      expectErrno(report.need('write./mnt/tree/sub/f'), 'EROFS', 'writing in a submount of an rro mount');
+    },
+  ),
 
   def('mounts::option-rshared', configMd('#linux-mount-options', '"rshared": bind mount propagation'), async (ctx) => {
     const b = ctx.bundle();
@@ -295,20 +360,34 @@ export const mountCases: Case[] = [
     check(has(m, 'shared:'), `/mnt/sh is not shared (optional fields: ${m.optional.join(' ') || 'none'})`);
   }),
 
-  def('mounts::tmpfs-data-options', configMd('#linux-mount-options', 'Runtimes SHOULD pass unknown options as filesystem-specific data to mount(2) (tmpfs size=, mode=)', 'SHOULD'), async (ctx) => {
-    const b = ctx.bundle();
-    addMount(b, tmpfs('/mnt/data', ['size=1m', 'mode=0710']));
-    const { report } = await inspect(ctx, b, ['statfs', '/mnt/data', ',', 'stat', '/mnt/data']);
-    const s = report.attrs('statfs./mnt/data');
-    eq(Number(s.bsize) * Number(s.blocks), 1024 * 1024, 'tmpfs size');
-    eq(report.attrs('stat./mnt/data').mode, '0710', 'tmpfs root mode');
-  }),
+  def(
+    'mounts::tmpfs-data-options',
+    configMd(
+      '#linux-mount-options',
+      'Runtimes SHOULD pass unknown options as filesystem-specific data to mount(2) (tmpfs size=, mode=)',
+      'SHOULD',
+    ),
+    async (ctx) => {
+      const b = ctx.bundle();
+      addMount(b, tmpfs('/mnt/data', ['size=1m', 'mode=0710']));
+      const { report } = await inspect(ctx, b, ['statfs', '/mnt/data', ',', 'stat', '/mnt/data']);
+      const s = report.attrs('statfs./mnt/data');
+      eq(Number(s.bsize) * Number(s.blocks), 1024 * 1024, 'tmpfs size');
+      eq(report.attrs('stat./mnt/data').mode, '0710', 'tmpfs root mode');
+    },
+  ),
 
-  def('mounts::invalid-fs-type', runtimeMdLike('If the runtime is unable to create the environment specified in config.json, it MUST generate an error (unknown fs type)'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    addMount(b, { destination: '/mnt/bad', type: 'spectestfs', source: 'none' });
-    expectError((await ctx.tryCreate(b)).createResult, 'create with mount type "spectestfs"');
-  }),
+  def(
+    'mounts::invalid-fs-type',
+    runtimeMdLike(
+      'If the runtime is unable to create the environment specified in config.json, it MUST generate an error (unknown fs type)',
+    ),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      addMount(b, { destination: '/mnt/bad', type: 'spectestfs', source: 'none' });
+      expectError((await ctx.tryCreate(b)).createResult, 'create with mount type "spectestfs"');
+    },
+  ),
 
   defaultFs('/proc', 'proc'),
   defaultFs('/sys', 'sysfs'),
@@ -319,21 +398,42 @@ export const mountCases: Case[] = [
     eq(mountAt(await inspect(ctx, ctx.bundle()), '/dev/mqueue').fstype, 'mqueue', 'fs type at /dev/mqueue');
   }),
 
-  def('mounts::cgroup-fs', configMd('#mounts', 'a "cgroup" mount at /sys/fs/cgroup gives the container a cgroup filesystem'), async (ctx) => {
-    const b = ctx.bundle();
-    addMount(b, { destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
-    const seen = await inspect(ctx, b);
-    const under = seen.mounts.filter((m) => m.mountPoint.startsWith('/sys/fs/cgroup') && ['cgroup', 'cgroup2'].includes(m.fstype));
-    check(under.length > 0, `no cgroup filesystem under /sys/fs/cgroup: ${seen.mounts.filter((m) => m.mountPoint.startsWith('/sys/fs/cgroup')).map((m) => `${m.mountPoint}(${m.fstype})`).join(' ') || 'nothing'}`);
-  }),
+  def(
+    'mounts::cgroup-fs',
+    configMd('#mounts', 'a "cgroup" mount at /sys/fs/cgroup gives the container a cgroup filesystem'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      addMount(b, {
+        destination: '/sys/fs/cgroup',
+        type: 'cgroup',
+        source: 'cgroup',
+        options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+      });
+      const seen = await inspect(ctx, b);
+      const under = seen.mounts.filter((m) => m.mountPoint.startsWith('/sys/fs/cgroup') && ['cgroup', 'cgroup2'].includes(m.fstype));
+      check(
+        under.length > 0,
+        `no cgroup filesystem under /sys/fs/cgroup: ${
+          seen.mounts
+            .filter((m) => m.mountPoint.startsWith('/sys/fs/cgroup'))
+            .map((m) => `${m.mountPoint}(${m.fstype})`)
+            .join(' ') || 'nothing'
+        }`,
+      );
+    },
+  ),
 
-  def('mounts::root-readonly', configMd('#root', 'If root.readonly is true then the root filesystem MUST be read-only inside the container'), async (ctx) => {
-    const b = ctx.bundle();
-    b.config.root = { path: 'rootfs', readonly: true };
-    const { report } = await inspect(ctx, b, ['write', '/spec-file', ',', 'statfs', '/']);
-    expectErrno(report.need('write./spec-file'), 'EROFS', 'writing to the read-only rootfs');
-    check(statfsFlags(report, '/').includes('ro'), 'statfs("/") does not report ro');
-  }),
+  def(
+    'mounts::root-readonly',
+    configMd('#root', 'If root.readonly is true then the root filesystem MUST be read-only inside the container'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      b.config.root = { path: 'rootfs', readonly: true };
+      const { report } = await inspect(ctx, b, ['write', '/spec-file', ',', 'statfs', '/']);
+      expectErrno(report.need('write./spec-file'), 'EROFS', 'writing to the read-only rootfs');
+      check(statfsFlags(report, '/').includes('ro'), 'statfs("/") does not report ro');
+    },
+  ),
 
   def('mounts::root-writable', configMd('#root', 'root.readonly defaults to false: the root filesystem is writable'), async (ctx) => {
     const b = ctx.bundle();
@@ -343,38 +443,59 @@ export const mountCases: Case[] = [
     check(fs.existsSync(b.inRootfs('spec-file')), 'the write did not reach the rootfs directory');
   }),
 
-  def('mounts::root-path-absolute', configMd('#root', 'On POSIX platforms, path is either an absolute path or a relative path to the bundle (absolute)'), async (ctx) => {
-    const b = ctx.bundle();
-    b.config.root = { path: b.rootfs };
-    const { report } = await ctx.run(b);
-    check(report.has('pid'), 'the container with an absolute root.path did not run the probe');
-  }),
+  def(
+    'mounts::root-path-absolute',
+    configMd('#root', 'On POSIX platforms, path is either an absolute path or a relative path to the bundle (absolute)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      b.config.root = { path: b.rootfs };
+      const { report } = await ctx.run(b);
+      check(report.has('pid'), 'the container with an absolute root.path did not run the probe');
+    },
+  ),
 
-  def('mounts::root-path-relative', configMd('#root', 'path is either an absolute path or a relative path to the bundle (runtime cwd elsewhere)'), async (ctx) => {
-    const b = ctx.bundle();
-    const elsewhere = ctx.path('elsewhere');
-    fs.mkdirSync(elsewhere);
-    const { report } = await ctx.run(b, { cwd: elsewhere });
-    check(report.has('pid'), 'the container with root.path "rootfs" did not run when the runtime cwd is not the bundle');
-  }),
+  def(
+    'mounts::root-path-relative',
+    configMd('#root', 'path is either an absolute path or a relative path to the bundle (runtime cwd elsewhere)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      const elsewhere = ctx.path('elsewhere');
+      fs.mkdirSync(elsewhere);
+      const { report } = await ctx.run(b, { cwd: elsewhere });
+      check(report.has('pid'), 'the container with root.path "rootfs" did not run when the runtime cwd is not the bundle');
+    },
+  ),
 
   propagation('shared', (m) => (has(m, 'shared:') ? undefined : `"/" is not shared: optional fields [${m.optional.join(' ')}]`)),
-  propagation('private', (m) => (has(m, 'shared:') || has(m, 'master:') ? `"/" is not private: optional fields [${m.optional.join(' ')}]` : undefined)),
-  propagation('unbindable', (m) => (m.optional.includes('unbindable') ? undefined : `"/" is not unbindable: optional fields [${m.optional.join(' ')}]`)),
-  def('mounts::rootfs-propagation-slave', linuxMd('#rootfs-mount-propagation', 'rootfsPropagation "slave": receives propagation from the host but not the other way around'), async (ctx) => {
-    const b = ctx.bundle();
-    linux(b.config).rootfsPropagation = 'slave';
-    const m = mountAt(await inspect(ctx, b), '/');
-    check(!has(m, 'shared:'), `"/" is shared, not a slave: [${m.optional.join(' ')}]`);
-    const host = hostMountOf(b.rootfs);
-    if (host && has(host, 'shared:')) check(has(m, 'master:'), `"/" has no master peer group though the host mount is shared: [${m.optional.join(' ')}]`);
-  }),
+  propagation('private', (m) =>
+    has(m, 'shared:') || has(m, 'master:') ? `"/" is not private: optional fields [${m.optional.join(' ')}]` : undefined,
+  ),
+  propagation('unbindable', (m) =>
+    m.optional.includes('unbindable') ? undefined : `"/" is not unbindable: optional fields [${m.optional.join(' ')}]`,
+  ),
+  def(
+    'mounts::rootfs-propagation-slave',
+    linuxMd('#rootfs-mount-propagation', 'rootfsPropagation "slave": receives propagation from the host but not the other way around'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      linux(b.config).rootfsPropagation = 'slave';
+      const m = mountAt(await inspect(ctx, b), '/');
+      check(!has(m, 'shared:'), `"/" is shared, not a slave: [${m.optional.join(' ')}]`);
+      const host = hostMountOf(b.rootfs);
+      if (host && has(host, 'shared:'))
+        check(has(m, 'master:'), `"/" has no master peer group though the host mount is shared: [${m.optional.join(' ')}]`);
+    },
+  ),
 
-  def('mounts::rootfs-propagation-invalid', configMd('#valid-values', 'Runtimes MUST generate an error when invalid values are encountered (rootfsPropagation)'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    linux(b.config).rootfsPropagation = 'spectest';
-    expectError((await ctx.tryCreate(b)).createResult, 'create with rootfsPropagation "spectest"');
-  }),
+  def(
+    'mounts::rootfs-propagation-invalid',
+    configMd('#valid-values', 'Runtimes MUST generate an error when invalid values are encountered (rootfsPropagation)'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      linux(b.config).rootfsPropagation = 'spectest';
+      expectError((await ctx.tryCreate(b)).createResult, 'create with rootfsPropagation "spectest"');
+    },
+  ),
 
   devLink('fd', '/proc/self/fd'),
   devLink('stdin', '/proc/self/fd/0'),

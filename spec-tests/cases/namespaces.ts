@@ -41,7 +41,9 @@ const inheritNs: Case[] = (['pid', 'network', 'ipc', 'uts', 'cgroup', 'user', 't
         // Without a new network namespace sysfs cannot be mounted fresh; bind the host's instead.
         if (type === 'network') {
           b.config.mounts = (b.config.mounts ?? []).map((m) =>
-            m.destination === '/sys' ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] } : m,
+            m.destination === '/sys'
+              ? { destination: '/sys', type: 'bind', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+              : m,
           );
         }
       });
@@ -53,13 +55,17 @@ const inheritNs: Case[] = (['pid', 'network', 'ipc', 'uts', 'cgroup', 'user', 't
 const JOINABLE = ['network', 'ipc', 'uts', 'pid', 'cgroup'] as const;
 
 const joinNs: Case[] = JOINABLE.map((type) =>
-  def(`namespaces::join-${type}`, linuxMd('#namespaces', `The runtime MUST place the container process in the namespace associated with path (${type})`), async (ctx) => {
-    ctx.requireNamespace(type);
-    const owner = await createdPid(ctx, (b) => setNamespace(b.config, type));
-    const target = nsLink(owner, type);
-    const pid = await createdPid(ctx, (b) => setNamespace(b.config, type, `/proc/${owner}/ns/${type === 'network' ? 'net' : type}`));
-    eq(nsLink(pid, type), target, `${type} namespace of the joining container`);
-  }),
+  def(
+    `namespaces::join-${type}`,
+    linuxMd('#namespaces', `The runtime MUST place the container process in the namespace associated with path (${type})`),
+    async (ctx) => {
+      ctx.requireNamespace(type);
+      const owner = await createdPid(ctx, (b) => setNamespace(b.config, type));
+      const target = nsLink(owner, type);
+      const pid = await createdPid(ctx, (b) => setNamespace(b.config, type, `/proc/${owner}/ns/${type === 'network' ? 'net' : type}`));
+      eq(nsLink(pid, type), target, `${type} namespace of the joining container`);
+    },
+  ),
 );
 
 export const namespaceCases: Case[] = [
@@ -67,139 +73,220 @@ export const namespaceCases: Case[] = [
   ...inheritNs,
   ...joinNs,
 
-  def('namespaces::join-user', linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (user)'), async (ctx) => {
-    ctx.requireNamespace('user');
-    const owner = await createdPid(ctx, (b) => userNs(b.config));
-    // the same mappings again: runc 1.1 insists on them even when joining
-    const pid = await createdPid(ctx, (b) => {
+  def(
+    'namespaces::join-user',
+    linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (user)'),
+    async (ctx) => {
+      ctx.requireNamespace('user');
+      const owner = await createdPid(ctx, (b) => userNs(b.config));
+      // the same mappings again: runc 1.1 insists on them even when joining
+      const pid = await createdPid(ctx, (b) => {
+        userNs(b.config);
+        setNamespace(b.config, 'user', `/proc/${owner}/ns/user`);
+      });
+      eq(nsLink(pid, 'user'), nsLink(owner, 'user'), 'user namespace of the joining container');
+    },
+  ),
+
+  def(
+    'namespaces::join-time',
+    linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (time)'),
+    async (ctx) => {
+      ctx.requireNamespace('time');
+      const owner = await createdPid(ctx, (b) => setNamespace(b.config, 'time'));
+      const pid = await createdPid(ctx, (b) => setNamespace(b.config, 'time', `/proc/${owner}/ns/time`));
+      eq(nsLink(pid, 'time'), nsLink(owner, 'time'), 'time namespace of the joining container');
+    },
+    { since: '1.1.0' },
+  ),
+
+  def(
+    'namespaces::path-wrong-type',
+    linuxMd('#namespaces', 'The runtime MUST generate an error if path is not associated with a namespace of type type'),
+    async (ctx) => {
+      const owner = await createdPid(ctx, () => undefined);
+      const b = ctx.bundle(['exit', '0']);
+      setNamespace(b.config, 'network', `/proc/${owner}/ns/ipc`);
+      expectError((await ctx.tryCreate(b)).createResult, 'create with a network namespace path pointing at an ipc namespace');
+    },
+  ),
+
+  def(
+    'namespaces::path-not-namespace',
+    linuxMd('#namespaces', 'The runtime MUST generate an error if path is not associated with a namespace (a regular file)'),
+    async (ctx) => {
+      const file = ctx.path('not-a-ns');
+      fs.writeFileSync(file, '');
+      const b = ctx.bundle(['exit', '0']);
+      setNamespace(b.config, 'uts', file);
+      expectError((await ctx.tryCreate(b)).createResult, 'create with a uts namespace path that is a regular file');
+    },
+  ),
+
+  def(
+    'namespaces::duplicate-type',
+    linuxMd('#namespaces', 'If namespaces contains duplicated namespaces with same type, the runtime MUST generate an error'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      linux(b.config).namespaces?.push({ type: 'network' });
+      expectError((await ctx.tryCreate(b)).createResult, 'create with two network namespace entries');
+    },
+  ),
+
+  def(
+    'namespaces::unknown-type',
+    linuxMd('#namespaces', 'Runtimes MUST generate an error when invalid values are encountered (namespace type)', 'MUST'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      linux(b.config).namespaces?.push({ type: 'spectest' });
+      expectError((await ctx.tryCreate(b)).createResult, 'create with namespace type "spectest"');
+    },
+  ),
+
+  def(
+    'namespaces::pid-sees-only-container',
+    linuxMd('#namespaces', 'pid: processes inside the container will only be able to see other processes inside the same container'),
+    async (ctx) => {
+      const { report } = await ctx.run(ctx.bundle(['procs', ',', 'info']));
+      eq(report.need('procs'), report.need('pid'), 'pids visible in /proc (only the probe itself)');
+    },
+  ),
+
+  def(
+    'namespaces::pid-init-is-1',
+    linuxMd('#namespaces', 'pid: the container process is the first process of its new pid namespace', 'SHOULD'),
+    async (ctx) => {
+      const { report } = await ctx.run(ctx.bundle(['info']));
+      eq(report.need('pid'), '1', 'getpid() in the container');
+    },
+  ),
+
+  def(
+    'namespaces::network-own-stack',
+    linuxMd('#namespaces', 'network: the container will have its own network stack (only loopback)', 'SHOULD'),
+    async (ctx) => {
+      const { report } = await ctx.run(ctx.bundle(['ls', '/sys/class/net']));
+      eq(report.need('ls./sys/class/net'), 'lo', 'network interfaces in the container');
+    },
+  ),
+
+  def(
+    'namespaces::cgroup-view',
+    linuxMd('#namespaces', 'cgroup: the container will have an isolated view of the cgroup hierarchy (its cgroup is the root)', 'SHOULD'),
+    async (ctx) => {
+      ctx.requireNamespace('cgroup');
+      const b = ctx.bundle(['cat', '/proc/self/cgroup']);
+      setNamespace(b.config, 'cgroup');
+      const { exec } = await ctx.run(b);
+      const lines = exec.stdout.split('\n').filter((l) => /^\d+:/.test(l));
+      const notRoot = lines.filter((l) => !l.endsWith(':/'));
+      check(lines.length > 0, `no cgroup lines in /proc/self/cgroup: ${exec.stdout}`);
+      check(notRoot.length === 0, `cgroup paths are not "/" inside a new cgroup namespace: ${notRoot.join('; ')}`);
+    },
+  ),
+
+  def(
+    'namespaces::user-uid-mappings',
+    linuxMd('#user-namespace-mappings', 'uidMappings describes the user namespace uid mappings from the host to the container'),
+    async (ctx) => {
+      ctx.requireNamespace('user');
+      const pid = await createdPid(ctx, (b) => userNs(b.config));
+      const map = fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' ');
+      eq(map, '0 200000 65536', `/proc/${pid}/uid_map`);
+    },
+  ),
+
+  def(
+    'namespaces::user-gid-mappings',
+    linuxMd('#user-namespace-mappings', 'gidMappings describes the user namespace gid mappings from the host to the container'),
+    async (ctx) => {
+      ctx.requireNamespace('user');
+      const pid = await createdPid(ctx, (b) => userNs(b.config));
+      const map = fs.readFileSync(`/proc/${pid}/gid_map`, 'utf8').trim().split(/\s+/).join(' ');
+      eq(map, '0 200000 65536', `/proc/${pid}/gid_map`);
+    },
+  ),
+
+  def(
+    'namespaces::user-process-ids',
+    linuxMd('#user-namespace-mappings', 'container uid 0 is host uid hostID (the process runs as the mapped user)'),
+    async (ctx) => {
+      ctx.requireNamespace('user');
+      const b = ctx.bundle(['info']);
       userNs(b.config);
-      setNamespace(b.config, 'user', `/proc/${owner}/ns/user`);
-    });
-    eq(nsLink(pid, 'user'), nsLink(owner, 'user'), 'user namespace of the joining container');
-  }),
+      const { report } = await ctx.run(b);
+      eq(report.need('uid'), '0', 'uid inside the user namespace');
+      const pid = await createdPid(ctx, (bb) => userNs(bb.config));
+      const uidLine = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
+      eq(uidLine, '200000', 'host uid of the container process');
+    },
+  ),
 
-  def('namespaces::join-time', linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (time)'), async (ctx) => {
-    ctx.requireNamespace('time');
-    const owner = await createdPid(ctx, (b) => setNamespace(b.config, 'time'));
-    const pid = await createdPid(ctx, (b) => setNamespace(b.config, 'time', `/proc/${owner}/ns/time`));
-    eq(nsLink(pid, 'time'), nsLink(owner, 'time'), 'time namespace of the joining container');
-  }, { since: '1.1.0' }),
+  def(
+    'namespaces::user-no-chown',
+    linuxMd(
+      '#user-namespace-mappings',
+      'The runtime SHOULD NOT modify the ownership of referenced filesystems to realize the mapping',
+      'SHOULD',
+    ),
+    async (ctx) => {
+      ctx.requireNamespace('user');
+      const b = ctx.bundle(['exit', '0']);
+      userNs(b.config);
+      const { exec } = await ctx.run(b, { allowFailure: true });
+      if (exec.code !== 0) fail(`container with a user namespace did not run: exit ${exec.code} ${exec.stderr.trim()}`);
+      const st = fs.statSync(b.inRootfs('etc/passwd'));
+      eq(`${st.uid}:${st.gid}`, '0:0', 'owner of rootfs/etc/passwd after the run');
+    },
+  ),
 
-  def('namespaces::path-wrong-type', linuxMd('#namespaces', 'The runtime MUST generate an error if path is not associated with a namespace of type type'), async (ctx) => {
-    const owner = await createdPid(ctx, () => undefined);
-    const b = ctx.bundle(['exit', '0']);
-    setNamespace(b.config, 'network', `/proc/${owner}/ns/ipc`);
-    expectError((await ctx.tryCreate(b)).createResult, 'create with a network namespace path pointing at an ipc namespace');
-  }),
+  def(
+    'namespaces::idmap-mount',
+    configMd(
+      '#mounts',
+      'uidMappings/gidMappings: the mapping to convert ids from the source file system to the destination mount point (idmap)',
+    ),
+    async (ctx) => {
+      const idmap = (ctx.features?.linux?.mountExtensions as { idmap?: { enabled?: boolean } } | undefined)?.idmap;
+      if (!idmap?.enabled) skip("runtime's features document does not enable idmapped mounts");
+      const src = ctx.path('idmap-src');
+      fs.mkdirSync(src);
+      fs.writeFileSync(`${src}/f`, '');
+      fs.chmodSync(src, 0o755);
+      const pid = await createdPid(ctx, (b) => {
+        b.config.mounts = [
+          ...(b.config.mounts ?? []),
+          {
+            destination: '/idmapped',
+            type: 'bind',
+            source: src,
+            options: ['bind', 'idmap'],
+            uidMappings: [{ containerID: 0, hostID: 5000, size: 10 }],
+            gidMappings: [{ containerID: 0, hostID: 6000, size: 10 }],
+          } as never,
+        ];
+      });
+      const st = fs.statSync(`/proc/${pid}/root/idmapped/f`);
+      eq(`${st.uid}:${st.gid}`, '5000:6000', 'owner of a root-owned file seen through the idmapped mount');
+    },
+    { since: '1.2.0' },
+  ),
 
-  def('namespaces::path-not-namespace', linuxMd('#namespaces', 'The runtime MUST generate an error if path is not associated with a namespace (a regular file)'), async (ctx) => {
-    const file = ctx.path('not-a-ns');
-    fs.writeFileSync(file, '');
-    const b = ctx.bundle(['exit', '0']);
-    setNamespace(b.config, 'uts', file);
-    expectError((await ctx.tryCreate(b)).createResult, 'create with a uts namespace path that is a regular file');
-  }),
-
-  def('namespaces::duplicate-type', linuxMd('#namespaces', 'If namespaces contains duplicated namespaces with same type, the runtime MUST generate an error'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    linux(b.config).namespaces?.push({ type: 'network' });
-    expectError((await ctx.tryCreate(b)).createResult, 'create with two network namespace entries');
-  }),
-
-  def('namespaces::unknown-type', linuxMd('#namespaces', 'Runtimes MUST generate an error when invalid values are encountered (namespace type)', 'MUST'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    linux(b.config).namespaces?.push({ type: 'spectest' });
-    expectError((await ctx.tryCreate(b)).createResult, 'create with namespace type "spectest"');
-  }),
-
-  def('namespaces::pid-sees-only-container', linuxMd('#namespaces', 'pid: processes inside the container will only be able to see other processes inside the same container'), async (ctx) => {
-    const { report } = await ctx.run(ctx.bundle(['procs', ',', 'info']));
-    eq(report.need('procs'), report.need('pid'), 'pids visible in /proc (only the probe itself)');
-  }),
-
-  def('namespaces::pid-init-is-1', linuxMd('#namespaces', 'pid: the container process is the first process of its new pid namespace', 'SHOULD'), async (ctx) => {
-    const { report } = await ctx.run(ctx.bundle(['info']));
-    eq(report.need('pid'), '1', 'getpid() in the container');
-  }),
-
-  def('namespaces::network-own-stack', linuxMd('#namespaces', 'network: the container will have its own network stack (only loopback)', 'SHOULD'), async (ctx) => {
-    const { report } = await ctx.run(ctx.bundle(['ls', '/sys/class/net']));
-    eq(report.need('ls./sys/class/net'), 'lo', 'network interfaces in the container');
-  }),
-
-  def('namespaces::cgroup-view', linuxMd('#namespaces', 'cgroup: the container will have an isolated view of the cgroup hierarchy (its cgroup is the root)', 'SHOULD'), async (ctx) => {
-    ctx.requireNamespace('cgroup');
-    const b = ctx.bundle(['cat', '/proc/self/cgroup']);
-    setNamespace(b.config, 'cgroup');
-    const { exec } = await ctx.run(b);
-    const lines = exec.stdout.split('\n').filter((l) => /^\d+:/.test(l));
-    const notRoot = lines.filter((l) => !l.endsWith(':/'));
-    check(lines.length > 0, `no cgroup lines in /proc/self/cgroup: ${exec.stdout}`);
-    check(notRoot.length === 0, `cgroup paths are not "/" inside a new cgroup namespace: ${notRoot.join('; ')}`);
-  }),
-
-  def('namespaces::user-uid-mappings', linuxMd('#user-namespace-mappings', 'uidMappings describes the user namespace uid mappings from the host to the container'), async (ctx) => {
-    ctx.requireNamespace('user');
-    const pid = await createdPid(ctx, (b) => userNs(b.config));
-    const map = fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' ');
-    eq(map, '0 200000 65536', `/proc/${pid}/uid_map`);
-  }),
-
-  def('namespaces::user-gid-mappings', linuxMd('#user-namespace-mappings', 'gidMappings describes the user namespace gid mappings from the host to the container'), async (ctx) => {
-    ctx.requireNamespace('user');
-    const pid = await createdPid(ctx, (b) => userNs(b.config));
-    const map = fs.readFileSync(`/proc/${pid}/gid_map`, 'utf8').trim().split(/\s+/).join(' ');
-    eq(map, '0 200000 65536', `/proc/${pid}/gid_map`);
-  }),
-
-  def('namespaces::user-process-ids', linuxMd('#user-namespace-mappings', 'container uid 0 is host uid hostID (the process runs as the mapped user)'), async (ctx) => {
-    ctx.requireNamespace('user');
-    const b = ctx.bundle(['info']);
-    userNs(b.config);
-    const { report } = await ctx.run(b);
-    eq(report.need('uid'), '0', 'uid inside the user namespace');
-    const pid = await createdPid(ctx, (bb) => userNs(bb.config));
-    const uidLine = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-    eq(uidLine, '200000', 'host uid of the container process');
-  }),
-
-  def('namespaces::user-no-chown', linuxMd('#user-namespace-mappings', 'The runtime SHOULD NOT modify the ownership of referenced filesystems to realize the mapping', 'SHOULD'), async (ctx) => {
-    ctx.requireNamespace('user');
-    const b = ctx.bundle(['exit', '0']);
-    userNs(b.config);
-    const { exec } = await ctx.run(b, { allowFailure: true });
-    if (exec.code !== 0) fail(`container with a user namespace did not run: exit ${exec.code} ${exec.stderr.trim()}`);
-    const st = fs.statSync(b.inRootfs('etc/passwd'));
-    eq(`${st.uid}:${st.gid}`, '0:0', 'owner of rootfs/etc/passwd after the run');
-  }),
-
-  def('namespaces::idmap-mount', configMd('#mounts', 'uidMappings/gidMappings: the mapping to convert ids from the source file system to the destination mount point (idmap)'), async (ctx) => {
-    const idmap = (ctx.features?.linux?.mountExtensions as { idmap?: { enabled?: boolean } } | undefined)?.idmap;
-    if (!idmap?.enabled) skip("runtime's features document does not enable idmapped mounts");
-    const src = ctx.path('idmap-src');
-    fs.mkdirSync(src);
-    fs.writeFileSync(`${src}/f`, '');
-    fs.chmodSync(src, 0o755);
-    const pid = await createdPid(ctx, (b) => {
-      b.config.mounts = [...(b.config.mounts ?? []), {
-        destination: '/idmapped', type: 'bind', source: src, options: ['bind', 'idmap'],
-        uidMappings: [{ containerID: 0, hostID: 5000, size: 10 }], gidMappings: [{ containerID: 0, hostID: 6000, size: 10 }],
-      } as never];
-    });
-    const st = fs.statSync(`/proc/${pid}/root/idmapped/f`);
-    eq(`${st.uid}:${st.gid}`, '5000:6000', 'owner of a root-owned file seen through the idmapped mount');
-  }, { since: '1.2.0' }),
-
-  def('namespaces::time-offsets', linuxMd('#offset-for-time-namespace', 'timeOffsets sets the offset for the time namespace'), async (ctx) => {
-    ctx.requireNamespace('time');
-    const pid = await createdPid(ctx, (b) => {
-      setNamespace(b.config, 'time');
-      linux(b.config).timeOffsets = { monotonic: { secs: 86400, nanosecs: 0 }, boottime: { secs: 172800, nanosecs: 0 } };
-    });
-    const offs = fs.readFileSync(`/proc/${pid}/timens_offsets`, 'utf8');
-    check(/monotonic\s+86400\s+0/.test(offs), `monotonic offset not applied: ${offs.trim()}`);
-    check(/boottime\s+172800\s+0/.test(offs), `boottime offset not applied: ${offs.trim()}`);
-  }, { since: '1.1.0' }),
+  def(
+    'namespaces::time-offsets',
+    linuxMd('#offset-for-time-namespace', 'timeOffsets sets the offset for the time namespace'),
+    async (ctx) => {
+      ctx.requireNamespace('time');
+      const pid = await createdPid(ctx, (b) => {
+        setNamespace(b.config, 'time');
+        linux(b.config).timeOffsets = { monotonic: { secs: 86400, nanosecs: 0 }, boottime: { secs: 172800, nanosecs: 0 } };
+      });
+      const offs = fs.readFileSync(`/proc/${pid}/timens_offsets`, 'utf8');
+      check(/monotonic\s+86400\s+0/.test(offs), `monotonic offset not applied: ${offs.trim()}`);
+      check(/boottime\s+172800\s+0/.test(offs), `boottime offset not applied: ${offs.trim()}`);
+    },
+    { since: '1.1.0' },
+  ),
 ];
 
 function userNs(config: ReturnType<CaseContext['bundle']>['config']): void {

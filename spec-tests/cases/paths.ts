@@ -6,22 +6,30 @@ import { def, expectErrno, linuxMd } from './util.js';
 const secretHex = Buffer.from('secret-content\n').toString('hex');
 
 export const pathCases: Case[] = [
-  def('paths::masked-file', linuxMd('#masked-paths', 'maskedPaths will mask over the provided paths so that they cannot be read (file)'), async (ctx) => {
-    const b = ctx.bundle(['read', '/etc/spec-secret']);
-    linux(b.config).maskedPaths = ['/etc/spec-secret'];
-    const { report } = await ctx.run(b);
-    const r = report.need('read./etc/spec-secret');
-    if (r.startsWith('ok:')) check(report.get('data./etc/spec-secret') !== secretHex, 'the masked file is still readable');
-  }),
+  def(
+    'paths::masked-file',
+    linuxMd('#masked-paths', 'maskedPaths will mask over the provided paths so that they cannot be read (file)'),
+    async (ctx) => {
+      const b = ctx.bundle(['read', '/etc/spec-secret']);
+      linux(b.config).maskedPaths = ['/etc/spec-secret'];
+      const { report } = await ctx.run(b);
+      const r = report.need('read./etc/spec-secret');
+      if (r.startsWith('ok:')) check(report.get('data./etc/spec-secret') !== secretHex, 'the masked file is still readable');
+    },
+  ),
 
-  def('paths::masked-dir', linuxMd('#masked-paths', 'maskedPaths will mask over the provided paths so that they cannot be read (directory)'), async (ctx) => {
-    const b = ctx.bundle(['ls', '/etc/spec-secret-dir', ',', 'read', '/etc/spec-secret-dir/inner']);
-    linux(b.config).maskedPaths = ['/etc/spec-secret-dir'];
-    const { report } = await ctx.run(b);
-    const ls = report.need('ls./etc/spec-secret-dir');
-    check(!ls.split(',').includes('inner'), `the masked directory still lists its content: ${ls}`);
-    check(!report.need('read./etc/spec-secret-dir/inner').startsWith('ok:'), 'a file in the masked directory is readable');
-  }),
+  def(
+    'paths::masked-dir',
+    linuxMd('#masked-paths', 'maskedPaths will mask over the provided paths so that they cannot be read (directory)'),
+    async (ctx) => {
+      const b = ctx.bundle(['ls', '/etc/spec-secret-dir', ',', 'read', '/etc/spec-secret-dir/inner']);
+      linux(b.config).maskedPaths = ['/etc/spec-secret-dir'];
+      const { report } = await ctx.run(b);
+      const ls = report.need('ls./etc/spec-secret-dir');
+      check(!ls.split(',').includes('inner'), `the masked directory still lists its content: ${ls}`);
+      check(!report.need('read./etc/spec-secret-dir/inner').startsWith('ok:'), 'a file in the masked directory is readable');
+    },
+  ),
 
   def('paths::masked-proc-file', linuxMd('#masked-paths', 'maskedPaths: /proc/kcore cannot be read'), async (ctx) => {
     const b = ctx.bundle(['read', '/proc/kcore']);
@@ -46,19 +54,27 @@ export const pathCases: Case[] = [
     check(report.need('read./etc/passwd').startsWith('ok:'), 'a sibling of a masked path is unreadable');
   }),
 
-  def('paths::readonly-dir', linuxMd('#readonly-paths', 'readonlyPaths will set the provided paths as readonly inside the container (directory)'), async (ctx) => {
-    const b = ctx.bundle(['write', '/etc/spec-secret-dir/new']);
-    linux(b.config).readonlyPaths = ['/etc/spec-secret-dir'];
-    const { report } = await ctx.run(b);
-    expectErrno(report.need('write./etc/spec-secret-dir/new'), 'EROFS', 'creating a file in a readonly path');
-  }),
+  def(
+    'paths::readonly-dir',
+    linuxMd('#readonly-paths', 'readonlyPaths will set the provided paths as readonly inside the container (directory)'),
+    async (ctx) => {
+      const b = ctx.bundle(['write', '/etc/spec-secret-dir/new']);
+      linux(b.config).readonlyPaths = ['/etc/spec-secret-dir'];
+      const { report } = await ctx.run(b);
+      expectErrno(report.need('write./etc/spec-secret-dir/new'), 'EROFS', 'creating a file in a readonly path');
+    },
+  ),
 
-  def('paths::readonly-file', linuxMd('#readonly-paths', 'readonlyPaths will set the provided paths as readonly inside the container (file)'), async (ctx) => {
-    const b = ctx.bundle(['write', '/etc/spec-secret']);
-    linux(b.config).readonlyPaths = ['/etc/spec-secret'];
-    const { report } = await ctx.run(b);
-    expectErrno(report.need('write./etc/spec-secret'), 'EROFS', 'writing a readonly file');
-  }),
+  def(
+    'paths::readonly-file',
+    linuxMd('#readonly-paths', 'readonlyPaths will set the provided paths as readonly inside the container (file)'),
+    async (ctx) => {
+      const b = ctx.bundle(['write', '/etc/spec-secret']);
+      linux(b.config).readonlyPaths = ['/etc/spec-secret'];
+      const { report } = await ctx.run(b);
+      expectErrno(report.need('write./etc/spec-secret'), 'EROFS', 'writing a readonly file');
+    },
+  ),
 
   def('paths::readonly-still-readable', linuxMd('#readonly-paths', 'readonly paths stay readable', 'SHOULD'), async (ctx) => {
     const b = ctx.bundle(['read', '/etc/spec-secret']);
@@ -74,10 +90,14 @@ export const pathCases: Case[] = [
     expectErrno(report.need('write./proc/sys/kernel/hostname'), 'EROFS', 'writing under a readonly /proc/sys');
   }),
 
-  def('paths::readonly-not-elsewhere', linuxMd('#readonly-paths', 'a readonly path does not make its parent read-only', 'SHOULD'), async (ctx) => {
-    const b = ctx.bundle(['write', '/etc/other']);
-    linux(b.config).readonlyPaths = ['/etc/spec-secret-dir'];
-    const { report } = await ctx.run(b);
-    eq(report.need('write./etc/other'), 'ok:1', 'writing next to a readonly path');
-  }),
+  def(
+    'paths::readonly-not-elsewhere',
+    linuxMd('#readonly-paths', 'a readonly path does not make its parent read-only', 'SHOULD'),
+    async (ctx) => {
+      const b = ctx.bundle(['write', '/etc/other']);
+      linux(b.config).readonlyPaths = ['/etc/spec-secret-dir'];
+      const { report } = await ctx.run(b);
+      eq(report.need('write./etc/other'), 'ok:1', 'writing next to a readonly path');
+    },
+  ),
 ];

@@ -45,11 +45,15 @@ async function runLimits(ctx: CaseContext, rlimits: { type: string; soft: string
 }
 
 const perType: Case[] = Object.keys(WANT).map((type) =>
-  def(`rlimits::${type.toLowerCase().replace('rlimit_', '')}`, configMd('#posix-process', `rlimits ${type}: rlim_cur MUST match soft and rlim_max MUST match hard`), async (ctx) => {
-    const [soft, hard] = chooseLimits(ctx, type);
-    const got = await runLimits(ctx, [{ type, soft, hard }]);
-    eq(got[type], `${soft}:${hard}`, `getrlimit(${type}) soft:hard`);
-  }),
+  def(
+    `rlimits::${type.toLowerCase().replace('rlimit_', '')}`,
+    configMd('#posix-process', `rlimits ${type}: rlim_cur MUST match soft and rlim_max MUST match hard`),
+    async (ctx) => {
+      const [soft, hard] = chooseLimits(ctx, type);
+      const got = await runLimits(ctx, [{ type, soft, hard }]);
+      eq(got[type], `${soft}:${hard}`, `getrlimit(${type}) soft:hard`);
+    },
+  ),
 );
 
 export const rlimitCases: Case[] = [
@@ -65,43 +69,63 @@ export const rlimitCases: Case[] = [
     for (const w of wanted) eq(got[w.type], `${w.soft}:${w.hard}`, `getrlimit(${w.type})`);
   }),
 
-  def('rlimits::infinity', configMd('#posix-process', 'rlimits values are uint64: RLIM_INFINITY (2^64-1) is representable'), async (ctx) => {
-    const type = Object.keys(ctx.host.rlimits).find((t) => ctx.host.rlimits[t]?.[1] === RLIM_INFINITY && t !== 'RLIMIT_CORE');
-    if (!type) skip('no rlimit is unlimited on this host');
-    const got = await runLimits(ctx, [{ type, soft: RLIM_INFINITY, hard: RLIM_INFINITY }]);
-    eq(got[type], `${RLIM_INFINITY}:${RLIM_INFINITY}`, `getrlimit(${type})`);
-  }),
+  def(
+    'rlimits::infinity',
+    configMd('#posix-process', 'rlimits values are uint64: RLIM_INFINITY (2^64-1) is representable'),
+    async (ctx) => {
+      const type = Object.keys(ctx.host.rlimits).find((t) => ctx.host.rlimits[t]?.[1] === RLIM_INFINITY && t !== 'RLIMIT_CORE');
+      if (!type) skip('no rlimit is unlimited on this host');
+      const got = await runLimits(ctx, [{ type, soft: RLIM_INFINITY, hard: RLIM_INFINITY }]);
+      eq(got[type], `${RLIM_INFINITY}:${RLIM_INFINITY}`, `getrlimit(${type})`);
+    },
+  ),
 
-  def('rlimits::raise-hard', configMd('#posix-process', 'hard: rlim_max MUST match; only a privileged process (CAP_SYS_RESOURCE) can raise a hard limit'), async (ctx) => {
-    if (!hasCap(ctx.host, 'CAP_SYS_RESOURCE')) skip('host lacks CAP_SYS_RESOURCE, so no runtime can raise a hard limit here');
-    const hostHard = BigInt(ctx.host.rlimits.RLIMIT_NOFILE?.[1] ?? '1024');
-    const hard = (hostHard + 16n).toString();
-    const got = await runLimits(ctx, [{ type: 'RLIMIT_NOFILE', soft: hard, hard }]);
-    eq(got.RLIMIT_NOFILE, `${hard}:${hard}`, 'getrlimit(RLIMIT_NOFILE) above the caller\'s hard limit');
-  }),
+  def(
+    'rlimits::raise-hard',
+    configMd('#posix-process', 'hard: rlim_max MUST match; only a privileged process (CAP_SYS_RESOURCE) can raise a hard limit'),
+    async (ctx) => {
+      if (!hasCap(ctx.host, 'CAP_SYS_RESOURCE')) skip('host lacks CAP_SYS_RESOURCE, so no runtime can raise a hard limit here');
+      const hostHard = BigInt(ctx.host.rlimits.RLIMIT_NOFILE?.[1] ?? '1024');
+      const hard = (hostHard + 16n).toString();
+      const got = await runLimits(ctx, [{ type: 'RLIMIT_NOFILE', soft: hard, hard }]);
+      eq(got.RLIMIT_NOFILE, `${hard}:${hard}`, "getrlimit(RLIMIT_NOFILE) above the caller's hard limit");
+    },
+  ),
 
-  def('rlimits::unknown-type', configMd('#posix-process', 'The runtime MUST generate an error for any values which cannot be mapped to a relevant kernel interface'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    proc(b.config).rlimits = [{ type: 'RLIMIT_SPECTEST', soft: 1, hard: 1 }];
-    expectError((await ctx.tryCreate(b)).createResult, 'create with rlimit type RLIMIT_SPECTEST');
-  }),
+  def(
+    'rlimits::unknown-type',
+    configMd('#posix-process', 'The runtime MUST generate an error for any values which cannot be mapped to a relevant kernel interface'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      proc(b.config).rlimits = [{ type: 'RLIMIT_SPECTEST', soft: 1, hard: 1 }];
+      expectError((await ctx.tryCreate(b)).createResult, 'create with rlimit type RLIMIT_SPECTEST');
+    },
+  ),
 
-  def('rlimits::duplicate-type', configMd('#posix-process', 'If rlimits contains duplicated entries with same type, the runtime MUST generate an error'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    proc(b.config).rlimits = [
-      { type: 'RLIMIT_NOFILE', soft: 512, hard: 512 },
-      { type: 'RLIMIT_NOFILE', soft: 256, hard: 256 },
-    ];
-    expectError((await ctx.tryCreate(b)).createResult, 'create with two RLIMIT_NOFILE entries');
-  }),
+  def(
+    'rlimits::duplicate-type',
+    configMd('#posix-process', 'If rlimits contains duplicated entries with same type, the runtime MUST generate an error'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      proc(b.config).rlimits = [
+        { type: 'RLIMIT_NOFILE', soft: 512, hard: 512 },
+        { type: 'RLIMIT_NOFILE', soft: 256, hard: 256 },
+      ];
+      expectError((await ctx.tryCreate(b)).createResult, 'create with two RLIMIT_NOFILE entries');
+    },
+  ),
 
-  def('rlimits::soft-above-hard', configMd('#posix-process', 'a limit that cannot be set (soft > hard) MUST generate an error'), async (ctx) => {
-    const b = ctx.bundle(['exit', '0']);
-    proc(b.config).rlimits = [{ type: 'RLIMIT_NOFILE', soft: 900, hard: 800 }];
-    const c = await ctx.tryCreate(b);
-    if (c.created) {
-      const s = await c.start();
-      check(s.code !== 0, 'an impossible rlimit (soft 900 > hard 800) was accepted');
-    }
-  }),
+  def(
+    'rlimits::soft-above-hard',
+    configMd('#posix-process', 'a limit that cannot be set (soft > hard) MUST generate an error'),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      proc(b.config).rlimits = [{ type: 'RLIMIT_NOFILE', soft: 900, hard: 800 }];
+      const c = await ctx.tryCreate(b);
+      if (c.created) {
+        const s = await c.start();
+        check(s.code !== 0, 'an impossible rlimit (soft 900 > hard 800) was accepted');
+      }
+    },
+  ),
 ];

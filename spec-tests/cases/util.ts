@@ -10,7 +10,9 @@ export const LONG_MS = '600000';
 /** wait-signal timeout, in seconds. */
 export const LONG_S = '600';
 
-const clause = (doc: string) => (anchor: string, text: string, level: Level = 'MUST'): Clause => ({ doc, anchor, text, level });
+const clause =
+  (doc: string) =>
+  (anchor: string, text: string, level: Level = 'MUST'): Clause => ({ doc, anchor, text, level });
 
 export const runtimeMd = clause('runtime.md');
 export const configMd = clause('config.md');

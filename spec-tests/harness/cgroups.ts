@@ -29,7 +29,10 @@ export function readCgroupPaths(host: HostInfo, pid: number): CgroupPlace[] {
     if (controllers === '') {
       mount = host.cgroupMode === 'unified' ? '/sys/fs/cgroup' : host.cgroupMode === 'hybrid' ? '/sys/fs/cgroup/unified' : undefined;
     } else {
-      mount = controllers.split(',').map((c) => host.v1Mounts[c]).find(Boolean);
+      mount = controllers
+        .split(',')
+        .map((c) => host.v1Mounts[c])
+        .find(Boolean);
     }
     if (mount) out.push({ controllers, path: p, dir: path.join(mount, p) });
   }

@@ -57,7 +57,8 @@ export function renderMarkdown(labels: LabelFile[], cases: Case[]): string {
   for (const c of cols) {
     const n = (s: Status): number => c.run.results.filter((r) => r.status === s).length;
     const partial = c.run.results.length < cases.length ? `ran ${c.run.results.length} of ${cases.length} cases (filtered); ` : '';
-    const note = partial + (c.run.gradable ? '' : `could not run a minimal container: ${esc(c.run.ungradableReason ?? '')}; every case skipped`);
+    const note =
+      partial + (c.run.gradable ? '' : `could not run a minimal container: ${esc(c.run.ungradableReason ?? '')}; every case skipped`);
     out.push(`| ${c.key} | ${esc(c.run.version)} | ${n('pass')} | ${n('fail')} | ${n('skip')} | ${note} |`);
   }
   out.push('');

@@ -38,9 +38,7 @@ export function findProbe(explicit?: string): string {
 }
 
 export function findBusybox(explicit?: string): string {
-  const candidates = [explicit, process.env.SPEC_TESTS_BUSYBOX, '/bin/busybox', '/usr/bin/busybox'].filter(
-    (c): c is string => !!c,
-  );
+  const candidates = [explicit, process.env.SPEC_TESTS_BUSYBOX, '/bin/busybox', '/usr/bin/busybox'].filter((c): c is string => !!c);
   for (const c of candidates) if (isExecutable(c)) return c;
   throw new Error('a static busybox is needed (Debian: apt-get install busybox-static) or set SPEC_TESTS_BUSYBOX');
 }
@@ -66,7 +64,10 @@ export function prepareTemplate(dir: string, busybox: string, probe: string): Ro
   fs.chmodSync(path.join(dir, 'busybox'), 0o755);
   fs.chmodSync(path.join(dir, 'tsrun-probe'), 0o755);
   const list = execFileSync(busybox, ['--list'], { encoding: 'utf8' });
-  const applets = list.split('\n').map((s) => s.trim()).filter((s) => /^[\w.[-]+$/.test(s) && s !== 'busybox');
+  const applets = list
+    .split('\n')
+    .map((s) => s.trim())
+    .filter((s) => /^[\w.[-]+$/.test(s) && s !== 'busybox');
   return { dir, applets };
 }
 

@@ -82,7 +82,14 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
     const total = opts.cases.length;
     for (const [i, c] of opts.cases.entries()) {
       const r = smoke
-        ? { id: c.id, area: areaOf(c.id), status: 'skip' as const, reason: `runtime cannot run a minimal container on this host: ${smoke}`, clause: c.clause, durationMs: 0 }
+        ? {
+            id: c.id,
+            area: areaOf(c.id),
+            status: 'skip' as const,
+            reason: `runtime cannot run a minimal container on this host: ${smoke}`,
+            clause: c.clause,
+            durationMs: 0,
+          }
         : await runCase(env, c, i, opts.keepFailed ?? false);
       results.push(r);
       opts.onResult?.(r, i, total);

@@ -136,14 +136,12 @@ static const struct {
   const char *name;
   int res;
 } RLIMITS[] = {
-    {"RLIMIT_AS", RLIMIT_AS},         {"RLIMIT_CORE", RLIMIT_CORE},
-    {"RLIMIT_CPU", RLIMIT_CPU},       {"RLIMIT_DATA", RLIMIT_DATA},
-    {"RLIMIT_FSIZE", RLIMIT_FSIZE},   {"RLIMIT_LOCKS", RLIMIT_LOCKS},
-    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE},
-    {"RLIMIT_NICE", RLIMIT_NICE},     {"RLIMIT_NOFILE", RLIMIT_NOFILE},
-    {"RLIMIT_NPROC", RLIMIT_NPROC},   {"RLIMIT_RSS", RLIMIT_RSS},
-    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO}, {"RLIMIT_RTTIME", RLIMIT_RTTIME},
-    {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING}, {"RLIMIT_STACK", RLIMIT_STACK},
+    {"RLIMIT_AS", RLIMIT_AS},           {"RLIMIT_CORE", RLIMIT_CORE},         {"RLIMIT_CPU", RLIMIT_CPU},
+    {"RLIMIT_DATA", RLIMIT_DATA},       {"RLIMIT_FSIZE", RLIMIT_FSIZE},       {"RLIMIT_LOCKS", RLIMIT_LOCKS},
+    {"RLIMIT_MEMLOCK", RLIMIT_MEMLOCK}, {"RLIMIT_MSGQUEUE", RLIMIT_MSGQUEUE}, {"RLIMIT_NICE", RLIMIT_NICE},
+    {"RLIMIT_NOFILE", RLIMIT_NOFILE},   {"RLIMIT_NPROC", RLIMIT_NPROC},       {"RLIMIT_RSS", RLIMIT_RSS},
+    {"RLIMIT_RTPRIO", RLIMIT_RTPRIO},   {"RLIMIT_RTTIME", RLIMIT_RTTIME},     {"RLIMIT_SIGPENDING", RLIMIT_SIGPENDING},
+    {"RLIMIT_STACK", RLIMIT_STACK},
 };
 
 static int cmd_info(int argc, char **argv) {
@@ -175,8 +173,10 @@ static int cmd_info(int argc, char **argv) {
   out("umask=%04o", (unsigned)old);
 
   char cwd[PATH_MAX];
-  if (getcwd(cwd, sizeof cwd)) out("cwd=%s", cwd);
-  else out("cwd=errno:%s", errname(errno));
+  if (getcwd(cwd, sizeof cwd))
+    out("cwd=%s", cwd);
+  else
+    out("cwd=errno:%s", errname(errno));
 
   struct utsname u;
   if (uname(&u) == 0) {
@@ -188,8 +188,7 @@ static int cmd_info(int argc, char **argv) {
   out("dumpable=%d", prctl(PR_GET_DUMPABLE, 0, 0, 0, 0));
   out("personality=0x%x", (unsigned)personality(0xffffffff));
 
-  static const char *const fields[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb",
-                                       "Seccomp", "NoNewPrivs", NULL};
+  static const char *const fields[] = {"CapInh", "CapPrm", "CapEff", "CapBnd", "CapAmb", "Seccomp", "NoNewPrivs", NULL};
   status_fields(fields);
 
   char buf[64];
@@ -204,9 +203,9 @@ static int cmd_info(int argc, char **argv) {
   for (size_t i = 0; i < sizeof RLIMITS / sizeof RLIMITS[0]; i++) {
     struct rlimit rl;
     if (getrlimit(RLIMITS[i].res, &rl) == 0)
-      out("%s=%llu:%llu", RLIMITS[i].name, (unsigned long long)rl.rlim_cur,
-          (unsigned long long)rl.rlim_max);
-    else out("%s=errno:%s", RLIMITS[i].name, errname(errno));
+      out("%s=%llu:%llu", RLIMITS[i].name, (unsigned long long)rl.rlim_cur, (unsigned long long)rl.rlim_max);
+    else
+      out("%s=errno:%s", RLIMITS[i].name, errname(errno));
   }
   for (int fd = 0; fd < 3; fd++) out("isatty%d=%d", fd, isatty(fd));
 
@@ -216,8 +215,10 @@ static int cmd_info(int argc, char **argv) {
   out("nice=%d", errno ? -999 : nice);
   /* ioprio_get(IOPRIO_WHO_PROCESS, 0): class in bits 13.., data in low bits */
   long io = syscall(SYS_ioprio_get, 1, 0);
-  if (io >= 0) out("ioprio=%ld:%ld", io >> 13, io & 0x1fff);
-  else out("ioprio=errno:%s", errname(errno));
+  if (io >= 0)
+    out("ioprio=%ld:%ld", io >> 13, io & 0x1fff);
+  else
+    out("ioprio=errno:%s", errname(errno));
   return 0;
 }
 
@@ -248,13 +249,13 @@ static int cmd_env(int argc, char **argv) {
 
 static const char *ftype(mode_t m) {
   switch (m & S_IFMT) {
-  case S_IFREG: return "reg";
-  case S_IFDIR: return "dir";
-  case S_IFCHR: return "chr";
-  case S_IFBLK: return "blk";
-  case S_IFIFO: return "fifo";
-  case S_IFLNK: return "lnk";
-  case S_IFSOCK: return "sock";
+    case S_IFREG: return "reg";
+    case S_IFDIR: return "dir";
+    case S_IFCHR: return "chr";
+    case S_IFBLK: return "blk";
+    case S_IFIFO: return "fifo";
+    case S_IFLNK: return "lnk";
+    case S_IFSOCK: return "sock";
   }
   return "unknown";
 }
@@ -271,10 +272,9 @@ static void report_stat(const char *key, const char *path, int follow) {
     ssize_t n = readlink(path, target, sizeof target - 1);
     if (n > 0) target[n] = 0;
   }
-  out("%s.%s=type:%s mode:%04o uid:%u gid:%u major:%u minor:%u size:%lld ino:%llu dev:%u:%u%s%s",
-      key, path, ftype(st.st_mode), (unsigned)(st.st_mode & 07777), st.st_uid, st.st_gid,
-      major(st.st_rdev), minor(st.st_rdev), (long long)st.st_size,
-      (unsigned long long)st.st_ino, major(st.st_dev), minor(st.st_dev),
+  out("%s.%s=type:%s mode:%04o uid:%u gid:%u major:%u minor:%u size:%lld ino:%llu dev:%u:%u%s%s", key, path,
+      ftype(st.st_mode), (unsigned)(st.st_mode & 07777), st.st_uid, st.st_gid, major(st.st_rdev), minor(st.st_rdev),
+      (long long)st.st_size, (unsigned long long)st.st_ino, major(st.st_dev), minor(st.st_dev),
       S_ISLNK(st.st_mode) ? " target:" : "", target);
 }
 
@@ -297,7 +297,8 @@ static int cmd_read(int argc, char **argv) {
     }
     unsigned char buf[256];
     ssize_t n = read(fd, buf, sizeof buf);
-    if (n < 0) out("read.%s=errno:%s", argv[i], errname(errno));
+    if (n < 0)
+      out("read.%s=errno:%s", argv[i], errname(errno));
     else {
       char h[sizeof buf * 2 + 1];
       hex(buf, (size_t)n, h, sizeof h);
@@ -316,8 +317,10 @@ static void do_write(const char *path, const char *value) {
     return;
   }
   ssize_t n = write(fd, value, strlen(value));
-  if (n < 0) out("write.%s=errno:%s", path, errname(errno));
-  else out("write.%s=ok:%zd", path, n);
+  if (n < 0)
+    out("write.%s=errno:%s", path, errname(errno));
+  else
+    out("write.%s=ok:%zd", path, n);
   close(fd);
 }
 
@@ -335,7 +338,8 @@ static int cmd_writev(int argc, char **argv) {
 static int cmd_touch(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
     int fd = open(argv[i], O_WRONLY | O_CREAT | O_CLOEXEC, 0644);
-    if (fd < 0) out("touch.%s=errno:%s", argv[i], errname(errno));
+    if (fd < 0)
+      out("touch.%s=errno:%s", argv[i], errname(errno));
     else {
       out("touch.%s=ok", argv[i]);
       close(fd);
@@ -346,8 +350,10 @@ static int cmd_touch(int argc, char **argv) {
 
 static int cmd_mkdir(int argc, char **argv) {
   for (int i = 1; i < argc; i++) {
-    if (mkdir(argv[i], 0755) < 0) out("mkdir.%s=errno:%s", argv[i], errname(errno));
-    else out("mkdir.%s=ok", argv[i]);
+    if (mkdir(argv[i], 0755) < 0)
+      out("mkdir.%s=errno:%s", argv[i], errname(errno));
+    else
+      out("mkdir.%s=ok", argv[i]);
   }
   return 0;
 }
@@ -356,7 +362,8 @@ static int cmd_chown(int argc, char **argv) {
   if (argc < 4) return 2;
   if (chown(argv[1], (uid_t)atoi(argv[2]), (gid_t)atoi(argv[3])) < 0)
     out("chown.%s=errno:%s", argv[1], errname(errno));
-  else out("chown.%s=ok", argv[1]);
+  else
+    out("chown.%s=ok", argv[1]);
   return 0;
 }
 
@@ -365,10 +372,11 @@ static int cmd_statfs(int argc, char **argv) {
     unsigned long bit;
     const char *name;
   } FLAGS[] = {
-      {ST_RDONLY, "ro"},          {ST_NOSUID, "nosuid"},     {ST_NODEV, "nodev"},
-      {ST_NOEXEC, "noexec"},      {ST_SYNCHRONOUS, "sync"},  {ST_MANDLOCK, "mand"},
-      {ST_NOATIME, "noatime"},    {ST_NODIRATIME, "nodiratime"},
-      {ST_RELATIME, "relatime"},  {8192 /* ST_NOSYMFOLLOW */, "nosymfollow"},
+      {ST_RDONLY, "ro"},         {ST_NOSUID, "nosuid"},
+      {ST_NODEV, "nodev"},       {ST_NOEXEC, "noexec"},
+      {ST_SYNCHRONOUS, "sync"},  {ST_MANDLOCK, "mand"},
+      {ST_NOATIME, "noatime"},   {ST_NODIRATIME, "nodiratime"},
+      {ST_RELATIME, "relatime"}, {8192 /* ST_NOSYMFOLLOW */, "nosymfollow"},
   };
   for (int i = 1; i < argc; i++) {
     struct statfs sf;
@@ -381,8 +389,8 @@ static int cmd_statfs(int argc, char **argv) {
     for (size_t j = 0; j < sizeof FLAGS / sizeof FLAGS[0]; j++)
       if ((unsigned long)sf.f_flags & FLAGS[j].bit)
         fl += (size_t)snprintf(flags + fl, sizeof flags - fl, "%s%s", fl ? "," : "", FLAGS[j].name);
-    out("statfs.%s=type:0x%lx bsize:%ld blocks:%llu flags:%s", argv[i], (unsigned long)sf.f_type,
-        (long)sf.f_bsize, (unsigned long long)sf.f_blocks, flags);
+    out("statfs.%s=type:0x%lx bsize:%ld blocks:%llu flags:%s", argv[i], (unsigned long)sf.f_type, (long)sf.f_bsize,
+        (unsigned long long)sf.f_blocks, flags);
   }
   return 0;
 }
@@ -485,7 +493,8 @@ static int cmd_ns(int argc, char **argv) {
     char p[64], t[128];
     snprintf(p, sizeof p, "/proc/self/ns/%s", NS_NAMES[i]);
     ssize_t n = readlink(p, t, sizeof t - 1);
-    if (n < 0) out("ns.%s=errno:%s", NS_NAMES[i], errname(errno));
+    if (n < 0)
+      out("ns.%s=errno:%s", NS_NAMES[i], errname(errno));
     else {
       t[n] = 0;
       out("ns.%s=%s", NS_NAMES[i], t);
@@ -505,10 +514,13 @@ static int cmd_tty(int argc, char **argv) {
     out("ttyname%d=%s", fd, n ? n : "");
   }
   struct winsize ws;
-  if (ioctl(1, TIOCGWINSZ, &ws) == 0) out("winsize=%ux%u", ws.ws_row, ws.ws_col);
-  else out("winsize=errno:%s", errname(errno));
+  if (ioctl(1, TIOCGWINSZ, &ws) == 0)
+    out("winsize=%ux%u", ws.ws_row, ws.ws_col);
+  else
+    out("winsize=errno:%s", errname(errno));
   int t = open("/dev/tty", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (t < 0) out("devtty=errno:%s", errname(errno));
+  if (t < 0)
+    out("devtty=errno:%s", errname(errno));
   else {
     out("devtty=ok");
     close(t);
@@ -530,7 +542,9 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc) {
   _exit(100);
 }
 
-static unsigned long num(const char *s) { return s ? strtoul(s, NULL, 0) : 0; }
+static unsigned long num(const char *s) {
+  return s ? strtoul(s, NULL, 0) : 0;
+}
 
 /* SPEC is name[:arg[:arg...]]; returns the raw syscall result. */
 static long run_syscall(char *spec, int *known) {
@@ -555,20 +569,17 @@ static long run_syscall(char *spec, int *known) {
   if (!strcmp(name, "chmod")) return syscall(SYS_chmod, a[0], num(a[1]));
   if (!strcmp(name, "chown")) return syscall(SYS_chown, a[0], num(a[1]), num(a[2]));
   if (!strcmp(name, "chroot")) return syscall(SYS_chroot, a[0]);
-  if (!strcmp(name, "sethostname"))
-    return syscall(SYS_sethostname, a[0], a[0] ? strlen(a[0]) : 0);
+  if (!strcmp(name, "sethostname")) return syscall(SYS_sethostname, a[0], a[0] ? strlen(a[0]) : 0);
   if (!strcmp(name, "mount")) return mount("none", a[0], "tmpfs", 0, NULL);
   if (!strcmp(name, "setuid")) return syscall(SYS_setuid, num(a[0]));
   if (!strcmp(name, "setgid")) return syscall(SYS_setgid, num(a[0]));
   if (!strcmp(name, "socket")) return syscall(SYS_socket, num(a[0]), num(a[1]), num(a[2]));
   if (!strcmp(name, "mknod"))
-    return syscall(SYS_mknod, a[0], (a[1] && a[1][0] == 'b' ? S_IFBLK : S_IFCHR) | 0600,
-                   makedev(num(a[2]), num(a[3])));
+    return syscall(SYS_mknod, a[0], (a[1] && a[1][0] == 'b' ? S_IFBLK : S_IFCHR) | 0600, makedev(num(a[2]), num(a[3])));
   if (!strcmp(name, "open")) return syscall(SYS_open, a[0], O_RDONLY | O_CLOEXEC);
   if (!strcmp(name, "openw")) return syscall(SYS_open, a[0], O_WRONLY | O_CLOEXEC);
   if (!strcmp(name, "kill")) return syscall(SYS_kill, num(a[0]), num(a[1]));
-  if (!strcmp(name, "nr"))
-    return syscall((long)num(a[0]), num(a[1]), num(a[2]), num(a[3]), num(a[4]), num(a[5]));
+  if (!strcmp(name, "nr")) return syscall((long)num(a[0]), num(a[1]), num(a[2]), num(a[3]), num(a[4]), num(a[5]));
   *known = 0;
   return -1;
 }
@@ -587,16 +598,21 @@ static int cmd_syscall(int argc, char **argv) {
     errno = 0;
     long rc = run_syscall(spec, &known);
     int e = errno;
-    if (!known) out("syscall.%s=unknown", argv[i]);
-    else if (rc < 0 && e) out("syscall.%s=errno:%s", argv[i], errname(e));
-    else out("syscall.%s=ret:%ld", argv[i], rc);
+    if (!known)
+      out("syscall.%s=unknown", argv[i]);
+    else if (rc < 0 && e)
+      out("syscall.%s=errno:%s", argv[i], errname(e));
+    else
+      out("syscall.%s=ret:%ld", argv[i], rc);
   }
   return 0;
 }
 
 /* ---- processes and signals ------------------------------------------------ */
 
-static void noop(int sig) { (void)sig; }
+static void noop(int sig) {
+  (void)sig;
+}
 
 static int cmd_wait_signal(int argc, char **argv) {
   int timeout = argc > 1 ? atoi(argv[1]) : 30;
@@ -842,8 +858,10 @@ static int cmd_recv_fd(int argc, char **argv) {
 
   int m = fds[0];
   unsigned int ptn;
-  if (ioctl(m, TIOCGPTN, &ptn) == 0) out("ptn=%u", ptn);
-  else out("ptn=errno:%s", errname(errno));
+  if (ioctl(m, TIOCGPTN, &ptn) == 0)
+    out("ptn=%u", ptn);
+  else
+    out("ptn=errno:%s", errname(errno));
   static unsigned char data[65536];
   size_t dl = 0;
   for (;;) {
@@ -878,15 +896,31 @@ static const struct {
   const char *name;
   int (*fn)(int, char **);
 } COMMANDS[] = {
-    {"info", cmd_info},       {"args", cmd_args},       {"env", cmd_env},
-    {"stat", cmd_stat},       {"statf", cmd_statf},     {"read", cmd_read},
-    {"write", cmd_write},     {"writev", cmd_writev},   {"touch", cmd_touch},
-    {"mkdir", cmd_mkdir},     {"chown", cmd_chown},     {"statfs", cmd_statfs},
-    {"cat", cmd_cat},         {"ls", cmd_ls},           {"fds", cmd_fds},
-    {"procs", cmd_procs},     {"ns", cmd_ns},           {"tty", cmd_tty},
-    {"syscall", cmd_syscall}, {"wait-signal", cmd_wait_signal},
-    {"sleep-ms", cmd_sleep_ms}, {"kill-self", cmd_kill_self}, {"fork", cmd_fork},
-    {"hook", cmd_hook},       {"recv-fd", cmd_recv_fd},
+    {"info", cmd_info},
+    {"args", cmd_args},
+    {"env", cmd_env},
+    {"stat", cmd_stat},
+    {"statf", cmd_statf},
+    {"read", cmd_read},
+    {"write", cmd_write},
+    {"writev", cmd_writev},
+    {"touch", cmd_touch},
+    {"mkdir", cmd_mkdir},
+    {"chown", cmd_chown},
+    {"statfs", cmd_statfs},
+    {"cat", cmd_cat},
+    {"ls", cmd_ls},
+    {"fds", cmd_fds},
+    {"procs", cmd_procs},
+    {"ns", cmd_ns},
+    {"tty", cmd_tty},
+    {"syscall", cmd_syscall},
+    {"wait-signal", cmd_wait_signal},
+    {"sleep-ms", cmd_sleep_ms},
+    {"kill-self", cmd_kill_self},
+    {"fork", cmd_fork},
+    {"hook", cmd_hook},
+    {"recv-fd", cmd_recv_fd},
 };
 
 int main(int argc, char **argv) {

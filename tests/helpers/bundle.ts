@@ -17,7 +17,32 @@ export const BUSYBOX = '/bin/busybox';
 export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
 export const IS_ROOT = process.getuid?.() === 0;
 
-const APPLETS = ['sh', 'ls', 'cat', 'echo', 'hostname', 'id', 'sleep', 'true', 'false', 'env', 'grep', 'mount', 'ps', 'kill', 'readlink', 'stat', 'test', 'touch', 'wc', 'pwd', 'ulimit', 'head', 'tty', 'stty'];
+const APPLETS = [
+  'sh',
+  'ls',
+  'cat',
+  'echo',
+  'hostname',
+  'id',
+  'sleep',
+  'true',
+  'false',
+  'env',
+  'grep',
+  'mount',
+  'ps',
+  'kill',
+  'readlink',
+  'stat',
+  'test',
+  'touch',
+  'wc',
+  'pwd',
+  'ulimit',
+  'head',
+  'tty',
+  'stty',
+];
 
 let template: string | undefined;
 
@@ -79,7 +104,12 @@ export interface RunResult {
  * not pipes: a created container inherits the runtime's stdio, and a pipe
  * would keep the call waiting until the container exits.
  */
-export function runtime(bin: string, root: string, args: string[], opts: { cwd?: string; timeout?: number; input?: string } = {}): RunResult {
+export function runtime(
+  bin: string,
+  root: string,
+  args: string[],
+  opts: { cwd?: string; timeout?: number; input?: string } = {},
+): RunResult {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-io-'));
   const outFile = path.join(dir, 'out');
   const errFile = path.join(dir, 'err');

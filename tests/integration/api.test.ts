@@ -16,10 +16,16 @@ rootTest('Runtime: create, start, state, kill, delete; the timeline has every ph
   // a failed assertion below must not leave a sleeping container holding ava's stdio
   t.teardown(() => rt.delete(id, { force: true }).catch(() => undefined));
   t.is(created.status, 'created');
-  t.deepEqual(rt.timeline.entries.map((e) => e.step), ['claim', 'load', 'validate', 'cgroup', 'plan', 'clone', 'init', 'state']);
+  t.deepEqual(
+    rt.timeline.entries.map((e) => e.step),
+    ['claim', 'load', 'validate', 'cgroup', 'plan', 'clone', 'init', 'state'],
+  );
   rt.start(id);
   t.is(rt.state(id).status, 'running');
-  t.deepEqual(rt.list().map((s) => s.id), [id]);
+  t.deepEqual(
+    rt.list().map((s) => s.id),
+    [id],
+  );
   rt.kill(id, 'KILL');
   await rt.delete(id, { force: true });
   t.throws(() => rt.state(id), { instanceOf: TsrunError, message: 'container does not exist' });

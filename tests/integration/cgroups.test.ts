@@ -73,7 +73,11 @@ function createCtr(t: ExecutionContext, mutate: (s: Spec) => void, start = true)
   }
   const state = JSON.parse(runtime(TSRUN, root, ['state', id]).stdout) as { pid: number };
   const dirs = fs.readFileSync(`/proc/${state.pid}/cgroup`, 'utf8').includes(`tsrun-test-${id}`)
-    ? [...new Set(['memory', 'pids', 'cpu', 'devices', 'freezer', 'cpuset'].map((k) => cgDir(state.pid, k)).filter((d): d is string => !!d))]
+    ? [
+        ...new Set(
+          ['memory', 'pids', 'cpu', 'devices', 'freezer', 'cpuset'].map((k) => cgDir(state.pid, k)).filter((d): d is string => !!d),
+        ),
+      ]
     : [];
   const ctr: Ctr = { id, root, b, pid: state.pid, dirs, tsrun: (args, input) => runtime(TSRUN, root, args, { input }) };
   let done = false;
@@ -115,13 +119,18 @@ cgTest('the init is born in its cgroup at cgroupsPath; delete removes the cgroup
 
 cgTest('memory: limit in the files; a hog is OOM-killed at the limit and events reports it', async (t) => {
   if (!has('memory')) return t.pass('no memory controller');
-  const c = createCtr(t, (s) => {
-    // no swap to escape into (memory+swap = memory), where the kernel accounts swap
-    const memsw = V2 || fs.existsSync(path.join(host.v1.find((h) => h.controllers.includes('memory'))!.mountPoint, 'memory.memsw.limit_in_bytes'));
-    s.linux!.resources = { memory: { limit: 32 * MiB, reservation: 16 * MiB, ...(memsw ? { swap: 32 * MiB } : {}) } };
-    // the hog is a child shell (its command substitution holds the data); the init survives it
-    s.process!.args = ['sh', '-c', `sleep 2; sh -c 'a=$(busybox head -c 100000000 /dev/zero | busybox tr "\\0" x)'; sleep 600`];
-  }, false);
+  const c = createCtr(
+    t,
+    (s) => {
+      // no swap to escape into (memory+swap = memory), where the kernel accounts swap
+      const memsw =
+        V2 || fs.existsSync(path.join(host.v1.find((h) => h.controllers.includes('memory'))!.mountPoint, 'memory.memsw.limit_in_bytes'));
+      s.linux!.resources = { memory: { limit: 32 * MiB, reservation: 16 * MiB, ...(memsw ? { swap: 32 * MiB } : {}) } };
+      // the hog is a child shell (its command substitution holds the data); the init survives it
+      s.process!.args = ['sh', '-c', `sleep 2; sh -c 'a=$(busybox head -c 100000000 /dev/zero | busybox tr "\\0" x)'; sleep 600`];
+    },
+    false,
+  );
   t.is(read(c.pid, 'memory', 'memory.max', 'memory.limit_in_bytes'), String(32 * MiB));
   t.is(read(c.pid, 'memory', 'memory.low', 'memory.soft_limit_in_bytes'), String(16 * MiB));
   const out = path.join(os.tmpdir(), `tsrun-events-${c.id}`);
@@ -138,7 +147,11 @@ cgTest('memory: limit in the files; a hog is OOM-killed at the limit and events 
     t.log(fs.readFileSync(out, 'utf8').slice(0, 2000), c.tsrun(['state', c.id]).stdout, c.dirs);
     throw e;
   }
-  const lines = fs.readFileSync(out, 'utf8').trim().split('\n').map((l) => JSON.parse(l) as { type: string; id: string; data?: { memory: { usage: { limit: number } } } });
+  const lines = fs
+    .readFileSync(out, 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l) as { type: string; id: string; data?: { memory: { usage: { limit: number } } } });
   t.true(lines.some((l) => l.type === 'oom' && l.id === c.id));
   const stats = lines.find((l) => l.type === 'stats');
   t.is(stats?.data?.memory.usage.limit, 32 * MiB);
@@ -191,8 +204,17 @@ cgTest('devices: a denied device cannot be opened; an allowed one can', (t) => {
   const b = makeBundle((s) => {
     s.linux!.cgroupsPath = `/tsrun-test-${id}`;
     s.linux!.devices = [{ path: '/dev/fuse', type: 'c', major: 10, minor: 229, fileMode: 0o666 }];
-    s.linux!.resources = { devices: [{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }] };
-    s.process!.args = ['sh', '-c', 'echo ok > /dev/null && echo null-ok; (exec 3</dev/fuse) && echo fuse-read-ok; (exec 4>/dev/fuse) || echo fuse-write-denied'];
+    s.linux!.resources = {
+      devices: [
+        { allow: false, access: 'rwm' },
+        { allow: true, type: 'c', major: 10, minor: 229, access: 'r' },
+      ],
+    };
+    s.process!.args = [
+      'sh',
+      '-c',
+      'echo ok > /dev/null && echo null-ok; (exec 3</dev/fuse) && echo fuse-read-ok; (exec 4>/dev/fuse) || echo fuse-write-denied',
+    ];
   });
   t.teardown(() => b.cleanup());
   const r = runtime(TSRUN, root, ['run', '--bundle', b.dir, id], { timeout: 30_000 * SCALE });
@@ -201,7 +223,9 @@ cgTest('devices: a denied device cannot be opened; an allowed one can', (t) => {
   t.regex(r.stdout, /fuse-read-ok/);
   t.regex(r.stdout, /fuse-write-denied/);
   t.regex(r.stderr, /[Oo]peration not permitted/);
-  t.false(fs.existsSync(path.join(V2 ? host.v2Mount! : host.v1.find((h) => h.controllers.includes('devices'))!.mountPoint, `tsrun-test-${id}`)));
+  t.false(
+    fs.existsSync(path.join(V2 ? host.v2Mount! : host.v1.find((h) => h.controllers.includes('devices'))!.mountPoint, `tsrun-test-${id}`)),
+  );
 });
 
 cgTest('pause freezes a counter, resume thaws it; state says paused', async (t) => {
@@ -253,9 +277,12 @@ cgTest('update: individual flags and --resources -', (t) => {
 cgTest('a missing controller or a refused value fails create, leaving nothing behind', (t) => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ['value', { cpu: { cpus: '4095' } }, /linux\.resources\.cpu\.cpus/],
-    V2 ? ['unified', { unified: { 'nosuch.max': '1' } }, /linux\.resources\.unified\.nosuch\.max/] : ['unified', { unified: { 'pids.max': '1' } }, /linux\.resources\.unified: .*v1/],
+    V2
+      ? ['unified', { unified: { 'nosuch.max': '1' } }, /linux\.resources\.unified\.nosuch\.max/]
+      : ['unified', { unified: { 'pids.max': '1' } }, /linux\.resources\.unified: .*v1/],
   ];
-  if (!V2 && !has('hugetlb')) cases.push(['controller', { hugepageLimits: [{ pageSize: '2MB', limit: 2 * MiB }] }, /hugetlb cgroup controller is not/]);
+  if (!V2 && !has('hugetlb'))
+    cases.push(['controller', { hugepageLimits: [{ pageSize: '2MB', limit: 2 * MiB }] }, /hugetlb cgroup controller is not/]);
   for (const [name, resources, re] of cases) {
     const root = tempRoot();
     const id = uniqueId(`cgbad-${name}`);

@@ -77,17 +77,21 @@ rootTest('terminal without --console-socket: create refuses, run relays the pty'
   b.cleanup();
 });
 
-rootTest('the foreground pty takes the size of the caller\'s terminal', (t) => {
+rootTest("the foreground pty takes the size of the caller's terminal", (t) => {
   const root = tempRoot();
   const b = makeBundle((s) => {
     s.process!.terminal = true;
     s.process!.args = ['stty', 'size'];
   });
-  const r = spawnSync('script', ['-qec', `stty cols 91 rows 33; ${TSRUN} --root ${root} run -b ${b.dir} ${uniqueId('winsz')}`, '/dev/null'], {
-    encoding: 'utf8',
-    timeout: 30_000,
-    input: '',
-  });
+  const r = spawnSync(
+    'script',
+    ['-qec', `stty cols 91 rows 33; ${TSRUN} --root ${root} run -b ${b.dir} ${uniqueId('winsz')}`, '/dev/null'],
+    {
+      encoding: 'utf8',
+      timeout: 30_000,
+      input: '',
+    },
+  );
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^33 91\r?$/m);
   b.cleanup();

@@ -14,11 +14,23 @@ const rootTest = IS_ROOT ? test : test.skip;
 const STAT = 'stat -c "%n %F %t:%T %a %u:%g"';
 
 rootTest('default devices and /dev links, as runc', (t) => {
-  const r = runBoth(`${STAT} /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done; busybox awk '$5 == "/dev/shm" || $5 == "/dev/pts" { for (i = 7; $i != "-"; i++); print $5, $(i + 1) }' /proc/self/mountinfo`);
+  const r = runBoth(
+    `${STAT} /dev/null /dev/zero /dev/full /dev/random /dev/urandom /dev/tty; for l in fd stdin stdout stderr ptmx; do echo "$l -> $(readlink /dev/$l)"; done; busybox awk '$5 == "/dev/shm" || $5 == "/dev/pts" { for (i = 7; $i != "-"; i++); print $5, $(i + 1) }' /proc/self/mountinfo`,
+  );
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
-  for (const [dev, mm] of [['null', '1:3'], ['zero', '1:5'], ['full', '1:7'], ['random', '1:8'], ['urandom', '1:9'], ['tty', '5:0']])
+  for (const [dev, mm] of [
+    ['null', '1:3'],
+    ['zero', '1:5'],
+    ['full', '1:7'],
+    ['random', '1:8'],
+    ['urandom', '1:9'],
+    ['tty', '5:0'],
+  ])
     t.regex(r.tsrun.stdout, new RegExp(`^/dev/${dev} character special file ${mm} 666 0:0$`, 'm'));
-  t.regex(r.tsrun.stdout, /^fd -> \/proc\/self\/fd\nstdin -> \/proc\/self\/fd\/0\nstdout -> \/proc\/self\/fd\/1\nstderr -> \/proc\/self\/fd\/2\nptmx -> pts\/ptmx$/m);
+  t.regex(
+    r.tsrun.stdout,
+    /^fd -> \/proc\/self\/fd\nstdin -> \/proc\/self\/fd\/0\nstdout -> \/proc\/self\/fd\/1\nstderr -> \/proc\/self\/fd\/2\nptmx -> pts\/ptmx$/m,
+  );
   t.regex(r.tsrun.stdout, /^\/dev\/pts devpts$/m);
   t.regex(r.tsrun.stdout, /^\/dev\/shm tmpfs$/m);
   if (r.runc) t.is(r.tsrun.stdout, r.runc.stdout);
@@ -33,24 +45,33 @@ rootTest('linux.devices: char, block and fifo nodes with mode and owner, as runc
     ];
   });
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
-  t.is(r.tsrun.stdout, '/dev/fuse-like character special file a:e5 620 1000:5\n/dev/loop-test block special file 7:63 600 0:6\n/dev/sub/fifo fifo 0:0 640 2:3\n');
+  t.is(
+    r.tsrun.stdout,
+    '/dev/fuse-like character special file a:e5 620 1000:5\n/dev/loop-test block special file 7:63 600 0:6\n/dev/sub/fifo fifo 0:0 640 2:3\n',
+  );
   if (r.runc) t.is(r.tsrun.stdout, r.runc.stdout);
 });
 
 rootTest('/dev/pts is a new devpts instance whose ptmx opens a pty', (t) => {
-  const r = runBoth('ls /dev/pts; cat /proc/self/mountinfo | grep " /dev/pts " | grep -o "newinstance\\|ptmxmode=0*666" | sort -u', undefined);
+  const r = runBoth(
+    'ls /dev/pts; cat /proc/self/mountinfo | grep " /dev/pts " | grep -o "newinstance\\|ptmxmode=0*666" | sort -u',
+    undefined,
+  );
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
-  t.regex(r.tsrun.stdout, /^ptmx\n/, 'an empty instance: only ptmx, none of the host\'s ptys');
+  t.regex(r.tsrun.stdout, /^ptmx\n/, "an empty instance: only ptmx, none of the host's ptys");
   if (r.runc) t.is(r.tsrun.stdout, r.runc.stdout);
 });
 
-rootTest('/dev/console is the container\'s pty when a terminal is requested, as runc', (t) => {
+rootTest("/dev/console is the container's pty when a terminal is requested, as runc", (t) => {
   const run = (bin: string) => {
     const b = makeBundle((s) => {
       s.process!.terminal = true;
       s.process!.args = ['sh', '-c', 'stat -c "%F %t" /dev/console; tty'];
     });
-    const r = spawnSync('script', ['-qec', `${bin} --root ${tempRoot()} run -b ${b.dir} ${uniqueId('cons')}`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+    const r = spawnSync('script', ['-qec', `${bin} --root ${tempRoot()} run -b ${b.dir} ${uniqueId('cons')}`, '/dev/null'], {
+      encoding: 'utf8',
+      timeout: 30_000,
+    });
     b.cleanup();
     // script echoes the NUL it forwards at EOF of its stdin as ^@
     return { status: r.status, out: r.stdout.replace(/\r/g, '').replace(/\^@/g, '') };

@@ -134,7 +134,7 @@ rootTest('a duplicate id is a clean error and leaves the first container alone',
   b.cleanup();
 });
 
-rootTest('an unknown capability is ignored with runc\'s warning', (t) => {
+rootTest("an unknown capability is ignored with runc's warning", (t) => {
   const root = tempRoot();
   const b = makeBundle((s) => {
     s.process!.capabilities!.bounding = ['CAP_CHOWN', 'CAP_FLY'];
@@ -175,7 +175,7 @@ rootTest('--log-format json writes one error object with an RFC3339 time', (t) =
 
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
 
-runcTest('missing executables fail at create with runc\'s wording', (t) => {
+runcTest("missing executables fail at create with runc's wording", (t) => {
   for (const prog of ['no-such-program', '/bin/no-such-program']) {
     const b = makeBundle((s) => {
       s.process!.args = [prog];
@@ -196,7 +196,8 @@ rootTest('works with the empty environment podman uses (no PATH at all)', (t) =>
   const b = makeBundle((s) => {
     s.process!.args = ['sleep', '60'];
   });
-  const noEnv = (args: string[]) => spawnSync(TSRUN, ['--root', root, ...args], { env: { XDG_RUNTIME_DIR: '' }, stdio: 'ignore', timeout: 30_000, cwd: '/' }).status;
+  const noEnv = (args: string[]) =>
+    spawnSync(TSRUN, ['--root', root, ...args], { env: { XDG_RUNTIME_DIR: '' }, stdio: 'ignore', timeout: 30_000, cwd: '/' }).status;
   t.is(noEnv(['create', '-b', b.dir, id]), 0);
   t.is(noEnv(['kill', id, '9']), 0);
   t.is(noEnv(['delete', '--force', id]), 0);

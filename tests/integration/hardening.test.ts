@@ -28,11 +28,16 @@ function fdsOf(bin: string, opts: { cwd?: string; preserve?: number; env?: Recor
   // spawnSync waiting for as long as the container lives.
   const errFile = path.join(b.dir, 'create.err');
   const err = fs.openSync(errFile, 'w');
-  const r = spawnSync(bin, args, { cwd: b.dir, env: { ...process.env, ...opts.env }, stdio: ['ignore', 'ignore', err, ...(opts.stdio ?? [])] });
+  const r = spawnSync(bin, args, {
+    cwd: b.dir,
+    env: { ...process.env, ...opts.env },
+    stdio: ['ignore', 'ignore', err, ...(opts.stdio ?? [])],
+  });
   fs.closeSync(err);
   const c = { status: r.status, stderr: fs.readFileSync(errFile, 'utf8') };
   try {
-    if (c.status !== 0) return { status: c.status, stderr: c.stderr, fds: [] as string[], links: [] as string[], cwdInside: false, environ: '' };
+    if (c.status !== 0)
+      return { status: c.status, stderr: c.stderr, fds: [] as string[], links: [] as string[], cwdInside: false, environ: '' };
     const pid = JSON.parse(runtime(bin, root, ['state', id]).stdout).pid as number;
     runtime(bin, root, ['start', id]);
     for (let i = 0; i < 100 && !fs.readlinkSync(`/proc/${pid}/exe`).endsWith('busybox'); i++) spawnSync('sleep', ['0.02']);
@@ -103,7 +108,11 @@ function setprivCaps(names: string[]): string {
 
 /** readlink /proc/<pid>/exe from a root process holding exactly `caps`. */
 function readExeWith(caps: string[], pid: number): { status: number | null; out: string } {
-  const r = spawnSync('setpriv', ['--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=${setprivCaps(caps)}`, '--', 'readlink', '-v', `/proc/${pid}/exe`], { encoding: 'utf8' });
+  const r = spawnSync(
+    'setpriv',
+    ['--inh-caps=-all', '--ambient-caps=-all', `--bounding-set=${setprivCaps(caps)}`, '--', 'readlink', '-v', `/proc/${pid}/exe`],
+    { encoding: 'utf8' },
+  );
   return { status: r.status, out: (r.stdout + r.stderr).trim() };
 }
 
@@ -170,8 +179,8 @@ rootTest('CVE-2019-5736 from inside: a process in the same pid namespace cannot 
     try {
       const r = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId('dumpB')]);
       t.is(r.status, 0, r.stderr);
-      t.regex(r.stdout, /^readlink=1\n/, 'readlink of the init\'s exe is refused (busybox prints nothing)');
-      t.regex(r.stdout, /Permission denied\nwrite=1\n/, 'opening the init\'s exe for writing is refused');
+      t.regex(r.stdout, /^readlink=1\n/, "readlink of the init's exe is refused (busybox prints nothing)");
+      t.regex(r.stdout, /Permission denied\nwrite=1\n/, "opening the init's exe for writing is refused");
       t.regex(r.stdout, /\nwrite=1\n\/bin\/busybox\n$/, 'the control probe reads a dumpable process');
     } finally {
       b.cleanup();
@@ -193,7 +202,9 @@ function fakeHostEtc(): { dir: string; file: string; untouched(): boolean; clean
     file,
     untouched() {
       const mounted = fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(dir);
-      return !mounted && fs.readdirSync(dir).sort().join(',') === before && fs.readFileSync(file, 'utf8') === 'root:x:0:0:host:/root:/bin/sh\n';
+      return (
+        !mounted && fs.readdirSync(dir).sort().join(',') === before && fs.readFileSync(file, 'utf8') === 'root:x:0:0:host:/root:/bin/sh\n'
+      );
     },
     cleanup() {
       fs.rmSync(dir, { recursive: true, force: true });
@@ -229,7 +240,12 @@ rootTest('mount targets, masked paths and /dev/console that are symlinks to host
   });
   // /data and /masked -> the host dir, /secret -> the host file, /ro-link -> the host dir
   const other = fakeHostEtc();
-  for (const [name, target] of [['data', etc.dir], ['masked', other.dir], ['secret', etc.file], ['ro-link', other.dir]] as const)
+  for (const [name, target] of [
+    ['data', etc.dir],
+    ['masked', other.dir],
+    ['secret', etc.file],
+    ['ro-link', other.dir],
+  ] as const)
     fs.symlinkSync(target, path.join(b.rootfs, name));
   // ... and what those paths resolve to inside the rootfs
   fs.mkdirSync(path.join(b.rootfs, etc.dir), { recursive: true });
@@ -257,14 +273,22 @@ rootTest('a /dev/console symlink in the image is replaced, not followed, when a 
     s.mounts = s.mounts!.filter((m) => m.destination !== '/dev' && !m.destination.startsWith('/dev/'));
   });
   fs.mkdirSync(path.join(b.rootfs, 'dev', 'pts'), { recursive: true });
-  b.spec.mounts!.push({ destination: '/dev/pts', type: 'devpts', source: 'devpts', options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'] });
+  b.spec.mounts!.push({
+    destination: '/dev/pts',
+    type: 'devpts',
+    source: 'devpts',
+    options: ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620'],
+  });
   b.write();
   fs.symlinkSync('/ptmx-not-here', path.join(b.rootfs, 'dev', 'ptmx'));
   fs.rmSync(path.join(b.rootfs, 'dev', 'ptmx'));
   fs.symlinkSync('pts/ptmx', path.join(b.rootfs, 'dev', 'ptmx'));
   fs.symlinkSync('/etc/marker', path.join(b.rootfs, 'dev', 'console'));
   fs.writeFileSync(path.join(b.rootfs, 'etc', 'marker'), 'marker intact\n');
-  const r = spawnSync('script', ['-qec', `${TSRUN} --root ${tempRoot()} run -b ${b.dir} ${uniqueId('console')}`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+  const r = spawnSync('script', ['-qec', `${TSRUN} --root ${tempRoot()} run -b ${b.dir} ${uniqueId('console')}`, '/dev/null'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   t.is(r.status, 0, r.stdout + r.stderr);
   t.regex(r.stdout, /character special file/, '/dev/console is the pty');
   t.regex(r.stdout, /marker intact/, 'the file the symlink pointed at was not covered');
@@ -275,7 +299,10 @@ rootTest('a /dev/console symlink in the image is replaced, not followed, when a 
   fs.symlinkSync('/etc/marker', path.join(b.rootfs, 'dev', 'console'));
   b.spec.root!.readonly = true;
   b.write();
-  const ro = spawnSync('script', ['-qec', `${TSRUN} --root ${tempRoot()} run -b ${b.dir} ${uniqueId('console')}`, '/dev/null'], { encoding: 'utf8', timeout: 30_000 });
+  const ro = spawnSync('script', ['-qec', `${TSRUN} --root ${tempRoot()} run -b ${b.dir} ${uniqueId('console')}`, '/dev/null'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+  });
   t.is(ro.status, 1, ro.stdout);
   t.regex(ro.stdout, /replace the image's \/dev\/console/);
   t.is(fs.readFileSync(path.join(b.rootfs, 'etc', 'marker'), 'utf8'), 'marker intact\n');

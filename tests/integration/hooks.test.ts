@@ -31,7 +31,9 @@ rootTest('every hook kind runs at its point of the lifecycle, in its namespace, 
     createRuntime: [logHook('createRuntime', log)],
     createContainer: [logHook('createContainer', log)],
     // runs in the container: its path and its log are container paths
-    startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'echo "startContainer $(readlink /proc/self/ns/mnt) $(cat)" >> /shared/start.log'] }],
+    startContainer: [
+      { path: '/bin/sh', args: ['sh', '-c', 'echo "startContainer $(readlink /proc/self/ns/mnt) $(cat)" >> /shared/start.log'] },
+    ],
     poststart: [logHook('poststart', log)],
     poststop: [logHook('poststop', log)],
   };
@@ -41,7 +43,10 @@ rootTest('every hook kind runs at its point of the lifecycle, in its namespace, 
   t.is(runtime(TSRUN, root, ['create', '-b', b.dir, id]).status, 0);
   const pid = (JSON.parse(runtime(TSRUN, root, ['state', id]).stdout) as { pid: number }).pid;
   const containerMnt = fs.readlinkSync(`/proc/${pid}/ns/mnt`);
-  t.deepEqual(lines(log).map((l) => l.split(' ')[0]), ['prestart', 'createRuntime', 'createContainer']);
+  t.deepEqual(
+    lines(log).map((l) => l.split(' ')[0]),
+    ['prestart', 'createRuntime', 'createContainer'],
+  );
   const [prestart, , createContainer] = lines(log);
   t.is(prestart!.split(' ')[1], hostMnt, 'prestart runs in the runtime namespace');
   t.is(createContainer!.split(' ')[1], containerMnt, 'createContainer runs in the container namespace');
@@ -49,7 +54,12 @@ rootTest('every hook kind runs at its point of the lifecycle, in its namespace, 
   t.like(state, { id, status: 'creating', pid, bundle: b.dir });
 
   t.is(runtime(TSRUN, root, ['start', id]).status, 0);
-  t.deepEqual(lines(log).map((l) => l.split(' ')[0]).slice(3), ['poststart']);
+  t.deepEqual(
+    lines(log)
+      .map((l) => l.split(' ')[0])
+      .slice(3),
+    ['poststart'],
+  );
   const start = fs.readFileSync(path.join(b.dir, 'shared', 'start.log'), 'utf8');
   t.is(start.split(' ')[1], containerMnt, 'startContainer runs in the container namespace');
   t.like(JSON.parse(start.split(' ').slice(2).join(' ')), { id, status: 'created' });
@@ -71,7 +81,10 @@ rootTest('a failing createRuntime hook fails create, leaves nothing, still runs 
   const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
   t.is(r.status, 1);
   t.regex(r.stderr, /createRuntime hook #0 \(\/bin\/sh\): exit status 3/);
-  t.deepEqual(lines(log).map((l) => l.split(' ')[0]), ['bad', 'poststop']);
+  t.deepEqual(
+    lines(log).map((l) => l.split(' ')[0]),
+    ['bad', 'poststop'],
+  );
   t.deepEqual(fs.readdirSync(root), []);
   b.cleanup();
 });

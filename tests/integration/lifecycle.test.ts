@@ -62,7 +62,7 @@ rootTest('create → created → start → running → kill → stopped → dele
   const running = state(root, id);
   t.is(running.status, 'running');
   t.is(running.pid, created.pid);
-  t.is(fs.readFileSync(`/proc/${running.pid}/comm`, 'utf8'), 'sleep\n', 'the pid-file pid is the one that exec\'d');
+  t.is(fs.readFileSync(`/proc/${running.pid}/comm`, 'utf8'), 'sleep\n', "the pid-file pid is the one that exec'd");
 
   const k = runtime(TSRUN, root, ['kill', id, 'KILL']);
   t.is(k.status, 0, k.stderr);

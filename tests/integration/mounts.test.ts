@@ -44,7 +44,13 @@ function at(mounts: Mnt[], p: string): Mnt | undefined {
 function shape(mounts: Mnt[], under: string): string[] {
   return mounts
     .filter((m) => m.point === under || m.point.startsWith(`${under}/`))
-    .map((m) => `${m.point} ${m.fstype} ${m.opts.join(',')} ${m.optional.map((o) => o.replace(/:\d+$/, '')).sort().join(',')}`);
+    .map(
+      (m) =>
+        `${m.point} ${m.fstype} ${m.opts.join(',')} ${m.optional
+          .map((o) => o.replace(/:\d+$/, ''))
+          .sort()
+          .join(',')}`,
+    );
 }
 
 /** A host dir with a tmpfs submount at sub/, unmounted at exit. */
@@ -80,7 +86,8 @@ rootTest('mount options on tmpfs: ro, nosuid, nodev, noexec and the atime family
     const m = at(ours, dest);
     t.truthy(m, dest);
     t.true(m!.opts.includes(first), `${dest}: ${m!.opts}`);
-    for (const o of options.filter((x) => ['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime'].includes(x))) t.true(m!.opts.includes(o), `${dest} has ${o}`);
+    for (const o of options.filter((x) => ['nosuid', 'nodev', 'noexec', 'noatime', 'nodiratime'].includes(x)))
+      t.true(m!.opts.includes(o), `${dest} has ${o}`);
   }
   t.false(at(ours, '/m/c')!.opts.includes('relatime'), 'strictatime clears relatime');
   if (r.runc) t.deepEqual(shape(ours, '/m'), shape(mountinfo(r.runc.stdout), '/m'));
@@ -88,10 +95,13 @@ rootTest('mount options on tmpfs: ro, nosuid, nodev, noexec and the atime family
 
 rootTest('bind and rbind with ro: submounts come only with rbind, and plain ro reaches only the top', (t) => {
   const src = treeWithSubmount();
-  const r = runBoth('cat /proc/self/mountinfo; touch /rb/sub/x 2>/dev/null && echo sub-writable; touch /rb/x 2>/dev/null || echo top-ro', (s) => {
-    s.mounts!.push({ destination: '/b', type: 'bind', source: src, options: ['bind'] });
-    s.mounts!.push({ destination: '/rb', type: 'bind', source: src, options: ['rbind', 'ro'] });
-  });
+  const r = runBoth(
+    'cat /proc/self/mountinfo; touch /rb/sub/x 2>/dev/null && echo sub-writable; touch /rb/x 2>/dev/null || echo top-ro',
+    (s) => {
+      s.mounts!.push({ destination: '/b', type: 'bind', source: src, options: ['bind'] });
+      s.mounts!.push({ destination: '/rb', type: 'bind', source: src, options: ['rbind', 'ro'] });
+    },
+  );
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   const ours = mountinfo(r.tsrun.stdout);
   t.falsy(at(ours, '/b/sub'), 'bind does not carry the submount');
@@ -125,13 +135,24 @@ rootTest('per-mount propagation: shared, slave, private, unbindable, as runc', (
     return d;
   });
   const r = runBoth('cat /proc/self/mountinfo', (s) => {
-    const opts = [['rbind', 'rshared'], ['rbind', 'rslave'], ['rbind', 'rprivate'], ['rbind', 'runbindable']];
+    const opts = [
+      ['rbind', 'rshared'],
+      ['rbind', 'rslave'],
+      ['rbind', 'rprivate'],
+      ['rbind', 'runbindable'],
+    ];
     srcs.forEach((src, i) => s.mounts!.push({ destination: `/p/${i}`, type: 'bind', source: src, options: opts[i]! }));
   });
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   const ours = mountinfo(r.tsrun.stdout);
-  t.true(at(ours, '/p/0')!.optional.some((o) => o.startsWith('shared:')), 'rshared');
-  t.false(at(ours, '/p/1')!.optional.some((o) => o.startsWith('shared:')), 'rslave is not shared');
+  t.true(
+    at(ours, '/p/0')!.optional.some((o) => o.startsWith('shared:')),
+    'rshared',
+  );
+  t.false(
+    at(ours, '/p/1')!.optional.some((o) => o.startsWith('shared:')),
+    'rslave is not shared',
+  );
   t.deepEqual(at(ours, '/p/2')!.optional, [], 'rprivate');
   t.true(at(ours, '/p/3')!.optional.includes('unbindable'), 'runbindable');
   if (r.runc) t.deepEqual(shape(ours, '/p'), shape(mountinfo(r.runc.stdout), '/p'));
@@ -150,10 +171,14 @@ rootTest('rootfsPropagation: every value shows on the container\'s "/" (runc fai
   };
   for (const [value, ok] of Object.entries(expect)) {
     let bundle = '';
-    const r = runBoth('cat /proc/self/mountinfo', (s, b) => {
-      s.linux!.rootfsPropagation = value;
-      bundle = b.dir;
-    }, { runc: false });
+    const r = runBoth(
+      'cat /proc/self/mountinfo',
+      (s, b) => {
+        s.linux!.rootfsPropagation = value;
+        bundle = b.dir;
+      },
+      { runc: false },
+    );
     t.false(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(bundle), `${value}: no mount of the container propagated to the host`);
     t.is(r.tsrun.status, 0, `${value}: ${r.tsrun.stderr}`);
     const root = at(mountinfo(r.tsrun.stdout), '/')!;
@@ -182,7 +207,12 @@ rootTest('root.readonly and --no-pivot, as runc', (t) => {
 
 rootTest('default filesystems: proc, sysfs, devpts, tmpfs /dev and /dev/shm, mqueue, cgroup, as runc', (t) => {
   const r = runBoth('cat /proc/self/mountinfo', (s) => {
-    s.mounts!.push({ destination: '/sys/fs/cgroup', type: 'cgroup', source: 'cgroup', options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'] });
+    s.mounts!.push({
+      destination: '/sys/fs/cgroup',
+      type: 'cgroup',
+      source: 'cgroup',
+      options: ['nosuid', 'noexec', 'nodev', 'relatime', 'ro'],
+    });
   });
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   const ours = mountinfo(r.tsrun.stdout);
@@ -192,7 +222,11 @@ rootTest('default filesystems: proc, sysfs, devpts, tmpfs /dev and /dev/shm, mqu
   if (r.runc) {
     const theirs = mountinfo(r.runc.stdout);
     t.deepEqual(types(ours), types(theirs));
-    const cg = (ms: Mnt[]) => ms.filter((m) => m.point.startsWith('/sys/fs/cgroup')).map((m) => `${m.point} ${m.fstype}`).sort();
+    const cg = (ms: Mnt[]) =>
+      ms
+        .filter((m) => m.point.startsWith('/sys/fs/cgroup'))
+        .map((m) => `${m.point} ${m.fstype}`)
+        .sort();
     t.deepEqual(cg(ours), cg(theirs), 'the same cgroup tree as runc');
   }
 });
@@ -223,18 +257,21 @@ rootTest('masking refuses a /dev/null that is not the null device', (t) => {
 });
 
 rootTest('masked and readonly paths that are symlinks mask what they name inside the rootfs, as runc', (t) => {
-  const r = runBoth('stat -c "%n %F" /masked /secret /etc/secretfile; ls /target-dir; cat /etc/secretfile; touch /ro-target/x 2>&1 | grep -o "Read-only"', (s, b) => {
-    fs.mkdirSync(path.join(b.rootfs, 'target-dir'));
-    fs.writeFileSync(path.join(b.rootfs, 'target-dir', 'f'), 'inner\n');
-    fs.writeFileSync(path.join(b.rootfs, 'etc', 'secretfile'), 'secret\n');
-    fs.mkdirSync(path.join(b.rootfs, 'ro-target'), { mode: 0o777 });
-    fs.symlinkSync('/target-dir', path.join(b.rootfs, 'masked'));
-    fs.symlinkSync('../etc/secretfile', path.join(b.rootfs, 'secret'));
-    fs.symlinkSync('/ro-target', path.join(b.rootfs, 'ro-link'));
-    s.root!.readonly = false;
-    s.linux!.maskedPaths = ['/masked', '/secret'];
-    s.linux!.readonlyPaths = ['/ro-link'];
-  });
+  const r = runBoth(
+    'stat -c "%n %F" /masked /secret /etc/secretfile; ls /target-dir; cat /etc/secretfile; touch /ro-target/x 2>&1 | grep -o "Read-only"',
+    (s, b) => {
+      fs.mkdirSync(path.join(b.rootfs, 'target-dir'));
+      fs.writeFileSync(path.join(b.rootfs, 'target-dir', 'f'), 'inner\n');
+      fs.writeFileSync(path.join(b.rootfs, 'etc', 'secretfile'), 'secret\n');
+      fs.mkdirSync(path.join(b.rootfs, 'ro-target'), { mode: 0o777 });
+      fs.symlinkSync('/target-dir', path.join(b.rootfs, 'masked'));
+      fs.symlinkSync('../etc/secretfile', path.join(b.rootfs, 'secret'));
+      fs.symlinkSync('/ro-target', path.join(b.rootfs, 'ro-link'));
+      s.root!.readonly = false;
+      s.linux!.maskedPaths = ['/masked', '/secret'];
+      s.linux!.readonlyPaths = ['/ro-link'];
+    },
+  );
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   t.is(r.tsrun.stdout, '/masked symbolic link\n/secret symbolic link\n/etc/secretfile character special file\nRead-only\n');
   if (r.runc) t.is(r.tsrun.stdout, r.runc.stdout);

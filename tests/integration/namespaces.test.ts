@@ -73,7 +73,11 @@ for (const type of ['network', 'ipc', 'uts', 'pid', 'cgroup', 'mount'] as const)
         const r = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId('join')]);
         t.is(r.status, 1);
         t.regex(r.stderr, /rootfs|state dir/);
-        t.deepEqual(fs.readdirSync(root).filter((d) => d !== o.id), [], 'a failed join leaves no state behind');
+        t.deepEqual(
+          fs.readdirSync(root).filter((d) => d !== o.id),
+          [],
+          'a failed join leaves no state behind',
+        );
         b.cleanup();
         return;
       }
@@ -104,7 +108,10 @@ rootTest('linux.namespaces path: joining a pid namespace reports the real init p
     const state = JSON.parse(runtime(TSRUN, root, ['state', id]).stdout);
     t.is(fs.readFileSync(pidFile, 'utf8'), String(state.pid), 'pid file = state.json pid');
     t.is(link(state.pid, 'pid'), link(o.pid, 'pid'), 'the reported pid is the process inside the joined pid namespace');
-    const nspid = /^NSpid:\s+(.*)$/m.exec(fs.readFileSync(`/proc/${state.pid}/status`, 'utf8'))![1]!.trim().split(/\s+/);
+    const nspid = /^NSpid:\s+(.*)$/m
+      .exec(fs.readFileSync(`/proc/${state.pid}/status`, 'utf8'))![1]!
+      .trim()
+      .split(/\s+/);
     t.is(nspid.length, 2, `NSpid ${nspid.join(' ')}: one pid on the host, one in the joined namespace`);
     t.not(nspid[1], '1', 'the joined namespace already has its init');
     t.is(runtime(TSRUN, root, ['start', id]).status, 0);
@@ -229,57 +236,117 @@ rootTest('linux.namespaces: all eight types at once are new namespaces', (t) => 
 
 // Validation: exit 1, the JSON path in the message, nothing left behind.
 const invalid: [string, RegExp, (s: Spec, b: Bundle) => void][] = [
-  ['a namespace path that is a regular file', /linux\.namespaces\[\d+\]\.path: .* is not a namespace/, (s, b) => {
-    fs.writeFileSync(path.join(b.dir, 'plain'), '');
-    setNs(s, 'uts', path.join(b.dir, 'plain'));
-  }],
-  ['a network namespace path that is an ipc namespace', /linux\.namespaces\[\d+\]\.path: .* is a ipc namespace, not a network namespace/, (s) => setNs(s, 'network', '/proc/self/ns/ipc')],
-  ['a namespace path that does not exist', /linux\.namespaces\[\d+\]\.path: cannot open .*: ENOENT/, (s) => setNs(s, 'ipc', '/nonexistent/ns/ipc')],
+  [
+    'a namespace path that is a regular file',
+    /linux\.namespaces\[\d+\]\.path: .* is not a namespace/,
+    (s, b) => {
+      fs.writeFileSync(path.join(b.dir, 'plain'), '');
+      setNs(s, 'uts', path.join(b.dir, 'plain'));
+    },
+  ],
+  [
+    'a network namespace path that is an ipc namespace',
+    /linux\.namespaces\[\d+\]\.path: .* is a ipc namespace, not a network namespace/,
+    (s) => setNs(s, 'network', '/proc/self/ns/ipc'),
+  ],
+  [
+    'a namespace path that does not exist',
+    /linux\.namespaces\[\d+\]\.path: cannot open .*: ENOENT/,
+    (s) => setNs(s, 'ipc', '/nonexistent/ns/ipc'),
+  ],
   ['a relative namespace path', /linux\.namespaces\[\d+\]\.path: must be an absolute path/, (s) => setNs(s, 'ipc', 'proc/1/ns/ipc')],
-  ['duplicate namespace types', /linux\.namespaces\[\d+\]\.type: duplicate namespace type "network"/, (s) => s.linux!.namespaces!.push({ type: 'network' })],
-  ['hostname without a UTS namespace', /^tsrun: .*hostname: setting the hostname requires a new UTS namespace/m, (s) => {
-    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts');
-    s.hostname = 'h';
-  }],
-  ['uidMappings without a user namespace', /linux\.uidMappings: id mappings require a user namespace/, (s) => {
-    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 1 }];
-  }],
+  [
+    'duplicate namespace types',
+    /linux\.namespaces\[\d+\]\.type: duplicate namespace type "network"/,
+    (s) => s.linux!.namespaces!.push({ type: 'network' }),
+  ],
+  [
+    'hostname without a UTS namespace',
+    /^tsrun: .*hostname: setting the hostname requires a new UTS namespace/m,
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts');
+      s.hostname = 'h';
+    },
+  ],
+  [
+    'uidMappings without a user namespace',
+    /linux\.uidMappings: id mappings require a user namespace/,
+    (s) => {
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 1 }];
+    },
+  ],
   ['a user namespace without mappings', /linux\.uidMappings: a new user namespace requires uid mappings/, (s) => setNs(s, 'user')],
-  ['a user namespace with uid but no gid mappings', /linux\.gidMappings: a new user namespace requires gid mappings/, (s) => {
-    setNs(s, 'user');
-    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
-  }],
-  ['a mapping of size zero', /linux\.gidMappings\[0\]\.size: must not be zero/, (s) => {
-    setNs(s, 'user');
-    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
-    s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 0 }];
-  }],
-  ['timeOffsets without a time namespace', /linux\.timeOffsets: time offsets require a time namespace/, (s) => {
-    s.linux!.timeOffsets = { monotonic: { secs: 1 } };
-  }],
-  ['timeOffsets for a joined time namespace', /linux\.timeOffsets: cannot set offsets of an existing time namespace/, (s) => {
-    setNs(s, 'time', '/proc/self/ns/time');
-    s.linux!.timeOffsets = { monotonic: { secs: 1 } };
-  }],
-  ['timeOffsets for an unknown clock', /linux\.timeOffsets\.realtime: unknown clock/, (s) => {
-    setNs(s, 'time');
-    s.linux!.timeOffsets = { realtime: { secs: 1 } };
-  }],
-  ['timeOffsets nanosecs out of range', /linux\.timeOffsets\.boottime\.nanosecs: must be between 0 and 999999999/, (s) => {
-    setNs(s, 'time');
-    s.linux!.timeOffsets = { boottime: { secs: 1, nanosecs: 1_000_000_000 } };
-  }],
-  ['a net sysctl without a network namespace', /linux\.sysctl\["net\.ipv4\.ip_forward"\]: .*not allowed in the host's network namespace/, (s) => {
-    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
-    s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
-  }],
-  ['an ipc sysctl without an ipc namespace', /linux\.sysctl\["kernel\.msgmax"\]: .*not allowed in the host's ipc namespace/, (s) => {
-    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'ipc');
-    s.linux!.sysctl = { 'kernel.msgmax': '8192' };
-  }],
-  ['a host-wide sysctl', /linux\.sysctl\["vm\.swappiness"\]: .*not in a separate kernel namespace/, (s) => {
-    s.linux!.sysctl = { 'vm.swappiness': '10' };
-  }],
+  [
+    'a user namespace with uid but no gid mappings',
+    /linux\.gidMappings: a new user namespace requires gid mappings/,
+    (s) => {
+      setNs(s, 'user');
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    },
+  ],
+  [
+    'a mapping of size zero',
+    /linux\.gidMappings\[0\]\.size: must not be zero/,
+    (s) => {
+      setNs(s, 'user');
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 0 }];
+    },
+  ],
+  [
+    'timeOffsets without a time namespace',
+    /linux\.timeOffsets: time offsets require a time namespace/,
+    (s) => {
+      s.linux!.timeOffsets = { monotonic: { secs: 1 } };
+    },
+  ],
+  [
+    'timeOffsets for a joined time namespace',
+    /linux\.timeOffsets: cannot set offsets of an existing time namespace/,
+    (s) => {
+      setNs(s, 'time', '/proc/self/ns/time');
+      s.linux!.timeOffsets = { monotonic: { secs: 1 } };
+    },
+  ],
+  [
+    'timeOffsets for an unknown clock',
+    /linux\.timeOffsets\.realtime: unknown clock/,
+    (s) => {
+      setNs(s, 'time');
+      s.linux!.timeOffsets = { realtime: { secs: 1 } };
+    },
+  ],
+  [
+    'timeOffsets nanosecs out of range',
+    /linux\.timeOffsets\.boottime\.nanosecs: must be between 0 and 999999999/,
+    (s) => {
+      setNs(s, 'time');
+      s.linux!.timeOffsets = { boottime: { secs: 1, nanosecs: 1_000_000_000 } };
+    },
+  ],
+  [
+    'a net sysctl without a network namespace',
+    /linux\.sysctl\["net\.ipv4\.ip_forward"\]: .*not allowed in the host's network namespace/,
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+    },
+  ],
+  [
+    'an ipc sysctl without an ipc namespace',
+    /linux\.sysctl\["kernel\.msgmax"\]: .*not allowed in the host's ipc namespace/,
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'ipc');
+      s.linux!.sysctl = { 'kernel.msgmax': '8192' };
+    },
+  ],
+  [
+    'a host-wide sysctl',
+    /linux\.sysctl\["vm\.swappiness"\]: .*not in a separate kernel namespace/,
+    (s) => {
+      s.linux!.sysctl = { 'vm.swappiness': '10' };
+    },
+  ],
 ];
 
 for (const [what, want, mutate] of invalid) {

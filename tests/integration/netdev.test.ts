@@ -35,11 +35,17 @@ rootTest('a host interface moves into the container, renamed, with its address a
 
 rootTest('netDevices errors name the field and leave nothing behind', (t) => {
   for (const [mutate, pattern] of [
-    [(s: Spec) => (s.linux!.netDevices = { 'tsr-missing0': {} }), /linux\.netDevices\["tsr-missing0"\]: no interface "tsr-missing0" on the host/],
-    [(s: Spec) => {
-      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
-      s.linux!.netDevices = { lo: {} };
-    }, /linux\.netDevices\["lo"\]: moving an interface needs a network namespace/],
+    [
+      (s: Spec) => (s.linux!.netDevices = { 'tsr-missing0': {} }),
+      /linux\.netDevices\["tsr-missing0"\]: no interface "tsr-missing0" on the host/,
+    ],
+    [
+      (s: Spec) => {
+        s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
+        s.linux!.netDevices = { lo: {} };
+      },
+      /linux\.netDevices\["lo"\]: moving an interface needs a network namespace/,
+    ],
     [(s: Spec) => (s.linux!.netDevices = { lo: { name: 'a/b' } }), /linux\.netDevices\["lo"\]\.name: invalid interface name/],
   ] as const) {
     const b = makeBundle(mutate);

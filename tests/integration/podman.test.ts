@@ -29,7 +29,12 @@ const blobCache = '/var/lib/containers';
 const hadBlobCache = fs.existsSync(blobCache);
 
 function podman(args: string[], timeout = 120_000) {
-  return spawnSync('podman', ['--runtime', TSRUN, ...store, ...args], { env, encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
+  return spawnSync('podman', ['--runtime', TSRUN, ...store, ...args], {
+    env,
+    encoding: 'utf8',
+    timeout,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
 }
 
 test.before(() => {
@@ -48,12 +53,22 @@ test.before(() => {
       '',
     ].join('\n'),
   );
-  fs.writeFileSync(env.CONTAINERS_STORAGE_CONF, ['[storage]', 'driver = "vfs"', `runroot = "${store[3]}"`, `graphroot = "${store[1]}"`, ''].join('\n'));
+  fs.writeFileSync(
+    env.CONTAINERS_STORAGE_CONF,
+    ['[storage]', 'driver = "vfs"', `runroot = "${store[3]}"`, `graphroot = "${store[1]}"`, ''].join('\n'),
+  );
   const ctx = path.join(dir, 'ctx');
   fs.mkdirSync(ctx);
   fs.copyFileSync(BUSYBOX, path.join(ctx, 'busybox'));
-  fs.writeFileSync(path.join(ctx, 'Containerfile'), 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n');
-  const b = spawnSync('buildah', ['--storage-driver', 'vfs', ...store, 'bud', '--isolation', 'chroot', '-t', 'localhost/tsrun-bb', ctx], { env, encoding: 'utf8', timeout: 300_000 });
+  fs.writeFileSync(
+    path.join(ctx, 'Containerfile'),
+    'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n',
+  );
+  const b = spawnSync('buildah', ['--storage-driver', 'vfs', ...store, 'bud', '--isolation', 'chroot', '-t', 'localhost/tsrun-bb', ctx], {
+    env,
+    encoding: 'utf8',
+    timeout: 300_000,
+  });
   if (b.status !== 0) throw new Error(`buildah: ${b.stderr}`);
 });
 
@@ -74,25 +89,43 @@ podmanTest('podman run: output, exit codes, a missing program is 127', (t) => {
   t.regex(missing.stderr, /executable file not found in \$PATH/);
 });
 
-podmanTest('podman run: the engine\'s default seccomp profile is applied (issue 4)', (t) => {
+podmanTest("podman run: the engine's default seccomp profile is applied (issue 4)", (t) => {
   const r = podman(['run', '--rm', ...runFlags, 'localhost/tsrun-bb', 'sh', '-c', 'grep ^Seccomp: /proc/self/status']);
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^Seccomp:\s+2\n/);
 });
 
 podmanTest('podman run -t: conmon gets the pty through --console-socket', (t) => {
-  const r = spawnSync('script', ['-qec', `podman --runtime ${TSRUN} ${store.join(' ')} run --rm -t ${runFlags.join(' ')} localhost/tsrun-bb sh -c 'tty; exit 3'`, '/dev/null'], {
-    env,
-    encoding: 'utf8',
-    timeout: 120_000,
-    input: '',
-  });
+  const r = spawnSync(
+    'script',
+    [
+      '-qec',
+      `podman --runtime ${TSRUN} ${store.join(' ')} run --rm -t ${runFlags.join(' ')} localhost/tsrun-bb sh -c 'tty; exit 3'`,
+      '/dev/null',
+    ],
+    {
+      env,
+      encoding: 'utf8',
+      timeout: 120_000,
+      input: '',
+    },
+  );
   t.is(r.status, 3, r.stderr);
   t.regex(r.stdout, /\/dev\/pts\/0/);
 });
 
 podmanTest('podman run -d, ps, stop, rm', (t) => {
-  const d = podman(['run', '-d', '--name', 'tsrun-d1', ...runFlags, 'localhost/tsrun-bb', 'sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.1; done']);
+  const d = podman([
+    'run',
+    '-d',
+    '--name',
+    'tsrun-d1',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'trap "exit 0" TERM; while true; do sleep 0.1; done',
+  ]);
   t.is(d.status, 0, d.stderr);
   t.regex(podman(['ps', '--format', '{{.Names}} {{.Status}}']).stdout, /tsrun-d1 Up/);
   const stop = podman(['stop', '-t', '10', 'tsrun-d1']);

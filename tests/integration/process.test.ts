@@ -70,7 +70,7 @@ rootTest('an rlimit above what the runtime may raise fails before anything start
   const capEff = BigInt(`0x${/^CapEff:\s*(\w+)/m.exec(status)![1]}`);
   if ((capEff >> 24n) & 1n) return t.pass('this host grants CAP_SYS_RESOURCE: any hard limit can be raised');
   const limit = /^Max open files\s+\S+\s+(\d+)/m.exec(fs.readFileSync('/proc/self/limits', 'utf8'));
-  if (!limit) return t.pass('the runtime\'s RLIMIT_NOFILE hard limit is unlimited: nothing to exceed');
+  if (!limit) return t.pass("the runtime's RLIMIT_NOFILE hard limit is unlimited: nothing to exceed");
   const hard = Number(limit[1]) * 2;
   const b = makeBundle((s) => {
     s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard }];
@@ -95,7 +95,12 @@ rootTest('capabilities: all five sets incl. ambient for a non-root user, as runc
     };
   });
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
-  const caps = Object.fromEntries(r.tsrun.stdout.trim().split('\n').map((l) => l.split(/:\s+/) as [string, string]));
+  const caps = Object.fromEntries(
+    r.tsrun.stdout
+      .trim()
+      .split('\n')
+      .map((l) => l.split(/:\s+/) as [string, string]),
+  );
   const bit = (n: number) => 1n << BigInt(n);
   // CHOWN 0, KILL 5, NET_BIND_SERVICE 10, NET_RAW 13. After execve as
   // non-root, permitted and effective are what ambient carries (10); the
@@ -142,75 +147,120 @@ function refused(t: import('ava').ExecutionContext, mutate: (s: Spec) => void, p
   b.cleanup();
 }
 
-rootTest('sysctl rules (runc\'s): the key must belong to a namespace the container has', (t) => {
+rootTest("sysctl rules (runc's): the key must belong to a namespace the container has", (t) => {
   refused(t, (s) => (s.linux!.sysctl = { 'kernel.foo': '1' }), /linux\.sysctl\["kernel\.foo"\].*not in a separate kernel namespace/);
-  refused(t, (s) => {
-    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
-    s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
-  }, /linux\.sysctl\["net\.ipv4\.ip_forward"\].*host's network namespace/);
-  refused(t, (s) => {
-    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'ipc');
-    s.linux!.sysctl = { 'kernel.shmmax': '1' };
-  }, /linux\.sysctl\["kernel\.shmmax"\].*host's ipc namespace/);
-  refused(t, (s) => (s.linux!.sysctl = { 'net.ipv4.no_such_key': '1' }), /linux\.sysctl\["net\.ipv4\.no_such_key"\]: no such sysctl on this host/);
+  refused(
+    t,
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+    },
+    /linux\.sysctl\["net\.ipv4\.ip_forward"\].*host's network namespace/,
+  );
+  refused(
+    t,
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'ipc');
+      s.linux!.sysctl = { 'kernel.shmmax': '1' };
+    },
+    /linux\.sysctl\["kernel\.shmmax"\].*host's ipc namespace/,
+  );
+  refused(
+    t,
+    (s) => (s.linux!.sysctl = { 'net.ipv4.no_such_key': '1' }),
+    /linux\.sysctl\["net\.ipv4\.no_such_key"\]: no such sysctl on this host/,
+  );
 });
 
 rootTest('personality LINUX32: uname reports a 32-bit machine', (t) => {
   if (process.arch !== 'x64') return t.pass('x86_64 only (expects i686)');
-  const r = runBoth('uname -m; cat /proc/self/personality', (s) => {
-    s.linux!.personality = { domain: 'LINUX32' };
-  }, { runc: false }); // runc 1.1 predates the field
+  const r = runBoth(
+    'uname -m; cat /proc/self/personality',
+    (s) => {
+      s.linux!.personality = { domain: 'LINUX32' };
+    },
+    { runc: false },
+  ); // runc 1.1 predates the field
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   t.is(r.tsrun.stdout, 'i686\n00000008\n');
 });
 
 rootTest('scheduler: SCHED_BATCH with nice, SCHED_FIFO with a priority', (t) => {
-  const batch = runBoth(STAT, (s) => {
-    s.process!.scheduler = { policy: 'SCHED_BATCH', nice: 5 };
-  }, { runc: false }); // runc 1.1 predates the field
+  const batch = runBoth(
+    STAT,
+    (s) => {
+      s.process!.scheduler = { policy: 'SCHED_BATCH', nice: 5 };
+    },
+    { runc: false },
+  ); // runc 1.1 predates the field
   t.is(batch.tsrun.status, 0, batch.tsrun.stderr);
   t.is(statField(batch.tsrun.stdout, 19), '5', 'nice');
   t.is(statField(batch.tsrun.stdout, 41), '3', 'policy SCHED_BATCH');
   // with cgroup v1 real-time group scheduling the container's cgroup needs a budget
   const rtGroups = ['cpu', 'cpu,cpuacct'].some((d) => fs.existsSync(`/sys/fs/cgroup/${d}/cpu.rt_runtime_us`));
-  if (rtGroups) refused(t, (s) => (s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 }), /process\.scheduler\.policy: SCHED_FIFO needs linux\.resources\.cpu\.realtimeRuntime/);
-  const fifo = runBoth(STAT, (s) => {
-    s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
-    s.process!.user = { uid: 1000, gid: 1000 }; // set while privileged, kept after the switch
-    if (rtGroups) s.linux!.resources = { cpu: { realtimeRuntime: 10000, realtimePeriod: 1000000 } };
-  }, { runc: false });
+  if (rtGroups)
+    refused(
+      t,
+      (s) => (s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 }),
+      /process\.scheduler\.policy: SCHED_FIFO needs linux\.resources\.cpu\.realtimeRuntime/,
+    );
+  const fifo = runBoth(
+    STAT,
+    (s) => {
+      s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
+      s.process!.user = { uid: 1000, gid: 1000 }; // set while privileged, kept after the switch
+      if (rtGroups) s.linux!.resources = { cpu: { realtimeRuntime: 10000, realtimePeriod: 1000000 } };
+    },
+    { runc: false },
+  );
   t.is(fifo.tsrun.status, 0, fifo.tsrun.stderr);
   t.is(statField(fifo.tsrun.stdout, 40), '10', 'rt_priority');
   t.is(statField(fifo.tsrun.stdout, 41), '1', 'policy SCHED_FIFO');
 });
 
 rootTest('ioPriority: best-effort 6 and real-time 2 (set before dropping privileges)', (t) => {
-  const be = runBoth('busybox ionice -p $$', (s) => {
-    s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
-  }, { runc: false }); // runc 1.1 predates the field
+  const be = runBoth(
+    'busybox ionice -p $$',
+    (s) => {
+      s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+    },
+    { runc: false },
+  ); // runc 1.1 predates the field
   t.is(be.tsrun.status, 0, be.tsrun.stderr);
   t.is(be.tsrun.stdout.trim(), 'best-effort: prio 6');
-  const rt = runBoth('busybox ionice -p $$', (s) => {
-    s.process!.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: 2 };
-    s.process!.user = { uid: 1000, gid: 1000 };
-  }, { runc: false });
+  const rt = runBoth(
+    'busybox ionice -p $$',
+    (s) => {
+      s.process!.ioPriority = { class: 'IOPRIO_CLASS_RT', priority: 2 };
+      s.process!.user = { uid: 1000, gid: 1000 };
+    },
+    { runc: false },
+  );
   t.is(rt.tsrun.status, 0, rt.tsrun.stderr);
   t.is(rt.tsrun.stdout.trim(), 'realtime: prio 2');
 });
 
 rootTest('memoryPolicy: MPOL_BIND to node 0 shows in numa_maps', (t) => {
   if (!fs.existsSync('/proc/self/numa_maps')) return t.pass('kernel without NUMA');
-  const r = runBoth('head -1 /proc/self/numa_maps', (s) => {
-    (s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' };
-  }, { runc: false });
+  const r = runBoth(
+    'head -1 /proc/self/numa_maps',
+    (s) => {
+      (s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '0' };
+    },
+    { runc: false },
+  );
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   t.regex(r.tsrun.stdout, /^\w+ bind:0 /);
 });
 
 rootTest('execCPUAffinity is accepted (it applies to exec, not to the init) and its lists are checked', (t) => {
-  const r = runBoth('true', (s) => {
-    s.process!.execCPUAffinity = { initial: '0', final: '0-1' };
-  }, { runc: false });
+  const r = runBoth(
+    'true',
+    (s) => {
+      s.process!.execCPUAffinity = { initial: '0', final: '0-1' };
+    },
+    { runc: false },
+  );
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   refused(t, (s) => (s.process!.execCPUAffinity = { final: '1-0' }), /process\.execCPUAffinity\.final: invalid CPU list/);
 });
@@ -219,13 +269,25 @@ rootTest('bad process attributes fail before clone with the JSON path', (t) => {
   refused(t, (s) => (s.process!.scheduler = { policy: 'SCHED_FIFO' }), /process\.scheduler\.priority: is required for SCHED_FIFO/);
   refused(t, (s) => (s.process!.scheduler = { policy: 'SCHED_BOGUS' }), /process\.scheduler\.policy: unknown policy/);
   refused(t, (s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', nice: 25 }), /process\.scheduler\.nice: must be between -20 and 19/);
-  refused(t, (s) => (s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 9 }), /process\.ioPriority\.priority: must be between 0 and 7/);
+  refused(
+    t,
+    (s) => (s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 9 }),
+    /process\.ioPriority\.priority: must be between 0 and 7/,
+  );
   refused(t, (s) => (s.linux!.personality = { domain: 'LINUX64' }), /linux\.personality\.domain: unknown domain/);
-  refused(t, (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '63' }), /linux\.memoryPolicy\.nodes: node 63 is not online/);
-  refused(t, (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_WRONG' }), /linux\.memoryPolicy\.mode: unknown mode/);
+  refused(
+    t,
+    (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '63' }),
+    /linux\.memoryPolicy\.nodes: node 63 is not online/,
+  );
+  refused(
+    t,
+    (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_WRONG' }),
+    /linux\.memoryPolicy\.mode: unknown mode/,
+  );
 });
 
-rootTest('LSM fields and intelRdt on a host without them: runc\'s clear error, before anything starts', (t) => {
+rootTest("LSM fields and intelRdt on a host without them: runc's clear error, before anything starts", (t) => {
   if (!fs.existsSync('/sys/module/apparmor/parameters/enabled'))
     refused(t, (s) => (s.process!.apparmorProfile = 'tsrun-test'), /process\.apparmorProfile: .*AppArmor is not enabled/);
   if (!fs.existsSync('/sys/fs/selinux/enforce')) {

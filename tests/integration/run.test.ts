@@ -103,7 +103,8 @@ rootTest('`run --detach` returns with the container running', (t) => {
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
 
 runcTest('prints what runc prints for the same bundle', (t) => {
-  const script = 'id; hostname; pwd; umask; env | sort; ls -l /dev | sed "s/ [A-Z][a-z][a-z] .* / /"; grep -E "^(Cap|NoNewPrivs|Seccomp:)" /proc/self/status; cat /proc/self/limits | grep "open files"; ls /proc/self/fd';
+  const script =
+    'id; hostname; pwd; umask; env | sort; ls -l /dev | sed "s/ [A-Z][a-z][a-z] .* / /"; grep -E "^(Cap|NoNewPrivs|Seccomp:)" /proc/self/status; cat /proc/self/limits | grep "open files"; ls /proc/self/fd';
   const b = sh(script);
   const ours = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('cmp')]);
   const theirs = runtime(RUNC!, tempRoot(), ['run', '-b', b.dir, uniqueId('cmp')]);

@@ -15,9 +15,7 @@ const PROBE = path.join(ROOT, 'build', 'spec-tests', 'probe', 'tsrun-probe');
 const LISTENER = path.join(ROOT, 'build', 'tsrun-seccomp-listener');
 const rootTest = IS_ROOT && fs.existsSync(PROBE) ? test : test.skip;
 const runcTest = IS_ROOT && RUNC && fs.existsSync(PROBE) ? test : test.skip;
-const ALL_CAPS = fs
-  .readFileSync('/proc/self/status', 'utf8')
-  .match(/^CapBnd:\s*([0-9a-f]+)/m)![1]!;
+const ALL_CAPS = fs.readFileSync('/proc/self/status', 'utf8').match(/^CapBnd:\s*([0-9a-f]+)/m)![1]!;
 
 /** A bundle whose rootfs has the spec-tests probe; seccomp null = none. */
 function bundle(args: string[], seccomp: LinuxSeccomp | null, mutate?: (s: Spec) => void): Bundle {
@@ -47,12 +45,48 @@ function allCaps(s: Spec): void {
 
 function capNames(): string[] {
   const mask = BigInt(`0x${ALL_CAPS}`);
-  const known = ['CAP_CHOWN', 'CAP_DAC_OVERRIDE', 'CAP_DAC_READ_SEARCH', 'CAP_FOWNER', 'CAP_FSETID', 'CAP_KILL', 'CAP_SETGID', 'CAP_SETUID', 'CAP_SETPCAP', 'CAP_LINUX_IMMUTABLE', 'CAP_NET_BIND_SERVICE', 'CAP_NET_BROADCAST', 'CAP_NET_ADMIN', 'CAP_NET_RAW', 'CAP_IPC_LOCK', 'CAP_IPC_OWNER', 'CAP_SYS_MODULE', 'CAP_SYS_RAWIO', 'CAP_SYS_CHROOT', 'CAP_SYS_PTRACE', 'CAP_SYS_PACCT', 'CAP_SYS_ADMIN', 'CAP_SYS_BOOT', 'CAP_SYS_NICE', 'CAP_SYS_RESOURCE', 'CAP_SYS_TIME', 'CAP_SYS_TTY_CONFIG', 'CAP_MKNOD', 'CAP_LEASE', 'CAP_AUDIT_WRITE', 'CAP_AUDIT_CONTROL', 'CAP_SETFCAP'];
+  const known = [
+    'CAP_CHOWN',
+    'CAP_DAC_OVERRIDE',
+    'CAP_DAC_READ_SEARCH',
+    'CAP_FOWNER',
+    'CAP_FSETID',
+    'CAP_KILL',
+    'CAP_SETGID',
+    'CAP_SETUID',
+    'CAP_SETPCAP',
+    'CAP_LINUX_IMMUTABLE',
+    'CAP_NET_BIND_SERVICE',
+    'CAP_NET_BROADCAST',
+    'CAP_NET_ADMIN',
+    'CAP_NET_RAW',
+    'CAP_IPC_LOCK',
+    'CAP_IPC_OWNER',
+    'CAP_SYS_MODULE',
+    'CAP_SYS_RAWIO',
+    'CAP_SYS_CHROOT',
+    'CAP_SYS_PTRACE',
+    'CAP_SYS_PACCT',
+    'CAP_SYS_ADMIN',
+    'CAP_SYS_BOOT',
+    'CAP_SYS_NICE',
+    'CAP_SYS_RESOURCE',
+    'CAP_SYS_TIME',
+    'CAP_SYS_TTY_CONFIG',
+    'CAP_MKNOD',
+    'CAP_LEASE',
+    'CAP_AUDIT_WRITE',
+    'CAP_AUDIT_CONTROL',
+    'CAP_SETFCAP',
+  ];
   return known.filter((_, i) => (mask >> BigInt(i)) & 1n);
 }
 
 runcTest('a denied syscall returns the configured errno; others are untouched (as runc)', (t) => {
-  const b = bundle(['/bin/tsrun-probe', 'syscall', 'getpriority:0:0', 'getppid'], allow([{ names: ['getpriority'], action: 'SCMP_ACT_ERRNO', errnoRet: 18 }]));
+  const b = bundle(
+    ['/bin/tsrun-probe', 'syscall', 'getpriority:0:0', 'getppid'],
+    allow([{ names: ['getpriority'], action: 'SCMP_ACT_ERRNO', errnoRet: 18 }]),
+  );
   const ours = run(TSRUN, b);
   const theirs = run(RUNC!, b);
   t.is(ours.status, 0, ours.stderr);
@@ -108,7 +142,8 @@ runcTest('argument filters: the default profile allows personality(0xffffffff) a
 });
 
 runcTest('the default profile blocks unshare, mount and keyctl even with CAP_SYS_ADMIN, while busybox runs (as runc)', (t) => {
-  const script = 'echo hello; ls / >/dev/null && echo ls=ok; unshare -m true; echo unshare=$?; mount -t tmpfs none /tmp; echo mount=$?; /bin/tsrun-probe syscall nr:250:0:0 clone3-is-enosys nr:435';
+  const script =
+    'echo hello; ls / >/dev/null && echo ls=ok; unshare -m true; echo unshare=$?; mount -t tmpfs none /tmp; echo mount=$?; /bin/tsrun-probe syscall nr:250:0:0 clone3-is-enosys nr:435';
   const profile = makeBundle().spec.linux!.seccomp!;
   const b = bundle(['sh', '-c', script], profile, allCaps);
   const ours = run(TSRUN, b);
@@ -130,10 +165,14 @@ runcTest('the default profile blocks unshare, mount and keyctl even with CAP_SYS
 });
 
 runcTest('without noNewPrivileges the filter loads before the caps are dropped (as runc)', (t) => {
-  const b = bundle(['sh', '-c', 'grep -E "^(NoNewPrivs|Seccomp|CapEff):" /proc/self/status'], allow([{ names: ['getpriority'], action: 'SCMP_ACT_ERRNO' }]), (s) => {
-    // the default caps: no CAP_SYS_ADMIN once the caps steps have run
-    s.process!.noNewPrivileges = false;
-  });
+  const b = bundle(
+    ['sh', '-c', 'grep -E "^(NoNewPrivs|Seccomp|CapEff):" /proc/self/status'],
+    allow([{ names: ['getpriority'], action: 'SCMP_ACT_ERRNO' }]),
+    (s) => {
+      // the default caps: no CAP_SYS_ADMIN once the caps steps have run
+      s.process!.noNewPrivileges = false;
+    },
+  );
   const ours = run(TSRUN, b);
   const theirs = run(RUNC!, b);
   t.is(ours.status, 0, ours.stderr);
@@ -151,10 +190,12 @@ rootTest('SCMP_ACT_NOTIFY: the listener gets the state and the fd, and answers (
   const listener = spawn(LISTENER, [sock, stateFile, '18'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => listener.on('exit', (code) => resolve(code)));
   for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
-  const b = bundle(
-    ['/bin/tsrun-probe', 'syscall', 'mkdir:/made-up', 'getpriority:0:0', 'open:/made-up'],
-    { defaultAction: 'SCMP_ACT_ALLOW', listenerPath: sock, listenerMetadata: 'meta-1', syscalls: [{ names: ['mkdir', 'mkdirat', 'getpriority'], action: 'SCMP_ACT_NOTIFY' }] },
-  );
+  const b = bundle(['/bin/tsrun-probe', 'syscall', 'mkdir:/made-up', 'getpriority:0:0', 'open:/made-up'], {
+    defaultAction: 'SCMP_ACT_ALLOW',
+    listenerPath: sock,
+    listenerMetadata: 'meta-1',
+    syscalls: [{ names: ['mkdir', 'mkdirat', 'getpriority'], action: 'SCMP_ACT_NOTIFY' }],
+  });
   const id = uniqueId('scnotify');
   const ours = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, id]);
   t.is(ours.status, 0, ours.stderr);
@@ -176,12 +217,27 @@ rootTest('SCMP_ACT_NOTIFY: the listener gets the state and the fd, and answers (
 rootTest('bad profiles fail with the JSON path, exit 1, and leave nothing behind', (t) => {
   const cases: [LinuxSeccomp, RegExp][] = [
     [{ defaultAction: 'SCMP_ACT_BOGUS' }, /linux\.seccomp\.defaultAction: unknown seccomp action "SCMP_ACT_BOGUS"/],
-    [{ defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_Z80'] }, /linux\.seccomp\.architectures\[0\]: unknown or unsupported architecture/],
-    [allow([{ names: ['read'], action: 'SCMP_ACT_ERRNO', args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }]), /linux\.seccomp\.syscalls\[0\]\.args\[0\]\.index: must be an argument index from 0 to 5/],
-    [allow([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]), /linux\.seccomp\.listenerPath: is required when a syscall uses SCMP_ACT_NOTIFY/],
-    [allow([{ names: ['read'], action: 'SCMP_ACT_KILL', errnoRet: 1 }]), /linux\.seccomp\.syscalls\[0\]\.errnoRet: only applies to SCMP_ACT_ERRNO and SCMP_ACT_TRACE/],
+    [
+      { defaultAction: 'SCMP_ACT_ALLOW', architectures: ['SCMP_ARCH_Z80'] },
+      /linux\.seccomp\.architectures\[0\]: unknown or unsupported architecture/,
+    ],
+    [
+      allow([{ names: ['read'], action: 'SCMP_ACT_ERRNO', args: [{ index: 6, value: 1, op: 'SCMP_CMP_EQ' }] }]),
+      /linux\.seccomp\.syscalls\[0\]\.args\[0\]\.index: must be an argument index from 0 to 5/,
+    ],
+    [
+      allow([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]),
+      /linux\.seccomp\.listenerPath: is required when a syscall uses SCMP_ACT_NOTIFY/,
+    ],
+    [
+      allow([{ names: ['read'], action: 'SCMP_ACT_KILL', errnoRet: 1 }]),
+      /linux\.seccomp\.syscalls\[0\]\.errnoRet: only applies to SCMP_ACT_ERRNO and SCMP_ACT_TRACE/,
+    ],
     // not a validation error but a failure after clone: still exit 1 and nothing left
-    [{ ...allow([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]), listenerPath: '/nonexistent/listener.sock' }, /linux\.seccomp\.listenerPath: cannot send the seccomp fd to \/nonexistent\/listener\.sock/],
+    [
+      { ...allow([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]), listenerPath: '/nonexistent/listener.sock' },
+      /linux\.seccomp\.listenerPath: cannot send the seccomp fd to \/nonexistent\/listener\.sock/,
+    ],
   ];
   for (const [seccomp, message] of cases) {
     const b = bundle(['true'], seccomp);
@@ -197,7 +253,10 @@ rootTest('bad profiles fail with the JSON path, exit 1, and leave nothing behind
 });
 
 rootTest('unknown syscall names are skipped like runc, and --debug says which', (t) => {
-  const b = bundle(['/bin/tsrun-probe', 'syscall', 'getpriority:0:0'], allow([{ names: ['no_such_syscall', 'getpriority'], action: 'SCMP_ACT_ERRNO', errnoRet: 18 }]));
+  const b = bundle(
+    ['/bin/tsrun-probe', 'syscall', 'getpriority:0:0'],
+    allow([{ names: ['no_such_syscall', 'getpriority'], action: 'SCMP_ACT_ERRNO', errnoRet: 18 }]),
+  );
   const r = run(TSRUN, b, ['--debug']);
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /errno:EXDEV/);

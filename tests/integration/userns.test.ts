@@ -40,11 +40,17 @@ function chownTree(p: string, uid: number, gid: number): void {
 
 rootTest('linux.uidMappings and gidMappings: the maps are in place when the program runs', (t) => {
   const b = userBundle('cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups; id -u; id -g', (s) => {
-    s.linux!.uidMappings = [{ containerID: 0, hostID: HOST_ID, size: 1000 }, { containerID: 1000, hostID: HOST_ID + 5000, size: 10 }];
+    s.linux!.uidMappings = [
+      { containerID: 0, hostID: HOST_ID, size: 1000 },
+      { containerID: 1000, hostID: HOST_ID + 5000, size: 10 },
+    ];
   });
   const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('maps')]);
   t.is(r.status, 0, r.stderr);
-  const lines = r.stdout.trim().split('\n').map((l) => l.trim().split(/\s+/).join(' '));
+  const lines = r.stdout
+    .trim()
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).join(' '));
   t.deepEqual(lines, [`0 ${HOST_ID} 1000`, `1000 ${HOST_ID + 5000} 10`, `0 ${HOST_ID} 65536`, 'allow', '0', '0']);
   b.cleanup();
 });
@@ -112,7 +118,8 @@ rootTest('user namespace: default devices and linux.devices are bind mounts of t
 });
 
 rootTest('user namespace without a network namespace: /sys is the host sysfs bound read-only, as runc 1.2 does', (t) => {
-  const script = 'grep -E "^([^ ]+ ){4}/sys " /proc/self/mountinfo | cut -d" " -f5,6; ls /sys/class/net | sort | tr "\\n" " "; echo; touch /sys/x 2>/dev/null || echo ro';
+  const script =
+    'grep -E "^([^ ]+ ){4}/sys " /proc/self/mountinfo | cut -d" " -f5,6; ls /sys/class/net | sort | tr "\\n" " "; echo; touch /sys/x 2>/dev/null || echo ro';
   const b = userBundle(script, (s) => {
     s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
   });
@@ -178,7 +185,10 @@ rootTest('user namespace: process.user and additionalGids apply inside the names
 rootTest('user namespace: a mapping the kernel refuses fails create with the JSON path and leaves nothing behind', (t) => {
   // overlapping ranges: the kernel's write to uid_map fails with EINVAL
   const b = userBundle('true', (s) => {
-    s.linux!.uidMappings = [{ containerID: 0, hostID: HOST_ID, size: 100 }, { containerID: 50, hostID: HOST_ID + 1000, size: 100 }];
+    s.linux!.uidMappings = [
+      { containerID: 0, hostID: HOST_ID, size: 100 },
+      { containerID: 50, hostID: HOST_ID + 1000, size: 100 },
+    ];
   });
   const root = tempRoot();
   const id = uniqueId('badmap');
@@ -249,7 +259,10 @@ rootTest('mounts uidMappings/gidMappings: an idmapped bind without a user namesp
   });
   const dir = shareDir(b);
   b.spec.mounts!.push({
-    destination: '/data', type: 'bind', source: dir, options: ['bind', 'idmap'],
+    destination: '/data',
+    type: 'bind',
+    source: dir,
+    options: ['bind', 'idmap'],
     uidMappings: [{ containerID: 0, hostID: 5000, size: 2000 }],
     gidMappings: [{ containerID: 0, hostID: 7000, size: 2000 }],
   });
@@ -285,8 +298,14 @@ rootTest('mounts ridmap: submounts of an rbind are idmapped too; idmap maps the 
 rootTest('mounts idmap: refused before clone for a non-bind mount and without mappings, with the JSON path', (t) => {
   const root = tempRoot();
   const cases: [(s: Spec) => void, RegExp][] = [
-    [(s) => s.mounts!.push({ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }), /mounts\[\d+\]\.options: idmapped mounts .* bind mounts only/],
-    [(s) => s.mounts!.push({ destination: '/t', type: 'bind', source: '/tmp', options: ['rbind', 'idmap'] }), /mounts\[\d+\]\.options: idmap without mount uidMappings/],
+    [
+      (s) => s.mounts!.push({ destination: '/t', type: 'tmpfs', source: 'tmpfs', options: ['idmap'] }),
+      /mounts\[\d+\]\.options: idmapped mounts .* bind mounts only/,
+    ],
+    [
+      (s) => s.mounts!.push({ destination: '/t', type: 'bind', source: '/tmp', options: ['rbind', 'idmap'] }),
+      /mounts\[\d+\]\.options: idmap without mount uidMappings/,
+    ],
   ];
   for (const [mutate, want] of cases) {
     const b = makeBundle(mutate);

@@ -67,7 +67,11 @@ test('v2 writes: every resource to its file', (t) => {
     memory: { limit: 64 * MiB, reservation: 32 * MiB, swap: 128 * MiB },
     cpu: { shares: 1024, quota: 50000, period: 100000, burst: 1000, idle: 1, cpus: '0-1', mems: '0' },
     pids: { limit: -1 },
-    blockIO: { weight: 500, throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1000 }], throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 10 }] },
+    blockIO: {
+      weight: 500,
+      throttleReadBpsDevice: [{ major: 8, minor: 0, rate: 1000 }],
+      throttleWriteIOPSDevice: [{ major: 8, minor: 0, rate: 10 }],
+    },
     hugepageLimits: [{ pageSize: '2MB', limit: 8 * MiB }],
     rdma: { mlx5_1: { hcaHandles: 3, hcaObjects: 10000 } },
     unified: { 'memory.high': '1000000' },
@@ -99,7 +103,10 @@ test('v2 writes: every resource to its file', (t) => {
 
 test('v2 writes: BFQ weight when the kernel has io.bfq.weight', (t) => {
   const w = v2Writes({ blockIO: { weight: 500, weightDevice: [{ major: 8, minor: 0, weight: 200 }] } }, (f) => f === 'io.bfq.weight');
-  t.deepEqual(w.map((x) => `${x.file}=${x.value}`), ['io.bfq.weight=500', 'io.bfq.weight=8:0 200']);
+  t.deepEqual(
+    w.map((x) => `${x.file}=${x.value}`),
+    ['io.bfq.weight=500', 'io.bfq.weight=8:0 200'],
+  );
 });
 
 test('v2 writes: an impossible swap names the field', (t) => {
@@ -115,23 +122,47 @@ test('v1 writes: memsw before memory when the limit grows past it', (t) => {
 });
 
 test('v1 writes: cpu period before quota, controllers named', (t) => {
-  const w = v1Writes({ cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' }, pids: { limit: 5 }, memory: { disableOOMKiller: true, reservation: 1 } });
+  const w = v1Writes({
+    cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' },
+    pids: { limit: 5 },
+    memory: { disableOOMKiller: true, reservation: 1 },
+  });
   t.deepEqual(
     w.map((x) => `${x.controller}:${x.file}=${x.value}`),
-    ['memory:memory.soft_limit_in_bytes=1', 'memory:memory.oom_control=1', 'cpu:cpu.shares=512', 'cpu:cpu.cfs_period_us=100000', 'cpu:cpu.cfs_quota_us=50000', 'cpuset:cpuset.cpus=0', 'pids:pids.max=5'],
+    [
+      'memory:memory.soft_limit_in_bytes=1',
+      'memory:memory.oom_control=1',
+      'cpu:cpu.shares=512',
+      'cpu:cpu.cfs_period_us=100000',
+      'cpu:cpu.cfs_quota_us=50000',
+      'cpuset:cpuset.cpus=0',
+      'pids:pids.max=5',
+    ],
   );
 });
 
 test('device rules: config first, runc defaults after; v1 starts from deny-all', (t) => {
-  const rules = deviceRules([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }]);
+  const rules = deviceRules([
+    { allow: false, access: 'rwm' },
+    { allow: true, type: 'c', major: 10, minor: 229, access: 'r' },
+  ]);
   t.is(rules.length, 2 + DEFAULT_DEVICE_RULES.length);
   const w = v1DeviceWrites(rules);
-  t.deepEqual(w.slice(0, 3), [['devices.deny', 'a'], ['devices.deny', 'a'], ['devices.allow', 'c 10:229 r']]);
+  t.deepEqual(w.slice(0, 3), [
+    ['devices.deny', 'a'],
+    ['devices.deny', 'a'],
+    ['devices.allow', 'c 10:229 r'],
+  ]);
   t.true(w.some(([f, l]) => f === 'devices.allow' && l === 'c 136:* rwm'));
 });
 
 test('device program: last matching rule wins, defaults allowed, the rest denied', (t) => {
-  const prog = deviceProgram(deviceRules([{ allow: false, access: 'rwm' }, { allow: true, type: 'c', major: 10, minor: 229, access: 'r' }]));
+  const prog = deviceProgram(
+    deviceRules([
+      { allow: false, access: 'rwm' },
+      { allow: true, type: 'c', major: 10, minor: 229, access: 'r' },
+    ]),
+  );
   t.true(runProgram(prog, 'c', 'r', 10, 229), 'fuse read allowed');
   t.false(runProgram(prog, 'c', 'w', 10, 229), 'fuse write denied');
   t.false(runProgram(prog, 'c', 'rw', 10, 229), 'fuse rw denied');
@@ -143,9 +174,15 @@ test('device program: last matching rule wins, defaults allowed, the rest denied
 });
 
 test('device program: a later deny-all overrides an earlier allow', (t) => {
-  const order = deviceProgram([{ allow: true, type: 'c', major: 10, minor: 229, access: 'rw' }, { allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' }]);
+  const order = deviceProgram([
+    { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' },
+    { allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' },
+  ]);
   t.false(runProgram(order, 'c', 'r', 10, 229));
-  const all = deviceProgram([{ allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' }, { allow: false, type: 'c', major: 1, minor: 3, access: 'w' }]);
+  const all = deviceProgram([
+    { allow: true, type: 'a', major: -1, minor: -1, access: 'rwm' },
+    { allow: false, type: 'c', major: 1, minor: 3, access: 'w' },
+  ]);
   t.true(runProgram(all, 'b', 'rw', 8, 0));
   t.false(runProgram(all, 'c', 'w', 1, 3));
   t.true(runProgram(all, 'c', 'r', 1, 3));
@@ -172,7 +209,11 @@ test('host detection: hybrid, v1 hierarchies with our own cgroup', (t) => {
   t.is(h.v2Mount, '/sys/fs/cgroup/unified');
   t.deepEqual(
     h.v1.map((x) => [x.name, x.controllers.join(','), x.own]),
-    [['systemd', 'name=systemd', '/x'], ['memory', 'memory', '/a/b'], ['cpu,cpuacct', 'cpu,cpuacct', '/']],
+    [
+      ['systemd', 'name=systemd', '/x'],
+      ['memory', 'memory', '/a/b'],
+      ['cpu,cpuacct', 'cpu,cpuacct', '/'],
+    ],
   );
 });
 

@@ -33,10 +33,28 @@ test('the default spec validates', (t) => {
 
 test('every ociVersion from 1.0.0 to 1.3.x is accepted, with suffixes', (t) => {
   for (const v of ['1.0.0', '1.0.2-dev', '1.1.0', '1.2.0-rc.1', '1.2.1', '1.3.0', '1.3.7-dev']) {
-    t.notThrows(() => validateSpec(spec((s) => (s.ociVersion = v)), host, opts), v);
+    t.notThrows(
+      () =>
+        validateSpec(
+          spec((s) => (s.ociVersion = v)),
+          host,
+          opts,
+        ),
+      v,
+    );
   }
   for (const v of ['0.9.0', '1.4.0', '2.0.0', 'latest', '', '1.0']) {
-    configError(t, () => validateSpec(spec((s) => (s.ociVersion = v)), host, opts), 'ociVersion', /unsupported version/);
+    configError(
+      t,
+      () =>
+        validateSpec(
+          spec((s) => (s.ociVersion = v)),
+          host,
+          opts,
+        ),
+      'ociVersion',
+      /unsupported version/,
+    );
   }
 });
 
@@ -54,42 +72,191 @@ test('shape errors name the JSON path', (t) => {
 });
 
 test('semantic rules name the field', (t) => {
-  configError(t, () => validateSpec(spec((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts'))), host, opts), 'hostname', /UTS namespace/);
-  configError(t, () => validateSpec(spec((s) => s.linux!.namespaces!.push({ type: 'pid' })), host, opts), 'linux.namespaces[5].type', /duplicate namespace type "pid"/);
-  configError(t, () => validateSpec(spec((s) => s.linux!.namespaces!.push({ type: 'bogus' as never })), host, opts), 'linux.namespaces[5].type', /unknown namespace type/);
-  configError(t, () => validateSpec(spec((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount'))), host, opts), 'linux.namespaces', /mount namespace is required/);
-  configError(t, () => validateSpec(spec((s) => (s.process!.args = [])), host, opts), 'process.args', /must name the program/);
-  configError(t, () => validateSpec(spec((s) => (s.process!.cwd = 'relative')), host, opts), 'process.cwd', /absolute/);
-  configError(t, () => validateSpec(spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }])), host, opts), 'process.rlimits[0]', /soft limit 10 exceeds hard limit 5/);
-  configError(t, () => validateSpec(spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }])), host, opts), 'process.rlimits[0].type', /unknown rlimit/);
-  configError(t, () => validateSpec(spec((s) => (s.linux!.devices = [{ type: 'c', path: '/dev/x' }])), host, opts), 'linux.devices[0]', /major and minor are required/);
-  configError(t, () => validateSpec(spec((s) => (s.linux!.devices = [{ type: 'c', path: 'dev/x', major: 1, minor: 3 }])), host, opts), 'linux.devices[0].path', /absolute/);
-  configError(t, () => validateSpec(spec((s) => (s.mounts![0]!.destination = '/a/../../etc')), host, opts), 'mounts[0].destination', /must not contain/);
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts'))),
+        host,
+        opts,
+      ),
+    'hostname',
+    /UTS namespace/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => s.linux!.namespaces!.push({ type: 'pid' })),
+        host,
+        opts,
+      ),
+    'linux.namespaces[5].type',
+    /duplicate namespace type "pid"/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => s.linux!.namespaces!.push({ type: 'bogus' as never })),
+        host,
+        opts,
+      ),
+    'linux.namespaces[5].type',
+    /unknown namespace type/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount'))),
+        host,
+        opts,
+      ),
+    'linux.namespaces',
+    /mount namespace is required/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.process!.args = [])),
+        host,
+        opts,
+      ),
+    'process.args',
+    /must name the program/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.process!.cwd = 'relative')),
+        host,
+        opts,
+      ),
+    'process.cwd',
+    /absolute/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 10, hard: 5 }])),
+        host,
+        opts,
+      ),
+    'process.rlimits[0]',
+    /soft limit 10 exceeds hard limit 5/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_BOGUS', soft: 1, hard: 1 }])),
+        host,
+        opts,
+      ),
+    'process.rlimits[0].type',
+    /unknown rlimit/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.linux!.devices = [{ type: 'c', path: '/dev/x' }])),
+        host,
+        opts,
+      ),
+    'linux.devices[0]',
+    /major and minor are required/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.linux!.devices = [{ type: 'c', path: 'dev/x', major: 1, minor: 3 }])),
+        host,
+        opts,
+      ),
+    'linux.devices[0].path',
+    /absolute/,
+  );
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.mounts![0]!.destination = '/a/../../etc')),
+        host,
+        opts,
+      ),
+    'mounts[0].destination',
+    /must not contain/,
+  );
   configError(t, () => validateSpec(spec(), host, { ...opts, rootfs: '/bundle/missing' }), 'root.path', /does not exist/);
   configError(t, () => validateSpec(spec(), host, { ...opts, rootfs: '/bundle/file' }), 'root.path', /not a directory/);
-  configError(t, () => validateSpec(spec((s) => (s.process!.terminal = true)), host, opts), 'process.terminal', /console-socket/);
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.process!.terminal = true)),
+        host,
+        opts,
+      ),
+    'process.terminal',
+    /console-socket/,
+  );
 });
 
 test('unknown capabilities are ignored with a warning, as runc does', (t) => {
-  const warnings = validateSpec(spec((s) => (s.process!.capabilities!.ambient = ['CAP_NOPE', 'CAP_KILL'])), host, opts);
+  const warnings = validateSpec(
+    spec((s) => (s.process!.capabilities!.ambient = ['CAP_NOPE', 'CAP_KILL'])),
+    host,
+    opts,
+  );
   t.deepEqual(warnings, ['ignoring unknown or unavailable capabilities: [CAP_NOPE]']);
 });
 
 test('rlimits: RLIM_INFINITY survives JSON doubles', (t) => {
-  t.is(rlimitValue(18446744073709551615), 0xffffffffffffffffn);
+  t.is(rlimitValue(JSON.parse('18446744073709551615') as number), 0xffffffffffffffffn);
   t.is(rlimitValue(-1), 0xffffffffffffffffn);
   t.is(rlimitValue(1024), 1024n);
-  t.notThrows(() => validateSpec(spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_CPU', soft: 1024, hard: 18446744073709551615 }])), host, opts));
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_CPU', soft: 1024, hard: JSON.parse('18446744073709551615') as number }])),
+      host,
+      opts,
+    ),
+  );
 });
 
 test('fields this version cannot honour are refused, not ignored', (t) => {
   // intelRdt: refused even where resctrl is mounted (not built yet); a host
   // without resctrl gets runc's "not enabled" error instead.
-  const withResctrl: ValidationHost = { ...host, read: (p) => (p === '/proc/self/mountinfo' ? '1 2 0:3 / /sys/fs/resctrl rw - resctrl resctrl rw\n' : null) };
-  const e = t.throws(() => validateSpec(spec((s) => (s.linux!.intelRdt = { closID: 'x' })), withResctrl, opts), { instanceOf: TsrunError });
+  const withResctrl: ValidationHost = {
+    ...host,
+    read: (p) => (p === '/proc/self/mountinfo' ? '1 2 0:3 / /sys/fs/resctrl rw - resctrl resctrl rw\n' : null),
+  };
+  const e = t.throws(
+    () =>
+      validateSpec(
+        spec((s) => (s.linux!.intelRdt = { closID: 'x' })),
+        withResctrl,
+        opts,
+      ),
+    { instanceOf: TsrunError },
+  );
   t.is(e?.code, 'EUNSUPPORTED');
   t.regex(e?.message ?? '', /^linux\.intelRdt: /);
-  const e2 = t.throws(() => validateSpec(spec((s) => (s.linux!.intelRdt = { closID: 'x' })), host, opts), { instanceOf: TsrunError });
+  const e2 = t.throws(
+    () =>
+      validateSpec(
+        spec((s) => (s.linux!.intelRdt = { closID: 'x' })),
+        host,
+        opts,
+      ),
+    { instanceOf: TsrunError },
+  );
   t.regex(e2?.message ?? '', /^linux\.intelRdt: .*resctrl is not mounted/);
 });
 

@@ -51,7 +51,16 @@ function expected(p: InitPlan) {
     env: strs(p.env),
     argv: p.args,
     additionalGids: p.additionalGids,
-    mounts: p.mounts.map((m) => ({ source: m.source, destination: m.destination, fstype: m.fstype, data: m.data, flags: m.flags.toString(), propagation: m.propagation.toString(), kind: m.kind, targetKind: m.targetKind })),
+    mounts: p.mounts.map((m) => ({
+      source: m.source,
+      destination: m.destination,
+      fstype: m.fstype,
+      data: m.data,
+      flags: m.flags.toString(),
+      propagation: m.propagation.toString(),
+      kind: m.kind,
+      targetKind: m.targetKind,
+    })),
     rlimits: p.rlimits.map((r) => ({ resource: r.resource, soft: r.soft.toString(), hard: r.hard.toString() })),
     devices: p.devices,
     symlinks: p.symlinks,
@@ -95,18 +104,32 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   spec.linux!.devices = [{ type: 'b', path: '/dev/loop9', major: 7, minor: 9, fileMode: 0o640, uid: 3, gid: 4 }];
   // issue 3 (3proc): every field of the process-attribute block
   spec.linux!.personality = { domain: 'LINUX32', flags: ['ADDR_NO_RANDOMIZE'] };
-  spec.process!.scheduler = { policy: 'SCHED_DEADLINE', flags: ['SCHED_FLAG_RESET_ON_FORK'], nice: -3, runtime: 1000, deadline: 2000, period: 3000 };
+  spec.process!.scheduler = {
+    policy: 'SCHED_DEADLINE',
+    flags: ['SCHED_FLAG_RESET_ON_FORK'],
+    nice: -3,
+    runtime: 1000,
+    deadline: 2000,
+    period: 3000,
+  };
   spec.process!.ioPriority = { class: 'IOPRIO_CLASS_IDLE', priority: 7 };
   spec.linux!.memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0,65', flags: ['MPOL_F_STATIC_NODES'] };
   spec.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.msgmax': '4321' };
   spec.linux!.rootfsPropagation = 'shared';
   spec.mounts!.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'rro', 'rnoatime'] });
-  const plan = buildPlan(spec, { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 }, host).init;
+  const plan = buildPlan(
+    spec,
+    { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 },
+    host,
+  ).init;
   plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
   // issue 4: a stand-in program (two sock_filter records) and flags
   plan.seccomp = { bpf: Uint8Array.from([0x20, 0, 0, 0, 4, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]), flags: 8 | 2 };
   // issue 3: namespace joins and time offsets (fds are only numbers here)
-  plan.nsJoins = [{ fd: 11, nstype: 0x10000000 }, { fd: 12, nstype: 0x40000000 }];
+  plan.nsJoins = [
+    { fd: 11, nstype: 0x10000000 },
+    { fd: 12, nstype: 0x40000000 },
+  ];
   plan.unshareFlags = 0x20000080n;
   plan.nsFlags = 7;
   plan.timeOffsets = { monotonic: [-86400n, 5], boottime: [172800n, 999999999] };

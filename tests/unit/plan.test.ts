@@ -59,7 +59,9 @@ test('a cgroup mount on a v1 host is a tmpfs plus read-only binds of our cgroups
     ],
   );
   t.true((m[1]!.flags & MS.RDONLY) !== 0n);
-  const v2 = buildPlan(defaultSpec(), opts, { ...v1Host, cgroupV2Only: () => true }).init.mounts.filter((x) => x.destination === '/sys/fs/cgroup');
+  const v2 = buildPlan(defaultSpec(), opts, { ...v1Host, cgroupV2Only: () => true }).init.mounts.filter(
+    (x) => x.destination === '/sys/fs/cgroup',
+  );
   t.is(v2.length, 1);
   t.is(v2[0]!.fstype, 'cgroup2');
 });
@@ -74,11 +76,26 @@ test('masked and readonly paths follow the mounts, readonly first', (t) => {
 
 test('default devices and /dev symlinks; linux.devices adds and overrides', (t) => {
   const spec = defaultSpec();
-  spec.linux!.devices = [{ type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 0o600 }, { type: 'c', path: '/dev/null', major: 1, minor: 3, fileMode: 0o600 }];
+  spec.linux!.devices = [
+    { type: 'c', path: '/dev/fuse', major: 10, minor: 229, fileMode: 0o600 },
+    { type: 'c', path: '/dev/null', major: 1, minor: 3, fileMode: 0o600 },
+  ];
   const plan = buildPlan(spec, opts, v1Host).init;
-  t.deepEqual(plan.devices.map((d) => d.path), ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse']);
+  t.deepEqual(
+    plan.devices.map((d) => d.path),
+    ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty', '/dev/fuse'],
+  );
   t.is(plan.devices[0]!.mode, 0o600);
-  t.deepEqual(plan.symlinks.map((l) => `${l.linkpath}->${l.target}`), ['/dev/fd->/proc/self/fd', '/dev/stdin->/proc/self/fd/0', '/dev/stdout->/proc/self/fd/1', '/dev/stderr->/proc/self/fd/2', '/dev/ptmx->pts/ptmx']);
+  t.deepEqual(
+    plan.symlinks.map((l) => `${l.linkpath}->${l.target}`),
+    [
+      '/dev/fd->/proc/self/fd',
+      '/dev/stdin->/proc/self/fd/0',
+      '/dev/stdout->/proc/self/fd/1',
+      '/dev/stderr->/proc/self/fd/2',
+      '/dev/ptmx->pts/ptmx',
+    ],
+  );
 });
 
 test('no default devices when /dev is bound from the host', (t) => {

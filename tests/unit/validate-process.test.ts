@@ -18,7 +18,8 @@ import { parseMountOptions } from '../../lib/plan/mounts.js';
 const files: Record<string, string> = {
   '/sys/devices/system/node/online': '0-1\n',
   '/proc/self/status': 'CapEff:\t000001fffeffffff\n', // no CAP_SYS_RESOURCE (24)
-  '/proc/self/limits': 'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\nMax core file size        unlimited            unlimited            bytes\n',
+  '/proc/self/limits':
+    'Limit                     Soft Limit           Hard Limit           Units\nMax open files            1024                 4096                 files\nMax core file size        unlimited            unlimited            bytes\n',
 };
 const host: ValidationHost = {
   kind: (p) => (p.startsWith('/proc/sys/') ? (p.includes('missing') ? null : 'file') : 'dir'),
@@ -49,32 +50,91 @@ test('sysctl keys map to the namespace runc requires', (t) => {
 });
 
 test('sysctl validation names the key', (t) => {
-  t.notThrows(() => validateSpec(spec((s) => (s.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1' })), host, opts));
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => (s.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.shmmax': '1' })),
+      host,
+      opts,
+    ),
+  );
   fails(t, (s) => (s.linux!.sysctl = { 'vm.swappiness': '1' }), 'linux.sysctl["vm.swappiness"]', /not in a separate kernel namespace/);
-  fails(t, (s) => {
-    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'ipc');
-    s.linux!.sysctl = { 'fs.mqueue.msg_max': '1' };
-  }, 'linux.sysctl["fs.mqueue.msg_max"]', /host's ipc namespace/);
+  fails(
+    t,
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'ipc');
+      s.linux!.sysctl = { 'fs.mqueue.msg_max': '1' };
+    },
+    'linux.sysctl["fs.mqueue.msg_max"]',
+    /host's ipc namespace/,
+  );
   fails(t, (s) => (s.linux!.sysctl = { 'net.ipv4.missing': '1' }), 'linux.sysctl["net.ipv4.missing"]', /no such sysctl/);
   fails(t, (s) => (s.linux!.sysctl = { 'net/../../x': '1' }), 'linux.sysctl["net/../../x"]', /invalid sysctl name/);
 });
 
 test('scheduler, ioPriority, personality and memoryPolicy rules', (t) => {
-  t.notThrows(() => validateSpec(spec((s) => (s.process!.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10, deadline: 20, period: 30 })), host, opts));
-  fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_DEADLINE', runtime: 30, deadline: 20 }), 'process.scheduler', /runtime <= deadline <= period/);
-  fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_BATCH', priority: 3 }), 'process.scheduler.priority', /must be 0 for SCHED_BATCH/);
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => (s.process!.scheduler = { policy: 'SCHED_DEADLINE', runtime: 10, deadline: 20, period: 30 })),
+      host,
+      opts,
+    ),
+  );
+  fails(
+    t,
+    (s) => (s.process!.scheduler = { policy: 'SCHED_DEADLINE', runtime: 30, deadline: 20 }),
+    'process.scheduler',
+    /runtime <= deadline <= period/,
+  );
+  fails(
+    t,
+    (s) => (s.process!.scheduler = { policy: 'SCHED_BATCH', priority: 3 }),
+    'process.scheduler.priority',
+    /must be 0 for SCHED_BATCH/,
+  );
   fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', runtime: 5 }), 'process.scheduler.runtime', /only to SCHED_DEADLINE/);
-  fails(t, (s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_NOPE'] }), 'process.scheduler.flags[0]', /unknown value/);
+  fails(
+    t,
+    (s) => (s.process!.scheduler = { policy: 'SCHED_OTHER', flags: ['SCHED_FLAG_NOPE'] }),
+    'process.scheduler.flags[0]',
+    /unknown value/,
+  );
   fails(t, (s) => (s.process!.ioPriority = { class: 'IOPRIO_CLASS_NONE' }), 'process.ioPriority.class', /unknown class/);
   fails(t, (s) => (s.linux!.personality = { domain: 'LINUX', flags: ['BOGUS'] }), 'linux.personality.flags[0]', /unknown value/);
-  fails(t, (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '0-2' }), 'linux.memoryPolicy.nodes', /node 2 is not online/);
-  fails(t, (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_LOCAL', nodes: '0' }), 'linux.memoryPolicy.nodes', /must be empty/);
+  fails(
+    t,
+    (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '0-2' }),
+    'linux.memoryPolicy.nodes',
+    /node 2 is not online/,
+  );
+  fails(
+    t,
+    (s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_LOCAL', nodes: '0' }),
+    'linux.memoryPolicy.nodes',
+    /must be empty/,
+  );
 });
 
-test('an rlimit above the runtime\'s hard limit is refused without CAP_SYS_RESOURCE', (t) => {
-  t.notThrows(() => validateSpec(spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 4096, hard: 4096 }])), host, opts));
-  fails(t, (s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 8192 }]), 'process.rlimits[0]', /hard limit 8192 exceeds the host's hard limit 4096/);
-  t.deepEqual(parseLimits(files['/proc/self/limits']!), new Map([[7, 4096n], [4, 0xffffffffffffffffn]]));
+test("an rlimit above the runtime's hard limit is refused without CAP_SYS_RESOURCE", (t) => {
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 4096, hard: 4096 }])),
+      host,
+      opts,
+    ),
+  );
+  fails(
+    t,
+    (s) => (s.process!.rlimits = [{ type: 'RLIMIT_NOFILE', soft: 1024, hard: 8192 }]),
+    'process.rlimits[0]',
+    /hard limit 8192 exceeds the host's hard limit 4096/,
+  );
+  t.deepEqual(
+    parseLimits(files['/proc/self/limits']!),
+    new Map([
+      [7, 4096n],
+      [4, 0xffffffffffffffffn],
+    ]),
+  );
 });
 
 test('recursive mount options fold into mount_setattr attributes and stay out of the data', (t) => {
@@ -95,13 +155,16 @@ test('rootfsPropagation: recursive slave or private before pivot_root, the exact
 });
 
 test('process attributes plan to kernel values', (t) => {
-  const a = planProcAttrs(spec((s) => {
-    s.linux!.personality = { domain: 'LINUX32', flags: ['ADDR_NO_RANDOMIZE'] };
-    s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
-    s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
-    (s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0,64', flags: ['MPOL_F_STATIC_NODES'] };
-    s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
-  }), 0n);
+  const a = planProcAttrs(
+    spec((s) => {
+      s.linux!.personality = { domain: 'LINUX32', flags: ['ADDR_NO_RANDOMIZE'] };
+      s.process!.ioPriority = { class: 'IOPRIO_CLASS_BE', priority: 6 };
+      s.process!.scheduler = { policy: 'SCHED_FIFO', priority: 10 };
+      (s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_INTERLEAVE', nodes: '0,64', flags: ['MPOL_F_STATIC_NODES'] };
+      s.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
+    }),
+    0n,
+  );
   t.is(a.personality, 0x0008 | 0x0040000);
   t.is(a.ioprio, (2 << 13) | 6);
   t.is(a.sched.policy, 1);
@@ -113,12 +176,21 @@ test('process attributes plan to kernel values', (t) => {
 });
 
 test('socket activation: LISTEN_FDS counts only when LISTEN_PID is us', (t) => {
-  t.deepEqual(listenFdOptions(2, { LISTEN_FDS: '3', LISTEN_PID: '42' }, 42), { preserveFds: 5, extraEnv: ['LISTEN_FDS=3', 'LISTEN_PID=1'] });
+  t.deepEqual(listenFdOptions(2, { LISTEN_FDS: '3', LISTEN_PID: '42' }, 42), {
+    preserveFds: 5,
+    extraEnv: ['LISTEN_FDS=3', 'LISTEN_PID=1'],
+  });
   t.deepEqual(listenFdOptions(2, { LISTEN_FDS: '3', LISTEN_PID: '41' }, 42), { preserveFds: 2, extraEnv: [] });
   t.deepEqual(listenFdOptions(0, {}, 42), { preserveFds: 0, extraEnv: [] });
 });
 
 test('tmpcopyup is refused by name rather than handed to tmpfs as data', (t) => {
-  const e = t.throws(() => validateSpec(spec((s) => s.mounts!.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] })), host, opts));
+  const e = t.throws(() =>
+    validateSpec(
+      spec((s) => s.mounts!.push({ destination: '/x', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] })),
+      host,
+      opts,
+    ),
+  );
   t.regex(e?.message ?? '', /^mounts\[\d+\]\.options\[0\]: "tmpcopyup"/);
 });

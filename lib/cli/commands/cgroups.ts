@@ -173,7 +173,11 @@ export function updateCommand(run: Runner): CommandModule {
     describe: 'update the resource limits of a container',
     builder: (y: Argv) =>
       idArg(y)
-        .option('resources', { alias: 'r', type: 'string', describe: "LinuxResources JSON file, or '-' for stdin (other flags are then ignored)" })
+        .option('resources', {
+          alias: 'r',
+          type: 'string',
+          describe: "LinuxResources JSON file, or '-' for stdin (other flags are then ignored)",
+        })
         .option('blkio-weight', { ...s, describe: 'per-cgroup block I/O weight, 10 to 1000' })
         .option('cpu-period', { ...s, describe: 'CPU CFS period (µs)' })
         .option('cpu-quota', { ...s, describe: 'CPU CFS quota (µs) per period' })
@@ -205,9 +209,11 @@ export function updateCommand(run: Runner): CommandModule {
         } catch (e) {
           throw new TsrunError('EUSAGE', `--resources: invalid JSON: ${(e as Error).message}`);
         }
-        if (r === null || typeof r !== 'object' || Array.isArray(r)) throw new TsrunError('EUSAGE', '--resources: must be a JSON object (LinuxResources)');
+        if (r === null || typeof r !== 'object' || Array.isArray(r))
+          throw new TsrunError('EUSAGE', '--resources: must be a JSON object (LinuxResources)');
       } else {
-        if (a['l3-cache-schema'] || a['mem-bw-schema']) throw new TsrunError('EUNSUPPORTED', 'Intel RDT is not supported by this tsrun yet');
+        if (a['l3-cache-schema'] || a['mem-bw-schema'])
+          throw new TsrunError('EUNSUPPORTED', 'Intel RDT is not supported by this tsrun yet');
         r = resourcesFromFlags(a);
       }
       ctx.runtime().update(a['container-id'] as string, r);

@@ -108,7 +108,10 @@ export function listCommand(run: Runner): CommandModule {
       } else if (a.format === 'json') {
         writeFd(1, `${JSON.stringify(states)}\n`);
       } else {
-        const rows = [['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'], ...states.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner])];
+        const rows = [
+          ['ID', 'PID', 'STATUS', 'BUNDLE', 'CREATED', 'OWNER'],
+          ...states.map((s) => [s.id, String(s.pid), s.status, s.bundle, s.created, s.owner]),
+        ];
         const widths = rows[0]!.map((_, i) => Math.max(...rows.map((r) => r[i]!.length)));
         writeFd(1, rows.map((r) => r.map((c, i) => (i < r.length - 1 ? c.padEnd(widths[i]! + 3) : c)).join('')).join('\n') + '\n');
       }

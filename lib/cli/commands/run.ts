@@ -14,7 +14,11 @@ import { listenFdOptions } from '../listen-fds.js';
 export function resolveRunTarget(positional: string, bundleFlag: string | undefined): { id: string; bundle: string } {
   if (positional.includes('/')) {
     const bundle = path.resolve(positional);
-    const base = path.basename(bundle).replace(/[^A-Za-z0-9_.+-]/g, '-').replace(/^[^A-Za-z0-9]+/, '') || 'container';
+    const base =
+      path
+        .basename(bundle)
+        .replace(/[^A-Za-z0-9_.+-]/g, '-')
+        .replace(/^[^A-Za-z0-9]+/, '') || 'container';
     return { id: `${base}-${crypto.randomBytes(3).toString('hex')}`, bundle };
   }
   return { id: positional, bundle: bundleFlag ?? '.' };
