@@ -14,6 +14,9 @@
 import { realHost } from './container/host.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
 import { forwardSignals, superviseForeground } from './container/foreground.js';
+import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
+import { loadBundle } from './config/load.js';
+import type { Process } from './config/types.js';
 import type { StateJson } from './container/state.js';
 import { loadBinding, type NativeBinding } from './native/binding.js';
 import { parseSignal } from './cli/signals.js';
@@ -23,7 +26,8 @@ import type { LinuxResources } from './cgroups/resources.js';
 import type { CgroupStats } from './cgroups/stats.js';
 
 export { ConfigError, InitStepError, TsrunError, type ErrorCode } from './errors.js';
-export type { Spec } from './config/types.js';
+export type { Process, Spec } from './config/types.js';
+export type { ExecOverrides } from './container/exec.js';
 export type { StateJson } from './container/state.js';
 export type { Status } from './container/status.js';
 export { Timeline, type TimelineEntry } from './timeline.js';
@@ -42,6 +46,24 @@ export interface RuntimeOptions {
 }
 
 export type RuntimeCreateOptions = Omit<CreateOptions, 'detach'>;
+
+/** What to exec: a whole process, or runc's exec flags applied to the container's config.json process. */
+export type ExecWhat = { process: Process } | ExecOverrides;
+
+export interface RuntimeExecOptions {
+  /** AF_UNIX socket to send the pty master to (process.terminal). */
+  consoleSocket?: string;
+  /** Written with the process's host pid once it runs (atomic, no newline). */
+  pidFile?: string;
+  /** fds 3 .. 3+n-1 of this process pass to it. */
+  preserveFds?: number;
+  /** Exec into a paused container too (the process stays frozen until resume). */
+  ignorePaused?: boolean;
+  /** Existing sub-cgroups of the container's to run in: `[controller[,controller]:]path`. */
+  subCgroups?: string[];
+  /** Appended to the process environment (socket activation's LISTEN_FDS). */
+  extraEnv?: string[];
+}
 
 export class Runtime {
   readonly lifecycle: Lifecycle;
@@ -72,14 +94,37 @@ export class Runtime {
   /** Creates, starts and waits; resolves to the exit status (128+N for signal N). Deletes the container. */
   async run(id: string, opts: RuntimeCreateOptions): Promise<number> {
     const created = this.lifecycle.create(id, { ...opts, detach: false });
-    const stopForwarding = forwardSignals(this.lifecycle, created.state.pid, created.ptyMaster);
+    const stopForwarding = forwardSignals(this.lifecycle.native, created.state.pid, created.ptyMaster);
     try {
       this.lifecycle.start(id);
-      return await superviseForeground(this.lifecycle, created.state, created.ptyMaster, stopForwarding);
+      return await superviseForeground(this.lifecycle.native, created.state.pid, created.ptyMaster, stopForwarding);
     } finally {
       stopForwarding();
       await this.lifecycle.delete(id, true);
     }
+  }
+
+  /**
+   * Runs a new process in a created or running container and waits for it:
+   * resolves to its exit status (128+N when killed by signal N). Signals
+   * this process receives are forwarded to it, and a terminal it asks for
+   * (process.terminal) is relayed to this process's stdio.
+   */
+  async exec(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): Promise<number> {
+    const launched = this.lifecycle.exec(id, { ...opts, process: this.execProcessOf(id, what), detach: false });
+    const stopForwarding = forwardSignals(this.lifecycle.native, launched.pid, launched.ptyMaster);
+    return superviseForeground(this.lifecycle.native, launched.pid, launched.ptyMaster, stopForwarding);
+  }
+
+  /** Starts a new process in a created or running container; returns its host pid once it has exec'd. */
+  execDetached(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): number {
+    return this.lifecycle.exec(id, { ...opts, process: this.execProcessOf(id, what), detach: true }).pid;
+  }
+
+  private execProcessOf(id: string, what: ExecWhat): Process {
+    if ('process' in what) return what.process;
+    // runc reads the bundle's config.json again: its process is the template
+    return resolveExecProcess(loadBundle(this.lifecycle.store.read(id).bundle).spec, what);
   }
 
   state(id: string): StateJson {

@@ -11,6 +11,7 @@ import { deleteCommand, createCommand, killCommand, listCommand, startCommand, s
 import { featuresCommand } from './commands/features.js';
 import { eventsCommand, pauseCommand, psCommand, resumeCommand, updateCommand } from './commands/cgroups.js';
 import { runCommand } from './commands/run.js';
+import { execCommand, splitExecArgv } from './commands/exec.js';
 import { specCommand } from './commands/spec.js';
 import { Context, type GlobalArgs } from './context.js';
 import { Logger, writeFd } from './log.js';
@@ -27,6 +28,9 @@ function versionText(): string {
   }
   return `tsrun version ${VERSION}\ncommit: ${commit}\nspec: ${SPEC_VERSION}\nnode: ${process.version}\n`;
 }
+
+/** Global flags that take a value (the rest are booleans). */
+const GLOBAL_VALUE_FLAGS = new Set(['root', 'log', 'log-format', 'criu', 'rootless']);
 
 /** Global flags go before the subcommand (runc's convention). */
 function globals(argv: string[]): GlobalArgs {
@@ -55,7 +59,7 @@ export async function main(argv: string[]): Promise<number> {
   const ctx = new Context(g.root, log);
   let exitCode = 0;
   let command = 'tsrun';
-  const run: Runner = (fn) => async (args) => {
+  const run: Runner = (fn, fail) => async (args) => {
     command = String((args as { _?: unknown[] })._?.[0] ?? command);
     try {
       if (g['systemd-cgroup'] && (command === 'create' || command === 'run'))
@@ -63,14 +67,17 @@ export async function main(argv: string[]): Promise<number> {
       exitCode = await fn(ctx, args as never);
       if (g.debug && ctx.timeline.entries.length) log.debug(`timeline:\n${ctx.timeline.format()}`);
     } catch (e) {
-      exitCode = 1;
-      log.error(`${command}: ${describe(e)}`);
+      exitCode = fail?.failCode ?? 1;
+      log.error(`${fail?.label ?? command}: ${describe(e)}`);
       if (g.debug && e instanceof Error && e.stack) log.debug(e.stack);
     }
   };
 
   // yargs takes a lone "-" for a positional; `update -r -` means stdin
-  const parser = yargs(argv.map((a, i) => (a === '-' && (argv[i - 1] === '-r' || argv[i - 1] === '--resources') ? '/dev/stdin' : a)))
+  const args = splitExecArgv(argv, GLOBAL_VALUE_FLAGS).map((a, i, all) =>
+    a === '-' && (all[i - 1] === '-r' || all[i - 1] === '--resources') ? '/dev/stdin' : a,
+  );
+  const parser = yargs(args)
     .scriptName('tsrun')
     // runc's --no-pivot and --no-new-keyring are flags of their own, not
     // negations of "pivot"/"new-keyring" (which strictOptions refused).
@@ -86,6 +93,7 @@ export async function main(argv: string[]): Promise<number> {
     .command(createCommand(run))
     .command(startCommand(run))
     .command(runCommand(run))
+    .command(execCommand(run))
     .command(stateCommand(run))
     .command(killCommand(run))
     .command(deleteCommand(run))

@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): the rules for process.scheduler, ioPriority,
+ * The rules for process.scheduler, ioPriority,
  * execCPUAffinity, linux.personality, memoryPolicy, sysctl, recursive mount
  * options, the LSM fields, intelRdt and rlimits the host cannot grant.
  * Called from validate.ts; host facts come through `ProcessHost`.
@@ -20,7 +20,7 @@ import {
 } from '../plan/attrs.js';
 import { RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
-import type { Spec } from './types.js';
+import type { Process, Spec } from './types.js';
 import { sysctlNamespace } from './validate-namespaces.js';
 
 /** Optional host reads; absent means "the host has nothing there". */
@@ -46,9 +46,16 @@ function isInt(v: unknown): v is number {
 }
 
 export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
-  const p = spec.process!;
-  const l = spec.linux ?? {};
-  const nsTypes = new Set((l.namespaces ?? []).map((n) => n.type));
+  validateProcessFields(spec.process!, host, spec.linux);
+  validateLinuxAttrs(spec, host);
+}
+
+/**
+ * The rules of one process's attributes, for config.json's process and for
+ * exec's alike. `linux`: the container's (real-time budget checks).
+ */
+export function validateProcessFields(p: Process, host: ProcessHost, linux: Spec['linux'] = {}): void {
+  const l = linux ?? {};
 
   const s = p.scheduler as SchedulerSpec | undefined;
   if (s) {
@@ -105,6 +112,31 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
     }
   }
 
+  // LSMs: where the host has none, the error runc gives, before anything runs.
+  if (p.apparmorProfile) {
+    if (!lsm(host).apparmor) at('process.apparmorProfile', 'an AppArmor profile is specified, but AppArmor is not enabled on this host');
+    throw new TsrunError('EUNSUPPORTED', 'process.apparmorProfile: applying AppArmor profiles is not supported by this tsrun yet');
+  }
+  if (p.selinuxLabel) selinuxLabel(host, 'process.selinuxLabel');
+  validateRlimitsAgainstHost(p, host);
+}
+
+function lsm(host: ProcessHost): { apparmor: boolean; selinux: boolean } {
+  return {
+    apparmor: (host.read?.('/sys/module/apparmor/parameters/enabled') ?? '').trim() === 'Y',
+    selinux: host.read?.('/sys/fs/selinux/enforce') != null,
+  };
+}
+
+function selinuxLabel(host: ProcessHost, field: string): never {
+  if (!lsm(host).selinux) at(field, 'an SELinux label is specified, but SELinux is disabled or not supported on this host');
+  throw new TsrunError('EUNSUPPORTED', `${field}: SELinux labels are not supported by this tsrun yet`);
+}
+
+/** linux.* attributes of the container (not of each process). */
+function validateLinuxAttrs(spec: Spec, host: ProcessHost): void {
+  const l = spec.linux ?? {};
+  const nsTypes = new Set((l.namespaces ?? []).map((n) => n.type));
   if (l.personality) {
     if (!(l.personality.domain in PERSONALITY_DOMAINS))
       at('linux.personality.domain', `unknown domain ${JSON.stringify(l.personality.domain)} (LINUX or LINUX32)`);
@@ -151,19 +183,7 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
     if (host.kind(`/proc/sys/${sysctlPath(key)}`) !== 'file') at(field, `no such sysctl on this host (/proc/sys/${sysctlPath(key)})`);
   }
 
-  // LSMs: where the host has none, the error runc gives, before anything runs.
-  const apparmor = (host.read?.('/sys/module/apparmor/parameters/enabled') ?? '').trim() === 'Y';
-  const selinux = host.read?.('/sys/fs/selinux/enforce') != null;
-  if (p.apparmorProfile) {
-    if (!apparmor) at('process.apparmorProfile', 'an AppArmor profile is specified, but AppArmor is not enabled on this host');
-    throw new TsrunError('EUNSUPPORTED', 'process.apparmorProfile: applying AppArmor profiles is not supported by this tsrun yet');
-  }
-  for (const field of ['process.selinuxLabel', 'linux.mountLabel'] as const) {
-    const v = field === 'linux.mountLabel' ? l.mountLabel : p.selinuxLabel;
-    if (!v) continue;
-    if (!selinux) at(field, 'an SELinux label is specified, but SELinux is disabled or not supported on this host');
-    throw new TsrunError('EUNSUPPORTED', `${field}: SELinux labels are not supported by this tsrun yet`);
-  }
+  if (l.mountLabel) selinuxLabel(host, 'linux.mountLabel');
   if (l.intelRdt) {
     const mounted = (host.read?.('/proc/self/mountinfo') ?? '').split('\n').some((line) => / - resctrl /.test(line));
     if (!mounted)
@@ -171,7 +191,6 @@ export function validateProcessAttrs(spec: Spec, host: ProcessHost): void {
     throw new TsrunError('EUNSUPPORTED', 'linux.intelRdt: Intel RDT is not supported by this tsrun yet');
   }
 
-  validateRlimitsAgainstHost(spec, host);
   validateNetDevices(spec, host);
   (spec.mounts ?? []).forEach((m, i) => {
     const j = (m.options ?? []).indexOf('tmpcopyup');
@@ -208,8 +227,8 @@ const CAP_SYS_RESOURCE = 24n;
  * the init's setrlimit would fail with a bare EPERM after clone. Say which
  * limit and why before anything starts.
  */
-function validateRlimitsAgainstHost(spec: Spec, host: ProcessHost): void {
-  const rl = spec.process!.rlimits ?? [];
+function validateRlimitsAgainstHost(p: Process, host: ProcessHost): void {
+  const rl = p.rlimits ?? [];
   if (!rl.length || !host.read) return;
   const status = host.read('/proc/self/status') ?? '';
   const capEff = /^CapEff:\s*([0-9a-f]+)/m.exec(status);

@@ -8,9 +8,9 @@ import * as path from 'node:path';
 import { ConfigError, TsrunError } from '../errors.js';
 import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
-import type { Spec } from './types.js';
+import type { Process, Spec } from './types.js';
 import { validateNamespaceRules } from './validate-namespaces.js';
-import { validateProcessAttrs, type ProcessHost } from './validate-process.js';
+import { validateProcessAttrs, validateProcessFields, type ProcessHost } from './validate-process.js';
 import { validateSeccomp } from './validate-seccomp.js';
 import { validateCgroups } from './validate-cgroups.js';
 
@@ -55,7 +55,7 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   if (spec.domainname !== undefined && spec.domainname !== '' && !nsTypes.has('uts'))
     throw new ConfigError('domainname', 'setting the domainname requires a new UTS namespace (linux.namespaces)');
 
-  validateProcess(spec, opts);
+  validateProcess(spec.process!, opts);
   validateMounts(spec);
   validateLinux(spec);
   validateProcessAttrs(spec, host);
@@ -69,7 +69,23 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
         throw new ConfigError(`hooks.${kind}[${i}].timeout`, `must be greater than zero, got ${h.timeout}`);
     });
   }
-  return capabilityWarnings(spec);
+  return capabilityWarnings(spec.process!);
+}
+
+/**
+ * The rules of one process on its own: config.json's (within validateSpec)
+ * or one to exec into a running container. `linux`: the container's.
+ * Throws on the first violation; returns warnings for what is ignored.
+ */
+export function validateProcessSpec(
+  p: Process,
+  host: ValidationHost,
+  opts: Omit<ValidateOptions, 'rootfs'>,
+  linux?: Spec['linux'],
+): string[] {
+  validateProcess(p, opts);
+  validateProcessFields(p, host, linux);
+  return capabilityWarnings(p);
 }
 
 function validateNamespaces(spec: Spec): Set<string> {
@@ -80,15 +96,15 @@ function validateNamespaces(spec: Spec): Set<string> {
     if (types.has(ns.type)) throw new ConfigError(`${at}.type`, `duplicate namespace type ${JSON.stringify(ns.type)}`);
     types.add(ns.type);
   });
-  validateNamespaceRules(spec); // issue 3: paths, user ns mappings, time offsets, sysctl owners
+  validateNamespaceRules(spec); // paths, user ns mappings, time offsets, sysctl owners
   if (!types.has('mount')) throw new ConfigError('linux.namespaces', 'a mount namespace is required to set up the container root');
   return types;
 }
 
 /** Unknown capability names are ignored with a warning, as runc does and
  * config.md asks ("runtimes SHOULD NOT fail"). */
-function capabilityWarnings(spec: Spec): string[] {
-  const caps = spec.process?.capabilities;
+function capabilityWarnings(p: Process): string[] {
+  const caps = p.capabilities;
   if (!caps) return [];
   const known = new Set<string>(CAPABILITIES);
   const unknown = new Set<string>();
@@ -98,8 +114,7 @@ function capabilityWarnings(spec: Spec): string[] {
   return unknown.size ? [`ignoring unknown or unavailable capabilities: [${[...unknown].join(' ')}]`] : [];
 }
 
-function validateProcess(spec: Spec, opts: ValidateOptions): void {
-  const p = spec.process!;
+function validateProcess(p: Process, opts: Omit<ValidateOptions, 'rootfs'>): void {
   if (!p.args || p.args.length === 0) throw new ConfigError('process.args', 'must name the program to run');
   if (p.args[0] === '') throw new ConfigError('process.args[0]', 'must not be empty');
   if (!path.isAbsolute(p.cwd)) throw new ConfigError('process.cwd', `must be an absolute path, got ${JSON.stringify(p.cwd)}`);

@@ -1,13 +1,12 @@
 /**
- * `run` without --detach: we are the init's parent. Forward signals, relay
- * the pty when there is one, wait, and return the exit status the way runc
- * does (the code, or 128+signal).
+ * `run` and `exec` without --detach: we are the process's parent (the init,
+ * or a tenant). Forward signals, relay the pty when there is one, wait, and
+ * return the exit status the way runc does (the code, or 128+signal).
  */
 import * as fs from 'node:fs';
 
 import { tryClose } from './fds.js';
-import type { Lifecycle } from './lifecycle.js';
-import type { StoredState } from './state.js';
+import type { NativeBinding } from '../native/binding.js';
 
 const FORWARDED: NodeJS.Signals[] = [
   'SIGHUP',
@@ -28,13 +27,13 @@ const FORWARDED: NodeJS.Signals[] = [
  * arrives while start is still returning must not kill us and orphan the
  * container.
  */
-export function forwardSignals(life: Lifecycle, pid: number, ptyMaster: number | null): () => void {
+export function forwardSignals(native: NativeBinding, pid: number, ptyMaster: number | null): () => void {
   const handlers = new Map<NodeJS.Signals, () => void>();
   for (const sig of FORWARDED) {
     const h = () => {
       // the pty follows our terminal's size; the container gets SIGWINCH from
       // its pty then, and from us as well for programs without a terminal
-      if (sig === 'SIGWINCH' && ptyMaster !== null) life.native.copyWinsize(0, ptyMaster);
+      if (sig === 'SIGWINCH' && ptyMaster !== null) native.copyWinsize(0, ptyMaster);
       try {
         process.kill(pid, sig);
       } catch {
@@ -49,16 +48,16 @@ export function forwardSignals(life: Lifecycle, pid: number, ptyMaster: number |
   };
 }
 
-/** Relays the pty, waits for the init and stops the forwarding. */
+/** Relays the pty, waits for process `pid` (our child) and stops the forwarding. */
 export async function superviseForeground(
-  life: Lifecycle,
-  state: StoredState,
+  native: NativeBinding,
+  pid: number,
   ptyMaster: number | null,
   stopForwarding: () => void,
 ): Promise<number> {
   const relay = ptyMaster !== null ? startRelay(ptyMaster) : null;
   try {
-    const status = await life.native.waitPid(state.pid);
+    const status = await native.waitPid(pid);
     await relay?.drain();
     if (status.signal !== null) return 128 + status.signal;
     return status.code ?? 255;

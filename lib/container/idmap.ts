@@ -1,5 +1,5 @@
 /**
- * issue 3: idmapped mounts (mount options `idmap`/`ridmap`, mounts[].
+ * Idmapped mounts (mount options `idmap`/`ridmap`, mounts[].
  * uidMappings/gidMappings). The runtime prepares each as a detached tree
  * (native idmapTree: open_tree + mount_setattr MOUNT_ATTR_IDMAP) before
  * clone; the init attaches it with move_mount. Inside a user namespace the
@@ -12,36 +12,25 @@ import type { IdMapping, Mount, Spec } from '../config/types.js';
 import { isIdmapped } from '../config/validate-namespaces.js';
 import { ConfigError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
-import { MountKind, type InitPlan } from '../plan/types.js';
 import { closeAll } from './fds.js';
 
 const lines = (maps: readonly IdMapping[]) => maps.map((m) => `${m.containerID} ${m.hostID} ${m.size}\n`).join('');
 
-/** Opens the trees; on error closes what it opened and names mounts[i]. */
-export function openIdmapMounts(
-  spec: Spec,
-  plan: InitPlan,
-  bundle: string,
-  native: Pick<NativeBinding, 'idmapTree'>,
-): { mountIndex: number; fd: number }[] {
-  const out: { mountIndex: number; fd: number }[] = [];
-  const used = new Set<number>();
+/**
+ * Opens the trees, keyed by config.json mounts[] index (the planner matches
+ * them to its mounts); on error closes what it opened and names mounts[i].
+ */
+export function openIdmapMounts(spec: Spec, bundle: string, native: Pick<NativeBinding, 'idmapTree'>): Map<number, number> {
+  const out = new Map<number, number>();
   try {
     (spec.mounts ?? []).forEach((m: Mount, i) => {
       if (!isIdmapped(m)) return;
       const opts = m.options ?? [];
       const source = path.resolve(bundle, m.source ?? '');
-      const dest = path.posix.normalize(path.posix.isAbsolute(m.destination) ? m.destination : `/${m.destination}`);
-      const mountIndex = plan.mounts.findIndex(
-        (pm, j) => !used.has(j) && pm.kind === MountKind.BIND && pm.destination === dest && pm.source === source,
-      );
-      if (mountIndex < 0) throw new ConfigError(`mounts[${i}]`, 'idmapped mount not found in the plan');
-      used.add(mountIndex);
       const uid = m.uidMappings?.length ? m.uidMappings : spec.linux!.uidMappings!;
       const gid = m.gidMappings?.length ? m.gidMappings : spec.linux!.gidMappings!;
-      let fd: number;
       try {
-        fd = native.idmapTree(source, opts.includes('rbind'), opts.includes('ridmap'), lines(uid), lines(gid));
+        out.set(i, native.idmapTree(source, opts.includes('rbind'), opts.includes('ridmap'), lines(uid), lines(gid)));
       } catch (e) {
         const err = e as NodeJS.ErrnoException & { syscall?: string };
         const hint = err.code === 'EINVAL' ? ' (the filesystem may not support idmapped mounts)' : '';
@@ -50,10 +39,9 @@ export function openIdmapMounts(
           `cannot make an idmapped mount of ${source}: ${err.syscall ?? 'idmap'}: ${err.code ?? err.message}${hint}`,
         );
       }
-      out.push({ mountIndex, fd });
     });
   } catch (e) {
-    closeAll(out.map((m) => m.fd));
+    closeAll([...out.values()]);
     throw e;
   }
   return out;

@@ -1,39 +1,42 @@
 /**
- * The container lifecycle: create, start, state, kill, delete. The CLI and
- * the public API both drive this; it owns ordering and cleanup.
+ * The container lifecycle: create, start, state, kill, delete, exec. The CLI
+ * and the public API both drive this; it owns ordering and cleanup.
  *
- * create:  claim state dir → load + validate (all of it) → plan → encode →
- *          spawn (clone) → host steps → GO → READY → state.json + pid file
- * Any failure after spawn SIGKILLs the init, reaps it and removes the
- * state dir, so a failed create leaves nothing behind.
+ * create:  claim the state dir → load + validate (all of it) → prepare what
+ *          the plan needs from the host (namespace fds, idmapped trees, the
+ *          seccomp filter, the cgroup with every limit, the exec fifo) →
+ *          plan (complete) → launch (lib/container/launch.ts) → record
+ * exec:    lib/container/exec.ts, over the same launch.
+ * A failed create leaves nothing behind: launch kills and reaps the init,
+ * create removes the cgroup it made and the state dir.
  */
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { loadBundle } from '../config/load.js';
+import { loadBundle, type LoadedBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
-import { moveNetDevices } from './netdev.js';
-import { InitStepError, TsrunError } from '../errors.js';
-import { SyncType, type NativeBinding } from '../native/binding.js';
-import { encodePlan } from '../native/plan-codec.js';
+import { TsrunError } from '../errors.js';
+import type { NativeBinding } from '../native/binding.js';
 import { buildPlan, type PlanHost } from '../plan/build.js';
 import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
-import { NsFlag } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
 import { closeAll } from './fds.js';
-import { namespaceStage, openNamespacePaths } from './namespaces.js';
+import { openNamespacePaths } from './namespaces.js';
 import { openIdmapMounts } from './idmap.js';
-import type { Hooks } from '../config/types.js';
 import { runHooks, type HookState } from './hooks.js';
+import type { Hooks } from '../config/types.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { isAlive, readProcStat } from './procfs.js';
-import { FIFO_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
+import { FIFO_NAME, SECCOMP_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
 import { canDelete, canKill, canStart } from './status.js';
 import type { Timeline } from '../timeline.js';
 import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups/manager.js';
 import type { LinuxResources } from '../cgroups/resources.js';
+import { launch, type Launched } from './launch.js';
+import { execProcess, type ExecOptions } from './exec.js';
 
 export interface CreateOptions {
   bundle: string;
@@ -54,8 +57,19 @@ export interface Created {
   ptyMaster: number | null;
 }
 
-/** How long the init may take to report READY. */
-const SYNC_TIMEOUT_MS = 60_000;
+/** How long the init may take to report each step. */
+export const SYNC_TIMEOUT_MS = 60_000;
+
+/** What a create made on the host so far: undone, in reverse, when it fails. */
+interface Made {
+  /** fds for the init only (namespace paths, idmapped trees, the console socket). */
+  childFds: number[];
+  cgroup: CgroupManager | null;
+  /** The cgroup did not exist before this create. */
+  cgroupIsOurs: boolean;
+  /** A create hook failed: runtime.md continues at "delete", whose poststop hooks still run. */
+  hookFailed: { hooks: Hooks | undefined; state: HookState } | null;
+}
 
 export class Lifecycle {
   readonly store: StateStore;
@@ -66,206 +80,185 @@ export class Lifecycle {
     readonly timeline?: Timeline,
     /** Receives what is ignored rather than refused (e.g. unknown capabilities). */
     readonly warn?: (message: string) => void,
-    /** issue 4: hears --debug detail (e.g. seccomp syscall names skipped). */
+    /** Hears --debug detail (e.g. seccomp syscall names skipped). */
     readonly debug?: (message: string) => void,
   ) {
     this.store = new StateStore(root, native);
   }
 
+  /** `warn`, for hooks whose failure only warns (poststart, poststop). */
+  readonly warnFn = (m: string) => this.warn?.(m);
+
   create(id: string, opts: CreateOptions): Created {
     const t = this.timeline;
     const lock = this.store.claim(id);
-    let pid = 0;
-    let consoleFd = -1;
-    let syncFd = -1;
-    let ptyMaster: number | null = null;
-    let hooks: Hooks | undefined;
-    let hookState: HookState | undefined;
-    let createHookFailed = false;
-    let nsFds: (number | undefined)[] = [];
-    let cgroup: CgroupManager | null = null;
-    let cgroupIsOurs = false;
+    const made: Made = { childFds: [], cgroup: null, cgroupIsOurs: false, hookFailed: null };
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
       t?.mark('load');
-      hooks = loaded.spec.hooks;
       const warnings = validateSpec(loaded.spec, this.host, {
         rootfs: loaded.rootfs,
         detach: opts.detach,
         consoleSocket: opts.consoleSocket !== undefined,
       });
       for (const w of warnings) this.warn?.(w);
-      nsFds = openNamespacePaths(loaded.spec, this.native); // issue 3: before clone, checked by type
-      t?.mark('validate');
-      // The cgroup exists, with every limit, before the init does: a
-      // missing controller or a refused value fails here with nothing started.
-      cgroup = newCgroupManager(loaded.spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
-      if (cgroup) {
-        cgroupIsOurs = cgroup.create();
-        cgroup.apply((loaded.spec.linux?.resources ?? {}) as LinuxResources);
-        t?.mark('cgroup');
-      }
-      const cg = cgroup;
-      const stateDir = this.store.dir(id);
-      const fifo = path.join(stateDir, FIFO_NAME);
-      this.native.mkfifo(fifo, 0o622);
-      fs.chmodSync(fifo, 0o622);
-      if (opts.consoleSocket !== undefined) consoleFd = this.native.connectUnix(opts.consoleSocket);
-      const plan = buildPlan(
-        loaded.spec,
-        {
-          id,
-          bundle: loaded.bundle,
-          rootfs: loaded.rootfs,
-          stateDir,
-          noPivot: opts.noPivot,
-          noNewKeyring: opts.noNewKeyring,
-          consoleSocketFd: consoleFd,
-          preserveFds: opts.preserveFds,
-          extraEnv: opts.extraEnv,
-          nsFds,
-        },
-        cg && !cg.v2Dir ? { ...this.host, cgroupV1Hierarchies: () => cg.v1Hierarchies() } : this.host,
-      );
-      // issue 4: seccomp is compiled here, in the parent, before clone
-      const seccomp = loaded.spec.linux?.seccomp;
-      let listenerPath: string | null = null;
-      if (seccomp) {
-        const compiled = compileSeccomp(this.native, seccomp, this.debug);
-        plan.init.seccomp = { bpf: compiled.bpf, flags: compiled.flags };
-        listenerPath = compiled.listenerPath;
-      }
-      // issue 3: idmapped mount trees, made by us (the init may lack the privilege)
-      plan.init.idmapMounts = openIdmapMounts(loaded.spec, plan.init, loaded.bundle, this.native);
-      nsFds.push(...plan.init.idmapMounts.map((m) => m.fd));
-      const buffer = encodePlan(plan.init);
+      const plan = this.prepare(id, loaded, opts, made);
       t?.mark('plan');
-      const spawned = this.spawnInto(buffer, cgroup?.v2Dir ?? null);
-      pid = spawned.pid;
-      syncFd = spawned.syncFd;
-      closeAll(nsFds); // the init has its copies
-      nsFds = [];
-      // issue 3: joins, user namespace id maps, the fork into pid/time
-      // namespaces: from here on `pid` is the init's real pid.
-      if (plan.init.nsFlags & NsFlag.STAGE) pid = namespaceStage(this.native, syncFd, pid, plan.host.idMaps, SYNC_TIMEOUT_MS);
-      const startTime = readProcStat(pid)?.startTime ?? 0;
-      // what create hooks and a seccomp listener are told while we set up
-      const creating: HookState = {
-        ociVersion: loaded.spec.ociVersion,
-        id,
-        status: 'creating',
-        pid,
-        bundle: loaded.bundle,
-        annotations: loaded.spec.annotations ?? {},
-      };
-      t?.mark('clone');
-      if (consoleFd >= 0) {
-        fs.closeSync(consoleFd);
-        consoleFd = -1;
-      }
-      // Host-side steps while the init waits for GO: it runs nothing of
-      // the container's before it is in its cgroup.
-      cgroup?.addProcess(pid);
-      if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
-      moveNetDevices(pid, plan.host.netDevices);
-      this.native.syncSend(syncFd, SyncType.GO);
-      for (;;) {
-        const msg = this.native.syncRecv(syncFd, SYNC_TIMEOUT_MS);
-        if (msg.type === SyncType.READY) break;
-        if (msg.type === SyncType.PTY) {
-          ptyMaster = msg.fd;
-          // foreground run: unless config.json sets consoleSize, the pty
-          // takes our terminal's size before the program can ask for it
-          if (!loaded.spec.process!.consoleSize) this.native.copyWinsize(0, ptyMaster);
-          continue;
-        }
-        if (msg.type === SyncType.HOOKS) {
-          hookState = creating;
-          try {
-            runHooks(this.native, hooks, 'prestart', hookState);
-            runHooks(this.native, hooks, 'createRuntime', hookState);
-            runHooks(this.native, hooks, 'createContainer', hookState, { nsPid: pid });
-          } catch (e) {
-            createHookFailed = true;
-            throw e;
-          }
-          t?.mark('hooks');
-          this.native.syncSend(syncFd, SyncType.GO);
-          continue;
-        }
-        if (msg.type === SyncType.SECCOMP && seccomp && listenerPath) {
-          sendToListener(this.native, listenerPath, containerProcessState(seccomp, creating), msg.fd);
-          t?.mark('seccomp');
-          continue;
-        }
-        if (msg.type === SyncType.ERROR) {
-          throw new InitStepError(this.native.stepNames[msg.step] ?? `step ${msg.step}`, msg.errno, msg.code, msg.message);
-        }
-        const status = this.native.reap(pid);
-        const how = status?.signal ? `was killed by signal ${status.signal}` : 'exited';
-        throw new TsrunError('ECHILD', `container init ${how} during setup without reporting an error`);
-      }
-      t?.mark('init');
-      fs.closeSync(syncFd);
-      syncFd = -1;
-      const now = process.hrtime.bigint();
-      const state: StoredState = {
-        ociVersion: loaded.spec.ociVersion,
-        id,
-        pid,
-        pidStartTime: startTime,
-        bundle: loaded.bundle,
-        rootfs: loaded.rootfs,
-        created: rfc3339Nano(Date.now(), now),
-        owner: os.userInfo().username,
-        annotations: loaded.spec.annotations ?? {},
-        pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
-        hooks,
-      };
-      if (cgroup) state.cgroup = cgroup.state;
-      this.store.write(state);
-      if (opts.pidFile) writePidFile(opts.pidFile, pid);
+      const launched = this.launchInit(id, loaded, plan, made);
+      const state = this.record(id, loaded, plan, launched, opts, made.cgroup);
       t?.mark('state');
-      return { state, ptyMaster };
+      return { state, ptyMaster: launched.ptyMaster };
     } catch (e) {
-      closeAll([...nsFds, syncFd, consoleFd, ptyMaster ?? -1]);
-      if (pid > 0) {
-        try {
-          process.kill(pid, 'SIGKILL');
-        } catch {
-          /* already gone */
-        }
-        void this.native.waitPid(pid).catch(() => undefined);
-      }
+      closeAll(made.childFds);
       try {
         // a cgroup that existed before this create is not ours to remove
-        if (cgroupIsOurs) cgroup?.destroy();
+        if (made.cgroupIsOurs) made.cgroup?.destroy();
       } catch (ce) {
         this.warn?.(`cleanup: ${(ce as Error).message}`);
       }
       this.store.remove(id);
-      // runtime.md lifecycle: a failed create hook continues at "delete",
-      // whose poststop hooks still run
-      if (createHookFailed && hookState)
-        runHooks(this.native, hooks, 'poststop', { ...hookState, status: 'stopped' }, { warnOnly: this.warnFn });
+      if (made.hookFailed)
+        runHooks(
+          this.native,
+          made.hookFailed.hooks,
+          'poststop',
+          { ...made.hookFailed.state, status: 'stopped' },
+          { warnOnly: this.warnFn },
+        );
       throw e;
     } finally {
       lock.release();
     }
   }
 
-  private readonly warnFn = (m: string) => this.warn?.(m);
-
-  /** spawn, born in the v2 cgroup when there is one (CLONE_INTO_CGROUP). */
-  private spawnInto(buffer: Uint8Array, cgroupDir: string | null): { pid: number; syncFd: number } {
-    if (!cgroupDir) return this.native.spawn(buffer);
-    const fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
-    try {
-      return this.native.spawn(buffer, fd);
-    } finally {
-      fs.closeSync(fd);
+  /**
+   * Everything the plan needs from the host, made before any process
+   * exists, so a refusal (a namespace path of the wrong type, a limit the
+   * kernel rejects, a seccomp action it lacks) fails with nothing started.
+   */
+  private prepare(id: string, loaded: LoadedBundle, opts: CreateOptions, made: Made): Plan {
+    const { spec } = loaded;
+    const nsFds = openNamespacePaths(spec, this.native); // checked by type before clone
+    made.childFds.push(...nsFds.filter((fd): fd is number => fd !== undefined));
+    const idmapTrees = openIdmapMounts(spec, loaded.bundle, this.native); // made by us: the init may lack the privilege
+    made.childFds.push(...idmapTrees.values());
+    const seccomp = spec.linux?.seccomp ? compileSeccomp(this.native, spec.linux.seccomp, this.debug) : null;
+    this.timeline?.mark('validate');
+    // The cgroup exists, with every limit, before the init does.
+    const cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
+    if (cgroup) {
+      made.cgroup = cgroup;
+      made.cgroupIsOurs = cgroup.create();
+      cgroup.apply((spec.linux?.resources ?? {}) as LinuxResources);
+      this.timeline?.mark('cgroup');
     }
+    const stateDir = this.store.dir(id);
+    const fifo = path.join(stateDir, FIFO_NAME);
+    this.native.mkfifo(fifo, 0o622);
+    fs.chmodSync(fifo, 0o622);
+    const consoleSocketFd = opts.consoleSocket !== undefined ? this.native.connectUnix(opts.consoleSocket) : -1;
+    if (consoleSocketFd >= 0) made.childFds.push(consoleSocketFd);
+    return buildPlan(
+      spec,
+      {
+        id,
+        bundle: loaded.bundle,
+        rootfs: loaded.rootfs,
+        stateDir,
+        noPivot: opts.noPivot,
+        noNewKeyring: opts.noNewKeyring,
+        consoleSocketFd,
+        preserveFds: opts.preserveFds,
+        extraEnv: opts.extraEnv,
+        nsFds,
+        seccomp: seccomp && { bpf: seccomp.bpf, flags: seccomp.flags },
+        idmapTrees,
+        cgroupV1: cgroup && !cgroup.v2Dir ? cgroup.v1Hierarchies() : undefined,
+      },
+      this.host,
+    );
+  }
+
+  /** launch, answering the create hooks and the seccomp listener. */
+  private launchInit(id: string, loaded: LoadedBundle, plan: Plan, made: Made): Launched {
+    const { spec } = loaded;
+    const creating = (pid: number): HookState => ({
+      ociVersion: spec.ociVersion,
+      id,
+      status: 'creating',
+      pid,
+      bundle: loaded.bundle,
+      annotations: spec.annotations ?? {},
+    });
+    const seccomp = spec.linux?.seccomp;
+    const listenerPath = seccomp?.listenerPath;
+    const childFds = made.childFds;
+    made.childFds = []; // launch closes them, whatever happens
+    const cgroup = made.cgroup;
+    const launched = launch(this.native, {
+      plan,
+      cgroup: cgroup && { v2Dir: cgroup.v2Dir, join: (pid) => cgroup.addProcess(pid) },
+      childFds,
+      timeoutMs: SYNC_TIMEOUT_MS,
+      timeline: this.timeline,
+      onHooks: (pid) => {
+        const state = creating(pid);
+        try {
+          runHooks(this.native, spec.hooks, 'prestart', state);
+          runHooks(this.native, spec.hooks, 'createRuntime', state);
+          runHooks(this.native, spec.hooks, 'createContainer', state, { nsPid: pid });
+        } catch (e) {
+          made.hookFailed = { hooks: spec.hooks, state };
+          throw e;
+        }
+      },
+      onSeccomp:
+        seccomp && listenerPath
+          ? (fd, pid) => sendToListener(this.native, listenerPath, containerProcessState(seccomp.listenerMetadata, creating(pid)), fd)
+          : undefined,
+    });
+    // foreground run: unless config.json sets consoleSize, the pty takes
+    // our terminal's size before the program can ask for it
+    if (launched.ptyMaster !== null && !spec.process!.consoleSize) this.native.copyWinsize(0, launched.ptyMaster);
+    return launched;
+  }
+
+  /** state.json (and what exec needs later: the compiled filter), then the pid file. */
+  private record(
+    id: string,
+    loaded: LoadedBundle,
+    plan: Plan,
+    launched: Launched,
+    opts: CreateOptions,
+    cgroup: CgroupManager | null,
+  ): StoredState {
+    const { spec } = loaded;
+    const state: StoredState = {
+      ociVersion: spec.ociVersion,
+      id,
+      pid: launched.pid,
+      pidStartTime: readProcStat(launched.pid)?.startTime ?? 0,
+      bundle: loaded.bundle,
+      rootfs: loaded.rootfs,
+      created: rfc3339Nano(Date.now(), process.hrtime.bigint()),
+      owner: os.userInfo().username,
+      annotations: spec.annotations ?? {},
+      pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
+      hooks: spec.hooks,
+      noNewKeyring: opts.noNewKeyring ?? false,
+    };
+    const seccomp = plan.init.seccomp;
+    if (seccomp) {
+      // exec loads the container's filter too: compiled once, here
+      fs.writeFileSync(path.join(this.store.dir(id), SECCOMP_NAME), seccomp.bpf, { mode: 0o600 });
+      const s = spec.linux!.seccomp!;
+      state.seccomp = { flags: seccomp.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
+    }
+    if (cgroup) state.cgroup = cgroup.state;
+    this.store.write(state);
+    if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+    return state;
   }
 
   private get attachDeviceProgram() {
@@ -308,6 +301,14 @@ export class Lifecycle {
     } finally {
       lock.release();
     }
+  }
+
+  /**
+   * Runs a new process in a created, running (or, with ignorePaused, paused)
+   * container: lib/container/exec.ts. Returns once it has exec'd.
+   */
+  exec(id: string, opts: ExecOptions): Launched {
+    return execProcess(this, id, opts);
   }
 
   state(id: string): StateJson {
@@ -423,14 +424,6 @@ function trySignal(pid: number, signal: number): void {
     process.kill(pid, signal);
   } catch {
     /* exited meanwhile */
-  }
-}
-
-function writeOomScoreAdj(pid: number, value: number): void {
-  try {
-    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
-  } catch (e) {
-    throw new TsrunError('ESYSTEM', `process.oomScoreAdj: cannot set ${value}: ${(e as Error).message}`, { cause: e });
   }
 }
 

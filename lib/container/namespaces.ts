@@ -1,14 +1,15 @@
 /**
- * issue 3: the host side of namespaces. Before clone: open every
+ * The host side of namespaces. Before clone: open every
  * linux.namespaces[i].path and check it is a namespace of that type (the
- * child then joins by fd and never looks a path up). Between clone and GO:
- * write the id maps of a new user namespace.
+ * child then joins by fd and never looks a path up), or, for exec, every
+ * namespace of the container's init. Between clone and GO: write the id
+ * maps of a new user namespace (lib/container/launch.ts asks).
  */
 import * as fs from 'node:fs';
 
-import { ConfigError, InitStepError, TsrunError } from '../errors.js';
+import { ConfigError, TsrunError } from '../errors.js';
 import type { Spec } from '../config/types.js';
-import { SyncType, type NativeBinding } from '../native/binding.js';
+import type { NativeBinding } from '../native/binding.js';
 import { NAMESPACE_CLONE_FLAGS } from '../plan/linux.js';
 import { closeAll } from './fds.js';
 
@@ -70,38 +71,54 @@ export function writeIdMaps(pid: number, maps: { uidMap: string; gidMap: string 
   write('gid_map', maps.gidMap, 'linux.gidMappings');
 }
 
-const SLEEP = new Int32Array(new SharedArrayBuffer(4));
+/**
+ * The order a tenant enters the container's namespaces in: the user
+ * namespace first (it grants the right to join the ones it owns), the mount
+ * namespace last (it moves our root and cwd into the container).
+ */
+const TENANT_ORDER = ['user', 'ipc', 'uts', 'net', 'pid', 'time', 'cgroup', 'mnt'] as const;
+const NSTYPE: Record<(typeof TENANT_ORDER)[number], keyof typeof NAMESPACE_CLONE_FLAGS> = {
+  user: 'user',
+  ipc: 'ipc',
+  uts: 'uts',
+  net: 'network',
+  pid: 'pid',
+  time: 'time',
+  cgroup: 'cgroup',
+  mnt: 'mount',
+};
 
 /**
- * The parent's half of the init's namespace step (tsrun_sync.h, issue 3):
- * answers TSRUN_SYNC_IDMAP by writing the maps, and returns the init's pid
- * from TSRUN_SYNC_PID. When the init was forked, the intermediate (our child
- * `pid`) exits: it is reaped here, so the init is reparented before anyone
- * waits for it.
+ * Opens every namespace of process `pid` that is not the runtime's own
+ * (/proc/<pid>/ns/*), for a tenant to join by fd. The caller checks
+ * afterwards that `pid` is still the container's init (pid reuse); on error
+ * the fds opened so far are closed.
  */
-export function namespaceStage(
-  native: Pick<NativeBinding, 'syncRecv' | 'syncSend' | 'reap' | 'stepNames'>,
-  syncFd: number,
-  pid: number,
-  idMaps: { uidMap: string; gidMap: string } | null,
-  timeoutMs: number,
-): number {
-  for (;;) {
-    const msg = native.syncRecv(syncFd, timeoutMs);
-    if (msg.type === SyncType.IDMAP && idMaps) {
-      writeIdMaps(pid, idMaps);
-      native.syncSend(syncFd, SyncType.GO);
-      continue;
+export function openProcessNamespaces(pid: number, procRoot = '/proc'): { fd: number; nstype: number }[] {
+  const out: { fd: number; nstype: number }[] = [];
+  try {
+    for (const name of TENANT_ORDER) {
+      let mine: string;
+      try {
+        mine = fs.readlinkSync(`${procRoot}/self/ns/${name}`);
+      } catch {
+        continue; // this kernel has no such namespace
+      }
+      const theirs = `${procRoot}/${pid}/ns/${name}`;
+      let fd: number;
+      try {
+        if (fs.readlinkSync(theirs) === mine) continue;
+        fd = fs.openSync(theirs, fs.constants.O_RDONLY);
+      } catch (e) {
+        // gone, or a zombie whose namespaces are released
+        if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+        throw e;
+      }
+      out.push({ fd, nstype: Number(NAMESPACE_CLONE_FLAGS[NSTYPE[name]]) });
     }
-    if (msg.type === SyncType.PID) {
-      if (msg.pid <= 0) return pid;
-      for (let i = 0; i < 5000 && native.reap(pid) === null; i++) Atomics.wait(SLEEP, 0, 0, 1);
-      return msg.pid;
-    }
-    if (msg.type === SyncType.ERROR)
-      throw new InitStepError(native.stepNames[msg.step] ?? `step ${msg.step}`, msg.errno, msg.code, msg.message);
-    if (msg.type === SyncType.EOF)
-      throw new TsrunError('ECHILD', 'container init exited while setting up its namespaces without reporting an error');
-    throw new TsrunError('ECHILD', `unexpected sync message ${msg.type} during the namespace step`);
+  } catch (e) {
+    closeAll(out.map((j) => j.fd));
+    throw e;
   }
+  return out;
 }

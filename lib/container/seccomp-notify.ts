@@ -7,7 +7,6 @@
  */
 import * as fs from 'node:fs';
 
-import type { LinuxSeccomp } from '../config/types.js';
 import { TsrunError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
 import type { HookState } from './hooks.js';
@@ -20,9 +19,10 @@ export interface ContainerProcessState {
   state: HookState;
 }
 
-export function containerProcessState(seccomp: LinuxSeccomp, state: HookState): ContainerProcessState {
+/** `metadata`: linux.seccomp.listenerMetadata; `state.pid`: the process the fd is for. */
+export function containerProcessState(metadata: string | undefined, state: HookState): ContainerProcessState {
   const out: ContainerProcessState = { ociVersion: state.ociVersion, fds: ['seccompFd'], pid: state.pid, state };
-  if (seccomp.listenerMetadata !== undefined) out.metadata = seccomp.listenerMetadata;
+  if (metadata !== undefined) out.metadata = metadata;
   return out;
 }
 

@@ -7,7 +7,7 @@ import * as path from 'node:path';
 
 import type { Hooks } from '../config/types.js';
 import { TsrunError } from '../errors.js';
-import { LOCK_EX, type NativeBinding } from '../native/binding.js';
+import { LOCK_EX, LOCK_SH, type NativeBinding } from '../native/binding.js';
 import { checkId } from './id.js';
 import { isAlive } from './procfs.js';
 import type { Status } from './status.js';
@@ -29,8 +29,12 @@ export interface StoredState {
   pidNamespace: boolean;
   /** config.json's hooks, kept for start (startContainer, poststart) and delete (poststop). */
   hooks?: Hooks;
-  /** issue 5: the container's cgroup (absent: created before cgroups were managed). */
+  /** The container's cgroup (absent: the host has no cgroups we manage). */
   cgroup?: CgroupState;
+  /** create had --no-new-keyring: exec'd processes keep the caller's keyring too. */
+  noNewKeyring?: boolean;
+  /** linux.seccomp, compiled at create into SECCOMP_NAME (exec loads it too); absent: none. */
+  seccomp?: { flags: number; listenerPath: string | null; listenerMetadata?: string };
 }
 
 /** runc's state JSON (what `tsrun state` prints). */
@@ -47,6 +51,8 @@ export interface StateJson {
 }
 
 export const FIFO_NAME = 'exec.fifo';
+/** The container's compiled seccomp filter (struct sock_filter[]), for exec. */
+export const SECCOMP_NAME = 'seccomp.bpf';
 export const STATE_NAME = 'state.json';
 
 export class StateStore {
@@ -76,18 +82,18 @@ export class StateStore {
     return this.lockDir(dir);
   }
 
-  /** Locks an existing container; throws ENOTFOUND when there is none. */
-  lock(id: string): Lock {
+  /** Locks an existing container; throws ENOTFOUND when there is none. `shared`: alongside other shared holders (exec). */
+  lock(id: string, opts: { shared?: boolean } = {}): Lock {
     checkId(id);
     const dir = this.dir(id);
     if (!fs.existsSync(path.join(dir, STATE_NAME))) throw notFound();
-    return this.lockDir(dir);
+    return this.lockDir(dir, opts.shared ? LOCK_SH : LOCK_EX);
   }
 
-  private lockDir(dir: string): Lock {
+  private lockDir(dir: string, op = LOCK_EX): Lock {
     const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     try {
-      this.native.flock(fd, LOCK_EX);
+      this.native.flock(fd, op);
     } catch (e) {
       fs.closeSync(fd);
       throw e;

@@ -22,3 +22,13 @@ export function canDelete(status: Status, id: string, force: boolean): void {
   if (status === 'stopped' || status === 'created' || force) return;
   throw new TsrunError('ESTATE', `cannot delete container ${id} that is not stopped: ${status}`);
 }
+
+/** runc's rules: exec into a created or running container; a paused one only when asked. */
+export function canExec(status: Status, ignorePaused: boolean): void {
+  if (status === 'created' || status === 'running') return;
+  if (status === 'paused') {
+    if (ignorePaused) return;
+    throw new TsrunError('ESTATE', 'cannot exec in a paused container (use --ignore-paused to override)');
+  }
+  throw new TsrunError('ESTATE', `cannot exec in a ${status} container`);
+}

@@ -8,6 +8,14 @@ import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 import type { SeccompNative } from '../plan/seccomp.js';
+import type { NativeConstants } from './constants.js';
+
+/**
+ * The plan version lib/native/plan-codec.ts and lib/plan/ are written for
+ * (TSRUN_PLAN_VERSION): an addon built from other headers is refused when
+ * it loads, not found out by a garbled plan.
+ */
+export const PLAN_VERSION = 3;
 
 export interface SyncMessage {
   /** 0 = EOF: the init died without a word. */
@@ -18,7 +26,7 @@ export interface SyncMessage {
   message: string;
   /** An fd passed with the message (TSRUN_SYNC_PTY), else -1. */
   fd: number;
-  /** issue 3: TSRUN_SYNC_PID: the init's pid after the namespace step's fork (0: unchanged). */
+  /** TSRUN_SYNC_PID: the process's pid after the namespace step's fork (0: unchanged). */
   pid: number;
 }
 
@@ -26,8 +34,6 @@ export interface WaitStatus {
   code: number | null;
   signal: number | null;
 }
-
-export const SyncType = { EOF: 0, GO: 1, READY: 2, ERROR: 3, PTY: 4, HOOKS: 5, SECCOMP: 6, IDMAP: 7, PID: 8 } as const;
 
 export interface HookResult {
   code: number | null;
@@ -38,9 +44,9 @@ export interface HookResult {
 }
 
 export interface NativeBinding extends SeccompNative {
-  readonly stepNames: readonly string[];
-  readonly planVersion: number;
-  /** cgroupFd (issue 5): a cgroup v2 directory to clone the init into (CLONE_INTO_CGROUP). */
+  /** Flags, kinds, sync types, step names and the plan layout (lib/native/constants.ts). */
+  readonly constants: NativeConstants;
+  /** cgroupFd: a cgroup v2 directory to clone the init into (CLONE_INTO_CGROUP). */
   spawn(plan: Uint8Array, cgroupFd?: number): { pid: number; syncFd: number };
   syncRecv(fd: number, timeoutMs: number): SyncMessage;
   syncSend(fd: number, type: number): void;
@@ -56,14 +62,16 @@ export interface NativeBinding extends SeccompNative {
   copyWinsize(from: number, to: number): boolean;
   /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
-  /** issue 4: one sendmsg of `data` with `fd` as SCM_RIGHTS. */
+  /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
-  /** issue 3: CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
+  /** CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
   nsType(fd: number): number;
-  /** issue 3: fd of a detached copy of `source` (rbind: with submounts), idmapped (ridmap: submounts too) through a user namespace with these maps. */
+  /** The fd of a detached copy of `source` (rbind: with submounts), idmapped (ridmap: submounts too) through a user namespace with these maps. */
   idmapTree(source: string, rbind: boolean, ridmap: boolean, uidMap: string, gidMap: string): number;
-  /** issue 5: loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */
+  /** Loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */
   attachDeviceProgram?(cgroupDir: string, insns: Uint8Array): void;
+  /** A small regular file of a container tree (`root`: a rootfs or /proc/<pid>/root), resolved inside it; null when absent. */
+  readInRoot(root: string, file: string, maxBytes: number): string | null;
 }
 
 export const LOCK_SH = 1;
@@ -78,7 +86,13 @@ export function loadBinding(): NativeBinding {
   if (cached) return cached;
   const file = process.env.TSRUN_ADDON || path.join(packageRoot(), 'build', 'Release', 'tsrun.node');
   const require = createRequire(import.meta.url);
-  cached = require(file) as NativeBinding;
+  const binding = require(file) as NativeBinding;
+  const version = binding.constants?.planVersion;
+  if (version !== PLAN_VERSION)
+    throw new Error(
+      `tsrun: the native addon ${file} speaks plan version ${version}, this tsrun ${PLAN_VERSION}: rebuild it (npm run build)`,
+    );
+  cached = binding;
   return cached;
 }
 

@@ -1,78 +1,15 @@
 /**
  * The plan codec: InitPlan → the flat buffer of native/include/tsrun_plan.h.
- * Offsets here mirror the C header; tests/unit/plan-codec.test.ts decodes
- * the output with the C loader (build/tsrun-plan-dump) to prove they agree,
- * and plan.c's static assertions pin the C side.
+ * Every offset and record size comes from the addon (LAYOUT, the C
+ * compiler's offsetof and sizeof); tests/unit/plan-codec.test.ts decodes
+ * the output with the C loader (build/tsrun-plan-dump) to prove they agree.
  */
 import type { InitPlan } from '../plan/types.js';
+import { PLAN_VERSION } from './binding.js';
+import { LAYOUT, PLAN_MAGIC } from './constants.js';
 
-export const PLAN_MAGIC = 0x50525354;
-export const PLAN_VERSION = 2;
-export const HEADER_SIZE = 376;
-const MOUNT_SIZE = 56;
-const RLIMIT_SIZE = 24;
-const DEVICE_SIZE = 32;
-const SYMLINK_SIZE = 16;
-const NS_JOIN_SIZE = 8;
-
-/** Header field offsets (struct tsrun_plan_header). */
-const H = {
-  magic: 0,
-  version: 4,
-  size: 8,
-  flags: 12,
-  cloneFlags: 16,
-  rootfsPropagation: 24,
-  caps: 32, // 5 × u64
-  uid: 72,
-  gid: 76,
-  umask: 80,
-  consoleWidth: 84,
-  consoleHeight: 88,
-  consoleSocketFd: 92,
-  preserveFds: 96,
-  // pad0: 100
-  rootfs: 104,
-  hostname: 112,
-  domainname: 120,
-  cwd: 128,
-  stateDir: 136,
-  keyring: 144,
-  args: 152,
-  env: 160,
-  additionalGids: 168,
-  mounts: 176,
-  rlimits: 184,
-  devices: 192,
-  symlinks: 200,
-  // issue 4: seccomp
-  seccompBpf: 208,
-  seccompFlags: 216,
-  // seccomp_pad: 220
-  // issue 3 (3proc)
-  procFlags: 224,
-  personality: 228,
-  ioprio: 232,
-  mempolicyMode: 236,
-  rootPropagation: 240,
-  sched: 248, // struct tsrun_sched, 48 bytes
-  mempolicyNodes: 296,
-  sysctls: 304,
-  mountAttrs: 312,
-  // issue 3 (namespaces and ids)
-  unshareFlags: 320,
-  nsFlags: 328,
-  // pad1: 332
-  nsJoins: 336,
-  monotonicSecs: 344,
-  boottimeSecs: 352,
-  monotonicNsecs: 360,
-  boottimeNsecs: 364,
-  idmapMounts: 368,
-} as const;
-const SCHED_SIZE = 48;
-const SYSCTL_SIZE = 16;
-const MOUNT_ATTR_SIZE = 24;
+const H = LAYOUT.plan_header;
+export const HEADER_SIZE = H.bytes;
 
 class Writer {
   buf: Buffer;
@@ -119,130 +56,152 @@ class Writer {
 export function encodePlan(p: InitPlan): Buffer {
   const w = new Writer(HEADER_SIZE);
   const b = () => w.buf; // the buffer may grow: always re-read it
-  b().writeUInt32LE(PLAN_MAGIC, H.magic);
-  b().writeUInt32LE(PLAN_VERSION, H.version);
-  b().writeUInt32LE(p.flags >>> 0, H.flags);
-  b().writeBigUInt64LE(p.cloneFlags, H.cloneFlags);
-  b().writeBigUInt64LE(p.rootfsPropagation, H.rootfsPropagation);
-  p.caps.forEach((c, i) => b().writeBigUInt64LE(c, H.caps + 8 * i));
-  b().writeUInt32LE(p.uid >>> 0, H.uid);
-  b().writeUInt32LE(p.gid >>> 0, H.gid);
-  b().writeUInt32LE(p.umask >>> 0, H.umask);
-  b().writeUInt32LE(p.consoleWidth >>> 0, H.consoleWidth);
-  b().writeUInt32LE(p.consoleHeight >>> 0, H.consoleHeight);
-  b().writeInt32LE(p.consoleSocketFd, H.consoleSocketFd);
-  b().writeUInt32LE(p.preserveFds >>> 0, H.preserveFds);
+  const u32 = (v: number, at: number) => b().writeUInt32LE(v >>> 0, at);
+  const i32 = (v: number, at: number) => b().writeInt32LE(v, at);
+  const u64 = (v: bigint, at: number) => b().writeBigUInt64LE(v, at);
+  u32(PLAN_MAGIC, H.magic);
+  u32(PLAN_VERSION, H.version);
+  u32(p.flags, H.flags);
+  u64(p.cloneFlags, H.clone_flags);
+  u64(p.rootfsPropagation, H.rootfs_propagation);
+  p.caps.forEach((c, i) => u64(c, H.caps + 8 * i));
+  u32(p.uid, H.uid);
+  u32(p.gid, H.gid);
+  u32(p.umask, H.umask);
+  u32(p.consoleWidth, H.console_width);
+  u32(p.consoleHeight, H.console_height);
+  i32(p.consoleSocketFd, H.console_socket_fd);
+  u32(p.preserveFds, H.preserve_fds);
   w.putStr(H.rootfs, p.rootfs);
   w.putStr(H.hostname, p.hostname);
   w.putStr(H.domainname, p.domainname);
   w.putStr(H.cwd, p.cwd);
-  w.putStr(H.stateDir, p.stateDir);
+  w.putStr(H.state_dir, p.stateDir);
   w.putStr(H.keyring, p.keyring);
 
   const strVec = (at: number, items: readonly string[]) => {
+    const off = w.vec(at, items.length, LAYOUT.str_size);
+    items.forEach((s, i) => w.putStr(off + LAYOUT.str_size * i, s));
+  };
+  const u64Vec = (at: number, items: readonly bigint[]) => {
     const off = w.vec(at, items.length, 8);
-    items.forEach((s, i) => w.putStr(off + 8 * i, s));
+    items.forEach((v, i) => u64(v, off + 8 * i));
   };
   strVec(H.args, p.args);
   strVec(H.env, p.env);
 
-  const gids = w.vec(H.additionalGids, p.additionalGids.length, 4);
-  p.additionalGids.forEach((g, i) => b().writeUInt32LE(g >>> 0, gids + 4 * i));
+  const gids = w.vec(H.additional_gids, p.additionalGids.length, 4);
+  p.additionalGids.forEach((g, i) => u32(g, gids + 4 * i));
 
-  const mounts = w.vec(H.mounts, p.mounts.length, MOUNT_SIZE);
+  const M = LAYOUT.mount;
+  const mounts = w.vec(H.mounts, p.mounts.length, M.bytes);
   p.mounts.forEach((m, i) => {
-    const at = mounts + MOUNT_SIZE * i;
-    w.putStr(at, m.source);
-    w.putStr(at + 8, m.destination);
-    w.putStr(at + 16, m.fstype);
-    w.putStr(at + 24, m.data);
-    b().writeBigUInt64LE(m.flags, at + 32);
-    b().writeBigUInt64LE(m.propagation, at + 40);
-    b().writeUInt32LE(m.kind, at + 48);
-    b().writeUInt32LE(m.targetKind, at + 52);
+    const at = mounts + M.bytes * i;
+    w.putStr(at + M.source, m.source);
+    w.putStr(at + M.destination, m.destination);
+    w.putStr(at + M.fstype, m.fstype);
+    w.putStr(at + M.data, m.data);
+    u64(m.flags, at + M.flags);
+    u64(m.propagation, at + M.propagation);
+    u32(m.kind, at + M.kind);
+    u32(m.targetKind, at + M.target_kind);
   });
 
-  const rl = w.vec(H.rlimits, p.rlimits.length, RLIMIT_SIZE);
+  const R = LAYOUT.rlimit;
+  const rl = w.vec(H.rlimits, p.rlimits.length, R.bytes);
   p.rlimits.forEach((r, i) => {
-    const at = rl + RLIMIT_SIZE * i;
-    b().writeUInt32LE(r.resource, at);
-    b().writeBigUInt64LE(r.soft, at + 8);
-    b().writeBigUInt64LE(r.hard, at + 16);
+    const at = rl + R.bytes * i;
+    u32(r.resource, at + R.resource);
+    u64(r.soft, at + R.soft);
+    u64(r.hard, at + R.hard);
   });
 
-  const devs = w.vec(H.devices, p.devices.length, DEVICE_SIZE);
+  const D = LAYOUT.device;
+  const devs = w.vec(H.devices, p.devices.length, D.bytes);
   p.devices.forEach((d, i) => {
-    const at = devs + DEVICE_SIZE * i;
-    w.putStr(at, d.path);
-    [d.type, d.major, d.minor, d.mode, d.uid, d.gid].forEach((v, j) => b().writeUInt32LE(v >>> 0, at + 8 + 4 * j));
+    const at = devs + D.bytes * i;
+    w.putStr(at + D.path, d.path);
+    u32(d.type, at + D.type);
+    u32(d.major, at + D.major);
+    u32(d.minor, at + D.minor);
+    u32(d.mode, at + D.mode);
+    u32(d.uid, at + D.uid);
+    u32(d.gid, at + D.gid);
   });
 
-  const links = w.vec(H.symlinks, p.symlinks.length, SYMLINK_SIZE);
+  const L = LAYOUT.symlink;
+  const links = w.vec(H.symlinks, p.symlinks.length, L.bytes);
   p.symlinks.forEach((l, i) => {
-    const at = links + SYMLINK_SIZE * i;
-    w.putStr(at, l.target);
-    w.putStr(at + 8, l.linkpath);
+    w.putStr(links + L.bytes * i + L.target, l.target);
+    w.putStr(links + L.bytes * i + L.linkpath, l.linkpath);
   });
 
-  // issue 4: seccomp, the BPF program as struct sock_filter records
+  // seccomp: the BPF program as struct sock_filter records
   if (p.seccomp) {
     const bpf = p.seccomp.bpf;
-    if (bpf.length % 8 !== 0) throw new Error('seccomp BPF is not a whole number of sock_filter records');
-    const at = w.vec(H.seccompBpf, bpf.length / 8, 8);
+    const rec = LAYOUT.sock_filter_size;
+    if (bpf.length % rec !== 0) throw new Error('seccomp BPF is not a whole number of sock_filter records');
+    const at = w.vec(H.seccomp_bpf, bpf.length / rec, rec);
     b().set(bpf, at);
-    b().writeUInt32LE(p.seccomp.flags >>> 0, H.seccompFlags);
+    u32(p.seccomp.flags, H.seccomp_flags);
   }
 
-  // issue 3 (3proc): process attributes, sysctls, recursive mount attributes
+  // process attributes, sysctls, recursive mount attributes
   const a = p.procAttrs;
-  b().writeUInt32LE(a.procFlags >>> 0, H.procFlags);
-  b().writeUInt32LE(a.personality >>> 0, H.personality);
-  b().writeUInt32LE(a.ioprio >>> 0, H.ioprio);
-  b().writeUInt32LE(a.mempolicyMode >>> 0, H.mempolicyMode);
-  b().writeBigUInt64LE(a.rootPropagation, H.rootPropagation);
-  b().writeUInt32LE(SCHED_SIZE, H.sched);
-  b().writeUInt32LE(a.sched.policy >>> 0, H.sched + 4);
-  b().writeBigUInt64LE(a.sched.flags, H.sched + 8);
-  b().writeInt32LE(a.sched.nice, H.sched + 16);
-  b().writeUInt32LE(a.sched.priority >>> 0, H.sched + 20);
-  b().writeBigUInt64LE(a.sched.runtime, H.sched + 24);
-  b().writeBigUInt64LE(a.sched.deadline, H.sched + 32);
-  b().writeBigUInt64LE(a.sched.period, H.sched + 40);
-  const nodes = w.vec(H.mempolicyNodes, a.mempolicyNodes.length, 8);
-  a.mempolicyNodes.forEach((n, i) => b().writeBigUInt64LE(n, nodes + 8 * i));
-  const sysctls = w.vec(H.sysctls, a.sysctls.length, SYSCTL_SIZE);
+  u32(a.procFlags, H.proc_flags);
+  u32(a.personality, H.personality);
+  u32(a.ioprio, H.ioprio);
+  u32(a.mempolicyMode, H.mempolicy_mode);
+  u64(a.rootPropagation, H.root_propagation);
+  const S = LAYOUT.sched;
+  u32(S.bytes, H.sched + S.size);
+  u32(a.sched.policy, H.sched + S.policy);
+  u64(a.sched.flags, H.sched + S.flags);
+  i32(a.sched.nice, H.sched + S.nice);
+  u32(a.sched.priority, H.sched + S.priority);
+  u64(a.sched.runtime, H.sched + S.runtime);
+  u64(a.sched.deadline, H.sched + S.deadline);
+  u64(a.sched.period, H.sched + S.period);
+  u64Vec(H.mempolicy_nodes, a.mempolicyNodes);
+  const SC = LAYOUT.sysctl;
+  const sysctls = w.vec(H.sysctls, a.sysctls.length, SC.bytes);
   a.sysctls.forEach((s, i) => {
-    w.putStr(sysctls + SYSCTL_SIZE * i, s.path);
-    w.putStr(sysctls + SYSCTL_SIZE * i + 8, s.value);
+    w.putStr(sysctls + SC.bytes * i + SC.path, s.path);
+    w.putStr(sysctls + SC.bytes * i + SC.value, s.value);
   });
-  const attrs = w.vec(H.mountAttrs, p.mountAttrs.length, MOUNT_ATTR_SIZE);
+  const MA = LAYOUT.mount_attr;
+  const attrs = w.vec(H.mount_attrs, p.mountAttrs.length, MA.bytes);
   p.mountAttrs.forEach((m, i) => {
-    const at = attrs + MOUNT_ATTR_SIZE * i;
-    b().writeUInt32LE(m.mount, at);
-    b().writeBigUInt64LE(m.attrSet, at + 8);
-    b().writeBigUInt64LE(m.attrClr, at + 16);
+    const at = attrs + MA.bytes * i;
+    u32(m.mount, at + MA.mount);
+    u64(m.attrSet, at + MA.attr_set);
+    u64(m.attrClr, at + MA.attr_clr);
   });
 
-  // issue 3 (namespaces and ids)
-  b().writeBigUInt64LE(p.unshareFlags, H.unshareFlags);
-  b().writeUInt32LE(p.nsFlags >>> 0, H.nsFlags);
-  const joins = w.vec(H.nsJoins, p.nsJoins.length, NS_JOIN_SIZE);
+  // namespaces and ids
+  u64(p.unshareFlags, H.unshare_flags);
+  u32(p.nsFlags, H.ns_flags);
+  const J = LAYOUT.ns_join;
+  const joins = w.vec(H.ns_joins, p.nsJoins.length, J.bytes);
   p.nsJoins.forEach((j, i) => {
-    b().writeInt32LE(j.fd, joins + NS_JOIN_SIZE * i);
-    b().writeUInt32LE(j.nstype >>> 0, joins + NS_JOIN_SIZE * i + 4);
+    i32(j.fd, joins + J.bytes * i + J.fd);
+    u32(j.nstype, joins + J.bytes * i + J.nstype);
   });
-  b().writeBigInt64LE(p.timeOffsets.monotonic[0], H.monotonicSecs);
-  b().writeBigInt64LE(p.timeOffsets.boottime[0], H.boottimeSecs);
-  b().writeUInt32LE(p.timeOffsets.monotonic[1] >>> 0, H.monotonicNsecs);
-  b().writeUInt32LE(p.timeOffsets.boottime[1] >>> 0, H.boottimeNsecs);
-  const idm = w.vec(H.idmapMounts, p.idmapMounts.length, 8);
+  b().writeBigInt64LE(p.timeOffsets.monotonic[0], H.monotonic_secs);
+  b().writeBigInt64LE(p.timeOffsets.boottime[0], H.boottime_secs);
+  u32(p.timeOffsets.monotonic[1], H.monotonic_nsecs);
+  u32(p.timeOffsets.boottime[1], H.boottime_nsecs);
+  const IM = LAYOUT.idmap_mount;
+  const idm = w.vec(H.idmap_mounts, p.idmapMounts.length, IM.bytes);
   p.idmapMounts.forEach((m, i) => {
-    b().writeUInt32LE(m.mountIndex >>> 0, idm + 8 * i);
-    b().writeInt32LE(m.fd, idm + 8 * i + 4);
+    u32(m.mountIndex, idm + IM.bytes * i + IM.mount_index);
+    i32(m.fd, idm + IM.bytes * i + IM.fd);
   });
+  u64Vec(H.cpu_affinity_initial, p.cpuAffinity.initial);
+  u64Vec(H.cpu_affinity_final, p.cpuAffinity.final);
 
   const total = Math.ceil(w.len / 8) * 8;
   w.alloc(total - w.len, 1);
-  b().writeUInt32LE(total, H.size);
+  u32(total, H.size);
   return Buffer.from(b().subarray(0, total));
 }

@@ -1,12 +1,12 @@
 /**
- * issue 3 (3proc): linux.personality, process.scheduler, process.ioPriority,
+ * linux.personality, process.scheduler, process.ioPriority,
  * linux.memoryPolicy, linux.sysctl and recursive mount attributes → plan.
  * Kernel numbers live here; lib/config/validate-process.ts has the rules.
  */
 import type { Spec } from '../config/types.js';
 import { MS } from './linux.js';
 import { PROPAGATION_OPTIONS } from './mounts.js';
-import type { PlanMount } from './types.js';
+import { ProcFlag, type PlanMount } from './types.js';
 
 export const PERSONALITY_DOMAINS: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };
 /** include/uapi/linux/personality.h flag bits. */
@@ -130,8 +130,8 @@ export function planMountAttrs(mounts: readonly PlanMount[]): PlanMountAttr[] {
   return out;
 }
 
-/** "0-3,7" → a node mask in 64-bit words (bit n = node n). */
-export function parseNodeList(list: string): bigint[] {
+/** A kernel list ("0-3,7") → a bitmask in 64-bit words (bit n = member n): node masks, CPU masks. */
+export function listMask(list: string): bigint[] {
   const nodes = parseCpuList(list);
   const words: bigint[] = [];
   for (const n of nodes) {
@@ -167,8 +167,6 @@ export interface ProcAttrsPlan {
   mempolicyNodes: bigint[];
   sysctls: { path: string; value: string }[];
 }
-
-export const ProcFlag = { PERSONALITY: 1, SCHED: 2, IOPRIO: 4, MEMPOLICY: 8 } as const;
 
 /** sysctl key → path below /proc/sys, as runc writes it (dots are separators). */
 export function sysctlPath(key: string): string {
@@ -210,7 +208,7 @@ export function planProcAttrs(spec: Spec, rootPropagation: bigint): ProcAttrsPla
     procFlags |= ProcFlag.MEMPOLICY;
     mempolicyMode = MPOL_MODES[mp.mode]!;
     for (const f of mp.flags ?? []) mempolicyMode |= MPOL_FLAGS[f]!;
-    mempolicyNodes = mp.nodes ? parseNodeList(mp.nodes) : [];
+    mempolicyNodes = mp.nodes ? listMask(mp.nodes) : [];
   }
   const sysctls = Object.entries(linux.sysctl ?? {}).map(([k, v]) => ({ path: sysctlPath(k), value: v }));
   return { procFlags, personality, ioprio, mempolicyMode, rootPropagation, sched, mempolicyNodes, sysctls };

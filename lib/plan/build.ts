@@ -1,14 +1,18 @@
 /**
- * Spec → Plan. Pure: every host fact comes in through `PlanHost`.
+ * Spec → the init's Plan. Pure: every host fact comes in through `PlanHost`
+ * and every resource the runtime prepared (namespace fds, idmapped trees,
+ * the compiled seccomp filter, the container's cgroups) through
+ * `PlanOptions`, so the plan is complete when this returns.
  */
-import type { Spec } from '../config/types.js';
+import type { Process, Spec } from '../config/types.js';
 import { hasCreateHooks } from '../container/hooks.js';
 import { planMountAttrs, planProcAttrs, rootPropagationPlan } from './attrs.js';
 import { planDevices, planSymlinks } from './devices.js';
-import { planMounts, type MountHost } from './mounts.js';
+import { planMounts, type MountHost, type V1Hierarchy } from './mounts.js';
 import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
-import { PlanFlag, type Plan } from './types.js';
+import type { PlanSeccomp } from './seccomp.js';
+import { PlanFlag, type InitPlan, type Plan } from './types.js';
 
 export interface PlanHost extends MountHost {
   /** HOME of `uid` from the rootfs's /etc/passwd, or null. */
@@ -28,34 +32,49 @@ export interface PlanOptions {
   preserveFds?: number;
   /** Appended to the process environment (socket activation). */
   extraEnv?: string[];
-  /** issue 3: fds of the opened linux.namespaces[i].path, by index. */
+  /** fds of the opened linux.namespaces[i].path, by index. */
   nsFds?: readonly (number | undefined)[];
+  /** linux.seccomp compiled by the runtime (lib/plan/seccomp.ts); absent or null: none. */
+  seccomp?: PlanSeccomp | null;
+  /** Idmapped trees the runtime prepared (lib/container/idmap.ts), by mounts[] index. */
+  idmapTrees?: ReadonlyMap<number, number>;
+  /** The container's own cgroup in each v1 hierarchy, for a `cgroup` mount (default: the host's). */
+  cgroupV1?: readonly V1Hierarchy[];
+}
+
+/** Flags and fields of the process part, shared by the init and tenant planners. */
+export function processFlags(proc: Process): number {
+  let flags = 0;
+  if (proc.noNewPrivileges) flags |= PlanFlag.NO_NEW_PRIVS;
+  if (proc.terminal) flags |= PlanFlag.TERMINAL;
+  if (proc.user.umask !== undefined) flags |= PlanFlag.SET_UMASK;
+  if (proc.capabilities) flags |= PlanFlag.SET_CAPS;
+  return flags;
 }
 
 export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   const proc = spec.process!;
   const ns = planNamespaces(spec, opts.nsFds);
-  let flags = 0;
+  let flags = processFlags(proc);
   if (opts.noPivot) flags |= PlanFlag.NO_PIVOT;
-  if (proc.noNewPrivileges) flags |= PlanFlag.NO_NEW_PRIVS;
   if (spec.root?.readonly) flags |= PlanFlag.ROOT_READONLY;
-  if (proc.terminal) flags |= PlanFlag.TERMINAL;
   if (!opts.noNewKeyring) flags |= PlanFlag.NEW_KEYRING;
-  if (proc.user.umask !== undefined) flags |= PlanFlag.SET_UMASK;
   if (hasCreateHooks(spec.hooks)) flags |= PlanFlag.HOOK_SYNC;
-  let caps: Plan['init']['caps'] = [0n, 0n, 0n, 0n, 0n];
-  if (proc.capabilities) {
-    flags |= PlanFlag.SET_CAPS;
-    caps = planCaps(proc.capabilities);
-  }
   const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
-  const mounts = planMounts(spec, opts.bundle, host);
+  const mounts = planMounts(spec, opts.bundle, host, opts.cgroupV1);
+  const trees = opts.idmapTrees ?? new Map<number, number>();
+  const idmapMounts: InitPlan['idmapMounts'] = [];
+  mounts.forEach((m, mountIndex) => {
+    const fd = m.from === undefined ? undefined : trees.get(m.from);
+    if (fd !== undefined) idmapMounts.push({ mountIndex, fd });
+  });
+  if (idmapMounts.length !== trees.size) throw new Error('buildPlan: an idmapped tree matches no planned mount');
   return {
     init: {
       flags,
       cloneFlags: ns.cloneFlags,
       rootfsPropagation,
-      caps,
+      caps: proc.capabilities ? planCaps(proc.capabilities) : [0n, 0n, 0n, 0n, 0n],
       uid: proc.user.uid,
       gid: proc.user.gid,
       umask: proc.user.umask ?? 0o022,
@@ -68,21 +87,23 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       domainname: spec.domainname ? spec.domainname : null,
       cwd: proc.cwd,
       stateDir: opts.stateDir,
-      keyring: opts.noNewKeyring ? null : `_ses.${opts.id}`,
+      keyring: opts.noNewKeyring ? null : sessionKeyring(opts.id),
       args: [...proc.args!],
-      env: [...planEnv(spec, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'), ...(opts.extraEnv ?? [])],
+      env: [...planEnv(proc, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'), ...(opts.extraEnv ?? [])],
       additionalGids: [...(proc.user.additionalGids ?? [])],
       mounts,
-      rlimits: planRlimits(spec),
+      rlimits: planRlimits(proc),
       devices: planDevices(spec),
       symlinks: planSymlinks(spec),
+      seccomp: opts.seccomp ?? null,
       procAttrs: planProcAttrs(spec, rootPropagationAfter),
       mountAttrs: planMountAttrs(mounts),
       unshareFlags: ns.unshareFlags,
       nsFlags: ns.nsFlags,
       nsJoins: ns.nsJoins,
       timeOffsets: ns.timeOffsets,
-      idmapMounts: [], // filled by the runtime, which opens the trees (lib/container/idmap.ts)
+      idmapMounts,
+      cpuAffinity: { initial: [], final: [] }, // execCPUAffinity applies to exec only (config.md)
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,
@@ -90,4 +111,9 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       idMaps: ns.idMaps,
     },
   };
+}
+
+/** The session keyring every process of the container joins, as runc names it. */
+export function sessionKeyring(id: string): string {
+  return `_ses.${id}`;
 }

@@ -87,10 +87,17 @@ export function parseMountOptions(options: readonly string[]): ParsedOptions {
   return { flags, propagation, data };
 }
 
+/** A v1 hierarchy: where it is mounted, its name, and a cgroup in it. */
+export interface V1Hierarchy {
+  mountPoint: string;
+  name: string;
+  cgroupPath: string;
+}
+
 export interface MountHost {
   kind(p: string): 'dir' | 'file' | 'other' | null;
-  /** The v1 hierarchies mounted on the host: mount point and the init's cgroup in it. */
-  cgroupV1Hierarchies(): { mountPoint: string; name: string; cgroupPath: string }[];
+  /** The v1 hierarchies mounted on the host, with the runtime's own cgroup in each. */
+  cgroupV1Hierarchies(): V1Hierarchy[];
   /** True on a pure cgroup v2 host (cgroup2 at /sys/fs/cgroup). */
   cgroupV2Only(): boolean;
 }
@@ -100,14 +107,15 @@ function containerPath(dest: string): string {
   return path.posix.normalize(path.posix.isAbsolute(dest) ? dest : `/${dest}`);
 }
 
-function planMount(m: Mount, bundle: string, host: MountHost): PlanMount[] {
+function planMount(m: Mount, from: number, bundle: string, host: MountHost, v1: readonly V1Hierarchy[]): PlanMount[] {
   const recursive = recursiveAttrs(m.options ?? []);
-  const planned = planMountKinds(m, bundle, host);
+  const planned = planMountKinds(m, bundle, host, v1);
+  planned[0]!.from = from;
   if (recursive) planned[0]!.recursive = recursive;
   return planned;
 }
 
-function planMountKinds(m: Mount, bundle: string, host: MountHost): PlanMount[] {
+function planMountKinds(m: Mount, bundle: string, host: MountHost, v1: readonly V1Hierarchy[]): PlanMount[] {
   const dest = containerPath(m.destination);
   const opts = parseMountOptions(m.options ?? []);
   const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0n;
@@ -127,7 +135,7 @@ function planMountKinds(m: Mount, bundle: string, host: MountHost): PlanMount[] 
       },
     ];
   }
-  if (m.type === 'cgroup') return planCgroupMount(dest, opts, host);
+  if (m.type === 'cgroup') return planCgroupMount(dest, opts, host, v1);
   return [
     {
       source: m.source ?? m.type ?? 'none',
@@ -147,7 +155,7 @@ function planMountKinds(m: Mount, bundle: string, host: MountHost): PlanMount[] 
  * tmpfs with the container's own cgroup of each hierarchy bound in, as
  * runc does.
  */
-function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost): PlanMount[] {
+function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost, v1: readonly V1Hierarchy[]): PlanMount[] {
   if (host.cgroupV2Only()) {
     return [
       {
@@ -175,7 +183,7 @@ function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost): Pl
       targetKind: TargetKind.DIR,
     },
   ];
-  for (const h of host.cgroupV1Hierarchies()) {
+  for (const h of v1) {
     out.push({
       source: path.posix.join(h.mountPoint, h.cgroupPath).replace(/(.)\/$/, '$1'),
       destination: path.posix.join(dest, h.name),
@@ -190,9 +198,18 @@ function planCgroupMount(dest: string, opts: ParsedOptions, host: MountHost): Pl
   return out;
 }
 
-export function planMounts(spec: Spec, bundle: string, host: MountHost): PlanMount[] {
+/**
+ * `v1`: the container's cgroup in each v1 hierarchy, bound under a `cgroup`
+ * mount (default: the host's hierarchies with the runtime's own cgroups).
+ */
+export function planMounts(
+  spec: Spec,
+  bundle: string,
+  host: MountHost,
+  v1: readonly V1Hierarchy[] = host.cgroupV1Hierarchies(),
+): PlanMount[] {
   const out: PlanMount[] = [];
-  for (const m of spec.mounts ?? []) out.push(...planMount(m, bundle, host));
+  (spec.mounts ?? []).forEach((m, i) => out.push(...planMount(m, i, bundle, host, v1)));
   // readonly before masked, as runc orders them
   for (const p of spec.linux?.readonlyPaths ?? [])
     out.push({

@@ -1,5 +1,5 @@
 /** process.* → ids, capabilities, rlimits, env. */
-import type { Capabilities, Spec } from '../config/types.js';
+import type { Capabilities, Process } from '../config/types.js';
 import { CAPABILITIES, RLIMITS, RLIM_INFINITY } from './linux.js';
 import type { PlanRlimit } from './types.js';
 
@@ -26,8 +26,8 @@ export function rlimitValue(v: number): bigint {
   return BigInt.asUintN(64, BigInt(v));
 }
 
-export function planRlimits(spec: Spec): PlanRlimit[] {
-  return (spec.process?.rlimits ?? []).map((r) => ({
+export function planRlimits(proc: Process): PlanRlimit[] {
+  return (proc.rlimits ?? []).map((r) => ({
     resource: RLIMITS[r.type]!,
     soft: rlimitValue(r.soft),
     hard: rlimitValue(r.hard),
@@ -35,8 +35,8 @@ export function planRlimits(spec: Spec): PlanRlimit[] {
 }
 
 /** The environment as runc builds it: the config's, plus HOME when missing. */
-export function planEnv(spec: Spec, home: string): string[] {
-  const env = [...(spec.process?.env ?? [])];
+export function planEnv(proc: Process, home: string): string[] {
+  const env = [...(proc.env ?? [])];
   if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${home}`);
   return env;
 }

@@ -1,27 +1,16 @@
 /**
- * The plan: pure data that the C init executes. Kernel vocabulary, no OCI
+ * The plan: pure data that the C side executes. Kernel vocabulary, no OCI
  * names. Encoded once by lib/native/plan-codec.ts into the flat buffer of
- * native/include/tsrun_plan.h.
+ * native/include/tsrun_plan.h. Two kinds: a container's init (create,
+ * lib/plan/build.ts) and a tenant that joins a running container (exec,
+ * lib/plan/tenant.ts). A plan is complete when its planner returns: nothing
+ * edits it afterwards.
  */
 import type { PlanSeccomp } from './seccomp.js';
 
 import type { PlanMountAttr, ProcAttrsPlan } from './attrs.js';
 
-export const PlanFlag = {
-  NO_PIVOT: 1 << 0,
-  NO_NEW_PRIVS: 1 << 1,
-  ROOT_READONLY: 1 << 2,
-  TERMINAL: 1 << 3,
-  NEW_KEYRING: 1 << 4,
-  SET_UMASK: 1 << 5,
-  SET_CAPS: 1 << 6,
-  HOOK_SYNC: 1 << 7,
-} as const;
-
-export const MountKind = { FS: 0, BIND: 1, MASK: 2, READONLY: 3 } as const;
-export const TargetKind = { DIR: 0, FILE: 1 } as const;
-export const DeviceType = { CHAR: 0, BLOCK: 1, FIFO: 2 } as const;
-export const CapSet = { BOUNDING: 0, EFFECTIVE: 1, INHERITABLE: 2, PERMITTED: 3, AMBIENT: 4 } as const;
+export { CapSet, DeviceType, MountKind, NsFlag, PlanFlag, ProcFlag, TargetKind } from '../native/constants.js';
 
 export interface PlanMount {
   source: string | null;
@@ -32,8 +21,10 @@ export interface PlanMount {
   propagation: bigint;
   kind: number;
   targetKind: number;
-  /** issue 3 (3proc): recursive attributes (rro, rnosuid, ...); not encoded here but in InitPlan.mountAttrs. */
+  /** Recursive attributes (rro, rnosuid, ...); not encoded here but in InitPlan.mountAttrs. */
   recursive?: { set: bigint; clr: bigint };
+  /** The config.json mounts[] index this entry was planned from (its first entry only). */
+  from?: number;
 }
 
 export interface PlanRlimit {
@@ -52,10 +43,7 @@ export interface PlanDevice {
   gid: number;
 }
 
-/** issue 3: TSRUN_NS_* of the plan header's ns_flags. */
-export const NsFlag = { STAGE: 1 << 0, FORK: 1 << 1, TIME_OFFSETS: 1 << 2 } as const;
-
-/** issue 3: a namespace to join by setns (fd opened by the runtime before clone). */
+/** A namespace to join by setns (fd opened by the runtime before clone). */
 export interface PlanNsJoin {
   fd: number;
   /** CLONE_NEW* */
@@ -67,7 +55,7 @@ export interface PlanSymlink {
   linkpath: string;
 }
 
-/** What the init does, in the child. */
+/** What the child does: the init (create) or a tenant (exec, PlanFlag.TENANT). */
 export interface InitPlan {
   flags: number;
   cloneFlags: bigint;
@@ -81,11 +69,12 @@ export interface InitPlan {
   consoleHeight: number;
   consoleSocketFd: number;
   preserveFds: number;
-  rootfs: string;
+  /** Absent in a tenant plan, as are stateDir, mounts, devices and symlinks. */
+  rootfs: string | null;
   hostname: string | null;
   domainname: string | null;
   cwd: string;
-  stateDir: string;
+  stateDir: string | null;
   keyring: string | null;
   args: string[];
   env: string[];
@@ -94,12 +83,12 @@ export interface InitPlan {
   rlimits: PlanRlimit[];
   devices: PlanDevice[];
   symlinks: PlanSymlink[];
-  /** issue 4: the compiled seccomp filter (lib/plan/seccomp.ts), absent: none. */
-  seccomp?: PlanSeccomp | null;
-  /* issue 3 (3proc): process attributes, sysctls, recursive mount attributes. */
+  /** The compiled seccomp filter (lib/plan/seccomp.ts), null: none. */
+  seccomp: PlanSeccomp | null;
+  /* process attributes, sysctls, recursive mount attributes */
   procAttrs: ProcAttrsPlan;
   mountAttrs: PlanMountAttr[];
-  /* issue 3 (namespaces and ids): joins, unshared namespaces, time offsets */
+  /* joins, unshared namespaces, time offsets */
   unshareFlags: bigint;
   nsFlags: number;
   /** User namespace first: it gives the right to join the others. */
@@ -107,14 +96,16 @@ export interface InitPlan {
   timeOffsets: { monotonic: [bigint, number]; boottime: [bigint, number] };
   /** mounts[mountIndex] is attached from fd, an idmapped tree the runtime prepared. */
   idmapMounts: { mountIndex: number; fd: number }[];
+  /** process.execCPUAffinity (tenants): CPU masks as 64-bit words, [] = leave alone. */
+  cpuAffinity: { initial: bigint[]; final: bigint[] };
 }
 
 /** What the runtime does on the host between clone and GO. */
 export interface HostPlan {
   oomScoreAdj: number | null;
-  /** issue 3 (3proc): linux.netDevices, moved by the runtime before GO. */
+  /** linux.netDevices, moved by the runtime before GO. */
   netDevices: { hostName: string; name: string }[];
-  /** issue 3: /proc/<pid>/uid_map and gid_map contents for a new user namespace, else null. */
+  /** /proc/<pid>/uid_map and gid_map contents for a new user namespace, else null. */
   idMaps: { uidMap: string; gidMap: string } | null;
 }
 

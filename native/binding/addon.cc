@@ -68,7 +68,7 @@ long DoClone(uint64_t flags) {
   return pid;
 }
 
-// issue 5: clone3(CLONE_INTO_CGROUP): the init is born in the container's
+// clone3(CLONE_INTO_CGROUP): the process is born in the container's
 // (v2) cgroup, never charged to ours. Any failure falls back to a plain clone;
 // the runtime then writes cgroup.procs before GO (a no-op after success).
 long DoCloneIntoCgroup(uint64_t flags, int cgroup_fd) {
@@ -163,11 +163,11 @@ Napi::Value SyncRecv(const Napi::CallbackInfo &info) {
   out.Set("code", code ? Napi::Value(Napi::String::New(env, code)) : env.Null());
   out.Set("message", Napi::String::New(env, msg.message));
   out.Set("fd", Napi::Number::New(env, passed));
-  out.Set("pid", Napi::Number::New(env, msg.pid)); // issue 3: TSRUN_SYNC_PID
+  out.Set("pid", Napi::Number::New(env, msg.pid)); // TSRUN_SYNC_PID
   return out;
 }
 
-// issue 3: nsType(fd) -> CLONE_NEW* of the namespace file fd (ioctl
+// nsType(fd) -> CLONE_NEW* of the namespace file fd (ioctl
 // NS_GET_NSTYPE); throws ENOTTY/EINVAL when fd is not a namespace.
 Napi::Value NsType(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -322,6 +322,35 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, fd);
 }
 
+// readInRoot(root, path, maxBytes) -> string | null: a small file of a
+// container's tree (a rootfs, or /proc/<pid>/root), resolved with
+// openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) so no symlink in the
+// image leads to a host file; null when it does not exist or is no regular
+// file. Used for the image's /etc/passwd (HOME).
+Napi::Value ReadInRoot(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string root = info[0].As<Napi::String>();
+  std::string rel = info[1].As<Napi::String>();
+  size_t max = info[2].As<Napi::Number>().Uint32Value();
+  int dir = open(root.c_str(), O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (dir < 0) return env.Null();
+  int fd = tsrun_open_in_root(dir, rel.c_str(), O_RDONLY | O_NOFOLLOW | O_NONBLOCK);
+  close(dir);
+  if (fd < 0) return env.Null();
+  struct stat st;
+  if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+    close(fd);
+    return env.Null();
+  }
+  std::string out;
+  char buf[8192];
+  ssize_t n;
+  while (out.size() < max && (n = read(fd, buf, sizeof buf)) > 0) out.append(buf, (size_t)n);
+  close(fd);
+  if (out.size() > max) out.resize(max);
+  return Napi::String::New(env, out);
+}
+
 // setChildSubreaper(): orphans of the container come to us (run without a
 // pid namespace).
 Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
@@ -341,10 +370,7 @@ Napi::Value CopyWinsize(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  Napi::Array steps = Napi::Array::New(env, TSRUN_STEP_COUNT);
-  for (uint32_t i = 0; i < TSRUN_STEP_COUNT; i++) steps.Set(i, Napi::String::New(env, tsrun_step_names[i]));
-  exports.Set("stepNames", steps);
-  exports.Set("planVersion", Napi::Number::New(env, TSRUN_PLAN_VERSION));
+  exports.Set("constants", tsrun::Constants(env));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("syncRecv", Napi::Function::New(env, SyncRecv));
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
@@ -357,14 +383,14 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
-  // issue 4: seccomp
   exports.Set("seccompCompile", Napi::Function::New(env, tsrun::SeccompCompile));
   exports.Set("seccompFlagSupported", Napi::Function::New(env, tsrun::SeccompFlagSupported));
   exports.Set("seccompActionAvailable", Napi::Function::New(env, tsrun::SeccompActionAvailable));
   exports.Set("sendWithFd", Napi::Function::New(env, tsrun::SendWithFd));
-  exports.Set("nsType", Napi::Function::New(env, NsType));                                  // issue 3
-  exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));                     // issue 3
-  exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram)); // issue 5
+  exports.Set("nsType", Napi::Function::New(env, NsType));
+  exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));
+  exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));
+  exports.Set("readInRoot", Napi::Function::New(env, ReadInRoot));
   return exports;
 }
 

@@ -11,6 +11,9 @@ namespace tsrun {
 // Throws a SystemError-shaped JS error {message, code, errno, syscall}.
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 
+// The constants and byte layout TypeScript shares with C (constants.cc).
+Napi::Object Constants(Napi::Env env);
+
 Napi::Value RunHook(const Napi::CallbackInfo &info);
 Napi::Value IdmapTree(const Napi::CallbackInfo &info); // issue 3: idmap.cc
 

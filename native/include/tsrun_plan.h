@@ -13,7 +13,18 @@
  *    tsrun_plan_load() in the parent, before clone, so the child trusts it.
  *
  * Bump TSRUN_PLAN_VERSION whenever a record changes shape; the loader
- * rejects any other version.
+ * rejects any other version, and the TypeScript side checks the addon's
+ * version when it loads it.
+ *
+ * Every constant TypeScript needs (flags, kinds, sync types, the byte
+ * layout) is defined here once, as an X-macro list where it is a list, and
+ * exported by the addon (native/binding/constants.cc): lib/native/constants.ts
+ * never restates a number.
+ *
+ * Two kinds of plan share this format: a container's init (create) and a
+ * tenant (exec), a process that joins a running container's namespaces and
+ * cgroup. A tenant plan sets TSRUN_PLAN_TENANT and has no rootfs, state dir,
+ * mounts or devices; the init's step table says which steps run for which.
  */
 #ifndef TSRUN_PLAN_H
 #define TSRUN_PLAN_H
@@ -22,7 +33,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 2u
+#define TSRUN_PLAN_VERSION 3u
 
 struct tsrun_str {
   uint32_t off;
@@ -34,40 +45,54 @@ struct tsrun_vec {
   uint32_t count;
 };
 
-/* tsrun_plan_header.flags */
+/* tsrun_plan_header.flags: X(name, bit) */
+#define TSRUN_PLAN_FLAGS(X)                                                \
+  X(NO_PIVOT, 0)      /* --no-pivot: MS_MOVE + chroot */                   \
+  X(NO_NEW_PRIVS, 1)  /* process.noNewPrivileges */                        \
+  X(ROOT_READONLY, 2) /* root.readonly */                                  \
+  X(TERMINAL, 3)      /* process.terminal */                               \
+  X(NEW_KEYRING, 4)   /* a fresh session keyring (not --no-new-keyring) */ \
+  X(SET_UMASK, 5)     /* process.user.umask is set */                      \
+  X(SET_CAPS, 6)      /* process.capabilities is set */                    \
+  X(HOOK_SYNC, 7)     /* stop before pivot_root for the create hooks */    \
+  X(TENANT, 8)        /* exec: join a running container, set up no rootfs */
+
 enum {
-  TSRUN_PLAN_NO_PIVOT = 1u << 0,      /* --no-pivot: MS_MOVE + chroot */
-  TSRUN_PLAN_NO_NEW_PRIVS = 1u << 1,  /* process.noNewPrivileges */
-  TSRUN_PLAN_ROOT_READONLY = 1u << 2, /* root.readonly */
-  TSRUN_PLAN_TERMINAL = 1u << 3,      /* process.terminal */
-  TSRUN_PLAN_NEW_KEYRING = 1u << 4,   /* a fresh session keyring (not --no-new-keyring) */
-  TSRUN_PLAN_SET_UMASK = 1u << 5,     /* process.user.umask is set */
-  TSRUN_PLAN_SET_CAPS = 1u << 6,      /* process.capabilities is set */
-  TSRUN_PLAN_HOOK_SYNC = 1u << 7,     /* stop before pivot_root for the create hooks */
+#define X(name, bit) TSRUN_PLAN_##name = 1u << (bit),
+  TSRUN_PLAN_FLAGS(X)
+#undef X
 };
 
-/* Indices into tsrun_plan_header.caps */
+/* Indices into tsrun_plan_header.caps: X(name, index) */
+#define TSRUN_CAPSETS(X) X(BOUNDING, 0) X(EFFECTIVE, 1) X(INHERITABLE, 2) X(PERMITTED, 3) X(AMBIENT, 4)
+
 enum {
-  TSRUN_CAPSET_BOUNDING = 0,
-  TSRUN_CAPSET_EFFECTIVE = 1,
-  TSRUN_CAPSET_INHERITABLE = 2,
-  TSRUN_CAPSET_PERMITTED = 3,
-  TSRUN_CAPSET_AMBIENT = 4,
-  TSRUN_CAPSET_COUNT = 5,
+#define X(name, i) TSRUN_CAPSET_##name = (i),
+  TSRUN_CAPSETS(X)
+#undef X
+      TSRUN_CAPSET_COUNT = 5,
 };
 
-/* tsrun_mount.kind */
+/* tsrun_mount.kind: X(name, value) */
+#define TSRUN_MOUNT_KINDS(X)                                                                         \
+  X(FS, 0)       /* mount(source, dest, fstype, flags, data) */                                      \
+  X(BIND, 1)     /* bind (MS_REC for rbind), then remount for flags */                               \
+  X(MASK, 2)     /* maskedPaths: /dev/null over a file, empty ro tmpfs over a dir; skip if absent */ \
+  X(READONLY, 3) /* readonlyPaths: rbind onto itself, remount ro; skip if absent */
+
 enum {
-  TSRUN_MOUNT_FS = 0,       /* mount(source, dest, fstype, flags, data) */
-  TSRUN_MOUNT_BIND = 1,     /* bind (MS_REC for rbind), then remount for flags */
-  TSRUN_MOUNT_MASK = 2,     /* maskedPaths: /dev/null over a file, empty ro tmpfs over a dir; skip if absent */
-  TSRUN_MOUNT_READONLY = 3, /* readonlyPaths: rbind onto itself, remount ro; skip if absent */
+#define X(name, v) TSRUN_MOUNT_##name = (v),
+  TSRUN_MOUNT_KINDS(X)
+#undef X
 };
 
 /* tsrun_mount.target_kind: what to create when the destination is missing */
+#define TSRUN_TARGET_KINDS(X) X(DIR, 0) X(FILE, 1)
+
 enum {
-  TSRUN_TARGET_DIR = 0,
-  TSRUN_TARGET_FILE = 1,
+#define X(name, v) TSRUN_TARGET_##name = (v),
+  TSRUN_TARGET_KINDS(X)
+#undef X
 };
 
 struct tsrun_mount {
@@ -89,10 +114,12 @@ struct tsrun_rlimit {
 };
 
 /* tsrun_device.type */
+#define TSRUN_DEVICE_TYPES(X) X(CHAR, 0) X(BLOCK, 1) X(FIFO, 2)
+
 enum {
-  TSRUN_DEV_CHAR = 0,
-  TSRUN_DEV_BLOCK = 1,
-  TSRUN_DEV_FIFO = 2,
+#define X(name, v) TSRUN_DEV_##name = (v),
+  TSRUN_DEVICE_TYPES(X)
+#undef X
 };
 
 struct tsrun_device {
@@ -110,12 +137,18 @@ struct tsrun_symlink {
   struct tsrun_str linkpath; /* absolute path inside the container */
 };
 
-/* issue 3 (3proc): records of the process-attribute block below. */
+/* tsrun_plan_header.proc_flags: which records of the process-attribute
+ * block below apply. X(name, bit) */
+#define TSRUN_PROC_FLAGS(X)                  \
+  X(PERSONALITY, 0) /* linux.personality */  \
+  X(SCHED, 1)       /* process.scheduler */  \
+  X(IOPRIO, 2)      /* process.ioPriority */ \
+  X(MEMPOLICY, 3)   /* linux.memoryPolicy */
+
 enum {
-  TSRUN_PROC_PERSONALITY = 1u << 0, /* linux.personality */
-  TSRUN_PROC_SCHED = 1u << 1,       /* process.scheduler */
-  TSRUN_PROC_IOPRIO = 1u << 2,      /* process.ioPriority */
-  TSRUN_PROC_MEMPOLICY = 1u << 3,   /* linux.memoryPolicy */
+#define X(name, bit) TSRUN_PROC_##name = 1u << (bit),
+  TSRUN_PROC_FLAGS(X)
+#undef X
 };
 
 /* The kernel's struct sched_attr up to sched_period (SCHED_ATTR_SIZE_VER0). */
@@ -146,26 +179,28 @@ struct tsrun_mount_attr {
   uint64_t attr_clr;
 };
 
-/* issue 3 (namespaces and ids): tsrun_plan_header.ns_flags */
+/* tsrun_plan_header.ns_flags. X(name, bit):
+ *  STAGE: the namespace step (native/init/namespaces.c) joins ns_joins and
+ *    unshares unshare_flags (without it, clone3 made every namespace);
+ *  FORK: fork once more after that so the process is inside the new (or
+ *    joined) pid or time namespace; the intermediate reports the pid;
+ *  TIME_OFFSETS: write monotonic/boottime offsets into the new time namespace. */
+#define TSRUN_NS_FLAGS(X) X(STAGE, 0) X(FORK, 1) X(TIME_OFFSETS, 2)
+
 enum {
-  /* The init runs the namespace step (native/init/namespaces.c): joins
-   * ns_joins, unshares unshare_flags, and reports TSRUN_SYNC_PID. */
-  TSRUN_NS_STAGE = 1u << 0,
-  /* Fork once more after unsharing so the init is inside the new (or
-   * joined) pid or time namespace; the intermediate reports its pid. */
-  TSRUN_NS_FORK = 1u << 1,
-  /* Write monotonic/boottime offsets into the new time namespace. */
-  TSRUN_NS_TIME_OFFSETS = 1u << 2,
+#define X(name, bit) TSRUN_NS_##name = 1u << (bit),
+  TSRUN_NS_FLAGS(X)
+#undef X
 };
 
-/* issue 3: a namespace to join with setns(fd, nstype). The fd is opened
+/* A namespace to join with setns(fd, nstype). The fd is opened
  * (and its type checked) by the runtime before clone and inherited. */
 struct tsrun_ns_join {
   int32_t fd;
   uint32_t nstype; /* CLONE_NEW* */
 };
 
-/* issue 3: mounts[mount_index] is attached from `fd`, a detached idmapped
+/* mounts[mount_index] is attached from `fd`, a detached idmapped
  * tree the runtime prepared (open_tree + mount_setattr), not by mount(2). */
 struct tsrun_idmap_mount {
   uint32_t mount_index;
@@ -201,13 +236,13 @@ struct tsrun_plan_header {
   struct tsrun_vec rlimits;         /* of struct tsrun_rlimit */
   struct tsrun_vec devices;         /* of struct tsrun_device */
   struct tsrun_vec symlinks;        /* of struct tsrun_symlink */
-  /* issue 4: seccomp. The BPF program compiled in the parent
+  /* Seccomp: the BPF program compiled in the parent
    * (native/seccomp/); count 0 = no filter. With SECCOMP_FILTER_FLAG_NEW_LISTENER
    * in seccomp_flags the init passes the notify fd to the parent. */
   struct tsrun_vec seccomp_bpf; /* of struct sock_filter (8 bytes each) */
   uint32_t seccomp_flags;       /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
   uint32_t seccomp_pad;
-  /* issue 3 (3proc): process attributes, sysctls, recursive mount
+  /* Process attributes, sysctls, recursive mount
    * attributes and the rootfs propagation applied after pivot_root. */
   uint32_t proc_flags;              /* TSRUN_PROC_* */
   uint32_t personality;             /* personality(2) persona, with TSRUN_PROC_PERSONALITY */
@@ -218,7 +253,7 @@ struct tsrun_plan_header {
   struct tsrun_vec mempolicy_nodes; /* of uint64_t: the node mask, bit n = node n */
   struct tsrun_vec sysctls;         /* of struct tsrun_sysctl */
   struct tsrun_vec mount_attrs;     /* of struct tsrun_mount_attr */
-  /* issue 3 (namespaces and ids): joins, unshared namespaces, time offsets */
+  /* joins, unshared namespaces, time offsets */
   uint64_t unshare_flags; /* CLONE_NEW* made by unshare in the namespace step */
   uint32_t ns_flags;      /* TSRUN_NS_* */
   uint32_t pad1;
@@ -228,16 +263,21 @@ struct tsrun_plan_header {
   uint32_t monotonic_nsecs;
   uint32_t boottime_nsecs;
   struct tsrun_vec idmap_mounts; /* of struct tsrun_idmap_mount */
+  /* process.execCPUAffinity (tenants): CPU masks of uint64_t words, bit n =
+   * CPU n; count 0 = leave the affinity alone. `initial` is set before the
+   * runtime moves the process into the container's cgroup, `final` after. */
+  struct tsrun_vec cpu_affinity_initial;
+  struct tsrun_vec cpu_affinity_final;
 };
 
 /* The byte offsets below are part of the wire format: the TS encoder writes
  * them and the static assertions in native/init/plan.c keep C honest. */
-#define TSRUN_PLAN_HEADER_SIZE 376u
+#define TSRUN_PLAN_HEADER_SIZE 392u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u
 #define TSRUN_SYMLINK_SIZE 16u
-#define TSRUN_SOCK_FILTER_SIZE 8u /* issue 4: struct sock_filter */
+#define TSRUN_SOCK_FILTER_SIZE 8u /* struct sock_filter */
 #define TSRUN_SCHED_SIZE 48u
 #define TSRUN_SYSCTL_SIZE 16u
 #define TSRUN_MOUNT_ATTR_SIZE 24u

@@ -45,3 +45,20 @@ int tsrun_step_attrs(struct tsrun_init *ctx) {
   }
   return 0;
 }
+
+/* sched_setaffinity(2) of a plan CPU mask; none: leave it alone. */
+static int set_affinity(struct tsrun_init *ctx, struct tsrun_vec mask, const char *which) {
+  if (mask.count == 0) return 0;
+  const uint64_t *words = tsrun_plan_vec(ctx->plan, mask);
+  if (syscall(SYS_sched_setaffinity, 0, (size_t)mask.count * sizeof(uint64_t), words) < 0)
+    return tsrun_fail(ctx, errno, "set the ", which, " CPU affinity (process.execCPUAffinity)", NULL);
+  return 0;
+}
+
+int tsrun_step_affinity_initial(struct tsrun_init *ctx) {
+  return set_affinity(ctx, ctx->plan->h->cpu_affinity_initial, "initial");
+}
+
+int tsrun_step_affinity_final(struct tsrun_init *ctx) {
+  return set_affinity(ctx, ctx->plan->h->cpu_affinity_final, "final");
+}

@@ -89,13 +89,31 @@ static int step_hostname(struct tsrun_init *ctx) {
   return 0;
 }
 
+static int fail_chdir(struct tsrun_init *ctx, const char *cwd) {
+  /* runc's wording, which users and tests match on */
+  return tsrun_fail(ctx, errno, "chdir to cwd (\"", cwd, "\") set in config.json failed", NULL);
+}
+
+static int step_cwd_early(struct tsrun_init *ctx) {
+  /* Enter the cwd while still root: a directory the runtime may enter but
+   * the container user may not still works. A permission error is retried
+   * as the container user (step "cwd" below): a volume chowned to that user
+   * may be closed to root in a user namespace. Either way the host cwd
+   * inherited from the runtime never survives (CVE-2024-21626): the init
+   * left it at pivot_root, a tenant when it joined the mount namespace. */
+  const char *cwd = tsrun_plan_str(ctx->plan, ctx->plan->h->cwd);
+  if (chdir(cwd) == 0) {
+    ctx->cwd_done = 1;
+    return 0;
+  }
+  if (errno == EACCES || errno == EPERM) return 0;
+  return fail_chdir(ctx, cwd);
+}
+
 static int step_chdir(struct tsrun_init *ctx) {
-  /* pivot_root already entered the cwd as root; a cwd only the container
-   * user may enter is retried here, as runc does. Either way the host cwd
-   * inherited from the runtime never survives (CVE-2024-21626). */
   if (ctx->cwd_done) return 0;
   const char *cwd = tsrun_plan_str(ctx->plan, ctx->plan->h->cwd);
-  if (chdir(cwd) < 0) return tsrun_fail(ctx, errno, "chdir to cwd ", cwd, NULL);
+  if (chdir(cwd) < 0) return fail_chdir(ctx, cwd);
   return 0;
 }
 
@@ -111,11 +129,15 @@ static int step_no_new_privs(struct tsrun_init *ctx) {
 }
 
 static int step_ready(struct tsrun_init *ctx) {
-  /* Past this point the runtime exits and the init outlives it: stop tying
-   * our life to it. */
+  /* Past this point the runtime may exit and we outlive it: stop tying our
+   * life to it. */
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
   if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_READY, TSRUN_STEP_READY, 0, NULL, -1) < 0)
     return tsrun_fail(ctx, errno, "write to sync socket", NULL);
+  /* A tenant keeps its end until execve closes it (close-on-exec): EOF tells
+   * the runtime the program runs, an ERROR that execve failed. The init
+   * closes it now and reports through the exec fifo from here on. */
+  if (ctx->tenant) return 0;
   close(ctx->sync_fd);
   ctx->sync_fd = -1;
   return 0;
@@ -126,88 +148,103 @@ static int step_exec(struct tsrun_init *ctx) {
   return tsrun_fail(ctx, errno, "exec ", ctx->exec_path, NULL);
 }
 
+/* Which kind of process runs a step: the container's init (create), a
+ * tenant joining a running container (exec), or both. */
+enum { INIT = 1, TENANT = 2, BOTH = INIT | TENANT };
+
 struct tsrun_step_entry {
   enum tsrun_step id;
   int (*run)(struct tsrun_init *ctx);
+  int who;
 };
 
 /*
  * The order, and why:
- *  - signals, sync: nothing container-specific happens before the parent
- *    has accounted the init (cgroups, id maps).
+ *  - signals, namespaces, sync: nothing container-specific happens before
+ *    the parent has accounted the process (id maps, cgroups); the namespace
+ *    step reports the final pid (after its fork into pid/time namespaces)
+ *    before the parent's host steps, which must act on that process.
+ *  - cpu affinity: `initial` before the parent moves us into the cgroup,
+ *    `final` once we are in it (config.md, execCPUAffinity).
  *  - cgroupns right after: the init is now in the container's cgroup, which
  *    becomes the namespace's root (the planner keeps CLONE_NEWCGROUP out of
- *    the clone flags for that; v1 has no CLONE_INTO_CGROUP).
- *  - rootfs .. pivot_root: every mount is made while we are still fully
- *    privileged and can still see host paths (bind sources, the state dir);
- *    the create hooks run just before pivot_root, as the spec places them.
+ *    the clone flags for that; v1 has no CLONE_INTO_CGROUP). A tenant joins
+ *    the container's cgroup namespace with the other namespaces.
+ *  - rootfs .. pivot_root (init only): every mount is made while we are
+ *    still fully privileged and can still see host paths (bind sources, the
+ *    state dir); the create hooks run just before pivot_root, as the spec
+ *    places them. A tenant is in the container's mount namespace already.
  *  - hostname after the rootfs: independent, but a failure there should not
  *    leave a half-mounted tree visible for longer than needed.
  *  - rlimits before the user switch: raising a hard limit needs
  *    CAP_SYS_RESOURCE, which the container user may not keep.
  *  - terminal before the user switch: the pty must be opened and made the
  *    controlling terminal while we may still open /dev/ptmx.
+ *  - cwd as root first (see step_cwd_early), as the user later if refused.
  *  - bounding set before the user switch (dropping needs CAP_SETPCAP);
  *    user (setgroups/setresgid/setresuid with KEEPCAPS) before capset, so
  *    the final sets are what the container keeps.
  *  - cwd, umask, no_new_privs, then the executable lookup as the final user,
- *    so a missing or non-executable program fails `create`, not `start`.
- *  - ready, then the exec fifo: `create` returns while we block here.
+ *    so a missing or non-executable program fails `create` (or `exec`), not
+ *    `start`.
+ *  - ready, then the exec fifo (init only): `create` returns while we block
+ *    there. A tenant goes straight on to execve.
  *  - fds last: everything the runtime left open is close-on-exec.
  */
 static const struct tsrun_step_entry tsrun_steps[] = {
-    {TSRUN_STEP_SIGNALS, step_signals},
-    /* issue 3: joins before creating (user first), the user namespace
-     * before the rest so it owns them, and the fork into pid/time
-     * namespaces, all before the parent's host steps: those (cgroups,
-     * oom_score_adj) must act on the final init, whose pid this reports. */
-    {TSRUN_STEP_NAMESPACES, tsrun_step_namespaces},
-    {TSRUN_STEP_SYNC, step_sync},
-    /* issue 3: the cgroup namespace is rooted where we are when we make it:
-     * only after GO, i.e. after the runtime placed us in our cgroup. */
-    {TSRUN_STEP_CGROUPNS, tsrun_step_cgroupns},
-    {TSRUN_STEP_SESSION, step_session},
-    {TSRUN_STEP_KEYRING, step_keyring},
+    {TSRUN_STEP_SIGNALS, step_signals, BOTH},
+    /* Joins before creating (user first), the user namespace before the
+     * rest so it owns them, and the fork into pid/time namespaces. */
+    {TSRUN_STEP_NAMESPACES, tsrun_step_namespaces, BOTH},
+    {TSRUN_STEP_AFFINITY_INITIAL, tsrun_step_affinity_initial, TENANT},
+    {TSRUN_STEP_SYNC, step_sync, BOTH},
+    {TSRUN_STEP_AFFINITY_FINAL, tsrun_step_affinity_final, TENANT},
+    /* The cgroup namespace is rooted where we are when we make it: only
+     * after GO, i.e. after the runtime placed us in our cgroup. */
+    {TSRUN_STEP_CGROUPNS, tsrun_step_cgroupns, INIT},
+    {TSRUN_STEP_SESSION, step_session, BOTH},
+    {TSRUN_STEP_KEYRING, step_keyring, BOTH},
     /* sysctl before the rootfs: it writes through the host's /proc/sys,
      * which no container mount can have covered yet (sysctl.c). */
-    {TSRUN_STEP_SYSCTL, tsrun_step_sysctl},
-    {TSRUN_STEP_ROOTFS, tsrun_step_rootfs},
-    {TSRUN_STEP_MOUNT, tsrun_step_mounts},
-    {TSRUN_STEP_DEVICES, tsrun_step_devices},
-    {TSRUN_STEP_PATHS, tsrun_step_paths},
-    {TSRUN_STEP_CWD, tsrun_step_mkcwd},
-    {TSRUN_STEP_HOOKS, step_hooks},
-    {TSRUN_STEP_PIVOT, tsrun_step_pivot},
-    {TSRUN_STEP_HOSTNAME, step_hostname},
-    {TSRUN_STEP_RLIMITS, tsrun_step_rlimits},
+    {TSRUN_STEP_SYSCTL, tsrun_step_sysctl, INIT},
+    {TSRUN_STEP_ROOTFS, tsrun_step_rootfs, INIT},
+    {TSRUN_STEP_MOUNT, tsrun_step_mounts, INIT},
+    {TSRUN_STEP_DEVICES, tsrun_step_devices, INIT},
+    {TSRUN_STEP_PATHS, tsrun_step_paths, INIT},
+    {TSRUN_STEP_CWD, tsrun_step_mkcwd, INIT},
+    {TSRUN_STEP_HOOKS, step_hooks, INIT},
+    {TSRUN_STEP_PIVOT, tsrun_step_pivot, INIT},
+    {TSRUN_STEP_HOSTNAME, step_hostname, INIT},
+    {TSRUN_STEP_RLIMITS, tsrun_step_rlimits, BOTH},
     /* personality, scheduler, ioprio, mempolicy before the user switch:
      * real-time classes and negative nice need privileges the container
      * user may lack (attrs.c). */
-    {TSRUN_STEP_ATTRS, tsrun_step_attrs},
-    {TSRUN_STEP_TERMINAL, tsrun_step_terminal},
-    /* issue 4: without noNewPrivileges, seccomp(2) needs CAP_SYS_ADMIN, which
-     * the caps steps below may drop: load it while we still hold it (what runc
+    {TSRUN_STEP_ATTRS, tsrun_step_attrs, BOTH},
+    {TSRUN_STEP_TERMINAL, tsrun_step_terminal, BOTH},
+    {TSRUN_STEP_CWD_EARLY, step_cwd_early, BOTH},
+    /* Without noNewPrivileges, seccomp(2) needs CAP_SYS_ADMIN, which the
+     * caps steps below may drop: load it while we still hold it (what runc
      * does). The user/caps/cwd/lookup/fifo steps then run under the filter,
      * so the profile must allow their syscalls (any usable profile does). */
-    {TSRUN_STEP_SECCOMP_EARLY, tsrun_step_seccomp_early},
-    {TSRUN_STEP_BOUNDING, tsrun_step_bounding},
-    {TSRUN_STEP_USER, tsrun_step_user},
-    {TSRUN_STEP_CAPS, tsrun_step_caps},
-    {TSRUN_STEP_CHDIR, step_chdir},
-    {TSRUN_STEP_UMASK, step_umask},
-    {TSRUN_STEP_NO_NEW_PRIVS, step_no_new_privs},
-    {TSRUN_STEP_LOOKUP, tsrun_step_lookup},
-    /* issue 4: with noNewPrivileges, load it as late as possible so the
-     * fewest runtime syscalls run under the profile: after no_new_privs and
-     * the lookup, but while the sync socket is still open, because a
+    {TSRUN_STEP_SECCOMP_EARLY, tsrun_step_seccomp_early, BOTH},
+    {TSRUN_STEP_BOUNDING, tsrun_step_bounding, BOTH},
+    {TSRUN_STEP_USER, tsrun_step_user, BOTH},
+    {TSRUN_STEP_CAPS, tsrun_step_caps, BOTH},
+    {TSRUN_STEP_CHDIR, step_chdir, BOTH},
+    {TSRUN_STEP_UMASK, step_umask, BOTH},
+    {TSRUN_STEP_NO_NEW_PRIVS, step_no_new_privs, BOTH},
+    {TSRUN_STEP_LOOKUP, tsrun_step_lookup, BOTH},
+    /* With noNewPrivileges, load it as late as possible so the fewest
+     * runtime syscalls run under the profile: after no_new_privs and the
+     * lookup, but while the sync socket is still open, because a
      * SCMP_ACT_NOTIFY filter's listener fd travels over it. What still runs
      * after it: sendmsg/close (READY), open/write (exec fifo), close_range,
      * execve. */
-    {TSRUN_STEP_SECCOMP, tsrun_step_seccomp},
-    {TSRUN_STEP_READY, step_ready},
-    {TSRUN_STEP_FIFO, tsrun_step_fifo},
-    {TSRUN_STEP_FDS, tsrun_step_fds},
-    {TSRUN_STEP_EXEC, step_exec},
+    {TSRUN_STEP_SECCOMP, tsrun_step_seccomp, BOTH},
+    {TSRUN_STEP_READY, step_ready, BOTH},
+    {TSRUN_STEP_FIFO, tsrun_step_fifo, INIT},
+    {TSRUN_STEP_FDS, tsrun_step_fds, BOTH},
+    {TSRUN_STEP_EXEC, step_exec, BOTH},
 };
 
 _Static_assert(sizeof tsrun_steps / sizeof tsrun_steps[0] == TSRUN_STEP_COUNT, "every step is in the table");
@@ -240,6 +277,8 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   ctx.root_fd = -1;
   ctx.state_dir_fd = -1;
   ctx.pty_slave_fd = -1;
+  ctx.tenant = (plan->h->flags & TSRUN_PLAN_TENANT) != 0;
+  const int kind = ctx.tenant ? TENANT : INIT;
 
   /* Before anything else: nothing that later runs in the container may
    * ptrace us or open /proc/<pid>/exe of the host's node (CVE-2019-5736).
@@ -250,8 +289,8 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   /* Drop every fd of Node's we inherited: besides leaking host resources,
    * a copy of the runtime's lock fd would hold the container's lock for as
    * long as the init lives. Kept: stdio, preserved fds, sync and console. */
-  /* issue 3: and the namespace fds to join and the idmapped trees to
-   * attach (the namespace and mount steps close them). */
+  /* And the namespace fds to join and the idmapped trees to attach (the
+   * namespace and mount steps close them). */
   int keep[2 + 64] = {sync_fd, plan->h->console_socket_fd};
   int nkeep = 2;
   const struct tsrun_ns_join *joins = tsrun_plan_vec(plan, plan->h->ns_joins);
@@ -263,6 +302,7 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   close_fds_except(3 + plan->h->preserve_fds, keep, nkeep);
 
   for (size_t i = 0; i < sizeof tsrun_steps / sizeof tsrun_steps[0]; i++) {
+    if (!(tsrun_steps[i].who & kind)) continue;
     ctx.step = tsrun_steps[i].id;
     if (tsrun_steps[i].run(&ctx) == 0) continue;
     if (ctx.sync_fd >= 0) {

@@ -16,39 +16,43 @@
 #include "tsrun_plan.h"
 #include "tsrun_sync.h"
 
-/* The ordered steps of the init; the order of this list is the order they
- * run in (see tsrun_steps[] in init.c for why). Names are exported to TS. */
-#define TSRUN_STEPS(X)            \
-  X(SIGNALS, "signals")           \
-  X(NAMESPACES, "namespaces")     \
-  X(SYNC, "sync")                 \
-  X(CGROUPNS, "cgroupns")         \
-  X(SESSION, "session")           \
-  X(KEYRING, "keyring")           \
-  X(SYSCTL, "sysctl")             \
-  X(ROOTFS, "rootfs")             \
-  X(MOUNT, "mount")               \
-  X(DEVICES, "devices")           \
-  X(PATHS, "masked_paths")        \
-  X(CWD, "cwd")                   \
-  X(HOOKS, "hooks")               \
-  X(PIVOT, "pivot_root")          \
-  X(HOSTNAME, "hostname")         \
-  X(RLIMITS, "rlimits")           \
-  X(ATTRS, "process_attrs")       \
-  X(TERMINAL, "terminal")         \
-  X(SECCOMP_EARLY, "seccomp")     \
-  X(BOUNDING, "capabilities")     \
-  X(USER, "user")                 \
-  X(CAPS, "capabilities")         \
-  X(CHDIR, "cwd")                 \
-  X(UMASK, "umask")               \
-  X(NO_NEW_PRIVS, "no_new_privs") \
-  X(LOOKUP, "exec")               \
-  X(SECCOMP, "seccomp")           \
-  X(READY, "sync")                \
-  X(FIFO, "exec_fifo")            \
-  X(FDS, "fds")                   \
+/* The ordered steps of the init and of a tenant (exec); the order of this
+ * list is the order they run in (see tsrun_steps[] in init.c for why and
+ * for which kind runs which). Names are exported to TS. */
+#define TSRUN_STEPS(X)                \
+  X(SIGNALS, "signals")               \
+  X(NAMESPACES, "namespaces")         \
+  X(AFFINITY_INITIAL, "cpu_affinity") \
+  X(SYNC, "sync")                     \
+  X(AFFINITY_FINAL, "cpu_affinity")   \
+  X(CGROUPNS, "cgroupns")             \
+  X(SESSION, "session")               \
+  X(KEYRING, "keyring")               \
+  X(SYSCTL, "sysctl")                 \
+  X(ROOTFS, "rootfs")                 \
+  X(MOUNT, "mount")                   \
+  X(DEVICES, "devices")               \
+  X(PATHS, "masked_paths")            \
+  X(CWD, "cwd")                       \
+  X(HOOKS, "hooks")                   \
+  X(PIVOT, "pivot_root")              \
+  X(HOSTNAME, "hostname")             \
+  X(RLIMITS, "rlimits")               \
+  X(ATTRS, "process_attrs")           \
+  X(TERMINAL, "terminal")             \
+  X(CWD_EARLY, "cwd")                 \
+  X(SECCOMP_EARLY, "seccomp")         \
+  X(BOUNDING, "capabilities")         \
+  X(USER, "user")                     \
+  X(CAPS, "capabilities")             \
+  X(CHDIR, "cwd")                     \
+  X(UMASK, "umask")                   \
+  X(NO_NEW_PRIVS, "no_new_privs")     \
+  X(LOOKUP, "exec")                   \
+  X(SECCOMP, "seccomp")               \
+  X(READY, "sync")                    \
+  X(FIFO, "exec_fifo")                \
+  X(FDS, "fds")                       \
   X(EXEC, "exec")
 
 enum tsrun_step {
@@ -66,6 +70,7 @@ struct tsrun_init {
   int root_fd;      /* O_PATH fd of the container's root (bind mount) */
   int state_dir_fd; /* O_PATH fd of the host state dir (exec.fifo) */
   int cwd_done;     /* chdir to the cwd already succeeded as root */
+  int tenant;       /* TSRUN_PLAN_TENANT: joining a running container (exec) */
   int pty_slave_fd; /* -1 until the terminal step */
   enum tsrun_step step;
   int err;                          /* errno of the failure */
@@ -91,16 +96,18 @@ int tsrun_step_caps(struct tsrun_init *ctx);
 int tsrun_step_lookup(struct tsrun_init *ctx);
 int tsrun_step_fifo(struct tsrun_init *ctx);
 int tsrun_step_fds(struct tsrun_init *ctx);
-/* issue 4: load the seccomp filter; early (before the caps are dropped)
- * without noNewPrivileges, late (just before READY) with it. */
+/* Load the seccomp filter; early (before the caps are dropped) without
+ * noNewPrivileges, late (just before READY) with it. */
 int tsrun_step_seccomp_early(struct tsrun_init *ctx);
 int tsrun_step_seccomp(struct tsrun_init *ctx);
-/* issue 3 (3proc) */
 int tsrun_step_sysctl(struct tsrun_init *ctx);
 int tsrun_step_attrs(struct tsrun_init *ctx);
+/* process.execCPUAffinity: before and after the move into the cgroup. */
+int tsrun_step_affinity_initial(struct tsrun_init *ctx);
+int tsrun_step_affinity_final(struct tsrun_init *ctx);
 /* Applies the recursive attributes planned for mounts[index] (at dest). */
 int tsrun_mount_attrs(struct tsrun_init *ctx, uint32_t index, const char *dest);
-/* issue 3 (namespaces.c) */
+/* namespaces.c */
 int tsrun_step_namespaces(struct tsrun_init *ctx);
 int tsrun_step_cgroupns(struct tsrun_init *ctx);
 int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target);

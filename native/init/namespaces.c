@@ -1,7 +1,8 @@
-/* namespaces.c — issue 3: the init's namespace step for staged plans
- * (TSRUN_NS_STAGE): join namespaces by fd, create a user namespace whose id
- * maps the parent writes, unshare the rest, set time namespace offsets and
- * fork once more so the init is inside a new or joined pid/time namespace.
+/* namespaces.c — the namespace step, for the init and for tenants: join
+ * namespaces by fd (a tenant joins every namespace of the container),
+ * create a user namespace whose id maps the parent writes, unshare the
+ * rest, set time namespace offsets and fork once more so the process is
+ * inside a new or joined pid/time namespace; then report the pid.
  * Also the mounts a user namespace forbids (sysfs, mqueue, cgroup without
  * the namespace that owns them), bound from the host as runc does.
  *
@@ -12,6 +13,7 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/mount.h>
+#include <sys/prctl.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -102,12 +104,15 @@ static int write_offset(struct tsrun_init *ctx, int fd, const char *name, int64_
 
 int tsrun_step_namespaces(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
-  if (!(h->ns_flags & TSRUN_NS_STAGE)) return 0;
+  /* clone3 made every namespace (or there are none): only the pid report. */
+  if (!(h->ns_flags & TSRUN_NS_STAGE)) return send_msg(ctx, TSRUN_SYNC_PID, 0);
   /* The host state dir (exec.fifo) may be unreachable once we are the
    * root of a user namespace: take its fd while we still are the host's. */
   const char *state = tsrun_plan_str(ctx->plan, h->state_dir);
-  ctx->state_dir_fd = open(state, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (ctx->state_dir_fd < 0) return tsrun_fail(ctx, errno, "open state dir ", state, NULL);
+  if (state) {
+    ctx->state_dir_fd = open(state, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (ctx->state_dir_fd < 0) return tsrun_fail(ctx, errno, "open state dir ", state, NULL);
+  }
 
   /* Joins first (the spec: the child joins before it creates), the user
    * namespace first among them (the plan sorts it): it is what gives us
@@ -152,18 +157,33 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
    * host's root, which we stop being here (timens_offsets above). */
   if (in_userns && become_ns_root(ctx) < 0) return -1;
 
+  /* A tenant joined the container's mount namespace, which set our root and
+   * cwd to the container's root: that is where its terminal and cwd are
+   * looked up (the init gets its root fd from the rootfs step). */
+  if (ctx->tenant) {
+    ctx->root_fd = open("/", O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (ctx->root_fd < 0) return tsrun_fail(ctx, errno, "open the container's root", NULL);
+  }
+
   if (!(h->ns_flags & TSRUN_NS_FORK)) return send_msg(ctx, TSRUN_SYNC_PID, 0);
   /* unshare/setns of pid and time namespaces apply to our children only:
-   * the init is the next child. We are still in the runtime's pid
+   * the process is the next child. We are still in the runtime's pid
    * namespace (pid namespaces are never in the clone flags of a staged
-   * plan), so the pid fork returns is the one the runtime must report.
-   * Raw clone: glibc's fork would run Node's atfork handlers. */
-  long pid = syscall(SYS_clone, (unsigned long)SIGCHLD, 0, 0, 0, 0);
+   * plan), so the pid clone returns is the one the runtime must report.
+   * CLONE_PARENT makes it the runtime's child, not ours: the runtime can
+   * wait for it (a foreground exec's exit code) without being a subreaper,
+   * and it is reparented to the runtime's caller exactly as an unforked
+   * init would be. Raw clone: glibc's fork would run Node's atfork handlers. */
+  long pid = syscall(SYS_clone, (unsigned long)(CLONE_PARENT | SIGCHLD), 0, 0, 0, 0);
   if (pid < 0) return tsrun_fail(ctx, errno, "fork into the new namespaces", NULL);
-  if (pid == 0) return 0; /* the init: on to the next step */
-  /* The intermediate: report and leave; the init is reparented to the
-   * runtime (a subreaper under `run`) or to the host's init. An init whose
-   * pid the parent never learnt must not live on. */
+  if (pid == 0) {
+    /* The runtime is our parent now: die with it while we set up. The sync
+     * socket's EOF covers a runtime that died before this line. */
+    prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
+    return 0;
+  }
+  /* The intermediate: report and leave. A process whose pid the parent
+   * never learnt must not live on. */
   if (send_msg(ctx, TSRUN_SYNC_PID, (int32_t)pid) < 0) {
     kill((pid_t)pid, SIGKILL);
     _exit(1);

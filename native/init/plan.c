@@ -16,7 +16,7 @@ _Static_assert(sizeof(struct tsrun_mount) == TSRUN_MOUNT_SIZE, "mount record lay
 _Static_assert(sizeof(struct tsrun_rlimit) == TSRUN_RLIMIT_SIZE, "rlimit record layout");
 _Static_assert(sizeof(struct tsrun_device) == TSRUN_DEVICE_SIZE, "device record layout");
 _Static_assert(sizeof(struct tsrun_symlink) == TSRUN_SYMLINK_SIZE, "symlink record layout");
-_Static_assert(offsetof(struct tsrun_plan_header, seccomp_bpf) == 208, "plan header layout (issue 4)");
+_Static_assert(offsetof(struct tsrun_plan_header, seccomp_bpf) == 208, "plan header layout");
 _Static_assert(offsetof(struct tsrun_plan_header, proc_flags) == 224, "plan header layout");
 _Static_assert(offsetof(struct tsrun_plan_header, sched) == 248, "plan header layout");
 _Static_assert(sizeof(struct tsrun_sched) == TSRUN_SCHED_SIZE, "sched record layout");
@@ -27,6 +27,7 @@ _Static_assert(offsetof(struct tsrun_plan_header, ns_joins) == 336, "plan header
 _Static_assert(sizeof(struct tsrun_ns_join) == TSRUN_NS_JOIN_SIZE, "ns join record layout");
 _Static_assert(offsetof(struct tsrun_plan_header, idmap_mounts) == 368, "plan header layout");
 _Static_assert(sizeof(struct tsrun_idmap_mount) == TSRUN_IDMAP_MOUNT_SIZE, "idmap mount record layout");
+_Static_assert(offsetof(struct tsrun_plan_header, cpu_affinity_initial) == 376, "plan header layout");
 
 struct checker {
   const uint8_t *base;
@@ -98,8 +99,16 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
   for (uint32_t i = 0; i < h->idmap_mounts.count; i++)
     if (im[i].mount_index >= h->mounts.count) return bad(&c, "idmap mount index");
   if (h->seccomp_bpf.count > 0xffff) return bad(&c, "seccomp_bpf: longer than a sock_fprog can say");
-  if (!h->rootfs.off || !h->cwd.off || !h->state_dir.off || h->args.count == 0)
-    return bad(&c, "rootfs, cwd, state_dir and args are required");
+  if (!h->cwd.off || h->args.count == 0) return bad(&c, "cwd and args are required");
+  /* An init sets up a root filesystem and waits on the exec fifo of its
+   * state dir; a tenant does neither, and brings nothing to mount. */
+  if (h->flags & TSRUN_PLAN_TENANT) {
+    if (h->rootfs.off || h->state_dir.off || h->mounts.count || h->devices.count || h->symlinks.count ||
+        h->sysctls.count || h->unshare_flags || (h->flags & TSRUN_PLAN_HOOK_SYNC))
+      return bad(&c, "a tenant plan sets up no root filesystem");
+  } else if (!h->rootfs.off || !h->state_dir.off) {
+    return bad(&c, "rootfs and state_dir are required");
+  }
   const struct tsrun_mount *m = (const void *)(c.base + h->mounts.off);
   for (uint32_t i = 0; i < h->mounts.count; i++)
     if (check_str(&c, m[i].source, "mount source") || check_str(&c, m[i].destination, "mount destination") ||
@@ -113,10 +122,11 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
     if (!l[i].target.off || !l[i].linkpath.off || check_str(&c, l[i].target, "symlink") ||
         check_str(&c, l[i].linkpath, "symlink"))
       return bad(&c, "symlink");
-  /* issue 3 (3proc) */
   if (check_vec(&c, h->mempolicy_nodes, sizeof(uint64_t), "mempolicy_nodes") ||
       check_vec(&c, h->sysctls, sizeof(struct tsrun_sysctl), "sysctls") ||
-      check_vec(&c, h->mount_attrs, sizeof(struct tsrun_mount_attr), "mount_attrs"))
+      check_vec(&c, h->mount_attrs, sizeof(struct tsrun_mount_attr), "mount_attrs") ||
+      check_vec(&c, h->cpu_affinity_initial, sizeof(uint64_t), "cpu_affinity_initial") ||
+      check_vec(&c, h->cpu_affinity_final, sizeof(uint64_t), "cpu_affinity_final"))
     return -1;
   const struct tsrun_sysctl *sc = (const void *)(c.base + h->sysctls.off);
   for (uint32_t i = 0; i < h->sysctls.count; i++)

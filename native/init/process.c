@@ -5,6 +5,7 @@
 #include <string.h>
 #include <sys/prctl.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -48,8 +49,25 @@ int tsrun_step_bounding(struct tsrun_init *ctx) {
   return 0;
 }
 
+/* Stdio that is a pipe or a socket (an engine's, usually) is handed to the
+ * process's user, as runc does, so the program can reopen it through
+ * /dev/stdout or /proc/self/fd. Terminals and files are left alone: they
+ * are the caller's (a host tty, a host log file), not the container's;
+ * our own pty was chowned when it was made. Failures are ignored, as runc
+ * does: inside a user namespace the kernel may refuse. */
+static void chown_stdio(uint32_t uid, uint32_t gid) {
+  for (int fd = 0; fd < 3; fd++) {
+    struct stat st;
+    if (fstat(fd, &st) < 0 || !(S_ISFIFO(st.st_mode) || S_ISSOCK(st.st_mode))) continue;
+    if (st.st_uid == uid) continue;
+    if (fchown(fd, uid, gid) < 0) { /* not ours to change */
+    }
+  }
+}
+
 int tsrun_step_user(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
+  chown_stdio(h->uid, h->gid);
   /* Keep the permitted set across the uid change; capset then trims it. */
   if ((h->flags & TSRUN_PLAN_SET_CAPS) && prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0)
     return tsrun_fail(ctx, errno, "set keepcaps", NULL);

@@ -147,7 +147,7 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
   const char *state = tsrun_plan_str(ctx->plan, h->state_dir);
   /* The state dir stays reachable through this fd after pivot_root: the
    * exec fifo is opened through it at the very end. */
-  if (ctx->state_dir_fd < 0) /* issue 3: the namespace step may have opened it */
+  if (ctx->state_dir_fd < 0) /* the namespace step may have opened it */
     ctx->state_dir_fd = open(state, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (ctx->state_dir_fd < 0) return tsrun_fail(ctx, errno, "open state dir ", state, NULL);
   /* Nothing we mount may propagate back to the host (default rslave, or
@@ -257,14 +257,14 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
     char target[64];
     tsrun_fd_path(fd, target, sizeof target);
     int rc;
-    int tree = tsrun_idmap_tree(p, i); /* issue 3: idmapped bind, prepared by the runtime */
+    int tree = tsrun_idmap_tree(p, i); /* an idmapped bind, prepared by the runtime */
     if (tree >= 0)
       rc = tsrun_attach_tree(tree, target);
     else if (m->kind == TSRUN_MOUNT_BIND)
       rc = mount(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL);
     else
       rc = mount(source, target, fstype, m->flags, tsrun_plan_str(p, m->data));
-    /* issue 3: what a user namespace may not mount, bound from the host */
+    /* what a user namespace may not mount, bound from the host */
     if (rc < 0 && errno == EPERM && m->kind == TSRUN_MOUNT_FS) rc = tsrun_userns_mount_fallback(m, fstype, target);
     int saved = errno;
     close(fd);
@@ -418,6 +418,5 @@ int tsrun_step_pivot(struct tsrun_init *ctx) {
     if (mount(NULL, "/", NULL, flags, NULL) < 0) return tsrun_fail(ctx, errno, "remount / read-only", NULL);
   }
   umask(022);
-  ctx->cwd_done = chdir(tsrun_plan_str(ctx->plan, h->cwd)) == 0;
   return 0;
 }

@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
 
@@ -22,12 +23,55 @@ static int send_console(int sock, int master) {
   return tsrun_send_with_fd(sock, name, sizeof name - 1, master) < 0 ? -1 : 0;
 }
 
+/* /dev/console is the pty too, as runc does (bind of the slave). An image's
+ * /dev/console that is a symlink or a directory is removed, not followed:
+ * the pty goes onto a plain file we create (cf. CVE-2025-52565). */
+static int bind_console(struct tsrun_init *ctx, int slave) {
+  int devfd = tsrun_open_in_root(ctx->root_fd, "/dev", O_PATH | O_DIRECTORY);
+  if (devfd >= 0) {
+    struct stat st;
+    int rc = 0;
+    if (fstatat(devfd, "console", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
+      rc = unlinkat(devfd, "console", S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
+    int saved = errno;
+    close(devfd);
+    if (rc < 0) return tsrun_fail(ctx, saved, "replace the image's /dev/console (a symlink or directory)", NULL);
+  }
+  int console = tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
+  if (console >= 0) {
+    char target[64], source[64];
+    tsrun_fd_path(console, target, sizeof target);
+    tsrun_fd_path(slave, source, sizeof source);
+    mount(source, target, NULL, MS_BIND, NULL);
+    close(console);
+  }
+  return 0;
+}
+
+/* Opens the container's pty multiplexer: its own devpts instance (after
+ * pivot_root for the init, in the joined mount namespace for a tenant).
+ * Resolved inside the root, since a tenant's container may have swapped
+ * /dev/ptmx for a symlink leading out of it, and checked to be the ptmx
+ * device (5:2): a fifo there must not hang us, nor a regular file become
+ * the container's terminal. */
+static int open_ptmx(struct tsrun_init *ctx) {
+  int master = tsrun_open_in_root(ctx->root_fd, "/dev/ptmx", O_RDWR | O_NOCTTY | O_NONBLOCK);
+  if (master < 0) return tsrun_fail(ctx, errno, "open /dev/ptmx", NULL);
+  struct stat st;
+  if (fstat(master, &st) < 0 || !S_ISCHR(st.st_mode) || major(st.st_rdev) != 5 || minor(st.st_rdev) != 2) {
+    close(master);
+    return tsrun_fail(ctx, ENOTTY, "/dev/ptmx is not the pty multiplexer", NULL);
+  }
+  int fl = fcntl(master, F_GETFL);
+  if (fl >= 0) fcntl(master, F_SETFL, fl & ~O_NONBLOCK);
+  return master;
+}
+
 int tsrun_step_terminal(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
   if (!(h->flags & TSRUN_PLAN_TERMINAL)) return 0;
-  /* After pivot_root: this is the container's own devpts instance. */
-  int master = open("/dev/ptmx", O_RDWR | O_NOCTTY | O_CLOEXEC);
-  if (master < 0) return tsrun_fail(ctx, errno, "open /dev/ptmx", NULL);
+  int master = open_ptmx(ctx);
+  if (master < 0) return -1;
   int unlock = 0;
   if (ioctl(master, TIOCSPTLCK, &unlock) < 0) {
     int saved = errno;
@@ -44,32 +88,16 @@ int tsrun_step_terminal(struct tsrun_init *ctx) {
     struct winsize ws = {.ws_row = (unsigned short)h->console_height, .ws_col = (unsigned short)h->console_width};
     ioctl(slave, TIOCSWINSZ, &ws);
   }
-  /* /dev/console is the pty too, as runc does (bind of the slave). An
-   * image's /dev/console that is a symlink or a directory is removed, not
-   * followed: the pty goes onto a plain file we create (cf. CVE-2025-52565). */
-  int devfd = tsrun_open_in_root(ctx->root_fd, "/dev", O_PATH | O_DIRECTORY);
-  if (devfd >= 0) {
-    struct stat st;
-    int rc = 0;
-    if (fstatat(devfd, "console", &st, AT_SYMLINK_NOFOLLOW) == 0 && !S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode))
-      rc = unlinkat(devfd, "console", S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
-    int saved = errno;
-    close(devfd);
-    if (rc < 0) {
-      close(slave);
-      close(master);
-      return tsrun_fail(ctx, saved, "replace the image's /dev/console (a symlink or directory)", NULL);
-    }
+  /* The terminal belongs to the process's user, as runc makes it; its group
+   * stays what devpts gave it (gid=5, tty, with the usual devpts options). */
+  int rc = fchown(slave, h->uid, (gid_t)-1) < 0 ? tsrun_fail(ctx, errno, "chown the pty to the process user", NULL) : 0;
+  /* A tenant shares the init's /dev/console. */
+  if (rc == 0 && !ctx->tenant) rc = bind_console(ctx, slave);
+  if (rc < 0) {
+    close(slave);
+    close(master);
+    return -1;
   }
-  int console = tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
-  if (console >= 0) {
-    char target[64], source[64];
-    tsrun_fd_path(console, target, sizeof target);
-    tsrun_fd_path(slave, source, sizeof source);
-    mount(source, target, NULL, MS_BIND, NULL);
-    close(console);
-  }
-  int rc;
   if (h->console_socket_fd >= 0) {
     rc = send_console(h->console_socket_fd, master);
     close(h->console_socket_fd);

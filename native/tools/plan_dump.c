@@ -109,12 +109,12 @@ int main(int argc, char **argv) {
     str(&p, "linkpath", l[i].linkpath, 0);
     printf("}");
   }
-  /* issue 4: seccomp */
+  /* seccomp */
   printf("],\"seccomp\":{\"flags\":%u,\"bpf\":\"", h->seccomp_flags);
   const uint8_t *bpf = tsrun_plan_vec(&p, h->seccomp_bpf);
   for (uint32_t i = 0; i < h->seccomp_bpf.count * TSRUN_SOCK_FILTER_SIZE; i++) printf("%02x", bpf[i]);
   printf("\"}");
-  /* issue 3 (3proc) */
+  /* process attributes */
   printf(
       ",\"procAttrs\":{\"procFlags\":%u,\"personality\":%u,\"ioprio\":%u,\"mempolicyMode\":%u,\"rootPropagation\":"
       "\"%" PRIu64 "\",",
@@ -138,7 +138,7 @@ int main(int argc, char **argv) {
   for (uint32_t i = 0; i < h->mount_attrs.count; i++)
     printf("%s{\"mount\":%u,\"attrSet\":\"%" PRIu64 "\",\"attrClr\":\"%" PRIu64 "\"}", i ? "," : "", ma[i].mount,
            ma[i].attr_set, ma[i].attr_clr);
-  /* issue 3: namespaces */
+  /* namespaces */
   printf("],\"unshareFlags\":\"%" PRIu64 "\",\"nsFlags\":%u,\"nsJoins\":[", h->unshare_flags, h->ns_flags);
   const struct tsrun_ns_join *j = tsrun_plan_vec(&p, h->ns_joins);
   for (uint32_t i = 0; i < h->ns_joins.count; i++)
@@ -149,7 +149,13 @@ int main(int argc, char **argv) {
   const struct tsrun_idmap_mount *im = tsrun_plan_vec(&p, h->idmap_mounts);
   for (uint32_t i = 0; i < h->idmap_mounts.count; i++)
     printf("%s{\"mountIndex\":%u,\"fd\":%d}", i ? "," : "", im[i].mount_index, im[i].fd);
-  printf("]}\n");
+  printf("],\"cpuAffinity\":{\"initial\":[");
+  const uint64_t *ai = tsrun_plan_vec(&p, h->cpu_affinity_initial);
+  for (uint32_t i = 0; i < h->cpu_affinity_initial.count; i++) printf("%s\"%" PRIu64 "\"", i ? "," : "", ai[i]);
+  printf("],\"final\":[");
+  const uint64_t *af = tsrun_plan_vec(&p, h->cpu_affinity_final);
+  for (uint32_t i = 0; i < h->cpu_affinity_final.count; i++) printf("%s\"%" PRIu64 "\"", i ? "," : "", af[i]);
+  printf("]}}\n");
   tsrun_plan_free(&p);
   return 0;
 }

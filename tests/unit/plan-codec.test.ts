@@ -9,8 +9,10 @@ import * as path from 'node:path';
 
 import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import { encodePlan, HEADER_SIZE } from '../../lib/native/plan-codec.js';
+import { PLAN_VERSION } from '../../lib/native/binding.js';
 import { buildPlan, type PlanHost } from '../../lib/plan/build.js';
-import type { InitPlan } from '../../lib/plan/types.js';
+import { buildTenantPlan } from '../../lib/plan/tenant.js';
+import { NsFlag, PlanFlag, type InitPlan } from '../../lib/plan/types.js';
 import { ROOT } from '../helpers/bundle.js';
 
 const DUMP = path.join(ROOT, 'build', 'tsrun-plan-dump');
@@ -29,7 +31,7 @@ function decode(buf: Buffer): { status: number | null; json: any; stderr: string
 function expected(p: InitPlan) {
   const strs = (a: string[]) => a.map((s) => ({ s }));
   return {
-    version: 2,
+    version: PLAN_VERSION,
     flags: p.flags,
     cloneFlags: p.cloneFlags.toString(),
     rootfsPropagation: p.rootfsPropagation.toString(),
@@ -65,7 +67,6 @@ function expected(p: InitPlan) {
     devices: p.devices,
     symlinks: p.symlinks,
     seccomp: { flags: p.seccomp?.flags ?? 0, bpf: Buffer.from(p.seccomp?.bpf ?? []).toString('hex') },
-    // issue 3 (3proc)
     procAttrs: {
       procFlags: p.procAttrs.procFlags,
       personality: p.procAttrs.personality,
@@ -85,6 +86,7 @@ function expected(p: InitPlan) {
       boottime: [p.timeOffsets.boottime[0].toString(), p.timeOffsets.boottime[1]],
     },
     idmapMounts: p.idmapMounts,
+    cpuAffinity: { initial: p.cpuAffinity.initial.map(String), final: p.cpuAffinity.final.map(String) },
   };
 }
 
@@ -102,7 +104,7 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   spec.domainname = 'example.org';
   spec.process!.env = ['A=1', 'UNICODE=h\u00e9llo \u2603', 'QUOTE="x"'];
   spec.linux!.devices = [{ type: 'b', path: '/dev/loop9', major: 7, minor: 9, fileMode: 0o640, uid: 3, gid: 4 }];
-  // issue 3 (3proc): every field of the process-attribute block
+  // every field of the process-attribute block
   spec.linux!.personality = { domain: 'LINUX32', flags: ['ADDR_NO_RANDOMIZE'] };
   spec.process!.scheduler = {
     policy: 'SCHED_DEADLINE',
@@ -123,9 +125,9 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
     host,
   ).init;
   plan.rlimits[1] = { resource: 4, soft: 0xffffffffffffffffn, hard: 0xffffffffffffffffn };
-  // issue 4: a stand-in program (two sock_filter records) and flags
+  // a stand-in program (two sock_filter records) and flags
   plan.seccomp = { bpf: Uint8Array.from([0x20, 0, 0, 0, 4, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]), flags: 8 | 2 };
-  // issue 3: namespace joins and time offsets (fds are only numbers here)
+  // namespace joins and time offsets (fds are only numbers here)
   plan.nsJoins = [
     { fd: 11, nstype: 0x10000000 },
     { fd: 12, nstype: 0x40000000 },
@@ -168,6 +170,41 @@ dumpTest('the C loader rejects corrupt buffers', (t) => {
   badOffset.writeUInt32LE(good.length + 100, 104); // rootfs string offset
   t.regex(decode(badOffset).stderr, /invalid plan buffer: rootfs/);
   t.regex(decode(good.subarray(0, HEADER_SIZE - 1)).stderr, /too short/);
+});
+
+dumpTest('a tenant plan round-trips: no rootfs, state dir or mounts; joins, affinity, seccomp', (t) => {
+  const spec = defaultSpec();
+  spec.process!.execCPUAffinity = { initial: '0', final: '0-1,64' };
+  spec.process!.user = { uid: 1000, gid: 1000, additionalGids: [5] };
+  const plan = buildTenantPlan(spec.process!, {
+    id: 'box',
+    joins: [
+      { fd: 20, nstype: 0x10000000 },
+      { fd: 21, nstype: 0x20000000 },
+    ],
+    noNewKeyring: false,
+    consoleSocketFd: -1,
+    preserveFds: 1,
+    extraEnv: ['LISTEN_FDS=1'],
+    seccomp: { bpf: Uint8Array.from([0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]), flags: 0 },
+    home: '/home/u',
+  }).init;
+  t.truthy(plan.flags & PlanFlag.TENANT);
+  t.is(plan.nsFlags, NsFlag.STAGE | NsFlag.FORK, 'a pid namespace join forks');
+  t.deepEqual(plan.cpuAffinity, { initial: [1n], final: [3n, 1n] });
+  t.true(plan.env.includes('HOME=/home/u'));
+  t.is(plan.keyring, '_ses.box');
+  const out = decode(encodePlan(plan));
+  t.is(out.status, 0, out.stderr);
+  t.deepEqual(out.json, expected(plan));
+  t.is(out.json.rootfs, null);
+  t.is(out.json.stateDir, null);
+});
+
+dumpTest('the C loader refuses a tenant plan that would set up a root filesystem', (t) => {
+  const init = buildPlan(defaultSpec(), { id: 'z', bundle: '/b', rootfs: '/r', stateDir: '/s' }, host).init;
+  t.regex(decode(encodePlan({ ...init, flags: init.flags | PlanFlag.TENANT })).stderr, /a tenant plan sets up no root filesystem/);
+  t.regex(decode(encodePlan({ ...init, rootfs: null })).stderr, /rootfs and state_dir are required/);
 });
 
 test('strings with NUL bytes cannot be encoded', (t) => {

@@ -11,7 +11,7 @@ import { parseLimits } from '../../lib/config/validate-process.js';
 import { sysctlNamespace } from '../../lib/config/validate-namespaces.js';
 import { validateSpec, type ValidationHost } from '../../lib/config/validate.js';
 import { ConfigError } from '../../lib/errors.js';
-import { MOUNT_ATTR, parseNodeList, planProcAttrs, recursiveAttrs, rootPropagationPlan } from '../../lib/plan/attrs.js';
+import { MOUNT_ATTR, listMask, planProcAttrs, recursiveAttrs, rootPropagationPlan } from '../../lib/plan/attrs.js';
 import { MS } from '../../lib/plan/linux.js';
 import { parseMountOptions } from '../../lib/plan/mounts.js';
 
@@ -172,7 +172,7 @@ test('process attributes plan to kernel values', (t) => {
   t.is(a.mempolicyMode, 3 | (1 << 15));
   t.deepEqual(a.mempolicyNodes, [1n, 1n]);
   t.deepEqual(a.sysctls, [{ path: 'net/ipv4/ip_forward', value: '1' }]);
-  t.deepEqual(parseNodeList('1-2'), [6n]);
+  t.deepEqual(listMask('1-2'), [6n]);
 });
 
 test('socket activation: LISTEN_FDS counts only when LISTEN_PID is us', (t) => {

@@ -7,7 +7,12 @@ import type { Context } from '../context.js';
 import { listenFdOptions } from '../listen-fds.js';
 
 type Handler<A> = (ctx: Context, args: A) => Promise<number> | number;
-export type Runner = <A>(fn: Handler<A>) => (args: A) => Promise<void>;
+/** How a command fails: its exit status (default 1) and the word before its message (default: the command's name). */
+export interface FailAs {
+  failCode?: number;
+  label?: string;
+}
+export type Runner = <A>(fn: Handler<A>, fail?: FailAs) => (args: A) => Promise<void>;
 
 export function createCommand(run: Runner): CommandModule {
   return {

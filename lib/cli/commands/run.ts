@@ -54,7 +54,7 @@ export function runCommand(run: Runner): CommandModule {
         ...listenFdOptions(a['preserve-fds'] as number),
         detach,
       });
-      const stopForwarding = detach ? () => undefined : forwardSignals(life, created.state.pid, created.ptyMaster);
+      const stopForwarding = detach ? () => undefined : forwardSignals(life.native, created.state.pid, created.ptyMaster);
       try {
         life.start(id);
       } catch (e) {
@@ -63,7 +63,7 @@ export function runCommand(run: Runner): CommandModule {
         throw e;
       }
       if (detach) return 0;
-      const code = await superviseForeground(life, created.state, created.ptyMaster, stopForwarding);
+      const code = await superviseForeground(life.native, created.state.pid, created.ptyMaster, stopForwarding);
       if (!a.keep) await life.delete(id, true);
       return code;
     }),

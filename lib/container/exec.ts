@@ -1,0 +1,252 @@
+/**
+ * exec: a new process in a running container, as `runc exec` runs it.
+ *
+ *   read the state (shared lock) → check the status → validate the process
+ *   → open the container's namespaces (then check its init is still the one
+ *   we recorded) → the cgroup to join, the compiled seccomp filter, HOME →
+ *   plan a tenant (lib/plan/tenant.ts) → launch (lib/container/launch.ts)
+ *
+ * The tenant is the runtime's child (even after its fork into the pid
+ * namespace: CLONE_PARENT), so a foreground exec waits for it like `run`
+ * waits for its init. Nothing is left behind on failure: launch kills what
+ * it started, and nothing else is made.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { CgroupManager } from '../cgroups/manager.js';
+import { checkShape, specShape, type Shape } from '../config/load.js';
+import type { Process, Spec } from '../config/types.js';
+import { validateProcessSpec } from '../config/validate.js';
+import { TsrunError } from '../errors.js';
+import { buildTenantPlan } from '../plan/tenant.js';
+import { closeAll } from './fds.js';
+import { launch, type LaunchCgroup, type Launched } from './launch.js';
+import type { Lifecycle } from './lifecycle.js';
+import { SYNC_TIMEOUT_MS, writePidFile } from './lifecycle.js';
+import { openProcessNamespaces } from './namespaces.js';
+import { isAlive } from './procfs.js';
+import { containerProcessState, sendToListener } from './seccomp-notify.js';
+import { SECCOMP_NAME, type StoredState } from './state.js';
+import { canExec } from './status.js';
+
+export interface ExecOptions {
+  /** The whole process (from --process, or config.json's with the flags applied: resolveExecProcess). */
+  process: Process;
+  consoleSocket?: string;
+  /** Nobody will relay a terminal: process.terminal then needs a console socket. */
+  detach: boolean;
+  pidFile?: string;
+  preserveFds?: number;
+  /** Appended to the environment (LISTEN_FDS/LISTEN_PID of socket activation). */
+  extraEnv?: string[];
+  /** Exec into a paused container too (the process stays frozen until resume). */
+  ignorePaused?: boolean;
+  /** runc's --cgroup: `[controller[,controller]:]path`, an existing sub-cgroup of the container's. */
+  subCgroups?: readonly string[];
+}
+
+export function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Launched {
+  // Shared: execs run side by side. Held until the process is in the
+  // container's cgroup, so a delete meanwhile waits and then kills it too;
+  // not longer: a paused container keeps it frozen until `resume`, which
+  // must be able to take the lock.
+  const lock = life.store.lock(id, { shared: true });
+  let fds: number[] = [];
+  try {
+    const state = life.store.read(id);
+    const status = life.store.status(state);
+    canExec(status, opts.ignorePaused ?? false);
+    const p = opts.process;
+    for (const w of validateProcessSpec(p, life.host, { detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined }))
+      life.warn?.(w);
+    const sub = parseSubCgroups(opts.subCgroups ?? []);
+    const joins = openProcessNamespaces(state.pid);
+    fds.push(...joins.map((j) => j.fd));
+    // the namespaces are the init's only if it is still the process we recorded
+    if (!isAlive(state.pid, state.pidStartTime)) throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+    const cg = life.cgroupOf(state);
+    const cgroup = cg ? cgroupTarget(cg, sub) : null;
+    const consoleSocketFd = opts.consoleSocket !== undefined ? life.native.connectUnix(opts.consoleSocket) : -1;
+    if (consoleSocketFd >= 0) fds.push(consoleSocketFd);
+    const plan = buildTenantPlan(p, {
+      id,
+      joins,
+      noNewKeyring: state.noNewKeyring ?? false,
+      consoleSocketFd,
+      preserveFds: opts.preserveFds ?? 0,
+      extraEnv: opts.extraEnv ?? [],
+      seccomp: state.seccomp ? { bpf: fs.readFileSync(path.join(life.store.dir(id), SECCOMP_NAME)), flags: state.seccomp.flags } : null,
+      home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life, `/proc/${state.pid}/root`, p.user.uid),
+    });
+    const childFds = fds;
+    fds = []; // launch closes them, whatever happens
+    const listener = state.seccomp?.listenerPath;
+    const launched = launch(life.native, {
+      plan,
+      cgroup,
+      childFds,
+      // a paused container freezes the process as soon as it joins the cgroup
+      timeoutMs: status === 'paused' ? -1 : SYNC_TIMEOUT_MS,
+      timeline: life.timeline,
+      onJoined: () => lock.release(),
+      onSeccomp: listener
+        ? (fd, pid) =>
+            sendToListener(life.native, listener, containerProcessState(state.seccomp!.listenerMetadata, { ...hookState(state), pid }), fd)
+        : undefined,
+    });
+    if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+    return launched;
+  } catch (e) {
+    closeAll(fds);
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+function hookState(state: StoredState) {
+  return {
+    ociVersion: state.ociVersion,
+    id: state.id,
+    status: 'running' as const,
+    pid: state.pid,
+    bundle: state.bundle,
+    annotations: state.annotations ?? {},
+  };
+}
+
+/** HOME of `uid` in the container's /etc/passwd, read inside its root (no symlink leads out). */
+function homeIn(life: Lifecycle, root: string, uid: number): string | null {
+  const passwd = life.native.readInRoot(root, '/etc/passwd', 1 << 20);
+  for (const line of passwd?.split('\n') ?? []) {
+    const f = line.split(':');
+    if (f.length >= 7 && Number(f[2]) === uid && f[5]) return f[5];
+  }
+  return null;
+}
+
+/** runc's --cgroup values → controller ('' = all, or the v2 tree) → path relative to the container's cgroup. */
+export function parseSubCgroups(args: readonly string[]): Map<string, string> {
+  const out = new Map<string, string>();
+  for (const arg of args) {
+    const parts = arg.split(':');
+    if (parts.length > 2) throw new TsrunError('EUSAGE', `invalid --cgroup argument: ${arg}`);
+    const rel = parts[parts.length - 1]!;
+    if (!rel || path.posix.isAbsolute(rel) || rel.split('/').includes('..'))
+      throw new TsrunError('EUSAGE', `invalid --cgroup argument: ${arg} (the path is relative to the container's cgroup, without "..")`);
+    if (parts.length === 1) {
+      if (args.length !== 1) throw new TsrunError('EUSAGE', `invalid --cgroup argument: ${arg} (missing <controller>: prefix)`);
+      out.set('', rel);
+    } else for (const c of parts[0]!.split(',')) out.set(c, rel);
+  }
+  return out;
+}
+
+/** Where a tenant joins: the container's cgroup, or the sub-cgroups asked for (which must exist). */
+function cgroupTarget(cg: CgroupManager, sub: ReadonlyMap<string, string>): LaunchCgroup {
+  if (sub.size === 0) return { v2Dir: cg.v2Dir, join: (pid) => cg.addProcess(pid) };
+  const { version, paths } = cg.state;
+  const dirs = new Map<string, string>();
+  const existing = (key: string, dir: string, arg: string) => {
+    if (!fs.existsSync(dir)) throw new TsrunError('EUSAGE', `--cgroup ${arg}: no such sub-cgroup ${dir}`);
+    dirs.set(key, dir);
+  };
+  if (version === 2) {
+    const rels = new Set(sub.values());
+    if (rels.size !== 1) throw new TsrunError('EUSAGE', '--cgroup: cgroup v2 has one hierarchy: give one path');
+    const rel = [...rels][0]!;
+    existing('', path.join(paths['']!, rel), rel);
+  } else {
+    for (const c of sub.keys()) if (c && !(c in paths)) throw new TsrunError('EUSAGE', `--cgroup ${c}:${sub.get(c)}: no such controller`);
+    for (const [key, dir] of Object.entries(paths)) {
+      const rel = sub.get(key) ?? sub.get('');
+      if (rel === undefined || (key === '' && !sub.has(''))) dirs.set(key, dir);
+      else existing(key, path.join(dir, rel), key ? `${key}:${rel}` : rel);
+    }
+  }
+  return {
+    v2Dir: version === 2 ? dirs.get('')! : null,
+    join(pid) {
+      for (const [key, dir] of dirs) {
+        try {
+          fs.writeFileSync(path.join(dir, 'cgroup.procs'), String(pid));
+        } catch (e) {
+          // the hybrid's unified tree is for tracking only
+          if (key !== '' || version === 2)
+            throw new TsrunError('ESYSTEM', `cannot move the process into ${dir}: ${(e as NodeJS.ErrnoException).code ?? e}`, { cause: e });
+        }
+      }
+    },
+  };
+}
+
+const processShape = specShape.fields!.process as Shape;
+
+/**
+ * A `--process` file: a runtime-spec process object. Its errors name the
+ * file and the field (`process.user.uid`), as config.json's do.
+ */
+export function loadProcessFile(file: string): Process {
+  let text: string;
+  try {
+    text = fs.readFileSync(file, 'utf8');
+  } catch (e) {
+    throw new TsrunError('EUSAGE', `--process ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`, { cause: e });
+  }
+  let json: unknown;
+  try {
+    json = JSON.parse(text);
+  } catch (e) {
+    throw new TsrunError('ECONFIG', `--process ${file}: invalid JSON: ${(e as Error).message}`, { cause: e });
+  }
+  try {
+    checkShape(json as never, processShape, 'process');
+  } catch (e) {
+    throw new TsrunError('ECONFIG', `--process ${file}: ${(e as Error).message}`, { cause: e });
+  }
+  return json as Process;
+}
+
+/** runc's exec flags, applied to config.json's process (when there is no --process). */
+export interface ExecOverrides {
+  args: string[];
+  cwd?: string;
+  env?: string[];
+  tty?: boolean;
+  user?: { uid: number; gid?: number };
+  additionalGids?: number[];
+  caps?: string[];
+  noNewPrivileges?: boolean;
+  apparmorProfile?: string;
+  selinuxLabel?: string;
+}
+
+/**
+ * The process exec runs without --process: the container's config.json
+ * process with the command line's args and flags, as runc builds it (the
+ * terminal is off unless asked for; --cap adds to the bounding, effective,
+ * permitted and ambient sets; --env appends).
+ */
+export function resolveExecProcess(spec: Spec, o: ExecOverrides): Process {
+  const base = spec.process;
+  if (!base) throw new TsrunError('ECONFIG', 'process: config.json has no process to exec with');
+  const p: Process = structuredClone(base);
+  p.args = o.args;
+  if (o.cwd) p.cwd = o.cwd;
+  if (o.apparmorProfile) p.apparmorProfile = o.apparmorProfile;
+  if (o.selinuxLabel) p.selinuxLabel = o.selinuxLabel;
+  if (o.caps?.length) {
+    const c = (p.capabilities ??= {});
+    for (const set of ['bounding', 'effective', 'permitted', 'ambient'] as const) c[set] = [...(c[set] ?? []), ...o.caps];
+  }
+  p.env = [...(p.env ?? []), ...(o.env ?? [])];
+  p.terminal = o.tty ?? false;
+  if (o.noNewPrivileges !== undefined) p.noNewPrivileges = o.noNewPrivileges;
+  if (o.user) {
+    p.user = { ...p.user, uid: o.user.uid };
+    if (o.user.gid !== undefined) p.user.gid = o.user.gid;
+  }
+  if (o.additionalGids?.length) p.user.additionalGids = [...(p.user.additionalGids ?? []), ...o.additionalGids];
+  return p;
+}

@@ -1,0 +1,199 @@
+/**
+ * launch: the one parent-side path from a complete plan to a live process,
+ * for the container's init (create) and for tenants (exec):
+ *
+ *   encode → spawn (clone3; born in the v2 cgroup when there is one) →
+ *   the sync loop of native/include/tsrun_sync.h → READY (the init waits on
+ *   its exec fifo) or, for a tenant, EOF (its execve closed the socket)
+ *
+ * and, on any failure on the way, SIGKILL, reap and close what it holds, so
+ * the caller only undoes what it made itself (a state dir, a cgroup). What
+ * differs between create and exec arrives as data (the plan, the cgroup to
+ * join) and as answers to the two messages only create gets (HOOKS, and the
+ * seccomp listener fd, which exec may get too).
+ */
+import * as fs from 'node:fs';
+
+import { InitStepError, TsrunError } from '../errors.js';
+import type { NativeBinding } from '../native/binding.js';
+import { SyncType, stepName } from '../native/constants.js';
+import { encodePlan } from '../native/plan-codec.js';
+import { PlanFlag, type Plan } from '../plan/types.js';
+import type { Timeline } from '../timeline.js';
+import { closeAll, tryClose } from './fds.js';
+import { writeIdMaps } from './namespaces.js';
+import { moveNetDevices } from './netdev.js';
+
+/** The cgroup the new process joins. */
+export interface LaunchCgroup {
+  /** A v2 directory to be born in (CLONE_INTO_CGROUP), or null. */
+  v2Dir: string | null;
+  /** Moves the process in (every v1 hierarchy; on v2 a no-op after CLONE_INTO_CGROUP). */
+  join(pid: number): void;
+}
+
+export interface LaunchRequest {
+  /** Complete: launch encodes it as it is. */
+  plan: Plan;
+  cgroup: LaunchCgroup | null;
+  /** fds that exist for the child only (namespaces, idmapped trees, the console socket): closed once it has them, whatever happens. */
+  childFds: readonly number[];
+  /** The longest wait for one sync message; -1: none (exec into a paused container). */
+  timeoutMs: number;
+  /** HOOKS: the init stopped before pivot_root for the create hooks. */
+  onHooks?: (pid: number) => void;
+  /** After the host steps: the process is in its cgroup, so `delete` would kill it too. */
+  onJoined?: () => void;
+  /** SECCOMP: a notify fd for linux.seccomp.listenerPath; the callee closes it. */
+  onSeccomp?: (fd: number, pid: number) => void;
+  timeline?: Timeline;
+}
+
+export interface Launched {
+  /** The process's host pid (after the fork into its pid namespace). */
+  pid: number;
+  /** The pty master when process.terminal is set and no console socket was given. */
+  ptyMaster: number | null;
+}
+
+/** How long the intermediate of a fork into pid/time namespaces may take to exit. */
+const INTERMEDIATE_EXIT_MS = 5000;
+const SLEEP = new Int32Array(new SharedArrayBuffer(4));
+
+export function launch(native: NativeBinding, req: LaunchRequest): Launched {
+  const { plan, timeline: t } = req;
+  const tenant = (plan.init.flags & PlanFlag.TENANT) !== 0;
+  const buffer = encodePlan(plan.init);
+  // execCPUAffinity.initial applies before the move into the cgroup: such a
+  // process is not born there but moved at PID, like a v1 one
+  const bornIn = req.cgroup?.v2Dir && plan.init.cpuAffinity.initial.length === 0 ? req.cgroup.v2Dir : null;
+  let spawned: { pid: number; syncFd: number };
+  try {
+    spawned = spawnInto(native, buffer, bornIn);
+  } finally {
+    closeAll(req.childFds); // the child has its copies (or there is no child)
+  }
+  let pid = spawned.pid;
+  let intermediate = 0;
+  let ptyMaster: number | null = null;
+  const syncFd = spawned.syncFd;
+  try {
+    for (;;) {
+      const msg = native.syncRecv(syncFd, req.timeoutMs);
+      switch (msg.type) {
+        case SyncType.IDMAP:
+          if (!plan.host.idMaps) throw new TsrunError('ECHILD', 'the init asked for id maps it was not planned to have');
+          writeIdMaps(pid, plan.host.idMaps);
+          native.syncSend(syncFd, SyncType.GO);
+          break;
+        case SyncType.PID:
+          // From here on `pid` is the process's real pid; the intermediate
+          // of the fork exits and is reaped before anyone waits for pid.
+          if (msg.pid > 0) {
+            intermediate = pid;
+            pid = msg.pid;
+            reapIntermediate(native, intermediate);
+            intermediate = 0;
+          }
+          t?.mark('clone');
+          // Host-side steps while it waits for GO: it runs nothing of the
+          // container's before it is in its cgroup.
+          req.cgroup?.join(pid);
+          if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+          moveNetDevices(pid, plan.host.netDevices);
+          req.onJoined?.();
+          native.syncSend(syncFd, SyncType.GO);
+          break;
+        case SyncType.HOOKS:
+          if (!req.onHooks) throw new TsrunError('ECHILD', 'the process stopped for create hooks it does not have');
+          req.onHooks(pid);
+          t?.mark('hooks');
+          native.syncSend(syncFd, SyncType.GO);
+          break;
+        case SyncType.PTY:
+          ptyMaster = msg.fd;
+          break;
+        case SyncType.SECCOMP:
+          if (!req.onSeccomp) {
+            tryClose(msg.fd);
+            throw new TsrunError('ECHILD', 'the process sent a seccomp notify fd nobody listens for');
+          }
+          req.onSeccomp(msg.fd, pid);
+          t?.mark('seccomp');
+          break;
+        case SyncType.READY:
+          t?.mark('init');
+          if (tenant) awaitExec(native, syncFd, req.timeoutMs);
+          return { pid, ptyMaster };
+        case SyncType.ERROR:
+          throw new InitStepError(stepName(msg.step), msg.errno, msg.code, msg.message);
+        case SyncType.EOF:
+          throw diedSilently(native, pid);
+        default:
+          throw new TsrunError('ECHILD', `unexpected sync message ${msg.type}`);
+      }
+    }
+  } catch (e) {
+    killAndReap(native, intermediate);
+    killAndReap(native, pid);
+    if (ptyMaster !== null) tryClose(ptyMaster);
+    throw e;
+  } finally {
+    tryClose(syncFd);
+  }
+}
+
+/**
+ * A tenant keeps its end of the socket open, close-on-exec, past READY:
+ * EOF means execve replaced it; an ERROR that execve failed.
+ */
+function awaitExec(native: NativeBinding, syncFd: number, timeoutMs: number): void {
+  const msg = native.syncRecv(syncFd, timeoutMs);
+  if (msg.type === SyncType.EOF) return;
+  if (msg.type === SyncType.ERROR) throw new InitStepError(stepName(msg.step), msg.errno, msg.code, msg.message);
+  throw new TsrunError('ECHILD', `unexpected sync message ${msg.type} after READY`);
+}
+
+function spawnInto(native: NativeBinding, buffer: Uint8Array, cgroupDir: string | null): { pid: number; syncFd: number } {
+  if (!cgroupDir) return native.spawn(buffer);
+  const fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+  try {
+    return native.spawn(buffer, fd);
+  } finally {
+    fs.closeSync(fd);
+  }
+}
+
+function reapIntermediate(native: NativeBinding, pid: number): void {
+  for (let i = 0; i < INTERMEDIATE_EXIT_MS && native.reap(pid) === null; i++) Atomics.wait(SLEEP, 0, 0, 1);
+}
+
+function diedSilently(native: NativeBinding, pid: number): TsrunError {
+  let status = null;
+  try {
+    status = native.reap(pid);
+  } catch {
+    /* not ours to reap */
+  }
+  const how = status?.signal ? `was killed by signal ${status.signal}` : 'exited';
+  return new TsrunError('ECHILD', `the container process ${how} during setup without reporting an error`);
+}
+
+/** SIGKILL, then reap off the event loop (a failed launch must not leave a zombie). */
+function killAndReap(native: NativeBinding, pid: number): void {
+  if (pid <= 0) return;
+  try {
+    process.kill(pid, 'SIGKILL');
+  } catch {
+    /* already gone */
+  }
+  void native.waitPid(pid).catch(() => undefined);
+}
+
+function writeOomScoreAdj(pid: number, value: number): void {
+  try {
+    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
+  } catch (e) {
+    throw new TsrunError('ESYSTEM', `process.oomScoreAdj: cannot set ${value}: ${(e as Error).message}`, { cause: e });
+  }
+}
