@@ -116,9 +116,17 @@ export class Runtime {
     return superviseForeground(this.lifecycle.native, launched.pid, launched.ptyMaster, stopForwarding);
   }
 
-  /** Starts a new process in a created or running container; returns its host pid once it has exec'd. */
-  execDetached(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): number {
-    return this.lifecycle.exec(id, { ...opts, process: this.execProcessOf(id, what), detach: true }).pid;
+  /**
+   * Starts a new process in a created or running container and returns once
+   * it has exec'd: its host pid, and its exit status to come. The process is
+   * this process's child and is reaped here (a pid namespace's init cannot
+   * finish dying while a process of its namespace is an unreaped zombie).
+   */
+  execDetached(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): { pid: number; exited: Promise<number> } {
+    const { pid } = this.lifecycle.exec(id, { ...opts, process: this.execProcessOf(id, what), detach: true });
+    const exited = this.lifecycle.native.waitPid(pid).then((s) => (s.signal !== null ? 128 + s.signal : (s.code ?? 255)));
+    exited.catch(() => undefined); // nobody may ask
+    return { pid, exited };
   }
 
   private execProcessOf(id: string, what: ExecWhat): Process {

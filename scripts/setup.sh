@@ -8,12 +8,13 @@ cd "$(dirname "$0")/.."
 # the C and C++ (npm run lint); busybox-static makes
 # test and demo rootfs; runc is the reference the tests compare against;
 # python3 and util-linux (script) drive the console tests; podman, conmon
-# and buildah are the real engine the engine tests drive tsrun with.
+# and buildah, and containerd (with ctr), are the real engines the engine
+# tests drive tsrun with.
 # iproute2 moves linux.netDevices (lib/container/netdev.ts) and makes the
 # tests' dummy links; procps gives `ps` for `tsrun ps --format table`.
 # qemu-system-x86, kmod and cpio boot the cgroup-v2 VM (tests/vm/run-in-vm.sh, which
 # fetches the kernel package itself on first use).
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev clang-format busybox-static runc python3 util-linux podman conmon buildah golang-github-containers-common catatonit iproute2 procps qemu-system-x86 kmod cpio)
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev clang-format busybox-static runc python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd iproute2 procps qemu-system-x86 kmod cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

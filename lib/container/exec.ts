@@ -23,7 +23,7 @@ import { buildTenantPlan } from '../plan/tenant.js';
 import { closeAll } from './fds.js';
 import { launch, type LaunchCgroup, type Launched } from './launch.js';
 import type { Lifecycle } from './lifecycle.js';
-import { SYNC_TIMEOUT_MS, writePidFile } from './lifecycle.js';
+import { SYNC_TIMEOUT_MS, relaysTerminal, writePidFile } from './lifecycle.js';
 import { openProcessNamespaces } from './namespaces.js';
 import { isAlive } from './procfs.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
@@ -78,6 +78,7 @@ export function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Lau
       extraEnv: opts.extraEnv ?? [],
       seccomp: state.seccomp ? { bpf: fs.readFileSync(path.join(life.store.dir(id), SECCOMP_NAME)), flags: state.seccomp.flags } : null,
       home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life, `/proc/${state.pid}/root`, p.user.uid),
+      terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? life.native.terminalSize(0) : null,
     });
     const childFds = fds;
     fds = []; // launch closes them, whatever happens

@@ -175,6 +175,8 @@ export class Lifecycle {
         seccomp: seccomp && { bpf: seccomp.bpf, flags: seccomp.flags },
         idmapTrees,
         cgroupV1: cgroup && !cgroup.v2Dir ? cgroup.v1Hierarchies() : undefined,
+        // a foreground run relays the pty to our terminal: it is born that size
+        terminalSize: relaysTerminal(opts.detach, opts.consoleSocket) ? this.native.terminalSize(0) : null,
       },
       this.host,
     );
@@ -218,9 +220,6 @@ export class Lifecycle {
           ? (fd, pid) => sendToListener(this.native, listenerPath, containerProcessState(seccomp.listenerMetadata, creating(pid)), fd)
           : undefined,
     });
-    // foreground run: unless config.json sets consoleSize, the pty takes
-    // our terminal's size before the program can ask for it
-    if (launched.ptyMaster !== null && !spec.process!.consoleSize) this.native.copyWinsize(0, launched.ptyMaster);
     return launched;
   }
 
@@ -425,6 +424,11 @@ function trySignal(pid: number, signal: number): void {
   } catch {
     /* exited meanwhile */
   }
+}
+
+/** A foreground run or exec without a console socket relays the pty to our own terminal. */
+export function relaysTerminal(detach: boolean, consoleSocket: string | undefined): boolean {
+  return !detach && consoleSocket === undefined;
 }
 
 /** runc's pid file: written to a temp name then renamed, no newline. */

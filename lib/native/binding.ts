@@ -60,6 +60,8 @@ export interface NativeBinding extends SeccompNative {
   setChildSubreaper(): void;
   /** Gives the pty `to` the window size of terminal `from`; false if `from` is no terminal. */
   copyWinsize(from: number, to: number): boolean;
+  /** The window size of terminal `fd`, or null when it is none. */
+  terminalSize(fd: number): { rows: number; cols: number } | null;
   /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
   runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */

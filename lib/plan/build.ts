@@ -38,6 +38,8 @@ export interface PlanOptions {
   seccomp?: PlanSeccomp | null;
   /** Idmapped trees the runtime prepared (lib/container/idmap.ts), by mounts[] index. */
   idmapTrees?: ReadonlyMap<number, number>;
+  /** The pty's size when process.consoleSize has none: the caller's terminal, for a foreground run. */
+  terminalSize?: { rows: number; cols: number } | null;
   /** The container's own cgroup in each v1 hierarchy, for a `cgroup` mount (default: the host's). */
   cgroupV1?: readonly V1Hierarchy[];
 }
@@ -78,8 +80,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       uid: proc.user.uid,
       gid: proc.user.gid,
       umask: proc.user.umask ?? 0o022,
-      consoleWidth: proc.consoleSize?.width ?? 0,
-      consoleHeight: proc.consoleSize?.height ?? 0,
+      consoleWidth: proc.consoleSize?.width ?? opts.terminalSize?.cols ?? 0,
+      consoleHeight: proc.consoleSize?.height ?? opts.terminalSize?.rows ?? 0,
       consoleSocketFd: opts.consoleSocketFd ?? -1,
       preserveFds: opts.preserveFds ?? 0,
       rootfs: opts.rootfs,

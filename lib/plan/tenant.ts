@@ -29,6 +29,8 @@ export interface TenantOptions {
   extraEnv: readonly string[];
   /** The container's seccomp filter, compiled at create, null: none. */
   seccomp: PlanSeccomp | null;
+  /** The pty's size when process.consoleSize has none: the caller's terminal (foreground). */
+  terminalSize?: { rows: number; cols: number } | null;
   /** HOME of the process user in the container's /etc/passwd, for an env without HOME. */
   home: string | null;
 }
@@ -50,8 +52,8 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       uid: proc.user.uid,
       gid: proc.user.gid,
       umask: proc.user.umask ?? 0,
-      consoleWidth: proc.consoleSize?.width ?? 0,
-      consoleHeight: proc.consoleSize?.height ?? 0,
+      consoleWidth: proc.consoleSize?.width ?? opts.terminalSize?.cols ?? 0,
+      consoleHeight: proc.consoleSize?.height ?? opts.terminalSize?.rows ?? 0,
       consoleSocketFd: opts.consoleSocketFd,
       preserveFds: opts.preserveFds,
       rootfs: null,

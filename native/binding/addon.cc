@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <sched.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -185,45 +186,66 @@ Napi::Value SyncSend(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// Waits for a child in a libuv worker thread: waitPid(pid) -> Promise<{code, signal}>
-class WaitWorker : public Napi::AsyncWorker {
- public:
-  WaitWorker(Napi::Env env, pid_t pid)
-      : Napi::AsyncWorker(env), pid_(pid), deferred_(Napi::Promise::Deferred::New(env)) {}
-  Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    int rc;
-    do rc = waitpid(pid_, &status_, __WALL);
-    while (rc < 0 && errno == EINTR);
-    err_ = rc < 0 ? errno : 0;
-  }
-  void OnOK() override {
-    Napi::Env env = Env();
-    if (err_) {
-      Napi::Error e = Napi::Error::New(env, std::string("waitpid: ") + strerror(err_));
-      e.Set("errno", Napi::Number::New(env, err_));
-      e.Set("syscall", Napi::String::New(env, "waitpid"));
-      deferred_.Reject(e.Value());
-      return;
-    }
-    Napi::Object out = Napi::Object::New(env);
-    out.Set("code", WIFEXITED(status_) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(status_))) : env.Null());
-    out.Set("signal", WIFSIGNALED(status_) ? Napi::Value(Napi::Number::New(env, WTERMSIG(status_))) : env.Null());
-    deferred_.Resolve(out);
-  }
-
- private:
-  pid_t pid_;
-  int status_ = 0;
-  int err_ = 0;
-  Napi::Promise::Deferred deferred_;
+// waitPid(pid) -> Promise<{code, signal}>: waits for a child on a thread of
+// its own, not libuv's pool: a container may outlive many waits (exec'd
+// processes of health checks), and a pool thread blocked in waitpid would
+// both starve the pool and hold up process exit, which joins the pool.
+// A detached thread is simply gone when the process exits.
+struct ExitWait {
+  pid_t pid;
+  int status = 0;
+  int err = 0;
+  Napi::Promise::Deferred deferred;
+  Napi::ThreadSafeFunction tsfn;
+  ExitWait(Napi::Env env, pid_t p) : pid(p), deferred(Napi::Promise::Deferred::New(env)) {}
 };
 
+void SettleExit(Napi::Env env, Napi::Function, ExitWait *w) {
+  if (w->err) {
+    Napi::Error e = Napi::Error::New(env, std::string("waitpid: ") + strerror(w->err));
+    e.Set("errno", Napi::Number::New(env, w->err));
+    e.Set("syscall", Napi::String::New(env, "waitpid"));
+    w->deferred.Reject(e.Value());
+    return;
+  }
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("code", WIFEXITED(w->status) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(w->status))) : env.Null());
+  out.Set("signal", WIFSIGNALED(w->status) ? Napi::Value(Napi::Number::New(env, WTERMSIG(w->status))) : env.Null());
+  w->deferred.Resolve(out);
+}
+
+void *WaitThread(void *arg) {
+  auto *w = static_cast<ExitWait *>(arg);
+  sigset_t all;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, nullptr); // Node's signals are for its own threads
+  int rc;
+  do rc = waitpid(w->pid, &w->status, __WALL);
+  while (rc < 0 && errno == EINTR);
+  w->err = rc < 0 ? errno : 0;
+  w->tsfn.BlockingCall(w, SettleExit);
+  w->tsfn.Release();
+  return nullptr;
+}
+
 Napi::Value WaitPid(const Napi::CallbackInfo &info) {
-  auto *w = new WaitWorker(info.Env(), info[0].As<Napi::Number>().Int32Value());
-  Napi::Promise p = w->Promise();
-  w->Queue();
-  return p;
+  Napi::Env env = info.Env();
+  auto *w = new ExitWait(env, info[0].As<Napi::Number>().Int32Value());
+  Napi::Promise promise = w->deferred.Promise();
+  w->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo &) {}),
+                                          "tsrun.waitPid", 0, 1, [w](Napi::Env) { delete w; });
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  pthread_t thread;
+  int rc = pthread_create(&thread, &attr, WaitThread, w);
+  pthread_attr_destroy(&attr);
+  if (rc != 0) {
+    w->tsfn.Release();
+    return ThrowErrno(env, rc, "pthread_create");
+  }
+  return promise;
 }
 
 // reap(pid) -> {code, signal} | null : a non-blocking waitpid.
@@ -369,6 +391,17 @@ Napi::Value CopyWinsize(const Napi::CallbackInfo &info) {
   return Napi::Boolean::New(env, true);
 }
 
+// terminalSize(fd) -> { rows, cols } | null: TIOCGWINSZ (null when fd is no terminal).
+Napi::Value TerminalSize(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct winsize ws;
+  if (ioctl(info[0].As<Napi::Number>().Int32Value(), TIOCGWINSZ, &ws) < 0) return env.Null();
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("rows", Napi::Number::New(env, ws.ws_row));
+  out.Set("cols", Napi::Number::New(env, ws.ws_col));
+  return out;
+}
+
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", tsrun::Constants(env));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
@@ -383,6 +416,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
+  exports.Set("terminalSize", Napi::Function::New(env, TerminalSize));
   exports.Set("seccompCompile", Napi::Function::New(env, tsrun::SeccompCompile));
   exports.Set("seccompFlagSupported", Napi::Function::New(env, tsrun::SeccompFlagSupported));
   exports.Set("seccompActionAvailable", Napi::Function::New(env, tsrun::SeccompActionAvailable));

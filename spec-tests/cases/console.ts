@@ -20,25 +20,45 @@ interface ConsoleRun {
   atCreate: Report;
 }
 
-async function withConsole(ctx: CaseContext, probeArgs: string[], mutate: (b: Bundle) => void = () => undefined): Promise<ConsoleRun> {
+/** The probe listening on a --console-socket path (`recv-fd console`): it takes
+ * the pty master and records what the slave side writes until it closes. */
+export interface ConsoleReceiver {
+  sock: string;
+  /** The receiver's report so far (fds, payload, ptn, data...). */
+  report(): Report;
+  /** Resolves when the receiver has exited (the slave side closed, or its deadline). */
+  done: Promise<unknown>;
+}
+
+export async function consoleReceiver(ctx: CaseContext): Promise<ConsoleReceiver> {
   const sock = ctx.path('console.sock');
   const reportFile = ctx.path('console.report');
-  const helper = ctx.hostProbe(['recv-fd', 'console', sock, reportFile, String(scaled(15000))], scaled(20000));
+  const done = ctx.hostProbe(['recv-fd', 'console', sock, reportFile, String(scaled(15000))], scaled(20000));
   for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
   if (!fs.existsSync(sock)) fail('the console socket receiver did not start');
-  const b = ctx.bundle(probeArgs);
-  proc(b.config).terminal = true;
-  mutate(b);
-  const c = await ctx.create(b, { consoleSocket: sock });
-  const atCreate = new Report(fs.readFileSync(reportFile, 'utf8'));
-  await c.startOk();
-  await c.waitStopped();
-  await helper;
-  const rep = new Report(fs.readFileSync(reportFile, 'utf8'));
+  return { sock, report: () => new Report(fs.readFileSync(reportFile, 'utf8')), done };
+}
+
+/** What the process wrote to its terminal, parsed as probe output. */
+export function terminalOutput(rep: Report): Report {
   const data = Buffer.from(rep.get('data') ?? '', 'hex')
     .toString()
     .replace(/\r/g, '');
-  return { c, rep, out: new Report(data), atCreate };
+  return new Report(data);
+}
+
+async function withConsole(ctx: CaseContext, probeArgs: string[], mutate: (b: Bundle) => void = () => undefined): Promise<ConsoleRun> {
+  const recv = await consoleReceiver(ctx);
+  const b = ctx.bundle(probeArgs);
+  proc(b.config).terminal = true;
+  mutate(b);
+  const c = await ctx.create(b, { consoleSocket: recv.sock });
+  const atCreate = recv.report();
+  await c.startOk();
+  await c.waitStopped();
+  await recv.done;
+  const rep = recv.report();
+  return { c, rep, out: terminalOutput(rep), atCreate };
 }
 
 export const consoleCases: Case[] = [

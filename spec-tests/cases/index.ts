@@ -7,6 +7,7 @@ import { configCases } from './config.js';
 import { consoleCases } from './console.js';
 import { deviceCases } from './devices.js';
 import { errorCases } from './errors.js';
+import { execCases } from './exec.js';
 import { hookCases } from './hooks.js';
 import { lifecycleCases } from './lifecycle.js';
 import { mountCases } from './mounts.js';
@@ -33,6 +34,7 @@ export function allCases(): Case[] {
     ...hookCases,
     ...cgroupCases,
     ...consoleCases,
+    ...execCases,
     ...configCases,
     ...cliCases,
   ];

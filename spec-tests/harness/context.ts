@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { defaultConfig, serialize, type Config } from './config.js';
-import { describe, execFileTimed, sleep, type ExecResult } from './exec.js';
+import { describe, execFileTimed, sleep, type ExecOptions, type ExecResult } from './exec.js';
 import type { HostInfo } from './host.js';
 import { excerpt, Report } from './probe-output.js';
 import { makeRootfs, PROBE_IN_CONTAINER, type RootfsTemplate } from './rootfs.js';
@@ -184,6 +184,12 @@ export class CaseContext {
     return new Container(this, id, bundle, res, stdoutFile, pidFile);
   }
 
+  /** `exec [flags] ID COMMAND...` in container `id`, tracked like create so a
+   * case that times out cannot leave a late exec behind. */
+  execIn(id: string, command: string[], flags: string[] = [], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
+    return this.guard(this.rt.execProcess(id, command, flags, opts));
+  }
+
   /** Runs the probe on the host (outside any container). */
   hostProbe(args: string[], timeoutMs = scaled(10000)): Promise<ExecResult> {
     return execFileTimed(this.env.hostProbe, args, { timeoutMs, scratchDir: this.dir });
@@ -311,6 +317,11 @@ export class Container {
 
   delete(force = false): Promise<ExecResult> {
     return this.ctx.rt.delete(this.id, force);
+  }
+
+  /** `exec [flags] ID COMMAND...` into this container. */
+  exec(command: string[], flags: string[] = [], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
+    return this.ctx.execIn(this.id, command, flags, opts);
   }
 
   /** Polls `state` until the status is `want`; returns the last status seen. */

@@ -70,6 +70,12 @@ export class RuntimeCli {
     return this.exec(args, pick(o));
   }
 
+  /** `exec [flags] ID COMMAND...`: runc's order, flags before the id and the
+   * command after it. */
+  execProcess(id: string, command: string[], flags: string[] = [], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
+    return this.exec(['exec', ...flags, id, ...command], opts);
+  }
+
   start(id: string): Promise<ExecResult> {
     return this.exec(['start', id]);
   }

@@ -300,3 +300,23 @@ cgTest('a missing controller or a refused value fails create, leaving nothing be
     t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
   }
 });
+
+cgTest('exec joins the container’s cgroup, or an existing sub-cgroup with --cgroup (v1: per controller; v2: the one tree)', (t) => {
+  const c = createCtr(t, (s) => {
+    s.process!.args = ['sleep', '1000'];
+  });
+  const own = fs.readFileSync(`/proc/${c.pid}/cgroup`, 'utf8');
+  const same = c.tsrun(['exec', c.id, 'cat', '/proc/self/cgroup']);
+  t.is(same.status, 0, same.stderr);
+  t.is(same.stdout, own, 'the init’s cgroups');
+  const sub = path.join(cgDir(c.pid, 'pids')!, 'sub');
+  fs.mkdirSync(sub);
+  t.teardown(() => fs.rmdirSync(sub));
+  const r = c.tsrun(['exec', '--cgroup', V2 ? 'sub' : 'pids:sub', c.id, 'cat', '/proc/self/cgroup']);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, V2 ? /^0::.*\/sub$/m : /^\d+:pids:.*\/sub$/m);
+  if (!V2) t.regex(r.stdout, /^\d+:memory:.*tsrun-test-[^/]*$/m, 'the other controllers stay the container’s');
+  const missing = c.tsrun(['exec', '--cgroup', V2 ? 'nope' : 'pids:nope', c.id, 'true']);
+  t.is(missing.status, 255);
+  t.regex(missing.stderr, /--cgroup .*nope: no such sub-cgroup/);
+});

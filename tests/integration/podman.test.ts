@@ -2,16 +2,17 @@
  * A real engine drives tsrun: podman 4 + conmon, with private storage and
  * config, an image built from busybox-static by buildah. Skipped where
  * podman or buildah is not installed (scripts/setup.sh installs both).
+ * TSRUN_ENGINE_RUNTIME=/usr/sbin/runc runs the same tests against runc.
  */
-import test from 'ava';
+import test, { type ExecutionContext } from 'ava';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { BUSYBOX, IS_ROOT, TSRUN } from '../helpers/bundle.js';
+import { BUSYBOX, IS_ROOT } from '../helpers/bundle.js';
+import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
 
-const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`], { stdio: 'ignore' }).status === 0;
 const enabled = IS_ROOT && have('podman') && have('buildah') && have('conmon');
 const podmanTest = enabled ? test.serial : test.skip;
 
@@ -28,12 +29,23 @@ const runFlags: string[] = [];
 const blobCache = '/var/lib/containers';
 const hadBlobCache = fs.existsSync(blobCache);
 
-function podman(args: string[], timeout = 120_000) {
-  return spawnSync('podman', ['--runtime', TSRUN, ...store, ...args], {
+function podman(args: string[], opts: { timeout?: number; input?: string } = {}) {
+  return spawnSync('podman', ['--runtime', ENGINE_RUNTIME, ...store, ...args], {
     env,
     encoding: 'utf8',
-    timeout,
-    stdio: ['ignore', 'pipe', 'pipe'],
+    timeout: opts.timeout ?? 120_000,
+    input: opts.input,
+    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
+  });
+}
+
+/** podman under a pty (`script`), as a user's terminal would run it. */
+function podmanTty(args: string, input = '') {
+  return spawnSync('script', ['-qec', `podman --runtime ${ENGINE_RUNTIME} ${store.join(' ')} ${args}`, '/dev/null'], {
+    env,
+    encoding: 'utf8',
+    timeout: 120_000,
+    input,
   });
 }
 
@@ -49,7 +61,7 @@ test.before(() => {
       'cgroup_manager = "cgroupfs"',
       'events_logger = "file"',
       `tmp_dir = "${path.join(dir, 'tmp')}"`,
-      'runtime_supports_json = ["tsrun"]',
+      `runtime_supports_json = ${JSON.stringify([...new Set(['tsrun', 'runc', path.basename(ENGINE_RUNTIME)])])}`,
       '',
     ].join('\n'),
   );
@@ -96,20 +108,7 @@ podmanTest("podman run: the engine's default seccomp profile is applied (issue 4
 });
 
 podmanTest('podman run -t: conmon gets the pty through --console-socket', (t) => {
-  const r = spawnSync(
-    'script',
-    [
-      '-qec',
-      `podman --runtime ${TSRUN} ${store.join(' ')} run --rm -t ${runFlags.join(' ')} localhost/tsrun-bb sh -c 'tty; exit 3'`,
-      '/dev/null',
-    ],
-    {
-      env,
-      encoding: 'utf8',
-      timeout: 120_000,
-      input: '',
-    },
-  );
+  const r = podmanTty(`run --rm -t ${runFlags.join(' ')} localhost/tsrun-bb sh -c 'tty; exit 3'`);
   t.is(r.status, 3, r.stderr);
   t.regex(r.stdout, /\/dev\/pts\/0/);
 });
@@ -133,4 +132,165 @@ podmanTest('podman run -d, ps, stop, rm', (t) => {
   t.notRegex(stop.stderr, /resorting to SIGKILL/, 'SIGTERM reached the container');
   t.is(podman(['rm', 'tsrun-d1']).status, 0);
   t.is(podman(['ps', '-a', '-q']).stdout, '');
+});
+
+/**
+ * A running container for `podman exec`, with FROMRUN=1 in its environment;
+ * removed when the test ends. False (and a failed assertion) if it did not start.
+ */
+function running(t: ExecutionContext, name: string): boolean {
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const r = podman([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--env',
+    'FROMRUN=1',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'trap "exit 0" TERM; while true; do sleep 0.1; done',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  return r.status === 0;
+}
+
+/** Prints what differs between the exec'd process and the container's init, then "checked". */
+const SAME_AS_INIT = [
+  'for n in pid mnt net uts ipc cgroup; do [ "$(readlink /proc/self/ns/$n)" = "$(readlink /proc/1/ns/$n)" ] || echo "ns $n differs"; done',
+  '[ "$(cat /proc/self/cgroup)" = "$(cat /proc/1/cgroup)" ] || echo "cgroup differs"',
+  'for f in CapInh CapPrm CapEff CapBnd CapAmb NoNewPrivs Seccomp; do a=$(grep "^$f:" /proc/self/status); b=$(grep "^$f:" /proc/1/status); [ "$a" = "$b" ] || echo "$a vs $b"; done',
+  'echo checked',
+].join('; ');
+
+podmanTest('podman exec: output and the exit code are kept', (t) => {
+  if (!running(t, 'tsrun-x1')) return;
+  const out = podman(['exec', 'tsrun-x1', 'sh', '-c', 'echo to stdout; echo to stderr >&2']);
+  t.is(out.status, 0, out.stderr);
+  t.is(out.stdout, 'to stdout\n');
+  t.regex(out.stderr, /to stderr/);
+  const exit42 = podman(['exec', 'tsrun-x1', 'sh', '-c', 'exit 42']);
+  t.is(exit42.status, 42, exit42.stderr);
+  const killed = podman(['exec', 'tsrun-x1', 'sh', '-c', 'kill -9 $$']);
+  t.is(killed.status, 128 + 9, killed.stderr);
+  // the container is still running after its exec sessions ended
+  t.regex(podman(['ps', '--format', '{{.Names}} {{.Status}}']).stdout, /tsrun-x1 Up/);
+});
+
+podmanTest("podman exec: joins the container's namespaces and cgroup, with its capabilities and seccomp", (t) => {
+  if (!running(t, 'tsrun-x9')) return;
+  const r = podman(['exec', 'tsrun-x9', 'sh', '-c', SAME_AS_INIT]);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'checked\n');
+  t.regex(podman(['exec', 'tsrun-x9', 'grep', '^Seccomp:', '/proc/self/status']).stdout, /^Seccomp:\s+2\n/);
+  // and it sees the container's processes, not the host's
+  t.regex(podman(['exec', 'tsrun-x9', 'cat', '/proc/1/cmdline']).stdout, /^sh\0-c\0trap/);
+});
+
+podmanTest('podman exec: a missing program is 127', (t) => {
+  if (!running(t, 'tsrun-x2')) return;
+  const r = podman(['exec', 'tsrun-x2', 'no-such-program']);
+  t.is(r.status, 127, r.stderr);
+  t.regex(r.stderr, /executable file not found in \$PATH/);
+});
+
+podmanTest('podman exec -i: stdin reaches the process', (t) => {
+  if (!running(t, 'tsrun-x3')) return;
+  const r = podman(['exec', '-i', 'tsrun-x3', 'sh', '-c', 'cat; echo end'], { input: 'piped in\n' });
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'piped in\nend\n');
+});
+
+podmanTest('podman exec -t: conmon gets the pty through --console-socket', (t) => {
+  if (!running(t, 'tsrun-x4')) return;
+  const r = podmanTty(`exec -t tsrun-x4 sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'`);
+  t.is(r.status, 5, r.stdout + r.stderr);
+  t.regex(r.stdout, /\/dev\/pts\/\d+\s+stdin-is-a-tty/);
+});
+
+podmanTest('podman exec -it: typed input reaches the shell through the pty', (t) => {
+  if (!running(t, 'tsrun-x10')) return;
+  // $((6*7)) tells the shell's output from the pty's echo of the input
+  const r = podmanTty('exec -it tsrun-x10 sh', 'echo typed-$((6*7))\nexit 6\n');
+  t.is(r.status, 6, r.stdout + r.stderr);
+  t.regex(r.stdout, /typed-42/);
+});
+
+podmanTest('podman exec --preserve-fds: fd 3 reaches the process', (t) => {
+  if (!running(t, 'tsrun-x11')) return;
+  const file = path.join(dir, 'preserved');
+  fs.writeFileSync(file, 'from the host\n');
+  const fd = fs.openSync(file, 'r');
+  try {
+    const r = spawnSync(
+      'podman',
+      ['--runtime', ENGINE_RUNTIME, ...store, 'exec', '--preserve-fds', '1', 'tsrun-x11', 'sh', '-c', 'cat <&3'],
+      {
+        env,
+        encoding: 'utf8',
+        timeout: 120_000,
+        stdio: ['ignore', 'pipe', 'pipe', fd],
+      },
+    );
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, 'from the host\n');
+  } finally {
+    fs.closeSync(fd);
+  }
+});
+
+podmanTest('podman exec --privileged: the full capability set', (t) => {
+  if (!running(t, 'tsrun-x12')) return;
+  const bnd = /^CapBnd:\s+(\w+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+  const plain = podman(['exec', 'tsrun-x12', 'grep', '^CapEff:', '/proc/self/status']);
+  const priv = podman(['exec', '--privileged', 'tsrun-x12', 'grep', '^CapEff:', '/proc/self/status']);
+  t.is(priv.status, 0, priv.stderr);
+  t.is(priv.stdout, `CapEff:\t${bnd}\n`, "everything in the host's bounding set");
+  t.not(plain.stdout, priv.stdout, 'more than without --privileged');
+});
+
+podmanTest('podman exec --user', (t) => {
+  if (!running(t, 'tsrun-x5')) return;
+  const u = podman(['exec', '--user', '1000', 'tsrun-x5', 'id', '-u']);
+  t.is(u.status, 0, u.stderr);
+  t.is(u.stdout, '1000\n');
+  const ug = podman(['exec', '--user', '1000:2000', 'tsrun-x5', 'sh', '-c', 'id -u; id -g']);
+  t.is(ug.status, 0, ug.stderr);
+  t.is(ug.stdout, '1000\n2000\n');
+  // and the container's own process is still root
+  t.is(podman(['exec', 'tsrun-x5', 'id', '-u']).stdout, '0\n');
+});
+
+podmanTest('podman exec --env: added to the container environment', (t) => {
+  if (!running(t, 'tsrun-x6')) return;
+  const r = podman(['exec', '--env', 'FOO=bar baz', '-e', 'FROMEXEC=2', 'tsrun-x6', 'sh', '-c', 'echo "$FOO|$FROMEXEC|$FROMRUN"']);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'bar baz|2|1\n');
+});
+
+podmanTest('podman exec --workdir', (t) => {
+  if (!running(t, 'tsrun-x7')) return;
+  t.is(podman(['exec', 'tsrun-x7', 'pwd']).stdout, '/\n');
+  t.is(podman(['exec', 'tsrun-x7', 'mkdir', '-p', '/work/dir']).status, 0);
+  const r = podman(['exec', '--workdir', '/work/dir', 'tsrun-x7', 'pwd']);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '/work/dir\n');
+});
+
+podmanTest('podman exec -d: detached, the process runs on after podman returns', async (t) => {
+  if (!running(t, 'tsrun-x8')) return;
+  const d = podman(['exec', '-d', 'tsrun-x8', 'sh', '-c', 'sleep 3; echo done > /exec-d']);
+  t.is(d.status, 0, d.stderr);
+  t.regex(d.stdout, /^[0-9a-f]{64}\n$/, 'prints the exec session id');
+  t.not(podman(['exec', 'tsrun-x8', 'cat', '/exec-d']).stdout, 'done\n', 'podman did not wait for it');
+  let out = '';
+  for (let i = 0; i < 100 && out !== 'done\n'; i++) {
+    await new Promise((r) => setTimeout(r, 100));
+    out = podman(['exec', 'tsrun-x8', 'cat', '/exec-d']).stdout;
+  }
+  t.is(out, 'done\n');
 });

@@ -52,7 +52,7 @@ export function splitExecArgv(argv: readonly string[], globalValueFlags: Readonl
   i++;
   skipFlags(VALUE_FLAGS);
   if (argv[i] === '--') i++; // `exec -- ID …`
-  if (i >= argv.length || argv[i + 1] === '--') return [...argv];
+  if (i + 1 >= argv.length || argv[i + 1] === '--') return [...argv]; // no command, or already split
   return [...argv.slice(0, i + 1), '--', ...argv.slice(i + 1)];
 }
 

@@ -1,0 +1,507 @@
+/**
+ * exec: a new process in a running container, compared with runc on the
+ * same bundle wherever runc runs here (output, exit codes, ids, caps, cwd,
+ * env, the terminal, the namespaces and cgroups joined).
+ */
+import test, { type ExecutionContext } from 'ava';
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import type { Spec } from '../../lib/config/types.js';
+import {
+  IS_ROOT,
+  RUNC,
+  TSRUN,
+  makeBundle,
+  processesMatching,
+  runtime,
+  tempRoot,
+  uniqueId,
+  type Bundle,
+  type RunResult,
+} from '../helpers/bundle.js';
+
+const rootTest = IS_ROOT ? test.serial : test.skip;
+const RUNTIMES: [string, string][] = [['tsrun', TSRUN], ...(RUNC ? ([['runc', RUNC]] as [string, string][]) : [])];
+
+interface Box {
+  bin: string;
+  root: string;
+  id: string;
+  b: Bundle;
+  pid: number;
+  exec(args: string[], opts?: { input?: string; timeout?: number }): RunResult;
+  cleanup(): void;
+}
+
+/** A running container (`sleep 1000`) of the default bundle, changed by `mutate`. */
+function startBox(t: ExecutionContext, bin: string, mutate?: (s: Spec, b: Bundle) => void, how: 'run' | 'create' = 'run'): Box {
+  const root = tempRoot();
+  const id = uniqueId('exec');
+  const b = makeBundle((s) => {
+    s.process!.args = ['sleep', '1000'];
+    s.process!.env = ['PATH=/bin', 'FROM_CONFIG=1'];
+  });
+  // mkdtemp's 0700 would lock out non-root users and a user namespace's root
+  fs.chmodSync(b.dir, 0o755);
+  fs.chmodSync(b.rootfs, 0o755);
+  mutate?.(b.spec, b);
+  b.write();
+  const r = how === 'run' ? runtime(bin, root, ['run', '-d', '-b', b.dir, id]) : runtime(bin, root, ['create', '-b', b.dir, id]);
+  if (r.status !== 0) throw new Error(`${bin} ${how}: ${r.stderr}`);
+  const st = JSON.parse(runtime(bin, root, ['state', id]).stdout) as { pid: number };
+  const box: Box = {
+    bin,
+    root,
+    id,
+    b,
+    pid: st.pid,
+    exec: (args, opts = {}) => runtime(bin, root, ['exec', ...args], opts),
+    cleanup() {
+      runtime(bin, root, ['delete', '--force', id]);
+      b.cleanup();
+    },
+  };
+  t.teardown(() => box.cleanup());
+  return box;
+}
+
+/** The same exec under each runtime; returns the results by runtime name. */
+function onBoth(t: ExecutionContext, args: (box: Box) => string[], mutate?: (s: Spec, b: Bundle) => void): Record<string, RunResult> {
+  const out: Record<string, RunResult> = {};
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin, mutate);
+    out[name] = box.exec(args(box));
+  }
+  return out;
+}
+
+function same(t: ExecutionContext, results: Record<string, RunResult>, field: 'stdout' | 'status') {
+  if (results.runc) t.is(results.tsrun![field], results.runc[field], `tsrun and runc differ in ${field}`);
+}
+
+rootTest('output and exit status are the process’s, as with runc (code, 128+signal)', (t) => {
+  for (const [script, code] of [
+    ['echo hello; echo err >&2', 0],
+    ['exit 7', 7],
+    ['kill -9 $$', 137],
+    ['kill -TERM $$', 143],
+  ] as const) {
+    const r = onBoth(t, (box) => [box.id, 'sh', '-c', script]);
+    t.is(r.tsrun!.status, code, `${script}: ${r.tsrun!.stderr}`);
+    same(t, r, 'status');
+    same(t, r, 'stdout');
+  }
+  const r = onBoth(t, (box) => [box.id, 'sh', '-c', 'echo hello; echo err >&2']);
+  t.is(r.tsrun!.stdout, 'hello\n');
+  t.is(r.tsrun!.stderr, 'err\n');
+});
+
+rootTest('a missing program: runc’s wording, exit 255, nothing left behind', (t) => {
+  const r = onBoth(t, (box) => [box.id, 'nosuch']);
+  t.is(r.tsrun!.status, 255);
+  t.regex(r.tsrun!.stderr, /exec: "nosuch": executable file not found in \$PATH/);
+  same(t, r, 'status');
+  if (r.runc) t.regex(r.runc.stderr, /exec: \\"nosuch\\": executable file not found in \$PATH/); // logrus escapes the quotes
+  const abs = onBoth(t, (box) => [box.id, '/nosuch']);
+  t.regex(abs.tsrun!.stderr, /exec: "\/nosuch": stat \/nosuch: no such file or directory/);
+  same(t, abs, 'status');
+  const box = startBox(t, TSRUN);
+  box.exec([box.id, 'nosuch']);
+  const ps = runtime(TSRUN, box.root, ['ps', '--format', 'json', box.id]);
+  t.deepEqual(JSON.parse(ps.stdout), [box.pid], 'the container holds only its init');
+});
+
+rootTest('user, groups, cwd and env from the flags, over config.json’s process, as runc', (t) => {
+  const script = 'id; pwd; echo "$FROM_CONFIG $FOO $BAR $HOME"; umask';
+  const r = onBoth(t, (box) => [
+    '-u',
+    '1000:1001',
+    '-g',
+    '5',
+    '-g',
+    '7',
+    '--cwd',
+    '/tmp',
+    '-e',
+    'FOO=foo',
+    '-e', // runc 1.1 refuses -e and --env in one command line
+    'BAR=bar',
+    box.id,
+    'sh',
+    '-c',
+    script,
+  ]);
+  t.is(r.tsrun!.status, 0, r.tsrun!.stderr);
+  t.is(r.tsrun!.stdout.split('\n').slice(0, 3).join('\n'), 'uid=1000 gid=1001 groups=5,7\n/tmp\n1 foo bar /');
+  same(t, r, 'stdout');
+  // HOME from the image's /etc/passwd for the process user, as runc sets it
+  const home = onBoth(
+    t,
+    (box) => ['-u', '1000', box.id, 'sh', '-c', 'echo $HOME'],
+    (_s, b) => fs.writeFileSync(path.join(b.rootfs, 'etc', 'passwd'), 'root:x:0:0::/root:/bin/sh\nu:x:1000:1000::/home/u:/bin/sh\n'),
+  );
+  t.is(home.tsrun!.stdout, '/home/u\n');
+  same(t, home, 'stdout');
+});
+
+rootTest('a cwd that does not exist fails as runc says it', (t) => {
+  const r = onBoth(t, (box) => ['--cwd', '/nonexistent', box.id, 'pwd']);
+  t.is(r.tsrun!.status, 255);
+  t.regex(r.tsrun!.stderr, /chdir to cwd \("\/nonexistent"\) set in config.json failed/);
+  same(t, r, 'status');
+});
+
+rootTest('capabilities, no_new_privs and seccomp are the container’s, and --cap adds one, as runc', (t) => {
+  const status = 'grep -E "^(CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):" /proc/self/status';
+  const mutate = (s: Spec) => {
+    s.process!.noNewPrivileges = true;
+  };
+  const r = onBoth(t, (box) => [box.id, 'sh', '-c', status], mutate);
+  t.is(r.tsrun!.status, 0, r.tsrun!.stderr);
+  t.regex(r.tsrun!.stdout, /NoNewPrivs:\s+1/);
+  t.regex(r.tsrun!.stdout, /Seccomp:\s+2/, 'the default profile filters the exec’d process');
+  same(t, r, 'stdout');
+  const added = onBoth(t, (box) => ['--cap', 'CAP_SYS_ADMIN', box.id, 'sh', '-c', 'grep -E "^Cap(Bnd|Eff)" /proc/self/status'], mutate);
+  for (const line of added.tsrun!.stdout.trim().split('\n')) t.true((BigInt(`0x${line.split(/\s+/)[1]}`) >> 21n) & 1n ? true : false, line);
+  same(t, added, 'stdout');
+});
+
+rootTest('the container’s seccomp profile applies to exec’d processes', (t) => {
+  const r = onBoth(
+    t,
+    (box) => [box.id, 'busybox', 'mkdir', '/tmp/x'],
+    (s) => {
+      s.linux!.seccomp = { defaultAction: 'SCMP_ACT_ALLOW', syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_ERRNO' }] };
+    },
+  );
+  t.not(r.tsrun!.status, 0);
+  t.regex(r.tsrun!.stderr, /Operation not permitted/);
+  same(t, r, 'status');
+});
+
+/** `readlink /proc/self/ns/*` inside against the init's, seen from the host. */
+function namespacesJoined(t: ExecutionContext, mutate?: (s: Spec, b: Bundle) => void) {
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin, mutate);
+    const r = box.exec([
+      box.id,
+      'sh',
+      '-c',
+      'for n in cgroup ipc mnt net pid time user uts; do echo "$n $(readlink /proc/self/ns/$n)"; done',
+    ]);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    for (const line of r.stdout.trim().split('\n')) {
+      const [ns, link] = line.split(' ');
+      if (!link) continue; // a kernel without that namespace
+      t.is(link, fs.readlinkSync(`/proc/${box.pid}/ns/${ns}`), `${name}: the ${ns} namespace is the init's`);
+    }
+    const cg = box.exec([box.id, 'cat', '/proc/self/cgroup']);
+    t.is(cg.stdout, fs.readFileSync(`/proc/${box.pid}/cgroup`, 'utf8'), `${name}: the init's cgroups`);
+  }
+}
+
+rootTest('the process joins every namespace and cgroup of the init (pid namespace)', (t) => namespacesJoined(t));
+
+rootTest('the process joins every namespace of the init (no pid namespace)', (t) =>
+  namespacesJoined(t, (s) => {
+    s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'pid');
+  }),
+);
+
+rootTest('a user-namespace container: the process joins it, ids are the container’s', (t) => {
+  const mutate = (s: Spec, b: Bundle) => {
+    s.linux!.namespaces!.push({ type: 'user' });
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    spawnSync('chown', ['-R', '100000:100000', b.rootfs]);
+  };
+  namespacesJoined(t, mutate);
+  const r = onBoth(t, (box) => ['-u', '1000:1000', box.id, 'sh', '-c', 'id; cat /proc/self/uid_map'], mutate);
+  t.is(r.tsrun!.status, 0, r.tsrun!.stderr);
+  t.regex(r.tsrun!.stdout, /^uid=1000 gid=1000/);
+  same(t, r, 'stdout');
+  const box = startBox(t, TSRUN, mutate);
+  const d = box.exec(['-u', '1000', '-d', '--pid-file', path.join(box.b.dir, 'p'), box.id, 'sleep', '30']);
+  t.is(d.status, 0, d.stderr);
+  const pid = Number(fs.readFileSync(path.join(box.b.dir, 'p'), 'utf8'));
+  t.regex(fs.readFileSync(`/proc/${pid}/status`, 'utf8'), /Uid:\s+101000\s/, 'container uid 0 + 1000 on the host');
+});
+
+rootTest('--detach --pid-file: returns while it runs; the pid file holds its host pid (no newline)', (t) => {
+  const box = startBox(t, TSRUN);
+  const pidFile = path.join(box.b.dir, 'exec.pid');
+  const t0 = Date.now();
+  const r = box.exec(['--detach', '--pid-file', pidFile, box.id, 'sleep', '30']);
+  t.is(r.status, 0, r.stderr);
+  t.true(Date.now() - t0 < 10_000);
+  const text = fs.readFileSync(pidFile, 'utf8');
+  t.regex(text, /^\d+$/);
+  const pid = Number(text);
+  t.is(fs.readFileSync(`/proc/${pid}/comm`, 'utf8'), 'sleep\n');
+  t.is(fs.readlinkSync(`/proc/${pid}/ns/pid`), fs.readlinkSync(`/proc/${box.pid}/ns/pid`));
+  const ppid = Number(/^PPid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))![1]);
+  t.false(fs.readFileSync(`/proc/${ppid}/cmdline`, 'utf8').includes('tsrun'), 'no tsrun process is left');
+  t.false(fs.existsSync(path.join(box.b.dir, '.exec.pid')));
+});
+
+rootTest('a created container takes an exec and stays created; a stopped one refuses, as runc', (t) => {
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin, undefined, 'create');
+    const r = box.exec([box.id, 'echo', 'in-created']);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    t.is(r.stdout, 'in-created\n');
+    t.is(JSON.parse(runtime(bin, box.root, ['state', box.id]).stdout).status, 'created');
+    process.kill(box.pid, 'SIGKILL');
+    for (let i = 0; i < 100 && JSON.parse(runtime(bin, box.root, ['state', box.id]).stdout).status !== 'stopped'; i++)
+      spawnSync('sleep', ['0.02']);
+    const s = box.exec([box.id, 'true']);
+    t.is(s.status, 255, name);
+    t.regex(s.stderr, /cannot exec in a stopped container/, name);
+  }
+});
+
+rootTest('a paused container refuses without --ignore-paused; with it the process waits for resume', async (t) => {
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin);
+    t.is(runtime(bin, box.root, ['pause', box.id]).status, 0);
+    const r = box.exec([box.id, 'true']);
+    t.is(r.status, 255, name);
+    t.regex(r.stderr, /cannot exec in a paused container \(use --ignore-paused to override\)/, name);
+    const child = spawn(bin, ['--root', box.root, 'exec', '--ignore-paused', box.id, 'echo', 'after-resume'], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let out = '';
+    child.stdout.on('data', (d) => (out += d));
+    const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+    await new Promise((r2) => setTimeout(r2, 1000));
+    t.is(out, '', `${name}: frozen until resume`);
+    t.is(runtime(bin, box.root, ['resume', box.id]).status, 0);
+    t.is(await done, 0, name);
+    t.is(out, 'after-resume\n', name);
+  }
+});
+
+rootTest('only fds 0-2 (+ --preserve-fds) reach the process; its cwd is in the container', (t) => {
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin);
+    // the shell's own fds (ls has one more: the directory it lists)
+    const r = box.exec([box.id, 'sh', '-c', 'ls /proc/$$/fd; readlink /proc/$$/cwd']);
+    t.is(r.status, 0, r.stderr);
+    const lines = r.stdout.trim().split('\n');
+    t.deepEqual(lines.slice(0, -1), ['0', '1', '2'], name);
+    t.is(lines.at(-1), '/', name);
+    // fd 3 of the caller, passed with --preserve-fds 1
+    const file = path.join(box.b.dir, 'shared');
+    fs.writeFileSync(file, 'through fd 3\n');
+    const fd = fs.openSync(file, 'r');
+    const p = spawnSync(bin, ['--root', box.root, 'exec', '--preserve-fds', '1', box.id, 'sh', '-c', 'cat <&3'], {
+      stdio: ['ignore', 'pipe', 'pipe', fd],
+      encoding: 'utf8',
+    });
+    fs.closeSync(fd);
+    t.is(p.status, 0, `${name}: ${p.stderr}`);
+    t.is(p.stdout, 'through fd 3\n', name);
+  }
+});
+
+rootTest('--process FILE: a runtime-spec process (args after the id replace its args); a bad one names the field', (t) => {
+  const box = startBox(t, TSRUN);
+  const file = path.join(box.b.dir, 'process.json');
+  const proc = {
+    args: ['sh', '-c', 'echo "$ONLY $FROM_CONFIG"; id -u; pwd; ulimit -n'],
+    env: ['PATH=/bin', 'ONLY=from-file'],
+    cwd: '/tmp',
+    user: { uid: 1000, gid: 1000 },
+    rlimits: [{ type: 'RLIMIT_NOFILE', soft: 100, hard: 100 }],
+  };
+  fs.writeFileSync(file, JSON.stringify(proc));
+  const r = box.exec(['--process', file, box.id]);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, 'from-file \n1000\n/tmp\n100\n');
+  if (RUNC) {
+    const rb = startBox(t, RUNC);
+    t.is(rb.exec(['--process', file, rb.id]).stdout, r.stdout, 'runc reads the same file the same way');
+  }
+  t.is(box.exec(['-p', file, box.id, 'echo', 'override']).stdout, 'override\n');
+  fs.writeFileSync(file, JSON.stringify({ ...proc, user: { uid: 'x', gid: 0 } }));
+  const bad = box.exec(['--process', file, box.id]);
+  t.is(bad.status, 255);
+  t.regex(bad.stderr, /--process .*process\.json: process\.user\.uid: must be an integer, got string/);
+  fs.writeFileSync(file, JSON.stringify({ ...proc, cwd: 'tmp' }));
+  t.regex(box.exec(['--process', file, box.id]).stderr, /process\.cwd: must be an absolute path/);
+  t.deepEqual(processesMatching(`exec --process ${file}`), []);
+});
+
+rootTest('execCPUAffinity: the final CPU list applies once the process is in the cgroup', (t) => {
+  const box = startBox(t, TSRUN);
+  const file = path.join(box.b.dir, 'process.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      args: ['grep', 'Cpus_allowed_list', '/proc/self/status'],
+      env: ['PATH=/bin'],
+      cwd: '/',
+      user: { uid: 0, gid: 0 },
+      execCPUAffinity: { initial: '0', final: '1' },
+    }),
+  );
+  const r = box.exec(['--process', file, box.id]);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /Cpus_allowed_list:\s+1$/m);
+});
+
+rootTest('--apparmor and --process-label: runc’s error where the host has no such LSM', (t) => {
+  const box = startBox(t, TSRUN);
+  const a = box.exec(['--apparmor', 'unconfined', box.id, 'true']);
+  t.is(a.status, 255);
+  t.regex(a.stderr, /process\.apparmorProfile: an AppArmor profile is specified, but AppArmor is not enabled on this host/);
+  const l = box.exec(['--process-label', 'system_u:system_r:container_t:s0', box.id, 'true']);
+  t.regex(l.stderr, /process\.selinuxLabel: an SELinux label is specified, but SELinux is disabled/);
+});
+
+rootTest('-t: the pty belongs to the process user and group tty, and takes the caller’s size, as runc', (t) => {
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin);
+    const r = spawnSync(
+      'script',
+      [
+        '-qec',
+        `stty cols 91 rows 33; ${bin} --root ${box.root} exec -t -u 1000 ${box.id} sh -c 'stat -c %u:%g $(tty); test -t 0 && echo tty-in; exit 3'`,
+        '/dev/null',
+      ],
+      { encoding: 'utf8', timeout: 30_000, input: '' },
+    );
+    t.is(r.status, 3, `${name}: ${r.stdout}${r.stderr}`);
+    t.regex(r.stdout, /1000:5\r?$/m, name); // runc's output starts with a NUL
+    t.regex(r.stdout, /tty-in/, name);
+  }
+  const box = startBox(t, TSRUN);
+  const size = spawnSync('script', ['-qec', `stty cols 91 rows 33; ${TSRUN} --root ${box.root} exec -t ${box.id} stty size`, '/dev/null'], {
+    encoding: 'utf8',
+    timeout: 30_000,
+    input: '',
+  });
+  t.regex(size.stdout, /^33 91\r?$/m);
+  // stdin that is not a terminal works too
+  const piped = box.exec(['-t', box.id, 'sh', '-c', 'tty'], { input: '' });
+  t.is(piped.status, 0, piped.stderr);
+  t.regex(piped.stdout, /^\/dev\/pts\/\d+\r?$/m);
+});
+
+rootTest('-t --detach needs a console socket', (t) => {
+  const box = startBox(t, TSRUN);
+  const r = box.exec(['-t', '-d', box.id, 'true']);
+  t.is(r.status, 255);
+  t.regex(r.stderr, /process\.terminal: cannot allocate a tty when detaching without --console-socket/);
+});
+
+rootTest('--cgroup on v1: the process runs in an existing sub-cgroup of one controller, as runc', (t) => {
+  const v1 = fs.existsSync('/sys/fs/cgroup/pids') && !fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+  if (!v1) return t.pass('not a cgroup v1 host');
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin);
+    const own = /^\d+:pids:(.*)$/m.exec(fs.readFileSync(`/proc/${box.pid}/cgroup`, 'utf8'))![1]!;
+    const sub = path.join('/sys/fs/cgroup/pids', own, 'sub');
+    fs.mkdirSync(sub);
+    t.teardown(() => fs.rmdirSync(sub));
+    const r = box.exec(['--cgroup', 'pids:sub', box.id, 'cat', '/proc/self/cgroup']);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    t.regex(r.stdout, /^\d+:pids:.*\/sub$/m, name);
+    const others = (text: string) =>
+      text
+        .split('\n')
+        .filter((l) => !/^\d+:pids:/.test(l))
+        .join('\n');
+    t.is(others(r.stdout), others(fs.readFileSync(`/proc/${box.pid}/cgroup`, 'utf8')), `${name}: other controllers unchanged`);
+    const missing = box.exec(['--cgroup', 'pids:nope', box.id, 'true']);
+    t.is(missing.status, 255, name);
+  }
+});
+
+rootTest('the API: Runtime.exec resolves to the exit status; execDetached returns the pid', async (t) => {
+  const { Runtime } = await import('../../lib/index.js');
+  const rt = new Runtime({ root: tempRoot() });
+  const b = makeBundle((s) => {
+    s.process!.args = ['sleep', '1000'];
+  });
+  const id = uniqueId('api-exec');
+  rt.create(id, { bundle: b.dir });
+  t.teardown(async () => {
+    await rt.delete(id, { force: true });
+    b.cleanup();
+  });
+  rt.start(id);
+  t.is(await rt.exec(id, { args: ['sh', '-c', 'exit 9'] }), 9);
+  t.is(await rt.exec(id, { process: { args: ['true'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } } }), 0);
+  const { pid, exited } = rt.execDetached(id, { args: ['sh', '-c', 'sleep 1; exit 4'] });
+  t.is(fs.readFileSync(`/proc/${pid}/comm`, 'utf8'), 'sh\n');
+  t.is(await exited, 4);
+  rt.execDetached(id, { args: ['sleep', '30'] }); // still running at delete: reaped all the same
+  await t.throwsAsync(() => rt.exec('nope', { args: ['true'] }), { message: /container does not exist/ });
+});
+
+const hasPython = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;
+
+// An engine's console socket: one connection, one SCM_RIGHTS fd, then the
+// pty's output to stdout until the last slave closes.
+const RECEIVER = `
+import os, socket, sys
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1]); srv.listen(1)
+print("listening", flush=True)
+conn, _ = srv.accept()
+msg, fds, flags, addr = socket.recv_fds(conn, 4096, 2)
+sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode())); sys.stdout.flush()
+while True:
+    try:
+        chunk = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    sys.stdout.write(chunk.decode(errors="replace")); sys.stdout.flush()
+`;
+
+(IS_ROOT && hasPython ? test.serial : test.skip)(
+  '--console-socket: the pty master goes to the socket; the process runs on the pty, as runc',
+  async (t) => {
+    for (const [name, bin] of RUNTIMES) {
+      const box = startBox(t, bin);
+      const sock = path.join(box.b.dir, 'console.sock');
+      const rx = spawn('python3', ['-c', RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      rx.stdout.on('data', (d) => (out += d));
+      await new Promise<void>((resolve) => rx.stdout.once('data', () => resolve()));
+      const r = box.exec([
+        '-t',
+        '-d',
+        '--console-socket',
+        sock,
+        '-u',
+        '1000',
+        box.id,
+        'sh',
+        '-c',
+        'tty; stat -c %u $(tty); test -t 1 && echo on-tty',
+      ]);
+      if (r.status !== 0) rx.kill();
+      t.is(r.status, 0, `${name}: ${r.stderr}`);
+      await new Promise((resolve) => rx.on('close', resolve));
+      t.regex(out, /fds=1 name=\/dev\/ptmx/, name);
+      t.regex(out, /\/dev\/pts\/\d+\r?\n1000\r?\non-tty/, name);
+    }
+  },
+);
+
+rootTest('--no-new-privs sets no_new_privs for the process, over a config without it, as runc', (t) => {
+  const without = (s: Spec) => {
+    s.process!.noNewPrivileges = false;
+  };
+  const r = onBoth(t, (box) => ['--no-new-privs', box.id, 'grep', 'NoNewPrivs', '/proc/self/status'], without);
+  t.regex(r.tsrun!.stdout, /NoNewPrivs:\s+1/);
+  same(t, r, 'stdout');
+  const box = startBox(t, TSRUN, without);
+  t.regex(box.exec([box.id, 'grep', 'NoNewPrivs', '/proc/self/status']).stdout, /NoNewPrivs:\s+0/, 'the config has none');
+});
