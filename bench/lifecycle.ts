@@ -2,6 +2,7 @@
  * Lifecycle latency, tsrun vs runc, on the same busybox bundle:
  *   run      `run` of /bin/true (create + start + wait + delete, one process)
  *   create   `create` alone; start; delete (engine-style, three processes)
+ *   exec     `exec ID /bin/true` into a running container (health checks)
  * Writes a markdown table to bench/results.md (or --out) and stdout.
  *
  *   node dist/bench/lifecycle.js [--runs N] [--out FILE]
@@ -21,7 +22,7 @@ const runtimes: [string, string][] = [['tsrun', path.join(ROOT, 'bin', 'tsrun')]
 const runc = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
 if (runc) runtimes.push(['runc', runc]);
 
-function bundle(): string {
+function bundle(args: string[] = ['true']): string {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bench-'));
   fs.mkdirSync(path.join(dir, 'rootfs', 'bin'), { recursive: true });
   fs.copyFileSync('/bin/busybox', path.join(dir, 'rootfs', 'bin', 'busybox'));
@@ -32,7 +33,7 @@ function bundle(): string {
   const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
   cfg.ociVersion = '1.0.2-dev';
   cfg.process.terminal = false;
-  cfg.process.args = ['true'];
+  cfg.process.args = args;
   fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
   return dir;
 }
@@ -65,6 +66,7 @@ function stats(xs: number[]): Stats {
 }
 
 const dir = bundle();
+const sleeper = bundle(['sleep', '100000']);
 const rows: string[] = [];
 const results = new Map<string, Map<string, Stats>>();
 for (const [name, bin] of runtimes) {
@@ -75,7 +77,9 @@ for (const [name, bin] of runtimes) {
     ['create', []],
     ['start', []],
     ['delete', []],
+    ['exec', []],
   ]);
+  must(bin, [...g, 'run', '-d', '-b', sleeper, 'box']);
   for (let i = -3; i < runs; i++) {
     // the first three are warm-up
     const runMs = time(() => must(bin, [...g, 'run', '-b', dir, `r${i}`]));
@@ -87,18 +91,22 @@ for (const [name, bin] of runtimes) {
       if (st.stdout.includes('"stopped"')) break;
     }
     const deleteMs = time(() => must(bin, [...g, 'delete', id]));
+    const execMs = time(() => must(bin, [...g, 'exec', 'box', 'true']));
     if (i < 0) continue;
+    byOp.get('exec')!.push(execMs);
     byOp.get('run')!.push(runMs);
     byOp.get('create')!.push(createMs);
     byOp.get('start')!.push(startMs);
     byOp.get('delete')!.push(deleteMs);
   }
+  must(bin, [...g, 'delete', '--force', 'box']);
   const m = new Map<string, Stats>();
   for (const [op, xs] of byOp) m.set(op, stats(xs));
   results.set(name, m);
   fs.rmSync(root, { recursive: true, force: true });
 }
 fs.rmSync(dir, { recursive: true, force: true });
+fs.rmSync(sleeper, { recursive: true, force: true });
 
 const names = [...results.keys()];
 rows.push(`# Lifecycle latency (ms), ${runs} runs each after 3 warm-ups`);
@@ -114,7 +122,7 @@ rows.push(
   `| operation | ${names.map((n) => `${n} mean / median / p95`).join(' | ')} |${names.length > 1 ? ' tsrun ÷ runc (median) |' : ''}`,
 );
 rows.push(`| --- | ${names.map(() => '---:').join(' | ')} |${names.length > 1 ? ' ---: |' : ''}`);
-for (const op of ['run', 'create', 'start', 'delete']) {
+for (const op of ['run', 'create', 'start', 'delete', 'exec']) {
   const cells = names.map((n) => {
     const s = results.get(n)!.get(op)!;
     return `${s.mean.toFixed(1)} / ${s.median.toFixed(1)} / ${s.p95.toFixed(1)}`;

@@ -505,3 +505,40 @@ rootTest('--no-new-privs sets no_new_privs for the process, over a config withou
   const box = startBox(t, TSRUN, without);
   t.regex(box.exec([box.id, 'grep', 'NoNewPrivs', '/proc/self/status']).stdout, /NoNewPrivs:\s+0/, 'the config has none');
 });
+
+rootTest('the foreground exec forwards signals to the process and exits with its code', async (t) => {
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin);
+    const child = spawn(
+      bin,
+      ['--root', box.root, 'exec', box.id, 'sh', '-c', 'trap "exit 42" TERM; echo ready; while :; do sleep 0.1; done'],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    await new Promise<void>((resolve) => child.stdout.once('data', () => resolve()));
+    const done = new Promise<number | null>((resolve) => child.on('close', resolve));
+    child.kill('SIGTERM');
+    t.is(await done, 42, name);
+  }
+});
+
+rootTest('--process: oomScoreAdj and consoleSize apply to the exec’d process', (t) => {
+  const box = startBox(t, TSRUN);
+  const file = path.join(box.b.dir, 'process.json');
+  fs.writeFileSync(
+    file,
+    JSON.stringify({
+      args: ['sh', '-c', 'cat /proc/self/oom_score_adj; stty size'],
+      env: ['PATH=/bin'],
+      cwd: '/',
+      user: { uid: 0, gid: 0 },
+      oomScoreAdj: 500,
+      terminal: true,
+      consoleSize: { height: 21, width: 77 },
+    }),
+  );
+  const r = box.exec(['--process', file, box.id], { input: '' });
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /^500\r?\n21 77\r?$/m);
+});
