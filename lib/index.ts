@@ -129,7 +129,8 @@ export class Runtime {
     return { pid, exited };
   }
 
-  private execProcessOf(id: string, what: ExecWhat): Process {
+  /** The process `what` stands for in container `id` (config.json's process with runc's flags, or as given). */
+  execProcessOf(id: string, what: ExecWhat): Process {
     if ('process' in what) return what.process;
     // runc reads the bundle's config.json again: its process is the template
     return resolveExecProcess(loadBundle(this.lifecycle.store.read(id).bundle).spec, what);

@@ -45,22 +45,43 @@ const cgroupParents = fs.existsSync('/sys/fs/cgroup')
 let daemon: ChildProcess | undefined;
 let daemonExited = false;
 
+/**
+ * A ctr that does not return in time is SIGKILLed (it forwards SIGTERM to
+ * the task instead of exiting), so that a lost exit status fails the test
+ * instead of hanging the file past ava's timeout, which skips after.always.
+ */
+const CTR_TIMEOUT_MS = 15_000;
+
 function ctr(args: string[], opts: { timeout?: number; input?: string } = {}) {
   return spawnSync(CTR, ['-a', sock, '-n', NS, ...args], {
     encoding: 'utf8',
-    timeout: opts.timeout ?? 60_000,
+    timeout: opts.timeout ?? CTR_TIMEOUT_MS,
+    killSignal: 'SIGKILL',
     input: opts.input,
     stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
   });
 }
 
-/** ctr under a pty (`script`), as a user's terminal would run it. */
+/** `ctr task exec` with its own fifo dir (ctr's default is /run/containerd/fifo). */
+function exec(id: string, execId: string, args: string[], opts: { flags?: string[]; input?: string } = {}) {
+  return ctr(['task', 'exec', '--fifo-dir', fifoDir, '--exec-id', execId, ...(opts.flags ?? []), id, ...args], { input: opts.input });
+}
+
+/** ctr under a pty (`script`), as a user's terminal would run it; timeout --foreground keeps ctr in the pty's foreground. */
 function ctrTty(args: string, input = '') {
-  return spawnSync('script', ['-qec', `${CTR} -a ${sock} -n ${NS} ${args}`, '/dev/null'], {
+  const secs = CTR_TIMEOUT_MS / 1000;
+  return spawnSync('script', ['-qec', `timeout --foreground -s KILL ${secs} ${CTR} -a ${sock} -n ${NS} ${args}`, '/dev/null'], {
     encoding: 'utf8',
-    timeout: 60_000,
+    timeout: CTR_TIMEOUT_MS + 10_000,
+    killSignal: 'SIGKILL',
     input,
   });
+}
+
+/** The failure message of a ctr call: its stderr, whether it was killed for hanging, the runtime's --log. */
+function why(r: { stdout?: string; stderr: string; signal: NodeJS.Signals | null; status: number | null }, id: string): string {
+  const hung = r.signal === 'SIGKILL' || r.status === 137 ? `ctr did not return within ${CTR_TIMEOUT_MS} ms (killed)\n` : '';
+  return `${hung}${r.stderr}${runtimeLog(id)}`;
 }
 
 /** The flags that make `ctr run` use the runtime under test. */
@@ -91,7 +112,7 @@ function remove(id: string) {
 function running(t: ExecutionContext, id: string): boolean {
   t.teardown(() => remove(id));
   const r = ctr(['run', '-d', ...runtimeFlags, IMAGE, id, 'sh', '-c', LOOP]);
-  t.is(r.status, 0, r.stderr + runtimeLog(id));
+  t.is(r.status, 0, why(r, id));
   return r.status === 0;
 }
 
@@ -280,7 +301,7 @@ ctrTest('ctr run --rm: output and the exit code', (t) => {
   const id = 'tsrun-run-rm';
   t.teardown(() => remove(id));
   const r = ctr(['run', '--rm', ...runtimeFlags, IMAGE, id, 'sh', '-c', 'echo hello from ctr; echo to stderr >&2; exit 7']);
-  t.is(r.status, 7, r.stderr + runtimeLog(id));
+  t.is(r.status, 7, why(r, id));
   t.is(r.stdout, 'hello from ctr\n');
   t.regex(r.stderr, /to stderr/);
   t.false(ctr(['container', 'ls', '-q']).stdout.split('\n').includes(id), '--rm removed the container');
@@ -290,7 +311,7 @@ ctrTest('ctr run -t --rm: the shim gets the pty through --console-socket', (t) =
   const id = 'tsrun-run-t';
   t.teardown(() => remove(id));
   const r = ctrTty(`run -t --rm ${runtimeFlagsText} ${IMAGE} ${id} sh -c 'tty; exit 3'`);
-  t.is(r.status, 3, r.stdout + r.stderr + runtimeLog(id));
+  t.is(r.status, 3, r.stdout + why(r, id));
   t.regex(r.stdout, /\/dev\/pts\/\d+/);
 });
 
@@ -298,48 +319,48 @@ ctrTest('ctr run -d + task exec: output and the exit code are kept', (t) => {
   const id = 'tsrun-exec';
   if (!running(t, id)) return;
   t.is(taskStatus(id), 'RUNNING');
-  const exit3 = ctr(['task', 'exec', '--exec-id', 'e1', id, 'sh', '-c', 'exit 3']);
-  t.is(exit3.status, 3, exit3.stderr + runtimeLog(id));
-  const killed = ctr(['task', 'exec', '--exec-id', 'k1', id, 'sh', '-c', 'kill -9 $$']);
-  t.is(killed.status, 128 + 9, killed.stderr + runtimeLog(id));
-  const out = ctr(['task', 'exec', '--exec-id', 'e2', id, 'sh', '-c', 'echo to stdout; echo to stderr >&2']);
-  t.is(out.status, 0, out.stderr + runtimeLog(id));
+  const exit3 = exec(id, 'e1', ['sh', '-c', 'exit 3']);
+  t.is(exit3.status, 3, why(exit3, id));
+  const killed = exec(id, 'k1', ['sh', '-c', 'kill -9 $$']);
+  t.is(killed.status, 128 + 9, why(killed, id));
+  const out = exec(id, 'e2', ['sh', '-c', 'echo to stdout; echo to stderr >&2']);
+  t.is(out.status, 0, why(out, id));
   t.is(out.stdout, 'to stdout\n');
   t.regex(out.stderr, /to stderr/);
   // the exec ids can be used again once their processes are gone
-  const again = ctr(['task', 'exec', '--exec-id', 'e1', id, 'true']);
-  t.is(again.status, 0, again.stderr + runtimeLog(id));
+  const again = exec(id, 'e1', ['true']);
+  t.is(again.status, 0, why(again, id));
   t.is(taskStatus(id), 'RUNNING', 'the container outlives its execs');
 });
 
 ctrTest("ctr task exec: joins the container's namespaces and cgroup, with its capabilities", (t) => {
   const id = 'tsrun-exec-joins';
   if (!running(t, id)) return;
-  const r = ctr(['task', 'exec', '--exec-id', 'j1', id, 'sh', '-c', SAME_AS_INIT]);
-  t.is(r.status, 0, r.stderr + runtimeLog(id));
+  const r = exec(id, 'j1', ['sh', '-c', SAME_AS_INIT]);
+  t.is(r.status, 0, why(r, id));
   t.is(r.stdout, 'checked\n');
-  const init = ctr(['task', 'exec', '--exec-id', 'j2', id, 'cat', '/proc/1/cmdline']);
+  const init = exec(id, 'j2', ['cat', '/proc/1/cmdline']);
   t.regex(init.stdout, /^sh\0-c\0trap/, "it sees the container's processes");
 });
 
 ctrTest('ctr task exec: stdin, --user and --cwd', (t) => {
   const id = 'tsrun-exec-opts';
   if (!running(t, id)) return;
-  const cat = ctr(['task', 'exec', '--exec-id', 'in', id, 'sh', '-c', 'cat; echo end'], { input: 'piped in\n' });
-  t.is(cat.status, 0, cat.stderr + runtimeLog(id));
+  const cat = exec(id, 'in', ['sh', '-c', 'cat; echo end'], { input: 'piped in\n' });
+  t.is(cat.status, 0, why(cat, id));
   t.is(cat.stdout, 'piped in\nend\n');
-  const user = ctr(['task', 'exec', '--exec-id', 'user', '--user', '1000', id, 'id', '-u']);
-  t.is(user.status, 0, user.stderr + runtimeLog(id));
+  const user = exec(id, 'user', ['id', '-u'], { flags: ['--user', '1000'] });
+  t.is(user.status, 0, why(user, id));
   t.is(user.stdout, '1000\n');
-  const cwd = ctr(['task', 'exec', '--exec-id', 'cwd', '--cwd', '/tmp', id, 'pwd']);
-  t.is(cwd.status, 0, cwd.stderr + runtimeLog(id));
+  const cwd = exec(id, 'cwd', ['pwd'], { flags: ['--cwd', '/tmp'] });
+  t.is(cwd.status, 0, why(cwd, id));
   t.is(cwd.stdout, '/tmp\n');
 });
 
 ctrTest('ctr task exec: a missing program fails with the runtime error', (t) => {
   const id = 'tsrun-exec-missing';
   if (!running(t, id)) return;
-  const r = ctr(['task', 'exec', '--exec-id', 'nope', id, 'no-such-program']);
+  const r = exec(id, 'nope', ['no-such-program']);
   t.not(r.status, 0);
   // containerd reads the last error from the runtime's --log json
   t.regex(r.stderr, /OCI runtime exec failed: .*executable file not found in \$PATH/);
@@ -349,8 +370,8 @@ ctrTest('ctr task exec: a missing program fails with the runtime error', (t) => 
 ctrTest('ctr task exec -t: the shim gets the pty through --console-socket', (t) => {
   const id = 'tsrun-exec-t';
   if (!running(t, id)) return;
-  const r = ctrTty(`task exec -t --exec-id t1 ${id} sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 4'`);
-  t.is(r.status, 4, r.stdout + r.stderr + runtimeLog(id));
+  const r = ctrTty(`task exec -t --fifo-dir ${fifoDir} --exec-id t1 ${id} sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 4'`);
+  t.is(r.status, 4, r.stdout + why(r, id));
   t.regex(r.stdout, /\/dev\/pts\/\d+\s+stdin-is-a-tty/);
 });
 
@@ -358,15 +379,17 @@ ctrTest('ctr task exec -t: typed input reaches the shell through the pty', (t) =
   const id = 'tsrun-exec-it';
   if (!running(t, id)) return;
   // $((6*7)) tells the shell's output from the pty's echo of the input
-  const r = ctrTty(`task exec -t --exec-id i1 ${id} sh`, 'echo typed-$((6*7))\nexit 6\n');
-  t.is(r.status, 6, r.stdout + r.stderr + runtimeLog(id));
+  const r = ctrTty(`task exec -t --fifo-dir ${fifoDir} --exec-id i1 ${id} sh`, 'echo typed-$((6*7))\nexit 6\n');
+  t.is(r.status, 6, r.stdout + why(r, id));
   t.regex(r.stdout, /typed-42/);
 });
 
 ctrTest('ctr task kill --exec-id: signals the exec, not the container', async (t) => {
   const id = 'tsrun-exec-kill';
   if (!running(t, id)) return;
-  const child = spawn(CTR, ['-a', sock, '-n', NS, 'task', 'exec', '--exec-id', 'long', id, 'sh', '-c', LOOP], { stdio: 'ignore' });
+  const child = spawn(CTR, ['-a', sock, '-n', NS, 'task', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'long', id, 'sh', '-c', LOOP], {
+    stdio: 'ignore',
+  });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
   t.teardown(() => {
     child.kill('SIGKILL');
@@ -374,7 +397,7 @@ ctrTest('ctr task kill --exec-id: signals the exec, not the container', async (t
   // ps lists the init and the exec
   t.true(await waitFor(() => ctr(['task', 'ps', id]).stdout.trim().split('\n').length >= 3), ctr(['task', 'ps', id]).stdout);
   const kill = ctr(['task', 'kill', '-s', 'SIGKILL', '--exec-id', 'long', id]);
-  t.is(kill.status, 0, kill.stderr + runtimeLog(id));
+  t.is(kill.status, 0, why(kill, id));
   t.is(await exited, 128 + 9);
   t.is(taskStatus(id), 'RUNNING');
 });
@@ -382,9 +405,9 @@ ctrTest('ctr task kill --exec-id: signals the exec, not the container', async (t
 ctrTest('ctr task exec -d: detached, the process runs on after ctr returns', async (t) => {
   const id = 'tsrun-exec-d';
   if (!running(t, id)) return;
-  const d = ctr(['task', 'exec', '-d', '--exec-id', 'd1', id, 'sh', '-c', 'sleep 3; echo done > /exec-d']);
-  t.is(d.status, 0, d.stderr + runtimeLog(id));
-  const cat = (n: number) => ctr(['task', 'exec', '--exec-id', `cat${n}`, id, 'cat', '/exec-d']).stdout;
+  const d = exec(id, 'd1', ['sh', '-c', 'sleep 3; echo done > /exec-d'], { flags: ['-d'] });
+  t.is(d.status, 0, why(d, id));
+  const cat = (n: number) => exec(id, `cat${n}`, ['cat', '/exec-d']).stdout;
   t.not(cat(0), 'done\n', 'ctr did not wait for it');
   let n = 1;
   t.true(await waitFor(() => cat(n++) === 'done\n', 15_000));
@@ -394,18 +417,19 @@ ctrTest('ctr task ps, pause and resume', async (t) => {
   const id = 'tsrun-ps';
   if (!running(t, id)) return;
   const ps = ctr(['task', 'ps', id]);
-  t.is(ps.status, 0, ps.stderr + runtimeLog(id));
+  t.is(ps.status, 0, why(ps, id));
   const pid = Number(fs.readFileSync(path.join(bundleDir(id), 'init.pid'), 'utf8'));
   t.regex(ps.stdout, new RegExp(`^${pid}\\s`, 'm'), 'the init pid is listed');
   const pause = ctr(['task', 'pause', id]);
-  t.is(pause.status, 0, pause.stderr + runtimeLog(id));
+  t.is(pause.status, 0, why(pause, id));
   t.is(taskStatus(id), 'PAUSED');
-  const inPaused = ctr(['task', 'exec', '--exec-id', 'paused', id, 'true'], { timeout: 20_000 });
-  t.log('exec in a paused container:', inPaused.status, inPaused.signal, inPaused.stderr);
+  const inPaused = exec(id, 'paused', ['true']);
+  t.not(inPaused.status, 0, 'no exec in a paused container');
+  t.regex(inPaused.stderr, /paused/);
   const resume = ctr(['task', 'resume', id]);
-  t.is(resume.status, 0, resume.stderr + runtimeLog(id));
+  t.is(resume.status, 0, why(resume, id));
   t.is(taskStatus(id), 'RUNNING');
-  t.is(ctr(['task', 'exec', '--exec-id', 'after', id, 'true']).status, 0, 'runs after resume');
+  t.is(exec(id, 'after', ['true']).status, 0, 'runs after resume');
 });
 
 ctrTest('ctr task kill, task rm, container rm: nothing is left', async (t) => {
@@ -414,10 +438,10 @@ ctrTest('ctr task kill, task rm, container rm: nothing is left', async (t) => {
   const pid = Number(fs.readFileSync(path.join(bundleDir(id), 'init.pid'), 'utf8'));
   t.true(pid > 0);
   const kill = ctr(['task', 'kill', id]); // SIGTERM
-  t.is(kill.status, 0, kill.stderr + runtimeLog(id));
+  t.is(kill.status, 0, why(kill, id));
   t.true(await waitFor(() => taskStatus(id) === 'STOPPED'), `task is ${taskStatus(id)}`);
   const rmTask = ctr(['task', 'rm', id]);
-  t.is(rmTask.status, 0, rmTask.stderr + runtimeLog(id));
+  t.is(rmTask.status, 0, why(rmTask, id));
   t.is(taskStatus(id), undefined);
   const rmContainer = ctr(['container', 'rm', id]);
   t.is(rmContainer.status, 0, rmContainer.stderr);

@@ -542,3 +542,48 @@ rootTest('--process: oomScoreAdj and consoleSize apply to the exec’d process',
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^500\r?\n21 77\r?$/m);
 });
+
+// An engine as conmon and containerd's shim are: a subreaper that runs
+// `exec --detach --pid-file` and then collects the exit status of that pid,
+// which only reaches it if the runtime left the process unreaped.
+const SUBREAPER = `
+import ctypes, os, subprocess, sys, time
+ctypes.CDLL(None).prctl(36, 1, 0, 0, 0)  # PR_SET_CHILD_SUBREAPER
+pidfile = sys.argv[1]
+rc = subprocess.call(sys.argv[2:])
+if rc != 0:
+    print("runtime-exit", rc); sys.exit(1)
+want = int(open(pidfile).read())
+deadline = time.time() + 10
+while time.time() < deadline:
+    try:
+        pid, status = os.waitpid(-1, os.WNOHANG)
+    except ChildProcessError:
+        break
+    if pid == want:
+        print("status", os.waitstatus_to_exitcode(status)); sys.exit(0)
+    if pid == 0:
+        time.sleep(0.02)
+print("lost"); sys.exit(1)
+`;
+
+(IS_ROOT && hasPython ? test.serial : test.skip)(
+  '--detach leaves the exit status to the caller’s subreaper (conmon, the shim), as runc',
+  (t) => {
+    for (const [name, bin] of RUNTIMES) {
+      const box = startBox(t, bin);
+      const pidFile = path.join(box.b.dir, 'exec.pid');
+      for (const script of ['exit 3', 'sleep 0.5; exit 3']) {
+        const r = spawnSync(
+          'python3',
+          ['-c', SUBREAPER, pidFile, bin, '--root', box.root, 'exec', '--detach', '--pid-file', pidFile, box.id, 'sh', '-c', script],
+          {
+            encoding: 'utf8',
+            timeout: 30_000,
+          },
+        );
+        t.is(r.stdout.trim(), 'status 3', `${name}: ${script}: ${r.stderr}`);
+      }
+    }
+  },
+);

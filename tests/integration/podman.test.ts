@@ -28,6 +28,10 @@ const runFlags: string[] = [];
 // root whatever the storage root: remove it afterwards if we made it.
 const blobCache = '/var/lib/containers';
 const hadBlobCache = fs.existsSync(blobCache);
+// podman passes no --root to the runtime's start/kill/delete, so the runtime
+// keeps its state in its default root (/run/runc, /run/tsrun): remove that
+// afterwards if we made it and it is empty again.
+const defaultRoots = ['/run/runc', '/run/tsrun'].filter((d) => !fs.existsSync(d));
 
 function podman(args: string[], opts: { timeout?: number; input?: string } = {}) {
   return spawnSync('podman', ['--runtime', ENGINE_RUNTIME, ...store, ...args], {
@@ -88,6 +92,13 @@ test.after.always(() => {
   if (enabled) podman(['rm', '-af']);
   fs.rmSync(dir, { recursive: true, force: true });
   if (!hadBlobCache) fs.rmSync(blobCache, { recursive: true, force: true });
+  for (const d of defaultRoots) {
+    try {
+      fs.rmdirSync(d);
+    } catch {
+      /* not made, or in use */
+    }
+  }
 });
 
 podmanTest('podman run: output, exit codes, a missing program is 127', (t) => {

@@ -132,7 +132,10 @@ export function execCommand(run: Runner): CommandModule {
         };
         const rt = ctx.runtime();
         if (a.detach) {
-          rt.execDetached(id, what, opts);
+          // Not the API's execDetached: that one reaps the process, and here
+          // the caller (conmon, a containerd shim) is the subreaper that must
+          // collect its exit status once we have exited.
+          ctx.lifecycle().exec(id, { ...opts, process: rt.execProcessOf(id, what), detach: true });
           return 0;
         }
         return rt.exec(id, what, opts);
