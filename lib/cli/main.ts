@@ -49,11 +49,66 @@ function globals(argv: string[]): GlobalArgs {
   return g;
 }
 
+/** Where the command is in argv (after the global flags), or -1. */
+function commandIndex(argv: readonly string[]): number {
+  for (let i = 0; i < argv.length; i++) {
+    const arg = argv[i]!;
+    if (!arg.startsWith('-')) return i;
+    const name = arg.replace(/^--?/, '');
+    if (!name.includes('=') && GLOBAL_VALUE_FLAGS.has(name)) i++;
+  }
+  return -1;
+}
+
+const COMMANDS = new Set([
+  'create',
+  'start',
+  'run',
+  'exec',
+  'state',
+  'kill',
+  'delete',
+  'list',
+  'spec',
+  'features',
+  'pause',
+  'resume',
+  'ps',
+  'events',
+  'update',
+]);
+
+/**
+ * runc's help forms: `help [COMMAND]`, and `-h`/`--help` among a command's
+ * flags (before its first argument: `exec box ls -h` is ls's). Returns the
+ * argv yargs should see, or an exit status when there is nothing to show.
+ */
+function helpRequest(argv: readonly string[]): string[] | number | null {
+  const at = commandIndex(argv);
+  const isHelp = (a: string) => a === '-h' || a === '--help';
+  if (at < 0) return argv.some(isHelp) ? ['--help'] : null;
+  const cmd = argv[at]!;
+  if (cmd === 'help') return argv[at + 1] ? helpFor(argv[at + 1]!) : ['--help'];
+  const own = argv.slice(at + 1);
+  const firstArg = own.findIndex((a) => !a.startsWith('-'));
+  if (!(firstArg < 0 ? own : own.slice(0, firstArg)).some(isHelp)) return null;
+  return helpFor(cmd);
+}
+
+function helpFor(cmd: string): string[] | number {
+  if (COMMANDS.has(cmd)) return [cmd, '--help'];
+  writeFd(2, `tsrun: No help topic for '${cmd}'\n`);
+  return 3; // runc's status for it
+}
+
 export async function main(argv: string[]): Promise<number> {
   if (argv[0] === '--version' || argv[0] === '-v' || argv[0] === 'version') {
     writeFd(1, versionText());
     return 0;
   }
+  const help = helpRequest(argv);
+  if (typeof help === 'number') return help;
+  if (help) argv = help;
   const g = globals(argv);
   const log = new Logger(g.log, g['log-format'], g.debug);
   const ctx = new Context(g.root, log);
@@ -111,7 +166,8 @@ export async function main(argv: string[]): Promise<number> {
     .strictCommands()
     .strictOptions()
     .version(false)
-    .help()
+    .help('help')
+    .alias('help', 'h')
     // a fixed width: reading process.stdout.columns would make Node set up fd 1,
     // which may turn a pipe shared with the container non-blocking
     .wrap(100)

@@ -6,7 +6,7 @@ import { TsrunError } from '../errors.js';
 export function parseSignal(text: string): number {
   if (/^\d+$/.test(text)) {
     const n = Number(text);
-    if (n > 0 && n <= 64) return n;
+    if (n >= 0 && n <= 64) return n; // 0: only "is it alive?", as kill(2) and runc take it
   } else {
     const name = text.toUpperCase().startsWith('SIG') ? text.toUpperCase() : `SIG${text.toUpperCase()}`;
     const n = (os.constants.signals as Record<string, number>)[name];

@@ -17,7 +17,8 @@ test('signals parse as numbers, names and SIG-names', (t) => {
   t.is(parseSignal('RTMIN+2'), 36);
   t.is(parseSignal('SIGRTMAX-1'), 63);
   t.throws(() => parseSignal('NOPE'), { message: /invalid signal "NOPE"/ });
-  t.throws(() => parseSignal('0'));
+  t.is(parseSignal('0'), 0, 'signal 0: is it alive?');
+  t.throws(() => parseSignal('SIG0'));
   t.throws(() => parseSignal('65'));
 });
 
