@@ -94,12 +94,12 @@ export class Runtime {
   /** Creates, starts and waits; resolves to the exit status (128+N for signal N). Deletes the container. */
   async run(id: string, opts: RuntimeCreateOptions): Promise<number> {
     const created = this.lifecycle.create(id, { ...opts, detach: false });
-    const stopForwarding = forwardSignals(this.lifecycle.native, created.state.pid, created.ptyMaster);
+    const forwarding = forwardSignals(this.lifecycle.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
     try {
       this.lifecycle.start(id);
-      return await superviseForeground(this.lifecycle.native, created.state.pid, created.ptyMaster, stopForwarding);
+      return await superviseForeground(this.lifecycle.native, created.state.pid, created.ptyMaster, forwarding.stop);
     } finally {
-      stopForwarding();
+      forwarding.stop();
       await this.lifecycle.delete(id, true);
     }
   }
@@ -111,9 +111,21 @@ export class Runtime {
    * (process.terminal) is relayed to this process's stdio.
    */
   async exec(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): Promise<number> {
-    const launched = this.lifecycle.exec(id, { ...opts, process: this.execProcessOf(id, what), detach: false });
-    const stopForwarding = forwardSignals(this.lifecycle.native, launched.pid, launched.ptyMaster);
-    return superviseForeground(this.lifecycle.native, launched.pid, launched.ptyMaster, stopForwarding);
+    const process = this.execProcessOf(id, what);
+    // forwarding first: a signal that comes while the process is launched
+    // is held and sent on, not left to kill us and orphan it
+    const target = { pid: 0, ptyMaster: null as number | null };
+    const forwarding = forwardSignals(this.lifecycle.native, target);
+    let launched;
+    try {
+      launched = this.lifecycle.exec(id, { ...opts, process, detach: false });
+    } catch (e) {
+      forwarding.stop();
+      throw e;
+    }
+    Object.assign(target, launched);
+    forwarding.flush();
+    return superviseForeground(this.lifecycle.native, launched.pid, launched.ptyMaster, forwarding.stop);
   }
 
   /**

@@ -21,30 +21,46 @@ const FORWARDED: NodeJS.Signals[] = [
   'SIGWINCH',
 ];
 
+/** Where forwarded signals go; exec fills it in once the process exists. */
+export interface SignalTarget {
+  pid: number;
+  ptyMaster: number | null;
+}
+
 /**
- * Forwards our signals to the init until the returned function is called.
- * `run` installs it right after create, before start: a signal that
- * arrives while start is still returning must not kill us and orphan the
- * container.
+ * Forwards our signals to the target until the returned function is called.
+ * `run` installs it right after create, before start; `exec` before it
+ * launches, with the target filled in afterwards: a signal that arrives
+ * meanwhile must not kill us and orphan the process. (Node runs the handler
+ * only once the synchronous launch has returned, so the pid is known then;
+ * until it is, signals are held and sent on.)
  */
-export function forwardSignals(native: NativeBinding, pid: number, ptyMaster: number | null): () => void {
+export function forwardSignals(native: NativeBinding, target: SignalTarget): { stop(): void; flush(): void } {
   const handlers = new Map<NodeJS.Signals, () => void>();
+  const held: NodeJS.Signals[] = [];
+  const send = (sig: NodeJS.Signals) => {
+    // the pty follows our terminal's size; the container gets SIGWINCH from
+    // its pty then, and from us as well for programs without a terminal
+    if (sig === 'SIGWINCH' && target.ptyMaster !== null) native.copyWinsize(0, target.ptyMaster);
+    try {
+      process.kill(target.pid, sig);
+    } catch {
+      /* gone */
+    }
+  };
   for (const sig of FORWARDED) {
-    const h = () => {
-      // the pty follows our terminal's size; the container gets SIGWINCH from
-      // its pty then, and from us as well for programs without a terminal
-      if (sig === 'SIGWINCH' && ptyMaster !== null) native.copyWinsize(0, ptyMaster);
-      try {
-        process.kill(pid, sig);
-      } catch {
-        /* gone */
-      }
-    };
+    const h = () => (target.pid > 0 ? send(sig) : held.push(sig));
     handlers.set(sig, h);
     process.on(sig, h);
   }
-  return () => {
-    for (const [sig, h] of handlers) process.off(sig, h);
+  return {
+    stop() {
+      for (const [sig, h] of handlers) process.off(sig, h);
+    },
+    /** Sends what arrived before the target was known. */
+    flush() {
+      for (const sig of held.splice(0)) send(sig);
+    },
   };
 }
 

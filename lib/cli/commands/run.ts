@@ -54,7 +54,9 @@ export function runCommand(run: Runner): CommandModule {
         ...listenFdOptions(a['preserve-fds'] as number),
         detach,
       });
-      const stopForwarding = detach ? () => undefined : forwardSignals(life.native, created.state.pid, created.ptyMaster);
+      const stopForwarding = detach
+        ? () => undefined
+        : forwardSignals(life.native, { pid: created.state.pid, ptyMaster: created.ptyMaster }).stop;
       try {
         life.start(id);
       } catch (e) {
