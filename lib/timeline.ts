@@ -12,13 +12,17 @@ export interface TimelineEntry {
 
 export class Timeline {
   readonly entries: TimelineEntry[] = [];
+  /** Hears each step as it ends (--debug writes a line per step). */
+  onMark?: (entry: TimelineEntry) => void;
   private readonly t0 = process.hrtime.bigint();
   private last = this.t0;
 
   mark(step: string): void {
     const now = process.hrtime.bigint();
-    this.entries.push({ step, at: Number(now - this.t0) / 1e6, took: Number(now - this.last) / 1e6 });
+    const entry = { step, at: Number(now - this.t0) / 1e6, took: Number(now - this.last) / 1e6 };
+    this.entries.push(entry);
     this.last = now;
+    this.onMark?.(entry);
   }
 
   format(): string {

@@ -11,7 +11,11 @@ export class Context {
   ) {}
 
   runtime(): Runtime {
-    this.rt ??= new Runtime({ root: this.root, onWarning: (m) => this.log.warn(m), onDebug: (m) => this.log.debug(m) });
+    if (!this.rt) {
+      this.rt = new Runtime({ root: this.root, onWarning: (m) => this.log.warn(m), onDebug: (m) => this.log.debug(m) });
+      if (this.log.debugEnabled)
+        this.rt.timeline.onMark = (e) => this.log.debug(`step ${e.step} done in ${e.took.toFixed(2)}ms (at ${e.at.toFixed(2)}ms)`);
+    }
     return this.rt;
   }
 

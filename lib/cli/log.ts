@@ -41,10 +41,11 @@ export class Logger {
     writeFd(2, `tsrun: warning: ${msg}\n`);
   }
 
+  /** --debug: runc's logrus lines (`time=… level=debug msg=…`, or JSON), to --log or else stderr. */
   debug(msg: string): void {
     if (!this.debugEnabled) return;
-    this.toFile('debug', msg);
-    if (!this.file) writeFd(2, `tsrun: debug: ${msg}\n`);
+    if (this.file) this.toFile('debug', msg);
+    else writeFd(2, this.line('debug', msg));
   }
 }
 

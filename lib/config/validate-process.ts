@@ -192,14 +192,6 @@ function validateLinuxAttrs(spec: Spec, host: ProcessHost): void {
   }
 
   validateNetDevices(spec, host);
-  (spec.mounts ?? []).forEach((m, i) => {
-    const j = (m.options ?? []).indexOf('tmpcopyup');
-    if (j >= 0)
-      throw new TsrunError(
-        'EUNSUPPORTED',
-        `mounts[${i}].options[${j}]: "tmpcopyup" (copying the image's files into the tmpfs) is not supported by this tsrun yet`,
-      );
-  });
 }
 
 /** linux.netDevices: a new network namespace, existing host interfaces, valid distinct names. */

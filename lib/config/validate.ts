@@ -97,7 +97,17 @@ function validateNamespaces(spec: Spec): Set<string> {
     types.add(ns.type);
   });
   validateNamespaceRules(spec); // paths, user ns mappings, time offsets, sysctl owners
-  if (!types.has('mount')) throw new ConfigError('linux.namespaces', 'a mount namespace is required to set up the container root');
+  // Without a mount namespace the mounts land in the runtime's own (as with
+  // runc): allowed, but nothing that would change the host's mounts.
+  if (!types.has('mount')) {
+    const l = spec.linux ?? {};
+    if (l.maskedPaths?.length) throw new ConfigError('linux.maskedPaths', 'unable to restrict sys entries without a private MNT namespace');
+    if (l.readonlyPaths?.length)
+      throw new ConfigError('linux.readonlyPaths', 'unable to restrict sys entries without a private MNT namespace');
+    if (spec.root?.readonly) throw new ConfigError('root.readonly', 'unable to make rootfs read-only without a private MNT namespace');
+    if (l.rootfsPropagation)
+      throw new ConfigError('linux.rootfsPropagation', "unable to set the root's propagation without a private MNT namespace");
+  }
   return types;
 }
 

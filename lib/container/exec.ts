@@ -27,7 +27,7 @@ import { SYNC_TIMEOUT_MS, relaysTerminal, writePidFile } from './lifecycle.js';
 import { openProcessNamespaces } from './namespaces.js';
 import { isAlive } from './procfs.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
-import { SECCOMP_NAME, type StoredState } from './state.js';
+import type { StoredState } from './state.js';
 import { canExec } from './status.js';
 
 export interface ExecOptions {
@@ -57,6 +57,8 @@ export function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Lau
     const state = life.store.read(id);
     const status = life.store.status(state);
     canExec(status, opts.ignorePaused ?? false);
+    if (state.hostMounts)
+      throw new TsrunError('EUNSUPPORTED', 'exec into a container without a mount namespace is not supported by this tsrun yet');
     const p = opts.process;
     for (const w of validateProcessSpec(p, life.host, { detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined }))
       life.warn?.(w);
@@ -76,7 +78,7 @@ export function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Lau
       consoleSocketFd,
       preserveFds: opts.preserveFds ?? 0,
       extraEnv: opts.extraEnv ?? [],
-      seccomp: state.seccomp ? { bpf: fs.readFileSync(path.join(life.store.dir(id), SECCOMP_NAME)), flags: state.seccomp.flags } : null,
+      seccomp: life.seccompOf(state),
       home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life, `/proc/${state.pid}/root`, p.user.uid),
       terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? life.native.terminalSize(0) : null,
     });

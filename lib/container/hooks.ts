@@ -29,6 +29,10 @@ export interface HookState {
 export interface HookOptions {
   /** Run inside this process's namespaces (createContainer, startContainer). */
   nsPid?: number;
+  /** The hook's working directory, entered after the joins (createContainer: the container's rootfs). */
+  cwd?: string;
+  /** The container's seccomp filter, loaded just before the hook's execve (startContainer, as runc). */
+  seccomp?: { bpf: Uint8Array; flags: number } | null;
   /** Failures only warn (poststart, poststop). */
   warnOnly?: (message: string) => void;
 }
@@ -43,7 +47,17 @@ export function runHooks(native: NativeBinding, hooks: Hooks | undefined, kind: 
     const timeoutMs = hook.timeout && hook.timeout > 0 ? hook.timeout * 1000 : 0;
     let problem: string | null = null;
     try {
-      const r = native.runHook(hook.path, hook.args ?? [], hook.env ?? [], JSON.stringify(state), timeoutMs, opts.nsPid ?? 0);
+      const r = native.runHook(
+        hook.path,
+        hook.args ?? [],
+        hook.env ?? [],
+        JSON.stringify(state),
+        timeoutMs,
+        opts.nsPid ?? 0,
+        opts.cwd ?? null,
+        opts.seccomp?.bpf ?? null,
+        opts.seccomp?.flags ?? 0,
+      );
       const output = r.output.trim() ? `: ${r.output.trim()}` : '';
       if (r.timedOut) problem = `timed out after ${hook.timeout}s${output}`;
       else if (r.signal !== null) problem = `killed by signal ${r.signal}${output}`;

@@ -21,7 +21,7 @@ import type { NativeBinding } from '../native/binding.js';
 import { buildPlan, type PlanHost } from '../plan/build.js';
 import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
-import type { Plan } from '../plan/types.js';
+import { PlanFlag, type Plan } from '../plan/types.js';
 import { closeAll } from './fds.js';
 import { openNamespacePaths } from './namespaces.js';
 import { openIdmapMounts } from './idmap.js';
@@ -67,6 +67,8 @@ interface Made {
   cgroup: CgroupManager | null;
   /** The cgroup did not exist before this create. */
   cgroupIsOurs: boolean;
+  /** No mount namespace: what the init mounted under this rootfs is in ours, and must go. */
+  hostMountsUnder: string | null;
   /** A create hook failed: runtime.md continues at "delete", whose poststop hooks still run. */
   hookFailed: { hooks: Hooks | undefined; state: HookState } | null;
 }
@@ -92,7 +94,7 @@ export class Lifecycle {
   create(id: string, opts: CreateOptions): Created {
     const t = this.timeline;
     const lock = this.store.claim(id);
-    const made: Made = { childFds: [], cgroup: null, cgroupIsOurs: false, hookFailed: null };
+    const made: Made = { childFds: [], cgroup: null, cgroupIsOurs: false, hostMountsUnder: null, hookFailed: null };
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
@@ -111,6 +113,7 @@ export class Lifecycle {
       return { state, ptyMaster: launched.ptyMaster };
     } catch (e) {
       closeAll(made.childFds);
+      if (made.hostMountsUnder) unmountUnder(this.native, made.hostMountsUnder, this.warnFn);
       try {
         // a cgroup that existed before this create is not ours to remove
         if (made.cgroupIsOurs) made.cgroup?.destroy();
@@ -197,6 +200,7 @@ export class Lifecycle {
     const listenerPath = seccomp?.listenerPath;
     const childFds = made.childFds;
     made.childFds = []; // launch closes them, whatever happens
+    if (plan.init.flags & PlanFlag.HOST_MOUNTS) made.hostMountsUnder = loaded.rootfs;
     const cgroup = made.cgroup;
     const launched = launch(this.native, {
       plan,
@@ -209,7 +213,7 @@ export class Lifecycle {
         try {
           runHooks(this.native, spec.hooks, 'prestart', state);
           runHooks(this.native, spec.hooks, 'createRuntime', state);
-          runHooks(this.native, spec.hooks, 'createContainer', state, { nsPid: pid });
+          runHooks(this.native, spec.hooks, 'createContainer', state, { nsPid: pid, cwd: loaded.rootfs });
         } catch (e) {
           made.hookFailed = { hooks: spec.hooks, state };
           throw e;
@@ -247,6 +251,7 @@ export class Lifecycle {
       hooks: spec.hooks,
       noNewKeyring: opts.noNewKeyring ?? false,
     };
+    if (plan.init.flags & PlanFlag.HOST_MOUNTS) state.hostMounts = true;
     const seccomp = plan.init.seccomp;
     if (seccomp) {
       // exec loads the container's filter too: compiled once, here
@@ -262,6 +267,11 @@ export class Lifecycle {
 
   private get attachDeviceProgram() {
     return this.native.attachDeviceProgram?.bind(this.native);
+  }
+
+  /** The container's seccomp filter as create compiled it (null: none). */
+  seccompOf(state: StoredState): { bpf: Uint8Array; flags: number } | null {
+    return state.seccomp ? { bpf: fs.readFileSync(path.join(this.store.dir(state.id), SECCOMP_NAME)), flags: state.seccomp.flags } : null;
   }
 
   /** The container's cgroup manager (null: no cgroup recorded). */
@@ -286,7 +296,10 @@ export class Lifecycle {
       const state = this.store.read(id);
       canStart(this.store.status(state), id);
       try {
-        runHooks(this.native, state.hooks, 'startContainer', this.hookState(state, 'created'), { nsPid: state.pid });
+        runHooks(this.native, state.hooks, 'startContainer', this.hookState(state, 'created'), {
+          nsPid: state.pid,
+          seccomp: this.seccompOf(state),
+        });
       } catch (e) {
         trySignal(state.pid, 9); // the program must not run; the container is stopped
         throw e;
@@ -390,6 +403,7 @@ export class Lifecycle {
       }
       // kills what the init left behind (no pid namespace) and removes the cgroup
       cg?.destroy();
+      if (state.hostMounts) unmountUnder(this.native, state.rootfs, this.warnFn);
       this.store.remove(id);
       runHooks(this.native, state.hooks, 'poststop', this.hookState(state, 'stopped'), { warnOnly: this.warnFn });
     } finally {
@@ -423,6 +437,35 @@ function trySignal(pid: number, signal: number): void {
     process.kill(pid, signal);
   } catch {
     /* exited meanwhile */
+  }
+}
+
+/**
+ * Detaches every mount at or below `rootfs` in our mount namespace, deepest
+ * first: what the init of a container without a mount namespace mounted
+ * there (runc leaves them behind).
+ */
+export function unmountUnder(native: NativeBinding, rootfs: string, warn: (m: string) => void): void {
+  let info: string;
+  try {
+    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
+  } catch {
+    return;
+  }
+  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
+  const points = info
+    .split('\n')
+    .map((l) => l.split(' ')[4])
+    .filter((p): p is string => !!p)
+    .map(unescape)
+    .filter((p) => p === rootfs || p.startsWith(`${rootfs}/`))
+    .sort((a, b) => b.length - a.length);
+  for (const p of points) {
+    try {
+      native.unmount(p);
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') warn(`cleanup: unmount ${p}: ${(e as Error).message}`);
+    }
   }
 }
 

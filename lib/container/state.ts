@@ -31,6 +31,8 @@ export interface StoredState {
   hooks?: Hooks;
   /** The container's cgroup (absent: the host has no cgroups we manage). */
   cgroup?: CgroupState;
+  /** No mount namespace: the container's mounts are under `rootfs` in the runtime's namespace, removed at delete. */
+  hostMounts?: boolean;
   /** create had --no-new-keyring: exec'd processes keep the caller's keyring too. */
   noNewKeyring?: boolean;
   /** linux.seccomp, compiled at create into SECCOMP_NAME (exec loads it too); absent: none. */

@@ -62,8 +62,18 @@ export interface NativeBinding extends SeccompNative {
   copyWinsize(from: number, to: number): boolean;
   /** The window size of terminal `fd`, or null when it is none. */
   terminalSize(fd: number): { rows: number; cols: number } | null;
-  /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces. */
-  runHook(path: string, args: string[], env: string[], stdin: string, timeoutMs: number, nsPid: number): HookResult;
+  /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces; then cwd, then the seccomp filter. */
+  runHook(
+    path: string,
+    args: string[],
+    env: string[],
+    stdin: string,
+    timeoutMs: number,
+    nsPid: number,
+    cwd: string | null,
+    seccompBpf: Uint8Array | null,
+    seccompFlags: number,
+  ): HookResult;
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
   /** CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
@@ -74,6 +84,8 @@ export interface NativeBinding extends SeccompNative {
   attachDeviceProgram?(cgroupDir: string, insns: Uint8Array): void;
   /** A small regular file of a container tree (`root`: a rootfs or /proc/<pid>/root), resolved inside it; null when absent. */
   readInRoot(root: string, file: string, maxBytes: number): string | null;
+  /** umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW). */
+  unmount(path: string): void;
 }
 
 export const LOCK_SH = 1;

@@ -8,22 +8,44 @@
  */
 import { loadBinding } from './binding.js';
 
-type Names<K extends string> = Readonly<Record<K, number>>;
+/** Every group and name this module promises, checked against the addon when it loads. */
+const EXPECTED = {
+  planFlags: [
+    'NO_PIVOT',
+    'NO_NEW_PRIVS',
+    'ROOT_READONLY',
+    'TERMINAL',
+    'NEW_KEYRING',
+    'SET_UMASK',
+    'SET_CAPS',
+    'HOOK_SYNC',
+    'TENANT',
+    'HOST_MOUNTS',
+  ],
+  procFlags: ['PERSONALITY', 'SCHED', 'IOPRIO', 'MEMPOLICY'],
+  nsFlags: ['STAGE', 'FORK', 'TIME_OFFSETS'],
+  capSets: ['BOUNDING', 'EFFECTIVE', 'INHERITABLE', 'PERMITTED', 'AMBIENT'],
+  mountKinds: ['FS', 'BIND', 'MASK', 'READONLY', 'COPYUP'],
+  targetKinds: ['DIR', 'FILE'],
+  deviceTypes: ['CHAR', 'BLOCK', 'FIFO'],
+  syncTypes: ['GO', 'READY', 'ERROR', 'PTY', 'HOOKS', 'SECCOMP', 'IDMAP', 'PID'],
+} as const;
+
+type Group = keyof typeof EXPECTED;
+type Names<G extends Group> = Readonly<Record<(typeof EXPECTED)[G][number], number>>;
 
 /** What the addon's `constants` export holds. */
 export interface NativeConstants {
   planMagic: number;
   planVersion: number;
-  planFlags: Names<
-    'NO_PIVOT' | 'NO_NEW_PRIVS' | 'ROOT_READONLY' | 'TERMINAL' | 'NEW_KEYRING' | 'SET_UMASK' | 'SET_CAPS' | 'HOOK_SYNC' | 'TENANT'
-  >;
-  procFlags: Names<'PERSONALITY' | 'SCHED' | 'IOPRIO' | 'MEMPOLICY'>;
-  nsFlags: Names<'STAGE' | 'FORK' | 'TIME_OFFSETS'>;
-  capSets: Names<'BOUNDING' | 'EFFECTIVE' | 'INHERITABLE' | 'PERMITTED' | 'AMBIENT'>;
-  mountKinds: Names<'FS' | 'BIND' | 'MASK' | 'READONLY'>;
-  targetKinds: Names<'DIR' | 'FILE'>;
-  deviceTypes: Names<'CHAR' | 'BLOCK' | 'FIFO'>;
-  syncTypes: Names<'GO' | 'READY' | 'ERROR' | 'PTY' | 'HOOKS' | 'SECCOMP' | 'IDMAP' | 'PID'>;
+  planFlags: Names<'planFlags'>;
+  procFlags: Names<'procFlags'>;
+  nsFlags: Names<'nsFlags'>;
+  capSets: Names<'capSets'>;
+  mountKinds: Names<'mountKinds'>;
+  targetKinds: Names<'targetKinds'>;
+  deviceTypes: Names<'deviceTypes'>;
+  syncTypes: Names<'syncTypes'>;
   stepNames: readonly string[];
   layout: PlanLayout;
 }
@@ -94,18 +116,6 @@ export interface PlanLayout {
   str_size: number;
   sock_filter_size: number;
 }
-
-/** Every group and name this module promises, checked against the addon. */
-const EXPECTED: Record<string, readonly string[]> = {
-  planFlags: ['NO_PIVOT', 'NO_NEW_PRIVS', 'ROOT_READONLY', 'TERMINAL', 'NEW_KEYRING', 'SET_UMASK', 'SET_CAPS', 'HOOK_SYNC', 'TENANT'],
-  procFlags: ['PERSONALITY', 'SCHED', 'IOPRIO', 'MEMPOLICY'],
-  nsFlags: ['STAGE', 'FORK', 'TIME_OFFSETS'],
-  capSets: ['BOUNDING', 'EFFECTIVE', 'INHERITABLE', 'PERMITTED', 'AMBIENT'],
-  mountKinds: ['FS', 'BIND', 'MASK', 'READONLY'],
-  targetKinds: ['DIR', 'FILE'],
-  deviceTypes: ['CHAR', 'BLOCK', 'FIFO'],
-  syncTypes: ['GO', 'READY', 'ERROR', 'PTY', 'HOOKS', 'SECCOMP', 'IDMAP', 'PID'],
-};
 
 /** Throws naming the first group or name the addon does not export. */
 export function checkConstants(c: NativeConstants): NativeConstants {

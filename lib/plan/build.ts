@@ -62,6 +62,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   if (spec.root?.readonly) flags |= PlanFlag.ROOT_READONLY;
   if (!opts.noNewKeyring) flags |= PlanFlag.NEW_KEYRING;
   if (hasCreateHooks(spec.hooks)) flags |= PlanFlag.HOOK_SYNC;
+  if (!hasMountNamespace(spec)) flags |= PlanFlag.HOST_MOUNTS;
   const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
   const mounts = planMounts(spec, opts.bundle, host, opts.cgroupV1);
   const trees = opts.idmapTrees ?? new Map<number, number>();
@@ -113,6 +114,11 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       idMaps: ns.idMaps,
     },
   };
+}
+
+/** linux.namespaces has a mount namespace (new or joined); without one the mounts land in the runtime's. */
+export function hasMountNamespace(spec: Spec): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === 'mount');
 }
 
 /** The session keyring every process of the container joins, as runc names it. */

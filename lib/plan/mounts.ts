@@ -72,6 +72,7 @@ export function parseMountOptions(options: readonly string[]): ParsedOptions {
   const data: string[] = [];
   for (const opt of options) {
     if (opt in RECURSIVE_OPTIONS) continue; // mount_setattr, see planMount
+    if (opt === TMPCOPYUP) continue; // runc's extension, not the filesystem's: see planMountKinds
     const f = FLAG_OPTIONS[opt];
     if (f) {
       flags = f.set ? flags | f.flag : flags & ~f.flag;
@@ -86,6 +87,9 @@ export function parseMountOptions(options: readonly string[]): ParsedOptions {
   }
   return { flags, propagation, data };
 }
+
+/** runc's mount extension: copy what the image has at the target into the new tmpfs. */
+export const TMPCOPYUP = 'tmpcopyup';
 
 /** A v1 hierarchy: where it is mounted, its name, and a cgroup in it. */
 export interface V1Hierarchy {
@@ -136,6 +140,8 @@ function planMountKinds(m: Mount, bundle: string, host: MountHost, v1: readonly 
     ];
   }
   if (m.type === 'cgroup') return planCgroupMount(dest, opts, host, v1);
+  // tmpcopyup means something for tmpfs only; elsewhere runc ignores it too
+  const copyup = m.type === 'tmpfs' && (m.options ?? []).includes(TMPCOPYUP);
   return [
     {
       source: m.source ?? m.type ?? 'none',
@@ -144,7 +150,7 @@ function planMountKinds(m: Mount, bundle: string, host: MountHost, v1: readonly 
       data: opts.data.length ? opts.data.join(',') : null,
       flags: opts.flags,
       propagation: opts.propagation,
-      kind: MountKind.FS,
+      kind: copyup ? MountKind.COPYUP : MountKind.FS,
       targetKind: TargetKind.DIR,
     },
   ];
@@ -209,19 +215,32 @@ export function planMounts(
   v1: readonly V1Hierarchy[] = host.cgroupV1Hierarchies(),
 ): PlanMount[] {
   const out: PlanMount[] = [];
-  (spec.mounts ?? []).forEach((m, i) => out.push(...planMount(m, i, bundle, host, v1)));
+  let devReadonly = false;
+  (spec.mounts ?? []).forEach((m, i) => {
+    const planned = planMount(m, i, bundle, host, v1);
+    // A read-only /dev is mounted writable and made read-only only after
+    // the devices, /dev/pts, /dev/shm and the console targets are in it, as
+    // runc does.
+    const first = planned[0]!;
+    if (first.destination === '/dev' && first.kind !== MountKind.BIND && first.flags & MS.RDONLY) {
+      first.flags &= ~MS.RDONLY;
+      devReadonly = true;
+    }
+    out.push(...planned);
+  });
+  const readonly = (destination: string): PlanMount => ({
+    source: null,
+    destination,
+    fstype: null,
+    data: null,
+    flags: MS.RDONLY,
+    propagation: 0n,
+    kind: MountKind.READONLY,
+    targetKind: TargetKind.DIR,
+  });
   // readonly before masked, as runc orders them
-  for (const p of spec.linux?.readonlyPaths ?? [])
-    out.push({
-      source: null,
-      destination: containerPath(p),
-      fstype: null,
-      data: null,
-      flags: MS.RDONLY,
-      propagation: 0n,
-      kind: MountKind.READONLY,
-      targetKind: TargetKind.DIR,
-    });
+  for (const p of spec.linux?.readonlyPaths ?? []) out.push(readonly(containerPath(p)));
+  if (devReadonly) out.push(readonly('/dev'));
   for (const p of spec.linux?.maskedPaths ?? [])
     out.push({
       source: null,

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mount.h>
 #include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
@@ -373,6 +374,15 @@ Napi::Value ReadInRoot(const Napi::CallbackInfo &info) {
   return Napi::String::New(env, out);
 }
 
+// unmount(path): umount2(MNT_DETACH | UMOUNT_NOFOLLOW), for the mounts a
+// container without a mount namespace left in ours.
+Napi::Value Unmount(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string path = info[0].As<Napi::String>();
+  if (umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return ThrowErrno(env, errno, "umount2");
+  return env.Undefined();
+}
+
 // setChildSubreaper(): orphans of the container come to us (run without a
 // pid namespace).
 Napi::Value SetChildSubreaper(const Napi::CallbackInfo &info) {
@@ -425,6 +435,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));
   exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));
   exports.Set("readInRoot", Napi::Function::New(env, ReadInRoot));
+  exports.Set("unmount", Napi::Function::New(env, Unmount));
   return exports;
 }
 

@@ -8,6 +8,8 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
 #include <sys/mman.h>
 #include <sys/syscall.h>
 #include <sys/wait.h>
@@ -26,7 +28,7 @@ namespace {
 // The namespaces a hook joins, in the order they are entered. The mount
 // namespace comes after the others (their /proc files were opened before
 // fork, so order only matters for pid, which needs one more fork).
-// issue 3: the user namespace first, as in the init: it is what lets the
+// The user namespace first, as in the init: it is what lets the
 // hook join the namespaces it owns with the container's view of ids.
 const char *const kNamespaces[] = {"user", "cgroup", "ipc", "uts", "net", "pid", "mnt"};
 
@@ -37,16 +39,19 @@ long RawFork() {
 struct Child {
   std::vector<int> ns_fds;
   bool join_pid = false;
-  bool join_user = false; // issue 3
+  bool join_user = false;
   int stdin_fd = -1;
   int out_fd = -1;
+  const char *cwd = nullptr;                // entered after the joins (createContainer: the container's rootfs)
+  struct sock_fprog seccomp = {0, nullptr}; // loaded last, before execve (startContainer)
+  unsigned seccomp_flags = 0;
 };
 
 [[noreturn]] void RunChild(const Child &c, const char *path, char *const argv[], char *const envp[]) {
   setpgid(0, 0); // the parent kills the whole group on timeout
   for (int fd : c.ns_fds)
     if (setns(fd, 0) < 0) _exit(126);
-  // issue 3: in the container's user namespace, run as its root (the init
+  // In the container's user namespace, run as its root (the init
   // is that during setup), not as the unmapped host root.
   if (c.join_user && (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)) _exit(126);
   if (c.join_pid) {
@@ -58,15 +63,35 @@ struct Child {
       int status = 0;
       while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {
       }
-      _exit(WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status));
+      if (WIFSIGNALED(status)) {
+        // die of the same signal, so the runtime reports the hook's death
+        // ("killed by signal 31"), not an exit status it never had
+        signal(WTERMSIG(status), SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, WTERMSIG(status));
+        sigprocmask(SIG_UNBLOCK, &one, nullptr);
+        raise(WTERMSIG(status));
+        _exit(128 + WTERMSIG(status));
+      }
+      _exit(WEXITSTATUS(status));
     }
   }
+  // Where runc's own hook processes stand: createContainer runs from the
+  // container's rootfs (still a path in its mount namespace, before
+  // pivot_root), so a relative path names the container's files, never
+  // the host's /.
+  if (c.cwd && chdir(c.cwd) < 0) _exit(126);
   dup2(c.stdin_fd, 0);
   dup2(c.out_fd, 1);
   dup2(c.out_fd, 2);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, nullptr);
+  // startContainer runs under the container's seccomp filter, as runc runs
+  // it from its init after the filter is loaded. We are root with every
+  // capability here, so no_new_privs is not needed to load it.
+  if (c.seccomp.len && syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c.seccomp_flags, &c.seccomp) < 0) _exit(126);
   execve(path, argv, envp);
   _exit(127);
 }
@@ -98,9 +123,10 @@ std::vector<std::string> Strings(Napi::Value v) {
 
 } // namespace
 
-// runHook(path, argv[], env[], stdin, timeoutMs, nsPid) ->
+// runHook(path, argv[], env[], stdin, timeoutMs, nsPid, cwd?, seccompBpf?, seccompFlags?) ->
 //   { code, signal, timedOut, output }
-// nsPid > 0: join every namespace of that process that differs from ours.
+// nsPid > 0: join every namespace of that process that differs from ours;
+// cwd: enter it after the joins; seccompBpf: load it last, before execve.
 Napi::Value RunHook(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
@@ -109,6 +135,7 @@ Napi::Value RunHook(const Napi::CallbackInfo &info) {
   std::string input = info[3].As<Napi::String>();
   int timeout_ms = info[4].As<Napi::Number>().Int32Value();
   int ns_pid = info[5].IsNumber() ? info[5].As<Napi::Number>().Int32Value() : 0;
+  std::string cwd = info[6].IsString() ? info[6].As<Napi::String>().Utf8Value() : std::string();
 
   if (args.empty()) args.push_back(path);
   std::vector<char *> argv, envp;
@@ -118,6 +145,16 @@ Napi::Value RunHook(const Napi::CallbackInfo &info) {
   envp.push_back(nullptr);
 
   Child c;
+  if (!cwd.empty()) c.cwd = cwd.c_str();
+  if (info[7].IsTypedArray()) {
+    Napi::Uint8Array bpf = info[7].As<Napi::Uint8Array>();
+    if (bpf.ByteLength() % sizeof(struct sock_filter) || bpf.ByteLength() / sizeof(struct sock_filter) > 0xffff)
+      return ThrowErrno(env, EINVAL, "seccomp filter");
+    c.seccomp.len = (unsigned short)(bpf.ByteLength() / sizeof(struct sock_filter));
+    c.seccomp.filter = reinterpret_cast<struct sock_filter *>(bpf.Data());
+    // a listener needs someone to hand it to: a hook gets no notify fd
+    c.seccomp_flags = (info[8].IsNumber() ? info[8].As<Napi::Number>().Uint32Value() : 0) & ~(1u << 3);
+  }
   auto cleanup = [&]() {
     for (int fd : c.ns_fds) close(fd);
     if (c.stdin_fd >= 0) close(c.stdin_fd);

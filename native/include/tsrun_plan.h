@@ -46,16 +46,17 @@ struct tsrun_vec {
 };
 
 /* tsrun_plan_header.flags: X(name, bit) */
-#define TSRUN_PLAN_FLAGS(X)                                                \
-  X(NO_PIVOT, 0)      /* --no-pivot: MS_MOVE + chroot */                   \
-  X(NO_NEW_PRIVS, 1)  /* process.noNewPrivileges */                        \
-  X(ROOT_READONLY, 2) /* root.readonly */                                  \
-  X(TERMINAL, 3)      /* process.terminal */                               \
-  X(NEW_KEYRING, 4)   /* a fresh session keyring (not --no-new-keyring) */ \
-  X(SET_UMASK, 5)     /* process.user.umask is set */                      \
-  X(SET_CAPS, 6)      /* process.capabilities is set */                    \
-  X(HOOK_SYNC, 7)     /* stop before pivot_root for the create hooks */    \
-  X(TENANT, 8)        /* exec: join a running container, set up no rootfs */
+#define TSRUN_PLAN_FLAGS(X)                                                  \
+  X(NO_PIVOT, 0)      /* --no-pivot: MS_MOVE + chroot */                     \
+  X(NO_NEW_PRIVS, 1)  /* process.noNewPrivileges */                          \
+  X(ROOT_READONLY, 2) /* root.readonly */                                    \
+  X(TERMINAL, 3)      /* process.terminal */                                 \
+  X(NEW_KEYRING, 4)   /* a fresh session keyring (not --no-new-keyring) */   \
+  X(SET_UMASK, 5)     /* process.user.umask is set */                        \
+  X(SET_CAPS, 6)      /* process.capabilities is set */                      \
+  X(HOOK_SYNC, 7)     /* stop before pivot_root for the create hooks */      \
+  X(TENANT, 8)        /* exec: join a running container, set up no rootfs */ \
+  X(HOST_MOUNTS, 9)   /* no mount namespace: mounts land in the host's; chroot */
 
 enum {
 #define X(name, bit) TSRUN_PLAN_##name = 1u << (bit),
@@ -78,7 +79,8 @@ enum {
   X(FS, 0)       /* mount(source, dest, fstype, flags, data) */                                      \
   X(BIND, 1)     /* bind (MS_REC for rbind), then remount for flags */                               \
   X(MASK, 2)     /* maskedPaths: /dev/null over a file, empty ro tmpfs over a dir; skip if absent */ \
-  X(READONLY, 3) /* readonlyPaths: rbind onto itself, remount ro; skip if absent */
+  X(READONLY, 3) /* readonlyPaths: rbind onto itself, remount ro; skip if absent */                  \
+  X(COPYUP, 4)   /* a tmpfs (mount(2) as FS) with tmpcopyup: the target's files copied into it */
 
 enum {
 #define X(name, v) TSRUN_MOUNT_##name = (v),

@@ -111,6 +111,12 @@ int tsrun_mount_attrs(struct tsrun_init *ctx, uint32_t index, const char *dest);
 int tsrun_step_namespaces(struct tsrun_init *ctx);
 int tsrun_step_cgroupns(struct tsrun_init *ctx);
 int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target);
+/* The /dev/console bind target (a plain file; an image's symlink or
+ * directory there removed): an O_PATH fd, -1 if it cannot be made, -2 with
+ * ctx's error set if the image's could not be removed. */
+int tsrun_console_target(struct tsrun_init *ctx);
+/* tmpcopyup: copies the tree under src (the target before the tmpfs) into dst (the tmpfs). */
+int tsrun_copyup(struct tsrun_init *ctx, int src, int dst);
 /* The idmapped tree fd for mounts[index], or -1 when it is a plain mount. */
 int tsrun_idmap_tree(const struct tsrun_plan *p, uint32_t index);
 /* Attaches a detached tree on target (a /proc/self/fd link) and closes it. */

@@ -150,6 +150,16 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
   if (ctx->state_dir_fd < 0) /* the namespace step may have opened it */
     ctx->state_dir_fd = open(state, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (ctx->state_dir_fd < 0) return tsrun_fail(ctx, errno, "open state dir ", state, NULL);
+  if (h->flags & TSRUN_PLAN_HOST_MOUNTS) {
+    /* No mount namespace: "/" is the host's. Its propagation is left alone
+     * (runc makes the host's root rslave here) and there is no bind of the
+     * rootfs to pivot on: the mounts go under the rootfs in the host's
+     * namespace, the runtime removes them at delete, and we chroot. */
+    ctx->root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
+    if (ctx->root_fd < 0) return tsrun_fail(ctx, errno, "open rootfs ", rootfs, NULL);
+    umask(0);
+    return 0;
+  }
   /* Nothing we mount may propagate back to the host (default rslave, or
    * linux.rootfsPropagation). */
   if (mount(NULL, "/", NULL, h->rootfs_propagation, NULL) < 0)
@@ -242,6 +252,57 @@ static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m,
   return rc < 0 ? tsrun_fail(ctx, saved, "remount ", dest, " read-only", NULL) : 0;
 }
 
+/* proc and sysfs only on a directory the image has (or none): mounted
+ * through a symlink they could cover a host path, or shadow what the
+ * container's /proc must show (CVE-2023-28642 class). runc's rule and words. */
+static int ordinary_dir(struct tsrun_init *ctx, const char *dest, const char *fstype) {
+  char parent[4096];
+  if (tsrun_strlcpy(parent, dest, sizeof parent) >= sizeof parent) return tsrun_fail(ctx, ENAMETOOLONG, dest, NULL);
+  size_t len = strlen(parent);
+  while (len > 1 && parent[len - 1] == '/') parent[--len] = 0;
+  char *slash = strrchr(parent, '/');
+  if (!slash || !slash[1]) return 0; /* "/" itself */
+  *slash = 0;
+  const char *name = slash + 1;
+  int pfd = tsrun_open_in_root(ctx->root_fd, parent[0] ? parent : "/", O_PATH | O_DIRECTORY);
+  if (pfd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open the parent of ", dest, NULL);
+  struct stat st;
+  int rc = fstatat(pfd, name, &st, AT_SYMLINK_NOFOLLOW);
+  int saved = errno;
+  close(pfd);
+  if (rc < 0) return saved == ENOENT ? 0 : tsrun_fail(ctx, saved, "stat ", dest, NULL);
+  if (!S_ISDIR(st.st_mode))
+    return tsrun_fail(ctx, ENOTDIR, "filesystem \"", fstype, "\" must be mounted on ordinary directory", NULL);
+  return 0;
+}
+
+/* A tmpfs with tmpcopyup: mounted writable, filled from what it covers,
+ * then remounted with its own flags if they make it read-only. */
+static int mount_copyup(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest, const char *target) {
+  int src = tsrun_open_in_root(ctx->root_fd, dest, O_RDONLY | O_DIRECTORY);
+  if (src < 0) return tsrun_fail(ctx, errno, "tmpcopyup: open ", dest, NULL);
+  const char *data = tsrun_plan_str(ctx->plan, m->data);
+  int rc = mount("tmpfs", target, "tmpfs", m->flags & ~(uint64_t)MS_RDONLY, data);
+  if (rc < 0) {
+    int saved = errno;
+    close(src);
+    return tsrun_fail(ctx, saved, "mount tmpfs on ", dest, NULL);
+  }
+  int dst = tsrun_open_in_root(ctx->root_fd, dest, O_RDONLY | O_DIRECTORY);
+  if (dst < 0) {
+    int saved = errno;
+    close(src);
+    return tsrun_fail(ctx, saved, "tmpcopyup: open the tmpfs on ", dest, NULL);
+  }
+  rc = tsrun_copyup(ctx, src, dst);
+  close(src);
+  close(dst);
+  if (rc < 0) return -1;
+  if ((m->flags & MS_RDONLY) && mount(NULL, target, NULL, MS_REMOUNT | m->flags, data) < 0)
+    return tsrun_fail(ctx, errno, "remount the tmpfs on ", dest, " read-only", NULL);
+  return 0;
+}
+
 int tsrun_step_mounts(struct tsrun_init *ctx) {
   const struct tsrun_plan *p = ctx->plan;
   const struct tsrun_mount *mounts = tsrun_plan_vec(p, p->h->mounts);
@@ -252,12 +313,23 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
     const char *fstype = tsrun_plan_str(p, m->fstype);
     const char *what = source ? source : fstype ? fstype : "none";
     if (m->kind == TSRUN_MOUNT_MASK || m->kind == TSRUN_MOUNT_READONLY) continue; /* tsrun_step_paths */
+    if (m->kind == TSRUN_MOUNT_FS && fstype && (!strcmp(fstype, "proc") || !strcmp(fstype, "sysfs")) &&
+        ordinary_dir(ctx, dest, fstype) < 0)
+      return -1;
     int fd = tsrun_mkpath_in_root(ctx->root_fd, dest, m->target_kind == TSRUN_TARGET_FILE);
     if (fd < 0) return tsrun_fail(ctx, errno, "create mount target ", dest, NULL);
     char target[64];
     tsrun_fd_path(fd, target, sizeof target);
     int rc;
     int tree = tsrun_idmap_tree(p, i); /* an idmapped bind, prepared by the runtime */
+    if (m->kind == TSRUN_MOUNT_COPYUP) {
+      rc = mount_copyup(ctx, m, dest, target);
+      close(fd);
+      if (rc < 0) return -1;
+      if (m->propagation && apply_after(ctx, m, dest, what) < 0) return -1;
+      if (tsrun_mount_attrs(ctx, i, dest) < 0) return -1;
+      continue;
+    }
     if (tree >= 0)
       rc = tsrun_attach_tree(tree, target);
     else if (m->kind == TSRUN_MOUNT_BIND)
@@ -336,6 +408,11 @@ static int make_device(struct tsrun_init *ctx, const struct tsrun_device *d) {
 
 int tsrun_step_devices(struct tsrun_init *ctx) {
   const struct tsrun_plan *p = ctx->plan;
+  if (p->h->flags & TSRUN_PLAN_TERMINAL) {
+    int console = tsrun_console_target(ctx);
+    if (console == -2) return -1;
+    if (console >= 0) close(console);
+  }
   const struct tsrun_device *devs = tsrun_plan_vec(p, p->h->devices);
   for (uint32_t i = 0; i < p->h->devices.count; i++)
     if (make_device(ctx, &devs[i]) < 0) return -1;
@@ -381,10 +458,128 @@ static unsigned long locked_flags(const char *path) {
   return out;
 }
 
+/* Unescapes a mountinfo path field (\040 for a space, ...) in place. */
+static void unescape(char *s) {
+  char *w = s;
+  for (char *r = s; *r; r++) {
+    if (r[0] == '\\' && r[1] >= '0' && r[1] <= '3' && r[2] >= '0' && r[2] <= '7' && r[3] >= '0' && r[3] <= '7') {
+      *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+      r += 3;
+    } else {
+      *w++ = *r;
+    }
+  }
+  *w = 0;
+}
+
+/* Field `n` (0-based, space separated) of a mountinfo line, NUL-terminated in place. */
+static char *field(char *line, int n) {
+  for (int i = 0; i < n; i++) {
+    line = strchr(line, ' ');
+    if (!line) return NULL;
+    line++;
+  }
+  char *end = strchr(line, ' ');
+  if (end) *end = 0;
+  return line;
+}
+
+/*
+ * --no-pivot leaves the host's mounts in the container's mount namespace,
+ * only out of the chroot's sight: the kernel, which lets a new proc or sysfs
+ * be mounted only where one is already fully visible in the namespace, would
+ * then allow `mount -t proc proc /proc` inside (an unmasked procfs). So, as
+ * runc does, every full proc or sysfs mount outside the rootfs goes first:
+ * detached, or covered with a tmpfs where that is refused. The next such
+ * mount is found by reading mountinfo afresh after each change; ids already
+ * dealt with are skipped.
+ */
+static int hide_host_procfs_at(struct tsrun_init *ctx, const char *rootfs, int proc) {
+  static char buf[65536]; /* one mountinfo line at least, as the reader carries partial lines */
+  int done[256];
+  int ndone = 0;
+  size_t rlen = strlen(rootfs);
+  for (;;) {
+    int fd = openat(proc, "self/mountinfo", O_RDONLY | O_CLOEXEC);
+    if (fd < 0) return tsrun_fail(ctx, errno, "open /proc/self/mountinfo", NULL);
+    char target[4096];
+    int id = -1;
+    size_t have = 0;
+    for (;;) {
+      ssize_t n = read(fd, buf + have, sizeof buf - 1 - have);
+      if (n < 0 && errno == EINTR) continue;
+      if (n <= 0) break;
+      have += (size_t)n;
+      buf[have] = 0;
+      char *line = buf;
+      char *nl;
+      while (id < 0 && (nl = strchr(line, '\n'))) {
+        *nl = 0;
+        char copy[4096 + 512];
+        tsrun_strlcpy(copy, line, sizeof copy);
+        line = nl + 1;
+        char *sep = strstr(copy, " - ");
+        if (!sep) continue;
+        char *fstype = field(sep + 3, 0);
+        if (!fstype || (strcmp(fstype, "proc") && strcmp(fstype, "sysfs"))) continue;
+        *sep = 0;
+        char tmp[4096 + 512];
+        tsrun_strlcpy(tmp, copy, sizeof tmp);
+        char *root = field(tmp, 3);
+        if (!root || strcmp(root, "/")) continue; /* a bind of part of one: not a full mount */
+        tsrun_strlcpy(tmp, copy, sizeof tmp);
+        char *mp = field(tmp, 4);
+        if (!mp) continue;
+        unescape(mp);
+        if (!strncmp(mp, rootfs, rlen) && (mp[rlen] == '/' || mp[rlen] == 0)) continue; /* the container's */
+        int this_id = 0;
+        for (const char *c = copy; *c >= '0' && *c <= '9'; c++) this_id = this_id * 10 + (*c - '0');
+        int seen = 0;
+        for (int i = 0; i < ndone; i++) seen |= done[i] == this_id;
+        if (seen) continue;
+        id = this_id;
+        tsrun_strlcpy(target, mp, sizeof target);
+      }
+      if (id >= 0) break;
+      /* keep the partial last line for the next read */
+      have = strlen(line);
+      memmove(buf, line, have + 1);
+      if (have >= sizeof buf - 1) have = 0; /* a line longer than the buffer: skip it */
+    }
+    close(fd);
+    if (id < 0) return 0;
+    if (ndone == (int)(sizeof done / sizeof done[0]))
+      return tsrun_fail(ctx, E2BIG, "too many host proc/sysfs mounts to hide", NULL);
+    done[ndone++] = id;
+    /* our unmount must not reach the host's peers */
+    if (mount(NULL, target, NULL, MS_SLAVE | MS_REC, NULL) < 0) {
+      if (errno == ENOENT) continue; /* under one detached already */
+      return tsrun_fail(ctx, errno, "make ", target, " rslave", NULL);
+    }
+    if (umount2(target, MNT_DETACH) == 0) continue;
+    if (errno != EINVAL && errno != EPERM) return tsrun_fail(ctx, errno, "unmount ", target, NULL);
+    if (mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL) < 0) return tsrun_fail(ctx, errno, "cover ", target, NULL);
+  }
+}
+
+/* The host's /proc is among what goes: mountinfo is read through an fd of
+ * it, which outlives its detached mount. */
+static int hide_host_procfs(struct tsrun_init *ctx, const char *rootfs) {
+  int proc = open("/proc", O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (proc < 0) return tsrun_fail(ctx, errno, "open /proc", NULL);
+  int rc = hide_host_procfs_at(ctx, rootfs, proc);
+  close(proc);
+  return rc;
+}
+
 int tsrun_step_pivot(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
   const char *rootfs = tsrun_plan_str(ctx->plan, h->rootfs);
-  if (h->flags & TSRUN_PLAN_NO_PIVOT) {
+  if (h->flags & TSRUN_PLAN_HOST_MOUNTS) {
+    /* runc's way without a mount namespace: a chroot, nothing else */
+    if (fchdir(ctx->root_fd) < 0 || chroot(".") < 0) return tsrun_fail(ctx, errno, "chroot to ", rootfs, NULL);
+  } else if (h->flags & TSRUN_PLAN_NO_PIVOT) {
+    if (hide_host_procfs(ctx, rootfs) < 0) return -1;
     if (chdir(rootfs) < 0) return tsrun_fail(ctx, errno, "chdir to rootfs ", rootfs, NULL);
     if (mount(rootfs, "/", NULL, MS_MOVE, NULL) < 0) return tsrun_fail(ctx, errno, "move rootfs to /", NULL);
     if (chroot(".") < 0) return tsrun_fail(ctx, errno, "chroot to ", rootfs, NULL);

@@ -23,10 +23,13 @@ static int send_console(int sock, int master) {
   return tsrun_send_with_fd(sock, name, sizeof name - 1, master) < 0 ? -1 : 0;
 }
 
-/* /dev/console is the pty too, as runc does (bind of the slave). An image's
- * /dev/console that is a symlink or a directory is removed, not followed:
- * the pty goes onto a plain file we create (cf. CVE-2025-52565). */
-static int bind_console(struct tsrun_init *ctx, int slave) {
+/* The mount target for /dev/console: an image's /dev/console that is a
+ * symlink or a directory is removed, not followed; the pty goes onto a
+ * plain file we create (cf. CVE-2025-52565). Made in the devices step too,
+ * while /dev may still be written (a read-only /dev is remounted so only
+ * after the devices). Returns an O_PATH fd, or -1 (errno set; nothing to
+ * bind onto is not an error of the caller's). */
+int tsrun_console_target(struct tsrun_init *ctx) {
   int devfd = tsrun_open_in_root(ctx->root_fd, "/dev", O_PATH | O_DIRECTORY);
   if (devfd >= 0) {
     struct stat st;
@@ -35,9 +38,18 @@ static int bind_console(struct tsrun_init *ctx, int slave) {
       rc = unlinkat(devfd, "console", S_ISDIR(st.st_mode) ? AT_REMOVEDIR : 0);
     int saved = errno;
     close(devfd);
-    if (rc < 0) return tsrun_fail(ctx, saved, "replace the image's /dev/console (a symlink or directory)", NULL);
+    if (rc < 0) {
+      tsrun_fail(ctx, saved, "replace the image's /dev/console (a symlink or directory)", NULL);
+      return -2;
+    }
   }
-  int console = tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
+  return tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
+}
+
+/* /dev/console is the pty too, as runc does (bind of the slave). */
+static int bind_console(struct tsrun_init *ctx, int slave) {
+  int console = tsrun_console_target(ctx);
+  if (console == -2) return -1;
   if (console >= 0) {
     char target[64], source[64];
     tsrun_fd_path(console, target, sizeof target);

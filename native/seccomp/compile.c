@@ -2,6 +2,7 @@
  * tsrun_seccomp.h). libseccomp 2.5.4 has no seccomp_export_bpf_mem, so the
  * program is exported into a memfd and read back. */
 #include <errno.h>
+#include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stdio.h>
@@ -118,6 +119,90 @@ static int export_bpf(scmp_filter_ctx ctx, uint8_t **bpf, size_t *len, char *err
   return 0;
 }
 
+/*
+ * The -ENOSYS prologue. A profile whose default action refuses (errno, kill,
+ * trap) would refuse syscalls newer than the profile in the same way, and a
+ * program probing for, say, clone3 or openat2 then fails instead of falling
+ * back to the old call, which it does only on ENOSYS. So, as runc does, every
+ * syscall number above the highest one the profile names (per architecture
+ * of the profile) returns ENOSYS before the libseccomp program runs. Each
+ * architecture gets one block; a syscall of another architecture, or a known
+ * one, falls through to the program:
+ *
+ *     ld  [4]                     arch
+ *   blocks, each:
+ *     jeq AUDIT_ARCH, 0, skip     not this arch: next block
+ *     ld  [0]                     nr
+ *     jset 0x40000000, 2, 0       x86_64 only: an x32 call is the program's
+ *     jgt MAX, 0, 1
+ *     ret ERRNO(ENOSYS)
+ *     ja  <the program>
+ */
+#define ENOSYS_ARCHS_MAX 16
+#define X32_SYSCALL_BIT 0x40000000u
+
+static int prologue(const struct tsrun_seccomp_filter *f, struct sock_filter *out, size_t cap) {
+  if (f->default_action == TSRUN_SCMP_ALLOW || f->default_action == TSRUN_SCMP_LOG ||
+      f->default_action == TSRUN_SCMP_TRACE)
+    return 0; /* permissive: a new syscall is allowed anyway */
+  if (f->default_action == TSRUN_SCMP_ERRNO && f->default_ret == ENOSYS) return 0;
+  uint32_t tokens[ENOSYS_ARCHS_MAX];
+  int max[ENOSYS_ARCHS_MAX];
+  size_t n = 0;
+  for (size_t i = 0; i < f->narchs && n < ENOSYS_ARCHS_MAX; i++) {
+    uint32_t arch = seccomp_arch_resolve_name(f->archs[i]);
+    /* x32 calls arrive as x86_64 ones with a bit set: left to the program */
+    if (arch == 0 || arch == SCMP_ARCH_X32) continue;
+    int top = -1;
+    for (size_t r = 0; r < f->nrules; r++) {
+      int nr = seccomp_syscall_resolve_name_arch(arch, f->rules[r].name);
+      if (nr > top) top = nr; /* unknown or pseudo (negative) numbers never win */
+    }
+    if (top < 0) continue;
+    size_t j = 0;
+    while (j < n && tokens[j] != arch) j++;
+    if (j < n) continue;
+    tokens[n] = arch;
+    max[n++] = top;
+  }
+  if (n == 0) return 0;
+  size_t total = 1;
+  for (size_t i = 0; i < n; i++) total += (tokens[i] == SCMP_ARCH_X86_64 ? 6 : 5);
+  if (total > cap) return -1;
+  size_t at = 0;
+  out[at++] = (struct sock_filter){BPF_LD | BPF_W | BPF_ABS, 0, 0, 4};
+  for (size_t i = 0; i < n; i++) {
+    int x86_64 = tokens[i] == SCMP_ARCH_X86_64;
+    uint8_t body = (uint8_t)(x86_64 ? 5 : 4); /* the block after its jeq */
+    out[at++] = (struct sock_filter){BPF_JMP | BPF_JEQ | BPF_K, 0, body, tokens[i]};
+    out[at++] = (struct sock_filter){BPF_LD | BPF_W | BPF_ABS, 0, 0, 0};
+    if (x86_64) out[at++] = (struct sock_filter){BPF_JMP | BPF_JSET | BPF_K, 2, 0, X32_SYSCALL_BIT};
+    out[at++] = (struct sock_filter){BPF_JMP | BPF_JGT | BPF_K, 0, 1, (uint32_t)max[i]};
+    out[at++] = (struct sock_filter){BPF_RET | BPF_K, 0, 0, SECCOMP_RET_ERRNO | ENOSYS};
+    out[at] = (struct sock_filter){BPF_JMP | BPF_JA, 0, 0, (uint32_t)(total - at - 1)};
+    at++;
+  }
+  return (int)at;
+}
+
+/* Prepends the -ENOSYS prologue to an exported program (*bpf, *len bytes). */
+static int add_prologue(const struct tsrun_seccomp_filter *f, uint8_t **bpf, size_t *len, char *err, size_t errlen) {
+  struct sock_filter pro[1 + ENOSYS_ARCHS_MAX * 6];
+  int n = prologue(f, pro, sizeof pro / sizeof pro[0]);
+  if (n < 0) return fail(err, errlen, E2BIG, "the -ENOSYS prologue", NULL);
+  if (n == 0) return 0;
+  size_t add = (size_t)n * sizeof pro[0];
+  if ((*len + add) / 8 > 0xffff) return fail(err, errlen, E2BIG, "the program with its -ENOSYS prologue", NULL);
+  uint8_t *out = malloc(*len + add);
+  if (!out) return fail(err, errlen, ENOMEM, "the -ENOSYS prologue", NULL);
+  memcpy(out, pro, add);
+  memcpy(out + add, *bpf, *len);
+  free(*bpf);
+  *bpf = out;
+  *len += add;
+  return 0;
+}
+
 int tsrun_seccomp_compile(const struct tsrun_seccomp_filter *f, uint8_t **bpf, size_t *len, uint8_t *skipped, char *err,
                           size_t errlen) {
   *bpf = NULL;
@@ -154,6 +239,12 @@ int tsrun_seccomp_compile(const struct tsrun_seccomp_filter *f, uint8_t **bpf, s
     }
   }
   rc = export_bpf(ctx, bpf, len, err, errlen);
+  if (rc == 0 && add_prologue(f, bpf, len, err, errlen) < 0) {
+    free(*bpf);
+    *bpf = NULL;
+    *len = 0;
+    rc = -1;
+  }
 out:
   seccomp_release(ctx);
   return rc;

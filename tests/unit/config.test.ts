@@ -113,8 +113,21 @@ test('semantic rules name the field', (t) => {
         host,
         opts,
       ),
-    'linux.namespaces',
-    /mount namespace is required/,
+    'linux.maskedPaths',
+    /unable to restrict sys entries without a private MNT namespace/,
+  );
+  // without a mount namespace and without what would change the host's mounts: accepted
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => {
+        s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'mount');
+        delete s.linux!.maskedPaths;
+        delete s.linux!.readonlyPaths;
+        s.root!.readonly = false;
+      }),
+      host,
+      opts,
+    ),
   );
   configError(
     t,

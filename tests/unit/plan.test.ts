@@ -135,3 +135,25 @@ test('flags: readonly root, no_new_privs, keyring, no-pivot', (t) => {
   t.is(buildPlan(defaultSpec(), opts, v1Host).init.keyring, '_ses.c1');
   t.is(plan.rootfsPropagation, MS.SLAVE | MS.REC, 'rslave by default');
 });
+
+test('tmpcopyup: a tmpfs becomes a copy-up mount without the option in its data; elsewhere it is ignored, as runc', (t) => {
+  const spec = defaultSpec();
+  spec.mounts = [
+    { destination: '/run', type: 'tmpfs', source: 'tmpfs', options: ['nosuid', 'tmpcopyup', 'mode=755'] },
+    { destination: '/srv', type: 'bind', source: '/srv', options: ['rbind', 'tmpcopyup'] },
+  ];
+  const [run, srv] = buildPlan(spec, opts, v1Host).init.mounts;
+  t.is(run!.kind, MountKind.COPYUP);
+  t.is(run!.data, 'mode=755');
+  t.is(run!.flags, MS.NOSUID);
+  t.is(srv!.kind, MountKind.BIND);
+});
+
+test('a read-only /dev is mounted writable and remounted read-only after the devices, as runc', (t) => {
+  const spec = defaultSpec();
+  spec.mounts = [{ destination: '/dev', type: 'tmpfs', source: 'tmpfs', options: ['ro', 'nosuid', 'mode=755'] }];
+  const mounts = buildPlan(spec, opts, v1Host).init.mounts;
+  t.is(mounts[0]!.flags & MS.RDONLY, 0n);
+  const last = mounts.filter((m) => m.kind === MountKind.READONLY).at(-1)!;
+  t.is(last.destination, '/dev');
+});
