@@ -305,3 +305,45 @@ podmanTest('podman exec -d: detached, the process runs on after podman returns',
   }
   t.is(out, 'done\n');
 });
+
+// podman puts runc's tmpcopyup on every tmpfs of --read-only, --tmpfs and
+// --mount type=tmpfs: the image's files at the target show in the tmpfs.
+podmanTest('podman run --read-only: / is read-only, /tmp and /run are tmpfs (tmpcopyup), writable', (t) => {
+  const r = podman([
+    'run',
+    '--rm',
+    '--read-only',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'touch /x 2>/dev/null && echo root-writable || echo root-read-only; touch /tmp/y && echo tmp-writable; grep -E " /(tmp|run) " /proc/self/mounts | cut -d" " -f3 | sort -u',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  t.regex(r.stdout, /root-read-only/);
+  t.regex(r.stdout, /tmp-writable/);
+  t.regex(r.stdout, /^tmpfs$/m);
+});
+
+podmanTest('podman run --tmpfs and --mount type=tmpfs: the image’s files are copied up into the tmpfs', (t) => {
+  // /bin in the image holds busybox and its links: a tmpfs over it keeps them (tmpcopyup)
+  for (const flag of [
+    ['--tmpfs', '/bin'],
+    ['--mount', 'type=tmpfs,destination=/bin'],
+  ]) {
+    const r = podman([
+      'run',
+      '--rm',
+      ...flag,
+      ...runFlags,
+      'localhost/tsrun-bb',
+      'sh',
+      '-c',
+      'grep " /bin " /proc/self/mounts | cut -d" " -f3; ls /bin | wc -l',
+    ]);
+    t.is(r.status, 0, `${flag.join(' ')}: ${r.stderr}`);
+    const [fstype, count] = r.stdout.trim().split('\n');
+    t.is(fstype, 'tmpfs', flag.join(' '));
+    t.true(Number(count) > 50, `${flag.join(' ')}: busybox and its applet links are in the tmpfs (${count})`);
+  }
+});
