@@ -30,6 +30,6 @@ await build({
   format: 'esm',
   target: 'node20',
   logLevel: 'warning',
-  // the bundle is ESM: give bundled CommonJS (yargs' deps) a require
+  // the bundle is ESM: give any bundled CommonJS a require
   banner: { js: "import { createRequire as __tsrunRequire } from 'node:module'; const require = __tsrunRequire(import.meta.url);" },
 });

@@ -2,41 +2,27 @@
 import test from 'ava';
 
 import { defaultSpec } from '../../lib/cli/commands/spec.js';
-import { parseUser, splitExecArgv } from '../../lib/cli/commands/exec.js';
+import { parseArgs } from '../../lib/cli/args.js';
+import { execCommand, parseUser } from '../../lib/cli/commands/exec.js';
 import { parseSubCgroups, resolveExecProcess } from '../../lib/container/exec.js';
 import { canExec } from '../../lib/container/status.js';
 import { buildTenantPlan } from '../../lib/plan/tenant.js';
 import { NsFlag, PlanFlag } from '../../lib/plan/types.js';
 
-const G = new Set(['root', 'log', 'log-format']);
-
-test('splitExecArgv: the command after the id keeps its own flags', (t) => {
-  t.deepEqual(splitExecArgv(['--root', '/r', 'exec', 'box', 'sh', '-c', 'exit 3'], G), [
-    '--root',
-    '/r',
-    'exec',
-    'box',
-    '--',
-    'sh',
-    '-c',
-    'exit 3',
-  ]);
-  t.deepEqual(splitExecArgv(['exec', '-e', 'A=1', '--cwd=/tmp', '-t', '-u', '1000', 'box', 'ls', '-l'], G), [
-    'exec',
-    '-e',
-    'A=1',
-    '--cwd=/tmp',
-    '-t',
-    '-u',
-    '1000',
-    'box',
-    '--',
-    'ls',
-    '-l',
-  ]);
-  t.deepEqual(splitExecArgv(['exec', '-p', 'p.json', 'box'], G), ['exec', '-p', 'p.json', 'box']);
-  t.deepEqual(splitExecArgv(['exec', 'box', '--', 'true'], G), ['exec', 'box', '--', 'true'], 'an explicit -- stays as it is');
-  t.deepEqual(splitExecArgv(['--log', 'x', 'kill', 'box', '-9'], G), ['--log', 'x', 'kill', 'box', '-9'], 'other commands untouched');
+test('exec’s command line: flags before the id, everything after it is the command', (t) => {
+  t.deepEqual(parseArgs(execCommand, ['box', 'sh', '-c', 'exit 3']).command, ['sh', '-c', 'exit 3']);
+  const a = parseArgs(execCommand, ['-e', 'A=1', '--env=B=2', '--cwd=/tmp', '-t', '-u', '1000', 'box', 'ls', '-l', '-e']);
+  t.deepEqual(a.env, ['A=1', 'B=2'], 'repeatable, in both spellings');
+  t.is(a.cwd, '/tmp');
+  t.is(a.tty, true);
+  t.is(a['container-id'], 'box');
+  t.deepEqual(a.command, ['ls', '-l', '-e'], 'the program’s own flags stay its own');
+  t.deepEqual(parseArgs(execCommand, ['-p', 'p.json', 'box']).command, []);
+  t.deepEqual(parseArgs(execCommand, ['box', '--', 'true']).command, ['true'], 'a -- right after the id only separates');
+  t.deepEqual(parseArgs(execCommand, ['--', 'box', 'true']).command, ['true']);
+  t.throws(() => parseArgs(execCommand, ['--nope', 'box']), { message: 'flag provided but not defined: -nope' });
+  t.throws(() => parseArgs(execCommand, []), { message: '"exec" requires a minimum of 1 argument(s)' });
+  t.is(parseArgs(execCommand, ['-d=false', 'box', 'x']).detach, false);
 });
 
 test('parseUser: uid[:gid], as runc parses it', (t) => {

@@ -1,69 +1,61 @@
 /** pause, resume, ps, events, update: runc's flags and output shapes. */
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
-import type { Argv, CommandModule } from 'yargs';
 
 import { parseBytes } from '../../cgroups/convert.js';
 import type { LinuxResources } from '../../cgroups/resources.js';
 import { TsrunError } from '../../errors.js';
 import { writeFd } from '../log.js';
-import type { Runner } from './lifecycle.js';
+import type { Command } from '../args.js';
 
-const idArg = (y: Argv) => y.positional('container-id', { type: 'string', demandOption: true });
+const ID = { name: 'container-id', required: true } as const;
 
-export function pauseCommand(run: Runner): CommandModule {
-  return {
-    command: 'pause <container-id>',
-    describe: 'suspend every process of the container (cgroup freezer)',
-    builder: idArg,
-    handler: run((ctx, a: Record<string, unknown>) => {
-      ctx.runtime().pause(a['container-id'] as string);
+export const pauseCommand: Command = {
+  name: 'pause',
+  describe: 'suspend every process of the container (cgroup freezer)',
+  positionals: [ID],
+  run(ctx, a) {
+    ctx.runtime().pause(a['container-id'] as string);
+    return 0;
+  },
+};
+
+export const resumeCommand: Command = {
+  name: 'resume',
+  describe: 'resume the processes of a paused container',
+  positionals: [ID],
+  run(ctx, a) {
+    ctx.runtime().resume(a['container-id'] as string);
+    return 0;
+  },
+};
+
+export const psCommand: Command = {
+  name: 'ps',
+  describe: 'list the processes of a container (table: ps(1) rows; json: host pids)',
+  positionals: [ID, { name: 'ps-args', rest: true }],
+  // ps(1)'s own flags (-ef) come after the id
+  flagsFirst: true,
+  flags: [{ name: 'format', alias: 'f', type: 'string', choices: ['table', 'json'], default: 'table' }],
+  run(ctx, a) {
+    const pids = ctx.runtime().ps(a['container-id'] as string);
+    if (a.format === 'json') {
+      writeFd(1, `${JSON.stringify(pids)}\n`);
       return 0;
-    }),
-  };
-}
-
-export function resumeCommand(run: Runner): CommandModule {
-  return {
-    command: 'resume <container-id>',
-    describe: 'resume the processes of a paused container',
-    builder: idArg,
-    handler: run((ctx, a: Record<string, unknown>) => {
-      ctx.runtime().resume(a['container-id'] as string);
-      return 0;
-    }),
-  };
-}
-
-export function psCommand(run: Runner): CommandModule {
-  return {
-    command: 'ps <container-id> [ps-args..]',
-    describe: 'list the processes of a container (table: ps(1) rows; json: host pids)',
-    builder: (y: Argv) =>
-      idArg(y)
-        .positional('ps-args', { type: 'string', array: true })
-        .option('format', { alias: 'f', choices: ['table', 'json'] as const, default: 'table' })
-        .parserConfiguration({ 'unknown-options-as-args': true }),
-    handler: run((ctx, a: Record<string, unknown>) => {
-      const pids = ctx.runtime().ps(a['container-id'] as string);
-      if (a.format === 'json') {
-        writeFd(1, `${JSON.stringify(pids)}\n`);
-        return 0;
-      }
-      const extra = ((a['ps-args'] as string[] | undefined) ?? []).map(String);
-      const r = spawnSync('ps', extra.length ? extra : ['-ef'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
-      if (r.status !== 0) throw new TsrunError('ESYSTEM', `ps: ${(r.stderr || r.error?.message || 'failed').trim()}`);
-      const lines = r.stdout.split('\n');
-      const header = lines[0] ?? '';
-      const col = header.trim().split(/\s+/).indexOf('PID');
-      if (col < 0) throw new TsrunError('EUSAGE', "couldn't find PID field in ps output");
-      const want = new Set(pids);
-      const rows = lines.slice(1).filter((l) => l.trim() && want.has(Number(l.trim().split(/\s+/)[col])));
-      writeFd(1, [header, ...rows].join('\n') + '\n');
-      return 0;
-    }),
-  };
-}
+    }
+    const extra = ((a['ps-args'] as string[] | undefined) ?? []).map(String);
+    const r = spawnSync('ps', extra.length ? extra : ['-ef'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    if (r.status !== 0) throw new TsrunError('ESYSTEM', `ps: ${(r.stderr || r.error?.message || 'failed').trim()}`);
+    const lines = r.stdout.split('\n');
+    const header = lines[0] ?? '';
+    const col = header.trim().split(/\s+/).indexOf('PID');
+    if (col < 0) throw new TsrunError('EUSAGE', "couldn't find PID field in ps output");
+    const want = new Set(pids);
+    const rows = lines.slice(1).filter((l) => l.trim() && want.has(Number(l.trim().split(/\s+/)[col])));
+    writeFd(1, [header, ...rows].join('\n') + '\n');
+    return 0;
+  },
+};
 
 /** "5s", "100ms", "1m" (Go durations as runc takes them) → milliseconds. */
 export function parseDuration(text: string): number {
@@ -80,52 +72,51 @@ export function parseDuration(text: string): number {
   return total;
 }
 
-export function eventsCommand(run: Runner): CommandModule {
-  return {
-    command: 'events <container-id>',
-    describe: 'print stats every --interval and OOM events as they happen, as JSON lines',
-    builder: (y: Argv) =>
-      idArg(y)
-        .option('interval', { type: 'string', default: '5s', describe: 'stats collection interval' })
-        .option('stats', { type: 'boolean', default: false, describe: "display the container's stats then exit" }),
-    handler: run(async (ctx, a: Record<string, unknown>) => {
-      const id = a['container-id'] as string;
-      const rt = ctx.runtime();
-      const statsEvent = () => JSON.stringify({ type: 'stats', id, data: rt.stats(id) }) + '\n';
-      if (a.stats) {
-        writeFd(1, statsEvent());
-        return 0;
+export const eventsCommand: Command = {
+  name: 'events',
+  describe: 'print stats every --interval and OOM events as they happen, as JSON lines',
+  positionals: [ID],
+  flags: [
+    { name: 'interval', type: 'string', default: '5s', describe: 'stats collection interval' },
+    { name: 'stats', type: 'boolean', default: false, describe: "display the container's stats then exit" },
+  ],
+  async run(ctx, a) {
+    const id = a['container-id'] as string;
+    const rt = ctx.runtime();
+    const statsEvent = () => JSON.stringify({ type: 'stats', id, data: rt.stats(id) }) + '\n';
+    if (a.stats) {
+      writeFd(1, statsEvent());
+      return 0;
+    }
+    const interval = parseDuration(String(a.interval));
+    const first = rt.oomKills(id);
+    if (first.stopped) throw new TsrunError('ESTATE', 'container not running');
+    let ooms = first.count;
+    let next = Date.now();
+    // OOM kills are polled often (memory.events); stats go out every interval
+    for (;;) {
+      const now = Date.now();
+      let seen;
+      try {
+        seen = rt.oomKills(id);
+      } catch {
+        return 0; // deleted meanwhile
       }
-      const interval = parseDuration(String(a.interval));
-      const first = rt.oomKills(id);
-      if (first.stopped) throw new TsrunError('ESTATE', 'container not running');
-      let ooms = first.count;
-      let next = Date.now();
-      // OOM kills are polled often (memory.events); stats go out every interval
-      for (;;) {
-        const now = Date.now();
-        let seen;
+      if (seen.count > ooms) writeFd(1, JSON.stringify({ type: 'oom', id }) + '\n');
+      ooms = seen.count;
+      if (seen.stopped) return 0;
+      if (now >= next) {
         try {
-          seen = rt.oomKills(id);
+          writeFd(1, statsEvent());
         } catch {
-          return 0; // deleted meanwhile
+          return 0;
         }
-        if (seen.count > ooms) writeFd(1, JSON.stringify({ type: 'oom', id }) + '\n');
-        ooms = seen.count;
-        if (seen.stopped) return 0;
-        if (now >= next) {
-          try {
-            writeFd(1, statsEvent());
-          } catch {
-            return 0;
-          }
-          next = now + interval;
-        }
-        await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, next - now))));
+        next = now + interval;
       }
-    }),
-  };
-}
+      await new Promise((r) => setTimeout(r, Math.min(100, Math.max(1, next - now))));
+    }
+  },
+};
 
 const num = (v: unknown, flag: string): number => {
   const n = Number(v);
@@ -166,58 +157,58 @@ export function resourcesFromFlags(a: Record<string, unknown>): LinuxResources {
   return r;
 }
 
-export function updateCommand(run: Runner): CommandModule {
-  const s = { type: 'string' as const };
-  return {
-    command: 'update <container-id>',
-    describe: 'update the resource limits of a container',
-    builder: (y: Argv) =>
-      idArg(y)
-        .option('resources', {
-          alias: 'r',
-          type: 'string',
-          describe: "LinuxResources JSON file, or '-' for stdin (other flags are then ignored)",
-        })
-        .option('blkio-weight', { ...s, describe: 'per-cgroup block I/O weight, 10 to 1000' })
-        .option('cpu-period', { ...s, describe: 'CPU CFS period (µs)' })
-        .option('cpu-quota', { ...s, describe: 'CPU CFS quota (µs) per period' })
-        .option('cpu-share', { ...s, describe: 'CPU shares (relative weight)' })
-        .option('cpu-rt-period', { ...s, describe: 'CPU realtime period (µs)' })
-        .option('cpu-rt-runtime', { ...s, describe: 'CPU realtime runtime (µs) per period' })
-        .option('cpuset-cpus', { ...s, describe: 'CPUs to use' })
-        .option('cpuset-mems', { ...s, describe: 'memory nodes to use' })
-        .option('memory', { ...s, describe: 'memory limit (bytes, or 512m, 1g)' })
-        .option('memory-reservation', { ...s, describe: 'memory soft limit' })
-        .option('memory-swap', { ...s, describe: "memory + swap limit; '-1' for unlimited swap" })
-        .option('kernel-memory', { ...s, hidden: true })
-        .option('kernel-memory-tcp', { ...s, hidden: true })
-        .option('pids-limit', { ...s, describe: 'maximum number of pids' })
-        .option('l3-cache-schema', { ...s, describe: 'Intel RDT L3 cache schema (not supported)' })
-        .option('mem-bw-schema', { ...s, describe: 'Intel RDT memory bandwidth schema (not supported)' }),
-    handler: run((ctx, a: Record<string, unknown>) => {
-      let r: LinuxResources;
-      if (a.resources !== undefined) {
-        const file = String(a.resources);
-        let text: string;
-        try {
-          text = fs.readFileSync(file === '-' || file === '/dev/stdin' ? 0 : file, 'utf8');
-        } catch (e) {
-          throw new TsrunError('EUSAGE', `--resources: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
-        }
-        try {
-          r = JSON.parse(text) as LinuxResources;
-        } catch (e) {
-          throw new TsrunError('EUSAGE', `--resources: invalid JSON: ${(e as Error).message}`);
-        }
-        if (r === null || typeof r !== 'object' || Array.isArray(r))
-          throw new TsrunError('EUSAGE', '--resources: must be a JSON object (LinuxResources)');
-      } else {
-        if (a['l3-cache-schema'] || a['mem-bw-schema'])
-          throw new TsrunError('EUNSUPPORTED', 'Intel RDT is not supported by this tsrun yet');
-        r = resourcesFromFlags(a);
+const s = { type: 'string' as const };
+
+export const updateCommand: Command = {
+  name: 'update',
+  describe: 'update the resource limits of a container',
+  positionals: [ID],
+  flags: [
+    {
+      name: 'resources',
+      alias: 'r',
+      type: 'string',
+      describe: "LinuxResources JSON file, or '-' for stdin (other flags are then ignored)",
+    },
+    { name: 'blkio-weight', ...s, describe: 'per-cgroup block I/O weight, 10 to 1000' },
+    { name: 'cpu-period', ...s, describe: 'CPU CFS period (µs)' },
+    { name: 'cpu-quota', ...s, describe: 'CPU CFS quota (µs) per period' },
+    { name: 'cpu-share', ...s, describe: 'CPU shares (relative weight)' },
+    { name: 'cpu-rt-period', ...s, describe: 'CPU realtime period (µs)' },
+    { name: 'cpu-rt-runtime', ...s, describe: 'CPU realtime runtime (µs) per period' },
+    { name: 'cpuset-cpus', ...s, describe: 'CPUs to use' },
+    { name: 'cpuset-mems', ...s, describe: 'memory nodes to use' },
+    { name: 'memory', ...s, describe: 'memory limit (bytes, or 512m, 1g)' },
+    { name: 'memory-reservation', ...s, describe: 'memory soft limit' },
+    { name: 'memory-swap', ...s, describe: "memory + swap limit; '-1' for unlimited swap" },
+    { name: 'kernel-memory', ...s, hidden: true },
+    { name: 'kernel-memory-tcp', ...s, hidden: true },
+    { name: 'pids-limit', ...s, describe: 'maximum number of pids' },
+    { name: 'l3-cache-schema', ...s, describe: 'Intel RDT L3 cache schema (not supported)' },
+    { name: 'mem-bw-schema', ...s, describe: 'Intel RDT memory bandwidth schema (not supported)' },
+  ],
+  run(ctx, a) {
+    let r: LinuxResources;
+    if (a.resources !== undefined) {
+      const file = String(a.resources);
+      let text: string;
+      try {
+        text = fs.readFileSync(file === '-' || file === '/dev/stdin' ? 0 : file, 'utf8');
+      } catch (e) {
+        throw new TsrunError('EUSAGE', `--resources: cannot read ${file}: ${(e as NodeJS.ErrnoException).code ?? (e as Error).message}`);
       }
-      ctx.runtime().update(a['container-id'] as string, r);
-      return 0;
-    }),
-  };
-}
+      try {
+        r = JSON.parse(text) as LinuxResources;
+      } catch (e) {
+        throw new TsrunError('EUSAGE', `--resources: invalid JSON: ${(e as Error).message}`);
+      }
+      if (r === null || typeof r !== 'object' || Array.isArray(r))
+        throw new TsrunError('EUSAGE', '--resources: must be a JSON object (LinuxResources)');
+    } else {
+      if (a['l3-cache-schema'] || a['mem-bw-schema']) throw new TsrunError('EUNSUPPORTED', 'Intel RDT is not supported by this tsrun yet');
+      r = resourcesFromFlags(a);
+    }
+    ctx.runtime().update(a['container-id'] as string, r);
+    return 0;
+  },
+};

@@ -1,5 +1,4 @@
 /** features: what this runtime supports (runtime-spec features.md), stdout only. */
-import type { CommandModule } from 'yargs';
 
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
 import { RECURSIVE_OPTIONS } from '../../plan/attrs.js';
@@ -8,7 +7,7 @@ import { PROPAGATION_OPTIONS } from '../../plan/mounts.js';
 import { seccompFeatures } from '../../plan/seccomp.js';
 import { loadBinding } from '../../native/binding.js';
 import { writeFd } from '../log.js';
-import type { Runner } from './lifecycle.js';
+import type { Command } from '../args.js';
 
 export function features(): Record<string, unknown> {
   const flagOptions = [
@@ -68,13 +67,11 @@ export function features(): Record<string, unknown> {
   };
 }
 
-export function featuresCommand(run: Runner): CommandModule {
-  return {
-    command: 'features',
-    describe: 'print the features of this runtime as JSON (runtime-spec features.md)',
-    handler: run(() => {
-      writeFd(1, `${JSON.stringify(features(), null, '    ')}\n`);
-      return 0;
-    }),
-  };
-}
+export const featuresCommand: Command = {
+  name: 'features',
+  describe: 'print the features of this runtime as JSON (runtime-spec features.md)',
+  run() {
+    writeFd(1, `${JSON.stringify(features(), null, '    ')}\n`);
+    return 0;
+  },
+};

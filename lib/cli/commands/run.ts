@@ -1,10 +1,9 @@
 /** run: create + start, then (without --detach) supervise until exit. */
 import * as crypto from 'node:crypto';
 import * as path from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
 
 import { forwardSignals, superviseForeground } from '../../container/foreground.js';
-import type { Runner } from './lifecycle.js';
+import type { Command } from '../args.js';
 import { listenFdOptions } from '../listen-fds.js';
 
 /**
@@ -24,50 +23,49 @@ export function resolveRunTarget(positional: string, bundleFlag: string | undefi
   return { id: positional, bundle: bundleFlag ?? '.' };
 }
 
-export function runCommand(run: Runner): CommandModule {
-  return {
-    command: 'run <container-id>',
-    describe:
-      'create and start a container. `tsrun run -b BUNDLE ID` names the container; `tsrun run BUNDLE/` (an argument containing "/") runs that bundle under a generated id',
-    builder: (y: Argv) =>
-      y
-        .positional('container-id', { type: 'string', demandOption: true, describe: 'a container id, or a bundle path containing "/"' })
-        .option('bundle', { alias: 'b', type: 'string', describe: 'path to the bundle directory (default: .)' })
-        .option('detach', { alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container' })
-        .option('pid-file', { type: 'string' })
-        .option('console-socket', { type: 'string' })
-        .option('no-pivot', { type: 'boolean', default: false })
-        .option('no-new-keyring', { type: 'boolean', default: false })
-        .option('preserve-fds', { type: 'number', default: 0 })
-        .option('keep', { type: 'boolean', default: false, describe: 'do not delete the container after it exits' }),
-    handler: run(async (ctx, a: Record<string, unknown>) => {
-      const { id, bundle } = resolveRunTarget(String(a['container-id']), a.bundle as string | undefined);
-      const life = ctx.lifecycle();
-      const detach = a.detach as boolean;
-      if (!detach) life.native.setChildSubreaper();
-      const created = life.create(id, {
-        bundle,
-        pidFile: a['pid-file'] as string | undefined,
-        consoleSocket: a['console-socket'] as string | undefined,
-        noPivot: a['no-pivot'] as boolean,
-        noNewKeyring: a['no-new-keyring'] as boolean,
-        ...listenFdOptions(a['preserve-fds'] as number),
-        detach,
-      });
-      const stopForwarding = detach
-        ? () => undefined
-        : forwardSignals(life.native, { pid: created.state.pid, ptyMaster: created.ptyMaster }).stop;
-      try {
-        life.start(id);
-      } catch (e) {
-        stopForwarding();
-        await life.delete(id, true).catch(() => undefined);
-        throw e;
-      }
-      if (detach) return 0;
-      const code = await superviseForeground(life.native, created.state.pid, created.ptyMaster, stopForwarding);
-      if (!a.keep) await life.delete(id, true);
-      return code;
-    }),
-  };
-}
+export const runCommand: Command = {
+  name: 'run',
+  describe:
+    'create and start a container. `tsrun run -b BUNDLE ID` names the container; `tsrun run BUNDLE/` (an argument containing "/") runs that bundle under a generated id',
+  positionals: [{ name: 'container-id', required: true, describe: 'a container id, or a bundle path containing "/"' }],
+  flags: [
+    { name: 'bundle', alias: 'b', type: 'string', describe: 'path to the bundle directory (default: .)' },
+    { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container' },
+    { name: 'pid-file', type: 'string' },
+    { name: 'console-socket', type: 'string' },
+    { name: 'no-pivot', type: 'boolean', default: false },
+    { name: 'no-new-keyring', type: 'boolean', default: false },
+    { name: 'preserve-fds', type: 'number', default: 0 },
+    { name: 'keep', type: 'boolean', default: false, describe: 'do not delete the container after it exits' },
+    { name: 'no-subreaper', type: 'boolean', hidden: true },
+  ],
+  async run(ctx, a) {
+    const { id, bundle } = resolveRunTarget(String(a['container-id']), a.bundle as string | undefined);
+    const life = ctx.lifecycle();
+    const detach = a.detach as boolean;
+    if (!detach) life.native.setChildSubreaper();
+    const created = life.create(id, {
+      bundle,
+      pidFile: a['pid-file'] as string | undefined,
+      consoleSocket: a['console-socket'] as string | undefined,
+      noPivot: a['no-pivot'] as boolean,
+      noNewKeyring: a['no-new-keyring'] as boolean,
+      ...listenFdOptions(a['preserve-fds'] as number),
+      detach,
+    });
+    const stopForwarding = detach
+      ? () => undefined
+      : forwardSignals(life.native, { pid: created.state.pid, ptyMaster: created.ptyMaster }).stop;
+    try {
+      life.start(id);
+    } catch (e) {
+      stopForwarding();
+      await life.delete(id, true).catch(() => undefined);
+      throw e;
+    }
+    if (detach) return 0;
+    const code = await superviseForeground(life.native, created.state.pid, created.ptyMaster, stopForwarding);
+    if (!a.keep) await life.delete(id, true);
+    return code;
+  },
+};

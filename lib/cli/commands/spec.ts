@@ -1,12 +1,11 @@
 /** spec: write a starter config.json (runs `sh`), as `runc spec` does. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { Argv, CommandModule } from 'yargs';
 
 import type { Spec } from '../../config/types.js';
 import { defaultSeccompProfile } from '../../config/seccomp-profile.js';
 import { TsrunError } from '../../errors.js';
-import type { Runner } from './lifecycle.js';
+import type { Command } from '../args.js';
 
 const DEFAULT_CAPS = ['CAP_AUDIT_WRITE', 'CAP_KILL', 'CAP_NET_BIND_SERVICE'];
 
@@ -60,16 +59,14 @@ export function defaultSpec(): Spec {
   };
 }
 
-export function specCommand(run: Runner): CommandModule {
-  return {
-    command: 'spec',
-    describe: 'write a starter config.json that runs `sh` into the bundle directory',
-    builder: (y: Argv) => y.option('bundle', { alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' }),
-    handler: run((_ctx, a: Record<string, unknown>) => {
-      const file = path.join(a.bundle as string, 'config.json');
-      if (fs.existsSync(file)) throw new TsrunError('EUSAGE', `File ${file} exists. Remove it first`);
-      fs.writeFileSync(file, `${JSON.stringify(defaultSpec(), null, '\t')}\n`, { mode: 0o666 });
-      return 0;
-    }),
-  };
-}
+export const specCommand: Command = {
+  name: 'spec',
+  describe: 'write a starter config.json that runs `sh` into the bundle directory',
+  flags: [{ name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' }],
+  run(_ctx, a) {
+    const file = path.join(a.bundle as string, 'config.json');
+    if (fs.existsSync(file)) throw new TsrunError('EUSAGE', `File ${file} exists. Remove it first`);
+    fs.writeFileSync(file, `${JSON.stringify(defaultSpec(), null, '\t')}\n`, { mode: 0o666 });
+    return 0;
+  },
+};
