@@ -8,9 +8,9 @@
  * Node has no netlink, so this drives iproute2's `ip` (and `nsenter` for
  * the addresses inside); a host without them gets a clear error.
  */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
+import { builtin } from '../builtin.js';
 import { TsrunError } from '../errors.js';
 
 export interface NetDeviceMove {
@@ -28,7 +28,7 @@ function tool(name: string): string {
 }
 
 function run(field: string, what: string, cmd: string, args: string[]): string {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+  const r = builtin('node:child_process').spawnSync(cmd, args, { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
   if (r.status !== 0) throw new TsrunError('ESYSTEM', `${field}: ${what}: ${(r.stderr || r.error?.message || '').trim()}`);
   return r.stdout;
 }

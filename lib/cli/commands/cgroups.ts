@@ -1,9 +1,9 @@
 /** pause, resume, ps, events, update: runc's flags and output shapes. */
-import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { parseBytes } from '../../cgroups/convert.js';
 import type { LinuxResources } from '../../cgroups/resources.js';
+import { builtin } from '../../builtin.js';
 import { TsrunError } from '../../errors.js';
 import { writeFd } from '../log.js';
 import type { Command } from '../args.js';
@@ -44,7 +44,10 @@ export const psCommand: Command = {
       return 0;
     }
     const extra = ((a['ps-args'] as string[] | undefined) ?? []).map(String);
-    const r = spawnSync('ps', extra.length ? extra : ['-ef'], { encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe'] });
+    const r = builtin('node:child_process').spawnSync('ps', extra.length ? extra : ['-ef'], {
+      encoding: 'utf8',
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
     if (r.status !== 0) throw new TsrunError('ESYSTEM', `ps: ${(r.stderr || r.error?.message || 'failed').trim()}`);
     const lines = r.stdout.split('\n');
     const header = lines[0] ?? '';

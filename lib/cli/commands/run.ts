@@ -1,8 +1,8 @@
 /** run: create + start, then (without --detach) supervise until exit. */
-import * as crypto from 'node:crypto';
 import * as path from 'node:path';
 
 import { forwardSignals, superviseForeground } from '../../container/foreground.js';
+import { builtin } from '../../builtin.js';
 import type { Command } from '../args.js';
 import { listenFdOptions } from '../listen-fds.js';
 
@@ -18,7 +18,7 @@ export function resolveRunTarget(positional: string, bundleFlag: string | undefi
         .basename(bundle)
         .replace(/[^A-Za-z0-9_.+-]/g, '-')
         .replace(/^[^A-Za-z0-9]+/, '') || 'container';
-    return { id: `${base}-${crypto.randomBytes(3).toString('hex')}`, bundle };
+    return { id: `${base}-${builtin('node:crypto').randomBytes(3).toString('hex')}`, bundle };
   }
   return { id: positional, bundle: bundleFlag ?? '.' };
 }
