@@ -75,8 +75,11 @@ export class V1Manager implements CgroupManager {
       throw new ConfigError('linux.resources.unified', 'cgroup v2 files cannot be set on a cgroup v1 host');
     const memDir = this.state.paths.memory;
     if (opts.update && memDir) checkBeforeUpdate(r, readTrim(path.join(memDir, 'memory.usage_in_bytes')));
-    const memsw = Number(memDir ? (readTrim(path.join(memDir, 'memory.memsw.limit_in_bytes')) ?? Infinity) : Infinity);
-    const writes = v1Writes(r, memsw);
+    const limitNow = memDir ? readTrim(path.join(memDir, 'memory.limit_in_bytes')) : null;
+    const writes = v1Writes(r, {
+      limit: limitNow === null ? Infinity : Number(limitNow),
+      memsw: !memDir || fs.existsSync(path.join(memDir, 'memory.memsw.limit_in_bytes')),
+    });
     for (const w of writes) {
       if (!this.state.paths[w.controller])
         throw new ConfigError(w.field, `the ${w.controller} cgroup controller is not mounted on this host (cgroup v1)`);

@@ -13,11 +13,14 @@ import * as path from 'node:path';
 
 import { hostCgroups } from '../../lib/cgroups/host.js';
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { subtreeDeepestFirst } from '../../lib/cgroups/fs.js';
+import { IS_ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 
 const host = hostCgroups();
 const V2 = host.mode === 'unified';
 const cgTest = IS_ROOT && host.mode !== 'none' ? test.serial : test.skip;
+/** cgroup v1 (hybrid or legacy), compared with runc on the same bundle: the cgroup-v2 VM skips these. */
+const runcTest = IS_ROOT && !V2 && host.mode !== 'none' && RUNC ? test.serial : test.skip;
 const MiB = 1024 * 1024;
 
 /** The container's directory for a controller ("" = v2). */
@@ -319,4 +322,62 @@ cgTest('exec joins the container’s cgroup, or an existing sub-cgroup with --cg
   const missing = c.tsrun(['exec', '--cgroup', V2 ? 'nope' : 'pids:nope', c.id, 'true']);
   t.is(missing.status, 255);
   t.regex(missing.stderr, /--cgroup .*nope: no such sub-cgroup/);
+});
+
+/** The v1 hierarchy of a controller (its mount point). */
+function v1Mount(controller: string): string | undefined {
+  return host.v1.find((h) => h.controllers.includes(controller))?.mountPoint;
+}
+
+/** Every hierarchy's mount point (v1 ones, and the hybrid's unified tree). */
+const allMounts = () => [...host.v1.map((h) => h.mountPoint), ...(host.v2Mount ? [host.v2Mount] : [])];
+
+/** Removes /rel (and what is below it) from every hierarchy: what runtimes leave of a nested or pre-made cgroup. */
+function removeEverywhere(rel: string): void {
+  for (const m of allMounts()) {
+    for (const d of subtreeDeepestFirst(path.join(m, rel))) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        /* busy or gone */
+      }
+    }
+  }
+}
+
+runcTest('v1: memory.limit -1 is unlimited, also where memory+swap was limited before (create and update), as runc', (t) => {
+  const mem = v1Mount('memory');
+  if (!mem || !fs.existsSync(path.join(mem, 'memory.memsw.limit_in_bytes'))) return t.pass('no memory controller with swap accounting');
+  const rel = `tsrun-test-${uniqueId('unl')}`;
+  const dir = path.join(mem, rel);
+  t.teardown(() => removeEverywhere(rel));
+  const unlimited = (f: string) => Number(fs.readFileSync(path.join(dir, f), 'utf8').trim()) > 2 ** 62;
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${rel}`;
+    s.linux!.resources = { memory: { limit: -1 } };
+    s.process!.args = ['sleep', '600'];
+  });
+  t.teardown(() => b.cleanup());
+  for (const [name, bin] of [
+    ['tsrun', TSRUN],
+    ['runc', RUNC!],
+  ] as const) {
+    // a memory cgroup that exists with 64 MiB of memory and of memory+swap
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(64 * MiB));
+    fs.writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), String(64 * MiB));
+    const root = tempRoot();
+    const id = uniqueId(`unl-${name}`);
+    const r = runtime(bin, root, ['create', '-b', b.dir, id]);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    t.true(unlimited('memory.limit_in_bytes') && unlimited('memory.memsw.limit_in_bytes'), `${name}: create`);
+    // limited again, then lifted by update
+    let u = runtime(bin, root, ['update', '-r', '-', id], { input: JSON.stringify({ memory: { limit: 32 * MiB, swap: 32 * MiB } }) });
+    t.is(u.status, 0, `${name}: ${u.stderr}`);
+    t.is(fs.readFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), 'utf8').trim(), String(32 * MiB));
+    u = runtime(bin, root, ['update', '-r', '-', id], { input: JSON.stringify({ memory: { limit: -1 } }) });
+    t.is(u.status, 0, `${name}: ${u.stderr}`);
+    t.true(unlimited('memory.limit_in_bytes') && unlimited('memory.memsw.limit_in_bytes'), `${name}: update`);
+    t.is(runtime(bin, root, ['delete', '--force', id]).status, 0, name);
+  }
 });

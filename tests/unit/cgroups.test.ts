@@ -115,10 +115,37 @@ test('v2 writes: an impossible swap names the field', (t) => {
 });
 
 test('v1 writes: memsw before memory when the limit grows past it', (t) => {
-  const grow = v1Writes({ memory: { limit: 256 * MiB, swap: 512 * MiB } }, 128 * MiB).map((x) => x.file);
+  const grow = v1Writes({ memory: { limit: 256 * MiB, swap: 512 * MiB } }, { limit: 128 * MiB, memsw: true }).map((x) => x.file);
   t.deepEqual(grow, ['memory.memsw.limit_in_bytes', 'memory.limit_in_bytes']);
-  const shrink = v1Writes({ memory: { limit: 64 * MiB, swap: 128 * MiB } }, 1024 * MiB).map((x) => x.file);
+  const shrink = v1Writes({ memory: { limit: 64 * MiB, swap: 128 * MiB } }, { limit: 1024 * MiB, memsw: true }).map((x) => x.file);
   t.deepEqual(shrink, ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes']);
+});
+
+test('v1 writes: -1 is unlimited; a limit of -1 lifts memsw first (runc setMemoryAndSwap)', (t) => {
+  const now = { limit: 64 * MiB, memsw: true };
+  const files = (r: Parameters<typeof v1Writes>[0], n = now) => v1Writes(r, n).map((x) => `${x.file}=${x.value}`);
+  t.deepEqual(files({ memory: { limit: -1 } }), ['memory.memsw.limit_in_bytes=-1', 'memory.limit_in_bytes=-1']);
+  t.deepEqual(files({ memory: { limit: -1, swap: 0 } }), ['memory.memsw.limit_in_bytes=-1', 'memory.limit_in_bytes=-1']);
+  t.deepEqual(files({ memory: { limit: -1, swap: -1, reservation: -1 } }), [
+    'memory.memsw.limit_in_bytes=-1',
+    'memory.limit_in_bytes=-1',
+    'memory.soft_limit_in_bytes=-1',
+  ]);
+  t.deepEqual(files({ memory: { limit: 32 * MiB, swap: -1 } }), ['memory.memsw.limit_in_bytes=-1', `memory.limit_in_bytes=${32 * MiB}`]);
+  t.deepEqual(files({ memory: { swap: -1 } }), ['memory.memsw.limit_in_bytes=-1']);
+  // no swap accounting: memsw is not there to lift
+  t.deepEqual(files({ memory: { limit: -1 } }, { limit: 64 * MiB, memsw: false }), ['memory.limit_in_bytes=-1']);
+  t.is(v1Writes({ memory: { limit: -1 } }, now)[0]!.field, 'linux.resources.memory.limit');
+  t.deepEqual(files({ pids: { limit: -1 }, cpu: { quota: -1 } }), ['cpu.cfs_quota_us=-1', 'pids.max=max']);
+});
+
+test('v2 writes: -1 is max; a limit of -1 lifts swap; swap = limit disables swap (runc)', (t) => {
+  const files = (r: Parameters<typeof v2Writes>[0]) => v2Writes(r).map((x) => `${x.file}=${x.value}${x.optional ? '?' : ''}`);
+  t.deepEqual(files({ memory: { limit: -1 } }), ['memory.swap.max=max?', 'memory.max=max']);
+  t.deepEqual(files({ memory: { limit: -1, swap: -1, reservation: -1 } }), ['memory.swap.max=max?', 'memory.max=max', 'memory.low=max']);
+  t.deepEqual(files({ memory: { limit: 64 * MiB, swap: 64 * MiB } }), ['memory.swap.max=0?', `memory.max=${64 * MiB}`]);
+  t.deepEqual(files({ memory: { limit: 64 * MiB } }), [`memory.max=${64 * MiB}`]);
+  t.deepEqual(files({ pids: { limit: -1 }, cpu: { quota: -1, period: 100000 } }), ['cpu.max=max 100000', 'pids.max=max']);
 });
 
 test('v1 writes: cpu period before quota, controllers named', (t) => {
