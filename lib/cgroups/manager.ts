@@ -28,7 +28,8 @@ export type AttachDeviceProgram = (cgroupDir: string, insns: Uint8Array) => void
 
 export interface CgroupManager {
   readonly state: CgroupState;
-  /** mkdir the cgroup (and parents; v2: enable the controllers on the way down).
+  /** mkdir the cgroup (and parents; v2: enable the controllers on the way down;
+   * v1: empty cpusets on the way down get their parent's cpus and mems).
    * False when it existed already (a failed create must then not destroy it). */
   create(): boolean;
   /** Writes linux.resources; errors name the config field. */

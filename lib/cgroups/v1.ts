@@ -22,6 +22,22 @@ import type { LinuxResources } from './resources.js';
 import { v1Stats, type CgroupStats } from './stats.js';
 import { v1Writes } from './v1-files.js';
 
+/** runc's cpusetCopyIfNeeded: an empty cpuset.cpus / cpuset.mems gets the parent's. */
+function inheritCpuset(dir: string): void {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const file = path.join(dir, f);
+    if ((readTrim(file) ?? '') !== '') continue;
+    const parent = readTrim(path.join(path.dirname(dir), f)) ?? '';
+    try {
+      fs.writeFileSync(file, parent);
+    } catch (e) {
+      throw new TsrunError('ESYSTEM', `cannot copy ${f} ${JSON.stringify(parent)} from the parent into ${dir}: ${errnoOf(e)}`, {
+        cause: e,
+      });
+    }
+  }
+}
+
 export class V1Manager implements CgroupManager {
   readonly state: CgroupState;
   readonly v2Dir = null;
@@ -54,18 +70,22 @@ export class V1Manager implements CgroupManager {
 
   create(): boolean {
     let any = false;
-    for (const [key, dir] of Object.entries(this.state.paths)) {
+    const cpuset = this.state.paths.cpuset;
+    for (const dir of this.dirs()) {
       const mount = this.mountOf(dir);
-      const made = mkdirChain(mount, path.relative(mount, dir));
-      if (made.length) any = true;
-      // a new cpuset cgroup starts with no cpus and mems: nothing could join it
-      if (key === 'cpuset') {
-        for (const d of made) {
-          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-            if ((readTrim(path.join(d, f)) ?? '') === '') fs.writeFileSync(path.join(d, f), readTrim(path.join(path.dirname(d), f)) ?? '');
-          }
+      // runc's cpusetEnsureParent: a cpuset cgroup with empty cpus or mems can
+      // take no task and give its children nothing, so every ancestor on the
+      // way down, new or not, gets its parent's (top down). The leaf is left
+      // to apply(): the config's cpus/mems first, the parent's only if unset.
+      if (dir === cpuset) {
+        let d = mount;
+        for (const part of path.relative(mount, dir).split('/').filter(Boolean).slice(0, -1)) {
+          if (mkdirChain(d, part).length) any = true;
+          d = path.join(d, part);
+          inheritCpuset(d);
         }
       }
+      if (mkdirChain(mount, path.relative(mount, dir)).length) any = true;
     }
     return any;
   }
@@ -94,6 +114,9 @@ export class V1Manager implements CgroupManager {
       }
       writeFile(dir, w);
     }
+    // a cpuset the config leaves unset inherits its parent's, after the config's were written (runc's order)
+    const cpusetDir = this.state.paths.cpuset;
+    if (cpusetDir && !opts.update) inheritCpuset(cpusetDir);
     const devDir = this.state.paths.devices;
     if (!opts.update || r.devices) {
       if (!devDir) {

@@ -345,6 +345,44 @@ function removeEverywhere(rel: string): void {
   }
 }
 
+runcTest("v1: a nested cgroupsPath below an empty cpuset gets the parent's cpus and mems at every level, as runc", (t) => {
+  const cs = v1Mount('cpuset');
+  if (!cs) return t.pass('no cpuset controller');
+  const top = `tsrun-test-${uniqueId('nest')}`;
+  t.teardown(() => removeEverywhere(top));
+  // a parent made by hand starts with empty cpus and mems: no task could join below it
+  fs.mkdirSync(path.join(cs, top));
+  t.is(fs.readFileSync(path.join(cs, top, 'cpuset.cpus'), 'utf8').trim(), '');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${top}/a/b/c`;
+    s.process!.args = ['sleep', '600'];
+  });
+  t.teardown(() => b.cleanup());
+  const rootCpus = fs.readFileSync(path.join(cs, 'cpuset.cpus'), 'utf8').trim();
+  const rootMems = fs.readFileSync(path.join(cs, 'cpuset.mems'), 'utf8').trim();
+  const levels = () =>
+    [top, `${top}/a`, `${top}/a/b`, `${top}/a/b/c`].map((d) =>
+      ['cpuset.cpus', 'cpuset.mems'].map((f) => fs.readFileSync(path.join(cs, d, f), 'utf8').trim()).join('/'),
+    );
+  for (const [name, bin] of [
+    ['tsrun', TSRUN],
+    ['runc', RUNC!],
+  ] as const) {
+    // the same start each time: only the hand-made, empty parent
+    removeEverywhere(`${top}/a`);
+    fs.writeFileSync(path.join(cs, top, 'cpuset.mems'), '');
+    fs.writeFileSync(path.join(cs, top, 'cpuset.cpus'), '');
+    const root = tempRoot();
+    const id = uniqueId(`nest-${name}`);
+    const r = runtime(bin, root, ['create', '-b', b.dir, id]);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    t.deepEqual(levels(), Array(4).fill(`${rootCpus}/${rootMems}`), name);
+    const pid = Number(JSON.parse(runtime(bin, root, ['state', id]).stdout).pid);
+    t.regex(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), new RegExp(`^\\d+:cpuset:/${top}/a/b/c$`, 'm'), name);
+    t.is(runtime(bin, root, ['delete', '--force', id]).status, 0, name);
+  }
+});
+
 runcTest('v1: memory.limit -1 is unlimited, also where memory+swap was limited before (create and update), as runc', (t) => {
   const mem = v1Mount('memory');
   if (!mem || !fs.existsSync(path.join(mem, 'memory.memsw.limit_in_bytes'))) return t.pass('no memory controller with swap accounting');

@@ -1,10 +1,15 @@
 /** The cgroup manager's pure parts: conversions, file writes, device program, host detection. */
 import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { blkioWeightToIoWeight, cpuMax, hugepageSizeName, parseBytes, sharesToWeight, swapToV2 } from '../../lib/cgroups/convert.js';
 import { DEFAULT_DEVICE_RULES, deviceProgram, deviceRules, encodeProgram, runProgram, v1DeviceWrites } from '../../lib/cgroups/devices.js';
 import { detectCgroups } from '../../lib/cgroups/host.js';
+import type { CgroupHost } from '../../lib/cgroups/host.js';
 import { cgroupRelPath } from '../../lib/cgroups/manager.js';
+import { V1Manager } from '../../lib/cgroups/v1.js';
 import { v1Writes } from '../../lib/cgroups/v1-files.js';
 import { v2Writes } from '../../lib/cgroups/v2-files.js';
 import { parseDuration, resourcesFromFlags } from '../../lib/cli/commands/cgroups.js';
@@ -284,4 +289,46 @@ test('update flags → LinuxResources (only what was given)', (t) => {
     pids: { limit: 20 },
   });
   t.deepEqual(resourcesFromFlags({}), {});
+});
+
+/**
+ * A cgroupfs stand-in in a temp dir: the v1 manager only reads and writes
+ * files, so what the kernel would hold is written by hand (a new directory
+ * starts empty, like a new v1 cpuset).
+ */
+function fakeV1(files: Record<string, string> = {}): { host: CgroupHost; root: string; cleanup(): void } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg-'));
+  const v1 = ['cpuset', 'freezer', 'pids'].map((c) => ({ mountPoint: path.join(root, c), name: c, controllers: [c], own: '/' }));
+  for (const h of v1) fs.mkdirSync(h.mountPoint);
+  fs.writeFileSync(path.join(root, 'cpuset', 'cpuset.cpus'), '0-3\n');
+  fs.writeFileSync(path.join(root, 'cpuset', 'cpuset.mems'), '0\n');
+  for (const [f, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+    fs.writeFileSync(path.join(root, f), text);
+  }
+  return {
+    host: { mode: 'legacy', v2Mount: null, v2Own: '/', v1 },
+    root,
+    cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+const readIn = (root: string, f: string) => fs.readFileSync(path.join(root, f), 'utf8').trim();
+
+test("v1 create: every empty cpuset on the way down, new or not, gets its parent's cpus and mems; the leaf after the config", (t) => {
+  // x exists already with an empty cpuset (made by hand, not by a runtime)
+  const fake = fakeV1({ 'cpuset/x/cpuset.cpus': '\n', 'cpuset/x/cpuset.mems': '\n' });
+  t.teardown(fake.cleanup);
+  const m = new V1Manager(fake.host, '/x/y/z', 'id');
+  t.true(m.create());
+  for (const d of ['x', 'x/y']) {
+    t.is(readIn(fake.root, `cpuset/${d}/cpuset.cpus`), '0-3', d);
+    t.is(readIn(fake.root, `cpuset/${d}/cpuset.mems`), '0', d);
+  }
+  t.false(fs.existsSync(path.join(fake.root, 'cpuset/x/y/z/cpuset.cpus')), 'the leaf waits for apply');
+  // the kernel makes the files; a set cpus is the config's, mems is inherited
+  fs.writeFileSync(path.join(fake.root, 'cpuset/x/y/z/cpuset.cpus'), '');
+  m.apply({ cpu: { cpus: '1' } });
+  t.is(readIn(fake.root, 'cpuset/x/y/z/cpuset.cpus'), '1');
+  t.is(readIn(fake.root, 'cpuset/x/y/z/cpuset.mems'), '0');
 });
