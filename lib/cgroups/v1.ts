@@ -8,8 +8,10 @@ import {
   checkBeforeUpdate,
   errnoOf,
   mkdirChain,
+  notEmpty,
   procsOf,
   readTrim,
+  removeMade,
   rmdirRetry,
   sleepSync,
   subtreeDeepestFirst,
@@ -69,7 +71,7 @@ export class V1Manager implements CgroupManager {
   }
 
   create(): boolean {
-    let any = false;
+    this.made = [];
     const cpuset = this.state.paths.cpuset;
     for (const dir of this.dirs()) {
       const mount = this.mountOf(dir);
@@ -80,14 +82,26 @@ export class V1Manager implements CgroupManager {
       if (dir === cpuset) {
         let d = mount;
         for (const part of path.relative(mount, dir).split('/').filter(Boolean).slice(0, -1)) {
-          if (mkdirChain(d, part).length) any = true;
+          this.made.push(...mkdirChain(d, part));
           d = path.join(d, part);
           inheritCpuset(d);
         }
       }
-      if (mkdirChain(mount, path.relative(mount, dir)).length) any = true;
+      this.made.push(...mkdirChain(mount, path.relative(mount, dir)));
     }
-    return any;
+    return this.made.length > 0;
+  }
+
+  /** What create() made, top first per hierarchy (null: create() has not run). */
+  private made: string[] | null = null;
+
+  undoCreate(): void {
+    removeMade(this.made ?? []);
+    this.made = [];
+  }
+
+  check(): string[] {
+    return notEmpty(new Set(this.dirs().flatMap((d) => procsOf(d))).size);
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {

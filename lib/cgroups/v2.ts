@@ -8,8 +8,10 @@ import {
   checkBeforeUpdate,
   errnoOf,
   mkdirChain,
+  notEmpty,
   procsOf,
   readTrim,
+  removeMade,
   rmdirRetry,
   sleepSync,
   subtreeDeepestFirst,
@@ -40,8 +42,11 @@ export class V2Manager implements CgroupManager {
     return this.dir;
   }
 
+  /** What create() made, top first (null: create() has not run). */
+  private made: string[] | null = null;
+
   create(): boolean {
-    const made = mkdirChain(this.mount, this.rel).length > 0;
+    this.made = mkdirChain(this.mount, this.rel);
     // every ancestor delegates what it has to the next level (runc does the same)
     const parts = this.rel.split('/').filter(Boolean);
     let cur = this.mount;
@@ -58,7 +63,16 @@ export class V2Manager implements CgroupManager {
       }
       cur = path.join(cur, parts[i]!);
     }
-    return made;
+    return this.made.length > 0;
+  }
+
+  undoCreate(): void {
+    removeMade(this.made ?? []);
+    this.made = [];
+  }
+
+  check(): string[] {
+    return notEmpty(this.pids().length);
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {

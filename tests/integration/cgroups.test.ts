@@ -345,6 +345,15 @@ function removeEverywhere(rel: string): void {
   }
 }
 
+/** mkdir /rel in every v1 hierarchy (not the unified tree), as cgcreate would; cpuset gets the root's cpus and mems. */
+function premake(rel: string): void {
+  for (const h of host.v1) fs.mkdirSync(path.join(h.mountPoint, rel), { recursive: true });
+  const cs = v1Mount('cpuset');
+  if (cs)
+    for (const f of ['cpuset.cpus', 'cpuset.mems'])
+      fs.writeFileSync(path.join(cs, rel, f), fs.readFileSync(path.join(cs, f), 'utf8').trim());
+}
+
 runcTest("v1: a nested cgroupsPath below an empty cpuset gets the parent's cpus and mems at every level, as runc", (t) => {
   const cs = v1Mount('cpuset');
   if (!cs) return t.pass('no cpuset controller');
@@ -419,3 +428,57 @@ runcTest('v1: memory.limit -1 is unlimited, also where memory+swap was limited b
     t.is(runtime(bin, root, ['delete', '--force', id]).status, 0, name);
   }
 });
+
+runcTest(
+  "v1: a cgroup that already holds a process: runc's warning, the container runs; a failed create leaves that cgroup and its process alone",
+  async (t) => {
+    const rel = `tsrun-test-${uniqueId('busy')}`;
+    premake(rel);
+    const other = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    t.teardown(() => {
+      other.kill('SIGKILL');
+      removeEverywhere(rel);
+    });
+    await until('the sleep to start', () => fs.existsSync(`/proc/${other.pid}/cgroup`));
+    for (const h of host.v1) fs.writeFileSync(path.join(h.mountPoint, rel, 'cgroup.procs'), String(other.pid));
+    const alone = () => {
+      t.true(fs.existsSync(`/proc/${other.pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${other.pid}/status`, 'utf8')), 'alive');
+      for (const h of host.v1) t.true(fs.existsSync(path.join(h.mountPoint, rel)), `${h.mountPoint}/${rel} still there`);
+    };
+    const bundle = (resources: Record<string, unknown>) =>
+      makeBundle((s) => {
+        s.linux!.cgroupsPath = `/${rel}`;
+        s.linux!.resources = resources;
+        s.process!.args = ['sleep', '600'];
+      });
+    const warning = "container's cgroup is not empty: 1 process(es) found";
+
+    // a create that fails after the cgroup is set up: not ours, so not removed (and its process not killed)
+    const bad = bundle({ cpu: { cpus: '4095' } });
+    t.teardown(() => bad.cleanup());
+    const f = runtime(TSRUN, tempRoot(), ['create', '-b', bad.dir, uniqueId('busy-bad')]);
+    t.is(f.status, 1, f.stderr);
+    t.regex(f.stderr, /linux\.resources\.cpu\.cpus/);
+    alone();
+
+    const b = bundle({});
+    t.teardown(() => b.cleanup());
+    const theirsRoot = tempRoot();
+    const theirsId = uniqueId('busy-runc');
+    const theirs = runtime(RUNC!, theirsRoot, ['run', '-d', '-b', b.dir, theirsId]);
+    t.is(theirs.status, 0, theirs.stderr);
+    t.true(theirs.stderr.includes(`msg="${warning}"`), theirs.stderr);
+    runtime(RUNC!, theirsRoot, ['delete', '--force', theirsId]);
+    alone();
+
+    const root = tempRoot();
+    const id = uniqueId('busy-tsrun');
+    const log = path.join(root, 'log');
+    const ours = runtime(TSRUN, root, ['--log', log, 'run', '-d', '-b', b.dir, id]);
+    t.is(ours.status, 0, ours.stderr);
+    t.true(ours.stderr.includes(`tsrun: warning: ${warning}\n`), ours.stderr);
+    t.true(fs.readFileSync(log, 'utf8').includes(`level=warning msg="${warning}"`));
+    t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'running');
+    runtime(TSRUN, root, ['delete', '--force', id]);
+  },
+);

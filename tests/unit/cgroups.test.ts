@@ -10,6 +10,7 @@ import { detectCgroups } from '../../lib/cgroups/host.js';
 import type { CgroupHost } from '../../lib/cgroups/host.js';
 import { cgroupRelPath } from '../../lib/cgroups/manager.js';
 import { V1Manager } from '../../lib/cgroups/v1.js';
+import { V2Manager } from '../../lib/cgroups/v2.js';
 import { v1Writes } from '../../lib/cgroups/v1-files.js';
 import { v2Writes } from '../../lib/cgroups/v2-files.js';
 import { parseDuration, resourcesFromFlags } from '../../lib/cli/commands/cgroups.js';
@@ -331,4 +332,44 @@ test("v1 create: every empty cpuset on the way down, new or not, gets its parent
   m.apply({ cpu: { cpus: '1' } });
   t.is(readIn(fake.root, 'cpuset/x/y/z/cpuset.cpus'), '1');
   t.is(readIn(fake.root, 'cpuset/x/y/z/cpuset.mems'), '0');
+});
+
+test("v1 check: runc's warning for a cgroup that holds processes", (t) => {
+  const fake = fakeV1({
+    'pids/busy/cgroup.procs': '101\n102\n',
+    'pids/busy/sub/cgroup.procs': '103\n',
+    'freezer/busy/cgroup.procs': '101\n',
+  });
+  t.teardown(fake.cleanup);
+  t.deepEqual(new V1Manager(fake.host, '/busy', 'id').check(), ["container's cgroup is not empty: 3 process(es) found"]);
+  t.deepEqual(new V1Manager(fake.host, '/new', 'id').check(), []);
+});
+
+test('v1 undoCreate: removes exactly what create made; a cgroup that existed is left alone', (t) => {
+  // "pre" exists in two hierarchies, not in freezer
+  const fake = fakeV1({ 'pids/pre/cgroup.procs': '', 'cpuset/pre/cpuset.cpus': '0\n', 'cpuset/pre/cpuset.mems': '0\n' });
+  t.teardown(fake.cleanup);
+  const m = new V1Manager(fake.host, '/pre/c', 'id');
+  t.true(m.create());
+  m.undoCreate();
+  t.true(fs.existsSync(path.join(fake.root, 'pids/pre')));
+  t.true(fs.existsSync(path.join(fake.root, 'cpuset/pre/cpuset.cpus')));
+  t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')), 'made (with its parent): removed');
+  for (const h of ['cpuset', 'freezer', 'pids']) t.false(fs.existsSync(path.join(fake.root, h, 'pre/c')), h);
+  // nothing made: nothing removed
+  const again = new V1Manager(fake.host, '/pre', 'id');
+  t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')));
+  fs.mkdirSync(path.join(fake.root, 'freezer/pre'));
+  t.false(again.create());
+  again.undoCreate();
+  for (const h of ['cpuset', 'freezer', 'pids']) t.true(fs.existsSync(path.join(fake.root, h, 'pre')), h);
+});
+
+test('v2 check: processes warn', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(root, 'a'));
+  fs.writeFileSync(path.join(root, 'a/cgroup.procs'), '7\n');
+  t.deepEqual(new V2Manager(root, 'a').check(), ["container's cgroup is not empty: 1 process(es) found"]);
+  t.deepEqual(new V2Manager(root, 'a/b').check(), []);
 });
