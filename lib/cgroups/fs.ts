@@ -119,6 +119,14 @@ export function removeMade(made: string[]): void {
   rmdirRetry([...made].reverse());
 }
 
+/** runc's check before create: an init in a frozen cgroup could never report back. */
+export function unexpectedlyFrozen(dir: string, file: string, value: string, thaw: string): TsrunError {
+  return new TsrunError(
+    'ESTATE',
+    `container's cgroup unexpectedly frozen: ${dir} (${file} is ${value}; thaw it first: echo ${thaw} > ${path.join(dir, file)})`,
+  );
+}
+
 /** runc's warning (word for word) when the container's cgroup already holds processes. */
 export function notEmpty(pids: number): string[] {
   return pids ? [`container's cgroup is not empty: ${pids} process(es) found`] : [];

@@ -28,7 +28,12 @@ export type AttachDeviceProgram = (cgroupDir: string, insns: Uint8Array) => void
 
 export interface CgroupManager {
   readonly state: CgroupState;
-  /** Before create(), touching nothing: runc's warning when the cgroup already holds processes. */
+  /**
+   * Before create(), touching nothing: throws when the init could never run
+   * there (the cgroup, or the ancestor a new one inherits from, is frozen:
+   * runc's "container's cgroup unexpectedly frozen");
+   * returns runc's warning when the cgroup already holds processes.
+   */
   check(): string[];
   /** mkdir the cgroup (and parents; v2: enable the controllers on the way down;
    * v1: empty cpusets on the way down get their parent's cpus and mems).

@@ -16,6 +16,7 @@ import {
   sleepSync,
   subtreeDeepestFirst,
   trySignal,
+  unexpectedlyFrozen,
   writeFile,
 } from './fs.js';
 import { cgroupRelPath, type CgroupHost } from './host.js';
@@ -38,6 +39,13 @@ function inheritCpuset(dir: string): void {
       });
     }
   }
+}
+
+/** dir, or its nearest ancestor that exists (at most up to the mount point). */
+function nearestExisting(dir: string, mount: string): string {
+  let d = dir;
+  while (d !== mount && d.startsWith(`${mount}/`) && !fs.existsSync(d)) d = path.dirname(d);
+  return d;
 }
 
 export class V1Manager implements CgroupManager {
@@ -101,7 +109,37 @@ export class V1Manager implements CgroupManager {
   }
 
   check(): string[] {
+    const frozen = this.frozenAt();
+    if (frozen) throw unexpectedlyFrozen(frozen.dir, frozen.file, frozen.value, frozen.thaw);
     return notEmpty(new Set(this.dirs().flatMap((d) => procsOf(d))).size);
+  }
+
+  /**
+   * The cgroup that would hold the init frozen: the container's freezer cgroup
+   * or, if it is not there yet, the nearest ancestor (a new cgroup inherits its
+   * parent's FROZEN), named where it was frozen itself; on hybrid hosts also
+   * the unified directory's cgroup.freeze.
+   */
+  private frozenAt(): { dir: string; file: string; value: string; thaw: string } | null {
+    const f = this.state.paths.freezer;
+    if (f) {
+      const mount = this.mountOf(f);
+      let d = nearestExisting(f, mount);
+      const state = readTrim(path.join(d, 'freezer.state'));
+      if (state === 'FROZEN' || state === 'FREEZING') {
+        // freezer.self_freezing 0: frozen through an ancestor, which is the one to thaw
+        while (readTrim(path.join(d, 'freezer.self_freezing')) === '0' && d !== mount) d = path.dirname(d);
+        return { dir: d, file: 'freezer.state', value: readTrim(path.join(d, 'freezer.state')) ?? state, thaw: 'THAWED' };
+      }
+    }
+    const u = this.state.paths[''];
+    if (u && this.host.v2Mount) {
+      for (let d = nearestExisting(u, this.host.v2Mount); ; d = path.dirname(d)) {
+        if (readTrim(path.join(d, 'cgroup.freeze')) === '1') return { dir: d, file: 'cgroup.freeze', value: '1', thaw: '0' };
+        if (d === this.host.v2Mount || !d.startsWith(this.host.v2Mount)) break;
+      }
+    }
+    return null;
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {

@@ -16,6 +16,7 @@ import {
   sleepSync,
   subtreeDeepestFirst,
   trySignal,
+  unexpectedlyFrozen,
   writeFile,
 } from './fs.js';
 import type { AttachDeviceProgram, CgroupManager, CgroupState } from './manager.js';
@@ -72,6 +73,12 @@ export class V2Manager implements CgroupManager {
   }
 
   check(): string[] {
+    // a new cgroup below a frozen one is frozen too: look from the nearest existing directory up
+    let d = this.dir;
+    while (d !== this.mount && d.startsWith(`${this.mount}/`) && !fs.existsSync(d)) d = path.dirname(d);
+    for (; d.startsWith(`${this.mount}/`); d = path.dirname(d)) {
+      if (readTrim(path.join(d, 'cgroup.freeze')) === '1') throw unexpectedlyFrozen(d, 'cgroup.freeze', '1', '0');
+    }
     return notEmpty(this.pids().length);
   }
 

@@ -482,3 +482,48 @@ runcTest(
     runtime(TSRUN, root, ['delete', '--force', id]);
   },
 );
+
+runcTest("v1: a frozen cgroup fails create at once with runc's message, naming the cgroup; nothing is left behind", (t) => {
+  const fr = v1Mount('freezer');
+  if (!fr) return t.pass('no freezer controller');
+  const rel = `tsrun-test-${uniqueId('frozen')}`;
+  const dir = path.join(fr, rel);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'freezer.state'), 'FROZEN');
+  t.teardown(() => {
+    fs.writeFileSync(path.join(dir, 'freezer.state'), 'THAWED');
+    removeEverywhere(rel);
+  });
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${rel}`;
+  });
+  t.teardown(() => b.cleanup());
+  const message = "container's cgroup unexpectedly frozen";
+  const theirs = runtime(RUNC!, tempRoot(), ['create', '-b', b.dir, uniqueId('frozen-runc')]);
+  t.is(theirs.status, 1);
+  t.true(theirs.stderr.includes(`msg="runc create failed: ${message}"`), theirs.stderr);
+
+  // tsrun: the frozen cgroup itself, and a new one below it (which would be born frozen)
+  for (const cgroupsPath of [`/${rel}`, `/${rel}/c`]) {
+    b.spec.linux!.cgroupsPath = cgroupsPath;
+    b.write();
+    const root = tempRoot();
+    const id = uniqueId('frozen');
+    const started = Date.now();
+    const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
+    t.is(r.status, 1, cgroupsPath);
+    t.true(Date.now() - started < 10_000 * SCALE, 'at once, not after the sync timeout');
+    t.is(
+      r.stderr,
+      `tsrun: create: ${message}: ${dir} (freezer.state is FROZEN; thaw it first: echo THAWED > ${dir}/freezer.state)\n`,
+      cgroupsPath,
+    );
+    t.false(fs.existsSync(path.join(root, id)), 'no state dir');
+    t.deepEqual(
+      fs.readdirSync(dir).filter((e) => fs.statSync(path.join(dir, e)).isDirectory()),
+      [],
+      'nothing made below',
+    );
+    for (const m of allMounts()) if (m !== fr) t.false(fs.existsSync(path.join(m, rel)), `nothing in ${m}`);
+  }
+});

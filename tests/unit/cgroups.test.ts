@@ -15,7 +15,7 @@ import { v1Writes } from '../../lib/cgroups/v1-files.js';
 import { v2Writes } from '../../lib/cgroups/v2-files.js';
 import { parseDuration, resourcesFromFlags } from '../../lib/cli/commands/cgroups.js';
 import { validateCgroups } from '../../lib/config/validate-cgroups.js';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError, TsrunError } from '../../lib/errors.js';
 
 const MiB = 1024 * 1024;
 
@@ -334,6 +334,29 @@ test("v1 create: every empty cpuset on the way down, new or not, gets its parent
   t.is(readIn(fake.root, 'cpuset/x/y/z/cpuset.mems'), '0');
 });
 
+test('v1 check: a frozen cgroup (or the frozen ancestor a new one inherits from) is refused, naming it; nothing is made', (t) => {
+  const fake = fakeV1({ 'freezer/a/freezer.state': 'FROZEN\n', 'freezer/a/freezer.self_freezing': '1\n' });
+  t.teardown(fake.cleanup);
+  for (const p of ['/a', '/a/b/c']) {
+    const m = new V1Manager(fake.host, p, 'id');
+    const e = t.throws(() => m.check(), { instanceOf: TsrunError });
+    t.is(e!.code, 'ESTATE');
+    t.regex(
+      e!.message,
+      /^container's cgroup unexpectedly frozen: .*\/freezer\/a \(freezer.state is FROZEN; thaw it first: echo THAWED > .*\/freezer\/a\/freezer.state\)$/,
+    );
+    t.false(fs.existsSync(path.join(fake.root, 'freezer/a/b')));
+  }
+  // frozen only through its parent: the parent is the one to thaw
+  fs.mkdirSync(path.join(fake.root, 'freezer/a/k'));
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.state'), 'FROZEN\n');
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.self_freezing'), '0\n');
+  t.throws(() => new V1Manager(fake.host, '/a/k', 'id').check(), { message: /frozen: \S*\/freezer\/a \(/ });
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/freezer.state'), 'THAWED\n');
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.state'), 'THAWED\n');
+  t.deepEqual(new V1Manager(fake.host, '/a/k', 'id').check(), []);
+});
+
 test("v1 check: runc's warning for a cgroup that holds processes", (t) => {
   const fake = fakeV1({
     'pids/busy/cgroup.procs': '101\n102\n',
@@ -371,5 +394,19 @@ test('v2 check: processes warn', (t) => {
   fs.mkdirSync(path.join(root, 'a'));
   fs.writeFileSync(path.join(root, 'a/cgroup.procs'), '7\n');
   t.deepEqual(new V2Manager(root, 'a').check(), ["container's cgroup is not empty: 1 process(es) found"]);
+  t.deepEqual(new V2Manager(root, 'a/b').check(), []);
+});
+
+test('v2 check: a cgroup frozen here or above is refused, naming it', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(root, 'a'));
+  fs.writeFileSync(path.join(root, 'a/cgroup.freeze'), '1\n');
+  for (const rel of ['a', 'a/b/c'])
+    t.throws(() => new V2Manager(root, rel).check(), {
+      message: /^container's cgroup unexpectedly frozen: \S*\/a \(cgroup.freeze is 1; thaw it first: echo 0 > \S*\/a\/cgroup.freeze\)$/,
+    });
+  t.false(fs.existsSync(path.join(root, 'a/b')), 'nothing made');
+  fs.writeFileSync(path.join(root, 'a/cgroup.freeze'), '0\n');
   t.deepEqual(new V2Manager(root, 'a/b').check(), []);
 });
