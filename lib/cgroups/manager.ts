@@ -31,10 +31,10 @@ export interface CgroupManager {
   /**
    * Before create(), touching nothing: throws when the init could never run
    * there (the cgroup, or the ancestor a new one inherits from, is frozen:
-   * runc's "container's cgroup unexpectedly frozen");
+   * runc's "container's cgroup unexpectedly frozen"; v1: `unified` asked for);
    * returns runc's warning when the cgroup already holds processes.
    */
-  check(): string[];
+  check(r: LinuxResources): string[];
   /** mkdir the cgroup (and parents; v2: enable the controllers on the way down;
    * v1: empty cpusets on the way down get their parent's cpus and mems).
    * False when every directory existed already. */

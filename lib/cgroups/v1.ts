@@ -25,6 +25,9 @@ import type { LinuxResources } from './resources.js';
 import { v1Stats, type CgroupStats } from './stats.js';
 import { v1Writes } from './v1-files.js';
 
+/** runc's ErrV1NoUnified, word for word: it names the field itself. */
+export const V1_NO_UNIFIED = 'invalid configuration: cannot use unified on cgroup v1';
+
 /** runc's cpusetCopyIfNeeded: an empty cpuset.cpus / cpuset.mems gets the parent's. */
 function inheritCpuset(dir: string): void {
   for (const f of ['cpuset.cpus', 'cpuset.mems']) {
@@ -108,7 +111,8 @@ export class V1Manager implements CgroupManager {
     this.made = [];
   }
 
-  check(): string[] {
+  check(r: LinuxResources): string[] {
+    if (r.unified && Object.keys(r.unified).length) throw new ConfigError('', V1_NO_UNIFIED);
     const frozen = this.frozenAt();
     if (frozen) throw unexpectedlyFrozen(frozen.dir, frozen.file, frozen.value, frozen.thaw);
     return notEmpty(new Set(this.dirs().flatMap((d) => procsOf(d))).size);
@@ -143,8 +147,7 @@ export class V1Manager implements CgroupManager {
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
-    if (r.unified && Object.keys(r.unified).length)
-      throw new ConfigError('linux.resources.unified', 'cgroup v2 files cannot be set on a cgroup v1 host');
+    if (r.unified && Object.keys(r.unified).length) throw new ConfigError('', V1_NO_UNIFIED);
     const memDir = this.state.paths.memory;
     if (opts.update && memDir) checkBeforeUpdate(r, readTrim(path.join(memDir, 'memory.usage_in_bytes')));
     const limitNow = memDir ? readTrim(path.join(memDir, 'memory.limit_in_bytes')) : null;

@@ -149,7 +149,7 @@ export class Lifecycle {
     const cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
     if (cgroup) {
       const resources = (spec.linux?.resources ?? {}) as LinuxResources;
-      for (const w of cgroup.check()) this.warn?.(w);
+      for (const w of cgroup.check(resources)) this.warn?.(w);
       made.cgroup = cgroup;
       made.cgroupIsOurs = cgroup.create();
       cgroup.apply(resources);

@@ -282,7 +282,7 @@ cgTest('a missing controller or a refused value fails create, leaving nothing be
     ['value', { cpu: { cpus: '4095' } }, /linux\.resources\.cpu\.cpus/],
     V2
       ? ['unified', { unified: { 'nosuch.max': '1' } }, /linux\.resources\.unified\.nosuch\.max/]
-      : ['unified', { unified: { 'pids.max': '1' } }, /linux\.resources\.unified: .*v1/],
+      : ['unified', { unified: { 'pids.max': '1' } }, /^tsrun: create: invalid configuration: cannot use unified on cgroup v1$/m],
   ];
   if (!V2 && !has('hugetlb'))
     cases.push(['controller', { hugepageLimits: [{ pageSize: '2MB', limit: 2 * MiB }] }, /hugetlb cgroup controller is not/]);
@@ -526,4 +526,24 @@ runcTest("v1: a frozen cgroup fails create at once with runc's message, naming t
     );
     for (const m of allMounts()) if (m !== fr) t.false(fs.existsSync(path.join(m, rel)), `nothing in ${m}`);
   }
+});
+
+runcTest("v1: unified (cgroup v2 files) is refused with runc's words, before any cgroup exists", (t) => {
+  const rel = `tsrun-test-${uniqueId('uni')}`;
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${rel}`;
+    s.linux!.resources = { unified: { 'memory.high': '1000000' } };
+  });
+  t.teardown(() => {
+    b.cleanup();
+    removeEverywhere(rel);
+  });
+  const message = 'invalid configuration: cannot use unified on cgroup v1';
+  const theirs = runtime(RUNC!, tempRoot(), ['create', '-b', b.dir, uniqueId('uni-runc')]);
+  t.is(theirs.status, 1);
+  t.true(theirs.stderr.includes(`msg="runc create failed: ${message}"`), theirs.stderr);
+  const ours = runtime(TSRUN, tempRoot(), ['create', '-b', b.dir, uniqueId('uni')]);
+  t.is(ours.status, 1);
+  t.is(ours.stderr, `tsrun: create: ${message}\n`);
+  for (const m of allMounts()) t.false(fs.existsSync(path.join(m, rel)), `nothing in ${m}`);
 });

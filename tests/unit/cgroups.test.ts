@@ -9,7 +9,7 @@ import { DEFAULT_DEVICE_RULES, deviceProgram, deviceRules, encodeProgram, runPro
 import { detectCgroups } from '../../lib/cgroups/host.js';
 import type { CgroupHost } from '../../lib/cgroups/host.js';
 import { cgroupRelPath } from '../../lib/cgroups/manager.js';
-import { V1Manager } from '../../lib/cgroups/v1.js';
+import { V1Manager, V1_NO_UNIFIED } from '../../lib/cgroups/v1.js';
 import { V2Manager } from '../../lib/cgroups/v2.js';
 import { v1Writes } from '../../lib/cgroups/v1-files.js';
 import { v2Writes } from '../../lib/cgroups/v2-files.js';
@@ -339,7 +339,7 @@ test('v1 check: a frozen cgroup (or the frozen ancestor a new one inherits from)
   t.teardown(fake.cleanup);
   for (const p of ['/a', '/a/b/c']) {
     const m = new V1Manager(fake.host, p, 'id');
-    const e = t.throws(() => m.check(), { instanceOf: TsrunError });
+    const e = t.throws(() => m.check({}), { instanceOf: TsrunError });
     t.is(e!.code, 'ESTATE');
     t.regex(
       e!.message,
@@ -351,10 +351,10 @@ test('v1 check: a frozen cgroup (or the frozen ancestor a new one inherits from)
   fs.mkdirSync(path.join(fake.root, 'freezer/a/k'));
   fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.state'), 'FROZEN\n');
   fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.self_freezing'), '0\n');
-  t.throws(() => new V1Manager(fake.host, '/a/k', 'id').check(), { message: /frozen: \S*\/freezer\/a \(/ });
+  t.throws(() => new V1Manager(fake.host, '/a/k', 'id').check({}), { message: /frozen: \S*\/freezer\/a \(/ });
   fs.writeFileSync(path.join(fake.root, 'freezer/a/freezer.state'), 'THAWED\n');
   fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.state'), 'THAWED\n');
-  t.deepEqual(new V1Manager(fake.host, '/a/k', 'id').check(), []);
+  t.deepEqual(new V1Manager(fake.host, '/a/k', 'id').check({}), []);
 });
 
 test("v1 check: runc's warning for a cgroup that holds processes", (t) => {
@@ -364,8 +364,8 @@ test("v1 check: runc's warning for a cgroup that holds processes", (t) => {
     'freezer/busy/cgroup.procs': '101\n',
   });
   t.teardown(fake.cleanup);
-  t.deepEqual(new V1Manager(fake.host, '/busy', 'id').check(), ["container's cgroup is not empty: 3 process(es) found"]);
-  t.deepEqual(new V1Manager(fake.host, '/new', 'id').check(), []);
+  t.deepEqual(new V1Manager(fake.host, '/busy', 'id').check({}), ["container's cgroup is not empty: 3 process(es) found"]);
+  t.deepEqual(new V1Manager(fake.host, '/new', 'id').check({}), []);
 });
 
 test('v1 undoCreate: removes exactly what create made; a cgroup that existed is left alone', (t) => {
@@ -409,4 +409,16 @@ test('v2 check: a cgroup frozen here or above is refused, naming it', (t) => {
   t.false(fs.existsSync(path.join(root, 'a/b')), 'nothing made');
   fs.writeFileSync(path.join(root, 'a/cgroup.freeze'), '0\n');
   t.deepEqual(new V2Manager(root, 'a/b').check(), []);
+});
+
+test("v1 check: unified is refused in runc's words; an empty map asks for nothing (as runc)", (t) => {
+  const fake = fakeV1();
+  t.teardown(fake.cleanup);
+  const m = new V1Manager(fake.host, '/new', 'id');
+  const e = t.throws(() => m.check({ unified: { 'memory.high': '1000000' } }), { instanceOf: ConfigError });
+  t.is(e!.message, 'invalid configuration: cannot use unified on cgroup v1');
+  t.is(V1_NO_UNIFIED, e!.message);
+  t.throws(() => m.apply({ unified: { 'pids.max': '1' } }), { message: V1_NO_UNIFIED }, 'update says the same');
+  t.deepEqual(m.check({ unified: {} }), []);
+  t.false(fs.existsSync(path.join(fake.root, 'pids/new')), 'nothing made');
 });
