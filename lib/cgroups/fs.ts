@@ -109,3 +109,25 @@ export function checkBeforeUpdate(r: LinuxResources, usage: string | null): void
   if (m.limit < Number(usage))
     throw new ConfigError('linux.resources.memory.limit', `${m.limit} is below the current usage ${usage} (checkBeforeUpdate)`);
 }
+
+/** A failed create: what it made goes, deepest first; a process in there is ours (it was made just now). */
+export function removeMade(made: string[]): void {
+  for (let i = 0; i < 200 && made.some((d) => procsOf(d).length); i++) {
+    for (const d of made) for (const pid of procsOf(d)) trySignal(pid, 9);
+    sleepSync(10);
+  }
+  rmdirRetry([...made].reverse());
+}
+
+/** runc's check before create: an init in a frozen cgroup could never report back. */
+export function unexpectedlyFrozen(dir: string, file: string, value: string, thaw: string): TsrunError {
+  return new TsrunError(
+    'ESTATE',
+    `container's cgroup unexpectedly frozen: ${dir} (${file} is ${value}; thaw it first: echo ${thaw} > ${path.join(dir, file)})`,
+  );
+}
+
+/** runc's warning (word for word) when the container's cgroup already holds processes. */
+export function notEmpty(pids: number): string[] {
+  return pids ? [`container's cgroup is not empty: ${pids} process(es) found`] : [];
+}

@@ -28,9 +28,20 @@ export type AttachDeviceProgram = (cgroupDir: string, insns: Uint8Array) => void
 
 export interface CgroupManager {
   readonly state: CgroupState;
-  /** mkdir the cgroup (and parents; v2: enable the controllers on the way down).
-   * False when it existed already (a failed create must then not destroy it). */
+  /**
+   * Before create(), touching nothing: throws when the init could never run
+   * there (the cgroup, or the ancestor a new one inherits from, is frozen:
+   * runc's "container's cgroup unexpectedly frozen"; v1: `unified` asked for);
+   * returns runc's warning when the cgroup already holds processes.
+   */
+  check(r: LinuxResources): string[];
+  /** mkdir the cgroup (and parents; v2: enable the controllers on the way down;
+   * v1: empty cpusets on the way down get their parent's cpus and mems).
+   * False when every directory existed already. */
   create(): boolean;
+  /** A failed create: removes exactly the directories create() made (deepest
+   * first); a cgroup that existed before, and what runs in it, is left alone. */
+  undoCreate(): void;
   /** Writes linux.resources; errors name the config field. */
   apply(r: LinuxResources, opts?: { update?: boolean }): void;
   /** Moves a process in (the fallback when it was not born there). */

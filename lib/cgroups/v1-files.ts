@@ -8,12 +8,21 @@ import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js
 
 const R = 'linux.resources';
 
+/** What the memory cgroup holds now: the order of the limit writes depends on it. */
+export interface V1MemoryNow {
+  /** memory.limit_in_bytes now (a new cgroup: unlimited). */
+  limit: number;
+  /** memory.memsw.limit_in_bytes exists (the kernel accounts swap). */
+  memsw: boolean;
+}
+
 /**
- * `currentMemsw`: the cgroup's memory.memsw.limit_in_bytes now; raising the
- * memory limit above it needs memsw written first (the kernel keeps
- * memory ≤ memsw at every step).
+ * runc's setMemoryAndSwap: -1 is unlimited for both; a limit of -1 with no
+ * swap given lifts memsw too (else a memsw limit left from before would
+ * refuse it: the kernel keeps memory ≤ memory+swap at every step), and memsw
+ * is written first when it is -1 or grows past the current limit.
  */
-export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrite[] {
+export function v1Writes(r: LinuxResources, now: V1MemoryNow = { limit: Infinity, memsw: true }): CgroupWrite[] {
   const out: CgroupWrite[] = [];
   const w = (controller: string, file: string, value: string, field: string, optional = false) =>
     out.push({ controller, file, value, field, optional });
@@ -21,11 +30,13 @@ export function v1Writes(r: LinuxResources, currentMemsw = Infinity): CgroupWrit
   const m = r.memory;
   if (m) {
     const limit = m.limit ?? 0;
-    const swap = m.swap ?? 0;
-    const memswFirst = swap !== 0 && (swap === -1 || (limit !== 0 && (limit === -1 || limit > currentMemsw)));
-    if (memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), `${R}.memory.swap`);
+    const given = m.swap ?? 0; // 0 is "unset", as in runc
+    const swap = given !== 0 ? given : limit === -1 && now.memsw ? -1 : 0;
+    const swapField = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
+    const memswFirst = limit !== 0 && swap !== 0 && (swap === -1 || now.limit < swap);
+    if (memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), swapField);
     if (limit !== 0) w('memory', 'memory.limit_in_bytes', String(limit), `${R}.memory.limit`);
-    if (swap !== 0 && !memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), `${R}.memory.swap`);
+    if (swap !== 0 && !memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), swapField);
     if (m.reservation !== undefined && m.reservation !== 0)
       w('memory', 'memory.soft_limit_in_bytes', String(m.reservation), `${R}.memory.reservation`);
     if (m.kernel !== undefined && m.kernel !== 0) w('memory', 'memory.kmem.limit_in_bytes', String(m.kernel), `${R}.memory.kernel`, true);

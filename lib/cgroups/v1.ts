@@ -8,12 +8,15 @@ import {
   checkBeforeUpdate,
   errnoOf,
   mkdirChain,
+  notEmpty,
   procsOf,
   readTrim,
+  removeMade,
   rmdirRetry,
   sleepSync,
   subtreeDeepestFirst,
   trySignal,
+  unexpectedlyFrozen,
   writeFile,
 } from './fs.js';
 import { cgroupRelPath, type CgroupHost } from './host.js';
@@ -21,6 +24,32 @@ import type { CgroupManager, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v1Stats, type CgroupStats } from './stats.js';
 import { v1Writes } from './v1-files.js';
+
+/** runc's ErrV1NoUnified, word for word: it names the field itself. */
+export const V1_NO_UNIFIED = 'invalid configuration: cannot use unified on cgroup v1';
+
+/** runc's cpusetCopyIfNeeded: an empty cpuset.cpus / cpuset.mems gets the parent's. */
+function inheritCpuset(dir: string): void {
+  for (const f of ['cpuset.cpus', 'cpuset.mems']) {
+    const file = path.join(dir, f);
+    if ((readTrim(file) ?? '') !== '') continue;
+    const parent = readTrim(path.join(path.dirname(dir), f)) ?? '';
+    try {
+      fs.writeFileSync(file, parent);
+    } catch (e) {
+      throw new TsrunError('ESYSTEM', `cannot copy ${f} ${JSON.stringify(parent)} from the parent into ${dir}: ${errnoOf(e)}`, {
+        cause: e,
+      });
+    }
+  }
+}
+
+/** dir, or its nearest ancestor that exists (at most up to the mount point). */
+function nearestExisting(dir: string, mount: string): string {
+  let d = dir;
+  while (d !== mount && d.startsWith(`${mount}/`) && !fs.existsSync(d)) d = path.dirname(d);
+  return d;
+}
 
 export class V1Manager implements CgroupManager {
   readonly state: CgroupState;
@@ -53,30 +82,79 @@ export class V1Manager implements CgroupManager {
   }
 
   create(): boolean {
-    let any = false;
-    for (const [key, dir] of Object.entries(this.state.paths)) {
+    this.made = [];
+    const cpuset = this.state.paths.cpuset;
+    for (const dir of this.dirs()) {
       const mount = this.mountOf(dir);
-      const made = mkdirChain(mount, path.relative(mount, dir));
-      if (made.length) any = true;
-      // a new cpuset cgroup starts with no cpus and mems: nothing could join it
-      if (key === 'cpuset') {
-        for (const d of made) {
-          for (const f of ['cpuset.cpus', 'cpuset.mems']) {
-            if ((readTrim(path.join(d, f)) ?? '') === '') fs.writeFileSync(path.join(d, f), readTrim(path.join(path.dirname(d), f)) ?? '');
-          }
+      // runc's cpusetEnsureParent: a cpuset cgroup with empty cpus or mems can
+      // take no task and give its children nothing, so every ancestor on the
+      // way down, new or not, gets its parent's (top down). The leaf is left
+      // to apply(): the config's cpus/mems first, the parent's only if unset.
+      if (dir === cpuset) {
+        let d = mount;
+        for (const part of path.relative(mount, dir).split('/').filter(Boolean).slice(0, -1)) {
+          this.made.push(...mkdirChain(d, part));
+          d = path.join(d, part);
+          inheritCpuset(d);
         }
       }
+      this.made.push(...mkdirChain(mount, path.relative(mount, dir)));
     }
-    return any;
+    return this.made.length > 0;
+  }
+
+  /** What create() made, top first per hierarchy (null: create() has not run). */
+  private made: string[] | null = null;
+
+  undoCreate(): void {
+    removeMade(this.made ?? []);
+    this.made = [];
+  }
+
+  check(r: LinuxResources): string[] {
+    if (r.unified && Object.keys(r.unified).length) throw new ConfigError('', V1_NO_UNIFIED);
+    const frozen = this.frozenAt();
+    if (frozen) throw unexpectedlyFrozen(frozen.dir, frozen.file, frozen.value, frozen.thaw);
+    return notEmpty(new Set(this.dirs().flatMap((d) => procsOf(d))).size);
+  }
+
+  /**
+   * The cgroup that would hold the init frozen: the container's freezer cgroup
+   * or, if it is not there yet, the nearest ancestor (a new cgroup inherits its
+   * parent's FROZEN), named where it was frozen itself; on hybrid hosts also
+   * the unified directory's cgroup.freeze.
+   */
+  private frozenAt(): { dir: string; file: string; value: string; thaw: string } | null {
+    const f = this.state.paths.freezer;
+    if (f) {
+      const mount = this.mountOf(f);
+      let d = nearestExisting(f, mount);
+      const state = readTrim(path.join(d, 'freezer.state'));
+      if (state === 'FROZEN' || state === 'FREEZING') {
+        // freezer.self_freezing 0: frozen through an ancestor, which is the one to thaw
+        while (readTrim(path.join(d, 'freezer.self_freezing')) === '0' && d !== mount) d = path.dirname(d);
+        return { dir: d, file: 'freezer.state', value: readTrim(path.join(d, 'freezer.state')) ?? state, thaw: 'THAWED' };
+      }
+    }
+    const u = this.state.paths[''];
+    if (u && this.host.v2Mount) {
+      for (let d = nearestExisting(u, this.host.v2Mount); ; d = path.dirname(d)) {
+        if (readTrim(path.join(d, 'cgroup.freeze')) === '1') return { dir: d, file: 'cgroup.freeze', value: '1', thaw: '0' };
+        if (d === this.host.v2Mount || !d.startsWith(this.host.v2Mount)) break;
+      }
+    }
+    return null;
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
-    if (r.unified && Object.keys(r.unified).length)
-      throw new ConfigError('linux.resources.unified', 'cgroup v2 files cannot be set on a cgroup v1 host');
+    if (r.unified && Object.keys(r.unified).length) throw new ConfigError('', V1_NO_UNIFIED);
     const memDir = this.state.paths.memory;
     if (opts.update && memDir) checkBeforeUpdate(r, readTrim(path.join(memDir, 'memory.usage_in_bytes')));
-    const memsw = Number(memDir ? (readTrim(path.join(memDir, 'memory.memsw.limit_in_bytes')) ?? Infinity) : Infinity);
-    const writes = v1Writes(r, memsw);
+    const limitNow = memDir ? readTrim(path.join(memDir, 'memory.limit_in_bytes')) : null;
+    const writes = v1Writes(r, {
+      limit: limitNow === null ? Infinity : Number(limitNow),
+      memsw: !memDir || fs.existsSync(path.join(memDir, 'memory.memsw.limit_in_bytes')),
+    });
     for (const w of writes) {
       if (!this.state.paths[w.controller])
         throw new ConfigError(w.field, `the ${w.controller} cgroup controller is not mounted on this host (cgroup v1)`);
@@ -91,6 +169,9 @@ export class V1Manager implements CgroupManager {
       }
       writeFile(dir, w);
     }
+    // a cpuset the config leaves unset inherits its parent's, after the config's were written (runc's order)
+    const cpusetDir = this.state.paths.cpuset;
+    if (cpusetDir && !opts.update) inheritCpuset(cpusetDir);
     const devDir = this.state.paths.devices;
     if (!opts.update || r.devices) {
       if (!devDir) {

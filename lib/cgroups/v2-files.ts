@@ -16,16 +16,20 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
 
   const m = r.memory;
   if (m) {
-    // swap first is wrong when lowering both; runc writes swap, then max,
-    // and retries; the kernel checks neither against the other on v2.
-    if (m.swap !== undefined && m.swap !== 0) {
+    // runc's order: swap, then max (v2 checks neither against the other).
+    // A limit of -1 lifts swap too; swap = limit means no swap at all ("0");
+    // without swap accounting "max" and "0" are what there is anyway.
+    const limit = m.limit ?? 0;
+    const given = m.swap ?? 0;
+    if (given !== 0 || limit === -1) {
       let swap: number;
       try {
-        swap = swapToV2(m.swap, m.limit ?? 0);
+        swap = swapToV2(given, limit);
       } catch (e) {
         throw new ConfigError(`${R}.memory.swap`, (e as Error).message);
       }
-      if (swap !== 0) w('memory', 'memory.swap.max', v2Limit(swap), `${R}.memory.swap`);
+      const field = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
+      if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, swap <= 0);
     }
     if (m.limit !== undefined && m.limit !== 0) w('memory', 'memory.max', v2Limit(m.limit), `${R}.memory.limit`);
     if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.low', v2Limit(m.reservation), `${R}.memory.reservation`);

@@ -8,12 +8,15 @@ import {
   checkBeforeUpdate,
   errnoOf,
   mkdirChain,
+  notEmpty,
   procsOf,
   readTrim,
+  removeMade,
   rmdirRetry,
   sleepSync,
   subtreeDeepestFirst,
   trySignal,
+  unexpectedlyFrozen,
   writeFile,
 } from './fs.js';
 import type { AttachDeviceProgram, CgroupManager, CgroupState } from './manager.js';
@@ -40,8 +43,11 @@ export class V2Manager implements CgroupManager {
     return this.dir;
   }
 
+  /** What create() made, top first (null: create() has not run). */
+  private made: string[] | null = null;
+
   create(): boolean {
-    const made = mkdirChain(this.mount, this.rel).length > 0;
+    this.made = mkdirChain(this.mount, this.rel);
     // every ancestor delegates what it has to the next level (runc does the same)
     const parts = this.rel.split('/').filter(Boolean);
     let cur = this.mount;
@@ -58,7 +64,22 @@ export class V2Manager implements CgroupManager {
       }
       cur = path.join(cur, parts[i]!);
     }
-    return made;
+    return this.made.length > 0;
+  }
+
+  undoCreate(): void {
+    removeMade(this.made ?? []);
+    this.made = [];
+  }
+
+  check(): string[] {
+    // a new cgroup below a frozen one is frozen too: look from the nearest existing directory up
+    let d = this.dir;
+    while (d !== this.mount && d.startsWith(`${this.mount}/`) && !fs.existsSync(d)) d = path.dirname(d);
+    for (; d.startsWith(`${this.mount}/`); d = path.dirname(d)) {
+      if (readTrim(path.join(d, 'cgroup.freeze')) === '1') throw unexpectedlyFrozen(d, 'cgroup.freeze', '1', '0');
+    }
+    return notEmpty(this.pids().length);
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {

@@ -116,7 +116,7 @@ export class Lifecycle {
       if (made.hostMountsUnder) unmountUnder(this.native, made.hostMountsUnder, this.warnFn);
       try {
         // a cgroup that existed before this create is not ours to remove
-        if (made.cgroupIsOurs) made.cgroup?.destroy();
+        if (made.cgroupIsOurs) made.cgroup?.undoCreate();
       } catch (ce) {
         this.warn?.(`cleanup: ${(ce as Error).message}`);
       }
@@ -151,9 +151,11 @@ export class Lifecycle {
     // The cgroup exists, with every limit, before the init does.
     const cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
     if (cgroup) {
+      const resources = (spec.linux?.resources ?? {}) as LinuxResources;
+      for (const w of cgroup.check(resources)) this.warn?.(w);
       made.cgroup = cgroup;
       made.cgroupIsOurs = cgroup.create();
-      cgroup.apply((spec.linux?.resources ?? {}) as LinuxResources);
+      cgroup.apply(resources);
       this.timeline?.mark('cgroup');
     }
     const stateDir = this.store.dir(id);

@@ -13,11 +13,14 @@ import * as path from 'node:path';
 
 import { hostCgroups } from '../../lib/cgroups/host.js';
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { subtreeDeepestFirst } from '../../lib/cgroups/fs.js';
+import { IS_ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 
 const host = hostCgroups();
 const V2 = host.mode === 'unified';
 const cgTest = IS_ROOT && host.mode !== 'none' ? test.serial : test.skip;
+/** cgroup v1 (hybrid or legacy), compared with runc on the same bundle: the cgroup-v2 VM skips these. */
+const runcTest = IS_ROOT && !V2 && host.mode !== 'none' && RUNC ? test.serial : test.skip;
 const MiB = 1024 * 1024;
 
 /** The container's directory for a controller ("" = v2). */
@@ -279,7 +282,7 @@ cgTest('a missing controller or a refused value fails create, leaving nothing be
     ['value', { cpu: { cpus: '4095' } }, /linux\.resources\.cpu\.cpus/],
     V2
       ? ['unified', { unified: { 'nosuch.max': '1' } }, /linux\.resources\.unified\.nosuch\.max/]
-      : ['unified', { unified: { 'pids.max': '1' } }, /linux\.resources\.unified: .*v1/],
+      : ['unified', { unified: { 'pids.max': '1' } }, /^tsrun: create: invalid configuration: cannot use unified on cgroup v1$/m],
   ];
   if (!V2 && !has('hugetlb'))
     cases.push(['controller', { hugepageLimits: [{ pageSize: '2MB', limit: 2 * MiB }] }, /hugetlb cgroup controller is not/]);
@@ -319,4 +322,228 @@ cgTest('exec joins the container’s cgroup, or an existing sub-cgroup with --cg
   const missing = c.tsrun(['exec', '--cgroup', V2 ? 'nope' : 'pids:nope', c.id, 'true']);
   t.is(missing.status, 255);
   t.regex(missing.stderr, /--cgroup .*nope: no such sub-cgroup/);
+});
+
+/** The v1 hierarchy of a controller (its mount point). */
+function v1Mount(controller: string): string | undefined {
+  return host.v1.find((h) => h.controllers.includes(controller))?.mountPoint;
+}
+
+/** Every hierarchy's mount point (v1 ones, and the hybrid's unified tree). */
+const allMounts = () => [...host.v1.map((h) => h.mountPoint), ...(host.v2Mount ? [host.v2Mount] : [])];
+
+/** Removes /rel (and what is below it) from every hierarchy: what runtimes leave of a nested or pre-made cgroup. */
+function removeEverywhere(rel: string): void {
+  for (const m of allMounts()) {
+    for (const d of subtreeDeepestFirst(path.join(m, rel))) {
+      try {
+        fs.rmdirSync(d);
+      } catch {
+        /* busy or gone */
+      }
+    }
+  }
+}
+
+/** mkdir /rel in every v1 hierarchy (not the unified tree), as cgcreate would; cpuset gets the root's cpus and mems. */
+function premake(rel: string): void {
+  for (const h of host.v1) fs.mkdirSync(path.join(h.mountPoint, rel), { recursive: true });
+  const cs = v1Mount('cpuset');
+  if (cs)
+    for (const f of ['cpuset.cpus', 'cpuset.mems'])
+      fs.writeFileSync(path.join(cs, rel, f), fs.readFileSync(path.join(cs, f), 'utf8').trim());
+}
+
+runcTest("v1: a nested cgroupsPath below an empty cpuset gets the parent's cpus and mems at every level, as runc", (t) => {
+  const cs = v1Mount('cpuset');
+  if (!cs) return t.pass('no cpuset controller');
+  const top = `tsrun-test-${uniqueId('nest')}`;
+  t.teardown(() => removeEverywhere(top));
+  // a parent made by hand starts with empty cpus and mems: no task could join below it
+  fs.mkdirSync(path.join(cs, top));
+  t.is(fs.readFileSync(path.join(cs, top, 'cpuset.cpus'), 'utf8').trim(), '');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${top}/a/b/c`;
+    s.process!.args = ['sleep', '600'];
+  });
+  t.teardown(() => b.cleanup());
+  const rootCpus = fs.readFileSync(path.join(cs, 'cpuset.cpus'), 'utf8').trim();
+  const rootMems = fs.readFileSync(path.join(cs, 'cpuset.mems'), 'utf8').trim();
+  const levels = () =>
+    [top, `${top}/a`, `${top}/a/b`, `${top}/a/b/c`].map((d) =>
+      ['cpuset.cpus', 'cpuset.mems'].map((f) => fs.readFileSync(path.join(cs, d, f), 'utf8').trim()).join('/'),
+    );
+  for (const [name, bin] of [
+    ['tsrun', TSRUN],
+    ['runc', RUNC!],
+  ] as const) {
+    // the same start each time: only the hand-made, empty parent
+    removeEverywhere(`${top}/a`);
+    fs.writeFileSync(path.join(cs, top, 'cpuset.mems'), '');
+    fs.writeFileSync(path.join(cs, top, 'cpuset.cpus'), '');
+    const root = tempRoot();
+    const id = uniqueId(`nest-${name}`);
+    const r = runtime(bin, root, ['create', '-b', b.dir, id]);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    t.deepEqual(levels(), Array(4).fill(`${rootCpus}/${rootMems}`), name);
+    const pid = Number(JSON.parse(runtime(bin, root, ['state', id]).stdout).pid);
+    t.regex(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), new RegExp(`^\\d+:cpuset:/${top}/a/b/c$`, 'm'), name);
+    t.is(runtime(bin, root, ['delete', '--force', id]).status, 0, name);
+  }
+});
+
+runcTest('v1: memory.limit -1 is unlimited, also where memory+swap was limited before (create and update), as runc', (t) => {
+  const mem = v1Mount('memory');
+  if (!mem || !fs.existsSync(path.join(mem, 'memory.memsw.limit_in_bytes'))) return t.pass('no memory controller with swap accounting');
+  const rel = `tsrun-test-${uniqueId('unl')}`;
+  const dir = path.join(mem, rel);
+  t.teardown(() => removeEverywhere(rel));
+  const unlimited = (f: string) => Number(fs.readFileSync(path.join(dir, f), 'utf8').trim()) > 2 ** 62;
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${rel}`;
+    s.linux!.resources = { memory: { limit: -1 } };
+    s.process!.args = ['sleep', '600'];
+  });
+  t.teardown(() => b.cleanup());
+  for (const [name, bin] of [
+    ['tsrun', TSRUN],
+    ['runc', RUNC!],
+  ] as const) {
+    // a memory cgroup that exists with 64 MiB of memory and of memory+swap
+    fs.mkdirSync(dir, { recursive: true });
+    fs.writeFileSync(path.join(dir, 'memory.limit_in_bytes'), String(64 * MiB));
+    fs.writeFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), String(64 * MiB));
+    const root = tempRoot();
+    const id = uniqueId(`unl-${name}`);
+    const r = runtime(bin, root, ['create', '-b', b.dir, id]);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    t.true(unlimited('memory.limit_in_bytes') && unlimited('memory.memsw.limit_in_bytes'), `${name}: create`);
+    // limited again, then lifted by update
+    let u = runtime(bin, root, ['update', '-r', '-', id], { input: JSON.stringify({ memory: { limit: 32 * MiB, swap: 32 * MiB } }) });
+    t.is(u.status, 0, `${name}: ${u.stderr}`);
+    t.is(fs.readFileSync(path.join(dir, 'memory.memsw.limit_in_bytes'), 'utf8').trim(), String(32 * MiB));
+    u = runtime(bin, root, ['update', '-r', '-', id], { input: JSON.stringify({ memory: { limit: -1 } }) });
+    t.is(u.status, 0, `${name}: ${u.stderr}`);
+    t.true(unlimited('memory.limit_in_bytes') && unlimited('memory.memsw.limit_in_bytes'), `${name}: update`);
+    t.is(runtime(bin, root, ['delete', '--force', id]).status, 0, name);
+  }
+});
+
+runcTest(
+  "v1: a cgroup that already holds a process: runc's warning, the container runs; a failed create leaves that cgroup and its process alone",
+  async (t) => {
+    const rel = `tsrun-test-${uniqueId('busy')}`;
+    premake(rel);
+    const other = spawn('sleep', ['600'], { detached: true, stdio: 'ignore' });
+    t.teardown(() => {
+      other.kill('SIGKILL');
+      removeEverywhere(rel);
+    });
+    await until('the sleep to start', () => fs.existsSync(`/proc/${other.pid}/cgroup`));
+    for (const h of host.v1) fs.writeFileSync(path.join(h.mountPoint, rel, 'cgroup.procs'), String(other.pid));
+    const alone = () => {
+      t.true(fs.existsSync(`/proc/${other.pid}`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${other.pid}/status`, 'utf8')), 'alive');
+      for (const h of host.v1) t.true(fs.existsSync(path.join(h.mountPoint, rel)), `${h.mountPoint}/${rel} still there`);
+    };
+    const bundle = (resources: Record<string, unknown>) =>
+      makeBundle((s) => {
+        s.linux!.cgroupsPath = `/${rel}`;
+        s.linux!.resources = resources;
+        s.process!.args = ['sleep', '600'];
+      });
+    const warning = "container's cgroup is not empty: 1 process(es) found";
+
+    // a create that fails after the cgroup is set up: not ours, so not removed (and its process not killed)
+    const bad = bundle({ cpu: { cpus: '4095' } });
+    t.teardown(() => bad.cleanup());
+    const f = runtime(TSRUN, tempRoot(), ['create', '-b', bad.dir, uniqueId('busy-bad')]);
+    t.is(f.status, 1, f.stderr);
+    t.regex(f.stderr, /linux\.resources\.cpu\.cpus/);
+    alone();
+
+    const b = bundle({});
+    t.teardown(() => b.cleanup());
+    const theirsRoot = tempRoot();
+    const theirsId = uniqueId('busy-runc');
+    const theirs = runtime(RUNC!, theirsRoot, ['run', '-d', '-b', b.dir, theirsId]);
+    t.is(theirs.status, 0, theirs.stderr);
+    t.true(theirs.stderr.includes(`msg="${warning}"`), theirs.stderr);
+    runtime(RUNC!, theirsRoot, ['delete', '--force', theirsId]);
+    alone();
+
+    const root = tempRoot();
+    const id = uniqueId('busy-tsrun');
+    const log = path.join(root, 'log');
+    const ours = runtime(TSRUN, root, ['--log', log, 'run', '-d', '-b', b.dir, id]);
+    t.is(ours.status, 0, ours.stderr);
+    t.true(ours.stderr.includes(`tsrun: warning: ${warning}\n`), ours.stderr);
+    t.true(fs.readFileSync(log, 'utf8').includes(`level=warning msg="${warning}"`));
+    t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'running');
+    runtime(TSRUN, root, ['delete', '--force', id]);
+  },
+);
+
+runcTest("v1: a frozen cgroup fails create at once with runc's message, naming the cgroup; nothing is left behind", (t) => {
+  const fr = v1Mount('freezer');
+  if (!fr) return t.pass('no freezer controller');
+  const rel = `tsrun-test-${uniqueId('frozen')}`;
+  const dir = path.join(fr, rel);
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'freezer.state'), 'FROZEN');
+  t.teardown(() => {
+    fs.writeFileSync(path.join(dir, 'freezer.state'), 'THAWED');
+    removeEverywhere(rel);
+  });
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${rel}`;
+  });
+  t.teardown(() => b.cleanup());
+  const message = "container's cgroup unexpectedly frozen";
+  const theirs = runtime(RUNC!, tempRoot(), ['create', '-b', b.dir, uniqueId('frozen-runc')]);
+  t.is(theirs.status, 1);
+  t.true(theirs.stderr.includes(`msg="runc create failed: ${message}"`), theirs.stderr);
+
+  // tsrun: the frozen cgroup itself, and a new one below it (which would be born frozen)
+  for (const cgroupsPath of [`/${rel}`, `/${rel}/c`]) {
+    b.spec.linux!.cgroupsPath = cgroupsPath;
+    b.write();
+    const root = tempRoot();
+    const id = uniqueId('frozen');
+    const started = Date.now();
+    const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
+    t.is(r.status, 1, cgroupsPath);
+    t.true(Date.now() - started < 10_000 * SCALE, 'at once, not after the sync timeout');
+    t.is(
+      r.stderr,
+      `tsrun: create: ${message}: ${dir} (freezer.state is FROZEN; thaw it first: echo THAWED > ${dir}/freezer.state)\n`,
+      cgroupsPath,
+    );
+    t.false(fs.existsSync(path.join(root, id)), 'no state dir');
+    t.deepEqual(
+      fs.readdirSync(dir).filter((e) => fs.statSync(path.join(dir, e)).isDirectory()),
+      [],
+      'nothing made below',
+    );
+    for (const m of allMounts()) if (m !== fr) t.false(fs.existsSync(path.join(m, rel)), `nothing in ${m}`);
+  }
+});
+
+runcTest("v1: unified (cgroup v2 files) is refused with runc's words, before any cgroup exists", (t) => {
+  const rel = `tsrun-test-${uniqueId('uni')}`;
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/${rel}`;
+    s.linux!.resources = { unified: { 'memory.high': '1000000' } };
+  });
+  t.teardown(() => {
+    b.cleanup();
+    removeEverywhere(rel);
+  });
+  const message = 'invalid configuration: cannot use unified on cgroup v1';
+  const theirs = runtime(RUNC!, tempRoot(), ['create', '-b', b.dir, uniqueId('uni-runc')]);
+  t.is(theirs.status, 1);
+  t.true(theirs.stderr.includes(`msg="runc create failed: ${message}"`), theirs.stderr);
+  const ours = runtime(TSRUN, tempRoot(), ['create', '-b', b.dir, uniqueId('uni')]);
+  t.is(ours.status, 1);
+  t.is(ours.stderr, `tsrun: create: ${message}\n`);
+  for (const m of allMounts()) t.false(fs.existsSync(path.join(m, rel)), `nothing in ${m}`);
 });

@@ -1,15 +1,21 @@
 /** The cgroup manager's pure parts: conversions, file writes, device program, host detection. */
 import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { blkioWeightToIoWeight, cpuMax, hugepageSizeName, parseBytes, sharesToWeight, swapToV2 } from '../../lib/cgroups/convert.js';
 import { DEFAULT_DEVICE_RULES, deviceProgram, deviceRules, encodeProgram, runProgram, v1DeviceWrites } from '../../lib/cgroups/devices.js';
 import { detectCgroups } from '../../lib/cgroups/host.js';
+import type { CgroupHost } from '../../lib/cgroups/host.js';
 import { cgroupRelPath } from '../../lib/cgroups/manager.js';
+import { V1Manager, V1_NO_UNIFIED } from '../../lib/cgroups/v1.js';
+import { V2Manager } from '../../lib/cgroups/v2.js';
 import { v1Writes } from '../../lib/cgroups/v1-files.js';
 import { v2Writes } from '../../lib/cgroups/v2-files.js';
 import { parseDuration, resourcesFromFlags } from '../../lib/cli/commands/cgroups.js';
 import { validateCgroups } from '../../lib/config/validate-cgroups.js';
-import { ConfigError } from '../../lib/errors.js';
+import { ConfigError, TsrunError } from '../../lib/errors.js';
 
 const MiB = 1024 * 1024;
 
@@ -115,10 +121,37 @@ test('v2 writes: an impossible swap names the field', (t) => {
 });
 
 test('v1 writes: memsw before memory when the limit grows past it', (t) => {
-  const grow = v1Writes({ memory: { limit: 256 * MiB, swap: 512 * MiB } }, 128 * MiB).map((x) => x.file);
+  const grow = v1Writes({ memory: { limit: 256 * MiB, swap: 512 * MiB } }, { limit: 128 * MiB, memsw: true }).map((x) => x.file);
   t.deepEqual(grow, ['memory.memsw.limit_in_bytes', 'memory.limit_in_bytes']);
-  const shrink = v1Writes({ memory: { limit: 64 * MiB, swap: 128 * MiB } }, 1024 * MiB).map((x) => x.file);
+  const shrink = v1Writes({ memory: { limit: 64 * MiB, swap: 128 * MiB } }, { limit: 1024 * MiB, memsw: true }).map((x) => x.file);
   t.deepEqual(shrink, ['memory.limit_in_bytes', 'memory.memsw.limit_in_bytes']);
+});
+
+test('v1 writes: -1 is unlimited; a limit of -1 lifts memsw first (runc setMemoryAndSwap)', (t) => {
+  const now = { limit: 64 * MiB, memsw: true };
+  const files = (r: Parameters<typeof v1Writes>[0], n = now) => v1Writes(r, n).map((x) => `${x.file}=${x.value}`);
+  t.deepEqual(files({ memory: { limit: -1 } }), ['memory.memsw.limit_in_bytes=-1', 'memory.limit_in_bytes=-1']);
+  t.deepEqual(files({ memory: { limit: -1, swap: 0 } }), ['memory.memsw.limit_in_bytes=-1', 'memory.limit_in_bytes=-1']);
+  t.deepEqual(files({ memory: { limit: -1, swap: -1, reservation: -1 } }), [
+    'memory.memsw.limit_in_bytes=-1',
+    'memory.limit_in_bytes=-1',
+    'memory.soft_limit_in_bytes=-1',
+  ]);
+  t.deepEqual(files({ memory: { limit: 32 * MiB, swap: -1 } }), ['memory.memsw.limit_in_bytes=-1', `memory.limit_in_bytes=${32 * MiB}`]);
+  t.deepEqual(files({ memory: { swap: -1 } }), ['memory.memsw.limit_in_bytes=-1']);
+  // no swap accounting: memsw is not there to lift
+  t.deepEqual(files({ memory: { limit: -1 } }, { limit: 64 * MiB, memsw: false }), ['memory.limit_in_bytes=-1']);
+  t.is(v1Writes({ memory: { limit: -1 } }, now)[0]!.field, 'linux.resources.memory.limit');
+  t.deepEqual(files({ pids: { limit: -1 }, cpu: { quota: -1 } }), ['cpu.cfs_quota_us=-1', 'pids.max=max']);
+});
+
+test('v2 writes: -1 is max; a limit of -1 lifts swap; swap = limit disables swap (runc)', (t) => {
+  const files = (r: Parameters<typeof v2Writes>[0]) => v2Writes(r).map((x) => `${x.file}=${x.value}${x.optional ? '?' : ''}`);
+  t.deepEqual(files({ memory: { limit: -1 } }), ['memory.swap.max=max?', 'memory.max=max']);
+  t.deepEqual(files({ memory: { limit: -1, swap: -1, reservation: -1 } }), ['memory.swap.max=max?', 'memory.max=max', 'memory.low=max']);
+  t.deepEqual(files({ memory: { limit: 64 * MiB, swap: 64 * MiB } }), ['memory.swap.max=0?', `memory.max=${64 * MiB}`]);
+  t.deepEqual(files({ memory: { limit: 64 * MiB } }), [`memory.max=${64 * MiB}`]);
+  t.deepEqual(files({ pids: { limit: -1 }, cpu: { quota: -1, period: 100000 } }), ['cpu.max=max 100000', 'pids.max=max']);
 });
 
 test('v1 writes: cpu period before quota, controllers named', (t) => {
@@ -257,4 +290,135 @@ test('update flags → LinuxResources (only what was given)', (t) => {
     pids: { limit: 20 },
   });
   t.deepEqual(resourcesFromFlags({}), {});
+});
+
+/**
+ * A cgroupfs stand-in in a temp dir: the v1 manager only reads and writes
+ * files, so what the kernel would hold is written by hand (a new directory
+ * starts empty, like a new v1 cpuset).
+ */
+function fakeV1(files: Record<string, string> = {}): { host: CgroupHost; root: string; cleanup(): void } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg-'));
+  const v1 = ['cpuset', 'freezer', 'pids'].map((c) => ({ mountPoint: path.join(root, c), name: c, controllers: [c], own: '/' }));
+  for (const h of v1) fs.mkdirSync(h.mountPoint);
+  fs.writeFileSync(path.join(root, 'cpuset', 'cpuset.cpus'), '0-3\n');
+  fs.writeFileSync(path.join(root, 'cpuset', 'cpuset.mems'), '0\n');
+  for (const [f, text] of Object.entries(files)) {
+    fs.mkdirSync(path.dirname(path.join(root, f)), { recursive: true });
+    fs.writeFileSync(path.join(root, f), text);
+  }
+  return {
+    host: { mode: 'legacy', v2Mount: null, v2Own: '/', v1 },
+    root,
+    cleanup: () => fs.rmSync(root, { recursive: true, force: true }),
+  };
+}
+
+const readIn = (root: string, f: string) => fs.readFileSync(path.join(root, f), 'utf8').trim();
+
+test("v1 create: every empty cpuset on the way down, new or not, gets its parent's cpus and mems; the leaf after the config", (t) => {
+  // x exists already with an empty cpuset (made by hand, not by a runtime)
+  const fake = fakeV1({ 'cpuset/x/cpuset.cpus': '\n', 'cpuset/x/cpuset.mems': '\n' });
+  t.teardown(fake.cleanup);
+  const m = new V1Manager(fake.host, '/x/y/z', 'id');
+  t.true(m.create());
+  for (const d of ['x', 'x/y']) {
+    t.is(readIn(fake.root, `cpuset/${d}/cpuset.cpus`), '0-3', d);
+    t.is(readIn(fake.root, `cpuset/${d}/cpuset.mems`), '0', d);
+  }
+  t.false(fs.existsSync(path.join(fake.root, 'cpuset/x/y/z/cpuset.cpus')), 'the leaf waits for apply');
+  // the kernel makes the files; a set cpus is the config's, mems is inherited
+  fs.writeFileSync(path.join(fake.root, 'cpuset/x/y/z/cpuset.cpus'), '');
+  m.apply({ cpu: { cpus: '1' } });
+  t.is(readIn(fake.root, 'cpuset/x/y/z/cpuset.cpus'), '1');
+  t.is(readIn(fake.root, 'cpuset/x/y/z/cpuset.mems'), '0');
+});
+
+test('v1 check: a frozen cgroup (or the frozen ancestor a new one inherits from) is refused, naming it; nothing is made', (t) => {
+  const fake = fakeV1({ 'freezer/a/freezer.state': 'FROZEN\n', 'freezer/a/freezer.self_freezing': '1\n' });
+  t.teardown(fake.cleanup);
+  for (const p of ['/a', '/a/b/c']) {
+    const m = new V1Manager(fake.host, p, 'id');
+    const e = t.throws(() => m.check({}), { instanceOf: TsrunError });
+    t.is(e!.code, 'ESTATE');
+    t.regex(
+      e!.message,
+      /^container's cgroup unexpectedly frozen: .*\/freezer\/a \(freezer.state is FROZEN; thaw it first: echo THAWED > .*\/freezer\/a\/freezer.state\)$/,
+    );
+    t.false(fs.existsSync(path.join(fake.root, 'freezer/a/b')));
+  }
+  // frozen only through its parent: the parent is the one to thaw
+  fs.mkdirSync(path.join(fake.root, 'freezer/a/k'));
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.state'), 'FROZEN\n');
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.self_freezing'), '0\n');
+  t.throws(() => new V1Manager(fake.host, '/a/k', 'id').check({}), { message: /frozen: \S*\/freezer\/a \(/ });
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/freezer.state'), 'THAWED\n');
+  fs.writeFileSync(path.join(fake.root, 'freezer/a/k/freezer.state'), 'THAWED\n');
+  t.deepEqual(new V1Manager(fake.host, '/a/k', 'id').check({}), []);
+});
+
+test("v1 check: runc's warning for a cgroup that holds processes", (t) => {
+  const fake = fakeV1({
+    'pids/busy/cgroup.procs': '101\n102\n',
+    'pids/busy/sub/cgroup.procs': '103\n',
+    'freezer/busy/cgroup.procs': '101\n',
+  });
+  t.teardown(fake.cleanup);
+  t.deepEqual(new V1Manager(fake.host, '/busy', 'id').check({}), ["container's cgroup is not empty: 3 process(es) found"]);
+  t.deepEqual(new V1Manager(fake.host, '/new', 'id').check({}), []);
+});
+
+test('v1 undoCreate: removes exactly what create made; a cgroup that existed is left alone', (t) => {
+  // "pre" exists in two hierarchies, not in freezer
+  const fake = fakeV1({ 'pids/pre/cgroup.procs': '', 'cpuset/pre/cpuset.cpus': '0\n', 'cpuset/pre/cpuset.mems': '0\n' });
+  t.teardown(fake.cleanup);
+  const m = new V1Manager(fake.host, '/pre/c', 'id');
+  t.true(m.create());
+  m.undoCreate();
+  t.true(fs.existsSync(path.join(fake.root, 'pids/pre')));
+  t.true(fs.existsSync(path.join(fake.root, 'cpuset/pre/cpuset.cpus')));
+  t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')), 'made (with its parent): removed');
+  for (const h of ['cpuset', 'freezer', 'pids']) t.false(fs.existsSync(path.join(fake.root, h, 'pre/c')), h);
+  // nothing made: nothing removed
+  const again = new V1Manager(fake.host, '/pre', 'id');
+  t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')));
+  fs.mkdirSync(path.join(fake.root, 'freezer/pre'));
+  t.false(again.create());
+  again.undoCreate();
+  for (const h of ['cpuset', 'freezer', 'pids']) t.true(fs.existsSync(path.join(fake.root, h, 'pre')), h);
+});
+
+test('v2 check: processes warn', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(root, 'a'));
+  fs.writeFileSync(path.join(root, 'a/cgroup.procs'), '7\n');
+  t.deepEqual(new V2Manager(root, 'a').check(), ["container's cgroup is not empty: 1 process(es) found"]);
+  t.deepEqual(new V2Manager(root, 'a/b').check(), []);
+});
+
+test('v2 check: a cgroup frozen here or above is refused, naming it', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  fs.mkdirSync(path.join(root, 'a'));
+  fs.writeFileSync(path.join(root, 'a/cgroup.freeze'), '1\n');
+  for (const rel of ['a', 'a/b/c'])
+    t.throws(() => new V2Manager(root, rel).check(), {
+      message: /^container's cgroup unexpectedly frozen: \S*\/a \(cgroup.freeze is 1; thaw it first: echo 0 > \S*\/a\/cgroup.freeze\)$/,
+    });
+  t.false(fs.existsSync(path.join(root, 'a/b')), 'nothing made');
+  fs.writeFileSync(path.join(root, 'a/cgroup.freeze'), '0\n');
+  t.deepEqual(new V2Manager(root, 'a/b').check(), []);
+});
+
+test("v1 check: unified is refused in runc's words; an empty map asks for nothing (as runc)", (t) => {
+  const fake = fakeV1();
+  t.teardown(fake.cleanup);
+  const m = new V1Manager(fake.host, '/new', 'id');
+  const e = t.throws(() => m.check({ unified: { 'memory.high': '1000000' } }), { instanceOf: ConfigError });
+  t.is(e!.message, 'invalid configuration: cannot use unified on cgroup v1');
+  t.is(V1_NO_UNIFIED, e!.message);
+  t.throws(() => m.apply({ unified: { 'pids.max': '1' } }), { message: V1_NO_UNIFIED }, 'update says the same');
+  t.deepEqual(m.check({ unified: {} }), []);
+  t.false(fs.existsSync(path.join(fake.root, 'pids/new')), 'nothing made');
 });
