@@ -1,9 +1,12 @@
 /** runc-compatible command-line behaviour that container engines rely on
  * (containerd, podman/conmon, CRI-O). Not part of the OCI spec: level CLI. */
 import * as fs from 'node:fs';
-import { removeNamespace } from '../harness/config.js';
+import { CAPS } from '../harness/caps.js';
+import { linux, proc, removeNamespace } from '../harness/config.js';
+import type { CaseContext } from '../harness/context.js';
 import { describe } from '../harness/exec.js';
-import { check, eq, fail, type Case } from '../harness/types.js';
+import { hasCap } from '../harness/host.js';
+import { check, eq, fail, skip, type Case } from '../harness/types.js';
 import { cli, def, expectError, expectOk, LONG_MS, LONG_S, pidAlive } from './util.js';
 
 export const cliCases: Case[] = [
@@ -74,6 +77,63 @@ export const cliCases: Case[] = [
       eq(c.report().get('signal'), want, `signal received for "kill ${sig}"`);
     }
   }),
+
+  def(
+    'cli::kill-zero',
+    cli('kill ID 0', 'signal 0 asks whether the container runs: exit 0 while it runs (nothing delivered), non-zero once it stopped'),
+    async (ctx) => {
+      const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));
+      await c.startOk();
+      expectOk(await c.kill('0'), 'kill ID 0 on a running container');
+      eq(await c.status(), 'running', 'status after kill ID 0');
+      expectOk(await c.kill('KILL'), 'kill ID KILL');
+      await c.waitStopped();
+      expectError(await c.kill('0'), 'kill ID 0 on a stopped container');
+    },
+  ),
+
+  def(
+    'cli::no-pivot-procfs',
+    cli(
+      'run --no-pivot',
+      "with --no-pivot the host's procfs is out of reach: with every capability and no seccomp, a fresh proc cannot be mounted inside",
+    ),
+    async (ctx) => {
+      const help = await ctx.rt.bare(['run', '--help']);
+      if (!/--no-pivot\b/.test(help.stdout + help.stderr)) skip('`run --help` offers no --no-pivot');
+      const caps = Object.keys(CAPS).filter((c) => hasCap(ctx.host, c));
+      // The kernel lets CAP_SYS_ADMIN of the initial user namespace mount procfs
+      // anywhere; only a mount namespace owned by another user namespace gets a
+      // fresh proc just where one is already fully visible. Hence the nested
+      // user namespace, as runc's no_pivot.bats does (`unshare -mrpf`): the
+      // host's /proc, left in the namespace under the chroot, must be gone.
+      const attempt = async (masked: boolean): Promise<ReturnType<CaseContext['run']>> => {
+        const b = ctx.bundle();
+        proc(b.config).capabilities = { bounding: caps, effective: caps, permitted: caps };
+        if (masked) {
+          // As in runc spec: the container's own /proc is then not fully visible.
+          linux(b.config).maskedPaths = ['/proc/kcore', '/proc/keys', '/proc/timer_list'];
+          linux(b.config).readonlyPaths = ['/proc/sys', '/proc/sysrq-trigger'];
+        }
+        proc(b.config).args = [
+          '/bin/sh',
+          '-c',
+          'echo started=1; unshare -mrpf sh -c "echo nested=1; if mount -t proc proc /mnt; then echo mounted=1; else echo mounted=0; fi"',
+        ];
+        return ctx.run(b, { flags: ['--no-pivot'], allowFailure: true });
+      };
+      // Control: without masks the container's own /proc is fully visible, so
+      // the nested mount must work; otherwise the refusal below would prove nothing.
+      const control = await attempt(false);
+      if (!control.report.has('started')) fail(`run --no-pivot did not run the container: ${describe(control.exec)}`);
+      if (!control.report.has('nested')) skip(`no user namespace can be made inside the container on this host: ${describe(control.exec)}`);
+      if (control.report.get('mounted') !== '1')
+        skip(`a nested user namespace cannot mount proc here even beside a fully visible one: ${describe(control.exec)}`);
+      const { exec, report } = await attempt(true);
+      if (!report.has('nested')) fail(`the nested user namespace was not made: ${describe(exec)}`);
+      eq(report.need('mounted'), '0', 'mount -t proc inside (1 = a fresh procfs was mounted)');
+    },
+  ),
 
   def('cli::kill-all', cli('kill --all', 'kill --all ID KILL stops a running container'), async (ctx) => {
     const c = await ctx.create(ctx.bundle(['sleep-ms', LONG_MS]));

@@ -131,6 +131,26 @@ export const consoleCases: Case[] = [
   ),
 
   def(
+    'console::pty-owner',
+    cli(
+      'create --console-socket',
+      'the pty of a process running as uid 1000 belongs to uid 1000, with the group devpts gives it (gid=5, as in runc spec)',
+    ),
+    async (ctx) => {
+      const { out } = await withConsole(ctx, ['statf', '/proc/self/fd/0', ',', 'info'], (b) => {
+        proc(b.config).user = { uid: 1000, gid: 1000 };
+        const pts = b.config.mounts?.find((m) => m.destination === '/dev/pts');
+        if (!pts) fail('the default config has no /dev/pts mount');
+        pts.options = ['nosuid', 'noexec', 'newinstance', 'ptmxmode=0666', 'mode=0620', 'gid=5'];
+      });
+      eq(out.need('uid'), '1000', 'uid of the process');
+      const tty = out.attrs('statf./proc/self/fd/0');
+      eq(tty.type, 'chr', 'the terminal on stdin');
+      eq(`${tty.uid}:${tty.gid}`, '1000:5', 'owner uid:gid of the terminal');
+    },
+  ),
+
+  def(
     'console::size-ignored-without-terminal',
     configMd('#process', 'Runtimes MUST ignore consoleSize if terminal is false or unset'),
     async (ctx) => {

@@ -3,15 +3,17 @@
  * namespaces, argv, env, the state read from stdin) to a log file. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import type { HookName } from '../harness/config.js';
+import { linux, type HookName } from '../harness/config.js';
 import type { Bundle, CaseContext, Container } from '../harness/context.js';
-import { sleep } from '../harness/exec.js';
+import { describe, sleep } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
-import { configMd, def, expectError, LONG_MS, nsLink, runtimeMd, waitUntil } from './util.js';
+import { cli, configMd, def, expectError, LONG_MS, nsLink, runtimeMd, waitUntil } from './util.js';
 
 interface HookRecord {
   name: string;
+  /** getcwd() of the hook. */
+  cwd: string;
   ns: Record<string, string>;
   argv: string[];
   env: string[];
@@ -87,6 +89,7 @@ function readLog(log: string): HookRecord[] {
       for (const [k, v] of kv) if (k.startsWith('ns.')) ns[k.slice(3)] = v;
       return {
         name: kv.get('name') ?? '',
+        cwd: kv.get('cwd') ?? '',
         ns,
         argv: Array.from({ length: argc }, (_, i) => hex(`arg${i}`)),
         env: Array.from({ length: envc }, (_, i) => hex(`env${i}`)),
@@ -342,6 +345,72 @@ export const hookCases: Case[] = [
       const c = await lifecycle(ctx, h);
       await c.startOk();
       check(names(h).includes('incontainer'), 'the startContainer hook at a container-only path did not run');
+    },
+  ),
+
+  def(
+    'hooks::createcontainer-cwd',
+    cli(
+      'createContainer hooks',
+      "a createContainer hook's working directory is the container's rootfs: a relative path it writes lands in the rootfs",
+    ),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      // The relative path's directory exists only in the rootfs: a hook running
+      // anywhere else cannot open it (and fails) instead of writing elsewhere.
+      fs.mkdirSync(b.inRootfs('spec-hook'), { mode: 0o755 });
+      const rel = 'spec-hook/hook.log';
+      (b.config.hooks ??= {}).createContainer = [{ path: ctx.env.hostProbe, args: ['tsrun-probe', 'hook', 'relative', rel] }];
+      const runtimeCwd = ctx.path('runtime-cwd');
+      fs.mkdirSync(runtimeCwd);
+      const c = await ctx.tryCreate(b, { cwd: runtimeCwd });
+      const log = b.inRootfs(rel);
+      if (!fs.existsSync(log)) {
+        fail(
+          `the hook did not write ${rel} relative to the rootfs (its cwd is not the rootfs, or it did not run): ${describe(c.createResult)}`,
+        );
+      }
+      const rec = readLog(log)[0];
+      if (c.createResult.code !== 0)
+        fail(`create failed although the hook wrote its log (cwd ${rec?.cwd ?? '?'}): ${describe(c.createResult)}`);
+      eq(rec?.name, 'relative', `record in ${rel}`);
+    },
+  ),
+
+  def(
+    'hooks::startcontainer-seccomp',
+    cli(
+      'startContainer hooks',
+      "startContainer hooks run under the container's seccomp filter: a hook making a killed syscall fails, and the program does not run",
+    ),
+    async (ctx) => {
+      // `run`, not create + start: runc runs startContainer hooks in its init after
+      // `start` has returned (hooks::startcontainer-failure), so only run reports it.
+      const attempt = async (hook: string[]): Promise<{ code: number; shared: string; out: string }> => {
+        const b = ctx.bundle(['touch', '/shared/ran']);
+        const shared = ctx.shareDir(b);
+        linux(b.config).seccomp = {
+          defaultAction: 'SCMP_ACT_ALLOW',
+          syscalls: [{ names: ['mkdir', 'mkdirat'], action: 'SCMP_ACT_KILL' }],
+        };
+        b.config.hooks = { startContainer: [{ path: '/bin/tsrun-probe', args: ['tsrun-probe', ...hook] }] };
+        const { exec } = await ctx.run(b, { allowFailure: true });
+        if (exec.timedOut) fail(`run timed out: ${describe(exec)}`);
+        return { code: exec.code, shared, out: describe(exec) };
+      };
+      // The same filter with a hook that makes no mkdir: hooks and program run.
+      const control = await attempt(['touch', '/shared/hook-ran']);
+      check(
+        control.code === 0 && fs.existsSync(path.join(control.shared, 'hook-ran')) && fs.existsSync(path.join(control.shared, 'ran')),
+        `control (a startContainer hook without mkdir under the same filter) did not run hook and program: ${control.out}`,
+      );
+      const killed = await attempt(['mkdir', '/shared/from-hook']);
+      check(
+        !fs.existsSync(path.join(killed.shared, 'from-hook')),
+        "the startContainer hook's mkdir succeeded: the hook ran without the container's seccomp filter",
+      );
+      check(killed.code !== 0, `run exited 0 although the startContainer hook was killed: ${killed.out}`);
+      check(!fs.existsSync(path.join(killed.shared, 'ran')), 'the program ran although its startContainer hook was killed');
     },
   ),
 

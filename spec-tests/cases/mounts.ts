@@ -8,7 +8,7 @@ import { linux, type Mount } from '../harness/config.js';
 import type { Bundle, CaseContext } from '../harness/context.js';
 import { parseMountinfo, topMount, type MountInfo, type Report } from '../harness/probe-output.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { configMd, def, expectErrno, expectError, linuxMd, runtimeLinuxMd } from './util.js';
+import { cli, configMd, def, expectErrno, expectError, linuxMd, runtimeLinuxMd } from './util.js';
 
 interface Seen {
   mounts: MountInfo[];
@@ -115,6 +115,34 @@ const defaultFs = (dest: string, fstype: string): Case =>
     async (ctx) => {
       const seen = await inspect(ctx, ctx.bundle());
       eq(mountAt(seen, dest).fstype, fstype, `filesystem type at ${dest}`);
+    },
+  );
+
+/** /proc or /sys of the rootfs replaced by a symlink to a host directory: the
+ * mount must not follow it out of the rootfs. Checked from the host: create
+ * fails, --root is empty again, the directory is as it was and mounts nothing. */
+const pseudoFsOnSymlink = (dir: 'proc' | 'sys', fstype: string): Case =>
+  def(
+    `mounts::${fstype}-on-symlink`,
+    configMd(
+      '#mounts',
+      `destination is a path inside the container: a ${fstype} mount whose target in the rootfs is a symlink out of it is refused, the link's target untouched`,
+    ),
+    async (ctx) => {
+      const target = ctx.path(`host-${dir}`);
+      fs.mkdirSync(target, { mode: 0o755 });
+      fs.writeFileSync(path.join(target, 'keep'), 'host');
+      const b = ctx.bundle(['exit', '0']);
+      fs.rmSync(b.inRootfs(dir), { recursive: true });
+      fs.symlinkSync(target, b.inRootfs(dir));
+      const c = await ctx.tryCreate(b);
+      expectError(c.createResult, `create with the rootfs's /${dir} a symlink to ${target}`);
+      const left = fs.readdirSync(ctx.rt.root);
+      check(left.length === 0, `left under --root after the failed create: ${left.join(', ')}`);
+      eq(fs.readdirSync(target).sort().join(','), 'keep', `entries of the symlink's target ${target}`);
+      eq(fs.readFileSync(path.join(target, 'keep'), 'utf8'), 'host', `content of ${target}/keep`);
+      const mounted = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8')).filter((m) => m.mountPoint === target);
+      check(mounted.length === 0, `${target} is a mount point on the host now (${mounted.map((m) => m.fstype).join(',')})`);
     },
   );
 
@@ -494,6 +522,110 @@ export const mountCases: Case[] = [
       const b = ctx.bundle(['exit', '0']);
       linux(b.config).rootfsPropagation = 'spectest';
       expectError((await ctx.tryCreate(b)).createResult, 'create with rootfsPropagation "spectest"');
+    },
+  ),
+
+  pseudoFsOnSymlink('proc', 'proc'),
+  pseudoFsOnSymlink('sys', 'sysfs'),
+
+  def(
+    'mounts::dev-readonly',
+    linuxMd(
+      '#default-devices',
+      'the runtime MUST supply /dev/null, /dev/zero… also when /dev is a tmpfs mounted "ro" (devices and /dev/pts made, /dev read-only)',
+    ),
+    async (ctx) => {
+      const b = ctx.bundle();
+      const dev = b.config.mounts?.find((m) => m.destination === '/dev');
+      if (!dev) fail('the default config has no /dev mount');
+      dev.options = [...(dev.options ?? []), 'ro'];
+      const seen = await inspect(ctx, b, [
+        'statf',
+        '/dev/null',
+        '/dev/zero',
+        ',',
+        'stat',
+        '/dev/pts',
+        ',',
+        'write',
+        '/dev/spec-file',
+        ',',
+        'statfs',
+        '/dev',
+      ]);
+      for (const [p, minor] of [
+        ['/dev/null', '3'],
+        ['/dev/zero', '5'],
+      ] as const) {
+        const a = seen.report.attrs(`statf.${p}`);
+        eq(`${a.type}:${a.major}:${a.minor}`, `chr:1:${minor}`, `${p} (type:major:minor)`);
+      }
+      eq(seen.report.attrs('stat./dev/pts').type, 'dir', '/dev/pts');
+      eq(mountAt(seen, '/dev/pts').fstype, 'devpts', 'fs type at /dev/pts');
+      expectErrno(seen.report.need('write./dev/spec-file'), 'EROFS', 'creating a file in the read-only /dev');
+      check(
+        statfsFlags(seen.report, '/dev').includes('ro'),
+        `statfs("/dev") flags [${statfsFlags(seen.report, '/dev').join(',')}] lack ro`,
+      );
+    },
+  ),
+
+  def(
+    'mounts::tmpcopyup',
+    cli(
+      'tmpcopyup mount option',
+      "a tmpfs with tmpcopyup starts with the image's files at its target (owners, modes, symlinks); writes stay in the tmpfs",
+    ),
+    async (ctx) => {
+      const b = ctx.bundle();
+      const data = b.inRootfs('data');
+      const put = (rel: string, content: string, mode: number, uid: number, gid: number): void => {
+        fs.writeFileSync(path.join(data, rel), content);
+        fs.chmodSync(path.join(data, rel), mode);
+        fs.chownSync(path.join(data, rel), uid, gid);
+      };
+      fs.mkdirSync(path.join(data, 'sub'), { recursive: true });
+      fs.chmodSync(path.join(data, 'sub'), 0o711);
+      put('f', 'from-image\n', 0o640, 0, 1001);
+      put('o', '', 0o600, 1000, 1001);
+      put('sub/g', 'g\n', 0o644, 0, 0);
+      fs.symlinkSync('/etc/spec-secret', path.join(data, 'link'));
+      addMount(b, tmpfs('/data', ['nosuid', 'tmpcopyup', 'mode=755']));
+      const seen = await inspect(ctx, b, [
+        'stat',
+        '/data/f',
+        '/data/o',
+        '/data/sub',
+        '/data/sub/g',
+        '/data/link',
+        ',',
+        'read',
+        '/data/f',
+        ',',
+        'writev',
+        '/data/f',
+        'changed',
+        ',',
+        'write',
+        '/data/new',
+      ]);
+      eq(mountAt(seen, '/data').fstype, 'tmpfs', 'fs type at /data');
+      for (const [p, want] of [
+        ['/data/f', 'reg 0640 0:1001'],
+        ['/data/o', 'reg 0600 1000:1001'],
+        ['/data/sub', 'dir 0711 0:0'],
+        ['/data/sub/g', 'reg 0644 0:0'],
+        ['/data/link', 'lnk 0777 0:0'],
+      ] as const) {
+        const a = seen.report.attrs(`stat.${p}`);
+        eq(`${a.type} ${a.mode} ${a.uid}:${a.gid}`, want, `${p} in the tmpfs (type mode uid:gid)`);
+      }
+      eq(seen.report.attrs('stat./data/link').target, '/etc/spec-secret', 'target of /data/link');
+      eq(seen.report.text('data./data/f'), 'from-image\n', 'content of /data/f');
+      eq(seen.report.need('write./data/f'), 'ok:7', 'writing /data/f in the container');
+      eq(seen.report.need('write./data/new'), 'ok:1', 'creating /data/new in the container');
+      eq(fs.readFileSync(path.join(data, 'f'), 'utf8'), 'from-image\n', "the image's data/f after the container wrote to /data/f");
+      check(!fs.existsSync(path.join(data, 'new')), "the container's /data/new reached the image");
     },
   ),
 

@@ -1,10 +1,13 @@
 /** config-linux.md#namespaces and #user-namespace-mappings, checked from the
  * host by comparing /proc/PID/ns links of the container process with ours. */
+import { spawn } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { linux, removeNamespace, setNamespace } from '../harness/config.js';
 import type { CaseContext } from '../harness/context.js';
+import { sleep } from '../harness/exec.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { configMd, def, expectError, linuxMd, LONG_MS, nsLink } from './util.js';
+import { configMd, def, expectError, linuxMd, LONG_MS, nsLink, waitUntil } from './util.js';
 
 const TYPES = ['pid', 'network', 'ipc', 'uts', 'mount', 'cgroup', 'time'] as const;
 const SINCE: Record<string, string> = { time: '1.1.0' };
@@ -98,6 +101,35 @@ export const namespaceCases: Case[] = [
       eq(nsLink(pid, 'time'), nsLink(owner, 'time'), 'time namespace of the joining container');
     },
     { since: '1.1.0' },
+  ),
+
+  def(
+    'namespaces::inherit-mount',
+    linuxMd(
+      '#namespaces',
+      "If a namespace type is not specified, the container MUST inherit the runtime namespace of that type (mount): it runs in the runtime's, with root.path as its /",
+    ),
+    async (ctx) => {
+      // The runtime then mounts (/proc, /dev… under the rootfs) in the namespace it
+      // runs in: give it one of its own, so the host's mount table stays as it is.
+      const { wrap, ns } = await privateMountNs(ctx);
+      const b = ctx.bundle(['ns', ',', 'stat', '/spec-rootfs-marker', ctx.dir, ',', 'statf', '/dev/null']);
+      removeNamespace(b.config, 'mount');
+      delete linux(b.config).maskedPaths;
+      delete linux(b.config).readonlyPaths;
+      b.config.root = { path: 'rootfs', readonly: false };
+      fs.writeFileSync(b.inRootfs('spec-rootfs-marker'), 'rootfs');
+      const { report } = await ctx.run(b, { wrap });
+      eq(report.need('ns.mnt'), ns, "mount namespace of the container process (the runtime's)");
+      eq(
+        report.attrs('stat./spec-rootfs-marker').type,
+        'reg',
+        "/spec-rootfs-marker (made in the rootfs) seen as the container's /spec-rootfs-marker",
+      );
+      const outside = report.need(`stat.${ctx.dir}`);
+      check(outside.startsWith('errno:ENOENT'), `the host path ${ctx.dir} is reachable in the container: ${outside}`);
+      eq(report.attrs('statf./dev/null').type, 'chr', '/dev/null in the container');
+    },
   ),
 
   def(
@@ -288,6 +320,58 @@ export const namespaceCases: Case[] = [
     { since: '1.1.0' },
   ),
 ];
+
+/** An executable of that name on $PATH (or the usual sbin dirs), else undefined. */
+function onPath(name: string): string | undefined {
+  const dirs = [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin', '/usr/bin', '/bin'].filter(Boolean);
+  for (const d of dirs) {
+    try {
+      fs.accessSync(path.join(d, name), fs.constants.X_OK);
+      return path.join(d, name);
+    } catch {
+      /* next */
+    }
+  }
+  return undefined;
+}
+
+/** A private mount namespace of its own, held by a sleeping host probe under
+ * `unshare -m --propagation private`; killed at cleanup, which also drops every
+ * mount made in it. Returns the `nsenter` prefix that runs the runtime there
+ * and the namespace's link (`mnt:[N]`). */
+async function privateMountNs(ctx: CaseContext): Promise<{ wrap: string[]; ns: string }> {
+  const unshare = onPath('unshare');
+  const nsenter = onPath('nsenter');
+  if (!unshare || !nsenter)
+    skip('needs unshare and nsenter (util-linux) to keep the mounts of a container without a mount namespace off the host');
+  const holder = spawn(unshare, ['-m', '--propagation', 'private', ctx.env.hostProbe, 'sleep-ms', LONG_MS], { stdio: 'ignore' });
+  const exited = new Promise<void>((resolve) => holder.once('exit', () => resolve()));
+  ctx.defer(async () => {
+    holder.kill('SIGKILL');
+    await Promise.race([exited, sleep(5000)]);
+  });
+  const own = nsLink('self', 'mount');
+  const pid = holder.pid ?? 0;
+  const linkOf = (): string => {
+    try {
+      return nsLink(pid, 'mount');
+    } catch {
+      return own;
+    }
+  };
+  // unshare execs the probe once the namespace is made
+  const ready = await waitUntil(() => pid > 0 && linkOf() !== own && /sleep-ms/.test(readCmdline(pid)), 5000);
+  if (!ready) fail(`\`unshare -m --propagation private\` did not make a mount namespace (pid ${pid})`);
+  return { wrap: [nsenter, '-t', String(pid), '-m', '--'], ns: linkOf() };
+}
+
+function readCmdline(pid: number): string {
+  try {
+    return fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8');
+  } catch {
+    return '';
+  }
+}
 
 function userNs(config: ReturnType<CaseContext['bundle']>['config']): void {
   setNamespace(config, 'user');

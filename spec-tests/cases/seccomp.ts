@@ -1,13 +1,13 @@
 /** config-linux.md#seccomp. The probe calls syscalls the runtime itself does not
  * need after loading the filter (getpriority, getppid) and reports the result. */
 import * as fs from 'node:fs';
-import { linux } from '../harness/config.js';
+import { linux, proc } from '../harness/config.js';
 import type { Bundle, CaseContext } from '../harness/context.js';
 import { describe, sleep } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
 import { errnoOf, Report, type Report as ReportT } from '../harness/probe-output.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { def, expectErrno, expectError, linuxMd } from './util.js';
+import { cli, def, expectErrno, expectError, linuxMd } from './util.js';
 
 const GP = 'getpriority:0:0';
 
@@ -193,6 +193,32 @@ export const seccompCases: Case[] = [
         syscalls: [{ names: ['getpriority'], action: 'SCMP_ACT_ERRNO', errnoRet: 18 }],
       });
       expectErrno((await call(ctx, b, [GP])).need(`syscall.${GP}`), 'EXDEV', 'getpriority with extra architectures');
+    },
+  ),
+
+  def(
+    'seccomp::enosys-beyond-profile',
+    cli(
+      'seccomp (-ENOSYS stub)',
+      'with a refusing defaultAction, syscall numbers beyond those the profile knows fail with ENOSYS (so programs fall back); a known unlisted one gets the default errno',
+    ),
+    async (ctx) => {
+      if (ctx.host.arch !== 'x64') skip('this case lists x86 architectures');
+      const names = syscallNames();
+      if (!names) skip("no asm/unistd_64.h to list this architecture's syscalls (install linux-libc-dev)");
+      const b = ctx.bundle();
+      // chroot("/") succeeds with CAP_SYS_CHROOT: its EPERM can only be the filter's.
+      const caps = proc(b.config).capabilities ?? {};
+      for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...(caps[set] ?? []), 'CAP_SYS_CHROOT'];
+      seccomp(b, {
+        defaultAction: 'SCMP_ACT_ERRNO',
+        architectures: ['SCMP_ARCH_X86_64', 'SCMP_ARCH_X86', 'SCMP_ARCH_X32'],
+        syscalls: [{ names: names.filter((n) => n !== 'chroot'), action: 'SCMP_ACT_ALLOW' }],
+      });
+      const r = await call(ctx, b, ['nr:1000', 'nr:9999', 'chroot:/']);
+      expectErrno(r.need('syscall.nr:1000'), 'ENOSYS', 'syscall number 1000 (beyond the profile)');
+      expectErrno(r.need('syscall.nr:9999'), 'ENOSYS', 'syscall number 9999 (beyond the profile)');
+      expectErrno(r.need('syscall.chroot:/'), 'EPERM', 'chroot("/"), known to the profile and not allowed');
     },
   ),
 

@@ -25,6 +25,12 @@ export interface CreateOptions {
   /** Working directory for the runtime; `bundle` may then be relative. */
   cwd?: string;
   timeoutMs?: number;
+  /** Extra flags of `create` / `run`, placed before the id (e.g. `['--no-pivot']`). */
+  flags?: string[];
+  /** A command the runtime is started under: `WRAP... RUNTIME --root ...` (e.g.
+   * `['nsenter', '--mount=/proc/PID/ns/mnt', '--']` for a config without a
+   * mount namespace, whose mounts would otherwise land in the harness's). */
+  wrap?: string[];
 }
 
 export class RuntimeCli {
@@ -35,9 +41,10 @@ export class RuntimeCli {
     private readonly defaultTimeoutMs = 15000,
   ) {}
 
-  /** Runs `RUNTIME --root ROOT ...args`. */
-  exec(args: string[], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
-    return execFileTimed(this.path, ['--root', this.root, ...args], {
+  /** Runs `RUNTIME --root ROOT ...args`, or `WRAP... RUNTIME --root ROOT ...args`. */
+  exec(args: string[], opts: Partial<ExecOptions> = {}, wrap: string[] = []): Promise<ExecResult> {
+    const [file = this.path, ...prefix] = [...wrap, this.path];
+    return execFileTimed(file, [...prefix, '--root', this.root, ...args], {
       timeoutMs: this.defaultTimeoutMs,
       scratchDir: this.scratchDir,
       ...opts,
@@ -58,16 +65,16 @@ export class RuntimeCli {
     if (o.pidFile) args.push('--pid-file', o.pidFile);
     if (o.consoleSocket) args.push('--console-socket', o.consoleSocket);
     if (o.preserveFds !== undefined) args.push('--preserve-fds', String(o.preserveFds));
-    args.push(id);
-    return this.exec(args, pick(o));
+    args.push(...(o.flags ?? []), id);
+    return this.exec(args, pick(o), o.wrap);
   }
 
   run(id: string, bundle: string, o: CreateOptions = {}): Promise<ExecResult> {
     const args = ['run', '--bundle', bundle];
     if (o.pidFile) args.push('--pid-file', o.pidFile);
     if (o.preserveFds !== undefined) args.push('--preserve-fds', String(o.preserveFds));
-    args.push(id);
-    return this.exec(args, pick(o));
+    args.push(...(o.flags ?? []), id);
+    return this.exec(args, pick(o), o.wrap);
   }
 
   /** `exec [flags] ID COMMAND...`: runc's order, flags before the id and the
