@@ -10,7 +10,8 @@ import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 mkdirSync(join(root, 'dist'), { recursive: true });
-writeFileSync(join(root, 'dist', 'node-path'), process.execPath);
+// the JavaScript engine the front (build/tsrun) hands the CLI to
+writeFileSync(join(root, 'dist', 'engine'), `${process.execPath}\n`);
 let commit = 'unknown';
 try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {

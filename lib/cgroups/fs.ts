@@ -3,7 +3,28 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { ConfigError, TsrunError } from '../errors.js';
+import { loadBinding, type NativeBinding } from '../native/binding.js';
+import { fromHost } from '../native/host.js';
+import type { CgroupState } from './manager.js';
 import type { CgroupWrite, LinuxResources } from './resources.js';
+
+function op(name: Parameters<NativeBinding['cgroupOp']>[0], cg: CgroupState, signal?: number): unknown {
+  try {
+    return loadBinding().cgroupOp(name, cg, signal);
+  } catch (e) {
+    throw fromHost(e);
+  }
+}
+
+/** native/host/cgroup.c on a recorded cgroup (the front binary runs the same code). */
+export const hostCgroup = {
+  freeze: (cg: CgroupState) => void op('freeze', cg),
+  thaw: (cg: CgroupState) => void op('thaw', cg),
+  frozen: (cg: CgroupState) => op('frozen', cg) as boolean,
+  pids: (cg: CgroupState) => op('pids', cg) as number[],
+  signal: (cg: CgroupState, signal: number) => void op('signal', cg, signal),
+  destroy: (cg: CgroupState) => void op('destroy', cg),
+};
 
 export function sleepSync(ms: number): void {
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);

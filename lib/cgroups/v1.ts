@@ -7,15 +7,12 @@ import { deviceRules, v1DeviceWrites } from './devices.js';
 import {
   checkBeforeUpdate,
   errnoOf,
+  hostCgroup,
   mkdirChain,
   notEmpty,
   procsOf,
   readTrim,
   removeMade,
-  rmdirRetry,
-  sleepSync,
-  subtreeDeepestFirst,
-  trySignal,
   unexpectedlyFrozen,
   writeFile,
 } from './fs.js';
@@ -196,66 +193,30 @@ export class V1Manager implements CgroupManager {
     }
   }
 
-  private get freezerDir(): string | undefined {
-    return this.state.paths.freezer;
-  }
-
+  // Freezing, listing, signalling and removing are native/host/cgroup.c's,
+  // shared with the front binary (pause, resume, kill --all, delete).
   freeze(): void {
-    const d = this.freezerDir;
-    if (!d) throw new TsrunError('EUNSUPPORTED', 'the freezer cgroup controller is not mounted on this host');
-    for (let i = 0; i < 500; i++) {
-      fs.writeFileSync(path.join(d, 'freezer.state'), 'FROZEN');
-      if (readTrim(path.join(d, 'freezer.state')) === 'FROZEN') return;
-      sleepSync(10);
-    }
-    fs.writeFileSync(path.join(d, 'freezer.state'), 'THAWED');
-    throw new TsrunError('ESYSTEM', `cgroup ${d} did not freeze`);
+    hostCgroup.freeze(this.state);
   }
 
   thaw(): void {
-    const d = this.freezerDir;
-    if (!d) throw new TsrunError('EUNSUPPORTED', 'the freezer cgroup controller is not mounted on this host');
-    fs.writeFileSync(path.join(d, 'freezer.state'), 'THAWED');
+    hostCgroup.thaw(this.state);
   }
 
   frozen(): boolean {
-    const d = this.freezerDir;
-    if (!d) return false;
-    const s = readTrim(path.join(d, 'freezer.state'));
-    return s === 'FROZEN' || s === 'FREEZING';
-  }
-
-  private get procsDir(): string | undefined {
-    const p = this.state.paths;
-    return p.pids ?? p.memory ?? p.freezer ?? p.devices ?? Object.values(p)[0];
+    return hostCgroup.frozen(this.state);
   }
 
   pids(): number[] {
-    const d = this.procsDir;
-    return d ? procsOf(d) : [];
+    return hostCgroup.pids(this.state);
   }
 
   signalAll(signal: number): void {
-    // frozen, nothing can fork away from the signal (runc does the same)
-    const canFreeze = !!this.freezerDir && fs.existsSync(this.freezerDir);
-    const wasFrozen = this.frozen();
-    if (canFreeze && !wasFrozen) this.freeze();
-    try {
-      for (const pid of this.pids()) trySignal(pid, signal);
-    } finally {
-      if (canFreeze && !wasFrozen) this.thaw();
-    }
-    if (wasFrozen && signal === 9) this.thaw(); // a frozen v1 task dies only once thawed
+    hostCgroup.signal(this.state, signal);
   }
 
   destroy(): void {
-    if (this.dirs().every((d) => !fs.existsSync(d))) return;
-    for (let i = 0; i < 200 && this.pids().length; i++) {
-      this.signalAll(9);
-      sleepSync(10);
-    }
-    if (this.frozen()) this.thaw();
-    for (const d of this.dirs()) rmdirRetry(subtreeDeepestFirst(d));
+    hostCgroup.destroy(this.state);
   }
 
   stats(): CgroupStats {

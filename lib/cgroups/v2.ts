@@ -2,23 +2,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { ConfigError, TsrunError } from '../errors.js';
+import { ConfigError } from '../errors.js';
 import { deviceProgram, deviceRules, encodeProgram } from './devices.js';
-import {
-  checkBeforeUpdate,
-  errnoOf,
-  mkdirChain,
-  notEmpty,
-  procsOf,
-  readTrim,
-  removeMade,
-  rmdirRetry,
-  sleepSync,
-  subtreeDeepestFirst,
-  trySignal,
-  unexpectedlyFrozen,
-  writeFile,
-} from './fs.js';
+import { checkBeforeUpdate, errnoOf, hostCgroup, mkdirChain, notEmpty, readTrim, removeMade, unexpectedlyFrozen, writeFile } from './fs.js';
 import type { AttachDeviceProgram, CgroupManager, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v2Stats, type CgroupStats } from './stats.js';
@@ -111,42 +97,30 @@ export class V2Manager implements CgroupManager {
     fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(pid));
   }
 
+  // Freezing, listing, signalling and removing are native/host/cgroup.c's,
+  // shared with the front binary (pause, resume, kill --all, delete).
   freeze(): void {
-    fs.writeFileSync(path.join(this.dir, 'cgroup.freeze'), '1');
-    for (let i = 0; i < 500; i++) {
-      if (/^frozen 1$/m.test(readTrim(path.join(this.dir, 'cgroup.events')) ?? '')) return;
-      sleepSync(10);
-    }
-    throw new TsrunError('ESYSTEM', `cgroup ${this.dir} did not freeze`);
+    hostCgroup.freeze(this.state);
   }
 
   thaw(): void {
-    fs.writeFileSync(path.join(this.dir, 'cgroup.freeze'), '0');
+    hostCgroup.thaw(this.state);
   }
 
   frozen(): boolean {
-    return readTrim(path.join(this.dir, 'cgroup.freeze')) === '1';
+    return hostCgroup.frozen(this.state);
   }
 
   pids(): number[] {
-    return procsOf(this.dir);
+    return hostCgroup.pids(this.state);
   }
 
   signalAll(signal: number): void {
-    if (signal === 9 && fs.existsSync(path.join(this.dir, 'cgroup.kill'))) {
-      fs.writeFileSync(path.join(this.dir, 'cgroup.kill'), '1');
-      return;
-    }
-    for (const pid of this.pids()) trySignal(pid, signal);
+    hostCgroup.signal(this.state, signal);
   }
 
   destroy(): void {
-    if (!fs.existsSync(this.dir)) return;
-    for (let i = 0; i < 200 && this.pids().length; i++) {
-      this.signalAll(9);
-      sleepSync(10);
-    }
-    rmdirRetry(subtreeDeepestFirst(this.dir));
+    hostCgroup.destroy(this.state);
   }
 
   stats(): CgroupStats {

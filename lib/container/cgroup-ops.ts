@@ -1,6 +1,6 @@
 /**
- * The commands that act on a container's cgroup: pause, resume, ps,
- * events, update. Each takes the container lock, checks its status in one
+ * The commands that act on a container's cgroup: pause, resume, ps
+ * (native/host, through Lifecycle), events, update. Each takes the container lock, checks its status in one
  * place and goes through the cgroup manager recorded in state.json.
  */
 import { TsrunError } from '../errors.js';
@@ -24,29 +24,16 @@ function withCgroup<T>(lc: Lifecycle, id: string, fn: (cg: CgroupManager, state:
 }
 
 export function pause(lc: Lifecycle, id: string): void {
-  withCgroup(lc, id, (cg, state) => {
-    const status = lc.store.status(state);
-    if (status !== 'running' && status !== 'created') throw new TsrunError('ESTATE', 'container not running');
-    cg.freeze();
-  });
+  lc.pause(id);
 }
 
 export function resume(lc: Lifecycle, id: string): void {
-  withCgroup(lc, id, (cg, state) => {
-    if (lc.store.status(state) !== 'paused') throw new TsrunError('ESTATE', 'container not paused');
-    cg.thaw();
-  });
+  lc.resume(id);
 }
 
 /** Host pids of the container's processes ([] once it has stopped). */
 export function ps(lc: Lifecycle, id: string): number[] {
-  const lock = lc.store.lock(id);
-  try {
-    const state = lc.store.read(id);
-    return lc.processes(state).sort((a, b) => a - b);
-  } finally {
-    lock.release();
-  }
+  return lc.ps(id);
 }
 
 export function stats(lc: Lifecycle, id: string): CgroupStats {

@@ -10,9 +10,9 @@
  * fails the operation (the container is stopped, poststop still runs); a
  * failing poststart/poststop hook is a warning.
  */
-import type { Hook, Hooks } from '../config/types.js';
-import { TsrunError } from '../errors.js';
+import type { Hooks } from '../config/types.js';
 import type { NativeBinding } from '../native/binding.js';
+import { fromHost } from '../native/host.js';
 
 export type HookKind = keyof Hooks;
 
@@ -41,34 +41,23 @@ export function hasCreateHooks(hooks: Hooks | undefined): boolean {
   return !!(hooks?.prestart?.length || hooks?.createRuntime?.length || hooks?.createContainer?.length);
 }
 
+/** Runs the hooks of `kind` (native/host/hooks.c: fork, joins, timeout, the error's words). */
 export function runHooks(native: NativeBinding, hooks: Hooks | undefined, kind: HookKind, state: HookState, opts: HookOptions = {}): void {
-  const list: Hook[] = hooks?.[kind] ?? [];
-  list.forEach((hook, i) => {
-    const timeoutMs = hook.timeout && hook.timeout > 0 ? hook.timeout * 1000 : 0;
-    let problem: string | null = null;
-    try {
-      const r = native.runHook(
-        hook.path,
-        hook.args ?? [],
-        hook.env ?? [],
-        JSON.stringify(state),
-        timeoutMs,
-        opts.nsPid ?? 0,
-        opts.cwd ?? null,
-        opts.seccomp?.bpf ?? null,
-        opts.seccomp?.flags ?? 0,
-      );
-      const output = r.output.trim() ? `: ${r.output.trim()}` : '';
-      if (r.timedOut) problem = `timed out after ${hook.timeout}s${output}`;
-      else if (r.signal !== null) problem = `killed by signal ${r.signal}${output}`;
-      else if (r.code === 127 && !output) problem = 'could not be executed';
-      else if (r.code !== 0) problem = `exit status ${r.code}${output}`;
-    } catch (e) {
-      problem = (e as Error).message;
-    }
-    if (problem === null) return;
-    const message = `${kind} hook #${i} (${hook.path}): ${problem}`;
-    if (opts.warnOnly) opts.warnOnly(message);
-    else throw new TsrunError('ECHILD', message);
-  });
+  if (!hooks?.[kind]?.length) return;
+  let warnings: string[];
+  try {
+    warnings = native.runHooks(
+      JSON.stringify({ [kind]: hooks[kind] }),
+      kind,
+      JSON.stringify(state),
+      opts.nsPid ?? 0,
+      opts.cwd ?? null,
+      opts.seccomp?.bpf ?? null,
+      opts.seccomp?.flags ?? 0,
+      !!opts.warnOnly,
+    );
+  } catch (e) {
+    throw fromHost(e);
+  }
+  for (const w of warnings) opts.warnOnly?.(w);
 }

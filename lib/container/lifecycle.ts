@@ -16,7 +16,6 @@ import * as path from 'node:path';
 
 import { loadBundle, type LoadedBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
-import { TsrunError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
 import { buildPlan, type PlanHost } from '../plan/build.js';
 import type { ValidationHost } from '../config/validate.js';
@@ -29,9 +28,9 @@ import { runHooks, type HookState } from './hooks.js';
 import type { Hooks } from '../config/types.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
-import { isAlive, readProcStat } from './procfs.js';
+import { startTimeOf } from './procfs.js';
 import { FIFO_NAME, SECCOMP_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
-import { canDelete, canKill, canStart } from './status.js';
+import { hostCall, hostCallAsync } from '../native/host.js';
 import type { Timeline } from '../timeline.js';
 import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups/manager.js';
 import type { LinuxResources } from '../cgroups/resources.js';
@@ -113,7 +112,7 @@ export class Lifecycle {
       return { state, ptyMaster: launched.ptyMaster };
     } catch (e) {
       closeAll(made.childFds);
-      if (made.hostMountsUnder) unmountUnder(this.native, made.hostMountsUnder, this.warnFn);
+      if (made.hostMountsUnder) for (const w of this.native.unmountUnder(made.hostMountsUnder)) this.warn?.(w);
       try {
         // a cgroup that existed before this create is not ours to remove
         if (made.cgroupIsOurs) made.cgroup?.undoCreate();
@@ -243,7 +242,7 @@ export class Lifecycle {
       ociVersion: spec.ociVersion,
       id,
       pid: launched.pid,
-      pidStartTime: readProcStat(launched.pid)?.startTime ?? 0,
+      pidStartTime: startTimeOf(launched.pid),
       bundle: loaded.bundle,
       rootfs: loaded.rootfs,
       created: rfc3339Nano(Date.now(), process.hrtime.bigint()),
@@ -281,40 +280,9 @@ export class Lifecycle {
     return state.cgroup ? loadCgroupManager(state.cgroup, this.attachDeviceProgram) : null;
   }
 
-  private hookState(state: StoredState, status: HookState['status']): HookState {
-    return {
-      ociVersion: state.ociVersion,
-      id: state.id,
-      status,
-      pid: state.pid,
-      bundle: state.bundle,
-      annotations: state.annotations ?? {},
-    };
-  }
-
-  start(id: string): StoredState {
-    const lock = this.store.lock(id);
-    try {
-      const state = this.store.read(id);
-      canStart(this.store.status(state), id);
-      try {
-        runHooks(this.native, state.hooks, 'startContainer', this.hookState(state, 'created'), {
-          nsPid: state.pid,
-          seccomp: this.seccompOf(state),
-        });
-      } catch (e) {
-        trySignal(state.pid, 9); // the program must not run; the container is stopped
-        throw e;
-      }
-      const fifo = this.store.fifo(id);
-      const outcome = this.native.releaseFifo(fifo, state.pid, 10_000);
-      fs.rmSync(fifo, { force: true });
-      if (outcome === 'dead') throw new TsrunError('ESTATE', 'cannot start a container that has stopped');
-      runHooks(this.native, state.hooks, 'poststart', this.hookState(state, 'running'), { warnOnly: this.warnFn });
-      return state;
-    } finally {
-      lock.release();
-    }
+  /** startContainer hooks, release the exec fifo, poststart hooks (native/host). */
+  start(id: string): void {
+    hostCall(this.native, 'start', this.store.root, id, 0, false, this.warnFn);
   }
 
   /**
@@ -326,148 +294,33 @@ export class Lifecycle {
   }
 
   state(id: string): StateJson {
-    return this.store.toJson(this.store.read(id));
+    return JSON.parse(hostCall(this.native, 'state', this.store.root, id).out!) as StateJson;
   }
 
   list(): StateJson[] {
-    const out: StateJson[] = [];
-    for (const id of this.store.ids()) {
-      try {
-        out.push(this.state(id));
-      } catch {
-        /* raced with delete */
-      }
-    }
-    return out;
+    return JSON.parse(hostCall(this.native, 'list', this.store.root).out!) as StateJson[];
   }
 
   kill(id: string, signal: number, all: boolean): void {
-    const lock = this.store.lock(id);
-    try {
-      const state = this.store.read(id);
-      if (!canKill(this.store.status(state), all)) return;
-      if (all) this.signalAll(state, signal);
-      else process.kill(state.pid, signal);
-    } finally {
-      lock.release();
-    }
+    hostCall(this.native, 'kill', this.store.root, id, signal, all, this.warnFn);
   }
 
-  /**
-   * Host pids of the container's processes: everything in its cgroup; for a
-   * container without one, everything in the init's pid namespace (without
-   * a pid namespace: the init only).
-   */
-  processes(state: StoredState): number[] {
-    const cg = this.cgroupOf(state);
-    if (cg) return cg.pids();
-    if (!state.pidNamespace) return [state.pid];
-    let ns: string;
-    try {
-      ns = fs.readlinkSync(`/proc/${state.pid}/ns/pid`);
-    } catch {
-      return [];
-    }
-    const out: number[] = [];
-    for (const name of fs.readdirSync('/proc')) {
-      if (!/^\d+$/.test(name)) continue;
-      try {
-        if (fs.readlinkSync(`/proc/${name}/ns/pid`) === ns) out.push(Number(name));
-      } catch {
-        /* exited meanwhile */
-      }
-    }
-    return out;
+  /** Host pids of the container's processes, sorted: its cgroup's; without one its pid namespace's (without that: the init). */
+  ps(id: string): number[] {
+    return hostCall(this.native, 'ps', this.store.root, id).pids!;
   }
 
+  pause(id: string): void {
+    hostCall(this.native, 'pause', this.store.root, id, 0, false, this.warnFn);
+  }
+
+  resume(id: string): void {
+    hostCall(this.native, 'resume', this.store.root, id, 0, false, this.warnFn);
+  }
+
+  /** Kills what runs, removes the cgroup and the state, runs poststop hooks; on the threadpool (it waits for the init to die). */
   async delete(id: string, force: boolean): Promise<void> {
-    let lock;
-    try {
-      lock = this.store.lock(id);
-    } catch (e) {
-      if ((e as TsrunError).code !== 'ENOTFOUND') throw e;
-      // a create that died half-way may have left a claimed dir behind
-      if (fs.existsSync(this.store.dir(id))) {
-        this.store.remove(id);
-        return;
-      }
-      if (force) return;
-      throw e;
-    }
-    try {
-      const state = this.store.read(id);
-      const status = this.store.status(state);
-      canDelete(status, id, force);
-      const cg = this.cgroupOf(state);
-      if (status !== 'stopped') {
-        this.signalAll(state, 9, cg);
-        await this.waitGone(state);
-      }
-      // kills what the init left behind (no pid namespace) and removes the cgroup
-      cg?.destroy();
-      if (state.hostMounts) unmountUnder(this.native, state.rootfs, this.warnFn);
-      this.store.remove(id);
-      runHooks(this.native, state.hooks, 'poststop', this.hookState(state, 'stopped'), { warnOnly: this.warnFn });
-    } finally {
-      lock.release();
-    }
-  }
-
-  /** Every process of the container: cgroup.kill or the frozen cgroup's pids, else processes(). */
-  private signalAll(state: StoredState, signal: number, cg = this.cgroupOf(state)): void {
-    if (cg) cg.signalAll(signal);
-    else for (const pid of this.processes(state)) trySignal(pid, signal);
-  }
-
-  private async waitGone(state: StoredState): Promise<void> {
-    for (let i = 0; i < 1000; i++) {
-      if (!isAlive(state.pid, state.pidStartTime)) return;
-      // our own child (run, or an API user): reap it; ECHILD: someone else's
-      try {
-        if (this.native.reap(state.pid) !== null) return;
-      } catch {
-        /* not our child: its parent reaps it */
-      }
-      await new Promise((r) => setTimeout(r, 10));
-    }
-    throw new TsrunError('ESYSTEM', `container init ${state.pid} did not die after SIGKILL`);
-  }
-}
-
-function trySignal(pid: number, signal: number): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    /* exited meanwhile */
-  }
-}
-
-/**
- * Detaches every mount at or below `rootfs` in our mount namespace, deepest
- * first: what the init of a container without a mount namespace mounted
- * there (runc leaves them behind).
- */
-export function unmountUnder(native: NativeBinding, rootfs: string, warn: (m: string) => void): void {
-  let info: string;
-  try {
-    info = fs.readFileSync('/proc/self/mountinfo', 'utf8');
-  } catch {
-    return;
-  }
-  const unescape = (p: string) => p.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-  const points = info
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter((p): p is string => !!p)
-    .map(unescape)
-    .filter((p) => p === rootfs || p.startsWith(`${rootfs}/`))
-    .sort((a, b) => b.length - a.length);
-  for (const p of points) {
-    try {
-      native.unmount(p);
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'EINVAL') warn(`cleanup: unmount ${p}: ${(e as Error).message}`);
-    }
+    await hostCallAsync(this.native, 'delete', this.store.root, id, 0, force, this.warnFn);
   }
 }
 

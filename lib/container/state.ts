@@ -9,9 +9,9 @@ import type { Hooks } from '../config/types.js';
 import { TsrunError } from '../errors.js';
 import { LOCK_EX, LOCK_SH, type NativeBinding } from '../native/binding.js';
 import { checkId } from './id.js';
-import { isAlive } from './procfs.js';
 import type { Status } from './status.js';
-import { loadCgroupManager, type CgroupState } from '../cgroups/manager.js';
+import type { CgroupState } from '../cgroups/manager.js';
+import { hostCall } from '../native/host.js';
 
 /** What tsrun records about a container (state.json). */
 export interface StoredState {
@@ -115,10 +115,16 @@ export class StateStore {
     return JSON.parse(text) as StoredState;
   }
 
+  /** state.json, its keys in the order of native/host/host.h's TSRUN_STATE_KEYS (the front reads it). */
   write(state: StoredState): void {
+    const fields = state as unknown as Record<string, unknown>;
+    const keys = this.native.stateKeys;
+    const unknown = Object.keys(fields).filter((k) => !keys.includes(k));
+    if (unknown.length) throw new Error(`state.json: ${unknown.join(', ')} not in TSRUN_STATE_KEYS (native/host/host.h)`);
+    const ordered = Object.fromEntries(keys.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]]));
     const file = path.join(this.dir(state.id), STATE_NAME);
     const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(state), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify(ordered), { mode: 0o600 });
     fs.renameSync(tmp, file);
   }
 
@@ -126,43 +132,13 @@ export class StateStore {
     return path.join(this.dir(id), FIFO_NAME);
   }
 
+  /** created, running, paused or stopped (native/host: pid + start time, freezer, exec fifo). */
   status(state: StoredState): Status {
-    if (!isAlive(state.pid, state.pidStartTime)) return 'stopped';
-    if (state.cgroup && loadCgroupManager(state.cgroup).frozen()) return 'paused';
-    return fs.existsSync(this.fifo(state.id)) ? 'created' : 'running';
-  }
-
-  toJson(state: StoredState): StateJson {
-    const status = this.status(state);
-    const out: StateJson = {
-      ociVersion: state.ociVersion,
-      id: state.id,
-      pid: status === 'stopped' ? 0 : state.pid,
-      status,
-      bundle: state.bundle,
-      rootfs: state.rootfs,
-      created: state.created,
-      owner: state.owner,
-    };
-    if (state.annotations && Object.keys(state.annotations).length) out.annotations = state.annotations;
-    return out;
+    return hostCall(this.native, 'status', this.root, state.id).status!;
   }
 
   remove(id: string): void {
     fs.rmSync(this.dir(id), { recursive: true, force: true });
-  }
-
-  ids(): string[] {
-    try {
-      return fs
-        .readdirSync(this.root, { withFileTypes: true })
-        .filter((d) => d.isDirectory() && fs.existsSync(path.join(this.root, d.name, STATE_NAME)))
-        .map((d) => d.name)
-        .sort();
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'ENOENT') return [];
-      throw e;
-    }
   }
 }
 

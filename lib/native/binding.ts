@@ -35,12 +35,24 @@ export interface WaitStatus {
   signal: number | null;
 }
 
-export interface HookResult {
-  code: number | null;
-  signal: number | null;
-  timedOut: boolean;
-  /** stdout and stderr, interleaved, at most 64 KiB. */
-  output: string;
+/** What a host call (native/host/) returns: what it warned about, and its output. */
+export interface HostResult {
+  warnings: string[];
+  /** state: runc's state JSON; list: a JSON array of them. */
+  out?: string;
+  /** status: created, running, paused or stopped. */
+  status?: 'created' | 'running' | 'paused' | 'stopped';
+  /** ps: host pids, sorted. */
+  pids?: number[];
+}
+
+/** The operations of native/host/commands.c, on a container under `root`. */
+export type HostOp = 'state' | 'list' | 'status' | 'kill' | 'delete' | 'start' | 'pause' | 'resume' | 'ps';
+
+/** A cgroup as state.json records it (lib/cgroups/manager.ts CgroupState). */
+export interface HostCgroup {
+  version: 1 | 2;
+  paths: Record<string, string>;
 }
 
 export interface NativeBinding extends SeccompNative {
@@ -53,8 +65,6 @@ export interface NativeBinding extends SeccompNative {
   waitPid(pid: number): Promise<WaitStatus>;
   reap(pid: number): WaitStatus | null;
   mkfifo(path: string, mode: number): void;
-  /** "exec" once the program replaced the init, "dead" if the init died first. */
-  releaseFifo(path: string, pid: number, timeoutMs: number): 'exec' | 'dead';
   flock(fd: number, op: number): void;
   connectUnix(path: string): number;
   setChildSubreaper(): void;
@@ -62,18 +72,36 @@ export interface NativeBinding extends SeccompNative {
   copyWinsize(from: number, to: number): boolean;
   /** The window size of terminal `fd`, or null when it is none. */
   terminalSize(fd: number): { rows: number; cols: number } | null;
-  /** Runs a hook with `stdin` as input; nsPid > 0 joins that process's namespaces; then cwd, then the seccomp filter. */
-  runHook(
-    path: string,
-    args: string[],
-    env: string[],
-    stdin: string,
-    timeoutMs: number,
+  /**
+   * The hooks of `kind` in a config's hooks object (JSON), each with `input`
+   * on stdin; nsPid > 0 joins that process's namespaces, then cwd, then the
+   * seccomp filter. Returns the warnings of warnOnly; a failure otherwise
+   * throws (hostCode ECHILD, the hook named).
+   */
+  runHooks(
+    hooksJson: string,
+    kind: string,
+    input: string,
     nsPid: number,
     cwd: string | null,
     seccompBpf: Uint8Array | null,
     seccompFlags: number,
-  ): HookResult;
+    warnOnly: boolean,
+  ): string[];
+  /** A host command, on this thread; failures throw with `hostCode` (see hostError). */
+  host(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): HostResult;
+  /** The same, on the libuv threadpool. */
+  hostAsync(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): Promise<HostResult>;
+  /** native/host/cgroup.c: frozen → boolean, pids → number[], freeze/thaw/signal/destroy → undefined. */
+  cgroupOp(op: 'frozen' | 'pids' | 'freeze' | 'thaw' | 'signal' | 'destroy', cg: HostCgroup, signal?: number): unknown;
+  /** Detaches every mount at or below rootfs, deepest first; returns the warnings. */
+  unmountUnder(rootfs: string): string[];
+  /** runc's signal names and numbers; -1 when `text` names none. */
+  parseSignal(text: string): number;
+  /** /proc/<pid>/stat's state letter and start time; null when the process is gone. */
+  procStartTime(pid: number): { startTime: number; state: string } | null;
+  /** The keys of state.json (TSRUN_STATE_KEYS in native/host/host.h). */
+  readonly stateKeys: readonly string[];
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
   /** CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
@@ -84,8 +112,6 @@ export interface NativeBinding extends SeccompNative {
   attachDeviceProgram?(cgroupDir: string, insns: Uint8Array): void;
   /** A small regular file of a container tree (`root`: a rootfs or /proc/<pid>/root), resolved inside it; null when absent. */
   readInRoot(root: string, file: string, maxBytes: number): string | null;
-  /** umount2(path, MNT_DETACH | UMOUNT_NOFOLLOW). */
-  unmount(path: string): void;
 }
 
 export const LOCK_SH = 1;

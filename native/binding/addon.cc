@@ -270,51 +270,6 @@ Napi::Value Mkfifo(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// releaseFifo(path, pid, timeoutMs) -> "exec" once the init took the byte
-// and its fifo fd closed (execve: it is close-on-exec), "dead" if the init
-// died before taking the byte. The read end is non-blocking so a dead init cannot hang us.
-Napi::Value ReleaseFifo(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>();
-  pid_t pid = info[1].As<Napi::Number>().Int32Value();
-  int timeout = info[2].As<Napi::Number>().Int32Value();
-  int fd = open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return ThrowErrno(env, errno, "open exec fifo");
-  struct timespec start;
-  clock_gettime(CLOCK_MONOTONIC, &start);
-  bool got_byte = false;
-  const char *result = "dead";
-  for (;;) {
-    char c;
-    ssize_t n = read(fd, &c, 1);
-    if (n == 1) {
-      got_byte = true;
-      continue;
-    }
-    if (n == 0 && got_byte) {
-      // The writer's fd is close-on-exec: EOF after the byte means execve
-      // happened (a fast program may even have exited and been reaped by
-      // now). Either way the program was released: start succeeded.
-      result = "exec";
-      break;
-    }
-    if (n < 0 && errno != EAGAIN && errno != EINTR) {
-      int e = errno;
-      close(fd);
-      return ThrowErrno(env, e, "read exec fifo");
-    }
-    if (!got_byte && kill(pid, 0) < 0 && errno == ESRCH) break; // died before start
-    if (timeout >= 0 && tsrun::ElapsedMs(start) > timeout) {
-      close(fd);
-      return ThrowErrno(env, ETIMEDOUT, "read exec fifo");
-    }
-    struct pollfd p = {fd, POLLIN, 0};
-    poll(&p, 1, 10);
-  }
-  close(fd);
-  return Napi::String::New(env, result);
-}
-
 // flock(fd, op) ; op: LOCK_EX=2, LOCK_SH=1, LOCK_UN=8, | LOCK_NB=4
 Napi::Value Flock(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -420,11 +375,17 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
-  exports.Set("releaseFifo", Napi::Function::New(env, ReleaseFifo));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
-  exports.Set("runHook", Napi::Function::New(env, tsrun::RunHook));
+  exports.Set("host", Napi::Function::New(env, tsrun::Host));
+  exports.Set("hostAsync", Napi::Function::New(env, tsrun::HostAsync));
+  exports.Set("cgroupOp", Napi::Function::New(env, tsrun::CgroupOp));
+  exports.Set("runHooks", Napi::Function::New(env, tsrun::RunHooks));
+  exports.Set("unmountUnder", Napi::Function::New(env, tsrun::UnmountUnder));
+  exports.Set("parseSignal", Napi::Function::New(env, tsrun::ParseSignal));
+  exports.Set("procStartTime", Napi::Function::New(env, tsrun::ProcStartTime));
+  exports.Set("stateKeys", tsrun::StateKeys(env));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
   exports.Set("terminalSize", Napi::Function::New(env, TerminalSize));
   exports.Set("seccompCompile", Napi::Function::New(env, tsrun::SeccompCompile));

@@ -14,7 +14,15 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 // The constants and byte layout TypeScript shares with C (constants.cc).
 Napi::Object Constants(Napi::Env env);
 
-Napi::Value RunHook(const Napi::CallbackInfo &info);
+// host.cc: native/host/ for TypeScript
+Napi::Value Host(const Napi::CallbackInfo &info);
+Napi::Value HostAsync(const Napi::CallbackInfo &info);
+Napi::Value CgroupOp(const Napi::CallbackInfo &info);
+Napi::Value RunHooks(const Napi::CallbackInfo &info);
+Napi::Value UnmountUnder(const Napi::CallbackInfo &info);
+Napi::Value ParseSignal(const Napi::CallbackInfo &info);
+Napi::Value ProcStartTime(const Napi::CallbackInfo &info);
+Napi::Value StateKeys(Napi::Env env);
 Napi::Value IdmapTree(const Napi::CallbackInfo &info); // issue 3: idmap.cc
 
 // issue 4: seccomp.cc

@@ -1,0 +1,47 @@
+/**
+ * Calls into native/host/ (the plain-C host library the front binary links
+ * too): its errors become TsrunErrors with their stable code, its warnings
+ * go to the caller's warn.
+ */
+import { TsrunError, type ErrorCode } from '../errors.js';
+import type { HostOp, HostResult, NativeBinding } from './binding.js';
+
+type Warn = ((message: string) => void) | undefined;
+
+/** A native/host error (it carries `hostCode`) as the TsrunError it stands for; others unchanged. */
+export function fromHost(e: unknown, warn?: Warn): unknown {
+  const x = e as Error & { hostCode?: string; warnings?: string[] };
+  if (typeof x?.hostCode !== 'string') return e;
+  for (const w of x.warnings ?? []) warn?.(w);
+  return new TsrunError(x.hostCode as ErrorCode, x.message);
+}
+
+export function hostCall(native: NativeBinding, op: HostOp, root: string, id?: string, signal = 0, flag = false, warn?: Warn): HostResult {
+  let r: HostResult;
+  try {
+    r = native.host(op, root, id, signal, flag);
+  } catch (e) {
+    throw fromHost(e, warn);
+  }
+  for (const w of r.warnings) warn?.(w);
+  return r;
+}
+
+export async function hostCallAsync(
+  native: NativeBinding,
+  op: HostOp,
+  root: string,
+  id?: string,
+  signal = 0,
+  flag = false,
+  warn?: Warn,
+): Promise<HostResult> {
+  let r: HostResult;
+  try {
+    r = await native.hostAsync(op, root, id, signal, flag);
+  } catch (e) {
+    throw fromHost(e, warn);
+  }
+  for (const w of r.warnings) warn?.(w);
+  return r;
+}

@@ -1,0 +1,324 @@
+// host.cc — the addon's door to native/host/: the state record, a
+// container's status, start/kill/delete/pause/resume/ps, its cgroup's
+// freeze/thaw/pids/signal/destroy, hooks, and unmounting what a container
+// without a mount namespace left. The front binary calls the same C
+// directly; nothing here decides anything. Every command runs either on the
+// calling thread or, through hostAsync, on the libuv threadpool (it may
+// wait: delete for the init to die, start for the fifo, hooks for their
+// timeout), returning a promise.
+#include <napi.h>
+
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <string>
+#include <vector>
+
+extern "C" {
+#include "../host/host.h"
+}
+
+#include "binding.h"
+
+namespace tsrun {
+
+namespace {
+
+enum class Op { kState, kList, kStatus, kKill, kDelete, kStart, kPause, kResume, kPs };
+
+// One host command: its inputs, what it produced, and what it said.
+struct HostCall {
+  Op op;
+  std::string root, id;
+  int sig = 0;
+  bool flag = false; // kill --all, delete --force, state pretty
+  int rc = 0;
+  struct tsrun_err err = {"", ""};
+  std::vector<std::string> warnings;
+  std::string out;
+  std::vector<pid_t> pids;
+  enum tsrun_status status = TSRUN_STOPPED;
+
+  static void Warn(void *arg, const char *message) { static_cast<HostCall *>(arg)->warnings.emplace_back(message); }
+
+  void Run() {
+    struct tsrun_host h = {root.c_str(), Warn, this};
+    const char *cid = id.c_str();
+    struct tsrun_buf b = {nullptr, 0, 0};
+    switch (op) {
+      case Op::kState: {
+        struct tsrun_state s;
+        rc = tsrun_state_load(&h, cid, &s, &err);
+        if (rc == 0) {
+          rc = tsrun_state_json(&s, flag ? 1 : 0, &b) < 0 ? tsrun_err_set(&err, "ESYSTEM", "out of memory") : 0;
+          tsrun_state_free(&s);
+        }
+        break;
+      }
+      case Op::kList: rc = tsrun_host_list(&h, &b, &err); break;
+      case Op::kStatus: rc = tsrun_host_status(&h, cid, &status, &err); break;
+      case Op::kKill: rc = tsrun_host_kill(&h, cid, sig, flag, &err); break;
+      case Op::kDelete: rc = tsrun_host_delete(&h, cid, flag, &err); break;
+      case Op::kStart: rc = tsrun_host_start(&h, cid, &err); break;
+      case Op::kPause: rc = tsrun_host_pause(&h, cid, &err); break;
+      case Op::kResume: rc = tsrun_host_resume(&h, cid, &err); break;
+      case Op::kPs: {
+        pid_t *p = nullptr;
+        size_t n = 0;
+        rc = tsrun_host_ps(&h, cid, &p, &n, &err);
+        pids.assign(p, p + n);
+        free(p);
+        break;
+      }
+    }
+    if (b.data) out.assign(b.data, b.len);
+    tsrun_buf_free(&b);
+  }
+
+  // {warnings, out?, status?, pids?}: what the TypeScript side reads.
+  Napi::Value Result(Napi::Env env) const {
+    Napi::Object o = Napi::Object::New(env);
+    Napi::Array w = Napi::Array::New(env, warnings.size());
+    for (size_t i = 0; i < warnings.size(); i++) w.Set(i, Napi::String::New(env, warnings[i]));
+    o.Set("warnings", w);
+    if (op == Op::kState || op == Op::kList) o.Set("out", Napi::String::New(env, out));
+    if (op == Op::kStatus) o.Set("status", Napi::String::New(env, tsrun_status_names[status]));
+    if (op == Op::kPs) {
+      Napi::Array a = Napi::Array::New(env, pids.size());
+      for (size_t i = 0; i < pids.size(); i++) a.Set(i, Napi::Number::New(env, pids[i]));
+      o.Set("pids", a);
+    }
+    return o;
+  }
+};
+
+// The error of a host call: its message, and the stable code of
+// lib/errors.ts in `hostCode` (lib/native/binding.ts makes it a TsrunError).
+Napi::Error HostError(Napi::Env env, const struct tsrun_err &e, const std::vector<std::string> &warnings) {
+  Napi::Error x = Napi::Error::New(env, e.message);
+  x.Set("hostCode", Napi::String::New(env, e.code));
+  Napi::Array w = Napi::Array::New(env, warnings.size());
+  for (size_t i = 0; i < warnings.size(); i++) w.Set(i, Napi::String::New(env, warnings[i]));
+  x.Set("warnings", w);
+  return x;
+}
+
+bool ParseCall(const Napi::CallbackInfo &info, size_t first, HostCall &c) {
+  std::string op = info[first].As<Napi::String>();
+  static const struct {
+    const char *name;
+    Op op;
+  } ops[] = {{"state", Op::kState}, {"list", Op::kList},     {"status", Op::kStatus},
+             {"kill", Op::kKill},   {"delete", Op::kDelete}, {"start", Op::kStart},
+             {"pause", Op::kPause}, {"resume", Op::kResume}, {"ps", Op::kPs}};
+  bool found = false;
+  for (const auto &o : ops)
+    if (op == o.name) {
+      c.op = o.op;
+      found = true;
+    }
+  if (!found) return false;
+  c.root = info[first + 1].As<Napi::String>().Utf8Value();
+  if (info.Length() > first + 2 && info[first + 2].IsString()) c.id = info[first + 2].As<Napi::String>().Utf8Value();
+  if (info.Length() > first + 3 && info[first + 3].IsNumber()) c.sig = info[first + 3].As<Napi::Number>().Int32Value();
+  if (info.Length() > first + 4 && info[first + 4].IsBoolean()) c.flag = info[first + 4].As<Napi::Boolean>();
+  return true;
+}
+
+class HostWorker : public Napi::AsyncWorker {
+ public:
+  HostWorker(Napi::Env env, HostCall call)
+      : Napi::AsyncWorker(env), call_(std::move(call)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { call_.Run(); }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (call_.rc < 0)
+      deferred_.Reject(HostError(env, call_.err, call_.warnings).Value());
+    else
+      deferred_.Resolve(call_.Result(env));
+  }
+
+ private:
+  HostCall call_;
+  Napi::Promise::Deferred deferred_;
+};
+
+// A cgroup as state.json records it: {version, paths: {controller: dir}}.
+struct Cgroup {
+  std::vector<std::string> keys, paths;
+  std::vector<const char *> k, p;
+  struct tsrun_cgroup cg = {0, 0, nullptr, nullptr};
+  explicit Cgroup(const Napi::Object &o) {
+    cg.version = o.Get("version").As<Napi::Number>().Int32Value();
+    Napi::Object paths_obj = o.Get("paths").As<Napi::Object>();
+    Napi::Array names = paths_obj.GetPropertyNames();
+    for (uint32_t i = 0; i < names.Length(); i++) {
+      std::string key = names.Get(i).As<Napi::String>();
+      keys.push_back(key);
+      paths.push_back(paths_obj.Get(key).As<Napi::String>());
+    }
+    for (size_t i = 0; i < keys.size(); i++) {
+      k.push_back(keys[i].c_str());
+      p.push_back(paths[i].c_str());
+    }
+    cg.count = keys.size();
+    cg.keys = k.data();
+    cg.paths = p.data();
+  }
+};
+
+} // namespace
+
+// host(op, root, id?, signal?, flag?) → {warnings, out?, status?, pids?}; throws with hostCode.
+Napi::Value Host(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  HostCall c;
+  if (!ParseCall(info, 0, c)) {
+    Napi::TypeError::New(env, "host: unknown operation").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  c.Run();
+  if (c.rc < 0) {
+    HostError(env, c.err, c.warnings).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return c.Result(env);
+}
+
+// hostAsync(op, root, id?, signal?, flag?) → Promise of host()'s result, run on the threadpool.
+Napi::Value HostAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  HostCall c;
+  if (!ParseCall(info, 0, c)) {
+    Napi::TypeError::New(env, "hostAsync: unknown operation").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  auto *w = new HostWorker(env, std::move(c));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// cgroupOp(op, {version, paths}, signal?): frozen → boolean; pids → number[];
+// freeze, thaw, signal, destroy → undefined. Throws with hostCode.
+Napi::Value CgroupOp(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string op = info[0].As<Napi::String>();
+  Cgroup c(info[1].As<Napi::Object>());
+  struct tsrun_err e = {"", ""};
+  int rc = 0;
+  if (op == "frozen") return Napi::Boolean::New(env, tsrun_cgroup_frozen(&c.cg) != 0);
+  if (op == "pids") {
+    pid_t *p = nullptr;
+    size_t n = 0;
+    tsrun_cgroup_pids(&c.cg, &p, &n);
+    Napi::Array a = Napi::Array::New(env, n);
+    for (size_t i = 0; i < n; i++) a.Set(i, Napi::Number::New(env, p[i]));
+    free(p);
+    return a;
+  }
+  if (op == "freeze")
+    rc = tsrun_cgroup_freeze(&c.cg, &e);
+  else if (op == "thaw")
+    rc = tsrun_cgroup_thaw(&c.cg, &e);
+  else if (op == "signal")
+    rc = tsrun_cgroup_signal(&c.cg, info[2].As<Napi::Number>().Int32Value(), &e);
+  else if (op == "destroy")
+    rc = tsrun_cgroup_destroy(&c.cg, &e);
+  else {
+    Napi::TypeError::New(env, "cgroupOp: unknown operation").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (rc < 0) HostError(env, e, {}).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// runHooks(hooksJson, kind, input, nsPid, cwd|null, bpf|null, seccompFlags, warnOnly) → warnings[].
+// A failure (not warnOnly) throws with hostCode ECHILD and the hook named.
+Napi::Value RunHooks(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string hooks_json = info[0].As<Napi::String>();
+  std::string kind = info[1].As<Napi::String>();
+  std::string input = info[2].As<Napi::String>();
+  struct tsrun_hook_opts o = {};
+  o.ns_pid = info[3].As<Napi::Number>().Int32Value();
+  std::string cwd;
+  if (info[4].IsString()) {
+    cwd = info[4].As<Napi::String>().Utf8Value();
+    o.cwd = cwd.c_str();
+  }
+  if (info[5].IsTypedArray()) {
+    Napi::Uint8Array bpf = info[5].As<Napi::Uint8Array>();
+    o.seccomp_bpf = bpf.Data();
+    o.seccomp_len = bpf.ByteLength();
+  }
+  o.seccomp_flags = info[6].As<Napi::Number>().Uint32Value();
+  bool warn_only = info[7].As<Napi::Boolean>();
+
+  const char *perr = nullptr;
+  struct tsrun_json *hooks = tsrun_json_parse(hooks_json.data(), hooks_json.size(), &perr);
+  if (!hooks) {
+    Napi::TypeError::New(env, std::string("runHooks: ") + (perr ? perr : "bad JSON")).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  std::vector<std::string> warnings;
+  struct tsrun_host h = {
+      "", [](void *arg, const char *m) { static_cast<std::vector<std::string> *>(arg)->emplace_back(m); }, &warnings};
+  struct tsrun_err e = {"", ""};
+  int rc = tsrun_run_hook_list(&h, hooks, kind.c_str(), input.c_str(), &o, warn_only, &e);
+  tsrun_json_free(hooks);
+  if (rc < 0) {
+    HostError(env, e, warnings).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Array w = Napi::Array::New(env, warnings.size());
+  for (size_t i = 0; i < warnings.size(); i++) w.Set(i, Napi::String::New(env, warnings[i]));
+  return w;
+}
+
+// unmountUnder(rootfs) → warnings[]
+Napi::Value UnmountUnder(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string rootfs = info[0].As<Napi::String>();
+  std::vector<std::string> warnings;
+  struct tsrun_host h = {
+      "", [](void *arg, const char *m) { static_cast<std::vector<std::string> *>(arg)->emplace_back(m); }, &warnings};
+  tsrun_unmount_under(&h, rootfs.c_str());
+  Napi::Array w = Napi::Array::New(env, warnings.size());
+  for (size_t i = 0; i < warnings.size(); i++) w.Set(i, Napi::String::New(env, warnings[i]));
+  return w;
+}
+
+// parseSignal(text) → the number, or -1 when it names no signal.
+Napi::Value ParseSignal(const Napi::CallbackInfo &info) {
+  std::string text = info[0].As<Napi::String>();
+  return Napi::Number::New(info.Env(), tsrun_parse_signal(text.c_str()));
+}
+
+// procStartTime(pid) → {startTime, state} | null (gone).
+Napi::Value ProcStartTime(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  char st = 0;
+  unsigned long long t = tsrun_proc_start_time(info[0].As<Napi::Number>().Int32Value(), &st);
+  if (!t) return env.Null();
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("startTime", Napi::Number::New(env, (double)t));
+  o.Set("state", Napi::String::New(env, std::string(1, st)));
+  return o;
+}
+
+// The keys of state.json, in the order lib/container/state.ts writes them.
+Napi::Value StateKeys(Napi::Env env) {
+  static const char *const keys[] = {
+#define TSRUN_KEY(k) #k,
+      TSRUN_STATE_KEYS(TSRUN_KEY)
+#undef TSRUN_KEY
+  };
+  Napi::Array a = Napi::Array::New(env, sizeof keys / sizeof keys[0]);
+  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) a.Set(i, Napi::String::New(env, keys[i]));
+  return a;
+}
+
+} // namespace tsrun

@@ -1,0 +1,327 @@
+/* main.c — tsrun's front: the binary bin/tsrun points at. It serves the
+ * commands engines call most often (state, list, kill, delete, start,
+ * pause, resume, ps --format json) from the state directory with the host
+ * library (native/host/), the same code the addon gives TypeScript, so no
+ * JavaScript engine starts for them. Everything else — create, run, exec,
+ * spec, features, update, events, help, --debug, any flag it does not know —
+ * goes to the JavaScript CLI with argv, the environment and every fd
+ * untouched (execve). */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+
+struct globals {
+  const char *root;
+  const char *log;
+  int json;
+};
+
+static char *const *g_argv;
+static int g_argc;
+
+/* The package root: the front lives in <root>/build/. */
+static int package_root(char *buf, size_t size) {
+  ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  for (int i = 0; i < 2; i++) {
+    char *slash = strrchr(buf, '/');
+    if (!slash) return -1;
+    *slash = 0;
+  }
+  return 0;
+}
+
+/* Hands the command line, unchanged, to the JavaScript CLI. */
+__attribute__((noreturn)) static void to_javascript(void) {
+  char root[4096], engine[4096] = "", script[4200], file[4200];
+  if (package_root(root, sizeof root) < 0) {
+    fprintf(stderr, "tsrun: cannot find the package root from /proc/self/exe\n");
+    _exit(1);
+  }
+  /* The JavaScript engine the build chose (scripts/postbuild.mjs). */
+  snprintf(file, sizeof file, "%s/dist/engine", root);
+  int fd = open(file, O_RDONLY | O_CLOEXEC);
+  if (fd >= 0) {
+    ssize_t n = read(fd, engine, sizeof engine - 1);
+    close(fd);
+    if (n > 0) engine[n] = 0;
+    char *nl = strchr(engine, '\n');
+    if (nl) *nl = 0;
+  }
+  if (!engine[0]) snprintf(engine, sizeof engine, "/usr/bin/node");
+  snprintf(script, sizeof script, "%s/dist/tsrun.mjs", root);
+  char **argv = calloc((size_t)g_argc + 2, sizeof *argv);
+  if (!argv) _exit(1);
+  argv[0] = engine;
+  argv[1] = script;
+  for (int i = 1; i < g_argc; i++) argv[i + 1] = g_argv[i];
+  execv(engine, argv);
+  fprintf(stderr, "tsrun: cannot run %s: %s\n", engine, strerror(errno));
+  _exit(1);
+}
+
+static void log_line(const struct globals *g, const char *level, const char *msg) {
+  if (!g->log) return;
+  char when[32];
+  time_t now = time(NULL);
+  strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+  struct tsrun_buf b = {0};
+  if (g->json) {
+    tsrun_buf_str(&b, "{\"level\":");
+    tsrun_buf_json_string(&b, level);
+    tsrun_buf_str(&b, ",\"msg\":");
+    tsrun_buf_json_string(&b, msg);
+    tsrun_buf_str(&b, ",\"time\":");
+    tsrun_buf_json_string(&b, when);
+    tsrun_buf_str(&b, "}\n");
+  } else {
+    tsrun_buf_str(&b, "time=\"");
+    tsrun_buf_str(&b, when);
+    tsrun_buf_str(&b, "\" level=");
+    tsrun_buf_str(&b, level);
+    tsrun_buf_str(&b, " msg=");
+    tsrun_buf_json_string(&b, msg);
+    tsrun_buf_str(&b, "\n");
+  }
+  int fd = open(g->log, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  if (fd >= 0 && b.data) {
+    ssize_t ignored = write(fd, b.data, b.len);
+    (void)ignored;
+  }
+  if (fd >= 0) close(fd);
+  tsrun_buf_free(&b);
+}
+
+static void write_all(int fd, const char *s, size_t n) {
+  while (n) {
+    ssize_t w = write(fd, s, n);
+    if (w < 0 && errno == EINTR) continue;
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+static void on_warning(void *arg, const char *msg) {
+  const struct globals *g = arg;
+  log_line(g, "warning", msg);
+  dprintf(2, "tsrun: warning: %s\n", msg);
+}
+
+static int fail(const struct globals *g, const char *cmd, const struct tsrun_err *e) {
+  char msg[1200];
+  snprintf(msg, sizeof msg, "%s: %s", cmd, e->message);
+  log_line(g, "error", msg);
+  dprintf(2, "tsrun: %s\n", msg);
+  return 1;
+}
+
+/* One flag of a command: its names and whether it takes a value. */
+struct flag {
+  const char *name, *alias;
+  int value;
+};
+
+/* The command's flags → values (NULL: absent; "true"/"false" for booleans),
+ * its positionals → pos[]; 0, or -1 for anything unknown (the JavaScript CLI
+ * then says what is wrong). Flags only before the first positional when
+ * flags_first (ps). */
+static int parse(char **args, int n, const struct flag *flags, const char **values, const char **pos, int max_pos,
+                 int *npos, int flags_first) {
+  *npos = 0;
+  int only_pos = 0;
+  for (int i = 0; i < n; i++) {
+    const char *a = args[i];
+    if (only_pos || a[0] != '-' || !strcmp(a, "-")) {
+      if (*npos == max_pos) return -1;
+      pos[(*npos)++] = a;
+      if (flags_first) only_pos = 1;
+      continue;
+    }
+    if (!strcmp(a, "--")) {
+      only_pos = 1;
+      continue;
+    }
+    const char *name = a + (a[1] == '-' ? 2 : 1);
+    const char *eq = strchr(name, '=');
+    size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    int k = -1;
+    for (int j = 0; flags[j].name; j++)
+      if ((strlen(flags[j].name) == len && !strncmp(flags[j].name, name, len)) ||
+          (flags[j].alias && strlen(flags[j].alias) == len && !strncmp(flags[j].alias, name, len)))
+        k = j;
+    if (k < 0) return -1;
+    if (!flags[k].value) {
+      if (eq && strcmp(eq + 1, "true") && strcmp(eq + 1, "false")) return -1;
+      values[k] = eq ? eq + 1 : "true";
+      continue;
+    }
+    if (eq)
+      values[k] = eq + 1;
+    else if (i + 1 < n)
+      values[k] = args[++i];
+    else
+      return -1;
+  }
+  return 0;
+}
+
+static int is_true(const char *v) {
+  return v && !strcmp(v, "true");
+}
+
+/* list --format table: runc's columns, each padded to its widest cell + 3. */
+static void print_table(const struct tsrun_json *states) {
+  static const char *const heads[6] = {"ID", "PID", "STATUS", "BUNDLE", "CREATED", "OWNER"};
+  static const char *const keys[6] = {"id", "pid", "status", "bundle", "created", "owner"};
+  size_t widths[6];
+  for (int c = 0; c < 6; c++) widths[c] = strlen(heads[c]);
+  char num[32];
+  for (size_t r = 0; r < states->count; r++)
+    for (int c = 0; c < 6; c++) {
+      const char *v = c == 1 ? (snprintf(num, sizeof num, "%.0f", tsrun_json_num(states->items[r], "pid", 0)), num)
+                             : tsrun_json_str(states->items[r], keys[c]);
+      size_t l = v ? strlen(v) : 0;
+      if (l > widths[c]) widths[c] = l;
+    }
+  struct tsrun_buf b = {0};
+  for (size_t r = 0; r <= states->count; r++) {
+    for (int c = 0; c < 6; c++) {
+      const char *v = r == 0 ? heads[c]
+                      : c == 1
+                          ? (snprintf(num, sizeof num, "%.0f", tsrun_json_num(states->items[r - 1], "pid", 0)), num)
+                          : tsrun_json_str(states->items[r - 1], keys[c]);
+      if (!v) v = "";
+      tsrun_buf_str(&b, v);
+      if (c < 5)
+        for (size_t pad = strlen(v); pad < widths[c] + 3; pad++) tsrun_buf_str(&b, " ");
+    }
+    tsrun_buf_str(&b, "\n");
+  }
+  if (b.data) write_all(1, b.data, b.len);
+  tsrun_buf_free(&b);
+}
+
+int main(int argc, char **argv) {
+  g_argv = argv;
+  g_argc = argc;
+  struct globals g = {"/run/tsrun", NULL, 0};
+  int i = 1;
+  /* runc's global flags; anything else (-h, -v, --debug, …) is the JavaScript CLI's */
+  for (; i < argc && argv[i][0] == '-'; i++) {
+    const char *a = argv[i] + (argv[i][1] == '-' ? 2 : 1);
+    const char *eq = strchr(a, '=');
+    size_t len = eq ? (size_t)(eq - a) : strlen(a);
+    const char *value = eq ? eq + 1 : NULL;
+#define IS(n) (len == strlen(n) && !strncmp(a, n, len))
+    if (IS("root") || IS("log") || IS("log-format") || IS("rootless") || IS("criu")) {
+      if (!value && i + 1 >= argc) to_javascript();
+      if (!value) value = argv[++i];
+      if (IS("root"))
+        g.root = value;
+      else if (IS("log"))
+        g.log = value;
+      else if (IS("log-format")) {
+        if (strcmp(value, "json") && strcmp(value, "text")) to_javascript();
+        g.json = !strcmp(value, "json");
+      }
+    } else if (IS("systemd-cgroup")) {
+      if (value && strcmp(value, "true") && strcmp(value, "false")) to_javascript();
+    } else {
+      to_javascript();
+    }
+#undef IS
+  }
+  if (i >= argc) to_javascript();
+  const char *cmd = argv[i];
+  char **args = argv + i + 1;
+  int nargs = argc - i - 1;
+  struct tsrun_host h = {g.root, on_warning, &g};
+  struct tsrun_err e = {"", ""};
+  const char *values[4] = {0};
+  const char *pos[3] = {0};
+  int npos;
+
+  if (!strcmp(cmd, "state") || !strcmp(cmd, "start") || !strcmp(cmd, "pause") || !strcmp(cmd, "resume")) {
+    static const struct flag none[] = {{0, 0, 0}};
+    if (parse(args, nargs, none, values, pos, 1, &npos, 0) < 0 || npos != 1) to_javascript();
+    int rc;
+    if (!strcmp(cmd, "state")) {
+      struct tsrun_buf out = {0};
+      rc = tsrun_host_state(&h, pos[0], &out, &e);
+      if (rc == 0) write_all(1, out.data, out.len);
+      tsrun_buf_free(&out);
+    } else if (!strcmp(cmd, "start")) {
+      rc = tsrun_host_start(&h, pos[0], &e);
+    } else if (!strcmp(cmd, "pause")) {
+      rc = tsrun_host_pause(&h, pos[0], &e);
+    } else {
+      rc = tsrun_host_resume(&h, pos[0], &e);
+    }
+    return rc < 0 ? fail(&g, cmd, &e) : 0;
+  }
+  if (!strcmp(cmd, "kill")) {
+    static const struct flag flags[] = {{"all", "a", 0}, {0, 0, 0}};
+    if (parse(args, nargs, flags, values, pos, 2, &npos, 0) < 0 || npos < 1) to_javascript();
+    int sig = tsrun_parse_signal(npos > 1 ? pos[1] : "TERM");
+    if (sig < 0) to_javascript(); /* the JavaScript CLI words the usage error */
+    return tsrun_host_kill(&h, pos[0], sig, is_true(values[0]), &e) < 0 ? fail(&g, cmd, &e) : 0;
+  }
+  if (!strcmp(cmd, "delete")) {
+    static const struct flag flags[] = {{"force", "f", 0}, {0, 0, 0}};
+    if (parse(args, nargs, flags, values, pos, 1, &npos, 0) < 0 || npos != 1) to_javascript();
+    return tsrun_host_delete(&h, pos[0], is_true(values[0]), &e) < 0 ? fail(&g, cmd, &e) : 0;
+  }
+  if (!strcmp(cmd, "list")) {
+    static const struct flag flags[] = {{"format", "f", 1}, {"quiet", "q", 0}, {0, 0, 0}};
+    if (parse(args, nargs, flags, values, pos, 0, &npos, 0) < 0) to_javascript();
+    const char *format = values[0] ? values[0] : "table";
+    if (strcmp(format, "table") && strcmp(format, "json")) to_javascript();
+    struct tsrun_buf out = {0};
+    if (tsrun_host_list(&h, &out, &e) < 0) return fail(&g, cmd, &e);
+    if (!strcmp(format, "json") && !is_true(values[1])) {
+      tsrun_buf_str(&out, "\n");
+      write_all(1, out.data, out.len);
+    } else {
+      const char *err = NULL;
+      struct tsrun_json *states = tsrun_json_parse(out.data, out.len, &err);
+      if (!states) return fail(&g, cmd, &(struct tsrun_err){"ESYSTEM", "out of memory"});
+      if (is_true(values[1])) {
+        for (size_t k = 0; k < states->count; k++) dprintf(1, "%s\n", tsrun_json_str(states->items[k], "id"));
+      } else {
+        print_table(states);
+      }
+      tsrun_json_free(states);
+    }
+    tsrun_buf_free(&out);
+    return 0;
+  }
+  if (!strcmp(cmd, "ps")) {
+    static const struct flag flags[] = {{"format", "f", 1}, {0, 0, 0}};
+    /* the table runs ps(1): the JavaScript CLI's; json is what engines ask for */
+    if (parse(args, nargs, flags, values, pos, 1, &npos, 1) < 0 || npos != 1 || !values[0] || strcmp(values[0], "json"))
+      to_javascript();
+    pid_t *pids;
+    size_t n;
+    if (tsrun_host_ps(&h, pos[0], &pids, &n, &e) < 0) return fail(&g, cmd, &e);
+    struct tsrun_buf out = {0};
+    tsrun_buf_str(&out, "[");
+    for (size_t k = 0; k < n; k++) {
+      if (k) tsrun_buf_str(&out, ",");
+      tsrun_buf_int(&out, pids[k]);
+    }
+    tsrun_buf_str(&out, "]\n");
+    write_all(1, out.data, out.len);
+    tsrun_buf_free(&out);
+    free(pids);
+    return 0;
+  }
+  to_javascript();
+}

@@ -1,0 +1,256 @@
+/* cgroup.c — what the lifecycle commands do to a container's cgroup
+ * (v1: one directory per controller; v2: one directory): freeze and thaw
+ * (pause, resume, and v1's kill --all), list its processes, signal all of
+ * them, and remove it. Creating it and writing limits stays with
+ * lib/cgroups (create, update), which need the config. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+
+static void sleep_ms(int ms) {
+  struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&t, &t) < 0 && errno == EINTR) {
+  }
+}
+
+static const char *path_of(const struct tsrun_cgroup *cg, const char *key) {
+  for (size_t i = 0; i < cg->count; i++)
+    if (!strcmp(cg->keys[i], key)) return cg->paths[i];
+  return NULL;
+}
+
+/* The first line of dir/file, trimmed, into buf; -1 when it cannot be read. */
+static int read_line(const char *dir, const char *file, char *buf, size_t size) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, size - 1);
+  close(fd);
+  if (n < 0) return -1;
+  buf[n] = 0;
+  while (n > 0 && (buf[n - 1] == '\n' || buf[n - 1] == ' ')) buf[--n] = 0;
+  return 0;
+}
+
+static int write_str(const char *dir, const char *file, const char *value) {
+  char path[4200];
+  snprintf(path, sizeof path, "%s/%s", dir, file);
+  int fd = open(path, O_WRONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = write(fd, value, strlen(value));
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return n < 0 ? -1 : 0;
+}
+
+static const char *v2_dir(const struct tsrun_cgroup *cg) {
+  return cg->version == 2 ? path_of(cg, "") : NULL;
+}
+
+int tsrun_cgroup_frozen(const struct tsrun_cgroup *cg) {
+  char v[64];
+  if (cg->version == 2)
+    return v2_dir(cg) && read_line(v2_dir(cg), "cgroup.freeze", v, sizeof v) == 0 && !strcmp(v, "1");
+  const char *fz = path_of(cg, "freezer");
+  return fz && read_line(fz, "freezer.state", v, sizeof v) == 0 && (!strcmp(v, "FROZEN") || !strcmp(v, "FREEZING"));
+}
+
+int tsrun_cgroup_freeze(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
+  char v[256];
+  if (cg->version == 2) {
+    const char *d = v2_dir(cg);
+    if (!d || write_str(d, "cgroup.freeze", "1") < 0)
+      return tsrun_err_set(e, "ESYSTEM", "cannot freeze %s: %s", d ? d : "the cgroup", strerror(errno));
+    for (int i = 0; i < 500; i++) {
+      char path[4200];
+      snprintf(path, sizeof path, "%s/cgroup.events", d);
+      FILE *f = fopen(path, "re");
+      int frozen = 0;
+      while (f && fgets(v, sizeof v, f))
+        if (!strcmp(v, "frozen 1\n") || !strcmp(v, "frozen 1")) frozen = 1;
+      if (f) fclose(f);
+      if (frozen) return 0;
+      sleep_ms(10);
+    }
+    return tsrun_err_set(e, "ESYSTEM", "cgroup %s did not freeze", d);
+  }
+  const char *d = path_of(cg, "freezer");
+  if (!d) return tsrun_err_set(e, "EUNSUPPORTED", "the freezer cgroup controller is not mounted on this host");
+  for (int i = 0; i < 500; i++) {
+    if (write_str(d, "freezer.state", "FROZEN") < 0)
+      return tsrun_err_set(e, "ESYSTEM", "cannot freeze %s: %s", d, strerror(errno));
+    if (read_line(d, "freezer.state", v, sizeof v) == 0 && !strcmp(v, "FROZEN")) return 0;
+    sleep_ms(10);
+  }
+  write_str(d, "freezer.state", "THAWED");
+  return tsrun_err_set(e, "ESYSTEM", "cgroup %s did not freeze", d);
+}
+
+int tsrun_cgroup_thaw(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
+  if (cg->version == 2) {
+    const char *d = v2_dir(cg);
+    if (!d || write_str(d, "cgroup.freeze", "0") < 0)
+      return tsrun_err_set(e, "ESYSTEM", "cannot thaw %s: %s", d ? d : "the cgroup", strerror(errno));
+    return 0;
+  }
+  const char *d = path_of(cg, "freezer");
+  if (!d) return tsrun_err_set(e, "EUNSUPPORTED", "the freezer cgroup controller is not mounted on this host");
+  if (write_str(d, "freezer.state", "THAWED") < 0)
+    return tsrun_err_set(e, "ESYSTEM", "cannot thaw %s: %s", d, strerror(errno));
+  return 0;
+}
+
+/* Directory and every cgroup below it, deepest first (appended to *list). */
+static void subtree(const char *dir, char ***list, size_t *n) {
+  DIR *d = opendir(dir);
+  if (!d) return;
+  struct dirent *ent;
+  while ((ent = readdir(d))) {
+    if (ent->d_type != DT_DIR || !strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
+    char sub[4200];
+    snprintf(sub, sizeof sub, "%s/%s", dir, ent->d_name);
+    subtree(sub, list, n);
+  }
+  closedir(d);
+  char **l = realloc(*list, (*n + 1) * sizeof *l);
+  if (!l) return;
+  *list = l;
+  l[(*n)++] = strdup(dir);
+}
+
+static void free_list(char **list, size_t n) {
+  for (size_t i = 0; i < n; i++) free(list[i]);
+  free(list);
+}
+
+static int cmp_pid(const void *a, const void *b) {
+  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+/* The v1 directory whose cgroup.procs lists the container: pids, memory,
+ * freezer, devices, or any. */
+static const char *procs_dir(const struct tsrun_cgroup *cg) {
+  if (cg->version == 2) return v2_dir(cg);
+  static const char *const order[] = {"pids", "memory", "freezer", "devices"};
+  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
+    if (path_of(cg, order[i])) return path_of(cg, order[i]);
+  return cg->count ? cg->paths[0] : NULL;
+}
+
+int tsrun_cgroup_pids(const struct tsrun_cgroup *cg, pid_t **pids, size_t *count) {
+  *pids = NULL;
+  *count = 0;
+  const char *dir = procs_dir(cg);
+  if (!dir) return 0;
+  char **dirs = NULL;
+  size_t nd = 0;
+  subtree(dir, &dirs, &nd);
+  size_t cap = 0;
+  for (size_t i = 0; i < nd; i++) {
+    char path[4300];
+    snprintf(path, sizeof path, "%s/cgroup.procs", dirs[i]);
+    FILE *f = fopen(path, "re");
+    long v;
+    while (f && fscanf(f, "%ld", &v) == 1) {
+      if (*count == cap) {
+        pid_t *p = realloc(*pids, (cap = cap ? cap * 2 : 16) * sizeof *p);
+        if (!p) break;
+        *pids = p;
+      }
+      (*pids)[(*count)++] = (pid_t)v;
+    }
+    if (f) fclose(f);
+  }
+  free_list(dirs, nd);
+  if (*count) qsort(*pids, *count, sizeof **pids, cmp_pid);
+  return 0;
+}
+
+static void signal_pids(const struct tsrun_cgroup *cg, int sig) {
+  pid_t *pids;
+  size_t n;
+  tsrun_cgroup_pids(cg, &pids, &n);
+  for (size_t i = 0; i < n; i++) kill(pids[i], sig);
+  free(pids);
+}
+
+int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err *e) {
+  if (cg->version == 2) {
+    const char *d = v2_dir(cg);
+    char kill_file[4200];
+    snprintf(kill_file, sizeof kill_file, "%s/cgroup.kill", d ? d : "");
+    if (sig == SIGKILL && d && access(kill_file, F_OK) == 0) {
+      if (write_str(d, "cgroup.kill", "1") < 0)
+        return tsrun_err_set(e, "ESYSTEM", "cgroup.kill %s: %s", d, strerror(errno));
+      return 0;
+    }
+    /* twice: a child forked between the listing and the signal is caught next time */
+    signal_pids(cg, sig);
+    signal_pids(cg, sig);
+    return 0;
+  }
+  /* v1: frozen, nothing can fork away from the signal (runc does the same) */
+  const char *fz = path_of(cg, "freezer");
+  int can_freeze = fz && access(fz, F_OK) == 0;
+  int was_frozen = tsrun_cgroup_frozen(cg);
+  if (can_freeze && !was_frozen && tsrun_cgroup_freeze(cg, e) < 0) return -1;
+  signal_pids(cg, sig);
+  if (can_freeze && !was_frozen && tsrun_cgroup_thaw(cg, e) < 0) return -1;
+  if (was_frozen && sig == SIGKILL) return tsrun_cgroup_thaw(cg, e); /* a frozen v1 task dies only once thawed */
+  return 0;
+}
+
+static int rmdir_retry(char **dirs, size_t n, struct tsrun_err *e) {
+  for (size_t i = 0; i < n; i++) {
+    for (int tries = 0;; tries++) {
+      if (rmdir(dirs[i]) == 0 || errno == ENOENT) break;
+      if (errno == EBUSY && tries < 50) {
+        sleep_ms(20);
+        continue;
+      }
+      return tsrun_err_set(e, "ESYSTEM", "cannot remove cgroup %s: %s", dirs[i], strerrorname_np(errno));
+    }
+  }
+  return 0;
+}
+
+int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
+  int any = 0;
+  for (size_t i = 0; i < cg->count; i++) any |= access(cg->paths[i], F_OK) == 0;
+  if (!any) return 0;
+  for (int i = 0; i < 200; i++) {
+    pid_t *pids;
+    size_t n;
+    tsrun_cgroup_pids(cg, &pids, &n);
+    free(pids);
+    if (n == 0) break;
+    if (tsrun_cgroup_signal(cg, SIGKILL, e) < 0) return -1;
+    sleep_ms(10);
+  }
+  if (cg->version == 1 && tsrun_cgroup_frozen(cg) && tsrun_cgroup_thaw(cg, e) < 0) return -1;
+  /* each directory once (v1 controllers mounted together share one) */
+  for (size_t i = 0; i < cg->count; i++) {
+    int seen = 0;
+    for (size_t j = 0; j < i; j++) seen |= !strcmp(cg->paths[i], cg->paths[j]);
+    if (seen) continue;
+    char **dirs = NULL;
+    size_t nd = 0;
+    subtree(cg->paths[i], &dirs, &nd);
+    int rc = rmdir_retry(dirs, nd, e);
+    free_list(dirs, nd);
+    if (rc < 0) return -1;
+  }
+  return 0;
+}

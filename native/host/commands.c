@@ -1,0 +1,483 @@
+/* commands.c — the lifecycle commands that act on an existing container:
+ * state, list, kill, delete, start, pause, resume, ps. Each takes the
+ * container's lock, checks its status in one place, and uses the pieces of
+ * state.c, cgroup.c and hooks.c. The front binary and the addon both call
+ * these; the words of every error are runc's. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+
+static void sleep_ms(int ms) {
+  struct timespec t = {ms / 1000, (long)(ms % 1000) * 1000000L};
+  while (nanosleep(&t, &t) < 0 && errno == EINTR) {
+  }
+}
+
+static long elapsed_ms(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun_err *e) {
+  /* Non-blocking read end: a dead init cannot hang us. */
+  int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+  if (fd < 0) return tsrun_err_set(e, "ESYSTEM", "open exec fifo: %s", strerrorname_np(errno));
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  int got_byte = 0;
+  for (;;) {
+    char c;
+    ssize_t n = read(fd, &c, 1);
+    if (n == 1) {
+      got_byte = 1;
+      continue;
+    }
+    /* The writer's fd is close-on-exec: EOF after the byte means execve
+     * happened (a fast program may even have exited by now). Either way the
+     * program was released. */
+    if (n == 0 && got_byte) break;
+    if (n < 0 && errno != EAGAIN && errno != EINTR) {
+      int saved = errno;
+      close(fd);
+      return tsrun_err_set(e, "ESYSTEM", "read exec fifo: %s", strerrorname_np(saved));
+    }
+    if (!got_byte && kill(pid, 0) < 0 && errno == ESRCH) {
+      close(fd);
+      return 0; /* died before start */
+    }
+    if (timeout_ms >= 0 && elapsed_ms(&start) > timeout_ms) {
+      close(fd);
+      return tsrun_err_set(e, "ESYSTEM", "read exec fifo: ETIMEDOUT");
+    }
+    struct pollfd p = {fd, POLLIN, 0};
+    poll(&p, 1, 10);
+  }
+  close(fd);
+  return 1;
+}
+
+int tsrun_parse_signal(const char *text) {
+  static const struct {
+    const char *name;
+    int sig;
+  } names[] = {
+      {"HUP", SIGHUP},   {"INT", SIGINT},       {"QUIT", SIGQUIT}, {"ILL", SIGILL},     {"TRAP", SIGTRAP},
+      {"ABRT", SIGABRT}, {"IOT", SIGIOT},       {"BUS", SIGBUS},   {"FPE", SIGFPE},     {"KILL", SIGKILL},
+      {"USR1", SIGUSR1}, {"SEGV", SIGSEGV},     {"USR2", SIGUSR2}, {"PIPE", SIGPIPE},   {"ALRM", SIGALRM},
+      {"TERM", SIGTERM}, {"STKFLT", SIGSTKFLT}, {"CHLD", SIGCHLD}, {"CONT", SIGCONT},   {"STOP", SIGSTOP},
+      {"TSTP", SIGTSTP}, {"TTIN", SIGTTIN},     {"TTOU", SIGTTOU}, {"URG", SIGURG},     {"XCPU", SIGXCPU},
+      {"XFSZ", SIGXFSZ}, {"VTALRM", SIGVTALRM}, {"PROF", SIGPROF}, {"WINCH", SIGWINCH}, {"IO", SIGIO},
+      {"POLL", SIGPOLL}, {"PWR", SIGPWR},       {"SYS", SIGSYS},
+  };
+  if (!*text) return -1;
+  char *end;
+  if (text[0] >= '0' && text[0] <= '9') {
+    long n = strtol(text, &end, 10);
+    return !*end && n >= 0 && n <= 64 ? (int)n : -1; /* 0: only "is it alive?" */
+  }
+  const char *name = strncasecmp(text, "SIG", 3) ? text : text + 3;
+  for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+    if (!strcasecmp(name, names[i].name)) return names[i].sig;
+  /* real-time signals: RTMIN, RTMIN+n, RTMAX-n (glibc reserves 32 and 33) */
+  int base = 0;
+  if (!strncasecmp(name, "RTMIN", 5))
+    base = 34;
+  else if (!strncasecmp(name, "RTMAX", 5))
+    base = 64;
+  if (!base) return -1;
+  const char *rest = name + 5;
+  long off = 0;
+  if (*rest) {
+    if ((*rest != '+' && *rest != '-') || !rest[1]) return -1;
+    off = strtol(rest + 1, &end, 10);
+    if (*end || rest[1] < '0' || rest[1] > '9') return -1;
+    if (*rest == '-') off = -off;
+  }
+  long v = base + off;
+  return v >= 34 && v <= 64 ? (int)v : -1;
+}
+
+int tsrun_host_status(const struct tsrun_host *h, const char *id, enum tsrun_status *status, struct tsrun_err *e) {
+  struct tsrun_state s;
+  if (tsrun_state_load(h, id, &s, e) < 0) return -1;
+  *status = tsrun_state_status(&s);
+  tsrun_state_free(&s);
+  return 0;
+}
+
+int tsrun_host_state(const struct tsrun_host *h, const char *id, struct tsrun_buf *out, struct tsrun_err *e) {
+  struct tsrun_state s;
+  if (tsrun_state_load(h, id, &s, e) < 0) return -1;
+  int rc = tsrun_state_json(&s, 1, out);
+  tsrun_state_free(&s);
+  if (rc < 0 || tsrun_buf_str(out, "\n") < 0) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  return 0;
+}
+
+static int cmp_str(const void *a, const void *b) {
+  return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct tsrun_err *e) {
+  DIR *d = opendir(h->root);
+  if (tsrun_buf_str(out, "[") < 0) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  if (!d) {
+    if (errno != ENOENT) return tsrun_err_set(e, "ESYSTEM", "open %s: %s", h->root, strerror(errno));
+    return tsrun_buf_str(out, "]") < 0 ? tsrun_err_set(e, "ESYSTEM", "out of memory") : 0;
+  }
+  char **ids = NULL;
+  size_t n = 0;
+  struct dirent *ent;
+  while ((ent = readdir(d))) {
+    if (ent->d_name[0] == '.') continue;
+    char **more = realloc(ids, (n + 1) * sizeof *ids);
+    if (!more) break;
+    ids = more;
+    ids[n++] = strdup(ent->d_name);
+  }
+  closedir(d);
+  qsort(ids, n, sizeof *ids, cmp_str);
+  int first = 1, rc = 0;
+  for (size_t i = 0; i < n; i++) {
+    struct tsrun_state s;
+    struct tsrun_err ignored;
+    if (ids[i] && tsrun_state_load(h, ids[i], &s, &ignored) == 0) { /* else: raced with delete, or no state.json */
+      if (!first) rc |= tsrun_buf_str(out, ",");
+      rc |= tsrun_state_json(&s, 0, out);
+      first = 0;
+      tsrun_state_free(&s);
+    }
+    free(ids[i]);
+  }
+  free(ids);
+  rc |= tsrun_buf_str(out, "]");
+  return rc ? tsrun_err_set(e, "ESYSTEM", "out of memory") : 0;
+}
+
+/* Every process of the container: its cgroup's, else its pid namespace's
+ * (the init's alone without one). */
+static int processes(const struct tsrun_state *s, pid_t **pids, size_t *n) {
+  if (s->cgroup.version) return tsrun_cgroup_pids(&s->cgroup, pids, n);
+  *pids = NULL;
+  *n = 0;
+  if (!s->pid_namespace) {
+    if (!(*pids = malloc(sizeof **pids))) return -1;
+    (*pids)[(*n)++] = s->pid;
+    return 0;
+  }
+  char link[64], ns[128] = {0};
+  snprintf(link, sizeof link, "/proc/%d/ns/pid", (int)s->pid);
+  if (readlink(link, ns, sizeof ns - 1) < 0) return 0;
+  DIR *d = opendir("/proc");
+  if (!d) return -1;
+  struct dirent *ent;
+  size_t cap = 0;
+  while ((ent = readdir(d))) {
+    char *end;
+    long pid = strtol(ent->d_name, &end, 10);
+    if (*end || pid <= 0) continue;
+    char other[128] = {0};
+    snprintf(link, sizeof link, "/proc/%ld/ns/pid", pid);
+    if (readlink(link, other, sizeof other - 1) < 0 || strcmp(ns, other)) continue;
+    if (*n == cap) {
+      pid_t *p = realloc(*pids, (cap = cap ? cap * 2 : 16) * sizeof *p);
+      if (!p) break;
+      *pids = p;
+    }
+    (*pids)[(*n)++] = (pid_t)pid;
+  }
+  closedir(d);
+  return 0;
+}
+
+static void signal_all(const struct tsrun_state *s, int sig, struct tsrun_err *e, int *failed) {
+  if (s->cgroup.version) {
+    if (tsrun_cgroup_signal(&s->cgroup, sig, e) < 0) *failed = 1;
+    return;
+  }
+  pid_t *pids;
+  size_t n;
+  if (processes(s, &pids, &n) < 0) return;
+  for (size_t i = 0; i < n; i++) kill(pids[i], sig);
+  free(pids);
+}
+
+int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all, struct tsrun_err *e) {
+  int lock = tsrun_lock(h, id, 0, e);
+  if (lock < 0) return -1;
+  struct tsrun_state s;
+  int rc = tsrun_state_load(h, id, &s, e);
+  if (rc == 0) {
+    if (tsrun_state_status(&s) == TSRUN_STOPPED) {
+      /* runc: kill --all of a stopped container succeeds quietly */
+      if (!all) rc = tsrun_err_set(e, "ESTATE", "container not running");
+    } else if (all) {
+      int failed = 0;
+      signal_all(&s, sig, e, &failed);
+      rc = failed ? -1 : 0;
+    } else if (kill(s.pid, sig) < 0) {
+      rc = tsrun_err_set(e, "ESYSTEM", "kill: %s", strerrorname_np(errno));
+    }
+    tsrun_state_free(&s);
+  }
+  close(lock);
+  return rc;
+}
+
+/* rm -r of a container's state dir (one level of files, as it holds). */
+static void remove_dir(const char *dir) {
+  DIR *d = opendir(dir);
+  if (d) {
+    struct dirent *ent;
+    while ((ent = readdir(d))) {
+      if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
+      char p[4400];
+      snprintf(p, sizeof p, "%s/%s", dir, ent->d_name);
+      if (unlink(p) < 0 && errno == EISDIR) remove_dir(p);
+    }
+    closedir(d);
+  }
+  rmdir(dir);
+}
+
+/* What a container without a mount namespace mounted under its rootfs in
+ * ours: detached, deepest first (runc leaves them behind). */
+void tsrun_unmount_under(const struct tsrun_host *h, const char *rootfs) {
+  FILE *f = fopen("/proc/self/mountinfo", "re");
+  if (!f) return;
+  char **points = NULL;
+  size_t n = 0, rlen = strlen(rootfs);
+  char line[8192];
+  while (fgets(line, sizeof line, f)) {
+    char *p = line;
+    for (int i = 0; i < 4 && p; i++) p = strchr(p, ' ') ? strchr(p, ' ') + 1 : NULL;
+    if (!p) continue;
+    char *end = strchr(p, ' ');
+    if (end) *end = 0;
+    /* unescape \040 and friends */
+    char *w = p;
+    for (char *r = p; *r; r++) {
+      if (r[0] == '\\' && r[1] && r[2] && r[3]) {
+        *w++ = (char)((r[1] - '0') * 64 + (r[2] - '0') * 8 + (r[3] - '0'));
+        r += 3;
+      } else {
+        *w++ = *r;
+      }
+    }
+    *w = 0;
+    if (strncmp(p, rootfs, rlen) || (p[rlen] && p[rlen] != '/')) continue;
+    char **more = realloc(points, (n + 1) * sizeof *points);
+    if (!more) break;
+    points = more;
+    points[n++] = strdup(p);
+  }
+  fclose(f);
+  /* deepest first: the longest paths first */
+  for (size_t i = 1; i < n; i++)
+    for (size_t j = i; j > 0 && strlen(points[j - 1]) < strlen(points[j]); j--) {
+      char *t = points[j];
+      points[j] = points[j - 1];
+      points[j - 1] = t;
+    }
+  for (size_t i = 0; i < n; i++) {
+    if (umount2(points[i], MNT_DETACH | UMOUNT_NOFOLLOW) < 0 && errno != EINVAL)
+      tsrun_warn(h, "cleanup: unmount %s: %s", points[i], strerror(errno));
+    free(points[i]);
+  }
+  free(points);
+}
+
+/* Waits for the init to die (up to 10 s): it is never our child here. */
+static int wait_gone(const struct tsrun_state *s, struct tsrun_err *e) {
+  for (int i = 0; i < 1000; i++) {
+    char st = 0;
+    unsigned long long t = tsrun_proc_start_time(s->pid, &st);
+    if (t == 0 || t != s->pid_start_time || st == 'Z' || st == 'X') return 0;
+    /* our own child (run, or an API user): reap it */
+    waitpid(s->pid, NULL, WNOHANG | __WALL);
+    sleep_ms(10);
+  }
+  return tsrun_err_set(e, "ESYSTEM", "container init %d did not die after SIGKILL", (int)s->pid);
+}
+
+int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, struct tsrun_err *e) {
+  int lock = tsrun_lock(h, id, 0, e);
+  if (lock < 0) {
+    if (strcmp(e->code, "ENOTFOUND")) return -1;
+    /* a create that died half-way may have left a claimed dir behind */
+    char dir[4200];
+    snprintf(dir, sizeof dir, "%s/%s", h->root, id);
+    if (access(dir, F_OK) == 0) {
+      remove_dir(dir);
+      return 0;
+    }
+    return force ? 0 : -1;
+  }
+  struct tsrun_state s;
+  int rc = tsrun_state_load(h, id, &s, e);
+  if (rc < 0) {
+    close(lock);
+    return -1;
+  }
+  enum tsrun_status st = tsrun_state_status(&s);
+  if (st != TSRUN_STOPPED && st != TSRUN_CREATED && !force) {
+    rc = tsrun_err_set(e, "ESTATE", "cannot delete container %s that is not stopped: %s", id, tsrun_status_names[st]);
+  } else {
+    if (st != TSRUN_STOPPED) {
+      int failed = 0;
+      signal_all(&s, SIGKILL, e, &failed);
+      rc = failed ? -1 : wait_gone(&s, e);
+    }
+    /* kills what the init left behind (no pid namespace) and removes the cgroup */
+    if (rc == 0 && s.cgroup.version) rc = tsrun_cgroup_destroy(&s.cgroup, e);
+    if (rc == 0) {
+      if (s.host_mounts) tsrun_unmount_under(h, s.rootfs);
+      remove_dir(s.dir);
+      struct tsrun_err ignored;
+      tsrun_run_hooks(h, &s, "poststop", "stopped", NULL, 1, &ignored);
+    }
+  }
+  tsrun_state_free(&s);
+  close(lock);
+  return rc;
+}
+
+/* The container's seccomp filter as create compiled it, for startContainer hooks. */
+static void *load_bpf(const struct tsrun_state *s, size_t *len) {
+  *len = 0;
+  if (!s->seccomp) return NULL;
+  char path[4300];
+  snprintf(path, sizeof path, "%s/seccomp.bpf", s->dir);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return NULL;
+  struct stat st;
+  void *buf = NULL;
+  if (fstat(fd, &st) == 0 && st.st_size > 0 && (buf = malloc((size_t)st.st_size)) &&
+      read(fd, buf, (size_t)st.st_size) == st.st_size)
+    *len = (size_t)st.st_size;
+  close(fd);
+  if (!*len) {
+    free(buf);
+    buf = NULL;
+  }
+  return buf;
+}
+
+int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_err *e) {
+  int lock = tsrun_lock(h, id, 0, e);
+  if (lock < 0) return -1;
+  struct tsrun_state s;
+  int rc = tsrun_state_load(h, id, &s, e);
+  if (rc < 0) {
+    close(lock);
+    return -1;
+  }
+  switch (tsrun_state_status(&s)) {
+    case TSRUN_CREATED: break;
+    case TSRUN_STOPPED: rc = tsrun_err_set(e, "ESTATE", "cannot start a container that has stopped"); break;
+    case TSRUN_RUNNING: rc = tsrun_err_set(e, "ESTATE", "cannot start an already running container"); break;
+    default: rc = tsrun_err_set(e, "ESTATE", "cannot start a container in the paused state (%s)", id);
+  }
+  if (rc == 0) {
+    struct tsrun_hook_opts o = {.ns_pid = s.pid};
+    void *bpf = load_bpf(&s, &o.seccomp_len);
+    o.seccomp_bpf = bpf;
+    o.seccomp_flags = (unsigned)tsrun_json_num(s.seccomp, "flags", 0);
+    rc = tsrun_run_hooks(h, &s, "startContainer", "created", &o, 0, e);
+    free(bpf);
+    if (rc < 0) kill(s.pid, SIGKILL); /* the program must not run; the container is stopped */
+  }
+  if (rc == 0) {
+    char fifo[4300];
+    snprintf(fifo, sizeof fifo, "%s/exec.fifo", s.dir);
+    int out = tsrun_release_fifo(fifo, s.pid, 10000, e);
+    if (out >= 0) unlink(fifo);
+    if (out < 0)
+      rc = -1;
+    else if (out == 0)
+      rc = tsrun_err_set(e, "ESTATE", "cannot start a container that has stopped");
+  }
+  if (rc == 0) {
+    struct tsrun_err ignored;
+    tsrun_run_hooks(h, &s, "poststart", "running", NULL, 1, &ignored);
+  }
+  tsrun_state_free(&s);
+  close(lock);
+  return rc;
+}
+
+static int with_cgroup(const struct tsrun_host *h, const char *id, struct tsrun_state *s, int *lock,
+                       struct tsrun_err *e) {
+  *lock = tsrun_lock(h, id, 0, e);
+  if (*lock < 0) return -1;
+  if (tsrun_state_load(h, id, s, e) < 0) {
+    close(*lock);
+    return -1;
+  }
+  if (!s->cgroup.version) {
+    tsrun_state_free(s);
+    close(*lock);
+    return tsrun_err_set(e, "EUNSUPPORTED", "container %s has no cgroup (created without cgroup support)", id);
+  }
+  return 0;
+}
+
+int tsrun_host_pause(const struct tsrun_host *h, const char *id, struct tsrun_err *e) {
+  struct tsrun_state s;
+  int lock;
+  if (with_cgroup(h, id, &s, &lock, e) < 0) return -1;
+  enum tsrun_status st = tsrun_state_status(&s);
+  int rc = st != TSRUN_RUNNING && st != TSRUN_CREATED ? tsrun_err_set(e, "ESTATE", "container not running")
+                                                      : tsrun_cgroup_freeze(&s.cgroup, e);
+  tsrun_state_free(&s);
+  close(lock);
+  return rc;
+}
+
+int tsrun_host_resume(const struct tsrun_host *h, const char *id, struct tsrun_err *e) {
+  struct tsrun_state s;
+  int lock;
+  if (with_cgroup(h, id, &s, &lock, e) < 0) return -1;
+  int rc = tsrun_state_status(&s) != TSRUN_PAUSED ? tsrun_err_set(e, "ESTATE", "container not paused")
+                                                  : tsrun_cgroup_thaw(&s.cgroup, e);
+  tsrun_state_free(&s);
+  close(lock);
+  return rc;
+}
+
+static int cmp_pid(const void *a, const void *b) {
+  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
+  return x < y ? -1 : x > y;
+}
+
+int tsrun_host_ps(const struct tsrun_host *h, const char *id, pid_t **pids, size_t *n, struct tsrun_err *e) {
+  *pids = NULL;
+  *n = 0;
+  int lock = tsrun_lock(h, id, 0, e);
+  if (lock < 0) return -1;
+  struct tsrun_state s;
+  int rc = tsrun_state_load(h, id, &s, e);
+  if (rc == 0) {
+    if (processes(&s, pids, n) < 0)
+      rc = tsrun_err_set(e, "ESYSTEM", "list processes: %s", strerror(errno));
+    else if (*n)
+      qsort(*pids, *n, sizeof **pids, cmp_pid);
+    tsrun_state_free(&s);
+  }
+  close(lock);
+  return rc;
+}

@@ -1,0 +1,310 @@
+/* hooks.c — running OCI hooks: one program, optionally inside the
+ * namespaces of a container process, with the state JSON on stdin (a memfd)
+ * and its output captured (another), killed with its process group at its
+ * timeout. The forked child does nothing but setns/chdir/dup2/seccomp/execve:
+ * it may be a copy of a multi-threaded Node. */
+#include <errno.h>
+#include <fcntl.h>
+#include <linux/filter.h>
+#include <linux/seccomp.h>
+#include <pthread.h>
+#include <sched.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/syscall.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "host.h"
+
+/* The namespaces a hook joins, in this order: the user namespace first (it
+ * is what lets the hook join the ones it owns, with the container's view of
+ * ids), the mount namespace last (their /proc files were opened before the
+ * fork, so only pid needs more: one more fork). */
+static const char *const namespaces[] = {"user", "cgroup", "ipc", "uts", "net", "pid", "mnt"};
+#define NS_COUNT (sizeof namespaces / sizeof namespaces[0])
+
+struct child {
+  int ns_fds[NS_COUNT];
+  int nns;
+  int join_pid, join_user;
+  int stdin_fd, out_fd;
+  const struct tsrun_hook_opts *o;
+};
+
+static long raw_fork(void) {
+  return syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
+}
+
+__attribute__((noreturn)) static void run_child(const struct child *c, const char *path, char *const argv[],
+                                                char *const envp[]) {
+  setpgid(0, 0); /* the parent kills the whole group on timeout */
+  for (int i = 0; i < c->nns; i++)
+    if (setns(c->ns_fds[i], 0) < 0) _exit(126);
+  /* In the container's user namespace, run as its root (the init is that
+   * during setup), not as the unmapped host root. */
+  if (c->join_user && (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)) _exit(126);
+  if (c->join_pid) {
+    /* setns(pid) affects children only: fork once more so the hook itself
+     * lives in the container's pid namespace. */
+    long pid = raw_fork();
+    if (pid < 0) _exit(126);
+    if (pid > 0) {
+      int status = 0;
+      while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {
+      }
+      if (WIFSIGNALED(status)) {
+        /* die of the same signal, so the runtime reports the hook's death
+         * ("killed by signal 31"), not an exit status it never had */
+        signal(WTERMSIG(status), SIG_DFL);
+        sigset_t one;
+        sigemptyset(&one);
+        sigaddset(&one, WTERMSIG(status));
+        sigprocmask(SIG_UNBLOCK, &one, NULL);
+        raise(WTERMSIG(status));
+        _exit(128 + WTERMSIG(status));
+      }
+      _exit(WEXITSTATUS(status));
+    }
+  }
+  /* Where runc's own hook processes stand: createContainer runs from the
+   * container's rootfs (still a path in its mount namespace, before
+   * pivot_root), so a relative path names the container's files. */
+  if (c->o && c->o->cwd && chdir(c->o->cwd) < 0) _exit(126);
+  dup2(c->stdin_fd, 0);
+  dup2(c->out_fd, 1);
+  dup2(c->out_fd, 2);
+  sigset_t none;
+  sigemptyset(&none);
+  sigprocmask(SIG_SETMASK, &none, NULL);
+  /* startContainer runs under the container's seccomp filter, as runc runs
+   * it from its init after the filter is loaded; we are root with every
+   * capability here, so no_new_privs is not needed to load it. A listener
+   * needs someone to hand it to: a hook gets no notify fd. */
+  if (c->o && c->o->seccomp_len) {
+    struct sock_fprog prog = {(unsigned short)(c->o->seccomp_len / sizeof(struct sock_filter)),
+                              (struct sock_filter *)c->o->seccomp_bpf};
+    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->o->seccomp_flags & ~(1u << 3), &prog) < 0) _exit(126);
+  }
+  execve(path, argv, envp);
+  _exit(127);
+}
+
+static int memfd_with(const char *data) {
+  int fd = (int)syscall(SYS_memfd_create, "tsrun-hook", MFD_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t len = strlen(data), off = 0;
+  while (off < len) {
+    ssize_t n = write(fd, data + off, len - off);
+    if (n < 0) {
+      if (errno == EINTR) continue;
+      close(fd);
+      return -1;
+    }
+    off += (size_t)n;
+  }
+  lseek(fd, 0, SEEK_SET);
+  return fd;
+}
+
+static long elapsed_ms(const struct timespec *start) {
+  struct timespec now;
+  clock_gettime(CLOCK_MONOTONIC, &now);
+  return (now.tv_sec - start->tv_sec) * 1000 + (now.tv_nsec - start->tv_nsec) / 1000000;
+}
+
+static void close_child(struct child *c) {
+  for (int i = 0; i < c->nns; i++) close(c->ns_fds[i]);
+  if (c->stdin_fd >= 0) close(c->stdin_fd);
+  if (c->out_fd >= 0) close(c->out_fd);
+}
+
+int tsrun_run_hook(const char *path, char *const argv[], char *const envp[], const char *input, int timeout_ms,
+                   const struct tsrun_hook_opts *o, struct tsrun_hook_result *r) {
+  memset(r, 0, sizeof *r);
+  struct child c = {.stdin_fd = -1, .out_fd = -1, .o = o};
+  if (o && o->seccomp_len && (o->seccomp_len % sizeof(struct sock_filter) || o->seccomp_len / 8 > 0xffff)) {
+    errno = EINVAL;
+    return -1;
+  }
+  if (o && o->ns_pid > 0) {
+    for (size_t i = 0; i < NS_COUNT; i++) {
+      char mine[128] = {0}, theirs[128] = {0}, self_link[64], their_link[64];
+      snprintf(self_link, sizeof self_link, "/proc/self/ns/%s", namespaces[i]);
+      snprintf(their_link, sizeof their_link, "/proc/%d/ns/%s", (int)o->ns_pid, namespaces[i]);
+      if (readlink(self_link, mine, sizeof mine - 1) < 0) continue; /* the kernel lacks it */
+      if (readlink(their_link, theirs, sizeof theirs - 1) < 0) {
+        int saved = errno;
+        close_child(&c);
+        errno = saved;
+        return -1;
+      }
+      if (!strcmp(mine, theirs)) continue;
+      int fd = open(their_link, O_RDONLY | O_CLOEXEC);
+      if (fd < 0) {
+        int saved = errno;
+        close_child(&c);
+        errno = saved;
+        return -1;
+      }
+      c.ns_fds[c.nns++] = fd;
+      if (!strcmp(namespaces[i], "pid")) c.join_pid = 1;
+      if (!strcmp(namespaces[i], "user")) c.join_user = 1;
+    }
+  }
+  c.stdin_fd = memfd_with(input);
+  c.out_fd = (int)syscall(SYS_memfd_create, "tsrun-hook-out", MFD_CLOEXEC);
+  if (c.stdin_fd < 0 || c.out_fd < 0) {
+    int saved = errno;
+    close_child(&c);
+    errno = saved;
+    return -1;
+  }
+  /* No handler of the caller's (Node's, when this runs in the addon) may
+   * run in the child before it has reset them. */
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old);
+  long pid = raw_fork();
+  if (pid == 0) run_child(&c, path, argv, envp);
+  int fork_errno = errno;
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  if (pid < 0) {
+    close_child(&c);
+    errno = fork_errno;
+    return -1;
+  }
+  struct timespec start;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  int status = 0;
+  for (;;) {
+    int rc = waitpid((pid_t)pid, &status, WNOHANG);
+    if (rc == (int)pid) break;
+    if (rc < 0 && errno != EINTR) break;
+    if (timeout_ms > 0 && elapsed_ms(&start) > timeout_ms && !r->timed_out) {
+      r->timed_out = 1;
+      kill(-(pid_t)pid, SIGKILL);
+      kill((pid_t)pid, SIGKILL);
+    }
+    struct timespec nap = {0, 2 * 1000 * 1000};
+    nanosleep(&nap, NULL);
+  }
+  size_t cap = 4096, len = 0;
+  r->output = malloc(cap);
+  ssize_t n;
+  while (r->output && len < 65536 && (n = pread(c.out_fd, r->output + len, cap - len - 1, (off_t)len)) > 0) {
+    len += (size_t)n;
+    if (len + 1 >= cap) {
+      char *b = realloc(r->output, cap *= 2);
+      if (!b) break;
+      r->output = b;
+    }
+  }
+  if (r->output) r->output[len < 65536 ? len : 65536] = 0;
+  close_child(&c);
+  r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+  r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  return 0;
+}
+
+/* Strips the output the way the TypeScript runner did (trim). */
+static const char *trimmed(char *s) {
+  if (!s) return "";
+  while (*s == ' ' || *s == '\n' || *s == '\t' || *s == '\r') s++;
+  size_t n = strlen(s);
+  while (n && (s[n - 1] == ' ' || s[n - 1] == '\n' || s[n - 1] == '\t' || s[n - 1] == '\r')) s[--n] = 0;
+  return s;
+}
+
+/* A JSON array of strings → a NULL-terminated argv (malloc'd, borrowing the strings). */
+static char **strings(const struct tsrun_json *a, const char *first) {
+  size_t n = a && a->type == TSRUN_JSON_ARRAY ? a->count : 0;
+  char **out = calloc(n + 2, sizeof *out);
+  if (!out) return NULL;
+  size_t k = 0;
+  for (size_t i = 0; i < n; i++)
+    if (a->items[i]->type == TSRUN_JSON_STRING) out[k++] = a->items[i]->str;
+  if (k == 0 && first) out[k++] = (char *)first;
+  return out;
+}
+
+/* The state a hook reads on stdin (runtime.md "State"). */
+static int hook_state(const struct tsrun_state *s, const char *status, struct tsrun_buf *b) {
+  int rc = tsrun_buf_str(b, "{\"ociVersion\":");
+  rc |= tsrun_buf_json_string(b, s->oci_version);
+  rc |= tsrun_buf_str(b, ",\"id\":");
+  rc |= tsrun_buf_json_string(b, s->id);
+  rc |= tsrun_buf_str(b, ",\"status\":");
+  rc |= tsrun_buf_json_string(b, status);
+  rc |= tsrun_buf_str(b, ",\"pid\":");
+  rc |= tsrun_buf_int(b, s->pid);
+  rc |= tsrun_buf_str(b, ",\"bundle\":");
+  rc |= tsrun_buf_json_string(b, s->bundle);
+  rc |= tsrun_buf_str(b, ",\"annotations\":{");
+  const struct tsrun_json *a = s->annotations;
+  for (size_t i = 0; a && a->type == TSRUN_JSON_OBJECT && i < a->count; i++) {
+    if (i) rc |= tsrun_buf_str(b, ",");
+    rc |= tsrun_buf_json_string(b, a->keys[i]);
+    rc |= tsrun_buf_str(b, ":");
+    rc |= tsrun_buf_json_string(b, a->items[i]->type == TSRUN_JSON_STRING ? a->items[i]->str : "");
+  }
+  rc |= tsrun_buf_str(b, "}}");
+  return rc ? -1 : 0;
+}
+
+int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hooks, const char *kind, const char *input,
+                        const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e) {
+  const struct tsrun_json *list = tsrun_json_get(hooks, kind);
+  if (!list || list->type != TSRUN_JSON_ARRAY || list->count == 0) return 0;
+  int rc = 0;
+  for (size_t i = 0; i < list->count && rc == 0; i++) {
+    const struct tsrun_json *hook = list->items[i];
+    const char *path = tsrun_json_str(hook, "path");
+    if (!path) continue;
+    double timeout = tsrun_json_num(hook, "timeout", 0);
+    char **argv = strings(tsrun_json_get(hook, "args"), path);
+    char **envp = strings(tsrun_json_get(hook, "env"), NULL);
+    char problem[768] = "";
+    struct tsrun_hook_result r;
+    if (!argv || !envp) {
+      snprintf(problem, sizeof problem, "out of memory");
+    } else if (tsrun_run_hook(path, argv, envp, input, timeout > 0 ? (int)(timeout * 1000) : 0, o, &r) < 0) {
+      snprintf(problem, sizeof problem, "%s", strerror(errno));
+    } else {
+      const char *out = trimmed(r.output);
+      const char *sep = *out ? ": " : "";
+      if (r.timed_out)
+        snprintf(problem, sizeof problem, "timed out after %gs%s%s", timeout, sep, out);
+      else if (r.signal)
+        snprintf(problem, sizeof problem, "killed by signal %d%s%s", r.signal, sep, out);
+      else if (r.code == 127 && !*out)
+        snprintf(problem, sizeof problem, "could not be executed");
+      else if (r.code != 0)
+        snprintf(problem, sizeof problem, "exit status %d%s%s", r.code, sep, out);
+      free(r.output);
+    }
+    free(argv);
+    free(envp);
+    if (!*problem) continue;
+    if (warn_only)
+      tsrun_warn(h, "%s hook #%zu (%s): %s", kind, i, path, problem);
+    else
+      rc = tsrun_err_set(e, "ECHILD", "%s hook #%zu (%s): %s", kind, i, path, problem);
+  }
+  return rc;
+}
+
+int tsrun_run_hooks(const struct tsrun_host *h, const struct tsrun_state *s, const char *kind, const char *status,
+                    const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e) {
+  const struct tsrun_json *list = tsrun_json_get(s->hooks, kind);
+  if (!list || list->type != TSRUN_JSON_ARRAY || list->count == 0) return 0;
+  struct tsrun_buf input = {0};
+  if (hook_state(s, status, &input) < 0) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  int rc = tsrun_run_hook_list(h, s->hooks, kind, input.data, o, warn_only, e);
+  tsrun_buf_free(&input);
+  return rc;
+}

@@ -1,0 +1,165 @@
+/*
+ * host.h — the runtime's parent-side host operations, in plain C, shared by
+ * the addon (which wraps them for TypeScript) and the front binary
+ * (native/front/, which serves the hot commands without starting a
+ * JavaScript engine): the state record, a container's status, releasing
+ * the exec fifo, signalling, freezing and removing its cgroup, running
+ * hooks, and the commands built from those (state, list, kill, delete,
+ * start, pause, resume, ps). One implementation, two front doors.
+ *
+ * Parent side only: these allocate. Errors come back as a tsrun_err with
+ * the stable code of lib/errors.ts and the message the CLI prints.
+ */
+#ifndef TSRUN_HOST_H
+#define TSRUN_HOST_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "json.h"
+
+/* The keys of state.json (lib/container/state.ts writes them; the addon
+ * exports this list so TypeScript writes no other). X(key) */
+#define TSRUN_STATE_KEYS(X)                                                \
+  X(ociVersion)   /* the config's */                                       \
+  X(id)           /* the container's */                                    \
+  X(pid)          /* the init's host pid */                                \
+  X(pidStartTime) /* its /proc/<pid>/stat start time: against pid reuse */ \
+  X(bundle)       /* absolute */                                           \
+  X(rootfs)       /* absolute */                                           \
+  X(created)      /* RFC 3339, nanoseconds, UTC */                         \
+  X(owner)        /* user name of the creator */                           \
+  X(annotations)  /* the config's */                                       \
+  X(pidNamespace) /* the init has its own pid namespace */                 \
+  X(hooks)        /* the config's (startContainer, poststart, poststop) */ \
+  X(cgroup)       /* {version, paths: {controller: dir}} */                \
+  X(hostMounts)   /* no mount namespace: mounts to undo at delete */       \
+  X(noNewKeyring) /* create --no-new-keyring */                            \
+  X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */
+
+struct tsrun_err {
+  const char *code; /* ENOTFOUND, ESTATE, EID, EUSAGE, EUNSUPPORTED, ESYSTEM, ECHILD */
+  char message[1024];
+};
+
+/* Sets e and returns -1. */
+int tsrun_err_set(struct tsrun_err *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+
+typedef void (*tsrun_warn_fn)(void *arg, const char *message);
+
+/* Where the containers live and who hears warnings (failed poststart and
+ * poststop hooks, cleanup trouble: they do not fail the command). */
+struct tsrun_host {
+  const char *root;
+  tsrun_warn_fn warn;
+  void *warn_arg;
+};
+
+void tsrun_warn(const struct tsrun_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* ---- the state record --------------------------------------------------- */
+
+struct tsrun_cgroup {
+  int version;        /* 0: none recorded, 1, 2 */
+  size_t count;       /* v1: one path per controller ("" = the hybrid's unified dir); v2: one, "" */
+  const char **keys;  /* controllers */
+  const char **paths; /* their directories */
+};
+
+struct tsrun_state {
+  struct tsrun_json *doc; /* owns everything below */
+  char dir[4096];         /* <root>/<id> */
+  const char *oci_version, *id, *bundle, *rootfs, *created, *owner;
+  pid_t pid;
+  unsigned long long pid_start_time;
+  int pid_namespace, host_mounts;
+  const struct tsrun_json *annotations; /* object or NULL */
+  const struct tsrun_json *hooks;       /* object or NULL */
+  const struct tsrun_json *seccomp;     /* object or NULL: {flags, listenerPath, listenerMetadata} */
+  struct tsrun_cgroup cgroup;
+};
+
+enum tsrun_status { TSRUN_CREATED, TSRUN_RUNNING, TSRUN_PAUSED, TSRUN_STOPPED };
+extern const char *const tsrun_status_names[4];
+
+/* runc's id charset; EID otherwise. */
+int tsrun_check_id(const char *id, struct tsrun_err *e);
+/* Reads <root>/<id>/state.json; ENOTFOUND when there is none. */
+int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_state *s, struct tsrun_err *e);
+void tsrun_state_free(struct tsrun_state *s);
+enum tsrun_status tsrun_state_status(const struct tsrun_state *s);
+/* The /proc/<pid>/stat start time (field 22), 0 when the process is gone. */
+unsigned long long tsrun_proc_start_time(pid_t pid, char *state_letter);
+/* runc's state JSON: compact, or pretty with 2-space indents (`state`). */
+int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *out);
+
+/* flock(LOCK_EX or LOCK_SH) of a container's dir: the returned fd is the lock. */
+int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct tsrun_err *e);
+
+/* ---- cgroups -------------------------------------------------------------- */
+
+int tsrun_cgroup_frozen(const struct tsrun_cgroup *cg);
+int tsrun_cgroup_freeze(const struct tsrun_cgroup *cg, struct tsrun_err *e);
+int tsrun_cgroup_thaw(const struct tsrun_cgroup *cg, struct tsrun_err *e);
+/* Host pids of every process in the cgroup and below (malloc'd, sorted). */
+int tsrun_cgroup_pids(const struct tsrun_cgroup *cg, pid_t **pids, size_t *n);
+/* kill --all: cgroup.kill where there is one, else each pid (v1: frozen meanwhile). */
+int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err *e);
+/* Kills what is left and removes the cgroup directories (EBUSY retried briefly). */
+int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e);
+
+/* ---- hooks and the exec fifo ---------------------------------------------- */
+
+struct tsrun_hook_result {
+  int code;   /* exit status, -1 when killed */
+  int signal; /* the signal that killed it, 0 if none */
+  int timed_out;
+  char *output; /* stdout and stderr, interleaved, at most 64 KiB (malloc'd) */
+};
+
+struct tsrun_hook_opts {
+  pid_t ns_pid;            /* > 0: join every namespace of this process that differs from ours */
+  const char *cwd;         /* entered after the joins */
+  const void *seccomp_bpf; /* loaded just before execve (struct sock_filter[]) */
+  size_t seccomp_len;      /* bytes */
+  unsigned seccomp_flags;
+};
+
+/* Runs one hook program with `input` on stdin. -1 (errno) when it could not be started at all. */
+int tsrun_run_hook(const char *path, char *const argv[], char *const envp[], const char *input, int timeout_ms,
+                   const struct tsrun_hook_opts *o, struct tsrun_hook_result *r);
+/* The hooks of `kind` in a config's hooks object, each with `input` (the
+ * state JSON) on stdin: a failure is an ECHILD error naming the hook, or
+ * only a warning with warn_only. */
+int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hooks, const char *kind, const char *input,
+                        const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e);
+/* The runtime-spec hooks of `kind` in the state record, each with the state
+ * JSON (`status`) on stdin; failures are errors, or only warnings with warn_only. */
+int tsrun_run_hooks(const struct tsrun_host *h, const struct tsrun_state *s, const char *kind, const char *status,
+                    const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e);
+
+/* Opens exec.fifo for reading, takes the init's byte and waits for EOF (its
+ * execve closed the fifo): 1, or 0 when the init died before taking it. */
+int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun_err *e);
+
+/* ---- the commands --------------------------------------------------------- */
+
+int tsrun_host_status(const struct tsrun_host *h, const char *id, enum tsrun_status *status, struct tsrun_err *e);
+int tsrun_host_state(const struct tsrun_host *h, const char *id, struct tsrun_buf *out, struct tsrun_err *e);
+/* Every container's state JSON, as a JSON array (raced deletes skipped). */
+int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct tsrun_err *e);
+int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all, struct tsrun_err *e);
+int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, struct tsrun_err *e);
+int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_err *e);
+int tsrun_host_pause(const struct tsrun_host *h, const char *id, struct tsrun_err *e);
+int tsrun_host_resume(const struct tsrun_host *h, const char *id, struct tsrun_err *e);
+/* Host pids of the container's processes (sorted, malloc'd); none once stopped. */
+int tsrun_host_ps(const struct tsrun_host *h, const char *id, pid_t **pids, size_t *n, struct tsrun_err *e);
+/* Detaches every mount at or below rootfs in our mount namespace, deepest
+ * first: what the init of a container without a mount namespace mounted. */
+void tsrun_unmount_under(const struct tsrun_host *h, const char *rootfs);
+/* runc's signal names and numbers ("9", "KILL", "SIGKILL", "RTMIN+2"); -1 when unknown. */
+int tsrun_parse_signal(const char *text);
+
+#endif

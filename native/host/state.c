@@ -1,0 +1,260 @@
+/* state.c — the state record (state.json, written by lib/container/state.ts),
+ * a container's status, its lock, and runc's state JSON. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "host.h"
+
+const char *const tsrun_status_names[4] = {"created", "running", "paused", "stopped"};
+
+int tsrun_err_set(struct tsrun_err *e, const char *code, const char *fmt, ...) {
+  va_list ap;
+  va_start(ap, fmt);
+  e->code = code;
+  vsnprintf(e->message, sizeof e->message, fmt, ap);
+  va_end(ap);
+  return -1;
+}
+
+void tsrun_warn(const struct tsrun_host *h, const char *fmt, ...) {
+  if (!h->warn) return;
+  char msg[1024];
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(msg, sizeof msg, fmt, ap);
+  va_end(ap);
+  h->warn(h->warn_arg, msg);
+}
+
+int tsrun_check_id(const char *id, struct tsrun_err *e) {
+  size_t n = strlen(id);
+  int ok = n > 0 && n <= 1024 && !strstr(id, "..");
+  for (size_t i = 0; ok && i < n; i++) {
+    char c = id[i];
+    int alnum = (c >= 'A' && c <= 'Z') || (c >= 'a' && c <= 'z') || (c >= '0' && c <= '9');
+    ok = alnum || (i > 0 && (c == '_' || c == '.' || c == '+' || c == '-'));
+  }
+  if (ok) return 0;
+  struct tsrun_buf q = {0};
+  tsrun_buf_json_string(&q, id);
+  tsrun_err_set(e, "EID", "invalid container id %s: must match [A-Za-z0-9][A-Za-z0-9_.+-]* without \"..\"",
+                q.data ? q.data : "");
+  tsrun_buf_free(&q);
+  return -1;
+}
+
+static int read_file(const char *path, char **out, size_t *len) {
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  size_t cap = 4096, n = 0;
+  char *buf = malloc(cap);
+  for (;;) {
+    if (!buf) {
+      close(fd);
+      errno = ENOMEM;
+      return -1;
+    }
+    ssize_t r = read(fd, buf + n, cap - n - 1);
+    if (r < 0 && errno == EINTR) continue;
+    if (r < 0) {
+      int saved = errno;
+      free(buf);
+      close(fd);
+      errno = saved;
+      return -1;
+    }
+    if (r == 0) break;
+    n += (size_t)r;
+    if (n + 1 == cap) {
+      char *b = realloc(buf, cap *= 2);
+      if (!b) free(buf);
+      buf = b;
+    }
+  }
+  close(fd);
+  buf[n] = 0;
+  *out = buf;
+  *len = n;
+  return 0;
+}
+
+static void load_cgroup(struct tsrun_state *s) {
+  const struct tsrun_json *cg = tsrun_json_get(s->doc, "cgroup");
+  const struct tsrun_json *paths = tsrun_json_get(cg, "paths");
+  if (!cg || !paths || paths->type != TSRUN_JSON_OBJECT) return;
+  s->cgroup.version = (int)tsrun_json_num(cg, "version", 0);
+  s->cgroup.keys = calloc(paths->count ? paths->count : 1, sizeof(char *));
+  s->cgroup.paths = calloc(paths->count ? paths->count : 1, sizeof(char *));
+  if (!s->cgroup.keys || !s->cgroup.paths) return;
+  for (size_t i = 0; i < paths->count; i++) {
+    if (paths->items[i]->type != TSRUN_JSON_STRING) continue;
+    s->cgroup.keys[s->cgroup.count] = paths->keys[i];
+    s->cgroup.paths[s->cgroup.count++] = paths->items[i]->str;
+  }
+}
+
+int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_state *s, struct tsrun_err *e) {
+  memset(s, 0, sizeof *s);
+  if (tsrun_check_id(id, e) < 0) return -1;
+  snprintf(s->dir, sizeof s->dir, "%s/%s", h->root, id);
+  char file[4200];
+  snprintf(file, sizeof file, "%s/state.json", s->dir);
+  char *text;
+  size_t len;
+  if (read_file(file, &text, &len) < 0) {
+    if (errno == ENOENT || errno == ENOTDIR) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
+    return tsrun_err_set(e, "ESYSTEM", "read %s: %s", file, strerror(errno));
+  }
+  const char *perr = NULL;
+  s->doc = tsrun_json_parse(text, len, &perr);
+  free(text);
+  if (!s->doc || s->doc->type != TSRUN_JSON_OBJECT) {
+    tsrun_json_free(s->doc);
+    s->doc = NULL;
+    return tsrun_err_set(e, "ESYSTEM", "%s: %s", file, perr ? perr : "not an object");
+  }
+  s->oci_version = tsrun_json_str(s->doc, "ociVersion");
+  s->id = tsrun_json_str(s->doc, "id");
+  s->bundle = tsrun_json_str(s->doc, "bundle");
+  s->rootfs = tsrun_json_str(s->doc, "rootfs");
+  s->created = tsrun_json_str(s->doc, "created");
+  s->owner = tsrun_json_str(s->doc, "owner");
+  s->pid = (pid_t)tsrun_json_num(s->doc, "pid", 0);
+  s->pid_start_time = (unsigned long long)tsrun_json_num(s->doc, "pidStartTime", 0);
+  s->pid_namespace = tsrun_json_bool(s->doc, "pidNamespace");
+  s->host_mounts = tsrun_json_bool(s->doc, "hostMounts");
+  s->annotations = tsrun_json_get(s->doc, "annotations");
+  s->hooks = tsrun_json_get(s->doc, "hooks");
+  s->seccomp = tsrun_json_get(s->doc, "seccomp");
+  if (s->seccomp && s->seccomp->type != TSRUN_JSON_OBJECT) s->seccomp = NULL;
+  load_cgroup(s);
+  if (!s->id || !s->oci_version || !s->bundle || !s->rootfs || !s->created || !s->owner) {
+    tsrun_state_free(s);
+    return tsrun_err_set(e, "ESYSTEM", "%s: a field is missing", file);
+  }
+  return 0;
+}
+
+void tsrun_state_free(struct tsrun_state *s) {
+  free((void *)s->cgroup.keys);
+  free((void *)s->cgroup.paths);
+  tsrun_json_free(s->doc);
+  memset(s, 0, sizeof *s);
+}
+
+unsigned long long tsrun_proc_start_time(pid_t pid, char *state_letter) {
+  char path[64], buf[1024];
+  snprintf(path, sizeof path, "/proc/%d/stat", (int)pid);
+  int fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return 0;
+  buf[n] = 0;
+  /* comm may hold spaces and parentheses: the fields start after the last ")" */
+  char *p = strrchr(buf, ')');
+  if (!p || !p[1]) return 0;
+  p += 2;
+  if (state_letter) *state_letter = *p;
+  for (int field = 3; field < 22 && p; field++) {
+    p = strchr(p, ' ');
+    if (p) p++;
+  }
+  return p ? strtoull(p, NULL, 10) : 0;
+}
+
+/* The very process we started (same start time), and not a zombie. */
+static int alive(const struct tsrun_state *s) {
+  if (s->pid <= 0) return 0;
+  char st = 0;
+  unsigned long long t = tsrun_proc_start_time(s->pid, &st);
+  return t != 0 && t == s->pid_start_time && st != 'Z' && st != 'X';
+}
+
+enum tsrun_status tsrun_state_status(const struct tsrun_state *s) {
+  if (!alive(s)) return TSRUN_STOPPED;
+  if (s->cgroup.version && tsrun_cgroup_frozen(&s->cgroup)) return TSRUN_PAUSED;
+  char fifo[4200];
+  snprintf(fifo, sizeof fifo, "%s/exec.fifo", s->dir);
+  return access(fifo, F_OK) == 0 ? TSRUN_CREATED : TSRUN_RUNNING;
+}
+
+/* runc's state JSON, in its field order; annotations only when there are some. */
+int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *b) {
+  enum tsrun_status st = tsrun_state_status(s);
+  const char *nl = pretty ? "\n  " : "";
+  const char *sep = pretty ? ": " : ":";
+  int rc = 0;
+#define KEY(k) (rc |= tsrun_buf_str(b, nl), rc |= tsrun_buf_json_string(b, k), rc |= tsrun_buf_str(b, sep))
+  rc |= tsrun_buf_str(b, "{");
+  KEY("ociVersion");
+  rc |= tsrun_buf_json_string(b, s->oci_version);
+  rc |= tsrun_buf_str(b, ",");
+  KEY("id");
+  rc |= tsrun_buf_json_string(b, s->id);
+  rc |= tsrun_buf_str(b, ",");
+  KEY("pid");
+  rc |= tsrun_buf_int(b, st == TSRUN_STOPPED ? 0 : s->pid);
+  rc |= tsrun_buf_str(b, ",");
+  KEY("status");
+  rc |= tsrun_buf_json_string(b, tsrun_status_names[st]);
+  rc |= tsrun_buf_str(b, ",");
+  KEY("bundle");
+  rc |= tsrun_buf_json_string(b, s->bundle);
+  rc |= tsrun_buf_str(b, ",");
+  KEY("rootfs");
+  rc |= tsrun_buf_json_string(b, s->rootfs);
+  rc |= tsrun_buf_str(b, ",");
+  KEY("created");
+  rc |= tsrun_buf_json_string(b, s->created);
+  rc |= tsrun_buf_str(b, ",");
+  KEY("owner");
+  rc |= tsrun_buf_json_string(b, s->owner);
+  const struct tsrun_json *a = s->annotations;
+  if (a && a->type == TSRUN_JSON_OBJECT && a->count) {
+    rc |= tsrun_buf_str(b, ",");
+    KEY("annotations");
+    rc |= tsrun_buf_str(b, "{");
+    for (size_t i = 0; i < a->count; i++) {
+      if (a->items[i]->type != TSRUN_JSON_STRING) continue;
+      if (i) rc |= tsrun_buf_str(b, ",");
+      rc |= tsrun_buf_str(b, pretty ? "\n    " : "");
+      rc |= tsrun_buf_json_string(b, a->keys[i]);
+      rc |= tsrun_buf_str(b, sep);
+      rc |= tsrun_buf_json_string(b, a->items[i]->str);
+    }
+    rc |= tsrun_buf_str(b, pretty ? "\n  }" : "}");
+  }
+#undef KEY
+  rc |= tsrun_buf_str(b, pretty ? "\n}" : "}");
+  return rc ? -1 : 0;
+}
+
+int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct tsrun_err *e) {
+  if (tsrun_check_id(id, e) < 0) return -1;
+  char dir[4200], file[4300];
+  snprintf(dir, sizeof dir, "%s/%s", h->root, id);
+  snprintf(file, sizeof file, "%s/state.json", dir);
+  if (access(file, F_OK) < 0) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) {
+    if (errno == ENOENT) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
+    return tsrun_err_set(e, "ESYSTEM", "open %s: %s", dir, strerror(errno));
+  }
+  int rc;
+  do rc = flock(fd, shared ? LOCK_SH : LOCK_EX);
+  while (rc < 0 && errno == EINTR);
+  if (rc < 0) {
+    int saved = errno;
+    close(fd);
+    return tsrun_err_set(e, "ESYSTEM", "flock %s: %s", dir, strerror(saved));
+  }
+  return fd;
+}
