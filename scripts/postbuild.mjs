@@ -1,17 +1,22 @@
-// After tsc: record what the launcher and --version need at run time (the
-// absolute node binary: engines call us with no PATH; the git commit), and
-// bundle the CLI into one file, dist/tsrun.mjs: resolving ~100 ES modules
-// at every start cost ~90 ms per command.
+// After tsc: record what --version needs at run time (the git commit),
+// bundle the CLI into one file, dist/tsrun.mjs (resolving ~100 ES modules at
+// every start cost ~90 ms per command), and choose the JavaScript engine the
+// front (build/tsrun) hands the CLI to, written to dist/engine as the argv
+// prefix, one element per line:
+//   - Bun from node_modules (@oven/bun-linux-x64), the CLI compiled into one
+//     executable with its bytecode, dist/tsrun-cli: the fastest start
+//     measured (docs/performance.md);
+//   - else, or with TSRUN_CLI_ENGINE=node, the Node that runs this build
+//     with dist/tsrun.mjs.
 import { execFileSync } from 'node:child_process';
-import { mkdirSync, writeFileSync } from 'node:fs';
+import { existsSync, mkdirSync, rmSync, writeFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { build } from 'esbuild';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-mkdirSync(join(root, 'dist'), { recursive: true });
-// the JavaScript engine the front (build/tsrun) hands the CLI to
-writeFileSync(join(root, 'dist', 'engine'), `${process.execPath}\n`);
+const dist = join(root, 'dist');
+mkdirSync(dist, { recursive: true });
 let commit = 'unknown';
 try {
   commit = execFileSync('git', ['rev-parse', '--short', 'HEAD'], {
@@ -22,15 +27,29 @@ try {
 } catch {
   /* not a git checkout */
 }
-writeFileSync(join(root, 'dist', 'commit'), commit);
+writeFileSync(join(dist, 'commit'), commit);
 await build({
-  entryPoints: [join(root, 'dist', 'lib', 'cli', 'main.js')],
-  outfile: join(root, 'dist', 'tsrun.mjs'),
+  entryPoints: [join(dist, 'lib', 'cli', 'bin.js')],
+  outfile: join(dist, 'tsrun.mjs'),
   bundle: true,
   platform: 'node',
   format: 'esm',
-  target: 'node20',
+  target: 'node22',
   logLevel: 'warning',
   // the bundle is ESM: give any bundled CommonJS a require
   banner: { js: "import { createRequire as __tsrunRequire } from 'node:module'; const require = __tsrunRequire(import.meta.url);" },
 });
+
+const bun = join(root, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+const cli = join(dist, 'tsrun-cli');
+rmSync(cli, { force: true });
+let engine = [process.execPath, join(dist, 'tsrun.mjs')];
+if (process.env.TSRUN_CLI_ENGINE !== 'node' && existsSync(bun)) {
+  execFileSync(
+    bun,
+    ['build', join(dist, 'lib', 'cli', 'bin.js'), '--compile', '--bytecode', '--format=cjs', '--target=bun', '--outfile', cli],
+    { stdio: ['ignore', 'ignore', 'inherit'] },
+  );
+  engine = [cli];
+}
+writeFileSync(join(dist, 'engine'), engine.map((a) => `${a}\n`).join(''));

@@ -163,6 +163,3 @@ function describe(e: unknown): string {
   }
   return String(e);
 }
-
-const code = await main(process.argv.slice(2));
-process.exit(code);

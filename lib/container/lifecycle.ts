@@ -11,7 +11,6 @@
  * create removes the cgroup it made and the state dir.
  */
 import * as fs from 'node:fs';
-import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { loadBundle, type LoadedBundle } from '../config/load.js';
@@ -246,7 +245,7 @@ export class Lifecycle {
       bundle: loaded.bundle,
       rootfs: loaded.rootfs,
       created: rfc3339Nano(Date.now(), process.hrtime.bigint()),
-      owner: os.userInfo().username,
+      owner: this.native.userName(process.geteuid?.() ?? 0),
       annotations: spec.annotations ?? {},
       pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
       hooks: spec.hooks,

@@ -100,6 +100,8 @@ export interface NativeBinding extends SeccompNative {
   parseSignal(text: string): number;
   /** /proc/<pid>/stat's state letter and start time; null when the process is gone. */
   procStartTime(pid: number): { startTime: number; state: string } | null;
+  /** The passwd name of `uid` (getpwuid_r), or the uid itself: state.json's owner. */
+  userName(uid: number): string;
   /** The keys of state.json (TSRUN_STATE_KEYS in native/host/host.h). */
   readonly stateKeys: readonly string[];
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
@@ -140,9 +142,11 @@ let root: string | undefined;
 
 /** The package root (where build/ and dist/ live): the nearest directory
  * above this module with our package.json (works from dist/lib/… and from
- * the single-file bundle dist/tsrun.mjs alike). */
+ * the single-file bundle dist/tsrun.mjs alike), or the compiled CLI's. */
 export function packageRoot(): string {
   if (root) return root;
+  // the CLI compiled into one executable (scripts/postbuild.mjs): <root>/dist/tsrun-cli
+  if (process.versions.bun && path.basename(process.execPath) === 'tsrun-cli') return (root = path.dirname(path.dirname(process.execPath)));
   let dir = path.dirname(fileURLToPath(import.meta.url));
   for (;;) {
     try {

@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pwd.h>
 #include <pthread.h>
 #include <sched.h>
 #include <signal.h>
@@ -329,13 +330,13 @@ Napi::Value ReadInRoot(const Napi::CallbackInfo &info) {
   return Napi::String::New(env, out);
 }
 
-// unmount(path): umount2(MNT_DETACH | UMOUNT_NOFOLLOW), for the mounts a
-// container without a mount namespace left in ours.
-Napi::Value Unmount(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string path = info[0].As<Napi::String>();
-  if (umount2(path.c_str(), MNT_DETACH | UMOUNT_NOFOLLOW) < 0) return ThrowErrno(env, errno, "umount2");
-  return env.Undefined();
+// userName(uid) -> the passwd entry's name, or the uid as a string (runc's `owner`).
+Napi::Value UserName(const Napi::CallbackInfo &info) {
+  uid_t uid = info[0].As<Napi::Number>().Uint32Value();
+  struct passwd pw, *found = nullptr;
+  char buf[4096];
+  if (getpwuid_r(uid, &pw, buf, sizeof buf, &found) == 0 && found) return Napi::String::New(info.Env(), pw.pw_name);
+  return Napi::String::New(info.Env(), std::to_string(uid));
 }
 
 // setChildSubreaper(): orphans of the container come to us (run without a
@@ -396,7 +397,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));
   exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));
   exports.Set("readInRoot", Napi::Function::New(env, ReadInRoot));
-  exports.Set("unmount", Napi::Function::New(env, Unmount));
+  exports.Set("userName", Napi::Function::New(env, UserName));
   return exports;
 }
 

@@ -38,32 +38,44 @@ static int package_root(char *buf, size_t size) {
   return 0;
 }
 
-/* Hands the command line, unchanged, to the JavaScript CLI. */
+/* Hands the command line, unchanged, to the JavaScript CLI: dist/engine
+ * (scripts/postbuild.mjs) holds the argv prefix that runs it, one element
+ * per line (the compiled CLI alone, or an engine and its script). */
 __attribute__((noreturn)) static void to_javascript(void) {
-  char root[4096], engine[4096] = "", script[4200], file[4200];
+  char root[4096], file[4200];
+  static char prefix[8192];
   if (package_root(root, sizeof root) < 0) {
     fprintf(stderr, "tsrun: cannot find the package root from /proc/self/exe\n");
     _exit(1);
   }
-  /* The JavaScript engine the build chose (scripts/postbuild.mjs). */
   snprintf(file, sizeof file, "%s/dist/engine", root);
   int fd = open(file, O_RDONLY | O_CLOEXEC);
-  if (fd >= 0) {
-    ssize_t n = read(fd, engine, sizeof engine - 1);
-    close(fd);
-    if (n > 0) engine[n] = 0;
-    char *nl = strchr(engine, '\n');
-    if (nl) *nl = 0;
+  ssize_t n = fd >= 0 ? read(fd, prefix, sizeof prefix - 1) : -1;
+  if (fd >= 0) close(fd);
+  if (n <= 0) {
+    fprintf(stderr, "tsrun: cannot read %s: build tsrun first (npm run build)\n", file);
+    _exit(1);
   }
-  if (!engine[0]) snprintf(engine, sizeof engine, "/usr/bin/node");
-  snprintf(script, sizeof script, "%s/dist/tsrun.mjs", root);
-  char **argv = calloc((size_t)g_argc + 2, sizeof *argv);
+  prefix[n] = 0;
+  char *parts[8];
+  int np = 0;
+  for (char *line = prefix; *line && np < 8;) {
+    char *nl = strchr(line, '\n');
+    if (nl) *nl = 0;
+    if (*line) parts[np++] = line;
+    if (!nl) break;
+    line = nl + 1;
+  }
+  if (np == 0) {
+    fprintf(stderr, "tsrun: %s is empty: build tsrun first (npm run build)\n", file);
+    _exit(1);
+  }
+  char **argv = calloc((size_t)g_argc + (size_t)np + 1, sizeof *argv);
   if (!argv) _exit(1);
-  argv[0] = engine;
-  argv[1] = script;
-  for (int i = 1; i < g_argc; i++) argv[i + 1] = g_argv[i];
-  execv(engine, argv);
-  fprintf(stderr, "tsrun: cannot run %s: %s\n", engine, strerror(errno));
+  for (int i = 0; i < np; i++) argv[i] = parts[i];
+  for (int i = 1; i < g_argc; i++) argv[np + i - 1] = g_argv[i];
+  execv(parts[0], argv);
+  fprintf(stderr, "tsrun: cannot run %s: %s\n", parts[0], strerror(errno));
   _exit(1);
 }
 

@@ -17,13 +17,16 @@ import { IS_ROOT, ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '.
 const rootTest = IS_ROOT ? test.serial : test.skip;
 
 const FRONT = path.join(ROOT, 'build', 'tsrun');
-const ENGINE = fs.readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8').trim();
-const SCRIPT = path.join(ROOT, 'dist', 'tsrun.mjs');
+/** How the front runs the JavaScript CLI (scripts/postbuild.mjs): the compiled CLI, or an engine and its script. */
+const PREFIX = fs
+  .readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8')
+  .split('\n')
+  .filter(Boolean);
 
 /** A launcher that is the JavaScript CLI alone (no front), for runtime(). */
 const JS = (() => {
   const f = path.join(fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-js-')), 'tsrun-js');
-  fs.writeFileSync(f, `#!/bin/sh\nexec ${ENGINE} ${SCRIPT} "$@"\n`, { mode: 0o755 });
+  fs.writeFileSync(f, `#!/bin/sh\nexec ${PREFIX.join(' ')} "$@"\n`, { mode: 0o755 });
   return f;
 })();
 
@@ -173,7 +176,7 @@ rootTest('the hot commands run no JavaScript; any other command, flag or form go
   for (const args of handed) {
     const e = execs(args, root);
     t.true(e.length >= 2, `handed over: ${args.join(' ')}`); // ps's table runs ps(1) too
-    t.deepEqual(e[1], [ENGINE, SCRIPT, '--root', root, ...args], args.join(' '));
+    t.deepEqual(e[1], [...PREFIX, '--root', root, ...args], args.join(' '));
   }
   t.is(execs(['delete', '--force', id], root).length, 1);
   t.false(fs.existsSync(path.join(root, id)));

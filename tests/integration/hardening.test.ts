@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { IS_ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type RunResult } from '../helpers/bundle.js';
+import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type RunResult } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
@@ -165,7 +165,9 @@ rootTest('CVE-2019-5736 from inside: a process in the same pid namespace cannot 
   const a = makeBundle((s) => (s.process!.args = ['sleep', '30']));
   const { root, pid: pidA, remove } = createWaiting(t, a, 'dumpA');
   try {
-    t.regex(fs.readlinkSync(`/proc/${pidA}/exe`), /node/, 'the created init is still the runtime binary');
+    // the JavaScript CLI's binary (dist/engine's first line: tsrun-cli, or node)
+    const engine = fs.realpathSync(fs.readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8').split('\n')[0]!);
+    t.is(fs.readlinkSync(`/proc/${pidA}/exe`), engine, 'the created init is still the runtime binary');
     const probe = [
       'readlink /proc/1/exe 2>&1; echo "readlink=$?"',
       '(echo x >> /proc/1/exe) 2>&1; echo "write=$?"',
