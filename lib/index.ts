@@ -5,13 +5,20 @@
  * ```ts
  * import { Runtime } from 'tsrun';
  * const rt = new Runtime({ root: '/run/tsrun' });
- * rt.create('web', { bundle: '/srv/bundles/web' });
- * rt.start('web');
+ * await rt.create('web', { bundle: '/srv/bundles/web' });
+ * await rt.start('web');
  * console.log(rt.state('web').status); // "running"
  * await rt.delete('web', { force: true });
+ *
+ * const { status, stdout } = await rt.output('job', { bundle: '/srv/bundles/job' });
  * ```
  */
+import * as fs from 'node:fs';
+import * as net from 'node:net';
+import type { Readable, Writable } from 'node:stream';
+
 import { realHost } from './container/host.js';
+import { isAlive } from './container/procfs.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
 import { forwardSignals, superviseForeground } from './container/foreground.js';
 import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
@@ -45,7 +52,35 @@ export interface RuntimeOptions {
   onDebug?: (message: string) => void;
 }
 
-export type RuntimeCreateOptions = Omit<CreateOptions, 'detach'>;
+/**
+ * Where a container's (or an exec'd process's) fd 0, 1 or 2 goes:
+ * 'inherit' ours, 'ignore' /dev/null, 'pipe' a pipe to this process (a
+ * stream on the Container), or an fd of ours.
+ */
+export type StdioOption = 'inherit' | 'ignore' | 'pipe' | number;
+export type Stdio = StdioOption | readonly [StdioOption, StdioOption, StdioOption];
+
+export type RuntimeCreateOptions = Omit<CreateOptions, 'detach' | 'stdio'> & { stdio?: Stdio };
+
+/** A created container, as create() returns it. */
+export interface Container {
+  readonly id: string;
+  /** The init's host pid. */
+  readonly pid: number;
+  readonly state: StateJson;
+  /** Streams for the fds asked for as 'pipe' (else null). */
+  readonly stdin: Writable | null;
+  readonly stdout: Readable | null;
+  readonly stderr: Readable | null;
+}
+
+/** What a run or exec with captured output resolves to. */
+export interface Output {
+  /** The exit status: the code, or 128+N when killed by signal N. */
+  status: number;
+  stdout: Buffer;
+  stderr: Buffer;
+}
 
 /** What to exec: a whole process, or runc's exec flags applied to the container's config.json process. */
 export type ExecWhat = { process: Process } | ExecOverrides;
@@ -63,12 +98,20 @@ export interface RuntimeExecOptions {
   subCgroups?: string[];
   /** Appended to the process environment (socket activation's LISTEN_FDS). */
   extraEnv?: string[];
+  stdio?: Stdio;
 }
 
+/**
+ * The in-process runtime. Everything that waits (an init setting itself
+ * up, start's fifo, delete's kill, a process's exit) waits off the event
+ * loop, on the addon's threads: many containers can be driven at once.
+ */
 export class Runtime {
   readonly lifecycle: Lifecycle;
   /** Where the last create spent its time, step by step. */
   readonly timeline = new Timeline();
+  /** The exits of the inits this Runtime created (they are our children). */
+  private readonly exits = new Map<string, { pid: number; exit: Promise<number> }>();
 
   constructor(opts: RuntimeOptions = {}) {
     this.lifecycle = new Lifecycle(
@@ -81,26 +124,78 @@ export class Runtime {
     );
   }
 
-  /** Creates a container; its init waits for start(). */
-  create(id: string, opts: RuntimeCreateOptions): StateJson {
-    this.lifecycle.create(id, { ...opts, detach: true });
-    return this.lifecycle.state(id);
+  private get native(): NativeBinding {
+    return this.lifecycle.native;
   }
 
-  start(id: string): void {
-    this.lifecycle.start(id);
+  /** Creates a container; its init waits for start(). */
+  async create(id: string, opts: RuntimeCreateOptions): Promise<Container> {
+    const stdio = openStdio(this.native, opts.stdio);
+    let created;
+    try {
+      created = await this.lifecycle.create(id, { ...opts, stdio: stdio.child, detach: true });
+    } catch (e) {
+      stdio.abandon();
+      throw e;
+    }
+    const streams = stdio.opened();
+    this.track(id, created.state.pid);
+    return { id, pid: created.state.pid, state: this.lifecycle.state(id), ...streams };
+  }
+
+  /** Starts the program of a created container. */
+  start(id: string): Promise<void> {
+    return this.lifecycle.start(id);
+  }
+
+  /**
+   * The exit status of the container's init (the code, or 128+N for signal
+   * N) once it has exited: for a container this Runtime created. For one
+   * created elsewhere (not our child, its status is not ours to read): null,
+   * once it has stopped.
+   */
+  async wait(id: string): Promise<number | null> {
+    const mine = this.exits.get(id);
+    if (mine) return mine.exit;
+    const state = this.lifecycle.store.read(id);
+    for (;;) {
+      if (!isAlive(state.pid, state.pidStartTime)) return null;
+      await new Promise((r) => setTimeout(r, 10));
+    }
   }
 
   /** Creates, starts and waits; resolves to the exit status (128+N for signal N). Deletes the container. */
   async run(id: string, opts: RuntimeCreateOptions): Promise<number> {
-    const created = this.lifecycle.create(id, { ...opts, detach: false });
-    const forwarding = forwardSignals(this.lifecycle.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
+    const stdio = openStdio(this.native, opts.stdio);
+    let created;
     try {
-      this.lifecycle.start(id);
-      return await superviseForeground(this.lifecycle.native, created.state.pid, created.ptyMaster, forwarding.stop);
+      created = await this.lifecycle.create(id, { ...opts, stdio: stdio.child, detach: opts.stdio !== undefined });
+    } catch (e) {
+      stdio.abandon();
+      throw e;
+    }
+    stdio.opened();
+    const forwarding = forwardSignals(this.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
+    try {
+      await this.lifecycle.start(id);
+      return await superviseForeground(this.native, created.state.pid, created.ptyMaster, forwarding.stop);
     } finally {
       forwarding.stop();
       await this.lifecycle.delete(id, true);
+    }
+  }
+
+  /** run() with stdout and stderr captured (stdin: /dev/null). */
+  async output(id: string, opts: Omit<RuntimeCreateOptions, 'stdio'>): Promise<Output> {
+    const c = await this.create(id, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const out = collect(c.stdout!);
+    const err = collect(c.stderr!);
+    try {
+      await this.start(id);
+      const status = (await this.wait(id))!;
+      return { status, stdout: await out, stderr: await err };
+    } finally {
+      await this.delete(id, { force: true });
     }
   }
 
@@ -115,30 +210,53 @@ export class Runtime {
     // forwarding first: a signal that comes while the process is launched
     // is held and sent on, not left to kill us and orphan it
     const target = { pid: 0, ptyMaster: null as number | null };
-    const forwarding = forwardSignals(this.lifecycle.native, target);
+    const forwarding = forwardSignals(this.native, target);
+    const stdio = openStdio(this.native, opts.stdio);
     let launched;
     try {
-      launched = this.lifecycle.exec(id, { ...opts, process, detach: false });
+      launched = await this.lifecycle.exec(id, { ...opts, stdio: stdio.child, process, detach: opts.stdio !== undefined });
     } catch (e) {
       forwarding.stop();
+      stdio.abandon();
       throw e;
     }
+    stdio.opened();
     Object.assign(target, launched);
     forwarding.flush();
-    return superviseForeground(this.lifecycle.native, launched.pid, launched.ptyMaster, forwarding.stop);
+    return superviseForeground(this.native, launched.pid, launched.ptyMaster, forwarding.stop);
+  }
+
+  /** exec() with stdout and stderr captured (stdin: /dev/null). */
+  async execOutput(id: string, what: ExecWhat, opts: Omit<RuntimeExecOptions, 'stdio'> = {}): Promise<Output> {
+    const { exited, stdout, stderr } = await this.execDetached(id, what, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
+    const [status, out, err] = await Promise.all([exited, collect(stdout!), collect(stderr!)]);
+    return { status, stdout: out, stderr: err };
   }
 
   /**
-   * Starts a new process in a created or running container and returns once
-   * it has exec'd: its host pid, and its exit status to come. The process is
-   * this process's child and is reaped here (a pid namespace's init cannot
-   * finish dying while a process of its namespace is an unreaped zombie).
+   * Starts a new process in a created or running container and resolves
+   * once it has exec'd: its host pid, its exit status to come, and the
+   * streams asked for. The process is this process's child and is reaped
+   * here (a pid namespace's init cannot finish dying while a process of its
+   * namespace is an unreaped zombie).
    */
-  execDetached(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): { pid: number; exited: Promise<number> } {
-    const { pid } = this.lifecycle.exec(id, { ...opts, process: this.execProcessOf(id, what), detach: true });
-    const exited = this.lifecycle.native.waitPid(pid).then((s) => (s.signal !== null ? 128 + s.signal : (s.code ?? 255)));
+  async execDetached(
+    id: string,
+    what: ExecWhat,
+    opts: RuntimeExecOptions = {},
+  ): Promise<{ pid: number; exited: Promise<number>; stdin: Writable | null; stdout: Readable | null; stderr: Readable | null }> {
+    const stdio = openStdio(this.native, opts.stdio);
+    let launched;
+    try {
+      launched = await this.lifecycle.exec(id, { ...opts, stdio: stdio.child, process: this.execProcessOf(id, what), detach: true });
+    } catch (e) {
+      stdio.abandon();
+      throw e;
+    }
+    const streams = stdio.opened();
+    const exited = this.native.waitPid(launched.pid).then(exitStatus);
     exited.catch(() => undefined); // nobody may ask
-    return { pid, exited };
+    return { pid: launched.pid, exited, ...streams };
   }
 
   /** The process `what` stands for in container `id` (config.json's process with runc's flags, or as given). */
@@ -156,25 +274,30 @@ export class Runtime {
     return this.lifecycle.list();
   }
 
-  kill(id: string, signal: number | string = 'TERM', opts: { all?: boolean } = {}): void {
-    this.lifecycle.kill(id, typeof signal === 'number' ? signal : parseSignal(signal), opts.all ?? false);
+  kill(id: string, signal: number | string = 'TERM', opts: { all?: boolean } = {}): Promise<void> {
+    return this.lifecycle.kill(id, typeof signal === 'number' ? signal : parseSignal(signal), opts.all ?? false);
   }
 
-  delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
-    return this.lifecycle.delete(id, opts.force ?? false);
+  async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
+    await this.lifecycle.delete(id, opts.force ?? false);
+    const mine = this.exits.get(id);
+    if (mine) {
+      this.exits.delete(id);
+      await mine.exit.catch(() => undefined); // reaped: no zombie stays behind
+    }
   }
 
   /** Freezes every process of the container (status "paused"). */
-  pause(id: string): void {
-    cgroupOps.pause(this.lifecycle, id);
+  pause(id: string): Promise<void> {
+    return cgroupOps.pause(this.lifecycle, id);
   }
 
-  resume(id: string): void {
-    cgroupOps.resume(this.lifecycle, id);
+  resume(id: string): Promise<void> {
+    return cgroupOps.resume(this.lifecycle, id);
   }
 
   /** Host pids of the container's processes; [] once it has stopped. */
-  ps(id: string): number[] {
+  ps(id: string): Promise<number[]> {
     return cgroupOps.ps(this.lifecycle, id);
   }
 
@@ -192,4 +315,65 @@ export class Runtime {
   update(id: string, resources: LinuxResources): void {
     cgroupOps.update(this.lifecycle, id, resources);
   }
+
+  /** The init is our child: its exit is waited for (and it is reaped) off the event loop. */
+  private track(id: string, pid: number): void {
+    const exit = this.native.waitPid(pid).then(exitStatus);
+    exit.catch(() => undefined);
+    this.exits.set(id, { pid, exit });
+  }
+}
+
+function exitStatus(s: { code: number | null; signal: number | null }): number {
+  return s.signal !== null ? 128 + s.signal : (s.code ?? 255);
+}
+
+/** The child's fds 0-2 for `stdio`, and our ends of its pipes once it has its copies. */
+function openStdio(native: NativeBinding, stdio: Stdio | undefined) {
+  const each = (typeof stdio === 'object' ? [...stdio] : [stdio ?? 'inherit', stdio ?? 'inherit', stdio ?? 'inherit']) as StdioOption[];
+  const child: number[] = [];
+  const ours: (number | null)[] = [];
+  const close: number[] = [];
+  each.forEach((o, i) => {
+    if (o === 'pipe') {
+      const [r, w] = native.pipe();
+      child.push(i === 0 ? r : w);
+      ours.push(i === 0 ? w : r);
+      close.push(i === 0 ? r : w);
+    } else if (o === 'ignore') {
+      const fd = fs.openSync('/dev/null', i === 0 ? 'r' : 'w');
+      child.push(fd);
+      ours.push(null);
+      close.push(fd);
+    } else {
+      child.push(o === 'inherit' ? -1 : o);
+      ours.push(null);
+    }
+  });
+  return {
+    child,
+    /** The child has them: close its ends here; streams for ours. */
+    opened() {
+      for (const fd of close) fs.closeSync(fd);
+      const stream = <T>(fd: number | null, make: (fd: number) => T) => (fd === null ? null : make(fd));
+      return {
+        stdin: stream(ours[0]!, (fd) => new net.Socket({ fd, readable: false, writable: true })),
+        stdout: stream(ours[1]!, (fd) => new net.Socket({ fd, readable: true, writable: false })),
+        stderr: stream(ours[2]!, (fd) => new net.Socket({ fd, readable: true, writable: false })),
+      };
+    },
+    /** Nothing was started: every fd goes. */
+    abandon() {
+      for (const fd of [...close, ...ours]) if (fd !== null) fs.closeSync(fd);
+    },
+  };
+}
+
+function collect(stream: Readable): Promise<Buffer> {
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    stream.on('data', (c: Buffer) => chunks.push(c));
+    stream.on('end', () => resolve(Buffer.concat(chunks)));
+    stream.on('error', reject);
+  });
 }

@@ -23,16 +23,16 @@ function withCgroup<T>(lc: Lifecycle, id: string, fn: (cg: CgroupManager, state:
   }
 }
 
-export function pause(lc: Lifecycle, id: string): void {
-  lc.pause(id);
+export function pause(lc: Lifecycle, id: string): Promise<void> {
+  return lc.pause(id);
 }
 
-export function resume(lc: Lifecycle, id: string): void {
-  lc.resume(id);
+export function resume(lc: Lifecycle, id: string): Promise<void> {
+  return lc.resume(id);
 }
 
 /** Host pids of the container's processes ([] once it has stopped). */
-export function ps(lc: Lifecycle, id: string): number[] {
+export function ps(lc: Lifecycle, id: string): Promise<number[]> {
   return lc.ps(id);
 }
 

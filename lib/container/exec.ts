@@ -44,9 +44,11 @@ export interface ExecOptions {
   ignorePaused?: boolean;
   /** runc's --cgroup: `[controller[,controller]:]path`, an existing sub-cgroup of the container's. */
   subCgroups?: readonly string[];
+  /** The process's fds 0-2 (-1: ours, inherited). */
+  stdio?: readonly number[];
 }
 
-export function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Launched {
+export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Promise<Launched> {
   // Shared: execs run side by side. Held until the process is in the
   // container's cgroup, so a delete meanwhile waits and then kills it too;
   // not longer: a paused container keeps it frozen until `resume`, which
@@ -85,8 +87,9 @@ export function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Lau
     const childFds = fds;
     fds = []; // launch closes them, whatever happens
     const listener = state.seccomp?.listenerPath;
-    const launched = launch(life.native, {
+    const launched = await launch(life.native, {
       plan,
+      stdio: opts.stdio,
       cgroup,
       childFds,
       // a paused container freezes the process as soon as it joins the cgroup

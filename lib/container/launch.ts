@@ -46,6 +46,8 @@ export interface LaunchRequest {
   onJoined?: () => void;
   /** SECCOMP: a notify fd for linux.seccomp.listenerPath; the callee closes it. */
   onSeccomp?: (fd: number, pid: number) => void;
+  /** The process's fds 0-2 (-1: the runtime's own, inherited). */
+  stdio?: readonly number[];
   timeline?: Timeline;
 }
 
@@ -60,7 +62,7 @@ export interface Launched {
 const INTERMEDIATE_EXIT_MS = 5000;
 const SLEEP = new Int32Array(new SharedArrayBuffer(4));
 
-export function launch(native: NativeBinding, req: LaunchRequest): Launched {
+export async function launch(native: NativeBinding, req: LaunchRequest): Promise<Launched> {
   const { plan, timeline: t } = req;
   const tenant = (plan.init.flags & PlanFlag.TENANT) !== 0;
   const buffer = encodePlan(plan.init);
@@ -69,7 +71,7 @@ export function launch(native: NativeBinding, req: LaunchRequest): Launched {
   const bornIn = req.cgroup?.v2Dir && plan.init.cpuAffinity.initial.length === 0 ? req.cgroup.v2Dir : null;
   let spawned: { pid: number; syncFd: number };
   try {
-    spawned = spawnInto(native, buffer, bornIn);
+    spawned = spawnInto(native, buffer, bornIn, req.stdio);
   } finally {
     closeAll(req.childFds); // the child has its copies (or there is no child)
   }
@@ -79,7 +81,7 @@ export function launch(native: NativeBinding, req: LaunchRequest): Launched {
   const syncFd = spawned.syncFd;
   try {
     for (;;) {
-      const msg = native.syncRecv(syncFd, req.timeoutMs);
+      const msg = await native.syncRecvAsync(syncFd, req.timeoutMs);
       switch (msg.type) {
         case SyncType.IDMAP:
           if (!plan.host.idMaps) throw new TsrunError('ECHILD', 'the init asked for id maps it was not planned to have');
@@ -123,7 +125,7 @@ export function launch(native: NativeBinding, req: LaunchRequest): Launched {
           break;
         case SyncType.READY:
           t?.mark('init');
-          if (tenant) awaitExec(native, syncFd, req.timeoutMs);
+          if (tenant) await awaitExec(native, syncFd, req.timeoutMs);
           return { pid, ptyMaster };
         case SyncType.ERROR:
           throw new InitStepError(stepName(msg.step), msg.errno, msg.code, msg.message);
@@ -147,18 +149,23 @@ export function launch(native: NativeBinding, req: LaunchRequest): Launched {
  * A tenant keeps its end of the socket open, close-on-exec, past READY:
  * EOF means execve replaced it; an ERROR that execve failed.
  */
-function awaitExec(native: NativeBinding, syncFd: number, timeoutMs: number): void {
-  const msg = native.syncRecv(syncFd, timeoutMs);
+async function awaitExec(native: NativeBinding, syncFd: number, timeoutMs: number): Promise<void> {
+  const msg = await native.syncRecvAsync(syncFd, timeoutMs);
   if (msg.type === SyncType.EOF) return;
   if (msg.type === SyncType.ERROR) throw new InitStepError(stepName(msg.step), msg.errno, msg.code, msg.message);
   throw new TsrunError('ECHILD', `unexpected sync message ${msg.type} after READY`);
 }
 
-function spawnInto(native: NativeBinding, buffer: Uint8Array, cgroupDir: string | null): { pid: number; syncFd: number } {
-  if (!cgroupDir) return native.spawn(buffer);
+function spawnInto(
+  native: NativeBinding,
+  buffer: Uint8Array,
+  cgroupDir: string | null,
+  stdio: readonly number[] = [-1, -1, -1],
+): { pid: number; syncFd: number } {
+  if (!cgroupDir) return native.spawn(buffer, -1, stdio);
   const fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    return native.spawn(buffer, fd);
+    return native.spawn(buffer, fd, stdio);
   } finally {
     fs.closeSync(fd);
   }

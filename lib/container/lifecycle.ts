@@ -47,6 +47,8 @@ export interface CreateOptions {
   extraEnv?: string[];
   /** The runtime will not stay to relay a terminal (create, run --detach). */
   detach: boolean;
+  /** The init's fds 0-2 (-1: ours, inherited). */
+  stdio?: readonly number[];
 }
 
 export interface Created {
@@ -89,7 +91,7 @@ export class Lifecycle {
   /** `warn`, for hooks whose failure only warns (poststart, poststop). */
   readonly warnFn = (m: string) => this.warn?.(m);
 
-  create(id: string, opts: CreateOptions): Created {
+  async create(id: string, opts: CreateOptions): Promise<Created> {
     const t = this.timeline;
     const lock = this.store.claim(id);
     const made: Made = { childFds: [], cgroup: null, cgroupIsOurs: false, hostMountsUnder: null, hookFailed: null };
@@ -105,7 +107,7 @@ export class Lifecycle {
       for (const w of warnings) this.warn?.(w);
       const plan = this.prepare(id, loaded, opts, made);
       t?.mark('plan');
-      const launched = this.launchInit(id, loaded, plan, made);
+      const launched = await this.launchInit(id, loaded, opts, plan, made);
       const state = this.record(id, loaded, plan, launched, opts, made.cgroup);
       t?.mark('state');
       return { state, ptyMaster: launched.ptyMaster };
@@ -186,7 +188,7 @@ export class Lifecycle {
   }
 
   /** launch, answering the create hooks and the seccomp listener. */
-  private launchInit(id: string, loaded: LoadedBundle, plan: Plan, made: Made): Launched {
+  private launchInit(id: string, loaded: LoadedBundle, opts: CreateOptions, plan: Plan, made: Made): Promise<Launched> {
     const { spec } = loaded;
     const creating = (pid: number): HookState => ({
       ociVersion: spec.ociVersion,
@@ -204,6 +206,7 @@ export class Lifecycle {
     const cgroup = made.cgroup;
     const launched = launch(this.native, {
       plan,
+      stdio: opts.stdio,
       cgroup: cgroup && { v2Dir: cgroup.v2Dir, join: (pid) => cgroup.addProcess(pid) },
       childFds,
       timeoutMs: SYNC_TIMEOUT_MS,
@@ -280,15 +283,15 @@ export class Lifecycle {
   }
 
   /** startContainer hooks, release the exec fifo, poststart hooks (native/host). */
-  start(id: string): void {
-    hostCall(this.native, 'start', this.store.root, id, 0, false, this.warnFn);
+  async start(id: string): Promise<void> {
+    await hostCallAsync(this.native, 'start', this.store.root, id, 0, false, this.warnFn);
   }
 
   /**
    * Runs a new process in a created, running (or, with ignorePaused, paused)
    * container: lib/container/exec.ts. Returns once it has exec'd.
    */
-  exec(id: string, opts: ExecOptions): Launched {
+  exec(id: string, opts: ExecOptions): Promise<Launched> {
     return execProcess(this, id, opts);
   }
 
@@ -300,21 +303,21 @@ export class Lifecycle {
     return JSON.parse(hostCall(this.native, 'list', this.store.root).out!) as StateJson[];
   }
 
-  kill(id: string, signal: number, all: boolean): void {
-    hostCall(this.native, 'kill', this.store.root, id, signal, all, this.warnFn);
+  async kill(id: string, signal: number, all: boolean): Promise<void> {
+    await hostCallAsync(this.native, 'kill', this.store.root, id, signal, all, this.warnFn);
   }
 
   /** Host pids of the container's processes, sorted: its cgroup's; without one its pid namespace's (without that: the init). */
-  ps(id: string): number[] {
-    return hostCall(this.native, 'ps', this.store.root, id).pids!;
+  async ps(id: string): Promise<number[]> {
+    return (await hostCallAsync(this.native, 'ps', this.store.root, id)).pids!;
   }
 
-  pause(id: string): void {
-    hostCall(this.native, 'pause', this.store.root, id, 0, false, this.warnFn);
+  async pause(id: string): Promise<void> {
+    await hostCallAsync(this.native, 'pause', this.store.root, id, 0, false, this.warnFn);
   }
 
-  resume(id: string): void {
-    hostCall(this.native, 'resume', this.store.root, id, 0, false, this.warnFn);
+  async resume(id: string): Promise<void> {
+    await hostCallAsync(this.native, 'resume', this.store.root, id, 0, false, this.warnFn);
   }
 
   /** Kills what runs, removes the cgroup and the state, runs poststop hooks; on the threadpool (it waits for the init to die). */

@@ -59,8 +59,12 @@ export interface NativeBinding extends SeccompNative {
   /** Flags, kinds, sync types, step names and the plan layout (lib/native/constants.ts). */
   readonly constants: NativeConstants;
   /** cgroupFd: a cgroup v2 directory to clone the init into (CLONE_INTO_CGROUP). */
-  spawn(plan: Uint8Array, cgroupFd?: number): { pid: number; syncFd: number };
-  syncRecv(fd: number, timeoutMs: number): SyncMessage;
+  /** stdio: the child's fds 0-2 (-1: ours). */
+  spawn(plan: Uint8Array, cgroupFd?: number, stdio?: readonly number[]): { pid: number; syncFd: number };
+  /** The next sync message, waited for on the libuv threadpool; throws ETIMEDOUT after timeoutMs (-1: no limit). */
+  syncRecvAsync(fd: number, timeoutMs: number): Promise<SyncMessage>;
+  /** pipe2(O_CLOEXEC): [read end, write end]. */
+  pipe(): [number, number];
   syncSend(fd: number, type: number): void;
   waitPid(pid: number): Promise<WaitStatus>;
   reap(pid: number): WaitStatus | null;

@@ -85,7 +85,20 @@ long DoCloneIntoCgroup(uint64_t flags, int cgroup_fd) {
   return pid;
 }
 
-// spawn(plan: Uint8Array, cgroupFd?: number) -> { pid, syncFd }
+// In the child, before the init's first step: fds 0-2 from `stdio` (-1
+// keeps ours). Copies above 2 first, so that swapped fds (1 <-> 2) come out
+// right; raw syscalls only, as everything after clone.
+void SetStdio(const int stdio[3]) {
+  int tmp[3];
+  for (int i = 0; i < 3; i++) tmp[i] = stdio[i] >= 0 ? (int)syscall(SYS_fcntl, stdio[i], F_DUPFD_CLOEXEC, 3) : -1;
+  for (int i = 0; i < 3; i++) {
+    if (tmp[i] < 0) continue;
+    syscall(SYS_dup3, tmp[i], i, 0);
+    syscall(SYS_close, tmp[i]);
+  }
+}
+
+// spawn(plan: Uint8Array, cgroupFd?: number, stdio?: [in, out, err]) -> { pid, syncFd }
 // Clones the container's init with the plan's namespaces. The child starts
 // walking the plan and waits for syncSend(fd, GO).
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
@@ -115,12 +128,20 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   sigfillset(&all);
   pthread_sigmask(SIG_SETMASK, &all, &old);
   int cgroup_fd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  // stdio: the child's fds 0, 1, 2 (-1: ours, inherited)
+  int stdio[3] = {-1, -1, -1};
+  if (info.Length() > 2 && info[2].IsArray()) {
+    Napi::Array a = info[2].As<Napi::Array>();
+    for (uint32_t i = 0; i < 3 && i < a.Length(); i++)
+      if (a.Get(i).IsNumber()) stdio[i] = a.Get(i).As<Napi::Number>().Int32Value();
+  }
   // (CLONE_NEWCGROUP is never among the clone flags: the init unshares it
   // once it is in its cgroup, step "cgroupns", so that cgroup is its root.)
   uint64_t flags = plan.h->clone_flags;
   long pid = cgroup_fd >= 0 ? DoCloneIntoCgroup(flags, cgroup_fd) : DoClone(flags);
   if (pid == 0) {
     close(sv[0]);
+    SetStdio(stdio);
     tsrun_init_main(&plan, sv[1]); // never returns
   }
   int clone_errno = errno;
@@ -138,22 +159,8 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   return out;
 }
 
-// syncRecv(fd, timeoutMs) -> { type, step, errno, message, fd } ; type 0 = EOF
-Napi::Value SyncRecv(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int timeout = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
-  struct pollfd p = {fd, POLLIN, 0};
-  int rc;
-  do rc = poll(&p, 1, timeout);
-  while (rc < 0 && errno == EINTR);
-  if (rc < 0) return ThrowErrno(env, errno, "poll");
-  if (rc == 0) return ThrowErrno(env, ETIMEDOUT, "sync");
-  struct tsrun_sync_msg msg;
-  memset(&msg, 0, sizeof msg);
-  int passed = -1;
-  ssize_t n = tsrun_sync_recv(fd, &msg, &passed);
-  if (n < 0) return ThrowErrno(env, errno, "recvmsg");
+// A received sync message as JS: { type, step, errno, code, message, fd, pid }; type 0 = EOF.
+Napi::Value SyncMessage(Napi::Env env, ssize_t n, const struct tsrun_sync_msg &msg, int passed) {
   Napi::Object out = Napi::Object::New(env);
   if (n == 0) {
     out.Set("type", Napi::Number::New(env, 0));
@@ -168,6 +175,82 @@ Napi::Value SyncRecv(const Napi::CallbackInfo &info) {
   out.Set("fd", Napi::Number::New(env, passed));
   out.Set("pid", Napi::Number::New(env, msg.pid)); // TSRUN_SYNC_PID
   return out;
+}
+
+// syncRecvAsync(fd, timeoutMs) -> Promise<{ type, step, errno, code,
+// message, fd, pid }> (type 0 = EOF): poll + recvmsg on the libuv
+// threadpool, so the event loop runs while an init sets itself up (signals
+// are forwarded meanwhile; an API user drives many containers at once).
+class SyncRecvWorker : public Napi::AsyncWorker {
+ public:
+  SyncRecvWorker(Napi::Env env, int fd, int timeout)
+      : Napi::AsyncWorker(env), fd_(fd), timeout_(timeout), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    struct pollfd p = {fd_, POLLIN, 0};
+    int rc;
+    do rc = poll(&p, 1, timeout_);
+    while (rc < 0 && errno == EINTR);
+    if (rc < 0) {
+      err_ = errno;
+      syscall_ = "poll";
+      return;
+    }
+    if (rc == 0) {
+      err_ = ETIMEDOUT;
+      syscall_ = "sync";
+      return;
+    }
+    memset(&msg_, 0, sizeof msg_);
+    n_ = tsrun_sync_recv(fd_, &msg_, &passed_);
+    if (n_ < 0) {
+      err_ = errno;
+      syscall_ = "recvmsg";
+    }
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (err_) {
+      Napi::Error e = Napi::Error::New(env, std::string(syscall_) + ": " + strerror(err_));
+      e.Set("errno", Napi::Number::New(env, err_));
+      e.Set("syscall", Napi::String::New(env, syscall_));
+      const char *name = strerrorname_np(err_);
+      e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
+      deferred_.Reject(e.Value());
+      return;
+    }
+    deferred_.Resolve(SyncMessage(env, n_, msg_, passed_));
+  }
+
+ private:
+  int fd_, timeout_;
+  int err_ = 0;
+  const char *syscall_ = "";
+  ssize_t n_ = 0;
+  struct tsrun_sync_msg msg_;
+  int passed_ = -1;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value SyncRecvAsync(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fd = info[0].As<Napi::Number>().Int32Value();
+  int timeout = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  auto *w = new SyncRecvWorker(env, fd, timeout);
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// pipe() -> [readFd, writeFd], both close-on-exec (stdio for the API's containers).
+Napi::Value Pipe(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  int fds[2];
+  if (pipe2(fds, O_CLOEXEC) < 0) return ThrowErrno(env, errno, "pipe2");
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, fds[0]));
+  a.Set(1u, Napi::Number::New(env, fds[1]));
+  return a;
 }
 
 // nsType(fd) -> CLONE_NEW* of the namespace file fd (ioctl
@@ -371,8 +454,9 @@ Napi::Value TerminalSize(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("constants", tsrun::Constants(env));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
-  exports.Set("syncRecv", Napi::Function::New(env, SyncRecv));
+  exports.Set("syncRecvAsync", Napi::Function::New(env, SyncRecvAsync));
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
+  exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));

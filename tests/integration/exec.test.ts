@@ -427,19 +427,22 @@ rootTest('the API: Runtime.exec resolves to the exit status; execDetached return
     s.process!.args = ['sleep', '1000'];
   });
   const id = uniqueId('api-exec');
-  rt.create(id, { bundle: b.dir });
+  await rt.create(id, { bundle: b.dir });
   t.teardown(async () => {
     await rt.delete(id, { force: true });
     b.cleanup();
   });
-  rt.start(id);
+  await rt.start(id);
   t.is(await rt.exec(id, { args: ['sh', '-c', 'exit 9'] }), 9);
   t.is(await rt.exec(id, { process: { args: ['true'], env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 } } }), 0);
-  const { pid, exited } = rt.execDetached(id, { args: ['sh', '-c', 'sleep 1; exit 4'] });
+  const { pid, exited } = await rt.execDetached(id, { args: ['sh', '-c', 'sleep 1; exit 4'] });
   t.is(fs.readFileSync(`/proc/${pid}/comm`, 'utf8'), 'sh\n');
   t.is(await exited, 4);
-  rt.execDetached(id, { args: ['sleep', '30'] }); // still running at delete: reaped all the same
+  await rt.execDetached(id, { args: ['sleep', '30'] }); // still running at delete: reaped all the same
   await t.throwsAsync(() => rt.exec('nope', { args: ['true'] }), { message: /container does not exist/ });
+  // captured: stdout and stderr apart, as buffers; the status kept
+  const o = await rt.execOutput(id, { args: ['sh', '-c', 'echo out; echo err >&2; exit 3'] });
+  t.deepEqual([o.status, o.stdout.toString(), o.stderr.toString()], [3, 'out\n', 'err\n']);
 });
 
 const hasPython = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;

@@ -14,8 +14,8 @@ export const pauseCommand: Command = {
   name: 'pause',
   describe: 'suspend every process of the container (cgroup freezer)',
   positionals: [ID],
-  run(ctx, a) {
-    ctx.runtime().pause(a['container-id'] as string);
+  async run(ctx, a) {
+    await ctx.runtime().pause(a['container-id'] as string);
     return 0;
   },
 };
@@ -24,8 +24,8 @@ export const resumeCommand: Command = {
   name: 'resume',
   describe: 'resume the processes of a paused container',
   positionals: [ID],
-  run(ctx, a) {
-    ctx.runtime().resume(a['container-id'] as string);
+  async run(ctx, a) {
+    await ctx.runtime().resume(a['container-id'] as string);
     return 0;
   },
 };
@@ -37,8 +37,8 @@ export const psCommand: Command = {
   // ps(1)'s own flags (-ef) come after the id
   flagsFirst: true,
   flags: [{ name: 'format', alias: 'f', type: 'string', choices: ['table', 'json'], default: 'table' }],
-  run(ctx, a) {
-    const pids = ctx.runtime().ps(a['container-id'] as string);
+  async run(ctx, a) {
+    const pids = await ctx.runtime().ps(a['container-id'] as string);
     if (a.format === 'json') {
       writeFd(1, `${JSON.stringify(pids)}\n`);
       return 0;

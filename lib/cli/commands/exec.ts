@@ -52,7 +52,7 @@ export const execCommand: Command = {
   ],
   failCode: 255,
   failLabel: 'exec failed',
-  run(ctx, a) {
+  async run(ctx, a) {
     const id = a['container-id'] as string;
     if (a['pidfd-socket'] !== undefined) throw new TsrunError('EUNSUPPORTED', '--pidfd-socket is not supported by this tsrun yet');
     const command = (a.command as string[] | undefined) ?? [];
@@ -92,7 +92,7 @@ export const execCommand: Command = {
       // Not the API's execDetached: that one reaps the process, and here
       // the caller (conmon, a containerd shim) is the subreaper that must
       // collect its exit status once we have exited.
-      ctx.lifecycle().exec(id, { ...opts, process: rt.execProcessOf(id, what), detach: true });
+      await ctx.lifecycle().exec(id, { ...opts, process: rt.execProcessOf(id, what), detach: true });
       return 0;
     }
     return rt.exec(id, what, opts);

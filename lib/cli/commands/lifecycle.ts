@@ -18,8 +18,8 @@ export const createCommand: Command = {
     { name: 'no-new-keyring', type: 'boolean', default: false, describe: 'keep the caller session keyring' },
     { name: 'preserve-fds', type: 'number', default: 0, describe: 'pass fds 3..3+N-1 to the container' },
   ],
-  run(ctx, a) {
-    ctx.lifecycle().create(a['container-id'] as string, {
+  async run(ctx, a) {
+    await ctx.lifecycle().create(a['container-id'] as string, {
       bundle: a.bundle as string,
       pidFile: a['pid-file'] as string | undefined,
       consoleSocket: a['console-socket'] as string | undefined,
@@ -36,8 +36,8 @@ export const startCommand: Command = {
   name: 'start',
   describe: 'start the program of a created container',
   positionals: [ID],
-  run(ctx, a) {
-    ctx.lifecycle().start(a['container-id'] as string);
+  async run(ctx, a) {
+    await ctx.lifecycle().start(a['container-id'] as string);
     return 0;
   },
 };
@@ -58,8 +58,8 @@ export const killCommand: Command = {
   describe: 'send a signal (default TERM) to the container init, or with --all to every process',
   positionals: [ID, { name: 'signal' }],
   flags: [{ name: 'all', alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container' }],
-  run(ctx, a) {
-    ctx.lifecycle().kill(a['container-id'] as string, parseSignal(String(a.signal ?? 'TERM')), a.all as boolean);
+  async run(ctx, a) {
+    await ctx.lifecycle().kill(a['container-id'] as string, parseSignal(String(a.signal ?? 'TERM')), a.all as boolean);
     return 0;
   },
 };

@@ -44,7 +44,7 @@ export const runCommand: Command = {
     const life = ctx.lifecycle();
     const detach = a.detach as boolean;
     if (!detach) life.native.setChildSubreaper();
-    const created = life.create(id, {
+    const created = await life.create(id, {
       bundle,
       pidFile: a['pid-file'] as string | undefined,
       consoleSocket: a['console-socket'] as string | undefined,
@@ -57,7 +57,7 @@ export const runCommand: Command = {
       ? () => undefined
       : forwardSignals(life.native, { pid: created.state.pid, ptyMaster: created.ptyMaster }).stop;
     try {
-      life.start(id);
+      await life.start(id);
     } catch (e) {
       stopForwarding();
       await life.delete(id, true).catch(() => undefined);
