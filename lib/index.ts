@@ -14,9 +14,9 @@
  * ```
  */
 import * as fs from 'node:fs';
-import * as net from 'node:net';
 import type { Readable, Writable } from 'node:stream';
 
+import { builtin } from './builtin.js';
 import { realHost } from './container/host.js';
 import { isAlive } from './container/procfs.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
@@ -50,6 +50,8 @@ export interface RuntimeOptions {
   onWarning?: (message: string) => void;
   /** Called with debug detail (e.g. seccomp syscall names that were skipped). */
   onDebug?: (message: string) => void;
+  /** Every step of every call goes here (the CLI's, from its process's start); default: one of the Runtime's own that each create restarts. */
+  timeline?: Timeline;
 }
 
 /**
@@ -108,12 +110,15 @@ export interface RuntimeExecOptions {
  */
 export class Runtime {
   readonly lifecycle: Lifecycle;
-  /** Where the last create spent its time, step by step. */
-  readonly timeline = new Timeline();
+  /** Where the last create spent its time, step by step (and what followed it), unless a timeline was given. */
+  readonly timeline: Timeline;
+  private readonly ownTimeline: boolean;
   /** The exits of the inits this Runtime created (they are our children). */
   private readonly exits = new Map<string, { pid: number; exit: Promise<number> }>();
 
   constructor(opts: RuntimeOptions = {}) {
+    this.ownTimeline = !opts.timeline;
+    this.timeline = opts.timeline ?? new Timeline();
     this.lifecycle = new Lifecycle(
       opts.root ?? '/run/tsrun',
       opts.native ?? loadBinding(),
@@ -130,6 +135,7 @@ export class Runtime {
 
   /** Creates a container; its init waits for start(). */
   async create(id: string, opts: RuntimeCreateOptions): Promise<Container> {
+    if (this.ownTimeline) this.timeline.restart();
     const stdio = openStdio(this.native, opts.stdio);
     let created;
     try {
@@ -356,6 +362,7 @@ function openStdio(native: NativeBinding, stdio: Stdio | undefined) {
     opened() {
       for (const fd of close) fs.closeSync(fd);
       const stream = <T>(fd: number | null, make: (fd: number) => T) => (fd === null ? null : make(fd));
+      const net = builtin('node:net');
       return {
         stdin: stream(ours[0]!, (fd) => new net.Socket({ fd, readable: false, writable: true })),
         stdout: stream(ours[1]!, (fd) => new net.Socket({ fd, readable: true, writable: false })),

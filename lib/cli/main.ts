@@ -118,7 +118,13 @@ function helpRequest(argv: readonly string[]): { text: string; code: number; fd:
   return (firstArg < 0 ? own : own.slice(0, firstArg)).some(isHelp) ? forCommand(name) : null;
 }
 
-export async function main(argv: string[]): Promise<number> {
+/** When the engine had started and the modules were loaded (performance.now(): ms since the process started). */
+export interface StartTimes {
+  engine: number;
+  modules: number;
+}
+
+export async function main(argv: string[], started?: StartTimes): Promise<number> {
   const at = commandIndex(argv);
   if ((at < 0 ? argv : argv.slice(0, at)).some((a) => a === '--version' || a === '-v') || argv[at] === 'version') {
     writeFd(1, versionText());
@@ -141,11 +147,16 @@ export async function main(argv: string[]): Promise<number> {
     return 3;
   }
   const ctx = new Context(g.root, log);
+  if (started) {
+    ctx.timeline.markAt('engine', started.engine);
+    ctx.timeline.markAt('modules', started.modules);
+  }
   try {
     if (g['systemd-cgroup'] && (cmd.name === 'create' || cmd.name === 'run'))
       throw new TsrunError('EUNSUPPORTED', '--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver');
     const code = await cmd.run(ctx, parseArgs(cmd, argv.slice(at + 1)));
-    if (g.debug && ctx.timeline.entries.length) log.debug(`timeline:\n${ctx.timeline.format()}`);
+    ctx.timeline.mark('exit');
+    if (g.debug) log.debug(`timeline:\n${ctx.timeline.format()}`);
     return code;
   } catch (e) {
     log.error(`${cmd.failLabel ?? cmd.name}: ${describe(e)}`);

@@ -101,6 +101,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
           // Host-side steps while it waits for GO: it runs nothing of the
           // container's before it is in its cgroup.
           req.cgroup?.join(pid);
+          if (req.cgroup) t?.mark('join');
           if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
           moveNetDevices(pid, plan.host.netDevices);
           req.onJoined?.();
@@ -124,6 +125,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
           t?.mark('seccomp');
           break;
         case SyncType.READY:
+          if (t) initSteps(native, t, msg.message);
           t?.mark('init');
           if (tenant) await awaitExec(native, syncFd, req.timeoutMs);
           return { pid, ptyMaster };
@@ -142,6 +144,21 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
     throw e;
   } finally {
     tryClose(syncFd);
+  }
+}
+
+/** The init's own step times (READY's message: "<t0 ns> <step>:<end µs> …") as `init.<step>` spans. */
+function initSteps(native: NativeBinding, t: Timeline, times: string): void {
+  const [t0, ...steps] = times.split(' ');
+  if (!t0 || !steps.length) return;
+  // the init's clock is CLOCK_MONOTONIC; the timeline's performance.now()
+  const toPerf = performance.now() - native.monotonicMs();
+  let start = Number(t0) / 1e6 + toPerf;
+  for (const s of steps) {
+    const [id, us] = s.split(':');
+    const end = Number(t0) / 1e6 + Number(us) / 1e3 + toPerf;
+    if (end - start >= 0.05) t.markSpan(`init.${stepName(Number(id))}`, start, end);
+    start = end;
   }
 }
 

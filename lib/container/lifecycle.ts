@@ -25,7 +25,8 @@ import { openNamespacePaths } from './namespaces.js';
 import { openIdmapMounts } from './idmap.js';
 import { runHooks, type HookState } from './hooks.js';
 import type { Hooks } from '../config/types.js';
-import { compileSeccomp } from '../plan/seccomp.js';
+import { compileSeccomp, type SeccompCache } from '../plan/seccomp.js';
+import { seccompCache } from './seccomp-cache.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { startTimeOf } from './procfs.js';
 import { FIFO_NAME, SECCOMP_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
@@ -86,7 +87,11 @@ export class Lifecycle {
     readonly debug?: (message: string) => void,
   ) {
     this.store = new StateStore(root, native);
+    this.seccompCache = seccompCache(root);
   }
+
+  /** Compiled filters (libseccomp is slow): kept in memory and beside the root. */
+  private readonly seccompCache: SeccompCache;
 
   /** `warn`, for hooks whose failure only warns (poststart, poststop). */
   readonly warnFn = (m: string) => this.warn?.(m);
@@ -146,8 +151,9 @@ export class Lifecycle {
     made.childFds.push(...nsFds.filter((fd): fd is number => fd !== undefined));
     const idmapTrees = openIdmapMounts(spec, loaded.bundle, this.native); // made by us: the init may lack the privilege
     made.childFds.push(...idmapTrees.values());
-    const seccomp = spec.linux?.seccomp ? compileSeccomp(this.native, spec.linux.seccomp, this.debug) : null;
     this.timeline?.mark('validate');
+    const seccomp = spec.linux?.seccomp ? compileSeccomp(this.native, spec.linux.seccomp, this.debug, this.seccompCache) : null;
+    if (seccomp) this.timeline?.mark('seccomp');
     // The cgroup exists, with every limit, before the init does.
     const cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
     if (cgroup) {
@@ -284,7 +290,7 @@ export class Lifecycle {
 
   /** startContainer hooks, release the exec fifo, poststart hooks (native/host). */
   async start(id: string): Promise<void> {
-    await hostCallAsync(this.native, 'start', this.store.root, id, 0, false, this.warnFn);
+    await hostCallAsync(this.native, 'start', this.store.root, id, 0, false, this.warnFn, this.timeline);
   }
 
   /**
@@ -304,25 +310,25 @@ export class Lifecycle {
   }
 
   async kill(id: string, signal: number, all: boolean): Promise<void> {
-    await hostCallAsync(this.native, 'kill', this.store.root, id, signal, all, this.warnFn);
+    await hostCallAsync(this.native, 'kill', this.store.root, id, signal, all, this.warnFn, this.timeline);
   }
 
   /** Host pids of the container's processes, sorted: its cgroup's; without one its pid namespace's (without that: the init). */
   async ps(id: string): Promise<number[]> {
-    return (await hostCallAsync(this.native, 'ps', this.store.root, id)).pids!;
+    return (await hostCallAsync(this.native, 'ps', this.store.root, id, 0, false, undefined, this.timeline)).pids!;
   }
 
   async pause(id: string): Promise<void> {
-    await hostCallAsync(this.native, 'pause', this.store.root, id, 0, false, this.warnFn);
+    await hostCallAsync(this.native, 'pause', this.store.root, id, 0, false, this.warnFn, this.timeline);
   }
 
   async resume(id: string): Promise<void> {
-    await hostCallAsync(this.native, 'resume', this.store.root, id, 0, false, this.warnFn);
+    await hostCallAsync(this.native, 'resume', this.store.root, id, 0, false, this.warnFn, this.timeline);
   }
 
   /** Kills what runs, removes the cgroup and the state, runs poststop hooks; on the threadpool (it waits for the init to die). */
   async delete(id: string, force: boolean): Promise<void> {
-    await hostCallAsync(this.native, 'delete', this.store.root, id, 0, force, this.warnFn);
+    await hostCallAsync(this.native, 'delete', this.store.root, id, 0, force, this.warnFn, this.timeline);
   }
 }
 

@@ -5,7 +5,6 @@
 import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
-import { fileURLToPath } from 'node:url';
 
 import type { SeccompNative } from '../plan/seccomp.js';
 import type { NativeConstants } from './constants.js';
@@ -38,6 +37,8 @@ export interface WaitStatus {
 /** What a host call (native/host/) returns: what it warned about, and its output. */
 export interface HostResult {
   warnings: string[];
+  /** Each step's end, in ms since the call began (native/host's tsrun_mark). */
+  marks: { step: string; ms: number }[];
   /** state: runc's state JSON; list: a JSON array of them. */
   out?: string;
   /** status: created, running, paused or stopped. */
@@ -63,6 +64,8 @@ export interface NativeBinding extends SeccompNative {
   spawn(plan: Uint8Array, cgroupFd?: number, stdio?: readonly number[]): { pid: number; syncFd: number };
   /** The next sync message, waited for on the libuv threadpool; throws ETIMEDOUT after timeoutMs (-1: no limit). */
   syncRecvAsync(fd: number, timeoutMs: number): Promise<SyncMessage>;
+  /** CLOCK_MONOTONIC in ms (the init reports its step times on it). */
+  monotonicMs(): number;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   syncSend(fd: number, type: number): void;
@@ -139,7 +142,16 @@ export function loadBinding(): NativeBinding {
       `tsrun: the native addon ${file} speaks plan version ${version}, this tsrun ${PLAN_VERSION}: rebuild it (npm run build)`,
     );
   cached = binding;
+  const st = fs.statSync(file);
+  loadedId = `${file}:${st.size}:${st.mtimeMs}`;
   return cached;
+}
+
+let loadedId: string | undefined;
+
+/** Which build of the addon loadBinding() loaded (its path, size and mtime): what compiled artefacts are keyed on. */
+export function addonId(): string | undefined {
+  return loadedId;
 }
 
 let root: string | undefined;
@@ -151,7 +163,7 @@ export function packageRoot(): string {
   if (root) return root;
   // the CLI compiled into one executable (scripts/postbuild.mjs): <root>/dist/tsrun-cli
   if (process.versions.bun && path.basename(process.execPath) === 'tsrun-cli') return (root = path.dirname(path.dirname(process.execPath)));
-  let dir = path.dirname(fileURLToPath(import.meta.url));
+  let dir = path.dirname(decodeURIComponent(new URL(import.meta.url).pathname));
   for (;;) {
     try {
       const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string };

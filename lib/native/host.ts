@@ -5,6 +5,7 @@
  */
 import { TsrunError, type ErrorCode } from '../errors.js';
 import type { HostOp, HostResult, NativeBinding } from './binding.js';
+import type { Timeline } from '../timeline.js';
 
 type Warn = ((message: string) => void) | undefined;
 
@@ -27,6 +28,7 @@ export function hostCall(native: NativeBinding, op: HostOp, root: string, id?: s
   return r;
 }
 
+/** The same on the threadpool; its steps go to `timeline` as `<op>.<step>`. */
 export async function hostCallAsync(
   native: NativeBinding,
   op: HostOp,
@@ -35,7 +37,9 @@ export async function hostCallAsync(
   signal = 0,
   flag = false,
   warn?: Warn,
+  timeline?: Timeline,
 ): Promise<HostResult> {
+  const since = performance.now();
   let r: HostResult;
   try {
     r = await native.hostAsync(op, root, id, signal, flag);
@@ -43,5 +47,7 @@ export async function hostCallAsync(
     throw fromHost(e, warn);
   }
   for (const w of r.warnings) warn?.(w);
+  timeline?.markNative(op, since, r.marks);
+  timeline?.mark(op);
   return r;
 }

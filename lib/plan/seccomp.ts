@@ -154,10 +154,18 @@ export function flagSupported(native: SeccompNative, bit: number): boolean {
  * cannot do fails here, before clone, naming the field. Unknown syscall
  * names are skipped, as runc does; `debug` hears which.
  */
+/** Compiled filters by a key that names everything the compiler's output depends on (lib/container/seccomp-cache.ts). */
+export interface SeccompCache {
+  key(parts: unknown[]): string | null;
+  get(key: string): { bpf: Uint8Array; skipped: string[] } | null;
+  set(key: string, compiled: { bpf: Uint8Array; skipped: string[] }): void;
+}
+
 export function compileSeccomp(
   native: SeccompNative,
   s: LinuxSeccomp,
   debug?: (m: string) => void,
+  cache?: SeccompCache,
 ): PlanSeccomp & { listenerPath: string | null } {
   (s.flags ?? []).forEach((f, i) => {
     if (!flagSupported(native, SECCOMP_FLAGS[f as keyof typeof SECCOMP_FLAGS]))
@@ -174,11 +182,16 @@ export function compileSeccomp(
     if (!checked.get(name)) throw new ConfigError(at, `${name} is not supported by this kernel`);
   }
   const d = describeSeccomp(s);
-  let out: { bpf: Buffer; skipped: string[] };
-  try {
-    out = native.seccompCompile(d.defaultAction, d.defaultRet, d.archs, d.rules);
-  } catch (e) {
-    throw new ConfigError('linux.seccomp', (e as Error).message);
+  // libseccomp takes ~15 ms for the default profile: a profile compiles once
+  const key = cache?.key([d.defaultAction, d.defaultRet, d.archs, d.rules]) ?? null;
+  let out = key !== null ? cache!.get(key) : null;
+  if (!out) {
+    try {
+      out = native.seccompCompile(d.defaultAction, d.defaultRet, d.archs, d.rules);
+    } catch (e) {
+      throw new ConfigError('linux.seccomp', (e as Error).message);
+    }
+    if (key !== null) cache!.set(key, out);
   }
   const skipped = [...new Set(out.skipped)];
   if (skipped.length) debug?.(`seccomp: ignoring syscalls unknown to libseccomp: ${skipped.join(' ')}`);

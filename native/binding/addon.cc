@@ -242,6 +242,13 @@ Napi::Value SyncRecvAsync(const Napi::CallbackInfo &info) {
   return p;
 }
 
+// monotonicMs() -> CLOCK_MONOTONIC in ms: the init's step times are on this clock.
+Napi::Value MonotonicMs(const Napi::CallbackInfo &info) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t);
+  return Napi::Number::New(info.Env(), (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6);
+}
+
 // pipe() -> [readFd, writeFd], both close-on-exec (stdio for the API's containers).
 Napi::Value Pipe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -457,6 +464,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syncRecvAsync", Napi::Function::New(env, SyncRecvAsync));
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
+  exports.Set("monotonicMs", Napi::Function::New(env, MonotonicMs));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));

@@ -11,6 +11,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include <string>
 #include <vector>
@@ -39,11 +40,21 @@ struct HostCall {
   std::string out;
   std::vector<pid_t> pids;
   enum tsrun_status status = TSRUN_STOPPED;
+  struct timespec started = {0, 0};
+  std::vector<std::pair<std::string, double>> marks; // step, ms since started
 
   static void Warn(void *arg, const char *message) { static_cast<HostCall *>(arg)->warnings.emplace_back(message); }
+  static void Mark(void *arg, const char *step) {
+    auto *c = static_cast<HostCall *>(arg);
+    struct timespec now;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    c->marks.emplace_back(
+        step, (double)(now.tv_sec - c->started.tv_sec) * 1e3 + (double)(now.tv_nsec - c->started.tv_nsec) / 1e6);
+  }
 
   void Run() {
-    struct tsrun_host h = {root.c_str(), Warn, this};
+    clock_gettime(CLOCK_MONOTONIC, &started);
+    struct tsrun_host h = {root.c_str(), Warn, this, Mark};
     const char *cid = id.c_str();
     struct tsrun_buf b = {nullptr, 0, 0};
     switch (op) {
@@ -82,6 +93,14 @@ struct HostCall {
     Napi::Array w = Napi::Array::New(env, warnings.size());
     for (size_t i = 0; i < warnings.size(); i++) w.Set(i, Napi::String::New(env, warnings[i]));
     o.Set("warnings", w);
+    Napi::Array m = Napi::Array::New(env, marks.size());
+    for (size_t i = 0; i < marks.size(); i++) {
+      Napi::Object e = Napi::Object::New(env);
+      e.Set("step", Napi::String::New(env, marks[i].first));
+      e.Set("ms", Napi::Number::New(env, marks[i].second));
+      m.Set(i, e);
+    }
+    o.Set("marks", m);
     if (op == Op::kState || op == Op::kList) o.Set("out", Napi::String::New(env, out));
     if (op == Op::kStatus) o.Set("status", Napi::String::New(env, tsrun_status_names[status]));
     if (op == Op::kPs) {
@@ -144,6 +163,10 @@ class HostWorker : public Napi::AsyncWorker {
   HostCall call_;
   Napi::Promise::Deferred deferred_;
 };
+
+void CollectWarning(void *arg, const char *m) {
+  static_cast<std::vector<std::string> *>(arg)->emplace_back(m);
+}
 
 // A cgroup as state.json records it: {version, paths: {controller: dir}}.
 struct Cgroup {
@@ -264,8 +287,7 @@ Napi::Value RunHooks(const Napi::CallbackInfo &info) {
     return env.Undefined();
   }
   std::vector<std::string> warnings;
-  struct tsrun_host h = {
-      "", [](void *arg, const char *m) { static_cast<std::vector<std::string> *>(arg)->emplace_back(m); }, &warnings};
+  struct tsrun_host h = {"", CollectWarning, &warnings, nullptr};
   struct tsrun_err e = {"", ""};
   int rc = tsrun_run_hook_list(&h, hooks, kind.c_str(), input.c_str(), &o, warn_only, &e);
   tsrun_json_free(hooks);
@@ -283,8 +305,7 @@ Napi::Value UnmountUnder(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string rootfs = info[0].As<Napi::String>();
   std::vector<std::string> warnings;
-  struct tsrun_host h = {
-      "", [](void *arg, const char *m) { static_cast<std::vector<std::string> *>(arg)->emplace_back(m); }, &warnings};
+  struct tsrun_host h = {"", CollectWarning, &warnings, nullptr};
   tsrun_unmount_under(&h, rootfs.c_str());
   Napi::Array w = Napi::Array::New(env, warnings.size());
   for (size_t i = 0; i < warnings.size(); i++) w.Set(i, Napi::String::New(env, warnings[i]));

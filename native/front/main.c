@@ -255,7 +255,7 @@ int main(int argc, char **argv) {
   const char *cmd = argv[i];
   char **args = argv + i + 1;
   int nargs = argc - i - 1;
-  struct tsrun_host h = {g.root, on_warning, &g};
+  struct tsrun_host h = {g.root, on_warning, &g, NULL};
   struct tsrun_err e = {"", ""};
   const char *values[4] = {0};
   const char *pos[3] = {0};

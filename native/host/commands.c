@@ -334,6 +334,7 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
     return -1;
   }
   enum tsrun_status st = tsrun_state_status(&s);
+  tsrun_mark(h, "load");
   if (st != TSRUN_STOPPED && st != TSRUN_CREATED && !force) {
     rc = tsrun_err_set(e, "ESTATE", "cannot delete container %s that is not stopped: %s", id, tsrun_status_names[st]);
   } else {
@@ -341,14 +342,20 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
       int failed = 0;
       signal_all(&s, SIGKILL, e, &failed);
       rc = failed ? -1 : wait_gone(&s, e);
+      tsrun_mark(h, "kill");
     }
     /* kills what the init left behind (no pid namespace) and removes the cgroup */
-    if (rc == 0 && s.cgroup.version) rc = tsrun_cgroup_destroy(&s.cgroup, e);
+    if (rc == 0 && s.cgroup.version) {
+      rc = tsrun_cgroup_destroy(&s.cgroup, e);
+      tsrun_mark(h, "cgroup");
+    }
     if (rc == 0) {
       if (s.host_mounts) tsrun_unmount_under(h, s.rootfs);
       remove_dir(s.dir);
+      tsrun_mark(h, "remove");
       struct tsrun_err ignored;
       tsrun_run_hooks(h, &s, "poststop", "stopped", NULL, 1, &ignored);
+      if (s.hooks) tsrun_mark(h, "poststop");
     }
   }
   tsrun_state_free(&s);
@@ -386,6 +393,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     close(lock);
     return -1;
   }
+  tsrun_mark(h, "load");
   switch (tsrun_state_status(&s)) {
     case TSRUN_CREATED: break;
     case TSRUN_STOPPED: rc = tsrun_err_set(e, "ESTATE", "cannot start a container that has stopped"); break;
@@ -399,6 +407,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     o.seccomp_flags = (unsigned)tsrun_json_num(s.seccomp, "flags", 0);
     rc = tsrun_run_hooks(h, &s, "startContainer", "created", &o, 0, e);
     free(bpf);
+    if (s.hooks) tsrun_mark(h, "hooks");
     if (rc < 0) kill(s.pid, SIGKILL); /* the program must not run; the container is stopped */
   }
   if (rc == 0) {
@@ -410,10 +419,12 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
       rc = -1;
     else if (out == 0)
       rc = tsrun_err_set(e, "ESTATE", "cannot start a container that has stopped");
+    tsrun_mark(h, "release");
   }
   if (rc == 0) {
     struct tsrun_err ignored;
     tsrun_run_hooks(h, &s, "poststart", "running", NULL, 1, &ignored);
+    if (s.hooks) tsrun_mark(h, "poststart");
   }
   tsrun_state_free(&s);
   close(lock);

@@ -48,15 +48,21 @@ int tsrun_err_set(struct tsrun_err *e, const char *code, const char *fmt, ...) _
 
 typedef void (*tsrun_warn_fn)(void *arg, const char *message);
 
-/* Where the containers live and who hears warnings (failed poststart and
- * poststop hooks, cleanup trouble: they do not fail the command). */
+typedef void (*tsrun_mark_fn)(void *arg, const char *step);
+
+/* Where the containers live, who hears warnings (failed poststart and
+ * poststop hooks, cleanup trouble: they do not fail the command), and who
+ * hears each step end (--debug's timeline; NULL: nobody). */
 struct tsrun_host {
   const char *root;
   tsrun_warn_fn warn;
   void *warn_arg;
+  tsrun_mark_fn mark;
 };
 
 void tsrun_warn(const struct tsrun_host *h, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+/* A step of the command has ended. */
+void tsrun_mark(const struct tsrun_host *h, const char *step);
 
 /* ---- the state record --------------------------------------------------- */
 

@@ -33,6 +33,10 @@ void tsrun_warn(const struct tsrun_host *h, const char *fmt, ...) {
   h->warn(h->warn_arg, msg);
 }
 
+void tsrun_mark(const struct tsrun_host *h, const char *step) {
+  if (h->mark) h->mark(h->warn_arg, step);
+}
+
 int tsrun_check_id(const char *id, struct tsrun_err *e) {
   size_t n = strlen(id);
   int ok = n > 0 && n <= 1024 && !strstr(id, "..");

@@ -10,6 +10,7 @@
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
+#include <time.h>
 #include <unistd.h>
 
 #include "init.h"
@@ -128,11 +129,37 @@ static int step_no_new_privs(struct tsrun_init *ctx) {
   return 0;
 }
 
+static uint64_t monotonic_ns(void) {
+  struct timespec t;
+  clock_gettime(CLOCK_MONOTONIC, &t); /* the vDSO: no syscall, no lock */
+  return (uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec;
+}
+
+/* READY's message: "<t0 ns> <step>:<end µs> …" for the steps that ran. */
+static void step_times(const struct tsrun_init *ctx, char *out, size_t size) {
+  char num[24];
+  out[0] = 0;
+  tsrun_utoa((unsigned long)ctx->t0_ns, num, sizeof num);
+  tsrun_strlcat(out, num, size);
+  for (int i = 0; i < TSRUN_STEP_COUNT; i++) {
+    if (!ctx->step_end_us[i]) continue;
+    if (strlen(out) + 2 * sizeof num > size) break;
+    tsrun_strlcat(out, " ", size);
+    tsrun_utoa((unsigned long)i, num, sizeof num);
+    tsrun_strlcat(out, num, size);
+    tsrun_strlcat(out, ":", size);
+    tsrun_utoa((unsigned long)ctx->step_end_us[i], num, sizeof num);
+    tsrun_strlcat(out, num, size);
+  }
+}
+
 static int step_ready(struct tsrun_init *ctx) {
   /* Past this point the runtime may exit and we outlive it: stop tying our
    * life to it. */
   prctl(PR_SET_PDEATHSIG, 0, 0, 0, 0);
-  if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_READY, TSRUN_STEP_READY, 0, NULL, -1) < 0)
+  char times[TSRUN_SYNC_MSG_MAX];
+  step_times(ctx, times, sizeof times);
+  if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_READY, TSRUN_STEP_READY, 0, times, -1) < 0)
     return tsrun_fail(ctx, errno, "write to sync socket", NULL);
   /* A tenant keeps its end until execve closes it (close-on-exec): EOF tells
    * the runtime the program runs, an ERROR that execve failed. The init
@@ -278,6 +305,7 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   ctx.state_dir_fd = -1;
   ctx.pty_slave_fd = -1;
   ctx.tenant = (plan->h->flags & TSRUN_PLAN_TENANT) != 0;
+  ctx.t0_ns = monotonic_ns();
   const int kind = ctx.tenant ? TENANT : INIT;
 
   /* Before anything else: nothing that later runs in the container may
@@ -304,7 +332,11 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   for (size_t i = 0; i < sizeof tsrun_steps / sizeof tsrun_steps[0]; i++) {
     if (!(tsrun_steps[i].who & kind)) continue;
     ctx.step = tsrun_steps[i].id;
-    if (tsrun_steps[i].run(&ctx) == 0) continue;
+    if (tsrun_steps[i].run(&ctx) == 0) {
+      uint64_t us = (monotonic_ns() - ctx.t0_ns) / 1000;
+      ctx.step_end_us[ctx.step] = us ? (uint32_t)us : 1;
+      continue;
+    }
     if (ctx.sync_fd >= 0) {
       tsrun_sync_send(ctx.sync_fd, TSRUN_SYNC_ERROR, ctx.step, ctx.err, ctx.message, -1);
     } else {

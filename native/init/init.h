@@ -76,6 +76,10 @@ struct tsrun_init {
   int err;                          /* errno of the failure */
   char message[TSRUN_SYNC_MSG_MAX]; /* what failed, without the errno */
   char exec_path[4096];             /* the resolved executable */
+  /* When each step ended, in µs after t0_ns (CLOCK_MONOTONIC): READY tells
+   * the runtime, for --debug's timeline. 0: the step did not run. */
+  uint64_t t0_ns;
+  uint32_t step_end_us[TSRUN_STEP_COUNT];
 };
 
 /* Runs the plan in the child; never returns. */

@@ -95,7 +95,9 @@ export const execCommand: Command = {
       await ctx.lifecycle().exec(id, { ...opts, process: rt.execProcessOf(id, what), detach: true });
       return 0;
     }
-    return rt.exec(id, what, opts);
+    const code = await rt.exec(id, what, opts);
+    ctx.timeline.mark('wait');
+    return code;
   },
 };
 

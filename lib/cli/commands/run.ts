@@ -65,6 +65,7 @@ export const runCommand: Command = {
     }
     if (detach) return 0;
     const code = await superviseForeground(life.native, created.state.pid, created.ptyMaster, stopForwarding);
+    ctx.timeline.mark('wait');
     if (!a.keep) await life.delete(id, true);
     return code;
   },
