@@ -60,7 +60,8 @@ export interface Launched {
 
 /** How long the intermediate of a fork into pid/time namespaces may take to exit. */
 const INTERMEDIATE_EXIT_MS = 5000;
-const SLEEP = new Int32Array(new SharedArrayBuffer(4));
+/** Made on first use: a V8 startup snapshot (scripts/sea.mjs) is built without SharedArrayBuffer. */
+let sleeper: Int32Array | undefined;
 
 export async function launch(native: NativeBinding, req: LaunchRequest): Promise<Launched> {
   const { plan, timeline: t } = req;
@@ -189,7 +190,8 @@ function spawnInto(
 }
 
 function reapIntermediate(native: NativeBinding, pid: number): void {
-  for (let i = 0; i < INTERMEDIATE_EXIT_MS && native.reap(pid) === null; i++) Atomics.wait(SLEEP, 0, 0, 1);
+  for (let i = 0; i < INTERMEDIATE_EXIT_MS && native.reap(pid) === null; i++)
+    Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
 }
 
 function diedSilently(native: NativeBinding, pid: number): TsrunError {

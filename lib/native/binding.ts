@@ -158,11 +158,14 @@ let root: string | undefined;
 
 /** The package root (where build/ and dist/ live): the nearest directory
  * above this module with our package.json (works from dist/lib/… and from
- * the single-file bundle dist/tsrun.mjs alike), or the compiled CLI's. */
+ * the single-file bundle dist/tsrun.mjs alike), or the compiled CLI's
+ * (whose import.meta.url is no file of ours). */
 export function packageRoot(): string {
   if (root) return root;
-  // the CLI compiled into one executable (scripts/postbuild.mjs): <root>/dist/tsrun-cli
-  if (process.versions.bun && path.basename(process.execPath) === 'tsrun-cli') return (root = path.dirname(path.dirname(process.execPath)));
+  // the CLI compiled into one executable: <root>/dist/tsrun-cli (Bun, scripts/postbuild.mjs)
+  // or <root>/dist/tsrun-sea (a Node single-executable application, scripts/sea.mjs)
+  const exe = path.basename(process.execPath);
+  if ((process.versions.bun && exe === 'tsrun-cli') || exe === 'tsrun-sea') return (root = path.dirname(path.dirname(process.execPath)));
   let dir = path.dirname(decodeURIComponent(new URL(import.meta.url).pathname));
   for (;;) {
     try {
