@@ -213,6 +213,7 @@ export class Runtime {
    */
   async exec(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): Promise<number> {
     const process = this.execProcessOf(id, what);
+    this.timeline.mark('config');
     // forwarding first: a signal that comes while the process is launched
     // is held and sent on, not left to kill us and orphan it
     const target = { pid: 0, ptyMaster: null as number | null };

@@ -8,7 +8,7 @@ import { dirname, join, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
-const dirs = ['native', 'spec-tests/probe', 'tests/fixtures'];
+const dirs = ['native', 'spec-tests/probe', 'tests/fixtures', 'bench'];
 const files = [];
 const walk = (dir) => {
   for (const e of readdirSync(dir, { withFileTypes: true })) {

@@ -85,6 +85,20 @@ const suites = [
           )
         : (console.log('\n=== engines: skipped (needs root)'), { name: 'engines', passed: 0, failed: 0, skipped: 1 }),
   ],
+  // The library on the other supported Node (package.json engines: >= 22;
+  // the suites above run on Node 24): the unit tests and the API's.
+  [
+    'node22',
+    () => {
+      const node22 = join(root, 'node_modules', 'node22', 'bin', 'node');
+      if (!existsSync(node22)) {
+        console.log('\n=== node22: skipped (node_modules/node22 missing)');
+        return { name: 'node22', passed: 0, failed: 0, skipped: 1 };
+      }
+      const files = ['dist/tests/unit/**/*.test.js', ...(isRoot ? ['dist/tests/integration/api.test.js'] : [])];
+      return run('node22', node22, [ava, '--tap', ...files], parseAvaTap);
+    },
+  ],
   [
     'spec-tests',
     () => {

