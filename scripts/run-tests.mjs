@@ -44,7 +44,7 @@ function parseSpecTests(out) {
 }
 
 const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
-const ENGINE_FILES = new Set(['podman.test.js', 'containerd.test.js']);
+const ENGINE_FILES = new Set(['podman.test.js', 'containerd.test.js', 'cri.test.js', 'docker.test.js', 'buildah.test.js']);
 /** The compiled integration test files that pass `keep`, as paths for ava. */
 function integrationFiles(keep) {
   const dir = join(root, 'dist', 'tests', 'integration');
