@@ -362,13 +362,10 @@ function openStdio(native: NativeBinding, stdio: Stdio | undefined) {
     /** The child has them: close its ends here; streams for ours. */
     opened() {
       for (const fd of close) fs.closeSync(fd);
-      const stream = <T>(fd: number | null, make: (fd: number) => T) => (fd === null ? null : make(fd));
-      const net = builtin('node:net');
-      return {
-        stdin: stream(ours[0]!, (fd) => new net.Socket({ fd, readable: false, writable: true })),
-        stdout: stream(ours[1]!, (fd) => new net.Socket({ fd, readable: true, writable: false })),
-        stderr: stream(ours[2]!, (fd) => new net.Socket({ fd, readable: true, writable: false })),
-      };
+      // node:net only when a stream is asked for: loading it costs Bun ~10 ms
+      const socket = (fd: number | null, writable: boolean) =>
+        fd === null ? null : new (builtin('node:net').Socket)({ fd, readable: !writable, writable });
+      return { stdin: socket(ours[0]!, true), stdout: socket(ours[1]!, false), stderr: socket(ours[2]!, false) };
     },
     /** Nothing was started: every fd goes. */
     abandon() {
