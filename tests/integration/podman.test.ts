@@ -33,9 +33,12 @@ const hadBlobCache = fs.existsSync(blobCache);
 // afterwards if we made it and it is empty again.
 const defaultRoots = ['/run/runc', '/run/tsrun'].filter((d) => !fs.existsSync(d));
 
-function podman(args: string[], opts: { timeout?: number; input?: string } = {}) {
+// conmon writes its "oom" marker into its cwd, which is podman's (podman 4.3
+// passes conmon no --persist-dir): run podman in the temp dir, never the repo.
+function podman(args: string[], opts: { timeout?: number; input?: string; cwd?: string } = {}) {
   return spawnSync('podman', ['--runtime', ENGINE_RUNTIME, ...store, ...args], {
     env,
+    cwd: opts.cwd ?? dir,
     encoding: 'utf8',
     timeout: opts.timeout ?? 120_000,
     input: opts.input,
@@ -47,6 +50,7 @@ function podman(args: string[], opts: { timeout?: number; input?: string } = {})
 function podmanTty(args: string, input = '') {
   return spawnSync('script', ['-qec', `podman --runtime ${ENGINE_RUNTIME} ${store.join(' ')} ${args}`, '/dev/null'], {
     env,
+    cwd: dir,
     encoding: 'utf8',
     timeout: 120_000,
     input,
@@ -346,4 +350,309 @@ podmanTest('podman run --tmpfs and --mount type=tmpfs: the image’s files are c
     t.is(fstype, 'tmpfs', flag.join(' '));
     t.true(Number(count) > 50, `${flag.join(' ')}: busybox and its applet links are in the tmpfs (${count})`);
   }
+});
+
+/** Where the host keeps a running container's cgroup for `controller` (cgroup v1 hierarchy, or the v2 root). */
+function hostCgroup(name: string, controller: string): string {
+  const pid = podman(['inspect', '--format', '{{.State.Pid}}', name]).stdout.trim();
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes(controller));
+  if (v1) return path.join('/sys/fs/cgroup', controller, v1.split(':')[2] ?? '');
+  return path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3));
+}
+
+const readTrim = (file: string) => fs.readFileSync(file, 'utf8').trim();
+
+const inspect = (name: string, format: string) => podman(['inspect', '--format', format, name]).stdout.trim();
+
+async function waitFor(what: () => boolean, ms = 10_000): Promise<boolean> {
+  for (const end = Date.now() + ms; Date.now() < end;) {
+    if (what()) return true;
+    await new Promise((r) => setTimeout(r, 100));
+  }
+  return what();
+}
+
+podmanTest('podman run --memory: an OOM kill is exit 137 and OOMKilled in inspect', (t) => {
+  const name = 'tsrun-oom';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  // --memory-swap equal to --memory: no swap to spill into; the string doubles until the limit
+  const c = podman([
+    'create',
+    '--name',
+    name,
+    '--memory',
+    '16m',
+    '--memory-swap',
+    '16m',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'x=0123456789abcdef; while :; do x=$x$x; done',
+  ]);
+  t.is(c.status, 0, c.stderr);
+  // conmon (started by `start`) writes "oom" into its cwd and podman 4.3 looks in the bundle
+  // (StaticDir): start it from there, or OOMKilled stays false with every runtime
+  const r = podman(['start', '--attach', name], { cwd: inspect(name, '{{.StaticDir}}') });
+  t.is(r.status, 137, r.stderr);
+  t.is(inspect(name, '{{.State.OOMKilled}} {{.State.ExitCode}}'), 'true 137');
+});
+
+podmanTest('podman run --memory, --pids-limit: the limits are in the cgroup, and forks past the pids limit fail', (t) => {
+  const r = podman([
+    'run',
+    '--rm',
+    '--memory',
+    '32m',
+    '--pids-limit',
+    '20',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'cat /sys/fs/cgroup/memory/memory.limit_in_bytes /sys/fs/cgroup/pids/pids.max 2>/dev/null || cat /sys/fs/cgroup/memory.max /sys/fs/cgroup/pids.max',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, `${32 << 20}\n20\n`);
+  const forks = podman([
+    'run',
+    '--rm',
+    '--pids-limit',
+    '5',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'for i in 1 2 3 4 5 6 7 8; do sleep 5 & done; wait',
+  ]);
+  t.not(forks.status, 0);
+  t.regex(forks.stderr, /can't fork/);
+});
+
+podmanTest('podman run --user: the ids, and no effective capabilities', (t) => {
+  const r = podman([
+    'run',
+    '--rm',
+    '--user',
+    '1000:1001',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'id -u; id -g; grep ^CapEff: /proc/self/status',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '1000\n1001\nCapEff:\t0000000000000000\n');
+});
+
+podmanTest('podman run --cap-drop all: no capabilities at all, even as root', (t) => {
+  const r = podman([
+    'run',
+    '--rm',
+    '--cap-drop',
+    'all',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'id -u; grep -E "^Cap(Prm|Eff|Bnd):" /proc/self/status',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '0\nCapPrm:\t0000000000000000\nCapEff:\t0000000000000000\nCapBnd:\t0000000000000000\n');
+});
+
+// Without systemd as PID 1 podman 4.3 cannot make the transient timer that
+// runs the check every interval (it logs "unable to get systemd connection"):
+// --health-interval disable makes no timer, and `podman healthcheck run`
+// runs the check once, as an exec through the runtime.
+podmanTest('podman healthcheck run: healthy, then unhealthy when the check fails', (t) => {
+  const name = 'tsrun-hc';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const r = podman([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--health-cmd',
+    'test -e /ok',
+    '--health-interval',
+    'disable',
+    '--health-retries',
+    '1',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'touch /ok; trap "exit 0" TERM; while true; do sleep 0.1; done',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  t.notRegex(r.stderr, /systemd/);
+  t.is(inspect(name, '{{.State.Health.Status}}'), 'starting');
+  const healthy = podman(['healthcheck', 'run', name]);
+  t.is(healthy.status, 0, healthy.stdout + healthy.stderr);
+  t.is(inspect(name, '{{.State.Health.Status}}'), 'healthy');
+  t.is(podman(['exec', name, 'rm', '/ok']).status, 0);
+  const unhealthy = podman(['healthcheck', 'run', name]);
+  t.is(unhealthy.status, 1, unhealthy.stderr);
+  t.is(unhealthy.stdout, 'unhealthy\n');
+  t.is(inspect(name, '{{.State.Health.Status}} {{.State.Health.FailingStreak}}'), 'unhealthy 1');
+  t.regex(podman(['ps', '--format', '{{.Names}} {{.Status}}']).stdout, new RegExp(`${name} Up .*\\(unhealthy\\)`));
+});
+
+podmanTest("podman logs: the container's stdout and stderr, while it runs and after it exits", async (t) => {
+  const name = 'tsrun-logs';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const r = podman([
+    'run',
+    '-d',
+    '--name',
+    name,
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'echo to-stdout; echo to-stderr >&2; sleep 1; echo bye',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  t.true(await waitFor(() => /to-stderr/.test(podman(['logs', name]).stderr)), podman(['logs', name]).stderr);
+  const running = podman(['logs', name]);
+  t.is(running.stdout, 'to-stdout\n');
+  t.is(podman(['wait', name]).stdout, '0\n');
+  const exited = podman(['logs', name]);
+  t.is(exited.status, 0, exited.stderr);
+  t.is(exited.stdout, 'to-stdout\nbye\n');
+  t.is(exited.stderr, 'to-stderr\n');
+});
+
+podmanTest("podman top and stats --no-stream: the container's processes and its cgroup's figures", (t) => {
+  if (!running(t, 'tsrun-top')) return;
+  const top = podman(['top', 'tsrun-top', 'pid', 'args']);
+  t.is(top.status, 0, top.stderr);
+  t.regex(top.stdout, /^1\s+sh -c trap/m, 'the init is pid 1 in its namespace');
+  const stats = podman(['stats', '--no-stream', '--format', '{{.Name}}|{{.MemUsage}}|{{.PIDs}}', 'tsrun-top']);
+  t.is(stats.status, 0, stats.stderr);
+  const [name, mem, pids] = stats.stdout.trim().split('|');
+  t.is(name, 'tsrun-top');
+  t.regex(mem ?? '', /^[\d.]+[kMG]?B \/ [\d.]+[kMG]?B$/);
+  t.true(Number(pids) >= 1, stats.stdout);
+});
+
+podmanTest('podman pause and unpause: the freezer cgroup, and the container runs on', (t) => {
+  if (!running(t, 'tsrun-pause')) return;
+  const freezer = hostCgroup('tsrun-pause', 'freezer');
+  const state = () =>
+    fs.existsSync(path.join(freezer, 'freezer.state'))
+      ? readTrim(path.join(freezer, 'freezer.state'))
+      : readTrim(path.join(freezer, 'cgroup.freeze'));
+  const pause = podman(['pause', 'tsrun-pause']);
+  t.is(pause.status, 0, pause.stderr);
+  t.is(inspect('tsrun-pause', '{{.State.Status}}'), 'paused');
+  t.regex(state(), /^(FROZEN|1)$/);
+  const unpause = podman(['unpause', 'tsrun-pause']);
+  t.is(unpause.status, 0, unpause.stderr);
+  t.is(inspect('tsrun-pause', '{{.State.Status}}'), 'running');
+  t.regex(state(), /^(THAWED|0)$/);
+  t.is(podman(['exec', 'tsrun-pause', 'true']).status, 0, 'runs after unpause');
+});
+
+podmanTest("podman kill -s USR1: the container's trap sees it, and it keeps running", async (t) => {
+  const name = 'tsrun-usr1';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const r = podman([
+    'run',
+    '-d',
+    '--name',
+    name,
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'trap "echo got-usr1 >> /signals" USR1; trap "exit 0" TERM; while true; do sleep 0.1; done',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  const kill = podman(['kill', '-s', 'USR1', name]);
+  t.is(kill.status, 0, kill.stderr);
+  t.true(await waitFor(() => podman(['exec', name, 'cat', '/signals']).stdout === 'got-usr1\n'));
+  t.is(inspect(name, '{{.State.Status}}'), 'running');
+});
+
+podmanTest('podman stop: a container that ignores SIGTERM is killed after the timeout', (t) => {
+  const name = 'tsrun-stop-kill';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const r = podman([
+    'run',
+    '-d',
+    '--name',
+    name,
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'trap "" TERM; while true; do sleep 0.1; done',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  const start = Date.now();
+  const stop = podman(['stop', '-t', '2', name]);
+  const took = Date.now() - start;
+  t.is(stop.status, 0, stop.stderr);
+  t.regex(stop.stderr, /resorting to SIGKILL/);
+  t.true(took >= 2000, `waited the timeout (${took} ms)`);
+  t.is(inspect(name, '{{.State.Status}} {{.State.ExitCode}}'), 'exited 137');
+});
+
+podmanTest('podman restart: a new init in the same container, its files kept', (t) => {
+  const name = 'tsrun-restart';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const r = podman([
+    'run',
+    '-d',
+    '--name',
+    name,
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'echo started >> /starts; trap "exit 0" TERM; while true; do sleep 0.1; done',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  const before = inspect(name, '{{.State.Pid}}');
+  const restart = podman(['restart', '-t', '5', name]);
+  t.is(restart.status, 0, restart.stderr);
+  t.is(inspect(name, '{{.State.Status}}'), 'running');
+  t.not(inspect(name, '{{.State.Pid}}'), before, 'another init');
+  t.is(podman(['exec', name, 'cat', '/starts']).stdout, 'started\nstarted\n');
+});
+
+// podman 4.3's update has cpu, memory, blkio and device flags (no --pids-limit)
+podmanTest('podman update: memory and cpu limits of a running container reach its cgroup', (t) => {
+  if (!running(t, 'tsrun-update')) return;
+  const memory = hostCgroup('tsrun-update', 'memory');
+  const cpu = hostCgroup('tsrun-update', 'cpu');
+  const u = podman(['update', '--memory', '64m', '--memory-swap', '96m', '--cpus', '0.5', '--cpu-shares', '512', 'tsrun-update']);
+  t.is(u.status, 0, u.stderr);
+  if (fs.existsSync(path.join(memory, 'memory.limit_in_bytes'))) {
+    t.is(readTrim(path.join(memory, 'memory.limit_in_bytes')), String(64 << 20));
+    t.is(readTrim(path.join(memory, 'memory.memsw.limit_in_bytes')), String(96 << 20));
+    t.is(readTrim(path.join(cpu, 'cpu.cfs_quota_us')), '50000');
+    t.is(readTrim(path.join(cpu, 'cpu.cfs_period_us')), '100000');
+    t.is(readTrim(path.join(cpu, 'cpu.shares')), '512');
+  } else {
+    t.is(readTrim(path.join(memory, 'memory.max')), String(64 << 20));
+    t.is(readTrim(path.join(memory, 'memory.swap.max')), String(32 << 20));
+    t.is(readTrim(path.join(cpu, 'cpu.max')), '50000 100000');
+  }
+  t.is(inspect('tsrun-update', '{{.State.Status}}'), 'running');
 });
