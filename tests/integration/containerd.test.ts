@@ -6,61 +6,31 @@
  * network. Skipped where containerd or ctr is not installed or not root
  * (scripts/setup.sh installs the Debian package `containerd`).
  * TSRUN_ENGINE_RUNTIME=/usr/sbin/runc runs the same tests against runc.
+ * The daemon and the image come from tests/helpers/containerd.ts, which
+ * cri.test.ts shares.
  */
 import test, { type ExecutionContext } from 'ava';
-import { type ChildProcess, spawn, spawnSync } from 'node:child_process';
-import * as crypto from 'node:crypto';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
-import * as zlib from 'node:zlib';
 
-import { BUSYBOX, IS_ROOT, processesMatching } from '../helpers/bundle.js';
-import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
+import { buildImages, type Containerd, containerdAvailable, CTR, CTR_TIMEOUT_MS, startContainerd, waitFor } from '../helpers/containerd.js';
+import { ENGINE_RUNTIME } from '../helpers/engine.js';
 
-const CONTAINERD = '/usr/bin/containerd';
-const CTR = '/usr/bin/ctr';
-const enabled = IS_ROOT && fs.existsSync(CONTAINERD) && fs.existsSync(CTR) && have('containerd-shim-runc-v2');
+const enabled = containerdAvailable();
 const ctrTest = enabled ? test.serial : test.skip;
 
 const NS = 'tsrun-test';
 const IMAGE = 'localhost/tsrun-bb:latest';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-containerd-'));
-const sock = path.join(dir, 'containerd.sock');
 const runcRoot = path.join(dir, 'runc'); // the shim passes --root <this>/<namespace>
 const fifoDir = path.join(dir, 'fifo');
-const stateDir = path.join(dir, 'state');
-// The shim's socket lives in /run/containerd/s whatever the config says
-// (containerd 1.6 hard-codes it): remove /run/containerd afterwards if we made it.
-const hadRunContainerd = fs.existsSync('/run/containerd');
-// ctr's cgroupsPath is /<namespace>/<id>: the runtime removes the leaf, the
-// namespace's parent is left in every hierarchy.
-const cgroupParents = fs.existsSync('/sys/fs/cgroup')
-  ? fs
-      .readdirSync('/sys/fs/cgroup')
-      .map((h) => path.join('/sys/fs/cgroup', h, NS))
-      .filter((p) => !fs.existsSync(p))
-  : [];
 
-let daemon: ChildProcess | undefined;
-let daemonExited = false;
+let daemon: Containerd | undefined;
+const sock = () => daemon!.address;
 
-/**
- * A ctr that does not return in time is SIGKILLed (it forwards SIGTERM to
- * the task instead of exiting), so that a lost exit status fails the test
- * instead of hanging the file past ava's timeout, which skips after.always.
- */
-const CTR_TIMEOUT_MS = 15_000;
-
-function ctr(args: string[], opts: { timeout?: number; input?: string } = {}) {
-  return spawnSync(CTR, ['-a', sock, '-n', NS, ...args], {
-    encoding: 'utf8',
-    timeout: opts.timeout ?? CTR_TIMEOUT_MS,
-    killSignal: 'SIGKILL',
-    input: opts.input,
-    stdio: [opts.input === undefined ? 'ignore' : 'pipe', 'pipe', 'pipe'],
-  });
-}
+const ctr = (args: string[], opts: { timeout?: number; input?: string } = {}) => daemon!.ctr(NS, args, opts);
 
 /** `ctr task exec` with its own fifo dir (ctr's default is /run/containerd/fifo). */
 function exec(id: string, execId: string, args: string[], opts: { flags?: string[]; input?: string } = {}) {
@@ -70,7 +40,7 @@ function exec(id: string, execId: string, args: string[], opts: { flags?: string
 /** ctr under a pty (`script`), as a user's terminal would run it; timeout --foreground keeps ctr in the pty's foreground. */
 function ctrTty(args: string, input = '') {
   const secs = CTR_TIMEOUT_MS / 1000;
-  return spawnSync('script', ['-qec', `timeout --foreground -s KILL ${secs} ${CTR} -a ${sock} -n ${NS} ${args}`, '/dev/null'], {
+  return spawnSync('script', ['-qec', `timeout --foreground -s KILL ${secs} ${CTR} -a ${sock()} -n ${NS} ${args}`, '/dev/null'], {
     encoding: 'utf8',
     timeout: CTR_TIMEOUT_MS + 10_000,
     killSignal: 'SIGKILL',
@@ -91,7 +61,7 @@ const runtimeFlagsText = runtimeFlags.join(' ');
 const LOOP = 'trap "exit 0" TERM; while true; do sleep 0.1; done';
 
 /** Where the shim keeps a task's bundle (config.json, log.json, init.pid). */
-const bundleDir = (id: string) => path.join(stateDir, 'io.containerd.runtime.v2.task', NS, id);
+const bundleDir = (id: string) => path.join(daemon!.state, 'io.containerd.runtime.v2.task', NS, id);
 
 /** The runtime's --log (the shim's log.json in the bundle), for failure messages. */
 function runtimeLog(id: string): string {
@@ -123,171 +93,23 @@ function taskStatus(id: string): string | undefined {
   return line?.trim().split(/\s+/)[2];
 }
 
-async function waitFor(what: () => boolean, ms = 10_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (what()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return what();
-}
-
-const sha256 = (b: Buffer) => 'sha256:' + crypto.createHash('sha256').update(b).digest('hex');
-
-/**
- * An OCI image archive (oci-layout, index.json, blobs/sha256/...) with one
- * layer: busybox-static and a symlink per applet. `ctr images import` reads it.
- */
-function buildImage(out: string) {
-  const rootfs = path.join(dir, 'image-rootfs');
-  fs.mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
-  fs.copyFileSync(BUSYBOX, path.join(rootfs, 'bin', 'busybox'));
-  fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
-  const applets = spawnSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-  for (const a of applets) if (a !== 'busybox') fs.symlinkSync('busybox', path.join(rootfs, 'bin', a));
-  for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp', 'root', 'run']) fs.mkdirSync(path.join(rootfs, d));
-  fs.chmodSync(path.join(rootfs, 'tmp'), 0o1777);
-
-  const tar = spawnSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-cf', '-', '-C', rootfs, '.'], {
-    maxBuffer: 256 << 20,
-  });
-  if (tar.status !== 0) throw new Error(`tar: ${tar.stderr}`);
-  const layerTar = tar.stdout;
-  const layer = zlib.gzipSync(layerTar);
-
-  const arch = ({ x64: 'amd64', arm64: 'arm64', arm: 'arm', ppc64: 'ppc64le', s390x: 's390x' } as Record<string, string>)[process.arch];
-  const platform = { architecture: arch ?? process.arch, os: 'linux' };
-  const config = Buffer.from(
-    JSON.stringify({
-      ...platform,
-      config: { Env: ['PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin'], Cmd: ['sh'], WorkingDir: '/' },
-      rootfs: { type: 'layers', diff_ids: [sha256(layerTar)] },
-      history: [{ created_by: 'tests/integration/containerd.test.ts' }],
-    }),
-  );
-  const manifest = Buffer.from(
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.manifest.v1+json',
-      config: { mediaType: 'application/vnd.oci.image.config.v1+json', digest: sha256(config), size: config.length },
-      layers: [{ mediaType: 'application/vnd.oci.image.layer.v1.tar+gzip', digest: sha256(layer), size: layer.length }],
-    }),
-  );
-  const layout = path.join(dir, 'image-layout');
-  const blobs = path.join(layout, 'blobs', 'sha256');
-  fs.mkdirSync(blobs, { recursive: true });
-  for (const b of [layer, config, manifest]) fs.writeFileSync(path.join(blobs, sha256(b).slice('sha256:'.length)), b);
-  fs.writeFileSync(path.join(layout, 'oci-layout'), JSON.stringify({ imageLayoutVersion: '1.0.0' }));
-  fs.writeFileSync(
-    path.join(layout, 'index.json'),
-    JSON.stringify({
-      schemaVersion: 2,
-      mediaType: 'application/vnd.oci.image.index.v1+json',
-      manifests: [
-        {
-          mediaType: 'application/vnd.oci.image.manifest.v1+json',
-          digest: sha256(manifest),
-          size: manifest.length,
-          platform,
-          annotations: { 'io.containerd.image.name': IMAGE, 'org.opencontainers.image.ref.name': 'latest' },
-        },
-      ],
-    }),
-  );
-  const a = spawnSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-cf', out, '-C', layout, 'oci-layout', 'index.json', 'blobs'], {
-    encoding: 'utf8',
-  });
-  if (a.status !== 0) throw new Error(`tar: ${a.stderr}`);
-}
-
 test.before(async () => {
   if (!enabled) return;
-  const config = path.join(dir, 'config.toml');
-  fs.writeFileSync(
-    config,
-    [
-      'version = 2',
-      `root = "${path.join(dir, 'root')}"`,
-      `state = "${stateDir}"`,
-      'disabled_plugins = ["io.containerd.grpc.v1.cri"]',
-      '[grpc]',
-      `  address = "${sock}"`,
-      '[ttrpc]',
-      `  address = "${sock}.ttrpc"`,
-      '[debug]',
-      '  address = ""',
-      '[metrics]',
-      '  address = ""',
-      '[plugins."io.containerd.internal.v1.opt"]',
-      `  path = "${path.join(dir, 'opt')}"`,
-      '',
-    ].join('\n'),
-  );
-  const log = fs.openSync(path.join(dir, 'containerd.log'), 'a');
-  daemon = spawn(CONTAINERD, ['--config', config], { stdio: ['ignore', log, log] });
-  fs.closeSync(log);
-  daemon.on('exit', () => {
-    daemonExited = true;
-  });
-  const up = await waitFor(() => !daemonExited && fs.existsSync(sock) && ctr(['version'], { timeout: 5_000 }).status === 0, 30_000);
-  if (!up) throw new Error(`containerd did not start:\n${fs.readFileSync(path.join(dir, 'containerd.log'), 'utf8')}`);
-
+  // ctr's cgroupsPath is /<namespace>/<id>: the runtime removes the leaf, the namespace's parent is left
+  daemon = await startContainerd({ dir, cgroupParents: [NS] });
   const archive = path.join(dir, 'image.tar');
-  buildImage(archive);
-  const imp = ctr(['images', 'import', '--all-platforms', archive], { timeout: 120_000 });
-  if (imp.status !== 0) throw new Error(`ctr images import: ${imp.stdout}${imp.stderr}`);
+  buildImages(archive, [{ name: IMAGE }]);
+  daemon.importImages(NS, archive);
   const ls = ctr(['images', 'ls', '-q']);
   if (!ls.stdout.split('\n').includes(IMAGE)) throw new Error(`image not imported: ${ls.stdout}${ls.stderr}`);
 });
 
 test.after.always(async () => {
-  if (enabled && daemon && !daemonExited) {
-    // whatever a failed test left behind
-    for (const id of ctr(['container', 'ls', '-q']).stdout.split('\n').filter(Boolean)) remove(id);
-    daemon.kill('SIGTERM');
-    if (!(await waitFor(() => daemonExited, 15_000))) {
-      daemon.kill('SIGKILL');
-      await waitFor(() => daemonExited, 5_000);
-    }
-  }
-  // shims outlive containerd by design: kill the ones ours started
-  for (const pid of shimsOf(sock)) {
-    try {
-      process.kill(pid, 'SIGKILL');
-    } catch {
-      /* gone */
-    }
-  }
-  // a snapshot or a rootfs left mounted under our dirs
-  const mounts = fs
-    .readFileSync('/proc/self/mountinfo', 'utf8')
-    .split('\n')
-    .map((l) => l.split(' ')[4])
-    .filter((m): m is string => !!m && m.startsWith(dir + '/'))
-    .reverse();
-  for (const m of mounts) spawnSync('umount', ['-l', m]);
-  fs.rmSync(dir, { recursive: true, force: true });
-  for (const p of cgroupParents) {
-    try {
-      fs.rmdirSync(p);
-    } catch {
-      /* not made, or busy */
-    }
-  }
-  if (!hadRunContainerd) fs.rmSync('/run/containerd', { recursive: true, force: true });
+  if (daemon) await daemon.stop();
+  else fs.rmSync(dir, { recursive: true, force: true });
 });
 
-/** containerd-shim-runc-v2 processes started by the containerd at `address`. */
-function shimsOf(address: string): number[] {
-  return processesMatching('containerd-shim').filter((pid) => {
-    try {
-      const argv = fs.readFileSync(`/proc/${pid}/cmdline`, 'utf8').split('\0');
-      const i = argv.indexOf('-address');
-      return i >= 0 && argv[i + 1] === address;
-    } catch {
-      return false;
-    }
-  });
-}
+const shimsOf = () => daemon!.shims();
 
 /** Prints what differs between the exec'd process and the container's init, then "checked". */
 const SAME_AS_INIT = [
@@ -387,7 +209,7 @@ ctrTest('ctr task exec -t: typed input reaches the shell through the pty', (t) =
 ctrTest('ctr task kill --exec-id: signals the exec, not the container', async (t) => {
   const id = 'tsrun-exec-kill';
   if (!running(t, id)) return;
-  const child = spawn(CTR, ['-a', sock, '-n', NS, 'task', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'long', id, 'sh', '-c', LOOP], {
+  const child = spawn(CTR, ['-a', sock(), '-n', NS, 'task', 'exec', '--fifo-dir', fifoDir, '--exec-id', 'long', id, 'sh', '-c', LOOP], {
     stdio: 'ignore',
   });
   const exited = new Promise<number | null>((resolve) => child.on('exit', (code) => resolve(code)));
@@ -451,6 +273,6 @@ ctrTest('ctr task kill, task rm, container rm: nothing is left', async (t) => {
   const state = spawnSync(ENGINE_RUNTIME, ['--root', path.join(runcRoot, NS), 'state', id], { encoding: 'utf8' });
   t.not(state.status, 0, "the runtime's state is gone");
   t.regex(state.stderr, /does not exist/);
-  t.true(await waitFor(() => shimsOf(sock).length === 0, 5_000), 'the shim exited');
+  t.true(await waitFor(() => shimsOf().length === 0, 5_000), 'the shim exited');
   t.false(ctr(['snapshots', 'ls']).stdout.includes(id), 'the snapshot is gone');
 });
