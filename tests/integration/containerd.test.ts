@@ -276,3 +276,101 @@ ctrTest('ctr task kill, task rm, container rm: nothing is left', async (t) => {
   t.true(await waitFor(() => shimsOf().length === 0, 5_000), 'the shim exited');
   t.false(ctr(['snapshots', 'ls']).stdout.includes(id), 'the snapshot is gone');
 });
+
+/**
+ * `ctr run` in the foreground, left running: its exit code (the task's) and
+ * output once it exits. Killed when the test ends.
+ */
+function runInForeground(t: ExecutionContext, id: string, script: string) {
+  t.teardown(() => remove(id));
+  const child = spawn(CTR, ['-a', sock(), '-n', NS, 'run', '--rm', ...runtimeFlags, IMAGE, id, 'sh', '-c', script], {
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  let stdout = '';
+  let stderr = '';
+  child.stdout.on('data', (d: Buffer) => (stdout += d.toString()));
+  child.stderr.on('data', (d: Buffer) => (stderr += d.toString()));
+  const exited = new Promise<{ status: number | null; stdout: string; stderr: string }>((resolve) =>
+    child.on('exit', (status) => resolve({ status, stdout, stderr })),
+  );
+  return { exited, output: () => stdout };
+}
+
+/** A `ctr task exec` left running; resolves to its exit code. Killed when the test ends. */
+function execInBackground(t: ExecutionContext, id: string, execId: string, script: string): Promise<number | null> {
+  const child = spawn(CTR, ['-a', sock(), '-n', NS, 'task', 'exec', '--fifo-dir', fifoDir, '--exec-id', execId, id, 'sh', '-c', script], {
+    stdio: 'ignore',
+  });
+  t.teardown(() => {
+    child.kill('SIGKILL');
+  });
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+ctrTest('ctr task kill -a: the signal reaches every process, the exec’d ones too', async (t) => {
+  const id = 'tsrun-kill-all';
+  t.teardown(() => remove(id));
+  // the init and an exec each note a USR1 in the same file: USR1 does not end them
+  const note = (who: string) => `trap "echo ${who} >> /usr1" USR1; while true; do sleep 0.1; done`;
+  const r = ctr(['run', '-d', ...runtimeFlags, IMAGE, id, 'sh', '-c', note('init')]);
+  t.is(r.status, 0, why(r, id));
+  const execExit = execInBackground(t, id, 'noted', note('exec'));
+  t.true(await waitFor(() => ctr(['task', 'ps', id]).stdout.trim().split('\n').length >= 3), ctr(['task', 'ps', id]).stdout);
+  const usr1 = ctr(['task', 'kill', '-a', '-s', 'SIGUSR1', id]);
+  t.is(usr1.status, 0, why(usr1, id));
+  const noted = () => exec(id, `cat${Date.now()}`, ['sh', '-c', 'sort /usr1 2>/dev/null']).stdout;
+  t.true(await waitFor(() => noted() === 'exec\ninit\n'), noted());
+  t.is(taskStatus(id), 'RUNNING');
+  const kill = ctr(['task', 'kill', '-a', '-s', 'SIGKILL', id]);
+  t.is(kill.status, 0, why(kill, id));
+  t.is(await execExit, 128 + 9, 'the exec was killed');
+  t.true(await waitFor(() => taskStatus(id) === 'STOPPED'), `task is ${taskStatus(id)}`);
+});
+
+ctrTest("ctr task kill (TERM): the container's trap runs and the task exits with its code", async (t) => {
+  const id = 'tsrun-term-trap';
+  const run = runInForeground(t, id, 'trap "echo got-term; exit 3" TERM; echo ready; while true; do sleep 0.1; done');
+  t.true(await waitFor(() => run.output().includes('ready') && taskStatus(id) === 'RUNNING'), `task is ${taskStatus(id)}`);
+  const kill = ctr(['task', 'kill', id]);
+  t.is(kill.status, 0, why(kill, id));
+  const r = await run.exited;
+  t.is(r.status, 3, r.stderr + runtimeLog(id));
+  t.is(r.stdout, 'ready\ngot-term\n');
+});
+
+ctrTest('ctr task kill -s SIGKILL: a container that ignores TERM exits 137', async (t) => {
+  const id = 'tsrun-sigkill';
+  const run = runInForeground(t, id, 'trap "" TERM; echo ready; while true; do sleep 0.1; done');
+  t.true(await waitFor(() => run.output().includes('ready') && taskStatus(id) === 'RUNNING'), `task is ${taskStatus(id)}`);
+  const term = ctr(['task', 'kill', id]);
+  t.is(term.status, 0, why(term, id));
+  await new Promise((r) => setTimeout(r, 500));
+  t.is(taskStatus(id), 'RUNNING', 'TERM was ignored');
+  const kill = ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+  t.is(kill.status, 0, why(kill, id));
+  const r = await run.exited;
+  t.is(r.status, 128 + 9, r.stderr + runtimeLog(id));
+});
+
+// the shim reads the figures from the cgroup the runtime made, so the limit given to ctr run shows in them
+ctrTest("ctr task metrics: the task's memory and pids figures, and the memory limit the runtime set", (t) => {
+  const id = 'tsrun-metrics';
+  t.teardown(() => remove(id));
+  const limit = 48 << 20;
+  const r = ctr(['run', '-d', '--memory-limit', String(limit), ...runtimeFlags, IMAGE, id, 'sh', '-c', LOOP]);
+  t.is(r.status, 0, why(r, id));
+  const table = ctr(['task', 'metrics', id]);
+  t.is(table.status, 0, why(table, id));
+  const figures = new Map(table.stdout.split('\n').map((l) => l.trim().split(/\s+/) as [string, string]));
+  t.true(Number(figures.get('memory.usage_in_bytes') ?? figures.get('memory.usage')) > 0, table.stdout);
+  t.true(Number(figures.get('pids.current')) >= 1, table.stdout);
+  const json = ctr(['task', 'metrics', '--format', 'json', id]);
+  t.is(json.status, 0, why(json, id));
+  // cgroup v1 metrics name the limit memory.usage.limit, v2 metrics memory.usage_limit
+  const m = JSON.parse(json.stdout) as { memory?: { usage?: { limit?: number }; usage_limit?: number }; pids?: { current?: number } };
+  t.is(m.memory?.usage?.limit ?? m.memory?.usage_limit, limit, json.stdout);
+  t.true((m.pids?.current ?? 0) >= 1, json.stdout);
+});
