@@ -270,15 +270,22 @@ export function recordingWrapper(file: string, target: string, record: string): 
  * host: the shim sockets' /run/containerd (containerd 1.6 hard-codes it),
  * /run/docker/plugins, the libtrust key /etc/docker/key.json, and the
  * cgroup parent `docker` (with BuildKit's `docker/buildkit`) in every
- * hierarchy. Note what exists now; remove() takes away only what did not,
+ * hierarchy, and the runtime's default state root (/run/runc, /run/tsrun):
+ * BuildKit's `runc run` passes no --root. Note what exists now; remove() takes away only what did not,
  * and directories only when empty: another engine on the host may have
  * made them since and be using them.
  */
 export class HostLeftovers {
   private readonly files = ['/etc/docker/key.json'].filter((p) => !fs.existsSync(p));
-  private readonly dirs = ['/run/containerd/s', '/run/containerd', '/run/docker/plugins', '/run/docker', '/etc/docker'].filter(
-    (p) => !fs.existsSync(p),
-  );
+  private readonly dirs = [
+    '/run/containerd/s',
+    '/run/containerd',
+    '/run/docker/plugins',
+    '/run/docker',
+    '/etc/docker',
+    '/run/runc',
+    '/run/tsrun',
+  ].filter((p) => !fs.existsSync(p));
   private readonly cgroups = fs.existsSync('/sys/fs/cgroup')
     ? fs
         .readdirSync('/sys/fs/cgroup')

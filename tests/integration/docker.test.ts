@@ -72,7 +72,7 @@ test.before(async () => {
 
 test.after.always(async () => {
   for (const d of [explicit, byDefault]) await d?.stop();
-  host.remove();
+  if (enabled) host.remove();
   fs.rmSync(dir, { recursive: true, force: true });
 });
 
@@ -81,7 +81,11 @@ const callsOf = (which: keyof typeof calls) => fs.readFileSync(calls[which], 'ut
 const commandsFor = (which: keyof typeof calls, id: string) =>
   callsOf(which)
     .filter((l) => l.split(' ').includes(id))
-    .map((l) => l.split(' ').find((w) => ['create', 'start', 'run', 'exec', 'kill', 'delete', 'pause', 'resume', 'state'].includes(w)));
+    .map((l) =>
+      l
+        .split(' ')
+        .find((w) => ['create', 'start', 'run', 'exec', 'kill', 'delete', 'pause', 'resume', 'state', 'ps', 'update'].includes(w)),
+    );
 
 function why(r: DockerResult, d?: Dockerd): string {
   const hung = r.signal === 'SIGKILL' ? 'the docker CLI did not return in time (killed)\n' : '';
@@ -282,6 +286,21 @@ dockerTest('docker run --memory and --pids-limit: the limits are set on the cgro
   const inside = explicit!.docker(['exec', name, 'cat', V1 ? '/sys/fs/cgroup/memory/memory.limit_in_bytes' : '/sys/fs/cgroup/memory.max']);
   t.is(inside.stdout.trim(), String(64 << 20), `inside the container\n${why(inside)}`);
   t.is(inspect(explicit!, name, '{{.HostConfig.Memory}}'), String(64 << 20));
+});
+
+dockerTest('docker top and docker update: the runtime lists the processes and changes the limits', (t) => {
+  const id = running(t, 'tsrun-top-update', ['--memory', '64m']);
+  if (!id) return;
+  // the shim answers top with the runtime's `ps`, and update with its `update`
+  const top = explicit!.docker(['top', id]);
+  t.is(top.status, 0, why(top, explicit));
+  t.regex(top.stdout, /sh -c trap/);
+  t.true(commandsFor('explicit', id).includes('ps'), 'the runtime listed the processes');
+  const update = explicit!.docker(['update', '--memory', '96m', '--memory-swap', '192m', '--pids-limit', '70', id]);
+  t.is(update.status, 0, why(update, explicit));
+  t.true(commandsFor('explicit', id).includes('update'), 'the runtime updated the limits');
+  t.is(fs.readFileSync(cgroupFile('memory', id, V1 ? 'memory.limit_in_bytes' : 'memory.max'), 'utf8').trim(), String(96 << 20));
+  t.is(fs.readFileSync(cgroupFile('pids', id, 'pids.max'), 'utf8').trim(), '70');
 });
 
 dockerTest('docker run --read-only: / is read-only, a --tmpfs is writable', (t) => {
