@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { processesMatching } from '../helpers/bundle.js';
+import { processesMatching, RUNC } from '../helpers/bundle.js';
 import { buildImages, type Containerd, containerdAvailable, CRI_NAMESPACE, startContainerd, waitFor } from '../helpers/containerd.js';
 import {
   type ContainerConfig,
@@ -303,6 +303,28 @@ criTest('StopContainer: SIGTERM within the grace period, EXITED with the code of
   t.true(gone instanceof CriError && gone.code === 5 /* NOT_FOUND */, String(gone));
   t.regex(runtimeState(id).stderr, /does not exist/);
   workId = undefined;
+});
+
+(RUNC ? criTest : test.skip)("RunPodSandbox without a runtime_handler: the default runtime runs it, not the handler's", async (t) => {
+  // what routes a pod to tsrun is the handler alone, as a RuntimeClass would: a pod without one stays on runc
+  const config = podConfig('default');
+  const id = await ok(t, cri!.runPodSandbox(config));
+  if (!id) return;
+  t.teardown(async () => {
+    await cri!.stopPodSandbox(id).catch(() => {});
+    await cri!.removePodSandbox(id).catch(() => {});
+  });
+  const status = await ok(t, cri!.podSandboxStatus(id), id);
+  t.is(status?.state, PodSandboxState.SANDBOX_READY);
+  t.is(status?.runtimeHandler, '');
+  t.false(
+    runtimeArgv().some((l) => l.includes(id)),
+    "the handler's binary was not run for it",
+  );
+  const runc = spawnSync(RUNC!, ['--root', path.join(daemon!.cri!.runcRoot, CRI_NAMESPACE), 'state', id], { encoding: 'utf8' });
+  t.is(runc.status, 0, runc.stderr);
+  await ok(t, cri!.stopPodSandbox(id), id);
+  await ok(t, cri!.removePodSandbox(id), id);
 });
 
 criTest('StopPodSandbox + RemovePodSandbox: no container, runtime state, process, shim or cgroup is left', async (t) => {
