@@ -30,6 +30,22 @@ export interface PodSandboxConfig {
   linux?: { cgroupParent?: string; securityContext?: { namespaceOptions?: NamespaceOption; privileged?: boolean } };
 }
 
+/** LinuxContainerResources: what a pod spec's requests and limits become. */
+export interface LinuxContainerResources {
+  cpuPeriod?: number;
+  cpuQuota?: number;
+  cpuShares?: number;
+  memoryLimitInBytes?: number;
+  oomScoreAdj?: number;
+}
+
+export interface LinuxContainerSecurityContext {
+  namespaceOptions?: NamespaceOption;
+  privileged?: boolean;
+  runAsUser?: number;
+  readonlyRootfs?: boolean;
+}
+
 export interface ContainerConfig {
   metadata: { name: string; attempt?: number };
   /** The image reference, as ImageSpec.image. */
@@ -42,7 +58,7 @@ export interface ContainerConfig {
   annotations?: Record<string, string>;
   /** Relative to the pod's logDirectory. */
   logPath?: string;
-  linux?: { securityContext?: { namespaceOptions?: NamespaceOption; privileged?: boolean } };
+  linux?: { resources?: LinuxContainerResources; securityContext?: LinuxContainerSecurityContext };
 }
 
 export interface VersionResponse {
@@ -113,22 +129,36 @@ const podSandboxConfig = (c: PodSandboxConfig) => (w: ProtoWriter) => {
   );
 };
 
+// LinuxContainerResources: cpu_period = 1, cpu_quota = 2, cpu_shares = 3, memory_limit_in_bytes = 4, oom_score_adj = 5
+const linuxResources = (r: LinuxContainerResources) => (w: ProtoWriter) =>
+  w.int(1, r.cpuPeriod).int(2, r.cpuQuota).int(3, r.cpuShares).int(4, r.memoryLimitInBytes).int(5, r.oomScoreAdj);
+
+// LinuxContainerSecurityContext: privileged = 2, namespace_options = 3, run_as_user = 5 (Int64Value: value = 1),
+// readonly_rootfs = 7
+const containerSecurityContext = (sc: LinuxContainerSecurityContext) => (w: ProtoWriter) => {
+  w.bool(2, sc.privileged).message(3, sc.namespaceOptions && namespaceOption(sc.namespaceOptions));
+  // a wrapper message, so that uid 0 is set, not absent
+  w.message(5, sc.runAsUser === undefined ? undefined : (v) => v.int(1, sc.runAsUser));
+  w.bool(7, sc.readonlyRootfs);
+};
+
 // ContainerConfig: metadata = 1 (ContainerMetadata: name = 1, attempt = 2), image = 2 (ImageSpec: image = 1),
 // command = 3, args = 4, working_dir = 5, envs = 6 (KeyValue: key = 1, value = 2), labels = 9,
-// annotations = 10, log_path = 11, linux = 15 (LinuxContainerConfig: security_context = 2
-// (LinuxContainerSecurityContext: privileged = 2, namespace_options = 3))
+// annotations = 10, log_path = 11, linux = 15 (LinuxContainerConfig: resources = 1, security_context = 2)
 const containerConfig = (c: ContainerConfig) => (w: ProtoWriter) => {
   w.message(1, (m) => m.string(1, c.metadata.name).int(2, c.metadata.attempt));
   w.message(2, (i) => i.string(1, c.image));
   w.strings(3, c.command).strings(4, c.args).string(5, c.workingDir);
   for (const [key, value] of Object.entries(c.envs ?? {})) w.message(6, (kv) => kv.string(1, key).string(2, value));
   w.map(9, c.labels).map(10, c.annotations).string(11, c.logPath);
-  const sc = c.linux?.securityContext;
+  const linux = c.linux;
   w.message(
     15,
-    c.linux &&
+    linux &&
       ((l) =>
-        l.message(2, sc && ((s) => s.bool(2, sc.privileged).message(3, sc.namespaceOptions && namespaceOption(sc.namespaceOptions))))),
+        l
+          .message(1, linux.resources && linuxResources(linux.resources))
+          .message(2, linux.securityContext && containerSecurityContext(linux.securityContext))),
   );
 };
 
@@ -250,6 +280,11 @@ export class CriClient {
   // RemoveContainerRequest: container_id = 1
   async removeContainer(id: string): Promise<void> {
     await this.call('RemoveContainer', (w) => w.string(1, id));
+  }
+
+  /** UpdateContainerResourcesRequest: container_id = 1, linux = 2 (what an in-place pod resize sends). */
+  async updateContainerResources(id: string, resources: LinuxContainerResources): Promise<void> {
+    await this.call('UpdateContainerResources', (w) => w.string(1, id).message(2, linuxResources(resources)));
   }
 
   // ListContainersRequest: filter = 1 (ContainerFilter: pod_sandbox_id = 3); ListContainersResponse: containers = 1

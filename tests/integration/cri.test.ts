@@ -305,6 +305,98 @@ criTest('StopContainer: SIGTERM within the grace period, EXITED with the code of
   workId = undefined;
 });
 
+/** A controller's file of the cgroup a process is in (v1: the controller's hierarchy; v2: the unified one). */
+function cgroupFile(pid: number, controller: string, file: string): string {
+  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
+  const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes(controller));
+  const rel = v1 ? v1.split(':')[2]! : lines.find((l) => l.startsWith('0::'))!.slice(3);
+  const base = v1 ? path.join('/sys/fs/cgroup', controller) : '/sys/fs/cgroup';
+  return fs.readFileSync(path.join(base, rel, file), 'utf8').trim();
+}
+
+criTest(
+  'A kubelet-shaped pod: a shared pid namespace, limits, a user and a read-only rootfs; UpdateContainerResources resizes',
+  async (t) => {
+    // shareProcessNamespace: every container joins the pause container's pid namespace
+    const shared = { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD };
+    const config: PodSandboxConfig = {
+      ...podConfig('shaped'),
+      linux: { cgroupParent: `/${CGROUP_PARENT}`, securityContext: { namespaceOptions: shared } },
+    };
+    fs.mkdirSync(config.logDirectory!, { recursive: true });
+    const pod = await ok(t, cri!.runPodSandbox(config, HANDLER));
+    if (!pod) return;
+    t.teardown(async () => {
+      await cri!.stopPodSandbox(pod).catch(() => {});
+      await cri!.removePodSandbox(pod).catch(() => {});
+    });
+    const MiB = 1024 * 1024;
+    const id = await ok(
+      t,
+      cri!.createContainer(
+        pod,
+        {
+          ...containerConfig('shaped', WORKLOAD),
+          linux: {
+            resources: { cpuPeriod: 100_000, cpuQuota: 50_000, cpuShares: 512, memoryLimitInBytes: 64 * MiB },
+            securityContext: { namespaceOptions: shared, runAsUser: 1000, readonlyRootfs: true },
+          },
+        },
+        config,
+      ),
+      pod,
+    );
+    if (!id) return;
+    await ok(t, cri!.startContainer(id), id);
+    const st = runtimeState(id);
+    t.is(st.state?.status, 'running', st.stderr + runtimeLog(id));
+    if (!st.state) return;
+
+    const ps = await ok(t, cri!.execSync(id, ['sh', '-c', 'cat /proc/1/cmdline; echo; id -u']), id);
+    t.regex(
+      ps?.stdout ?? '',
+      new RegExp(`^/bin/sh\0-c\0: ${MARK}-pause.*\n1000\n$`),
+      "PID 1 is the pod's pause; the exec runs as the container's user",
+    );
+    const ro = await ok(t, cri!.execSync(id, ['touch', '/file']), id);
+    t.not(ro?.exitCode, 0);
+    t.regex(ro?.stderr ?? '', /Read-only file system/);
+    // the files the CRI mounts in are there on a read-only rootfs
+    const etc = await ok(
+      t,
+      cri!.execSync(id, ['sh', '-c', 'test -f /etc/hosts && test -f /etc/resolv.conf && test -d /dev/shm && echo ok']),
+      id,
+    );
+    t.is(etc?.stdout, 'ok\n', etc?.stderr);
+
+    const v2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+    const limits = () =>
+      v2
+        ? [cgroupFile(st.state!.pid, 'memory', 'memory.max'), cgroupFile(st.state!.pid, 'cpu', 'cpu.max')]
+        : [cgroupFile(st.state!.pid, 'memory', 'memory.limit_in_bytes'), cgroupFile(st.state!.pid, 'cpu', 'cpu.cfs_quota_us')];
+    t.deepEqual(limits(), v2 ? [`${64 * MiB}`, '50000 100000'] : [`${64 * MiB}`, '50000']);
+    if (!v2) t.is(cgroupFile(st.state.pid, 'cpu', 'cpu.shares'), '512');
+
+    await ok(
+      t,
+      cri!.updateContainerResources(id, { cpuPeriod: 100_000, cpuQuota: 20_000, cpuShares: 512, memoryLimitInBytes: 128 * MiB }),
+      id,
+    );
+    t.deepEqual(limits(), v2 ? [`${128 * MiB}`, '20000 100000'] : [`${128 * MiB}`, '20000']);
+    t.true(
+      runtimeArgv().some((l) => /(^| )update /.test(l) && l.endsWith(` ${id}`)),
+      runtimeArgv().join('\n'),
+    );
+
+    // RemovePodSandbox stops and removes the pod's containers too
+    await ok(t, cri!.stopPodSandbox(pod), pod);
+    t.false(fs.existsSync(`/proc/${st.state.pid}`), 'the workload went with the pod');
+    await ok(t, cri!.removePodSandbox(pod), pod);
+    t.regex(runtimeState(id).stderr, /does not exist/);
+    t.regex(runtimeState(pod).stderr, /does not exist/);
+  },
+);
+
 (RUNC ? criTest : test.skip)("RunPodSandbox without a runtime_handler: the default runtime runs it, not the handler's", async (t) => {
   // what routes a pod to tsrun is the handler alone, as a RuntimeClass would: a pod without one stays on runc
   const config = podConfig('default');
