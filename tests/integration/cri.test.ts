@@ -305,6 +305,46 @@ criTest('StopContainer: SIGTERM within the grace period, EXITED with the code of
   workId = undefined;
 });
 
+criTest('StopContainer past the grace period: a container that ignores TERM is killed, exit 137', async (t) => {
+  if (!podId) return t.fail('no pod');
+  const id = await ok(
+    t,
+    cri!.createContainer(podId, containerConfig('stubborn', `: ${MARK}-stubborn; trap "" TERM; while true; do sleep 0.1; done`), POD),
+  );
+  if (!id) return;
+  t.teardown(() => cri!.removeContainer(id).catch(() => {}));
+  await ok(t, cri!.startContainer(id), id);
+  const began = Date.now();
+  await ok(t, cri!.stopContainer(id, 1), id);
+  const took = Date.now() - began;
+  t.true(took >= 1000 && took < 10_000, `stopped after ${took} ms`);
+  const st = await ok(t, cri!.containerStatus(id), id);
+  t.is(containerStateName(st?.state ?? -1), 'CONTAINER_EXITED');
+  t.is(st?.exitCode, 128 + 9);
+  t.true(
+    runtimeArgv().some((l) => /(^| )kill /.test(l) && l.endsWith(` ${id} 9`)),
+    runtimeArgv().join('\n'),
+  );
+  await ok(t, cri!.removeContainer(id), id);
+});
+
+criTest('A container over its memory limit: OOMKilled, exit 137', async (t) => {
+  if (!podId) return t.fail('no pod');
+  const config = containerConfig('oom', 'x=0123456789abcdef; while :; do x=$x$x; done');
+  // no swap to spill into here (the test host has none; memory_swap_limit_in_bytes is left unset)
+  config.linux = { ...config.linux, resources: { memoryLimitInBytes: 16 * 1024 * 1024 } };
+  const id = await ok(t, cri!.createContainer(podId, config, POD));
+  if (!id) return;
+  t.teardown(() => cri!.removeContainer(id).catch(() => {}));
+  await ok(t, cri!.startContainer(id), id);
+  t.true(await waitFor(async () => (await cri!.containerStatus(id)).state === ContainerState.CONTAINER_EXITED, 30_000), why('', id));
+  const st = await ok(t, cri!.containerStatus(id), id);
+  t.is(st?.exitCode, 128 + 9);
+  // the shim watches the container's memory cgroup for OOM events: the runtime put it there
+  t.is(st?.reason, 'OOMKilled');
+  await ok(t, cri!.removeContainer(id), id);
+});
+
 /** A controller's file of the cgroup a process is in (v1: the controller's hierarchy; v2: the unified one). */
 function cgroupFile(pid: number, controller: string, file: string): string {
   const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
