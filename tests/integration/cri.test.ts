@@ -263,6 +263,26 @@ criTest('ExecSync: stdout, stderr and exit codes, in the container', async (t) =
   t.is(containerStateName(st?.state ?? -1), 'CONTAINER_RUNNING', 'the container outlives its execs');
 });
 
+criTest('ExecSync past its timeout: an error, the process is killed, the container runs on', async (t) => {
+  if (!workId) return t.fail('no container');
+  const id = workId;
+  const began = Date.now();
+  const r = await cri!.execSync(id, ['sleep', '37'], 1).then(
+    (x) => x,
+    (e: unknown) => e,
+  );
+  t.true(Date.now() - began < 10_000, `returned after ${Date.now() - began} ms`);
+  // what a kubelet's exec probe with timeoutSeconds sees
+  t.true(r instanceof CriError, `resolved with ${JSON.stringify(r)}`);
+  t.regex(String((r as Error).message), /timeout 1s exceeded/);
+  t.true(
+    await waitFor(async () => !(await cri!.execSync(id, ['ps', '-o', 'args'])).stdout.includes('sleep 37')),
+    'the timed-out process is gone',
+  );
+  const st = await ok(t, cri!.containerStatus(id), id);
+  t.is(containerStateName(st?.state ?? -1), 'CONTAINER_RUNNING');
+});
+
 criTest('ContainerStatus: a container that exits is EXITED with its exit code; RemoveContainer removes it', async (t) => {
   if (!podId) return t.fail('no pod');
   const id = await ok(t, cri!.createContainer(podId, containerConfig('quits', 'echo bye; exit 7'), POD));
