@@ -656,3 +656,43 @@ podmanTest('podman update: memory and cpu limits of a running container reach it
   }
   t.is(inspect('tsrun-update', '{{.State.Status}}'), 'running');
 });
+
+/** `podman run --rm <flags> <image> sh -c <script>`: its stdout, after asserting it exited 0. */
+function runScript(t: ExecutionContext, flags: string[], script: string): string {
+  const r = podman(['run', '--rm', ...flags, ...runFlags, 'localhost/tsrun-bb', 'sh', '-c', script]);
+  t.is(r.status, 0, `${flags.join(' ')}: ${r.stderr}`);
+  return r.stdout;
+}
+
+podmanTest('podman run: --hostname, --oom-score-adj, no-new-privileges, --group-add, --cap-add/--cap-drop reach the process', (t) => {
+  t.is(runScript(t, ['--hostname', 'tsrun-host'], 'hostname; echo "$(cat /etc/hostname)"'), 'tsrun-host\ntsrun-host\n');
+  t.is(runScript(t, ['--oom-score-adj', '500'], 'cat /proc/self/oom_score_adj'), '500\n');
+  t.is(runScript(t, ['--security-opt', 'no-new-privileges'], 'grep ^NoNewPrivs: /proc/self/status'), 'NoNewPrivs:\t1\n');
+  t.is(runScript(t, ['--user', '1000:1000', '--group-add', '27'], 'id -G'), '1000 27\n');
+  const caps = (flags: string[]) => BigInt('0x' + runScript(t, flags, 'grep ^CapEff: /proc/self/status').split('\t')[1]!.trim());
+  const CHOWN = 1n << 0n;
+  const SYS_ADMIN = 1n << 21n;
+  const plain = caps([]);
+  t.is(plain & SYS_ADMIN, 0n, 'no CAP_SYS_ADMIN by default');
+  t.is(caps(['--cap-add', 'SYS_ADMIN', '--cap-drop', 'CHOWN']), (plain | SYS_ADMIN) & ~CHOWN);
+});
+
+podmanTest('podman run: --pid host, --cgroupns private, --uidmap, -v :ro, --shm-size, --device, --sysctl', (t) => {
+  t.is(runScript(t, ['--pid', 'host'], 'cat /proc/1/comm'), fs.readFileSync('/proc/1/comm', 'utf8'));
+  t.regex(
+    runScript(t, ['--cgroupns', 'private'], 'cat /proc/self/cgroup'),
+    /^(\d+:[^:]*:\/\n)+$/,
+    'every hierarchy is rooted at the container',
+  );
+  t.is(
+    runScript(t, ['--uidmap', '0:100000:65536', '--gidmap', '0:100000:65536'], 'cat /proc/self/uid_map | tr -s " "; id -u'),
+    ' 0 100000 65536\n0\n',
+  );
+  const ro = path.join(dir, 'ro');
+  fs.mkdirSync(ro, { recursive: true });
+  fs.writeFileSync(path.join(ro, 'file'), 'from the host\n');
+  t.is(runScript(t, ['-v', `${ro}:/mnt:ro`], 'cat /mnt/file; touch /mnt/x 2>/dev/null || echo read-only'), 'from the host\nread-only\n');
+  t.regex(runScript(t, ['--shm-size', '10m'], 'df -k /dev/shm | tail -1'), /^\S+\s+10240\s/);
+  if (fs.existsSync('/dev/fuse')) t.regex(runScript(t, ['--device', '/dev/fuse'], 'ls -l /dev/fuse'), /^c.* 10, 229 /);
+  t.is(runScript(t, ['--network', 'none', '--sysctl', 'net.ipv4.ip_forward=1'], 'cat /proc/sys/net/ipv4/ip_forward'), '1\n');
+});
