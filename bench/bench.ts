@@ -14,7 +14,9 @@
  * with its goal) and bench/results.svg (each command's median, tsrun and
  * runc side by side).
  *
- *   node dist/bench/bench.js [--runs N] [--out FILE.md] [--no-vm] [--no-engines]
+ *   node dist/bench/bench.js [--runs N] [--out FILE.md] [--no-vm] [--no-engines] [--no-containers]
+ *   (--no-engines: skip the JavaScript engine candidates; --no-containers:
+ *   skip podman, ctr, docker and the CRI, bench/engines.ts)
  *   node dist/bench/bench.js --inside-vm --json FILE   (what the VM runs: commands only, with crun)
  */
 import { spawn, spawnSync } from 'node:child_process';
@@ -25,6 +27,7 @@ import * as readline from 'node:readline';
 import { fileURLToPath } from 'node:url';
 
 import { Runtime } from '../lib/index.js';
+import { engineOverheads, type EngineRow as OverheadRow } from './engines.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -438,6 +441,11 @@ async function main(): Promise<void> {
   process.stderr.write('bench: parallel\n');
   const par: Record<string, ParallelRow> = {};
   for (const [name, bin] of runtimes) par[name] = await parallel(bin, trueBundle);
+  let overheads: OverheadRow[] = [];
+  if (!args.includes('--no-containers') && RUNC)
+    overheads = await engineOverheads({ tsrun: TSRUN, runc: RUNC }, Math.max(5, Math.round(RUNS / 2)), (m) =>
+      process.stderr.write(`${m}\n`),
+    );
   const vmRun = args.includes('--no-vm') ? null : (process.stderr.write('bench: the cgroup-v2 VM\n'), vm());
   meter.stdin!.end();
 
@@ -482,6 +490,32 @@ async function main(): Promise<void> {
       md.push(
         `| ${e.name} | ${e.empty ? f1(e.empty.median) : '—'} | ${f1(e.version.median)} / ${f1(e.version.p95)} | ${f1(e.run.median)} / ${f1(e.run.p95)} | ${f1(e.run.rss)} |`,
       );
+    md.push('');
+  }
+  if (overheads.length) {
+    md.push('## What an engine pays per container');
+    md.push('');
+    md.push(
+      "Private daemons and storage (the engine tests' harnesses, bench/engines.ts), /bin/true from a busybox-static image; tsrun and runc alternate run by run, after one warm-up each.",
+    );
+    md.push('');
+    md.push('| engine | tsrun median / p95 ms | runc median / p95 ms | tsrun − runc ms | tsrun ÷ runc |');
+    md.push('| --- | ---: | ---: | ---: | ---: |');
+    const mp = (xs: number[]) => {
+      const s = [...xs].sort((a, b) => a - b);
+      return { median: s[Math.floor(s.length / 2)]!, p95: s[Math.min(s.length - 1, Math.floor(s.length * 0.95))]!, n: s.length };
+    };
+    for (const r of overheads) {
+      if (!r.ms.tsrun?.length || !r.ms.runc?.length) {
+        md.push(`| ${r.what} | — | — | | ${r.note ?? ''} |`);
+        continue;
+      }
+      const t = mp(r.ms.tsrun);
+      const u = mp(r.ms.runc);
+      md.push(
+        `| ${r.what}, ${t.n} runs${r.note ? ` (${r.note})` : ''} | ${f1(t.median)} / ${f1(t.p95)} | ${f1(u.median)} / ${f1(u.p95)} | ${f1(t.median - u.median)} | ${f2(t.median / u.median)} |`,
+      );
+    }
     md.push('');
   }
   if (vmRun) {
