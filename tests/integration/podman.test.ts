@@ -696,3 +696,48 @@ podmanTest('podman run: --pid host, --cgroupns private, --uidmap, -v :ro, --shm-
   if (fs.existsSync('/dev/fuse')) t.regex(runScript(t, ['--device', '/dev/fuse'], 'ls -l /dev/fuse'), /^c.* 10, 229 /);
   t.is(runScript(t, ['--network', 'none', '--sysctl', 'net.ipv4.ip_forward=1'], 'cat /proc/sys/net/ipv4/ip_forward'), '1\n');
 });
+
+podmanTest('podman start --attach of an exited container: the runtime creates it again, its files kept', (t) => {
+  const name = 'tsrun-start-again';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const script = 'echo run >> /runs; wc -l < /runs; exit 4';
+  const first = podman(['run', '--name', name, ...runFlags, 'localhost/tsrun-bb', 'sh', '-c', script]);
+  t.is(first.status, 4, first.stderr);
+  t.is(first.stdout, '1\n');
+  const again = podman(['start', '--attach', name]);
+  t.is(again.status, 4, again.stderr);
+  t.is(again.stdout, '2\n');
+});
+
+// conmon's exit command (podman container cleanup) restarts it: the runtime's delete, create and start again
+podmanTest('podman run --restart on-failure:2: restarted twice, then left exited with its code', async (t) => {
+  const name = 'tsrun-restart-policy';
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  const r = podman([
+    'run',
+    '-d',
+    '--name',
+    name,
+    '--restart',
+    'on-failure:2',
+    ...runFlags,
+    'localhost/tsrun-bb',
+    'sh',
+    '-c',
+    'sleep 0.2; exit 1',
+  ]);
+  t.is(r.status, 0, r.stderr);
+  const state = () => inspect(name, '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}');
+  t.true(await waitFor(() => state() === '2 exited 1', 20_000), state());
+});
+
+podmanTest('podman run --init: podman-init is pid 1, the command is not', (t) => {
+  if (!fs.existsSync('/usr/libexec/podman/catatonit') && !have('catatonit')) return t.pass('no catatonit here');
+  const out = runScript(t, ['--init'], 'cat /proc/1/cmdline | tr "\\0" " "; echo; echo $$');
+  t.regex(out, /^\/run\/podman-init -- sh -c /);
+  t.not(out.split('\n')[1], '1', 'the command is not pid 1');
+});
