@@ -374,3 +374,58 @@ ctrTest("ctr task metrics: the task's memory and pids figures, and the memory li
   t.is(m.memory?.usage?.limit ?? m.memory?.usage_limit, limit, json.stdout);
   t.true((m.pids?.current ?? 0) >= 1, json.stdout);
 });
+
+/** `ctr run --rm <flags> <image> <id> sh -c <script>`: its stdout, after asserting it exited 0. */
+function runScript(t: ExecutionContext, id: string, flags: string[], script: string): string {
+  t.teardown(() => remove(id));
+  const r = ctr(['run', '--rm', ...runtimeFlags, ...flags, IMAGE, id, 'sh', '-c', script]);
+  t.is(r.status, 0, `${flags.join(' ')}: ${why(r, id)}`);
+  return r.stdout;
+}
+
+ctrTest('ctr run: --read-only, --mount, --privileged, --net-host, --cap-add and --seccomp reach the container', (t) => {
+  t.is(runScript(t, 'tsrun-ro', ['--read-only'], 'touch /x 2>/dev/null || echo read-only'), 'read-only\n');
+  const host = path.join(dir, 'from-host');
+  fs.mkdirSync(host, { recursive: true });
+  fs.writeFileSync(path.join(host, 'file'), 'from the host\n');
+  t.is(
+    runScript(
+      t,
+      'tsrun-mount',
+      ['--mount', `type=bind,src=${host},dst=/host,options=rbind:ro`],
+      'cat /host/file; touch /host/x 2>/dev/null || echo read-only',
+    ),
+    'from the host\nread-only\n',
+  );
+  const bnd = /^CapBnd:\s+(\w+)$/m.exec(fs.readFileSync('/proc/self/status', 'utf8'))?.[1];
+  t.is(runScript(t, 'tsrun-priv', ['--privileged'], 'grep ^CapEff: /proc/self/status'), `CapEff:\t${bnd}\n`);
+  t.is(runScript(t, 'tsrun-net-host', ['--net-host'], 'readlink /proc/self/ns/net'), `${fs.readlinkSync('/proc/self/ns/net')}\n`);
+  const SYS_ADMIN = 1n << 21n;
+  const caps = (id: string, flags: string[]) =>
+    BigInt('0x' + runScript(t, id, flags, 'grep ^CapEff: /proc/self/status').split('\t')[1]!.trim());
+  const plain = caps('tsrun-caps', []);
+  t.is(plain & SYS_ADMIN, 0n);
+  t.is(caps('tsrun-cap-add', ['--cap-add', 'CAP_SYS_ADMIN']), plain | SYS_ADMIN);
+  t.is(runScript(t, 'tsrun-no-seccomp', [], 'grep ^Seccomp: /proc/self/status'), 'Seccomp:\t0\n', 'ctr sets no profile unless asked');
+  t.is(runScript(t, 'tsrun-seccomp', ['--seccomp'], 'grep ^Seccomp: /proc/self/status'), 'Seccomp:\t2\n');
+});
+
+ctrTest('ctr run --memory-limit: an OOM kill is exit 137', (t) => {
+  // ctr sets no swap limit: with swap on the host the allocation would spill into it instead
+  if (/^SwapTotal:\s+[1-9]/m.test(fs.readFileSync('/proc/meminfo', 'utf8'))) return t.pass('the host has swap');
+  const id = 'tsrun-oom';
+  t.teardown(() => remove(id));
+  const r = ctr([
+    'run',
+    '--rm',
+    ...runtimeFlags,
+    '--memory-limit',
+    String(16 << 20),
+    IMAGE,
+    id,
+    'sh',
+    '-c',
+    'x=0123456789abcdef; while :; do x=$x$x; done',
+  ]);
+  t.is(r.status, 128 + 9, why(r, id));
+});
