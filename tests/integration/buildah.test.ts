@@ -230,3 +230,28 @@ buildahTest('buildah bud: USER, RUN --mount=type=tmpfs and the bind-mounted /etc
   t.is(read('hostname'), 'same\n');
   t.not(read('hosts'), '0\n');
 });
+
+buildahTest('buildah run: --terminal (the pty through --console-socket), --network none, -v :ro, --user and --hostname', (t) => {
+  const from = buildah(['from', '--pull-never', BASE]);
+  t.is(from.status, 0, from.stderr);
+  const container = from.stdout.trim();
+  t.teardown(() => {
+    buildah(['rm', container]);
+  });
+  const run = (flags: string[], script: string) => {
+    const r = buildah(['run', ...oci, ...flags, container, 'sh', '-c', script]);
+    t.is(r.status, 0, `${flags.join(' ')}: ${r.stderr}`);
+    return r.stdout;
+  };
+  runtimeCalls();
+  t.regex(run(['--terminal'], 'tty; test -t 0 && echo stdin-is-a-tty'), /^\/dev\/pts\/\d+\r?\nstdin-is-a-tty\r?\n$/);
+  t.regex(runtimeCalls().find((c) => c.startsWith('create')) ?? '', / --console-socket /);
+  t.is(run(['--network', 'none'], 'cat /proc/net/dev | tail -n +3 | cut -d: -f1 | tr -d " "'), 'lo\n');
+  const ro = path.join(dir, 'ro');
+  fs.mkdirSync(ro, { recursive: true });
+  fs.writeFileSync(path.join(ro, 'file'), 'from the host\n');
+  t.is(run(['-v', `${ro}:/mnt:ro`], 'cat /mnt/file; touch /mnt/x 2>/dev/null || echo read-only'), 'from the host\nread-only\n');
+  t.is(run(['--user', '1000:1000'], 'id -u; id -g'), '1000\n1000\n');
+  t.is(run(['--hostname', 'tsrun-build'], 'hostname'), 'tsrun-build\n');
+  t.is(subcommands(runtimeCalls()).filter((c) => c === 'create').length, 4, 'each through the runtime');
+});
