@@ -314,15 +314,16 @@ ctrTest('ctr task kill -a: the signal reaches every process, the exec’d ones t
   const id = 'tsrun-kill-all';
   t.teardown(() => remove(id));
   // the init and an exec each note a USR1 in the same file: USR1 does not end them
-  const note = (who: string) => `trap "echo ${who} >> /usr1" USR1; while true; do sleep 0.1; done`;
+  // once its trap is set, each says so in /ready: a USR1 before that would end the exec
+  const note = (who: string) => `trap "echo ${who} >> /usr1" USR1; echo ${who} >> /ready; while true; do sleep 0.1; done`;
   const r = ctr(['run', '-d', ...runtimeFlags, IMAGE, id, 'sh', '-c', note('init')]);
   t.is(r.status, 0, why(r, id));
   const execExit = execInBackground(t, id, 'noted', note('exec'));
-  t.true(await waitFor(() => ctr(['task', 'ps', id]).stdout.trim().split('\n').length >= 3), ctr(['task', 'ps', id]).stdout);
+  const sorted = (file: string) => exec(id, `cat${Date.now()}`, ['sh', '-c', `sort ${file} 2>/dev/null`]).stdout;
+  t.true(await waitFor(() => sorted('/ready') === 'exec\ninit\n'), sorted('/ready'));
   const usr1 = ctr(['task', 'kill', '-a', '-s', 'SIGUSR1', id]);
   t.is(usr1.status, 0, why(usr1, id));
-  const noted = () => exec(id, `cat${Date.now()}`, ['sh', '-c', 'sort /usr1 2>/dev/null']).stdout;
-  t.true(await waitFor(() => noted() === 'exec\ninit\n'), noted());
+  t.true(await waitFor(() => sorted('/usr1') === 'exec\ninit\n'), sorted('/usr1'));
   t.is(taskStatus(id), 'RUNNING');
   const kill = ctr(['task', 'kill', '-a', '-s', 'SIGKILL', id]);
   t.is(kill.status, 0, why(kill, id));

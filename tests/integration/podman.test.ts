@@ -576,9 +576,11 @@ podmanTest("podman kill -s USR1: the container's trap sees it, and it keeps runn
     'localhost/tsrun-bb',
     'sh',
     '-c',
-    'trap "echo got-usr1 >> /signals" USR1; trap "exit 0" TERM; while true; do sleep 0.1; done',
+    'trap "echo got-usr1 >> /signals" USR1; trap "exit 0" TERM; touch /ready; while true; do sleep 0.1; done',
   ]);
   t.is(r.status, 0, r.stderr);
+  // a USR1 before the trap is set would be dropped (pid 1 has no default action)
+  t.true(await waitFor(() => podman(['exec', name, 'test', '-e', '/ready']).status === 0));
   const kill = podman(['kill', '-s', 'USR1', name]);
   t.is(kill.status, 0, kill.stderr);
   t.true(await waitFor(() => podman(['exec', name, 'cat', '/signals']).stdout === 'got-usr1\n'));
