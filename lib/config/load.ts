@@ -151,7 +151,8 @@ export function checkShape(value: Json, shape: Shape, at: string): void {
   const got = kindOf(value);
   const ok = shape.kind === 'integer' ? typeof value === 'number' && Number.isInteger(value) : shape.kind === got;
   if (!ok) {
-    const want = shape.kind === 'integer' ? 'an integer' : shape.kind === 'array' ? 'an array' : `a ${shape.kind}`;
+    const want =
+      shape.kind === 'integer' ? 'an integer' : shape.kind === 'array' || shape.kind === 'object' ? `an ${shape.kind}` : `a ${shape.kind}`;
     throw new ConfigError(at || '(root)', `must be ${want}, got ${got === 'number' ? JSON.stringify(value) : got}`);
   }
   if (shape.kind === 'array' && shape.items) {
@@ -190,10 +191,22 @@ export function loadBundle(bundleDir: string): LoadedBundle {
   if (!st.isDirectory()) throw new TsrunError('EBUNDLE', `bundle ${bundle}: not a directory`);
   const file = path.join(bundle, 'config.json');
   let text: string;
+  let fd = -1;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // non-blocking: a fifo in its place must not hang us until a writer comes
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const f = fs.fstatSync(fd);
+    if (!f.isFile())
+      throw new TsrunError(
+        'EBUNDLE',
+        `${file}: not a regular file (${f.isDirectory() ? 'a directory' : f.isFIFO() ? 'a fifo' : 'a special file'})`,
+      );
+    text = fs.readFileSync(fd, 'utf8');
   } catch (e) {
+    if (e instanceof TsrunError) throw e;
     throw new TsrunError('EBUNDLE', `${file}: ${describeFsError(e)}`, { cause: e });
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
   let json: Json;
   try {

@@ -48,8 +48,11 @@ int tsrun_check_id(const char *id, struct tsrun_err *e) {
   if (ok) return 0;
   struct tsrun_buf q = {0};
   tsrun_buf_json_string(&q, id);
-  tsrun_err_set(e, "EID", "invalid container id %s: must match [A-Za-z0-9][A-Za-z0-9_.+-]* without \"..\"",
-                q.data ? q.data : "");
+  /* as lib/errors.ts shows values: cut short past 80 characters */
+  char more[64] = "";
+  if (q.len > 80) snprintf(more, sizeof more, "… (%zu characters)", q.len);
+  tsrun_err_set(e, "EID", "invalid container id %.80s%s: must match [A-Za-z0-9][A-Za-z0-9_.+-]* without \"..\"",
+                q.data ? q.data : "", more);
   tsrun_buf_free(&q);
   return -1;
 }

@@ -15,20 +15,14 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, type Bundle } from '../helpers/bundle.js';
+import { callerSnapshot, cgroupHierarchies, leftovers } from '../helpers/leaks.js';
 
 const rootTest = IS_ROOT ? test.serial : test.skip;
 const POINTS = Number(process.env.TSRUN_KILL_POINTS) || 50;
 const BIN = process.env.TSRUN_KILL_RUNTIME || TSRUN;
 const GRADING_OTHER = BIN !== TSRUN;
 const PARENT = `tsrun-kp-${process.pid}`;
-const HIERARCHIES = fs.existsSync('/sys/fs/cgroup')
-  ? fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
-    ? ['/sys/fs/cgroup']
-    : fs
-        .readdirSync('/sys/fs/cgroup')
-        .map((h) => path.join('/sys/fs/cgroup', h))
-        .filter((h) => fs.existsSync(path.join(h, 'cgroup.procs')))
-  : [];
+const HIERARCHIES = cgroupHierarchies();
 
 test.after.always(() => {
   for (const h of HIERARCHIES) {
@@ -77,46 +71,6 @@ async function duration(run: () => Promise<void>, n = 5): Promise<number> {
 }
 
 const spawnWait = (args: string[]) => new Promise<void>((resolve) => spawn(BIN, args, { stdio: 'ignore' }).on('exit', () => resolve()));
-
-/** What a container `id` (bundle `b`, state under `root`) left behind: one line per thing. */
-function leftovers(root: string, id: string, b: Bundle): string[] {
-  const out: string[] = [];
-  if (fs.existsSync(path.join(root, id))) out.push(`state dir ${path.join(root, id)}: ${fs.readdirSync(path.join(root, id)).join(' ')}`);
-  const rel = `${PARENT}/${id}`;
-  for (const h of HIERARCHIES) if (fs.existsSync(path.join(h, rel))) out.push(`cgroup ${path.join(h, rel)}`);
-  for (const line of fs.readFileSync('/proc/self/mountinfo', 'utf8').split('\n')) {
-    const point = line.split(' ')[4];
-    if (point && (point.startsWith(b.dir + '/') || point.startsWith(path.join(root, id)))) out.push(`mount ${point}`);
-  }
-  for (const p of fs.readdirSync('/proc')) {
-    if (!/^\d+$/.test(p) || Number(p) === process.pid) continue;
-    try {
-      // an init that had not exec'd yet carries the runtime's argv (with the
-      // id); one that had is in the container's cgroup
-      if (fs.readFileSync(`/proc/${p}/cmdline`, 'utf8').split('\0').includes(id)) out.push(`process ${p} (argv)`);
-      else if (fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/${rel}\n`)) out.push(`process ${p} (cgroup)`);
-    } catch {
-      /* gone */
-    }
-  }
-  return out;
-}
-
-/** Our own fds and unreaped children: a killed runtime must leave neither in its caller. */
-function callerSnapshot(): { fds: number; children: string } {
-  const children = fs
-    .readdirSync('/proc/self/task')
-    .map((t) => {
-      try {
-        return fs.readFileSync(`/proc/self/task/${t}/children`, 'utf8').trim();
-      } catch {
-        return '';
-      }
-    })
-    .filter(Boolean)
-    .join(' ');
-  return { fds: fs.readdirSync('/proc/self/fd').length, children };
-}
 
 interface Tally {
   clean: number;
@@ -171,7 +125,7 @@ rootTest('create SIGKILLed at spread-out moments, then delete --force: nothing i
     const id = `kpc-${i}`;
     withCgroup(b, id);
     await killAfter(['--root', root, 'create', '-b', b.dir, id], delay);
-    return [...forceDelete(root, id), ...leftovers(root, id, b)];
+    return [...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)];
   });
   b.cleanup();
 });
@@ -189,7 +143,7 @@ rootTest('run SIGKILLed at spread-out moments, then delete --force: nothing is l
     const id = `kpr-${i}`;
     withCgroup(b, id);
     await killAfter(['--root', root, 'run', '-b', b.dir, id], delay);
-    return [...forceDelete(root, id), ...leftovers(root, id, b)];
+    return [...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)];
   });
   b.cleanup();
 });
@@ -208,7 +162,7 @@ rootTest('exec SIGKILLed at spread-out moments: the container stays usable, then
     const again = runtime(BIN, root, ['exec', id, 'true'], { timeout: 10_000 });
     return again.status === 0 ? [] : [`exec after a killed exec: ${again.status} ${again.stderr.trim()}`];
   });
-  t.deepEqual([...forceDelete(root, id), ...leftovers(root, id, b)], []);
+  t.deepEqual([...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)], []);
   b.cleanup();
 });
 
@@ -229,7 +183,7 @@ rootTest('delete --force SIGKILLed at spread-out moments, then a second one: not
     const id = `kpd-${i}`;
     if (!running(id)) return ['run -d failed'];
     await killAfter(['--root', root, 'delete', '--force', id], delay);
-    return [...forceDelete(root, id), ...leftovers(root, id, b)];
+    return [...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)];
   });
   b.cleanup();
 });
