@@ -33,6 +33,45 @@ const idMapping: Shape = {
 const hook: Shape = { kind: 'object', required: ['path'], fields: { path: str, args: strs, env: strs, timeout: int } };
 const hooks: Shape = { kind: 'array', items: hook };
 
+const ints = (...names: string[]): Record<string, Shape> => Object.fromEntries(names.map((n) => [n, int]));
+const objects = (fields: Record<string, Shape>): Shape => ({ kind: 'array', items: { kind: 'object', fields } });
+/** linux.resources: every field's type (the rules for values are validate-cgroups.ts's). */
+const resources: Shape = {
+  kind: 'object',
+  fields: {
+    devices: objects({ allow: bool, type: str, major: int, minor: int, access: str }),
+    memory: {
+      kind: 'object',
+      fields: {
+        ...ints('limit', 'reservation', 'swap', 'kernel', 'kernelTCP', 'swappiness'),
+        disableOOMKiller: bool,
+        useHierarchy: bool,
+        checkBeforeUpdate: bool,
+      },
+    },
+    cpu: {
+      kind: 'object',
+      fields: { ...ints('shares', 'quota', 'burst', 'period', 'realtimeRuntime', 'realtimePeriod', 'idle'), cpus: str, mems: str },
+    },
+    pids: { kind: 'object', fields: { limit: int } },
+    blockIO: {
+      kind: 'object',
+      fields: {
+        ...ints('weight', 'leafWeight'),
+        weightDevice: objects(ints('major', 'minor', 'weight', 'leafWeight')),
+        throttleReadBpsDevice: objects(ints('major', 'minor', 'rate')),
+        throttleWriteBpsDevice: objects(ints('major', 'minor', 'rate')),
+        throttleReadIOPSDevice: objects(ints('major', 'minor', 'rate')),
+        throttleWriteIOPSDevice: objects(ints('major', 'minor', 'rate')),
+      },
+    },
+    hugepageLimits: objects({ pageSize: str, limit: int }),
+    network: { kind: 'object', fields: { classID: int, priorities: objects({ name: str, priority: int }) } },
+    rdma: { kind: 'object', values: { kind: 'object', fields: ints('hcaHandles', 'hcaObjects') } },
+    unified: strMap,
+  },
+};
+
 export const specShape: Shape = {
   kind: 'object',
   required: ['ociVersion'],
@@ -119,7 +158,7 @@ export const specShape: Shape = {
           },
         },
         cgroupsPath: str,
-        resources: { kind: 'object' },
+        resources,
         rootfsPropagation: str,
         seccomp: { kind: 'object' },
         sysctl: strMap,

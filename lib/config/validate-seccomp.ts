@@ -41,6 +41,7 @@ function u64(v: unknown, at: string): void {
 }
 
 function action(v: unknown, at: string): string {
+  if (v === undefined) throw new ConfigError(at, `is required (one of ${Object.keys(SECCOMP_ACTIONS).join(', ')})`);
   if (typeof v !== 'string' || !(v in SECCOMP_ACTIONS))
     throw new ConfigError(at, `unknown seccomp action ${quote(v)} (one of ${Object.keys(SECCOMP_ACTIONS).join(', ')})`);
   return v;
