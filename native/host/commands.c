@@ -232,6 +232,11 @@ int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all
       rc = failed ? -1 : 0;
     } else if (kill(s.pid, sig) < 0) {
       rc = tsrun_err_set(e, "ESYSTEM", "kill: %s", strerrorname_np(errno));
+    } else if (sig == SIGKILL && s.cgroup.version == 1 && tsrun_cgroup_frozen(&s.cgroup)) {
+      /* v1's freezer holds even a SIGKILLed task until thawed (v2 kills
+       * frozen tasks itself): a paused container must die as runc's does */
+      struct tsrun_err ignored;
+      tsrun_cgroup_thaw(&s.cgroup, &ignored);
     }
     tsrun_state_free(&s);
   }

@@ -158,7 +158,8 @@ export function mutate(base: object, r: () => number, guard?: (doc: Record<strin
         did.push(`${name} + /../..`);
         break;
       case 8:
-        rec[key] = String(rec[key]);
+        // JSON for objects: String({}) would put "[object Object]" in the config, which the checks flag in messages
+        rec[key] = rec[key] !== null && typeof rec[key] === 'object' ? JSON.stringify(rec[key]) : String(rec[key]);
         did.push(`${name} stringified`);
         break;
       default:
