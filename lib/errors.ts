@@ -27,9 +27,29 @@ export class TsrunError extends Error {
 export class ConfigError extends TsrunError {
   readonly path: string;
   constructor(path: string, message: string) {
-    super('ECONFIG', path ? `${path}: ${message}` : message);
+    super('ECONFIG', clamp(path ? `${path}: ${message}` : message));
     this.path = path;
   }
+}
+
+/** The longest value an error message echoes: a 64 KiB string or deep nesting stays readable. */
+const SHOWN_MAX = 80;
+
+/** A config value as an error message shows it: JSON, cut short; a missing one says so. */
+export function shown(v: unknown): string {
+  if (v === undefined) return 'nothing (the field is missing)';
+  let text: string;
+  try {
+    text = typeof v === 'bigint' ? v.toString() : (JSON.stringify(v) ?? String(v));
+  } catch {
+    text = Array.isArray(v) ? 'a deeply nested array' : 'a deeply nested value'; // JSON.stringify overflows its stack
+  }
+  return text.length > SHOWN_MAX ? `${text.slice(0, SHOWN_MAX)}… (${text.length} characters)` : text;
+}
+
+/** A backstop for messages built from long paths and values: one readable line. */
+function clamp(message: string): string {
+  return message.length > 1000 ? `${message.slice(0, 1000)}…` : message;
 }
 
 /** A step of the container's init failed (reported over the sync socket). */

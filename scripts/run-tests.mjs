@@ -117,7 +117,7 @@ const suites = [
   ],
 ];
 
-// issue 5: the cgroup-v2 suite — the cgroups integration tests inside a pure
+// The cgroup-v2 suite — the cgroups and kill-point integration tests inside a pure
 // cgroup-v2 kernel under qemu (this machine is hybrid). ava's inactivity
 // timeout is raised: every process start is slow under TCG.
 suites.push([
@@ -134,6 +134,9 @@ suites.push([
             root,
             '--env',
             'TSRUN_TEST_TIME_SCALE=8',
+            // the kill points on a pure v2 host too, fewer (every step is ~10x slower under TCG)
+            '--env',
+            'TSRUN_KILL_POINTS=12',
             '--',
             process.execPath,
             ava,
@@ -141,6 +144,7 @@ suites.push([
             '--serial',
             '--timeout=10m',
             'dist/tests/integration/cgroups.test.js',
+            'dist/tests/integration/killpoints.test.js',
           ],
           parseAvaTap,
         )

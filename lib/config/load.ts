@@ -33,6 +33,45 @@ const idMapping: Shape = {
 const hook: Shape = { kind: 'object', required: ['path'], fields: { path: str, args: strs, env: strs, timeout: int } };
 const hooks: Shape = { kind: 'array', items: hook };
 
+const ints = (...names: string[]): Record<string, Shape> => Object.fromEntries(names.map((n) => [n, int]));
+const objects = (fields: Record<string, Shape>): Shape => ({ kind: 'array', items: { kind: 'object', fields } });
+/** linux.resources: every field's type (the rules for values are validate-cgroups.ts's). */
+const resources: Shape = {
+  kind: 'object',
+  fields: {
+    devices: objects({ allow: bool, type: str, major: int, minor: int, access: str }),
+    memory: {
+      kind: 'object',
+      fields: {
+        ...ints('limit', 'reservation', 'swap', 'kernel', 'kernelTCP', 'swappiness'),
+        disableOOMKiller: bool,
+        useHierarchy: bool,
+        checkBeforeUpdate: bool,
+      },
+    },
+    cpu: {
+      kind: 'object',
+      fields: { ...ints('shares', 'quota', 'burst', 'period', 'realtimeRuntime', 'realtimePeriod', 'idle'), cpus: str, mems: str },
+    },
+    pids: { kind: 'object', fields: { limit: int } },
+    blockIO: {
+      kind: 'object',
+      fields: {
+        ...ints('weight', 'leafWeight'),
+        weightDevice: objects(ints('major', 'minor', 'weight', 'leafWeight')),
+        throttleReadBpsDevice: objects(ints('major', 'minor', 'rate')),
+        throttleWriteBpsDevice: objects(ints('major', 'minor', 'rate')),
+        throttleReadIOPSDevice: objects(ints('major', 'minor', 'rate')),
+        throttleWriteIOPSDevice: objects(ints('major', 'minor', 'rate')),
+      },
+    },
+    hugepageLimits: objects({ pageSize: str, limit: int }),
+    network: { kind: 'object', fields: { classID: int, priorities: objects({ name: str, priority: int }) } },
+    rdma: { kind: 'object', values: { kind: 'object', fields: ints('hcaHandles', 'hcaObjects') } },
+    unified: strMap,
+  },
+};
+
 export const specShape: Shape = {
   kind: 'object',
   required: ['ociVersion'],
@@ -119,7 +158,7 @@ export const specShape: Shape = {
           },
         },
         cgroupsPath: str,
-        resources: { kind: 'object' },
+        resources,
         rootfsPropagation: str,
         seccomp: { kind: 'object' },
         sysctl: strMap,
@@ -151,7 +190,8 @@ export function checkShape(value: Json, shape: Shape, at: string): void {
   const got = kindOf(value);
   const ok = shape.kind === 'integer' ? typeof value === 'number' && Number.isInteger(value) : shape.kind === got;
   if (!ok) {
-    const want = shape.kind === 'integer' ? 'an integer' : shape.kind === 'array' ? 'an array' : `a ${shape.kind}`;
+    const want =
+      shape.kind === 'integer' ? 'an integer' : shape.kind === 'array' || shape.kind === 'object' ? `an ${shape.kind}` : `a ${shape.kind}`;
     throw new ConfigError(at || '(root)', `must be ${want}, got ${got === 'number' ? JSON.stringify(value) : got}`);
   }
   if (shape.kind === 'array' && shape.items) {
@@ -190,10 +230,22 @@ export function loadBundle(bundleDir: string): LoadedBundle {
   if (!st.isDirectory()) throw new TsrunError('EBUNDLE', `bundle ${bundle}: not a directory`);
   const file = path.join(bundle, 'config.json');
   let text: string;
+  let fd = -1;
   try {
-    text = fs.readFileSync(file, 'utf8');
+    // non-blocking: a fifo in its place must not hang us until a writer comes
+    fd = fs.openSync(file, fs.constants.O_RDONLY | fs.constants.O_NONBLOCK);
+    const f = fs.fstatSync(fd);
+    if (!f.isFile())
+      throw new TsrunError(
+        'EBUNDLE',
+        `${file}: not a regular file (${f.isDirectory() ? 'a directory' : f.isFIFO() ? 'a fifo' : 'a special file'})`,
+      );
+    text = fs.readFileSync(fd, 'utf8');
   } catch (e) {
+    if (e instanceof TsrunError) throw e;
     throw new TsrunError('EBUNDLE', `${file}: ${describeFsError(e)}`, { cause: e });
+  } finally {
+    if (fd >= 0) fs.closeSync(fd);
   }
   let json: Json;
   try {

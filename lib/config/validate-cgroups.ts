@@ -3,7 +3,7 @@
  * the host lacks (a controller, a file) is found by the cgroup manager, still
  * before any process exists.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, shown } from '../errors.js';
 import { hugepageSize } from '../cgroups/convert.js';
 import type { LinuxResources } from '../cgroups/resources.js';
 import type { Spec } from './types.js';
@@ -12,7 +12,7 @@ const R = 'linux.resources';
 
 function int(v: unknown, at: string, min: number, max = Number.MAX_SAFE_INTEGER): void {
   if (v === undefined || v === null) return;
-  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(at, `must be an integer, got ${JSON.stringify(v)}`);
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new ConfigError(at, `must be an integer, got ${shown(v)}`);
   if (v < min || v > max) throw new ConfigError(at, `out of range: ${v}`);
 }
 
@@ -29,9 +29,9 @@ export function validateCgroups(spec: Spec): void {
     const at = `${R}.devices[${i}]`;
     if (typeof d.allow !== 'boolean') throw new ConfigError(`${at}.allow`, 'is required (true or false)');
     if (d.type !== undefined && !['a', 'c', 'b'].includes(d.type))
-      throw new ConfigError(`${at}.type`, `must be "a", "c" or "b", got ${JSON.stringify(d.type)}`);
+      throw new ConfigError(`${at}.type`, `must be "a", "c" or "b", got ${shown(d.type)}`);
     if (d.access !== undefined && !/^[rwm]*$/.test(d.access))
-      throw new ConfigError(`${at}.access`, `must be made of r, w and m, got ${JSON.stringify(d.access)}`);
+      throw new ConfigError(`${at}.access`, `must be made of r, w and m, got ${shown(d.access)}`);
     int(d.major, `${at}.major`, -1);
     int(d.minor, `${at}.minor`, -1);
   });

@@ -6,7 +6,7 @@
  */
 import * as path from 'node:path';
 
-import { ConfigError } from '../errors.js';
+import { ConfigError, shown } from '../errors.js';
 import type { IdMapping, Mount, Spec } from './types.js';
 
 const TIME_CLOCKS = new Set(['monotonic', 'boottime']);
@@ -27,7 +27,7 @@ export function validateNamespaceRules(spec: Spec): void {
   const ns = nsEntries(spec);
   (l?.namespaces ?? []).forEach((n, i) => {
     if (n.path !== undefined && n.path !== '' && !path.isAbsolute(n.path))
-      throw new ConfigError(`linux.namespaces[${i}].path`, `must be an absolute path, got ${JSON.stringify(n.path)}`);
+      throw new ConfigError(`linux.namespaces[${i}].path`, `must be an absolute path, got ${shown(n.path)}`);
   });
 
   const user = ns.get('user');

@@ -4,7 +4,7 @@
  * options, the LSM fields, intelRdt and rlimits the host cannot grant.
  * Called from validate.ts; host facts come through `ProcessHost`.
  */
-import { ConfigError, TsrunError } from '../errors.js';
+import { ConfigError, TsrunError, shown } from '../errors.js';
 import {
   IOPRIO_CLASSES,
   MPOL_FLAGS,
@@ -37,7 +37,7 @@ const at = (field: string, what: string): never => {
 
 function checkNames(field: string, values: readonly string[] | undefined, known: Record<string, unknown>): void {
   (values ?? []).forEach((v, i) => {
-    if (!(v in known)) at(`${field}[${i}]`, `unknown value ${JSON.stringify(v)}`);
+    if (!(v in known)) at(`${field}[${i}]`, `unknown value ${shown(v)}`);
   });
 }
 
@@ -107,7 +107,7 @@ export function validateProcessFields(p: Process, host: ProcessHost, linux: Spec
       try {
         parseCpuList(v);
       } catch (e) {
-        at(`process.execCPUAffinity.${k}`, `invalid CPU list ${JSON.stringify(v)}: ${(e as Error).message}`);
+        at(`process.execCPUAffinity.${k}`, `invalid CPU list ${shown(v)}: ${(e as Error).message}`);
       }
     }
   }

@@ -4,7 +4,7 @@
  * or action available here?) is checked when the filter is compiled
  * (lib/plan/seccomp.ts), still before clone.
  */
-import { ConfigError } from '../errors.js';
+import { ConfigError, shown } from '../errors.js';
 import { SECCOMP_ACTIONS, SECCOMP_ARCHS, SECCOMP_FLAGS, SECCOMP_OPS } from '../plan/seccomp.js';
 import type { LinuxSeccomp } from './types.js';
 
@@ -18,12 +18,12 @@ const WITH_RET = new Set(['SCMP_ACT_ERRNO', 'SCMP_ACT_TRACE']);
 const NOTIFY_FORBIDDEN = new Set(['sendmsg', 'write']);
 
 const isObject = (v: unknown): v is Record<string, unknown> => typeof v === 'object' && v !== null && !Array.isArray(v);
-const quote = (v: unknown) => JSON.stringify(v);
+const quote = shown;
 
 function stringArray(v: unknown, at: string): string[] {
-  if (!Array.isArray(v)) throw new ConfigError(at, `must be an array of strings, got ${quote(v)}`);
+  if (!Array.isArray(v)) throw new ConfigError(at, `must be an array of strings, got ${shown(v)}`);
   v.forEach((s, i) => {
-    if (typeof s !== 'string') throw new ConfigError(`${at}[${i}]`, `must be a string, got ${quote(s)}`);
+    if (typeof s !== 'string') throw new ConfigError(`${at}[${i}]`, `must be a string, got ${shown(s)}`);
   });
   return v as string[];
 }
@@ -31,16 +31,17 @@ function stringArray(v: unknown, at: string): string[] {
 function errnoValue(v: unknown, at: string): void {
   if (v === undefined) return;
   if (typeof v !== 'number' || !Number.isInteger(v) || v < 0 || v > MAX_ERRNO)
-    throw new ConfigError(at, `must be an errno between 0 and ${MAX_ERRNO}, got ${quote(v)}`);
+    throw new ConfigError(at, `must be an errno between 0 and ${MAX_ERRNO}, got ${shown(v)}`);
 }
 
 function u64(v: unknown, at: string): void {
   // 2 ** 64 is how JSON.parse reads 18446744073709551615 (the largest u64)
   const ok = (typeof v === 'number' && Number.isInteger(v) && v >= 0 && v <= 2 ** 64) || (typeof v === 'bigint' && v >= 0n && v <= U64_MAX);
-  if (!ok) throw new ConfigError(at, `must be an unsigned 64-bit integer, got ${quote(typeof v === 'bigint' ? v.toString() : v)}`);
+  if (!ok) throw new ConfigError(at, `must be an unsigned 64-bit integer, got ${shown(typeof v === 'bigint' ? v.toString() : v)}`);
 }
 
 function action(v: unknown, at: string): string {
+  if (v === undefined) throw new ConfigError(at, `is required (one of ${Object.keys(SECCOMP_ACTIONS).join(', ')})`);
   if (typeof v !== 'string' || !(v in SECCOMP_ACTIONS))
     throw new ConfigError(at, `unknown seccomp action ${quote(v)} (one of ${Object.keys(SECCOMP_ACTIONS).join(', ')})`);
   return v;
@@ -93,7 +94,7 @@ export function validateSeccomp(raw: unknown): void {
         const aat = `${at}.args[${j}]`;
         if (!isObject(a)) throw new ConfigError(aat, 'must be an object');
         if (typeof a.index !== 'number' || !Number.isInteger(a.index) || a.index < 0 || a.index > 5)
-          throw new ConfigError(`${aat}.index`, `must be an argument index from 0 to 5, got ${quote(a.index)}`);
+          throw new ConfigError(`${aat}.index`, `must be an argument index from 0 to 5, got ${shown(a.index)}`);
         u64(a.value, `${aat}.value`);
         if (a.valueTwo !== undefined) u64(a.valueTwo, `${aat}.valueTwo`);
         if (typeof a.op !== 'string' || !(a.op in SECCOMP_OPS))

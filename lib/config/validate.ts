@@ -5,7 +5,7 @@
  */
 import * as path from 'node:path';
 
-import { ConfigError, TsrunError } from '../errors.js';
+import { ConfigError, TsrunError, shown } from '../errors.js';
 import { CAPABILITIES, RLIMITS } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Process, Spec } from './types.js';
@@ -63,8 +63,7 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   for (const [kind, list] of Object.entries(spec.hooks ?? {})) {
     if (!HOOK_KINDS.has(kind)) continue; // unknown hook kinds are ignored, as runc does
     (list as { path: string; timeout?: number }[]).forEach((h, i) => {
-      if (!path.isAbsolute(h.path))
-        throw new ConfigError(`hooks.${kind}[${i}].path`, `must be an absolute path, got ${JSON.stringify(h.path)}`);
+      if (!path.isAbsolute(h.path)) throw new ConfigError(`hooks.${kind}[${i}].path`, `must be an absolute path, got ${shown(h.path)}`);
       if (h.timeout !== undefined && h.timeout <= 0)
         throw new ConfigError(`hooks.${kind}[${i}].timeout`, `must be greater than zero, got ${h.timeout}`);
     });
@@ -127,7 +126,7 @@ function capabilityWarnings(p: Process): string[] {
 function validateProcess(p: Process, opts: Omit<ValidateOptions, 'rootfs'>): void {
   if (!p.args || p.args.length === 0) throw new ConfigError('process.args', 'must name the program to run');
   if (p.args[0] === '') throw new ConfigError('process.args[0]', 'must not be empty');
-  if (!path.isAbsolute(p.cwd)) throw new ConfigError('process.cwd', `must be an absolute path, got ${JSON.stringify(p.cwd)}`);
+  if (!path.isAbsolute(p.cwd)) throw new ConfigError('process.cwd', `must be an absolute path, got ${shown(p.cwd)}`);
   for (const [field, v] of [
     ['uid', p.user.uid],
     ['gid', p.user.gid],
@@ -177,14 +176,14 @@ function validateLinux(spec: Spec): void {
   (l.devices ?? []).forEach((d, i) => {
     const at = `linux.devices[${i}]`;
     if (!DEVICE_TYPES.has(d.type)) throw new ConfigError(`${at}.type`, `unknown device type ${JSON.stringify(d.type)}`);
-    if (!path.isAbsolute(d.path)) throw new ConfigError(`${at}.path`, `must be an absolute path, got ${JSON.stringify(d.path)}`);
+    if (!path.isAbsolute(d.path)) throw new ConfigError(`${at}.path`, `must be an absolute path, got ${shown(d.path)}`);
     if (d.path.split('/').includes('..')) throw new ConfigError(`${at}.path`, 'must not contain ".."');
     if (d.type !== 'p' && (d.major === undefined || d.minor === undefined))
       throw new ConfigError(at, `major and minor are required for device type ${JSON.stringify(d.type)}`);
   });
   for (const field of ['maskedPaths', 'readonlyPaths'] as const) {
     (l[field] ?? []).forEach((p, i) => {
-      if (!path.isAbsolute(p)) throw new ConfigError(`linux.${field}[${i}]`, `must be an absolute path, got ${JSON.stringify(p)}`);
+      if (!path.isAbsolute(p)) throw new ConfigError(`linux.${field}[${i}]`, `must be an absolute path, got ${shown(p)}`);
     });
   }
   if (l.seccomp !== undefined) validateSeccomp(l.seccomp);

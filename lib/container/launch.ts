@@ -44,6 +44,8 @@ export interface LaunchRequest {
   onHooks?: (pid: number) => void;
   /** After the host steps: the process is in its cgroup, so `delete` would kill it too. */
   onJoined?: () => void;
+  /** The process's pid is known (after PID, before the cgroup join). */
+  onPid?: (pid: number) => void;
   /** SECCOMP: a notify fd for linux.seccomp.listenerPath; the callee closes it. */
   onSeccomp?: (fd: number, pid: number) => void;
   /** The process's fds 0-2 (-1: the runtime's own, inherited). */
@@ -99,6 +101,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
             intermediate = 0;
           }
           t?.mark('clone');
+          req.onPid?.(pid);
           // Host-side steps while it waits for GO: it runs nothing of the
           // container's before it is in its cgroup.
           req.cgroup?.join(pid);

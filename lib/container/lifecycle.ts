@@ -16,7 +16,7 @@ import * as path from 'node:path';
 import { loadBundle, type LoadedBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
 import type { NativeBinding } from '../native/binding.js';
-import { buildPlan, type PlanHost } from '../plan/build.js';
+import { buildPlan, hasMountNamespace, type PlanHost } from '../plan/build.js';
 import type { ValidationHost } from '../config/validate.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { PlanFlag, type Plan } from '../plan/types.js';
@@ -29,7 +29,7 @@ import { compileSeccomp, type SeccompCache } from '../plan/seccomp.js';
 import { seccompCache } from './seccomp-cache.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { startTimeOf } from './procfs.js';
-import { FIFO_NAME, SECCOMP_NAME, StateStore, rfc3339Nano, type StateJson, type StoredState } from './state.js';
+import { SECCOMP_NAME, StateStore, rfc3339Nano, type IntentRecord, type StateJson, type StoredState } from './state.js';
 import { hostCall, hostCallAsync } from '../native/host.js';
 import type { Timeline } from '../timeline.js';
 import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups/manager.js';
@@ -72,6 +72,8 @@ interface Made {
   hostMountsUnder: string | null;
   /** A create hook failed: runtime.md continues at "delete", whose poststop hooks still run. */
   hookFailed: { hooks: Hooks | undefined; state: HookState } | null;
+  /** What the intent record says so far (written ahead of each thing made). */
+  intent: IntentRecord;
 }
 
 export class Lifecycle {
@@ -99,7 +101,7 @@ export class Lifecycle {
   async create(id: string, opts: CreateOptions): Promise<Created> {
     const t = this.timeline;
     const lock = this.store.claim(id);
-    const made: Made = { childFds: [], cgroup: null, cgroupIsOurs: false, hostMountsUnder: null, hookFailed: null };
+    const made: Made = { childFds: [], cgroup: null, cgroupIsOurs: false, hostMountsUnder: null, hookFailed: null, intent: { id } };
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
@@ -156,16 +158,26 @@ export class Lifecycle {
     if (seccomp) this.timeline?.mark('seccomp');
     // The cgroup exists, with every limit, before the init does.
     const cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
+    // Written ahead: what the init will mount in our namespace (none of its
+    // own) and the cgroup directories about to be made (not those that
+    // exist: they are not this container's to remove).
+    if (!hasMountNamespace(spec)) made.intent = { ...made.intent, rootfs: loaded.rootfs, hostMounts: true };
     if (cgroup) {
       const resources = (spec.linux?.resources ?? {}) as LinuxResources;
       for (const w of cgroup.check(resources)) this.warn?.(w);
+      const fresh = Object.entries(cgroup.state.paths).filter(([, dir]) => !fs.existsSync(dir));
+      if (fresh.length) made.intent = { ...made.intent, cgroup: { version: cgroup.state.version, paths: Object.fromEntries(fresh) } };
+    }
+    if (made.intent.cgroup || made.intent.hostMounts) this.store.writeIntent(made.intent);
+    if (cgroup) {
+      const resources = (spec.linux?.resources ?? {}) as LinuxResources;
       made.cgroup = cgroup;
       made.cgroupIsOurs = cgroup.create();
       cgroup.apply(resources);
       this.timeline?.mark('cgroup');
     }
     const stateDir = this.store.dir(id);
-    const fifo = path.join(stateDir, FIFO_NAME);
+    const fifo = this.store.fifo(id);
     this.native.mkfifo(fifo, 0o622);
     fs.chmodSync(fifo, 0o622);
     const consoleSocketFd = opts.consoleSocket !== undefined ? this.native.connectUnix(opts.consoleSocket) : -1;
@@ -217,6 +229,8 @@ export class Lifecycle {
       childFds,
       timeoutMs: SYNC_TIMEOUT_MS,
       timeline: this.timeline,
+      // before the join: the pid a delete of a dead create must kill
+      onPid: (pid) => this.store.writeIntent((made.intent = { ...made.intent, pid, pidStartTime: startTimeOf(pid) })),
       onHooks: (pid) => {
         const state = creating(pid);
         try {

@@ -52,10 +52,16 @@ export interface StateJson {
   annotations?: Record<string, string>;
 }
 
-export const FIFO_NAME = 'exec.fifo';
 /** The container's compiled seccomp filter (struct sock_filter[]), for exec. */
 export const SECCOMP_NAME = 'seccomp.bpf';
-export const STATE_NAME = 'state.json';
+
+/**
+ * What a create writes ahead of each thing it makes on the host (the
+ * intent record, native/host/host.h): state.json's keys, any of them.
+ * A delete of a create that died removes exactly what it lists.
+ */
+export type IntentRecord = Pick<StoredState, 'id'> &
+  Partial<Pick<StoredState, 'pid' | 'pidStartTime' | 'rootfs' | 'cgroup' | 'hostMounts'>>;
 
 export class StateStore {
   constructor(
@@ -65,6 +71,11 @@ export class StateStore {
 
   dir(id: string): string {
     return path.join(this.root, id);
+  }
+
+  /** The files of a state dir, as native/host names them. */
+  private get files() {
+    return this.native.stateFiles;
   }
 
   /** Claims a new container directory; throws if the id is taken. */
@@ -88,7 +99,7 @@ export class StateStore {
   lock(id: string, opts: { shared?: boolean } = {}): Lock {
     checkId(id);
     const dir = this.dir(id);
-    if (!fs.existsSync(path.join(dir, STATE_NAME))) throw notFound();
+    if (!fs.existsSync(path.join(dir, this.files.state))) throw notFound();
     return this.lockDir(dir, opts.shared ? LOCK_SH : LOCK_EX);
   }
 
@@ -107,7 +118,7 @@ export class StateStore {
     checkId(id);
     let text: string;
     try {
-      text = fs.readFileSync(path.join(this.dir(id), STATE_NAME), 'utf8');
+      text = fs.readFileSync(path.join(this.dir(id), this.files.state), 'utf8');
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound();
       throw e;
@@ -122,14 +133,23 @@ export class StateStore {
     const unknown = Object.keys(fields).filter((k) => !keys.includes(k));
     if (unknown.length) throw new Error(`state.json: ${unknown.join(', ')} not in TSRUN_STATE_KEYS (native/host/host.h)`);
     const ordered = Object.fromEntries(keys.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]]));
-    const file = path.join(this.dir(state.id), STATE_NAME);
+    this.writeAtomic(state.id, this.files.state, ordered);
+  }
+
+  /** The intent record, replaced whole (rename: a reader sees the old one or the new one). */
+  writeIntent(record: IntentRecord): void {
+    this.writeAtomic(record.id, this.files.intent, record);
+  }
+
+  private writeAtomic(id: string, name: string, value: unknown): void {
+    const file = path.join(this.dir(id), name);
     const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(ordered), { mode: 0o600 });
+    fs.writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
     fs.renameSync(tmp, file);
   }
 
   fifo(id: string): string {
-    return path.join(this.dir(id), FIFO_NAME);
+    return path.join(this.dir(id), this.files.fifo);
   }
 
   /** created, running, paused or stopped (native/host: pid + start time, freezer, exec fifo). */

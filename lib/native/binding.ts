@@ -111,6 +111,8 @@ export interface NativeBinding extends SeccompNative {
   userName(uid: number): string;
   /** The keys of state.json (TSRUN_STATE_KEYS in native/host/host.h). */
   readonly stateKeys: readonly string[];
+  /** The files of a container's state dir (TSRUN_*_FILE in native/host/host.h). */
+  readonly stateFiles: { readonly state: string; readonly intent: string; readonly fifo: string };
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
   /** CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */

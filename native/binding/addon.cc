@@ -479,6 +479,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parseSignal", Napi::Function::New(env, tsrun::ParseSignal));
   exports.Set("procStartTime", Napi::Function::New(env, tsrun::ProcStartTime));
   exports.Set("stateKeys", tsrun::StateKeys(env));
+  exports.Set("stateFiles", tsrun::StateFiles(env));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
   exports.Set("terminalSize", Napi::Function::New(env, TerminalSize));
   exports.Set("seccompCompile", Napi::Function::New(env, tsrun::SeccompCompile));

@@ -23,6 +23,7 @@ Napi::Value UnmountUnder(const Napi::CallbackInfo &info);
 Napi::Value ParseSignal(const Napi::CallbackInfo &info);
 Napi::Value ProcStartTime(const Napi::CallbackInfo &info);
 Napi::Value StateKeys(Napi::Env env);
+Napi::Value StateFiles(Napi::Env env);
 Napi::Value IdmapTree(const Napi::CallbackInfo &info); // issue 3: idmap.cc
 
 // issue 4: seccomp.cc

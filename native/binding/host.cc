@@ -330,6 +330,15 @@ Napi::Value ProcStartTime(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// The files of a state dir (TSRUN_*_FILE).
+Napi::Value StateFiles(Napi::Env env) {
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("state", Napi::String::New(env, TSRUN_STATE_FILE));
+  o.Set("intent", Napi::String::New(env, TSRUN_INTENT_FILE));
+  o.Set("fifo", Napi::String::New(env, TSRUN_FIFO_FILE));
+  return o;
+}
+
 // The keys of state.json, in the order lib/container/state.ts writes them.
 Napi::Value StateKeys(Napi::Env env) {
   static const char *const keys[] = {

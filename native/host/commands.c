@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/wait.h>
@@ -231,6 +232,11 @@ int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all
       rc = failed ? -1 : 0;
     } else if (kill(s.pid, sig) < 0) {
       rc = tsrun_err_set(e, "ESYSTEM", "kill: %s", strerrorname_np(errno));
+    } else if (sig == SIGKILL && s.cgroup.version == 1 && tsrun_cgroup_frozen(&s.cgroup)) {
+      /* v1's freezer holds even a SIGKILLed task until thawed (v2 kills
+       * frozen tasks itself): a paused container must die as runc's does */
+      struct tsrun_err ignored;
+      tsrun_cgroup_thaw(&s.cgroup, &ignored);
     }
     tsrun_state_free(&s);
   }
@@ -238,20 +244,34 @@ int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all
   return rc;
 }
 
-/* rm -r of a container's state dir (one level of files, as it holds). */
-static void remove_dir(const char *dir) {
+/* rm -r of a container's state dir. Its records go last, state.json the
+ * very last: a delete killed half-way leaves a dir a second delete still
+ * knows what to do with. */
+static void remove_tree(const char *dir, int top) {
   DIR *d = opendir(dir);
   if (d) {
     struct dirent *ent;
     while ((ent = readdir(d))) {
       if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
+      if (top && (!strcmp(ent->d_name, TSRUN_STATE_FILE) || !strcmp(ent->d_name, TSRUN_INTENT_FILE))) continue;
       char p[4400];
       snprintf(p, sizeof p, "%s/%s", dir, ent->d_name);
-      if (unlink(p) < 0 && errno == EISDIR) remove_dir(p);
+      if (unlink(p) < 0 && errno == EISDIR) remove_tree(p, 0);
     }
     closedir(d);
   }
+  if (top) {
+    char p[4400];
+    snprintf(p, sizeof p, "%s/" TSRUN_INTENT_FILE, dir);
+    unlink(p);
+    snprintf(p, sizeof p, "%s/" TSRUN_STATE_FILE, dir);
+    unlink(p);
+  }
   rmdir(dir);
+}
+
+static void remove_dir(const char *dir) {
+  remove_tree(dir, 1);
 }
 
 /* What a container without a mount namespace mounted under its rootfs in
@@ -314,18 +334,50 @@ static int wait_gone(const struct tsrun_state *s, struct tsrun_err *e) {
   return tsrun_err_set(e, "ESYSTEM", "container init %d did not die after SIGKILL", (int)s->pid);
 }
 
+/* A claimed dir without state.json: a create that died (or is still at
+ * work). Dead: what its intent record says it made goes — the init, the
+ * cgroup directories it created, the mounts it made in our namespace —
+ * then the dir. At work (it holds the dir's lock): not there yet, as for
+ * runc; that create cleans up after itself if it fails. */
+static int delete_claimed(const struct tsrun_host *h, const char *id, int force, struct tsrun_err *e) {
+  char dir[4200], file[4300];
+  snprintf(dir, sizeof dir, "%s/%s", h->root, id);
+  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (fd < 0) return force ? 0 : -1; /* e: ENOTFOUND */
+  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+    close(fd);
+    return force ? 0 : -1;
+  }
+  snprintf(file, sizeof file, "%s/" TSRUN_STATE_FILE, dir);
+  if (access(file, F_OK) == 0) { /* it finished between our two looks */
+    close(fd);
+    return tsrun_host_delete(h, id, force, e);
+  }
+  struct tsrun_state s;
+  struct tsrun_err rerr;
+  int rc = 0;
+  if (tsrun_record_load(dir, TSRUN_INTENT_FILE, &s, &rerr) == 0) {
+    if (s.pid > 0 && s.pid_start_time && tsrun_proc_start_time(s.pid, NULL) == s.pid_start_time) {
+      kill(s.pid, SIGKILL);
+      rc = wait_gone(&s, e);
+    }
+    if (rc == 0 && s.cgroup.version) rc = tsrun_cgroup_destroy(&s.cgroup, e);
+    if (rc == 0 && s.host_mounts && s.rootfs) tsrun_unmount_under(h, s.rootfs);
+    tsrun_state_free(&s);
+    tsrun_mark(h, "abandoned");
+  } else if (strcmp(rerr.code, "ENOTFOUND")) {
+    tsrun_warn(h, "cleanup: %s", rerr.message); /* unreadable: the dir goes, nothing else is known */
+  }
+  if (rc == 0) remove_dir(dir);
+  close(fd);
+  return rc;
+}
+
 int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, struct tsrun_err *e) {
   int lock = tsrun_lock(h, id, 0, e);
   if (lock < 0) {
     if (strcmp(e->code, "ENOTFOUND")) return -1;
-    /* a create that died half-way may have left a claimed dir behind */
-    char dir[4200];
-    snprintf(dir, sizeof dir, "%s/%s", h->root, id);
-    if (access(dir, F_OK) == 0) {
-      remove_dir(dir);
-      return 0;
-    }
-    return force ? 0 : -1;
+    return delete_claimed(h, id, force, e);
   }
   struct tsrun_state s;
   int rc = tsrun_state_load(h, id, &s, e);
@@ -412,7 +464,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
   }
   if (rc == 0) {
     char fifo[4300];
-    snprintf(fifo, sizeof fifo, "%s/exec.fifo", s.dir);
+    snprintf(fifo, sizeof fifo, "%s/" TSRUN_FIFO_FILE, s.dir);
     int out = tsrun_release_fifo(fifo, s.pid, 10000, e);
     if (out >= 0) unlink(fifo);
     if (out < 0)

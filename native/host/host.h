@@ -19,6 +19,16 @@
 
 #include "json.h"
 
+/* The files of a container's state dir, <root>/<id>/ (the addon exports
+ * them to TypeScript). A create claims the dir, then writes the intent
+ * record ahead of everything it makes on the host (the cgroup directories
+ * it is about to create, the init's pid once it has one, whether the init
+ * mounts in the host's mount namespace), so that a delete of a create that
+ * died at any moment removes exactly that; state.json comes last. */
+#define TSRUN_STATE_FILE "state.json"
+#define TSRUN_INTENT_FILE "creating.json"
+#define TSRUN_FIFO_FILE "exec.fifo"
+
 /* The keys of state.json (lib/container/state.ts writes them; the addon
  * exports this list so TypeScript writes no other). X(key) */
 #define TSRUN_STATE_KEYS(X)                                                \
@@ -94,6 +104,9 @@ int tsrun_check_id(const char *id, struct tsrun_err *e);
 /* Reads <root>/<id>/state.json; ENOTFOUND when there is none. */
 int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_state *s, struct tsrun_err *e);
 void tsrun_state_free(struct tsrun_state *s);
+/* Reads a record with state.json's keys, any of them missing (the intent
+ * record); ENOTFOUND when the file does not exist. */
+int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, struct tsrun_err *e);
 enum tsrun_status tsrun_state_status(const struct tsrun_state *s);
 /* The /proc/<pid>/stat start time (field 22), 0 when the process is gone. */
 unsigned long long tsrun_proc_start_time(pid_t pid, char *state_letter);

@@ -48,8 +48,11 @@ int tsrun_check_id(const char *id, struct tsrun_err *e) {
   if (ok) return 0;
   struct tsrun_buf q = {0};
   tsrun_buf_json_string(&q, id);
-  tsrun_err_set(e, "EID", "invalid container id %s: must match [A-Za-z0-9][A-Za-z0-9_.+-]* without \"..\"",
-                q.data ? q.data : "");
+  /* as lib/errors.ts shows values: cut short past 80 characters */
+  char more[64] = "";
+  if (q.len > 80) snprintf(more, sizeof more, "… (%zu characters)", q.len);
+  tsrun_err_set(e, "EID", "invalid container id %.80s%s: must match [A-Za-z0-9][A-Za-z0-9_.+-]* without \"..\"",
+                q.data ? q.data : "", more);
   tsrun_buf_free(&q);
   return -1;
 }
@@ -104,12 +107,11 @@ static void load_cgroup(struct tsrun_state *s) {
   }
 }
 
-int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_state *s, struct tsrun_err *e) {
+int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, struct tsrun_err *e) {
   memset(s, 0, sizeof *s);
-  if (tsrun_check_id(id, e) < 0) return -1;
-  snprintf(s->dir, sizeof s->dir, "%s/%s", h->root, id);
+  snprintf(s->dir, sizeof s->dir, "%s", dir);
   char file[4200];
-  snprintf(file, sizeof file, "%s/state.json", s->dir);
+  snprintf(file, sizeof file, "%s/%s", s->dir, name);
   char *text;
   size_t len;
   if (read_file(file, &text, &len) < 0) {
@@ -139,6 +141,17 @@ int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_st
   s->seccomp = tsrun_json_get(s->doc, "seccomp");
   if (s->seccomp && s->seccomp->type != TSRUN_JSON_OBJECT) s->seccomp = NULL;
   load_cgroup(s);
+  return 0;
+}
+
+int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_state *s, struct tsrun_err *e) {
+  memset(s, 0, sizeof *s);
+  if (tsrun_check_id(id, e) < 0) return -1;
+  char dir[4096];
+  snprintf(dir, sizeof dir, "%s/%s", h->root, id);
+  if (tsrun_record_load(dir, TSRUN_STATE_FILE, s, e) < 0) return -1;
+  char file[4200];
+  snprintf(file, sizeof file, "%s/" TSRUN_STATE_FILE, s->dir);
   if (!s->id || !s->oci_version || !s->bundle || !s->rootfs || !s->created || !s->owner) {
     tsrun_state_free(s);
     return tsrun_err_set(e, "ESYSTEM", "%s: a field is missing", file);
@@ -186,7 +199,7 @@ enum tsrun_status tsrun_state_status(const struct tsrun_state *s) {
   if (!alive(s)) return TSRUN_STOPPED;
   if (s->cgroup.version && tsrun_cgroup_frozen(&s->cgroup)) return TSRUN_PAUSED;
   char fifo[4200];
-  snprintf(fifo, sizeof fifo, "%s/exec.fifo", s->dir);
+  snprintf(fifo, sizeof fifo, "%s/" TSRUN_FIFO_FILE, s->dir);
   return access(fifo, F_OK) == 0 ? TSRUN_CREATED : TSRUN_RUNNING;
 }
 
@@ -245,7 +258,7 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
   if (tsrun_check_id(id, e) < 0) return -1;
   char dir[4200], file[4300];
   snprintf(dir, sizeof dir, "%s/%s", h->root, id);
-  snprintf(file, sizeof file, "%s/state.json", dir);
+  snprintf(file, sizeof file, "%s/" TSRUN_STATE_FILE, dir);
   if (access(file, F_OK) < 0) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) {

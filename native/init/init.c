@@ -6,6 +6,8 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <net/if.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
@@ -78,6 +80,28 @@ static int step_keyring(struct tsrun_init *ctx) {
   const char *name = tsrun_plan_str(ctx->plan, h->keyring);
   if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
     return tsrun_fail(ctx, errno, "join session keyring ", name, NULL);
+  return 0;
+}
+
+/* A network namespace of our own starts with lo down: bring it up, as
+ * runc does, so 127.0.0.1 answers in a container without other networking
+ * (--network none, a daemon without a bridge, build steps). */
+static int step_loopback(struct tsrun_init *ctx) {
+  const struct tsrun_plan_header *h = ctx->plan->h;
+  if (!((h->clone_flags | h->unshare_flags) & CLONE_NEWNET)) return 0;
+  int s = socket(AF_INET, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+  if (s < 0) return tsrun_fail(ctx, errno, "socket for lo", NULL);
+  struct ifreq ifr;
+  memset(&ifr, 0, sizeof ifr);
+  memcpy(ifr.ifr_name, "lo", 3);
+  int rc = ioctl(s, SIOCGIFFLAGS, &ifr);
+  if (rc == 0 && !(ifr.ifr_flags & IFF_UP)) {
+    ifr.ifr_flags |= IFF_UP;
+    rc = ioctl(s, SIOCSIFFLAGS, &ifr);
+  }
+  int saved = errno;
+  close(s);
+  if (rc < 0) return tsrun_fail(ctx, saved, "bring lo up", NULL);
   return 0;
 }
 
@@ -231,6 +255,8 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_CGROUPNS, tsrun_step_cgroupns, INIT},
     {TSRUN_STEP_SESSION, step_session, BOTH},
     {TSRUN_STEP_KEYRING, step_keyring, BOTH},
+    /* while we still hold CAP_NET_ADMIN in the new network namespace */
+    {TSRUN_STEP_LOOPBACK, step_loopback, INIT},
     /* sysctl before the rootfs: it writes through the host's /proc/sys,
      * which no container mount can have covered yet (sysctl.c). */
     {TSRUN_STEP_SYSCTL, tsrun_step_sysctl, INIT},

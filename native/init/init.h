@@ -28,6 +28,7 @@
   X(CGROUPNS, "cgroupns")             \
   X(SESSION, "session")               \
   X(KEYRING, "keyring")               \
+  X(LOOPBACK, "loopback")             \
   X(SYSCTL, "sysctl")                 \
   X(ROOTFS, "rootfs")                 \
   X(MOUNT, "mount")                   \

@@ -259,6 +259,18 @@ cgTest('pause freezes a counter, resume thaws it; state says paused', async (t) 
   for (const d of c.dirs) t.false(fs.existsSync(d), `${d} removed`);
 });
 
+cgTest('kill KILL of a paused container stops it, as runc (v1: the freezer is thawed for it)', async (t) => {
+  if (!V2 && !has('freezer')) return t.pass('no freezer');
+  const c = createCtr(t, (s) => {
+    s.process!.args = ['sleep', '1000'];
+  });
+  t.is(c.tsrun(['pause', c.id]).status, 0);
+  t.is(c.tsrun(['kill', c.id, 'KILL']).status, 0);
+  await until('the container to stop', () => JSON.parse(c.tsrun(['state', c.id]).stdout).status === 'stopped');
+  t.is(c.tsrun(['delete', c.id]).status, 0);
+  for (const d of c.dirs) t.false(fs.existsSync(d), `${d} removed`);
+});
+
 cgTest('update: individual flags and --resources -', (t) => {
   if (!has('memory') || !has('pids')) return t.pass('no memory/pids controller');
   const c = createCtr(t, (s) => {

@@ -5,7 +5,9 @@
  * compared with runc on the same bundle where runc supports the field.
  */
 import test from 'ava';
+import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
@@ -364,3 +366,28 @@ for (const [what, want, mutate] of invalid) {
     b.cleanup();
   });
 }
+
+rootTest('a network namespace of its own has lo up, as runc brings it up; a joined one is left as it is', (t) => {
+  const script = 'cat /sys/class/net/lo/flags; cat /sys/class/net/lo/operstate';
+  for (const bin of [TSRUN, ...(RUNC ? [RUNC] : [])]) {
+    const b = sh(script);
+    const r = runtime(bin, tempRoot(), ['run', '-b', b.dir, uniqueId('lo')]);
+    t.is(r.status, 0, r.stderr);
+    // IFF_UP (0x1) set; lo has no carrier state beyond "unknown"
+    t.true((parseInt(r.stdout.split('\n')[0]!, 16) & 1) === 1, `${path.basename(bin)}: ${r.stdout}`);
+    b.cleanup();
+  }
+  // a joined namespace: its lo stays down (nobody asked for it to change)
+  const made = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-netns-'));
+  const nsFile = path.join(made, 'net');
+  fs.writeFileSync(nsFile, '');
+  const u = spawnSync('unshare', [`--net=${nsFile}`, 'true']);
+  t.is(u.status, 0, String(u.stderr));
+  const b = sh(script, (s) => setNs(s, 'network', nsFile));
+  const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('lo')]);
+  t.is(r.status, 0, r.stderr);
+  t.is(parseInt(r.stdout.split('\n')[0]!, 16) & 1, 0, r.stdout);
+  spawnSync('umount', [nsFile]);
+  fs.rmSync(made, { recursive: true, force: true });
+  b.cleanup();
+});

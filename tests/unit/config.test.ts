@@ -68,7 +68,7 @@ test('shape errors name the JSON path', (t) => {
   const bad3 = JSON.parse(JSON.stringify(spec())) as Record<string, any>;
   delete bad3.process.cwd;
   configError(t, () => checkShape(bad3, specShape, ''), 'process.cwd', /is required/);
-  configError(t, () => checkShape([] as never, specShape, ''), '(root)', /must be a object, got array/);
+  configError(t, () => checkShape([] as never, specShape, ''), '(root)', /must be an object, got array/);
 });
 
 test('semantic rules name the field', (t) => {

@@ -26,7 +26,7 @@ const allow = (syscalls: unknown): LinuxSeccomp => ({ defaultAction: 'SCMP_ACT_A
 const bad: [string, unknown, string, RegExp][] = [
   ['not an object', [], 'linux.seccomp', /must be an object/],
   ['unknown default action', { defaultAction: 'SCMP_ACT_NOPE' }, 'linux.seccomp.defaultAction', /unknown seccomp action "SCMP_ACT_NOPE"/],
-  ['missing default action', {}, 'linux.seccomp.defaultAction', /unknown seccomp action undefined/],
+  ['missing default action', {}, 'linux.seccomp.defaultAction', /is required \(one of SCMP_ACT_/],
   [
     'NOTIFY as default',
     { defaultAction: 'SCMP_ACT_NOTIFY', listenerPath: '/x' },
