@@ -430,3 +430,12 @@ ctrTest('ctr run --memory-limit: an OOM kill is exit 137', (t) => {
   ]);
   t.is(r.status, 128 + 9, why(r, id));
 });
+
+ctrTest('ctr task kill -s SIGKILL of a paused task: it dies', async (t) => {
+  const id = 'tsrun-kill-paused';
+  if (!running(t, id)) return;
+  t.is(ctr(['task', 'pause', id]).status, 0);
+  const kill = ctr(['task', 'kill', '-s', 'SIGKILL', id]);
+  t.is(kill.status, 0, why(kill, id));
+  t.true(await waitFor(() => taskStatus(id) === 'STOPPED', 5_000), `task is ${taskStatus(id)}`);
+});

@@ -743,3 +743,11 @@ podmanTest('podman run --init: podman-init is pid 1, the command is not', (t) =>
   t.regex(out, /^\/run\/podman-init -- sh -c /);
   t.not(out.split('\n')[1], '1', 'the command is not pid 1');
 });
+
+podmanTest('podman kill of a paused container: it dies with 137', (t) => {
+  if (!running(t, 'tsrun-kill-paused')) return;
+  t.is(podman(['pause', 'tsrun-kill-paused']).status, 0);
+  const kill = podman(['kill', 'tsrun-kill-paused']);
+  t.is(kill.status, 0, kill.stderr);
+  t.is(inspect('tsrun-kill-paused', '{{.State.Status}} {{.State.ExitCode}}'), 'exited 137');
+});
