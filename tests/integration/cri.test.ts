@@ -207,7 +207,12 @@ criTest('RunPodSandbox with runtime_handler "tsrun": the pause container runs th
   const st = runtimeState(podId);
   t.is(st.status, 0, st.stderr);
   t.is(st.state?.status, 'running');
-  if (st.state) t.regex(fs.readFileSync(`/proc/${st.state.pid}/cmdline`, 'utf8'), new RegExp(`${MARK}-pause`));
+  if (st.state) {
+    // runc's start returns once the fifo is read, a moment before its init has exec'd the program
+    const cmdline = () => fs.readFileSync(`/proc/${st.state!.pid}/cmdline`, 'utf8');
+    await waitFor(() => new RegExp(`${MARK}-pause`).test(cmdline()), 5_000);
+    t.regex(cmdline(), new RegExp(`${MARK}-pause`));
+  }
   t.true(daemon!.ctr(CRI_NAMESPACE, ['containers', 'ls', '-q']).stdout.split('\n').includes(podId));
 });
 
