@@ -26,8 +26,16 @@ function sha256(file: string): string {
   return createHash('sha256').update(fs.readFileSync(file)).digest('hex');
 }
 
+const dirs: string[] = [];
+process.on('exit', () => {
+  for (const d of dirs) fs.rmSync(d, { recursive: true, force: true });
+});
+
+/** A temp dir, removed when the test process exits even if its test threw. */
 function tempDir(prefix: string): string {
-  return fs.mkdtempSync(path.join(os.tmpdir(), `tsrun-cve-${prefix}-`));
+  const d = fs.mkdtempSync(path.join(os.tmpdir(), `tsrun-cve-${prefix}-`));
+  dirs.push(d);
+  return d;
 }
 
 /** A host directory with a file that must never change, nor be mounted on or over. */
