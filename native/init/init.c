@@ -119,6 +119,22 @@ static int fail_chdir(struct tsrun_init *ctx, const char *cwd) {
   return tsrun_fail(ctx, errno, "chdir to cwd (\"", cwd, "\") set in config.json failed", NULL);
 }
 
+/* chdir(cwd), the path resolved inside the container's root with magic
+ * links refused. The mkcwd step checked the path before pivot_root, but a
+ * racing container that shares a volume on it can since have made it a
+ * symlink to /proc/self/fd/N, and N is one of our fds until execve (the
+ * state dir of the host, say): a plain chdir would follow it and leave the
+ * program in a host directory (CVE-2024-21626 by a race). */
+static int enter_cwd(struct tsrun_init *ctx, const char *cwd) {
+  int fd = tsrun_open_in_root(ctx->root_fd, cwd, O_PATH | O_DIRECTORY);
+  if (fd < 0) return -1;
+  int rc = fchdir(fd);
+  int saved = errno;
+  close(fd);
+  errno = saved;
+  return rc;
+}
+
 static int step_cwd_early(struct tsrun_init *ctx) {
   /* Enter the cwd while still root: a directory the runtime may enter but
    * the container user may not still works. A permission error is retried
@@ -127,7 +143,7 @@ static int step_cwd_early(struct tsrun_init *ctx) {
    * inherited from the runtime never survives (CVE-2024-21626): the init
    * left it at pivot_root, a tenant when it joined the mount namespace. */
   const char *cwd = tsrun_plan_str(ctx->plan, ctx->plan->h->cwd);
-  if (chdir(cwd) == 0) {
+  if (enter_cwd(ctx, cwd) == 0) {
     ctx->cwd_done = 1;
     return 0;
   }
@@ -138,7 +154,7 @@ static int step_cwd_early(struct tsrun_init *ctx) {
 static int step_chdir(struct tsrun_init *ctx) {
   if (ctx->cwd_done) return 0;
   const char *cwd = tsrun_plan_str(ctx->plan, ctx->plan->h->cwd);
-  if (chdir(cwd) < 0) return fail_chdir(ctx, cwd);
+  if (enter_cwd(ctx, cwd) < 0) return fail_chdir(ctx, cwd);
   return 0;
 }
 

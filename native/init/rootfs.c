@@ -8,10 +8,12 @@
  * create, a host path. */
 #include <errno.h>
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <linux/openat2.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
 #include <sys/sysmacros.h>
@@ -174,6 +176,105 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
   return 0;
 }
 
+static int is_proc_or_sysfs(const struct tsrun_plan *p, const struct tsrun_mount *m) {
+  const char *fstype = tsrun_plan_str(p, m->fstype);
+  return m->kind == TSRUN_MOUNT_FS && fstype && (!strcmp(fstype, "proc") || !strcmp(fstype, "sysfs"));
+}
+
+/*
+ * The directory a proc or sysfs mount goes on (or, later, is on): the parent
+ * resolved inside the root, the last component never through a symlink.
+ * Checking "is it a directory" and then mounting on the path would resolve
+ * it twice, and a container sharing the rootfs as a volume can swap the
+ * directory for a symlink in between (CVE-2019-19921, CVE-2023-27561): the
+ * fd is what was checked, and what we mount on.
+ */
+static int open_fs_dir(int root_fd, const char *dest) {
+  char parent[4096];
+  if (tsrun_strlcpy(parent, dest, sizeof parent) >= sizeof parent) {
+    errno = ENAMETOOLONG;
+    return -1;
+  }
+  size_t len = strlen(parent);
+  while (len > 1 && parent[len - 1] == '/') parent[--len] = 0;
+  char *slash = strrchr(parent, '/');
+  if (!slash || !slash[1]) return tsrun_open_in_root(root_fd, "/", O_PATH | O_DIRECTORY);
+  *slash = 0;
+  int pfd = tsrun_open_in_root(root_fd, parent[0] ? parent : "/", O_PATH | O_DIRECTORY);
+  if (pfd < 0) return -1;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_DIRECTORY | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS;
+  long fd;
+  do fd = syscall(SYS_openat2, pfd, slash + 1, &how, sizeof how);
+  while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+  int saved = errno;
+  close(pfd);
+  errno = saved;
+  return (int)fd;
+}
+
+/* `path` relative to `dir` when it is `dir` or below it, component-wise ("" for dir itself); NULL otherwise. */
+static const char *path_below(const char *path, const char *dir) {
+  while (*path == '/') path++;
+  while (*dir == '/') dir++;
+  size_t n = strlen(dir);
+  while (n && dir[n - 1] == '/') n--;
+  if (strncmp(path, dir, n) || (path[n] && path[n] != '/')) return NULL;
+  path += n;
+  while (*path == '/') path++;
+  return path;
+}
+
+/*
+ * Opens a maskedPaths/readonlyPaths entry. Where the plan's mount on top
+ * of it is a proc or sysfs (the usual /proc/sys, /proc/timer_list,
+ * /sys/firmware; not a volume someone put over /proc), the path
+ * is resolved from that mount, found again with open_fs_dir and checked to
+ * be a procfs or sysfs: were /proc swapped for a symlink or a decoy
+ * directory after procfs went on it, resolving "/proc/sys" from the root
+ * would protect the decoy and leave the real /proc/sys writable. Elsewhere,
+ * inside the root as any container path.
+ */
+static int open_protected(struct tsrun_init *ctx, const char *dest) {
+  const struct tsrun_plan *p = ctx->plan;
+  const struct tsrun_mount *mounts = tsrun_plan_vec(p, p->h->mounts);
+  const struct tsrun_mount *base = NULL;
+  const char *rest = NULL;
+  /* the mount on top at dest: the last of the plan's mounts that holds it */
+  for (uint32_t i = 0; i < p->h->mounts.count; i++) {
+    if (mounts[i].kind == TSRUN_MOUNT_MASK || mounts[i].kind == TSRUN_MOUNT_READONLY) continue;
+    const char *r = path_below(dest, tsrun_plan_str(p, mounts[i].destination));
+    if (r) {
+      base = &mounts[i];
+      rest = r;
+    }
+  }
+  if (!base || !is_proc_or_sysfs(p, base)) return tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
+  int bfd = open_fs_dir(ctx->root_fd, tsrun_plan_str(p, base->destination));
+  if (bfd < 0) return -1;
+  struct statfs sfs;
+  long want = strcmp(tsrun_plan_str(p, base->fstype), "proc") ? SYSFS_MAGIC : PROC_SUPER_MAGIC;
+  if (fstatfs(bfd, &sfs) < 0 || sfs.f_type != want) {
+    close(bfd);
+    errno = EXDEV; /* not the filesystem we mounted there any more */
+    return -1;
+  }
+  if (!*rest) return bfd;
+  struct open_how how;
+  memset(&how, 0, sizeof how);
+  how.flags = O_PATH | O_CLOEXEC;
+  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_MAGICLINKS;
+  long fd;
+  do fd = syscall(SYS_openat2, bfd, rest, &how, sizeof how);
+  while (fd < 0 && (errno == EAGAIN || errno == EINTR));
+  int saved = errno;
+  close(bfd);
+  errno = saved;
+  return (int)fd;
+}
+
 static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest, const char *what) {
   /* Remount and propagation act on the new mount, which the fd taken before
    * mounting does not see: resolve the destination again. */
@@ -200,7 +301,7 @@ static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, cons
  * masked, as runc does: masking the link itself would leave its target
  * readable. */
 static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest) {
-  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
+  int fd = open_protected(ctx, dest);
   if (fd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open ", dest, NULL);
   char target[64];
   tsrun_fd_path(fd, target, sizeof target);
@@ -236,7 +337,7 @@ static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m,
   int saved = errno;
   close(fd);
   if (rc < 0) return tsrun_fail(ctx, saved, "bind ", dest, " read-only", NULL);
-  fd = tsrun_open_in_root(ctx->root_fd, dest, O_PATH);
+  fd = open_protected(ctx, dest);
   if (fd < 0) return tsrun_fail(ctx, errno, "reopen ", dest, NULL);
   tsrun_fd_path(fd, target, sizeof target);
   struct statvfs sv;
@@ -313,11 +414,17 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
     const char *fstype = tsrun_plan_str(p, m->fstype);
     const char *what = source ? source : fstype ? fstype : "none";
     if (m->kind == TSRUN_MOUNT_MASK || m->kind == TSRUN_MOUNT_READONLY) continue; /* tsrun_step_paths */
-    if (m->kind == TSRUN_MOUNT_FS && fstype && (!strcmp(fstype, "proc") || !strcmp(fstype, "sysfs")) &&
-        ordinary_dir(ctx, dest, fstype) < 0)
-      return -1;
+    int fs_dir = is_proc_or_sysfs(p, m);
+    if (fs_dir && ordinary_dir(ctx, dest, fstype) < 0) return -1;
     int fd = tsrun_mkpath_in_root(ctx->root_fd, dest, m->target_kind == TSRUN_TARGET_FILE);
     if (fd < 0) return tsrun_fail(ctx, errno, "create mount target ", dest, NULL);
+    if (fs_dir) {
+      close(fd);
+      fd = open_fs_dir(ctx->root_fd, dest);
+      if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
+        return tsrun_fail(ctx, ENOTDIR, "filesystem \"", fstype, "\" must be mounted on ordinary directory", NULL);
+      if (fd < 0) return tsrun_fail(ctx, errno, "open mount target ", dest, NULL);
+    }
     char target[64];
     tsrun_fd_path(fd, target, sizeof target);
     int rc;

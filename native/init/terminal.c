@@ -43,7 +43,20 @@ int tsrun_console_target(struct tsrun_init *ctx) {
       return -2;
     }
   }
-  return tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
+  int fd = tsrun_mkpath_in_root(ctx->root_fd, "/dev/console", 1);
+  if (fd < 0) return -1;
+  /* mkpath follows a symlink (inside the root): one swapped in since the
+   * unlink above, by a container sharing /dev as a volume, must not choose
+   * where the pty goes. The fd is of /dev/console itself, checked. */
+  close(fd);
+  fd = tsrun_open_in_root(ctx->root_fd, "/dev/console", O_PATH | O_NOFOLLOW);
+  struct stat st;
+  if (fd >= 0 && (fstat(fd, &st) < 0 || (!S_ISREG(st.st_mode) && !S_ISCHR(st.st_mode)))) {
+    close(fd);
+    tsrun_fail(ctx, ELOOP, "/dev/console is not a file any more; refusing to bind the console onto it", NULL);
+    return -2;
+  }
+  return fd;
 }
 
 /* /dev/console is the pty too, as runc does (bind of the slave). */
