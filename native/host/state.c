@@ -239,9 +239,11 @@ int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *
     rc |= tsrun_buf_str(b, ",");
     KEY("annotations");
     rc |= tsrun_buf_str(b, "{");
-    for (size_t i = 0; i < a->count; i++) {
+    /* a value that is not a string (a record edited by hand) is left out,
+     * and so is its comma */
+    for (size_t i = 0, n = 0; i < a->count; i++) {
       if (a->items[i]->type != TSRUN_JSON_STRING) continue;
-      if (i) rc |= tsrun_buf_str(b, ",");
+      if (n++) rc |= tsrun_buf_str(b, ",");
       rc |= tsrun_buf_str(b, pretty ? "\n    " : "");
       rc |= tsrun_buf_json_string(b, a->keys[i]);
       rc |= tsrun_buf_str(b, sep);
