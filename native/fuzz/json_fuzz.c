@@ -50,6 +50,8 @@ static void walk(const struct tsrun_json *v, int depth) {
         const struct tsrun_json *found = tsrun_json_get(v, v->keys[i]);
         must(found != NULL);
         dsink += tsrun_json_num(v, v->keys[i], 0) + tsrun_json_bool(v, v->keys[i]);
+        long long n = tsrun_json_int(v, v->keys[i], -(1LL << 53), 1LL << 53, 7);
+        must(n == 7 || (double)n == tsrun_json_num(v, v->keys[i], 0));
         const char *s = tsrun_json_str(v, v->keys[i]);
         if (s) sink += strlen(s);
       }

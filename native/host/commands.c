@@ -456,7 +456,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     struct tsrun_hook_opts o = {.ns_pid = s.pid};
     void *bpf = load_bpf(&s, &o.seccomp_len);
     o.seccomp_bpf = bpf;
-    o.seccomp_flags = (unsigned)tsrun_json_num(s.seccomp, "flags", 0);
+    o.seccomp_flags = (unsigned)tsrun_json_int(s.seccomp, "flags", 0, UINT32_MAX, 0);
     rc = tsrun_run_hooks(h, &s, "startContainer", "created", &o, 0, e);
     free(bpf);
     if (s.hooks) tsrun_mark(h, "hooks");
