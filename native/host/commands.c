@@ -148,15 +148,17 @@ int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct ts
     char **more = realloc(ids, (n + 1) * sizeof *ids);
     if (!more) break;
     ids = more;
-    ids[n++] = strdup(ent->d_name);
+    if (!(ids[n] = strdup(ent->d_name))) break; /* cmp_str takes no NULL */
+    n++;
   }
   closedir(d);
-  qsort(ids, n, sizeof *ids, cmp_str);
+  /* qsort's base must not be NULL, even for no elements (an empty root) */
+  if (n > 1) qsort(ids, n, sizeof *ids, cmp_str);
   int first = 1, rc = 0;
   for (size_t i = 0; i < n; i++) {
     struct tsrun_state s;
     struct tsrun_err ignored;
-    if (ids[i] && tsrun_state_load(h, ids[i], &s, &ignored) == 0) { /* else: raced with delete, or no state.json */
+    if (tsrun_state_load(h, ids[i], &s, &ignored) == 0) { /* else: raced with delete, or no state.json */
       if (!first) rc |= tsrun_buf_str(out, ",");
       rc |= tsrun_state_json(&s, 0, out);
       first = 0;
