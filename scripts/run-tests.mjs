@@ -1,7 +1,7 @@
 #!/usr/bin/env node
 // The whole test suite, as `npm test` runs it (after `npm run build`):
-// the style checks (eslint, prettier, clang-format), unit tests, root integration tests, and the spec-tests conformance suite
-// against tsrun with its baseline of known failures. Prints one summary
+// the style checks (eslint, prettier, clang-format), unit tests, root integration tests, the spec-tests conformance suite
+// against tsrun with its baseline of known failures, and the C fuzzers and sanitized build (fuzz-c). Prints one summary
 // line per suite and a closing total: "tests: N passed, N failed, N skipped".
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync } from 'node:fs';
@@ -149,6 +149,29 @@ suites.push([
           parseAvaTap,
         )
       : (console.log('\n=== cgroup2: skipped (needs root)'), { name: 'cgroup2', passed: 0, failed: 0, skipped: 1 }),
+]);
+
+// The C side under clang's tools: the libFuzzer targets of native/fuzz/ for
+// TSRUN_FUZZ_SECONDS in all (default 30) after replaying their regression
+// corpora (scripts/fuzz.mjs builds build-san/ first), then the sanitized
+// build driven through the lifecycle (tests/sanitize/, root). Skipped, with
+// the reason, without clang and libFuzzer.
+suites.push([
+  'fuzz-c',
+  async () => {
+    const fuzz = await run('fuzz-c', process.execPath, [join(root, 'scripts', 'fuzz.mjs')], parseAvaTap);
+    // fuzz.mjs skips when clang or libFuzzer is missing: then build-san/ is absent or stale
+    if (fuzz.skipped || !existsSync(join(root, 'build-san', 'build', 'tsrun'))) return fuzz;
+    const sanitized = isRoot
+      ? await run('fuzz-c (sanitized build)', process.execPath, [ava, '--tap', 'dist/tests/sanitize/*.test.js'], parseAvaTap)
+      : (console.log('\n=== fuzz-c (sanitized build): skipped (needs root)'), { passed: 0, failed: 0, skipped: 1 });
+    return {
+      name: 'fuzz-c',
+      passed: fuzz.passed + sanitized.passed,
+      failed: fuzz.failed + sanitized.failed,
+      skipped: fuzz.skipped + sanitized.skipped,
+    };
+  },
 ]);
 
 const results = [];

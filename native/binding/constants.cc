@@ -39,7 +39,7 @@ namespace {
     Napi::Object r = Napi::Object::New(env);      \
     r.Set("bytes", N(sizeof(struct type)));       \
     FIELDS(r, type)                               \
-    obj.Set(#type + 6 /* without "tsrun_" */, r); \
+    obj.Set(&#type[6] /* without "tsrun_" */, r); \
   } while (0)
 #define OFF(r, type, f) r.Set(#f, N(offsetof(struct type, f)));
 

@@ -148,15 +148,17 @@ int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct ts
     char **more = realloc(ids, (n + 1) * sizeof *ids);
     if (!more) break;
     ids = more;
-    ids[n++] = strdup(ent->d_name);
+    if (!(ids[n] = strdup(ent->d_name))) break; /* cmp_str takes no NULL */
+    n++;
   }
   closedir(d);
-  qsort(ids, n, sizeof *ids, cmp_str);
+  /* qsort's base must not be NULL, even for no elements (an empty root) */
+  if (n > 1) qsort(ids, n, sizeof *ids, cmp_str);
   int first = 1, rc = 0;
   for (size_t i = 0; i < n; i++) {
     struct tsrun_state s;
     struct tsrun_err ignored;
-    if (ids[i] && tsrun_state_load(h, ids[i], &s, &ignored) == 0) { /* else: raced with delete, or no state.json */
+    if (tsrun_state_load(h, ids[i], &s, &ignored) == 0) { /* else: raced with delete, or no state.json */
       if (!first) rc |= tsrun_buf_str(out, ",");
       rc |= tsrun_state_json(&s, 0, out);
       first = 0;
@@ -456,7 +458,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     struct tsrun_hook_opts o = {.ns_pid = s.pid};
     void *bpf = load_bpf(&s, &o.seccomp_len);
     o.seccomp_bpf = bpf;
-    o.seccomp_flags = (unsigned)tsrun_json_num(s.seccomp, "flags", 0);
+    o.seccomp_flags = (unsigned)tsrun_json_int(s.seccomp, "flags", 0, UINT32_MAX, 0);
     rc = tsrun_run_hooks(h, &s, "startContainer", "created", &o, 0, e);
     free(bpf);
     if (s.hooks) tsrun_mark(h, "hooks");

@@ -5,6 +5,7 @@
  * it may be a copy of a multi-threaded Node. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <linux/filter.h>
 #include <linux/seccomp.h>
 #include <pthread.h>
@@ -233,6 +234,13 @@ static char **strings(const struct tsrun_json *a, const char *first) {
 }
 
 /* The state a hook reads on stdin (runtime.md "State"). */
+/* A hook's timeout (seconds, from the config) in ms; 0: none. A number too
+ * large for an int of ms is as good as none, and converting it is undefined. */
+static int hook_timeout_ms(double seconds) {
+  if (!(seconds > 0)) return 0;
+  return seconds >= INT_MAX / 1000 ? INT_MAX : (int)(seconds * 1000);
+}
+
 static int hook_state(const struct tsrun_state *s, const char *status, struct tsrun_buf *b) {
   int rc = tsrun_buf_str(b, "{\"ociVersion\":");
   rc |= tsrun_buf_json_string(b, s->oci_version);
@@ -272,7 +280,7 @@ int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hoo
     struct tsrun_hook_result r;
     if (!argv || !envp) {
       snprintf(problem, sizeof problem, "out of memory");
-    } else if (tsrun_run_hook(path, argv, envp, input, timeout > 0 ? (int)(timeout * 1000) : 0, o, &r) < 0) {
+    } else if (tsrun_run_hook(path, argv, envp, input, hook_timeout_ms(timeout), o, &r) < 0) {
       snprintf(problem, sizeof problem, "%s", strerror(errno));
     } else {
       const char *out = trimmed(r.output);

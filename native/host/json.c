@@ -280,6 +280,16 @@ int tsrun_json_bool(const struct tsrun_json *o, const char *key) {
   return v && v->type == TSRUN_JSON_BOOL && v->boolean;
 }
 
+long long tsrun_json_int(const struct tsrun_json *o, const char *key, long long lo, long long hi, long long fallback) {
+  const struct tsrun_json *v = tsrun_json_get(o, key);
+  if (!v || v->type != TSRUN_JSON_NUMBER) return fallback;
+  double d = v->number;
+  /* the range first (NaN fails it too): only then is the cast defined */
+  if (!(d >= (double)lo && d <= (double)hi)) return fallback;
+  long long n = (long long)d;
+  return (double)n == d ? n : fallback;
+}
+
 /* ---- writing ------------------------------------------------------------ */
 
 int tsrun_buf_add(struct tsrun_buf *b, const char *s, size_t n) {

@@ -33,6 +33,11 @@ const struct tsrun_json *tsrun_json_get(const struct tsrun_json *o, const char *
 const char *tsrun_json_str(const struct tsrun_json *o, const char *key);
 double tsrun_json_num(const struct tsrun_json *o, const char *key, double fallback);
 int tsrun_json_bool(const struct tsrun_json *o, const char *key);
+/* A whole-number member within [lo, hi] (|lo|, |hi| <= 2^53); fallback when
+ * absent, of another type, fractional or out of range. Use it for anything
+ * that becomes an integer: converting a double that does not fit (a record
+ * holding 1e99 as a pid) is undefined behaviour. */
+long long tsrun_json_int(const struct tsrun_json *o, const char *key, long long lo, long long hi, long long fallback);
 
 /* A growing output buffer. Each call returns 0, or -1 when out of memory. */
 struct tsrun_buf {

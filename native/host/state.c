@@ -2,6 +2,7 @@
  * a container's status, its lock, and runc's state JSON. */
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -96,7 +97,7 @@ static void load_cgroup(struct tsrun_state *s) {
   const struct tsrun_json *cg = tsrun_json_get(s->doc, "cgroup");
   const struct tsrun_json *paths = tsrun_json_get(cg, "paths");
   if (!cg || !paths || paths->type != TSRUN_JSON_OBJECT) return;
-  s->cgroup.version = (int)tsrun_json_num(cg, "version", 0);
+  s->cgroup.version = (int)tsrun_json_int(cg, "version", 0, INT_MAX, 0);
   s->cgroup.keys = calloc(paths->count ? paths->count : 1, sizeof(char *));
   s->cgroup.paths = calloc(paths->count ? paths->count : 1, sizeof(char *));
   if (!s->cgroup.keys || !s->cgroup.paths) return;
@@ -132,8 +133,9 @@ int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, 
   s->rootfs = tsrun_json_str(s->doc, "rootfs");
   s->created = tsrun_json_str(s->doc, "created");
   s->owner = tsrun_json_str(s->doc, "owner");
-  s->pid = (pid_t)tsrun_json_num(s->doc, "pid", 0);
-  s->pid_start_time = (unsigned long long)tsrun_json_num(s->doc, "pidStartTime", 0);
+  s->pid = (pid_t)tsrun_json_int(s->doc, "pid", 0, INT_MAX, 0);
+  /* a JavaScript number: exact up to 2^53 */
+  s->pid_start_time = (unsigned long long)tsrun_json_int(s->doc, "pidStartTime", 0, 1LL << 53, 0);
   s->pid_namespace = tsrun_json_bool(s->doc, "pidNamespace");
   s->host_mounts = tsrun_json_bool(s->doc, "hostMounts");
   s->annotations = tsrun_json_get(s->doc, "annotations");
@@ -239,9 +241,11 @@ int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *
     rc |= tsrun_buf_str(b, ",");
     KEY("annotations");
     rc |= tsrun_buf_str(b, "{");
-    for (size_t i = 0; i < a->count; i++) {
+    /* a value that is not a string (a record edited by hand) is left out,
+     * and so is its comma */
+    for (size_t i = 0, n = 0; i < a->count; i++) {
       if (a->items[i]->type != TSRUN_JSON_STRING) continue;
-      if (i) rc |= tsrun_buf_str(b, ",");
+      if (n++) rc |= tsrun_buf_str(b, ",");
       rc |= tsrun_buf_str(b, pretty ? "\n    " : "");
       rc |= tsrun_buf_json_string(b, a->keys[i]);
       rc |= tsrun_buf_str(b, sep);

@@ -110,10 +110,12 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
     return bad(&c, "rootfs and state_dir are required");
   }
   const struct tsrun_mount *m = (const void *)(c.base + h->mounts.off);
-  for (uint32_t i = 0; i < h->mounts.count; i++)
+  for (uint32_t i = 0; i < h->mounts.count; i++) {
+    if (!m[i].destination.off) return bad(&c, "mount destination");
     if (check_str(&c, m[i].source, "mount source") || check_str(&c, m[i].destination, "mount destination") ||
-        !m[i].destination.off || check_str(&c, m[i].fstype, "mount type") || check_str(&c, m[i].data, "mount data"))
+        check_str(&c, m[i].fstype, "mount type") || check_str(&c, m[i].data, "mount data"))
       return -1;
+  }
   const struct tsrun_device *d = (const void *)(c.base + h->devices.off);
   for (uint32_t i = 0; i < h->devices.count; i++)
     if (!d[i].path.off || check_str(&c, d[i].path, "device path")) return bad(&c, "device path");

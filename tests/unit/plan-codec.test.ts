@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import { encodePlan, HEADER_SIZE } from '../../lib/native/plan-codec.js';
 import { PLAN_VERSION } from '../../lib/native/binding.js';
+import { LAYOUT } from '../../lib/native/constants.js';
 import { buildPlan, type PlanHost } from '../../lib/plan/build.js';
 import { buildTenantPlan } from '../../lib/plan/tenant.js';
 import { NsFlag, PlanFlag, type InitPlan } from '../../lib/plan/types.js';
@@ -170,6 +171,13 @@ dumpTest('the C loader rejects corrupt buffers', (t) => {
   badOffset.writeUInt32LE(good.length + 100, 104); // rootfs string offset
   t.regex(decode(badOffset).stderr, /invalid plan buffer: rootfs/);
   t.regex(decode(good.subarray(0, HEADER_SIZE - 1)).stderr, /too short/);
+  // found by native/fuzz/plan_fuzz.c: this refusal once came without a message
+  const noDestination = Buffer.from(good);
+  const mounts = noDestination.readUInt32LE(LAYOUT.plan_header.mounts);
+  noDestination.writeUInt32LE(0, mounts + LAYOUT.mount.destination);
+  const r = decode(noDestination);
+  t.is(r.status, 1);
+  t.is(r.stderr, 'invalid plan buffer: mount destination\n');
 });
 
 dumpTest('a tenant plan round-trips: no rootfs, state dir or mounts; joins, affinity, seccomp', (t) => {
