@@ -40,7 +40,8 @@ function fdsOf(bin: string, opts: { cwd?: string; preserve?: number; env?: Recor
       return { status: c.status, stderr: c.stderr, fds: [] as string[], links: [] as string[], cwdInside: false, environ: '' };
     const pid = JSON.parse(runtime(bin, root, ['state', id]).stdout).pid as number;
     runtime(bin, root, ['start', id]);
-    for (let i = 0; i < 100 && !fs.readlinkSync(`/proc/${pid}/exe`).endsWith('busybox'); i++) spawnSync('sleep', ['0.02']);
+    // until the init has exec'd the program (up to 10 s: a loaded machine is slow)
+    for (let i = 0; i < 500 && !fs.readlinkSync(`/proc/${pid}/exe`).endsWith('busybox'); i++) spawnSync('sleep', ['0.02']);
     const fds = fs.readdirSync(`/proc/${pid}/fd`).sort((a, z) => Number(a) - Number(z));
     const links = fds.map((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
     const cwd = fs.statSync(`/proc/${pid}/cwd`);
