@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { buildImages, containerdAvailable, CRI_NAMESPACE, startContainerd } from '../tests/helpers/containerd.js';
 import { CriClient, NamespaceMode } from '../tests/helpers/cri.js';
 import { busyboxTarball, haveDocker, HostLeftovers, importBusybox, startDockerd } from '../tests/helpers/docker.js';
+import { containersStore } from '../tests/helpers/podman.js';
 
 export interface EngineRow {
   what: string;
@@ -43,30 +44,7 @@ async function alternate(runtimes: Runtimes, runs: number, once: (name: string, 
 async function podmanRow(runtimes: Runtimes, runs: number): Promise<EngineRow | null> {
   if (!have('podman') || !have('conmon')) return null;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-podman-'));
-  const env = {
-    ...process.env,
-    CONTAINERS_CONF: path.join(dir, 'containers.conf'),
-    CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'),
-  };
-  const store = ['--root', path.join(dir, 'graph'), '--runroot', path.join(dir, 'run')];
-  fs.writeFileSync(
-    env.CONTAINERS_CONF,
-    [
-      '[containers]',
-      'netns = "host"',
-      'default_ulimits = []',
-      '[engine]',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      `tmp_dir = "${path.join(dir, 'tmp')}"`,
-      `runtime_supports_json = ${JSON.stringify([...new Set(['tsrun', 'runc', ...Object.values(runtimes).map((b) => path.basename(b))])])}`,
-      '',
-    ].join('\n'),
-  );
-  fs.writeFileSync(
-    env.CONTAINERS_STORAGE_CONF,
-    ['[storage]', 'driver = "vfs"', `runroot = "${store[3]}"`, `graphroot = "${store[1]}"`, ''].join('\n'),
-  );
+  const { env, store } = containersStore(dir, Object.values(runtimes));
   const podman = (args: string[]) => spawnSync('podman', [...store, ...args], { env, cwd: dir, encoding: 'utf8', timeout: 120_000 });
   try {
     const tar = path.join(dir, 'bb.tar');

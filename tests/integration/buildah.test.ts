@@ -16,6 +16,7 @@ import * as path from 'node:path';
 
 import { BUSYBOX, IS_ROOT } from '../helpers/bundle.js';
 import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
+import { containersStore } from '../helpers/podman.js';
 
 const enabled = IS_ROOT && have('buildah');
 const buildahTest = enabled ? test.serial : test.skip;
@@ -23,13 +24,9 @@ const buildahTest = enabled ? test.serial : test.skip;
 const BASE = 'localhost/tsrun-bb';
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-buildah-'));
 // buildah makes each RUN's bundle in TMPDIR (default /var/tmp): keep them in ours
-const env = {
-  ...process.env,
-  CONTAINERS_CONF: path.join(dir, 'containers.conf'),
-  CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'),
-  TMPDIR: path.join(dir, 'tmp'),
-};
-const store = ['--storage-driver', 'vfs', '--root', path.join(dir, 'graph'), '--runroot', path.join(dir, 'run')];
+const conf = containersStore(dir, [ENGINE_RUNTIME]);
+const env = { ...conf.env, TMPDIR: path.join(dir, 'tmp') };
+const store = ['--storage-driver', 'vfs', ...conf.store];
 // containers/image keeps a blob-info cache in /var/lib/containers/cache for
 // root whatever the storage root: remove it afterwards if we made it.
 const blobCache = '/var/lib/containers';
@@ -85,22 +82,6 @@ const layers = (image: string) => Number(buildah(['inspect', '--format', '{{len 
 test.before(() => {
   if (!enabled) return;
   fs.mkdirSync(env.TMPDIR);
-  fs.writeFileSync(
-    env.CONTAINERS_CONF,
-    [
-      '[containers]',
-      'netns = "host"',
-      'default_ulimits = []',
-      '[engine]',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      '',
-    ].join('\n'),
-  );
-  fs.writeFileSync(
-    env.CONTAINERS_STORAGE_CONF,
-    ['[storage]', 'driver = "vfs"', `runroot = "${store[5]}"`, `graphroot = "${store[3]}"`, ''].join('\n'),
-  );
   fs.writeFileSync(recorder, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${calls}'\nexec '${ENGINE_RUNTIME}' "$@"\n`, { mode: 0o755 });
   const ctx = context('base', 'FROM scratch\nCOPY busybox /bin/busybox\nRUN ["/bin/busybox", "--install", "-s", "/bin"]\n');
   fs.copyFileSync(BUSYBOX, path.join(ctx, 'busybox'));

@@ -12,13 +12,13 @@ import * as path from 'node:path';
 
 import { BUSYBOX, IS_ROOT } from '../helpers/bundle.js';
 import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
+import { containersStore } from '../helpers/podman.js';
 
 const enabled = IS_ROOT && have('podman') && have('buildah') && have('conmon');
 const podmanTest = enabled ? test.serial : test.skip;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-podman-'));
-const env = { ...process.env, CONTAINERS_CONF: path.join(dir, 'containers.conf'), CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf') };
-const store = ['--root', path.join(dir, 'graph'), '--runroot', path.join(dir, 'run')];
+const { env, store } = containersStore(dir, [ENGINE_RUNTIME]);
 // podman's own default seccomp profile (containers-common seccomp.json) runs
 // through tsrun: no --security-opt. Its default NOFILE/NPROC of 1048576
 // needs CAP_SYS_RESOURCE, which hosts like this one lack for every runtime
@@ -59,24 +59,6 @@ function podmanTty(args: string, input = '') {
 
 test.before(() => {
   if (!enabled) return;
-  fs.writeFileSync(
-    env.CONTAINERS_CONF,
-    [
-      '[containers]',
-      'netns = "host"',
-      'default_ulimits = []',
-      '[engine]',
-      'cgroup_manager = "cgroupfs"',
-      'events_logger = "file"',
-      `tmp_dir = "${path.join(dir, 'tmp')}"`,
-      `runtime_supports_json = ${JSON.stringify([...new Set(['tsrun', 'runc', path.basename(ENGINE_RUNTIME)])])}`,
-      '',
-    ].join('\n'),
-  );
-  fs.writeFileSync(
-    env.CONTAINERS_STORAGE_CONF,
-    ['[storage]', 'driver = "vfs"', `runroot = "${store[3]}"`, `graphroot = "${store[1]}"`, ''].join('\n'),
-  );
   const ctx = path.join(dir, 'ctx');
   fs.mkdirSync(ctx);
   fs.copyFileSync(BUSYBOX, path.join(ctx, 'busybox'));
@@ -149,27 +131,20 @@ podmanTest('podman run -d, ps, stop, rm', (t) => {
   t.is(podman(['ps', '-a', '-q']).stdout, '');
 });
 
+/** `podman run -d --name <name> [extra] <image> sh -c <script>`, removed when the test ends. */
+function detached(t: ExecutionContext, name: string, script: string, extra: string[] = []) {
+  t.teardown(() => {
+    podman(['rm', '-f', '-t', '0', name]);
+  });
+  return podman(['run', '-d', '--name', name, ...extra, ...runFlags, 'localhost/tsrun-bb', 'sh', '-c', script]);
+}
+
 /**
  * A running container for `podman exec`, with FROMRUN=1 in its environment;
  * removed when the test ends. False (and a failed assertion) if it did not start.
  */
 function running(t: ExecutionContext, name: string): boolean {
-  t.teardown(() => {
-    podman(['rm', '-f', '-t', '0', name]);
-  });
-  const r = podman([
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--env',
-    'FROMRUN=1',
-    ...runFlags,
-    'localhost/tsrun-bb',
-    'sh',
-    '-c',
-    'trap "exit 0" TERM; while true; do sleep 0.1; done',
-  ]);
+  const r = detached(t, name, 'trap "exit 0" TERM; while true; do sleep 0.1; done', ['--env', 'FROMRUN=1']);
   t.is(r.status, 0, r.stderr);
   return r.status === 0;
 }
@@ -470,25 +445,13 @@ podmanTest('podman run --cap-drop all: no capabilities at all, even as root', (t
 // runs the check once, as an exec through the runtime.
 podmanTest('podman healthcheck run: healthy, then unhealthy when the check fails', (t) => {
   const name = 'tsrun-hc';
-  t.teardown(() => {
-    podman(['rm', '-f', '-t', '0', name]);
-  });
-  const r = podman([
-    'run',
-    '-d',
-    '--name',
-    name,
+  const r = detached(t, name, 'touch /ok; trap "exit 0" TERM; while true; do sleep 0.1; done', [
     '--health-cmd',
     'test -e /ok',
     '--health-interval',
     'disable',
     '--health-retries',
     '1',
-    ...runFlags,
-    'localhost/tsrun-bb',
-    'sh',
-    '-c',
-    'touch /ok; trap "exit 0" TERM; while true; do sleep 0.1; done',
   ]);
   t.is(r.status, 0, r.stderr);
   t.notRegex(r.stderr, /systemd/);
@@ -506,20 +469,7 @@ podmanTest('podman healthcheck run: healthy, then unhealthy when the check fails
 
 podmanTest("podman logs: the container's stdout and stderr, while it runs and after it exits", async (t) => {
   const name = 'tsrun-logs';
-  t.teardown(() => {
-    podman(['rm', '-f', '-t', '0', name]);
-  });
-  const r = podman([
-    'run',
-    '-d',
-    '--name',
-    name,
-    ...runFlags,
-    'localhost/tsrun-bb',
-    'sh',
-    '-c',
-    'echo to-stdout; echo to-stderr >&2; sleep 1; echo bye',
-  ]);
+  const r = detached(t, name, 'echo to-stdout; echo to-stderr >&2; sleep 1; echo bye');
   t.is(r.status, 0, r.stderr);
   t.true(await waitFor(() => /to-stderr/.test(podman(['logs', name]).stderr)), podman(['logs', name]).stderr);
   const running = podman(['logs', name]);
@@ -564,20 +514,7 @@ podmanTest('podman pause and unpause: the freezer cgroup, and the container runs
 
 podmanTest("podman kill -s USR1: the container's trap sees it, and it keeps running", async (t) => {
   const name = 'tsrun-usr1';
-  t.teardown(() => {
-    podman(['rm', '-f', '-t', '0', name]);
-  });
-  const r = podman([
-    'run',
-    '-d',
-    '--name',
-    name,
-    ...runFlags,
-    'localhost/tsrun-bb',
-    'sh',
-    '-c',
-    'trap "echo got-usr1 >> /signals" USR1; trap "exit 0" TERM; touch /ready; while true; do sleep 0.1; done',
-  ]);
+  const r = detached(t, name, 'trap "echo got-usr1 >> /signals" USR1; trap "exit 0" TERM; touch /ready; while true; do sleep 0.1; done');
   t.is(r.status, 0, r.stderr);
   // a USR1 before the trap is set would be dropped (pid 1 has no default action)
   t.true(await waitFor(() => podman(['exec', name, 'test', '-e', '/ready']).status === 0));
@@ -589,20 +526,7 @@ podmanTest("podman kill -s USR1: the container's trap sees it, and it keeps runn
 
 podmanTest('podman stop: a container that ignores SIGTERM is killed after the timeout', (t) => {
   const name = 'tsrun-stop-kill';
-  t.teardown(() => {
-    podman(['rm', '-f', '-t', '0', name]);
-  });
-  const r = podman([
-    'run',
-    '-d',
-    '--name',
-    name,
-    ...runFlags,
-    'localhost/tsrun-bb',
-    'sh',
-    '-c',
-    'trap "" TERM; while true; do sleep 0.1; done',
-  ]);
+  const r = detached(t, name, 'trap "" TERM; while true; do sleep 0.1; done');
   t.is(r.status, 0, r.stderr);
   const start = Date.now();
   const stop = podman(['stop', '-t', '2', name]);
@@ -615,20 +539,7 @@ podmanTest('podman stop: a container that ignores SIGTERM is killed after the ti
 
 podmanTest('podman restart: a new init in the same container, its files kept', (t) => {
   const name = 'tsrun-restart';
-  t.teardown(() => {
-    podman(['rm', '-f', '-t', '0', name]);
-  });
-  const r = podman([
-    'run',
-    '-d',
-    '--name',
-    name,
-    ...runFlags,
-    'localhost/tsrun-bb',
-    'sh',
-    '-c',
-    'echo started >> /starts; trap "exit 0" TERM; while true; do sleep 0.1; done',
-  ]);
+  const r = detached(t, name, 'echo started >> /starts; trap "exit 0" TERM; while true; do sleep 0.1; done');
   t.is(r.status, 0, r.stderr);
   const before = inspect(name, '{{.State.Pid}}');
   const restart = podman(['restart', '-t', '5', name]);
@@ -716,22 +627,7 @@ podmanTest('podman start --attach of an exited container: the runtime creates it
 // conmon's exit command (podman container cleanup) restarts it: the runtime's delete, create and start again
 podmanTest('podman run --restart on-failure:2: restarted twice, then left exited with its code', async (t) => {
   const name = 'tsrun-restart-policy';
-  t.teardown(() => {
-    podman(['rm', '-f', '-t', '0', name]);
-  });
-  const r = podman([
-    'run',
-    '-d',
-    '--name',
-    name,
-    '--restart',
-    'on-failure:2',
-    ...runFlags,
-    'localhost/tsrun-bb',
-    'sh',
-    '-c',
-    'sleep 0.2; exit 1',
-  ]);
+  const r = detached(t, name, 'sleep 0.2; exit 1', ['--restart', 'on-failure:2']);
   t.is(r.status, 0, r.stderr);
   const state = () => inspect(name, '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}');
   t.true(await waitFor(() => state() === '2 exited 1', 20_000), state());

@@ -1,0 +1,47 @@
+/**
+ * Private containers/* configuration for podman and buildah (the engine
+ * tests and the benchmark): vfs storage under `dir`, host network, cgroupfs,
+ * file events, no default ulimits (their NOFILE/NPROC of 1048576 needs
+ * CAP_SYS_RESOURCE, which hosts like the test machines lack for every
+ * runtime), and the runtimes whose --log-format json podman may read.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+export interface ContainersStore {
+  /** The environment that points podman/buildah at the files below (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF). */
+  env: NodeJS.ProcessEnv;
+  /** --root and --runroot under `dir`. */
+  store: string[];
+}
+
+/** Writes `dir`/containers.conf and `dir`/storage.conf; `runtimes`: binaries podman may read JSON errors from. */
+export function containersStore(dir: string, runtimes: string[]): ContainersStore {
+  const env = {
+    ...process.env,
+    CONTAINERS_CONF: path.join(dir, 'containers.conf'),
+    CONTAINERS_STORAGE_CONF: path.join(dir, 'storage.conf'),
+  };
+  const graph = path.join(dir, 'graph');
+  const run = path.join(dir, 'run');
+  const json = [...new Set(['tsrun', 'runc', ...runtimes.map((b) => path.basename(b))])];
+  fs.writeFileSync(
+    env.CONTAINERS_CONF,
+    [
+      '[containers]',
+      'netns = "host"',
+      'default_ulimits = []',
+      '[engine]',
+      'cgroup_manager = "cgroupfs"',
+      'events_logger = "file"',
+      `tmp_dir = "${path.join(dir, 'tmp')}"`,
+      `runtime_supports_json = ${JSON.stringify(json)}`,
+      '',
+    ].join('\n'),
+  );
+  fs.writeFileSync(
+    env.CONTAINERS_STORAGE_CONF,
+    ['[storage]', 'driver = "vfs"', `runroot = "${run}"`, `graphroot = "${graph}"`, ''].join('\n'),
+  );
+  return { env, store: ['--root', graph, '--runroot', run] };
+}
