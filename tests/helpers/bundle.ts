@@ -60,6 +60,17 @@ function rootfsTemplate(): string {
   return dir;
 }
 
+/** An image-style rootfs in `dir`: busybox-static as /bin/busybox, a symlink per applet, the usual empty dirs, /tmp 1777. */
+export function busyboxRootfs(dir: string): void {
+  fs.mkdirSync(path.join(dir, 'bin'), { recursive: true });
+  fs.copyFileSync(BUSYBOX, path.join(dir, 'bin', 'busybox'));
+  fs.chmodSync(path.join(dir, 'bin', 'busybox'), 0o755);
+  const applets = spawnSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
+  for (const a of applets) if (a !== 'busybox') fs.symlinkSync('busybox', path.join(dir, 'bin', a));
+  for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp', 'root', 'run']) fs.mkdirSync(path.join(dir, d));
+  fs.chmodSync(path.join(dir, 'tmp'), 0o1777);
+}
+
 export interface Bundle {
   dir: string;
   rootfs: string;

@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 
-import { BUSYBOX, processesMatching } from './bundle.js';
+import { busyboxRootfs, processesMatching } from './bundle.js';
 
 export const CONTAINERD = '/usr/bin/containerd';
 export const CTR = '/usr/bin/ctr';
@@ -57,13 +57,7 @@ export function buildImages(out: string, images: ImageSpec[], workDir = path.dir
   const rootfs = fs.mkdtempSync(path.join(workDir, 'image-rootfs-'));
   const layout = fs.mkdtempSync(path.join(workDir, 'image-layout-'));
   try {
-    fs.mkdirSync(path.join(rootfs, 'bin'));
-    fs.copyFileSync(BUSYBOX, path.join(rootfs, 'bin', 'busybox'));
-    fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
-    const applets = spawnSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    for (const a of applets) if (a !== 'busybox') fs.symlinkSync('busybox', path.join(rootfs, 'bin', a));
-    for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp', 'root', 'run']) fs.mkdirSync(path.join(rootfs, d));
-    fs.chmodSync(path.join(rootfs, 'tmp'), 0o1777);
+    busyboxRootfs(rootfs);
 
     const tar = spawnSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-cf', '-', '-C', rootfs, '.'], { maxBuffer: 256 << 20 });
     if (tar.status !== 0) throw new Error(`tar: ${tar.stderr}`);

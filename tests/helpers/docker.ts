@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { BUSYBOX, processesMatching } from './bundle.js';
+import { busyboxRootfs, processesMatching } from './bundle.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
 /** Debian's 20.10 CLI; /usr/local/bin/docker is an unrelated newer one. */
@@ -227,13 +227,7 @@ export async function startDockerd(opts: DockerdOptions, dir = fs.mkdtempSync(pa
 export function busyboxTarball(out: string): void {
   const rootfs = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-docker-rootfs-'));
   try {
-    fs.mkdirSync(path.join(rootfs, 'bin'));
-    fs.copyFileSync(BUSYBOX, path.join(rootfs, 'bin', 'busybox'));
-    fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
-    const applets = spawnSync(BUSYBOX, ['--list'], { encoding: 'utf8' }).stdout.split('\n').filter(Boolean);
-    for (const a of applets) if (a !== 'busybox') fs.symlinkSync('busybox', path.join(rootfs, 'bin', a));
-    for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp', 'root', 'run']) fs.mkdirSync(path.join(rootfs, d));
-    fs.chmodSync(path.join(rootfs, 'tmp'), 0o1777);
+    busyboxRootfs(rootfs);
     const tar = spawnSync('tar', ['--numeric-owner', '--owner=0', '--group=0', '-cf', out, '-C', rootfs, '.'], { encoding: 'utf8' });
     if (tar.status !== 0) throw new Error(`tar: ${tar.stderr}`);
   } finally {
