@@ -76,6 +76,11 @@ interface Made {
   intent: IntentRecord;
 }
 
+export interface LifecycleMode {
+  rootless: boolean;
+  xdgRoot: boolean;
+}
+
 export class Lifecycle {
   readonly store: StateStore;
   constructor(
@@ -87,8 +92,10 @@ export class Lifecycle {
     readonly warn?: (message: string) => void,
     /** Hears --debug detail (e.g. seccomp syscall names skipped). */
     readonly debug?: (message: string) => void,
+    /** runc's --rootless (cgroup permission errors ignored where runc ignores them); the root is the XDG default. */
+    readonly mode: LifecycleMode = { rootless: false, xdgRoot: false },
   ) {
-    this.store = new StateStore(root, native);
+    this.store = new StateStore(root, native, mode.xdgRoot);
     this.seccompCache = seccompCache(root);
   }
 
