@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
 import { builtin } from './builtin.js';
-import { realHost } from './container/host.js';
+import { realLifecycleHost } from './container/host.js';
 import { isAlive } from './container/procfs.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
 import { forwardSignals, superviseForeground } from './container/foreground.js';
@@ -128,10 +128,18 @@ export class Runtime {
     this.timeline = opts.timeline ?? new Timeline();
     const native = opts.native ?? loadBinding();
     const defaults = opts.root === undefined || opts.rootless === undefined || opts.rootless === 'auto' ? native.rootless('auto') : null;
-    this.lifecycle = new Lifecycle(opts.root ?? defaults!.defaultRoot, native, realHost, this.timeline, opts.onWarning, opts.onDebug, {
-      rootless: typeof opts.rootless === 'boolean' ? opts.rootless : defaults!.rootless!,
-      xdgRoot: opts.xdgRoot ?? (opts.root === undefined && defaults!.xdg),
-    });
+    this.lifecycle = new Lifecycle(
+      opts.root ?? defaults!.defaultRoot,
+      native,
+      realLifecycleHost(native),
+      this.timeline,
+      opts.onWarning,
+      opts.onDebug,
+      {
+        rootless: typeof opts.rootless === 'boolean' ? opts.rootless : defaults!.rootless!,
+        xdgRoot: opts.xdgRoot ?? (opts.root === undefined && defaults!.xdg),
+      },
+    );
   }
 
   private get native(): NativeBinding {
