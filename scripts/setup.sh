@@ -17,7 +17,7 @@ cd "$(dirname "$0")/.."
 # refuses this hybrid host).
 # qemu-system-x86, kmod and cpio boot the cgroup-v2 VM (tests/vm/run-in-vm.sh, which
 # fetches the kernel package itself on first use).
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev clang-format attr busybox-static runc python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio)
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio)
 
 missing=()
 for p in "${PACKAGES[@]}"; do
