@@ -144,3 +144,54 @@ function checkMountIds(spec: Spec, uids: readonly IdMapping[], gids: readonly Id
     }
   });
 }
+
+/** Our own user namespace: its maps (/proc/self/uid_map, gid_map) and whether it denies setgroups. */
+export interface OwnUserNs {
+  uidMap: string;
+  gidMap: string;
+  setgroupsDenied: boolean;
+}
+
+/** The ids a map's "inside" column covers (ids of our own namespace we may map further). */
+function insideRanges(map: string): { start: number; count: number }[] {
+  return map
+    .split('\n')
+    .map((l) => l.trim().split(/\s+/).map(Number))
+    .filter((f) => f.length === 3 && f.every(Number.isSafeInteger))
+    .map(([inside, , count]) => ({ start: inside!, count: count! }));
+}
+
+/**
+ * Rules that come from the user namespace the runtime itself runs in (as
+ * root inside rootless podman's, say): a new user namespace inherits
+ * "deny" from its parent, so the init must not call setgroups and
+ * additionalGids cannot be set; and a map may only use ids that exist in
+ * ours (the kernel refuses the rest after the init exists). A joined user
+ * namespace has its maps already.
+ */
+export function checkOwnUserNs(spec: Spec, own: OwnUserNs, writer: IdMapWriter): IdMapWriter {
+  const l = spec.linux ?? {};
+  const userNs = (l.namespaces ?? []).find((n) => n.type === 'user');
+  if (!userNs || userNs.path) return writer;
+  for (const [field, maps, text] of [
+    ['linux.uidMappings', l.uidMappings ?? [], own.uidMap],
+    ['linux.gidMappings', l.gidMappings ?? [], own.gidMap],
+  ] as const) {
+    const ranges = insideRanges(text);
+    maps.forEach((m, i) => {
+      if (ranges.some((r) => m.hostID >= r.start && m.hostID + m.size <= r.start + r.count)) return;
+      const what = field === 'linux.uidMappings' ? 'uid' : 'gid';
+      throw new ConfigError(
+        `${field}[${i}]`,
+        `host ${what}s ${m.hostID}-${m.hostID + m.size - 1} do not exist in the runtime's own user namespace (its ${what}_map: ${text.trim().replace(/\s+/g, ' ')})`,
+      );
+    });
+  }
+  if (!own.setgroupsDenied) return writer;
+  if ((spec.process?.user.additionalGids ?? []).length)
+    throw new ConfigError(
+      'process.user.additionalGids',
+      "cannot set any additional groups: the runtime's own user namespace denies setgroups, and so will the container's",
+    );
+  return { ...writer, denySetgroups: true };
+}

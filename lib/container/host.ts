@@ -6,12 +6,14 @@ import { hostCgroups } from '../cgroups/host.js';
 import type { ValidationHost } from '../config/validate.js';
 import type { PlanHost } from '../plan/build.js';
 import type { CgroupAccess } from '../cgroups/rootless.js';
-import type { UnprivilegedHost } from '../config/validate-rootless.js';
+import type { OwnUserNs, UnprivilegedHost } from '../config/validate-rootless.js';
 
 /** Host facts the lifecycle reads before it makes anything. */
 export interface LifecycleHost extends ValidationHost, PlanHost, CgroupAccess {
   /** The facts an unprivileged runtime (euid != 0) is judged by; null for root. */
   unprivileged(): UnprivilegedHost | null;
+  /** The user namespace the runtime runs in. */
+  ownUserNs(): OwnUserNs;
 }
 
 function readOr(p: string): string | null {
@@ -65,6 +67,11 @@ export function realLifecycleHost(native: { userName(uid: number): string }): Li
       }
     },
     unprivileged: () => unprivileged(native),
+    ownUserNs: () => ({
+      uidMap: readOr('/proc/self/uid_map') ?? '0 0 4294967295',
+      gidMap: readOr('/proc/self/gid_map') ?? '0 0 4294967295',
+      setgroupsDenied: readOr('/proc/self/setgroups')?.trim() === 'deny',
+    }),
   };
 }
 

@@ -18,7 +18,7 @@ import { validateSpec } from '../config/validate.js';
 import type { NativeBinding } from '../native/binding.js';
 import { buildPlan, hasMountNamespace } from '../plan/build.js';
 import type { LifecycleHost } from './host.js';
-import { checkUnprivileged, PRIVILEGED_WRITER } from '../config/validate-rootless.js';
+import { checkOwnUserNs, checkUnprivileged, PRIVILEGED_WRITER } from '../config/validate-rootless.js';
 import { cgroupUsable, rootlessWithoutCgroup, withoutDevices } from '../cgroups/rootless.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { PlanFlag, type Plan } from '../plan/types.js';
@@ -160,7 +160,11 @@ export class Lifecycle {
     const { spec } = loaded;
     // what a runtime without privilege cannot do is refused here, with the field
     const unprivileged = this.host.unprivileged();
-    const idMapWriter = unprivileged ? checkUnprivileged(spec, unprivileged) : PRIVILEGED_WRITER;
+    const idMapWriter = checkOwnUserNs(
+      spec,
+      this.host.ownUserNs(),
+      unprivileged ? checkUnprivileged(spec, unprivileged) : PRIVILEGED_WRITER,
+    );
     const nsFds = openNamespacePaths(spec, this.native); // checked by type before clone
     made.childFds.push(...nsFds.filter((fd): fd is number => fd !== undefined));
     const idmapTrees = openIdmapMounts(spec, loaded.bundle, this.native); // made by us: the init may lack the privilege

@@ -5,7 +5,7 @@ import { defaultSpec, toRootless } from '../../lib/cli/commands/spec.js';
 import { cgroupUsable, limitSet, rootlessWithoutCgroup, withoutDevices } from '../../lib/cgroups/rootless.js';
 import type { LinuxResources } from '../../lib/cgroups/resources.js';
 import type { Spec } from '../../lib/config/types.js';
-import { checkUnprivileged, subIdRanges, type UnprivilegedHost } from '../../lib/config/validate-rootless.js';
+import { checkOwnUserNs, checkUnprivileged, subIdRanges, type UnprivilegedHost } from '../../lib/config/validate-rootless.js';
 import { ConfigError } from '../../lib/errors.js';
 import { buildPlan } from '../../lib/plan/build.js';
 import { PlanFlag } from '../../lib/plan/types.js';
@@ -186,4 +186,48 @@ test('plan: a denied setgroups is a plan flag and travels with the maps', (t) =>
   );
   t.true((plan.init.flags & PlanFlag.NO_SETGROUPS) !== 0);
   t.deepEqual(plan.host.idMaps, { uidMap: '0 1001 1\n', gidMap: '0 1002 1\n', newuidmap: null, newgidmap: null, denySetgroups: true });
+});
+
+test('checkOwnUserNs: a runtime in a user namespace maps only ids of its own, and inherits a denied setgroups', (t) => {
+  const priv = { newuidmap: null, newgidmap: null, denySetgroups: false };
+  const own = { uidMap: '0 1001 1\n', gidMap: '0 1002 1\n', setgroupsDenied: true };
+  const s = (mutate?: (x: Spec) => void) =>
+    rootless((x) => {
+      x.linux!.uidMappings = [{ containerID: 0, hostID: 0, size: 1 }];
+      x.linux!.gidMappings = [{ containerID: 0, hostID: 0, size: 1 }];
+      mutate?.(x);
+    });
+  t.deepEqual(checkOwnUserNs(s(), own, priv), { ...priv, denySetgroups: true });
+  t.deepEqual(checkOwnUserNs(s(), { ...own, setgroupsDenied: false }, priv), priv);
+  fails(
+    t,
+    () =>
+      checkOwnUserNs(
+        s((x) => (x.linux!.uidMappings = [{ containerID: 0, hostID: 0, size: 2 }])),
+        own,
+        priv,
+      ),
+    'linux.uidMappings[0]',
+    /host uids 0-1 do not exist in the runtime's own user namespace \(its uid_map: 0 1001 1\)/,
+  );
+  fails(
+    t,
+    () =>
+      checkOwnUserNs(
+        s((x) => (x.process!.user.additionalGids = [0])),
+        own,
+        priv,
+      ),
+    'process.user.additionalGids',
+    /denies setgroups/,
+  );
+  const initial = { uidMap: '0 0 4294967295\n', gidMap: '0 0 4294967295\n', setgroupsDenied: false };
+  t.deepEqual(
+    checkOwnUserNs(
+      s((x) => (x.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }])),
+      initial,
+      priv,
+    ),
+    priv,
+  );
 });
