@@ -127,6 +127,14 @@ export function openProcessNamespaces(pid: number, procRoot = '/proc'): { fd: nu
       } catch (e) {
         // gone, or a zombie whose namespaces are released
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+        // The init stays non-dumpable until it execs the program (so no
+        // process of the container can ptrace it for the runtime's fds);
+        // only a runtime with CAP_SYS_PTRACE over it may read its ns links.
+        if ((e as NodeJS.ErrnoException).code === 'EACCES')
+          throw new TsrunError(
+            'EUNSUPPORTED',
+            `cannot join the namespaces of init ${pid} (${theirs}: EACCES): an unprivileged runtime can exec only once the container is started`,
+          );
         throw e;
       }
       out.push({ fd, nstype: Number(NAMESPACE_CLONE_FLAGS[NSTYPE[name]]) });
