@@ -102,7 +102,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       mounts,
       rlimits: planRlimits(proc),
       devices: planDevices(spec),
-      symlinks: planSymlinks(spec),
+      symlinks: planSymlinks(spec, host.kind('/proc/kcore') !== null),
       seccomp: opts.seccomp ?? null,
       procAttrs: planProcAttrs(spec, rootPropagationAfter),
       mountAttrs: planMountAttrs(mounts),

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { hostCgroups } from '../../cgroups/host.js';
 import type { Spec } from '../../config/types.js';
 import { defaultSeccompProfile } from '../../config/seccomp-profile.js';
 import { TsrunError } from '../../errors.js';
@@ -93,7 +94,10 @@ export const specCommand: Command = {
   run(_ctx, a) {
     const file = path.join(a.bundle as string, 'config.json');
     if (fs.existsSync(file)) throw new TsrunError('EUSAGE', `File ${file} exists. Remove it first`);
-    const spec = a.rootless ? toRootless(defaultSpec(), process.geteuid!(), process.getegid!()) : defaultSpec();
+    const base = defaultSpec();
+    // runc's template: a cgroup namespace of its own on a pure cgroup-v2 host
+    if (hostCgroups().mode === 'unified') base.linux!.namespaces!.push({ type: 'cgroup' });
+    const spec = a.rootless ? toRootless(base, process.geteuid!(), process.getegid!()) : base;
     fs.writeFileSync(file, `${JSON.stringify(spec, null, '\t')}\n`, { mode: 0o666 });
     return 0;
   },
