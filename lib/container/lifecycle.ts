@@ -173,7 +173,9 @@ export class Lifecycle {
     const seccomp = spec.linux?.seccomp ? compileSeccomp(this.native, spec.linux.seccomp, this.debug, this.seccompCache) : null;
     if (seccomp) this.timeline?.mark('seccomp');
     // The cgroup exists, with every limit, before the init does.
-    let cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
+    // device rules are not an unprivileged runtime's to apply (a v2 device
+    // program needs CAP_SYS_ADMIN on the host): no program, no rules
+    let cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, unprivileged ? undefined : this.attachDeviceProgram);
     let resources = (spec.linux?.resources ?? {}) as LinuxResources;
     if (unprivileged) resources = withoutDevices(resources);
     if (cgroup && this.mode.rootless) {
