@@ -13,95 +13,10 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { BUSYBOX, IS_ROOT, ROOT, RUNC, TSRUN } from '../helpers/bundle.js';
+import { BUSYBOX, RUNC, TSRUN } from '../helpers/bundle.js';
+import { SUB_COUNT, as, chownTree, setUp } from '../helpers/rootless.js';
 
-const USER = 'tsrun-rootless';
-const SUB_START = 100000;
-const SUB_COUNT = 65536;
 const APPLETS = ['sh', 'cat', 'id', 'ls', 'sleep', 'true', 'echo', 'stat', 'touch', 'head'];
-
-interface Who {
-  uid: number;
-  gid: number;
-  home: string;
-  xdg: string;
-  subuid: number;
-  subgid: number;
-}
-
-/** Why the suite cannot run here, or null; makes the user when it is missing. */
-function setUp(): { who: Who | null; skip: string | null } {
-  if (!IS_ROOT) return { who: null, skip: 'needs root to create the unprivileged user' };
-  if (!RUNC) return { who: null, skip: 'runc is not installed' };
-  if (fs.readFileSync('/proc/sys/user/max_user_namespaces', 'utf8').trim() === '0')
-    return { who: null, skip: 'user namespaces are off (user.max_user_namespaces = 0)' };
-  const knob = '/proc/sys/kernel/unprivileged_userns_clone';
-  if (fs.existsSync(knob) && fs.readFileSync(knob, 'utf8').trim() === '0')
-    return { who: null, skip: 'unprivileged user namespaces are off (kernel.unprivileged_userns_clone = 0)' };
-  if (spawnSync('id', ['-u', USER]).status !== 0) {
-    const r = spawnSync('useradd', ['--create-home', '--shell', '/bin/sh', USER], { encoding: 'utf8' });
-    if (r.status !== 0) return { who: null, skip: `useradd ${USER}: ${r.stderr.trim()}` };
-  }
-  const sub = (file: string) =>
-    fs
-      .readFileSync(file, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith(`${USER}:`));
-  if (!sub('/etc/subuid') || !sub('/etc/subgid')) {
-    const range = `${SUB_START}-${SUB_START + SUB_COUNT - 1}`;
-    const r = spawnSync('usermod', ['--add-subuids', range, '--add-subgids', range, USER], { encoding: 'utf8' });
-    if (r.status !== 0) return { who: null, skip: `usermod --add-subuids: ${r.stderr.trim()}` };
-  }
-  const num = (args: string[]) => Number(spawnSync('id', args, { encoding: 'utf8' }).stdout.trim());
-  const uid = num(['-u', USER]);
-  const gid = num(['-g', USER]);
-  const start = (file: string) => Number(sub(file)!.split(':')[1]);
-  const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-xdg-'));
-  fs.chownSync(xdg, uid, gid);
-  fs.chmodSync(xdg, 0o700);
-  const who: Who = { uid, gid, home: `/home/${USER}`, xdg, subuid: start('/etc/subuid'), subgid: start('/etc/subgid') };
-  process.on('exit', () => fs.rmSync(xdg, { recursive: true, force: true }));
-  // the user must reach the front, the compiled CLI and the addon; we do
-  // not loosen the checkout, we say what is in the way
-  const probe = as(who, TSRUN, ['--version']);
-  if (probe.status !== 0) return { who: null, skip: `${USER} cannot run ${TSRUN} (${probe.stderr.trim()}): make ${ROOT} readable` };
-  if (as(who, 'unshare', ['--user', '--map-root-user', 'true']).status !== 0)
-    return { who: null, skip: 'this kernel refuses user namespaces to unprivileged users' };
-  return { who, skip: null };
-}
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/**
- * Runs a program as the user, with the environment a login would give it
- * (no --root: the XDG default). Output goes through files: a detached
- * container keeps a pipe open for as long as it lives.
- */
-function as(who: Who, bin: string, args: string[], cwd?: string): Result {
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-io-'));
-  const out = fs.openSync(path.join(dir, 'out'), 'w+');
-  const err = fs.openSync(path.join(dir, 'err'), 'w+');
-  try {
-    const r = spawnSync(bin, args, {
-      uid: who.uid,
-      gid: who.gid,
-      cwd: cwd ?? '/',
-      env: { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: who.home, USER, XDG_RUNTIME_DIR: who.xdg },
-      timeout: 30_000,
-      stdio: ['ignore', out, err],
-    });
-    const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
-    return { status: r.status, stdout: read('out'), stderr: read('err') };
-  } finally {
-    fs.closeSync(out);
-    fs.closeSync(err);
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-}
 
 const { who, skip } = setUp();
 const rootless = who ? test : test.skip;
@@ -150,11 +65,6 @@ function rootlessBundle(args: string[], mutate?: (s: Spec) => void): Bundle {
   };
   b.write();
   return b;
-}
-
-function chownTree(p: string, uid: number, gid: number): void {
-  fs.lchownSync(p, uid, gid);
-  if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p)) chownTree(path.join(p, e), uid, gid);
 }
 
 /** Both runtimes' containers of this suite are gone from the user's roots. */
@@ -463,5 +373,124 @@ rootless('--root still wins over $XDG_RUNTIME_DIR', (t) => {
   } finally {
     b.cleanup();
     fs.rmSync(root, { recursive: true, force: true });
+  }
+});
+
+rootless('root inside a user namespace (unshare --map-root-user, as rootless podman runs a runtime): run, as runc', (t) => {
+  const b = rootlessBundle(['sh', '-c', 'id; cat /proc/self/uid_map /proc/self/gid_map /proc/self/setgroups'], (s) => {
+    // the template as root of that namespace writes it: its own ids, 0
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 0, size: 1 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 0, size: 1 }];
+  });
+  const inNs = (bin: string, args: string[]) => as(who!, 'unshare', ['--user', '--map-root-user', '--mount', bin, ...args]);
+  try {
+    const ours = inNs(TSRUN, ['run', '-b', b.dir, uniqueId('t')]);
+    const theirs = inNs(RUNC!, ['run', '-b', b.dir, uniqueId('r')]);
+    t.is(theirs.status, 0, theirs.stderr);
+    t.is(ours.status, 0, ours.stderr);
+    t.is(ours.stdout, theirs.stdout);
+    t.regex(ours.stdout, /\ndeny\n$/, "the parent's denied setgroups is inherited");
+    // $USER is not root: runc's rule keeps the XDG root inside the namespace
+    t.deepEqual(leftovers(), []);
+    t.true(fs.existsSync(path.join(who!.xdg, 'tsrun')));
+    const wide = rootlessBundle(['true'], (s) => {
+      s.linux!.uidMappings = [{ containerID: 0, hostID: 0, size: 2 }];
+      s.linux!.gidMappings = [{ containerID: 0, hostID: 0, size: 1 }];
+    });
+    const refused = inNs(TSRUN, ['run', '-b', wide.dir, uniqueId('t')]);
+    wide.cleanup();
+    t.is(refused.status, 1);
+    t.regex(refused.stderr, /linux\.uidMappings\[0\]: host uids 0-1 do not exist in the runtime's own user namespace/);
+  } finally {
+    b.cleanup();
+  }
+});
+
+rootless('create, then delete --force before start: the init is killed (its ns links are not ours to read), as runc', (t) => {
+  const b = rootlessBundle(['sleep', '600']);
+  try {
+    for (const [name, rt] of [
+      ['tsrun', tsrun],
+      ['runc', runc],
+    ] as const) {
+      const id = uniqueId(name);
+      t.is(rt(['create', '-b', b.dir, id]).status, 0, name);
+      const pid = (JSON.parse(rt(['state', id]).stdout) as { pid: number }).pid;
+      const del = rt(['delete', '--force', id]);
+      t.is(del.status, 0, `${name}: ${del.stderr}`);
+      t.false(fs.existsSync(`/proc/${pid}/status`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')), name);
+    }
+    t.deepEqual(leftovers(), []);
+  } finally {
+    b.cleanup();
+  }
+});
+
+rootless('exec into a created (not started) container is refused with the reason (runc 1.1 allows it)', (t) => {
+  const b = rootlessBundle(['sleep', '600']);
+  const id = uniqueId('t');
+  try {
+    t.is(tsrun(['create', '-b', b.dir, id]).status, 0);
+    const ex = tsrun(['exec', id, 'true']);
+    t.is(ex.status, 255);
+    t.regex(ex.stderr, /an unprivileged runtime can exec only once the container is started/);
+    t.is(tsrun(['start', id]).status, 0);
+    t.is(tsrun(['exec', id, 'true']).status, 0, 'once started');
+  } finally {
+    tsrun(['delete', '--force', id]);
+    b.cleanup();
+  }
+});
+
+/**
+ * A cgroup v2 subtree delegated to the user (what systemd's user@.service
+ * gives a login): the container's cgroup is made there and its limits
+ * apply, as with runc. Needs a pure v2 host: npm test's cgroup-v2 VM
+ * (tests/vm/run-in-vm.sh) runs it; elsewhere it is skipped.
+ */
+const V2 = fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
+(who && V2 ? test : test.skip)('delegated cgroup v2: the container’s cgroup is made in it with its limits, as runc', (t) => {
+  const deleg = `/sys/fs/cgroup/tsrun-rootless-${process.pid}`;
+  const runtimeCg = path.join(deleg, 'runtime');
+  fs.mkdirSync(runtimeCg, { recursive: true });
+  const own = (p: string) => fs.chownSync(p, who!.uid, who!.gid);
+  try {
+    fs.writeFileSync(path.join(deleg, 'cgroup.subtree_control'), '+memory +pids');
+    for (const f of ['', 'cgroup.procs', 'cgroup.subtree_control', 'cgroup.threads']) own(path.join(deleg, f));
+    for (const f of ['', 'cgroup.procs', 'cgroup.threads']) own(path.join(runtimeCg, f));
+    const limits: Record<string, string> = {};
+    for (const [name, bin, pre] of [
+      ['tsrun', TSRUN, []],
+      ['runc', RUNC!, ['--rootless', 'true']],
+    ] as const) {
+      const id = uniqueId(name);
+      const ctr = path.join(deleg, `ctr-${name}`);
+      const b = rootlessBundle(['sleep', '600'], (s) => {
+        s.linux!.cgroupsPath = ctr.slice('/sys/fs/cgroup'.length);
+        s.linux!.resources = { memory: { limit: 64 * 1024 * 1024 }, pids: { limit: 50 } };
+      });
+      try {
+        const run = as(who!, bin, [...pre, 'run', '-d', '-b', b.dir, id], '/', { cgroup: runtimeCg });
+        t.is(run.status, 0, `${name}: ${run.stderr}`);
+        limits[name] = ['memory.max', 'pids.max'].map((f) => fs.readFileSync(path.join(ctr, f), 'utf8').trim()).join(' ');
+        const pid = (JSON.parse(as(who!, bin, [...pre, 'state', id]).stdout) as { pid: number }).pid;
+        t.true(fs.readFileSync(path.join(ctr, 'cgroup.procs'), 'utf8').split('\n').includes(String(pid)), `${name}: the init is in it`);
+        t.is(as(who!, bin, [...pre, 'delete', '--force', id], '/', { cgroup: runtimeCg }).status, 0, name);
+        t.false(fs.existsSync(ctr), `${name}: delete removed it`);
+      } finally {
+        b.cleanup();
+      }
+    }
+    t.is(limits.tsrun, `${64 * 1024 * 1024} 50`);
+    t.is(limits.tsrun, limits.runc);
+  } finally {
+    for (const d of fs.readdirSync(deleg).filter((e) => e.startsWith('ctr-') || e === 'runtime')) {
+      try {
+        fs.rmdirSync(path.join(deleg, d));
+      } catch {
+        /* still busy: the host's reaper */
+      }
+    }
+    fs.rmdirSync(deleg);
   }
 });
