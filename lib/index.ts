@@ -17,7 +17,7 @@ import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
 import { builtin } from './builtin.js';
-import { realHost } from './container/host.js';
+import { realLifecycleHost } from './container/host.js';
 import { isAlive } from './container/procfs.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
 import { forwardSignals, superviseForeground } from './container/foreground.js';
@@ -42,8 +42,15 @@ export type { LinuxResources } from './cgroups/resources.js';
 export type { CgroupStats } from './cgroups/stats.js';
 
 export interface RuntimeOptions {
-  /** State directory (runc's --root). Default /run/tsrun. */
+  /** State directory (runc's --root). Default /run/tsrun, or $XDG_RUNTIME_DIR/tsrun when not the real root (runc's rule). */
   root?: string;
+  /**
+   * runc's --rootless: ignore cgroup permission errors (where runc does).
+   * Default 'auto': when euid != 0 or in a user namespace that is not the initial one.
+   */
+  rootless?: boolean | 'auto';
+  /** `root` is the $XDG_RUNTIME_DIR default: made 0700 with the sticky bit (kept by the XDG cleaner), as runc does. */
+  xdgRoot?: boolean;
   /** The native addon; tests may inject their own. */
   native?: NativeBinding;
   /** Called with what is ignored rather than refused (unknown capabilities…). */
@@ -119,13 +126,19 @@ export class Runtime {
   constructor(opts: RuntimeOptions = {}) {
     this.ownTimeline = !opts.timeline;
     this.timeline = opts.timeline ?? new Timeline();
+    const native = opts.native ?? loadBinding();
+    const defaults = opts.root === undefined || opts.rootless === undefined || opts.rootless === 'auto' ? native.rootless('auto') : null;
     this.lifecycle = new Lifecycle(
-      opts.root ?? '/run/tsrun',
-      opts.native ?? loadBinding(),
-      realHost,
+      opts.root ?? defaults!.defaultRoot,
+      native,
+      realLifecycleHost(native),
       this.timeline,
       opts.onWarning,
       opts.onDebug,
+      {
+        rootless: typeof opts.rootless === 'boolean' ? opts.rootless : defaults!.rootless!,
+        xdgRoot: opts.xdgRoot ?? (opts.root === undefined && defaults!.xdg),
+      },
     );
   }
 

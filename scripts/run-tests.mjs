@@ -44,7 +44,14 @@ function parseSpecTests(out) {
 }
 
 const ava = join(root, 'node_modules', 'ava', 'entrypoints', 'cli.mjs');
-const ENGINE_FILES = new Set(['podman.test.js', 'containerd.test.js', 'cri.test.js', 'docker.test.js', 'buildah.test.js']);
+const ENGINE_FILES = new Set([
+  'podman.test.js',
+  'podman-rootless.test.js',
+  'containerd.test.js',
+  'cri.test.js',
+  'docker.test.js',
+  'buildah.test.js',
+]);
 /** The compiled integration test files that pass `keep`, as paths for ava. */
 function integrationFiles(keep) {
   const dir = join(root, 'dist', 'tests', 'integration');
@@ -117,7 +124,7 @@ const suites = [
   ],
 ];
 
-// The cgroup-v2 suite — the cgroups and kill-point integration tests inside a pure
+// The cgroup-v2 suite — the cgroups, kill-point and rootless integration tests inside a pure
 // cgroup-v2 kernel under qemu (this machine is hybrid). ava's inactivity
 // timeout is raised: every process start is slow under TCG.
 suites.push([
@@ -145,6 +152,8 @@ suites.push([
             '--timeout=10m',
             'dist/tests/integration/cgroups.test.js',
             'dist/tests/integration/killpoints.test.js',
+            // rootless on a pure v2 host: a delegated cgroup, the cgroup namespace runc's spec adds
+            'dist/tests/integration/rootless.test.js',
           ],
           parseAvaTap,
         )

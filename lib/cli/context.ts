@@ -11,6 +11,8 @@ export class Context {
   constructor(
     readonly root: string,
     readonly log: Logger,
+    /** --rootless, resolved; the root is runc's $XDG_RUNTIME_DIR default. */
+    readonly opts: { rootless: boolean; xdgRoot: boolean } = { rootless: false, xdgRoot: false },
   ) {
     if (log.debugEnabled)
       this.timeline.onMark = (e) => log.debug(`step ${e.step} done in ${e.took.toFixed(2)}ms (at ${e.at.toFixed(2)}ms)`);
@@ -19,6 +21,8 @@ export class Context {
   runtime(): Runtime {
     this.rt ??= new Runtime({
       root: this.root,
+      rootless: this.opts.rootless,
+      xdgRoot: this.opts.xdgRoot,
       timeline: this.timeline,
       onWarning: (m) => this.log.warn(m),
       onDebug: (m) => this.log.debug(m),
@@ -32,7 +36,10 @@ export class Context {
 }
 
 export interface GlobalArgs {
-  root: string;
+  /** Unset: the default (native rootless(): /run/tsrun or $XDG_RUNTIME_DIR/tsrun). */
+  root?: string;
+  /** true, false or auto. */
+  rootless: string;
   log?: string;
   'log-format': 'text' | 'json';
   debug: boolean;

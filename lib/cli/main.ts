@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 
 import { TsrunError } from '../errors.js';
-import { packageRoot } from '../native/binding.js';
+import { loadBinding, packageRoot } from '../native/binding.js';
 import { commandHelp, globalHelp, parseArgs, type Command, type Flag } from './args.js';
 import { deleteCommand, createCommand, killCommand, listCommand, startCommand, stateCommand } from './commands/lifecycle.js';
 import { featuresCommand } from './commands/features.js';
@@ -39,12 +39,22 @@ const COMMANDS: readonly Command[] = [
 ];
 
 const GLOBAL_FLAGS: readonly Flag[] = [
-  { name: 'root', type: 'string', default: '/run/tsrun', describe: 'directory for container state' },
+  {
+    name: 'root',
+    type: 'string',
+    default: '/run/tsrun',
+    describe: 'directory for container state (default /run/tsrun; $XDG_RUNTIME_DIR/tsrun when not the real root)',
+  },
   { name: 'log', type: 'string', describe: 'append errors (and --debug output) to this file' },
   { name: 'log-format', type: 'string', choices: ['text', 'json'], default: 'text', describe: 'text or json' },
   { name: 'debug', type: 'boolean', default: false, describe: 'debug output: a line per setup step, and the step timeline' },
   { name: 'systemd-cgroup', type: 'boolean', default: false, describe: 'use the systemd cgroup driver (not supported yet)' },
-  { name: 'rootless', type: 'string', hidden: true },
+  {
+    name: 'rootless',
+    type: 'string',
+    default: 'auto',
+    describe: "ignore cgroup permission errors ('true', 'false', or 'auto': when euid != 0 or in a user namespace)",
+  },
   { name: 'criu', type: 'string', hidden: true },
   { name: 'help', alias: 'h', type: 'boolean', describe: 'show help' },
   { name: 'version', alias: 'v', type: 'boolean', describe: 'print the version' },
@@ -79,7 +89,7 @@ function commandIndex(argv: readonly string[]): number {
 
 /** Global flags go before the subcommand (runc's convention). */
 function globals(argv: readonly string[]): GlobalArgs {
-  const g: GlobalArgs = { root: '/run/tsrun', 'log-format': 'text', debug: false, 'systemd-cgroup': false };
+  const g: GlobalArgs = { 'log-format': 'text', debug: false, 'systemd-cgroup': false, rootless: 'auto' };
   for (let i = 0; i < argv.length; i++) {
     const arg = argv[i]!;
     if (!arg.startsWith('-')) break;
@@ -87,6 +97,7 @@ function globals(argv: readonly string[]): GlobalArgs {
     const value = () => inline ?? argv[++i] ?? '';
     if (flag === 'root') g.root = value();
     else if (flag === 'log') g.log = value();
+    else if (flag === 'rootless') g.rootless = value();
     else if (flag === 'log-format') g['log-format'] = value() === 'json' ? 'json' : 'text';
     else if (flag === 'debug') g.debug = inline === undefined || inline === 'true';
     else if (flag === 'systemd-cgroup') g['systemd-cgroup'] = inline === undefined || inline === 'true';
@@ -146,7 +157,16 @@ export async function main(argv: string[], started?: StartTimes): Promise<number
     log.error(`No help topic for '${argv[at]}'`); // runc's words for an unknown command
     return 3;
   }
-  const ctx = new Context(g.root, log);
+  const native = loadBinding();
+  const rootless = native.rootless(g.rootless);
+  if (rootless.rootless === null) {
+    log.error(`invalid --rootless value ${JSON.stringify(g.rootless)}: want true, false or auto`);
+    return 1;
+  }
+  const ctx = new Context(g.root ?? rootless.defaultRoot, log, {
+    rootless: rootless.rootless,
+    xdgRoot: g.root === undefined && rootless.xdg,
+  });
   if (started) {
     ctx.timeline.markAt('engine', started.engine);
     ctx.timeline.markAt('modules', started.modules);

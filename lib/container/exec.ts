@@ -18,7 +18,8 @@ import type { CgroupManager } from '../cgroups/manager.js';
 import { checkShape, specShape, type Shape } from '../config/load.js';
 import type { Process, Spec } from '../config/types.js';
 import { validateProcessSpec } from '../config/validate.js';
-import { TsrunError } from '../errors.js';
+import { ConfigError, TsrunError } from '../errors.js';
+import { CLONE_NEWUSER } from '../plan/linux.js';
 import { buildTenantPlan } from '../plan/tenant.js';
 import { closeAll } from './fds.js';
 import { launch, type LaunchCgroup, type Launched } from './launch.js';
@@ -72,6 +73,12 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
     // the namespaces are the init's only if it is still the process we recorded
     if (!isAlive(state.pid, state.pidStartTime)) throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
     life.timeline?.mark('namespaces');
+    const setgroupsDenied = joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) && setgroupsOf(state.pid) === 'deny';
+    if (setgroupsDenied && (p.user.additionalGids ?? []).length)
+      throw new ConfigError(
+        'process.user.additionalGids',
+        'cannot set any additional groups in a rootless container (its user namespace denies setgroups)',
+      );
     const cg = life.cgroupOf(state);
     const cgroup = cg ? cgroupTarget(cg, sub) : null;
     life.timeline?.mark('cgroup');
@@ -85,6 +92,7 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
       preserveFds: opts.preserveFds ?? 0,
       extraEnv: opts.extraEnv ?? [],
       seccomp: life.seccompOf(state),
+      setgroupsDenied,
       home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life, `/proc/${state.pid}/root`, p.user.uid),
       terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? life.native.terminalSize(0) : null,
     });
@@ -135,6 +143,15 @@ function homeIn(life: Lifecycle, root: string, uid: number): string | null {
     if (f.length >= 7 && Number(f[2]) === uid && f[5]) return f[5];
   }
   return null;
+}
+
+/** /proc/<pid>/setgroups: "allow" or "deny" (null: unreadable). */
+function setgroupsOf(pid: number): string | null {
+  try {
+    return fs.readFileSync(`/proc/${pid}/setgroups`, 'utf8').trim();
+  } catch {
+    return null;
+  }
 }
 
 /** runc's --cgroup values → controller ('' = all, or the v2 tree) → path relative to the container's cgroup. */

@@ -88,7 +88,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
       switch (msg.type) {
         case SyncType.IDMAP:
           if (!plan.host.idMaps) throw new TsrunError('ECHILD', 'the init asked for id maps it was not planned to have');
-          writeIdMaps(pid, plan.host.idMaps);
+          await writeIdMaps(pid, plan.host.idMaps);
           native.syncSend(syncFd, SyncType.GO);
           break;
         case SyncType.PID:

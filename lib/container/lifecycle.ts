@@ -16,8 +16,10 @@ import * as path from 'node:path';
 import { loadBundle, type LoadedBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
 import type { NativeBinding } from '../native/binding.js';
-import { buildPlan, hasMountNamespace, type PlanHost } from '../plan/build.js';
-import type { ValidationHost } from '../config/validate.js';
+import { buildPlan, hasMountNamespace } from '../plan/build.js';
+import type { LifecycleHost } from './host.js';
+import { checkOwnUserNs, checkUnprivileged, PRIVILEGED_WRITER } from '../config/validate-rootless.js';
+import { cgroupUsable, rootlessWithoutCgroup, withoutDevices } from '../cgroups/rootless.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { PlanFlag, type Plan } from '../plan/types.js';
 import { closeAll } from './fds.js';
@@ -76,19 +78,26 @@ interface Made {
   intent: IntentRecord;
 }
 
+export interface LifecycleMode {
+  rootless: boolean;
+  xdgRoot: boolean;
+}
+
 export class Lifecycle {
   readonly store: StateStore;
   constructor(
     root: string,
     readonly native: NativeBinding,
-    readonly host: ValidationHost & PlanHost,
+    readonly host: LifecycleHost,
     readonly timeline?: Timeline,
     /** Receives what is ignored rather than refused (e.g. unknown capabilities). */
     readonly warn?: (message: string) => void,
     /** Hears --debug detail (e.g. seccomp syscall names skipped). */
     readonly debug?: (message: string) => void,
+    /** runc's --rootless (cgroup permission errors ignored where runc ignores them); the root is the XDG default. */
+    readonly mode: LifecycleMode = { rootless: false, xdgRoot: false },
   ) {
-    this.store = new StateStore(root, native);
+    this.store = new StateStore(root, native, mode.xdgRoot);
     this.seccompCache = seccompCache(root);
   }
 
@@ -149,6 +158,13 @@ export class Lifecycle {
    */
   private prepare(id: string, loaded: LoadedBundle, opts: CreateOptions, made: Made): Plan {
     const { spec } = loaded;
+    // what a runtime without privilege cannot do is refused here, with the field
+    const unprivileged = this.host.unprivileged();
+    const idMapWriter = checkOwnUserNs(
+      spec,
+      this.host.ownUserNs(),
+      unprivileged ? checkUnprivileged(spec, unprivileged) : PRIVILEGED_WRITER,
+    );
     const nsFds = openNamespacePaths(spec, this.native); // checked by type before clone
     made.childFds.push(...nsFds.filter((fd): fd is number => fd !== undefined));
     const idmapTrees = openIdmapMounts(spec, loaded.bundle, this.native); // made by us: the init may lack the privilege
@@ -157,20 +173,26 @@ export class Lifecycle {
     const seccomp = spec.linux?.seccomp ? compileSeccomp(this.native, spec.linux.seccomp, this.debug, this.seccompCache) : null;
     if (seccomp) this.timeline?.mark('seccomp');
     // The cgroup exists, with every limit, before the init does.
-    const cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, this.attachDeviceProgram);
+    // device rules are not an unprivileged runtime's to apply (a v2 device
+    // program needs CAP_SYS_ADMIN on the host): no program, no rules
+    let cgroup = newCgroupManager(spec.linux?.cgroupsPath, id, unprivileged ? undefined : this.attachDeviceProgram);
+    let resources = (spec.linux?.resources ?? {}) as LinuxResources;
+    if (unprivileged) resources = withoutDevices(resources);
+    if (cgroup && this.mode.rootless) {
+      const dirs = Object.values(cgroup.state.paths);
+      if (!cgroupUsable(dirs, this.host)) cgroup = rootlessWithoutCgroup(spec.linux?.cgroupsPath, resources, dirs[0] ?? '');
+    }
     // Written ahead: what the init will mount in our namespace (none of its
     // own) and the cgroup directories about to be made (not those that
     // exist: they are not this container's to remove).
     if (!hasMountNamespace(spec)) made.intent = { ...made.intent, rootfs: loaded.rootfs, hostMounts: true };
     if (cgroup) {
-      const resources = (spec.linux?.resources ?? {}) as LinuxResources;
       for (const w of cgroup.check(resources)) this.warn?.(w);
       const fresh = Object.entries(cgroup.state.paths).filter(([, dir]) => !fs.existsSync(dir));
       if (fresh.length) made.intent = { ...made.intent, cgroup: { version: cgroup.state.version, paths: Object.fromEntries(fresh) } };
     }
     if (made.intent.cgroup || made.intent.hostMounts) this.store.writeIntent(made.intent);
     if (cgroup) {
-      const resources = (spec.linux?.resources ?? {}) as LinuxResources;
       made.cgroup = cgroup;
       made.cgroupIsOurs = cgroup.create();
       cgroup.apply(resources);
@@ -198,6 +220,7 @@ export class Lifecycle {
         seccomp: seccomp && { bpf: seccomp.bpf, flags: seccomp.flags },
         idmapTrees,
         cgroupV1: cgroup && !cgroup.v2Dir ? cgroup.v1Hierarchies() : undefined,
+        idMapWriter,
         // a foreground run relays the pty to our terminal: it is born that size
         terminalSize: relaysTerminal(opts.detach, opts.consoleSocket) ? this.native.terminalSize(0) : null,
       },

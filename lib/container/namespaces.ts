@@ -5,6 +5,7 @@
  * namespace of the container's init. Between clone and GO: write the id
  * maps of a new user namespace (lib/container/launch.ts asks).
  */
+import { execFile } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import { ConfigError, TsrunError } from '../errors.js';
@@ -12,6 +13,7 @@ import type { Spec } from '../config/types.js';
 import type { NativeBinding } from '../native/binding.js';
 import { NAMESPACE_CLONE_FLAGS } from '../plan/linux.js';
 import { closeAll } from './fds.js';
+import type { PlanIdMaps } from '../plan/types.js';
 
 /**
  * Opens the namespace paths; returns fds by linux.namespaces index. On any
@@ -50,12 +52,14 @@ export function openNamespacePaths(spec: Spec, native: Pick<NativeBinding, 'nsTy
 }
 
 /**
- * Writes /proc/<pid>/uid_map and gid_map. Each must be one write(2). A
- * runtime without CAP_SETGID over the host's groups may only map its own gid
- * after denying setgroups; as root we keep setgroups allowed (the init
- * replaces its groups with additionalGids), as runc does.
+ * Writes /proc/<pid>/uid_map and gid_map (each must be one write(2)), or
+ * has newuidmap/newgidmap write them (an unprivileged runtime mapping more
+ * than its own id: the helpers check /etc/subuid and /etc/subgid). As root
+ * we keep setgroups allowed (the init replaces its groups with
+ * additionalGids), as runc does; an unprivileged runtime mapping its own gid
+ * must write "deny" to setgroups before gid_map (user_namespaces(7)).
  */
-export function writeIdMaps(pid: number, maps: { uidMap: string; gidMap: string }): void {
+export async function writeIdMaps(pid: number, maps: PlanIdMaps): Promise<void> {
   const write = (file: string, text: string, field: string) => {
     try {
       fs.writeFileSync(`/proc/${pid}/${file}`, text);
@@ -66,9 +70,20 @@ export function writeIdMaps(pid: number, maps: { uidMap: string; gidMap: string 
       );
     }
   };
-  if (process.getuid?.() !== 0) write('setgroups', 'deny', 'linux.gidMappings');
-  write('uid_map', maps.uidMap, 'linux.uidMappings');
-  write('gid_map', maps.gidMap, 'linux.gidMappings');
+  // off the event loop: a setuid helper, with a deadline
+  const helper = (tool: string, text: string, field: string) =>
+    new Promise<void>((resolve, reject) => {
+      execFile(tool, [String(pid), ...text.split(/\s+/).filter(Boolean)], { timeout: 10_000 }, (err, _out, stderr) => {
+        if (!err) return resolve();
+        const why = (String(stderr).trim().split('\n')[0] || err.message).trim();
+        reject(new ConfigError(field, `${tool} ${JSON.stringify(text.trim().replace(/\n/g, ', '))} failed: ${why}`));
+      });
+    });
+  if (maps.denySetgroups) write('setgroups', 'deny', 'linux.gidMappings');
+  if (maps.newuidmap) await helper(maps.newuidmap, maps.uidMap, 'linux.uidMappings');
+  else write('uid_map', maps.uidMap, 'linux.uidMappings');
+  if (maps.newgidmap) await helper(maps.newgidmap, maps.gidMap, 'linux.gidMappings');
+  else write('gid_map', maps.gidMap, 'linux.gidMappings');
 }
 
 /**
@@ -112,6 +127,14 @@ export function openProcessNamespaces(pid: number, procRoot = '/proc'): { fd: nu
       } catch (e) {
         // gone, or a zombie whose namespaces are released
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+        // The init stays non-dumpable until it execs the program (so no
+        // process of the container can ptrace it for the runtime's fds);
+        // only a runtime with CAP_SYS_PTRACE over it may read its ns links.
+        if ((e as NodeJS.ErrnoException).code === 'EACCES')
+          throw new TsrunError(
+            'EUNSUPPORTED',
+            `cannot join the namespaces of init ${pid} (${theirs}: EACCES): an unprivileged runtime can exec only once the container is started`,
+          );
         throw e;
       }
       out.push({ fd, nstype: Number(NAMESPACE_CLONE_FLAGS[NSTYPE[name]]) });

@@ -67,6 +67,8 @@ export class StateStore {
   constructor(
     readonly root: string,
     private readonly native: NativeBinding,
+    /** root is $XDG_RUNTIME_DIR/tsrun: sticky, so the XDG cleaner leaves it (runc does the same). */
+    private readonly xdgRoot = false,
   ) {}
 
   dir(id: string): string {
@@ -82,6 +84,7 @@ export class StateStore {
   claim(id: string): Lock {
     checkId(id);
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
+    if (this.xdgRoot) fs.chmodSync(this.root, 0o1700);
     const dir = this.dir(id);
     try {
       fs.mkdirSync(dir, { mode: 0o711 });

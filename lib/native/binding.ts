@@ -105,6 +105,12 @@ export interface NativeBinding extends SeccompNative {
   unmountUnder(rootfs: string): string[];
   /** runc's signal names and numbers; -1 when `text` names none. */
   parseSignal(text: string): number;
+  /**
+   * native/host/rootless.c: whether to run rootless under --rootless `mode`
+   * (null: not true/false/auto) and the default --root (runc's rule:
+   * $XDG_RUNTIME_DIR/tsrun unless the real root), which the front follows too.
+   */
+  rootless(mode: string): { rootless: boolean | null; defaultRoot: string; xdg: boolean };
   /** /proc/<pid>/stat's state letter and start time; null when the process is gone. */
   procStartTime(pid: number): { startTime: number; state: string } | null;
   /** The passwd name of `uid` (getpwuid_r), or the uid itself: state.json's owner. */

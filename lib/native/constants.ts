@@ -21,6 +21,7 @@ const EXPECTED = {
     'HOOK_SYNC',
     'TENANT',
     'HOST_MOUNTS',
+    'NO_SETGROUPS',
   ],
   procFlags: ['PERSONALITY', 'SCHED', 'IOPRIO', 'MEMPOLICY'],
   nsFlags: ['STAGE', 'FORK', 'TIME_OFFSETS'],

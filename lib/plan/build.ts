@@ -13,6 +13,7 @@ import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import type { PlanSeccomp } from './seccomp.js';
 import { PlanFlag, type InitPlan, type Plan } from './types.js';
+import { PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
 
 export interface PlanHost extends MountHost {
   /** HOME of `uid` from the rootfs's /etc/passwd, or null. */
@@ -42,6 +43,8 @@ export interface PlanOptions {
   terminalSize?: { rows: number; cols: number } | null;
   /** The container's own cgroup in each v1 hierarchy, for a `cgroup` mount (default: the host's). */
   cgroupV1?: readonly V1Hierarchy[];
+  /** How the runtime writes the id maps (lib/config/validate-rootless.ts); default: itself, setgroups allowed (privileged). */
+  idMapWriter?: IdMapWriter;
 }
 
 /** Flags and fields of the process part, shared by the init and tenant planners. */
@@ -63,6 +66,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   if (!opts.noNewKeyring) flags |= PlanFlag.NEW_KEYRING;
   if (hasCreateHooks(spec.hooks)) flags |= PlanFlag.HOOK_SYNC;
   if (!hasMountNamespace(spec)) flags |= PlanFlag.HOST_MOUNTS;
+  const writer = opts.idMapWriter ?? PRIVILEGED_WRITER;
+  if (ns.idMaps && writer.denySetgroups) flags |= PlanFlag.NO_SETGROUPS;
   const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
   const mounts = planMounts(spec, opts.bundle, host, opts.cgroupV1);
   const trees = opts.idmapTrees ?? new Map<number, number>();
@@ -97,7 +102,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       mounts,
       rlimits: planRlimits(proc),
       devices: planDevices(spec),
-      symlinks: planSymlinks(spec),
+      symlinks: planSymlinks(spec, host.kind('/proc/kcore') !== null),
       seccomp: opts.seccomp ?? null,
       procAttrs: planProcAttrs(spec, rootPropagationAfter),
       mountAttrs: planMountAttrs(mounts),
@@ -111,7 +116,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,
       netDevices: Object.entries(spec.linux?.netDevices ?? {}).map(([hostName, d]) => ({ hostName, name: d?.name || hostName })),
-      idMaps: ns.idMaps,
+      idMaps: ns.idMaps && { ...ns.idMaps, ...writer },
     },
   };
 }

@@ -40,7 +40,8 @@ export function planDevices(spec: Spec): PlanDevice[] {
   return [...out.values()];
 }
 
-export function planSymlinks(spec: Spec): PlanSymlink[] {
+/** `hostKcore`: the host has /proc/kcore, so /dev/core points at it (runc's rule). */
+export function planSymlinks(spec: Spec, hostKcore = false): PlanSymlink[] {
   if (devIsBound(spec)) return [];
   const links: PlanSymlink[] = [
     { target: '/proc/self/fd', linkpath: '/dev/fd' },
@@ -48,6 +49,7 @@ export function planSymlinks(spec: Spec): PlanSymlink[] {
     { target: '/proc/self/fd/1', linkpath: '/dev/stdout' },
     { target: '/proc/self/fd/2', linkpath: '/dev/stderr' },
   ];
+  if (hostKcore) links.push({ target: '/proc/kcore', linkpath: '/dev/core' });
   // /dev/ptmx must be the container's own devpts instance.
   if (!(spec.linux?.devices ?? []).some((d) => d.path === '/dev/ptmx')) links.push({ target: 'pts/ptmx', linkpath: '/dev/ptmx' });
   return links;

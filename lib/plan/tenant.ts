@@ -33,11 +33,14 @@ export interface TenantOptions {
   terminalSize?: { rows: number; cols: number } | null;
   /** HOME of the process user in the container's /etc/passwd, for an env without HOME. */
   home: string | null;
+  /** The container's user namespace denies setgroups (a rootless one mapping one gid): the process keeps its groups. */
+  setgroupsDenied?: boolean;
 }
 
 export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
   let flags = processFlags(proc) | PlanFlag.TENANT;
   if (!opts.noNewKeyring) flags |= PlanFlag.NEW_KEYRING;
+  if (opts.setgroupsDenied) flags |= PlanFlag.NO_SETGROUPS;
   // setns into pid and time namespaces applies to children only: the
   // namespace step forks once more so the program is inside them
   const forks = opts.joins.some((j) => j.nstype === Number(CLONE_NEWPID) || j.nstype === Number(CLONE_NEWTIME));

@@ -105,8 +105,18 @@ export interface HostPlan {
   oomScoreAdj: number | null;
   /** linux.netDevices, moved by the runtime before GO. */
   netDevices: { hostName: string; name: string }[];
-  /** /proc/<pid>/uid_map and gid_map contents for a new user namespace, else null. */
-  idMaps: { uidMap: string; gidMap: string } | null;
+  /** /proc/<pid>/uid_map and gid_map contents for a new user namespace, and how to write them; else null. */
+  idMaps: PlanIdMaps | null;
+}
+
+export interface PlanIdMaps {
+  uidMap: string;
+  gidMap: string;
+  /** null: write /proc/<pid>/uid_map ourselves; else run this newuidmap (an unprivileged runtime, more than its own uid). */
+  newuidmap: string | null;
+  newgidmap: string | null;
+  /** Write "deny" to /proc/<pid>/setgroups first: an unprivileged runtime mapping its own gid must (user_namespaces(7)). */
+  denySetgroups: boolean;
 }
 
 export interface Plan {

@@ -477,6 +477,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("runHooks", Napi::Function::New(env, tsrun::RunHooks));
   exports.Set("unmountUnder", Napi::Function::New(env, tsrun::UnmountUnder));
   exports.Set("parseSignal", Napi::Function::New(env, tsrun::ParseSignal));
+  exports.Set("rootless", Napi::Function::New(env, tsrun::Rootless));
   exports.Set("procStartTime", Napi::Function::New(env, tsrun::ProcStartTime));
   exports.Set("stateKeys", tsrun::StateKeys(env));
   exports.Set("stateFiles", tsrun::StateFiles(env));

@@ -21,6 +21,7 @@ Napi::Value CgroupOp(const Napi::CallbackInfo &info);
 Napi::Value RunHooks(const Napi::CallbackInfo &info);
 Napi::Value UnmountUnder(const Napi::CallbackInfo &info);
 Napi::Value ParseSignal(const Napi::CallbackInfo &info);
+Napi::Value Rootless(const Napi::CallbackInfo &info);
 Napi::Value ProcStartTime(const Napi::CallbackInfo &info);
 Napi::Value StateKeys(Napi::Env env);
 Napi::Value StateFiles(Napi::Env env);

@@ -318,6 +318,26 @@ Napi::Value ParseSignal(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), tsrun_parse_signal(text.c_str()));
 }
 
+// rootless(mode) → {rootless: boolean | null (mode is not true/false/auto),
+// defaultRoot, xdg: defaultRoot is under $XDG_RUNTIME_DIR}: rootless.c's
+// rules, which the front follows too.
+Napi::Value Rootless(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string text = info[0].As<Napi::String>();
+  int mode = tsrun_rootless_mode(text.c_str());
+  char root[4096];
+  int xdg = tsrun_default_root(root, sizeof root);
+  if (xdg < 0) {
+    Napi::Error::New(env, "$XDG_RUNTIME_DIR is too long").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  Napi::Object o = Napi::Object::New(env);
+  o.Set("rootless", mode < 0 ? env.Null() : Napi::Boolean::New(env, tsrun_rootless(mode) != 0));
+  o.Set("defaultRoot", Napi::String::New(env, root));
+  o.Set("xdg", Napi::Boolean::New(env, xdg == 1));
+  return o;
+}
+
 // procStartTime(pid) → {startTime, state} | null (gone).
 Napi::Value ProcStartTime(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();

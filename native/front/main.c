@@ -224,7 +224,7 @@ static void print_table(const struct tsrun_json *states) {
 int main(int argc, char **argv) {
   g_argv = argv;
   g_argc = argc;
-  struct globals g = {"/run/tsrun", NULL, 0};
+  struct globals g = {NULL, NULL, 0};
   int i = 1;
   /* runc's global flags; anything else (-h, -v, --debug, …) is the JavaScript CLI's */
   for (; i < argc && argv[i][0] == '-'; i++) {
@@ -238,7 +238,10 @@ int main(int argc, char **argv) {
       if (!value) value = argv[++i];
       if (IS("root"))
         g.root = value;
-      else if (IS("log"))
+      else if (IS("rootless")) {
+        /* only cgroup permission errors depend on it, and the front makes no cgroup */
+        if (tsrun_rootless_mode(value) < 0) to_javascript();
+      } else if (IS("log"))
         g.log = value;
       else if (IS("log-format")) {
         if (strcmp(value, "json") && strcmp(value, "text")) to_javascript();
@@ -252,6 +255,12 @@ int main(int argc, char **argv) {
 #undef IS
   }
   if (i >= argc) to_javascript();
+  /* the JavaScript CLI computes the same default (native/host/rootless.c) */
+  char default_root[4096];
+  if (!g.root) {
+    if (tsrun_default_root(default_root, sizeof default_root) < 0) to_javascript();
+    g.root = default_root;
+  }
   const char *cmd = argv[i];
   char **args = argv + i + 1;
   int nargs = argc - i - 1;

@@ -172,19 +172,26 @@ int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct ts
 }
 
 /* Every process of the container: its cgroup's, else its pid namespace's
- * (the init's alone without one). */
+ * (the init's alone without one, or when its namespace may not be read: an
+ * unprivileged runtime cannot readlink the ns of an init that has not
+ * started its program, which is not dumpable; killing the init of a pid
+ * namespace kills the rest). */
 static int processes(const struct tsrun_state *s, pid_t **pids, size_t *n) {
   if (s->cgroup.version) return tsrun_cgroup_pids(&s->cgroup, pids, n);
   *pids = NULL;
   *n = 0;
-  if (!s->pid_namespace) {
+  char link[64], ns[128] = {0};
+  snprintf(link, sizeof link, "/proc/%d/ns/pid", (int)s->pid);
+  int alone = !s->pid_namespace;
+  if (!alone && readlink(link, ns, sizeof ns - 1) < 0) {
+    if (errno != EACCES) return 0; /* gone */
+    alone = 1;
+  }
+  if (alone) {
     if (!(*pids = malloc(sizeof **pids))) return -1;
     (*pids)[(*n)++] = s->pid;
     return 0;
   }
-  char link[64], ns[128] = {0};
-  snprintf(link, sizeof link, "/proc/%d/ns/pid", (int)s->pid);
-  if (readlink(link, ns, sizeof ns - 1) < 0) return 0;
   DIR *d = opendir("/proc");
   if (!d) return -1;
   struct dirent *ent;

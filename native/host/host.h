@@ -178,6 +178,21 @@ int tsrun_host_ps(const struct tsrun_host *h, const char *id, pid_t **pids, size
 /* Detaches every mount at or below rootfs in our mount namespace, deepest
  * first: what the init of a container without a mount namespace mounted. */
 void tsrun_unmount_under(const struct tsrun_host *h, const char *rootfs);
+/* ---- rootless (rootless.c: runc's rules, shared by both front doors) ------- */
+
+#define TSRUN_SYSTEM_ROOT "/run/tsrun"
+enum { TSRUN_ROOTLESS_AUTO, TSRUN_ROOTLESS_TRUE, TSRUN_ROOTLESS_FALSE };
+
+/* 1 when /proc/self/uid_map is the identity map of every id ("0 0 4294967295"). */
+int tsrun_in_initial_userns(void);
+/* --rootless's value ("true", "false", "auto"; NULL: auto), -1 when it is none of those. */
+int tsrun_rootless_mode(const char *text);
+/* Whether to run rootless: the mode, or for auto euid != 0 or a non-initial user namespace. */
+int tsrun_rootless(int mode);
+/* The default --root into buf: $XDG_RUNTIME_DIR/tsrun (returns 1) or
+ * /run/tsrun (returns 0) by runc's rule; -1 (ENAMETOOLONG). */
+int tsrun_default_root(char *buf, size_t size);
+
 /* runc's signal names and numbers ("9", "KILL", "SIGKILL", "RTMIN+2"); -1 when unknown. */
 int tsrun_parse_signal(const char *text);
 

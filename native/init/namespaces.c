@@ -131,9 +131,15 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
    * namespace may map host ids). */
   if (h->unshare_flags & CLONE_NEWUSER) {
     if (unshare(CLONE_NEWUSER) < 0) return tsrun_fail(ctx, errno, "unshare user namespace", NULL);
+    /* Dumpable only while the parent writes the maps (as runc does): the
+     * /proc/<pid> files of a non-dumpable process belong to root, which an
+     * unprivileged runtime (and newuidmap, which checks the owner of
+     * /proc/<pid>) cannot open; we run nothing of the container's yet. */
+    if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) return tsrun_fail(ctx, errno, "set dumpable for the id maps", NULL);
     if (send_msg(ctx, TSRUN_SYNC_IDMAP, 0) < 0) return -1;
     struct tsrun_sync_msg msg;
     ssize_t n = tsrun_sync_recv(ctx->sync_fd, &msg, NULL);
+    prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (n == 0) _exit(1);
     if (n < 0) return tsrun_fail(ctx, errno, "read from sync socket", NULL);
     if (msg.type != TSRUN_SYNC_GO) return tsrun_fail(ctx, EPROTO, "unexpected sync message", NULL);

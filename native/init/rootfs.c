@@ -443,8 +443,12 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
       rc = mount(source, target, NULL, MS_BIND | (m->flags & MS_REC), NULL);
     else
       rc = mount(source, target, fstype, m->flags, tsrun_plan_str(p, m->data));
-    /* what a user namespace may not mount, bound from the host */
-    if (rc < 0 && errno == EPERM && m->kind == TSRUN_MOUNT_FS) rc = tsrun_userns_mount_fallback(m, fstype, target);
+    /* what a user namespace may not mount, bound from the host; cgroup2
+     * says EBUSY rather than EPERM where the user namespace may not mount
+     * the one cgroup2 superblock with these flags (runc falls back on both) */
+    if (rc < 0 && m->kind == TSRUN_MOUNT_FS &&
+        (errno == EPERM || (errno == EBUSY && fstype && !strcmp(fstype, "cgroup2"))))
+      rc = tsrun_userns_mount_fallback(m, fstype, target);
     int saved = errno;
     close(fd);
     if (rc < 0) return tsrun_fail(ctx, saved, "mount ", what, " on ", dest, NULL);

@@ -2,6 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { hostCgroups } from '../../cgroups/host.js';
 import type { Spec } from '../../config/types.js';
 import { defaultSeccompProfile } from '../../config/seccomp-profile.js';
 import { TsrunError } from '../../errors.js';
@@ -59,14 +60,45 @@ export function defaultSpec(): Spec {
   };
 }
 
+/**
+ * runc's rootless template (libcontainer/specconv ToRootless): a new user
+ * namespace mapping the caller's euid and egid to 0 (one id each: what an
+ * unprivileged process may map itself, user_namespaces(7)), no network
+ * namespace (the unprivileged caller could not give it a device), /sys
+ * bound read-only from the host (sysfs can only be mounted by the owner of
+ * the network namespace), no uid=/gid= mount options (ids such as devpts's
+ * gid=5 are not mapped) and no linux.resources (the caller's cgroups are
+ * not its own).
+ */
+export function toRootless(spec: Spec, euid: number, egid: number): Spec {
+  const linux = { ...spec.linux };
+  linux.namespaces = [...(linux.namespaces ?? []).filter((ns) => ns.type !== 'network' && ns.type !== 'user'), { type: 'user' }];
+  linux.uidMappings = [{ containerID: 0, hostID: euid, size: 1 }];
+  linux.gidMappings = [{ containerID: 0, hostID: egid, size: 1 }];
+  delete linux.resources;
+  const mounts = (spec.mounts ?? []).map((m) =>
+    path.posix.normalize(m.destination) === '/sys'
+      ? { destination: '/sys', type: 'none', source: '/sys', options: ['rbind', 'nosuid', 'noexec', 'nodev', 'ro'] }
+      : { ...m, ...(m.options && { options: m.options.filter((o) => !o.startsWith('gid=') && !o.startsWith('uid=')) }) },
+  );
+  return { ...spec, mounts, linux };
+}
+
 export const specCommand: Command = {
   name: 'spec',
   describe: 'write a starter config.json that runs `sh` into the bundle directory',
-  flags: [{ name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' }],
+  flags: [
+    { name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'where to write config.json' },
+    { name: 'rootless', type: 'boolean', default: false, describe: 'a spec for a rootless container (docs/rootless.md)' },
+  ],
   run(_ctx, a) {
     const file = path.join(a.bundle as string, 'config.json');
     if (fs.existsSync(file)) throw new TsrunError('EUSAGE', `File ${file} exists. Remove it first`);
-    fs.writeFileSync(file, `${JSON.stringify(defaultSpec(), null, '\t')}\n`, { mode: 0o666 });
+    const base = defaultSpec();
+    // runc's template: a cgroup namespace of its own on a pure cgroup-v2 host
+    if (hostCgroups().mode === 'unified') base.linux!.namespaces!.push({ type: 'cgroup' });
+    const spec = a.rootless ? toRootless(base, process.geteuid!(), process.getegid!()) : base;
+    fs.writeFileSync(file, `${JSON.stringify(spec, null, '\t')}\n`, { mode: 0o666 });
     return 0;
   },
 };

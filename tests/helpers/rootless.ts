@@ -1,0 +1,121 @@
+/**
+ * The unprivileged user of the rootless tests (tests/integration/rootless,
+ * podman-rootless): made here with /etc/subuid and /etc/subgid ranges when
+ * missing, with an $XDG_RUNTIME_DIR of its own, and a way to run programs as
+ * it. Needs root; says why the suite cannot run otherwise.
+ */
+import { spawnSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import { IS_ROOT, ROOT, RUNC, TSRUN } from './bundle.js';
+
+export const USER = 'tsrun-rootless';
+const SUB_START = 100000;
+export const SUB_COUNT = 65536;
+
+export interface Who {
+  uid: number;
+  gid: number;
+  home: string;
+  xdg: string;
+  subuid: number;
+  subgid: number;
+}
+
+/** Why the suite cannot run here, or null; makes the user when it is missing. */
+export function setUp(): { who: Who | null; skip: string | null } {
+  if (!IS_ROOT) return { who: null, skip: 'needs root to create the unprivileged user' };
+  if (!RUNC) return { who: null, skip: 'runc is not installed' };
+  if (fs.readFileSync('/proc/sys/user/max_user_namespaces', 'utf8').trim() === '0')
+    return { who: null, skip: 'user namespaces are off (user.max_user_namespaces = 0)' };
+  const knob = '/proc/sys/kernel/unprivileged_userns_clone';
+  if (fs.existsSync(knob) && fs.readFileSync(knob, 'utf8').trim() === '0')
+    return { who: null, skip: 'unprivileged user namespaces are off (kernel.unprivileged_userns_clone = 0)' };
+  if (spawnSync('id', ['-u', USER]).status !== 0) {
+    const r = spawnSync('useradd', ['--create-home', '--shell', '/bin/sh', USER], { encoding: 'utf8' });
+    if (r.status !== 0) return { who: null, skip: `useradd ${USER}: ${r.stderr.trim()}` };
+  }
+  const sub = (file: string) =>
+    fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .find((l) => l.startsWith(`${USER}:`));
+  if (!sub('/etc/subuid') || !sub('/etc/subgid')) {
+    const range = `${SUB_START}-${SUB_START + SUB_COUNT - 1}`;
+    const r = spawnSync('usermod', ['--add-subuids', range, '--add-subgids', range, USER], { encoding: 'utf8' });
+    if (r.status !== 0) return { who: null, skip: `usermod --add-subuids: ${r.stderr.trim()}` };
+  }
+  const num = (args: string[]) => Number(spawnSync('id', args, { encoding: 'utf8' }).stdout.trim());
+  const uid = num(['-u', USER]);
+  const gid = num(['-g', USER]);
+  const start = (file: string) => Number(sub(file)!.split(':')[1]);
+  const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-xdg-'));
+  fs.chownSync(xdg, uid, gid);
+  fs.chmodSync(xdg, 0o700);
+  const who: Who = { uid, gid, home: `/home/${USER}`, xdg, subuid: start('/etc/subuid'), subgid: start('/etc/subgid') };
+  process.on('exit', () => fs.rmSync(xdg, { recursive: true, force: true }));
+  // the user must reach the front, the compiled CLI and the addon; we do
+  // not loosen the checkout, we say what is in the way
+  const probe = as(who, TSRUN, ['--version']);
+  if (probe.status !== 0) return { who: null, skip: `${USER} cannot run ${TSRUN} (${probe.stderr.trim()}): make ${ROOT} readable` };
+  if (as(who, 'unshare', ['--user', '--map-root-user', 'true']).status !== 0)
+    return { who: null, skip: 'this kernel refuses user namespaces to unprivileged users' };
+  return { who, skip: null };
+}
+
+export interface Result {
+  status: number | null;
+  stdout: string;
+  stderr: string;
+}
+
+/**
+ * Runs a program as the user, with the environment a login would give it
+ * (no --root: the XDG default). Output goes through files: a detached
+ * container keeps a pipe open for as long as it lives.
+ */
+export function as(who: Who, bin: string, args: string[], cwd?: string, opts: { cgroup?: string } = {}): Result {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-io-'));
+  const out = fs.openSync(path.join(dir, 'out'), 'w+');
+  const err = fs.openSync(path.join(dir, 'err'), 'w+');
+  const env = { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: who.home, USER, XDG_RUNTIME_DIR: who.xdg };
+  // In a cgroup the user may not move itself into (the move needs the
+  // common ancestor's cgroup.procs): root moves the shell, which then
+  // becomes the user (as a login into a delegated systemd slice would).
+  const [file, argv, ids] = opts.cgroup
+    ? [
+        'sh',
+        [
+          '-c',
+          'echo $$ > "$1/cgroup.procs" && shift && exec setpriv --reuid="$U" --regid="$G" --clear-groups -- "$@"',
+          'sh',
+          opts.cgroup,
+          bin,
+          ...args,
+        ],
+        {},
+      ]
+    : [bin, args, { uid: who.uid, gid: who.gid }];
+  try {
+    const r = spawnSync(file, argv, {
+      ...ids,
+      cwd: cwd ?? '/',
+      env: opts.cgroup ? { ...env, U: String(who.uid), G: String(who.gid) } : env,
+      timeout: 30_000,
+      stdio: ['ignore', out, err],
+    });
+    const read = (f: string) => fs.readFileSync(path.join(dir, f), 'utf8');
+    return { status: r.status, stdout: read('out'), stderr: read('err') };
+  } finally {
+    fs.closeSync(out);
+    fs.closeSync(err);
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+}
+
+export function chownTree(p: string, uid: number, gid: number): void {
+  fs.lchownSync(p, uid, gid);
+  if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p)) chownTree(path.join(p, e), uid, gid);
+}
