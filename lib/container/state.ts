@@ -63,6 +63,10 @@ export const SECCOMP_NAME = 'seccomp.bpf';
 export type IntentRecord = Pick<StoredState, 'id'> &
   Partial<Pick<StoredState, 'pid' | 'pidStartTime' | 'rootfs' | 'cgroup' | 'hostMounts'>>;
 
+/** A claim being made: `<root>/.claim-<pid>-<n>-<id>` until it is renamed to `<root>/<id>`. */
+const CLAIM_PREFIX = '.claim-';
+let claims = 0;
+
 export class StateStore {
   constructor(
     readonly root: string,
@@ -86,16 +90,41 @@ export class StateStore {
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
     if (this.xdgRoot) fs.chmodSync(this.root, 0o1700);
     const dir = this.dir(id);
-    try {
-      fs.mkdirSync(dir, { mode: 0o711 });
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code === 'EEXIST') throw new TsrunError('EEXIST', `container with id exists: ${id}`);
-      throw e;
-    }
+    const exists = () => new TsrunError('EEXIST', `container with id exists: ${id}`);
+    if (fs.existsSync(dir)) throw exists();
+    this.sweepClaims();
+    // Made, locked and given its intent record under a private name, then
+    // renamed into place: a delete never sees a claimed dir that is not yet
+    // locked (it would take it for a dead create's and remove it), and the
+    // record makes it non-empty, so a second create's rename cannot replace it.
+    const tmp = path.join(this.root, `${CLAIM_PREFIX}${process.pid}-${++claims}-${id}`);
+    fs.mkdirSync(tmp, { mode: 0o711 });
     // mkdir's mode is filtered by the umask; the init, maybe not root,
     // must be able to traverse to the fifo
-    fs.chmodSync(dir, 0o711);
-    return this.lockDir(dir);
+    fs.chmodSync(tmp, 0o711);
+    let lock: Lock | undefined;
+    try {
+      fs.writeFileSync(path.join(tmp, this.files.intent), JSON.stringify({ id }), { mode: 0o600 });
+      lock = this.lockDir(tmp);
+      fs.renameSync(tmp, dir);
+      return lock;
+    } catch (e) {
+      lock?.release();
+      fs.rmSync(tmp, { recursive: true, force: true });
+      const code = (e as NodeJS.ErrnoException).code;
+      if (code === 'EEXIST' || code === 'ENOTEMPTY' || code === 'ENOTDIR' || code === 'EISDIR') throw exists();
+      throw e;
+    }
+  }
+
+  /** Claims a killed create left before its rename (their process is gone). */
+  private sweepClaims(): void {
+    for (const name of fs.readdirSync(this.root)) {
+      if (!name.startsWith(CLAIM_PREFIX)) continue;
+      const pid = Number(name.slice(CLAIM_PREFIX.length).split('-')[0]);
+      if (pid === process.pid || (pid > 0 && fs.existsSync(`/proc/${pid}`))) continue;
+      fs.rmSync(path.join(this.root, name), { recursive: true, force: true });
+    }
   }
 
   /** Locks an existing container; throws ENOTFOUND when there is none. `shared`: alongside other shared holders (exec). */

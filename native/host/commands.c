@@ -353,7 +353,19 @@ static int delete_claimed(const struct tsrun_host *h, const char *id, int force,
   snprintf(dir, sizeof dir, "%s/%s", h->root, id);
   int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (fd < 0) return force ? 0 : -1; /* e: ENOTFOUND */
-  if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+  /* The lock's holder may be a killed create's init, which has the fd
+   * until it has died of its parent's death a moment later: wait a second
+   * for it; a create still at work holds on past that. */
+  int locked = 0;
+  for (int i = 0; i < 100 && !locked; i++) {
+    if (flock(fd, LOCK_EX | LOCK_NB) == 0)
+      locked = 1;
+    else if (errno == EWOULDBLOCK || errno == EINTR)
+      sleep_ms(10);
+    else
+      break;
+  }
+  if (!locked) {
     close(fd);
     return force ? 0 : -1;
   }
