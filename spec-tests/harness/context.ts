@@ -56,9 +56,14 @@ export class Bundle {
     private readonly owner?: RootlessUser,
   ) {}
 
+  /** The case uses container ids other than 0 that the config does not name
+   * (`chown 1 1`, `exec -u 1000`): rootless, the user's subordinate ids are
+   * mapped from 1 (otherwise only ids named in the config trigger that). */
+  otherIds = false;
+
   write(): void {
     if (this.owner) {
-      const why = finishRootless(this.config, this.owner);
+      const why = finishRootless(this.config, this.owner, this.otherIds);
       if (why) skip(why);
     }
     fs.writeFileSync(path.join(this.dir, 'config.json'), serialize(this.config));

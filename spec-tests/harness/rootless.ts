@@ -104,23 +104,45 @@ export function toRootless(config: Config, u: RootlessUser): void {
  * range mapped from 1, as rootless podman maps it. Returns why the config
  * cannot be run rootless, or undefined.
  */
-export function finishRootless(config: Config, u: RootlessUser): string | undefined {
+export function finishRootless(config: Config, u: RootlessUser, otherIds = false): string | undefined {
   const l = (config.linux ??= {});
+  // mknod is refused in a user namespace: runtimes bind the host's node at the same path
+  for (const [i, d] of (l.devices ?? []).entries()) {
+    if (d.type !== 'p' && !fs.existsSync(d.path))
+      return `rootless: linux.devices[${i}] is bound from the host's ${d.path} (mknod is refused in a user namespace), which does not exist`;
+  }
+  const has = (type: string): boolean => (l.namespaces ?? []).some((n) => n.type === type);
+  // proc and mqueue of a namespace the user does not own cannot be mounted:
+  // bind the host's /proc (as rootless podman does for --pid=host), drop mqueue
+  config.mounts = (config.mounts ?? []).flatMap((m) => {
+    if (m.type === 'proc' && !has('pid'))
+      return [{ destination: m.destination, type: 'bind', source: '/proc', options: ['rbind', 'nosuid', 'noexec', 'nodev'] }];
+    if (m.type === 'mqueue' && !has('ipc')) return [];
+    return [m];
+  });
   // the user may create no cgroup: the cases' paths are top-level ones, and a
   // limit without a cgroup is refused (runc: "rootless needs no limits + no cgrouppath")
-  if (l.cgroupsPath) return `rootless: linux.cgroupsPath ${l.cgroupsPath} needs a cgroup the user may create`;
+  if (l.cgroupsPath) return 'rootless: linux.cgroupsPath needs a cgroup the user may create';
   const limits = Object.keys(l.resources ?? {}).filter((k) => k !== 'devices');
   if (limits.length) return `rootless: linux.resources.${limits.join(', ')} need a cgroup delegated to the user`;
   const userNs = (l.namespaces ?? []).find((n) => n.type === 'user');
-  if (!userNs) setNamespace(config, 'user');
   if (userNs?.path) return undefined;
+  // joining another container's namespace needs its user namespace too (as a pod's containers join the infra's)
+  const joined = /^\/proc\/(\d+)\/ns\//.exec((l.namespaces ?? []).find((n) => n.path)?.path ?? '')?.[1];
+  if (joined) {
+    setNamespace(config, 'user', `/proc/${joined}/ns/user`);
+    delete l.uidMappings;
+    delete l.gidMappings;
+    return undefined;
+  }
+  if (!userNs) setNamespace(config, 'user');
   const own = (id: number, size: number): IdMapping[] => [{ containerID: 0, hostID: id, size }];
   const ownOnly = (m: IdMapping[] | undefined, id: number): boolean =>
     !m || (m.length === 1 && m[0]?.containerID === 0 && m[0].hostID === id);
   if (!ownOnly(l.uidMappings, u.uid) || !ownOnly(l.gidMappings, u.gid)) return undefined; // the case's own maps
   l.uidMappings ??= own(u.uid, 1);
   l.gidMappings ??= own(u.gid, 1);
-  if (!usesOtherIds(config)) return undefined;
+  if (!otherIds && !usesOtherIds(config)) return undefined;
   if (!u.newidmap) return 'rootless: ids other than 0 need newuidmap/newgidmap (package uidmap)';
   if (!u.subuid || !u.subgid) return `rootless: ids other than 0 need /etc/subuid and /etc/subgid ranges for ${u.name}`;
   l.uidMappings = [...own(u.uid, 1), { containerID: 1, hostID: u.subuid.start, size: u.subuid.count }];
