@@ -130,9 +130,10 @@ export function finishRootless(config: Config, u: RootlessUser, otherIds = false
   // joining another container's namespace needs its user namespace too (as a pod's containers join the infra's)
   const joined = /^\/proc\/(\d+)\/ns\//.exec((l.namespaces ?? []).find((n) => n.path)?.path ?? '')?.[1];
   if (joined) {
+    // with that namespace's maps, as podman passes them (runc 1.1 wants them even when joining)
     setNamespace(config, 'user', `/proc/${joined}/ns/user`);
-    delete l.uidMappings;
-    delete l.gidMappings;
+    l.uidMappings = readMap(`/proc/${joined}/uid_map`);
+    l.gidMappings = readMap(`/proc/${joined}/gid_map`);
     return undefined;
   }
   if (!userNs) setNamespace(config, 'user');
@@ -148,6 +149,14 @@ export function finishRootless(config: Config, u: RootlessUser, otherIds = false
   l.uidMappings = [...own(u.uid, 1), { containerID: 1, hostID: u.subuid.start, size: u.subuid.count }];
   l.gidMappings = [...own(u.gid, 1), { containerID: 1, hostID: u.subgid.start, size: u.subgid.count }];
   return undefined;
+}
+
+function readMap(file: string): IdMapping[] {
+  return readTrim(file)
+    .split('\n')
+    .map((line) => line.trim().split(/\s+/).map(Number))
+    .filter((f) => f.length === 3)
+    .map(([containerID = 0, hostID = 0, size = 0]) => ({ containerID, hostID, size }));
 }
 
 function usesOtherIds(config: Config): boolean {
