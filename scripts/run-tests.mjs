@@ -4,7 +4,7 @@
 // against tsrun with its baseline of known failures, and the C fuzzers and sanitized build (fuzz-c). Prints one summary
 // line per suite and a closing total: "tests: N passed, N failed, N skipped".
 import { spawn } from 'node:child_process';
-import { existsSync, readdirSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
 
@@ -122,7 +122,38 @@ const suites = [
       );
     },
   ],
+  // The same cases graded rootless: every runtime command as the unprivileged
+  // user tsrun-rootless (made when missing), against tsrun's rootless baseline.
+  [
+    'spec-tests-rootless',
+    () => {
+      const baseline = join(root, 'spec-tests', 'expected', 'tsrun-rootless.json');
+      const why = !isRoot
+        ? 'needs root to become the unprivileged user'
+        : !existsSync(join(root, 'dist', 'spec-tests', 'cli.js'))
+          ? 'needs the built suite'
+          : unprivilegedUserns()
+            ? ''
+            : 'the kernel refuses user namespaces to unprivileged users';
+      if (why) {
+        console.log(`\n=== spec-tests-rootless: skipped (${why})`);
+        return { name: 'spec-tests-rootless', passed: 0, failed: 0, skipped: 1 };
+      }
+      return run(
+        'spec-tests-rootless',
+        process.execPath,
+        ['dist/spec-tests/cli.js', '--rootless', '--runtime', join(root, 'bin', 'tsrun'), '--baseline', baseline],
+        parseSpecTests,
+      );
+    },
+  ],
 ];
+
+/** user.max_user_namespaces > 0 and, where the knob exists, kernel.unprivileged_userns_clone = 1. */
+function unprivilegedUserns() {
+  const read = (p) => (existsSync(p) ? readFileSync(p, 'utf8').trim() : undefined);
+  return read('/proc/sys/user/max_user_namespaces') !== '0' && read('/proc/sys/kernel/unprivileged_userns_clone') !== '0';
+}
 
 // The cgroup-v2 suite — the cgroups, kill-point and rootless integration tests inside a pure
 // cgroup-v2 kernel under qemu (this machine is hybrid). ava's inactivity

@@ -14,6 +14,7 @@ import * as path from 'node:path';
 import { allCases } from './cases/index.js';
 import { judge, loadBaseline, writeBaseline, type Baseline } from './harness/baseline.js';
 import { selectCases } from './harness/filter.js';
+import { setUpRootlessUser, type RootlessUser } from './harness/rootless.js';
 import { repoRoot } from './harness/rootfs.js';
 import { runSuite, type SuiteRun } from './harness/suite.js';
 import { tapHeader, tapLine } from './harness/tap.js';
@@ -22,7 +23,7 @@ import { summarize } from './harness/types.js';
 const USAGE = `usage: spec-tests [--runtime PATH] [--filter PATTERN]... [--json FILE]
                   [--baseline FILE] [--write-baseline FILE] [--list]
                   [--probe PATH] [--busybox PATH] [--timeout MS] [--time-scale N] [--keep-failed]
-                  [--allow-ungradable]
+                  [--allow-ungradable] [--rootless [--user NAME]]
 
   --runtime PATH        runtime binary (default: $RUNTIME, else ./bin/tsrun)
   --filter PATTERN      area::case glob or prefix; comma-separated; !PATTERN excludes
@@ -36,6 +37,9 @@ const USAGE = `usage: spec-tests [--runtime PATH] [--filter PATTERN]... [--json 
   --time-scale N        multiply every deadline (default: from the smoke run)
   --keep-failed         keep the temp dirs of failed cases
   --allow-ungradable    exit 0 even if the runtime cannot run any container
+  --rootless            grade rootless: every runtime command as an unprivileged user,
+                        with --rootless true and runc's rootless config (needs root)
+  --user NAME           that user (default tsrun-rootless, made when missing)
 `;
 
 export interface CliOptions {
@@ -51,10 +55,12 @@ export interface CliOptions {
   timeScale?: number;
   keepFailed: boolean;
   allowUngradable: boolean;
+  rootless: boolean;
+  user?: string;
 }
 
 export function parseArgs(argv: string[]): CliOptions {
-  const o: CliOptions = { filters: [], list: false, keepFailed: false, allowUngradable: false };
+  const o: CliOptions = { filters: [], list: false, keepFailed: false, allowUngradable: false, rootless: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i] ?? '';
     const [flag, inline] =
@@ -98,6 +104,12 @@ export function parseArgs(argv: string[]): CliOptions {
       case '--keep-failed':
         o.keepFailed = true;
         break;
+      case '--rootless':
+        o.rootless = true;
+        break;
+      case '--user':
+        o.user = value();
+        break;
       case '--allow-ungradable':
         o.allowUngradable = true;
         break;
@@ -110,6 +122,7 @@ export function parseArgs(argv: string[]): CliOptions {
         throw new Error(`unknown argument ${raw}`);
     }
   }
+  if (o.user !== undefined && !o.rootless) throw new Error('--user needs --rootless');
   return o;
 }
 
@@ -148,9 +161,19 @@ async function main(): Promise<number> {
     }
   }
   const known = baseline?.knownFailures ?? {};
+  let rootless: RootlessUser | undefined;
+  if (o.rootless) {
+    try {
+      rootless = setUpRootlessUser(o.user);
+    } catch (e) {
+      process.stderr.write(`spec-tests: cannot grade rootless: ${(e as Error).message}\n`);
+      return 2;
+    }
+  }
+  const label = `${path.basename(runtime)}${rootless ? '-rootless' : ''}`;
 
   process.stdout.write(tapHeader(cases.length));
-  process.stdout.write(`# runtime: ${runtime}\n`);
+  process.stdout.write(`# runtime: ${runtime}${rootless ? ` (rootless, as ${rootless.name} uid ${rootless.uid})` : ''}\n`);
   let run: SuiteRun;
   try {
     run = await runSuite({
@@ -161,6 +184,7 @@ async function main(): Promise<number> {
       ...(o.timeoutMs ? { cmdTimeoutMs: o.timeoutMs } : {}),
       ...(o.timeScale ? { timeScale: o.timeScale } : {}),
       keepFailed: o.keepFailed,
+      ...(rootless ? { rootless } : {}),
       onResult: (r, i) => process.stdout.write(tapLine(r, i + 1, r.status === 'fail' ? known[r.id] : undefined)),
     });
   } catch (e) {
@@ -170,13 +194,13 @@ async function main(): Promise<number> {
 
   const verdict = judge(run.results, baseline);
   const counts = summarize(run.results);
-  const jsonFile = o.json ?? path.join(os.tmpdir(), `spec-tests-${path.basename(runtime)}.json`);
+  const jsonFile = o.json ?? path.join(os.tmpdir(), `spec-tests-${label}.json`);
   fs.mkdirSync(path.dirname(path.resolve(jsonFile)), { recursive: true });
   fs.writeFileSync(
     jsonFile,
     `${JSON.stringify({ schema: 1, ...run, summary: counts }, (_k, v: unknown) => (typeof v === 'bigint' ? `0x${v.toString(16)}` : v), 1)}\n`,
   );
-  if (o.writeBaseline) writeBaseline(o.writeBaseline, path.basename(runtime), run.results, baseline);
+  if (o.writeBaseline) writeBaseline(o.writeBaseline, label, run.results, baseline);
 
   process.stdout.write(`# host: ${run.host.description}\n`);
   process.stdout.write(`# runtime version: ${run.runtime.version}\n`);

@@ -4,7 +4,13 @@
  * markdown table (docs/conformance.md).
  *
  *   node dist/spec-tests/matrix.js [--label host] [--results DIR] [--out FILE]
- *        [--runtime NAME=PATH]... [--filter PATTERN]... [--merge FILE]... [--render-only]
+ *        [--runtime NAME=PATH]... [--rootless-runtime NAME=PATH]... [--no-rootless] [--user NAME]
+ *        [--filter PATTERN]... [--merge FILE]... [--update] [--render-only]
+ *
+ * Besides grading each runtime as root, tsrun and runc are graded rootless
+ * (`spec-tests --rootless`, columns `tsrun-rootless`, `runc-rootless`) when
+ * the matrix runs as root. `--update` replaces only the runs graded now in
+ * the label file and keeps its others.
  *
  * Two hosts combine by running the matrix on each with its own --label and the
  * same --results directory (or by --merge'ing the other host's label file).
@@ -20,13 +26,23 @@ import { repoRoot } from './harness/rootfs.js';
 import type { CaseResult } from './harness/types.js';
 import type { SuiteRun } from './harness/suite.js';
 
+/** One column to grade: a runtime, as root or rootless. */
+interface Target {
+  name: string;
+  path: string;
+  rootless: boolean;
+}
+
 interface MatrixOptions {
   label: string;
   results: string;
   out: string;
-  runtimes: [string, string][];
+  runtimes: Target[];
+  noRootless: boolean;
+  user?: string;
   filters: string[];
   merge: string[];
+  update: boolean;
   renderOnly: boolean;
 }
 
@@ -36,8 +52,10 @@ function parse(argv: string[]): MatrixOptions {
     results: path.join(repoRoot(), 'spec-tests', 'results'),
     out: path.join(repoRoot(), 'docs', 'conformance.md'),
     runtimes: [],
+    noRootless: false,
     filters: [],
     merge: [],
+    update: false,
     renderOnly: false,
   };
   for (let i = 0; i < argv.length; i++) {
@@ -68,11 +86,21 @@ function parse(argv: string[]): MatrixOptions {
       case '--render-only':
         o.renderOnly = true;
         break;
-      case '--runtime': {
+      case '--update':
+        o.update = true;
+        break;
+      case '--no-rootless':
+        o.noRootless = true;
+        break;
+      case '--user':
+        o.user = value();
+        break;
+      case '--runtime':
+      case '--rootless-runtime': {
         const v = value();
         const j = v.indexOf('=');
-        if (j <= 0) throw new Error('--runtime wants NAME=PATH');
-        o.runtimes.push([v.slice(0, j), path.resolve(v.slice(j + 1))]);
+        if (j <= 0) throw new Error(`${flag} wants NAME=PATH`);
+        o.runtimes.push({ name: v.slice(0, j), path: path.resolve(v.slice(j + 1)), rootless: flag === '--rootless-runtime' });
         break;
       }
       default:
@@ -83,19 +111,22 @@ function parse(argv: string[]): MatrixOptions {
   return o;
 }
 
-/** tsrun from this checkout, then the distribution's runc and crun. */
-function discover(): [string, string][] {
-  const found: [string, string][] = [];
+/** tsrun from this checkout, then the distribution's runc and crun; then, as
+ * root and unless `noRootless`, tsrun and runc again rootless (crun 1.8 also
+ * refuses a hybrid-cgroup host rootless, so it gets no rootless column). */
+function discover(noRootless: boolean): Target[] {
+  const found: Target[] = [];
   const tsrun = path.join(repoRoot(), 'bin', 'tsrun');
-  if (isExec(tsrun)) found.push(['tsrun', tsrun]);
+  if (isExec(tsrun)) found.push({ name: 'tsrun', path: tsrun, rootless: false });
   for (const [name, candidates] of [
     ['runc', ['/usr/sbin/runc', '/usr/bin/runc', '/usr/local/sbin/runc', '/usr/local/bin/runc']],
     ['crun', ['/usr/bin/crun', '/usr/local/bin/crun']],
   ] as const) {
     const p = candidates.find(isExec);
-    if (p) found.push([name, p]);
+    if (p) found.push({ name, path: p, rootless: false });
   }
-  return found;
+  if (noRootless || process.getuid?.() !== 0) return found;
+  return [...found, ...found.filter((t) => t.name !== 'crun').map((t) => ({ ...t, name: `${t.name}-rootless`, rootless: true }))];
 }
 
 function isExec(p: string): boolean {
@@ -107,12 +138,22 @@ function isExec(p: string): boolean {
   }
 }
 
-async function runOne(name: string, runtime: string, filters: string[]): Promise<RuntimeRun> {
+async function runOne(t: Target, filters: string[], user: string | undefined): Promise<RuntimeRun> {
+  const { name, path: runtime } = t;
   const cli = path.join(path.dirname(fileURLToPath(import.meta.url)), 'cli.js');
   const json = path.join(os.tmpdir(), `spec-tests-matrix-${process.pid}-${name}.json`);
   const log = path.join(os.tmpdir(), `spec-tests-matrix-${process.pid}-${name}.tap`);
-  const args = [cli, '--runtime', runtime, '--json', json, '--allow-ungradable', ...filters.flatMap((f) => ['--filter', f])];
-  process.stderr.write(`matrix: grading ${name} (${runtime}); TAP in ${log}\n`);
+  const args = [
+    cli,
+    '--runtime',
+    runtime,
+    '--json',
+    json,
+    '--allow-ungradable',
+    ...(t.rootless ? ['--rootless', ...(user ? ['--user', user] : [])] : []),
+    ...filters.flatMap((f) => ['--filter', f]),
+  ];
+  process.stderr.write(`matrix: grading ${name} (${runtime}${t.rootless ? ', rootless' : ''}); TAP in ${log}\n`);
   const out = fs.openSync(log, 'w');
   const code = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', out, 'inherit'] });
@@ -144,6 +185,7 @@ async function runOne(name: string, runtime: string, filters: string[]): Promise
     name,
     path: runtime,
     version: run.runtime.version,
+    ...(run.rootless ? { rootless: run.rootless.user } : {}),
     gradable: run.gradable,
     ...(run.ungradableReason ? { ungradableReason: run.ungradableReason } : {}),
     results: run.results.map((r: CaseResult) => ({ id: r.id, status: r.status, reason: r.reason })),
@@ -159,13 +201,20 @@ async function main(): Promise<number> {
     fs.writeFileSync(path.join(o.results, `${data.label}.json`), `${JSON.stringify(data, null, 1)}\n`);
   }
   if (!o.renderOnly) {
-    const runtimes = o.runtimes.length ? o.runtimes : discover();
+    const runtimes = o.runtimes.length ? o.runtimes : discover(o.noRootless);
     if (runtimes.length === 0) {
       process.stderr.write('matrix: no runtime found (tsrun, runc, crun); use --runtime NAME=PATH\n');
       return 2;
     }
     const runs: RuntimeRun[] = [];
-    for (const [name, p] of runtimes) runs.push(await runOne(name, p, o.filters));
+    for (const t of runtimes) runs.push(await runOne(t, o.filters, o.user));
+    const labelPath = path.join(o.results, `${o.label}.json`);
+    if (o.update && fs.existsSync(labelPath)) {
+      const old = JSON.parse(fs.readFileSync(labelPath, 'utf8')) as LabelFile;
+      const fresh = new Map(runs.map((r) => [r.name, r]));
+      const merged = old.runs.map((r) => fresh.get(r.name) ?? r);
+      runs.splice(0, runs.length, ...merged, ...runs.filter((r) => !old.runs.some((x) => x.name === r.name)));
+    }
     const file: LabelFile = {
       schema: 1,
       label: o.label,

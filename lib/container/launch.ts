@@ -89,6 +89,11 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
         case SyncType.IDMAP:
           if (!plan.host.idMaps) throw new TsrunError('ECHILD', 'the init asked for id maps it was not planned to have');
           await writeIdMaps(pid, plan.host.idMaps);
+          // Now, not at PID: the init is dumpable only while its maps are
+          // written, and an unprivileged runtime cannot open the
+          // oom_score_adj of a non-dumpable process (root's); the process
+          // forked later inherits the value.
+          if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
           native.syncSend(syncFd, SyncType.GO);
           break;
         case SyncType.PID:
@@ -106,7 +111,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
           // container's before it is in its cgroup.
           req.cgroup?.join(pid);
           if (req.cgroup) t?.mark('join');
-          if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+          if (plan.host.oomScoreAdj !== null && !plan.host.idMaps) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
           moveNetDevices(pid, plan.host.netDevices);
           req.onJoined?.();
           native.syncSend(syncFd, SyncType.GO);

@@ -99,6 +99,7 @@ export const capabilityCases: Case[] = [
     configMd('#linux-process', 'a capability not kept is not usable (chown without CAP_CHOWN fails)'),
     async (ctx) => {
       const b = ctx.bundle(['touch', '/tmp/f', ',', 'chown', '/tmp/f', '1', '1']);
+      b.otherIds = true; // uid 1 must be mapped
       proc(b.config).capabilities = { bounding: ['CAP_KILL'], permitted: ['CAP_KILL'], effective: ['CAP_KILL'] };
       expectErrno((await ctx.run(b)).report.need('chown./tmp/f'), 'EPERM', 'chown without CAP_CHOWN');
     },
@@ -110,6 +111,7 @@ export const capabilityCases: Case[] = [
     async (ctx) => {
       requireHostCaps(ctx, ['CAP_CHOWN']);
       const b = ctx.bundle(['touch', '/tmp/f', ',', 'chown', '/tmp/f', '1', '1']);
+      b.otherIds = true; // uid 1 must be mapped
       proc(b.config).capabilities = { bounding: ['CAP_CHOWN'], permitted: ['CAP_CHOWN'], effective: ['CAP_CHOWN'] };
       eq((await ctx.run(b)).report.need('chown./tmp/f'), 'ok', 'chown with CAP_CHOWN');
     },

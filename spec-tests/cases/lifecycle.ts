@@ -38,7 +38,9 @@ export const lifecycleCases: Case[] = [
       check(pidAlive(pid), `state pid ${pid} does not exist after create`);
       // pid is left out: what matters there is the namespace the program will run in,
       // which namespaces::new-pid checks.
-      for (const ns of ['network', 'ipc', 'uts', 'mount']) {
+      // those the config asks for (rootless: no network namespace, as runc's spec --rootless)
+      const asked = (c.bundle.config.linux?.namespaces ?? []).filter((n) => !n.path).map((n) => n.type);
+      for (const ns of ['network', 'ipc', 'uts', 'mount'].filter((t) => asked.includes(t))) {
         const theirs = nsLink(pid, ns);
         check(
           nsLink('self', ns) !== theirs,

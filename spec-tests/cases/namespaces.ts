@@ -52,6 +52,7 @@ const inheritNs: Case[] = (['pid', 'network', 'ipc', 'uts', 'cgroup', 'user', 't
       });
       eq(nsLink(pid, type), nsLink('self', type), `${type} namespace of the container process`);
     },
+    type === 'user' ? { rootless: 'skip: a rootless container needs a user namespace of its own' } : {},
   ),
 );
 
@@ -81,10 +82,10 @@ export const namespaceCases: Case[] = [
     linuxMd('#namespaces', 'The runtime MUST place the container process in the namespace associated with path (user)'),
     async (ctx) => {
       ctx.requireNamespace('user');
-      const owner = await createdPid(ctx, (b) => userNs(b.config));
+      const owner = await createdPid(ctx, (b) => userNs(ctx, b.config));
       // the same mappings again: runc 1.1 insists on them even when joining
       const pid = await createdPid(ctx, (b) => {
-        userNs(b.config);
+        userNs(ctx, b.config);
         setNamespace(b.config, 'user', `/proc/${owner}/ns/user`);
       });
       eq(nsLink(pid, 'user'), nsLink(owner, 'user'), 'user namespace of the joining container');
@@ -130,6 +131,7 @@ export const namespaceCases: Case[] = [
       check(outside.startsWith('errno:ENOENT'), `the host path ${ctx.dir} is reachable in the container: ${outside}`);
       eq(report.attrs('statf./dev/null').type, 'chr', '/dev/null in the container');
     },
+    { rootless: 'skip: without a mount namespace of its own the container would mount in one the user does not own' },
   ),
 
   def(
@@ -160,6 +162,7 @@ export const namespaceCases: Case[] = [
     linuxMd('#namespaces', 'If namespaces contains duplicated namespaces with same type, the runtime MUST generate an error'),
     async (ctx) => {
       const b = ctx.bundle(['exit', '0']);
+      setNamespace(b.config, 'network'); // rootless configs have none
       linux(b.config).namespaces?.push({ type: 'network' });
       expectError((await ctx.tryCreate(b)).createResult, 'create with two network namespace entries');
     },
@@ -197,7 +200,14 @@ export const namespaceCases: Case[] = [
     'namespaces::network-own-stack',
     linuxMd('#namespaces', 'network: the container will have its own network stack (only loopback)', 'SHOULD'),
     async (ctx) => {
-      const { report } = await ctx.run(ctx.bundle(['ls', '/sys/class/net']));
+      const b = ctx.bundle(['ls', '/sys/class/net']);
+      setNamespace(b.config, 'network'); // rootless configs have none, and bind the host's /sys
+      b.config.mounts = (b.config.mounts ?? []).map((m) =>
+        m.destination === '/sys'
+          ? { destination: '/sys', type: 'sysfs', source: 'sysfs', options: ['nosuid', 'noexec', 'nodev', 'ro'] }
+          : m,
+      );
+      const { report } = await ctx.run(b);
       eq(report.need('ls./sys/class/net'), 'lo', 'network interfaces in the container');
     },
   ),
@@ -222,9 +232,9 @@ export const namespaceCases: Case[] = [
     linuxMd('#user-namespace-mappings', 'uidMappings describes the user namespace uid mappings from the host to the container'),
     async (ctx) => {
       ctx.requireNamespace('user');
-      const pid = await createdPid(ctx, (b) => userNs(b.config));
+      const pid = await createdPid(ctx, (b) => userNs(ctx, b.config));
       const map = fs.readFileSync(`/proc/${pid}/uid_map`, 'utf8').trim().split(/\s+/).join(' ');
-      eq(map, '0 200000 65536', `/proc/${pid}/uid_map`);
+      eq(map, `0 ${hostBase(ctx)} 65536`, `/proc/${pid}/uid_map`);
     },
   ),
 
@@ -233,9 +243,9 @@ export const namespaceCases: Case[] = [
     linuxMd('#user-namespace-mappings', 'gidMappings describes the user namespace gid mappings from the host to the container'),
     async (ctx) => {
       ctx.requireNamespace('user');
-      const pid = await createdPid(ctx, (b) => userNs(b.config));
+      const pid = await createdPid(ctx, (b) => userNs(ctx, b.config));
       const map = fs.readFileSync(`/proc/${pid}/gid_map`, 'utf8').trim().split(/\s+/).join(' ');
-      eq(map, '0 200000 65536', `/proc/${pid}/gid_map`);
+      eq(map, `0 ${ctx.rootless?.subgid?.start ?? 200000} 65536`, `/proc/${pid}/gid_map`);
     },
   ),
 
@@ -245,12 +255,12 @@ export const namespaceCases: Case[] = [
     async (ctx) => {
       ctx.requireNamespace('user');
       const b = ctx.bundle(['info']);
-      userNs(b.config);
+      userNs(ctx, b.config);
       const { report } = await ctx.run(b);
       eq(report.need('uid'), '0', 'uid inside the user namespace');
-      const pid = await createdPid(ctx, (bb) => userNs(bb.config));
+      const pid = await createdPid(ctx, (bb) => userNs(ctx, bb.config));
       const uidLine = /^Uid:\s+(\d+)/m.exec(fs.readFileSync(`/proc/${pid}/status`, 'utf8'))?.[1];
-      eq(uidLine, '200000', 'host uid of the container process');
+      eq(uidLine, String(hostBase(ctx)), 'host uid of the container process');
     },
   ),
 
@@ -264,11 +274,12 @@ export const namespaceCases: Case[] = [
     async (ctx) => {
       ctx.requireNamespace('user');
       const b = ctx.bundle(['exit', '0']);
-      userNs(b.config);
+      userNs(ctx, b.config);
       const { exec } = await ctx.run(b, { allowFailure: true });
       if (exec.code !== 0) fail(`container with a user namespace did not run: exit ${exec.code} ${exec.stderr.trim()}`);
       const st = fs.statSync(b.inRootfs('etc/passwd'));
-      eq(`${st.uid}:${st.gid}`, '0:0', 'owner of rootfs/etc/passwd after the run');
+      const owner = ctx.rootless ? `${ctx.rootless.uid}:${ctx.rootless.gid}` : '0:0'; // rootless: the user's rootfs
+      eq(`${st.uid}:${st.gid}`, owner, 'owner of rootfs/etc/passwd after the run');
     },
   ),
 
@@ -301,7 +312,10 @@ export const namespaceCases: Case[] = [
       const st = fs.statSync(`/proc/${pid}/root/idmapped/f`);
       eq(`${st.uid}:${st.gid}`, '5000:6000', 'owner of a root-owned file seen through the idmapped mount');
     },
-    { since: '1.2.0' },
+    {
+      since: '1.2.0',
+      rootless: 'skip: an idmapped mount of a host directory needs CAP_SYS_ADMIN in the user namespace that owns its mount',
+    },
   ),
 
   def(
@@ -373,9 +387,17 @@ function readCmdline(pid: number): string {
   }
 }
 
-function userNs(config: ReturnType<CaseContext['bundle']>['config']): void {
+/** First host id the user-namespace cases map: rootless, the user's subordinate range. */
+function hostBase(ctx: CaseContext): number {
+  return ctx.rootless?.subuid?.start ?? 200000;
+}
+
+function userNs(ctx: CaseContext, config: ReturnType<CaseContext['bundle']>['config']): void {
+  const u = ctx.rootless;
+  if (u && (!u.newidmap || !u.subuid || !u.subgid || u.subuid.count < 65536 || u.subgid.count < 65536))
+    skip('rootless: mapping 65536 ids needs newuidmap/newgidmap and /etc/subuid, /etc/subgid ranges that large');
   setNamespace(config, 'user');
   const l = linux(config);
-  l.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
-  l.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+  l.uidMappings = [{ containerID: 0, hostID: hostBase(ctx), size: 65536 }];
+  l.gidMappings = [{ containerID: 0, hostID: u?.subgid?.start ?? 200000, size: 65536 }];
 }

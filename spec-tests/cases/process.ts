@@ -1,7 +1,7 @@
 /** config.md#process, #user, #linux-process, #hostname, runtime-linux.md#file-descriptors. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { proc } from '../harness/config.js';
+import { proc, setNamespace } from '../harness/config.js';
 import { describe, execFileTimed } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
@@ -245,6 +245,7 @@ export const processCases: Case[] = [
     linuxMd('#sysctl', 'sysctl allows kernel parameters to be modified at runtime for the container (net, in the new net namespace)'),
     async (ctx) => {
       const b = ctx.bundle(['read', '/proc/sys/net/ipv4/ip_forward']);
+      setNamespace(b.config, 'network'); // rootless configs have none
       b.config.linux!.sysctl = { 'net.ipv4.ip_forward': '1' };
       const { report } = await ctx.run(b);
       eq(Buffer.from(report.need('data./proc/sys/net/ipv4/ip_forward'), 'hex').toString().trim(), '1', 'net.ipv4.ip_forward');

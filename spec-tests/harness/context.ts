@@ -11,7 +11,8 @@ import { describe, execFileTimed, sleep, type ExecOptions, type ExecResult } fro
 import type { HostInfo } from './host.js';
 import { excerpt, Report } from './probe-output.js';
 import { makeRootfs, PROBE_IN_CONTAINER, type RootfsTemplate } from './rootfs.js';
-import { RuntimeCli, type CreateOptions, type StateJson } from './runtime.js';
+import { chownTree, finishRootless, toRootless, type RootlessUser } from './rootless.js';
+import { RuntimeCli, type CreateOptions, type RunAs, type StateJson } from './runtime.js';
 import { scaled } from './timing.js';
 import { fail, skip } from './types.js';
 
@@ -42,6 +43,8 @@ export interface SuiteEnv {
   runTag: string;
   cmdTimeoutMs: number;
   timeScale: number;
+  /** Set when grading rootless: the user every runtime command runs as, and how. */
+  rootless?: { user: RootlessUser; runAs: RunAs };
 }
 
 export class Bundle {
@@ -49,10 +52,23 @@ export class Bundle {
     readonly dir: string,
     readonly rootfs: string,
     public config: Config,
+    /** Rootless grading: the bundle is finished for, and given to, this user. */
+    private readonly owner?: RootlessUser,
   ) {}
 
+  /** The case uses container ids other than 0 that the config does not name
+   * (`chown 1 1`, `exec -u 1000`): rootless, the user's subordinate ids are
+   * mapped from 1 (otherwise only ids named in the config trigger that). */
+  otherIds = false;
+
   write(): void {
+    if (this.owner) {
+      const why = finishRootless(this.config, this.owner, this.otherIds);
+      if (why) skip(why);
+    }
     fs.writeFileSync(path.join(this.dir, 'config.json'), serialize(this.config));
+    // as with a rootfs the user unpacked: container root (the user) owns it
+    if (this.owner) chownTree(this.dir, this.owner.uid, this.owner.gid);
   }
 
   /** Host path of a path inside the rootfs. */
@@ -83,7 +99,19 @@ export class CaseContext {
     fs.chmodSync(dir, 0o755);
     const root = path.join(dir, 'root');
     fs.mkdirSync(root, { mode: 0o700 });
-    this.rt = new RuntimeCli(env.runtimePath, root, dir, env.cmdTimeoutMs);
+    // the runtime writes its state, pid files and hook logs here
+    if (env.rootless) for (const d of [dir, root]) fs.chownSync(d, env.rootless.user.uid, env.rootless.user.gid);
+    this.rt = new RuntimeCli(env.runtimePath, root, dir, env.cmdTimeoutMs, env.rootless?.runAs);
+  }
+
+  /** The unprivileged user when grading rootless, else undefined. */
+  get rootless(): RootlessUser | undefined {
+    return this.env.rootless?.user;
+  }
+
+  /** Skips the case when grading rootless: `reason` says what needs root. */
+  requireRoot(reason: string): void {
+    if (this.env.rootless) skip(`rootless: ${reason}`);
   }
 
   get host(): HostInfo {
@@ -131,7 +159,10 @@ export class CaseContext {
     fs.mkdirSync(dir, { mode: 0o755 });
     const rootfs = path.join(dir, 'rootfs');
     makeRootfs(this.env.template, rootfs);
-    return new Bundle(dir, rootfs, defaultConfig([PROBE_IN_CONTAINER, ...probeArgs]));
+    const config = defaultConfig([PROBE_IN_CONTAINER, ...probeArgs]);
+    const user = this.rootless;
+    if (user) toRootless(config, user);
+    return new Bundle(dir, rootfs, config, user);
   }
 
   /** A host directory bind-mounted read-write at `dest` in the container. */
@@ -190,9 +221,12 @@ export class CaseContext {
     return this.guard(this.rt.execProcess(id, command, flags, opts));
   }
 
-  /** Runs the probe on the host (outside any container). */
+  /** Runs the probe on the host (outside any container); rootless, as the
+   * user, so that the runtime may connect to the sockets it listens on. */
   hostProbe(args: string[], timeoutMs = scaled(10000)): Promise<ExecResult> {
-    return execFileTimed(this.env.hostProbe, args, { timeoutMs, scratchDir: this.dir });
+    const as = this.env.rootless?.runAs;
+    const [file = this.env.hostProbe, ...rest] = [...(as?.prefix ?? []), this.env.hostProbe, ...args];
+    return execFileTimed(file, rest, { timeoutMs, scratchDir: this.dir, ...(as ? { env: as.env } : {}) });
   }
 
   requireNamespace(type: string): void {

@@ -7,6 +7,8 @@ export interface RuntimeRun {
   name: string;
   path: string;
   version: string;
+  /** The unprivileged user the runtime ran as (`spec-tests --rootless`). */
+  rootless?: string;
   gradable: boolean;
   ungradableReason?: string;
   host?: string;
@@ -58,7 +60,9 @@ export function renderMarkdown(labels: LabelFile[], cases: Case[]): string {
     const n = (s: Status): number => c.run.results.filter((r) => r.status === s).length;
     const partial = c.run.results.length < cases.length ? `ran ${c.run.results.length} of ${cases.length} cases (filtered); ` : '';
     const note =
-      partial + (c.run.gradable ? '' : `could not run a minimal container: ${esc(c.run.ungradableReason ?? '')}; every case skipped`);
+      (c.run.rootless ? `rootless, as ${esc(c.run.rootless)}; ` : '') +
+      partial +
+      (c.run.gradable ? '' : `could not run a minimal container: ${esc(c.run.ungradableReason ?? '')}; every case skipped`);
     out.push(`| ${c.key} | ${esc(c.run.version)} | ${n('pass')} | ${n('fail')} | ${n('skip')} | ${note} |`);
   }
   out.push('');

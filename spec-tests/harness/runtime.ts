@@ -33,29 +33,44 @@ export interface CreateOptions {
   wrap?: string[];
 }
 
+/** How every runtime command is started when grading rootless: under a
+ * prefix that becomes the unprivileged user (`setpriv ... --`), with that
+ * user's environment and global flags (`--rootless true`). */
+export interface RunAs {
+  prefix: string[];
+  env: NodeJS.ProcessEnv;
+  globalFlags: string[];
+}
+
 export class RuntimeCli {
   constructor(
     readonly path: string,
     readonly root: string,
     private readonly scratchDir: string,
     private readonly defaultTimeoutMs = 15000,
+    private readonly runAs?: RunAs,
   ) {}
 
-  /** Runs `RUNTIME --root ROOT ...args`, or `WRAP... RUNTIME --root ROOT ...args`. */
+  /** Runs `RUNTIME --root ROOT ...args`, or `WRAP... RUNTIME --root ROOT ...args`
+   * (rootless: `WRAP... setpriv ... -- RUNTIME --rootless true --root ROOT ...`,
+   * so a wrap such as nsenter still runs as root). */
   exec(args: string[], opts: Partial<ExecOptions> = {}, wrap: string[] = []): Promise<ExecResult> {
-    const [file = this.path, ...prefix] = [...wrap, this.path];
-    return execFileTimed(file, [...prefix, '--root', this.root, ...args], {
+    const [file = this.path, ...prefix] = [...wrap, ...(this.runAs?.prefix ?? []), this.path];
+    return execFileTimed(file, [...prefix, ...(this.runAs?.globalFlags ?? []), '--root', this.root, ...args], {
       timeoutMs: this.defaultTimeoutMs,
       scratchDir: this.scratchDir,
+      ...(this.runAs ? { env: this.runAs.env } : {}),
       ...opts,
     });
   }
 
   /** Runs the runtime without any global flag (how engines call `features`). */
   bare(args: string[], opts: Partial<ExecOptions> = {}): Promise<ExecResult> {
-    return execFileTimed(this.path, args, {
+    const [file = this.path, ...prefix] = [...(this.runAs?.prefix ?? []), this.path];
+    return execFileTimed(file, [...prefix, ...args], {
       timeoutMs: this.defaultTimeoutMs,
       scratchDir: this.scratchDir,
+      ...(this.runAs ? { env: this.runAs.env } : {}),
       ...opts,
     });
   }

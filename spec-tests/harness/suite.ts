@@ -10,6 +10,7 @@ import * as path from 'node:path';
 import { CaseContext, type Features, type SuiteEnv } from './context.js';
 import { describe, execFileTimed, type ExecResult } from './exec.js';
 import { detectHost, describeHost, type HostInfo } from './host.js';
+import { asUserPrefix, chownTree, userEnv, type RootlessUser } from './rootless.js';
 import { findBusybox, findProbe, prepareTemplate } from './rootfs.js';
 import { areaOf, FailSignal, SkipSignal, type Case, type CaseResult } from './types.js';
 import { scaled, scaleFromSmoke, setTimeScale, timeScale } from './timing.js';
@@ -26,11 +27,15 @@ export interface SuiteOptions {
   timeScale?: number;
   /** Keep temp dirs of failed cases for inspection. */
   keepFailed?: boolean;
+  /** Grade rootless: every runtime command as this user, with `--rootless true`. */
+  rootless?: RootlessUser;
   onResult?: (r: CaseResult, index: number, total: number) => void;
 }
 
 export interface SuiteRun {
   runtime: { path: string; version: string };
+  /** The unprivileged user the runtime ran as, when graded rootless. */
+  rootless?: { user: string; uid: number; gid: number };
   host: HostInfo & { description: string };
   /** False when the runtime could not run a minimal container: every case is
    * then Skipped with `ungradableReason`. */
@@ -63,6 +68,15 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
       cmdTimeoutMs: opts.cmdTimeoutMs ?? 15000,
       timeScale: 1,
     };
+    if (opts.rootless) {
+      const u = opts.rootless;
+      // bundles hard-link the template's binaries, so it is the user's too
+      chownTree(template.dir, u.uid, u.gid);
+      const xdg = path.join(suiteDir, 'xdg');
+      fs.mkdirSync(xdg, { mode: 0o700 });
+      fs.chownSync(xdg, u.uid, u.gid);
+      env.rootless = { user: u, runAs: { prefix: asUserPrefix(u), env: userEnv(u, xdg), globalFlags: ['--rootless', 'true'] } };
+    }
     const version = await runtimeVersion(opts.runtimePath, suiteDir);
     const feat = await execFileTimed(opts.runtimePath, ['features'], { timeoutMs: 10000, scratchDir: suiteDir });
     env.featuresRaw = feat;
@@ -96,6 +110,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
     }
     return {
       runtime: { path: opts.runtimePath, version },
+      ...(opts.rootless ? { rootless: { user: opts.rootless.name, uid: opts.rootless.uid, gid: opts.rootless.gid } } : {}),
       host: { ...host, description: describeHost(host) },
       gradable: !smoke,
       ...(smoke ? { ungradableReason: smoke } : {}),
@@ -114,7 +129,8 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
 async function runCase(env: SuiteEnv, c: Case, index: number, keepFailed: boolean): Promise<CaseResult> {
   const started = Date.now();
   const base = { id: c.id, area: areaOf(c.id), clause: c.clause };
-  const gate = versionGate(env.features, c.since);
+  const gate =
+    versionGate(env.features, c.since) ?? (env.rootless && c.rootless ? `rootless: ${c.rootless.slice('skip: '.length)}` : undefined);
   if (gate) return { ...base, status: 'skip', reason: gate, durationMs: 0 };
   const ctx = new CaseContext(env, c.id, path.join(env.suiteDir, `case-${index}`));
   let status: CaseResult['status'] = 'pass';

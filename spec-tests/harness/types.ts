@@ -25,6 +25,10 @@ export interface Case {
   /** Spec version that introduced the checked field; the case is skipped when the
    * runtime's `features` reports a lower `ociVersionMax`. */
   since?: string;
+  /** Why the case cannot be graded rootless (`--rootless`): it is then
+   * Skipped with `rootless: <reason>`. Cases that can decide only at run time
+   * call `ctx.requireRoot(reason)`. */
+  rootless?: `skip: ${string}`;
   /** Overall time budget for the case, cleanup excluded. */
   timeoutMs?: number;
   /** Returns normally to pass; throws `skip()` / `fail()` (or anything else) otherwise. */

@@ -9,10 +9,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { DEFAULT_ROOTLESS_USER, setUpRootlessUser, type RootlessUser } from '../../spec-tests/harness/rootless.js';
 import { IS_ROOT, ROOT, RUNC, TSRUN } from './bundle.js';
 
-export const USER = 'tsrun-rootless';
-const SUB_START = 100000;
+export const USER = DEFAULT_ROOTLESS_USER;
+/** How many subordinate ids the setup gives the user (tests map them all). */
 export const SUB_COUNT = 65536;
 
 export interface Who {
@@ -24,44 +25,28 @@ export interface Who {
   subgid: number;
 }
 
-/** Why the suite cannot run here, or null; makes the user when it is missing. */
+/** Why the suite cannot run here, or null; makes the user when it is missing
+ * (spec-tests' helper, which `spec-tests --rootless` uses too). */
 export function setUp(): { who: Who | null; skip: string | null } {
   if (!IS_ROOT) return { who: null, skip: 'needs root to create the unprivileged user' };
   if (!RUNC) return { who: null, skip: 'runc is not installed' };
-  if (fs.readFileSync('/proc/sys/user/max_user_namespaces', 'utf8').trim() === '0')
-    return { who: null, skip: 'user namespaces are off (user.max_user_namespaces = 0)' };
-  const knob = '/proc/sys/kernel/unprivileged_userns_clone';
-  if (fs.existsSync(knob) && fs.readFileSync(knob, 'utf8').trim() === '0')
-    return { who: null, skip: 'unprivileged user namespaces are off (kernel.unprivileged_userns_clone = 0)' };
-  if (spawnSync('id', ['-u', USER]).status !== 0) {
-    const r = spawnSync('useradd', ['--create-home', '--shell', '/bin/sh', USER], { encoding: 'utf8' });
-    if (r.status !== 0) return { who: null, skip: `useradd ${USER}: ${r.stderr.trim()}` };
+  let user: RootlessUser;
+  try {
+    user = setUpRootlessUser(USER);
+  } catch (e) {
+    return { who: null, skip: (e as Error).message };
   }
-  const sub = (file: string) =>
-    fs
-      .readFileSync(file, 'utf8')
-      .split('\n')
-      .find((l) => l.startsWith(`${USER}:`));
-  if (!sub('/etc/subuid') || !sub('/etc/subgid')) {
-    const range = `${SUB_START}-${SUB_START + SUB_COUNT - 1}`;
-    const r = spawnSync('usermod', ['--add-subuids', range, '--add-subgids', range, USER], { encoding: 'utf8' });
-    if (r.status !== 0) return { who: null, skip: `usermod --add-subuids: ${r.stderr.trim()}` };
-  }
-  const num = (args: string[]) => Number(spawnSync('id', args, { encoding: 'utf8' }).stdout.trim());
-  const uid = num(['-u', USER]);
-  const gid = num(['-g', USER]);
-  const start = (file: string) => Number(sub(file)!.split(':')[1]);
+  if (!user.subuid || !user.subgid) return { who: null, skip: `${USER} has no /etc/subuid or /etc/subgid range` };
+  const { uid, gid } = user;
   const xdg = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-xdg-'));
   fs.chownSync(xdg, uid, gid);
   fs.chmodSync(xdg, 0o700);
-  const who: Who = { uid, gid, home: `/home/${USER}`, xdg, subuid: start('/etc/subuid'), subgid: start('/etc/subgid') };
+  const who: Who = { uid, gid, home: user.home, xdg, subuid: user.subuid.start, subgid: user.subgid.start };
   process.on('exit', () => fs.rmSync(xdg, { recursive: true, force: true }));
   // the user must reach the front, the compiled CLI and the addon; we do
   // not loosen the checkout, we say what is in the way
   const probe = as(who, TSRUN, ['--version']);
   if (probe.status !== 0) return { who: null, skip: `${USER} cannot run ${TSRUN} (${probe.stderr.trim()}): make ${ROOT} readable` };
-  if (as(who, 'unshare', ['--user', '--map-root-user', 'true']).status !== 0)
-    return { who: null, skip: 'this kernel refuses user namespaces to unprivileged users' };
   return { who, skip: null };
 }
 
