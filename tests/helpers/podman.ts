@@ -45,3 +45,28 @@ export function containersStore(dir: string, runtimes: string[]): ContainersStor
   );
   return { env, store: ['--root', graph, '--runroot', run] };
 }
+
+/**
+ * What podman and buildah leave on the host whatever their private roots,
+ * noted before the tests: containers/image's blob-info cache in
+ * /var/lib/containers (for root), and the runtime's default root (neither
+ * passes --root to start/kill/delete). remove() takes away what was not
+ * there before (a root only once empty again).
+ */
+export function hostLeftovers(): { remove(): void } {
+  const blobCache = '/var/lib/containers';
+  const hadBlobCache = fs.existsSync(blobCache);
+  const defaultRoots = ['/run/runc', '/run/tsrun'].filter((d) => !fs.existsSync(d));
+  return {
+    remove() {
+      if (!hadBlobCache) fs.rmSync(blobCache, { recursive: true, force: true });
+      for (const d of defaultRoots) {
+        try {
+          fs.rmdirSync(d);
+        } catch {
+          /* not made, or in use */
+        }
+      }
+    },
+  };
+}

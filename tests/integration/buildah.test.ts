@@ -16,7 +16,7 @@ import * as path from 'node:path';
 
 import { BUSYBOX, IS_ROOT } from '../helpers/bundle.js';
 import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
-import { containersStore } from '../helpers/podman.js';
+import { containersStore, hostLeftovers } from '../helpers/podman.js';
 
 const enabled = IS_ROOT && have('buildah');
 const buildahTest = enabled ? test.serial : test.skip;
@@ -27,13 +27,7 @@ const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-buildah-'));
 const conf = containersStore(dir, [ENGINE_RUNTIME]);
 const env = { ...conf.env, TMPDIR: path.join(dir, 'tmp') };
 const store = ['--storage-driver', 'vfs', ...conf.store];
-// containers/image keeps a blob-info cache in /var/lib/containers/cache for
-// root whatever the storage root: remove it afterwards if we made it.
-const blobCache = '/var/lib/containers';
-const hadBlobCache = fs.existsSync(blobCache);
-// buildah passes the runtime no --root, so it keeps its state in its default
-// root (/run/runc, /run/tsrun): remove that afterwards if we made it and it is empty again.
-const defaultRoots = ['/run/runc', '/run/tsrun'].filter((d) => !fs.existsSync(d));
+const leftovers = hostLeftovers();
 
 /** The runtime buildah is given: ENGINE_RUNTIME behind a script that appends each call's argv to `calls`. */
 const recorder = path.join(dir, 'runtime');
@@ -92,14 +86,7 @@ test.before(() => {
 test.after.always(() => {
   if (enabled) buildah(['rm', '--all']);
   fs.rmSync(dir, { recursive: true, force: true });
-  if (!hadBlobCache) fs.rmSync(blobCache, { recursive: true, force: true });
-  for (const d of defaultRoots) {
-    try {
-      fs.rmdirSync(d);
-    } catch {
-      /* not made, or in use */
-    }
-  }
+  leftovers.remove();
 });
 
 const RUN_STEPS = [

@@ -12,7 +12,7 @@ import * as path from 'node:path';
 
 import { BUSYBOX, IS_ROOT } from '../helpers/bundle.js';
 import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
-import { containersStore } from '../helpers/podman.js';
+import { containersStore, hostLeftovers } from '../helpers/podman.js';
 
 const enabled = IS_ROOT && have('podman') && have('buildah') && have('conmon');
 const podmanTest = enabled ? test.serial : test.skip;
@@ -24,14 +24,7 @@ const { env, store } = containersStore(dir, [ENGINE_RUNTIME]);
 // needs CAP_SYS_RESOURCE, which hosts like this one lack for every runtime
 // (default_ulimits = [] below).
 const runFlags: string[] = [];
-// containers/image keeps a blob-info cache in /var/lib/containers/cache for
-// root whatever the storage root: remove it afterwards if we made it.
-const blobCache = '/var/lib/containers';
-const hadBlobCache = fs.existsSync(blobCache);
-// podman passes no --root to the runtime's start/kill/delete, so the runtime
-// keeps its state in its default root (/run/runc, /run/tsrun): remove that
-// afterwards if we made it and it is empty again.
-const defaultRoots = ['/run/runc', '/run/tsrun'].filter((d) => !fs.existsSync(d));
+const leftovers = hostLeftovers();
 
 // conmon writes its "oom" marker into its cwd, which is podman's (podman 4.3
 // passes conmon no --persist-dir): run podman in the temp dir, never the repo.
@@ -77,14 +70,7 @@ test.before(() => {
 test.after.always(() => {
   if (enabled) podman(['rm', '-af']);
   fs.rmSync(dir, { recursive: true, force: true });
-  if (!hadBlobCache) fs.rmSync(blobCache, { recursive: true, force: true });
-  for (const d of defaultRoots) {
-    try {
-      fs.rmdirSync(d);
-    } catch {
-      /* not made, or in use */
-    }
-  }
+  leftovers.remove();
 });
 
 podmanTest('podman run: output, exit codes, a missing program is 127', (t) => {
