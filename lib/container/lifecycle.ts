@@ -124,7 +124,7 @@ export class Lifecycle {
       const plan = this.prepare(id, loaded, opts, made);
       t?.mark('plan');
       const launched = await this.launchInit(id, loaded, opts, plan, made);
-      const state = this.record(id, loaded, plan, launched, opts, made.cgroup);
+      const state = this.record(id, loaded, plan, launched, opts, made);
       t?.mark('state');
       return { state, ptyMaster: launched.ptyMaster };
     } catch (e) {
@@ -274,20 +274,15 @@ export class Lifecycle {
   }
 
   /** state.json (and what exec needs later: the compiled filter), then the pid file. */
-  private record(
-    id: string,
-    loaded: LoadedBundle,
-    plan: Plan,
-    launched: Launched,
-    opts: CreateOptions,
-    cgroup: CgroupManager | null,
-  ): StoredState {
+  private record(id: string, loaded: LoadedBundle, plan: Plan, launched: Launched, opts: CreateOptions, made: Made): StoredState {
     const { spec } = loaded;
+    const cgroup = made.cgroup;
     const state: StoredState = {
       ociVersion: spec.ociVersion,
       id,
       pid: launched.pid,
-      pidStartTime: startTimeOf(launched.pid),
+      // read once, at PID, for the intent record
+      pidStartTime: made.intent.pid === launched.pid && made.intent.pidStartTime ? made.intent.pidStartTime : startTimeOf(launched.pid),
       bundle: loaded.bundle,
       rootfs: loaded.rootfs,
       created: rfc3339Nano(Date.now(), process.hrtime.bigint()),
