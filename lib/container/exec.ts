@@ -25,7 +25,7 @@ import { closeAll } from './fds.js';
 import { launch, type LaunchCgroup, type Launched } from './launch.js';
 import type { Lifecycle } from './lifecycle.js';
 import { SYNC_TIMEOUT_MS, relaysTerminal, writePidFile } from './lifecycle.js';
-import { openProcessNamespaces } from './namespaces.js';
+import { openProcessNamespaces, setgroupsOf } from './namespaces.js';
 import { isAlive } from './procfs.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import type { StoredState } from './state.js';
@@ -146,14 +146,6 @@ function homeIn(life: Lifecycle, root: string, uid: number): string | null {
 }
 
 /** /proc/<pid>/setgroups: "allow" or "deny" (null: unreadable). */
-function setgroupsOf(pid: number): string | null {
-  try {
-    return fs.readFileSync(`/proc/${pid}/setgroups`, 'utf8').trim();
-  } catch {
-    return null;
-  }
-}
-
 /** runc's --cgroup values → controller ('' = all, or the v2 tree) → path relative to the container's cgroup. */
 export function parseSubCgroups(args: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();

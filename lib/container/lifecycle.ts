@@ -23,7 +23,7 @@ import { cgroupUsable, rootlessWithoutCgroup, withoutDevices } from '../cgroups/
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { PlanFlag, type Plan } from '../plan/types.js';
 import { closeAll } from './fds.js';
-import { openNamespacePaths } from './namespaces.js';
+import { checkJoinedSetgroups, openNamespacePaths } from './namespaces.js';
 import { openIdmapMounts } from './idmap.js';
 import { runHooks, type HookState } from './hooks.js';
 import type { Hooks } from '../config/types.js';
@@ -165,6 +165,7 @@ export class Lifecycle {
       this.host.ownUserNs(),
       unprivileged ? checkUnprivileged(spec, unprivileged) : PRIVILEGED_WRITER,
     );
+    checkJoinedSetgroups(spec);
     const nsFds = openNamespacePaths(spec, this.native); // checked by type before clone
     made.childFds.push(...nsFds.filter((fd): fd is number => fd !== undefined));
     const idmapTrees = openIdmapMounts(spec, loaded.bundle, this.native); // made by us: the init may lack the privilege
@@ -221,6 +222,12 @@ export class Lifecycle {
         idmapTrees,
         cgroupV1: cgroup && !cgroup.v2Dir ? cgroup.v1Hierarchies() : undefined,
         idMapWriter,
+        // Unprivileged, we may open the ns links of a created init only if
+        // it is dumpable (native/init/exec.c), which would also let a
+        // container process reach its /proc/<pid>/exe: our executable. Not
+        // if the user can write that (CVE-2019-5736); those joins are then
+        // refused (lib/container/namespaces.ts says why).
+        waitDumpable: !!unprivileged && unprivileged.writableExecutable() === null,
         // a foreground run relays the pty to our terminal: it is born that size
         terminalSize: relaysTerminal(opts.detach, opts.consoleSocket) ? this.native.terminalSize(0) : null,
       },

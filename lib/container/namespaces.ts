@@ -51,6 +51,31 @@ export function openNamespacePaths(spec: Spec, native: Pick<NativeBinding, 'nsTy
   return fds;
 }
 
+/** /proc/<pid>/setgroups ("allow" or "deny") of a process's user namespace, or null. */
+export function setgroupsOf(pid: number): string | null {
+  try {
+    return fs.readFileSync(`/proc/${pid}/setgroups`, 'utf8').trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * A user namespace joined by a /proc/<pid>/ns/user path that denies
+ * setgroups (a rootless container's) cannot give additionalGids: refused
+ * before anything exists (the init checks any other path itself).
+ */
+export function checkJoinedSetgroups(spec: Spec): void {
+  if (!(spec.process?.user.additionalGids ?? []).length) return;
+  const i = (spec.linux?.namespaces ?? []).findIndex((n) => n.type === 'user' && n.path);
+  const owner = i < 0 ? null : /^\/proc\/(\d+)\/ns\/user$/.exec(spec.linux!.namespaces![i]!.path!);
+  if (owner && setgroupsOf(Number(owner[1])) === 'deny')
+    throw new ConfigError(
+      'process.user.additionalGids',
+      `cannot set any additional groups: the user namespace linux.namespaces[${i}].path joins denies setgroups`,
+    );
+}
+
 /**
  * Writes /proc/<pid>/uid_map and gid_map (each must be one write(2)), or
  * has newuidmap/newgidmap write them (an unprivileged runtime mapping more
@@ -127,13 +152,14 @@ export function openProcessNamespaces(pid: number, procRoot = '/proc'): { fd: nu
       } catch (e) {
         // gone, or a zombie whose namespaces are released
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
-        // The init stays non-dumpable until it execs the program (so no
-        // process of the container can ptrace it for the runtime's fds);
-        // only a runtime with CAP_SYS_PTRACE over it may read its ns links.
+        // Only a runtime with CAP_SYS_PTRACE over a created init may read
+        // its ns links, unless the init waits dumpable (native/init/exec.c):
+        // rootless, when the container has a /proc and our executable is
+        // not writable by the user.
         if ((e as NodeJS.ErrnoException).code === 'EACCES')
           throw new TsrunError(
             'EUNSUPPORTED',
-            `cannot join the namespaces of init ${pid} (${theirs}: EACCES): an unprivileged runtime can exec only once the container is started`,
+            `cannot join the namespaces of init ${pid} (${theirs}: EACCES): an unprivileged runtime joins a created container only when the container has /proc and the runtime's executable is not writable by the user (docs/rootless.md); start it first`,
           );
         throw e;
       }

@@ -22,6 +22,7 @@ const EXPECTED = {
     'TENANT',
     'HOST_MOUNTS',
     'NO_SETGROUPS',
+    'WAIT_DUMPABLE',
   ],
   procFlags: ['PERSONALITY', 'SCHED', 'IOPRIO', 'MEMPOLICY'],
   nsFlags: ['STAGE', 'FORK', 'TIME_OFFSETS'],

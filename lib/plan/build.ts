@@ -45,6 +45,8 @@ export interface PlanOptions {
   cgroupV1?: readonly V1Hierarchy[];
   /** How the runtime writes the id maps (lib/config/validate-rootless.ts); default: itself, setgroups allowed (privileged). */
   idMapWriter?: IdMapWriter;
+  /** The runtime lacks CAP_SYS_PTRACE over the init: the init stays dumpable while the runtime must open its /proc/<pid>/ns (native/init/exec.c). */
+  waitDumpable?: boolean;
 }
 
 /** Flags and fields of the process part, shared by the init and tenant planners. */
@@ -68,6 +70,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   if (!hasMountNamespace(spec)) flags |= PlanFlag.HOST_MOUNTS;
   const writer = opts.idMapWriter ?? PRIVILEGED_WRITER;
   if (ns.idMaps && writer.denySetgroups) flags |= PlanFlag.NO_SETGROUPS;
+  if (opts.waitDumpable) flags |= PlanFlag.WAIT_DUMPABLE;
   const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
   const mounts = planMounts(spec, opts.bundle, host, opts.cgroupV1);
   const trees = opts.idmapTrees ?? new Map<number, number>();

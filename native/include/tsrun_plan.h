@@ -46,18 +46,19 @@ struct tsrun_vec {
 };
 
 /* tsrun_plan_header.flags: X(name, bit) */
-#define TSRUN_PLAN_FLAGS(X)                                                       \
-  X(NO_PIVOT, 0)      /* --no-pivot: MS_MOVE + chroot */                          \
-  X(NO_NEW_PRIVS, 1)  /* process.noNewPrivileges */                               \
-  X(ROOT_READONLY, 2) /* root.readonly */                                         \
-  X(TERMINAL, 3)      /* process.terminal */                                      \
-  X(NEW_KEYRING, 4)   /* a fresh session keyring (not --no-new-keyring) */        \
-  X(SET_UMASK, 5)     /* process.user.umask is set */                             \
-  X(SET_CAPS, 6)      /* process.capabilities is set */                           \
-  X(HOOK_SYNC, 7)     /* stop before pivot_root for the create hooks */           \
-  X(TENANT, 8)        /* exec: join a running container, set up no rootfs */      \
-  X(HOST_MOUNTS, 9)   /* no mount namespace: mounts land in the host's; chroot */ \
-  X(NO_SETGROUPS, 10) /* the user namespace denies setgroups (rootless): keep the groups */
+#define TSRUN_PLAN_FLAGS(X)                                                                  \
+  X(NO_PIVOT, 0)       /* --no-pivot: MS_MOVE + chroot */                                    \
+  X(NO_NEW_PRIVS, 1)   /* process.noNewPrivileges */                                         \
+  X(ROOT_READONLY, 2)  /* root.readonly */                                                   \
+  X(TERMINAL, 3)       /* process.terminal */                                                \
+  X(NEW_KEYRING, 4)    /* a fresh session keyring (not --no-new-keyring) */                  \
+  X(SET_UMASK, 5)      /* process.user.umask is set */                                       \
+  X(SET_CAPS, 6)       /* process.capabilities is set */                                     \
+  X(HOOK_SYNC, 7)      /* stop before pivot_root for the create hooks */                     \
+  X(TENANT, 8)         /* exec: join a running container, set up no rootfs */                \
+  X(HOST_MOUNTS, 9)    /* no mount namespace: mounts land in the host's; chroot */           \
+  X(NO_SETGROUPS, 10)  /* the user namespace denies setgroups (rootless): keep the groups */ \
+  X(WAIT_DUMPABLE, 11) /* unprivileged runtime: dumpable while it must open our /proc/<pid>/ns */
 
 enum {
 #define X(name, bit) TSRUN_PLAN_##name = 1u << (bit),

@@ -3,6 +3,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <string.h>
+#include <sys/prctl.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
@@ -76,12 +77,73 @@ int tsrun_step_lookup(struct tsrun_init *ctx) {
   return tsrun_fail(ctx, ENOENT, "exec: \"", name, "\": executable file not found in $PATH", NULL);
 }
 
+/* The environment we inherited from the runtime, which /proc/<pid>/environ
+ * shows to whoever may ptrace us: its bytes on our stack (env_start to
+ * env_end in /proc/self/stat), zeroed. Nothing of ours reads it: the
+ * program gets the plan's environment. 0: done, -1: not found. */
+static int scrub_inherited_environment(void) {
+  char buf[2048];
+  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return -1;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  if (n <= 0) return -1;
+  buf[n] = 0;
+  char *p = strrchr(buf, ')'); /* the command name may hold anything */
+  if (!p) return -1;
+  /* field 3 follows ") "; env_start and env_end are fields 50 and 51 */
+  unsigned long field[52] = {0};
+  p++;
+  for (int i = 3; i <= 51 && *p; i++) {
+    while (*p == ' ') p++;
+    for (; *p >= '0' && *p <= '9'; p++) field[i] = field[i] * 10 + (unsigned long)(*p - '0');
+    while (*p && *p != ' ') p++;
+  }
+  if (!field[50] || field[51] <= field[50]) return -1;
+  memset((void *)field[50], 0, field[51] - field[50]);
+  return 0;
+}
+
+int tsrun_step_fifo_open(struct tsrun_init *ctx) {
+  /* Rootless, the runtime must open our /proc/<pid>/ns links while we wait
+   * (exec before start, startContainer hooks, a container that joins our
+   * namespaces), and the kernel lets a runtime without CAP_SYS_PTRACE do
+   * that only for a dumpable process: we have not exec'd, so our mm is
+   * still the host's. runc's init waits dumpable too. So we wait dumpable,
+   * holding nothing of the host's that a process allowed to ptrace us could
+   * use: the fifo as an O_PATH fd (reopened through /proc/self/fd, it opens
+   * nothing but itself) instead of the state dir, no fd of the root, and
+   * the runtime's environment zeroed. Without /proc in the container we
+   * cannot reopen it: we stay non-dumpable, and those joins are refused. */
+  if (!(ctx->plan->h->flags & TSRUN_PLAN_WAIT_DUMPABLE)) return 0;
+  int fifo = openat(ctx->state_dir_fd, "exec.fifo", O_PATH | O_CLOEXEC);
+  if (fifo < 0) return tsrun_fail(ctx, errno, "open exec fifo", NULL);
+  char link[64] = "/proc/self/fd/";
+  tsrun_utoa((unsigned long)fifo, link + strlen(link), sizeof link - strlen(link));
+  struct stat st;
+  if (stat(link, &st) < 0 || !S_ISFIFO(st.st_mode) || scrub_inherited_environment() < 0) {
+    close(fifo);
+    return 0;
+  }
+  close(ctx->state_dir_fd);
+  ctx->state_dir_fd = -1;
+  if (ctx->root_fd >= 0) close(ctx->root_fd);
+  ctx->root_fd = -1;
+  ctx->fifo_fd = fifo;
+  if (prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0) return tsrun_fail(ctx, errno, "set dumpable to wait for start", NULL);
+  return 0;
+}
+
 int tsrun_step_fifo(struct tsrun_init *ctx) {
   /* Blocks until `tsrun start` opens the fifo for reading. The fd of the
-   * host state dir was taken before pivot_root; the fifo is 0622 so any
-   * container user can open it. */
+   * host state dir was taken before pivot_root (or the fifo's own, see
+   * above); the fifo is 0622 so any container user can open it. */
+  char link[64] = "/proc/self/fd/";
+  if (ctx->fifo_fd >= 0) tsrun_utoa((unsigned long)ctx->fifo_fd, link + strlen(link), sizeof link - strlen(link));
   int fd;
-  do fd = openat(ctx->state_dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
+  do
+    fd = ctx->fifo_fd >= 0 ? open(link, O_WRONLY | O_CLOEXEC)
+                           : openat(ctx->state_dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
   while (fd < 0 && errno == EINTR);
   if (fd < 0) return tsrun_fail(ctx, errno, "open exec fifo", NULL);
   ssize_t n = write(fd, "0", 1);
@@ -92,8 +154,10 @@ int tsrun_step_fifo(struct tsrun_init *ctx) {
   }
   /* fd stays open: it is close-on-exec, so `start` sees EOF exactly when
    * execve has replaced us (or we died) and can then run poststart. */
-  close(ctx->state_dir_fd);
+  if (ctx->state_dir_fd >= 0) close(ctx->state_dir_fd);
   ctx->state_dir_fd = -1;
+  if (ctx->fifo_fd >= 0) close(ctx->fifo_fd);
+  ctx->fifo_fd = -1;
   return 0;
 }
 

@@ -61,10 +61,18 @@ static int step_sync(struct tsrun_init *ctx) {
 static int step_hooks(struct tsrun_init *ctx) {
   /* prestart/createRuntime/createContainer run now: after the mounts, in
    * our namespaces (createContainer), before pivot_root (runtime-spec). */
-  if (!(ctx->plan->h->flags & TSRUN_PLAN_HOOK_SYNC)) return 0;
+  const uint32_t flags = ctx->plan->h->flags;
+  if (!(flags & TSRUN_PLAN_HOOK_SYNC)) return 0;
+  /* Rootless, the runtime opens our /proc/<pid>/ns links to run
+   * createContainer: dumpable for as long as the hooks run (nothing of the
+   * container's runs yet; see tsrun_step_fifo_open). */
+  if ((flags & TSRUN_PLAN_WAIT_DUMPABLE) && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+    return tsrun_fail(ctx, errno, "set dumpable for the create hooks", NULL);
   if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_HOOKS, TSRUN_STEP_HOOKS, 0, NULL, -1) < 0)
     return tsrun_fail(ctx, errno, "write to sync socket", NULL);
-  return wait_go(ctx);
+  int rc = wait_go(ctx);
+  if (flags & TSRUN_PLAN_WAIT_DUMPABLE) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
+  return rc;
 }
 
 static int step_session(struct tsrun_init *ctx) {
@@ -303,6 +311,10 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_UMASK, step_umask, BOTH},
     {TSRUN_STEP_NO_NEW_PRIVS, step_no_new_privs, BOTH},
     {TSRUN_STEP_LOOKUP, tsrun_step_lookup, BOTH},
+    /* Rootless: dumpable from here to execve, for the runtime to join us
+     * (exec.c); after the user and caps steps, which reset dumpability,
+     * and before a late filter, which may not allow prctl. */
+    {TSRUN_STEP_FIFO_OPEN, tsrun_step_fifo_open, INIT},
     /* With noNewPrivileges, load it as late as possible so the fewest
      * runtime syscalls run under the profile: after no_new_privs and the
      * lookup, but while the sync socket is still open, because a
@@ -345,8 +357,10 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   ctx.sync_fd = sync_fd;
   ctx.root_fd = -1;
   ctx.state_dir_fd = -1;
+  ctx.fifo_fd = -1;
   ctx.pty_slave_fd = -1;
   ctx.tenant = (plan->h->flags & TSRUN_PLAN_TENANT) != 0;
+  ctx.no_setgroups = (plan->h->flags & TSRUN_PLAN_NO_SETGROUPS) != 0;
   ctx.t0_ns = monotonic_ns();
   const int kind = ctx.tenant ? TENANT : INIT;
 

@@ -50,6 +50,7 @@
   X(UMASK, "umask")                   \
   X(NO_NEW_PRIVS, "no_new_privs")     \
   X(LOOKUP, "exec")                   \
+  X(FIFO_OPEN, "exec_fifo")           \
   X(SECCOMP, "seccomp")               \
   X(READY, "sync")                    \
   X(FIFO, "exec_fifo")                \
@@ -70,8 +71,10 @@ struct tsrun_init {
   int sync_fd;
   int root_fd;      /* O_PATH fd of the container's root (bind mount) */
   int state_dir_fd; /* O_PATH fd of the host state dir (exec.fifo) */
+  int fifo_fd;      /* O_PATH fd of exec.fifo once the state dir's is closed, or -1 */
   int cwd_done;     /* chdir to the cwd already succeeded as root */
   int tenant;       /* TSRUN_PLAN_TENANT: joining a running container (exec) */
+  int no_setgroups; /* TSRUN_PLAN_NO_SETGROUPS, or a joined user namespace denies it */
   int pty_slave_fd; /* -1 until the terminal step */
   enum tsrun_step step;
   int err;                          /* errno of the failure */
@@ -99,6 +102,7 @@ int tsrun_step_bounding(struct tsrun_init *ctx);
 int tsrun_step_user(struct tsrun_init *ctx);
 int tsrun_step_caps(struct tsrun_init *ctx);
 int tsrun_step_lookup(struct tsrun_init *ctx);
+int tsrun_step_fifo_open(struct tsrun_init *ctx);
 int tsrun_step_fifo(struct tsrun_init *ctx);
 int tsrun_step_fds(struct tsrun_init *ctx);
 /* Load the seccomp filter; early (before the caps are dropped) without

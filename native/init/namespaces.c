@@ -102,6 +102,15 @@ static int write_offset(struct tsrun_init *ctx, int fd, const char *name, int64_
   return 0;
 }
 
+static int setgroups_denied(void) {
+  char buf[16] = {0};
+  int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t n = read(fd, buf, sizeof buf - 1);
+  close(fd);
+  return n >= 4 && !memcmp(buf, "deny", 4);
+}
+
 int tsrun_step_namespaces(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
   /* clone3 made every namespace (or there are none): only the pid report. */
@@ -125,6 +134,9 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
     close(joins[i].fd);
     if (joins[i].nstype == CLONE_NEWUSER) in_userns = 1;
   }
+  /* A joined user namespace may deny setgroups (a rootless container's):
+   * the kernel refuses it there, as it does in one the runtime maps itself. */
+  if (in_userns && setgroups_denied()) ctx->no_setgroups = 1;
 
   /* A new user namespace before the others, so it owns them; the parent
    * writes its id maps while we wait (we cannot: only the parent's user
@@ -151,11 +163,17 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
   if (rest && unshare((int)rest) < 0) return tsrun_fail(ctx, errno, "unshare namespaces", NULL);
 
   if (h->ns_flags & TSRUN_NS_TIME_OFFSETS) {
+    /* A non-dumpable process's /proc files are root's: an unprivileged
+     * runtime's init could not open its own offsets (the id maps above). */
+    const int dumpable = (h->flags & TSRUN_PLAN_WAIT_DUMPABLE) != 0;
+    if (dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
+      return tsrun_fail(ctx, errno, "set dumpable for the time offsets", NULL);
     int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
-    if (fd < 0) return tsrun_fail(ctx, errno, "open /proc/self/timens_offsets", NULL);
-    int rc = write_offset(ctx, fd, "monotonic", h->monotonic_secs, h->monotonic_nsecs);
+    int rc = fd < 0 ? tsrun_fail(ctx, errno, "open /proc/self/timens_offsets", NULL) : 0;
+    if (rc == 0) rc = write_offset(ctx, fd, "monotonic", h->monotonic_secs, h->monotonic_nsecs);
     if (rc == 0) rc = write_offset(ctx, fd, "boottime", h->boottime_secs, h->boottime_nsecs);
-    close(fd);
+    if (fd >= 0) close(fd);
+    if (dumpable) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
     if (rc < 0) return -1;
   }
 

@@ -78,7 +78,9 @@ int tsrun_step_user(struct tsrun_init *ctx) {
   /* ...unless setgroups is denied in our user namespace (an unprivileged
    * runtime mapped only its own gid): the kernel refuses it, and the
    * groups we keep are those the runtime's user has anyway. */
-  if (!(h->flags & TSRUN_PLAN_NO_SETGROUPS) && syscall(SYS_setgroups, (long)h->additional_gids.count, gids) < 0)
+  if (ctx->no_setgroups && h->additional_gids.count)
+    return tsrun_fail(ctx, EPERM, "cannot set additionalGids: the user namespace denies setgroups", NULL);
+  if (!ctx->no_setgroups && syscall(SYS_setgroups, (long)h->additional_gids.count, gids) < 0)
     return tsrun_fail(ctx, errno, "setgroups", NULL);
   if (syscall(SYS_setresgid, h->gid, h->gid, h->gid) < 0) return tsrun_fail(ctx, errno, "setgid", NULL);
   if (syscall(SYS_setresuid, h->uid, h->uid, h->uid) < 0) return tsrun_fail(ctx, errno, "setuid", NULL);

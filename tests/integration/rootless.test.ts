@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { BUSYBOX, RUNC, TSRUN } from '../helpers/bundle.js';
+import { BUSYBOX, ROOT, RUNC, TSRUN } from '../helpers/bundle.js';
 import { SUB_COUNT, as, chownTree, setUp } from '../helpers/rootless.js';
 
 const APPLETS = ['sh', 'cat', 'id', 'ls', 'sleep', 'true', 'echo', 'stat', 'touch', 'head'];
@@ -406,7 +406,7 @@ rootless('root inside a user namespace (unshare --map-root-user, as rootless pod
   }
 });
 
-rootless('create, then delete --force before start: the init is killed (its ns links are not ours to read), as runc', (t) => {
+rootless('create, then delete --force before start: the init is killed, as runc', (t) => {
   const b = rootlessBundle(['sleep', '600']);
   try {
     for (const [name, rt] of [
@@ -426,21 +426,156 @@ rootless('create, then delete --force before start: the init is killed (its ns l
   }
 });
 
-rootless('exec into a created (not started) container is refused with the reason (runc 1.1 allows it)', (t) => {
-  const b = rootlessBundle(['sleep', '600']);
-  const id = uniqueId('t');
-  try {
-    t.is(tsrun(['create', '-b', b.dir, id]).status, 0);
-    const ex = tsrun(['exec', id, 'true']);
-    t.is(ex.status, 255);
-    t.regex(ex.stderr, /an unprivileged runtime can exec only once the container is started/);
-    t.is(tsrun(['start', id]).status, 0);
-    t.is(tsrun(['exec', id, 'true']).status, 0, 'once started');
-  } finally {
-    tsrun(['delete', '--force', id]);
-    b.cleanup();
+rootless('exec before start, createContainer and startContainer hooks, as runc --rootless', (t) => {
+  const out: Record<string, string> = {};
+  for (const [name, rt] of [
+    ['tsrun', tsrun],
+    ['runc', runc],
+  ] as const) {
+    let dir = '';
+    const b = rootlessBundle(['sleep', '600'], (s) => {
+      s.root!.readonly = false;
+      // createContainer: a host path, run in the container's namespaces
+      // before pivot_root; startContainer: a path in the container
+      s.hooks = {
+        createContainer: [
+          { path: '/bin/sh', args: ['sh', '-c', 'readlink /proc/self/ns/uts > "$0/create.out"; id -u >> "$0/create.out"'] },
+        ],
+        startContainer: [{ path: '/bin/sh', args: ['sh', '-c', 'id -u > /tmp/start.out; hostname >> /tmp/start.out'] }],
+      };
+    });
+    dir = b.dir;
+    b.spec.hooks!.createContainer![0]!.args!.push(dir);
+    b.write();
+    const id = uniqueId(name);
+    try {
+      const created = rt(['create', '-b', dir, id]);
+      t.is(created.status, 0, `${name} create: ${created.stderr}`);
+      const pid = (JSON.parse(rt(['state', id]).stdout) as { pid: number }).pid;
+      const [uts, uid] = fs.readFileSync(path.join(dir, 'create.out'), 'utf8').trim().split('\n');
+      t.is(uts, fs.readlinkSync(`/proc/${pid}/ns/uts`), `${name}: createContainer ran in the container's uts namespace`);
+      t.is(uid, '0', name);
+      const ex = rt(['exec', id, 'sh', '-c', 'id -u; hostname; cat /proc/self/uid_map']);
+      t.is(ex.status, 0, `${name} exec before start: ${ex.stderr}`);
+      t.is((JSON.parse(rt(['state', id]).stdout) as { status: string }).status, 'created', `${name}: still created`);
+      t.false(fs.existsSync(path.join(dir, 'rootfs', 'tmp', 'start.out')), `${name}: startContainer waits for start`);
+      const started = rt(['start', id]);
+      t.is(started.status, 0, `${name} start: ${started.stderr}`);
+      out[name] = `${ex.stdout}--\n${fs.readFileSync(path.join(dir, 'rootfs', 'tmp', 'start.out'), 'utf8')}`;
+    } finally {
+      t.is(rt(['delete', '--force', id]).status, 0, name);
+      b.cleanup();
+    }
   }
+  t.is(out.tsrun, out.runc);
+  t.deepEqual(leftovers(), []);
 });
+
+rootless(
+  'a created init waits dumpable (so the user may join it) holding nothing of the host’s: no directory fd, no runtime environment',
+  (t) => {
+    const b = rootlessBundle(['sleep', '600']);
+    const id = uniqueId('t');
+    try {
+      t.is(tsrun(['create', '-b', b.dir, id]).status, 0);
+      const pid = (JSON.parse(tsrun(['state', id]).stdout) as { pid: number }).pid;
+      // a process's /proc/<pid>/ns (not /proc/<pid>) is root's while it is not dumpable
+      t.is(fs.statSync(`/proc/${pid}/ns`).uid, who!.uid, 'dumpable: its /proc/<pid>/ns is the user’s');
+      for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
+        const target = fs.readlinkSync(`/proc/${pid}/fd/${fd}`);
+        let dirFd = false;
+        try {
+          dirFd = fs.statSync(`/proc/${pid}/fd/${fd}`).isDirectory();
+        } catch {
+          /* a socket or pipe */
+        }
+        t.false(dirFd, `fd ${fd} (${target}) is a directory`);
+      }
+      const environ = fs.readFileSync(`/proc/${pid}/environ`, 'utf8');
+      t.notRegex(environ, /XDG_RUNTIME_DIR|HOME=|PATH=/, 'the runtime’s environment is gone');
+      const inside = tsrun(['exec', id, 'cat', '/proc/1/environ']);
+      t.is(inside.status, 0, inside.stderr);
+      t.notRegex(inside.stdout, /XDG_RUNTIME_DIR|HOME=/);
+      t.is(tsrun(['start', id]).status, 0);
+      t.is(tsrun(['exec', id, 'true']).status, 0, 'once started');
+    } finally {
+      tsrun(['delete', '--force', id]);
+      b.cleanup();
+    }
+  },
+);
+
+rootless(
+  'joining a created container’s user namespace (setgroups denied): runs without setgroups, additionalGids refused by field',
+  (t) => {
+    const a = rootlessBundle(['sleep', '600']);
+    const id = uniqueId('t');
+    try {
+      t.is(tsrun(['create', '-b', a.dir, id]).status, 0);
+      const pid = (JSON.parse(tsrun(['state', id]).stdout) as { pid: number }).pid;
+      const joining = (gids: number[]) =>
+        rootlessBundle(['sh', '-c', 'cat /proc/self/setgroups; readlink /proc/self/ns/user'], (s) => {
+          s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'user' ? { type: 'user', path: `/proc/${pid}/ns/user` } : n));
+          delete s.linux!.uidMappings;
+          delete s.linux!.gidMappings;
+          s.process!.user = { uid: 0, gid: 0, additionalGids: gids };
+        });
+      const ok = joining([]);
+      const refused = joining([1]);
+      try {
+        const ran = tsrun(['run', '-b', ok.dir, uniqueId('t')]);
+        t.is(ran.status, 0, ran.stderr);
+        t.is(ran.stdout, `deny\n${fs.readlinkSync(`/proc/${pid}/ns/user`)}\n`);
+        const no = tsrun(['run', '-b', refused.dir, uniqueId('t')]);
+        t.is(no.status, 1);
+        t.regex(
+          no.stderr,
+          /process\.user\.additionalGids: cannot set any additional groups: the user namespace linux\.namespaces\[\d\]\.path joins denies setgroups/,
+        );
+      } finally {
+        ok.cleanup();
+        refused.cleanup();
+      }
+    } finally {
+      tsrun(['delete', '--force', id]);
+      a.cleanup();
+    }
+    t.deepEqual(leftovers(), []);
+  },
+);
+
+/** The compiled CLI and the addon, copied where the user may write them (the layout bin/tsrun finds). */
+const CLI = path.join(ROOT, 'dist', 'tsrun-cli');
+(who && fs.existsSync(CLI) ? test : test.skip)(
+  'a runtime executable the user may write keeps the created init non-dumpable (CVE-2019-5736): exec before start refused, start works',
+  (t) => {
+    const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-writable-'));
+    fs.mkdirSync(path.join(copy, 'dist'));
+    fs.mkdirSync(path.join(copy, 'build', 'Release'), { recursive: true });
+    fs.copyFileSync(CLI, path.join(copy, 'dist', 'tsrun-cli'));
+    fs.chmodSync(path.join(copy, 'dist', 'tsrun-cli'), 0o755);
+    fs.copyFileSync(path.join(ROOT, 'build', 'Release', 'tsrun.node'), path.join(copy, 'build', 'Release', 'tsrun.node'));
+    fs.chmodSync(copy, 0o755);
+    chownTree(copy, who!.uid, who!.gid);
+    const mine = (args: string[]) => as(who!, path.join(copy, 'dist', 'tsrun-cli'), args);
+    const b = rootlessBundle(['sleep', '600']);
+    const id = uniqueId('t');
+    try {
+      t.is(mine(['create', '-b', b.dir, id]).status, 0);
+      const pid = (JSON.parse(mine(['state', id]).stdout) as { pid: number }).pid;
+      t.is(fs.statSync(`/proc/${pid}/ns`).uid, 0, 'not dumpable');
+      const ex = mine(['exec', id, 'true']);
+      t.is(ex.status, 255);
+      t.regex(ex.stderr, /the runtime's executable is not writable by the user/);
+      t.is(mine(['start', id]).status, 0);
+      t.is(mine(['exec', id, 'true']).status, 0, 'once started');
+    } finally {
+      mine(['delete', '--force', id]);
+      b.cleanup();
+      fs.rmSync(copy, { recursive: true, force: true });
+    }
+  },
+);
 
 /**
  * A cgroup v2 subtree delegated to the user (what systemd's user@.service

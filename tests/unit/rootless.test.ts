@@ -17,6 +17,7 @@ const host = (over: Partial<UnprivilegedHost> = {}): UnprivilegedHost => ({
   readSubIds: (f) => (f === '/etc/subuid' ? 'bob:100000:65536\nalice:165536:65536\n' : '1001:300000:1000\n'),
   which: (p) => `/usr/bin/${p}`,
   oomScoreAdj: () => 0,
+  writableExecutable: () => null,
   ...over,
 });
 
@@ -186,6 +187,20 @@ test('plan: a denied setgroups is a plan flag and travels with the maps', (t) =>
   );
   t.true((plan.init.flags & PlanFlag.NO_SETGROUPS) !== 0);
   t.deepEqual(plan.host.idMaps, { uidMap: '0 1001 1\n', gidMap: '0 1002 1\n', newuidmap: null, newgidmap: null, denySetgroups: true });
+});
+
+test('plan: WAIT_DUMPABLE only when asked for (an unprivileged runtime whose executable the user cannot write)', (t) => {
+  const s = rootless();
+  s.process!.terminal = false;
+  const flags = (waitDumpable?: boolean) =>
+    buildPlan(
+      s,
+      { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/s', waitDumpable },
+      { kind: () => 'dir', cgroupV2Only: () => true, cgroupV1Hierarchies: () => [], homeOf: () => null },
+    ).init.flags;
+  t.true((flags(true) & PlanFlag.WAIT_DUMPABLE) !== 0);
+  t.is(flags(false) & PlanFlag.WAIT_DUMPABLE, 0);
+  t.is(flags() & PlanFlag.WAIT_DUMPABLE, 0, 'a privileged runtime: never');
 });
 
 test('checkOwnUserNs: a runtime in a user namespace maps only ids of its own, and inherits a denied setgroups', (t) => {
