@@ -118,8 +118,8 @@ int tsrun_step_fifo_open(struct tsrun_init *ctx) {
   if (!(ctx->plan->h->flags & TSRUN_PLAN_WAIT_DUMPABLE)) return 0;
   int fifo = openat(ctx->state_dir_fd, "exec.fifo", O_PATH | O_CLOEXEC);
   if (fifo < 0) return tsrun_fail(ctx, errno, "open exec fifo", NULL);
-  char link[64] = "/proc/self/fd/";
-  tsrun_utoa((unsigned long)fifo, link + strlen(link), sizeof link - strlen(link));
+  char link[64];
+  tsrun_fd_path(fifo, link, sizeof link);
   struct stat st;
   if (stat(link, &st) < 0 || !S_ISFIFO(st.st_mode) || scrub_inherited_environment() < 0) {
     close(fifo);
@@ -138,8 +138,8 @@ int tsrun_step_fifo(struct tsrun_init *ctx) {
   /* Blocks until `tsrun start` opens the fifo for reading. The fd of the
    * host state dir was taken before pivot_root (or the fifo's own, see
    * above); the fifo is 0622 so any container user can open it. */
-  char link[64] = "/proc/self/fd/";
-  if (ctx->fifo_fd >= 0) tsrun_utoa((unsigned long)ctx->fifo_fd, link + strlen(link), sizeof link - strlen(link));
+  char link[64];
+  if (ctx->fifo_fd >= 0) tsrun_fd_path(ctx->fifo_fd, link, sizeof link);
   int fd;
   do
     fd = ctx->fifo_fd >= 0 ? open(link, O_WRONLY | O_CLOEXEC)
