@@ -14,7 +14,7 @@ import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
 import { BUSYBOX, ROOT, RUNC, TSRUN } from '../helpers/bundle.js';
-import { SUB_COUNT, as, chownTree, setUp } from '../helpers/rootless.js';
+import { SUB_COUNT, as, chownTree, setUp, type Result } from '../helpers/rootless.js';
 
 const APPLETS = ['sh', 'cat', 'id', 'ls', 'sleep', 'true', 'echo', 'stat', 'touch', 'head'];
 
@@ -24,6 +24,15 @@ if (skip) test('rootless suite', (t) => t.pass(`skipped: ${skip}`));
 
 const tsrun = (args: string[], cwd?: string) => as(who!, TSRUN, args, cwd);
 const runc = (args: string[], cwd?: string) => as(who!, RUNC!, ['--rootless', 'true', ...args], cwd);
+
+/** Both runtimes, as the user: each comparison runs the same steps with each. */
+const RUNTIMES = [
+  ['tsrun', tsrun],
+  ['runc', runc],
+] as const;
+
+/** The init's pid from `state`. */
+const pidOf = (rt: (args: string[]) => Result, id: string) => (JSON.parse(rt(['state', id]).stdout) as { pid: number }).pid;
 
 let counter = 0;
 const uniqueId = (p: string) => `${p}-${process.pid}-${++counter}`;
@@ -136,10 +145,7 @@ rootless('run: one own-id mapping (setgroups denied), the same container as runc
 rootless('run -d, state, exec, list, kill, delete: state under $XDG_RUNTIME_DIR/tsrun, as runc under …/runc', (t) => {
   const b = rootlessBundle(['sleep', '600']);
   try {
-    for (const [name, rt] of [
-      ['tsrun', tsrun],
-      ['runc', runc],
-    ] as const) {
+    for (const [name, rt] of RUNTIMES) {
       const id = uniqueId(name);
       const run = rt(['run', '-d', '-b', b.dir, id]);
       t.is(run.status, 0, `${name} run -d: ${run.stderr}`);
@@ -177,10 +183,7 @@ rootless('exec output matches runc’s', (t) => {
   const b = rootlessBundle(['sleep', '600']);
   const out: Record<string, string> = {};
   try {
-    for (const [name, rt] of [
-      ['tsrun', tsrun],
-      ['runc', runc],
-    ] as const) {
+    for (const [name, rt] of RUNTIMES) {
       const id = uniqueId(name);
       t.is(rt(['run', '-d', '-b', b.dir, id]).status, 0, name);
       const ex = rt(['exec', id, 'sh', '-c', 'id; cat /proc/self/uid_map /proc/self/setgroups; ls /dev']);
@@ -409,13 +412,10 @@ rootless('root inside a user namespace (unshare --map-root-user, as rootless pod
 rootless('create, then delete --force before start: the init is killed, as runc', (t) => {
   const b = rootlessBundle(['sleep', '600']);
   try {
-    for (const [name, rt] of [
-      ['tsrun', tsrun],
-      ['runc', runc],
-    ] as const) {
+    for (const [name, rt] of RUNTIMES) {
       const id = uniqueId(name);
       t.is(rt(['create', '-b', b.dir, id]).status, 0, name);
-      const pid = (JSON.parse(rt(['state', id]).stdout) as { pid: number }).pid;
+      const pid = pidOf(rt, id);
       const del = rt(['delete', '--force', id]);
       t.is(del.status, 0, `${name}: ${del.stderr}`);
       t.false(fs.existsSync(`/proc/${pid}/status`) && !/^State:\s+Z/m.test(fs.readFileSync(`/proc/${pid}/status`, 'utf8')), name);
@@ -428,10 +428,7 @@ rootless('create, then delete --force before start: the init is killed, as runc'
 
 rootless('exec before start, createContainer and startContainer hooks, as runc --rootless', (t) => {
   const out: Record<string, string> = {};
-  for (const [name, rt] of [
-    ['tsrun', tsrun],
-    ['runc', runc],
-  ] as const) {
+  for (const [name, rt] of RUNTIMES) {
     let dir = '';
     const b = rootlessBundle(['sleep', '600'], (s) => {
       s.root!.readonly = false;
@@ -451,7 +448,7 @@ rootless('exec before start, createContainer and startContainer hooks, as runc -
     try {
       const created = rt(['create', '-b', dir, id]);
       t.is(created.status, 0, `${name} create: ${created.stderr}`);
-      const pid = (JSON.parse(rt(['state', id]).stdout) as { pid: number }).pid;
+      const pid = pidOf(rt, id);
       const [uts, uid] = fs.readFileSync(path.join(dir, 'create.out'), 'utf8').trim().split('\n');
       t.is(uts, fs.readlinkSync(`/proc/${pid}/ns/uts`), `${name}: createContainer ran in the container's uts namespace`);
       t.is(uid, '0', name);
@@ -478,7 +475,7 @@ rootless(
     const id = uniqueId('t');
     try {
       t.is(tsrun(['create', '-b', b.dir, id]).status, 0);
-      const pid = (JSON.parse(tsrun(['state', id]).stdout) as { pid: number }).pid;
+      const pid = pidOf(tsrun, id);
       // a process's /proc/<pid>/ns (not /proc/<pid>) is root's while it is not dumpable
       t.is(fs.statSync(`/proc/${pid}/ns`).uid, who!.uid, 'dumpable: its /proc/<pid>/ns is the user’s');
       for (const fd of fs.readdirSync(`/proc/${pid}/fd`)) {
@@ -512,7 +509,7 @@ rootless(
     const id = uniqueId('t');
     try {
       t.is(tsrun(['create', '-b', a.dir, id]).status, 0);
-      const pid = (JSON.parse(tsrun(['state', id]).stdout) as { pid: number }).pid;
+      const pid = pidOf(tsrun, id);
       const joining = (gids: number[]) =>
         rootlessBundle(['sh', '-c', 'cat /proc/self/setgroups; readlink /proc/self/ns/user'], (s) => {
           s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'user' ? { type: 'user', path: `/proc/${pid}/ns/user` } : n));
@@ -562,7 +559,7 @@ const CLI = path.join(ROOT, 'dist', 'tsrun-cli');
     const id = uniqueId('t');
     try {
       t.is(mine(['create', '-b', b.dir, id]).status, 0);
-      const pid = (JSON.parse(mine(['state', id]).stdout) as { pid: number }).pid;
+      const pid = pidOf(mine, id);
       t.is(fs.statSync(`/proc/${pid}/ns`).uid, 0, 'not dumpable');
       const ex = mine(['exec', id, 'true']);
       t.is(ex.status, 255);
