@@ -1,20 +1,20 @@
 /**
  * OCI hooks (config.md "POSIX-platform Hooks", runtime.md "Lifecycle").
  *
- *   create:  init stops before pivot_root → prestart, createRuntime (runtime
- *            namespace), createContainer (the init's namespaces) → init goes on
- *   start:   startContainer (the init's namespaces, after pivot_root so its
- *            path resolves in the container) → release → poststart
- *   delete:  poststop, after the container is gone
+ *   create:  init stops before pivot_root → prestart, createRuntime (here,
+ *            in the runtime namespace) → the init runs createContainer itself
+ *            (native/init/hooks.c) → goes on
+ *   start:   release the init → it runs startContainer, confined as the
+ *            program, then execs → poststart (here)
+ *   delete:  poststop (here), after the container is gone
  * A failing prestart/createRuntime/createContainer/startContainer hook
  * fails the operation (the container is stopped, poststop still runs); a
- * failing poststart/poststop hook is a warning.
+ * failing poststart/poststop hook is a warning. The hooks that run in the
+ * container are planned by lib/plan/hooks.ts.
  */
-import type { Hooks } from '../config/types.js';
+import type { Hook, Hooks } from '../config/types.js';
 import type { NativeBinding } from '../native/binding.js';
 import { fromHost } from '../native/host.js';
-
-export type HookKind = keyof Hooks;
 
 /** The state a hook reads on stdin. */
 export interface HookState {
@@ -27,37 +27,48 @@ export interface HookState {
 }
 
 export interface HookOptions {
-  /** Run inside this process's namespaces (createContainer, startContainer). */
-  nsPid?: number;
-  /** The hook's working directory, entered after the joins (createContainer: the container's rootfs). */
-  cwd?: string;
-  /** The container's seccomp filter, loaded just before the hook's execve (startContainer, as runc). */
-  seccomp?: { bpf: Uint8Array; flags: number } | null;
   /** Failures only warn (poststart, poststop). */
   warnOnly?: (message: string) => void;
 }
 
-export function hasCreateHooks(hooks: Hooks | undefined): boolean {
-  return !!(hooks?.prestart?.length || hooks?.createRuntime?.length || hooks?.createContainer?.length);
-}
+/** The hooks that run in the runtime namespace (native/host/hooks.c: fork, timeout, the error's words). */
+export type RuntimeHookKind = 'prestart' | 'createRuntime' | 'poststart' | 'poststop';
 
-/** Runs the hooks of `kind` (native/host/hooks.c: fork, joins, timeout, the error's words). */
-export function runHooks(native: NativeBinding, hooks: Hooks | undefined, kind: HookKind, state: HookState, opts: HookOptions = {}): void {
+export function runHooks(
+  native: NativeBinding,
+  hooks: Hooks | undefined,
+  kind: RuntimeHookKind,
+  state: HookState,
+  opts: HookOptions = {},
+): void {
   if (!hooks?.[kind]?.length) return;
   let warnings: string[];
   try {
-    warnings = native.runHooks(
-      JSON.stringify({ [kind]: hooks[kind] }),
-      kind,
-      JSON.stringify(state),
-      opts.nsPid ?? 0,
-      opts.cwd ?? null,
-      opts.seccomp?.bpf ?? null,
-      opts.seccomp?.flags ?? 0,
-      !!opts.warnOnly,
-    );
+    warnings = native.runHooks(JSON.stringify({ [kind]: hooks[kind] }), kind, JSON.stringify(state), !!opts.warnOnly);
   } catch (e) {
     throw fromHost(e);
   }
   for (const w of warnings) opts.warnOnly?.(w);
+}
+
+/**
+ * What state.json keeps of the hooks: the ones start and delete run
+ * (poststart, poststop), each with the fields a hook has. Nothing else of
+ * the config's: a reader (this one, and native/host's, which refuses JSON
+ * nested past TSRUN_JSON_MAX_DEPTH) must never meet something it cannot
+ * read, or the container could be neither started nor deleted.
+ */
+export function recordedHooks(hooks: Hooks | undefined): Hooks | undefined {
+  const keep = (list: Hook[] | undefined): Hook[] | undefined =>
+    list?.map((h) => {
+      const out: Hook = { path: h.path };
+      if (h.args) out.args = [...h.args];
+      if (h.env) out.env = [...h.env];
+      if (h.timeout !== undefined) out.timeout = h.timeout;
+      return out;
+    });
+  const out: Hooks = {};
+  if (hooks?.poststart?.length) out.poststart = keep(hooks.poststart);
+  if (hooks?.poststop?.length) out.poststop = keep(hooks.poststop);
+  return out.poststart || out.poststop ? out : undefined;
 }

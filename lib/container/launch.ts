@@ -2,7 +2,8 @@
  * launch: the one parent-side path from a complete plan to a live process,
  * for the container's init (create) and for tenants (exec):
  *
- *   encode → spawn (clone3; born in the v2 cgroup when there is one) →
+ *   encode → spawn (clone3 + execve of tsrun-init, native/host/spawn.c;
+ *   born in the v2 cgroup when there is one) →
  *   the sync loop of native/include/tsrun_sync.h → READY (the init waits on
  *   its exec fifo) or, for a tenant, EOF (its execve closed the socket)
  *
@@ -40,7 +41,7 @@ export interface LaunchRequest {
   childFds: readonly number[];
   /** The longest wait for one sync message; -1: none (exec into a paused container). */
   timeoutMs: number;
-  /** HOOKS: the init stopped before pivot_root for the create hooks. */
+  /** HOOKS: the init stopped before pivot_root for the runtime's create hooks (prestart, createRuntime). */
   onHooks?: (pid: number) => void;
   /** After the host steps: the process is in its cgroup, so `delete` would kill it too. */
   onJoined?: () => void;
@@ -114,13 +115,14 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
           if (plan.host.oomScoreAdj !== null && !plan.host.idMaps) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
           moveNetDevices(pid, plan.host.netDevices);
           req.onJoined?.();
-          native.syncSend(syncFd, SyncType.GO);
+          // with its pid as we see it: the state its own hooks read
+          native.syncSend(syncFd, SyncType.GO, pid);
           break;
         case SyncType.HOOKS:
           if (!req.onHooks) throw new TsrunError('ECHILD', 'the process stopped for create hooks it does not have');
           req.onHooks(pid);
           t?.mark('hooks');
-          native.syncSend(syncFd, SyncType.GO);
+          native.syncSend(syncFd, SyncType.GO, pid);
           break;
         case SyncType.PTY:
           ptyMaster = msg.fd;

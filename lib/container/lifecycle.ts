@@ -25,7 +25,8 @@ import { PlanFlag, type Plan } from '../plan/types.js';
 import { closeAll } from './fds.js';
 import { checkJoinedSetgroups, openNamespacePaths } from './namespaces.js';
 import { openIdmapMounts } from './idmap.js';
-import { runHooks, type HookState } from './hooks.js';
+import { recordedHooks, runHooks, type HookState } from './hooks.js';
+import { InitStepError } from '../errors.js';
 import type { Hooks } from '../config/types.js';
 import { compileSeccomp, type SeccompCache } from '../plan/seccomp.js';
 import { seccompCache } from './seccomp-cache.js';
@@ -252,6 +253,7 @@ export class Lifecycle {
     made.childFds = []; // launch closes them, whatever happens
     if (plan.init.flags & PlanFlag.HOST_MOUNTS) made.hostMountsUnder = loaded.rootfs;
     const cgroup = made.cgroup;
+    let pidSeen = 0;
     const launched = launch(this.native, {
       plan,
       stdio: opts.stdio,
@@ -260,13 +262,17 @@ export class Lifecycle {
       timeoutMs: SYNC_TIMEOUT_MS,
       timeline: this.timeline,
       // before the join: the pid a delete of a dead create must kill
-      onPid: (pid) => this.store.writeIntent((made.intent = { ...made.intent, pid, pidStartTime: startTimeOf(pid) })),
+      onPid: (pid) => {
+        pidSeen = pid;
+        this.store.writeIntent((made.intent = { ...made.intent, pid, pidStartTime: startTimeOf(pid) }));
+      },
+      // prestart and createRuntime: ours to run; the init runs createContainer
+      // after them (native/init/hooks.c) and reports its failure as the step "hooks"
       onHooks: (pid) => {
         const state = creating(pid);
         try {
           runHooks(this.native, spec.hooks, 'prestart', state);
           runHooks(this.native, spec.hooks, 'createRuntime', state);
-          runHooks(this.native, spec.hooks, 'createContainer', state, { nsPid: pid, cwd: loaded.rootfs });
         } catch (e) {
           made.hookFailed = { hooks: spec.hooks, state };
           throw e;
@@ -277,7 +283,12 @@ export class Lifecycle {
           ? (fd, pid) => sendToListener(this.native, listenerPath, containerProcessState(seccomp.listenerMetadata, creating(pid)), fd)
           : undefined,
     });
-    return launched;
+    // a createContainer hook failed in the init: runtime.md goes on to delete, whose poststop hooks run
+    return launched.catch((e: unknown) => {
+      if (e instanceof InitStepError && e.step === 'hooks' && !made.hookFailed && spec.hooks?.createContainer?.length)
+        made.hookFailed = { hooks: spec.hooks, state: creating(pidSeen) };
+      throw e;
+    });
   }
 
   /** state.json (and what exec needs later: the compiled filter), then the pid file. */
@@ -296,7 +307,7 @@ export class Lifecycle {
       owner: this.native.userName(process.geteuid?.() ?? 0),
       annotations: spec.annotations ?? {},
       pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
-      hooks: spec.hooks,
+      hooks: recordedHooks(spec.hooks),
       noNewKeyring: opts.noNewKeyring ?? false,
     };
     if (plan.init.flags & PlanFlag.HOST_MOUNTS) state.hostMounts = true;
@@ -327,7 +338,7 @@ export class Lifecycle {
     return state.cgroup ? loadCgroupManager(state.cgroup, this.attachDeviceProgram) : null;
   }
 
-  /** startContainer hooks, release the exec fifo, poststart hooks (native/host). */
+  /** Release the exec fifo (the init runs the startContainer hooks, then execs), poststart hooks (native/host). */
   async start(id: string): Promise<void> {
     await hostCallAsync(this.native, 'start', this.store.root, id, 0, false, this.warnFn, this.timeline);
   }

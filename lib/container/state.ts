@@ -27,7 +27,7 @@ export interface StoredState {
   annotations?: Record<string, string>;
   /** The init has its own pid namespace (killing it kills everything). */
   pidNamespace: boolean;
-  /** config.json's hooks, kept for start (startContainer, poststart) and delete (poststop). */
+  /** config.json's poststart and poststop hooks, for start and delete (lib/container/hooks.ts recordedHooks). */
   hooks?: Hooks;
   /** The container's cgroup (absent: the host has no cgroups we manage). */
   cgroup?: CgroupState;
@@ -155,6 +155,9 @@ export class StateStore {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound();
       throw e;
     }
+    // the C reader's limit: what one front door cannot read, neither may the other
+    if (jsonDepth(text) > this.files.maxDepth)
+      throw new TsrunError('ESYSTEM', `${path.join(this.dir(id), this.files.state)}: nested too deeply`);
     return JSON.parse(text) as StoredState;
   }
 
@@ -176,7 +179,10 @@ export class StateStore {
   private writeAtomic(id: string, name: string, value: unknown): void {
     const file = path.join(this.dir(id), name);
     const tmp = `${file}.tmp`;
-    fs.writeFileSync(tmp, JSON.stringify(value), { mode: 0o600 });
+    const text = JSON.stringify(value);
+    // never a record native/host (state, start, delete) could not read back
+    if (jsonDepth(text) > this.files.maxDepth) throw new Error(`${name}: nested deeper than ${this.files.maxDepth}`);
+    fs.writeFileSync(tmp, text, { mode: 0o600 });
     fs.renameSync(tmp, file);
   }
 
@@ -202,6 +208,29 @@ export class Lock {
       this.fd = -1;
     }
   }
+}
+
+/**
+ * How deep values nest in JSON text, as native/host/json.c counts them: an
+ * array or object is one level and the values inside it one more (strings
+ * skipped). An empty innermost container counts one more than the C reader
+ * would: this errs on the side of what it can read.
+ */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let max = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 0x5c)
+        i++; // backslash: skip the escaped character
+      else if (c === 0x22) inString = false;
+    } else if (c === 0x22) inString = true;
+    else if (c === 0x7b || c === 0x5b) max = Math.max(max, ++depth);
+    else if (c === 0x7d || c === 0x5d) depth--;
+  }
+  return max + 1;
 }
 
 export function notFound(): TsrunError {

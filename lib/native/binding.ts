@@ -14,7 +14,7 @@ import type { NativeConstants } from './constants.js';
  * (TSRUN_PLAN_VERSION): an addon built from other headers is refused when
  * it loads, not found out by a garbled plan.
  */
-export const PLAN_VERSION = 3;
+export const PLAN_VERSION = 4;
 
 export interface SyncMessage {
   /** 0 = EOF: the init died without a word. */
@@ -68,7 +68,8 @@ export interface NativeBinding extends SeccompNative {
   monotonicMs(): number;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
-  syncSend(fd: number, type: number): void;
+  /** One message; GO after PID carries the process's pid as we see it. */
+  syncSend(fd: number, type: number, pid?: number): void;
   waitPid(pid: number): Promise<WaitStatus>;
   reap(pid: number): WaitStatus | null;
   mkfifo(path: string, mode: number): void;
@@ -80,21 +81,12 @@ export interface NativeBinding extends SeccompNative {
   /** The window size of terminal `fd`, or null when it is none. */
   terminalSize(fd: number): { rows: number; cols: number } | null;
   /**
-   * The hooks of `kind` in a config's hooks object (JSON), each with `input`
-   * on stdin; nsPid > 0 joins that process's namespaces, then cwd, then the
-   * seccomp filter. Returns the warnings of warnOnly; a failure otherwise
-   * throws (hostCode ECHILD, the hook named).
+   * Runs the runtime's hooks of `kind` (prestart, createRuntime, poststart,
+   * poststop) from a `{kind: [...]}` JSON, in our namespaces, with `input`
+   * on stdin. Returns the warnings of warnOnly; a failure otherwise throws
+   * (hostCode ECHILD, the hook named).
    */
-  runHooks(
-    hooksJson: string,
-    kind: string,
-    input: string,
-    nsPid: number,
-    cwd: string | null,
-    seccompBpf: Uint8Array | null,
-    seccompFlags: number,
-    warnOnly: boolean,
-  ): string[];
+  runHooks(hooksJson: string, kind: string, input: string, warnOnly: boolean): string[];
   /** A host command, on this thread; failures throw with `hostCode` (see hostError). */
   host(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): HostResult;
   /** The same, on the libuv threadpool. */
@@ -118,7 +110,8 @@ export interface NativeBinding extends SeccompNative {
   /** The keys of state.json (TSRUN_STATE_KEYS in native/host/host.h). */
   readonly stateKeys: readonly string[];
   /** The files of a container's state dir (TSRUN_*_FILE in native/host/host.h). */
-  readonly stateFiles: { readonly state: string; readonly intent: string; readonly fifo: string };
+  /** The state dir's files, and the deepest JSON nesting their C reader takes (TSRUN_JSON_MAX_DEPTH). */
+  readonly stateFiles: { readonly state: string; readonly intent: string; readonly fifo: string; readonly maxDepth: number };
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
   /** CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */

@@ -31,6 +31,7 @@ const EXPECTED = {
   targetKinds: ['DIR', 'FILE'],
   deviceTypes: ['CHAR', 'BLOCK', 'FIFO'],
   syncTypes: ['GO', 'READY', 'ERROR', 'PTY', 'HOOKS', 'SECCOMP', 'IDMAP', 'PID'],
+  hookKinds: ['CREATE_CONTAINER', 'START_CONTAINER'],
 } as const;
 
 type Group = keyof typeof EXPECTED;
@@ -48,6 +49,7 @@ export interface NativeConstants {
   targetKinds: Names<'targetKinds'>;
   deviceTypes: Names<'deviceTypes'>;
   syncTypes: Names<'syncTypes'>;
+  hookKinds: Names<'hookKinds'>;
   stepNames: readonly string[];
   layout: PlanLayout;
 }
@@ -105,6 +107,8 @@ export interface PlanLayout {
     | 'idmap_mounts'
     | 'cpu_affinity_initial'
     | 'cpu_affinity_final'
+    | 'hooks'
+    | 'hook_state'
   >;
   mount: Record_<'source' | 'destination' | 'fstype' | 'data' | 'flags' | 'propagation' | 'kind' | 'target_kind'>;
   rlimit: Record_<'resource' | 'soft' | 'hard'>;
@@ -115,6 +119,7 @@ export interface PlanLayout {
   mount_attr: Record_<'mount' | 'attr_set' | 'attr_clr'>;
   ns_join: Record_<'fd' | 'nstype'>;
   idmap_mount: Record_<'mount_index' | 'fd'>;
+  hook: Record_<'path' | 'args' | 'env' | 'kind' | 'timeout_ms'>;
   str_size: number;
   sock_filter_size: number;
 }
@@ -140,6 +145,7 @@ export const CapSet = C.capSets;
 export const MountKind = C.mountKinds;
 export const TargetKind = C.targetKinds;
 export const DeviceType = C.deviceTypes;
+export const HookKind = C.hookKinds;
 /** The sync message types, plus EOF (0: the child closed the socket without a word). */
 export const SyncType = { EOF: 0, ...C.syncTypes } as const;
 /** Init step names by step number (enum tsrun_step). */

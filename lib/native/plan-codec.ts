@@ -200,6 +200,18 @@ export function encodePlan(p: InitPlan): Buffer {
   u64Vec(H.cpu_affinity_initial, p.cpuAffinity.initial);
   u64Vec(H.cpu_affinity_final, p.cpuAffinity.final);
 
+  const HK = LAYOUT.hook;
+  const hooks = w.vec(H.hooks, p.hooks.length, HK.bytes);
+  p.hooks.forEach((h, i) => {
+    const at = hooks + HK.bytes * i;
+    w.putStr(at + HK.path, h.path);
+    strVec(at + HK.args, h.args);
+    strVec(at + HK.env, h.env);
+    u32(h.kind, at + HK.kind);
+    u32(h.timeoutMs, at + HK.timeout_ms);
+  });
+  w.putStr(H.hook_state, p.hookState);
+
   const total = Math.ceil(w.len / 8) * 8;
   w.alloc(total - w.len, 1);
   u32(total, H.size);

@@ -5,9 +5,9 @@
  * `PlanOptions`, so the plan is complete when this returns.
  */
 import type { Process, Spec } from '../config/types.js';
-import { hasCreateHooks } from '../container/hooks.js';
 import { planMountAttrs, planProcAttrs, rootPropagationPlan } from './attrs.js';
 import { planDevices, planSymlinks } from './devices.js';
+import { planInitHooks } from './hooks.js';
 import { planMounts, type MountHost, type V1Hierarchy } from './mounts.js';
 import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
@@ -66,7 +66,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   if (opts.noPivot) flags |= PlanFlag.NO_PIVOT;
   if (spec.root?.readonly) flags |= PlanFlag.ROOT_READONLY;
   if (!opts.noNewKeyring) flags |= PlanFlag.NEW_KEYRING;
-  if (hasCreateHooks(spec.hooks)) flags |= PlanFlag.HOOK_SYNC;
+  // the init stops for the runtime's create hooks; createContainer it runs itself
+  if (spec.hooks?.prestart?.length || spec.hooks?.createRuntime?.length) flags |= PlanFlag.HOOK_SYNC;
   if (!hasMountNamespace(spec)) flags |= PlanFlag.HOST_MOUNTS;
   const writer = opts.idMapWriter ?? PRIVILEGED_WRITER;
   if (ns.idMaps && writer.denySetgroups) flags |= PlanFlag.NO_SETGROUPS;
@@ -80,6 +81,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
     if (fd !== undefined) idmapMounts.push({ mountIndex, fd });
   });
   if (idmapMounts.length !== trees.size) throw new Error('buildPlan: an idmapped tree matches no planned mount');
+  const env = [...planEnv(proc, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'), ...(opts.extraEnv ?? [])];
+  const { hooks, hookState } = planInitHooks(spec, opts.id, opts.bundle, env);
   return {
     init: {
       flags,
@@ -100,7 +103,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       stateDir: opts.stateDir,
       keyring: opts.noNewKeyring ? null : sessionKeyring(opts.id),
       args: [...proc.args!],
-      env: [...planEnv(proc, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'), ...(opts.extraEnv ?? [])],
+      env,
       additionalGids: [...(proc.user.additionalGids ?? [])],
       mounts,
       rlimits: planRlimits(proc),
@@ -115,6 +118,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       timeOffsets: ns.timeOffsets,
       idmapMounts,
       cpuAffinity: { initial: [], final: [] }, // execCPUAffinity applies to exec only (config.md)
+      hooks,
+      hookState,
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,

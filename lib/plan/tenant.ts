@@ -86,6 +86,8 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
         initial: affinity?.initial ? listMask(affinity.initial) : [],
         final: affinity?.final ? listMask(affinity.final) : [],
       },
+      hooks: [],
+      hookState: null,
     },
     // runtime.md: no network devices or id maps for a process that joins
     host: { oomScoreAdj: proc.oomScoreAdj ?? null, netDevices: [], idMaps: null },

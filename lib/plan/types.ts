@@ -10,7 +10,7 @@ import type { PlanSeccomp } from './seccomp.js';
 
 import type { PlanMountAttr, ProcAttrsPlan } from './attrs.js';
 
-export { CapSet, DeviceType, MountKind, NsFlag, PlanFlag, ProcFlag, TargetKind } from '../native/constants.js';
+export { CapSet, DeviceType, HookKind, MountKind, NsFlag, PlanFlag, ProcFlag, TargetKind } from '../native/constants.js';
 
 export interface PlanMount {
   source: string | null;
@@ -53,6 +53,17 @@ export interface PlanNsJoin {
 export interface PlanSymlink {
   target: string;
   linkpath: string;
+}
+
+/** A hook the init runs itself (HookKind: createContainer, startContainer). */
+export interface PlanHook {
+  kind: number;
+  path: string;
+  /** argv; empty: [path]. */
+  args: string[];
+  env: string[];
+  /** 0: none. */
+  timeoutMs: number;
 }
 
 /** What the child does: the init (create) or a tenant (exec, PlanFlag.TENANT). */
@@ -98,6 +109,10 @@ export interface InitPlan {
   idmapMounts: { mountIndex: number; fd: number }[];
   /** process.execCPUAffinity (tenants): CPU masks as 64-bit words, [] = leave alone. */
   cpuAffinity: { initial: bigint[]; final: bigint[] };
+  /** createContainer and startContainer hooks (lib/plan/hooks.ts); a tenant has none. */
+  hooks: PlanHook[];
+  /** The hooks' state JSON up to `"pid":`; null without hooks. */
+  hookState: string | null;
 }
 
 /** What the runtime does on the host between clone and GO. */

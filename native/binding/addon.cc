@@ -24,10 +24,14 @@
 #include <time.h>
 #include <unistd.h>
 
-#include <linux/sched.h>
+#include <dlfcn.h>
+
+#include <string>
+#include <vector>
 
 extern "C" {
 #include "../init/init.h"
+#include "host.h"
 }
 
 #include "binding.h"
@@ -61,52 +65,28 @@ Napi::Value ThrowMessage(Napi::Env env, const std::string &msg) {
   return env.Undefined();
 }
 
-long DoClone(uint64_t flags) {
-  struct clone_args args;
-  memset(&args, 0, sizeof args);
-  args.flags = flags;
-  args.exit_signal = SIGCHLD;
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0 && errno == ENOSYS) pid = syscall(SYS_clone, (unsigned long)(flags | SIGCHLD), 0, 0, 0, 0);
-  return pid;
-}
-
-// clone3(CLONE_INTO_CGROUP): the process is born in the container's
-// (v2) cgroup, never charged to ours. Any failure falls back to a plain clone;
-// the runtime then writes cgroup.procs before GO (a no-op after success).
-long DoCloneIntoCgroup(uint64_t flags, int cgroup_fd) {
-  struct clone_args args;
-  memset(&args, 0, sizeof args);
-  args.flags = flags | CLONE_INTO_CGROUP;
-  args.exit_signal = SIGCHLD;
-  args.cgroup = (uint64_t)cgroup_fd;
-  long pid = syscall(SYS_clone3, &args, sizeof args);
-  if (pid < 0) pid = DoClone(flags);
-  return pid;
-}
-
-// In the child, before the init's first step: fds 0-2 from `stdio` (-1
-// keeps ours). Copies above 2 first, so that swapped fds (1 <-> 2) come out
-// right; raw syscalls only, as everything after clone.
-void SetStdio(const int stdio[3]) {
-  int tmp[3];
-  for (int i = 0; i < 3; i++) tmp[i] = stdio[i] >= 0 ? (int)syscall(SYS_fcntl, stdio[i], F_DUPFD_CLOEXEC, 3) : -1;
-  for (int i = 0; i < 3; i++) {
-    if (tmp[i] < 0) continue;
-    syscall(SYS_dup3, tmp[i], i, 0);
-    syscall(SYS_close, tmp[i]);
+// The init executable: tsrun-init beside this addon (CMakeLists.txt puts it
+// there, and so does a release).
+const std::string &InitPath() {
+  static std::string path;
+  if (path.empty()) {
+    Dl_info info;
+    std::string self = dladdr(reinterpret_cast<void *>(&InitPath), &info) && info.dli_fname ? info.dli_fname : "";
+    size_t slash = self.rfind('/');
+    path = (slash == std::string::npos ? std::string(".") : self.substr(0, slash)) + "/tsrun-init";
   }
+  return path;
 }
 
 // spawn(plan: Uint8Array, cgroupFd?: number, stdio?: [in, out, err]) -> { pid, syncFd }
-// Clones the container's init with the plan's namespaces. The child starts
-// walking the plan and waits for syncSend(fd, GO).
+// Starts a container process: clone, then execve of tsrun-init with the
+// plan (native/host/spawn.c). It walks the plan and waits for syncSend(fd, GO).
 Napi::Value Spawn(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   if (!info[0].IsTypedArray()) return ThrowMessage(env, "spawn: plan must be a Uint8Array");
   Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
-  // An aligned private copy: the decoder needs 8-byte alignment, and the
-  // child reads it after clone from its own copy of our memory.
+  // Checked here too, with the init's own loader (an aligned copy), so a bad
+  // plan fails before any process exists; it also names the plan's fds.
   void *copy = nullptr;
   if (posix_memalign(&copy, 8, buf.ByteLength() ? buf.ByteLength() : 8) != 0) return ThrowErrno(env, ENOMEM, "malloc");
   memcpy(copy, buf.Data(), buf.ByteLength());
@@ -116,46 +96,53 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
     free(copy);
     return ThrowMessage(env, err);
   }
-  int sv[2];
-  if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
-    tsrun_plan_free(&plan);
-    free(copy);
-    return ThrowErrno(env, errno, "socketpair");
-  }
-  // Block every signal around clone: the child must not run a Node signal
-  // handler before it has reset them (init.c, step "signals").
-  sigset_t all, old;
-  sigfillset(&all);
-  pthread_sigmask(SIG_SETMASK, &all, &old);
-  int cgroup_fd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
-  // stdio: the child's fds 0, 1, 2 (-1: ours, inherited)
-  int stdio[3] = {-1, -1, -1};
+  std::vector<int> keep;
+  if (plan.h->console_socket_fd >= 0) keep.push_back(plan.h->console_socket_fd);
+  const struct tsrun_ns_join *joins =
+      static_cast<const struct tsrun_ns_join *>(tsrun_plan_vec(&plan, plan.h->ns_joins));
+  for (uint32_t i = 0; i < plan.h->ns_joins.count; i++) keep.push_back(joins[i].fd);
+  const struct tsrun_idmap_mount *idm =
+      static_cast<const struct tsrun_idmap_mount *>(tsrun_plan_vec(&plan, plan.h->idmap_mounts));
+  for (uint32_t i = 0; i < plan.h->idmap_mounts.count; i++) keep.push_back(idm[i].fd);
+
+  struct tsrun_spawn_req req;
+  memset(&req, 0, sizeof req);
+  req.init_path = InitPath().c_str();
+  req.plan = copy;
+  req.plan_len = buf.ByteLength();
+  // (CLONE_NEWCGROUP is never among the clone flags: the init unshares it
+  // once it is in its cgroup, step "cgroupns", so that cgroup is its root.)
+  req.clone_flags = plan.h->clone_flags;
+  req.cgroup_fd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  req.stdio[0] = req.stdio[1] = req.stdio[2] = -1;
   if (info.Length() > 2 && info[2].IsArray()) {
     Napi::Array a = info[2].As<Napi::Array>();
     for (uint32_t i = 0; i < 3 && i < a.Length(); i++)
-      if (a.Get(i).IsNumber()) stdio[i] = a.Get(i).As<Napi::Number>().Int32Value();
+      if (a.Get(i).IsNumber()) req.stdio[i] = a.Get(i).As<Napi::Number>().Int32Value();
   }
-  // (CLONE_NEWCGROUP is never among the clone flags: the init unshares it
-  // once it is in its cgroup, step "cgroupns", so that cgroup is its root.)
-  uint64_t flags = plan.h->clone_flags;
-  long pid = cgroup_fd >= 0 ? DoCloneIntoCgroup(flags, cgroup_fd) : DoClone(flags);
-  if (pid == 0) {
-    close(sv[0]);
-    SetStdio(stdio);
-    tsrun_init_main(&plan, sv[1]); // never returns
-  }
-  int clone_errno = errno;
-  pthread_sigmask(SIG_SETMASK, &old, nullptr);
-  close(sv[1]);
+  req.preserve_fds = plan.h->preserve_fds;
+  req.keep = keep.data();
+  req.nkeep = keep.size();
+#ifdef TSRUN_SANITIZE
+  // the sanitized init reports where the rest of the sanitized runtime does
+  std::vector<std::string> vars;
+  std::vector<const char *> envp;
+  for (const char *name : {"ASAN_OPTIONS", "UBSAN_OPTIONS"})
+    if (const char *v = getenv(name)) vars.push_back(std::string(name) + "=" + v);
+  for (const std::string &v : vars) envp.push_back(v.c_str());
+  req.env = envp.data();
+  req.nenv = envp.size();
+#endif
+  pid_t pid = -1;
+  int sync_fd = -1;
+  struct tsrun_err e;
+  int rc = tsrun_spawn(&req, &pid, &sync_fd, &e);
   tsrun_plan_free(&plan);
   free(copy);
-  if (pid < 0) {
-    close(sv[0]);
-    return ThrowErrno(env, clone_errno, "clone3");
-  }
+  if (rc < 0) return ThrowMessage(env, std::string("spawn: ") + e.message);
   Napi::Object out = Napi::Object::New(env);
   out.Set("pid", Napi::Number::New(env, (double)pid));
-  out.Set("syncFd", Napi::Number::New(env, sv[0]));
+  out.Set("syncFd", Napi::Number::New(env, sync_fd));
   return out;
 }
 
@@ -269,12 +256,16 @@ Napi::Value NsType(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, rc);
 }
 
-// syncSend(fd, type)
+// syncSend(fd, type, pid?): GO after PID carries the process's pid as we
+// see it (the init's hooks read it in their state).
 Napi::Value SyncSend(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
+  struct tsrun_sync_msg msg;
+  memset(&msg, 0, sizeof msg);
   int fd = info[0].As<Napi::Number>().Int32Value();
-  uint32_t type = info[1].As<Napi::Number>().Uint32Value();
-  if (tsrun_sync_send(fd, type, 0, 0, nullptr, -1) < 0) return ThrowErrno(env, errno, "sendmsg");
+  msg.type = info[1].As<Napi::Number>().Uint32Value();
+  if (info.Length() > 2 && info[2].IsNumber()) msg.pid = info[2].As<Napi::Number>().Int32Value();
+  if (tsrun_send_with_fd(fd, &msg, sizeof msg, -1) != (ssize_t)sizeof msg) return ThrowErrno(env, errno, "sendmsg");
   return env.Undefined();
 }
 

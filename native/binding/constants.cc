@@ -31,7 +31,7 @@ namespace {
   X(devices) X(symlinks) X(seccomp_bpf) X(seccomp_flags) X(proc_flags) X(personality) X(ioprio)             \
   X(mempolicy_mode) X(root_propagation) X(sched) X(mempolicy_nodes) X(sysctls) X(mount_attrs)               \
   X(unshare_flags) X(ns_flags) X(ns_joins) X(monotonic_secs) X(boottime_secs) X(monotonic_nsecs)            \
-  X(boottime_nsecs) X(idmap_mounts) X(cpu_affinity_initial) X(cpu_affinity_final)
+  X(boottime_nsecs) X(idmap_mounts) X(cpu_affinity_initial) X(cpu_affinity_final) X(hooks) X(hook_state)
 // clang-format on
 
 #define RECORD(obj, type, FIELDS)                 \
@@ -59,6 +59,7 @@ namespace {
 #define MOUNT_ATTR_FIELDS(r, t) OFF(r, t, mount) OFF(r, t, attr_set) OFF(r, t, attr_clr)
 #define NS_JOIN_FIELDS(r, t) OFF(r, t, fd) OFF(r, t, nstype)
 #define IDMAP_MOUNT_FIELDS(r, t) OFF(r, t, mount_index) OFF(r, t, fd)
+#define HOOK_FIELDS(r, t) OFF(r, t, path) OFF(r, t, args) OFF(r, t, env) OFF(r, t, kind) OFF(r, t, timeout_ms)
 
 } // namespace
 
@@ -94,6 +95,9 @@ Napi::Object Constants(Napi::Env env) {
   o = Napi::Object::New(env);
   TSRUN_SYNC_TYPES(VAL)
   c.Set("syncTypes", o);
+  o = Napi::Object::New(env);
+  TSRUN_HOOK_KINDS(VAL)
+  c.Set("hookKinds", o);
 #undef BIT
 #undef VAL
 
@@ -117,6 +121,7 @@ Napi::Object Constants(Napi::Env env) {
   RECORD(layout, tsrun_mount_attr, MOUNT_ATTR_FIELDS);
   RECORD(layout, tsrun_ns_join, NS_JOIN_FIELDS);
   RECORD(layout, tsrun_idmap_mount, IDMAP_MOUNT_FIELDS);
+  RECORD(layout, tsrun_hook, HOOK_FIELDS);
   layout.Set("str_size", N(sizeof(struct tsrun_str)));
   layout.Set("sock_filter_size", N(TSRUN_SOCK_FILTER_SIZE));
   c.Set("layout", layout);

@@ -258,27 +258,15 @@ Napi::Value CgroupOp(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
-// runHooks(hooksJson, kind, input, nsPid, cwd|null, bpf|null, seccompFlags, warnOnly) → warnings[].
+// runHooks(hooksJson, kind, input, warnOnly) → warnings[]: the runtime's
+// hooks (prestart, createRuntime, poststart, poststop), in our namespaces.
 // A failure (not warnOnly) throws with hostCode ECHILD and the hook named.
 Napi::Value RunHooks(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string hooks_json = info[0].As<Napi::String>();
   std::string kind = info[1].As<Napi::String>();
   std::string input = info[2].As<Napi::String>();
-  struct tsrun_hook_opts o = {};
-  o.ns_pid = info[3].As<Napi::Number>().Int32Value();
-  std::string cwd;
-  if (info[4].IsString()) {
-    cwd = info[4].As<Napi::String>().Utf8Value();
-    o.cwd = cwd.c_str();
-  }
-  if (info[5].IsTypedArray()) {
-    Napi::Uint8Array bpf = info[5].As<Napi::Uint8Array>();
-    o.seccomp_bpf = bpf.Data();
-    o.seccomp_len = bpf.ByteLength();
-  }
-  o.seccomp_flags = info[6].As<Napi::Number>().Uint32Value();
-  bool warn_only = info[7].As<Napi::Boolean>();
+  bool warn_only = info[3].As<Napi::Boolean>();
 
   const char *perr = nullptr;
   struct tsrun_json *hooks = tsrun_json_parse(hooks_json.data(), hooks_json.size(), &perr);
@@ -289,7 +277,7 @@ Napi::Value RunHooks(const Napi::CallbackInfo &info) {
   std::vector<std::string> warnings;
   struct tsrun_host h = {"", CollectWarning, &warnings, nullptr};
   struct tsrun_err e = {"", ""};
-  int rc = tsrun_run_hook_list(&h, hooks, kind.c_str(), input.c_str(), &o, warn_only, &e);
+  int rc = tsrun_run_hook_list(&h, hooks, kind.c_str(), input.c_str(), warn_only, &e);
   tsrun_json_free(hooks);
   if (rc < 0) {
     HostError(env, e, warnings).ThrowAsJavaScriptException();
@@ -356,6 +344,7 @@ Napi::Value StateFiles(Napi::Env env) {
   o.Set("state", Napi::String::New(env, TSRUN_STATE_FILE));
   o.Set("intent", Napi::String::New(env, TSRUN_INTENT_FILE));
   o.Set("fifo", Napi::String::New(env, TSRUN_FIFO_FILE));
+  o.Set("maxDepth", Napi::Number::New(env, TSRUN_JSON_MAX_DEPTH));
   return o;
 }
 

@@ -40,16 +40,23 @@ int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
   int got_byte = 0;
+  char said[sizeof e->message];
+  size_t nsaid = 0;
   for (;;) {
-    char c;
-    ssize_t n = read(fd, &c, 1);
-    if (n == 1) {
+    char buf[512];
+    ssize_t n = read(fd, buf, got_byte ? sizeof buf : 1);
+    if (n > 0 && !got_byte) {
       got_byte = 1;
       continue;
     }
+    if (n > 0) {
+      for (ssize_t i = 0; i < n && nsaid + 1 < sizeof said; i++) said[nsaid++] = buf[i];
+      continue;
+    }
     /* The writer's fd is close-on-exec: EOF after the byte means execve
-     * happened (a fast program may even have exited by now). Either way the
-     * program was released. */
+     * happened (a fast program may even have exited by now), or the init
+     * died; either way the program was released, unless the init wrote why
+     * it could not go on (its startContainer hooks run in between). */
     if (n == 0 && got_byte) break;
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
       int saved = errno;
@@ -60,14 +67,20 @@ int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun
       close(fd);
       return 0; /* died before start */
     }
-    if (timeout_ms >= 0 && elapsed_ms(&start) > timeout_ms) {
+    /* The byte comes at once from a waiting init; what follows may take as
+     * long as the startContainer hooks do (each has its own timeout). */
+    if (!got_byte && timeout_ms >= 0 && elapsed_ms(&start) > timeout_ms) {
       close(fd);
       return tsrun_err_set(e, "ESYSTEM", "read exec fifo: ETIMEDOUT");
     }
     struct pollfd p = {fd, POLLIN, 0};
-    poll(&p, 1, 10);
+    poll(&p, 1, got_byte ? -1 : 10);
   }
   close(fd);
+  if (nsaid) {
+    said[nsaid] = 0;
+    return tsrun_err_set(e, "ECHILD", "%s", said);
+  }
   return 1;
 }
 
@@ -427,34 +440,13 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
       remove_dir(s.dir);
       tsrun_mark(h, "remove");
       struct tsrun_err ignored;
-      tsrun_run_hooks(h, &s, "poststop", "stopped", NULL, 1, &ignored);
+      tsrun_run_hooks(h, &s, "poststop", "stopped", 1, &ignored);
       if (s.hooks) tsrun_mark(h, "poststop");
     }
   }
   tsrun_state_free(&s);
   close(lock);
   return rc;
-}
-
-/* The container's seccomp filter as create compiled it, for startContainer hooks. */
-static void *load_bpf(const struct tsrun_state *s, size_t *len) {
-  *len = 0;
-  if (!s->seccomp) return NULL;
-  char path[4300];
-  snprintf(path, sizeof path, "%s/seccomp.bpf", s->dir);
-  int fd = open(path, O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return NULL;
-  struct stat st;
-  void *buf = NULL;
-  if (fstat(fd, &st) == 0 && st.st_size > 0 && (buf = malloc((size_t)st.st_size)) &&
-      read(fd, buf, (size_t)st.st_size) == st.st_size)
-    *len = (size_t)st.st_size;
-  close(fd);
-  if (!*len) {
-    free(buf);
-    buf = NULL;
-  }
-  return buf;
 }
 
 int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_err *e) {
@@ -474,20 +466,13 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     default: rc = tsrun_err_set(e, "ESTATE", "cannot start a container in the paused state (%s)", id);
   }
   if (rc == 0) {
-    struct tsrun_hook_opts o = {.ns_pid = s.pid};
-    void *bpf = load_bpf(&s, &o.seccomp_len);
-    o.seccomp_bpf = bpf;
-    o.seccomp_flags = (unsigned)tsrun_json_int(s.seccomp, "flags", 0, UINT32_MAX, 0);
-    rc = tsrun_run_hooks(h, &s, "startContainer", "created", &o, 0, e);
-    free(bpf);
-    if (s.hooks) tsrun_mark(h, "hooks");
-    if (rc < 0) kill(s.pid, SIGKILL); /* the program must not run; the container is stopped */
-  }
-  if (rc == 0) {
+    /* The init runs the startContainer hooks between its byte and its
+     * execve: their failure comes back through the fifo, and the init has
+     * exited (the container is stopped: delete runs poststop). */
     char fifo[4300];
     snprintf(fifo, sizeof fifo, "%s/" TSRUN_FIFO_FILE, s.dir);
     int out = tsrun_release_fifo(fifo, s.pid, 10000, e);
-    if (out >= 0) unlink(fifo);
+    if (out != 0) unlink(fifo);
     if (out < 0)
       rc = -1;
     else if (out == 0)
@@ -496,7 +481,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
   }
   if (rc == 0) {
     struct tsrun_err ignored;
-    tsrun_run_hooks(h, &s, "poststart", "running", NULL, 1, &ignored);
+    tsrun_run_hooks(h, &s, "poststart", "running", 1, &ignored);
     if (s.hooks) tsrun_mark(h, "poststart");
   }
   tsrun_state_free(&s);

@@ -1,15 +1,14 @@
-/* hooks.c — running OCI hooks: one program, optionally inside the
- * namespaces of a container process, with the state JSON on stdin (a memfd)
- * and its output captured (another), killed with its process group at its
- * timeout. The forked child does nothing but setns/chdir/dup2/seccomp/execve:
- * it may be a copy of a multi-threaded Node. */
+/* hooks.c — running the runtime's OCI hooks (prestart, createRuntime,
+ * poststart, poststop): one program in the runtime's namespaces, with the
+ * state JSON on stdin (a memfd) and its output captured (another), killed
+ * with its process group at its timeout. The forked child does nothing but
+ * dup2/execve: it may be a copy of a multi-threaded Node. The hooks that run
+ * in the container (createContainer, startContainer) the init runs itself
+ * (native/init/hooks.c), confined as the container is. */
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
-#include <linux/filter.h>
-#include <linux/seccomp.h>
 #include <pthread.h>
-#include <sched.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,19 +21,8 @@
 
 #include "host.h"
 
-/* The namespaces a hook joins, in this order: the user namespace first (it
- * is what lets the hook join the ones it owns, with the container's view of
- * ids), the mount namespace last (their /proc files were opened before the
- * fork, so only pid needs more: one more fork). */
-static const char *const namespaces[] = {"user", "cgroup", "ipc", "uts", "net", "pid", "mnt"};
-#define NS_COUNT (sizeof namespaces / sizeof namespaces[0])
-
 struct child {
-  int ns_fds[NS_COUNT];
-  int nns;
-  int join_pid, join_user;
   int stdin_fd, out_fd;
-  const struct tsrun_hook_opts *o;
 };
 
 static long raw_fork(void) {
@@ -44,53 +32,12 @@ static long raw_fork(void) {
 __attribute__((noreturn)) static void run_child(const struct child *c, const char *path, char *const argv[],
                                                 char *const envp[]) {
   setpgid(0, 0); /* the parent kills the whole group on timeout */
-  for (int i = 0; i < c->nns; i++)
-    if (setns(c->ns_fds[i], 0) < 0) _exit(126);
-  /* In the container's user namespace, run as its root (the init is that
-   * during setup), not as the unmapped host root. */
-  if (c->join_user && (syscall(SYS_setresgid, 0, 0, 0) < 0 || syscall(SYS_setresuid, 0, 0, 0) < 0)) _exit(126);
-  if (c->join_pid) {
-    /* setns(pid) affects children only: fork once more so the hook itself
-     * lives in the container's pid namespace. */
-    long pid = raw_fork();
-    if (pid < 0) _exit(126);
-    if (pid > 0) {
-      int status = 0;
-      while (waitpid((pid_t)pid, &status, 0) < 0 && errno == EINTR) {
-      }
-      if (WIFSIGNALED(status)) {
-        /* die of the same signal, so the runtime reports the hook's death
-         * ("killed by signal 31"), not an exit status it never had */
-        signal(WTERMSIG(status), SIG_DFL);
-        sigset_t one;
-        sigemptyset(&one);
-        sigaddset(&one, WTERMSIG(status));
-        sigprocmask(SIG_UNBLOCK, &one, NULL);
-        raise(WTERMSIG(status));
-        _exit(128 + WTERMSIG(status));
-      }
-      _exit(WEXITSTATUS(status));
-    }
-  }
-  /* Where runc's own hook processes stand: createContainer runs from the
-   * container's rootfs (still a path in its mount namespace, before
-   * pivot_root), so a relative path names the container's files. */
-  if (c->o && c->o->cwd && chdir(c->o->cwd) < 0) _exit(126);
   dup2(c->stdin_fd, 0);
   dup2(c->out_fd, 1);
   dup2(c->out_fd, 2);
   sigset_t none;
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
-  /* startContainer runs under the container's seccomp filter, as runc runs
-   * it from its init after the filter is loaded; we are root with every
-   * capability here, so no_new_privs is not needed to load it. A listener
-   * needs someone to hand it to: a hook gets no notify fd. */
-  if (c->o && c->o->seccomp_len) {
-    struct sock_fprog prog = {(unsigned short)(c->o->seccomp_len / sizeof(struct sock_filter)),
-                              (struct sock_filter *)c->o->seccomp_bpf};
-    if (syscall(SYS_seccomp, SECCOMP_SET_MODE_FILTER, c->o->seccomp_flags & ~(1u << 3), &prog) < 0) _exit(126);
-  }
   execve(path, argv, envp);
   _exit(127);
 }
@@ -119,44 +66,14 @@ static long elapsed_ms(const struct timespec *start) {
 }
 
 static void close_child(struct child *c) {
-  for (int i = 0; i < c->nns; i++) close(c->ns_fds[i]);
   if (c->stdin_fd >= 0) close(c->stdin_fd);
   if (c->out_fd >= 0) close(c->out_fd);
 }
 
 int tsrun_run_hook(const char *path, char *const argv[], char *const envp[], const char *input, int timeout_ms,
-                   const struct tsrun_hook_opts *o, struct tsrun_hook_result *r) {
+                   struct tsrun_hook_result *r) {
   memset(r, 0, sizeof *r);
-  struct child c = {.stdin_fd = -1, .out_fd = -1, .o = o};
-  if (o && o->seccomp_len && (o->seccomp_len % sizeof(struct sock_filter) || o->seccomp_len / 8 > 0xffff)) {
-    errno = EINVAL;
-    return -1;
-  }
-  if (o && o->ns_pid > 0) {
-    for (size_t i = 0; i < NS_COUNT; i++) {
-      char mine[128] = {0}, theirs[128] = {0}, self_link[64], their_link[64];
-      snprintf(self_link, sizeof self_link, "/proc/self/ns/%s", namespaces[i]);
-      snprintf(their_link, sizeof their_link, "/proc/%d/ns/%s", (int)o->ns_pid, namespaces[i]);
-      if (readlink(self_link, mine, sizeof mine - 1) < 0) continue; /* the kernel lacks it */
-      if (readlink(their_link, theirs, sizeof theirs - 1) < 0) {
-        int saved = errno;
-        close_child(&c);
-        errno = saved;
-        return -1;
-      }
-      if (!strcmp(mine, theirs)) continue;
-      int fd = open(their_link, O_RDONLY | O_CLOEXEC);
-      if (fd < 0) {
-        int saved = errno;
-        close_child(&c);
-        errno = saved;
-        return -1;
-      }
-      c.ns_fds[c.nns++] = fd;
-      if (!strcmp(namespaces[i], "pid")) c.join_pid = 1;
-      if (!strcmp(namespaces[i], "user")) c.join_user = 1;
-    }
-  }
+  struct child c = {.stdin_fd = -1, .out_fd = -1};
   c.stdin_fd = memfd_with(input);
   c.out_fd = (int)syscall(SYS_memfd_create, "tsrun-hook-out", MFD_CLOEXEC);
   if (c.stdin_fd < 0 || c.out_fd < 0) {
@@ -265,7 +182,7 @@ static int hook_state(const struct tsrun_state *s, const char *status, struct ts
 }
 
 int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hooks, const char *kind, const char *input,
-                        const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e) {
+                        int warn_only, struct tsrun_err *e) {
   const struct tsrun_json *list = tsrun_json_get(hooks, kind);
   if (!list || list->type != TSRUN_JSON_ARRAY || list->count == 0) return 0;
   int rc = 0;
@@ -280,7 +197,7 @@ int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hoo
     struct tsrun_hook_result r;
     if (!argv || !envp) {
       snprintf(problem, sizeof problem, "out of memory");
-    } else if (tsrun_run_hook(path, argv, envp, input, hook_timeout_ms(timeout), o, &r) < 0) {
+    } else if (tsrun_run_hook(path, argv, envp, input, hook_timeout_ms(timeout), &r) < 0) {
       snprintf(problem, sizeof problem, "%s", strerror(errno));
     } else {
       const char *out = trimmed(r.output);
@@ -307,12 +224,12 @@ int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hoo
 }
 
 int tsrun_run_hooks(const struct tsrun_host *h, const struct tsrun_state *s, const char *kind, const char *status,
-                    const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e) {
+                    int warn_only, struct tsrun_err *e) {
   const struct tsrun_json *list = tsrun_json_get(s->hooks, kind);
   if (!list || list->type != TSRUN_JSON_ARRAY || list->count == 0) return 0;
   struct tsrun_buf input = {0};
   if (hook_state(s, status, &input) < 0) return tsrun_err_set(e, "ESYSTEM", "out of memory");
-  int rc = tsrun_run_hook_list(h, s->hooks, kind, input.data, o, warn_only, e);
+  int rc = tsrun_run_hook_list(h, s->hooks, kind, input.data, warn_only, e);
   tsrun_buf_free(&input);
   return rc;
 }

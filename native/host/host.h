@@ -42,7 +42,7 @@
   X(owner)        /* user name of the creator */                           \
   X(annotations)  /* the config's */                                       \
   X(pidNamespace) /* the init has its own pid namespace */                 \
-  X(hooks)        /* the config's (startContainer, poststart, poststop) */ \
+  X(hooks)        /* the config's poststart and poststop hooks */          \
   X(cgroup)       /* {version, paths: {controller: dir}} */                \
   X(hostMounts)   /* no mount namespace: mounts to undo at delete */       \
   X(noNewKeyring) /* create --no-new-keyring */                            \
@@ -137,30 +137,50 @@ struct tsrun_hook_result {
   char *output; /* stdout and stderr, interleaved, at most 64 KiB (malloc'd) */
 };
 
-struct tsrun_hook_opts {
-  pid_t ns_pid;            /* > 0: join every namespace of this process that differs from ours */
-  const char *cwd;         /* entered after the joins */
-  const void *seccomp_bpf; /* loaded just before execve (struct sock_filter[]) */
-  size_t seccomp_len;      /* bytes */
-  unsigned seccomp_flags;
-};
-
 /* Runs one hook program with `input` on stdin. -1 (errno) when it could not be started at all. */
 int tsrun_run_hook(const char *path, char *const argv[], char *const envp[], const char *input, int timeout_ms,
-                   const struct tsrun_hook_opts *o, struct tsrun_hook_result *r);
+                   struct tsrun_hook_result *r);
 /* The hooks of `kind` in a config's hooks object, each with `input` (the
  * state JSON) on stdin: a failure is an ECHILD error naming the hook, or
  * only a warning with warn_only. */
 int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hooks, const char *kind, const char *input,
-                        const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e);
+                        int warn_only, struct tsrun_err *e);
 /* The runtime-spec hooks of `kind` in the state record, each with the state
  * JSON (`status`) on stdin; failures are errors, or only warnings with warn_only. */
 int tsrun_run_hooks(const struct tsrun_host *h, const struct tsrun_state *s, const char *kind, const char *status,
-                    const struct tsrun_hook_opts *o, int warn_only, struct tsrun_err *e);
+                    int warn_only, struct tsrun_err *e);
 
-/* Opens exec.fifo for reading, takes the init's byte and waits for EOF (its
- * execve closed the fifo): 1, or 0 when the init died before taking it. */
+/* Opens exec.fifo for reading, takes the init's byte (within timeout_ms) and
+ * waits for EOF (its execve closed the fifo): 1, or 0 when the init died
+ * before taking it. What the init writes after the byte is an error (a
+ * startContainer hook failed, or the execve): -1 with ECHILD and its words. */
 int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun_err *e);
+
+/* ---- starting a container process (spawn.c) ------------------------------ */
+
+/* The init executable at `path` as an fd to execveat: a detached read-only
+ * mount of it, or (where we may not mount) a sealed memfd copy; made once
+ * per process. *how names which. -1 and e on failure. */
+int tsrun_init_exe(const char *path, const char **how, struct tsrun_err *e);
+
+struct tsrun_spawn_req {
+  const char *init_path; /* the tsrun-init executable */
+  const void *plan;      /* the encoded plan (checked by the caller) */
+  size_t plan_len;
+  uint64_t clone_flags;  /* CLONE_NEW* to create the process with */
+  int cgroup_fd;         /* a cgroup v2 dir to be born in (CLONE_INTO_CGROUP), -1: none */
+  int stdio[3];          /* the process's fds 0-2; -1: ours */
+  unsigned preserve_fds; /* fds 3 .. 3+n-1 pass at their numbers too */
+  const int *keep;       /* the fds the plan names (namespaces, idmapped trees, console socket) */
+  size_t nkeep;
+  const char *const *env; /* the init's environment: empty but for a sanitized build's settings (at most 3) */
+  size_t nenv;
+};
+
+/* Clones a process that execs tsrun-init with the plan; its pid and our end
+ * of the sync socket (close-on-exec) come back. The child waits for the
+ * sync protocol of tsrun_sync.h. */
+int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid, int *sync_fd, struct tsrun_err *e);
 
 /* ---- the commands --------------------------------------------------------- */
 

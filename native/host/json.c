@@ -185,7 +185,7 @@ static struct tsrun_json *array(struct parser *ps) {
 }
 
 static struct tsrun_json *value(struct parser *ps) {
-  if (++ps->depth > 64) return (void)(ps->err = "nested too deeply"), NULL;
+  if (++ps->depth > TSRUN_JSON_MAX_DEPTH) return (void)(ps->err = "nested too deeply"), NULL;
   ws(ps);
   struct tsrun_json *v = NULL;
   if (ps->p >= ps->end) {

@@ -25,6 +25,11 @@ struct tsrun_json {
   char **keys;               /* OBJECT: the keys, in order */
 };
 
+/* The deepest nesting the reader takes (arrays and objects): the state
+ * records' one limit, which TypeScript's reader and writer of them use too
+ * (exported by the addon). */
+#define TSRUN_JSON_MAX_DEPTH 64
+
 /* Parses `len` bytes; NULL with *err set on malformed input. */
 struct tsrun_json *tsrun_json_parse(const char *text, size_t len, const char **err);
 void tsrun_json_free(struct tsrun_json *v);

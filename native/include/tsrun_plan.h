@@ -33,7 +33,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 3u
+#define TSRUN_PLAN_VERSION 4u
 
 struct tsrun_str {
   uint32_t off;
@@ -54,7 +54,7 @@ struct tsrun_vec {
   X(NEW_KEYRING, 4)    /* a fresh session keyring (not --no-new-keyring) */                  \
   X(SET_UMASK, 5)      /* process.user.umask is set */                                       \
   X(SET_CAPS, 6)       /* process.capabilities is set */                                     \
-  X(HOOK_SYNC, 7)      /* stop before pivot_root for the create hooks */                     \
+  X(HOOK_SYNC, 7)      /* stop before pivot_root for the runtime's create hooks */           \
   X(TENANT, 8)         /* exec: join a running container, set up no rootfs */                \
   X(HOST_MOUNTS, 9)    /* no mount namespace: mounts land in the host's; chroot */           \
   X(NO_SETGROUPS, 10)  /* the user namespace denies setgroups (rootless): keep the groups */ \
@@ -211,6 +211,31 @@ struct tsrun_idmap_mount {
   int32_t fd;
 };
 
+/* tsrun_hook.kind: the hooks the init runs itself, as runc's init does,
+ * so that what they run is confined as the container is and never holds
+ * the runtime's privileges over the host. X(name, value) */
+#define TSRUN_HOOK_KINDS(X)                                                                            \
+  X(CREATE_CONTAINER, 0) /* after the mounts, before pivot_root: in the container's namespaces, still  \
+                            privileged, cwd the rootfs; the path resolves in the runtime's view */     \
+  X(START_CONTAINER, 1)  /* once `start` released the init, just before execve: with the program's     \
+                            user, capabilities, no_new_privs, seccomp and cgroup; the path resolves in \
+                            the container */
+
+enum {
+#define X(name, v) TSRUN_HOOK_##name = (v),
+  TSRUN_HOOK_KINDS(X)
+#undef X
+};
+
+/* One hook (config.md "POSIX-platform Hooks"), in config order per kind. */
+struct tsrun_hook {
+  struct tsrun_str path;
+  struct tsrun_vec args; /* of struct tsrun_str: argv (empty: {path}) */
+  struct tsrun_vec env;  /* of struct tsrun_str */
+  uint32_t kind;         /* TSRUN_HOOK_* */
+  uint32_t timeout_ms;   /* 0: none */
+};
+
 struct tsrun_plan_header {
   uint32_t magic;                    /* TSRUN_PLAN_MAGIC */
   uint32_t version;                  /* TSRUN_PLAN_VERSION */
@@ -272,11 +297,17 @@ struct tsrun_plan_header {
    * runtime moves the process into the container's cgroup, `final` after. */
   struct tsrun_vec cpu_affinity_initial;
   struct tsrun_vec cpu_affinity_final;
+  /* The hooks the init runs (createContainer, startContainer), and the
+   * state JSON they read on stdin up to its pid: the init appends
+   * `<pid>,"status":"<creating|created>"}` with the pid the runtime sends
+   * with GO after PID (the host's view of it, as runtime.md asks). */
+  struct tsrun_vec hooks; /* of struct tsrun_hook */
+  struct tsrun_str hook_state;
 };
 
 /* The byte offsets below are part of the wire format: the TS encoder writes
  * them and the static assertions in native/init/plan.c keep C honest. */
-#define TSRUN_PLAN_HEADER_SIZE 392u
+#define TSRUN_PLAN_HEADER_SIZE 408u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u
@@ -287,16 +318,29 @@ struct tsrun_plan_header {
 #define TSRUN_MOUNT_ATTR_SIZE 24u
 #define TSRUN_NS_JOIN_SIZE 8u
 #define TSRUN_IDMAP_MOUNT_SIZE 8u
+#define TSRUN_HOOK_SIZE 32u
+
+/* A hook ready to execve. */
+struct tsrun_plan_hook {
+  const char *path;
+  char **argv; /* NULL-terminated */
+  char **envp; /* NULL-terminated */
+  uint32_t kind;
+  uint32_t timeout_ms;
+};
 
 /*
- * A loaded plan: the header plus pointer arrays built before clone (argv and
- * envp for execve need real pointers, and the child may not allocate).
+ * A loaded plan: the header plus the pointer arrays execve needs (argv and
+ * envp of the program and of each hook), built by tsrun_plan_load when the
+ * init starts, before its first step (the steps allocate nothing).
  */
 struct tsrun_plan {
   const struct tsrun_plan_header *h;
   const uint8_t *base;
   char **argv; /* NULL-terminated */
   char **envp; /* NULL-terminated */
+  struct tsrun_plan_hook *hooks;
+  uint32_t nhooks;
 };
 
 /* Returns the NUL-terminated string, or NULL when absent. */
@@ -309,9 +353,10 @@ static inline const void *tsrun_plan_vec(const struct tsrun_plan *p, struct tsru
 }
 
 /*
- * Checks a buffer and fills *out. Runs in the parent before clone: it may
- * allocate (argv/envp). On failure returns -1 and writes a message to err.
- * The buffer must outlive the plan.
+ * Checks a buffer and fills *out: in the runtime before it spawns anything,
+ * and again in tsrun-init (native/init/main.c) on the copy it was handed.
+ * It allocates (the pointer arrays). On failure returns -1 and writes a
+ * message to err. The buffer must outlive the plan.
  */
 int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *err, size_t errlen);
 void tsrun_plan_free(struct tsrun_plan *plan);

@@ -77,33 +77,6 @@ int tsrun_step_lookup(struct tsrun_init *ctx) {
   return tsrun_fail(ctx, ENOENT, "exec: \"", name, "\": executable file not found in $PATH", NULL);
 }
 
-/* The environment we inherited from the runtime, which /proc/<pid>/environ
- * shows to whoever may ptrace us: its bytes on our stack (env_start to
- * env_end in /proc/self/stat), zeroed. Nothing of ours reads it: the
- * program gets the plan's environment. 0: done, -1: not found. */
-static int scrub_inherited_environment(void) {
-  char buf[2048];
-  int fd = open("/proc/self/stat", O_RDONLY | O_CLOEXEC);
-  if (fd < 0) return -1;
-  ssize_t n = read(fd, buf, sizeof buf - 1);
-  close(fd);
-  if (n <= 0) return -1;
-  buf[n] = 0;
-  char *p = strrchr(buf, ')'); /* the command name may hold anything */
-  if (!p) return -1;
-  /* field 3 follows ") "; env_start and env_end are fields 50 and 51 */
-  unsigned long field[52] = {0};
-  p++;
-  for (int i = 3; i <= 51 && *p; i++) {
-    while (*p == ' ') p++;
-    for (; *p >= '0' && *p <= '9'; p++) field[i] = field[i] * 10 + (unsigned long)(*p - '0');
-    while (*p && *p != ' ') p++;
-  }
-  if (!field[50] || field[51] <= field[50]) return -1;
-  memset((void *)field[50], 0, field[51] - field[50]);
-  return 0;
-}
-
 int tsrun_step_fifo_open(struct tsrun_init *ctx) {
   /* Rootless, the runtime must open our /proc/<pid>/ns links while we wait
    * (exec before start, startContainer hooks, a container that joins our
@@ -121,7 +94,7 @@ int tsrun_step_fifo_open(struct tsrun_init *ctx) {
   char link[64];
   tsrun_fd_path(fifo, link, sizeof link);
   struct stat st;
-  if (stat(link, &st) < 0 || !S_ISFIFO(st.st_mode) || scrub_inherited_environment() < 0) {
+  if (stat(link, &st) < 0 || !S_ISFIFO(st.st_mode)) {
     close(fifo);
     return 0;
   }
@@ -153,7 +126,10 @@ int tsrun_step_fifo(struct tsrun_init *ctx) {
     return tsrun_fail(ctx, saved, "write exec fifo", NULL);
   }
   /* fd stays open: it is close-on-exec, so `start` sees EOF exactly when
-   * execve has replaced us (or we died) and can then run poststart. */
+   * execve has replaced us (or we died) and can then run poststart; an
+   * error before that (a startContainer hook, the execve) is written into
+   * it for `start` to report. */
+  ctx->fifo_out_fd = fd;
   if (ctx->state_dir_fd >= 0) close(ctx->state_dir_fd);
   ctx->state_dir_fd = -1;
   if (ctx->fifo_fd >= 0) close(ctx->fifo_fd);

@@ -49,30 +49,38 @@ static int wait_go(struct tsrun_init *ctx) {
   if (n == 0) _exit(1); /* the runtime went away: nobody to report to */
   if (n < 0) return tsrun_fail(ctx, errno, "read from sync socket", NULL);
   if (msg.type != TSRUN_SYNC_GO) return tsrun_fail(ctx, EPROTO, "unexpected sync message", NULL);
+  if (msg.pid > 0) ctx->host_pid = msg.pid;
   return 0;
 }
 
 static int step_sync(struct tsrun_init *ctx) {
   /* Wait until the parent has done the host side (id maps, cgroups,
-   * oom_score_adj): nothing below may run before the init is accounted. */
+   * oom_score_adj): nothing below may run before the init is accounted.
+   * GO carries our pid as the host sees it, for the hooks' state. */
   return wait_go(ctx);
 }
 
 static int step_hooks(struct tsrun_init *ctx) {
-  /* prestart/createRuntime/createContainer run now: after the mounts, in
-   * our namespaces (createContainer), before pivot_root (runtime-spec). */
-  const uint32_t flags = ctx->plan->h->flags;
-  if (!(flags & TSRUN_PLAN_HOOK_SYNC)) return 0;
-  /* Rootless, the runtime opens our /proc/<pid>/ns links to run
-   * createContainer: dumpable for as long as the hooks run (nothing of the
-   * container's runs yet; see tsrun_step_fifo_open). */
-  if ((flags & TSRUN_PLAN_WAIT_DUMPABLE) && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
-    return tsrun_fail(ctx, errno, "set dumpable for the create hooks", NULL);
-  if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_HOOKS, TSRUN_STEP_HOOKS, 0, NULL, -1) < 0)
-    return tsrun_fail(ctx, errno, "write to sync socket", NULL);
-  int rc = wait_go(ctx);
-  if (flags & TSRUN_PLAN_WAIT_DUMPABLE) prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
-  return rc;
+  /* The create hooks run now: after the mounts, before pivot_root
+   * (runtime-spec). prestart and createRuntime are the runtime's, in its
+   * namespaces: we stop until it has run them. createContainer we run
+   * ourselves, in our namespaces, from the rootfs, still privileged (runc's
+   * init does the same): nothing of the runtime's reaches into the
+   * container. */
+  if (ctx->plan->h->flags & TSRUN_PLAN_HOOK_SYNC) {
+    if (tsrun_sync_send(ctx->sync_fd, TSRUN_SYNC_HOOKS, TSRUN_STEP_HOOKS, 0, NULL, -1) < 0)
+      return tsrun_fail(ctx, errno, "write to sync socket", NULL);
+    if (wait_go(ctx) < 0) return -1;
+  }
+  return tsrun_run_init_hooks(ctx, TSRUN_HOOK_CREATE_CONTAINER, "creating", ctx->root_fd);
+}
+
+static int step_start_hooks(struct tsrun_init *ctx) {
+  /* startContainer: `start` has taken our byte; the image picks these
+   * binaries (their paths resolve in the container), so they run as the
+   * program will: its user, capabilities, no_new_privs, seccomp filter,
+   * cgroup. A failure reaches `start` through the fifo (the main loop). */
+  return tsrun_run_init_hooks(ctx, TSRUN_HOOK_START_CONTAINER, "created", -1);
 }
 
 static int step_session(struct tsrun_init *ctx) {
@@ -263,7 +271,8 @@ struct tsrun_step_entry {
  *    so a missing or non-executable program fails `create` (or `exec`), not
  *    `start`.
  *  - ready, then the exec fifo (init only): `create` returns while we block
- *    there. A tenant goes straight on to execve.
+ *    there; then the startContainer hooks, confined as the program. A
+ *    tenant goes straight on to execve.
  *  - fds last: everything the runtime left open is close-on-exec.
  */
 static const struct tsrun_step_entry tsrun_steps[] = {
@@ -324,6 +333,7 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_SECCOMP, tsrun_step_seccomp, BOTH},
     {TSRUN_STEP_READY, step_ready, BOTH},
     {TSRUN_STEP_FIFO, tsrun_step_fifo, INIT},
+    {TSRUN_STEP_START_HOOKS, step_start_hooks, INIT},
     {TSRUN_STEP_FDS, tsrun_step_fds, BOTH},
     {TSRUN_STEP_EXEC, step_exec, BOTH},
 };
@@ -359,22 +369,24 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   ctx.state_dir_fd = -1;
   ctx.fifo_fd = -1;
   ctx.pty_slave_fd = -1;
+  ctx.fifo_out_fd = -1;
   ctx.tenant = (plan->h->flags & TSRUN_PLAN_TENANT) != 0;
   ctx.no_setgroups = (plan->h->flags & TSRUN_PLAN_NO_SETGROUPS) != 0;
   ctx.t0_ns = monotonic_ns();
   const int kind = ctx.tenant ? TENANT : INIT;
 
   /* Before anything else: nothing that later runs in the container may
-   * ptrace us or open /proc/<pid>/exe of the host's node (CVE-2019-5736).
-   * execve resets dumpability for the container program itself. */
+   * ptrace us (the exe it could open is a sealed copy, native/host/spawn.c,
+   * but our memory holds the plan). execve resets dumpability for the
+   * container program itself. */
   prctl(PR_SET_DUMPABLE, 0, 0, 0, 0);
   /* If the runtime dies during setup, so do we. */
   prctl(PR_SET_PDEATHSIG, SIGKILL, 0, 0, 0);
-  /* Drop every fd of Node's we inherited: besides leaking host resources,
-   * a copy of the runtime's lock fd would hold the container's lock for as
-   * long as the init lives. Kept: stdio, preserved fds, sync and console. */
-  /* And the namespace fds to join and the idmapped trees to attach (the
-   * namespace and mount steps close them). */
+  /* Drop any fd of the runtime's that was not close-on-exec: besides
+   * leaking host resources, a copy of its lock fd would hold the
+   * container's lock for as long as the init lives. Kept: stdio, preserved
+   * fds, sync and console, the namespace fds to join and the idmapped trees
+   * to attach (the namespace and mount steps close them). */
   int keep[2 + 64] = {sync_fd, plan->h->console_socket_fd};
   int nkeep = 2;
   const struct tsrun_ns_join *joins = tsrun_plan_vec(plan, plan->h->ns_joins);
@@ -396,7 +408,12 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
     if (ctx.sync_fd >= 0) {
       tsrun_sync_send(ctx.sync_fd, TSRUN_SYNC_ERROR, ctx.step, ctx.err, ctx.message, -1);
     } else {
-      /* After `create` returned there is no one to tell but stderr. */
+      /* After `create` returned: `start` reads the fifo to its EOF, and
+       * what it finds after our byte is the error; stderr hears it too. */
+      if (ctx.fifo_out_fd >= 0) {
+        ssize_t ignored = write(ctx.fifo_out_fd, ctx.message, strlen(ctx.message));
+        (void)ignored;
+      }
       char line[TSRUN_SYNC_MSG_MAX + 64] = "tsrun: ";
       tsrun_strlcat(line, ctx.message, sizeof line);
       if (ctx.err) {

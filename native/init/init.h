@@ -1,10 +1,12 @@
 /*
- * init.h — the container init: plain C that runs in the cloned child.
+ * init.h — the container init: plain C that runs in tsrun-init, the small
+ * executable the runtime clones and execs for every container process
+ * (native/init/main.c, native/host/spawn.c).
  *
- * Everything here runs after clone() in a copy of a multi-threaded Node
- * process: only async-signal-safe code, raw syscalls, no malloc, no stdio,
- * no glibc wrappers that talk to other threads (setuid and friends broadcast
- * to every thread glibc believes exists: use the raw syscalls).
+ * The steps stay what they were when they ran in a clone of the runtime:
+ * async-signal-safe code, raw syscalls, no malloc, no stdio (everything that
+ * allocates happens in main.c before the first step), and no glibc wrapper
+ * that talks to other threads (setuid and friends: use the raw syscalls).
  */
 #ifndef TSRUN_INIT_H
 #define TSRUN_INIT_H
@@ -54,6 +56,7 @@
   X(SECCOMP, "seccomp")               \
   X(READY, "sync")                    \
   X(FIFO, "exec_fifo")                \
+  X(START_HOOKS, "start_hooks")       \
   X(FDS, "fds")                       \
   X(EXEC, "exec")
 
@@ -76,6 +79,8 @@ struct tsrun_init {
   int tenant;       /* TSRUN_PLAN_TENANT: joining a running container (exec) */
   int no_setgroups; /* TSRUN_PLAN_NO_SETGROUPS, or a joined user namespace denies it */
   int pty_slave_fd; /* -1 until the terminal step */
+  pid_t host_pid;   /* our pid as the runtime sees it (GO after PID): the hooks' state */
+  int fifo_out_fd;  /* exec.fifo, open for writing once `start` took our byte: errors go there */
   enum tsrun_step step;
   int err;                          /* errno of the failure */
   char message[TSRUN_SYNC_MSG_MAX]; /* what failed, without the errno */
@@ -104,6 +109,9 @@ int tsrun_step_caps(struct tsrun_init *ctx);
 int tsrun_step_lookup(struct tsrun_init *ctx);
 int tsrun_step_fifo_open(struct tsrun_init *ctx);
 int tsrun_step_fifo(struct tsrun_init *ctx);
+/* hooks.c: the plan's hooks of `kind` (TSRUN_HOOK_*), the state with
+ * `status` on stdin, cwd_fd entered first (-1: ours). */
+int tsrun_run_init_hooks(struct tsrun_init *ctx, uint32_t kind, const char *status, int cwd_fd);
 int tsrun_step_fds(struct tsrun_init *ctx);
 /* Load the seccomp filter; early (before the caps are dropped) without
  * noNewPrivileges, late (just before READY) with it. */

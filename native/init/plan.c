@@ -1,5 +1,6 @@
-/* plan.c — checks a plan buffer and prepares it for the child. Runs in the
- * parent before clone (it allocates argv/envp), never after. */
+/* plan.c — checks a plan buffer and prepares it for the init: in the
+ * runtime before it spawns anything, and in tsrun-init before its first step
+ * (it allocates the argv/envp pointer arrays), never during the steps. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,8 @@ _Static_assert(sizeof(struct tsrun_ns_join) == TSRUN_NS_JOIN_SIZE, "ns join reco
 _Static_assert(offsetof(struct tsrun_plan_header, idmap_mounts) == 368, "plan header layout");
 _Static_assert(sizeof(struct tsrun_idmap_mount) == TSRUN_IDMAP_MOUNT_SIZE, "idmap mount record layout");
 _Static_assert(offsetof(struct tsrun_plan_header, cpu_affinity_initial) == 376, "plan header layout");
+_Static_assert(offsetof(struct tsrun_plan_header, hooks) == 392, "plan header layout");
+_Static_assert(sizeof(struct tsrun_hook) == TSRUN_HOOK_SIZE, "hook record layout");
 
 struct checker {
   const uint8_t *base;
@@ -139,11 +142,42 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
   for (uint32_t i = 0; i < h->mount_attrs.count; i++)
     if (ma[i].mount >= h->mounts.count) return bad(&c, "mount attr index");
   if ((h->proc_flags & TSRUN_PROC_SCHED) && h->sched.size != TSRUN_SCHED_SIZE) return bad(&c, "sched size");
+  if (check_vec(&c, h->hooks, sizeof(struct tsrun_hook), "hooks") || check_str(&c, h->hook_state, "hook_state"))
+    return -1;
+  const struct tsrun_hook *hk = (const void *)(c.base + h->hooks.off);
+  for (uint32_t i = 0; i < h->hooks.count; i++) {
+    if (!hk[i].path.off || check_str(&c, hk[i].path, "hook path") || check_strs(&c, hk[i].args, "hook args") ||
+        check_strs(&c, hk[i].env, "hook env"))
+      return bad(&c, "hook");
+    if (hk[i].kind != TSRUN_HOOK_CREATE_CONTAINER && hk[i].kind != TSRUN_HOOK_START_CONTAINER)
+      return bad(&c, "hook kind");
+  }
+  if (h->hooks.count && !h->hook_state.off) return bad(&c, "hooks without hook_state");
+  if (h->hooks.count && (h->flags & TSRUN_PLAN_TENANT)) return bad(&c, "a tenant plan runs no hooks");
   out->h = h;
   out->base = c.base;
   out->argv = pointers(c.base, h->args);
   out->envp = pointers(c.base, h->env);
-  if (!out->argv || !out->envp) {
+  int ok = out->argv && out->envp;
+  if (ok && h->hooks.count) {
+    out->hooks = calloc(h->hooks.count, sizeof *out->hooks);
+    ok = out->hooks != NULL;
+    for (uint32_t i = 0; ok && i < h->hooks.count; i++) {
+      struct tsrun_plan_hook *ph = &out->hooks[i];
+      out->nhooks++;
+      ph->path = (const char *)(c.base + hk[i].path.off);
+      ph->kind = hk[i].kind;
+      ph->timeout_ms = hk[i].timeout_ms;
+      if (hk[i].args.count) {
+        ph->argv = pointers(c.base, hk[i].args);
+      } else if ((ph->argv = calloc(2, sizeof(char *)))) {
+        ph->argv[0] = (char *)ph->path;
+      }
+      ph->envp = pointers(c.base, hk[i].env);
+      ok = ph->argv && ph->envp;
+    }
+  }
+  if (!ok) {
     tsrun_plan_free(out);
     snprintf(err, errlen, "out of memory");
     return -1;
@@ -154,5 +188,12 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
 void tsrun_plan_free(struct tsrun_plan *plan) {
   free(plan->argv);
   free(plan->envp);
+  for (uint32_t i = 0; i < plan->nhooks; i++) {
+    free(plan->hooks[i].argv);
+    free(plan->hooks[i].envp);
+  }
+  free(plan->hooks);
   plan->argv = plan->envp = NULL;
+  plan->hooks = NULL;
+  plan->nhooks = 0;
 }
