@@ -25,8 +25,6 @@ export interface UnprivilegedHost {
   which(program: 'newuidmap' | 'newgidmap'): string | null;
   /** Our own /proc/self/oom_score_adj. */
   oomScoreAdj(): number;
-  /** Our executable (/proc/self/exe, which the init shares until it execs), when the user may write it; else null. */
-  writableExecutable(): string | null;
 }
 
 /** How the parent writes the maps of a new user namespace. */

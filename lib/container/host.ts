@@ -50,15 +50,6 @@ function unprivileged(native: { userName(uid: number): string }): UnprivilegedHo
     readSubIds: readOr,
     which,
     oomScoreAdj: () => Number(readOr('/proc/self/oom_score_adj') ?? 0),
-    writableExecutable() {
-      try {
-        const exe = fs.readlinkSync('/proc/self/exe');
-        fs.accessSync(exe, fs.constants.W_OK);
-        return exe;
-      } catch {
-        return null;
-      }
-    },
   };
 }
 

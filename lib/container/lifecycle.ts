@@ -224,11 +224,10 @@ export class Lifecycle {
         cgroupV1: cgroup && !cgroup.v2Dir ? cgroup.v1Hierarchies() : undefined,
         idMapWriter,
         // Unprivileged, we may open the ns links of a created init only if
-        // it is dumpable (native/init/exec.c), which would also let a
-        // container process reach its /proc/<pid>/exe: our executable. Not
-        // if the user can write that (CVE-2019-5736); those joins are then
-        // refused (lib/container/namespaces.ts says why).
-        waitDumpable: !!unprivileged && unprivileged.writableExecutable() === null,
+        // it is dumpable (native/init/exec.c). Its /proc/<pid>/exe is a
+        // sealed copy of tsrun-init (native/host/spawn.c), and it holds
+        // nothing of ours: safe to let the container's processes see it.
+        waitDumpable: !!unprivileged,
         // a foreground run relays the pty to our terminal: it is born that size
         terminalSize: relaysTerminal(opts.detach, opts.consoleSocket) ? this.native.terminalSize(0) : null,
       },

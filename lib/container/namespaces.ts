@@ -154,12 +154,11 @@ export function openProcessNamespaces(pid: number, procRoot = '/proc'): { fd: nu
         if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
         // Only a runtime with CAP_SYS_PTRACE over a created init may read
         // its ns links, unless the init waits dumpable (native/init/exec.c):
-        // rootless, when the container has a /proc and our executable is
-        // not writable by the user.
+        // rootless, when the container has a procfs at /proc.
         if ((e as NodeJS.ErrnoException).code === 'EACCES')
           throw new TsrunError(
             'EUNSUPPORTED',
-            `cannot join the namespaces of init ${pid} (${theirs}: EACCES): an unprivileged runtime joins a created container only when the container has /proc and the runtime's executable is not writable by the user (docs/rootless.md); start it first`,
+            `cannot join the namespaces of init ${pid} (${theirs}: EACCES): an unprivileged runtime joins a created container only when the container has a procfs at /proc (docs/rootless.md); start it first`,
           );
         throw e;
       }

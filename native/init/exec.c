@@ -85,16 +85,18 @@ int tsrun_step_fifo_open(struct tsrun_init *ctx) {
    * still the host's. runc's init waits dumpable too. So we wait dumpable,
    * holding nothing of the host's that a process allowed to ptrace us could
    * use: the fifo as an O_PATH fd (reopened through /proc/self/fd, it opens
-   * nothing but itself) instead of the state dir, no fd of the root, and
-   * the runtime's environment zeroed. Without /proc in the container we
-   * cannot reopen it: we stay non-dumpable, and those joins are refused. */
+   * nothing but itself) instead of the state dir, and no fd of the root.
+   * (We hold nothing of the runtime's memory or environment either: we are
+   * a fresh exec of tsrun-init, whose exe is a sealed copy.) Without a
+   * procfs at /proc in the container we cannot reopen it: we stay
+   * non-dumpable, and those joins are refused. */
   if (!(ctx->plan->h->flags & TSRUN_PLAN_WAIT_DUMPABLE)) return 0;
-  int fifo = openat(ctx->state_dir_fd, "exec.fifo", O_PATH | O_CLOEXEC);
+  int fifo = openat(ctx->state_dir_fd, "exec.fifo", O_PATH | O_NOFOLLOW | O_CLOEXEC);
   if (fifo < 0) return tsrun_fail(ctx, errno, "open exec fifo", NULL);
-  char link[64];
-  tsrun_fd_path(fifo, link, sizeof link);
   struct stat st;
-  if (stat(link, &st) < 0 || !S_ISFIFO(st.st_mode)) {
+  int proc = tsrun_procfs();
+  if (proc >= 0) close(proc);
+  if (proc < 0 || fstat(fifo, &st) < 0 || !S_ISFIFO(st.st_mode)) {
     close(fifo);
     return 0;
   }
@@ -111,13 +113,16 @@ int tsrun_step_fifo(struct tsrun_init *ctx) {
   /* Blocks until `tsrun start` opens the fifo for reading. The fd of the
    * host state dir was taken before pivot_root (or the fifo's own, see
    * above); the fifo is 0622 so any container user can open it. */
-  char link[64];
-  if (ctx->fifo_fd >= 0) tsrun_fd_path(ctx->fifo_fd, link, sizeof link);
+  /* (The fifo's own fd is reopened through a checked procfs and must come
+   * out as the same fifo: an image's /proc/self/fd/N, a fifo a process
+   * exec'd into the container could read, must not release us.) */
   int fd;
-  do
-    fd = ctx->fifo_fd >= 0 ? open(link, O_WRONLY | O_CLOEXEC)
-                           : openat(ctx->state_dir_fd, "exec.fifo", O_WRONLY | O_CLOEXEC);
-  while (fd < 0 && errno == EINTR);
+  if (ctx->fifo_fd >= 0) {
+    fd = tsrun_reopen_fd(ctx->fifo_fd, O_WRONLY);
+  } else {
+    do fd = openat(ctx->state_dir_fd, "exec.fifo", O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
+    while (fd < 0 && errno == EINTR);
+  }
   if (fd < 0) return tsrun_fail(ctx, errno, "open exec fifo", NULL);
   ssize_t n = write(fd, "0", 1);
   if (n != 1) {

@@ -155,7 +155,15 @@ int tsrun_join(char *buf, size_t size, const char *root, const char *path);
 int tsrun_mkpath_in_root(int root_fd, const char *path, int want_file);
 /* Opens an existing container path inside the root fd, O_PATH. */
 int tsrun_open_in_root(int root_fd, const char *path, int flags);
-/* "/proc/self/fd/N" for a mount target fd. */
+/* procfs.c: an O_PATH fd of "/proc" checked to be a procfs (-1, EXDEV
+ * when it is not); a file beneath it, without following a final symlink;
+ * our fd reopened through its /proc/self/fd link with flags, checked to be
+ * the same file (-1, EXDEV when it is not). */
+int tsrun_procfs(void);
+int tsrun_proc_open(int proc, const char *rel, int flags);
+int tsrun_reopen_fd(int fd, int flags);
+/* "/proc/self/fd/N" for a mount target fd (used before pivot_root, while
+ * /proc is the host's, checked by the rootfs step). */
 void tsrun_fd_path(int fd, char *buf, size_t size);
 /* Text for the errno values users meet in exec errors, as Go spells them. */
 const char *tsrun_errno_text(int err);

@@ -102,19 +102,35 @@ static int write_offset(struct tsrun_init *ctx, int fd, const char *name, int64_
   return 0;
 }
 
-static int setgroups_denied(void) {
+/* Whether our user namespace denies setgroups, read from the procfs we
+ * started with: right after joining the user namespace, before a mount
+ * namespace we join could put another "/proc" in its place. */
+static int setgroups_denied(int proc) {
   char buf[16] = {0};
-  int fd = open("/proc/self/setgroups", O_RDONLY | O_CLOEXEC);
+  int fd = proc < 0 ? -1 : tsrun_proc_open(proc, "self/setgroups", O_RDONLY);
   if (fd < 0) return 0;
   ssize_t n = read(fd, buf, sizeof buf - 1);
   close(fd);
   return n >= 4 && !memcmp(buf, "deny", 4);
 }
 
+static int namespace_step(struct tsrun_init *ctx, int proc);
+
 int tsrun_step_namespaces(struct tsrun_init *ctx) {
-  const struct tsrun_plan_header *h = ctx->plan->h;
   /* clone3 made every namespace (or there are none): only the pid report. */
-  if (!(h->ns_flags & TSRUN_NS_STAGE)) return send_msg(ctx, TSRUN_SYNC_PID, 0);
+  if (!(ctx->plan->h->ns_flags & TSRUN_NS_STAGE)) return send_msg(ctx, TSRUN_SYNC_PID, 0);
+  /* The procfs we start in is the host's (the runtime's mount namespace):
+   * what we read or write of our own under /proc goes through it, taken
+   * before any join. */
+  int proc = tsrun_procfs();
+  if (proc < 0) return tsrun_fail(ctx, errno, "open the runtime's /proc", NULL);
+  int rc = namespace_step(ctx, proc);
+  if (proc >= 0) close(proc);
+  return rc;
+}
+
+static int namespace_step(struct tsrun_init *ctx, int proc) {
+  const struct tsrun_plan_header *h = ctx->plan->h;
   /* The host state dir (exec.fifo) may be unreachable once we are the
    * root of a user namespace: take its fd while we still are the host's. */
   const char *state = tsrun_plan_str(ctx->plan, h->state_dir);
@@ -132,11 +148,13 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
     if (syscall(SYS_setns, joins[i].fd, joins[i].nstype) < 0)
       return tsrun_fail(ctx, errno, "join ", ns_name(joins[i].nstype), " namespace", NULL);
     close(joins[i].fd);
-    if (joins[i].nstype == CLONE_NEWUSER) in_userns = 1;
+    if (joins[i].nstype != CLONE_NEWUSER) continue;
+    in_userns = 1;
+    /* A joined user namespace may deny setgroups (a rootless container's):
+     * the kernel refuses it there, as it does in one the runtime maps
+     * itself. Read now: the user namespace comes first, the mount one last. */
+    if (setgroups_denied(proc)) ctx->no_setgroups = 1;
   }
-  /* A joined user namespace may deny setgroups (a rootless container's):
-   * the kernel refuses it there, as it does in one the runtime maps itself. */
-  if (in_userns && setgroups_denied()) ctx->no_setgroups = 1;
 
   /* A new user namespace before the others, so it owns them; the parent
    * writes its id maps while we wait (we cannot: only the parent's user
@@ -168,7 +186,7 @@ int tsrun_step_namespaces(struct tsrun_init *ctx) {
     const int dumpable = (h->flags & TSRUN_PLAN_WAIT_DUMPABLE) != 0;
     if (dumpable && prctl(PR_SET_DUMPABLE, 1, 0, 0, 0) < 0)
       return tsrun_fail(ctx, errno, "set dumpable for the time offsets", NULL);
-    int fd = open("/proc/self/timens_offsets", O_WRONLY | O_CLOEXEC);
+    int fd = tsrun_proc_open(proc, "self/timens_offsets", O_WRONLY);
     int rc = fd < 0 ? tsrun_fail(ctx, errno, "open /proc/self/timens_offsets", NULL) : 0;
     if (rc == 0) rc = write_offset(ctx, fd, "monotonic", h->monotonic_secs, h->monotonic_nsecs);
     if (rc == 0) rc = write_offset(ctx, fd, "boottime", h->boottime_secs, h->boottime_nsecs);

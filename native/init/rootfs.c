@@ -152,6 +152,12 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
   if (ctx->state_dir_fd < 0) /* the namespace step may have opened it */
     ctx->state_dir_fd = open(state, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (ctx->state_dir_fd < 0) return tsrun_fail(ctx, errno, "open state dir ", state, NULL);
+  /* Until pivot_root every mount target is named /proc/self/fd/N: /proc
+   * must be a procfs (the runtime's, copied into our mount namespace; a
+   * joined mount namespace could hold anything there). */
+  int proc = tsrun_procfs();
+  if (proc < 0) return tsrun_fail(ctx, errno, "/proc of the mount namespace the rootfs is set up in", NULL);
+  close(proc);
   if (h->flags & TSRUN_PLAN_HOST_MOUNTS) {
     /* No mount namespace: "/" is the host's. Its propagation is left alone
      * (runc makes the host's root rslave here) and there is no bind of the

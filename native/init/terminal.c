@@ -6,6 +6,7 @@
 #include <sys/ioctl.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <sys/sysmacros.h>
 #include <termios.h>
 #include <unistd.h>
@@ -15,6 +16,15 @@
 #ifndef TIOCGPTPEER
 #define TIOCGPTPEER _IO('T', 0x41)
 #endif
+#ifndef SYS_open_tree
+#define SYS_open_tree 428
+#endif
+#ifndef SYS_move_mount
+#define SYS_move_mount 429
+#endif
+#define TSRUN_OPEN_TREE_CLONE 1
+#define TSRUN_MOVE_MOUNT_F_EMPTY_PATH 0x00000004
+#define TSRUN_MOVE_MOUNT_T_EMPTY_PATH 0x00000040
 
 /* The console-socket protocol engines expect (go-runc, conmon): one
  * SCM_RIGHTS fd and a short name, as runc sends it. */
@@ -59,15 +69,18 @@ int tsrun_console_target(struct tsrun_init *ctx) {
   return fd;
 }
 
-/* /dev/console is the pty too, as runc does (bind of the slave). */
+/* /dev/console is the pty too, as runc does (bind of the slave). Fd to fd
+ * (open_tree + move_mount): we are past pivot_root, where /proc/self/fd
+ * paths would resolve in whatever the container has at /proc. */
 static int bind_console(struct tsrun_init *ctx, int slave) {
   int console = tsrun_console_target(ctx);
   if (console == -2) return -1;
   if (console >= 0) {
-    char target[64], source[64];
-    tsrun_fd_path(console, target, sizeof target);
-    tsrun_fd_path(slave, source, sizeof source);
-    mount(source, target, NULL, MS_BIND, NULL);
+    int tree = (int)syscall(SYS_open_tree, slave, "", TSRUN_OPEN_TREE_CLONE | AT_EMPTY_PATH | O_CLOEXEC);
+    if (tree >= 0) {
+      syscall(SYS_move_mount, tree, "", console, "", TSRUN_MOVE_MOUNT_F_EMPTY_PATH | TSRUN_MOVE_MOUNT_T_EMPTY_PATH);
+      close(tree);
+    }
     close(console);
   }
   return 0;

@@ -58,14 +58,14 @@ export interface Result {
 
 /**
  * Runs a program as the user, with the environment a login would give it
- * (no --root: the XDG default). Output goes through files: a detached
+ * (no --root: the XDG default), and `opts.env` on top. Output goes through files: a detached
  * container keeps a pipe open for as long as it lives.
  */
-export function as(who: Who, bin: string, args: string[], cwd?: string, opts: { cgroup?: string } = {}): Result {
+export function as(who: Who, bin: string, args: string[], cwd?: string, opts: { cgroup?: string; env?: Record<string, string> } = {}): Result {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-io-'));
   const out = fs.openSync(path.join(dir, 'out'), 'w+');
   const err = fs.openSync(path.join(dir, 'err'), 'w+');
-  const env = { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: who.home, USER, XDG_RUNTIME_DIR: who.xdg };
+  const env = { PATH: '/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin', HOME: who.home, USER, XDG_RUNTIME_DIR: who.xdg, ...opts.env };
   // In a cgroup the user may not move itself into (the move needs the
   // common ancestor's cgroup.procs): root moves the shell, which then
   // becomes the user (as a login into a delegated systemd slice would).

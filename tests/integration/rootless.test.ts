@@ -541,17 +541,19 @@ rootless(
   },
 );
 
-/** The compiled CLI and the addon, copied where the user may write them (the layout bin/tsrun finds). */
+/** The compiled CLI, the addon and the init, copied where the user may write them (the layout bin/tsrun finds). */
 const CLI = path.join(ROOT, 'dist', 'tsrun-cli');
 (who && fs.existsSync(CLI) ? test : test.skip)(
-  'a runtime executable the user may write keeps the created init non-dumpable (CVE-2019-5736): exec before start refused, start works',
+  'a runtime the user may write: the created init runs from a sealed copy of tsrun-init, so it waits dumpable and its exe cannot be rewritten (CVE-2019-5736)',
   (t) => {
     const copy = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-writable-'));
     fs.mkdirSync(path.join(copy, 'dist'));
     fs.mkdirSync(path.join(copy, 'build', 'Release'), { recursive: true });
     fs.copyFileSync(CLI, path.join(copy, 'dist', 'tsrun-cli'));
     fs.chmodSync(path.join(copy, 'dist', 'tsrun-cli'), 0o755);
-    fs.copyFileSync(path.join(ROOT, 'build', 'Release', 'tsrun.node'), path.join(copy, 'build', 'Release', 'tsrun.node'));
+    for (const f of ['tsrun.node', 'tsrun-init'])
+      fs.copyFileSync(path.join(ROOT, 'build', 'Release', f), path.join(copy, 'build', 'Release', f));
+    fs.chmodSync(path.join(copy, 'build', 'Release', 'tsrun-init'), 0o755);
     fs.chmodSync(copy, 0o755);
     chownTree(copy, who!.uid, who!.gid);
     const mine = (args: string[]) => as(who!, path.join(copy, 'dist', 'tsrun-cli'), args);
@@ -560,10 +562,18 @@ const CLI = path.join(ROOT, 'dist', 'tsrun-cli');
     try {
       t.is(mine(['create', '-b', b.dir, id]).status, 0);
       const pid = pidOf(mine, id);
-      t.is(fs.statSync(`/proc/${pid}/ns`).uid, 0, 'not dumpable');
-      const ex = mine(['exec', id, 'true']);
-      t.is(ex.status, 255);
-      t.regex(ex.stderr, /the runtime's executable is not writable by the user/);
+      t.is(fs.statSync(`/proc/${pid}/ns`).uid, who!.uid, 'dumpable: the user may join it');
+      t.regex(fs.readlinkSync(`/proc/${pid}/exe`), /^\/memfd:tsrun-init/, 'its exe is the sealed memfd, not a file of the user’s');
+      // sealed: F_GET_SEALS (1034) has F_SEAL_WRITE (8), so nothing can be written to it even once the init has exec'd
+      const seals = spawnSync('python3', ['-c', `import fcntl,os; print(fcntl.fcntl(os.open('/proc/${pid}/exe', os.O_RDONLY), 1034))`], {
+        encoding: 'utf8',
+      });
+      t.is(seals.status, 0, seals.stderr);
+      t.true((Number(seals.stdout) & 8) !== 0, `seals ${seals.stdout}`);
+      // from inside: the container's root (the user) reopens the init's exe for writing
+      const ex = mine(['exec', id, 'sh', '-c', '(exec 3<>/proc/1/exe) 2>/dev/null && echo OPENED || echo REFUSED']);
+      t.is(ex.status, 0, ex.stderr);
+      t.is(ex.stdout.trim(), 'REFUSED');
       t.is(mine(['start', id]).status, 0);
       t.is(mine(['exec', id, 'true']).status, 0, 'once started');
     } finally {
