@@ -50,6 +50,10 @@ full.linux.sysctl = { 'net.ipv4.ip_forward': '1' };
 full.linux.rootfsPropagation = 'shared';
 full.mounts.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'rro'] });
 full.mounts.push({ destination: '/cp', type: 'tmpfs', source: 'tmpfs', options: ['tmpcopyup'] });
+full.hooks = {
+  createContainer: [{ path: '/usr/bin/cc-hook', args: ['cc-hook', '-x'], env: ['K=V'], timeout: 2 }],
+  startContainer: [{ path: '/bin/sc-hook' }],
+};
 const fullPlan = buildPlan(full, { ...opts, consoleSocketFd: 9, preserveFds: 2 }, host).init;
 fullPlan.seccomp = { bpf: Uint8Array.from([0x20, 0, 0, 0, 4, 0, 0, 0, 0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]), flags: 2 };
 fullPlan.nsJoins = [{ fd: 11, nstype: 0x10000000 }];

@@ -108,6 +108,16 @@ static void walk(const struct tsrun_plan *p) {
   read_bytes(tsrun_plan_vec(p, h->cpu_affinity_initial), (size_t)h->cpu_affinity_initial.count * sizeof(uint64_t));
   read_bytes(tsrun_plan_vec(p, h->cpu_affinity_final), (size_t)h->cpu_affinity_final.count * sizeof(uint64_t));
 
+  /* the hooks the init execs, ready as argv/envp arrays */
+  must(p->nhooks == h->hooks.count);
+  for (uint32_t i = 0; i < p->nhooks; i++) {
+    sink += strlen(p->hooks[i].path);
+    must(p->hooks[i].argv[0] != NULL);
+    for (char **a = p->hooks[i].argv; *a; a++) sink += strlen(*a);
+    for (char **e = p->hooks[i].envp; *e; e++) sink += strlen(*e);
+  }
+  if (h->hooks.count) must(tsrun_plan_str(p, h->hook_state) != NULL);
+
   /* a tenant brings no root filesystem; an init brings one and a state dir */
   if (h->flags & TSRUN_PLAN_TENANT)
     must(!h->rootfs.off && !h->state_dir.off && !h->mounts.count && !h->devices.count);

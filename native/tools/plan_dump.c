@@ -8,23 +8,37 @@
 
 #include "tsrun_plan.h"
 
-static void str(const struct tsrun_plan *p, const char *key, struct tsrun_str s, int comma) {
-  const char *v = tsrun_plan_str(p, s);
-  printf("\"%s\":", key);
-  if (!v)
+/* a C string as a JSON string, or null */
+static void json_str(const char *v) {
+  if (!v) {
     printf("null");
-  else {
-    putchar('"');
-    for (; *v; v++) {
-      if (*v == '"' || *v == '\\')
-        printf("\\%c", *v);
-      else if ((unsigned char)*v < 0x20)
-        printf("\\u%04x", *v);
-      else
-        putchar(*v);
-    }
-    putchar('"');
+    return;
   }
+  putchar('"');
+  for (; *v; v++) {
+    if (*v == '"' || *v == '\\')
+      printf("\\%c", *v);
+    else if ((unsigned char)*v < 0x20)
+      printf("\\u%04x", *v);
+    else
+      putchar(*v);
+  }
+  putchar('"');
+}
+
+/* a NULL-terminated array of C strings as a JSON array */
+static void json_strs(char *const *v) {
+  putchar('[');
+  for (size_t i = 0; v[i]; i++) {
+    if (i) putchar(',');
+    json_str(v[i]);
+  }
+  putchar(']');
+}
+
+static void str(const struct tsrun_plan *p, const char *key, struct tsrun_str s, int comma) {
+  printf("\"%s\":", key);
+  json_str(tsrun_plan_str(p, s));
   if (comma) putchar(',');
 }
 
@@ -155,7 +169,20 @@ int main(int argc, char **argv) {
   printf("],\"final\":[");
   const uint64_t *af = tsrun_plan_vec(&p, h->cpu_affinity_final);
   for (uint32_t i = 0; i < h->cpu_affinity_final.count; i++) printf("%s\"%" PRIu64 "\"", i ? "," : "", af[i]);
-  printf("]}}\n");
+  /* the hooks as tsrun_plan_load made them ready: argv (the path when the plan has no args) and envp */
+  printf("]},\"hooks\":[");
+  for (uint32_t i = 0; i < p.nhooks; i++) {
+    printf("%s{\"kind\":%u,\"path\":", i ? "," : "", p.hooks[i].kind);
+    json_str(p.hooks[i].path);
+    printf(",\"argv\":");
+    json_strs(p.hooks[i].argv);
+    printf(",\"env\":");
+    json_strs(p.hooks[i].envp);
+    printf(",\"timeoutMs\":%u}", p.hooks[i].timeout_ms);
+  }
+  printf("],\"hookState\":");
+  json_str(tsrun_plan_str(&p, h->hook_state));
+  printf("}\n");
   tsrun_plan_free(&p);
   return 0;
 }

@@ -61,7 +61,13 @@ export interface Result {
  * (no --root: the XDG default), and `opts.env` on top. Output goes through files: a detached
  * container keeps a pipe open for as long as it lives.
  */
-export function as(who: Who, bin: string, args: string[], cwd?: string, opts: { cgroup?: string; env?: Record<string, string> } = {}): Result {
+export function as(
+  who: Who,
+  bin: string,
+  args: string[],
+  cwd?: string,
+  opts: { cgroup?: string; env?: Record<string, string> } = {},
+): Result {
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-io-'));
   const out = fs.openSync(path.join(dir, 'out'), 'w+');
   const err = fs.openSync(path.join(dir, 'err'), 'w+');

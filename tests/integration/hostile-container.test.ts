@@ -61,50 +61,59 @@ function withAttacker(b: Bundle): void {
 /** What a process reports of its confinement: status lines and its cgroups. */
 const REPORT = "grep -E '^(Uid|Gid|CapInh|CapPrm|CapEff|CapBnd|CapAmb|NoNewPrivs|Seccomp):' /proc/self/status; cat /proc/self/cgroup";
 
-rootTest('a startContainer hook (the image’s binary) is confined exactly as the program: user, capabilities, no_new_privs, seccomp, cgroup', (t) => {
-  const results: Record<string, { program: string; hook: string; mknod: boolean }> = {};
-  for (const [name, bin] of [
-    ['tsrun', TSRUN],
-    ['runc', RUNC],
-  ] as const) {
-    if (!bin) continue;
-    const out = outDir();
-    const b = makeBundle((s) => {
-      s.process!.user = { uid: 1000, gid: 1000 };
-      s.process!.args = ['sh', '-c', `{ ${REPORT}; } > /out/program`];
-      s.mounts!.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
-      s.hooks = {
-        startContainer: [
-          {
-            path: '/bin/sh',
-            args: ['sh', '-c', `{ ${REPORT}; } > /out/hook; mknod /out/kmsg c 1 11 2>/dev/null && echo yes > /out/mknod; true`],
-          },
-        ],
-      };
-    });
-    // uid 1000 must reach /bin/sh (the template's dirs are mkdtemp's 0700)
-    for (const d of [b.dir, b.rootfs, path.join(b.rootfs, 'bin')]) fs.chmodSync(d, 0o755);
-    try {
-      const r = runtime(bin, tempRoot(), ['run', '-b', b.dir, uniqueId('starthook')]);
-      t.is(r.status, 0, `${name} run: ${r.stderr}`);
-      // runc runs the hook after `start` has returned: wait for its report
-      t.true(
-        waitFor(() => read(path.join(out, 'hook')).includes('cgroup') || read(path.join(out, 'hook')).includes(':/')),
-        `${name}: the hook reported`,
-      );
-      results[name] = { program: read(path.join(out, 'program')), hook: read(path.join(out, 'hook')), mknod: fs.existsSync(path.join(out, 'mknod')) };
-    } finally {
-      b.cleanup();
+rootTest(
+  'a startContainer hook (the image’s binary) is confined exactly as the program: user, capabilities, no_new_privs, seccomp, cgroup',
+  (t) => {
+    const results: Record<string, { program: string; hook: string; mknod: boolean }> = {};
+    for (const [name, bin] of [
+      ['tsrun', TSRUN],
+      ['runc', RUNC],
+    ] as const) {
+      if (!bin) continue;
+      const out = outDir();
+      const b = makeBundle((s) => {
+        s.process!.user = { uid: 1000, gid: 1000 };
+        s.process!.args = ['sh', '-c', `{ ${REPORT}; } > /out/program`];
+        s.mounts!.push({ destination: '/out', type: 'bind', source: out, options: ['rbind', 'rw'] });
+        s.hooks = {
+          startContainer: [
+            {
+              path: '/bin/sh',
+              args: ['sh', '-c', `{ ${REPORT}; } > /out/hook; mknod /out/kmsg c 1 11 2>/dev/null && echo yes > /out/mknod; true`],
+            },
+          ],
+        };
+      });
+      // uid 1000 must reach /bin/sh (the template's dirs are mkdtemp's 0700)
+      for (const d of [b.dir, b.rootfs, path.join(b.rootfs, 'bin')]) fs.chmodSync(d, 0o755);
+      try {
+        const r = runtime(bin, tempRoot(), ['run', '-b', b.dir, uniqueId('starthook')]);
+        t.is(r.status, 0, `${name} run: ${r.stderr}`);
+        // runc runs the hook after `start` has returned: wait for its report
+        t.true(
+          waitFor(() => read(path.join(out, 'hook')).includes('cgroup') || read(path.join(out, 'hook')).includes(':/')),
+          `${name}: the hook reported`,
+        );
+        results[name] = {
+          program: read(path.join(out, 'program')),
+          hook: read(path.join(out, 'hook')),
+          mknod: fs.existsSync(path.join(out, 'mknod')),
+        };
+      } finally {
+        b.cleanup();
+      }
     }
-  }
-  const ours = results.tsrun!;
-  t.not(ours.program, '', 'the program reported');
-  t.is(ours.hook, ours.program, 'the hook has the program’s ids, capabilities, no_new_privs, seccomp mode and cgroups');
-  t.false(ours.mknod, 'the hook could not make /dev/kmsg (c 1 11)');
-  if (results.runc) {
-    t.log(`runc: hook ${results.runc.hook === results.runc.program ? 'confined as the program' : 'NOT confined as the program'}, mknod ${results.runc.mknod ? 'worked' : 'refused'}`);
-  }
-});
+    const ours = results.tsrun!;
+    t.not(ours.program, '', 'the program reported');
+    t.is(ours.hook, ours.program, 'the hook has the program’s ids, capabilities, no_new_privs, seccomp mode and cgroups');
+    t.false(ours.mknod, 'the hook could not make /dev/kmsg (c 1 11)');
+    if (results.runc) {
+      t.log(
+        `runc: hook ${results.runc.hook === results.runc.program ? 'confined as the program' : 'NOT confined as the program'}, mknod ${results.runc.mknod ? 'worked' : 'refused'}`,
+      );
+    }
+  },
+);
 
 // ---------------------------------------------------------------------------
 // CVE-2019-5736 for a container granted CAP_SYS_PTRACE: non-dumpability does
@@ -157,34 +166,37 @@ function grabExe(t: ExecutionContext, bin: string, act: (root: string, id: strin
   };
 }
 
-rootTest('CVE-2019-5736 with CAP_SYS_PTRACE in the container: the exe of an exec’d process or a joining init is a sealed copy, never writable', (t) => {
-  const engine = fs.realpathSync(fs.readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8').split('\n')[0]!);
-  const binaries = [fs.realpathSync(TSRUN), engine, path.join(ROOT, 'build', 'Release', 'tsrun-init')].filter((f) => fs.existsSync(f));
-  const before = binaries.map(sha256);
-  const attack = (bin: string) =>
-    grabExe(t, bin, (root, id, pid) => {
-      for (let i = 0; i < 40; i++) t.is(runtime(bin, root, ['exec', id, 'true']).status, 0);
-      // inits set up in the attacker's pid namespace
-      for (let i = 0; i < 8; i++) {
-        const b = makeBundle((s) => {
-          s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${pid}/ns/pid` } : n));
-        });
-        const bid = uniqueId('joiner');
-        t.is(runtime(bin, root, ['run', '-b', b.dir, bid]).status, 0);
-        b.cleanup();
-      }
-    });
-  const ours = attack(TSRUN);
-  t.true(ours.done);
-  t.true(ours.grabbed.length > 0, 'the attack reached the exe of a runtime process at least once (else it proves nothing)');
-  t.deepEqual(ours.writable, [], 'no exe it grabbed could be reopened for writing');
-  t.deepEqual(binaries.map(sha256), before, 'the runtime’s files are unchanged');
-  t.log(`tsrun: grabbed ${ours.grabbed.join(', ')}`);
-  if (RUNC) {
-    const theirs = attack(RUNC);
-    t.log(`runc: grabbed ${theirs.grabbed.join(', ') || 'nothing'}; writable: ${theirs.writable.join(', ') || 'none'}`);
-  }
-});
+rootTest(
+  'CVE-2019-5736 with CAP_SYS_PTRACE in the container: the exe of an exec’d process or a joining init is a sealed copy, never writable',
+  (t) => {
+    const engine = fs.realpathSync(fs.readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8').split('\n')[0]!);
+    const binaries = [fs.realpathSync(TSRUN), engine, path.join(ROOT, 'build', 'Release', 'tsrun-init')].filter((f) => fs.existsSync(f));
+    const before = binaries.map(sha256);
+    const attack = (bin: string) =>
+      grabExe(t, bin, (root, id, pid) => {
+        for (let i = 0; i < 40; i++) t.is(runtime(bin, root, ['exec', id, 'true']).status, 0);
+        // inits set up in the attacker's pid namespace
+        for (let i = 0; i < 8; i++) {
+          const b = makeBundle((s) => {
+            s.linux!.namespaces = s.linux!.namespaces!.map((n) => (n.type === 'pid' ? { type: 'pid', path: `/proc/${pid}/ns/pid` } : n));
+          });
+          const bid = uniqueId('joiner');
+          t.is(runtime(bin, root, ['run', '-b', b.dir, bid]).status, 0);
+          b.cleanup();
+        }
+      });
+    const ours = attack(TSRUN);
+    t.true(ours.done);
+    t.true(ours.grabbed.length > 0, 'the attack reached the exe of a runtime process at least once (else it proves nothing)');
+    t.deepEqual(ours.writable, [], 'no exe it grabbed could be reopened for writing');
+    t.deepEqual(binaries.map(sha256), before, 'the runtime’s files are unchanged');
+    t.log(`tsrun: grabbed ${ours.grabbed.join(', ')}`);
+    if (RUNC) {
+      const theirs = attack(RUNC);
+      t.log(`runc: grabbed ${theirs.grabbed.join(', ') || 'nothing'}; writable: ${theirs.writable.join(', ') || 'none'}`);
+    }
+  },
+);
 
 // ---------------------------------------------------------------------------
 // Rootless: the created init waits dumpable (so the user may join it); a
@@ -296,70 +308,76 @@ rootlessTest('rootless, no /proc mount: the image’s /proc/self/stat is never r
   }
 });
 
-rootlessTest('rootless, no /proc mount: a fake fifo at /proc/self/fd/N read by a process exec’d into the container does not start it', (t) => {
-  const who = rootless.who!;
-  const range = engineWritableRange() ?? [0x1000n, 0x2000n];
-  const b = rootlessBundle(['sh', '-c', 'echo ran > /ran'], withoutProc, fakeProcImage(fakeStat(range[0], range[1])));
-  const id = uniqueId('fakefifo');
-  const tsrun = (args: string[]) => as(who, TSRUN, args);
-  try {
-    t.is(tsrun(['create', '-b', b.dir, id]).status, 0);
-    // every fake fifo read at once: the one the init would reopen releases it
-    tsrun(['exec', id, 'sh', '-c', 'for n in $(seq 3 40); do timeout 2 cat /proc/self/fd/$n > /dev/null & done; wait']);
-    t.false(fs.existsSync(path.join(b.rootfs, 'ran')), 'the program did not run before start');
-    t.is(JSON.parse(tsrun(['state', id]).stdout).status, 'created');
-    t.is(tsrun(['start', id]).status, 0);
-    t.true(
-      waitFor(() => fs.existsSync(path.join(b.rootfs, 'ran'))),
-      'start runs it',
-    );
-  } finally {
-    tsrun(['delete', '--force', id]);
-    b.cleanup();
-  }
-});
-
-rootTest('a user-namespaced container without /proc: an image’s /proc/self/setgroups saying "deny" does not keep the runtime’s groups on exec', (t) => {
-  const results: Record<string, string> = {};
-  for (const [name, bin] of [
-    ['tsrun', TSRUN],
-    ['runc', RUNC],
-  ] as const) {
-    if (!bin) continue;
-    const b = makeBundle((s) => {
-      s.process!.args = ['sleep', '600'];
-      s.linux!.namespaces!.push({ type: 'user' });
-      s.linux!.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
-      s.linux!.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
-      withoutProc(s);
-    });
-    fs.mkdirSync(path.join(b.rootfs, 'proc', 'self'), { recursive: true });
-    fs.writeFileSync(path.join(b.rootfs, 'proc', 'self', 'setgroups'), 'deny\n');
-    for (const d of [b.dir, b.rootfs, path.join(b.rootfs, 'bin')]) fs.chmodSync(d, 0o755);
-    const root = tempRoot();
-    const id = uniqueId('setgroups');
+rootlessTest(
+  'rootless, no /proc mount: a fake fifo at /proc/self/fd/N read by a process exec’d into the container does not start it',
+  (t) => {
+    const who = rootless.who!;
+    const range = engineWritableRange() ?? [0x1000n, 0x2000n];
+    const b = rootlessBundle(['sh', '-c', 'echo ran > /ran'], withoutProc, fakeProcImage(fakeStat(range[0], range[1])));
+    const id = uniqueId('fakefifo');
+    const tsrun = (args: string[]) => as(who, TSRUN, args);
     try {
-      const r = runtime(bin, root, ['run', '-d', '-b', b.dir, id]);
-      if (name === 'runc' && r.status !== 0) {
-        results.runc = `refused to run: ${r.stderr.trim()}`; // runc needs /proc/self/fd in the container
-        continue;
-      }
-      t.is(r.status, 0, `${name}: ${r.stderr}`);
-      // the runtime with supplementary groups of its own, as a login's root has (0, 6, 27)
-      const ex = spawnSync('setpriv', ['--groups=0,6,27', '--', bin, '--root', root, 'exec', '--user', '1000:1000', id, 'id', '-G'], {
-        encoding: 'utf8',
-        timeout: 30_000,
-      });
-      t.is(ex.status, 0, `${name} exec: ${ex.stderr}`);
-      results[name] = ex.stdout.trim();
+      t.is(tsrun(['create', '-b', b.dir, id]).status, 0);
+      // every fake fifo read at once: the one the init would reopen releases it
+      tsrun(['exec', id, 'sh', '-c', 'for n in $(seq 3 40); do timeout 2 cat /proc/self/fd/$n > /dev/null & done; wait']);
+      t.false(fs.existsSync(path.join(b.rootfs, 'ran')), 'the program did not run before start');
+      t.is(JSON.parse(tsrun(['state', id]).stdout).status, 'created');
+      t.is(tsrun(['start', id]).status, 0);
+      t.true(
+        waitFor(() => fs.existsSync(path.join(b.rootfs, 'ran'))),
+        'start runs it',
+      );
     } finally {
-      runtime(bin, root, ['delete', '--force', id]);
+      tsrun(['delete', '--force', id]);
       b.cleanup();
     }
-  }
-  t.is(results.tsrun, '1000', 'only the process’s own group: none of the runtime’s');
-  if (results.runc !== undefined) t.log(`runc: ${results.runc}`);
-});
+  },
+);
+
+rootTest(
+  'a user-namespaced container without /proc: an image’s /proc/self/setgroups saying "deny" does not keep the runtime’s groups on exec',
+  (t) => {
+    const results: Record<string, string> = {};
+    for (const [name, bin] of [
+      ['tsrun', TSRUN],
+      ['runc', RUNC],
+    ] as const) {
+      if (!bin) continue;
+      const b = makeBundle((s) => {
+        s.process!.args = ['sleep', '600'];
+        s.linux!.namespaces!.push({ type: 'user' });
+        s.linux!.uidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+        s.linux!.gidMappings = [{ containerID: 0, hostID: 200000, size: 65536 }];
+        withoutProc(s);
+      });
+      fs.mkdirSync(path.join(b.rootfs, 'proc', 'self'), { recursive: true });
+      fs.writeFileSync(path.join(b.rootfs, 'proc', 'self', 'setgroups'), 'deny\n');
+      for (const d of [b.dir, b.rootfs, path.join(b.rootfs, 'bin')]) fs.chmodSync(d, 0o755);
+      const root = tempRoot();
+      const id = uniqueId('setgroups');
+      try {
+        const r = runtime(bin, root, ['run', '-d', '-b', b.dir, id]);
+        if (name === 'runc' && r.status !== 0) {
+          results.runc = `refused to run: ${r.stderr.trim()}`; // runc needs /proc/self/fd in the container
+          continue;
+        }
+        t.is(r.status, 0, `${name}: ${r.stderr}`);
+        // the runtime with supplementary groups of its own, as a login's root has (0, 6, 27)
+        const ex = spawnSync('setpriv', ['--groups=0,6,27', '--', bin, '--root', root, 'exec', '--user', '1000:1000', id, 'id', '-G'], {
+          encoding: 'utf8',
+          timeout: 30_000,
+        });
+        t.is(ex.status, 0, `${name} exec: ${ex.stderr}`);
+        results[name] = ex.stdout.trim();
+      } finally {
+        runtime(bin, root, ['delete', '--force', id]);
+        b.cleanup();
+      }
+    }
+    t.is(results.tsrun, '1000', 'only the process’s own group: none of the runtime’s');
+    if (results.runc !== undefined) t.log(`runc: ${results.runc}`);
+  },
+);
 
 // ---------------------------------------------------------------------------
 // state.json copied a config's unknown hook kinds; the C reader refuses JSON

@@ -13,7 +13,7 @@ import { PLAN_VERSION } from '../../lib/native/binding.js';
 import { LAYOUT } from '../../lib/native/constants.js';
 import { buildPlan, type PlanHost } from '../../lib/plan/build.js';
 import { buildTenantPlan } from '../../lib/plan/tenant.js';
-import { NsFlag, PlanFlag, type InitPlan } from '../../lib/plan/types.js';
+import { HookKind, NsFlag, PlanFlag, type InitPlan } from '../../lib/plan/types.js';
 import { ROOT } from '../helpers/bundle.js';
 
 const DUMP = path.join(ROOT, 'build', 'tsrun-plan-dump');
@@ -88,6 +88,14 @@ function expected(p: InitPlan) {
     },
     idmapMounts: p.idmapMounts,
     cpuAffinity: { initial: p.cpuAffinity.initial.map(String), final: p.cpuAffinity.final.map(String) },
+    hooks: p.hooks.map((h) => ({
+      kind: h.kind,
+      path: h.path,
+      argv: h.args.length ? h.args : [h.path],
+      env: h.env,
+      timeoutMs: h.timeoutMs,
+    })),
+    hookState: p.hookState,
   };
 }
 
@@ -120,6 +128,13 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   spec.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.msgmax': '4321' };
   spec.linux!.rootfsPropagation = 'shared';
   spec.mounts!.push({ destination: '/mnt', type: 'bind', source: '/tmp', options: ['rbind', 'rro', 'rnoatime'] });
+  // the hooks the init runs: a startContainer hook without env gets the program's
+  spec.annotations = { 'org.example/a': 'b "quoted"' };
+  spec.hooks = {
+    prestart: [{ path: '/host/prestart' }],
+    createContainer: [{ path: '/host/cc', args: ['cc', '--x'], env: ['K=V'], timeout: 2 }],
+    startContainer: [{ path: '/in/sc' }, { path: '/in/sc2', args: ['sc2'], env: ['E=1'], timeout: 1.5 }],
+  };
   const plan = buildPlan(
     spec,
     { id: 'x', bundle: '/b', rootfs: '/b/rootfs', stateDir: '/run/tsrun/x', consoleSocketFd: 9, preserveFds: 2 },
@@ -140,6 +155,19 @@ dumpTest('a full plan round-trips through the C decoder', (t) => {
   const out = decode(encodePlan(plan));
   t.is(out.status, 0, out.stderr);
   t.deepEqual(out.json, expected(plan));
+  const hooks = (out.json as { hooks: { kind: number; argv: string[]; env: string[]; timeoutMs: number }[] }).hooks;
+  t.deepEqual(
+    hooks.map((h) => [h.kind, h.argv, h.timeoutMs]),
+    [
+      [HookKind.CREATE_CONTAINER, ['cc', '--x'], 2000],
+      [HookKind.START_CONTAINER, ['/in/sc'], 0],
+      [HookKind.START_CONTAINER, ['sc2'], 1500],
+    ],
+  );
+  t.deepEqual(hooks[1]!.env, plan.env, 'a startContainer hook without env gets the program’s');
+  t.is(plan.flags & PlanFlag.HOOK_SYNC, PlanFlag.HOOK_SYNC, 'prestart: the init stops for it');
+  const state = JSON.parse(`${(out.json as { hookState: string }).hookState}4242,"status":"created"}`) as Record<string, unknown>;
+  t.deepEqual(state, { ociVersion: spec.ociVersion, id: 'x', bundle: '/b', annotations: spec.annotations, pid: 4242, status: 'created' });
 });
 
 dumpTest('an empty-ish plan round-trips (absent strings stay absent)', (t) => {
