@@ -283,6 +283,17 @@ test('validation names the field', (t) => {
   t.notThrows(() => validateCgroups({ ociVersion: '1.0.2', linux: { resources: { memory: { limit: -1 }, cpu: { cpus: '0-1,3' } } } }));
 });
 
+test('validate: cgroupsPath may not name the root cgroup, nor the runtime’s own (the root where the runtime runs)', (t) => {
+  for (const cgroupsPath of ['/', '//', '/./', '/.', '.', './', './.']) {
+    const e = t.throws(() => validateCgroups({ ociVersion: '1.0.2', linux: { cgroupsPath } }), { instanceOf: ConfigError });
+    t.is(e!.path, 'linux.cgroupsPath', cgroupsPath);
+    t.regex(e!.message, cgroupsPath.startsWith('/') ? /is the root cgroup/ : /is the runtime's own cgroup/, cgroupsPath);
+  }
+  // empty: the container id; and anything with a name in it
+  for (const cgroupsPath of ['', '/a', 'a', './a', '/./a/', 'system.slice:tsrun:x'])
+    t.notThrows(() => validateCgroups({ ociVersion: '1.0.2', linux: { cgroupsPath } }), cgroupsPath);
+});
+
 test('update flags → LinuxResources (only what was given)', (t) => {
   t.deepEqual(resourcesFromFlags({ memory: '100M', 'pids-limit': '20', 'cpu-quota': '5000' }), {
     memory: { limit: 100 * MiB },
