@@ -8,22 +8,25 @@ import { fromHost } from '../native/host.js';
 import type { CgroupState } from './manager.js';
 import type { CgroupWrite, LinuxResources } from './resources.js';
 
-function op(name: Parameters<NativeBinding['cgroupOp']>[0], cg: CgroupState, signal?: number): unknown {
+function op(name: Parameters<NativeBinding['cgroupOp']>[0], cg: CgroupState): unknown {
   try {
-    return loadBinding().cgroupOp(name, cg, signal);
+    return loadBinding().cgroupOp(name, cg);
   } catch (e) {
     throw fromHost(e);
   }
 }
 
-/** native/host/cgroup.c on a recorded cgroup (the front binary runs the same code). */
+/**
+ * native/host/cgroup.c on a recorded cgroup (the front binary runs the same
+ * code). Signalling every process and removing the cgroup are not here: they
+ * depend on which directories the container owns, which native/host decides
+ * in one place (members.c and cgroup.c, through kill --all and delete).
+ */
 export const hostCgroup = {
   freeze: (cg: CgroupState) => void op('freeze', cg),
   thaw: (cg: CgroupState) => void op('thaw', cg),
   frozen: (cg: CgroupState) => op('frozen', cg) as boolean,
   pids: (cg: CgroupState) => op('pids', cg) as number[],
-  signal: (cg: CgroupState, signal: number) => void op('signal', cg, signal),
-  destroy: (cg: CgroupState) => void op('destroy', cg),
 };
 
 export function sleepSync(ms: number): void {

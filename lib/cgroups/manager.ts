@@ -16,11 +16,18 @@ import { V2Manager } from './v2.js';
 export { sleepSync } from './fs.js';
 export { cgroupRelPath } from './host.js';
 
-/** What state.json records: enough to find the cgroup again. */
+/** What state.json records: enough to find the cgroup again, and what of it is the container's. */
 export interface CgroupState {
   version: 1 | 2;
   /** v2: { "": dir }. v1: controller → dir; on hybrid hosts also "" → the unified dir (tracking only). */
   paths: Record<string, string>;
+  /**
+   * The directories of `paths` that the container's create made. Only in
+   * those does delete (native/host) kill every process and remove the
+   * directory; one that existed before (linux.cgroupsPath naming it) may hold
+   * the host's processes and cgroups, and is left alone. Absent: none.
+   */
+  owned?: string[];
 }
 
 /** Loads and attaches a BPF_PROG_TYPE_CGROUP_DEVICE program (the addon). */
@@ -37,8 +44,9 @@ export interface CgroupManager {
   check(r: LinuxResources): string[];
   /** mkdir the cgroup (and parents; v2: enable the controllers on the way down;
    * v1: empty cpusets on the way down get their parent's cpus and mems).
-   * False when every directory existed already. */
-  create(): boolean;
+   * Returns the directories of `state.paths` it made (empty when every one
+   * existed already): the container's own (`CgroupState.owned`). */
+  create(): string[];
   /** A failed create: removes exactly the directories create() made (deepest
    * first); a cgroup that existed before, and what runs in it, is left alone. */
   undoCreate(): void;
@@ -49,12 +57,8 @@ export interface CgroupManager {
   freeze(): void;
   thaw(): void;
   frozen(): boolean;
-  /** Host pids of every process in the cgroup and below. */
+  /** Host pids of every process in the cgroup and below (the container's or not: see native/host/members.c). */
   pids(): number[];
-  /** kill --all: cgroup.kill where the kernel has it, else each pid (v1: frozen meanwhile). */
-  signalAll(signal: number): void;
-  /** Kills what is left and removes the cgroup (retrying EBUSY briefly). */
-  destroy(): void;
   stats(): CgroupStats;
   /** How many processes the OOM killer has killed in the cgroup. */
   oomKills(): number;

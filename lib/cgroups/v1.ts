@@ -78,7 +78,7 @@ export class V1Manager implements CgroupManager {
     return h?.mountPoint ?? (this.host.v2Mount && dir.startsWith(`${this.host.v2Mount}/`) ? this.host.v2Mount : path.dirname(dir));
   }
 
-  create(): boolean {
+  create(): string[] {
     this.made = [];
     const cpuset = this.state.paths.cpuset;
     for (const dir of this.dirs()) {
@@ -97,7 +97,7 @@ export class V1Manager implements CgroupManager {
       }
       this.made.push(...mkdirChain(mount, path.relative(mount, dir)));
     }
-    return this.made.length > 0;
+    return this.dirs().filter((d) => this.made!.includes(d));
   }
 
   /** What create() made, top first per hierarchy (null: create() has not run). */
@@ -193,8 +193,9 @@ export class V1Manager implements CgroupManager {
     }
   }
 
-  // Freezing, listing, signalling and removing are native/host/cgroup.c's,
-  // shared with the front binary (pause, resume, kill --all, delete).
+  // Freezing and listing are native/host/cgroup.c's, shared with the front
+  // binary (pause, resume); signalling and removing are the commands' there
+  // (kill --all, delete), which know what of the cgroup is the container's.
   freeze(): void {
     hostCgroup.freeze(this.state);
   }
@@ -209,14 +210,6 @@ export class V1Manager implements CgroupManager {
 
   pids(): number[] {
     return hostCgroup.pids(this.state);
-  }
-
-  signalAll(signal: number): void {
-    hostCgroup.signal(this.state, signal);
-  }
-
-  destroy(): void {
-    hostCgroup.destroy(this.state);
   }
 
   stats(): CgroupStats {

@@ -32,7 +32,7 @@ export class V2Manager implements CgroupManager {
   /** What create() made, top first (null: create() has not run). */
   private made: string[] | null = null;
 
-  create(): boolean {
+  create(): string[] {
     this.made = mkdirChain(this.mount, this.rel);
     // every ancestor delegates what it has to the next level (runc does the same)
     const parts = this.rel.split('/').filter(Boolean);
@@ -50,7 +50,7 @@ export class V2Manager implements CgroupManager {
       }
       cur = path.join(cur, parts[i]!);
     }
-    return this.made.length > 0;
+    return this.made.includes(this.dir) ? [this.dir] : [];
   }
 
   undoCreate(): void {
@@ -97,8 +97,9 @@ export class V2Manager implements CgroupManager {
     fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(pid));
   }
 
-  // Freezing, listing, signalling and removing are native/host/cgroup.c's,
-  // shared with the front binary (pause, resume, kill --all, delete).
+  // Freezing and listing are native/host/cgroup.c's, shared with the front
+  // binary (pause, resume); signalling and removing are the commands' there
+  // (kill --all, delete), which know what of the cgroup is the container's.
   freeze(): void {
     hostCgroup.freeze(this.state);
   }
@@ -113,14 +114,6 @@ export class V2Manager implements CgroupManager {
 
   pids(): number[] {
     return hostCgroup.pids(this.state);
-  }
-
-  signalAll(signal: number): void {
-    hostCgroup.signal(this.state, signal);
-  }
-
-  destroy(): void {
-    hostCgroup.destroy(this.state);
   }
 
   stats(): CgroupStats {

@@ -18,11 +18,27 @@ function int(v: unknown, at: string, min: number, max = Number.MAX_SAFE_INTEGER)
 
 const CPU_LIST = /^\s*(\d+(-\d+)?)(\s*,\s*\d+(-\d+)?)*\s*$/;
 
+/**
+ * Why a cgroupsPath names a cgroup that is never a container's own, or null.
+ * `/` (however spelled) is the root cgroup: it holds every process of the
+ * host. A relative path of nothing but `.` names the runtime's own cgroup,
+ * which is the root one where the runtime runs there (often, in a v1
+ * hierarchy); validation looks at no host, so it refuses that too.
+ */
+export function notAContainerCgroup(cgroupsPath: string): string | null {
+  if (cgroupsPath === '' || cgroupsPath.split('/').some((part) => part !== '' && part !== '.')) return null;
+  return cgroupsPath.startsWith('/')
+    ? `${JSON.stringify(cgroupsPath)} is the root cgroup, which holds every process of the host: name a cgroup below it`
+    : `${JSON.stringify(cgroupsPath)} is the runtime's own cgroup (the root cgroup when the runtime runs there): name a cgroup below it`;
+}
+
 export function validateCgroups(spec: Spec): void {
   const l = spec.linux;
   if (!l) return;
   if (l.cgroupsPath !== undefined && l.cgroupsPath.split('/').includes('..'))
     throw new ConfigError('linux.cgroupsPath', `must not contain "..": ${JSON.stringify(l.cgroupsPath)}`);
+  const notOwn = l.cgroupsPath === undefined ? null : notAContainerCgroup(l.cgroupsPath);
+  if (notOwn) throw new ConfigError('linux.cgroupsPath', notOwn);
   const r = l.resources as LinuxResources | undefined;
   if (!r) return;
   (r.devices ?? []).forEach((d, i) => {

@@ -35,7 +35,7 @@ import { startTimeOf } from './procfs.js';
 import { SECCOMP_NAME, StateStore, rfc3339Nano, type IntentRecord, type StateJson, type StoredState } from './state.js';
 import { hostCall, hostCallAsync } from '../native/host.js';
 import type { Timeline } from '../timeline.js';
-import { loadCgroupManager, newCgroupManager, type CgroupManager } from '../cgroups/manager.js';
+import { loadCgroupManager, newCgroupManager, type CgroupManager, type CgroupState } from '../cgroups/manager.js';
 import type { LinuxResources } from '../cgroups/resources.js';
 import { launch, type Launched } from './launch.js';
 import { execProcess, type ExecOptions } from './exec.js';
@@ -69,8 +69,8 @@ interface Made {
   /** fds for the init only (namespace paths, idmapped trees, the console socket). */
   childFds: number[];
   cgroup: CgroupManager | null;
-  /** The cgroup did not exist before this create. */
-  cgroupIsOurs: boolean;
+  /** The cgroup's directories this create made (the container's own: state.json's cgroup.owned). */
+  cgroupOwned: string[];
   /** No mount namespace: what the init mounted under this rootfs is in ours, and must go. */
   hostMountsUnder: string | null;
   /** A create hook failed: runtime.md continues at "delete", whose poststop hooks still run. */
@@ -111,7 +111,7 @@ export class Lifecycle {
   async create(id: string, opts: CreateOptions): Promise<Created> {
     const t = this.timeline;
     const lock = this.store.claim(id);
-    const made: Made = { childFds: [], cgroup: null, cgroupIsOurs: false, hostMountsUnder: null, hookFailed: null, intent: { id } };
+    const made: Made = { childFds: [], cgroup: null, cgroupOwned: [], hostMountsUnder: null, hookFailed: null, intent: { id } };
     try {
       t?.mark('claim');
       const loaded = loadBundle(opts.bundle);
@@ -133,7 +133,7 @@ export class Lifecycle {
       if (made.hostMountsUnder) for (const w of this.native.unmountUnder(made.hostMountsUnder)) this.warn?.(w);
       try {
         // a cgroup that existed before this create is not ours to remove
-        if (made.cgroupIsOurs) made.cgroup?.undoCreate();
+        if (made.cgroupOwned.length) made.cgroup?.undoCreate();
       } catch (ce) {
         this.warn?.(`cleanup: ${(ce as Error).message}`);
       }
@@ -185,18 +185,23 @@ export class Lifecycle {
       if (!cgroupUsable(dirs, this.host)) cgroup = rootlessWithoutCgroup(spec.linux?.cgroupsPath, resources, dirs[0] ?? '');
     }
     // Written ahead: what the init will mount in our namespace (none of its
-    // own) and the cgroup directories about to be made (not those that
-    // exist: they are not this container's to remove).
+    // own) and the cgroup directories about to be made, the container's own
+    // (not those that exist: what runs in them is not this container's to
+    // kill, nor are they its to remove).
     if (!hasMountNamespace(spec)) made.intent = { ...made.intent, rootfs: loaded.rootfs, hostMounts: true };
     if (cgroup) {
       for (const w of cgroup.check(resources)) this.warn?.(w);
-      const fresh = Object.entries(cgroup.state.paths).filter(([, dir]) => !fs.existsSync(dir));
-      if (fresh.length) made.intent = { ...made.intent, cgroup: { version: cgroup.state.version, paths: Object.fromEntries(fresh) } };
+      const fresh = [...new Set(Object.values(cgroup.state.paths))].filter((d) => !fs.existsSync(d));
+      made.intent = withOwned(made.intent, cgroup.state, fresh);
     }
     if (made.intent.cgroup || made.intent.hostMounts) this.store.writeIntent(made.intent);
     if (cgroup) {
       made.cgroup = cgroup;
-      made.cgroupIsOurs = cgroup.create();
+      made.cgroupOwned = cgroup.create();
+      // a directory someone else made between the look and our mkdir is theirs
+      const ahead = made.intent.cgroup?.owned ?? [];
+      if (ahead.length !== made.cgroupOwned.length || ahead.some((d) => !made.cgroupOwned.includes(d)))
+        this.store.writeIntent((made.intent = withOwned(made.intent, cgroup.state, made.cgroupOwned)));
       cgroup.apply(resources);
       this.timeline?.mark('cgroup');
     }
@@ -317,7 +322,7 @@ export class Lifecycle {
       const s = spec.linux!.seccomp!;
       state.seccomp = { flags: seccomp.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
     }
-    if (cgroup) state.cgroup = cgroup.state;
+    if (cgroup) state.cgroup = { ...cgroup.state, owned: made.cgroupOwned };
     this.store.write(state);
     if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
     return state;
@@ -362,7 +367,7 @@ export class Lifecycle {
     await hostCallAsync(this.native, 'kill', this.store.root, id, signal, all, this.warnFn, this.timeline);
   }
 
-  /** Host pids of the container's processes, sorted: its cgroup's; without one its pid namespace's (without that: the init). */
+  /** Host pids of the container's processes, sorted (native/host/members.c: not the other processes of a cgroup that existed before it). */
   async ps(id: string): Promise<number[]> {
     return (await hostCallAsync(this.native, 'ps', this.store.root, id, 0, false, undefined, this.timeline)).pids!;
   }
@@ -375,10 +380,16 @@ export class Lifecycle {
     await hostCallAsync(this.native, 'resume', this.store.root, id, 0, false, this.warnFn, this.timeline);
   }
 
-  /** Kills what runs, removes the cgroup and the state, runs poststop hooks; on the threadpool (it waits for the init to die). */
+  /** Kills what runs, removes the cgroup directories its create made and the state, runs poststop hooks; on the threadpool (it waits for the init to die). */
   async delete(id: string, force: boolean): Promise<void> {
     await hostCallAsync(this.native, 'delete', this.store.root, id, 0, force, this.warnFn, this.timeline);
   }
+}
+
+/** The intent record with the cgroup and the directories of it that are the container's (none: no cgroup to undo). */
+function withOwned(intent: IntentRecord, cgroup: CgroupState, owned: string[]): IntentRecord {
+  const { cgroup: _, ...rest } = intent;
+  return owned.length ? { ...rest, cgroup: { ...cgroup, owned } } : rest;
 }
 
 /** A foreground run or exec without a console socket relays the pty to our own terminal. */

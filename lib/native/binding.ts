@@ -91,8 +91,8 @@ export interface NativeBinding extends SeccompNative {
   host(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): HostResult;
   /** The same, on the libuv threadpool. */
   hostAsync(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): Promise<HostResult>;
-  /** native/host/cgroup.c: frozen → boolean, pids → number[], freeze/thaw/signal/destroy → undefined. */
-  cgroupOp(op: 'frozen' | 'pids' | 'freeze' | 'thaw' | 'signal' | 'destroy', cg: HostCgroup, signal?: number): unknown;
+  /** native/host/cgroup.c: frozen → boolean, pids → number[], freeze/thaw → undefined. */
+  cgroupOp(op: 'frozen' | 'pids' | 'freeze' | 'thaw', cg: HostCgroup): unknown;
   /** Detaches every mount at or below rootfs, deepest first; returns the warnings. */
   unmountUnder(rootfs: string): string[];
   /** runc's signal names and numbers; -1 when `text` names none. */

@@ -168,11 +168,13 @@ void CollectWarning(void *arg, const char *m) {
   static_cast<std::vector<std::string> *>(arg)->emplace_back(m);
 }
 
-// A cgroup as state.json records it: {version, paths: {controller: dir}}.
+// A cgroup as state.json records it: {version, paths: {controller: dir}}
+// (which directories the container owns matters only to what kills and
+// removes, which the commands do from state.json itself).
 struct Cgroup {
   std::vector<std::string> keys, paths;
   std::vector<const char *> k, p;
-  struct tsrun_cgroup cg = {0, 0, nullptr, nullptr};
+  struct tsrun_cgroup cg = {0, 0, nullptr, nullptr, nullptr};
   explicit Cgroup(const Napi::Object &o) {
     cg.version = o.Get("version").As<Napi::Number>().Int32Value();
     Napi::Object paths_obj = o.Get("paths").As<Napi::Object>();
@@ -224,8 +226,8 @@ Napi::Value HostAsync(const Napi::CallbackInfo &info) {
   return p;
 }
 
-// cgroupOp(op, {version, paths}, signal?): frozen → boolean; pids → number[];
-// freeze, thaw, signal, destroy → undefined. Throws with hostCode.
+// cgroupOp(op, {version, paths}): frozen → boolean; pids → number[];
+// freeze, thaw → undefined. Throws with hostCode.
 Napi::Value CgroupOp(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string op = info[0].As<Napi::String>();
@@ -246,10 +248,6 @@ Napi::Value CgroupOp(const Napi::CallbackInfo &info) {
     rc = tsrun_cgroup_freeze(&c.cg, &e);
   else if (op == "thaw")
     rc = tsrun_cgroup_thaw(&c.cg, &e);
-  else if (op == "signal")
-    rc = tsrun_cgroup_signal(&c.cg, info[2].As<Napi::Number>().Int32Value(), &e);
-  else if (op == "destroy")
-    rc = tsrun_cgroup_destroy(&c.cg, &e);
   else {
     Napi::TypeError::New(env, "cgroupOp: unknown operation").ThrowAsJavaScriptException();
     return env.Undefined();

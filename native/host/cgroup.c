@@ -2,7 +2,12 @@
  * (v1: one directory per controller; v2: one directory): freeze and thaw
  * (pause, resume, and v1's kill --all), list its processes, signal all of
  * them, and remove it. Creating it and writing limits stays with
- * lib/cgroups (create, update), which need the config. */
+ * lib/cgroups (create, update), which need the config.
+ *
+ * Signalling every process and removing directories happen only where the
+ * container's create made the directory (`owned`): a cgroup that existed
+ * before (linux.cgroupsPath naming one) may hold the host's processes and
+ * other cgroups, which are not the container's to kill or remove. */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
@@ -22,10 +27,21 @@ static void sleep_ms(int ms) {
   }
 }
 
+static int owned_at(const struct tsrun_cgroup *cg, size_t i) {
+  return cg->owned && cg->owned[i];
+}
+
 static const char *path_of(const struct tsrun_cgroup *cg, const char *key) {
   for (size_t i = 0; i < cg->count; i++)
     if (!strcmp(cg->keys[i], key)) return cg->paths[i];
   return NULL;
+}
+
+/* Whether the create made dir (any controller recording it says so). */
+static int dir_owned(const struct tsrun_cgroup *cg, const char *dir) {
+  for (size_t i = 0; dir && i < cg->count; i++)
+    if (owned_at(cg, i) && !strcmp(cg->paths[i], dir)) return 1;
+  return 0;
 }
 
 /* The first line of dir/file, trimmed, into buf; -1 when it cannot be read. */
@@ -140,13 +156,25 @@ static int cmp_pid(const void *a, const void *b) {
 }
 
 /* The v1 directory whose cgroup.procs lists the container: pids, memory,
- * freezer, devices, or any. */
+ * freezer, devices, or any controller's; one the create made first, where
+ * every process is the container's. Not the hybrid's unified directory,
+ * which is for tracking only: the init may not have joined it. */
 static const char *procs_dir(const struct tsrun_cgroup *cg) {
   if (cg->version == 2) return v2_dir(cg);
   static const char *const order[] = {"pids", "memory", "freezer", "devices"};
-  for (size_t i = 0; i < sizeof order / sizeof order[0]; i++)
-    if (path_of(cg, order[i])) return path_of(cg, order[i]);
+  for (int made = 1; made >= 0; made--) {
+    for (size_t i = 0; i < sizeof order / sizeof order[0]; i++) {
+      const char *d = path_of(cg, order[i]);
+      if (d && dir_owned(cg, d) == made) return d;
+    }
+    for (size_t i = 0; i < cg->count; i++)
+      if (*cg->keys[i] && owned_at(cg, i) == made) return cg->paths[i];
+  }
   return cg->count ? cg->paths[0] : NULL;
+}
+
+int tsrun_cgroup_owned(const struct tsrun_cgroup *cg) {
+  return dir_owned(cg, procs_dir(cg));
 }
 
 int tsrun_cgroup_pids(const struct tsrun_cgroup *cg, pid_t **pids, size_t *count) {
@@ -186,7 +214,24 @@ static void signal_pids(const struct tsrun_cgroup *cg, int sig) {
   free(pids);
 }
 
+/* Each process once, and a second look for what forked between the listing
+ * and the signal (they stay in the cgroup). */
+static void signal_pids_twice(const struct tsrun_cgroup *cg, int sig) {
+  pid_t *first, *then;
+  size_t n1, n2;
+  tsrun_cgroup_pids(cg, &first, &n1);
+  for (size_t i = 0; i < n1; i++) kill(first[i], sig);
+  tsrun_cgroup_pids(cg, &then, &n2);
+  for (size_t i = 0; i < n2; i++)
+    if (!n1 || !bsearch(&then[i], first, n1, sizeof *first, cmp_pid)) kill(then[i], sig);
+  free(first);
+  free(then);
+}
+
 int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err *e) {
+  if (!tsrun_cgroup_owned(cg))
+    return tsrun_err_set(e, "ESYSTEM", "cgroup %s existed before the container: not signalling all its processes",
+                         procs_dir(cg) ? procs_dir(cg) : "");
   if (cg->version == 2) {
     const char *d = v2_dir(cg);
     char kill_file[4200];
@@ -196,17 +241,21 @@ int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err
         return tsrun_err_set(e, "ESYSTEM", "cgroup.kill %s: %s", d, strerror(errno));
       return 0;
     }
-    /* twice: a child forked between the listing and the signal is caught next time */
-    signal_pids(cg, sig);
-    signal_pids(cg, sig);
+    signal_pids_twice(cg, sig);
     return 0;
   }
-  /* v1: frozen, nothing can fork away from the signal (runc does the same) */
+  /* v1: frozen, nothing can fork away from the signal (runc does the same);
+   * not a freezer cgroup that existed before, whose other processes would
+   * stop too (a fork lands in the container's cgroup anyway: a second look
+   * catches it). */
   const char *fz = path_of(cg, "freezer");
-  int can_freeze = fz && access(fz, F_OK) == 0;
+  int can_freeze = fz && dir_owned(cg, fz) && access(fz, F_OK) == 0;
   int was_frozen = tsrun_cgroup_frozen(cg);
   if (can_freeze && !was_frozen && tsrun_cgroup_freeze(cg, e) < 0) return -1;
-  signal_pids(cg, sig);
+  if (can_freeze)
+    signal_pids(cg, sig);
+  else
+    signal_pids_twice(cg, sig);
   if (can_freeze && !was_frozen && tsrun_cgroup_thaw(cg, e) < 0) return -1;
   if (was_frozen && sig == SIGKILL) return tsrun_cgroup_thaw(cg, e); /* a frozen v1 task dies only once thawed */
   return 0;
@@ -226,31 +275,62 @@ static int rmdir_retry(char **dirs, size_t n, struct tsrun_err *e) {
   return 0;
 }
 
-int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
-  int any = 0;
-  for (size_t i = 0; i < cg->count; i++) any |= access(cg->paths[i], F_OK) == 0;
-  if (!any) return 0;
+/* SIGKILL to every process in each of dirs and below, until none is left
+ * (up to 2 s): cgroup.kill (v2, 5.14+) or pid by pid. A fork stays in its
+ * cgroup, so the next look catches it; what survives makes the rmdir fail. */
+static void kill_in(const char **mine, size_t count) {
   for (int i = 0; i < 200; i++) {
-    pid_t *pids;
-    size_t n;
-    tsrun_cgroup_pids(cg, &pids, &n);
-    free(pids);
-    if (n == 0) break;
-    if (tsrun_cgroup_signal(cg, SIGKILL, e) < 0) return -1;
+    size_t n = 0;
+    for (size_t k = 0; k < count; k++) {
+      char kill_file[4200];
+      snprintf(kill_file, sizeof kill_file, "%s/cgroup.kill", mine[k]);
+      int has_kill = access(kill_file, F_OK) == 0;
+      char **dirs = NULL;
+      size_t nd = 0, here = 0;
+      subtree(mine[k], &dirs, &nd);
+      for (size_t j = 0; j < nd; j++) {
+        char path[4300];
+        snprintf(path, sizeof path, "%s/cgroup.procs", dirs[j]);
+        FILE *f = fopen(path, "re");
+        long v;
+        while (f && fscanf(f, "%ld", &v) == 1) {
+          here++;
+          if (!has_kill) kill((pid_t)v, SIGKILL);
+        }
+        if (f) fclose(f);
+      }
+      free_list(dirs, nd);
+      if (here && has_kill) write_str(mine[k], "cgroup.kill", "1");
+      n += here;
+    }
+    if (n == 0) return;
     sleep_ms(10);
   }
-  if (cg->version == 1 && tsrun_cgroup_frozen(cg) && tsrun_cgroup_thaw(cg, e) < 0) return -1;
-  /* each directory once (v1 controllers mounted together share one) */
+}
+
+int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
+  /* each directory the create made, once (v1 controllers mounted together share one) */
+  const char **mine = calloc(cg->count ? cg->count : 1, sizeof *mine);
+  if (!mine) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  size_t n = 0;
   for (size_t i = 0; i < cg->count; i++) {
+    if (!owned_at(cg, i) || access(cg->paths[i], F_OK) < 0) continue;
     int seen = 0;
-    for (size_t j = 0; j < i; j++) seen |= !strcmp(cg->paths[i], cg->paths[j]);
-    if (seen) continue;
+    for (size_t j = 0; j < n; j++) seen |= !strcmp(cg->paths[i], mine[j]);
+    if (!seen) mine[n++] = cg->paths[i];
+  }
+  /* a frozen v1 task dies only once thawed (a paused container) */
+  const char *fz = path_of(cg, "freezer");
+  int rc = 0;
+  if (cg->version == 1 && fz && dir_owned(cg, fz) && tsrun_cgroup_frozen(cg)) rc = tsrun_cgroup_thaw(cg, e);
+  if (rc == 0) kill_in(mine, n);
+  for (size_t i = 0; rc == 0 && i < n; i++) {
     char **dirs = NULL;
     size_t nd = 0;
-    subtree(cg->paths[i], &dirs, &nd);
-    int rc = rmdir_retry(dirs, nd, e);
+    subtree(mine[i], &dirs, &nd);
+    rc = rmdir_retry(dirs, nd, e);
     free_list(dirs, nd);
-    if (rc < 0) return -1;
   }
-  return 0;
+  free(mine);
+  return rc;
 }

@@ -184,61 +184,6 @@ int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct ts
   return rc ? tsrun_err_set(e, "ESYSTEM", "out of memory") : 0;
 }
 
-/* Every process of the container: its cgroup's, else its pid namespace's
- * (the init's alone without one, or when its namespace may not be read: an
- * unprivileged runtime cannot readlink the ns of an init that has not
- * started its program, which is not dumpable; killing the init of a pid
- * namespace kills the rest). */
-static int processes(const struct tsrun_state *s, pid_t **pids, size_t *n) {
-  if (s->cgroup.version) return tsrun_cgroup_pids(&s->cgroup, pids, n);
-  *pids = NULL;
-  *n = 0;
-  char link[64], ns[128] = {0};
-  snprintf(link, sizeof link, "/proc/%d/ns/pid", (int)s->pid);
-  int alone = !s->pid_namespace;
-  if (!alone && readlink(link, ns, sizeof ns - 1) < 0) {
-    if (errno != EACCES) return 0; /* gone */
-    alone = 1;
-  }
-  if (alone) {
-    if (!(*pids = malloc(sizeof **pids))) return -1;
-    (*pids)[(*n)++] = s->pid;
-    return 0;
-  }
-  DIR *d = opendir("/proc");
-  if (!d) return -1;
-  struct dirent *ent;
-  size_t cap = 0;
-  while ((ent = readdir(d))) {
-    char *end;
-    long pid = strtol(ent->d_name, &end, 10);
-    if (*end || pid <= 0) continue;
-    char other[128] = {0};
-    snprintf(link, sizeof link, "/proc/%ld/ns/pid", pid);
-    if (readlink(link, other, sizeof other - 1) < 0 || strcmp(ns, other)) continue;
-    if (*n == cap) {
-      pid_t *p = realloc(*pids, (cap = cap ? cap * 2 : 16) * sizeof *p);
-      if (!p) break;
-      *pids = p;
-    }
-    (*pids)[(*n)++] = (pid_t)pid;
-  }
-  closedir(d);
-  return 0;
-}
-
-static void signal_all(const struct tsrun_state *s, int sig, struct tsrun_err *e, int *failed) {
-  if (s->cgroup.version) {
-    if (tsrun_cgroup_signal(&s->cgroup, sig, e) < 0) *failed = 1;
-    return;
-  }
-  pid_t *pids;
-  size_t n;
-  if (processes(s, &pids, &n) < 0) return;
-  for (size_t i = 0; i < n; i++) kill(pids[i], sig);
-  free(pids);
-}
-
 int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all, struct tsrun_err *e) {
   int lock = tsrun_lock(h, id, 0, e);
   if (lock < 0) return -1;
@@ -249,9 +194,7 @@ int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all
       /* runc: kill --all of a stopped container succeeds quietly */
       if (!all) rc = tsrun_err_set(e, "ESTATE", "container not running");
     } else if (all) {
-      int failed = 0;
-      signal_all(&s, sig, e, &failed);
-      rc = failed ? -1 : 0;
+      rc = tsrun_container_signal(&s, sig, e);
     } else if (kill(s.pid, sig) < 0) {
       rc = tsrun_err_set(e, "ESYSTEM", "kill: %s", strerrorname_np(errno));
     } else if (sig == SIGKILL && s.cgroup.version == 1 && tsrun_cgroup_frozen(&s.cgroup)) {
@@ -425,12 +368,13 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
     rc = tsrun_err_set(e, "ESTATE", "cannot delete container %s that is not stopped: %s", id, tsrun_status_names[st]);
   } else {
     if (st != TSRUN_STOPPED) {
-      int failed = 0;
-      signal_all(&s, SIGKILL, e, &failed);
-      rc = failed ? -1 : wait_gone(&s, e);
+      rc = tsrun_container_signal(&s, SIGKILL, e);
+      if (rc == 0) rc = wait_gone(&s, e);
       tsrun_mark(h, "kill");
     }
-    /* kills what the init left behind (no pid namespace) and removes the cgroup */
+    /* kills what the init left behind in the cgroup directories the create
+     * made (no pid namespace) and removes them; a cgroup that existed before
+     * stays, with whatever else runs in it */
     if (rc == 0 && s.cgroup.version) {
       rc = tsrun_cgroup_destroy(&s.cgroup, e);
       tsrun_mark(h, "cgroup");
@@ -528,11 +472,6 @@ int tsrun_host_resume(const struct tsrun_host *h, const char *id, struct tsrun_e
   return rc;
 }
 
-static int cmp_pid(const void *a, const void *b) {
-  pid_t x = *(const pid_t *)a, y = *(const pid_t *)b;
-  return x < y ? -1 : x > y;
-}
-
 int tsrun_host_ps(const struct tsrun_host *h, const char *id, pid_t **pids, size_t *n, struct tsrun_err *e) {
   *pids = NULL;
   *n = 0;
@@ -541,10 +480,7 @@ int tsrun_host_ps(const struct tsrun_host *h, const char *id, pid_t **pids, size
   struct tsrun_state s;
   int rc = tsrun_state_load(h, id, &s, e);
   if (rc == 0) {
-    if (processes(&s, pids, n) < 0)
-      rc = tsrun_err_set(e, "ESYSTEM", "list processes: %s", strerror(errno));
-    else if (*n)
-      qsort(*pids, *n, sizeof **pids, cmp_pid);
+    if (tsrun_container_pids(&s, pids, n) < 0) rc = tsrun_err_set(e, "ESYSTEM", "list processes: %s", strerror(errno));
     tsrun_state_free(&s);
   }
   close(lock);

@@ -43,7 +43,7 @@
   X(annotations)  /* the config's */                                       \
   X(pidNamespace) /* the init has its own pid namespace */                 \
   X(hooks)        /* the config's poststart and poststop hooks */          \
-  X(cgroup)       /* {version, paths: {controller: dir}} */                \
+  X(cgroup)       /* {version, paths: {controller: dir}, owned: [dir]} */  \
   X(hostMounts)   /* no mount namespace: mounts to undo at delete */       \
   X(noNewKeyring) /* create --no-new-keyring */                            \
   X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */
@@ -76,11 +76,17 @@ void tsrun_mark(const struct tsrun_host *h, const char *step);
 
 /* ---- the state record --------------------------------------------------- */
 
+/* A container's cgroup. `owned` says which of its directories the
+ * container's create made (state.json's cgroup.owned lists them): only in
+ * those is every process the container's, and only those (with the cgroups
+ * below them) are removed at delete. One that existed before, named by
+ * linux.cgroupsPath, may hold anybody's processes and cgroups. */
 struct tsrun_cgroup {
-  int version;        /* 0: none recorded, 1, 2 */
-  size_t count;       /* v1: one path per controller ("" = the hybrid's unified dir); v2: one, "" */
-  const char **keys;  /* controllers */
-  const char **paths; /* their directories */
+  int version;                /* 0: none recorded, 1, 2 */
+  size_t count;               /* v1: one path per controller ("" = the hybrid's unified dir); v2: one, "" */
+  const char **keys;          /* controllers */
+  const char **paths;         /* their directories */
+  const unsigned char *owned; /* per path, 1: made by the create (NULL: none was) */
 };
 
 struct tsrun_state {
@@ -121,12 +127,32 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
 int tsrun_cgroup_frozen(const struct tsrun_cgroup *cg);
 int tsrun_cgroup_freeze(const struct tsrun_cgroup *cg, struct tsrun_err *e);
 int tsrun_cgroup_thaw(const struct tsrun_cgroup *cg, struct tsrun_err *e);
-/* Host pids of every process in the cgroup and below (malloc'd, sorted). */
+/* Host pids of every process in the cgroup and below (malloc'd, sorted),
+ * listed from one directory: one the create made, where there is one. */
 int tsrun_cgroup_pids(const struct tsrun_cgroup *cg, pid_t **pids, size_t *n);
-/* kill --all: cgroup.kill where there is one, else each pid (v1: frozen meanwhile). */
+/* 1 when the directory tsrun_cgroup_pids lists was made by the create:
+ * every process in it is the container's. */
+int tsrun_cgroup_owned(const struct tsrun_cgroup *cg);
+/* Signals every process of a cgroup the create made (tsrun_cgroup_owned;
+ * refused otherwise): cgroup.kill where there is one, else each pid (v1:
+ * frozen meanwhile, when the freezer cgroup is the container's too). */
 int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err *e);
-/* Kills what is left and removes the cgroup directories (EBUSY retried briefly). */
+/* Kills what is left in the directories the create made and removes them,
+ * with the cgroups below them (EBUSY retried briefly). A directory that
+ * existed before is left alone, with whatever runs in it. */
 int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e);
+
+/* ---- which processes are the container's (members.c) --------------------- */
+
+/* Host pids of the container's processes (malloc'd, sorted): every process
+ * of a cgroup the create made; in a cgroup that existed before, only those
+ * of the container's own pid namespace or, without one, its init and what
+ * descends from it; without a cgroup, its pid namespace's or its init. */
+int tsrun_container_pids(const struct tsrun_state *s, pid_t **pids, size_t *n);
+/* Sends sig to each of them (kill --all, delete): through the cgroup when
+ * the create made it, else pid by pid, never to a process that is not the
+ * container's. */
+int tsrun_container_signal(const struct tsrun_state *s, int sig, struct tsrun_err *e);
 
 /* ---- hooks and the exec fifo ---------------------------------------------- */
 

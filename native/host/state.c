@@ -93,16 +93,28 @@ static int read_file(const char *path, char **out, size_t *len) {
   return 0;
 }
 
+/* cgroup: {version, paths: {controller: dir}, owned: [dir]}. A dir is the
+ * container's own only if `owned` lists it (a record without the list, from
+ * an older tsrun, owns none: its cgroup is left in place rather than taken
+ * for the container's). */
 static void load_cgroup(struct tsrun_state *s) {
   const struct tsrun_json *cg = tsrun_json_get(s->doc, "cgroup");
   const struct tsrun_json *paths = tsrun_json_get(cg, "paths");
+  const struct tsrun_json *owned = tsrun_json_get(cg, "owned");
   if (!cg || !paths || paths->type != TSRUN_JSON_OBJECT) return;
+  if (owned && owned->type != TSRUN_JSON_ARRAY) owned = NULL;
+  size_t size = paths->count ? paths->count : 1;
+  s->cgroup.keys = calloc(size, sizeof(char *));
+  s->cgroup.paths = calloc(size, sizeof(char *));
+  unsigned char *mine = calloc(size, 1);
+  s->cgroup.owned = mine;
+  if (!s->cgroup.keys || !s->cgroup.paths || !mine) return;
   s->cgroup.version = (int)tsrun_json_int(cg, "version", 0, INT_MAX, 0);
-  s->cgroup.keys = calloc(paths->count ? paths->count : 1, sizeof(char *));
-  s->cgroup.paths = calloc(paths->count ? paths->count : 1, sizeof(char *));
-  if (!s->cgroup.keys || !s->cgroup.paths) return;
   for (size_t i = 0; i < paths->count; i++) {
     if (paths->items[i]->type != TSRUN_JSON_STRING) continue;
+    for (size_t j = 0; owned && j < owned->count; j++)
+      if (owned->items[j]->type == TSRUN_JSON_STRING && !strcmp(owned->items[j]->str, paths->items[i]->str))
+        mine[s->cgroup.count] = 1;
     s->cgroup.keys[s->cgroup.count] = paths->keys[i];
     s->cgroup.paths[s->cgroup.count++] = paths->items[i]->str;
   }
@@ -164,6 +176,7 @@ int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_st
 void tsrun_state_free(struct tsrun_state *s) {
   free((void *)s->cgroup.keys);
   free((void *)s->cgroup.paths);
+  free((void *)s->cgroup.owned);
   tsrun_json_free(s->doc);
   memset(s, 0, sizeof *s);
 }

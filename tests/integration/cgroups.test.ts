@@ -491,7 +491,9 @@ runcTest(
     t.true(ours.stderr.includes(`tsrun: warning: ${warning}\n`), ours.stderr);
     t.true(fs.readFileSync(log, 'utf8').includes(`level=warning msg="${warning}"`));
     t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'running');
-    runtime(TSRUN, root, ['delete', '--force', id]);
+    t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
+    // the container's delete is not the cgroup's (cgroup-ownership.test.ts goes further)
+    alone();
   },
 );
 

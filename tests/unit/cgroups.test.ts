@@ -283,6 +283,17 @@ test('validation names the field', (t) => {
   t.notThrows(() => validateCgroups({ ociVersion: '1.0.2', linux: { resources: { memory: { limit: -1 }, cpu: { cpus: '0-1,3' } } } }));
 });
 
+test('validate: cgroupsPath may not name the root cgroup, nor the runtime’s own (the root where the runtime runs)', (t) => {
+  for (const cgroupsPath of ['/', '//', '/./', '/.', '.', './', './.']) {
+    const e = t.throws(() => validateCgroups({ ociVersion: '1.0.2', linux: { cgroupsPath } }), { instanceOf: ConfigError });
+    t.is(e!.path, 'linux.cgroupsPath', cgroupsPath);
+    t.regex(e!.message, cgroupsPath.startsWith('/') ? /is the root cgroup/ : /is the runtime's own cgroup/, cgroupsPath);
+  }
+  // empty: the container id; and anything with a name in it
+  for (const cgroupsPath of ['', '/a', 'a', './a', '/./a/', 'system.slice:tsrun:x'])
+    t.notThrows(() => validateCgroups({ ociVersion: '1.0.2', linux: { cgroupsPath } }), cgroupsPath);
+});
+
 test('update flags → LinuxResources (only what was given)', (t) => {
   t.deepEqual(resourcesFromFlags({ memory: '100M', 'pids-limit': '20', 'cpu-quota': '5000' }), {
     memory: { limit: 100 * MiB },
@@ -321,7 +332,11 @@ test("v1 create: every empty cpuset on the way down, new or not, gets its parent
   const fake = fakeV1({ 'cpuset/x/cpuset.cpus': '\n', 'cpuset/x/cpuset.mems': '\n' });
   t.teardown(fake.cleanup);
   const m = new V1Manager(fake.host, '/x/y/z', 'id');
-  t.true(m.create());
+  t.deepEqual(
+    m.create(),
+    ['cpuset', 'freezer', 'pids'].map((h) => path.join(fake.root, h, 'x/y/z')),
+    "the container's directories (not x and x/y, made on the way)",
+  );
   for (const d of ['x', 'x/y']) {
     t.is(readIn(fake.root, `cpuset/${d}/cpuset.cpus`), '0-3', d);
     t.is(readIn(fake.root, `cpuset/${d}/cpuset.mems`), '0', d);
@@ -373,7 +388,7 @@ test('v1 undoCreate: removes exactly what create made; a cgroup that existed is 
   const fake = fakeV1({ 'pids/pre/cgroup.procs': '', 'cpuset/pre/cpuset.cpus': '0\n', 'cpuset/pre/cpuset.mems': '0\n' });
   t.teardown(fake.cleanup);
   const m = new V1Manager(fake.host, '/pre/c', 'id');
-  t.true(m.create());
+  t.is(m.create().length, 3);
   m.undoCreate();
   t.true(fs.existsSync(path.join(fake.root, 'pids/pre')));
   t.true(fs.existsSync(path.join(fake.root, 'cpuset/pre/cpuset.cpus')));
@@ -383,9 +398,26 @@ test('v1 undoCreate: removes exactly what create made; a cgroup that existed is 
   const again = new V1Manager(fake.host, '/pre', 'id');
   t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')));
   fs.mkdirSync(path.join(fake.root, 'freezer/pre'));
-  t.false(again.create());
+  t.deepEqual(again.create(), []);
   again.undoCreate();
   for (const h of ['cpuset', 'freezer', 'pids']) t.true(fs.existsSync(path.join(fake.root, h, 'pre')), h);
+});
+
+test('create: the directories it made are the container’s own (state.json’s cgroup.owned); those that existed are not', (t) => {
+  // v1: "pre" exists in pids only; the other hierarchies get it from create
+  const fake = fakeV1({ 'pids/pre/cgroup.procs': '' });
+  t.teardown(fake.cleanup);
+  t.deepEqual(
+    new V1Manager(fake.host, '/pre', 'id').create(),
+    ['cpuset', 'freezer'].map((h) => path.join(fake.root, h, 'pre')),
+  );
+  t.deepEqual(new V1Manager(fake.host, '/pre', 'id').create(), [], 'a second create makes nothing');
+  // v2: one directory, made or not
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  t.deepEqual(new V2Manager(root, 'a/b').create(), [path.join(root, 'a/b')]);
+  t.deepEqual(new V2Manager(root, 'a/b').create(), []);
+  t.deepEqual(new V2Manager(root, 'a').create(), [], 'a, made on the way to a/b, exists now');
 });
 
 test('v2 check: processes warn', (t) => {
