@@ -11,7 +11,6 @@
  * create removes the cgroup it made and the state dir.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import { loadBundle, type LoadedBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
@@ -30,6 +29,7 @@ import { InitStepError } from '../errors.js';
 import type { Hooks } from '../config/types.js';
 import { compileSeccomp, type SeccompCache } from '../plan/seccomp.js';
 import { seccompCache } from './seccomp-cache.js';
+import { writeFileReplacing } from './safe-files.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { startTimeOf } from './procfs.js';
 import { StateStore, rfc3339Nano, type IntentRecord, type StateJson, type StoredState } from './state.js';
@@ -399,10 +399,11 @@ export function relaysTerminal(detach: boolean, consoleSocket: string | undefine
   return !detach && consoleSocket === undefined;
 }
 
-/** runc's pid file: written to a temp name then renamed, no newline. */
+/**
+ * runc's pid file: the pid, no newline, replaced whole. Its directory may be
+ * another user's to write: the temporary file is new (O_EXCL|O_NOFOLLOW) at
+ * an unpredictable name, never a symlink planted at a name we would use.
+ */
 export function writePidFile(file: string, pid: number): void {
-  const abs = path.resolve(file);
-  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}`);
-  fs.writeFileSync(tmp, String(pid), { flag: 'w', mode: 0o644 });
-  fs.renameSync(tmp, abs);
+  writeFileReplacing(file, String(pid), 0o644);
 }

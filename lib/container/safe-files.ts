@@ -1,7 +1,8 @@
 /**
  * Files the runtime keeps where another local user might reach them: the
  * state root, a container's state dir and the seccomp cache (which must be
- * the runtime's user's alone).
+ * the runtime's user's alone), and a --pid-file (in a directory of the
+ * caller's choosing).
  *
  * A private directory is opened one component at a time, each below the
  * last one's fd and without following symlinks, and checked on that fd:
@@ -151,5 +152,22 @@ export function replaceFileAt(dirFd: number, name: string, data: Uint8Array | st
   } catch (e) {
     fs.rmSync(at(dirFd, tmp), { force: true });
     throw e;
+  }
+}
+
+/**
+ * Writes `file` whole in a directory another user may write (a pid file):
+ * the content goes into a new file at an unpredictable name beside it,
+ * created O_EXCL|O_NOFOLLOW (a symlink planted there is never followed), then
+ * renamed over `file` (rename replaces a symlink at `file`, it does not
+ * follow it).
+ */
+export function writeFileReplacing(file: string, data: string, mode: number): void {
+  const abs = path.resolve(file);
+  const dir = fs.openSync(path.dirname(abs), O_RDONLY | O_DIRECTORY);
+  try {
+    replaceFileAt(dir, path.basename(abs), data, mode);
+  } finally {
+    fs.closeSync(dir);
   }
 }

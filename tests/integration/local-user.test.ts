@@ -1,7 +1,7 @@
 /**
  * Another local user against what root's tsrun keeps on disk: the compiled
- * seccomp filters (the cache, and each container's copy in its state dir)
- * and the state root itself. The
+ * seccomp filters (the cache, and each container's copy in its state dir),
+ * the state root itself, and the temporary name of a --pid-file. The
  * attacker is a real unprivileged user (`nobody`) doing real file
  * operations with busybox/coreutils; root runs real containers. What runc
  * 1.1.5 does on the same attack is logged (docs/security.md, "Holes found
@@ -306,3 +306,71 @@ rootTest("a container dir that is a symlink, or not the runtime user's, is refus
   t.deepEqual(leftIn(root), []);
   b.cleanup();
 });
+
+// ---------------------------------------------------------------------------
+// --pid-file
+
+rootTest(
+  '--pid-file never writes through a symlink another user planted at its temporary name or at the file itself (create, run, exec)',
+  (t) => {
+    // A directory the user owns, where root is asked to write the pid file.
+    const dir = tempDir('pid', 0o755);
+    fs.chownSync(dir, NOBODY!.uid, NOBODY!.gid);
+    const victims = tempDir('victim', 0o755);
+    const b = makeBundle((s) => (s.process!.args = ['sleep', '1000']));
+    const ids: Record<string, string> = {};
+    const results: Record<string, string> = {};
+    const victimsOf = (cmd: string) => [path.join(victims, `${cmd}-tmp`), path.join(victims, `${cmd}-target`)];
+    const check = (bin: string, root: string, cmd: 'create' | 'run' | 'exec') => {
+      for (const v of victimsOf(cmd)) fs.writeFileSync(v, 'precious\n', { mode: 0o644 });
+      const pidFile = path.join(dir, `${path.basename(bin)}-${cmd}.pid`);
+      // the name runc and today's tsrun write first, and the file itself
+      const planted = attacker(
+        'rm -f "$1/.$2" "$1/$2"; ln -s "$3" "$1/.$2" && ln -s "$4" "$1/$2"',
+        dir,
+        path.basename(pidFile),
+        ...victimsOf(cmd),
+      );
+      t.is(planted.status, 0, planted.stderr);
+      let r;
+      if (cmd === 'exec') {
+        // into a container of its own (runc's run above failed on its planted name)
+        ids.exec = uniqueId('lu-pid-exec');
+        t.is(runtime(bin, root, ['run', '-d', '-b', b.dir, ids.exec]).status, 0);
+        r = runtime(bin, root, ['exec', '-d', '--pid-file', pidFile, ids.exec, 'sleep', '1000']);
+      } else {
+        ids[cmd] = uniqueId(`lu-pid-${cmd}`);
+        r = runtime(bin, root, [cmd, ...(cmd === 'run' ? ['-d'] : []), '-b', b.dir, '--pid-file', pidFile, ids[cmd]!]);
+      }
+      for (const v of victimsOf(cmd)) t.is(fs.readFileSync(v, 'utf8'), 'precious\n', `${bin} ${cmd}: ${v} was written through a symlink`);
+      results[`${path.basename(bin)} ${cmd}`] = `exit ${r.status} ${r.stderr.trim().split('\n').pop() ?? ''}`;
+      return { r, pidFile };
+    };
+    const root = tempRoot();
+    for (const cmd of ['create', 'run', 'exec'] as const) {
+      const { r, pidFile } = check(TSRUN, root, cmd);
+      t.is(r.status, 0, `tsrun ${cmd}: ${r.stderr}`);
+      const st = fs.lstatSync(pidFile);
+      t.true(st.isFile(), `tsrun ${cmd}: the pid file is a regular file now, not the planted symlink`);
+      t.is(st.uid, 0);
+      t.regex(fs.readFileSync(pidFile, 'utf8'), /^[1-9]\d*$/, 'the pid, no newline (runc)');
+      t.deepEqual(
+        fs.readdirSync(dir).filter((f) => f.startsWith(`.tsrun-${cmd}.pid.`)),
+        [],
+        'no temporary file left behind',
+      );
+    }
+    for (const id of Object.values(ids)) runtime(TSRUN, root, ['delete', '--force', id]);
+    if (RUNC) {
+      const rroot = tempRoot();
+      for (const cmd of ['create', 'run', 'exec'] as const) check(RUNC, rroot, cmd);
+      for (const id of Object.values(ids)) runtime(RUNC, rroot, ['delete', '--force', id]);
+    }
+    t.log(
+      Object.entries(results)
+        .map(([k, v]) => `${k}: ${v}`)
+        .join('; '),
+    );
+    b.cleanup();
+  },
+);

@@ -1,10 +1,10 @@
-/** Opening private directories and the files in them (lib/container/safe-files.ts). */
+/** Opening private directories and writing files where another user may be (lib/container/safe-files.ts). */
 import test from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { NotPrivateError, openPrivateDir, readPrivateFile } from '../../lib/container/safe-files.js';
+import { NotPrivateError, openPrivateDir, readPrivateFile, writeFileReplacing } from '../../lib/container/safe-files.js';
 
 function temp(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-safe-'));
@@ -45,4 +45,21 @@ test('readPrivateFile: not through a symlink, capped, secret means 0600', (t) =>
   t.throws(() => readPrivateFile(fd, root, 'f', 5, true), { message: /readable by other users/ });
   fs.closeSync(fd);
   fs.rmSync(root, { recursive: true });
+});
+
+test('writeFileReplacing follows no symlink: neither one at the name runc uses first, nor one at the file itself', (t) => {
+  const dir = temp();
+  const victim = path.join(dir, 'victim');
+  fs.writeFileSync(victim, 'precious');
+  fs.symlinkSync(victim, path.join(dir, '.pid'));
+  fs.symlinkSync(victim, path.join(dir, 'pid'));
+  writeFileReplacing(path.join(dir, 'pid'), '42', 0o644);
+  t.is(fs.readFileSync(victim, 'utf8'), 'precious');
+  t.true(fs.lstatSync(path.join(dir, 'pid')).isFile());
+  t.is(fs.readFileSync(path.join(dir, 'pid'), 'utf8'), '42');
+  t.deepEqual(fs.readdirSync(dir).sort(), ['.pid', 'pid', 'victim'], 'no temporary file left');
+  fs.mkdirSync(path.join(dir, 'adir'));
+  t.throws(() => writeFileReplacing(path.join(dir, 'adir'), '1', 0o644));
+  t.deepEqual(fs.readdirSync(dir).sort(), ['.pid', 'adir', 'pid', 'victim'], 'a failed rename leaves no temporary file');
+  fs.rmSync(dir, { recursive: true });
 });
