@@ -89,6 +89,13 @@ function kind(p: string): 'dir' | 'file' | 'other' | null {
 
 export const realHost: ValidationHost & Omit<PlanHost, 'homeOf'> = {
   kind,
+  realPath(p: string): string | null {
+    try {
+      return fs.realpathSync.native(p);
+    } catch {
+      return null;
+    }
+  },
   // the cgroup layout is the cgroup manager's (lib/cgroups/host.ts)
   read(p: string): string | null {
     try {

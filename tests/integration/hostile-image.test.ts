@@ -1,6 +1,7 @@
 /**
  * A hostile image or bundle against what the runtime itself reads on the
- * host before the container exists: the image's /etc/passwd (HOME). Real containers, compared with runc 1.1.5 on the same bundle
+ * host before the container exists: the image's /etc/passwd (HOME) and the
+ * rootfs path. Real containers, compared with runc 1.1.5 on the same bundle
  * (docs/security.md, "Holes found by attacking tsrun itself").
  */
 import test from 'ava';
@@ -135,3 +136,68 @@ rootTest('a sparse 1.5 GB /etc/passwd is refused at once, as runc refuses it, at
   }
   b.cleanup();
 });
+
+// ---------------------------------------------------------------------------
+// root.path
+
+rootTest(
+  'a root.path that is a symlink (to /, or within the bundle) or goes through one is refused naming root.path, leaving nothing; a bundle reached through a symlink runs, as runc',
+  (t) => {
+    const links = tempDir('links');
+    const cases: { name: string; make(b: Bundle): string; ok: boolean }[] = [
+      {
+        name: 'rootfs -> /',
+        make: (b) => (fs.renameSync(b.rootfs, path.join(b.dir, 'real')), fs.symlinkSync('/', b.rootfs), b.dir),
+        ok: false,
+      },
+      {
+        name: 'rootfs -> real (a directory of the bundle)',
+        make: (b) => (fs.renameSync(b.rootfs, path.join(b.dir, 'real')), fs.symlinkSync('real', b.rootfs), b.dir),
+        ok: false,
+      },
+      {
+        name: 'root.path absolute, through a symlinked directory',
+        make: (b) => {
+          const link = path.join(links, path.basename(b.dir));
+          fs.symlinkSync(b.dir, link);
+          b.spec.root!.path = path.join(link, 'rootfs');
+          b.write();
+          return b.dir;
+        },
+        ok: false,
+      },
+      {
+        name: 'the bundle given through a symlink (-b)',
+        make: (b) => {
+          const link = path.join(links, `b-${path.basename(b.dir)}`);
+          fs.symlinkSync(b.dir, link);
+          return link;
+        },
+        ok: true,
+      },
+    ];
+    for (const c of cases) {
+      for (const [name, bin] of [['tsrun', TSRUN], ...(RUNC ? [['runc', RUNC]] : [])] as const) {
+        const b = makeBundle((s) => (s.process!.args = ['sleep', '1000']));
+        const bundle = c.make(b);
+        const root = tempRoot();
+        const id = uniqueId('hi-rootfs');
+        const r = runtime(bin, root, ['create', '-b', bundle, id]);
+        const state = r.status === 0 ? (JSON.parse(runtime(bin, root, ['state', id]).stdout) as { bundle: string; rootfs: string }) : null;
+        t.log(`${c.name}: ${name} exit ${r.status}${state ? ` bundle=${state.bundle}` : ''} ${last(r.stderr)}`);
+        runtime(bin, root, ['delete', '--force', id]);
+        if (name === 'tsrun') {
+          if (c.ok) {
+            t.is(r.status, 0, `${c.name}: ${r.stderr}`);
+            t.is(state?.bundle, fs.realpathSync(bundle), `${c.name}: state.json's bundle is the real path, as runc records it`);
+          } else {
+            t.is(r.status, 1, `${c.name}: refused`);
+            t.regex(r.stderr, /root\.path: .*symlink/, `${c.name}: the error names root.path`);
+            t.deepEqual(leftIn(root), [], `${c.name}: nothing left behind`);
+          }
+        } else t.is(r.status, c.ok ? 0 : 1, `${c.name}: runc`);
+        b.cleanup();
+      }
+    }
+  },
+);
