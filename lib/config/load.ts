@@ -211,19 +211,25 @@ export function checkShape(value: Json, shape: Shape, at: string): void {
 }
 
 export interface LoadedBundle {
-  /** Absolute bundle directory. */
+  /** The bundle directory's real path. */
   bundle: string;
   spec: Spec;
-  /** Absolute root filesystem path (root.path resolved against the bundle). */
+  /** Absolute root filesystem path (root.path resolved against the bundle's real path). */
   rootfs: string;
 }
 
-/** Reads and shape-checks `<bundle>/config.json`. */
+/**
+ * Reads and shape-checks `<bundle>/config.json`. The bundle is taken by its
+ * real path (the caller may name it through a symlink; runc records the
+ * real one too): root.path is then resolved from it, and validation refuses
+ * a rootfs that is itself a symlink or lies through one.
+ */
 export function loadBundle(bundleDir: string): LoadedBundle {
-  const bundle = path.resolve(bundleDir);
+  let bundle = path.resolve(bundleDir);
   let st: fs.Stats;
   try {
     st = fs.statSync(bundle);
+    bundle = fs.realpathSync.native(bundle);
   } catch (e) {
     throw new TsrunError('EBUNDLE', `bundle ${bundle}: ${describeFsError(e)}`, { cause: e });
   }

@@ -27,6 +27,8 @@ const HOOK_KINDS = new Set(['prestart', 'createRuntime', 'createContainer', 'sta
 export interface ValidationHost extends ProcessHost {
   /** 'dir', 'file', 'other', or null when the path does not exist. */
   kind(p: string): 'dir' | 'file' | 'other' | null;
+  /** The path with every symlink resolved (realpath(3)), or null when it does not resolve. */
+  realPath(p: string): string | null;
 }
 
 export interface ValidateOptions {
@@ -48,6 +50,15 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
   const rootKind = host.kind(opts.rootfs);
   if (rootKind === null) throw new ConfigError('root.path', `rootfs ${opts.rootfs} does not exist`);
   if (rootKind !== 'dir') throw new ConfigError('root.path', `rootfs ${opts.rootfs} is not a directory`);
+  // The rootfs is where the container's / goes: a symlink there (an image
+  // unpacked with `rootfs -> /`) would make it whatever the link names. runc
+  // refuses it too ("invalid rootfs: not an absolute path, or a symlink").
+  const real = host.realPath(opts.rootfs);
+  if (real !== opts.rootfs)
+    throw new ConfigError(
+      'root.path',
+      `rootfs ${opts.rootfs} is a symlink or lies through one (it resolves to ${real ?? 'nothing'}): give the real path`,
+    );
 
   const nsTypes = validateNamespaces(spec);
   if (spec.hostname !== undefined && spec.hostname !== '' && !nsTypes.has('uts'))

@@ -26,6 +26,7 @@ import { launch, type LaunchCgroup, type Launched } from './launch.js';
 import type { Lifecycle } from './lifecycle.js';
 import { SYNC_TIMEOUT_MS, relaysTerminal, writePidFile } from './lifecycle.js';
 import { openProcessNamespaces, setgroupsOf } from './namespaces.js';
+import { homeIn } from './passwd.js';
 import { isAlive } from './procfs.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import type { StoredState } from './state.js';
@@ -93,7 +94,7 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
       extraEnv: opts.extraEnv ?? [],
       seccomp: life.seccompOf(state),
       setgroupsDenied,
-      home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life, `/proc/${state.pid}/root`, p.user.uid),
+      home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life.native, `/proc/${state.pid}/root`, p.user.uid),
       terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? life.native.terminalSize(0) : null,
     });
     life.timeline?.mark('plan');
@@ -133,16 +134,6 @@ function hookState(state: StoredState) {
     bundle: state.bundle,
     annotations: state.annotations ?? {},
   };
-}
-
-/** HOME of `uid` in the container's /etc/passwd, read inside its root (no symlink leads out). */
-function homeIn(life: Lifecycle, root: string, uid: number): string | null {
-  const passwd = life.native.readInRoot(root, '/etc/passwd', 1 << 20);
-  for (const line of passwd?.split('\n') ?? []) {
-    const f = line.split(':');
-    if (f.length >= 7 && Number(f[2]) === uid && f[5]) return f[5];
-  }
-  return null;
 }
 
 /** /proc/<pid>/setgroups: "allow" or "deny" (null: unreadable). */

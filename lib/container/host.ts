@@ -7,6 +7,8 @@ import type { ValidationHost } from '../config/validate.js';
 import type { PlanHost } from '../plan/build.js';
 import type { CgroupAccess } from '../cgroups/rootless.js';
 import type { OwnUserNs, UnprivilegedHost } from '../config/validate-rootless.js';
+import type { NativeBinding } from '../native/binding.js';
+import { homeIn } from './passwd.js';
 
 /** Host facts the lifecycle reads before it makes anything. */
 export interface LifecycleHost extends ValidationHost, PlanHost, CgroupAccess {
@@ -53,10 +55,11 @@ function unprivileged(native: { userName(uid: number): string }): UnprivilegedHo
   };
 }
 
-/** The real host, with the addon for the passwd lookup. */
-export function realLifecycleHost(native: { userName(uid: number): string }): LifecycleHost {
+/** The real host, with the addon for the passwd lookups. */
+export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'readInRoot'>): LifecycleHost {
   return {
     ...realHost,
+    homeOf: (rootfs, uid) => homeIn(native, rootfs, uid),
     exists: (p) => fs.existsSync(p),
     writable(dir) {
       try {
@@ -84,8 +87,15 @@ function kind(p: string): 'dir' | 'file' | 'other' | null {
   }
 }
 
-export const realHost: ValidationHost & PlanHost = {
+export const realHost: ValidationHost & Omit<PlanHost, 'homeOf'> = {
   kind,
+  realPath(p: string): string | null {
+    try {
+      return fs.realpathSync.native(p);
+    } catch {
+      return null;
+    }
+  },
   // the cgroup layout is the cgroup manager's (lib/cgroups/host.ts)
   read(p: string): string | null {
     try {
@@ -99,19 +109,5 @@ export const realHost: ValidationHost & PlanHost = {
   },
   cgroupV1Hierarchies() {
     return hostCgroups().v1.map((h) => ({ mountPoint: h.mountPoint, name: h.name, cgroupPath: h.own }));
-  },
-  homeOf(rootfs: string, uid: number) {
-    const file = path.join(rootfs, 'etc', 'passwd');
-    try {
-      // never follow a symlink out of the image
-      if (!fs.lstatSync(file).isFile()) return null;
-      for (const line of fs.readFileSync(file, 'utf8').split('\n')) {
-        const f = line.split(':');
-        if (f.length >= 7 && Number(f[2]) === uid && f[5]) return f[5];
-      }
-    } catch {
-      /* no passwd: runc's default applies */
-    }
-    return null;
   },
 };

@@ -11,7 +11,6 @@
  * create removes the cgroup it made and the state dir.
  */
 import * as fs from 'node:fs';
-import * as path from 'node:path';
 
 import { loadBundle, type LoadedBundle } from '../config/load.js';
 import { validateSpec } from '../config/validate.js';
@@ -30,9 +29,10 @@ import { InitStepError } from '../errors.js';
 import type { Hooks } from '../config/types.js';
 import { compileSeccomp, type SeccompCache } from '../plan/seccomp.js';
 import { seccompCache } from './seccomp-cache.js';
+import { writeFileReplacing } from './safe-files.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { startTimeOf } from './procfs.js';
-import { SECCOMP_NAME, StateStore, rfc3339Nano, type IntentRecord, type StateJson, type StoredState } from './state.js';
+import { StateStore, rfc3339Nano, type IntentRecord, type StateJson, type StoredState } from './state.js';
 import { hostCall, hostCallAsync } from '../native/host.js';
 import type { Timeline } from '../timeline.js';
 import { loadCgroupManager, newCgroupManager, type CgroupManager, type CgroupState } from '../cgroups/manager.js';
@@ -99,10 +99,10 @@ export class Lifecycle {
     readonly mode: LifecycleMode = { rootless: false, xdgRoot: false },
   ) {
     this.store = new StateStore(root, native, mode.xdgRoot);
-    this.seccompCache = seccompCache(root);
+    this.seccompCache = seccompCache(root, debug);
   }
 
-  /** Compiled filters (libseccomp is slow): kept in memory and beside the root. */
+  /** Compiled filters (libseccomp is slow): kept in memory and in the state root (seccomp-cache.ts). */
   private readonly seccompCache: SeccompCache;
 
   /** `warn`, for hooks whose failure only warns (poststart, poststop). */
@@ -173,7 +173,11 @@ export class Lifecycle {
     made.childFds.push(...idmapTrees.values());
     this.timeline?.mark('validate');
     const seccomp = spec.linux?.seccomp ? compileSeccomp(this.native, spec.linux.seccomp, this.debug, this.seccompCache) : null;
-    if (seccomp) this.timeline?.mark('seccomp');
+    if (seccomp) {
+      // exec loads the container's filter too: compiled once, kept now
+      this.store.keepSeccomp(id, seccomp.bpf);
+      this.timeline?.mark('seccomp');
+    }
     // The cgroup exists, with every limit, before the init does.
     // device rules are not an unprivileged runtime's to apply (a v2 device
     // program needs CAP_SYS_ADMIN on the host): no program, no rules
@@ -317,8 +321,6 @@ export class Lifecycle {
     if (plan.init.flags & PlanFlag.HOST_MOUNTS) state.hostMounts = true;
     const seccomp = plan.init.seccomp;
     if (seccomp) {
-      // exec loads the container's filter too: compiled once, here
-      fs.writeFileSync(path.join(this.store.dir(id), SECCOMP_NAME), seccomp.bpf, { mode: 0o600 });
       const s = spec.linux!.seccomp!;
       state.seccomp = { flags: seccomp.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
     }
@@ -334,7 +336,7 @@ export class Lifecycle {
 
   /** The container's seccomp filter as create compiled it (null: none). */
   seccompOf(state: StoredState): { bpf: Uint8Array; flags: number } | null {
-    return state.seccomp ? { bpf: fs.readFileSync(path.join(this.store.dir(state.id), SECCOMP_NAME)), flags: state.seccomp.flags } : null;
+    return state.seccomp ? { bpf: this.store.readSeccomp(state.id), flags: state.seccomp.flags } : null;
   }
 
   /** The container's cgroup manager (null: no cgroup recorded). */
@@ -397,10 +399,11 @@ export function relaysTerminal(detach: boolean, consoleSocket: string | undefine
   return !detach && consoleSocket === undefined;
 }
 
-/** runc's pid file: written to a temp name then renamed, no newline. */
+/**
+ * runc's pid file: the pid, no newline, replaced whole. Its directory may be
+ * another user's to write: the temporary file is new (O_EXCL|O_NOFOLLOW) at
+ * an unpredictable name, never a symlink planted at a name we would use.
+ */
 export function writePidFile(file: string, pid: number): void {
-  const abs = path.resolve(file);
-  const tmp = path.join(path.dirname(abs), `.${path.basename(abs)}`);
-  fs.writeFileSync(tmp, String(pid), { flag: 'w', mode: 0o644 });
-  fs.renameSync(tmp, abs);
+  writeFileReplacing(file, String(pid), 0o644);
 }

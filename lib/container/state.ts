@@ -12,6 +12,7 @@ import { checkId } from './id.js';
 import type { Status } from './status.js';
 import type { CgroupState } from '../cgroups/manager.js';
 import { hostCall } from '../native/host.js';
+import { NotPrivateError, at, createFileAt, openPrivateDir, readPrivateFile } from './safe-files.js';
 
 /** What tsrun records about a container (state.json). */
 export interface StoredState {
@@ -35,7 +36,7 @@ export interface StoredState {
   hostMounts?: boolean;
   /** create had --no-new-keyring: exec'd processes keep the caller's keyring too. */
   noNewKeyring?: boolean;
-  /** linux.seccomp, compiled at create into SECCOMP_NAME (exec loads it too); absent: none. */
+  /** linux.seccomp, compiled at create into the state dir's seccomp.bpf (exec loads it); absent: none. */
   seccomp?: { flags: number; listenerPath: string | null; listenerMetadata?: string };
 }
 
@@ -52,8 +53,8 @@ export interface StateJson {
   annotations?: Record<string, string>;
 }
 
-/** The container's compiled seccomp filter (struct sock_filter[]), for exec. */
-export const SECCOMP_NAME = 'seccomp.bpf';
+/** The largest filter seccomp(2) would take from us: 65535 instructions (a sock_fprog's len is 16 bits). */
+const SECCOMP_MAX = 0xffff * 8;
 
 /**
  * What a create writes ahead of each thing it makes on the host (the
@@ -89,6 +90,9 @@ export class StateStore {
     checkId(id);
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
     if (this.xdgRoot) fs.chmodSync(this.root, 0o1700);
+    // What is kept here decides what root runs later (hooks, a pid to
+    // kill, a seccomp filter): never in a root another user can change.
+    fs.closeSync(this.openPrivate([], 'refusing a state root another user can change'));
     const dir = this.dir(id);
     const exists = () => new TsrunError('EEXIST', `container with id exists: ${id}`);
     if (fs.existsSync(dir)) throw exists();
@@ -127,16 +131,33 @@ export class StateStore {
     }
   }
 
-  /** Locks an existing container; throws ENOTFOUND when there is none. `shared`: alongside other shared holders (exec). */
+  /**
+   * Locks an existing container; throws ENOTFOUND when there is none.
+   * `shared`: alongside other shared holders (exec). The root and the
+   * container's dir must be ours alone (native/host/state.c's tsrun_lock
+   * checks the same for the front's commands): what they hold is trusted.
+   */
   lock(id: string, opts: { shared?: boolean } = {}): Lock {
     checkId(id);
-    const dir = this.dir(id);
-    if (!fs.existsSync(path.join(dir, this.files.state))) throw notFound();
-    return this.lockDir(dir, opts.shared ? LOCK_SH : LOCK_EX);
+    let fd: number;
+    try {
+      fd = this.openPrivate([id], "another user could change this container's state; not trusted");
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw notFound();
+      throw e;
+    }
+    if (!fs.existsSync(at(fd, this.files.state))) {
+      fs.closeSync(fd);
+      throw notFound();
+    }
+    return this.lockFd(fd, opts.shared ? LOCK_SH : LOCK_EX);
   }
 
   private lockDir(dir: string, op = LOCK_EX): Lock {
-    const fd = fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    return this.lockFd(fs.openSync(dir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY), op);
+  }
+
+  private lockFd(fd: number, op: number): Lock {
     try {
       this.native.flock(fd, op);
     } catch (e) {
@@ -144,6 +165,47 @@ export class StateStore {
       throw e;
     }
     return new Lock(fd);
+  }
+
+  /** The fd of the root or a dir below it, checked private (safe-files.ts); a failed check says `consequence`. */
+  private openPrivate(names: readonly string[], consequence: string): number {
+    try {
+      return openPrivateDir(this.root, names);
+    } catch (e) {
+      if (e instanceof NotPrivateError) throw new TsrunError('ESYSTEM', `${e.message}: ${consequence}`, { cause: e });
+      throw e;
+    }
+  }
+
+  /** Keeps the container's compiled filter in its dir (checked private; O_EXCL|O_NOFOLLOW): exec loads it. */
+  keepSeccomp(id: string, bpf: Uint8Array): void {
+    const fd = this.openPrivate([id], "refusing to keep the container's seccomp filter there");
+    try {
+      createFileAt(fd, this.files.seccomp, bpf, 0o600);
+    } finally {
+      fs.closeSync(fd);
+    }
+  }
+
+  /** The filter keepSeccomp kept; a missing, foreign or malformed one throws: a process is never started without it. */
+  readSeccomp(id: string): Uint8Array {
+    const refused = "refusing the container's seccomp filter";
+    const fd = this.openPrivate([id], refused);
+    try {
+      const shown = path.join(this.dir(id), this.files.seccomp);
+      let bpf: Buffer | null;
+      try {
+        bpf = readPrivateFile(fd, this.dir(id), this.files.seccomp, SECCOMP_MAX);
+      } catch (e) {
+        if (e instanceof NotPrivateError) throw new TsrunError('ESYSTEM', `${e.message}: ${refused}`, { cause: e });
+        throw e;
+      }
+      if (!bpf) throw new TsrunError('ESYSTEM', `${shown} is missing: ${refused}`);
+      if (bpf.length === 0 || bpf.length % 8 !== 0) throw new TsrunError('ESYSTEM', `${shown} holds no whole filter: ${refused}`);
+      return bpf;
+    } finally {
+      fs.closeSync(fd);
+    }
   }
 
   read(id: string): StoredState {

@@ -111,7 +111,13 @@ export interface NativeBinding extends SeccompNative {
   readonly stateKeys: readonly string[];
   /** The files of a container's state dir (TSRUN_*_FILE in native/host/host.h). */
   /** The state dir's files, and the deepest JSON nesting their C reader takes (TSRUN_JSON_MAX_DEPTH). */
-  readonly stateFiles: { readonly state: string; readonly intent: string; readonly fifo: string; readonly maxDepth: number };
+  readonly stateFiles: {
+    readonly state: string;
+    readonly intent: string;
+    readonly fifo: string;
+    readonly seccomp: string;
+    readonly maxDepth: number;
+  };
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
   /** CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */

@@ -16,7 +16,7 @@ import { PlanFlag, type InitPlan, type Plan } from './types.js';
 import { PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
 
 export interface PlanHost extends MountHost {
-  /** HOME of `uid` from the rootfs's /etc/passwd, or null. */
+  /** HOME of `uid` from the rootfs's /etc/passwd, or null; asked only when process.env has no HOME. */
   homeOf(rootfs: string, uid: number): string | null;
 }
 
@@ -81,7 +81,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
     if (fd !== undefined) idmapMounts.push({ mountIndex, fd });
   });
   if (idmapMounts.length !== trees.size) throw new Error('buildPlan: an idmapped tree matches no planned mount');
-  const env = [...planEnv(proc, host.homeOf(opts.rootfs, proc.user.uid) ?? '/'), ...(opts.extraEnv ?? [])];
+  const env = [...planEnv(proc, () => host.homeOf(opts.rootfs, proc.user.uid)), ...(opts.extraEnv ?? [])];
   const { hooks, hookState } = planInitHooks(spec, opts.id, opts.bundle, env);
   return {
     init: {

@@ -35,8 +35,9 @@ export function planRlimits(proc: Process): PlanRlimit[] {
 }
 
 /** The environment as runc builds it: the config's, plus HOME when missing. */
-export function planEnv(proc: Process, home: string): string[] {
+export function planEnv(proc: Process, home: () => string | null): string[] {
   const env = [...(proc.env ?? [])];
-  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${home}`);
+  // looked up only when needed: reading the image's /etc/passwd may fail
+  if (!env.some((e) => e.startsWith('HOME='))) env.push(`HOME=${home() ?? '/'}`);
   return env;
 }

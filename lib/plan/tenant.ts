@@ -66,7 +66,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       stateDir: null,
       keyring: opts.noNewKeyring ? null : sessionKeyring(opts.id),
       args: [...proc.args!],
-      env: [...planEnv(proc, opts.home ?? '/'), ...opts.extraEnv],
+      env: [...planEnv(proc, () => opts.home), ...opts.extraEnv],
       additionalGids: [...(proc.user.additionalGids ?? [])],
       mounts: [],
       rlimits: planRlimits(proc),

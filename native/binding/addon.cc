@@ -386,7 +386,9 @@ Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
 // container's tree (a rootfs, or /proc/<pid>/root), resolved with
 // openat2(RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS) so no symlink in the
 // image leads to a host file; null when it does not exist or is no regular
-// file. Used for the image's /etc/passwd (HOME).
+// file. A file of more than maxBytes throws EFBIG without being read (the
+// image chooses its size: a sparse 1.5 GB /etc/passwd). Used for the
+// image's /etc/passwd (HOME).
 Napi::Value ReadInRoot(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string root = info[0].As<Napi::String>();
@@ -402,12 +404,17 @@ Napi::Value ReadInRoot(const Napi::CallbackInfo &info) {
     close(fd);
     return env.Null();
   }
+  if ((uint64_t)st.st_size > max) {
+    close(fd);
+    return ThrowErrno(env, EFBIG, "read");
+  }
+  // the size may grow meanwhile: read one byte past max to know
   std::string out;
   char buf[8192];
   ssize_t n;
-  while (out.size() < max && (n = read(fd, buf, sizeof buf)) > 0) out.append(buf, (size_t)n);
+  while (out.size() <= max && (n = read(fd, buf, sizeof buf)) > 0) out.append(buf, (size_t)n);
   close(fd);
-  if (out.size() > max) out.resize(max);
+  if (out.size() > max) return ThrowErrno(env, EFBIG, "read");
   return Napi::String::New(env, out);
 }
 

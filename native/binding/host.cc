@@ -343,6 +343,7 @@ Napi::Value StateFiles(Napi::Env env) {
   o.Set("intent", Napi::String::New(env, TSRUN_INTENT_FILE));
   o.Set("fifo", Napi::String::New(env, TSRUN_FIFO_FILE));
   o.Set("maxDepth", Napi::Number::New(env, TSRUN_JSON_MAX_DEPTH));
+  o.Set("seccomp", Napi::String::New(env, TSRUN_SECCOMP_FILE));
   return o;
 }
 

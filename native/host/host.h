@@ -28,6 +28,7 @@
 #define TSRUN_STATE_FILE "state.json"
 #define TSRUN_INTENT_FILE "creating.json"
 #define TSRUN_FIFO_FILE "exec.fifo"
+#define TSRUN_SECCOMP_FILE "seccomp.bpf" /* the compiled linux.seccomp, for exec */
 
 /* The keys of state.json (lib/container/state.ts writes them; the addon
  * exports this list so TypeScript writes no other). X(key) */
@@ -119,7 +120,9 @@ unsigned long long tsrun_proc_start_time(pid_t pid, char *state_letter);
 /* runc's state JSON: compact, or pretty with 2-space indents (`state`). */
 int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *out);
 
-/* flock(LOCK_EX or LOCK_SH) of a container's dir: the returned fd is the lock. */
+/* flock(LOCK_EX or LOCK_SH) of a container's dir: the returned fd is the lock,
+ * and the dir it holds, checked with the root to be ours alone (another
+ * user could otherwise change what the commands trust). */
 int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct tsrun_err *e);
 
 /* ---- cgroups -------------------------------------------------------------- */

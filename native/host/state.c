@@ -271,22 +271,65 @@ int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *
   return rc ? -1 : 0;
 }
 
+#define NOT_TRUSTED "another user could change this container's state; not trusted"
+
+/* What a container's dir holds decides what root does (the hooks it runs,
+ * the pid it kills, the cgroups it removes): the root and the dir must be
+ * ours alone — owned by our euid, writable by no one else — checked on the
+ * fds we then use (lib/container/safe-files.ts does the same). */
+static int check_private(int fd, const char *path, struct tsrun_err *e) {
+  struct stat st;
+  if (fstat(fd, &st) < 0) return tsrun_err_set(e, "ESYSTEM", "stat %s: %s", path, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return tsrun_err_set(e, "ESYSTEM", "%s is not a directory: " NOT_TRUSTED, path);
+  if (st.st_uid != geteuid())
+    return tsrun_err_set(e, "ESYSTEM", "%s is owned by uid %u, not %u: " NOT_TRUSTED, path, (unsigned)st.st_uid,
+                         (unsigned)geteuid());
+  if (st.st_mode & 022)
+    return tsrun_err_set(e, "ESYSTEM", "%s is writable by other users (mode %04o): " NOT_TRUSTED, path,
+                         (unsigned)(st.st_mode & 07777));
+  return 0;
+}
+
+/* The container's dir, locked: opened below the checked root without
+ * following a symlink, and checked itself. */
 int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct tsrun_err *e) {
   if (tsrun_check_id(id, e) < 0) return -1;
-  char dir[4200], file[4300];
+  char dir[4200];
   snprintf(dir, sizeof dir, "%s/%s", h->root, id);
-  snprintf(file, sizeof file, "%s/" TSRUN_STATE_FILE, dir);
-  if (access(file, F_OK) < 0) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
-  int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-  if (fd < 0) {
+  int root = open(h->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0) {
     if (errno == ENOENT) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
-    return tsrun_err_set(e, "ESYSTEM", "open %s: %s", dir, strerror(errno));
+    return tsrun_err_set(e, "ESYSTEM", "open %s: %s", h->root, strerror(errno));
+  }
+  if (check_private(root, h->root, e) < 0) {
+    close(root);
+    return -1;
+  }
+  int fd = openat(root, id, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+  int saved = errno;
+  struct stat st;
+  /* a symlink is ENOTDIR (ELOOP without O_DIRECTORY) */
+  int link = fd < 0 && fstatat(root, id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
+  close(root);
+  if (fd < 0) {
+    if (saved == ENOENT) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
+    if (saved == ELOOP || saved == ENOTDIR)
+      return tsrun_err_set(e, "ESYSTEM", "%s is %s: " NOT_TRUSTED, dir, link ? "a symlink" : "not a directory");
+    return tsrun_err_set(e, "ESYSTEM", "open %s: %s", dir, strerror(saved));
+  }
+  if (check_private(fd, dir, e) < 0) {
+    close(fd);
+    return -1;
+  }
+  if (faccessat(fd, TSRUN_STATE_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
+    close(fd);
+    return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
   }
   int rc;
   do rc = flock(fd, shared ? LOCK_SH : LOCK_EX);
   while (rc < 0 && errno == EINTR);
   if (rc < 0) {
-    int saved = errno;
+    saved = errno;
     close(fd);
     return tsrun_err_set(e, "ESYSTEM", "flock %s: %s", dir, strerror(saved));
   }

@@ -138,7 +138,8 @@ const pseudoFsOnSymlink = (dir: 'proc' | 'sys', fstype: string): Case =>
       fs.symlinkSync(target, b.inRootfs(dir));
       const c = await ctx.tryCreate(b);
       expectError(c.createResult, `create with the rootfs's /${dir} a symlink to ${target}`);
-      const left = fs.readdirSync(ctx.rt.root);
+      // no container id starts with '.': a runtime's own entries (tsrun's .cache) are no state
+      const left = fs.readdirSync(ctx.rt.root).filter((n) => !n.startsWith('.'));
       check(left.length === 0, `left under --root after the failed create: ${left.join(', ')}`);
       eq(fs.readdirSync(target).sort().join(','), 'keep', `entries of the symlink's target ${target}`);
       eq(fs.readFileSync(path.join(target, 'keep'), 'utf8'), 'host', `content of ${target}/keep`);

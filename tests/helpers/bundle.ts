@@ -153,6 +153,14 @@ export function tempRoot(): string {
   return r;
 }
 
+/**
+ * What a --root holds besides tsrun's own cache (`.cache`, docs/seccomp.md):
+ * a container's state dir, or a create's claim, left behind.
+ */
+export function leftIn(root: string): string[] {
+  return fs.existsSync(root) ? fs.readdirSync(root).filter((n) => n !== '.cache') : [];
+}
+
 let counter = 0;
 export function uniqueId(prefix: string): string {
   return `${prefix}-${process.pid}-${++counter}`;

@@ -1,9 +1,8 @@
 /** The in-process API: the same lifecycle without a CLI in between, promise-returning and concurrent. */
 import test from 'ava';
-import * as fs from 'node:fs';
 
 import { ConfigError, Runtime, TsrunError } from '../../lib/index.js';
-import { IS_ROOT, makeBundle, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, leftIn, makeBundle, tempRoot, uniqueId } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 
@@ -118,7 +117,7 @@ rootTest('50 containers at once: create, start, wait, delete all succeed and lea
     statuses,
     ids.map(() => 3),
   );
-  t.deepEqual(fs.readdirSync(root), []);
+  t.deepEqual(leftIn(root), []);
   b.cleanup();
 });
 

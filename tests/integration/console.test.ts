@@ -1,10 +1,9 @@
 /** process.terminal: --console-socket (engines) and the foreground relay. */
 import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
-import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const hasPython = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;
@@ -65,7 +64,7 @@ rootTest('terminal without --console-socket: create refuses, run relays the pty'
   const c = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('tty')]);
   t.is(c.status, 1);
   t.regex(c.stderr, /process\.terminal: cannot allocate a tty when detaching without --console-socket/);
-  t.deepEqual(fs.readdirSync(root), []);
+  t.deepEqual(leftIn(root), []);
   // `script` gives us a controlling terminal, as a user's shell would
   const r = spawnSync('script', ['-qec', `${TSRUN} --root ${root} run -b ${b.dir} ${uniqueId('fg')}`, '/dev/null'], {
     encoding: 'utf8',

@@ -16,7 +16,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { processesMatching, RUNC } from '../helpers/bundle.js';
+import { leftIn, processesMatching, RUNC } from '../helpers/bundle.js';
 import { buildImages, type Containerd, containerdAvailable, CRI_NAMESPACE, startContainerd, waitFor } from '../helpers/containerd.js';
 import {
   type ContainerConfig,
@@ -500,7 +500,7 @@ criTest('StopPodSandbox + RemovePodSandbox: no container, runtime state, process
   t.deepEqual(daemon!.ctr(CRI_NAMESPACE, ['containers', 'ls', '-q']).stdout.split('\n').filter(Boolean), []);
   t.deepEqual(daemon!.ctr(CRI_NAMESPACE, ['tasks', 'ls', '-q']).stdout.split('\n').filter(Boolean), []);
   t.regex(runtimeState(id).stderr, /does not exist/);
-  t.deepEqual(fs.existsSync(runtimeRoot()) ? fs.readdirSync(runtimeRoot()) : [], [], 'nothing in the runtime root');
+  t.deepEqual(leftIn(runtimeRoot()), [], 'nothing in the runtime root');
   t.deepEqual(processesMatching(MARK), [], 'no pause or workload process');
   t.true(await waitFor(() => daemon!.shims().length === 0, 10_000), `shims left: ${daemon!.shims().join(' ')}`);
   t.deepEqual(leftoverCgroups(), []);

@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, RUNC, TSRUN, makeBundle, processesMatching, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, processesMatching, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 
@@ -111,7 +111,7 @@ for (const c of cases) {
     t.regex(r.stderr, c.message);
     t.is(r.stderr.split('\n').filter(Boolean).length, 1, 'one error line');
     t.is(r.stdout, '');
-    t.deepEqual(fs.readdirSync(root), [], 'no state dir');
+    t.deepEqual(leftIn(root), [], 'no state dir');
     t.deepEqual(processesMatching(id), [], 'no process');
     const d = runtime(TSRUN, root, ['delete', '--force', id]);
     t.is(d.status, c.id ? 1 : 0, d.stderr);

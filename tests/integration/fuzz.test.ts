@@ -13,7 +13,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot } from '../helpers/bundle.js';
+import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot } from '../helpers/bundle.js';
 import { callerSnapshot, cgroupHierarchies, leftovers } from '../helpers/leaks.js';
 import { mutate, rng } from '../helpers/mutate.js';
 
@@ -144,7 +144,7 @@ rootTest('bad command lines: a clear error, exit 1, nothing created', (t) => {
     if (!what.includes('exit 3')) t.is(unclear(r.stderr), null, `${what}: ${r.stderr}`);
     t.log(`${what}: ${r.stderr.trim().slice(0, 120)}`);
   }
-  t.deepEqual(fs.existsSync(root) ? fs.readdirSync(root).filter((f) => !f.startsWith('.')) : [], [], 'nothing in the root');
+  t.deepEqual(leftIn(root), [], 'nothing in the root');
   if (!hadX) t.false(fs.existsSync(path.join(root, '..', 'x')), 'no ../x made');
   for (const x of [b, dirBundle, fifoBundle, bigBundle]) x.cleanup();
 });

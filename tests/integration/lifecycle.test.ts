@@ -3,7 +3,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 
@@ -74,7 +74,7 @@ rootTest('create → created → start → running → kill → stopped → dele
   const d = runtime(TSRUN, root, ['delete', id]);
   t.is(d.status, 0, d.stderr);
   t.is(runtime(TSRUN, root, ['state', id]).stderr, 'tsrun: state: container does not exist\n');
-  t.deepEqual(fs.readdirSync(root), []);
+  t.deepEqual(leftIn(root), []);
   b.cleanup();
 });
 

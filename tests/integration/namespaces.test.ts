@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
@@ -76,7 +76,7 @@ for (const type of ['network', 'ipc', 'uts', 'pid', 'cgroup', 'mount'] as const)
         t.is(r.status, 1);
         t.regex(r.stderr, /rootfs|state dir/);
         t.deepEqual(
-          fs.readdirSync(root).filter((d) => d !== o.id),
+          leftIn(root).filter((d) => d !== o.id),
           [],
           'a failed join leaves no state behind',
         );
@@ -361,7 +361,7 @@ for (const [what, want, mutate] of invalid) {
     const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
     t.is(r.status, 1, r.stdout);
     t.regex(r.stderr, want);
-    t.deepEqual(fs.readdirSync(root), [], 'nothing left behind');
+    t.deepEqual(leftIn(root), [], 'nothing left behind');
     t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
     b.cleanup();
   });

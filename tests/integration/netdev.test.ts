@@ -7,7 +7,7 @@ import { execFileSync, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT && fs.existsSync('/usr/sbin/ip') ? test : test.skip;
 
@@ -53,7 +53,7 @@ rootTest('netDevices errors name the field and leave nothing behind', (t) => {
     const r = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('netbad')]);
     t.is(r.status, 1);
     t.regex(r.stderr, pattern);
-    t.deepEqual(fs.readdirSync(root), []);
+    t.deepEqual(leftIn(root), []);
     b.cleanup();
   }
 });

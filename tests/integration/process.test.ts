@@ -8,7 +8,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 import { runBoth } from '../helpers/both.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
@@ -79,7 +79,7 @@ rootTest('an rlimit above what the runtime may raise fails before anything start
   const r = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId('rl')]);
   t.is(r.status, 1);
   t.regex(r.stderr, /process\.rlimits\[0\].*RLIMIT_NOFILE hard limit .* needs CAP_SYS_RESOURCE/);
-  t.deepEqual(fs.readdirSync(root), [], 'no state left behind');
+  t.deepEqual(leftIn(root), [], 'no state left behind');
   b.cleanup();
 });
 
@@ -143,7 +143,7 @@ function refused(t: import('ava').ExecutionContext, mutate: (s: Spec) => void, p
   const r = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('bad')]);
   t.is(r.status, 1, `${pattern}: ${r.stderr}`);
   t.regex(r.stderr, pattern);
-  t.deepEqual(fs.readdirSync(root), [], `${pattern}: no state left behind`);
+  t.deepEqual(leftIn(root), [], `${pattern}: no state left behind`);
   b.cleanup();
 }
 

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { BUSYBOX, ROOT, RUNC, TSRUN } from '../helpers/bundle.js';
+import { BUSYBOX, ROOT, RUNC, TSRUN, leftIn } from '../helpers/bundle.js';
 import { SUB_COUNT, as, chownTree, setUp, type Result } from '../helpers/rootless.js';
 
 const APPLETS = ['sh', 'cat', 'id', 'ls', 'sleep', 'true', 'echo', 'stat', 'touch', 'head'];
@@ -81,7 +81,7 @@ function leftovers(): string[] {
   const out: string[] = [];
   for (const r of ['tsrun', 'runc']) {
     const dir = path.join(who!.xdg, r);
-    if (fs.existsSync(dir)) out.push(...fs.readdirSync(dir).map((e) => `${r}/${e}`));
+    out.push(...leftIn(dir).map((e) => `${r}/${e}`));
   }
   return out;
 }

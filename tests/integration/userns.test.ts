@@ -11,7 +11,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
@@ -195,7 +195,7 @@ rootTest('user namespace: a mapping the kernel refuses fails create with the JSO
   const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
   t.is(r.status, 1);
   t.regex(r.stderr, /linux\.uidMappings: cannot write uid_map .*EINVAL/);
-  t.deepEqual(fs.readdirSync(root), []);
+  t.deepEqual(leftIn(root), []);
   t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
   b.cleanup();
 });
@@ -314,5 +314,5 @@ rootTest('mounts idmap: refused before clone for a non-bind mount and without ma
     t.regex(r.stderr, want);
     b.cleanup();
   }
-  t.deepEqual(fs.readdirSync(root), []);
+  t.deepEqual(leftIn(root), []);
 });

@@ -11,7 +11,11 @@ import { validateSpec, type ValidationHost } from '../../lib/config/validate.js'
 import { ConfigError, TsrunError } from '../../lib/errors.js';
 import { rlimitValue } from '../../lib/plan/process.js';
 
-const host: ValidationHost = { kind: (p) => (p.endsWith('missing') ? null : p.endsWith('file') ? 'file' : 'dir') };
+const host: ValidationHost = {
+  kind: (p) => (p.endsWith('missing') ? null : p.endsWith('file') ? 'file' : 'dir'),
+  // /bundle/link is a symlink to /, /via-link/… goes through one
+  realPath: (p) => (p === '/bundle/link' ? '/' : p.startsWith('/via-link/') ? p.replace('/via-link/', '/real/') : p),
+};
 const opts = { rootfs: '/bundle/rootfs', detach: true, consoleSocket: false };
 
 function spec(mutate?: (s: Spec) => void): Spec {
@@ -210,6 +214,13 @@ test('semantic rules name the field', (t) => {
   configError(t, () => validateSpec(spec(), host, { ...opts, rootfs: '/bundle/file' }), 'root.path', /not a directory/);
   configError(
     t,
+    () => validateSpec(spec(), host, { ...opts, rootfs: '/bundle/link' }),
+    'root.path',
+    /is a symlink or lies through one \(it resolves to \/\)/,
+  );
+  configError(t, () => validateSpec(spec(), host, { ...opts, rootfs: '/via-link/rootfs' }), 'root.path', /resolves to \/real\/rootfs/);
+  configError(
+    t,
     () =>
       validateSpec(
         spec((s) => (s.process!.terminal = true)),
@@ -279,6 +290,17 @@ test('loadBundle resolves a relative root.path against the bundle, not the cwd',
   const loaded = loadBundle(path.relative(process.cwd(), dir));
   t.is(loaded.bundle, dir);
   t.is(loaded.rootfs, path.join(dir, 'rootfs'));
+  fs.rmSync(dir, { recursive: true });
+});
+
+test('loadBundle takes a bundle named through a symlink by its real path (as runc records it), root.path resolved from there', (t) => {
+  const dir = fs.realpathSync(fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-')));
+  fs.mkdirSync(path.join(dir, 'real'));
+  fs.writeFileSync(path.join(dir, 'real', 'config.json'), JSON.stringify(spec()));
+  fs.symlinkSync('real', path.join(dir, 'link'));
+  const loaded = loadBundle(path.join(dir, 'link'));
+  t.is(loaded.bundle, path.join(dir, 'real'));
+  t.is(loaded.rootfs, path.join(dir, 'real', 'rootfs'));
   fs.rmSync(dir, { recursive: true });
 });
 

@@ -24,6 +24,7 @@ const files: Record<string, string> = {
 const host: ValidationHost = {
   kind: (p) => (p.startsWith('/proc/sys/') ? (p.includes('missing') ? null : 'file') : 'dir'),
   read: (p) => files[p] ?? null,
+  realPath: (p) => p,
 };
 const opts = { rootfs: '/bundle/rootfs', detach: true, consoleSocket: false };
 
