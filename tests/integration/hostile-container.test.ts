@@ -174,7 +174,10 @@ rootTest(
     const before = binaries.map(sha256);
     const attack = (bin: string) =>
       grabExe(t, bin, (root, id, pid) => {
-        for (let i = 0; i < 40; i++) t.is(runtime(bin, root, ['exec', id, 'true']).status, 0);
+        for (let i = 0; i < 40; i++) {
+          const ex = runtime(bin, root, ['exec', id, 'true']);
+          t.is(ex.status, 0, `exec ${i}: ${ex.stderr}`);
+        }
         // inits set up in the attacker's pid namespace
         for (let i = 0; i < 8; i++) {
           const b = makeBundle((s) => {
