@@ -2,7 +2,7 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { proc, setNamespace } from '../harness/config.js';
-import { describe, execFileTimed } from '../harness/exec.js';
+import { describe } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
 import { configMd, def, linuxMd, runtimeLinuxMd, runtimeMd } from './util.js';
@@ -178,15 +178,14 @@ export const processCases: Case[] = [
       delete proc(b.config).oomScoreAdj;
       b.write();
       const id = ctx.id('oom');
-      // The runtime inherits 123 from a shell that sets it and execs the runtime.
-      const r = await execFileTimed(
+      // The runtime inherits 123 from a shell that sets it and execs the
+      // runtime (rootless: through the wrap that makes it the user).
+      const r = await ctx.rt.exec(['run', '--bundle', b.dir, id], { timeoutMs: scaled(15000) }, [
         '/bin/sh',
-        ['-c', 'echo 123 > /proc/self/oom_score_adj && exec "$@"', 'sh', ctx.rt.path, '--root', ctx.rt.root, 'run', '--bundle', b.dir, id],
-        {
-          timeoutMs: scaled(15000),
-          scratchDir: ctx.dir,
-        },
-      );
+        '-c',
+        'echo 123 > /proc/self/oom_score_adj && exec "$@"',
+        'sh',
+      ]);
       const m = /^oom_score_adj=(.*)$/m.exec(r.stdout);
       if (!m) fail(`the probe did not run: ${describe(r)}`);
       eq(m[1], '123', 'oom_score_adj inherited from the runtime caller');
