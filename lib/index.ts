@@ -18,7 +18,6 @@ import type { Readable, Writable } from 'node:stream';
 
 import { builtin } from './builtin.js';
 import { realLifecycleHost } from './container/host.js';
-import { isAlive } from './container/procfs.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
 import { forwardSignals, superviseForeground } from './container/foreground.js';
 import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
@@ -178,7 +177,7 @@ export class Runtime {
     if (mine) return mine.exit;
     const state = this.lifecycle.store.read(id);
     for (;;) {
-      if (!isAlive(state.pid, state.pidStartTime)) return null;
+      if (!this.native.pidAlive(state.pid, state.pidStartTime)) return null;
       await new Promise((r) => setTimeout(r, 10));
     }
   }

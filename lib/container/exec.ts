@@ -19,6 +19,7 @@ import { checkShape, specShape, type Shape } from '../config/load.js';
 import type { Process, Spec } from '../config/types.js';
 import { validateProcessSpec } from '../config/validate.js';
 import { ConfigError, TsrunError } from '../errors.js';
+import { fromHost } from '../native/host.js';
 import { CLONE_NEWUSER } from '../plan/linux.js';
 import { buildTenantPlan } from '../plan/tenant.js';
 import { closeAll } from './fds.js';
@@ -27,10 +28,8 @@ import type { Lifecycle } from './lifecycle.js';
 import { SYNC_TIMEOUT_MS, relaysTerminal, writePidFile } from './lifecycle.js';
 import { openProcessNamespaces, setgroupsOf } from './namespaces.js';
 import { homeIn } from './passwd.js';
-import { isAlive } from './procfs.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import type { StoredState } from './state.js';
-import { canExec } from './status.js';
 
 export interface ExecOptions {
   /** The whole process (from --process, or config.json's with the flags applied: resolveExecProcess). */
@@ -60,7 +59,11 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
   try {
     const state = life.store.read(id);
     const status = life.store.status(state);
-    canExec(status, opts.ignorePaused ?? false);
+    try {
+      life.native.canExec(status, opts.ignorePaused ?? false);
+    } catch (e) {
+      throw fromHost(e);
+    }
     life.timeline?.mark('state');
     if (state.hostMounts)
       throw new TsrunError('EUNSUPPORTED', 'exec into a container without a mount namespace is not supported by this tsrun yet');
@@ -72,7 +75,7 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
     const joins = openProcessNamespaces(state.pid);
     fds.push(...joins.map((j) => j.fd));
     // the namespaces are the init's only if it is still the process we recorded
-    if (!isAlive(state.pid, state.pidStartTime)) throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+    if (!life.native.pidAlive(state.pid, state.pidStartTime)) throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
     life.timeline?.mark('namespaces');
     const setgroupsDenied = joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) && setgroupsOf(state.pid) === 'deny';
     if (setgroupsDenied && (p.user.additionalGids ?? []).length)

@@ -31,7 +31,6 @@ import { compileSeccomp, type SeccompCache } from '../plan/seccomp.js';
 import { seccompCache } from './seccomp-cache.js';
 import { writeFileReplacing } from './safe-files.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
-import { startTimeOf } from './procfs.js';
 import { StateStore, rfc3339Nano, type IntentRecord, type StateJson, type StoredState } from './state.js';
 import { hostCall, hostCallAsync } from '../native/host.js';
 import type { Timeline } from '../timeline.js';
@@ -272,7 +271,7 @@ export class Lifecycle {
       // before the join: the pid a delete of a dead create must kill
       onPid: (pid) => {
         pidSeen = pid;
-        this.store.writeIntent((made.intent = { ...made.intent, pid, pidStartTime: startTimeOf(pid) }));
+        this.store.writeIntent((made.intent = { ...made.intent, pid, pidStartTime: this.startTimeOf(pid) }));
       },
       // prestart and createRuntime: ours to run; the init runs createContainer
       // after them (native/init/hooks.c) and reports its failure as the step "hooks"
@@ -308,7 +307,8 @@ export class Lifecycle {
       id,
       pid: launched.pid,
       // read once, at PID, for the intent record
-      pidStartTime: made.intent.pid === launched.pid && made.intent.pidStartTime ? made.intent.pidStartTime : startTimeOf(launched.pid),
+      pidStartTime:
+        made.intent.pid === launched.pid && made.intent.pidStartTime ? made.intent.pidStartTime : this.startTimeOf(launched.pid),
       bundle: loaded.bundle,
       rootfs: loaded.rootfs,
       created: rfc3339Nano(Date.now(), process.hrtime.bigint()),
@@ -328,6 +328,11 @@ export class Lifecycle {
     this.store.write(state);
     if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
     return state;
+  }
+
+  /** The start time (/proc/<pid>/stat field 22) that guards against pid reuse; 0 when it is gone. */
+  private startTimeOf(pid: number): number {
+    return this.native.procStartTime(pid)?.startTime ?? 0;
   }
 
   private get attachDeviceProgram() {

@@ -8,10 +8,9 @@ import * as path from 'node:path';
 import type { Hooks } from '../config/types.js';
 import { TsrunError } from '../errors.js';
 import { LOCK_EX, LOCK_SH, type NativeBinding } from '../native/binding.js';
-import { checkId } from './id.js';
 import type { Status } from './status.js';
 import type { CgroupState } from '../cgroups/manager.js';
-import { hostCall } from '../native/host.js';
+import { fromHost, hostCall } from '../native/host.js';
 import { NotPrivateError, at, createFileAt, openPrivateDir, readPrivateFile } from './safe-files.js';
 
 /** What tsrun records about a container (state.json). */
@@ -76,6 +75,15 @@ export class StateStore {
     private readonly xdgRoot = false,
   ) {}
 
+  /** runc's id rule (native/host/state.c: ids become directory names). */
+  checkId(id: string): void {
+    try {
+      this.native.checkId(id);
+    } catch (e) {
+      throw fromHost(e);
+    }
+  }
+
   dir(id: string): string {
     return path.join(this.root, id);
   }
@@ -87,7 +95,7 @@ export class StateStore {
 
   /** Claims a new container directory; throws if the id is taken. */
   claim(id: string): Lock {
-    checkId(id);
+    this.checkId(id);
     fs.mkdirSync(this.root, { recursive: true, mode: 0o700 });
     if (this.xdgRoot) fs.chmodSync(this.root, 0o1700);
     // What is kept here decides what root runs later (hooks, a pid to
@@ -138,7 +146,7 @@ export class StateStore {
    * checks the same for the front's commands): what they hold is trusted.
    */
   lock(id: string, opts: { shared?: boolean } = {}): Lock {
-    checkId(id);
+    this.checkId(id);
     let fd: number;
     try {
       fd = this.openPrivate([id], "another user could change this container's state; not trusted");
@@ -209,7 +217,7 @@ export class StateStore {
   }
 
   read(id: string): StoredState {
-    checkId(id);
+    this.checkId(id);
     let text: string;
     try {
       text = fs.readFileSync(path.join(this.dir(id), this.files.state), 'utf8');

@@ -105,6 +105,12 @@ export interface NativeBinding extends SeccompNative {
   rootless(mode: string): { rootless: boolean | null; defaultRoot: string; xdg: boolean };
   /** /proc/<pid>/stat's state letter and start time; null when the process is gone. */
   procStartTime(pid: number): { startTime: number; state: string } | null;
+  /** Throws (hostCode EID, runc's words) when a container may not have this id (native/host/state.c). */
+  checkId(id: string): void;
+  /** pid is still the process that had this start time, and not a zombie (native/host/status.c). */
+  pidAlive(pid: number, startTime: number): boolean;
+  /** Throws (hostCode ESTATE) where runc refuses an exec into a container in this status (native/host/status.c). */
+  canExec(status: string, ignorePaused: boolean): void;
   /** The passwd name of `uid` (getpwuid_r), or the uid itself: state.json's owner. */
   userName(uid: number): string;
   /** The keys of state.json (TSRUN_STATE_KEYS in native/host/host.h). */

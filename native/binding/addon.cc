@@ -477,6 +477,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parseSignal", Napi::Function::New(env, tsrun::ParseSignal));
   exports.Set("rootless", Napi::Function::New(env, tsrun::Rootless));
   exports.Set("procStartTime", Napi::Function::New(env, tsrun::ProcStartTime));
+  exports.Set("checkId", Napi::Function::New(env, tsrun::CheckId));
+  exports.Set("pidAlive", Napi::Function::New(env, tsrun::PidAlive));
+  exports.Set("canExec", Napi::Function::New(env, tsrun::CanExec));
   exports.Set("stateKeys", tsrun::StateKeys(env));
   exports.Set("stateFiles", tsrun::StateFiles(env));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));

@@ -23,6 +23,9 @@ Napi::Value UnmountUnder(const Napi::CallbackInfo &info);
 Napi::Value ParseSignal(const Napi::CallbackInfo &info);
 Napi::Value Rootless(const Napi::CallbackInfo &info);
 Napi::Value ProcStartTime(const Napi::CallbackInfo &info);
+Napi::Value CheckId(const Napi::CallbackInfo &info);
+Napi::Value PidAlive(const Napi::CallbackInfo &info);
+Napi::Value CanExec(const Napi::CallbackInfo &info);
 Napi::Value StateKeys(Napi::Env env);
 Napi::Value StateFiles(Napi::Env env);
 Napi::Value IdmapTree(const Napi::CallbackInfo &info); // issue 3: idmap.cc

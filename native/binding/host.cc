@@ -324,6 +324,36 @@ Napi::Value Rootless(const Napi::CallbackInfo &info) {
   return o;
 }
 
+// checkId(id): throws (hostCode EID, runc's rule and words) when a container
+// may not have that id.
+Napi::Value CheckId(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string id = info[0].As<Napi::String>();
+  struct tsrun_err e = {"", ""};
+  if (tsrun_check_id(id.c_str(), &e) < 0) HostError(env, e, {}).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// pidAlive(pid, startTime) → the liveness rule of native/host/status.c.
+Napi::Value PidAlive(const Napi::CallbackInfo &info) {
+  pid_t pid = info[0].As<Napi::Number>().Int32Value();
+  unsigned long long start = (unsigned long long)info[1].As<Napi::Number>().DoubleValue();
+  return Napi::Boolean::New(info.Env(), tsrun_pid_alive(pid, start) != 0);
+}
+
+// canExec(status, ignorePaused): throws (hostCode ESTATE) where runc refuses
+// an exec into a container in that status (native/host/status.c).
+Napi::Value CanExec(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string name = info[0].As<Napi::String>();
+  enum tsrun_status st = TSRUN_STOPPED;
+  for (int i = 0; i < 4; i++)
+    if (name == tsrun_status_names[i]) st = (enum tsrun_status)i;
+  struct tsrun_err e = {"", ""};
+  if (tsrun_can_exec(st, info[1].ToBoolean(), &e) < 0) HostError(env, e, {}).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
 // procStartTime(pid) → {startTime, state} | null (gone).
 Napi::Value ProcStartTime(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();

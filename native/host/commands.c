@@ -190,9 +190,9 @@ int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all
   struct tsrun_state s;
   int rc = tsrun_state_load(h, id, &s, e);
   if (rc == 0) {
-    if (tsrun_state_status(&s) == TSRUN_STOPPED) {
-      /* runc: kill --all of a stopped container succeeds quietly */
-      if (!all) rc = tsrun_err_set(e, "ESTATE", "container not running");
+    int go = tsrun_can_kill(tsrun_state_status(&s), all, e);
+    if (go <= 0) {
+      rc = go;
     } else if (all) {
       rc = tsrun_container_signal(&s, sig, e);
     } else if (kill(s.pid, sig) < 0) {
@@ -289,9 +289,7 @@ void tsrun_unmount_under(const struct tsrun_host *h, const char *rootfs) {
 /* Waits for the init to die (up to 10 s): it is never our child here. */
 static int wait_gone(const struct tsrun_state *s, struct tsrun_err *e) {
   for (int i = 0; i < 1000; i++) {
-    char st = 0;
-    unsigned long long t = tsrun_proc_start_time(s->pid, &st);
-    if (t == 0 || t != s->pid_start_time || st == 'Z' || st == 'X') return 0;
+    if (!tsrun_pid_alive(s->pid, s->pid_start_time)) return 0;
     /* our own child (run, or an API user): reap it */
     waitpid(s->pid, NULL, WNOHANG | __WALL);
     sleep_ms(10);
@@ -334,7 +332,7 @@ static int delete_claimed(const struct tsrun_host *h, const char *id, int force,
   struct tsrun_err rerr;
   int rc = 0;
   if (tsrun_record_load(dir, TSRUN_INTENT_FILE, &s, &rerr) == 0) {
-    if (s.pid > 0 && s.pid_start_time && tsrun_proc_start_time(s.pid, NULL) == s.pid_start_time) {
+    if (s.pid_start_time && tsrun_pid_alive(s.pid, s.pid_start_time)) {
       kill(s.pid, SIGKILL);
       rc = wait_gone(&s, e);
     }
@@ -364,8 +362,8 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
   }
   enum tsrun_status st = tsrun_state_status(&s);
   tsrun_mark(h, "load");
-  if (st != TSRUN_STOPPED && st != TSRUN_CREATED && !force) {
-    rc = tsrun_err_set(e, "ESTATE", "cannot delete container %s that is not stopped: %s", id, tsrun_status_names[st]);
+  if (tsrun_can_delete(st, id, force, e) < 0) {
+    rc = -1;
   } else {
     if (st != TSRUN_STOPPED) {
       rc = tsrun_container_signal(&s, SIGKILL, e);
@@ -403,12 +401,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     return -1;
   }
   tsrun_mark(h, "load");
-  switch (tsrun_state_status(&s)) {
-    case TSRUN_CREATED: break;
-    case TSRUN_STOPPED: rc = tsrun_err_set(e, "ESTATE", "cannot start a container that has stopped"); break;
-    case TSRUN_RUNNING: rc = tsrun_err_set(e, "ESTATE", "cannot start an already running container"); break;
-    default: rc = tsrun_err_set(e, "ESTATE", "cannot start a container in the paused state (%s)", id);
-  }
+  rc = tsrun_can_start(tsrun_state_status(&s), id, e);
   if (rc == 0) {
     /* The init runs the startContainer hooks between its byte and its
      * execve: their failure comes back through the fifo, and the init has
@@ -453,9 +446,7 @@ int tsrun_host_pause(const struct tsrun_host *h, const char *id, struct tsrun_er
   struct tsrun_state s;
   int lock;
   if (with_cgroup(h, id, &s, &lock, e) < 0) return -1;
-  enum tsrun_status st = tsrun_state_status(&s);
-  int rc = st != TSRUN_RUNNING && st != TSRUN_CREATED ? tsrun_err_set(e, "ESTATE", "container not running")
-                                                      : tsrun_cgroup_freeze(&s.cgroup, e);
+  int rc = tsrun_can_pause(tsrun_state_status(&s), e) < 0 ? -1 : tsrun_cgroup_freeze(&s.cgroup, e);
   tsrun_state_free(&s);
   close(lock);
   return rc;
@@ -465,8 +456,7 @@ int tsrun_host_resume(const struct tsrun_host *h, const char *id, struct tsrun_e
   struct tsrun_state s;
   int lock;
   if (with_cgroup(h, id, &s, &lock, e) < 0) return -1;
-  int rc = tsrun_state_status(&s) != TSRUN_PAUSED ? tsrun_err_set(e, "ESTATE", "container not paused")
-                                                  : tsrun_cgroup_thaw(&s.cgroup, e);
+  int rc = tsrun_can_resume(tsrun_state_status(&s), e) < 0 ? -1 : tsrun_cgroup_thaw(&s.cgroup, e);
   tsrun_state_free(&s);
   close(lock);
   return rc;

@@ -115,6 +115,18 @@ void tsrun_state_free(struct tsrun_state *s);
  * record); ENOTFOUND when the file does not exist. */
 int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, struct tsrun_err *e);
 enum tsrun_status tsrun_state_status(const struct tsrun_state *s);
+/* The liveness rule (status.c): pid is still the process that had this start
+ * time, and neither a zombie nor dead. */
+int tsrun_pid_alive(pid_t pid, unsigned long long start_time);
+/* The guards (status.c): 0, or -1 with runc's ESTATE error. tsrun_can_kill
+ * returns 1 to signal, 0 for "nothing to do" (kill --all of a stopped
+ * container), -1 for the error. */
+int tsrun_can_start(enum tsrun_status st, const char *id, struct tsrun_err *e);
+int tsrun_can_kill(enum tsrun_status st, int all, struct tsrun_err *e);
+int tsrun_can_delete(enum tsrun_status st, const char *id, int force, struct tsrun_err *e);
+int tsrun_can_exec(enum tsrun_status st, int ignore_paused, struct tsrun_err *e);
+int tsrun_can_pause(enum tsrun_status st, struct tsrun_err *e);
+int tsrun_can_resume(enum tsrun_status st, struct tsrun_err *e);
 /* The /proc/<pid>/stat start time (field 22), 0 when the process is gone. */
 unsigned long long tsrun_proc_start_time(pid_t pid, char *state_letter);
 /* runc's state JSON: compact, or pretty with 2-space indents (`state`). */

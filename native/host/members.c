@@ -29,10 +29,7 @@
 
 /* The init, if it is still the process the create started, else 0. */
 static pid_t live_init(const struct tsrun_state *s) {
-  if (s->pid <= 0) return 0;
-  char st = 0;
-  unsigned long long t = tsrun_proc_start_time(s->pid, &st);
-  return t && t == s->pid_start_time && st != 'Z' && st != 'X' ? s->pid : 0;
+  return tsrun_pid_alive(s->pid, s->pid_start_time) ? s->pid : 0;
 }
 
 /* The parent of pid (field 4 of /proc/<pid>/stat), 0 when it is gone. */

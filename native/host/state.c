@@ -13,8 +13,6 @@
 
 #include "host.h"
 
-const char *const tsrun_status_names[4] = {"created", "running", "paused", "stopped"};
-
 int tsrun_err_set(struct tsrun_err *e, const char *code, const char *fmt, ...) {
   va_list ap;
   va_start(ap, fmt);
@@ -200,22 +198,6 @@ unsigned long long tsrun_proc_start_time(pid_t pid, char *state_letter) {
     if (p) p++;
   }
   return p ? strtoull(p, NULL, 10) : 0;
-}
-
-/* The very process we started (same start time), and not a zombie. */
-static int alive(const struct tsrun_state *s) {
-  if (s->pid <= 0) return 0;
-  char st = 0;
-  unsigned long long t = tsrun_proc_start_time(s->pid, &st);
-  return t != 0 && t == s->pid_start_time && st != 'Z' && st != 'X';
-}
-
-enum tsrun_status tsrun_state_status(const struct tsrun_state *s) {
-  if (!alive(s)) return TSRUN_STOPPED;
-  if (s->cgroup.version && tsrun_cgroup_frozen(&s->cgroup)) return TSRUN_PAUSED;
-  char fifo[4200];
-  snprintf(fifo, sizeof fifo, "%s/" TSRUN_FIFO_FILE, s->dir);
-  return access(fifo, F_OK) == 0 ? TSRUN_CREATED : TSRUN_RUNNING;
 }
 
 /* runc's state JSON, in its field order; annotations only when there are some. */

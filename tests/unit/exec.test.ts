@@ -5,7 +5,8 @@ import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import { parseArgs } from '../../lib/cli/args.js';
 import { execCommand, parseUser } from '../../lib/cli/commands/exec.js';
 import { parseSubCgroups, resolveExecProcess } from '../../lib/container/exec.js';
-import { canExec } from '../../lib/container/status.js';
+import { fromHost } from '../../lib/native/host.js';
+import { loadBinding } from '../../lib/native/binding.js';
 import { buildTenantPlan } from '../../lib/plan/tenant.js';
 import { NsFlag, PlanFlag } from '../../lib/plan/types.js';
 
@@ -74,7 +75,16 @@ test('resolveExecProcess: config.json’s process with runc’s flags applied', 
   t.is(resolveExecProcess(spec, { args: ['x'], tty: true }).terminal, true);
 });
 
-test('canExec: created and running; paused with ignorePaused; never stopped', (t) => {
+/** native/host/status.c's exec guard, as TypeScript meets it. */
+function canExec(status: string, ignorePaused: boolean): void {
+  try {
+    loadBinding().canExec(status, ignorePaused);
+  } catch (e) {
+    throw fromHost(e);
+  }
+}
+
+test('canExec (native/host): created and running; paused with ignorePaused; never stopped', (t) => {
   t.notThrows(() => canExec('created', false));
   t.notThrows(() => canExec('running', false));
   t.throws(() => canExec('paused', false), { message: 'cannot exec in a paused container (use --ignore-paused to override)' });

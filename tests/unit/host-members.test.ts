@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { loadBinding } from '../../lib/native/binding.js';
-import { startTimeOf } from '../../lib/container/procfs.js';
+const startTimeOf = (pid: number) => loadBinding().procStartTime(pid)?.startTime ?? 0;
 
 function alive(pid: number): boolean {
   try {
