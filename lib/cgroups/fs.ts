@@ -1,37 +1,10 @@
-/** cgroupfs plumbing shared by the v1 and v2 backends (synchronous: cgroupfs never blocks long). */
+/** cgroupfs plumbing shared by the v1 and v2 backends (synchronous: cgroupfs never blocks long). Killing and
+ * removing are native/host's (cgroup.c), for delete and for a failed create alike. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { ConfigError, TsrunError } from '../errors.js';
-import { loadBinding, type NativeBinding } from '../native/binding.js';
-import { fromHost } from '../native/host.js';
-import type { CgroupState } from './manager.js';
 import type { CgroupWrite, LinuxResources } from './resources.js';
-
-function op(name: Parameters<NativeBinding['cgroupOp']>[0], cg: CgroupState): unknown {
-  try {
-    return loadBinding().cgroupOp(name, cg);
-  } catch (e) {
-    throw fromHost(e);
-  }
-}
-
-/**
- * native/host/cgroup.c on a recorded cgroup (the front binary runs the same
- * code). Signalling every process and removing the cgroup are not here: they
- * depend on which directories the container owns, which native/host decides
- * in one place (members.c and cgroup.c, through kill --all and delete).
- */
-export const hostCgroup = {
-  freeze: (cg: CgroupState) => void op('freeze', cg),
-  thaw: (cg: CgroupState) => void op('thaw', cg),
-  frozen: (cg: CgroupState) => op('frozen', cg) as boolean,
-  pids: (cg: CgroupState) => op('pids', cg) as number[],
-};
-
-export function sleepSync(ms: number): void {
-  Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, ms);
-}
 
 export function readTrim(file: string): string | null {
   try {
@@ -83,33 +56,6 @@ export function procsOf(dir: string): number[] {
   return out;
 }
 
-export function rmdirRetry(dirs: string[]): void {
-  for (const d of dirs) {
-    for (let i = 0; ; i++) {
-      try {
-        fs.rmdirSync(d);
-        break;
-      } catch (e) {
-        const code = errnoOf(e);
-        if (code === 'ENOENT') break;
-        if (code === 'EBUSY' && i < 50) {
-          sleepSync(20);
-          continue;
-        }
-        throw new TsrunError('ESYSTEM', `cannot remove cgroup ${d}: ${code}`, { cause: e });
-      }
-    }
-  }
-}
-
-export function trySignal(pid: number, signal: number): void {
-  try {
-    process.kill(pid, signal);
-  } catch {
-    /* exited meanwhile */
-  }
-}
-
 /** Creates the directory chain; returns the directories it created (top first). */
 export function mkdirChain(base: string, rel: string): string[] {
   const made: string[] = [];
@@ -132,15 +78,6 @@ export function checkBeforeUpdate(r: LinuxResources, usage: string | null): void
   if (!m?.checkBeforeUpdate || !m.limit || m.limit < 0 || usage === null) return;
   if (m.limit < Number(usage))
     throw new ConfigError('linux.resources.memory.limit', `${m.limit} is below the current usage ${usage} (checkBeforeUpdate)`);
-}
-
-/** A failed create: what it made goes, deepest first; a process in there is ours (it was made just now). */
-export function removeMade(made: string[]): void {
-  for (let i = 0; i < 200 && made.some((d) => procsOf(d).length); i++) {
-    for (const d of made) for (const pid of procsOf(d)) trySignal(pid, 9);
-    sleepSync(10);
-  }
-  rmdirRetry([...made].reverse());
 }
 
 /** runc's check before create: an init in a frozen cgroup could never report back. */

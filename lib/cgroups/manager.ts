@@ -13,7 +13,6 @@ import type { CgroupStats } from './stats.js';
 import { V1Manager } from './v1.js';
 import { V2Manager } from './v2.js';
 
-export { sleepSync } from './fs.js';
 export { cgroupRelPath } from './host.js';
 
 /** What state.json records: enough to find the cgroup again, and what of it is the container's. */
@@ -47,18 +46,14 @@ export interface CgroupManager {
    * Returns the directories of `state.paths` it made (empty when every one
    * existed already): the container's own (`CgroupState.owned`). */
   create(): string[];
-  /** A failed create: removes exactly the directories create() made (deepest
-   * first); a cgroup that existed before, and what runs in it, is left alone. */
-  undoCreate(): void;
+  /** Every directory create() made, top first (intermediate ones too): what a
+   * failed create removes (native/host's tsrun_cgroup_remove, through the
+   * addon); a cgroup that existed before, and what runs in it, is left alone. */
+  madeDirs(): string[];
   /** Writes linux.resources; errors name the config field. */
   apply(r: LinuxResources, opts?: { update?: boolean }): void;
   /** Moves a process in (the fallback when it was not born there). */
   addProcess(pid: number): void;
-  freeze(): void;
-  thaw(): void;
-  frozen(): boolean;
-  /** Host pids of every process in the cgroup and below (the container's or not: see native/host/members.c). */
-  pids(): number[];
   stats(): CgroupStats;
   /** How many processes the OOM killer has killed in the cgroup. */
   oomKills(): number;

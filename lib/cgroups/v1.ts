@@ -4,18 +4,7 @@ import * as path from 'node:path';
 
 import { ConfigError, TsrunError } from '../errors.js';
 import { deviceRules, v1DeviceWrites } from './devices.js';
-import {
-  checkBeforeUpdate,
-  errnoOf,
-  hostCgroup,
-  mkdirChain,
-  notEmpty,
-  procsOf,
-  readTrim,
-  removeMade,
-  unexpectedlyFrozen,
-  writeFile,
-} from './fs.js';
+import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeFile } from './fs.js';
 import { cgroupRelPath, type CgroupHost } from './host.js';
 import type { CgroupManager, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
@@ -103,9 +92,8 @@ export class V1Manager implements CgroupManager {
   /** What create() made, top first per hierarchy (null: create() has not run). */
   private made: string[] | null = null;
 
-  undoCreate(): void {
-    removeMade(this.made ?? []);
-    this.made = [];
+  madeDirs(): string[] {
+    return [...(this.made ?? [])];
   }
 
   check(r: LinuxResources): string[] {
@@ -191,25 +179,6 @@ export class V1Manager implements CgroupManager {
         if (key !== '') throw new TsrunError('ESYSTEM', `cannot move the init into ${dir}: ${errnoOf(e)}`, { cause: e });
       }
     }
-  }
-
-  // Freezing and listing are native/host/cgroup.c's, shared with the front
-  // binary (pause, resume); signalling and removing are the commands' there
-  // (kill --all, delete), which know what of the cgroup is the container's.
-  freeze(): void {
-    hostCgroup.freeze(this.state);
-  }
-
-  thaw(): void {
-    hostCgroup.thaw(this.state);
-  }
-
-  frozen(): boolean {
-    return hostCgroup.frozen(this.state);
-  }
-
-  pids(): number[] {
-    return hostCgroup.pids(this.state);
   }
 
   stats(): CgroupStats {

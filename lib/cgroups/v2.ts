@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import { ConfigError } from '../errors.js';
 import { deviceProgram, deviceRules, encodeProgram } from './devices.js';
-import { checkBeforeUpdate, errnoOf, hostCgroup, mkdirChain, notEmpty, readTrim, removeMade, unexpectedlyFrozen, writeFile } from './fs.js';
+import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeFile } from './fs.js';
 import type { AttachDeviceProgram, CgroupManager, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v2Stats, type CgroupStats } from './stats.js';
@@ -53,9 +53,8 @@ export class V2Manager implements CgroupManager {
     return this.made.includes(this.dir) ? [this.dir] : [];
   }
 
-  undoCreate(): void {
-    removeMade(this.made ?? []);
-    this.made = [];
+  madeDirs(): string[] {
+    return [...(this.made ?? [])];
   }
 
   check(): string[] {
@@ -65,7 +64,7 @@ export class V2Manager implements CgroupManager {
     for (; d.startsWith(`${this.mount}/`); d = path.dirname(d)) {
       if (readTrim(path.join(d, 'cgroup.freeze')) === '1') throw unexpectedlyFrozen(d, 'cgroup.freeze', '1', '0');
     }
-    return notEmpty(this.pids().length);
+    return notEmpty(procsOf(this.dir).length);
   }
 
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
@@ -95,25 +94,6 @@ export class V2Manager implements CgroupManager {
 
   addProcess(pid: number): void {
     fs.writeFileSync(path.join(this.dir, 'cgroup.procs'), String(pid));
-  }
-
-  // Freezing and listing are native/host/cgroup.c's, shared with the front
-  // binary (pause, resume); signalling and removing are the commands' there
-  // (kill --all, delete), which know what of the cgroup is the container's.
-  freeze(): void {
-    hostCgroup.freeze(this.state);
-  }
-
-  thaw(): void {
-    hostCgroup.thaw(this.state);
-  }
-
-  frozen(): boolean {
-    return hostCgroup.frozen(this.state);
-  }
-
-  pids(): number[] {
-    return hostCgroup.pids(this.state);
   }
 
   stats(): CgroupStats {

@@ -32,7 +32,7 @@ import { seccompCache } from './seccomp-cache.js';
 import { writeFileReplacing } from './safe-files.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { StateStore, rfc3339Nano, type IntentRecord, type StateJson, type StoredState } from './state.js';
-import { hostCall, hostCallAsync } from '../native/host.js';
+import { fromHost, hostCall, hostCallAsync } from '../native/host.js';
 import type { Timeline } from '../timeline.js';
 import { loadCgroupManager, newCgroupManager, type CgroupManager, type CgroupState } from '../cgroups/manager.js';
 import type { LinuxResources } from '../cgroups/resources.js';
@@ -131,10 +131,12 @@ export class Lifecycle {
       closeAll(made.childFds);
       if (made.hostMountsUnder) for (const w of this.native.unmountUnder(made.hostMountsUnder)) this.warn?.(w);
       try {
-        // a cgroup that existed before this create is not ours to remove
-        if (made.cgroupOwned.length) made.cgroup?.undoCreate();
+        // what this create made, by native/host's routine (delete's too); a
+        // cgroup that existed before is not ours to remove
+        const dirs = made.cgroup?.madeDirs() ?? [];
+        if (dirs.length) await this.native.cgroupRemove(dirs);
       } catch (ce) {
-        this.warn?.(`cleanup: ${(ce as Error).message}`);
+        this.warn?.(`cleanup: ${(fromHost(ce) as Error).message}`);
       }
       this.store.remove(id);
       if (made.hookFailed)

@@ -50,12 +50,6 @@ export interface HostResult {
 /** The operations of native/host/commands.c, on a container under `root`. */
 export type HostOp = 'state' | 'list' | 'status' | 'kill' | 'delete' | 'start' | 'pause' | 'resume' | 'ps';
 
-/** A cgroup as state.json records it (lib/cgroups/manager.ts CgroupState). */
-export interface HostCgroup {
-  version: 1 | 2;
-  paths: Record<string, string>;
-}
-
 export interface NativeBinding extends SeccompNative {
   /** Flags, kinds, sync types, step names and the plan layout (lib/native/constants.ts). */
   readonly constants: NativeConstants;
@@ -91,8 +85,8 @@ export interface NativeBinding extends SeccompNative {
   host(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): HostResult;
   /** The same, on the libuv threadpool. */
   hostAsync(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): Promise<HostResult>;
-  /** native/host/cgroup.c: frozen → boolean, pids → number[], freeze/thaw → undefined. */
-  cgroupOp(op: 'frozen' | 'pids' | 'freeze' | 'thaw', cg: HostCgroup): unknown;
+  /** A failed create's cgroup directories (top first) go, with whatever runs in them: native/host's routine, off the event loop. */
+  cgroupRemove(dirs: readonly string[]): Promise<void>;
   /** Detaches every mount at or below rootfs, deepest first; returns the warnings. */
   unmountUnder(rootfs: string): string[];
   /** runc's signal names and numbers; -1 when `text` names none. */

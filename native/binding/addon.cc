@@ -471,7 +471,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("host", Napi::Function::New(env, tsrun::Host));
   exports.Set("hostAsync", Napi::Function::New(env, tsrun::HostAsync));
-  exports.Set("cgroupOp", Napi::Function::New(env, tsrun::CgroupOp));
+  exports.Set("cgroupRemove", Napi::Function::New(env, tsrun::CgroupRemove));
   exports.Set("runHooks", Napi::Function::New(env, tsrun::RunHooks));
   exports.Set("unmountUnder", Napi::Function::New(env, tsrun::UnmountUnder));
   exports.Set("parseSignal", Napi::Function::New(env, tsrun::ParseSignal));

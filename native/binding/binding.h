@@ -17,7 +17,7 @@ Napi::Object Constants(Napi::Env env);
 // host.cc: native/host/ for TypeScript
 Napi::Value Host(const Napi::CallbackInfo &info);
 Napi::Value HostAsync(const Napi::CallbackInfo &info);
-Napi::Value CgroupOp(const Napi::CallbackInfo &info);
+Napi::Value CgroupRemove(const Napi::CallbackInfo &info);
 Napi::Value RunHooks(const Napi::CallbackInfo &info);
 Napi::Value UnmountUnder(const Napi::CallbackInfo &info);
 Napi::Value ParseSignal(const Napi::CallbackInfo &info);

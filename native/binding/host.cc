@@ -168,30 +168,30 @@ void CollectWarning(void *arg, const char *m) {
   static_cast<std::vector<std::string> *>(arg)->emplace_back(m);
 }
 
-// A cgroup as state.json records it: {version, paths: {controller: dir}}
-// (which directories the container owns matters only to what kills and
-// removes, which the commands do from state.json itself).
-struct Cgroup {
-  std::vector<std::string> keys, paths;
-  std::vector<const char *> k, p;
-  struct tsrun_cgroup cg = {0, 0, nullptr, nullptr, nullptr};
-  explicit Cgroup(const Napi::Object &o) {
-    cg.version = o.Get("version").As<Napi::Number>().Int32Value();
-    Napi::Object paths_obj = o.Get("paths").As<Napi::Object>();
-    Napi::Array names = paths_obj.GetPropertyNames();
-    for (uint32_t i = 0; i < names.Length(); i++) {
-      std::string key = names.Get(i).As<Napi::String>();
-      keys.push_back(key);
-      paths.push_back(paths_obj.Get(key).As<Napi::String>());
-    }
-    for (size_t i = 0; i < keys.size(); i++) {
-      k.push_back(keys[i].c_str());
-      p.push_back(paths[i].c_str());
-    }
-    cg.count = keys.size();
-    cg.keys = k.data();
-    cg.paths = p.data();
+// cgroupRemove's work: tsrun_cgroup_remove on the threadpool (it waits for
+// killed processes to leave, and retries a busy rmdir).
+class CgroupRemoveWorker : public Napi::AsyncWorker {
+ public:
+  CgroupRemoveWorker(Napi::Env env, std::vector<std::string> dirs)
+      : Napi::AsyncWorker(env), dirs_(std::move(dirs)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    std::vector<const char *> p;
+    for (const std::string &d : dirs_) p.push_back(d.c_str());
+    rc_ = tsrun_cgroup_remove(p.data(), p.size(), &err_);
   }
+  void OnOK() override {
+    if (rc_ < 0)
+      deferred_.Reject(HostError(Env(), err_, {}).Value());
+    else
+      deferred_.Resolve(Env().Undefined());
+  }
+
+ private:
+  std::vector<std::string> dirs_;
+  int rc_ = 0;
+  struct tsrun_err err_ = {"", ""};
+  Napi::Promise::Deferred deferred_;
 };
 
 } // namespace
@@ -226,34 +226,17 @@ Napi::Value HostAsync(const Napi::CallbackInfo &info) {
   return p;
 }
 
-// cgroupOp(op, {version, paths}): frozen → boolean; pids → number[];
-// freeze, thaw → undefined. Throws with hostCode.
-Napi::Value CgroupOp(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  std::string op = info[0].As<Napi::String>();
-  Cgroup c(info[1].As<Napi::Object>());
-  struct tsrun_err e = {"", ""};
-  int rc = 0;
-  if (op == "frozen") return Napi::Boolean::New(env, tsrun_cgroup_frozen(&c.cg) != 0);
-  if (op == "pids") {
-    pid_t *p = nullptr;
-    size_t n = 0;
-    tsrun_cgroup_pids(&c.cg, &p, &n);
-    Napi::Array a = Napi::Array::New(env, n);
-    for (size_t i = 0; i < n; i++) a.Set(i, Napi::Number::New(env, p[i]));
-    free(p);
-    return a;
-  }
-  if (op == "freeze")
-    rc = tsrun_cgroup_freeze(&c.cg, &e);
-  else if (op == "thaw")
-    rc = tsrun_cgroup_thaw(&c.cg, &e);
-  else {
-    Napi::TypeError::New(env, "cgroupOp: unknown operation").ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  if (rc < 0) HostError(env, e, {}).ThrowAsJavaScriptException();
-  return env.Undefined();
+// cgroupRemove(dirs) → Promise: what a failed create made goes, with
+// whatever runs in it (native/host/cgroup.c tsrun_cgroup_remove, the routine
+// delete uses for the directories it owns), off the event loop.
+Napi::Value CgroupRemove(const Napi::CallbackInfo &info) {
+  Napi::Array a = info[0].As<Napi::Array>();
+  std::vector<std::string> dirs;
+  for (uint32_t i = 0; i < a.Length(); i++) dirs.push_back(a.Get(i).As<Napi::String>());
+  auto *w = new CgroupRemoveWorker(info.Env(), std::move(dirs));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 // runHooks(hooksJson, kind, input, warnOnly) → warnings[]: the runtime's

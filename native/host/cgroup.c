@@ -278,7 +278,7 @@ static int rmdir_retry(char **dirs, size_t n, struct tsrun_err *e) {
 /* SIGKILL to every process in each of dirs and below, until none is left
  * (up to 2 s): cgroup.kill (v2, 5.14+) or pid by pid. A fork stays in its
  * cgroup, so the next look catches it; what survives makes the rmdir fail. */
-static void kill_in(const char **mine, size_t count) {
+static void kill_in(const char *const *mine, size_t count) {
   for (int i = 0; i < 200; i++) {
     size_t n = 0;
     for (size_t k = 0; k < count; k++) {
@@ -323,7 +323,19 @@ int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
   const char *fz = path_of(cg, "freezer");
   int rc = 0;
   if (cg->version == 1 && fz && dir_owned(cg, fz) && tsrun_cgroup_frozen(cg)) rc = tsrun_cgroup_thaw(cg, e);
-  if (rc == 0) kill_in(mine, n);
+  if (rc == 0) rc = tsrun_cgroup_remove(mine, n, e);
+  free(mine);
+  return rc;
+}
+
+int tsrun_cgroup_remove(const char *const *made, size_t count, struct tsrun_err *e) {
+  const char **mine = calloc(count ? count : 1, sizeof *mine);
+  if (!mine) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  size_t n = 0;
+  for (size_t i = 0; i < count; i++)
+    if (access(made[i], F_OK) == 0) mine[n++] = made[i];
+  kill_in(mine, n);
+  int rc = 0;
   for (size_t i = 0; rc == 0 && i < n; i++) {
     char **dirs = NULL;
     size_t nd = 0;

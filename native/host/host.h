@@ -156,6 +156,11 @@ int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err
  * with the cgroups below them (EBUSY retried briefly). A directory that
  * existed before is left alone, with whatever runs in it. */
 int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e);
+/* What a create made, whoever's process runs in it now (a failed create's,
+ * the directories of state.json's cgroup.owned at delete): every process in
+ * each directory and below is killed, then each subtree removed, deepest
+ * first. Directories already gone are skipped. */
+int tsrun_cgroup_remove(const char *const *dirs, size_t count, struct tsrun_err *e);
 
 /* ---- which processes are the container's (members.c) --------------------- */
 

@@ -16,6 +16,7 @@ import { v2Writes } from '../../lib/cgroups/v2-files.js';
 import { parseDuration, resourcesFromFlags } from '../../lib/cli/commands/cgroups.js';
 import { validateCgroups } from '../../lib/config/validate-cgroups.js';
 import { ConfigError, TsrunError } from '../../lib/errors.js';
+import { loadBinding } from '../../lib/native/binding.js';
 
 const MiB = 1024 * 1024;
 
@@ -383,24 +384,31 @@ test("v1 check: runc's warning for a cgroup that holds processes", (t) => {
   t.deepEqual(new V1Manager(fake.host, '/new', 'id').check({}), []);
 });
 
-test('v1 undoCreate: removes exactly what create made; a cgroup that existed is left alone', (t) => {
+test('v1 madeDirs: exactly what create made, which native/host’s cgroupRemove takes away; a cgroup that existed is left alone', async (t) => {
   // "pre" exists in two hierarchies, not in freezer
   const fake = fakeV1({ 'pids/pre/cgroup.procs': '', 'cpuset/pre/cpuset.cpus': '0\n', 'cpuset/pre/cpuset.mems': '0\n' });
   t.teardown(fake.cleanup);
   const m = new V1Manager(fake.host, '/pre/c', 'id');
   t.is(m.create().length, 3);
-  m.undoCreate();
+  t.deepEqual(
+    m
+      .madeDirs()
+      .map((d) => path.relative(fake.root, d))
+      .sort(),
+    ['cpuset/pre/c', 'freezer/pre', 'freezer/pre/c', 'pids/pre/c'],
+  );
+  const made = m.madeDirs();
+  t.true(made.indexOf(path.join(fake.root, 'freezer/pre')) < made.indexOf(path.join(fake.root, 'freezer/pre/c')), 'top first');
+  await loadBinding().cgroupRemove(m.madeDirs());
   t.true(fs.existsSync(path.join(fake.root, 'pids/pre')));
   t.true(fs.existsSync(path.join(fake.root, 'cpuset/pre/cpuset.cpus')));
   t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')), 'made (with its parent): removed');
   for (const h of ['cpuset', 'freezer', 'pids']) t.false(fs.existsSync(path.join(fake.root, h, 'pre/c')), h);
-  // nothing made: nothing removed
+  // nothing made: nothing to remove
   const again = new V1Manager(fake.host, '/pre', 'id');
-  t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')));
   fs.mkdirSync(path.join(fake.root, 'freezer/pre'));
   t.deepEqual(again.create(), []);
-  again.undoCreate();
-  for (const h of ['cpuset', 'freezer', 'pids']) t.true(fs.existsSync(path.join(fake.root, h, 'pre')), h);
+  t.deepEqual(again.madeDirs(), []);
 });
 
 test('create: the directories it made are the container’s own (state.json’s cgroup.owned); those that existed are not', (t) => {
