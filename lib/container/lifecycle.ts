@@ -140,7 +140,7 @@ export class Lifecycle {
       }
       this.store.remove(id);
       if (made.hookFailed)
-        runHooks(
+        await runHooks(
           this.native,
           made.hookFailed.hooks,
           'poststop',
@@ -277,11 +277,11 @@ export class Lifecycle {
       },
       // prestart and createRuntime: ours to run; the init runs createContainer
       // after them (native/init/hooks.c) and reports its failure as the step "hooks"
-      onHooks: (pid) => {
+      onHooks: async (pid) => {
         const state = creating(pid);
         try {
-          runHooks(this.native, spec.hooks, 'prestart', state);
-          runHooks(this.native, spec.hooks, 'createRuntime', state);
+          await runHooks(this.native, spec.hooks, 'prestart', state);
+          await runHooks(this.native, spec.hooks, 'createRuntime', state);
         } catch (e) {
           made.hookFailed = { hooks: spec.hooks, state };
           throw e;
@@ -313,7 +313,9 @@ export class Lifecycle {
         made.intent.pid === launched.pid && made.intent.pidStartTime ? made.intent.pidStartTime : this.startTimeOf(launched.pid),
       bundle: loaded.bundle,
       rootfs: loaded.rootfs,
-      created: rfc3339Nano(Date.now(), process.hrtime.bigint()),
+      // one real-time reading: its seconds and nanoseconds agree (a monotonic
+      // fraction could order two containers of the same second wrongly)
+      created: rfc3339Nano(this.native.realtimeNs()),
       owner: this.native.userName(process.geteuid?.() ?? 0),
       annotations: spec.annotations ?? {},
       pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,

@@ -307,10 +307,9 @@ export function notFound(): TsrunError {
   return new TsrunError('ENOTFOUND', 'container does not exist');
 }
 
-/** RFC3339 with nanoseconds, as Go's time.RFC3339Nano prints UTC. */
-export function rfc3339Nano(ms: number, nanos: bigint): string {
-  const d = new Date(ms);
-  const base = d.toISOString().slice(0, 19);
-  const frac = (nanos % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
+/** RFC3339 with nanoseconds, as Go's time.RFC3339Nano prints UTC, of a real-time clock reading in ns. */
+export function rfc3339Nano(ns: bigint): string {
+  const base = new Date(Number(ns / 1_000_000n)).toISOString().slice(0, 19);
+  const frac = (ns % 1_000_000_000n).toString().padStart(9, '0').replace(/0+$/, '');
   return `${base}${frac ? `.${frac}` : ''}Z`;
 }

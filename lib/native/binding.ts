@@ -60,6 +60,8 @@ export interface NativeBinding extends SeccompNative {
   syncRecvAsync(fd: number, timeoutMs: number): Promise<SyncMessage>;
   /** CLOCK_MONOTONIC in ms (the init reports its step times on it). */
   monotonicMs(): number;
+  /** CLOCK_REALTIME in nanoseconds. */
+  realtimeNs(): bigint;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
   /** One message; GO after PID carries the process's pid as we see it. */
@@ -77,10 +79,10 @@ export interface NativeBinding extends SeccompNative {
   /**
    * Runs the runtime's hooks of `kind` (prestart, createRuntime, poststart,
    * poststop) from a `{kind: [...]}` JSON, in our namespaces, with `input`
-   * on stdin. Returns the warnings of warnOnly; a failure otherwise throws
-   * (hostCode ECHILD, the hook named).
+   * on stdin, on the threadpool. Resolves to the warnings of warnOnly; a
+   * failure otherwise rejects (hostCode ECHILD, the hook named).
    */
-  runHooks(hooksJson: string, kind: string, input: string, warnOnly: boolean): string[];
+  runHooks(hooksJson: string, kind: string, input: string, warnOnly: boolean): Promise<string[]>;
   /** A host command, on this thread; failures throw with `hostCode` (see hostError). */
   host(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): HostResult;
   /** The same, on the libuv threadpool. */
@@ -170,9 +172,8 @@ let root: string | undefined;
 export function packageRoot(): string {
   if (root) return root;
   // the CLI compiled into one executable: <root>/dist/tsrun-cli (Bun, scripts/postbuild.mjs)
-  // or <root>/dist/tsrun-sea (a Node single-executable application, scripts/sea.mjs)
   const exe = path.basename(process.execPath);
-  if ((process.versions.bun && exe === 'tsrun-cli') || exe === 'tsrun-sea') return (root = path.dirname(path.dirname(process.execPath)));
+  if (process.versions.bun && exe === 'tsrun-cli') return (root = path.dirname(path.dirname(process.execPath)));
   let dir = path.dirname(decodeURIComponent(new URL(import.meta.url).pathname));
   for (;;) {
     try {

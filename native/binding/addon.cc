@@ -236,6 +236,14 @@ Napi::Value MonotonicMs(const Napi::CallbackInfo &info) {
   return Napi::Number::New(info.Env(), (double)t.tv_sec * 1e3 + (double)t.tv_nsec / 1e6);
 }
 
+// realtimeNs() -> CLOCK_REALTIME in ns (a BigInt): state.json's `created`,
+// to the nanosecond as runc writes it (Date.now() has ms only).
+Napi::Value RealtimeNs(const Napi::CallbackInfo &info) {
+  struct timespec t;
+  clock_gettime(CLOCK_REALTIME, &t);
+  return Napi::BigInt::New(info.Env(), static_cast<uint64_t>((uint64_t)t.tv_sec * 1000000000u + (uint64_t)t.tv_nsec));
+}
+
 // pipe() -> [readFd, writeFd], both close-on-exec (stdio for the API's containers).
 Napi::Value Pipe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
@@ -463,6 +471,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("monotonicMs", Napi::Function::New(env, MonotonicMs));
+  exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));

@@ -239,34 +239,62 @@ Napi::Value CgroupRemove(const Napi::CallbackInfo &info) {
   return p;
 }
 
-// runHooks(hooksJson, kind, input, warnOnly) → warnings[]: the runtime's
-// hooks (prestart, createRuntime, poststart, poststop), in our namespaces.
-// A failure (not warnOnly) throws with hostCode ECHILD and the hook named.
+// The runtime's hooks of one kind, run on the threadpool: a hook may take
+// its whole timeout, and an API user's event loop must go on meanwhile.
+class HooksWorker : public Napi::AsyncWorker {
+ public:
+  HooksWorker(Napi::Env env, struct tsrun_json *hooks, std::string kind, std::string input, bool warn_only)
+      : Napi::AsyncWorker(env),
+        hooks_(hooks),
+        kind_(std::move(kind)),
+        input_(std::move(input)),
+        warn_only_(warn_only),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
+  ~HooksWorker() override { tsrun_json_free(hooks_); }
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override {
+    struct tsrun_host h = {"", CollectWarning, &warnings_, nullptr};
+    rc_ = tsrun_run_hook_list(&h, hooks_, kind_.c_str(), input_.c_str(), warn_only_, &err_);
+  }
+  void OnOK() override {
+    Napi::Env env = Env();
+    if (rc_ < 0) {
+      deferred_.Reject(HostError(env, err_, warnings_).Value());
+      return;
+    }
+    Napi::Array w = Napi::Array::New(env, warnings_.size());
+    for (size_t i = 0; i < warnings_.size(); i++) w.Set(i, Napi::String::New(env, warnings_[i]));
+    deferred_.Resolve(w);
+  }
+
+ private:
+  struct tsrun_json *hooks_;
+  std::string kind_, input_;
+  bool warn_only_;
+  std::vector<std::string> warnings_;
+  int rc_ = 0;
+  struct tsrun_err err_ = {"", ""};
+  Napi::Promise::Deferred deferred_;
+};
+
+// runHooks(hooksJson, kind, input, warnOnly) → Promise<warnings[]>: the
+// runtime's hooks (prestart, createRuntime, poststart, poststop), in our
+// namespaces, on the threadpool. A failure (not warnOnly) rejects with
+// hostCode ECHILD and the hook named.
 Napi::Value RunHooks(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string hooks_json = info[0].As<Napi::String>();
-  std::string kind = info[1].As<Napi::String>();
-  std::string input = info[2].As<Napi::String>();
-  bool warn_only = info[3].As<Napi::Boolean>();
-
   const char *perr = nullptr;
   struct tsrun_json *hooks = tsrun_json_parse(hooks_json.data(), hooks_json.size(), &perr);
   if (!hooks) {
     Napi::TypeError::New(env, std::string("runHooks: ") + (perr ? perr : "bad JSON")).ThrowAsJavaScriptException();
     return env.Undefined();
   }
-  std::vector<std::string> warnings;
-  struct tsrun_host h = {"", CollectWarning, &warnings, nullptr};
-  struct tsrun_err e = {"", ""};
-  int rc = tsrun_run_hook_list(&h, hooks, kind.c_str(), input.c_str(), warn_only, &e);
-  tsrun_json_free(hooks);
-  if (rc < 0) {
-    HostError(env, e, warnings).ThrowAsJavaScriptException();
-    return env.Undefined();
-  }
-  Napi::Array w = Napi::Array::New(env, warnings.size());
-  for (size_t i = 0; i < warnings.size(); i++) w.Set(i, Napi::String::New(env, warnings[i]));
-  return w;
+  auto *w =
+      new HooksWorker(env, hooks, info[1].As<Napi::String>(), info[2].As<Napi::String>(), info[3].As<Napi::Boolean>());
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
 }
 
 // unmountUnder(rootfs) → warnings[]

@@ -39,10 +39,16 @@ test('run target: a positional with "/" is a bundle with a generated id', (t) =>
   t.not(resolveRunTarget('./x/', undefined).id, resolveRunTarget('./x/', undefined).id);
 });
 
-test('created timestamps are RFC3339 with nanoseconds', (t) => {
-  t.is(rfc3339Nano(Date.UTC(2026, 0, 2, 3, 4, 5), 123456789n), '2026-01-02T03:04:05.123456789Z');
-  t.is(rfc3339Nano(Date.UTC(2026, 0, 2, 3, 4, 5), 1_000_000_000n), '2026-01-02T03:04:05Z');
-  t.is(rfc3339Nano(Date.UTC(2026, 0, 2, 3, 4, 5), 500n), '2026-01-02T03:04:05.0000005Z');
+test('created timestamps are RFC3339 with nanoseconds, of one real-time reading', (t) => {
+  const at = BigInt(Date.UTC(2026, 0, 2, 3, 4, 5)) * 1_000_000n;
+  t.is(rfc3339Nano(at + 123456789n), '2026-01-02T03:04:05.123456789Z');
+  t.is(rfc3339Nano(at), '2026-01-02T03:04:05Z');
+  t.is(rfc3339Nano(at + 500n), '2026-01-02T03:04:05.0000005Z');
+  // two readings in order stay in order, whatever their second
+  const a = loadBinding().realtimeNs();
+  const b = loadBinding().realtimeNs();
+  t.true(rfc3339Nano(a) <= rfc3339Nano(b));
+  t.true(Math.abs(Number(a / 1_000_000n) - Date.now()) < 5000, 'the real-time clock');
 });
 
 test('features has the required version range and no stderr noise', (t) => {
