@@ -1,6 +1,6 @@
 /**
  * tsrun's public API: a typed, in-process OCI runtime. The CLI is built on
- * it.
+ * it and on nothing below it: every command it runs is a Runtime method.
  *
  * ```ts
  * import { Runtime } from 'tsrun';
@@ -17,19 +17,18 @@ import * as fs from 'node:fs';
 import type { Readable, Writable } from 'node:stream';
 
 import { builtin } from './builtin.js';
-import { realLifecycleHost } from './container/host.js';
-import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
-import { forwardSignals, superviseForeground } from './container/foreground.js';
-import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
-import { loadBundle } from './config/load.js';
-import type { Process } from './config/types.js';
-import type { StateJson } from './container/state.js';
-import { loadBinding, type NativeBinding } from './native/binding.js';
-import { parseSignal } from './cli/signals.js';
-import { Timeline } from './timeline.js';
-import * as cgroupOps from './container/cgroup-ops.js';
 import type { LinuxResources } from './cgroups/resources.js';
 import type { CgroupStats } from './cgroups/stats.js';
+import { loadBundle } from './config/load.js';
+import type { Process } from './config/types.js';
+import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
+import { forwardSignals, superviseForeground } from './container/foreground.js';
+import { realLifecycleHost, type LifecycleHost } from './container/host.js';
+import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
+import type { StateJson } from './container/state.js';
+import { TsrunError } from './errors.js';
+import { loadBinding, type NativeBinding } from './native/binding.js';
+import { Timeline } from './timeline.js';
 
 export { ConfigError, InitStepError, TsrunError, type ErrorCode } from './errors.js';
 export type { Process, Spec } from './config/types.js';
@@ -52,6 +51,15 @@ export interface RuntimeOptions {
   xdgRoot?: boolean;
   /** The native addon; tests may inject their own. */
   native?: NativeBinding;
+  /** The host the lifecycle reads and acts on (lib/container/host.ts); tests may inject their own. */
+  host?: LifecycleHost;
+  /**
+   * The processes this Runtime starts are its children: it waits for them
+   * and reaps them (default true). The CLI says false: it exits right
+   * away, and its caller (an engine, a subreaper) must collect their exit
+   * statuses.
+   */
+  reapChildren?: boolean;
   /** Called with what is ignored rather than refused (unknown capabilities…). */
   onWarning?: (message: string) => void;
   /** Called with debug detail (e.g. seccomp syscall names that were skipped). */
@@ -69,6 +77,15 @@ export type StdioOption = 'inherit' | 'ignore' | 'pipe' | number;
 export type Stdio = StdioOption | readonly [StdioOption, StdioOption, StdioOption];
 
 export type RuntimeCreateOptions = Omit<CreateOptions, 'detach' | 'stdio'> & { stdio?: Stdio };
+
+export interface RuntimeRunOptions extends RuntimeCreateOptions {
+  /** Return once the program runs (runc's --detach): the exit status is then 0. */
+  detach?: boolean;
+  /** Keep the container after it exits (default: deleted). */
+  keep?: boolean;
+  /** Adopt the container's orphans while it runs in the foreground (PR_SET_CHILD_SUBREAPER, what runc does): off for the API. */
+  adoptOrphans?: boolean;
+}
 
 /** A created container, as create() returns it. */
 export interface Container {
@@ -115,30 +132,29 @@ export interface RuntimeExecOptions {
  * loop, on the addon's threads: many containers can be driven at once.
  */
 export class Runtime {
-  readonly lifecycle: Lifecycle;
+  private readonly lifecycle: Lifecycle;
   /** Where the last create spent its time, step by step (and what followed it), unless a timeline was given. */
   readonly timeline: Timeline;
   private readonly ownTimeline: boolean;
+  private readonly reapChildren: boolean;
   /** The exits of the inits this Runtime created (they are our children). */
   private readonly exits = new Map<string, { pid: number; exit: Promise<number> }>();
 
   constructor(opts: RuntimeOptions = {}) {
     this.ownTimeline = !opts.timeline;
     this.timeline = opts.timeline ?? new Timeline();
+    this.reapChildren = opts.reapChildren ?? true;
     const native = opts.native ?? loadBinding();
     const defaults = opts.root === undefined || opts.rootless === undefined || opts.rootless === 'auto' ? native.rootless('auto') : null;
-    this.lifecycle = new Lifecycle(
-      opts.root ?? defaults!.defaultRoot,
-      native,
-      realLifecycleHost(native),
-      this.timeline,
-      opts.onWarning,
-      opts.onDebug,
-      {
+    this.lifecycle = new Lifecycle(opts.root ?? defaults!.defaultRoot, native, opts.host ?? realLifecycleHost(native), {
+      timeline: this.timeline,
+      warn: opts.onWarning,
+      debug: opts.onDebug,
+      mode: {
         rootless: typeof opts.rootless === 'boolean' ? opts.rootless : defaults!.rootless!,
         xdgRoot: opts.xdgRoot ?? (opts.root === undefined && defaults!.xdg),
       },
-    );
+    });
   }
 
   private get native(): NativeBinding {
@@ -157,7 +173,7 @@ export class Runtime {
       throw e;
     }
     const streams = stdio.opened();
-    this.track(id, created.state.pid);
+    if (this.reapChildren) this.track(id, created.state.pid);
     return { id, pid: created.state.pid, state: this.lifecycle.state(id), ...streams };
   }
 
@@ -182,24 +198,43 @@ export class Runtime {
     }
   }
 
-  /** Creates, starts and waits; resolves to the exit status (128+N for signal N). Deletes the container. */
-  async run(id: string, opts: RuntimeCreateOptions): Promise<number> {
+  /**
+   * Creates and starts a container; in the foreground (not detach) forwards
+   * our signals to it, relays its terminal, waits for it and resolves to its
+   * exit status (128+N for signal N), then deletes it unless `keep`.
+   */
+  async run(id: string, opts: RuntimeRunOptions): Promise<number> {
+    const { detach = false, keep = false, adoptOrphans = false, ...createOpts } = opts;
+    if (!detach && adoptOrphans) this.native.setChildSubreaper();
     const stdio = openStdio(this.native, opts.stdio);
     let created;
     try {
-      created = await this.lifecycle.create(id, { ...opts, stdio: stdio.child, detach: opts.stdio !== undefined });
+      // a foreground run with our own stdio relays a terminal: it need not be detached
+      created = await this.lifecycle.create(id, { ...createOpts, stdio: stdio.child, detach: detach || opts.stdio !== undefined });
     } catch (e) {
       stdio.abandon();
       throw e;
     }
     stdio.opened();
-    const forwarding = forwardSignals(this.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
+    const forwarding = detach ? null : forwardSignals(this.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
     try {
       await this.lifecycle.start(id);
-      return await superviseForeground(this.native, created.state.pid, created.ptyMaster, forwarding.stop);
+    } catch (e) {
+      forwarding?.stop();
+      await this.lifecycle.delete(id, true).catch(() => undefined);
+      throw e;
+    }
+    if (detach) {
+      if (this.reapChildren) this.track(id, created.state.pid);
+      return 0;
+    }
+    try {
+      const code = await superviseForeground(this.native, created.state.pid, created.ptyMaster, forwarding!.stop);
+      this.timeline.mark('wait');
+      return code;
     } finally {
-      forwarding.stop();
-      await this.lifecycle.delete(id, true);
+      forwarding!.stop();
+      if (!keep) await this.lifecycle.delete(id, true);
     }
   }
 
@@ -242,13 +277,15 @@ export class Runtime {
     stdio.opened();
     Object.assign(target, launched);
     forwarding.flush();
-    return superviseForeground(this.native, launched.pid, launched.ptyMaster, forwarding.stop);
+    const code = await superviseForeground(this.native, launched.pid, launched.ptyMaster, forwarding.stop);
+    this.timeline.mark('wait');
+    return code;
   }
 
   /** exec() with stdout and stderr captured (stdin: /dev/null). */
   async execOutput(id: string, what: ExecWhat, opts: Omit<RuntimeExecOptions, 'stdio'> = {}): Promise<Output> {
     const { exited, stdout, stderr } = await this.execDetached(id, what, { ...opts, stdio: ['ignore', 'pipe', 'pipe'] });
-    const [status, out, err] = await Promise.all([exited, collect(stdout!), collect(stderr!)]);
+    const [status, out, err] = await Promise.all([exited!, collect(stdout!), collect(stderr!)]);
     return { status, stdout: out, stderr: err };
   }
 
@@ -257,13 +294,14 @@ export class Runtime {
    * once it has exec'd: its host pid, its exit status to come, and the
    * streams asked for. The process is this process's child and is reaped
    * here (a pid namespace's init cannot finish dying while a process of its
-   * namespace is an unreaped zombie).
+   * namespace is an unreaped zombie), unless this Runtime leaves its
+   * children to its caller (reapChildren false: `exited` is then null).
    */
   async execDetached(
     id: string,
     what: ExecWhat,
     opts: RuntimeExecOptions = {},
-  ): Promise<{ pid: number; exited: Promise<number>; stdin: Writable | null; stdout: Readable | null; stderr: Readable | null }> {
+  ): Promise<{ pid: number; exited: Promise<number> | null; stdin: Writable | null; stdout: Readable | null; stderr: Readable | null }> {
     const stdio = openStdio(this.native, opts.stdio);
     let launched;
     try {
@@ -273,8 +311,11 @@ export class Runtime {
       throw e;
     }
     const streams = stdio.opened();
-    const exited = this.native.waitPid(launched.pid).then(exitStatus);
-    exited.catch(() => undefined); // nobody may ask
+    let exited: Promise<number> | null = null;
+    if (this.reapChildren) {
+      exited = this.native.waitPid(launched.pid).then(exitStatus);
+      exited.catch(() => undefined); // nobody may ask
+    }
     return { pid: launched.pid, exited, ...streams };
   }
 
@@ -293,8 +334,16 @@ export class Runtime {
     return this.lifecycle.list();
   }
 
+  /** A signal by number or by name ("9", "KILL", "SIGKILL", "RTMIN+2"); `all`: every process of the container. */
   kill(id: string, signal: number | string = 'TERM', opts: { all?: boolean } = {}): Promise<void> {
-    return this.lifecycle.kill(id, typeof signal === 'number' ? signal : parseSignal(signal), opts.all ?? false);
+    return this.lifecycle.kill(id, typeof signal === 'number' ? signal : this.signalNumber(signal), opts.all ?? false);
+  }
+
+  /** A signal's number from its name, as kill takes it (native/host's table, the front's too). */
+  signalNumber(text: string): number {
+    const n = this.native.parseSignal(text);
+    if (n < 0) throw new TsrunError('EUSAGE', `invalid signal ${JSON.stringify(text)}`);
+    return n;
   }
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
@@ -308,31 +357,31 @@ export class Runtime {
 
   /** Freezes every process of the container (status "paused"). */
   pause(id: string): Promise<void> {
-    return cgroupOps.pause(this.lifecycle, id);
+    return this.lifecycle.pause(id);
   }
 
   resume(id: string): Promise<void> {
-    return cgroupOps.resume(this.lifecycle, id);
+    return this.lifecycle.resume(id);
   }
 
   /** Host pids of the container's processes; [] once it has stopped. */
   ps(id: string): Promise<number[]> {
-    return cgroupOps.ps(this.lifecycle, id);
+    return this.lifecycle.ps(id);
   }
 
   /** runc's `events --stats` data. */
   stats(id: string): CgroupStats {
-    return cgroupOps.stats(this.lifecycle, id);
+    return this.lifecycle.stats(id);
   }
 
   /** OOM kills in the container's cgroup so far, and whether it has stopped. */
   oomKills(id: string): { count: number; stopped: boolean } {
-    return cgroupOps.oomKills(this.lifecycle, id);
+    return this.lifecycle.oomKills(id);
   }
 
   /** New limits for a live container (LinuxResources, only what changes). */
   update(id: string, resources: LinuxResources): void {
-    cgroupOps.update(this.lifecycle, id, resources);
+    this.lifecycle.update(id, resources);
   }
 
   /** The init is our child: its exit is waited for (and it is reaped) off the event loop. */

@@ -1,6 +1,5 @@
 import { Runtime } from '../index.js';
 import { Timeline } from '../timeline.js';
-import type { Lifecycle } from '../container/lifecycle.js';
 import type { Logger } from './log.js';
 
 /** What every command gets: parsed globals, the logger, the runtime. */
@@ -26,12 +25,10 @@ export class Context {
       timeline: this.timeline,
       onWarning: (m) => this.log.warn(m),
       onDebug: (m) => this.log.debug(m),
+      // we exit right away: the containers' exit statuses are our caller's to collect
+      reapChildren: false,
     });
     return this.rt;
-  }
-
-  lifecycle(): Lifecycle {
-    return this.runtime().lifecycle;
   }
 }
 

@@ -23,10 +23,10 @@ import { fromHost } from '../native/host.js';
 import { CLONE_NEWUSER } from '../plan/linux.js';
 import { buildTenantPlan } from '../plan/tenant.js';
 import { closeAll } from './fds.js';
-import { launch, type LaunchCgroup, type Launched } from './launch.js';
-import type { Lifecycle } from './lifecycle.js';
-import { SYNC_TIMEOUT_MS, relaysTerminal, writePidFile } from './lifecycle.js';
-import { openProcessNamespaces, setgroupsOf } from './namespaces.js';
+import { cgroupOf, seccompOf, type LifecycleContext } from './context.js';
+import { relaysTerminal } from './foreground.js';
+import { launch, SYNC_TIMEOUT_MS, type LaunchCgroup, type Launched } from './launch.js';
+import { writePidFile } from './safe-files.js';
 import { homeIn } from './passwd.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import type { StoredState } from './state.js';
@@ -49,44 +49,43 @@ export interface ExecOptions {
   stdio?: readonly number[];
 }
 
-export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions): Promise<Launched> {
+export async function execProcess(ctx: LifecycleContext, id: string, opts: ExecOptions): Promise<Launched> {
   // Shared: execs run side by side. Held until the process is in the
   // container's cgroup, so a delete meanwhile waits and then kills it too;
   // not longer: a paused container keeps it frozen until `resume`, which
   // must be able to take the lock.
-  const lock = life.store.lock(id, { shared: true });
+  const lock = ctx.store.lock(id, { shared: true });
   let fds: number[] = [];
   try {
-    const state = life.store.read(id);
-    const status = life.store.status(state);
+    const state = ctx.store.read(id);
+    const status = ctx.store.status(state);
     try {
-      life.native.canExec(status, opts.ignorePaused ?? false);
+      ctx.native.canExec(status, opts.ignorePaused ?? false);
     } catch (e) {
       throw fromHost(e);
     }
-    life.timeline?.mark('state');
+    ctx.timeline?.mark('state');
     if (state.hostMounts)
       throw new TsrunError('EUNSUPPORTED', 'exec into a container without a mount namespace is not supported by this tsrun yet');
     const p = opts.process;
-    for (const w of validateProcessSpec(p, life.host, { detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined }))
-      life.warn?.(w);
-    life.timeline?.mark('validate');
+    for (const w of validateProcessSpec(p, ctx.host, { detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined })) ctx.warn(w);
+    ctx.timeline?.mark('validate');
     const sub = parseSubCgroups(opts.subCgroups ?? []);
-    const joins = openProcessNamespaces(state.pid);
+    const joins = ctx.host.openProcessNamespaces(state.pid);
     fds.push(...joins.map((j) => j.fd));
     // the namespaces are the init's only if it is still the process we recorded
-    if (!life.native.pidAlive(state.pid, state.pidStartTime)) throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
-    life.timeline?.mark('namespaces');
-    const setgroupsDenied = joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) && setgroupsOf(state.pid) === 'deny';
+    if (!ctx.native.pidAlive(state.pid, state.pidStartTime)) throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+    ctx.timeline?.mark('namespaces');
+    const setgroupsDenied = joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) && ctx.host.setgroupsOf(state.pid) === 'deny';
     if (setgroupsDenied && (p.user.additionalGids ?? []).length)
       throw new ConfigError(
         'process.user.additionalGids',
         'cannot set any additional groups in a rootless container (its user namespace denies setgroups)',
       );
-    const cg = life.cgroupOf(state);
+    const cg = cgroupOf(ctx, state);
     const cgroup = cg ? cgroupTarget(cg, sub) : null;
-    life.timeline?.mark('cgroup');
-    const consoleSocketFd = opts.consoleSocket !== undefined ? life.native.connectUnix(opts.consoleSocket) : -1;
+    ctx.timeline?.mark('cgroup');
+    const consoleSocketFd = opts.consoleSocket !== undefined ? ctx.native.connectUnix(opts.consoleSocket) : -1;
     if (consoleSocketFd >= 0) fds.push(consoleSocketFd);
     const plan = buildTenantPlan(p, {
       id,
@@ -95,27 +94,27 @@ export async function execProcess(life: Lifecycle, id: string, opts: ExecOptions
       consoleSocketFd,
       preserveFds: opts.preserveFds ?? 0,
       extraEnv: opts.extraEnv ?? [],
-      seccomp: life.seccompOf(state),
+      seccomp: seccompOf(ctx, state),
       setgroupsDenied,
-      home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(life.native, `/proc/${state.pid}/root`, p.user.uid),
-      terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? life.native.terminalSize(0) : null,
+      home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(ctx.native, `/proc/${state.pid}/root`, p.user.uid),
+      terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? ctx.native.terminalSize(0) : null,
     });
-    life.timeline?.mark('plan');
+    ctx.timeline?.mark('plan');
     const childFds = fds;
     fds = []; // launch closes them, whatever happens
     const listener = state.seccomp?.listenerPath;
-    const launched = await launch(life.native, {
+    const launched = await launch(ctx.native, ctx.host, {
       plan,
       stdio: opts.stdio,
       cgroup,
       childFds,
       // a paused container freezes the process as soon as it joins the cgroup
       timeoutMs: status === 'paused' ? -1 : SYNC_TIMEOUT_MS,
-      timeline: life.timeline,
+      timeline: ctx.timeline,
       onJoined: () => lock.release(),
       onSeccomp: listener
         ? (fd, pid) =>
-            sendToListener(life.native, listener, containerProcessState(state.seccomp!.listenerMetadata, { ...hookState(state), pid }), fd)
+            sendToListener(ctx.native, listener, containerProcessState(state.seccomp!.listenerMetadata, { ...hookState(state), pid }), fd)
         : undefined,
     });
     if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
@@ -139,7 +138,6 @@ function hookState(state: StoredState) {
   };
 }
 
-/** /proc/<pid>/setgroups: "allow" or "deny" (null: unreadable). */
 /** runc's --cgroup values → controller ('' = all, or the v2 tree) → path relative to the container's cgroup. */
 export function parseSubCgroups(args: readonly string[]): Map<string, string> {
   const out = new Map<string, string>();

@@ -21,6 +21,11 @@ const FORWARDED: NodeJS.Signals[] = [
   'SIGWINCH',
 ];
 
+/** A foreground run or exec without a console socket relays the pty to our own terminal. */
+export function relaysTerminal(detach: boolean, consoleSocket: string | undefined): boolean {
+  return !detach && consoleSocket === undefined;
+}
+
 /** Where forwarded signals go; exec fills it in once the process exists. */
 export interface SignalTarget {
   pid: number;

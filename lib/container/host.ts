@@ -1,21 +1,52 @@
-/** The real host behind the planner's and validator's host interfaces. */
+/**
+ * The host the lifecycle works on, behind one injectable interface: the
+ * facts it reads before it makes anything (validation, planning, rootless
+ * rules) and what it does to processes and cgroups besides the addon's
+ * calls. The real one is here; tests/unit/create.test.ts drives create and
+ * exec through a fake one (and a fake binding), without root.
+ */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { hostCgroups } from '../cgroups/host.js';
+import { loadCgroupManager, newCgroupManager, type AttachDeviceProgram, type CgroupManager, type CgroupState } from '../cgroups/manager.js';
 import type { ValidationHost } from '../config/validate.js';
 import type { PlanHost } from '../plan/build.js';
 import type { CgroupAccess } from '../cgroups/rootless.js';
 import type { OwnUserNs, UnprivilegedHost } from '../config/validate-rootless.js';
+import { TsrunError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
+import type { PlanIdMaps, PlanNsJoin } from '../plan/types.js';
+import { openProcessNamespaces, setgroupsOf, writeIdMaps } from './namespaces.js';
+import { moveNetDevices, type NetDeviceMove } from './netdev.js';
 import { homeIn } from './passwd.js';
 
-/** Host facts the lifecycle reads before it makes anything. */
-export interface LifecycleHost extends ValidationHost, PlanHost, CgroupAccess {
+/** What launch does to the new process from the host (lib/container/launch.ts). */
+export interface ProcessOps {
+  /** /proc/<pid>/uid_map and gid_map (or newuidmap/newgidmap). */
+  writeIdMaps(pid: number, maps: PlanIdMaps): Promise<void>;
+  /** process.oomScoreAdj: /proc/<pid>/oom_score_adj. */
+  writeOomScoreAdj(pid: number, value: number): void;
+  /** linux.netDevices into the process's network namespace. */
+  moveNetDevices(pid: number, devices: readonly NetDeviceMove[]): void;
+  /** kill(2); a process already gone is no error. */
+  kill(pid: number, signal: number): void;
+}
+
+/** Host facts and operations of the lifecycle, beyond the addon's. */
+export interface LifecycleHost extends ValidationHost, PlanHost, CgroupAccess, ProcessOps {
   /** The facts an unprivileged runtime (euid != 0) is judged by; null for root. */
   unprivileged(): UnprivilegedHost | null;
   /** The user namespace the runtime runs in. */
   ownUserNs(): OwnUserNs;
+  /** The cgroup of a new container, nothing made yet (null: the host has none we manage). */
+  newCgroup(cgroupsPath: string | undefined, id: string, attach?: AttachDeviceProgram): CgroupManager | null;
+  /** The cgroup state.json records. */
+  loadCgroup(state: CgroupState, attach?: AttachDeviceProgram): CgroupManager;
+  /** Every namespace of pid that is not ours, opened for a tenant to join (user first, mount last). */
+  openProcessNamespaces(pid: number): PlanNsJoin[];
+  /** /proc/<pid>/setgroups: "allow" or "deny" (null: unreadable). */
+  setgroupsOf(pid: number): string | null;
 }
 
 function readOr(p: string): string | null {
@@ -75,6 +106,26 @@ export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'read
       gidMap: readOr('/proc/self/gid_map') ?? '0 0 4294967295',
       setgroupsDenied: readOr('/proc/self/setgroups')?.trim() === 'deny',
     }),
+    newCgroup: (cgroupsPath, id, attach) => newCgroupManager(cgroupsPath, id, attach),
+    loadCgroup: (state, attach) => loadCgroupManager(state, attach),
+    openProcessNamespaces: (pid) => openProcessNamespaces(pid),
+    setgroupsOf,
+    writeIdMaps,
+    writeOomScoreAdj(pid, value) {
+      try {
+        fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
+      } catch (e) {
+        throw new TsrunError('ESYSTEM', `process.oomScoreAdj: cannot set ${value}: ${(e as Error).message}`, { cause: e });
+      }
+    },
+    moveNetDevices,
+    kill(pid, signal) {
+      try {
+        process.kill(pid, signal);
+      } catch {
+        /* already gone */
+      }
+    },
   };
 }
 

@@ -22,8 +22,10 @@ import { encodePlan } from '../native/plan-codec.js';
 import { PlanFlag, type Plan } from '../plan/types.js';
 import type { Timeline } from '../timeline.js';
 import { closeAll, tryClose } from './fds.js';
-import { writeIdMaps } from './namespaces.js';
-import { moveNetDevices } from './netdev.js';
+import type { ProcessOps } from './host.js';
+
+/** How long a process may take to report each setup step. */
+export const SYNC_TIMEOUT_MS = 60_000;
 
 /** The cgroup the new process joins. */
 export interface LaunchCgroup {
@@ -45,8 +47,8 @@ export interface LaunchRequest {
   onHooks?: (pid: number) => Promise<void>;
   /** After the host steps: the process is in its cgroup, so `delete` would kill it too. */
   onJoined?: () => void;
-  /** The process's pid is known (after PID, before the cgroup join). */
-  onPid?: (pid: number) => void;
+  /** The process's pid and its start time are known (after PID, before the cgroup join). */
+  onPid?: (pid: number, startTime: number) => void;
   /** SECCOMP: a notify fd for linux.seccomp.listenerPath; the callee closes it. */
   onSeccomp?: (fd: number, pid: number) => void;
   /** The process's fds 0-2 (-1: the runtime's own, inherited). */
@@ -57,6 +59,8 @@ export interface LaunchRequest {
 export interface Launched {
   /** The process's host pid (after the fork into its pid namespace). */
   pid: number;
+  /** Its /proc/<pid>/stat start time, read once at PID: against pid reuse. */
+  pidStartTime: number;
   /** The pty master when process.terminal is set and no console socket was given. */
   ptyMaster: number | null;
 }
@@ -64,7 +68,7 @@ export interface Launched {
 /** How long the intermediate of a fork into pid/time namespaces may take to exit. */
 const INTERMEDIATE_EXIT_MS = 5000;
 
-export async function launch(native: NativeBinding, req: LaunchRequest): Promise<Launched> {
+export async function launch(native: NativeBinding, ops: ProcessOps, req: LaunchRequest): Promise<Launched> {
   const { plan, timeline: t } = req;
   const tenant = (plan.init.flags & PlanFlag.TENANT) !== 0;
   const buffer = encodePlan(plan.init);
@@ -78,6 +82,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
     closeAll(req.childFds); // the child has its copies (or there is no child)
   }
   let pid = spawned.pid;
+  let pidStartTime = 0;
   let intermediate = 0;
   let ptyMaster: number | null = null;
   const syncFd = spawned.syncFd;
@@ -87,12 +92,12 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
       switch (msg.type) {
         case SyncType.IDMAP:
           if (!plan.host.idMaps) throw new TsrunError('ECHILD', 'the init asked for id maps it was not planned to have');
-          await writeIdMaps(pid, plan.host.idMaps);
+          await ops.writeIdMaps(pid, plan.host.idMaps);
           // Now, not at PID: the init is dumpable only while its maps are
           // written, and an unprivileged runtime cannot open the
           // oom_score_adj of a non-dumpable process (root's); the process
           // forked later inherits the value.
-          if (plan.host.oomScoreAdj !== null) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+          if (plan.host.oomScoreAdj !== null) ops.writeOomScoreAdj(pid, plan.host.oomScoreAdj);
           native.syncSend(syncFd, SyncType.GO);
           break;
         case SyncType.PID:
@@ -105,13 +110,14 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
             intermediate = 0;
           }
           t?.mark('clone');
-          req.onPid?.(pid);
+          pidStartTime = native.procStartTime(pid)?.startTime ?? 0;
+          req.onPid?.(pid, pidStartTime);
           // Host-side steps while it waits for GO: it runs nothing of the
           // container's before it is in its cgroup.
           req.cgroup?.join(pid);
           if (req.cgroup) t?.mark('join');
-          if (plan.host.oomScoreAdj !== null && !plan.host.idMaps) writeOomScoreAdj(pid, plan.host.oomScoreAdj);
-          moveNetDevices(pid, plan.host.netDevices);
+          if (plan.host.oomScoreAdj !== null && !plan.host.idMaps) ops.writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+          ops.moveNetDevices(pid, plan.host.netDevices);
           req.onJoined?.();
           // with its pid as we see it: the state its own hooks read
           native.syncSend(syncFd, SyncType.GO, pid);
@@ -137,7 +143,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
           if (t) initSteps(native, t, msg.message);
           t?.mark('init');
           if (tenant) await awaitExec(native, syncFd, req.timeoutMs);
-          return { pid, ptyMaster };
+          return { pid, pidStartTime, ptyMaster };
         case SyncType.ERROR:
           throw new InitStepError(stepName(msg.step), msg.errno, msg.code, msg.message);
         case SyncType.EOF:
@@ -149,7 +155,7 @@ export async function launch(native: NativeBinding, req: LaunchRequest): Promise
   } catch (e) {
     // gone before we say so: what failed leaves no process behind (runc's
     // exec, too, returns only once its process is reaped)
-    await Promise.all([killAndReap(native, intermediate), killAndReap(native, pid)]);
+    await Promise.all([killAndReap(native, ops, intermediate), killAndReap(native, ops, pid)]);
     if (ptyMaster !== null) tryClose(ptyMaster);
     throw e;
   } finally {
@@ -222,20 +228,8 @@ function diedSilently(native: NativeBinding, pid: number): TsrunError {
 }
 
 /** SIGKILL, then reaped off the event loop: a failed launch leaves no process, not even a zombie. */
-async function killAndReap(native: NativeBinding, pid: number): Promise<void> {
+async function killAndReap(native: NativeBinding, ops: ProcessOps, pid: number): Promise<void> {
   if (pid <= 0) return;
-  try {
-    process.kill(pid, 'SIGKILL');
-  } catch {
-    /* already gone */
-  }
+  ops.kill(pid, 9);
   await native.waitPid(pid).catch(() => undefined);
-}
-
-function writeOomScoreAdj(pid: number, value: number): void {
-  try {
-    fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
-  } catch (e) {
-    throw new TsrunError('ESYSTEM', `process.oomScoreAdj: cannot set ${value}: ${(e as Error).message}`, { cause: e });
-  }
 }

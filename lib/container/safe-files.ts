@@ -171,3 +171,12 @@ export function writeFileReplacing(file: string, data: string, mode: number): vo
     fs.closeSync(dir);
   }
 }
+
+/**
+ * runc's pid file: the pid, no newline, replaced whole. Its directory may be
+ * another user's to write: the temporary file is new (O_EXCL|O_NOFOLLOW) at
+ * an unpredictable name, never a symlink planted at a name we would use.
+ */
+export function writePidFile(file: string, pid: number): void {
+  writeFileReplacing(file, String(pid), 0o644);
+}

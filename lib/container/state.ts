@@ -260,6 +260,13 @@ export class StateStore {
     return path.join(this.dir(id), this.files.fifo);
   }
 
+  /** The exec fifo `start` releases the init through: 0622, so any container user may open it. */
+  makeFifo(id: string): void {
+    const fifo = this.fifo(id);
+    this.native.mkfifo(fifo, 0o622);
+    fs.chmodSync(fifo, 0o622); // mkfifo's mode went through the umask
+  }
+
   /** created, running, paused or stopped (native/host: pid + start time, freezer, exec fifo). */
   status(state: StoredState): Status {
     return hostCall(this.native, 'status', this.root, state.id).status!;

@@ -3,12 +3,14 @@ import test from 'ava';
 
 import { resolveRunTarget } from '../../lib/cli/commands/run.js';
 import { features } from '../../lib/cli/commands/features.js';
-import { parseSignal } from '../../lib/cli/signals.js';
 import { rfc3339Nano } from '../../lib/container/state.js';
 import { loadBinding } from '../../lib/native/binding.js';
+import { Runtime } from '../../lib/index.js';
 
 /** native/host's id rule (what every command checks). */
 const checkId = (id: string) => loadBinding().checkId(id);
+/** The Runtime's signal names (native/host's table, the front's too). */
+const parseSignal = (text: string) => new Runtime({ root: '/nonexistent' }).signalNumber(text);
 
 test('signals parse as numbers, names and SIG-names', (t) => {
   t.is(parseSignal('9'), 9);

@@ -89,15 +89,12 @@ export const execCommand: Command = {
     };
     const rt = ctx.runtime();
     if (a.detach) {
-      // Not the API's execDetached: that one reaps the process, and here
-      // the caller (conmon, a containerd shim) is the subreaper that must
-      // collect its exit status once we have exited.
-      await ctx.lifecycle().exec(id, { ...opts, process: rt.execProcessOf(id, what), detach: true });
+      // the CLI's Runtime reaps nothing: the caller (conmon, a containerd
+      // shim) is the subreaper that collects its exit status once we have exited
+      await rt.execDetached(id, what, opts);
       return 0;
     }
-    const code = await rt.exec(id, what, opts);
-    ctx.timeline.mark('wait');
-    return code;
+    return rt.exec(id, what, opts);
   },
 };
 

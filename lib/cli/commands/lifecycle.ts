@@ -1,7 +1,6 @@
-/** create, start, state, kill, delete, list — thin wrappers over Lifecycle. */
+/** create, start, state, kill, delete, list — thin wrappers over the Runtime (lib/index.ts). */
 import type { Command } from '../args.js';
 import { writeFd } from '../log.js';
-import { parseSignal } from '../signals.js';
 import { listenFdOptions } from '../listen-fds.js';
 
 const ID = { name: 'container-id', required: true } as const;
@@ -19,14 +18,13 @@ export const createCommand: Command = {
     { name: 'preserve-fds', type: 'number', default: 0, describe: 'pass fds 3..3+N-1 to the container' },
   ],
   async run(ctx, a) {
-    await ctx.lifecycle().create(a['container-id'] as string, {
+    await ctx.runtime().create(a['container-id'] as string, {
       bundle: a.bundle as string,
       pidFile: a['pid-file'] as string | undefined,
       consoleSocket: a['console-socket'] as string | undefined,
       noPivot: a['no-pivot'] as boolean,
       noNewKeyring: a['no-new-keyring'] as boolean,
       ...listenFdOptions(a['preserve-fds'] as number),
-      detach: true,
     });
     return 0;
   },
@@ -37,7 +35,7 @@ export const startCommand: Command = {
   describe: 'start the program of a created container',
   positionals: [ID],
   async run(ctx, a) {
-    await ctx.lifecycle().start(a['container-id'] as string);
+    await ctx.runtime().start(a['container-id'] as string);
     return 0;
   },
 };
@@ -47,7 +45,7 @@ export const stateCommand: Command = {
   describe: 'print the state of a container as JSON',
   positionals: [ID],
   run(ctx, a) {
-    const state = ctx.lifecycle().state(a['container-id'] as string);
+    const state = ctx.runtime().state(a['container-id'] as string);
     writeFd(1, `${JSON.stringify(state, null, 2)}\n`);
     return 0;
   },
@@ -59,7 +57,7 @@ export const killCommand: Command = {
   positionals: [ID, { name: 'signal' }],
   flags: [{ name: 'all', alias: 'a', type: 'boolean', default: false, describe: 'signal every process of the container' }],
   async run(ctx, a) {
-    await ctx.lifecycle().kill(a['container-id'] as string, parseSignal(String(a.signal ?? 'TERM')), a.all as boolean);
+    await ctx.runtime().kill(a['container-id'] as string, String(a.signal ?? 'TERM'), { all: a.all as boolean });
     return 0;
   },
 };
@@ -70,7 +68,7 @@ export const deleteCommand: Command = {
   positionals: [ID],
   flags: [{ name: 'force', alias: 'f', type: 'boolean', default: false, describe: 'kill the container first if it runs' }],
   async run(ctx, a) {
-    await ctx.lifecycle().delete(a['container-id'] as string, a.force as boolean);
+    await ctx.runtime().delete(a['container-id'] as string, { force: a.force as boolean });
     return 0;
   },
 };
@@ -83,7 +81,7 @@ export const listCommand: Command = {
     { name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'print only the ids' },
   ],
   run(ctx, a) {
-    const states = ctx.lifecycle().list();
+    const states = ctx.runtime().list();
     if (a.quiet) {
       writeFd(1, states.map((s) => `${s.id}\n`).join(''));
     } else if (a.format === 'json') {

@@ -1,7 +1,6 @@
-/** run: create + start, then (without --detach) supervise until exit. */
+/** run: the Runtime's (lib/index.ts) create + start, then (without --detach) supervise until exit. */
 import * as path from 'node:path';
 
-import { forwardSignals, superviseForeground } from '../../container/foreground.js';
 import { builtin } from '../../builtin.js';
 import type { Command } from '../args.js';
 import { listenFdOptions } from '../listen-fds.js';
@@ -41,32 +40,17 @@ export const runCommand: Command = {
   ],
   async run(ctx, a) {
     const { id, bundle } = resolveRunTarget(String(a['container-id']), a.bundle as string | undefined);
-    const life = ctx.lifecycle();
-    const detach = a.detach as boolean;
-    if (!detach) life.native.setChildSubreaper();
-    const created = await life.create(id, {
+    return ctx.runtime().run(id, {
       bundle,
       pidFile: a['pid-file'] as string | undefined,
       consoleSocket: a['console-socket'] as string | undefined,
       noPivot: a['no-pivot'] as boolean,
       noNewKeyring: a['no-new-keyring'] as boolean,
       ...listenFdOptions(a['preserve-fds'] as number),
-      detach,
+      detach: a.detach as boolean,
+      keep: a.keep as boolean,
+      // as runc: the container's orphans are ours to reap while it runs
+      adoptOrphans: true,
     });
-    const stopForwarding = detach
-      ? () => undefined
-      : forwardSignals(life.native, { pid: created.state.pid, ptyMaster: created.ptyMaster }).stop;
-    try {
-      await life.start(id);
-    } catch (e) {
-      stopForwarding();
-      await life.delete(id, true).catch(() => undefined);
-      throw e;
-    }
-    if (detach) return 0;
-    const code = await superviseForeground(life.native, created.state.pid, created.ptyMaster, stopForwarding);
-    ctx.timeline.mark('wait');
-    if (!a.keep) await life.delete(id, true);
-    return code;
   },
 };

@@ -1,0 +1,365 @@
+/**
+ * create: a container from a bundle, in phases that each own one thing.
+ *
+ *   claim    the state dir, locked (lib/container/state.ts)
+ *   load     config.json's shape; validate: every rule (lib/config/)
+ *   decide   what will be made, from the config and host facts: data only,
+ *            nothing exists yet, so every refusal leaves nothing behind
+ *   make     what the plan needs (namespace fds, idmapped trees, the
+ *            seccomp filter, the cgroup with every limit, the exec fifo, the
+ *            console socket), each pushed with its undo
+ *   plan     pure and complete (lib/plan/build.ts)
+ *   launch   spawn + the sync loop (lib/container/launch.ts)
+ *   record   state.json, then the pid file
+ *
+ * A failure anywhere runs the undo stack, last first (lib/container/undo.ts):
+ * launch has already killed and reaped its process; then go what the init
+ * mounted in our namespace (without one of its own), the cgroup directories
+ * this create made, the fds, the state dir. When a create hook failed,
+ * poststop hooks run after (runtime.md goes on at delete).
+ */
+import { cgroupUsable, rootlessWithoutCgroup, withoutDevices } from '../cgroups/rootless.js';
+import type { CgroupManager, CgroupState } from '../cgroups/manager.js';
+import type { LinuxResources } from '../cgroups/resources.js';
+import { loadBundle, type LoadedBundle } from '../config/load.js';
+import type { Hooks } from '../config/types.js';
+import { validateSpec } from '../config/validate.js';
+import { checkOwnUserNs, checkUnprivileged, PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
+import { InitStepError } from '../errors.js';
+import { buildPlan, hasMountNamespace } from '../plan/build.js';
+import { CLONE_NEWPID } from '../plan/linux.js';
+import { compileSeccomp, type PlanSeccomp } from '../plan/seccomp.js';
+import { PlanFlag, type Plan } from '../plan/types.js';
+import { attachDeviceProgram, type LifecycleContext } from './context.js';
+import { closeAll } from './fds.js';
+import { relaysTerminal } from './foreground.js';
+import { recordedHooks, runHooks, type HookState } from './hooks.js';
+import { openIdmapMounts } from './idmap.js';
+import { launch, SYNC_TIMEOUT_MS, type Launched } from './launch.js';
+import { checkJoinedSetgroups, openNamespacePaths } from './namespaces.js';
+import { writePidFile } from './safe-files.js';
+import { containerProcessState, sendToListener } from './seccomp-notify.js';
+import { rfc3339Nano, type IntentRecord, type StoredState } from './state.js';
+import { Undo } from './undo.js';
+
+export interface CreateOptions {
+  bundle: string;
+  pidFile?: string;
+  consoleSocket?: string;
+  noPivot?: boolean;
+  noNewKeyring?: boolean;
+  preserveFds?: number;
+  /** Appended to process.env (LISTEN_FDS/LISTEN_PID of socket activation). */
+  extraEnv?: string[];
+  /** The runtime will not stay to relay a terminal (create, run --detach). */
+  detach: boolean;
+  /** The init's fds 0-2 (-1: ours, inherited). */
+  stdio?: readonly number[];
+}
+
+export interface Created {
+  state: StoredState;
+  /** The pty master when process.terminal is set and no console socket was given. */
+  ptyMaster: number | null;
+}
+
+/** What create will make, decided before anything exists. */
+export interface CreateDecision {
+  /** How the new user namespace's maps are written (lib/config/validate-rootless.ts). */
+  idMapWriter: IdMapWriter;
+  /** The runtime is unprivileged: the init waits dumpable (native/init/exec.c), no device rules. */
+  unprivileged: boolean;
+  /**
+   * The container's cgroup, not made yet; null: none (the host has no
+   * cgroups we manage, or a rootless runtime has no usable one).
+   * `fresh`: its directories that do not exist yet, which this create will
+   * make and which are then the container's own.
+   */
+  cgroup: { manager: CgroupManager; resources: LinuxResources; fresh: string[] } | null;
+  /** No mount namespace: the init mounts in ours (and delete unmounts). */
+  hostMounts: boolean;
+  /** A foreground run relays the pty to our terminal: the pty is born that size. */
+  terminalSize: { rows: number; cols: number } | null;
+  /** What is only warned about (a cgroup that already holds processes). */
+  warnings: string[];
+}
+
+/** What make made for the plan. */
+export interface Made {
+  nsFds: (number | undefined)[];
+  idmapTrees: Map<number, number>;
+  seccomp: PlanSeccomp | null;
+  /** The cgroup directories this create made: state.json's cgroup.owned. */
+  cgroupOwned: string[];
+  consoleSocketFd: number;
+  /** fds for the init only, handed to launch (which closes them whatever happens). */
+  childFds: number[];
+  /** The intent record as written (lib/container/state.ts). */
+  intent: IntentRecord;
+}
+
+/** A create hook failed: runtime.md goes on at delete, whose poststop hooks still run. */
+class CreateHookFailed extends Error {
+  constructor(
+    readonly error: unknown,
+    readonly hooks: Hooks | undefined,
+    readonly state: HookState,
+  ) {
+    super('create hook failed');
+  }
+}
+
+export async function createContainer(ctx: LifecycleContext, id: string, opts: CreateOptions): Promise<Created> {
+  const t = ctx.timeline;
+  const lock = ctx.store.claim(id);
+  const undo = new Undo();
+  undo.push('the state dir', () => ctx.store.remove(id));
+  try {
+    t?.mark('claim');
+    const loaded = loadBundle(opts.bundle);
+    t?.mark('load');
+    const opt = { rootfs: loaded.rootfs, detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined };
+    for (const w of validateSpec(loaded.spec, ctx.host, opt)) ctx.warn(w);
+    const decided = decideCreate(ctx, id, loaded, opts);
+    for (const w of decided.warnings) ctx.warn(w);
+    const made = make(ctx, id, loaded, opts, decided, undo);
+    const plan = planInit(ctx, id, loaded, opts, decided, made);
+    t?.mark('plan');
+    if (decided.hostMounts)
+      undo.push('what the init mounted under the rootfs', () => {
+        for (const w of ctx.native.unmountUnder(loaded.rootfs)) ctx.warn(w);
+      });
+    const launched = await launchInit(ctx, id, loaded, opts, decided, plan, made);
+    undo.push('the init', async () => {
+      ctx.host.kill(launched.pid, 9);
+      await ctx.native.waitPid(launched.pid).catch(() => undefined);
+    });
+    const state = record(ctx, id, loaded, opts, decided, plan, made, launched);
+    t?.mark('state');
+    return { state, ptyMaster: launched.ptyMaster };
+  } catch (e) {
+    await undo.run(ctx.warn);
+    if (e instanceof CreateHookFailed) {
+      await runHooks(ctx.native, e.hooks, 'poststop', { ...e.state, status: 'stopped' }, { warnOnly: ctx.warn });
+      throw e.error;
+    }
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+/**
+ * Everything create will make, decided from the config and host facts
+ * before anything exists: a refusal here (what an unprivileged runtime may
+ * not do, a cgroup a rootless one may not use, a frozen cgroup) leaves
+ * nothing behind.
+ */
+export function decideCreate(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions): CreateDecision {
+  const { spec } = loaded;
+  const unprivileged = ctx.host.unprivileged();
+  const idMapWriter = checkOwnUserNs(spec, ctx.host.ownUserNs(), unprivileged ? checkUnprivileged(spec, unprivileged) : PRIVILEGED_WRITER);
+  checkJoinedSetgroups(spec);
+  // Device rules are not an unprivileged runtime's to apply (a v2 device
+  // program needs CAP_SYS_ADMIN on the host): no program, no rules.
+  let manager = ctx.host.newCgroup(spec.linux?.cgroupsPath, id, unprivileged ? undefined : attachDeviceProgram(ctx));
+  let resources = (spec.linux?.resources ?? {}) as LinuxResources;
+  if (unprivileged) resources = withoutDevices(resources);
+  if (manager && ctx.mode.rootless) {
+    const dirs = Object.values(manager.state.paths);
+    if (!cgroupUsable(dirs, ctx.host)) manager = rootlessWithoutCgroup(spec.linux?.cgroupsPath, resources, dirs[0] ?? '');
+  }
+  const warnings = manager ? manager.check(resources) : [];
+  const fresh = manager ? [...new Set(Object.values(manager.state.paths))].filter((d) => !ctx.host.exists(d)) : [];
+  return {
+    idMapWriter,
+    unprivileged: !!unprivileged,
+    cgroup: manager && { manager, resources, fresh },
+    hostMounts: !hasMountNamespace(spec),
+    terminalSize: relaysTerminal(opts.detach, opts.consoleSocket) ? ctx.native.terminalSize(0) : null,
+    warnings,
+  };
+}
+
+/**
+ * What the plan needs from the host, made before any process exists, each
+ * with its undo. The intent record is written ahead of what a delete of a
+ * create that died here would have to undo: the cgroup directories about to
+ * be made (the container's own), the mounts the init will make in our
+ * namespace.
+ */
+function make(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions, d: CreateDecision, undo: Undo): Made {
+  const { spec } = loaded;
+  const t = ctx.timeline;
+  const childFds: number[] = [];
+  undo.push('the fds for the init', () => closeAll(childFds.splice(0)));
+  const nsFds = openNamespacePaths(spec, ctx.native); // checked by type before clone
+  childFds.push(...nsFds.filter((fd): fd is number => fd !== undefined));
+  const idmapTrees = openIdmapMounts(spec, loaded.bundle, ctx.native); // ours: the init may lack the privilege
+  childFds.push(...idmapTrees.values());
+  t?.mark('validate');
+  const compiled = spec.linux?.seccomp ? compileSeccomp(ctx.native, spec.linux.seccomp, ctx.debug, ctx.seccompCache) : null;
+  const seccomp = compiled && { bpf: compiled.bpf, flags: compiled.flags };
+  if (seccomp) {
+    ctx.store.keepSeccomp(id, seccomp.bpf); // exec loads it too; it goes with the state dir
+    t?.mark('seccomp');
+  }
+  let intent: IntentRecord = { id };
+  if (d.hostMounts) intent = { ...intent, rootfs: loaded.rootfs, hostMounts: true };
+  if (d.cgroup) intent = withOwned(intent, d.cgroup.manager.state, d.cgroup.fresh);
+  if (intent.cgroup || intent.hostMounts) ctx.store.writeIntent(intent);
+  let cgroupOwned: string[] = [];
+  if (d.cgroup) {
+    const { manager, resources } = d.cgroup;
+    // What this create made goes by native/host's routine (delete's too);
+    // a cgroup that existed before is not ours to remove.
+    undo.push('the cgroup', () => {
+      const dirs = manager.madeDirs();
+      return dirs.length ? ctx.native.cgroupRemove(dirs) : undefined;
+    });
+    cgroupOwned = manager.create();
+    // a directory someone else made between the look and our mkdir is theirs
+    if (cgroupOwned.length !== d.cgroup.fresh.length || cgroupOwned.some((dir) => !d.cgroup!.fresh.includes(dir)))
+      ctx.store.writeIntent((intent = withOwned(intent, manager.state, cgroupOwned)));
+    manager.apply(resources);
+    t?.mark('cgroup');
+  }
+  ctx.store.makeFifo(id);
+  const consoleSocketFd = opts.consoleSocket !== undefined ? ctx.native.connectUnix(opts.consoleSocket) : -1;
+  if (consoleSocketFd >= 0) childFds.push(consoleSocketFd);
+  return { nsFds, idmapTrees, seccomp, cgroupOwned, consoleSocketFd, childFds, intent };
+}
+
+function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions, d: CreateDecision, made: Made): Plan {
+  const manager = d.cgroup?.manager;
+  return buildPlan(
+    loaded.spec,
+    {
+      id,
+      bundle: loaded.bundle,
+      rootfs: loaded.rootfs,
+      stateDir: ctx.store.dir(id),
+      noPivot: opts.noPivot,
+      noNewKeyring: opts.noNewKeyring,
+      consoleSocketFd: made.consoleSocketFd,
+      preserveFds: opts.preserveFds,
+      extraEnv: opts.extraEnv,
+      nsFds: made.nsFds,
+      seccomp: made.seccomp,
+      idmapTrees: made.idmapTrees,
+      cgroupV1: manager && !manager.v2Dir ? manager.v1Hierarchies() : undefined,
+      idMapWriter: d.idMapWriter,
+      // Unprivileged, we may open the ns links of a created init only if it
+      // is dumpable (native/init/exec.c). Its /proc/<pid>/exe is a sealed
+      // copy of tsrun-init (native/host/spawn.c), and it holds nothing of
+      // ours: safe to let the container's processes see it.
+      waitDumpable: d.unprivileged,
+      terminalSize: d.terminalSize,
+    },
+    ctx.host,
+  );
+}
+
+/** launch, answering the runtime's create hooks and the seccomp listener. */
+async function launchInit(
+  ctx: LifecycleContext,
+  id: string,
+  loaded: LoadedBundle,
+  opts: CreateOptions,
+  d: CreateDecision,
+  plan: Plan,
+  made: Made,
+): Promise<Launched> {
+  const { spec } = loaded;
+  const creating = (pid: number): HookState => ({
+    ociVersion: spec.ociVersion,
+    id,
+    status: 'creating',
+    pid,
+    bundle: loaded.bundle,
+    annotations: spec.annotations ?? {},
+  });
+  const seccomp = spec.linux?.seccomp;
+  const listenerPath = seccomp?.listenerPath;
+  const manager = d.cgroup?.manager;
+  let pid = 0; // the init's, once PID told it: the state a failed hook's poststop reads
+  try {
+    return await launch(ctx.native, ctx.host, {
+      plan,
+      stdio: opts.stdio,
+      cgroup: manager ? { v2Dir: manager.v2Dir, join: (p) => manager.addProcess(p) } : null,
+      childFds: made.childFds.splice(0),
+      timeoutMs: SYNC_TIMEOUT_MS,
+      timeline: ctx.timeline,
+      // before the join: the pid a delete of a dead create must kill
+      onPid: (p, startTime) => {
+        pid = p;
+        ctx.store.writeIntent({ ...made.intent, pid: p, pidStartTime: startTime });
+      },
+      // prestart and createRuntime are ours to run; the init runs
+      // createContainer after them (native/init/hooks.c) and reports its
+      // failure as the step "hooks"
+      onHooks: async (p) => {
+        try {
+          await runHooks(ctx.native, spec.hooks, 'prestart', creating(p));
+          await runHooks(ctx.native, spec.hooks, 'createRuntime', creating(p));
+        } catch (e) {
+          throw new CreateHookFailed(e, spec.hooks, creating(p));
+        }
+      },
+      onSeccomp:
+        seccomp && listenerPath
+          ? (fd, p) => sendToListener(ctx.native, listenerPath, containerProcessState(seccomp.listenerMetadata, creating(p)), fd)
+          : undefined,
+    });
+  } catch (e) {
+    if (e instanceof InitStepError && e.step === 'hooks' && spec.hooks?.createContainer?.length)
+      throw new CreateHookFailed(e, spec.hooks, creating(pid));
+    throw e;
+  }
+}
+
+/** state.json (with the cgroup directories that are the container's), then the pid file. */
+function record(
+  ctx: LifecycleContext,
+  id: string,
+  loaded: LoadedBundle,
+  opts: CreateOptions,
+  d: CreateDecision,
+  plan: Plan,
+  made: Made,
+  launched: Launched,
+): StoredState {
+  const { spec } = loaded;
+  const state: StoredState = {
+    ociVersion: spec.ociVersion,
+    id,
+    pid: launched.pid,
+    pidStartTime: launched.pidStartTime,
+    bundle: loaded.bundle,
+    rootfs: loaded.rootfs,
+    // one real-time reading: its seconds and nanoseconds agree (a monotonic
+    // fraction could order two containers of the same second wrongly)
+    created: rfc3339Nano(ctx.native.realtimeNs()),
+    owner: ctx.native.userName(process.geteuid?.() ?? 0),
+    annotations: spec.annotations ?? {},
+    pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
+    hooks: recordedHooks(spec.hooks),
+    noNewKeyring: opts.noNewKeyring ?? false,
+  };
+  if (plan.init.flags & PlanFlag.HOST_MOUNTS) state.hostMounts = true;
+  if (made.seccomp) {
+    const s = spec.linux!.seccomp!;
+    state.seccomp = { flags: made.seccomp.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
+  }
+  if (d.cgroup) state.cgroup = { ...d.cgroup.manager.state, owned: made.cgroupOwned };
+  ctx.store.write(state);
+  if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+  return state;
+}
+
+/** The intent record with the cgroup and the directories of it that are the container's (none: no cgroup to undo). */
+function withOwned(intent: IntentRecord, cgroup: CgroupState, owned: string[]): IntentRecord {
+  const { cgroup: _, ...rest } = intent;
+  return owned.length ? { ...rest, cgroup: { ...cgroup, owned } } : rest;
+}
