@@ -53,8 +53,11 @@ export type HostOp = 'state' | 'list' | 'status' | 'kill' | 'delete' | 'start' |
 export interface NativeBinding extends SeccompNative {
   /** Flags, kinds, sync types, step names and the plan layout (lib/native/constants.ts). */
   readonly constants: NativeConstants;
-  /** cgroupFd: a cgroup v2 directory to clone the init into (CLONE_INTO_CGROUP). */
-  /** stdio: the child's fds 0-2 (-1: ours). */
+  /**
+   * Starts a process that execs tsrun-init with the plan (native/host/spawn.c).
+   * cgroupFd: a cgroup v2 directory to be born in (CLONE_INTO_CGROUP), -1:
+   * none; stdio: its fds 0-2 (-1: ours).
+   */
   spawn(plan: Uint8Array, cgroupFd?: number, stdio?: readonly number[]): { pid: number; syncFd: number };
   /** The next sync message, waited for on the libuv threadpool; throws ETIMEDOUT after timeoutMs (-1: no limit). */
   syncRecvAsync(fd: number, timeoutMs: number): Promise<SyncMessage>;

@@ -149,11 +149,6 @@ export function flagSupported(native: SeccompNative, bit: number): boolean {
   return native.seccompFlagSupported(probe);
 }
 
-/**
- * Compiles linux.seccomp to BPF in this (the parent) process. What the kernel
- * cannot do fails here, before clone, naming the field. Unknown syscall
- * names are skipped, as runc does; `debug` hears which.
- */
 /** Compiled filters by a key that names everything the compiler's output depends on (lib/container/seccomp-cache.ts). */
 export interface SeccompCache {
   key(parts: unknown[]): string | null;
@@ -161,6 +156,11 @@ export interface SeccompCache {
   set(key: string, compiled: { bpf: Uint8Array; skipped: string[] }): void;
 }
 
+/**
+ * Compiles linux.seccomp to BPF in this (the parent) process. What the kernel
+ * cannot do fails here, before clone, naming the field. Unknown syscall
+ * names are skipped, as runc does; `debug` hears which.
+ */
 export function compileSeccomp(
   native: SeccompNative,
   s: LinuxSeccomp,
