@@ -62,7 +62,8 @@ struct HostCall {
         struct tsrun_state s;
         rc = tsrun_state_load(&h, cid, &s, &err);
         if (rc == 0) {
-          rc = tsrun_state_json(&s, flag ? 1 : 0, &b) < 0 ? tsrun_err_set(&err, "ESYSTEM", "out of memory") : 0;
+          rc = tsrun_state_json(&s, flag ? 1 : 0, &b) < 0 ? tsrun_err_set(&err, TSRUN_CODE(ESYSTEM), "out of memory")
+                                                          : 0;
           tsrun_state_free(&s);
         }
         break;
@@ -112,8 +113,8 @@ struct HostCall {
   }
 };
 
-// The error of a host call: its message, and the stable code of
-// lib/errors.ts in `hostCode` (lib/native/binding.ts makes it a TsrunError).
+// The error of a host call: its message, and its stable code
+// (tsrun_errors.h) in `hostCode` (lib/native/host.ts makes it a TsrunError).
 Napi::Error HostError(Napi::Env env, const struct tsrun_err &e, const std::vector<std::string> &warnings) {
   Napi::Error x = Napi::Error::New(env, e.message);
   x.Set("hostCode", Napi::String::New(env, e.code));

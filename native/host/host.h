@@ -8,7 +8,7 @@
  * start, pause, resume, ps). One implementation, two front doors.
  *
  * Parent side only: these allocate. Errors come back as a tsrun_err with
- * the stable code of lib/errors.ts and the message the CLI prints.
+ * a stable code of tsrun_errors.h and the message the CLI prints.
  */
 #ifndef TSRUN_HOST_H
 #define TSRUN_HOST_H
@@ -18,6 +18,7 @@
 #include <sys/types.h>
 
 #include "json.h"
+#include "tsrun_errors.h"
 
 /* The files of a container's state dir, <root>/<id>/ (the addon exports
  * them to TypeScript). A create claims the dir, then writes the intent
@@ -50,7 +51,7 @@
   X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */
 
 struct tsrun_err {
-  const char *code; /* ENOTFOUND, ESTATE, EID, EUSAGE, EUNSUPPORTED, ESYSTEM, ECHILD */
+  const char *code; /* TSRUN_CODE(ENOTFOUND), ...: one of tsrun_errors.h */
   char message[1024];
 };
 
