@@ -378,27 +378,4 @@ Napi::Value ProcStartTime(const Napi::CallbackInfo &info) {
   return o;
 }
 
-// The files of a state dir (TSRUN_*_FILE).
-Napi::Value StateFiles(Napi::Env env) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("state", Napi::String::New(env, TSRUN_STATE_FILE));
-  o.Set("intent", Napi::String::New(env, TSRUN_INTENT_FILE));
-  o.Set("fifo", Napi::String::New(env, TSRUN_FIFO_FILE));
-  o.Set("maxDepth", Napi::Number::New(env, TSRUN_JSON_MAX_DEPTH));
-  o.Set("seccomp", Napi::String::New(env, TSRUN_SECCOMP_FILE));
-  return o;
-}
-
-// The keys of state.json, in the order lib/container/state.ts writes them.
-Napi::Value StateKeys(Napi::Env env) {
-  static const char *const keys[] = {
-#define TSRUN_KEY(k) #k,
-      TSRUN_STATE_KEYS(TSRUN_KEY)
-#undef TSRUN_KEY
-  };
-  Napi::Array a = Napi::Array::New(env, sizeof keys / sizeof keys[0]);
-  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) a.Set(i, Napi::String::New(env, keys[i]));
-  return a;
-}
-
 } // namespace tsrun
