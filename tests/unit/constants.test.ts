@@ -12,6 +12,7 @@ import * as path from 'node:path';
 
 import { GENERATED } from '../../lib/native/constants.gen.js';
 import { LAYOUT, PLAN_VERSION } from '../../lib/native/constants.js';
+import { CAPABILITIES } from '../../lib/plan/linux.js';
 import { ROOT } from '../helpers/bundle.js';
 
 const TOOL = path.join(ROOT, 'build', 'tsrun-constants');
@@ -81,4 +82,14 @@ test('the layout names every byte of each struct once, each field as wide as its
     // (sock_filter's instructions are copied as bytes: no fields)
     if (fields.length) t.is(end, rec.bytes, `${name}: its fields fill it`);
   }
+});
+
+test('capabilities are numbered 0..n-1 without a hole (CAPABILITIES is indexed by number)', (t) => {
+  const numbers = Object.values(GENERATED.kernel.capabilities as Record<string, number>).sort((a, b) => a - b);
+  t.deepEqual(
+    numbers,
+    numbers.map((_, i) => i),
+  );
+  t.is(CAPABILITIES[24], 'CAP_SYS_RESOURCE');
+  t.is(CAPABILITIES.length, numbers.length);
 });
