@@ -5,7 +5,7 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'spec-tests/results/**'] },
+  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'spec-tests/results/**', 'lib/native/constants.gen.ts'] },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

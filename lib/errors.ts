@@ -2,17 +2,19 @@
  * Error classes and the code registry. Codes, once assigned, never change:
  * API users and tests match on them.
  */
-export type ErrorCode =
-  | 'EBUNDLE' // bundle or config.json unreadable
-  | 'ECONFIG' // config.json fails shape or semantic validation
-  | 'EID' // invalid container id
-  | 'EEXIST' // container id already in use
-  | 'ENOTFOUND' // container does not exist
-  | 'ESTATE' // operation not allowed in the container's status
-  | 'ECHILD' // a step of the container's init failed
-  | 'EUNSUPPORTED' // valid request this runtime does not support (yet)
-  | 'EUSAGE' // bad command line
-  | 'ESYSTEM'; // a host syscall failed
+import { ERROR_CODES } from './native/constants.js';
+
+/**
+ * A stable error code. The one list is native/include/tsrun_errors.h, which
+ * the host library fails with too; ERROR_CODES (lib/native/constants.ts)
+ * says what each means.
+ */
+export type ErrorCode = keyof typeof ERROR_CODES;
+
+/** Whether `code` is one of ours (a native/host error's code, say). */
+export function isErrorCode(code: unknown): code is ErrorCode {
+  return typeof code === 'string' && Object.prototype.hasOwnProperty.call(ERROR_CODES, code);
+}
 
 export class TsrunError extends Error {
   readonly code: ErrorCode;

@@ -8,6 +8,10 @@
  * Everything not listed fails with EPERM. Names this libseccomp does not
  * know are skipped when the filter is compiled.
  */
+import { constants as osConstants } from 'node:os';
+
+import { KERNEL } from '../native/constants.js';
+import { CLONE_NEWCGROUP, CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUSER, CLONE_NEWUTS } from '../plan/linux.js';
 import type { LinuxSeccomp, LinuxSyscall } from './types.js';
 
 /** Always allowed: ordinary process, file, memory, signal, socket, time, IPC calls. */
@@ -54,12 +58,14 @@ utimensat utimensat_time64 utimes vfork vmsplice wait4 waitid waitpid write writ
   .split(/\s+/)
   .filter(Boolean);
 
-/** Namespace-creating clone flags: CLONE_NEWNS|NEWCGROUP|NEWUTS|NEWIPC|NEWUSER|NEWPID|NEWNET (0x7e020000). */
-const CLONE_NS_FLAGS = 0x7e020000;
+/** Namespace-creating clone flags (all but CLONE_NEWTIME, which clone(2) cannot take). */
+const CLONE_NS_FLAGS = Number(CLONE_NEWNS | CLONE_NEWCGROUP | CLONE_NEWUTS | CLONE_NEWIPC | CLONE_NEWUSER | CLONE_NEWPID | CLONE_NEWNET);
 
 /** The personas a program may switch to: PER_LINUX, PER_LINUX32, with
  * UNAME26, and the query 0xffffffff (what `uname -m` tools and setarch ask). */
-const PERSONALITIES = [0x0, 0x8, 0x20000, 0x20008, 0xffffffff];
+const { LINUX, LINUX32 } = KERNEL.personalityDomains;
+const { UNAME26 } = KERNEL.personalityFlags;
+const PERSONALITIES = [LINUX, LINUX32, LINUX | UNAME26, LINUX32 | UNAME26, 0xffffffff];
 
 function archFamily(arch: string): string[] {
   switch (arch) {
@@ -89,7 +95,7 @@ export function defaultSeccompProfile(arch: string = process.arch): LinuxSeccomp
       args: [{ index: arch === 's390x' ? 1 : 0, value: CLONE_NS_FLAGS, valueTwo: 0, op: 'SCMP_CMP_MASKED_EQ' }],
     },
     // clone3 passes its flags in memory a filter cannot read: make libc fall back to clone
-    { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: 38 /* ENOSYS */ },
+    { names: ['clone3'], action: 'SCMP_ACT_ERRNO', errnoRet: osConstants.errno.ENOSYS },
   ];
   if (arch === 'x64') syscalls.push({ names: ['arch_prctl', 'modify_ldt'], action: 'SCMP_ACT_ALLOW' });
   if (arch === 'arm64' || arch === 'arm')
@@ -101,7 +107,7 @@ export function defaultSeccompProfile(arch: string = process.arch): LinuxSeccomp
     syscalls.push({ names: ['s390_pci_mmio_read', 's390_pci_mmio_write', 's390_runtime_instr'], action: 'SCMP_ACT_ALLOW' });
   return {
     defaultAction: 'SCMP_ACT_ERRNO',
-    defaultErrnoRet: 1, // EPERM
+    defaultErrnoRet: osConstants.errno.EPERM,
     architectures: archFamily(arch),
     syscalls,
   };

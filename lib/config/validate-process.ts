@@ -18,7 +18,7 @@ import {
   type MemoryPolicySpec,
   type SchedulerSpec,
 } from '../plan/attrs.js';
-import { RLIMITS } from '../plan/linux.js';
+import { CAPABILITIES, RLIMITS, RLIM_INFINITY } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
 import type { Process, Spec } from './types.js';
 import { sysctlNamespace } from './validate-namespaces.js';
@@ -212,7 +212,7 @@ function validateNetDevices(spec: Spec, host: ProcessHost): void {
   }
 }
 
-const CAP_SYS_RESOURCE = 24n;
+const CAP_SYS_RESOURCE = BigInt(CAPABILITIES.indexOf('CAP_SYS_RESOURCE'));
 
 /**
  * A hard limit above the runtime's own needs CAP_SYS_RESOURCE; without it
@@ -232,7 +232,7 @@ function validateRlimitsAgainstHost(p: Process, host: ProcessHost): void {
     if (rlimitValue(r.hard) > current)
       at(
         `process.rlimits[${i}]`,
-        `${r.type} hard limit ${r.hard} exceeds the host's hard limit ${current === 0xffffffffffffffffn ? 'unlimited' : current}, and raising it needs CAP_SYS_RESOURCE, which this runtime does not have`,
+        `${r.type} hard limit ${r.hard} exceeds the host's hard limit ${current === RLIM_INFINITY ? 'unlimited' : current}, and raising it needs CAP_SYS_RESOURCE, which this runtime does not have`,
       );
   });
 }
@@ -265,7 +265,7 @@ export function parseLimits(text: string): Map<number, bigint> {
     const cols = line.slice(name.length).trim().split(/\s+/);
     const hard = cols[1];
     if (hard === undefined) continue;
-    out.set(RLIMITS[LIMIT_ROWS[name]!]!, hard === 'unlimited' ? 0xffffffffffffffffn : BigInt(hard));
+    out.set(RLIMITS[LIMIT_ROWS[name]!]!, hard === 'unlimited' ? RLIM_INFINITY : BigInt(hard));
   }
   return out;
 }

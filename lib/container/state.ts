@@ -10,6 +10,7 @@ import { TsrunError } from '../errors.js';
 import { LOCK_EX, LOCK_SH, type NativeBinding } from '../native/binding.js';
 import type { Status } from './status.js';
 import type { CgroupState } from '../cgroups/manager.js';
+import { STATE_FILES, STATE_KEYS } from '../native/constants.js';
 import { fromHost, hostCall } from '../native/host.js';
 import { NotPrivateError, at, createFileAt, openPrivateDir, readPrivateFile } from './safe-files.js';
 
@@ -90,7 +91,7 @@ export class StateStore {
 
   /** The files of a state dir, as native/host names them. */
   private get files() {
-    return this.native.stateFiles;
+    return STATE_FILES;
   }
 
   /** Claims a new container directory; throws if the id is taken. */
@@ -234,7 +235,7 @@ export class StateStore {
   /** state.json, its keys in the order of native/host/host.h's TSRUN_STATE_KEYS (the front reads it). */
   write(state: StoredState): void {
     const fields = state as unknown as Record<string, unknown>;
-    const keys = this.native.stateKeys;
+    const keys = STATE_KEYS;
     const unknown = Object.keys(fields).filter((k) => !keys.includes(k));
     if (unknown.length) throw new Error(`state.json: ${unknown.join(', ')} not in TSRUN_STATE_KEYS (native/host/host.h)`);
     const ordered = Object.fromEntries(keys.filter((k) => fields[k] !== undefined).map((k) => [k, fields[k]]));

@@ -7,14 +7,15 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 import type { SeccompNative } from '../plan/seccomp.js';
-import type { NativeConstants } from './constants.js';
+import { KERNEL, PLAN_VERSION } from './constants.js';
 
 /**
- * The plan version lib/native/plan-codec.ts and lib/plan/ are written for
- * (TSRUN_PLAN_VERSION): an addon built from other headers is refused when
- * it loads, not found out by a garbled plan.
+ * The plan version lib/native/plan-codec.ts and lib/plan/ were built
+ * against (TSRUN_PLAN_VERSION, from the headers at build time): an addon
+ * built from other headers is refused when it loads, not found out by a
+ * garbled plan.
  */
-export const PLAN_VERSION = 4;
+export { PLAN_VERSION };
 
 export interface SyncMessage {
   /** 0 = EOF: the init died without a word. */
@@ -51,8 +52,10 @@ export interface HostResult {
 export type HostOp = 'state' | 'list' | 'status' | 'kill' | 'delete' | 'start' | 'pause' | 'resume' | 'ps';
 
 export interface NativeBinding extends SeccompNative {
-  /** Flags, kinds, sync types, step names and the plan layout (lib/native/constants.ts). */
-  readonly constants: NativeConstants;
+  /** TSRUN_PLAN_VERSION as the addon was compiled (loadBinding checks it). */
+  readonly planVersion: number;
+  /** Every constant shared with C, as JSON (native/host/constants.c): what lib/native/constants.gen.ts was generated from. */
+  constantsJson(): string;
   /**
    * Starts a process that execs tsrun-init with the plan (native/host/spawn.c).
    * cgroupFd: a cgroup v2 directory to be born in (CLONE_INTO_CGROUP), -1:
@@ -112,17 +115,6 @@ export interface NativeBinding extends SeccompNative {
   canExec(status: string, ignorePaused: boolean): void;
   /** The passwd name of `uid` (getpwuid_r), or the uid itself: state.json's owner. */
   userName(uid: number): string;
-  /** The keys of state.json (TSRUN_STATE_KEYS in native/host/host.h). */
-  readonly stateKeys: readonly string[];
-  /** The files of a container's state dir (TSRUN_*_FILE in native/host/host.h). */
-  /** The state dir's files, and the deepest JSON nesting their C reader takes (TSRUN_JSON_MAX_DEPTH). */
-  readonly stateFiles: {
-    readonly state: string;
-    readonly intent: string;
-    readonly fifo: string;
-    readonly seccomp: string;
-    readonly maxDepth: number;
-  };
   /** One sendmsg of `data` with `fd` as SCM_RIGHTS. */
   sendWithFd(sock: number, data: string, fd: number): void;
   /** CLONE_NEW* of a namespace file's fd (ioctl NS_GET_NSTYPE); throws if it is none. */
@@ -135,10 +127,8 @@ export interface NativeBinding extends SeccompNative {
   readInRoot(root: string, file: string, maxBytes: number): string | null;
 }
 
-export const LOCK_SH = 1;
-export const LOCK_EX = 2;
-export const LOCK_NB = 4;
-export const LOCK_UN = 8;
+/** flock(2)'s operations. */
+export const { LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } = KERNEL.flock;
 
 let cached: NativeBinding | undefined;
 
@@ -148,7 +138,7 @@ export function loadBinding(): NativeBinding {
   const file = process.env.TSRUN_ADDON || path.join(packageRoot(), 'build', 'Release', 'tsrun.node');
   const require = createRequire(import.meta.url);
   const binding = require(file) as NativeBinding;
-  const version = binding.constants?.planVersion;
+  const version = binding.planVersion;
   if (version !== PLAN_VERSION)
     throw new Error(
       `tsrun: the native addon ${file} speaks plan version ${version}, this tsrun ${PLAN_VERSION}: rebuild it (npm run build)`,

@@ -1,156 +1,69 @@
 /**
- * The numbers TypeScript shares with the C side, as the addon exports them
- * (native/binding/constants.cc) from the headers that define them: plan
- * flags and kinds, sync message types, step names and the byte layout of
- * the plan buffer. Nothing here restates a value; every name is checked to
- * be present when this module loads, so a header and this file cannot
- * drift apart silently.
+ * The numbers and names TypeScript shares with the C side: plan flags and
+ * kinds, the plan's byte layout, sync message types, step names, the state
+ * dir's files and keys, error codes, seccomp's and the kernel's numbers.
+ * None is written here: the build generates ./constants.gen.ts from the C
+ * headers before tsc runs (native/host/constants.c, scripts/gen-constants.mjs),
+ * so importing this module loads no addon, and a name the headers drop
+ * fails to compile. tests/unit/constants.test.ts checks the generated module
+ * against the C tool and the addon; loadBinding() refuses an addon of
+ * another plan version.
  */
-import { loadBinding } from './binding.js';
+import { GENERATED as C } from './constants.gen.js';
 
-/** Every group and name this module promises, checked against the addon when it loads. */
-const EXPECTED = {
-  planFlags: [
-    'NO_PIVOT',
-    'NO_NEW_PRIVS',
-    'ROOT_READONLY',
-    'TERMINAL',
-    'NEW_KEYRING',
-    'SET_UMASK',
-    'SET_CAPS',
-    'HOOK_SYNC',
-    'TENANT',
-    'HOST_MOUNTS',
-    'NO_SETGROUPS',
-    'WAIT_DUMPABLE',
-  ],
-  procFlags: ['PERSONALITY', 'SCHED', 'IOPRIO', 'MEMPOLICY'],
-  nsFlags: ['STAGE', 'FORK', 'TIME_OFFSETS'],
-  capSets: ['BOUNDING', 'EFFECTIVE', 'INHERITABLE', 'PERMITTED', 'AMBIENT'],
-  mountKinds: ['FS', 'BIND', 'MASK', 'READONLY', 'COPYUP'],
-  targetKinds: ['DIR', 'FILE'],
-  deviceTypes: ['CHAR', 'BLOCK', 'FIFO'],
-  syncTypes: ['GO', 'READY', 'ERROR', 'PTY', 'HOOKS', 'SECCOMP', 'IDMAP', 'PID'],
-  hookKinds: ['CREATE_CONTAINER', 'START_CONTAINER'],
-} as const;
+/** A group of named numbers, widened to `number` (the names stay checked). */
+type Numbers<T> = { readonly [K in keyof T]: number };
 
-type Group = keyof typeof EXPECTED;
-type Names<G extends Group> = Readonly<Record<(typeof EXPECTED)[G][number], number>>;
-
-/** What the addon's `constants` export holds. */
-export interface NativeConstants {
-  planMagic: number;
-  planVersion: number;
-  planFlags: Names<'planFlags'>;
-  procFlags: Names<'procFlags'>;
-  nsFlags: Names<'nsFlags'>;
-  capSets: Names<'capSets'>;
-  mountKinds: Names<'mountKinds'>;
-  targetKinds: Names<'targetKinds'>;
-  deviceTypes: Names<'deviceTypes'>;
-  syncTypes: Names<'syncTypes'>;
-  hookKinds: Names<'hookKinds'>;
-  stepNames: readonly string[];
-  layout: PlanLayout;
-}
-
-type Record_<K extends string> = Readonly<Record<K | 'bytes', number>>;
-
-/** offsetof/sizeof of struct tsrun_plan_header and its records (C names). */
-export interface PlanLayout {
-  plan_header: Record_<
-    | 'magic'
-    | 'version'
-    | 'size'
-    | 'flags'
-    | 'clone_flags'
-    | 'rootfs_propagation'
-    | 'caps'
-    | 'uid'
-    | 'gid'
-    | 'umask'
-    | 'console_width'
-    | 'console_height'
-    | 'console_socket_fd'
-    | 'preserve_fds'
-    | 'rootfs'
-    | 'hostname'
-    | 'domainname'
-    | 'cwd'
-    | 'state_dir'
-    | 'keyring'
-    | 'args'
-    | 'env'
-    | 'additional_gids'
-    | 'mounts'
-    | 'rlimits'
-    | 'devices'
-    | 'symlinks'
-    | 'seccomp_bpf'
-    | 'seccomp_flags'
-    | 'proc_flags'
-    | 'personality'
-    | 'ioprio'
-    | 'mempolicy_mode'
-    | 'root_propagation'
-    | 'sched'
-    | 'mempolicy_nodes'
-    | 'sysctls'
-    | 'mount_attrs'
-    | 'unshare_flags'
-    | 'ns_flags'
-    | 'ns_joins'
-    | 'monotonic_secs'
-    | 'boottime_secs'
-    | 'monotonic_nsecs'
-    | 'boottime_nsecs'
-    | 'idmap_mounts'
-    | 'cpu_affinity_initial'
-    | 'cpu_affinity_final'
-    | 'hooks'
-    | 'hook_state'
-  >;
-  mount: Record_<'source' | 'destination' | 'fstype' | 'data' | 'flags' | 'propagation' | 'kind' | 'target_kind'>;
-  rlimit: Record_<'resource' | 'soft' | 'hard'>;
-  device: Record_<'path' | 'type' | 'major' | 'minor' | 'mode' | 'uid' | 'gid'>;
-  symlink: Record_<'target' | 'linkpath'>;
-  sched: Record_<'size' | 'policy' | 'flags' | 'nice' | 'priority' | 'runtime' | 'deadline' | 'period'>;
-  sysctl: Record_<'path' | 'value'>;
-  mount_attr: Record_<'mount' | 'attr_set' | 'attr_clr'>;
-  ns_join: Record_<'fd' | 'nstype'>;
-  idmap_mount: Record_<'mount_index' | 'fd'>;
-  hook: Record_<'path' | 'args' | 'env' | 'kind' | 'timeout_ms'>;
-  str_size: number;
-  sock_filter_size: number;
-}
-
-/** Throws naming the first group or name the addon does not export. */
-export function checkConstants(c: NativeConstants): NativeConstants {
-  for (const [group, names] of Object.entries(EXPECTED)) {
-    const got = (c as unknown as Record<string, Record<string, unknown>>)[group];
-    const missing = names.filter((n) => typeof got?.[n] !== 'number');
-    if (missing.length)
-      throw new Error(`tsrun: the native addon does not export ${group}.${missing.join(', ')}: rebuild it (npm run build)`);
-  }
-  return c;
-}
-
-const C = checkConstants(loadBinding().constants);
-
-export const PLAN_MAGIC = C.planMagic;
-export const PlanFlag = C.planFlags;
-export const ProcFlag = C.procFlags;
-export const NsFlag = C.nsFlags;
-export const CapSet = C.capSets;
-export const MountKind = C.mountKinds;
-export const TargetKind = C.targetKinds;
-export const DeviceType = C.deviceTypes;
-export const HookKind = C.hookKinds;
+export const PLAN_MAGIC: number = C.planMagic;
+/** The plan version this TypeScript was built against (TSRUN_PLAN_VERSION). */
+export const PLAN_VERSION: number = C.planVersion;
+export const PlanFlag: Numbers<typeof C.planFlags> = C.planFlags;
+export const ProcFlag: Numbers<typeof C.procFlags> = C.procFlags;
+export const NsFlag: Numbers<typeof C.nsFlags> = C.nsFlags;
+export const CapSet: Numbers<typeof C.capSets> = C.capSets;
+export const MountKind: Numbers<typeof C.mountKinds> = C.mountKinds;
+export const TargetKind: Numbers<typeof C.targetKinds> = C.targetKinds;
+export const DeviceType: Numbers<typeof C.deviceTypes> = C.deviceTypes;
+export const HookKind: Numbers<typeof C.hookKinds> = C.hookKinds;
 /** The sync message types, plus EOF (0: the child closed the socket without a word). */
-export const SyncType = { EOF: 0, ...C.syncTypes } as const;
+export const SyncType: Numbers<typeof C.syncTypes & { EOF: 0 }> = { EOF: 0, ...C.syncTypes };
 /** Init step names by step number (enum tsrun_step). */
 export const STEP_NAMES: readonly string[] = C.stepNames;
-export const LAYOUT: PlanLayout = C.layout;
+
+/**
+ * offsetof, sizeof and the C type of every field of the plan header and its
+ * records (C names), with literal types: lib/native/plan-codec.ts writes each
+ * field at the width its C type has, and does not compile when a field is
+ * missing or its type changes.
+ */
+export const LAYOUT = C.layout;
+export type PlanLayout = typeof C.layout;
+
+/** The files of a container's state dir (TSRUN_*_FILE), and the deepest JSON nesting their C reader takes. */
+export const STATE_FILES: {
+  readonly state: string;
+  readonly intent: string;
+  readonly fifo: string;
+  readonly seccomp: string;
+  readonly maxDepth: number;
+} = C.stateFiles;
+/** The keys of state.json (TSRUN_STATE_KEYS), in the order it is written. */
+export const STATE_KEYS: readonly string[] = C.stateKeys;
+
+/** The stable error codes and what each means (TSRUN_ERROR_CODES, native/include/tsrun_errors.h). */
+export const ERROR_CODES = C.errorCodes;
+
+/** seccomp: our actions (enum tsrun_seccomp_action), libseccomp's operators, seccomp(2)'s filter flags. */
+export const SECCOMP: {
+  readonly actions: Numbers<typeof C.seccomp.actions>;
+  readonly operators: Numbers<typeof C.seccomp.operators>;
+  readonly filterFlags: Numbers<typeof C.seccomp.filterFlags>;
+} = C.seccomp;
+
+/** The kernel's numbers the planner writes into a plan, from the kernel's and libc's headers. */
+export const KERNEL: {
+  readonly [G in keyof typeof C.kernel]: (typeof C.kernel)[G] extends number ? number : Numbers<(typeof C.kernel)[G]>;
+} = C.kernel;
 
 /** The name of step `n` as the init reports it. */
 export function stepName(n: number): string {

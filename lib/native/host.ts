@@ -3,18 +3,24 @@
  * too): its errors become TsrunErrors with their stable code, its warnings
  * go to the caller's warn.
  */
-import { TsrunError, type ErrorCode } from '../errors.js';
+import { TsrunError, isErrorCode } from '../errors.js';
 import type { HostOp, HostResult, NativeBinding } from './binding.js';
 import type { Timeline } from '../timeline.js';
 
 type Warn = ((message: string) => void) | undefined;
 
-/** A native/host error (it carries `hostCode`) as the TsrunError it stands for; others unchanged. */
+/**
+ * A native/host error (it carries `hostCode`) as the TsrunError it stands
+ * for; others unchanged. C names only codes of the one list (TSRUN_CODE
+ * does not compile otherwise), so a code we do not know means an addon
+ * built from other sources: ESYSTEM, saying which code it was.
+ */
 export function fromHost(e: unknown, warn?: Warn): unknown {
   const x = e as Error & { hostCode?: string; warnings?: string[] };
   if (typeof x?.hostCode !== 'string') return e;
   for (const w of x.warnings ?? []) warn?.(w);
-  return new TsrunError(x.hostCode as ErrorCode, x.message);
+  if (isErrorCode(x.hostCode)) return new TsrunError(x.hostCode, x.message);
+  return new TsrunError('ESYSTEM', `${x.message} (unknown error code ${JSON.stringify(x.hostCode)} from the native addon)`, { cause: e });
 }
 
 export function hostCall(native: NativeBinding, op: HostOp, root: string, id?: string, signal = 0, flag = false, warn?: Warn): HostResult {

@@ -1,15 +1,55 @@
 /**
  * The plan codec: InitPlan → the flat buffer of native/include/tsrun_plan.h.
- * Every offset and record size comes from the addon (LAYOUT, the C
- * compiler's offsetof and sizeof); tests/unit/plan-codec.test.ts decodes
- * the output with the C loader (build/tsrun-plan-dump) to prove they agree.
+ *
+ * encodePlan says what goes in each C field, by its C name; the writer
+ * takes every offset, size and width from LAYOUT (the C compiler's offsetof,
+ * sizeof and type of each field, generated at build time). The value a
+ * field takes is typed from that layout: a u64 field takes a bigint, a u32
+ * a number, a vector an array of its element, so a field added in C, or
+ * one whose C type changes, does not compile until it is written right.
+ * tests/unit/plan-codec.test.ts decodes the output with the C loader
+ * (build/tsrun-plan-dump) to prove they agree.
  */
 import type { InitPlan } from '../plan/types.js';
-import { PLAN_VERSION } from './binding.js';
-import { LAYOUT, PLAN_MAGIC } from './constants.js';
+import { LAYOUT, PLAN_MAGIC, PLAN_VERSION, type PlanLayout } from './constants.js';
 
-const H = LAYOUT.plan_header;
-export const HEADER_SIZE = H.bytes;
+export const HEADER_SIZE = LAYOUT.plan_header.bytes;
+
+// ---- what each field of the layout takes --------------------------------
+
+type RecordName = keyof PlanLayout;
+type Fields<R extends RecordName> = PlanLayout[R]['fields'];
+type Int<T> = T extends 'u32' | 'i32' ? number : T extends 'u64' | 'i64' ? bigint : never;
+/** A vector's element: a string, a number, or a record. */
+type Element<E> = E extends 'str' ? string : E extends RecordName ? RecordValue<E> : Int<E>;
+type FieldValue<F> = F extends { type: 'vec'; elem: 'sock_filter' }
+  ? Uint8Array // a BPF program: its records copied as they are
+  : F extends { type: 'vec'; elem: infer E }
+    ? readonly Element<E>[]
+    : F extends { type: 'str' }
+      ? string | null
+      : F extends { type: infer T; count: number }
+        ? readonly Int<T>[]
+        : F extends { type: infer T }
+          ? T extends RecordName
+            ? RecordValue<T>
+            : Int<T>
+          : never;
+/** The value of a record: every field but padding, by its C name. */
+export type RecordValue<R extends RecordName> = {
+  readonly [K in keyof Fields<R> as Fields<R>[K] extends { type: 'pad' } ? never : K]: FieldValue<Fields<R>[K]>;
+};
+
+interface FieldDesc {
+  readonly off: number;
+  readonly size: number;
+  readonly type: string;
+  readonly count?: number;
+  readonly elem?: string;
+  readonly elemSize?: number;
+}
+
+// ---- the writer -----------------------------------------------------------
 
 class Writer {
   buf: Buffer;
@@ -29,191 +69,147 @@ class Writer {
     this.len = end;
     return off;
   }
-  /** Writes a NUL-terminated string; returns [off, len] (off 0 = absent). */
-  str(s: string | null): [number, number] {
-    if (s === null) return [0, 0];
-    const bytes = Buffer.from(s, 'utf8');
-    if (bytes.includes(0)) throw new Error(`plan string contains NUL: ${JSON.stringify(s)}`);
-    const off = this.alloc(bytes.length + 1, 1);
-    bytes.copy(this.buf, off);
-    this.buf[off + bytes.length] = 0;
-    return [off, bytes.length];
+
+  /** A number at the width and signedness of its C type. */
+  int(type: string, at: number, v: unknown, what: string): void {
+    const b = this.buf;
+    if (type === 'u32' && typeof v === 'number')
+      b.writeUInt32LE(v < 0 ? v >>> 0 : v, at); // a bit-31 flag is negative in JS
+    else if (type === 'i32' && typeof v === 'number') b.writeInt32LE(v, at);
+    else if (type === 'u64' && typeof v === 'bigint') b.writeBigUInt64LE(v, at);
+    else if (type === 'i64' && typeof v === 'bigint') b.writeBigInt64LE(v, at);
+    else throw new Error(`plan codec: ${what} is a ${type}, not ${typeof v}`);
   }
-  putStr(at: number, s: string | null): void {
-    const [off, len] = this.str(s);
-    this.buf.writeUInt32LE(off, at);
-    this.buf.writeUInt32LE(len, at + 4);
+
+  /** A NUL-terminated string and its tsrun_str {off, len} at `at` (off 0: absent). */
+  str(at: number, s: string | null, what: string): void {
+    let off = 0;
+    let len = 0;
+    if (s !== null) {
+      const bytes = Buffer.from(s, 'utf8');
+      if (bytes.includes(0)) throw new Error(`plan string contains NUL: ${JSON.stringify(s)}`);
+      off = this.alloc(bytes.length + 1, 1);
+      bytes.copy(this.buf, off);
+      this.buf[off + bytes.length] = 0;
+      len = bytes.length;
+    }
+    this.record('str', at, { off, len }, what);
   }
-  /** Reserves `count` records of `size` bytes and points the vec at `at` to them. */
-  vec(at: number, count: number, size: number): number {
+
+  /** `count` records of `size` bytes (8-byte aligned), and the tsrun_vec at `at` that points to them. */
+  vec(at: number, count: number, size: number, what: string): number {
     const off = count ? this.alloc(count * size, 8) : 0;
-    this.buf.writeUInt32LE(off, at);
-    this.buf.writeUInt32LE(count, at + 4);
+    this.record('vec', at, { off, count }, what);
     return off;
+  }
+
+  field(f: FieldDesc, at: number, v: unknown, what: string): void {
+    if (f.type === 'pad') return; // zero, as the buffer starts
+    if (f.type === 'str') return this.str(at, v as string | null, what);
+    if (f.type === 'vec') return this.vector(f.elem!, f.elemSize!, at, v as readonly unknown[] | Uint8Array, what);
+    if (f.type in LAYOUT) return this.record(f.type as RecordName, at, v as object, what);
+    if (f.count === undefined) return this.int(f.type, at, v, what);
+    const items = v as readonly unknown[];
+    if (items.length !== f.count) throw new Error(`plan codec: ${what} has ${f.count} elements, not ${items.length}`);
+    const width = f.size / f.count;
+    items.forEach((x, i) => this.int(f.type, at + width * i, x, `${what}[${i}]`));
+  }
+
+  vector(elem: string, size: number, at: number, items: readonly unknown[] | Uint8Array, what: string): void {
+    if (items instanceof Uint8Array) {
+      if (items.length % size !== 0) throw new Error(`plan codec: ${what} is not a whole number of ${size}-byte ${elem} records`);
+      const off = this.vec(at, items.length / size, size, what);
+      this.buf.set(items, off); // (read this.buf only now: vec() may have grown it)
+      return;
+    }
+    const off = this.vec(at, items.length, size, what);
+    const desc: FieldDesc = { off: 0, size, type: elem };
+    items.forEach((x, i) => this.field(desc, off + size * i, x, `${what}[${i}]`));
+  }
+
+  /** Every field of record `name` at `at`, each from `value`'s member of the same name. */
+  record(name: RecordName, at: number, value: object, what: string): void {
+    const v = value as Record<string, unknown>;
+    for (const [key, f] of Object.entries(LAYOUT[name].fields as Record<string, FieldDesc>)) {
+      if (f.type !== 'pad' && !(key in v)) throw new Error(`plan codec: ${what} has no ${key}`);
+      this.field(f, at + f.off, v[key], `${what}.${key}`);
+    }
   }
 }
 
+// ---- the plan -------------------------------------------------------------
+
 export function encodePlan(p: InitPlan): Buffer {
-  const w = new Writer(HEADER_SIZE);
-  const b = () => w.buf; // the buffer may grow: always re-read it
-  const u32 = (v: number, at: number) => b().writeUInt32LE(v >>> 0, at);
-  const i32 = (v: number, at: number) => b().writeInt32LE(v, at);
-  const u64 = (v: bigint, at: number) => b().writeBigUInt64LE(v, at);
-  u32(PLAN_MAGIC, H.magic);
-  u32(PLAN_VERSION, H.version);
-  u32(p.flags, H.flags);
-  u64(p.cloneFlags, H.clone_flags);
-  u64(p.rootfsPropagation, H.rootfs_propagation);
-  p.caps.forEach((c, i) => u64(c, H.caps + 8 * i));
-  u32(p.uid, H.uid);
-  u32(p.gid, H.gid);
-  u32(p.umask, H.umask);
-  u32(p.consoleWidth, H.console_width);
-  u32(p.consoleHeight, H.console_height);
-  i32(p.consoleSocketFd, H.console_socket_fd);
-  u32(p.preserveFds, H.preserve_fds);
-  w.putStr(H.rootfs, p.rootfs);
-  w.putStr(H.hostname, p.hostname);
-  w.putStr(H.domainname, p.domainname);
-  w.putStr(H.cwd, p.cwd);
-  w.putStr(H.state_dir, p.stateDir);
-  w.putStr(H.keyring, p.keyring);
-
-  const strVec = (at: number, items: readonly string[]) => {
-    const off = w.vec(at, items.length, LAYOUT.str_size);
-    items.forEach((s, i) => w.putStr(off + LAYOUT.str_size * i, s));
-  };
-  const u64Vec = (at: number, items: readonly bigint[]) => {
-    const off = w.vec(at, items.length, 8);
-    items.forEach((v, i) => u64(v, off + 8 * i));
-  };
-  strVec(H.args, p.args);
-  strVec(H.env, p.env);
-
-  const gids = w.vec(H.additional_gids, p.additionalGids.length, 4);
-  p.additionalGids.forEach((g, i) => u32(g, gids + 4 * i));
-
-  const M = LAYOUT.mount;
-  const mounts = w.vec(H.mounts, p.mounts.length, M.bytes);
-  p.mounts.forEach((m, i) => {
-    const at = mounts + M.bytes * i;
-    w.putStr(at + M.source, m.source);
-    w.putStr(at + M.destination, m.destination);
-    w.putStr(at + M.fstype, m.fstype);
-    w.putStr(at + M.data, m.data);
-    u64(m.flags, at + M.flags);
-    u64(m.propagation, at + M.propagation);
-    u32(m.kind, at + M.kind);
-    u32(m.targetKind, at + M.target_kind);
-  });
-
-  const R = LAYOUT.rlimit;
-  const rl = w.vec(H.rlimits, p.rlimits.length, R.bytes);
-  p.rlimits.forEach((r, i) => {
-    const at = rl + R.bytes * i;
-    u32(r.resource, at + R.resource);
-    u64(r.soft, at + R.soft);
-    u64(r.hard, at + R.hard);
-  });
-
-  const D = LAYOUT.device;
-  const devs = w.vec(H.devices, p.devices.length, D.bytes);
-  p.devices.forEach((d, i) => {
-    const at = devs + D.bytes * i;
-    w.putStr(at + D.path, d.path);
-    u32(d.type, at + D.type);
-    u32(d.major, at + D.major);
-    u32(d.minor, at + D.minor);
-    u32(d.mode, at + D.mode);
-    u32(d.uid, at + D.uid);
-    u32(d.gid, at + D.gid);
-  });
-
-  const L = LAYOUT.symlink;
-  const links = w.vec(H.symlinks, p.symlinks.length, L.bytes);
-  p.symlinks.forEach((l, i) => {
-    w.putStr(links + L.bytes * i + L.target, l.target);
-    w.putStr(links + L.bytes * i + L.linkpath, l.linkpath);
-  });
-
-  // seccomp: the BPF program as struct sock_filter records
-  if (p.seccomp) {
-    const bpf = p.seccomp.bpf;
-    const rec = LAYOUT.sock_filter_size;
-    if (bpf.length % rec !== 0) throw new Error('seccomp BPF is not a whole number of sock_filter records');
-    const at = w.vec(H.seccomp_bpf, bpf.length / rec, rec);
-    b().set(bpf, at);
-    u32(p.seccomp.flags, H.seccomp_flags);
-  }
-
-  // process attributes, sysctls, recursive mount attributes
+  const H = LAYOUT.plan_header;
   const a = p.procAttrs;
-  u32(a.procFlags, H.proc_flags);
-  u32(a.personality, H.personality);
-  u32(a.ioprio, H.ioprio);
-  u32(a.mempolicyMode, H.mempolicy_mode);
-  u64(a.rootPropagation, H.root_propagation);
-  const S = LAYOUT.sched;
-  u32(S.bytes, H.sched + S.size);
-  u32(a.sched.policy, H.sched + S.policy);
-  u64(a.sched.flags, H.sched + S.flags);
-  i32(a.sched.nice, H.sched + S.nice);
-  u32(a.sched.priority, H.sched + S.priority);
-  u64(a.sched.runtime, H.sched + S.runtime);
-  u64(a.sched.deadline, H.sched + S.deadline);
-  u64(a.sched.period, H.sched + S.period);
-  u64Vec(H.mempolicy_nodes, a.mempolicyNodes);
-  const SC = LAYOUT.sysctl;
-  const sysctls = w.vec(H.sysctls, a.sysctls.length, SC.bytes);
-  a.sysctls.forEach((s, i) => {
-    w.putStr(sysctls + SC.bytes * i + SC.path, s.path);
-    w.putStr(sysctls + SC.bytes * i + SC.value, s.value);
-  });
-  const MA = LAYOUT.mount_attr;
-  const attrs = w.vec(H.mount_attrs, p.mountAttrs.length, MA.bytes);
-  p.mountAttrs.forEach((m, i) => {
-    const at = attrs + MA.bytes * i;
-    u32(m.mount, at + MA.mount);
-    u64(m.attrSet, at + MA.attr_set);
-    u64(m.attrClr, at + MA.attr_clr);
-  });
-
-  // namespaces and ids
-  u64(p.unshareFlags, H.unshare_flags);
-  u32(p.nsFlags, H.ns_flags);
-  const J = LAYOUT.ns_join;
-  const joins = w.vec(H.ns_joins, p.nsJoins.length, J.bytes);
-  p.nsJoins.forEach((j, i) => {
-    i32(j.fd, joins + J.bytes * i + J.fd);
-    u32(j.nstype, joins + J.bytes * i + J.nstype);
-  });
-  b().writeBigInt64LE(p.timeOffsets.monotonic[0], H.monotonic_secs);
-  b().writeBigInt64LE(p.timeOffsets.boottime[0], H.boottime_secs);
-  u32(p.timeOffsets.monotonic[1], H.monotonic_nsecs);
-  u32(p.timeOffsets.boottime[1], H.boottime_nsecs);
-  const IM = LAYOUT.idmap_mount;
-  const idm = w.vec(H.idmap_mounts, p.idmapMounts.length, IM.bytes);
-  p.idmapMounts.forEach((m, i) => {
-    u32(m.mountIndex, idm + IM.bytes * i + IM.mount_index);
-    i32(m.fd, idm + IM.bytes * i + IM.fd);
-  });
-  u64Vec(H.cpu_affinity_initial, p.cpuAffinity.initial);
-  u64Vec(H.cpu_affinity_final, p.cpuAffinity.final);
-
-  const HK = LAYOUT.hook;
-  const hooks = w.vec(H.hooks, p.hooks.length, HK.bytes);
-  p.hooks.forEach((h, i) => {
-    const at = hooks + HK.bytes * i;
-    w.putStr(at + HK.path, h.path);
-    strVec(at + HK.args, h.args);
-    strVec(at + HK.env, h.env);
-    u32(h.kind, at + HK.kind);
-    u32(h.timeoutMs, at + HK.timeout_ms);
-  });
-  w.putStr(H.hook_state, p.hookState);
-
+  const header: RecordValue<'plan_header'> = {
+    magic: PLAN_MAGIC,
+    version: PLAN_VERSION,
+    size: 0, // the whole buffer's: written last
+    flags: p.flags,
+    clone_flags: p.cloneFlags,
+    rootfs_propagation: p.rootfsPropagation,
+    caps: p.caps,
+    uid: p.uid,
+    gid: p.gid,
+    umask: p.umask,
+    console_width: p.consoleWidth,
+    console_height: p.consoleHeight,
+    console_socket_fd: p.consoleSocketFd,
+    preserve_fds: p.preserveFds,
+    rootfs: p.rootfs,
+    hostname: p.hostname,
+    domainname: p.domainname,
+    cwd: p.cwd,
+    state_dir: p.stateDir,
+    keyring: p.keyring,
+    args: p.args,
+    env: p.env,
+    additional_gids: p.additionalGids,
+    mounts: p.mounts.map((m) => ({
+      source: m.source,
+      destination: m.destination,
+      fstype: m.fstype,
+      data: m.data,
+      flags: m.flags,
+      propagation: m.propagation,
+      kind: m.kind,
+      target_kind: m.targetKind,
+    })),
+    rlimits: p.rlimits,
+    devices: p.devices,
+    symlinks: p.symlinks,
+    // seccomp: the BPF program as struct sock_filter records
+    seccomp_bpf: p.seccomp?.bpf ?? new Uint8Array(0),
+    seccomp_flags: p.seccomp?.flags ?? 0,
+    // process attributes, sysctls, recursive mount attributes
+    proc_flags: a.procFlags,
+    personality: a.personality,
+    ioprio: a.ioprio,
+    mempolicy_mode: a.mempolicyMode,
+    root_propagation: a.rootPropagation,
+    sched: { size: LAYOUT.sched.bytes, ...a.sched },
+    mempolicy_nodes: a.mempolicyNodes,
+    sysctls: a.sysctls,
+    mount_attrs: p.mountAttrs.map((m) => ({ mount: m.mount, attr_set: m.attrSet, attr_clr: m.attrClr })),
+    // namespaces and ids
+    unshare_flags: p.unshareFlags,
+    ns_flags: p.nsFlags,
+    ns_joins: p.nsJoins,
+    monotonic_secs: p.timeOffsets.monotonic[0],
+    boottime_secs: p.timeOffsets.boottime[0],
+    monotonic_nsecs: p.timeOffsets.monotonic[1],
+    boottime_nsecs: p.timeOffsets.boottime[1],
+    idmap_mounts: p.idmapMounts.map((m) => ({ mount_index: m.mountIndex, fd: m.fd })),
+    cpu_affinity_initial: p.cpuAffinity.initial,
+    cpu_affinity_final: p.cpuAffinity.final,
+    hooks: p.hooks.map((h) => ({ path: h.path, args: h.args, env: h.env, kind: h.kind, timeout_ms: h.timeoutMs })),
+    hook_state: p.hookState,
+  };
+  const w = new Writer(H.bytes);
+  w.record('plan_header', 0, header, 'plan');
   const total = Math.ceil(w.len / 8) * 8;
   w.alloc(total - w.len, 1);
-  u32(total, H.size);
-  return Buffer.from(b().subarray(0, total));
+  w.field(H.fields.size, H.fields.size.off, total, 'plan.size');
+  return Buffer.from(w.buf.subarray(0, total));
 }

@@ -1,78 +1,30 @@
 /**
  * linux.personality, process.scheduler, process.ioPriority,
  * linux.memoryPolicy, linux.sysctl and recursive mount attributes → plan.
- * Kernel numbers live here; lib/config/validate-process.ts has the rules.
+ * The kernel's numbers by the runtime-spec's names are here (from the headers,
+ * through lib/native/constants.ts); lib/config/validate-process.ts has the rules.
  */
 import type { Spec } from '../config/types.js';
-import { MS } from './linux.js';
+import { KERNEL } from '../native/constants.js';
+import { MS, bigints } from './linux.js';
 import { PROPAGATION_OPTIONS } from './mounts.js';
 import { ProcFlag, type PlanMount } from './types.js';
 
-export const PERSONALITY_DOMAINS: Record<string, number> = { LINUX: 0x0000, LINUX32: 0x0008 };
+// The kernel's numbers, by the runtime-spec's names, from the headers at build time.
+export const PERSONALITY_DOMAINS: Readonly<Record<string, number>> = KERNEL.personalityDomains;
 /** include/uapi/linux/personality.h flag bits. */
-export const PERSONALITY_FLAGS: Record<string, number> = {
-  UNAME26: 0x0020000,
-  ADDR_NO_RANDOMIZE: 0x0040000,
-  FDPIC_FUNCPTRS: 0x0080000,
-  MMAP_PAGE_ZERO: 0x0100000,
-  ADDR_COMPAT_LAYOUT: 0x0200000,
-  READ_IMPLIES_EXEC: 0x0400000,
-  ADDR_LIMIT_32BIT: 0x0800000,
-  SHORT_INODE: 0x1000000,
-  WHOLE_SECONDS: 0x2000000,
-  STICKY_TIMEOUTS: 0x4000000,
-  ADDR_LIMIT_3GB: 0x8000000,
-};
+export const PERSONALITY_FLAGS: Readonly<Record<string, number>> = KERNEL.personalityFlags;
 
-export const SCHED_POLICIES: Record<string, number> = {
-  SCHED_OTHER: 0,
-  SCHED_FIFO: 1,
-  SCHED_RR: 2,
-  SCHED_BATCH: 3,
-  SCHED_ISO: 4,
-  SCHED_IDLE: 5,
-  SCHED_DEADLINE: 6,
-};
-export const SCHED_FLAGS: Record<string, bigint> = {
-  SCHED_FLAG_RESET_ON_FORK: 0x01n,
-  SCHED_FLAG_RECLAIM: 0x02n,
-  SCHED_FLAG_DL_OVERRUN: 0x04n,
-  SCHED_FLAG_KEEP_POLICY: 0x08n,
-  SCHED_FLAG_KEEP_PARAMS: 0x10n,
-  SCHED_FLAG_UTIL_CLAMP_MIN: 0x20n,
-  SCHED_FLAG_UTIL_CLAMP_MAX: 0x40n,
-};
+export const SCHED_POLICIES: Readonly<Record<string, number>> = KERNEL.schedPolicies;
+export const SCHED_FLAGS: Readonly<Record<string, bigint>> = bigints(KERNEL.schedFlags);
 
-export const IOPRIO_CLASSES: Record<string, number> = { IOPRIO_CLASS_RT: 1, IOPRIO_CLASS_BE: 2, IOPRIO_CLASS_IDLE: 3 };
+export const IOPRIO_CLASSES: Readonly<Record<string, number>> = KERNEL.ioprioClasses;
 
-export const MPOL_MODES: Record<string, number> = {
-  MPOL_DEFAULT: 0,
-  MPOL_PREFERRED: 1,
-  MPOL_BIND: 2,
-  MPOL_INTERLEAVE: 3,
-  MPOL_LOCAL: 4,
-  MPOL_PREFERRED_MANY: 5,
-  MPOL_WEIGHTED_INTERLEAVE: 6,
-};
-export const MPOL_FLAGS: Record<string, number> = {
-  MPOL_F_NUMA_BALANCING: 1 << 13,
-  MPOL_F_RELATIVE_NODES: 1 << 14,
-  MPOL_F_STATIC_NODES: 1 << 15,
-};
+export const MPOL_MODES: Readonly<Record<string, number>> = KERNEL.mempolicyModes;
+export const MPOL_FLAGS: Readonly<Record<string, number>> = KERNEL.mempolicyFlags;
 
-/** MOUNT_ATTR_* of mount_setattr(2). */
-export const MOUNT_ATTR = {
-  RDONLY: 0x1n,
-  NOSUID: 0x2n,
-  NODEV: 0x4n,
-  NOEXEC: 0x8n,
-  ATIME_MASK: 0x70n,
-  RELATIME: 0x0n,
-  NOATIME: 0x10n,
-  STRICTATIME: 0x20n,
-  NODIRATIME: 0x80n,
-  NOSYMFOLLOW: 0x200000n,
-} as const;
+/** MOUNT_ATTR_* of mount_setattr(2), without the prefix (ATIME_MASK: MOUNT_ATTR__ATIME). */
+export const MOUNT_ATTR = bigints(KERNEL.mountAttrs);
 
 /** runc's recursive mount options: [attributes to set, attributes to clear]. */
 export const RECURSIVE_OPTIONS: Record<string, [bigint, bigint]> = {
@@ -199,7 +151,7 @@ export function planProcAttrs(spec: Spec, rootPropagation: bigint): ProcAttrsPla
   let ioprio = 0;
   if (proc.ioPriority) {
     procFlags |= ProcFlag.IOPRIO;
-    ioprio = (IOPRIO_CLASSES[proc.ioPriority.class]! << 13) | (proc.ioPriority.priority ?? 0);
+    ioprio = (IOPRIO_CLASSES[proc.ioPriority.class]! << KERNEL.ioprioClassShift) | (proc.ioPriority.priority ?? 0);
   }
   let mempolicyMode = 0;
   let mempolicyNodes: bigint[] = [];

@@ -1,13 +1,13 @@
-/** Kernel ABI numbers the planner emits (x86_64/arm64 share them). */
+/** Kernel ABI numbers the planner emits, from the kernel's and libc's headers at build time (lib/native/constants.ts). */
+import { KERNEL } from '../native/constants.js';
 
-export const CLONE_NEWTIME = 0x00000080n;
-export const CLONE_NEWNS = 0x00020000n;
-export const CLONE_NEWCGROUP = 0x02000000n;
-export const CLONE_NEWUTS = 0x04000000n;
-export const CLONE_NEWIPC = 0x08000000n;
-export const CLONE_NEWUSER = 0x10000000n;
-export const CLONE_NEWPID = 0x20000000n;
-export const CLONE_NEWNET = 0x40000000n;
+/** A group of kernel numbers as bigints (the plan's 64-bit fields). */
+export function bigints<T extends Readonly<Record<string, number>>>(group: T): { readonly [K in keyof T]: bigint } {
+  return Object.fromEntries(Object.entries(group).map(([k, v]) => [k, BigInt(v)])) as { [K in keyof T]: bigint };
+}
+
+export const { CLONE_NEWTIME, CLONE_NEWNS, CLONE_NEWCGROUP, CLONE_NEWUTS, CLONE_NEWIPC, CLONE_NEWUSER, CLONE_NEWPID, CLONE_NEWNET } =
+  bigints(KERNEL.cloneFlags);
 
 export const NAMESPACE_CLONE_FLAGS = {
   pid: CLONE_NEWPID,
@@ -20,95 +20,15 @@ export const NAMESPACE_CLONE_FLAGS = {
   time: CLONE_NEWTIME,
 } as const;
 
-export const MS = {
-  RDONLY: 1n,
-  NOSUID: 2n,
-  NODEV: 4n,
-  NOEXEC: 8n,
-  SYNCHRONOUS: 16n,
-  REMOUNT: 32n,
-  MANDLOCK: 64n,
-  DIRSYNC: 128n,
-  NOSYMFOLLOW: 256n,
-  NOATIME: 1024n,
-  NODIRATIME: 2048n,
-  BIND: 4096n,
-  MOVE: 8192n,
-  REC: 16384n,
-  SILENT: 32768n,
-  UNBINDABLE: 1n << 17n,
-  PRIVATE: 1n << 18n,
-  SLAVE: 1n << 19n,
-  SHARED: 1n << 20n,
-  RELATIME: 1n << 21n,
-  I_VERSION: 1n << 23n,
-  STRICTATIME: 1n << 24n,
-  LAZYTIME: 1n << 25n,
-} as const;
+/** mount(2)'s MS_* flags, without the prefix. */
+export const MS = bigints(KERNEL.mountFlags);
 
 /** Capability names in kernel order: index = capability number. */
-export const CAPABILITIES = [
-  'CAP_CHOWN',
-  'CAP_DAC_OVERRIDE',
-  'CAP_DAC_READ_SEARCH',
-  'CAP_FOWNER',
-  'CAP_FSETID',
-  'CAP_KILL',
-  'CAP_SETGID',
-  'CAP_SETUID',
-  'CAP_SETPCAP',
-  'CAP_LINUX_IMMUTABLE',
-  'CAP_NET_BIND_SERVICE',
-  'CAP_NET_BROADCAST',
-  'CAP_NET_ADMIN',
-  'CAP_NET_RAW',
-  'CAP_IPC_LOCK',
-  'CAP_IPC_OWNER',
-  'CAP_SYS_MODULE',
-  'CAP_SYS_RAWIO',
-  'CAP_SYS_CHROOT',
-  'CAP_SYS_PTRACE',
-  'CAP_SYS_PACCT',
-  'CAP_SYS_ADMIN',
-  'CAP_SYS_BOOT',
-  'CAP_SYS_NICE',
-  'CAP_SYS_RESOURCE',
-  'CAP_SYS_TIME',
-  'CAP_SYS_TTY_CONFIG',
-  'CAP_MKNOD',
-  'CAP_LEASE',
-  'CAP_AUDIT_WRITE',
-  'CAP_AUDIT_CONTROL',
-  'CAP_SETFCAP',
-  'CAP_MAC_OVERRIDE',
-  'CAP_MAC_ADMIN',
-  'CAP_SYSLOG',
-  'CAP_WAKE_ALARM',
-  'CAP_BLOCK_SUSPEND',
-  'CAP_AUDIT_READ',
-  'CAP_PERFMON',
-  'CAP_BPF',
-  'CAP_CHECKPOINT_RESTORE',
-] as const;
+export const CAPABILITIES: readonly string[] = Object.entries(KERNEL.capabilities)
+  .sort(([, a], [, b]) => a - b)
+  .map(([name]) => name);
 
-export const RLIMITS: Record<string, number> = {
-  RLIMIT_CPU: 0,
-  RLIMIT_FSIZE: 1,
-  RLIMIT_DATA: 2,
-  RLIMIT_STACK: 3,
-  RLIMIT_CORE: 4,
-  RLIMIT_RSS: 5,
-  RLIMIT_NPROC: 6,
-  RLIMIT_NOFILE: 7,
-  RLIMIT_MEMLOCK: 8,
-  RLIMIT_AS: 9,
-  RLIMIT_LOCKS: 10,
-  RLIMIT_SIGPENDING: 11,
-  RLIMIT_MSGQUEUE: 12,
-  RLIMIT_NICE: 13,
-  RLIMIT_RTPRIO: 14,
-  RLIMIT_RTTIME: 15,
-};
+export const RLIMITS: Readonly<Record<string, number>> = KERNEL.rlimits;
 
 /** RLIM_INFINITY as the kernel sees it. */
 export const RLIM_INFINITY = 0xffffffffffffffffn;

@@ -4,32 +4,17 @@
  * description step is pure; compiling asks the kernel what it supports and
  * lets libseccomp emit the program, still in the parent before clone.
  */
+import { constants as osConstants } from 'node:os';
+
 import type { LinuxSeccomp } from '../config/types.js';
 import { ConfigError } from '../errors.js';
+import { SECCOMP } from '../native/constants.js';
 
-/** Action codes: enum tsrun_seccomp_action in native/include/tsrun_seccomp.h. */
-export const SECCOMP_ACTIONS = {
-  SCMP_ACT_KILL: 0,
-  SCMP_ACT_KILL_PROCESS: 1,
-  SCMP_ACT_KILL_THREAD: 2,
-  SCMP_ACT_TRAP: 3,
-  SCMP_ACT_ERRNO: 4,
-  SCMP_ACT_TRACE: 5,
-  SCMP_ACT_ALLOW: 6,
-  SCMP_ACT_LOG: 7,
-  SCMP_ACT_NOTIFY: 8,
-} as const satisfies Record<string, number>;
+/** Action codes: enum tsrun_seccomp_action (native/include/tsrun_seccomp.h), by the config's names. */
+export const SECCOMP_ACTIONS = SECCOMP.actions;
 
-/** libseccomp's enum scmp_compare (a stable ABI). */
-export const SECCOMP_OPS = {
-  SCMP_CMP_NE: 1,
-  SCMP_CMP_LT: 2,
-  SCMP_CMP_LE: 3,
-  SCMP_CMP_EQ: 4,
-  SCMP_CMP_GE: 5,
-  SCMP_CMP_GT: 6,
-  SCMP_CMP_MASKED_EQ: 7,
-} as const satisfies Record<string, number>;
+/** libseccomp's enum scmp_compare (a stable ABI), by the config's names. */
+export const SECCOMP_OPS = SECCOMP.operators;
 
 /** OCI architecture → libseccomp's name (seccomp_arch_resolve_name). Only
  * the ones libseccomp 2.5 knows: others cannot be compiled. */
@@ -55,14 +40,16 @@ export const SECCOMP_ARCHS: Record<string, string> = {
   SCMP_ARCH_RISCV64: 'riscv64',
 };
 
-/** SECCOMP_FILTER_FLAG_* bits (linux/seccomp.h) that config.json may ask for. */
+const { SECCOMP_FILTER_FLAG_TSYNC, SECCOMP_FILTER_FLAG_LOG, SECCOMP_FILTER_FLAG_SPEC_ALLOW, SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV } =
+  SECCOMP.filterFlags;
+/** The SECCOMP_FILTER_FLAG_* bits (linux/seccomp.h) that config.json may ask for. */
 export const SECCOMP_FLAGS = {
-  SECCOMP_FILTER_FLAG_TSYNC: 1 << 0,
-  SECCOMP_FILTER_FLAG_LOG: 1 << 1,
-  SECCOMP_FILTER_FLAG_SPEC_ALLOW: 1 << 2,
-  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV: 1 << 5,
-} as const satisfies Record<string, number>;
-export const SECCOMP_FILTER_FLAG_NEW_LISTENER = 1 << 3;
+  SECCOMP_FILTER_FLAG_TSYNC,
+  SECCOMP_FILTER_FLAG_LOG,
+  SECCOMP_FILTER_FLAG_SPEC_ALLOW,
+  SECCOMP_FILTER_FLAG_WAIT_KILLABLE_RECV,
+} as const;
+export const SECCOMP_FILTER_FLAG_NEW_LISTENER = SECCOMP.filterFlags.SECCOMP_FILTER_FLAG_NEW_LISTENER;
 
 export type SeccompArgTuple = [index: number, op: number, value: bigint, valueTwo: bigint];
 /** One syscall name, one action; args are ANDed. */
@@ -80,7 +67,7 @@ export interface SeccompFilterDesc {
   listenerPath: string | null;
 }
 
-const EPERM = 1;
+const { EPERM } = osConstants.errno;
 const U64_MAX = 2n ** 64n - 1n;
 
 /** JSON numbers are doubles: 18446744073709551615 parses as 2^64, so that

@@ -465,7 +465,8 @@ Napi::Value TerminalSize(const Napi::CallbackInfo &info) {
 }
 
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
-  exports.Set("constants", tsrun::Constants(env));
+  exports.Set("planVersion", tsrun::PlanVersion(env));
+  exports.Set("constantsJson", Napi::Function::New(env, tsrun::ConstantsJson));
   exports.Set("spawn", Napi::Function::New(env, Spawn));
   exports.Set("syncRecvAsync", Napi::Function::New(env, SyncRecvAsync));
   exports.Set("syncSend", Napi::Function::New(env, SyncSend));
@@ -489,8 +490,6 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("checkId", Napi::Function::New(env, tsrun::CheckId));
   exports.Set("pidAlive", Napi::Function::New(env, tsrun::PidAlive));
   exports.Set("canExec", Napi::Function::New(env, tsrun::CanExec));
-  exports.Set("stateKeys", tsrun::StateKeys(env));
-  exports.Set("stateFiles", tsrun::StateFiles(env));
   exports.Set("copyWinsize", Napi::Function::New(env, CopyWinsize));
   exports.Set("terminalSize", Napi::Function::New(env, TerminalSize));
   exports.Set("seccompCompile", Napi::Function::New(env, tsrun::SeccompCompile));

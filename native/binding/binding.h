@@ -11,8 +11,9 @@ namespace tsrun {
 // Throws a SystemError-shaped JS error {message, code, errno, syscall}.
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 
-// The constants and byte layout TypeScript shares with C (constants.cc).
-Napi::Object Constants(Napi::Env env);
+// constants.cc: TSRUN_PLAN_VERSION, and every shared constant as JSON.
+Napi::Value PlanVersion(Napi::Env env);
+Napi::Value ConstantsJson(const Napi::CallbackInfo &info);
 
 // host.cc: native/host/ for TypeScript
 Napi::Value Host(const Napi::CallbackInfo &info);
@@ -26,17 +27,15 @@ Napi::Value ProcStartTime(const Napi::CallbackInfo &info);
 Napi::Value CheckId(const Napi::CallbackInfo &info);
 Napi::Value PidAlive(const Napi::CallbackInfo &info);
 Napi::Value CanExec(const Napi::CallbackInfo &info);
-Napi::Value StateKeys(Napi::Env env);
-Napi::Value StateFiles(Napi::Env env);
-Napi::Value IdmapTree(const Napi::CallbackInfo &info); // issue 3: idmap.cc
+Napi::Value IdmapTree(const Napi::CallbackInfo &info); // idmap.cc
 
-// issue 4: seccomp.cc
+// seccomp.cc
 Napi::Value SeccompCompile(const Napi::CallbackInfo &info);
 Napi::Value SeccompFlagSupported(const Napi::CallbackInfo &info);
 Napi::Value SeccompActionAvailable(const Napi::CallbackInfo &info);
 Napi::Value SendWithFd(const Napi::CallbackInfo &info);
 
-// issue 5: cgroup.cc
+// cgroup.cc
 Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info);
 
 // Milliseconds on CLOCK_MONOTONIC since `start` (for poll loops with a deadline).

@@ -62,7 +62,8 @@ struct HostCall {
         struct tsrun_state s;
         rc = tsrun_state_load(&h, cid, &s, &err);
         if (rc == 0) {
-          rc = tsrun_state_json(&s, flag ? 1 : 0, &b) < 0 ? tsrun_err_set(&err, "ESYSTEM", "out of memory") : 0;
+          rc = tsrun_state_json(&s, flag ? 1 : 0, &b) < 0 ? tsrun_err_set(&err, TSRUN_CODE(ESYSTEM), "out of memory")
+                                                          : 0;
           tsrun_state_free(&s);
         }
         break;
@@ -112,8 +113,8 @@ struct HostCall {
   }
 };
 
-// The error of a host call: its message, and the stable code of
-// lib/errors.ts in `hostCode` (lib/native/binding.ts makes it a TsrunError).
+// The error of a host call: its message, and its stable code
+// (tsrun_errors.h) in `hostCode` (lib/native/host.ts makes it a TsrunError).
 Napi::Error HostError(Napi::Env env, const struct tsrun_err &e, const std::vector<std::string> &warnings) {
   Napi::Error x = Napi::Error::New(env, e.message);
   x.Set("hostCode", Napi::String::New(env, e.code));
@@ -375,29 +376,6 @@ Napi::Value ProcStartTime(const Napi::CallbackInfo &info) {
   o.Set("startTime", Napi::Number::New(env, (double)t));
   o.Set("state", Napi::String::New(env, std::string(1, st)));
   return o;
-}
-
-// The files of a state dir (TSRUN_*_FILE).
-Napi::Value StateFiles(Napi::Env env) {
-  Napi::Object o = Napi::Object::New(env);
-  o.Set("state", Napi::String::New(env, TSRUN_STATE_FILE));
-  o.Set("intent", Napi::String::New(env, TSRUN_INTENT_FILE));
-  o.Set("fifo", Napi::String::New(env, TSRUN_FIFO_FILE));
-  o.Set("maxDepth", Napi::Number::New(env, TSRUN_JSON_MAX_DEPTH));
-  o.Set("seccomp", Napi::String::New(env, TSRUN_SECCOMP_FILE));
-  return o;
-}
-
-// The keys of state.json, in the order lib/container/state.ts writes them.
-Napi::Value StateKeys(Napi::Env env) {
-  static const char *const keys[] = {
-#define TSRUN_KEY(k) #k,
-      TSRUN_STATE_KEYS(TSRUN_KEY)
-#undef TSRUN_KEY
-  };
-  Napi::Array a = Napi::Array::New(env, sizeof keys / sizeof keys[0]);
-  for (size_t i = 0; i < sizeof keys / sizeof keys[0]; i++) a.Set(i, Napi::String::New(env, keys[i]));
-  return a;
 }
 
 } // namespace tsrun

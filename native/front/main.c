@@ -313,7 +313,7 @@ int main(int argc, char **argv) {
     } else {
       const char *err = NULL;
       struct tsrun_json *states = tsrun_json_parse(out.data, out.len, &err);
-      if (!states) return fail(&g, cmd, &(struct tsrun_err){"ESYSTEM", "out of memory"});
+      if (!states) return fail(&g, cmd, &(struct tsrun_err){TSRUN_CODE(ESYSTEM), "out of memory"});
       if (is_true(values[1])) {
         for (size_t k = 0; k < states->count; k++) dprintf(1, "%s\n", tsrun_json_str(states->items[k], "id"));
       } else {

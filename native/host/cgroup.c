@@ -87,7 +87,7 @@ int tsrun_cgroup_freeze(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
   if (cg->version == 2) {
     const char *d = v2_dir(cg);
     if (!d || write_str(d, "cgroup.freeze", "1") < 0)
-      return tsrun_err_set(e, "ESYSTEM", "cannot freeze %s: %s", d ? d : "the cgroup", strerror(errno));
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cannot freeze %s: %s", d ? d : "the cgroup", strerror(errno));
     for (int i = 0; i < 500; i++) {
       char path[4200];
       snprintf(path, sizeof path, "%s/cgroup.events", d);
@@ -99,31 +99,33 @@ int tsrun_cgroup_freeze(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
       if (frozen) return 0;
       sleep_ms(10);
     }
-    return tsrun_err_set(e, "ESYSTEM", "cgroup %s did not freeze", d);
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cgroup %s did not freeze", d);
   }
   const char *d = path_of(cg, "freezer");
-  if (!d) return tsrun_err_set(e, "EUNSUPPORTED", "the freezer cgroup controller is not mounted on this host");
+  if (!d)
+    return tsrun_err_set(e, TSRUN_CODE(EUNSUPPORTED), "the freezer cgroup controller is not mounted on this host");
   for (int i = 0; i < 500; i++) {
     if (write_str(d, "freezer.state", "FROZEN") < 0)
-      return tsrun_err_set(e, "ESYSTEM", "cannot freeze %s: %s", d, strerror(errno));
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cannot freeze %s: %s", d, strerror(errno));
     if (read_line(d, "freezer.state", v, sizeof v) == 0 && !strcmp(v, "FROZEN")) return 0;
     sleep_ms(10);
   }
   write_str(d, "freezer.state", "THAWED");
-  return tsrun_err_set(e, "ESYSTEM", "cgroup %s did not freeze", d);
+  return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cgroup %s did not freeze", d);
 }
 
 int tsrun_cgroup_thaw(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
   if (cg->version == 2) {
     const char *d = v2_dir(cg);
     if (!d || write_str(d, "cgroup.freeze", "0") < 0)
-      return tsrun_err_set(e, "ESYSTEM", "cannot thaw %s: %s", d ? d : "the cgroup", strerror(errno));
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cannot thaw %s: %s", d ? d : "the cgroup", strerror(errno));
     return 0;
   }
   const char *d = path_of(cg, "freezer");
-  if (!d) return tsrun_err_set(e, "EUNSUPPORTED", "the freezer cgroup controller is not mounted on this host");
+  if (!d)
+    return tsrun_err_set(e, TSRUN_CODE(EUNSUPPORTED), "the freezer cgroup controller is not mounted on this host");
   if (write_str(d, "freezer.state", "THAWED") < 0)
-    return tsrun_err_set(e, "ESYSTEM", "cannot thaw %s: %s", d, strerror(errno));
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cannot thaw %s: %s", d, strerror(errno));
   return 0;
 }
 
@@ -230,7 +232,8 @@ static void signal_pids_twice(const struct tsrun_cgroup *cg, int sig) {
 
 int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err *e) {
   if (!tsrun_cgroup_owned(cg))
-    return tsrun_err_set(e, "ESYSTEM", "cgroup %s existed before the container: not signalling all its processes",
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM),
+                         "cgroup %s existed before the container: not signalling all its processes",
                          procs_dir(cg) ? procs_dir(cg) : "");
   if (cg->version == 2) {
     const char *d = v2_dir(cg);
@@ -238,7 +241,7 @@ int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err
     snprintf(kill_file, sizeof kill_file, "%s/cgroup.kill", d ? d : "");
     if (sig == SIGKILL && d && access(kill_file, F_OK) == 0) {
       if (write_str(d, "cgroup.kill", "1") < 0)
-        return tsrun_err_set(e, "ESYSTEM", "cgroup.kill %s: %s", d, strerror(errno));
+        return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cgroup.kill %s: %s", d, strerror(errno));
       return 0;
     }
     signal_pids_twice(cg, sig);
@@ -269,7 +272,7 @@ static int rmdir_retry(char **dirs, size_t n, struct tsrun_err *e) {
         sleep_ms(20);
         continue;
       }
-      return tsrun_err_set(e, "ESYSTEM", "cannot remove cgroup %s: %s", dirs[i], strerrorname_np(errno));
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cannot remove cgroup %s: %s", dirs[i], strerrorname_np(errno));
     }
   }
   return 0;
@@ -311,7 +314,7 @@ static void kill_in(const char *const *mine, size_t count) {
 int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
   /* each directory the create made, once (v1 controllers mounted together share one) */
   const char **mine = calloc(cg->count ? cg->count : 1, sizeof *mine);
-  if (!mine) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  if (!mine) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
   size_t n = 0;
   for (size_t i = 0; i < cg->count; i++) {
     if (!owned_at(cg, i) || access(cg->paths[i], F_OK) < 0) continue;
@@ -330,7 +333,7 @@ int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
 
 int tsrun_cgroup_remove(const char *const *made, size_t count, struct tsrun_err *e) {
   const char **mine = calloc(count ? count : 1, sizeof *mine);
-  if (!mine) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  if (!mine) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
   size_t n = 0;
   for (size_t i = 0; i < count; i++)
     if (access(made[i], F_OK) == 0) mine[n++] = made[i];

@@ -36,7 +36,7 @@ static long elapsed_ms(const struct timespec *start) {
 int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun_err *e) {
   /* Non-blocking read end: a dead init cannot hang us. */
   int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-  if (fd < 0) return tsrun_err_set(e, "ESYSTEM", "open exec fifo: %s", strerrorname_np(errno));
+  if (fd < 0) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open exec fifo: %s", strerrorname_np(errno));
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
   int got_byte = 0;
@@ -61,7 +61,7 @@ int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun
     if (n < 0 && errno != EAGAIN && errno != EINTR) {
       int saved = errno;
       close(fd);
-      return tsrun_err_set(e, "ESYSTEM", "read exec fifo: %s", strerrorname_np(saved));
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "read exec fifo: %s", strerrorname_np(saved));
     }
     if (!got_byte && kill(pid, 0) < 0 && errno == ESRCH) {
       close(fd);
@@ -71,7 +71,7 @@ int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun
      * long as the startContainer hooks do (each has its own timeout). */
     if (!got_byte && timeout_ms >= 0 && elapsed_ms(&start) > timeout_ms) {
       close(fd);
-      return tsrun_err_set(e, "ESYSTEM", "read exec fifo: ETIMEDOUT");
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "read exec fifo: ETIMEDOUT");
     }
     struct pollfd p = {fd, POLLIN, 0};
     poll(&p, 1, got_byte ? -1 : 10);
@@ -79,7 +79,7 @@ int tsrun_release_fifo(const char *path, pid_t pid, int timeout_ms, struct tsrun
   close(fd);
   if (nsaid) {
     said[nsaid] = 0;
-    return tsrun_err_set(e, "ECHILD", "%s", said);
+    return tsrun_err_set(e, TSRUN_CODE(ECHILD), "%s", said);
   }
   return 1;
 }
@@ -138,7 +138,7 @@ int tsrun_host_state(const struct tsrun_host *h, const char *id, struct tsrun_bu
   if (tsrun_state_load(h, id, &s, e) < 0) return -1;
   int rc = tsrun_state_json(&s, 1, out);
   tsrun_state_free(&s);
-  if (rc < 0 || tsrun_buf_str(out, "\n") < 0) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  if (rc < 0 || tsrun_buf_str(out, "\n") < 0) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
   return 0;
 }
 
@@ -148,10 +148,10 @@ static int cmp_str(const void *a, const void *b) {
 
 int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct tsrun_err *e) {
   DIR *d = opendir(h->root);
-  if (tsrun_buf_str(out, "[") < 0) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  if (tsrun_buf_str(out, "[") < 0) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
   if (!d) {
-    if (errno != ENOENT) return tsrun_err_set(e, "ESYSTEM", "open %s: %s", h->root, strerror(errno));
-    return tsrun_buf_str(out, "]") < 0 ? tsrun_err_set(e, "ESYSTEM", "out of memory") : 0;
+    if (errno != ENOENT) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open %s: %s", h->root, strerror(errno));
+    return tsrun_buf_str(out, "]") < 0 ? tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory") : 0;
   }
   char **ids = NULL;
   size_t n = 0;
@@ -181,7 +181,7 @@ int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct ts
   }
   free(ids);
   rc |= tsrun_buf_str(out, "]");
-  return rc ? tsrun_err_set(e, "ESYSTEM", "out of memory") : 0;
+  return rc ? tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory") : 0;
 }
 
 int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all, struct tsrun_err *e) {
@@ -196,7 +196,7 @@ int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all
     } else if (all) {
       rc = tsrun_container_signal(&s, sig, e);
     } else if (kill(s.pid, sig) < 0) {
-      rc = tsrun_err_set(e, "ESYSTEM", "kill: %s", strerrorname_np(errno));
+      rc = tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "kill: %s", strerrorname_np(errno));
     } else if (sig == SIGKILL && s.cgroup.version == 1 && tsrun_cgroup_frozen(&s.cgroup)) {
       /* v1's freezer holds even a SIGKILLed task until thawed (v2 kills
        * frozen tasks itself): a paused container must die as runc's does */
@@ -294,7 +294,7 @@ static int wait_gone(const struct tsrun_state *s, struct tsrun_err *e) {
     waitpid(s->pid, NULL, WNOHANG | __WALL);
     sleep_ms(10);
   }
-  return tsrun_err_set(e, "ESYSTEM", "container init %d did not die after SIGKILL", (int)s->pid);
+  return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "container init %d did not die after SIGKILL", (int)s->pid);
 }
 
 /* A claimed dir without state.json: a create that died (or is still at
@@ -340,7 +340,7 @@ static int delete_claimed(const struct tsrun_host *h, const char *id, int force,
     if (rc == 0 && s.host_mounts && s.rootfs) tsrun_unmount_under(h, s.rootfs);
     tsrun_state_free(&s);
     tsrun_mark(h, "abandoned");
-  } else if (strcmp(rerr.code, "ENOTFOUND")) {
+  } else if (strcmp(rerr.code, TSRUN_CODE(ENOTFOUND))) {
     tsrun_warn(h, "cleanup: %s", rerr.message); /* unreadable: the dir goes, nothing else is known */
   }
   if (rc == 0) remove_dir(dir);
@@ -351,7 +351,7 @@ static int delete_claimed(const struct tsrun_host *h, const char *id, int force,
 int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, struct tsrun_err *e) {
   int lock = tsrun_lock(h, id, 0, e);
   if (lock < 0) {
-    if (strcmp(e->code, "ENOTFOUND")) return -1;
+    if (strcmp(e->code, TSRUN_CODE(ENOTFOUND))) return -1;
     return delete_claimed(h, id, force, e);
   }
   struct tsrun_state s;
@@ -413,7 +413,7 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     if (out < 0)
       rc = -1;
     else if (out == 0)
-      rc = tsrun_err_set(e, "ESTATE", "cannot start a container that has stopped");
+      rc = tsrun_err_set(e, TSRUN_CODE(ESTATE), "cannot start a container that has stopped");
     tsrun_mark(h, "release");
   }
   if (rc == 0) {
@@ -437,7 +437,8 @@ static int with_cgroup(const struct tsrun_host *h, const char *id, struct tsrun_
   if (!s->cgroup.version) {
     tsrun_state_free(s);
     close(*lock);
-    return tsrun_err_set(e, "EUNSUPPORTED", "container %s has no cgroup (created without cgroup support)", id);
+    return tsrun_err_set(e, TSRUN_CODE(EUNSUPPORTED), "container %s has no cgroup (created without cgroup support)",
+                         id);
   }
   return 0;
 }
@@ -470,7 +471,8 @@ int tsrun_host_ps(const struct tsrun_host *h, const char *id, pid_t **pids, size
   struct tsrun_state s;
   int rc = tsrun_state_load(h, id, &s, e);
   if (rc == 0) {
-    if (tsrun_container_pids(&s, pids, n) < 0) rc = tsrun_err_set(e, "ESYSTEM", "list processes: %s", strerror(errno));
+    if (tsrun_container_pids(&s, pids, n) < 0)
+      rc = tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "list processes: %s", strerror(errno));
     tsrun_state_free(&s);
   }
   close(lock);

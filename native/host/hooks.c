@@ -218,7 +218,7 @@ int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hoo
     if (warn_only)
       tsrun_warn(h, "%s hook #%zu (%s): %s", kind, i, path, problem);
     else
-      rc = tsrun_err_set(e, "ECHILD", "%s hook #%zu (%s): %s", kind, i, path, problem);
+      rc = tsrun_err_set(e, TSRUN_CODE(ECHILD), "%s hook #%zu (%s): %s", kind, i, path, problem);
   }
   return rc;
 }
@@ -228,7 +228,7 @@ int tsrun_run_hooks(const struct tsrun_host *h, const struct tsrun_state *s, con
   const struct tsrun_json *list = tsrun_json_get(s->hooks, kind);
   if (!list || list->type != TSRUN_JSON_ARRAY || list->count == 0) return 0;
   struct tsrun_buf input = {0};
-  if (hook_state(s, status, &input) < 0) return tsrun_err_set(e, "ESYSTEM", "out of memory");
+  if (hook_state(s, status, &input) < 0) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
   int rc = tsrun_run_hook_list(h, s->hooks, kind, input.data, warn_only, e);
   tsrun_buf_free(&input);
   return rc;

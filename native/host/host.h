@@ -8,7 +8,7 @@
  * start, pause, resume, ps). One implementation, two front doors.
  *
  * Parent side only: these allocate. Errors come back as a tsrun_err with
- * the stable code of lib/errors.ts and the message the CLI prints.
+ * a stable code of tsrun_errors.h and the message the CLI prints.
  */
 #ifndef TSRUN_HOST_H
 #define TSRUN_HOST_H
@@ -18,9 +18,10 @@
 #include <sys/types.h>
 
 #include "json.h"
+#include "tsrun_errors.h"
 
-/* The files of a container's state dir, <root>/<id>/ (the addon exports
- * them to TypeScript). A create claims the dir, then writes the intent
+/* The files of a container's state dir, <root>/<id>/ (TypeScript's come
+ * from here: constants.c). A create claims the dir, then writes the intent
  * record ahead of everything it makes on the host (the cgroup directories
  * it is about to create, the init's pid once it has one, whether the init
  * mounts in the host's mount namespace), so that a delete of a create that
@@ -30,8 +31,8 @@
 #define TSRUN_FIFO_FILE "exec.fifo"
 #define TSRUN_SECCOMP_FILE "seccomp.bpf" /* the compiled linux.seccomp, for exec */
 
-/* The keys of state.json (lib/container/state.ts writes them; the addon
- * exports this list so TypeScript writes no other). X(key) */
+/* The keys of state.json (lib/container/state.ts writes them; the build
+ * exports this list, constants.c, so TypeScript writes no other). X(key) */
 #define TSRUN_STATE_KEYS(X)                                                \
   X(ociVersion)   /* the config's */                                       \
   X(id)           /* the container's */                                    \
@@ -50,7 +51,7 @@
   X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */
 
 struct tsrun_err {
-  const char *code; /* ENOTFOUND, ESTATE, EID, EUSAGE, EUNSUPPORTED, ESYSTEM, ECHILD */
+  const char *code; /* TSRUN_CODE(ENOTFOUND), ...: one of tsrun_errors.h */
   char message[1024];
 };
 
@@ -261,5 +262,11 @@ int tsrun_default_root(char *buf, size_t size);
 
 /* runc's signal names and numbers ("9", "KILL", "SIGKILL", "RTMIN+2"); -1 when unknown. */
 int tsrun_parse_signal(const char *text);
+
+/* ---- constants.c ---------------------------------------------------------- */
+
+/* Every constant TypeScript shares with the C side, as one JSON object:
+ * what the build generates lib/native/constants.gen.ts from. */
+int tsrun_constants_json(struct tsrun_buf *out);
 
 #endif

@@ -164,7 +164,7 @@ int tsrun_container_signal(const struct tsrun_state *s, int sig, struct tsrun_er
   pid_t *first, *then;
   size_t n1, n2;
   if (tsrun_container_pids(s, &first, &n1) < 0)
-    return tsrun_err_set(e, "ESYSTEM", "list processes: %s", strerror(errno));
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "list processes: %s", strerror(errno));
   for (size_t i = 0; i < n1; i++) kill(first[i], sig);
   if (tsrun_container_pids(s, &then, &n2) == 0) {
     for (size_t i = 0; i < n2; i++) /* each process once */

@@ -118,7 +118,8 @@ int tsrun_init_exe(const char *path, const char **how, struct tsrun_err *e) {
   }
   int fd = exe_fd, saved = errno;
   pthread_mutex_unlock(&exe_lock);
-  if (fd < 0) return tsrun_err_set(e, "ESYSTEM", "cannot open the init executable %s: %s", path, strerror(saved));
+  if (fd < 0)
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "cannot open the init executable %s: %s", path, strerror(saved));
   if (how) *how = exe_how == 1 ? "read-only mount" : "sealed memfd";
   return fd;
 }
@@ -244,16 +245,16 @@ int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid_out, int *sync_out, 
   const char *how = NULL;
   int init_fd = tsrun_init_exe(r->init_path, &how, e);
   if (init_fd < 0) return -1;
-  if (r->nkeep > 64) return tsrun_err_set(e, "EINVAL", "spawn: too many fds for the init");
+  if (r->nkeep > 64) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "spawn: too many fds for the init");
   /* Nothing of ours may land among the fds passed on at their numbers. */
   const int low = 3 + (int)r->preserve_fds;
   for (size_t i = 0; i < r->nkeep; i++)
     if (r->keep[i] >= 0 && r->keep[i] < low)
-      return tsrun_err_set(e, "EINVAL", "spawn: fd %d of the plan is among the fds passed to the container",
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "spawn: fd %d of the plan is among the fds passed to the container",
                            r->keep[i]);
 
   int plan_fd = memfd_create("tsrun-plan", MFD_CLOEXEC | MFD_ALLOW_SEALING);
-  if (plan_fd < 0) return tsrun_err_set(e, "ESYSTEM", "memfd_create: %s", strerror(errno));
+  if (plan_fd < 0) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "memfd_create: %s", strerror(errno));
   size_t off = 0;
   while (off < r->plan_len) {
     ssize_t n = write(plan_fd, (const char *)r->plan + off, r->plan_len - off);
@@ -261,7 +262,7 @@ int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid_out, int *sync_out, 
     if (n <= 0) {
       int saved = errno;
       close(plan_fd);
-      return tsrun_err_set(e, "ESYSTEM", "write the plan: %s", strerror(saved));
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "write the plan: %s", strerror(saved));
     }
     off += (size_t)n;
   }
@@ -270,7 +271,7 @@ int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid_out, int *sync_out, 
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) {
     int saved = errno;
     close(plan_fd);
-    return tsrun_err_set(e, "ESYSTEM", "socketpair: %s", strerror(saved));
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "socketpair: %s", strerror(saved));
   }
   plan_fd = lift(plan_fd, low);
   sv[1] = lift(sv[1], low);
@@ -279,7 +280,7 @@ int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid_out, int *sync_out, 
     if (plan_fd >= 0) close(plan_fd);
     if (sv[1] >= 0) close(sv[1]);
     close(sv[0]);
-    return tsrun_err_set(e, "ESYSTEM", "fcntl F_DUPFD: %s", strerror(saved));
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "fcntl F_DUPFD: %s", strerror(saved));
   }
 
   struct child_args *a = calloc(1, sizeof *a);
@@ -293,7 +294,7 @@ int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid_out, int *sync_out, 
     close(plan_fd);
     close(sv[0]);
     close(sv[1]);
-    return tsrun_err_set(e, "ESYSTEM", "spawn: out of memory");
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "spawn: out of memory");
   }
   a->init_fd = init_fd;
   memcpy(a->stdio, r->stdio, sizeof a->stdio);
@@ -330,7 +331,7 @@ int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid_out, int *sync_out, 
   close(sv[1]);
   if (pid < 0) {
     close(sv[0]);
-    return tsrun_err_set(e, "ESYSTEM", "clone3: %s", strerror((int)-pid));
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "clone3: %s", strerror((int)-pid));
   }
   *pid_out = (pid_t)pid;
   *sync_out = sv[0];

@@ -50,7 +50,8 @@ int tsrun_check_id(const char *id, struct tsrun_err *e) {
   /* as lib/errors.ts shows values: cut short past 80 characters */
   char more[64] = "";
   if (q.len > 80) snprintf(more, sizeof more, "… (%zu characters)", q.len);
-  tsrun_err_set(e, "EID", "invalid container id %.80s%s: must match [A-Za-z0-9][A-Za-z0-9_.+-]* without \"..\"",
+  tsrun_err_set(e, TSRUN_CODE(EID),
+                "invalid container id %.80s%s: must match [A-Za-z0-9][A-Za-z0-9_.+-]* without \"..\"",
                 q.data ? q.data : "", more);
   tsrun_buf_free(&q);
   return -1;
@@ -126,8 +127,8 @@ int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, 
   char *text;
   size_t len;
   if (read_file(file, &text, &len) < 0) {
-    if (errno == ENOENT || errno == ENOTDIR) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
-    return tsrun_err_set(e, "ESYSTEM", "read %s: %s", file, strerror(errno));
+    if (errno == ENOENT || errno == ENOTDIR) return tsrun_err_set(e, TSRUN_CODE(ENOTFOUND), "container does not exist");
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "read %s: %s", file, strerror(errno));
   }
   const char *perr = NULL;
   s->doc = tsrun_json_parse(text, len, &perr);
@@ -135,7 +136,7 @@ int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, 
   if (!s->doc || s->doc->type != TSRUN_JSON_OBJECT) {
     tsrun_json_free(s->doc);
     s->doc = NULL;
-    return tsrun_err_set(e, "ESYSTEM", "%s: %s", file, perr ? perr : "not an object");
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s: %s", file, perr ? perr : "not an object");
   }
   s->oci_version = tsrun_json_str(s->doc, "ociVersion");
   s->id = tsrun_json_str(s->doc, "id");
@@ -166,7 +167,7 @@ int tsrun_state_load(const struct tsrun_host *h, const char *id, struct tsrun_st
   snprintf(file, sizeof file, "%s/" TSRUN_STATE_FILE, s->dir);
   if (!s->id || !s->oci_version || !s->bundle || !s->rootfs || !s->created || !s->owner) {
     tsrun_state_free(s);
-    return tsrun_err_set(e, "ESYSTEM", "%s: a field is missing", file);
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s: a field is missing", file);
   }
   return 0;
 }
@@ -261,13 +262,13 @@ int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *
  * fds we then use (lib/container/safe-files.ts does the same). */
 static int check_private(int fd, const char *path, struct tsrun_err *e) {
   struct stat st;
-  if (fstat(fd, &st) < 0) return tsrun_err_set(e, "ESYSTEM", "stat %s: %s", path, strerror(errno));
-  if (!S_ISDIR(st.st_mode)) return tsrun_err_set(e, "ESYSTEM", "%s is not a directory: " NOT_TRUSTED, path);
+  if (fstat(fd, &st) < 0) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "stat %s: %s", path, strerror(errno));
+  if (!S_ISDIR(st.st_mode)) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s is not a directory: " NOT_TRUSTED, path);
   if (st.st_uid != geteuid())
-    return tsrun_err_set(e, "ESYSTEM", "%s is owned by uid %u, not %u: " NOT_TRUSTED, path, (unsigned)st.st_uid,
-                         (unsigned)geteuid());
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s is owned by uid %u, not %u: " NOT_TRUSTED, path,
+                         (unsigned)st.st_uid, (unsigned)geteuid());
   if (st.st_mode & 022)
-    return tsrun_err_set(e, "ESYSTEM", "%s is writable by other users (mode %04o): " NOT_TRUSTED, path,
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s is writable by other users (mode %04o): " NOT_TRUSTED, path,
                          (unsigned)(st.st_mode & 07777));
   return 0;
 }
@@ -280,8 +281,8 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
   snprintf(dir, sizeof dir, "%s/%s", h->root, id);
   int root = open(h->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) {
-    if (errno == ENOENT) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
-    return tsrun_err_set(e, "ESYSTEM", "open %s: %s", h->root, strerror(errno));
+    if (errno == ENOENT) return tsrun_err_set(e, TSRUN_CODE(ENOTFOUND), "container does not exist");
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open %s: %s", h->root, strerror(errno));
   }
   if (check_private(root, h->root, e) < 0) {
     close(root);
@@ -294,10 +295,11 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
   int link = fd < 0 && fstatat(root, id, &st, AT_SYMLINK_NOFOLLOW) == 0 && S_ISLNK(st.st_mode);
   close(root);
   if (fd < 0) {
-    if (saved == ENOENT) return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
+    if (saved == ENOENT) return tsrun_err_set(e, TSRUN_CODE(ENOTFOUND), "container does not exist");
     if (saved == ELOOP || saved == ENOTDIR)
-      return tsrun_err_set(e, "ESYSTEM", "%s is %s: " NOT_TRUSTED, dir, link ? "a symlink" : "not a directory");
-    return tsrun_err_set(e, "ESYSTEM", "open %s: %s", dir, strerror(saved));
+      return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s is %s: " NOT_TRUSTED, dir,
+                           link ? "a symlink" : "not a directory");
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open %s: %s", dir, strerror(saved));
   }
   if (check_private(fd, dir, e) < 0) {
     close(fd);
@@ -305,7 +307,7 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
   }
   if (faccessat(fd, TSRUN_STATE_FILE, F_OK, AT_SYMLINK_NOFOLLOW) < 0) {
     close(fd);
-    return tsrun_err_set(e, "ENOTFOUND", "container does not exist");
+    return tsrun_err_set(e, TSRUN_CODE(ENOTFOUND), "container does not exist");
   }
   int rc;
   do rc = flock(fd, shared ? LOCK_SH : LOCK_EX);
@@ -313,7 +315,7 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
   if (rc < 0) {
     saved = errno;
     close(fd);
-    return tsrun_err_set(e, "ESYSTEM", "flock %s: %s", dir, strerror(saved));
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "flock %s: %s", dir, strerror(saved));
   }
   return fd;
 }

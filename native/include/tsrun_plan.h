@@ -17,8 +17,10 @@
  * version when it loads it.
  *
  * Every constant TypeScript needs (flags, kinds, sync types, the byte
- * layout) is defined here once, as an X-macro list where it is a list, and
- * exported by the addon (native/binding/constants.cc): lib/native/constants.ts
+ * layout: offset, size and type of each field) is defined here once, as an
+ * X-macro list where it is a list, and generated into TypeScript at build
+ * time (native/host/constants.c, which lists every field of each struct
+ * below and fails to compile when a list misses one): lib/native/constants.ts
  * never restates a number.
  *
  * Two kinds of plan share this format: a container's init (create) and a
@@ -305,8 +307,9 @@ struct tsrun_plan_header {
   struct tsrun_str hook_state;
 };
 
-/* The byte offsets below are part of the wire format: the TS encoder writes
- * them and the static assertions in native/init/plan.c keep C honest. */
+/* The sizes below are part of the wire format: the TS encoder writes the
+ * layout the C compiler gives (native/host/constants.c) and the static
+ * assertions in native/init/plan.c keep it from moving unnoticed. */
 #define TSRUN_PLAN_HEADER_SIZE 408u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u

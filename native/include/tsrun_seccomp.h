@@ -11,26 +11,32 @@
 #include <stddef.h>
 #include <stdint.h>
 
-/* Actions, in the order of the runtime-spec's list (the TS side uses the same
- * numbers: lib/plan/seccomp.ts). */
+/* The actions of the runtime-spec's list, in its order: X(name, value), the
+ * config's SCMP_ACT_<name>. TypeScript gets them from the build
+ * (native/host/constants.c); nothing restates the numbers. */
+#define TSRUN_SECCOMP_ACTIONS(X)                           \
+  X(KILL, 0) /* = KILL_THREAD, as libseccomp defines it */ \
+  X(KILL_PROCESS, 1)                                       \
+  X(KILL_THREAD, 2)                                        \
+  X(TRAP, 3)                                               \
+  X(ERRNO, 4) /* ret = the errno */                        \
+  X(TRACE, 5) /* ret = the tracer's message */             \
+  X(ALLOW, 6)                                              \
+  X(LOG, 7)                                                \
+  X(NOTIFY, 8)
+
 enum tsrun_seccomp_action {
-  TSRUN_SCMP_KILL = 0, /* = KILL_THREAD, as libseccomp defines it */
-  TSRUN_SCMP_KILL_PROCESS = 1,
-  TSRUN_SCMP_KILL_THREAD = 2,
-  TSRUN_SCMP_TRAP = 3,
-  TSRUN_SCMP_ERRNO = 4, /* ret = the errno */
-  TSRUN_SCMP_TRACE = 5, /* ret = the tracer's message */
-  TSRUN_SCMP_ALLOW = 6,
-  TSRUN_SCMP_LOG = 7,
-  TSRUN_SCMP_NOTIFY = 8,
-  TSRUN_SCMP_ACTION_COUNT = 9,
+#define X(name, v) TSRUN_SCMP_##name = (v),
+  TSRUN_SECCOMP_ACTIONS(X)
+#undef X
+      TSRUN_SCMP_ACTION_COUNT = 9,
 };
 
 #define TSRUN_SECCOMP_MAX_ARGS 6
 
 struct tsrun_seccomp_arg {
   uint32_t index; /* 0..5 */
-  uint32_t op;    /* enum scmp_compare: NE=1 LT=2 LE=3 EQ=4 GE=5 GT=6 MASKED_EQ=7 */
+  uint32_t op;    /* libseccomp's enum scmp_compare (SCMP_CMP_*) */
   uint64_t value;
   uint64_t value_two; /* MASKED_EQ: the datum compared after masking with value */
 };

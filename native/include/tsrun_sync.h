@@ -53,7 +53,7 @@
 
 #include <stdint.h>
 
-/* X(name, value): every message type, exported to TypeScript by the addon. */
+/* X(name, value): every message type, generated into TypeScript (native/host/constants.c). */
 #define TSRUN_SYNC_TYPES(X)                                                             \
   X(GO, 1)      /* parent → child: host-side setup is done */                         \
   X(READY, 2)   /* child → parent: set up (init: waiting for start; tenant: about to  \

@@ -24,10 +24,10 @@ import { realLifecycleHost, type LifecycleHost } from '../../lib/container/host.
 import { ConfigError, InitStepError, TsrunError } from '../../lib/errors.js';
 import { Runtime } from '../../lib/index.js';
 import { loadBinding, type NativeBinding, type SyncMessage } from '../../lib/native/binding.js';
-import { stepName, STEP_NAMES, SyncType } from '../../lib/native/constants.js';
+import { LAYOUT, PlanFlag, stepName, STEP_NAMES, SyncType } from '../../lib/native/constants.js';
+import { CLONE_NEWPID } from '../../lib/plan/linux.js';
 
 const real = loadBinding();
-const CLONE_NEWPID = 0x20000000;
 
 /** The step to break, by name; undefined: none. */
 type Break =
@@ -100,8 +100,8 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
   // What the init says, one message per syncRecvAsync.
   const script: SyncMessage[] = [];
   const isTenant = (plan: Uint8Array) => {
-    const flags = Buffer.from(plan).readUInt32LE(12);
-    return (flags & real.constants.planFlags.TENANT) !== 0;
+    const flags = Buffer.from(plan).readUInt32LE(LAYOUT.plan_header.fields.flags.off);
+    return (flags & PlanFlag.TENANT) !== 0;
   };
   const devNull = () => {
     const fd = fs.openSync('/dev/null', 'r');
@@ -176,7 +176,7 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
     cgroupV1Hierarchies: () => [],
     newCgroup: (_p, id) => fakeCgroup(log, brk, id),
     loadCgroup: (state) => ({ ...fakeCgroup(log, brk, 'x'), state }),
-    openProcessNamespaces: () => [{ fd: devNull(), nstype: CLONE_NEWPID }],
+    openProcessNamespaces: () => [{ fd: devNull(), nstype: Number(CLONE_NEWPID) }],
     setgroupsOf: () => 'allow',
     writeIdMaps: async (pid) => void log.push(`id maps ${pid}`),
     writeOomScoreAdj: (pid, v) => void log.push(`oom_score_adj ${pid} ${v}`),

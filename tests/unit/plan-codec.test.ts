@@ -17,6 +17,7 @@ import { HookKind, NsFlag, PlanFlag, type InitPlan } from '../../lib/plan/types.
 import { ROOT } from '../helpers/bundle.js';
 
 const DUMP = path.join(ROOT, 'build', 'tsrun-plan-dump');
+const H = LAYOUT.plan_header.fields;
 const host: PlanHost = {
   kind: () => 'dir',
   cgroupV2Only: () => true,
@@ -189,20 +190,20 @@ dumpTest('the C loader rejects corrupt buffers', (t) => {
   const plan = buildPlan(defaultSpec(), { id: 'z', bundle: '/b', rootfs: '/r', stateDir: '/s' }, host).init;
   const good = encodePlan(plan);
   const badMagic = Buffer.from(good);
-  badMagic.writeUInt32LE(0, 0);
+  badMagic.writeUInt32LE(0, H.magic.off);
   t.regex(decode(badMagic).stderr, /bad magic/);
   const badVersion = Buffer.from(good);
-  badVersion.writeUInt32LE(99, 4);
+  badVersion.writeUInt32LE(99, H.version.off);
   t.regex(decode(badVersion).stderr, /plan version 99/);
   t.regex(decode(good.subarray(0, good.length - 8)).stderr, /size mismatch/);
   const badOffset = Buffer.from(good);
-  badOffset.writeUInt32LE(good.length + 100, 104); // rootfs string offset
+  badOffset.writeUInt32LE(good.length + 100, H.rootfs.off + LAYOUT.str.fields.off.off);
   t.regex(decode(badOffset).stderr, /invalid plan buffer: rootfs/);
   t.regex(decode(good.subarray(0, HEADER_SIZE - 1)).stderr, /too short/);
   // found by native/fuzz/plan_fuzz.c: this refusal once came without a message
   const noDestination = Buffer.from(good);
-  const mounts = noDestination.readUInt32LE(LAYOUT.plan_header.mounts);
-  noDestination.writeUInt32LE(0, mounts + LAYOUT.mount.destination);
+  const mounts = noDestination.readUInt32LE(H.mounts.off);
+  noDestination.writeUInt32LE(0, mounts + LAYOUT.mount.fields.destination.off);
   const r = decode(noDestination);
   t.is(r.status, 1);
   t.is(r.stderr, 'invalid plan buffer: mount destination\n');
@@ -241,6 +242,18 @@ dumpTest('the C loader refuses a tenant plan that would set up a root filesystem
   const init = buildPlan(defaultSpec(), { id: 'z', bundle: '/b', rootfs: '/r', stateDir: '/s' }, host).init;
   t.regex(decode(encodePlan({ ...init, flags: init.flags | PlanFlag.TENANT })).stderr, /a tenant plan sets up no root filesystem/);
   t.regex(decode(encodePlan({ ...init, rootfs: null })).stderr, /rootfs and state_dir are required/);
+});
+
+dumpTest('a plan that outgrows the encoder’s first buffer round-trips (a real profile’s BPF is tens of KB)', (t) => {
+  const plan = buildPlan(defaultSpec(), { id: 'big', bundle: '/b', rootfs: '/r', stateDir: '/s' }, host).init;
+  const record = [0x06, 0, 0, 0, 0, 0, 0xff, 0x7f]; // ret ALLOW
+  plan.seccomp = { bpf: Uint8Array.from({ length: 8 * 4000 }, (_, i) => record[i % 8]!), flags: 0 };
+  plan.env = Array.from({ length: 300 }, (_, i) => `VAR${i}=${'x'.repeat(i)}`);
+  const buf = encodePlan(plan);
+  t.true(buf.length > 32000 + 45000);
+  const out = decode(buf);
+  t.is(out.status, 0, out.stderr);
+  t.deepEqual(out.json, expected(plan));
 });
 
 test('strings with NUL bytes cannot be encoded', (t) => {
