@@ -1,5 +1,5 @@
 /**
- * issue 3: the MUST rules of linux.namespaces, uid/gidMappings and
+ * the MUST rules of linux.namespaces, uid/gidMappings and
  * timeOffsets (config-linux.md), and which namespace owns a sysctl. Pure:
  * whether a namespace path really is a namespace of its type is a host fact,
  * checked when it is opened (lib/container/namespaces.ts), still before clone.

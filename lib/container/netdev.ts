@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): linux.netDevices — host interfaces moved into the
+ * linux.netDevices — host interfaces moved into the
  * container's new network namespace while the init waits for GO, renamed
  * when `name` is set, keeping their permanent addresses and up state
  * (runtime-spec config-linux.md: the runtime MUST preserve them; moving an

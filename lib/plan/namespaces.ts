@@ -1,6 +1,6 @@
 /**
  * linux.namespaces, uid/gidMappings and timeOffsets → how the init gets its
- * namespaces (issue 3). Two shapes:
+ * namespaces. Two shapes:
  *  - plain: every namespace is new and none needs work between creation and
  *    the first process inside it: clone3 creates them all (fast path);
  *  - staged: a join by path, a user namespace (the parent writes its id maps)

@@ -1,4 +1,4 @@
-// idmap.cc — issue 3: idmapped mounts, prepared by the runtime (parent side).
+// idmap.cc — idmapped mounts, prepared by the runtime (parent side).
 //
 // MOUNT_ATTR_IDMAP needs privilege over the filesystem's user namespace (the
 // host's), which the init no longer has inside a user namespace: so the

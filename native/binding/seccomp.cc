@@ -1,4 +1,4 @@
-// seccomp.cc — the addon's seccomp surface (issue 4): compile a checked
+// seccomp.cc — the addon's seccomp surface: compile a checked
 // filter description to BPF with native/seccomp/, probe what the kernel
 // supports, and hand a notify fd to a listener. Parent side only.
 #include <napi.h>

@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): run one bundle under tsrun and, when installed, runc,
+ * run one bundle under tsrun and, when installed, runc,
  * so a test can check the container from inside and compare the two.
  */
 import * as fs from 'node:fs';

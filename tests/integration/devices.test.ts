@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): /dev: default devices, linux.devices by mknod, /dev/pts
+ * /dev: default devices, linux.devices by mknod, /dev/pts
  * with ptmx, the /dev/fd and stdio links, /dev/shm, and /dev/console with a
  * terminal; checked inside the container and compared with runc.
  */

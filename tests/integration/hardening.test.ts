@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): the escape classes runc and crun learned the hard way.
+ * the escape classes runc and crun learned the hard way.
  * Each test would fail without the defence it names.
  */
 import test from 'ava';

@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): mounts, options, propagation, recursive attributes,
+ * mounts, options, propagation, recursive attributes,
  * rootfs propagation, root.readonly, --no-pivot, masked and readonly paths;
  * each read from /proc/self/mountinfo inside the container and compared
  * with runc on the same bundle.

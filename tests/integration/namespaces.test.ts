@@ -1,5 +1,5 @@
 /**
- * issue 3: linux.namespaces (all eight types, joins by path), time
+ * linux.namespaces (all eight types, joins by path), time
  * namespaces with linux.timeOffsets, the cgroup namespace, and the
  * validation of namespace rules — checked from inside the container and
  * compared with runc on the same bundle where runc supports the field.

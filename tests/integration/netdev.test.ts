@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): linux.netDevices with a veth pair standing in for a host
+ * linux.netDevices with a veth pair standing in for a host
  * interface (this kernel has no dummy driver).
  */
 import test from 'ava';

@@ -84,7 +84,7 @@ podmanTest('podman run: output, exit codes, a missing program is 127', (t) => {
   t.regex(missing.stderr, /executable file not found in \$PATH/);
 });
 
-podmanTest("podman run: the engine's default seccomp profile is applied (issue 4)", (t) => {
+podmanTest("podman run: the engine's default seccomp profile is applied", (t) => {
   const r = podman(['run', '--rm', ...runFlags, 'localhost/tsrun-bb', 'sh', '-c', 'grep ^Seccomp: /proc/self/status']);
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /^Seccomp:\s+2\n/);

@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): process.* and the process-like linux.* fields, each
+ * process.* and the process-like linux.* fields, each
  * checked from inside the container and compared with runc where runc
  * 1.1 supports the field.
  */

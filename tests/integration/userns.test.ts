@@ -1,5 +1,5 @@
 /**
- * issue 3: user namespaces — linux.uidMappings/gidMappings written by the
+ * user namespaces — linux.uidMappings/gidMappings written by the
  * runtime while the init waits, a container whose root is an unprivileged
  * host uid, devices bound from the host where mknod is not allowed, and the
  * mounts a user namespace may not make (sysfs without a network namespace),

@@ -1,4 +1,4 @@
-/** issue 3: namespace planning and validation rules, pure (no root). */
+/** namespace planning and validation rules, pure (no root). */
 import test from 'ava';
 
 import { defaultSpec } from '../../lib/cli/commands/spec.js';

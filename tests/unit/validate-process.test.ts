@@ -1,5 +1,5 @@
 /**
- * issue 3 (3proc): the process-attribute rules and planners, without root:
+ * the process-attribute rules and planners, without root:
  * the host comes in as plain functions.
  */
 import test from 'ava';

@@ -44,7 +44,7 @@ export function features(): Record<string, unknown> {
     'suid',
     'sync',
     'idmap',
-    'ridmap', // issue 3: idmapped bind mounts
+    'ridmap', // idmapped bind mounts
   ];
   return {
     ociVersionMin: OCI_VERSION_MIN,
@@ -54,12 +54,12 @@ export function features(): Record<string, unknown> {
     linux: {
       namespaces: ['cgroup', 'ipc', 'mount', 'network', 'pid', 'time', 'user', 'uts'],
       capabilities: [...CAPABILITIES],
-      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true }, // issue 5
+      cgroup: { v1: true, v2: true, systemd: false, systemdUser: false, rdma: true },
       seccomp: seccompFeatures(loadBinding()),
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: true } }, // issue 3: lib/container/idmap.ts
+      mountExtensions: { idmap: { enabled: true } }, // lib/container/idmap.ts
     },
     annotations: {
       'io.github.tsrun.version': '0.1.0',
