@@ -492,7 +492,7 @@ runcTest(
     t.true(fs.readFileSync(log, 'utf8').includes(`level=warning msg="${warning}"`));
     t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'running');
     t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
-    // the container's delete is not the cgroup's (cgroup-ownership.test.ts goes further)
+    // the container's delete is not the cgroup's (tests/reliability/cgroup-ownership.test.ts goes further)
     alone();
   },
 );
