@@ -15,8 +15,9 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { buildImages, type Containerd, containerdAvailable, CTR, CTR_TIMEOUT_MS, startContainerd, waitFor } from '../helpers/containerd.js';
+import { buildImages, type Containerd, containerdAvailable, CTR, CTR_TIMEOUT_MS, startContainerd } from '../helpers/containerd.js';
 import { ENGINE_RUNTIME } from '../helpers/engine.js';
+import { holdsFor, waitFor } from '../helpers/wait.js';
 
 const enabled = containerdAvailable();
 const ctrTest = enabled ? test.serial : test.skip;
@@ -228,12 +229,14 @@ ctrTest('ctr task kill --exec-id: signals the exec, not the container', async (t
 ctrTest('ctr task exec -d: detached, the process runs on after ctr returns', async (t) => {
   const id = 'tsrun-exec-d';
   if (!running(t, id)) return;
-  const d = exec(id, 'd1', ['sh', '-c', 'sleep 3; echo done > /exec-d'], { flags: ['-d'] });
+  // it cannot finish before the test lets it: ctr returning proves it did not wait
+  const d = exec(id, 'd1', ['sh', '-c', 'while [ ! -e /go ]; do sleep 0.1; done; echo done > /exec-d'], { flags: ['-d'] });
   t.is(d.status, 0, why(d, id));
-  const cat = (n: number) => exec(id, `cat${n}`, ['cat', '/exec-d']).stdout;
-  t.not(cat(0), 'done\n', 'ctr did not wait for it');
-  let n = 1;
-  t.true(await waitFor(() => cat(n++) === 'done\n', 15_000));
+  let n = 0;
+  const cat = () => exec(id, `cat${n++}`, ['cat', '/exec-d']).stdout;
+  t.not(cat(), 'done\n');
+  t.is(exec(id, 'go', ['touch', '/go']).status, 0);
+  t.true(await waitFor(() => cat() === 'done\n'), 'the detached process ran on');
 });
 
 ctrTest('ctr task ps, pause and resume', async (t) => {
@@ -274,7 +277,7 @@ ctrTest('ctr task kill, task rm, container rm: nothing is left', async (t) => {
   const state = spawnSync(ENGINE_RUNTIME, ['--root', path.join(runcRoot, NS), 'state', id], { encoding: 'utf8' });
   t.not(state.status, 0, "the runtime's state is gone");
   t.regex(state.stderr, /does not exist/);
-  t.true(await waitFor(() => shimsOf().length === 0, 5_000), 'the shim exited');
+  t.true(await waitFor(() => shimsOf().length === 0), 'the shim exited');
   t.false(ctr(['snapshots', 'ls']).stdout.includes(id), 'the snapshot is gone');
 });
 
@@ -349,8 +352,7 @@ ctrTest('ctr task kill -s SIGKILL: a container that ignores TERM exits 137', asy
   t.true(await waitFor(() => run.output().includes('ready') && taskStatus(id) === 'RUNNING'), `task is ${taskStatus(id)}`);
   const term = ctr(['task', 'kill', id]);
   t.is(term.status, 0, why(term, id));
-  await new Promise((r) => setTimeout(r, 500));
-  t.is(taskStatus(id), 'RUNNING', 'TERM was ignored');
+  t.true(await holdsFor(() => taskStatus(id) === 'RUNNING', 500), `TERM was ignored: the task is ${taskStatus(id)}`);
   const kill = ctr(['task', 'kill', '-s', 'SIGKILL', id]);
   t.is(kill.status, 0, why(kill, id));
   const r = await run.exited;
@@ -438,5 +440,5 @@ ctrTest('ctr task kill -s SIGKILL of a paused task: it dies', async (t) => {
   t.is(ctr(['task', 'pause', id]).status, 0);
   const kill = ctr(['task', 'kill', '-s', 'SIGKILL', id]);
   t.is(kill.status, 0, why(kill, id));
-  t.true(await waitFor(() => taskStatus(id) === 'STOPPED', 5_000), `task is ${taskStatus(id)}`);
+  t.true(await waitFor(() => taskStatus(id) === 'STOPPED'), `task is ${taskStatus(id)}`);
 });
