@@ -32,6 +32,7 @@ import {
   startDockerd,
 } from '../helpers/docker.js';
 import { ENGINE_RUNTIME } from '../helpers/engine.js';
+import { withoutTtyEcho } from '../helpers/tty.js';
 import { waitFor } from '../helpers/wait.js';
 
 const enabled = IS_ROOT && haveDocker();
@@ -166,7 +167,7 @@ dockerTest("docker run: a missing program exits 127 with the runtime's error", (
 dockerTest('docker run -t: the container gets a pty', (t) => {
   const r = explicit!.dockerTty(`run --rm -t --runtime tsrun ${IMAGE} sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 3'`);
   t.is(r.status, 3, why(r));
-  t.regex(r.stdout, /\/dev\/pts\/\d+\s+stdin-is-a-tty/);
+  t.regex(withoutTtyEcho(r.stdout), /^\/dev\/pts\/\d+\nstdin-is-a-tty$/m, JSON.stringify(r.stdout));
 });
 
 dockerTest('docker run -it: typed input reaches the shell through the pty', (t) => {
@@ -225,7 +226,7 @@ dockerTest('docker exec -t and -it: a pty, and typed input reaches the shell', (
   if (!running(t, 'tsrun-exec-t')) return;
   const tty = explicit!.dockerTty(`exec -t tsrun-exec-t sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 4'`);
   t.is(tty.status, 4, why(tty));
-  t.regex(tty.stdout, /\/dev\/pts\/\d+\s+stdin-is-a-tty/);
+  t.regex(withoutTtyEcho(tty.stdout), /^\/dev\/pts\/\d+\nstdin-is-a-tty$/m, JSON.stringify(tty.stdout));
   const it = explicit!.dockerTty('exec -it tsrun-exec-t sh', 'echo typed-$((6*7))\nexit 6\n');
   t.is(it.status, 6, why(it));
   t.regex(it.stdout, /typed-42/);

@@ -24,6 +24,7 @@ import {
   type Bundle,
   type RunResult,
 } from '../helpers/bundle.js';
+import { withoutTtyEcho } from '../helpers/tty.js';
 
 const PROBE = path.join(ROOT, 'build', 'spec-tests', 'probe', 'tsrun-probe');
 const rootTest = IS_ROOT && fs.existsSync(PROBE) ? test.serial : test.skip;
@@ -166,7 +167,7 @@ rootTest('the terminal of a uid-1000 process belongs to it and to the tty group,
       input: '',
     });
     b.cleanup();
-    t.regex(r.stdout, /1000:5\r?$/m, `${name}: ${r.stdout}`);
+    t.regex(withoutTtyEcho(r.stdout), /^1000:5$/m, `${name}: ${JSON.stringify(r.stdout)}`);
   }
 });
 

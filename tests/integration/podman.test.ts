@@ -13,6 +13,7 @@ import * as path from 'node:path';
 import { BUSYBOX, IS_ROOT, signalDisposition } from '../helpers/bundle.js';
 import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
 import { containersStore, hostLeftovers } from '../helpers/podman.js';
+import { withoutTtyEcho } from '../helpers/tty.js';
 import { waitFor } from '../helpers/wait.js';
 
 const enabled = IS_ROOT && have('podman') && have('buildah') && have('conmon');
@@ -189,7 +190,7 @@ podmanTest('podman exec -t: conmon gets the pty through --console-socket', (t) =
   if (!running(t, 'tsrun-x4')) return;
   const r = podmanTty(`exec -t tsrun-x4 sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'`);
   t.is(r.status, 5, r.stdout + r.stderr);
-  t.regex(r.stdout, /\/dev\/pts\/\d+\s+stdin-is-a-tty/);
+  t.regex(withoutTtyEcho(r.stdout), /^\/dev\/pts\/\d+\nstdin-is-a-tty$/m, JSON.stringify(r.stdout));
 });
 
 podmanTest('podman exec -it: typed input reaches the shell through the pty', (t) => {
