@@ -110,11 +110,41 @@ rootTest('a missing program: runc’s wording, exit 255, nothing left behind', (
   const abs = onBoth(t, (box) => [box.id, '/nosuch']);
   t.regex(abs.tsrun!.stderr, /exec: "\/nosuch": stat \/nosuch: no such file or directory/);
   same(t, abs, 'status');
-  const box = startBox(t, TSRUN);
-  box.exec([box.id, 'nosuch']);
-  const ps = runtime(TSRUN, box.root, ['ps', '--format', 'json', box.id]);
-  t.deepEqual(JSON.parse(ps.stdout), [box.pid], 'the container holds only its init');
+  // As runc's, the exec returns only once its process is reaped: at once,
+  // nothing of it is left — not in cgroup.procs (what ps reads) and not as a
+  // zombie, which ps does not list but which the pids controller counts
+  // until it is reaped, and which holds the pid namespace open (the init of
+  // a deleted container cannot finish dying while it is there).
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin);
+    t.is(box.exec([box.id, 'nosuch']).status, 255, name);
+    const ps = runtime(bin, box.root, ['ps', '--format', 'json', box.id]);
+    t.deepEqual(JSON.parse(ps.stdout), [box.pid], `${name}: the container holds only its init`);
+    const charged = pidsCharged(box.pid);
+    if (charged !== null) t.is(charged, 1, `${name}: no zombie of the failed exec is left (pids.current)`);
+  }
 });
+
+/**
+ * The pids.current of `pid`'s cgroup (null without a pids controller).
+ * Unlike cgroup.procs it counts a process until it is reaped.
+ */
+function pidsCharged(pid: number): number | null {
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').trim().split('\n')) {
+    const [, controllers = '', rel = '/'] = line.split(':');
+    const mounts =
+      controllers === ''
+        ? ['/sys/fs/cgroup', '/sys/fs/cgroup/unified']
+        : controllers.split(',').includes('pids')
+          ? ['/sys/fs/cgroup/pids']
+          : [];
+    for (const m of mounts) {
+      const file = path.join(m, rel, 'pids.current');
+      if (fs.existsSync(file)) return Number(fs.readFileSync(file, 'utf8'));
+    }
+  }
+  return null;
+}
 
 rootTest('user, groups, cwd and env from the flags, over config.json’s process, as runc', (t) => {
   const script = 'id; pwd; echo "$FROM_CONFIG $FOO $BAR $HOME"; umask';
