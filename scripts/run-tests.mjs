@@ -1,8 +1,10 @@
 #!/usr/bin/env node
 // The whole test suite, as `npm test` runs it (after `npm run build`):
-// the style checks (eslint, prettier, clang-format), unit tests, root integration tests, the spec-tests conformance suite
-// against tsrun with its baseline of known failures, and the C fuzzers and sanitized build (fuzz-c). Prints one summary
-// line per suite and a closing total: "tests: N passed, N failed, N skipped".
+// the style checks (eslint, prettier, clang-format), unit tests, root integration tests, the reliability campaign
+// (kill points, fuzz, load, attacks), real engines, the unit and API tests on Node 22, the spec-tests conformance suite
+// against tsrun with its baseline of known failures (as root and rootless), the cgroup-v2 VM, and the C fuzzers and
+// sanitized build (fuzz-c). `npm test -- <suite> …` runs only the suites named. Prints one summary line per suite and a
+// closing total: "tests: N passed, N failed, N skipped".
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { dirname, join } from 'node:path';
@@ -52,12 +54,15 @@ const ENGINE_FILES = new Set([
   'docker.test.js',
   'buildah.test.js',
 ]);
-/** The compiled integration test files that pass `keep`, as paths for ava. */
-function integrationFiles(keep) {
-  const dir = join(root, 'dist', 'tests', 'integration');
-  return readdirSync(dir)
-    .filter((f) => f.endsWith('.test.js') && keep(f))
-    .map((f) => join('dist', 'tests', 'integration', f));
+/**
+ * The compiled test files of tests/<dir>/ that pass `keep`, as paths for ava;
+ * only those whose source is still there (tsc leaves the output of a moved or
+ * deleted test in dist/).
+ */
+function testFiles(dir, keep = () => true) {
+  return readdirSync(join(root, 'dist', 'tests', dir))
+    .filter((f) => f.endsWith('.test.js') && keep(f) && existsSync(join(root, 'tests', dir, f.replace(/\.js$/, '.ts'))))
+    .map((f) => join('dist', 'tests', dir, f));
 }
 // Style findings fail the run like a failing test: one check, passed or failed.
 const lintParse = () => ({ passed: 0, failed: 0, skipped: 0 });
@@ -74,8 +79,22 @@ const suites = [
     'integration',
     () =>
       isRoot
-        ? run('integration', process.execPath, [ava, '--tap', ...integrationFiles((f) => !ENGINE_FILES.has(f))], parseAvaTap)
+        ? run('integration', process.execPath, [ava, '--tap', ...testFiles('integration', (f) => !ENGINE_FILES.has(f))], parseAvaTap)
         : (console.log('\n=== integration: skipped (needs root)'), { name: 'integration', passed: 0, failed: 0, skipped: 1 }),
+  ],
+  // The reliability campaign (tests/reliability/), apart from the everyday
+  // integration tests: the runtime SIGKILLed at 50 moments of each command
+  // (killpoints), seeded config mutations and racing commands (fuzz, load),
+  // and the attacks of docs/security.md (cve, hardening, hostile-container,
+  // hostile-image, local-user, cgroup-ownership). A campaign is one long
+  // test (the CVE races run for a minute on an idle machine): ava's stall
+  // timeout is raised past what a loaded machine makes of them.
+  [
+    'reliability',
+    () =>
+      isRoot
+        ? run('reliability', process.execPath, [ava, '--tap', '--timeout=10m', ...testFiles('reliability')], parseAvaTap)
+        : (console.log('\n=== reliability: skipped (needs root)'), { name: 'reliability', passed: 0, failed: 0, skipped: 1 }),
   ],
   // Real engines (podman + conmon, a private containerd) driving tsrun: one
   // file at a time, apart from the rest, since each starts daemons and
@@ -87,7 +106,7 @@ const suites = [
         ? run(
             'engines',
             process.execPath,
-            [ava, '--tap', '--serial', '--concurrency=1', ...integrationFiles((f) => ENGINE_FILES.has(f))],
+            [ava, '--tap', '--serial', '--concurrency=1', ...testFiles('integration', (f) => ENGINE_FILES.has(f))],
             parseAvaTap,
           )
         : (console.log('\n=== engines: skipped (needs root)'), { name: 'engines', passed: 0, failed: 0, skipped: 1 }),
@@ -182,7 +201,7 @@ suites.push([
             '--serial',
             '--timeout=10m',
             'dist/tests/integration/cgroups.test.js',
-            'dist/tests/integration/killpoints.test.js',
+            'dist/tests/reliability/killpoints.test.js',
             // rootless on a pure v2 host: a delegated cgroup, the cgroup namespace runc's spec adds
             'dist/tests/integration/rootless.test.js',
           ],
@@ -214,6 +233,11 @@ suites.push([
   },
 ]);
 
+const unknown = only.filter((n) => !suites.some(([name]) => name === n));
+if (unknown.length) {
+  console.error(`no such suite: ${unknown.join(' ')} (the suites: ${suites.map(([name]) => name).join(' ')})`);
+  process.exit(2);
+}
 const results = [];
 for (const [name, fn] of suites) {
   if (only.length && !only.includes(name)) continue;

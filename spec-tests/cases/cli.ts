@@ -7,7 +7,7 @@ import type { CaseContext } from '../harness/context.js';
 import { describe } from '../harness/exec.js';
 import { hasCap } from '../harness/host.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { cli, def, expectError, expectOk, LONG_MS, LONG_S, pidAlive } from './util.js';
+import { cli, def, expectError, expectOk, LONG_MS, LONG_S, pidAlive, waitUntil } from './util.js';
 
 export const cliCases: Case[] = [
   def('cli::run-exit-code', cli('run', "run exits with the container process's exit code"), async (ctx) => {
@@ -28,7 +28,7 @@ export const cliCases: Case[] = [
     const pid = await c.pid();
     expectOk(await c.delete(true), 'delete --force');
     check((await c.state()).code !== 0, 'the container still exists');
-    for (let i = 0; i < 50 && pidAlive(pid); i++) await new Promise((r) => setTimeout(r, 20));
+    await waitUntil(() => !pidAlive(pid) || isZombie(pid), 10000);
     check(!pidAlive(pid) || isZombie(pid), `container process ${pid} still runs`);
   }),
 

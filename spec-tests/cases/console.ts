@@ -4,11 +4,10 @@
 import * as fs from 'node:fs';
 import { proc } from '../harness/config.js';
 import type { Bundle, CaseContext, Container } from '../harness/context.js';
-import { sleep } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
 import { Report } from '../harness/probe-output.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
-import { cli, configMd, def, linuxMd } from './util.js';
+import { cli, configMd, def, linuxMd, waitUntil } from './util.js';
 
 interface ConsoleRun {
   c: Container;
@@ -34,7 +33,7 @@ export async function consoleReceiver(ctx: CaseContext): Promise<ConsoleReceiver
   const sock = ctx.path('console.sock');
   const reportFile = ctx.path('console.report');
   const done = ctx.hostProbe(['recv-fd', 'console', sock, reportFile, String(scaled(15000))], scaled(20000));
-  for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
+  await waitUntil(() => fs.existsSync(sock), 10000);
   if (!fs.existsSync(sock)) fail('the console socket receiver did not start');
   return { sock, report: () => new Report(fs.readFileSync(reportFile, 'utf8')), done };
 }

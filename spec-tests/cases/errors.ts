@@ -3,7 +3,9 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { check, fail, type Case } from '../harness/types.js';
-import { configMd, def, expectError, expectOk, expectUnchanged, LONG_MS, pidAlive, runtimeMd } from './util.js';
+import { sleep } from '../harness/exec.js';
+import { scaled } from '../harness/timing.js';
+import { configMd, def, expectError, expectOk, expectUnchanged, LONG_MS, pidAlive, runtimeMd, waitUntil } from './util.js';
 
 export const errorCases: Case[] = [
   def('errors::create-no-id', runtimeMd('#create', 'create MUST generate an error if it is not provided the container ID'), async (ctx) => {
@@ -112,11 +114,12 @@ export const errorCases: Case[] = [
       const c = await ctx.create(b);
       await c.startOk();
       const pid = await c.pid();
-      await new Promise((r) => setTimeout(r, 200));
+      // the first start's run, seen before it is cleared
+      if (!(await waitUntil(() => fs.existsSync(path.join(shared, 'runs')), 10000))) fail('the program did not run after start');
       fs.rmSync(path.join(shared, 'runs'), { force: true });
       expectError(await c.start(), 'second start');
       await expectUnchanged(c, 'running', pid);
-      await new Promise((r) => setTimeout(r, 200));
+      await sleep(scaled(200)); // a window for what must not happen
       check(!fs.existsSync(path.join(shared, 'runs')), 'the second start ran the program again');
     },
   ),

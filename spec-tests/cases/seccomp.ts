@@ -3,11 +3,11 @@
 import * as fs from 'node:fs';
 import { linux, proc } from '../harness/config.js';
 import type { Bundle, CaseContext } from '../harness/context.js';
-import { describe, sleep } from '../harness/exec.js';
+import { describe } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
 import { errnoOf, Report, type Report as ReportT } from '../harness/probe-output.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { cli, def, expectErrno, expectError, linuxMd } from './util.js';
+import { cli, def, expectErrno, expectError, linuxMd, waitUntil } from './util.js';
 
 const GP = 'getpriority:0:0';
 
@@ -296,8 +296,7 @@ export const seccompCases: Case[] = [
       const sock = ctx.path('notify.sock');
       const reportFile = ctx.path('notify.report');
       const helper = ctx.hostProbe(['recv-fd', 'seccomp', sock, reportFile, String(scaled(15000))], scaled(20000));
-      for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
-      if (!fs.existsSync(sock)) fail('the socket receiver did not start');
+      if (!(await waitUntil(() => fs.existsSync(sock), 10000))) fail('the socket receiver did not start');
       const b = ctx.bundle(['syscall', GP]);
       seccomp(b, {
         defaultAction: 'SCMP_ACT_ALLOW',

@@ -259,7 +259,8 @@ export class CaseContext {
           } catch {
             /* already gone */
           }
-          await sleep(50);
+          // until the kernel has let it die (a zombie, or reaped)
+          for (const end = Date.now() + scaled(5000); Date.now() < end && running(pid);) await sleep(20);
         }
         const again = await this.rt.delete(id, true);
         if ((await this.rt.state(id)).code === 0) {
@@ -359,7 +360,7 @@ export class Container {
   }
 
   /** Polls `state` until the status is `want`; returns the last status seen. */
-  async waitStatus(want: string, timeoutMs = scaled(5000)): Promise<string | undefined> {
+  async waitStatus(want: string, timeoutMs = scaled(15000)): Promise<string | undefined> {
     const deadline = Date.now() + timeoutMs;
     let last: string | undefined;
     for (;;) {
@@ -369,7 +370,7 @@ export class Container {
     }
   }
 
-  async waitStopped(timeoutMs = scaled(5000)): Promise<void> {
+  async waitStopped(timeoutMs = scaled(15000)): Promise<void> {
     const s = await this.waitStatus('stopped', timeoutMs);
     if (s !== 'stopped') fail(`container did not reach "stopped" within ${timeoutMs} ms (status ${s ?? 'unknown'})`);
   }
@@ -388,12 +389,22 @@ export class Container {
   }
 
   /** Waits until the probe has printed `key` (e.g. `ready`). */
-  async waitFor(key: string, timeoutMs = scaled(5000)): Promise<Report> {
+  async waitFor(key: string, timeoutMs = scaled(15000)): Promise<Report> {
     const deadline = Date.now() + timeoutMs;
     for (;;) {
       const r = this.report();
       if (r.has(key) || Date.now() > deadline) return r;
       await sleep(20);
     }
+  }
+}
+
+/** pid exists and is not a zombie (/proc/<pid>/stat state). */
+function running(pid: number): boolean {
+  try {
+    const stat = fs.readFileSync(`/proc/${pid}/stat`, 'utf8');
+    return !/^[ZX]/.test(stat.slice(stat.lastIndexOf(')') + 2));
+  } catch {
+    return false;
   }
 }

@@ -10,6 +10,7 @@ import { fileURLToPath } from 'node:url';
 
 import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import type { Spec } from '../../lib/config/types.js';
+import { WAIT_MS, waitForSync } from './wait.js';
 
 export const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..', '..');
 export const TSRUN = path.join(ROOT, 'bin', 'tsrun');
@@ -139,6 +140,40 @@ export function runtime(
     fs.closeSync(err);
     fs.rmSync(dir, { recursive: true, force: true });
   }
+}
+
+/** What `state` says of `id`: its status, or 'gone' when there is no such container. */
+export function statusOf(bin: string, root: string, id: string): string {
+  const r = runtime(bin, root, ['state', id]);
+  return r.status === 0 ? (JSON.parse(r.stdout) as { status: string }).status : 'gone';
+}
+
+/**
+ * Waits until `state` says `status` (a killed init is stopped only once the
+ * kernel has let it die: later than the kill returns on a loaded machine).
+ * Blocks between looks. True if it did within `ms`.
+ */
+export function waitForStatus(bin: string, root: string, id: string, status: string, ms = WAIT_MS): boolean {
+  return waitForSync(() => statusOf(bin, root, id) === status, ms);
+}
+
+/**
+ * How process `pid` takes signal number `signal` (/proc/<pid>/status): a
+ * shell's `trap "…" SIG` is 'caught', `trap "" SIG` is 'ignored'. Before its
+ * trap is set a container's init (pid 1 of its namespace) drops a signal it
+ * has no handler for, so a test waits for the trap before it signals.
+ */
+export function signalDisposition(pid: number, signal: number): 'caught' | 'ignored' | 'default' | 'gone' {
+  let status: string;
+  try {
+    status = fs.readFileSync(`/proc/${pid}/status`, 'utf8');
+  } catch {
+    return 'gone';
+  }
+  const bit = 1n << BigInt(signal - 1);
+  const mask = (field: string) => BigInt('0x' + (new RegExp(`^${field}:\\s*([0-9a-f]+)$`, 'm').exec(status)?.[1] ?? '0'));
+  if (mask('SigCgt') & bit) return 'caught';
+  return mask('SigIgn') & bit ? 'ignored' : 'default';
 }
 
 const roots: string[] = [];

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 
 import { busyboxRootfs, processesMatching } from './bundle.js';
+import { waitFor } from './wait.js';
 
 export const CONTAINERD = '/usr/bin/containerd';
 export const CTR = '/usr/bin/ctr';
@@ -29,14 +30,6 @@ export const containerdAvailable = () =>
 
 /** The CRI namespace: the CRI plugin keeps its images, pods and containers in it. */
 export const CRI_NAMESPACE = 'k8s.io';
-
-export async function waitFor(what: () => boolean | Promise<boolean>, ms = 10_000, stepMs = 100): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (await what()) return true;
-    await new Promise((r) => setTimeout(r, stepMs));
-  }
-  return what();
-}
 
 const sha256 = (b: Buffer) => 'sha256:' + crypto.createHash('sha256').update(b).digest('hex');
 
@@ -220,9 +213,10 @@ export interface Containerd {
 /**
  * A ctr that does not return in time is SIGKILLed (it forwards SIGTERM to
  * the task instead of exiting), so a lost exit status fails the caller
- * instead of hanging it.
+ * instead of hanging it. A bound, not an expectation: `ctr run` takes a
+ * second or two, more on a loaded machine; half of ava's 120 s timeout.
  */
-export const CTR_TIMEOUT_MS = 15_000;
+export const CTR_TIMEOUT_MS = 60_000;
 
 /** Starts a private containerd and waits until it answers. */
 export async function startContainerd(opts: StartOptions = {}): Promise<Containerd> {
@@ -366,7 +360,7 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
   };
   const up = await waitFor(
     () => !exited && fs.existsSync(address) && ctr('default', ['version'], { timeout: 5_000 }).status === 0,
-    opts.startTimeoutMs ?? 30_000,
+    opts.startTimeoutMs ?? 60_000,
   );
   if (!up) {
     const text = fs.existsSync(log) ? fs.readFileSync(log, 'utf8') : '';

@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { busyboxRootfs, processesMatching } from './bundle.js';
+import { waitFor } from './wait.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
 /** Debian's 20.10 CLI; /usr/local/bin/docker is an unrelated newer one. */
@@ -73,14 +74,6 @@ export interface Dockerd {
 }
 
 const DOCKER_TIMEOUT_MS = 60_000;
-
-export async function waitFor(what: () => boolean, ms = 10_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (what()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return what();
-}
 
 /** The daemon.json: every path private to `dir`, no host networking changes. */
 export function daemonConfig(dir: string, opts: DockerdOptions): Record<string, unknown> {

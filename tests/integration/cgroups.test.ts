@@ -15,6 +15,7 @@ import { hostCgroups } from '../../lib/cgroups/host.js';
 import type { Spec } from '../../lib/config/types.js';
 import { subtreeDeepestFirst } from '../../lib/cgroups/fs.js';
 import { IS_ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { holdsFor, scaled, until } from '../helpers/wait.js';
 
 const host = hostCgroups();
 const V2 = host.mode === 'unified';
@@ -96,21 +97,6 @@ function createCtr(t: ExecutionContext, mutate: (s: Spec) => void, start = true)
   return ctr;
 }
 
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
-}
-
-/** Waits are stretched where every process start is slow (TSRUN_TEST_TIME_SCALE, e.g. under TCG). */
-const SCALE = Number(process.env.TSRUN_TEST_TIME_SCALE ?? 1) || 1;
-
-async function until(what: string, f: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms * SCALE;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await sleep(100);
-  }
-}
-
 cgTest('the init is born in its cgroup at cgroupsPath; delete removes the cgroup', (t) => {
   const c = createCtr(t, () => undefined, false);
   t.true(c.dirs.length > 0, 'the init is in the container cgroup');
@@ -129,8 +115,13 @@ cgTest('memory: limit in the files; a hog is OOM-killed at the limit and events 
       const memsw =
         V2 || fs.existsSync(path.join(host.v1.find((h) => h.controllers.includes('memory'))!.mountPoint, 'memory.memsw.limit_in_bytes'));
       s.linux!.resources = { memory: { limit: 32 * MiB, reservation: 16 * MiB, ...(memsw ? { swap: 32 * MiB } : {}) } };
-      // the hog is a child shell (its command substitution holds the data); the init survives it
-      s.process!.args = ['sh', '-c', `sleep 2; sh -c 'a=$(busybox head -c 100000000 /dev/zero | busybox tr "\\0" x)'; sleep 600`];
+      // the hog is a child shell (its command substitution holds the data); the init survives it.
+      // It starts once the test has made /go: when events is watching, however long that took
+      s.process!.args = [
+        'sh',
+        '-c',
+        `while [ ! -e /go ]; do sleep 0.05; done; sh -c 'a=$(busybox head -c 100000000 /dev/zero | busybox tr "\\0" x)'; sleep 600`,
+      ];
     },
     false,
   );
@@ -144,6 +135,9 @@ cgTest('memory: limit in the files; a hog is OOM-killed at the limit and events 
     fs.rmSync(out, { force: true });
   });
   t.is(c.tsrun(['start', c.id]).status, 0);
+  // its first stats line comes once it has read the OOM count an OOM kill must raise
+  await until('events to start watching', () => fs.readFileSync(out, 'utf8').includes('"type":"stats"'));
+  fs.writeFileSync(path.join(c.b.rootfs, 'go'), '');
   try {
     await until('an oom event', () => fs.readFileSync(out, 'utf8').includes('"type":"oom"'));
   } catch (e) {
@@ -171,8 +165,8 @@ cgTest('pids: pids.max in the file; forks beyond it fail', async (t) => {
   });
   t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), '8');
   const errFile = `/proc/${c.pid}/root/tmp/err`;
+  // at the limit from the failed fork on: the count can only drop (the forking subshell dies of it)
   await until('a fork to fail', () => fs.existsSync(errFile) && /can't fork/.test(fs.readFileSync(errFile, 'utf8')));
-  await sleep(500);
   const pids = JSON.parse(c.tsrun(['ps', '--format', 'json', c.id]).stdout) as number[];
   t.true(pids.length <= 8 && pids.length >= 5, `${pids.length} processes`);
   t.true(Number(read(c.pid, 'pids', 'pids.current', 'pids.current')) <= 8);
@@ -220,7 +214,7 @@ cgTest('devices: a denied device cannot be opened; an allowed one can', (t) => {
     ];
   });
   t.teardown(() => b.cleanup());
-  const r = runtime(TSRUN, root, ['run', '--bundle', b.dir, id], { timeout: 30_000 * SCALE });
+  const r = runtime(TSRUN, root, ['run', '--bundle', b.dir, id], { timeout: scaled(30_000) });
   t.is(r.status, 0, r.stderr);
   t.regex(r.stdout, /null-ok/);
   t.regex(r.stdout, /fuse-read-ok/);
@@ -242,8 +236,7 @@ cgTest('pause freezes a counter, resume thaws it; state says paused', async (t) 
   t.is(c.tsrun(['pause', c.id]).status, 0);
   t.is(JSON.parse(c.tsrun(['state', c.id]).stdout).status, 'paused');
   const a = count();
-  await sleep(500);
-  t.is(count(), a, 'frozen: the counter stands still');
+  t.true(await holdsFor(() => count() === a, 500), `frozen: the counter stands still (${a}, then ${count()})`);
   const again = c.tsrun(['pause', c.id]);
   t.is(again.status, 1);
   t.regex(again.stderr, /container not running/);
@@ -492,7 +485,7 @@ runcTest(
     t.true(fs.readFileSync(log, 'utf8').includes(`level=warning msg="${warning}"`));
     t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'running');
     t.is(runtime(TSRUN, root, ['delete', '--force', id]).status, 0);
-    // the container's delete is not the cgroup's (cgroup-ownership.test.ts goes further)
+    // the container's delete is not the cgroup's (tests/reliability/cgroup-ownership.test.ts goes further)
     alone();
   },
 );
@@ -526,7 +519,7 @@ runcTest("v1: a frozen cgroup fails create at once with runc's message, naming t
     const started = Date.now();
     const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
     t.is(r.status, 1, cgroupsPath);
-    t.true(Date.now() - started < 10_000 * SCALE, 'at once, not after the sync timeout');
+    t.true(Date.now() - started < 30_000, 'at once, not after the 60 s sync timeout');
     t.is(
       r.stderr,
       `tsrun: create: ${message}: ${dir} (freezer.state is FROZEN; thaw it first: echo THAWED > ${dir}/freezer.state)\n`,

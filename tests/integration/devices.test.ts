@@ -8,6 +8,7 @@ import { spawnSync } from 'node:child_process';
 
 import { IS_ROOT, RUNC, TSRUN, makeBundle, tempRoot, uniqueId } from '../helpers/bundle.js';
 import { runBoth } from '../helpers/both.js';
+import { withoutTtyEcho } from '../helpers/tty.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 
@@ -73,8 +74,7 @@ rootTest("/dev/console is the container's pty when a terminal is requested, as r
       timeout: 30_000,
     });
     b.cleanup();
-    // script echoes the NUL it forwards at EOF of its stdin as ^@
-    return { status: r.status, out: r.stdout.replace(/\r/g, '').replace(/\^@/g, '') };
+    return { status: r.status, out: withoutTtyEcho(r.stdout) };
   };
   const ours = run(TSRUN);
   t.is(ours.status, 0, ours.out);

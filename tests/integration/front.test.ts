@@ -12,7 +12,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { STATE_KEYS } from '../../lib/native/constants.js';
-import { IS_ROOT, ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId, waitForStatus } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test.serial : test.skip;
 
@@ -63,7 +63,7 @@ rootTest('state, list and ps: the front and the JavaScript CLI print the same by
   agree(t, root, id, 'paused');
   ok(FRONT, root, ['resume', id]);
   ok(FRONT, root, ['kill', id, 'KILL']);
-  for (let i = 0; i < 100 && JSON.parse(ok(JS, root, ['state', id])).status !== 'stopped'; i++) spawnSync('sleep', ['0.02']);
+  waitForStatus(JS, root, id, 'stopped');
   agree(t, root, id, 'stopped');
   ok(FRONT, root, ['delete', id]);
   for (const bin of [FRONT, JS]) {
@@ -96,7 +96,7 @@ rootTest('each side sees what the other did: start, pause, resume, kill, delete 
     t.is(r.status, 1);
     t.is(r.stderr, `tsrun: delete: cannot delete container ${id} that is not stopped: running\n`);
     ok(actor, root, ['kill', '--all', id, '9']);
-    for (let i = 0; i < 100 && status(watcher, id) !== 'stopped'; i++) spawnSync('sleep', ['0.02']);
+    waitForStatus(watcher, root, id, 'stopped');
     t.is(status(watcher, id), 'stopped');
     ok(actor, root, ['delete', id]);
     t.is(runtime(watcher, root, ['state', id]).status, 1);

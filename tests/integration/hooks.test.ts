@@ -115,6 +115,6 @@ rootTest('a hook past its timeout is killed and fails create', (t) => {
   const r = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('slow')]);
   t.is(r.status, 1);
   t.regex(r.stderr, /prestart hook #0 \(\/bin\/sleep\): timed out after 1s/);
-  t.true(Date.now() - started < 10_000);
+  t.true(Date.now() - started < 20_000, 'killed at its timeout, long before its own 30 s');
   b.cleanup();
 });

@@ -3,7 +3,8 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, signalDisposition, tempRoot, uniqueId, waitForStatus } from '../helpers/bundle.js';
+import { waitForSync } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 
@@ -30,7 +31,7 @@ function ppidOf(pid: number): number {
   return Number(stat.slice(stat.lastIndexOf(')') + 2).split(' ')[1]);
 }
 
-rootTest('create → created → start → running → kill → stopped → delete', async (t) => {
+rootTest('create → created → start → running → kill → stopped → delete', (t) => {
   const root = tempRoot();
   const id = uniqueId('life');
   const b = makeBundle((s) => {
@@ -66,7 +67,7 @@ rootTest('create → created → start → running → kill → stopped → dele
 
   const k = runtime(TSRUN, root, ['kill', id, 'KILL']);
   t.is(k.status, 0, k.stderr);
-  for (let i = 0; i < 100 && state(root, id).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+  waitForStatus(TSRUN, root, id, 'stopped');
   const stopped = state(root, id);
   t.is(stopped.status, 'stopped');
   t.is(stopped.pid, 0);
@@ -78,7 +79,7 @@ rootTest('create → created → start → running → kill → stopped → dele
   b.cleanup();
 });
 
-rootTest('kill accepts 15, TERM and SIGTERM; default is TERM', async (t) => {
+rootTest('kill accepts 15, TERM and SIGTERM; default is TERM', (t) => {
   const root = tempRoot();
   for (const sig of [['15'], ['TERM'], ['SIGTERM'], []]) {
     const id = uniqueId('sig');
@@ -86,16 +87,21 @@ rootTest('kill accepts 15, TERM and SIGTERM; default is TERM', async (t) => {
       s.process!.args = ['sh', '-c', 'trap "exit 0" TERM; while true; do sleep 0.05; done'];
     });
     t.is(runtime(TSRUN, root, ['run', '-d', '-b', b.dir, id]).status, 0);
-    await new Promise((r) => setTimeout(r, 200));
+    // pid 1 of its namespace drops a TERM it has no handler for: not before the trap
+    const pid = state(root, id).pid;
+    t.true(
+      waitForSync(() => signalDisposition(pid, 15) === 'caught'),
+      `the shell's TERM trap: ${signalDisposition(pid, 15)}`,
+    );
     t.is(runtime(TSRUN, root, ['kill', id, ...sig]).status, 0, `kill ${sig.join(' ')}`);
-    for (let i = 0; i < 100 && state(root, id).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+    waitForStatus(TSRUN, root, id, 'stopped');
     t.is(state(root, id).status, 'stopped', `signal ${sig.join(' ') || '(default)'}`);
     t.is(runtime(TSRUN, root, ['delete', id]).status, 0);
     b.cleanup();
   }
 });
 
-rootTest('engine contract: kill of a stopped container, delete of running and missing ones', async (t) => {
+rootTest('engine contract: kill of a stopped container, delete of running and missing ones', (t) => {
   const root = tempRoot();
   const id = uniqueId('ctr');
   const b = makeBundle((s) => {
@@ -107,7 +113,7 @@ rootTest('engine contract: kill of a stopped container, delete of running and mi
   t.is(del.stderr, `tsrun: delete: cannot delete container ${id} that is not stopped: running\n`);
   t.is(runtime(TSRUN, root, ['start', id]).status, 1);
   t.is(runtime(TSRUN, root, ['kill', id, '9']).status, 0);
-  for (let i = 0; i < 100 && state(root, id).status !== 'stopped'; i++) await new Promise((r) => setTimeout(r, 20));
+  waitForStatus(TSRUN, root, id, 'stopped');
   const k = runtime(TSRUN, root, ['kill', id, '15']);
   t.is(k.status, 1);
   t.regex(k.stderr, /container not running/);

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, waitForStatus, type Bundle } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
@@ -95,7 +95,7 @@ for (const type of ['network', 'ipc', 'uts', 'pid', 'cgroup', 'mount'] as const)
   });
 }
 
-rootTest('linux.namespaces path: joining a pid namespace reports the real init pid (state, --pid-file, kill)', async (t) => {
+rootTest('linux.namespaces path: joining a pid namespace reports the real init pid (state, --pid-file, kill)', (t) => {
   const root = tempRoot();
   const o = owner(root);
   const b = makeBundle((s) => {
@@ -119,8 +119,7 @@ rootTest('linux.namespaces path: joining a pid namespace reports the real init p
     t.is(runtime(TSRUN, root, ['start', id]).status, 0);
     t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'running');
     t.is(runtime(TSRUN, root, ['kill', id, 'KILL']).status, 0);
-    for (let i = 0; i < 200 && alive(state.pid) && !/State:\s+Z/.test(fs.readFileSync(`/proc/${state.pid}/status`, 'utf8')); i++)
-      await new Promise((r) => setTimeout(r, 10));
+    waitForStatus(TSRUN, root, id, 'stopped');
     t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'stopped');
     t.true(alive(o.pid), 'kill and delete of the joiner leave the namespace owner alone');
     t.is(runtime(TSRUN, root, ['delete', id]).status, 0);

@@ -11,7 +11,20 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle, type RunResult } from '../helpers/bundle.js';
+import {
+  IS_ROOT,
+  ROOT,
+  RUNC,
+  TSRUN,
+  makeBundle,
+  runtime,
+  tempRoot,
+  uniqueId,
+  waitForStatus,
+  type Bundle,
+  type RunResult,
+} from '../helpers/bundle.js';
+import { withoutTtyEcho } from '../helpers/tty.js';
 
 const PROBE = path.join(ROOT, 'build', 'spec-tests', 'probe', 'tsrun-probe');
 const rootTest = IS_ROOT && fs.existsSync(PROBE) ? test.serial : test.skip;
@@ -154,7 +167,7 @@ rootTest('the terminal of a uid-1000 process belongs to it and to the tty group,
       input: '',
     });
     b.cleanup();
-    t.regex(r.stdout, /1000:5\r?$/m, `${name}: ${r.stdout}`);
+    t.regex(withoutTtyEcho(r.stdout), /^1000:5$/m, `${name}: ${JSON.stringify(r.stdout)}`);
   }
 });
 
@@ -170,7 +183,7 @@ rootTest('kill ID 0: "is it alive?" — 0 while it runs, "container not running"
     t.is(alive.status, 0, `${name}: ${alive.stderr}`);
     t.is(JSON.parse(runtime(bin, root, ['state', id]).stdout).status, 'running', 'signal 0 delivers nothing');
     runtime(bin, root, ['kill', id, 'KILL']);
-    for (let i = 0; i < 100 && JSON.parse(runtime(bin, root, ['state', id]).stdout).status !== 'stopped'; i++) spawnSync('sleep', ['0.02']);
+    waitForStatus(bin, root, id, 'stopped');
     const dead = runtime(bin, root, ['kill', id, '0']);
     t.is(dead.status, 1, name);
     t.regex(dead.stderr, /container not running/, name);

@@ -10,9 +10,11 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { BUSYBOX, IS_ROOT } from '../helpers/bundle.js';
+import { BUSYBOX, IS_ROOT, signalDisposition } from '../helpers/bundle.js';
 import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
 import { containersStore, hostLeftovers } from '../helpers/podman.js';
+import { withoutTtyEcho } from '../helpers/tty.js';
+import { waitFor } from '../helpers/wait.js';
 
 const enabled = IS_ROOT && have('podman') && have('buildah') && have('conmon');
 const podmanTest = enabled ? test.serial : test.skip;
@@ -96,7 +98,7 @@ podmanTest('podman run -t: conmon gets the pty through --console-socket', (t) =>
   t.regex(r.stdout, /\/dev\/pts\/0/);
 });
 
-podmanTest('podman run -d, ps, stop, rm', (t) => {
+podmanTest('podman run -d, ps, stop, rm', async (t) => {
   const d = podman([
     'run',
     '-d',
@@ -110,6 +112,9 @@ podmanTest('podman run -d, ps, stop, rm', (t) => {
   ]);
   t.is(d.status, 0, d.stderr);
   t.regex(podman(['ps', '--format', '{{.Names}} {{.Status}}']).stdout, /tsrun-d1 Up/);
+  // pid 1 drops a TERM it has no handler for: stop once the trap is set
+  const pid = Number(inspect('tsrun-d1', '{{.State.Pid}}'));
+  t.true(await waitFor(() => signalDisposition(pid, 15) === 'caught'), `the TERM trap: ${signalDisposition(pid, 15)}`);
   const stop = podman(['stop', '-t', '10', 'tsrun-d1']);
   t.is(stop.status, 0, stop.stderr);
   t.notRegex(stop.stderr, /resorting to SIGKILL/, 'SIGTERM reached the container');
@@ -185,7 +190,7 @@ podmanTest('podman exec -t: conmon gets the pty through --console-socket', (t) =
   if (!running(t, 'tsrun-x4')) return;
   const r = podmanTty(`exec -t tsrun-x4 sh -c 'tty; test -t 0 && echo stdin-is-a-tty; exit 5'`);
   t.is(r.status, 5, r.stdout + r.stderr);
-  t.regex(r.stdout, /\/dev\/pts\/\d+\s+stdin-is-a-tty/);
+  t.regex(withoutTtyEcho(r.stdout), /^\/dev\/pts\/\d+\nstdin-is-a-tty$/m, JSON.stringify(r.stdout));
 });
 
 podmanTest('podman exec -it: typed input reaches the shell through the pty', (t) => {
@@ -259,16 +264,14 @@ podmanTest('podman exec --workdir', (t) => {
 
 podmanTest('podman exec -d: detached, the process runs on after podman returns', async (t) => {
   if (!running(t, 'tsrun-x8')) return;
-  const d = podman(['exec', '-d', 'tsrun-x8', 'sh', '-c', 'sleep 3; echo done > /exec-d']);
+  // it cannot finish before the test lets it: podman returning proves it did not wait
+  const d = podman(['exec', '-d', 'tsrun-x8', 'sh', '-c', 'while [ ! -e /go ]; do sleep 0.1; done; echo done > /exec-d']);
   t.is(d.status, 0, d.stderr);
   t.regex(d.stdout, /^[0-9a-f]{64}\n$/, 'prints the exec session id');
-  t.not(podman(['exec', 'tsrun-x8', 'cat', '/exec-d']).stdout, 'done\n', 'podman did not wait for it');
-  let out = '';
-  for (let i = 0; i < 100 && out !== 'done\n'; i++) {
-    await new Promise((r) => setTimeout(r, 100));
-    out = podman(['exec', 'tsrun-x8', 'cat', '/exec-d']).stdout;
-  }
-  t.is(out, 'done\n');
+  const out = () => podman(['exec', 'tsrun-x8', 'cat', '/exec-d']).stdout;
+  t.not(out(), 'done\n');
+  t.is(podman(['exec', 'tsrun-x8', 'touch', '/go']).status, 0);
+  t.true(await waitFor(() => out() === 'done\n'), 'the detached process ran on');
 });
 
 // podman puts runc's tmpcopyup on every tmpfs of --read-only, --tmpfs and
@@ -325,14 +328,6 @@ function hostCgroup(name: string, controller: string): string {
 const readTrim = (file: string) => fs.readFileSync(file, 'utf8').trim();
 
 const inspect = (name: string, format: string) => podman(['inspect', '--format', format, name]).stdout.trim();
-
-async function waitFor(what: () => boolean, ms = 10_000): Promise<boolean> {
-  for (const end = Date.now() + ms; Date.now() < end;) {
-    if (what()) return true;
-    await new Promise((r) => setTimeout(r, 100));
-  }
-  return what();
-}
 
 podmanTest('podman run --memory: an OOM kill is exit 137 and OOMKilled in inspect', (t) => {
   const name = 'tsrun-oom';
@@ -455,11 +450,13 @@ podmanTest('podman healthcheck run: healthy, then unhealthy when the check fails
 
 podmanTest("podman logs: the container's stdout and stderr, while it runs and after it exits", async (t) => {
   const name = 'tsrun-logs';
-  const r = detached(t, name, 'echo to-stdout; echo to-stderr >&2; sleep 1; echo bye');
+  // it says bye once the test has read its logs while it runs
+  const r = detached(t, name, 'echo to-stdout; echo to-stderr >&2; while [ ! -e /go ]; do sleep 0.1; done; echo bye');
   t.is(r.status, 0, r.stderr);
   t.true(await waitFor(() => /to-stderr/.test(podman(['logs', name]).stderr)), podman(['logs', name]).stderr);
   const running = podman(['logs', name]);
   t.is(running.stdout, 'to-stdout\n');
+  t.is(podman(['exec', name, 'touch', '/go']).status, 0);
   t.is(podman(['wait', name]).stdout, '0\n');
   const exited = podman(['logs', name]);
   t.is(exited.status, 0, exited.stderr);
@@ -616,7 +613,7 @@ podmanTest('podman run --restart on-failure:2: restarted twice, then left exited
   const r = detached(t, name, 'sleep 0.2; exit 1', ['--restart', 'on-failure:2']);
   t.is(r.status, 0, r.stderr);
   const state = () => inspect(name, '{{.RestartCount}} {{.State.Status}} {{.State.ExitCode}}');
-  t.true(await waitFor(() => state() === '2 exited 1', 20_000), state());
+  t.true(await waitFor(() => state() === '2 exited 1'), state());
 });
 
 podmanTest('podman run --init: podman-init is pid 1, the command is not', (t) => {

@@ -15,6 +15,7 @@ import * as path from 'node:path';
 import type { Spec } from '../../lib/config/types.js';
 import { BUSYBOX, ROOT, RUNC, TSRUN, leftIn } from '../helpers/bundle.js';
 import { SUB_COUNT, as, chownTree, setUp, type Result } from '../helpers/rootless.js';
+import { waitForSync } from '../helpers/wait.js';
 
 const APPLETS = ['sh', 'cat', 'id', 'ls', 'sleep', 'true', 'echo', 'stat', 'touch', 'head'];
 
@@ -163,12 +164,9 @@ rootless('run -d, state, exec, list, kill, delete: state under $XDG_RUNTIME_DIR/
       const list = rt(['list', '-q']);
       t.true(list.stdout.split('\n').includes(id), `${name} list: ${list.stdout}`);
       t.is(rt(['kill', id, 'KILL']).status, 0, name);
-      let s = '';
-      for (let i = 0; i < 100 && s !== 'stopped'; i++) {
-        s = (JSON.parse(rt(['state', id]).stdout) as { status: string }).status;
-        if (s !== 'stopped') spawnSync('sleep', ['0.05']);
-      }
-      t.is(s, 'stopped', name);
+      const statusNow = () => (JSON.parse(rt(['state', id]).stdout) as { status: string }).status;
+      waitForSync(() => statusNow() === 'stopped');
+      t.is(statusNow(), 'stopped', name);
       const del = rt(['delete', id]);
       t.is(del.status, 0, `${name} delete: ${del.stderr}`);
       t.false(fs.existsSync(path.join(who!.xdg, name, id)), name);

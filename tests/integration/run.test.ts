@@ -5,6 +5,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { waitFor } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 
@@ -146,7 +147,8 @@ rootTest('foreground run forwards signals to the container', async (t) => {
   const out = fs.openSync(outFile, 'w+');
   const { spawn } = await import('node:child_process');
   const child = spawn(TSRUN, ['--root', tempRoot(), 'run', '-b', b.dir, uniqueId('fwd')], { stdio: ['ignore', out, 'inherit'] });
-  for (let i = 0; i < 200 && !fs.readFileSync(outFile, 'utf8').includes('ready'); i++) await new Promise((r) => setTimeout(r, 25));
+  // the trap is set once it says ready: a TERM before that would be dropped (pid 1 without a handler)
+  t.true(await waitFor(() => fs.readFileSync(outFile, 'utf8').includes('ready')), fs.readFileSync(outFile, 'utf8'));
   child.kill('SIGTERM');
   const code = await new Promise<number | null>((resolve) => child.on('exit', (c) => resolve(c)));
   fs.closeSync(out);

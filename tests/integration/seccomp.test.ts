@@ -10,6 +10,7 @@ import * as path from 'node:path';
 
 import type { LinuxSeccomp, Spec } from '../../lib/config/types.js';
 import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { waitFor } from '../helpers/wait.js';
 
 const PROBE = path.join(ROOT, 'build', 'spec-tests', 'probe', 'tsrun-probe');
 const LISTENER = path.join(ROOT, 'build', 'tsrun-seccomp-listener');
@@ -114,7 +115,7 @@ rootTest('SCMP_ACT_LOG lets the syscall through and the kernel logs it', async (
   const pid = (JSON.parse(runtime(TSRUN, root, ['state', id]).stdout) as { pid: number }).pid;
   const started = runtime(TSRUN, root, ['start', id]);
   t.is(started.status, 0, started.stderr);
-  for (let i = 0; i < 100 && isAlive(pid); i++) await sleep(20);
+  t.true(await waitFor(() => !isAlive(pid)), 'the program ran and exited');
   runtime(TSRUN, root, ['delete', '--force', id]);
   // code=0x7ffc0000 is SECCOMP_RET_LOG; syscall 140 is getpriority on x86_64
   const dmesg = spawnSync('dmesg', [], { encoding: 'utf8' });
@@ -189,7 +190,7 @@ rootTest('SCMP_ACT_NOTIFY: the listener gets the state and the fd, and answers (
   const stateFile = path.join(dir, 'state.json');
   const listener = spawn(LISTENER, [sock, stateFile, '18'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const exited = new Promise<number | null>((resolve) => listener.on('exit', (code) => resolve(code)));
-  for (let i = 0; i < 100 && !fs.existsSync(sock); i++) await sleep(20);
+  t.true(await waitFor(() => fs.existsSync(sock)), 'the listener is listening');
   const b = bundle(['/bin/tsrun-probe', 'syscall', 'mkdir:/made-up', 'getpriority:0:0', 'open:/made-up'], {
     defaultAction: 'SCMP_ACT_ALLOW',
     listenerPath: sock,
@@ -272,8 +273,4 @@ function isAlive(pid: number): boolean {
   } catch {
     return false;
   }
-}
-
-function sleep(ms: number): Promise<void> {
-  return new Promise((r) => setTimeout(r, ms));
 }

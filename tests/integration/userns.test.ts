@@ -12,6 +12,7 @@ import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
 import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { waitFor } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
@@ -81,7 +82,7 @@ rootTest('user namespace: a root that is an unprivileged host uid owns its files
     t.regex(status, /^CapEff:\s+0*[1-9a-f]/m, 'root of its namespace keeps its capabilities there');
     t.is(runtime(TSRUN, root, ['start', id]).status, 0);
     const file = path.join(b.rootfs, 'tmp', 'made-inside');
-    for (let i = 0; i < 300 && !fs.existsSync(file); i++) await new Promise((r) => setTimeout(r, 10));
+    t.true(await waitFor(() => fs.existsSync(file)), 'the container made its file');
     t.is(fs.statSync(file).uid, HOST_ID, 'a file the container root creates belongs to the mapped host uid');
   } finally {
     runtime(TSRUN, root, ['delete', '--force', id]);

@@ -30,6 +30,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { IS_ROOT, ROOT, makeBundle, tempRoot, uniqueId, type Bundle, type RunResult } from '../helpers/bundle.js';
+import { waitForSync } from '../helpers/wait.js';
 
 const SAN = path.join(ROOT, 'build-san');
 const FRONT = path.join(SAN, 'build', 'tsrun');
@@ -114,7 +115,7 @@ function ok(root: string, args: string[]): string {
 
 const status = (root: string, id: string) => (JSON.parse(ok(root, ['state', id])) as { status: string }).status;
 function waitStopped(root: string, id: string): void {
-  for (let i = 0; i < 200 && status(root, id) !== 'stopped'; i++) spawnSync('sleep', ['0.02']);
+  waitForSync(() => status(root, id) === 'stopped');
 }
 
 test.before(() => {

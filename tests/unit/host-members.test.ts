@@ -13,6 +13,8 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { loadBinding } from '../../lib/native/binding.js';
+import { until } from '../helpers/wait.js';
+
 const startTimeOf = (pid: number) => loadBinding().procStartTime(pid)?.startTime ?? 0;
 
 function alive(pid: number): boolean {
@@ -42,14 +44,6 @@ function children(pid: number): number[] {
     return fs.readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').split(' ').filter(Boolean).map(Number);
   } catch {
     return [];
-  }
-}
-
-async function until(what: string, f: () => boolean): Promise<void> {
-  const end = Date.now() + 20_000;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 20));
   }
 }
 

@@ -19,6 +19,7 @@ import * as path from 'node:path';
 import type { Spec } from '../../lib/config/types.js';
 import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 import { as, chownTree, setUp } from '../helpers/rootless.js';
+import { waitForSync as waitFor } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test.serial : test.skip;
 const ATTACKER = path.join(ROOT, 'build', 'tsrun-attacker');
@@ -34,16 +35,6 @@ function outDir(): string {
   fs.chmodSync(d, 0o777);
   dirs.push(d);
   return d;
-}
-
-/** Waits (up to ms) for a condition on a loaded machine; false if it never held. */
-function waitFor(cond: () => boolean, ms = 20_000): boolean {
-  const end = Date.now() + ms;
-  while (Date.now() < end) {
-    if (cond()) return true;
-    spawnSync('sleep', ['0.02']);
-  }
-  return cond();
 }
 
 const read = (f: string) => (fs.existsSync(f) ? fs.readFileSync(f, 'utf8') : '');

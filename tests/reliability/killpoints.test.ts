@@ -159,7 +159,7 @@ rootTest('exec SIGKILLed at spread-out moments: the container stays usable, then
   await campaign(t, 'exec', total, async (_i, delay) => {
     await killAfter(['--root', root, 'exec', id, 'true'], delay);
     // no stale lock, no half-joined process in the way: the next exec works
-    const again = runtime(BIN, root, ['exec', id, 'true'], { timeout: 10_000 });
+    const again = runtime(BIN, root, ['exec', id, 'true']);
     return again.status === 0 ? [] : [`exec after a killed exec: ${again.status} ${again.stderr.trim()}`];
   });
   t.deepEqual([...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)], []);

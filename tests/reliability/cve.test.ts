@@ -18,6 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { waitForSync } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const SWAPPER = path.join(ROOT, 'build', 'tsrun-swapper');
@@ -78,9 +79,20 @@ function racer(t: ExecutionContext, volume: string, a: string, b: string): () =>
   const id = uniqueId('racer');
   const r = runtime(TSRUN, root, ['run', '-d', '-b', bundle.dir, id]);
   t.is(r.status, 0, `the racing container starts: ${r.stderr}`);
-  // it is racing once the names have been swapped at least once
-  const first = fs.lstatSync(path.join(volume, a)).isSymbolicLink();
-  for (let i = 0; i < 100 && fs.lstatSync(path.join(volume, a)).isSymbolicLink() === first; i++) spawnSync('sleep', ['0.01']);
+  // it is racing once the names have been swapped at least once: another
+  // inode at `a` (two directories, a file and a symlink, or one gone)
+  const inode = () => {
+    try {
+      return fs.lstatSync(path.join(volume, a)).ino;
+    } catch {
+      return 0;
+    }
+  };
+  const first = inode();
+  t.true(
+    waitForSync(() => inode() !== first, undefined, 1),
+    `the racer swaps ${a} and ${b}`,
+  );
   return () => {
     const st = runtime(TSRUN, root, ['state', id]);
     t.regex(st.stdout, /"status": "running"/, 'the racer was still racing at the end');
@@ -122,6 +134,11 @@ rootTest('CVE-2019-5736: a container process cannot open the runtime binary thro
   fs.closeSync(outFd);
   t.is(c.status, 0);
   const pid = initPid(root, id);
+  const rounds = () =>
+    fs
+      .readFileSync(out, 'utf8')
+      .split('\n')
+      .filter((l) => l === 'round').length;
   try {
     for (let i = 0; i < 30; i++) t.is(runtime(TSRUN, root, ['exec', id, 'true']).status, 0);
     // inits being created in the attacker's pid namespace
@@ -132,7 +149,12 @@ rootTest('CVE-2019-5736: a container process cannot open the runtime binary thro
       });
       const bid = uniqueId('exeB');
       t.is(runtime(TSRUN, root, ['create', '-b', b.dir, bid]).status, 0);
-      spawnSync('sleep', ['0.05']);
+      // the attacker has looked at the waiting init: a whole pass over /proc began after it existed
+      const from = rounds();
+      t.true(
+        waitForSync(() => rounds() >= from + 2),
+        'the attack loop went over the created init',
+      );
       runtime(TSRUN, root, ['delete', '--force', bid]);
       b.cleanup();
     }

@@ -20,20 +20,10 @@ import * as path from 'node:path';
 import { subtreeDeepestFirst } from '../../lib/cgroups/fs.js';
 import { hostCgroups } from '../../lib/cgroups/host.js';
 import { IS_ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { until } from '../helpers/wait.js';
 
 const host = hostCgroups();
 const cgTest = IS_ROOT && host.mode !== 'none' ? test.serial : test.skip;
-
-/** Waits are stretched where every process start is slow (TSRUN_TEST_TIME_SCALE, e.g. under TCG). */
-const SCALE = Number(process.env.TSRUN_TEST_TIME_SCALE ?? 1) || 1;
-
-async function until(what: string, f: () => boolean, ms = 20_000): Promise<void> {
-  const end = Date.now() + ms * SCALE;
-  while (!f()) {
-    if (Date.now() > end) throw new Error(`timed out waiting for ${what}`);
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 /** Every hierarchy's mount point: the v1 ones and the unified tree (pure v2: only that). */
 const allMounts = [...host.v1.map((h) => h.mountPoint), ...(host.v2Mount ? [host.v2Mount] : [])];
@@ -98,7 +88,7 @@ function removeEverywhere(rel: string): boolean {
 async function removeWhenReaped(rel: string, procs: ChildProcess[]): Promise<void> {
   for (const p of procs) p.kill('SIGKILL');
   await Promise.all(procs.map((p) => (p.exitCode === null && p.signalCode === null ? once(p, 'exit') : Promise.resolve())));
-  await until(`the test cgroups /${rel} to go`, () => removeEverywhere(rel), 10_000);
+  await until(`the test cgroups /${rel} to go`, () => removeEverywhere(rel));
 }
 
 function moveInto(mounts: string[], rel: string, pid: number): void {
@@ -204,7 +194,7 @@ async function attack(t: ExecutionContext, bin: string, sc: Scenario): Promise<S
   }
   const d = run(['delete', '--force', id]);
   del = d.status === 0 ? 'exit 0' : `exit ${d.status}: ${d.stderr.trim()}`;
-  await until('the container’s processes to go', () => container.every((p) => !alive(p)), 10_000).catch(() => undefined);
+  await until('the container’s processes to go', () => container.every((p) => !alive(p))).catch(() => undefined);
 
   const made = allMounts.filter((m) => !premade.includes(m)).map((m) => path.join(m, rel));
   const kept = (mounts: string[], sub: string) => mounts.filter((m) => fs.existsSync(path.join(m, rel, sub)));

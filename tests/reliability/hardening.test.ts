@@ -9,6 +9,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type RunResult } from '../helpers/bundle.js';
+import { waitForSync } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 const runcTest = IS_ROOT && RUNC ? test : test.skip;
@@ -40,8 +41,8 @@ function fdsOf(bin: string, opts: { cwd?: string; preserve?: number; env?: Recor
       return { status: c.status, stderr: c.stderr, fds: [] as string[], links: [] as string[], cwdInside: false, environ: '' };
     const pid = JSON.parse(runtime(bin, root, ['state', id]).stdout).pid as number;
     runtime(bin, root, ['start', id]);
-    // until the init has exec'd the program (up to 10 s: a loaded machine is slow)
-    for (let i = 0; i < 500 && !fs.readlinkSync(`/proc/${pid}/exe`).endsWith('busybox'); i++) spawnSync('sleep', ['0.02']);
+    // until the init has exec'd the program
+    waitForSync(() => fs.readlinkSync(`/proc/${pid}/exe`).endsWith('busybox'));
     const fds = fs.readdirSync(`/proc/${pid}/fd`).sort((a, z) => Number(a) - Number(z));
     const links = fds.map((fd) => fs.readlinkSync(`/proc/${pid}/fd/${fd}`));
     const cwd = fs.statSync(`/proc/${pid}/cwd`);
@@ -144,11 +145,9 @@ rootTest('CVE-2019-5736: the init is non-dumpable while the container is being s
     // credentials succeeds, so the test above can fail.
     const sleeper = spawn('setpriv', ['--inh-caps=-all', `--bounding-set=${setprivCaps(caps)}`, '--', 'sleep', '30'], { stdio: 'ignore' });
     try {
+      // once setpriv has exec'd sleep
       let ok = readExeWith(caps, sleeper.pid!);
-      for (let i = 0; i < 50 && !ok.out.endsWith('/sleep'); i++) {
-        spawnSync('sleep', ['0.05']);
-        ok = readExeWith(caps, sleeper.pid!);
-      }
+      waitForSync(() => (ok = readExeWith(caps, sleeper.pid!)).out.endsWith('/sleep'));
       t.regex(ok.out, /sleep$/, 'a dumpable process with the same credentials is readable');
     } finally {
       sleeper.kill('SIGKILL');
