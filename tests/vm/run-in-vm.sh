@@ -104,6 +104,8 @@ Exit codes: the command's; 124 on timeout; 125 if the VM failed to boot or ran n
 Environment: TSRUN_VM_CACHE (default /var/cache/tsrun-vm), TSRUN_VM_MEM (MiB, 4096),
 TSRUN_VM_SMP (2), TSRUN_VM_REFRESH=1 (look up the newest kernel package again; with --host
 trixie a new kernel also means a new root), TSRUN_VM_MIRROR (trixie's Debian archive),
+TSRUN_VM_BOOT_WATCHDOG (150: seconds before a trixie kernel that has not started its init
+is booted again), TSRUN_VM_POWEROFF_GRACE (60: seconds a trixie guest may take to power off),
 TSRUN_VM_APPEND (extra kernel arguments), TSRUN_VM_QEMU_OPTS (extra qemu options).
 Inside the VM /tmp, /run and /dev/shm are fresh tmpfs: pass files through the shared disk.
 EOF
@@ -583,22 +585,32 @@ main() {
   fi
   # Extra qemu options for experiments, split on spaces.
   [[ -z ${TSRUN_VM_QEMU_OPTS:-} ]] || qemu+=(${TSRUN_VM_QEMU_OPTS})
-  if ((CONSOLE)); then "${qemu[@]}" </dev/null >&2 & else "${qemu[@]}" </dev/null >/dev/null 2>"$RUN/qemu.log" & fi
-  QEMU_PID=$!
-  # Stream the command's output as the guest writes it; tail exits once qemu has and it has
-  # read what is left.
-  tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stdout" &
-  TAIL_PIDS+=($!)
-  tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stderr" >&2 &
-  TAIL_PIDS+=($!)
-  if [[ $HOST == trixie ]]; then
-    trixie_watch_poweroff "$QEMU_PID" &
+  local boots=0
+  while :; do
+    boots=$((boots + 1))
+    qemu_rc=0
+    if ((CONSOLE)); then "${qemu[@]}" </dev/null >&2 & else "${qemu[@]}" </dev/null >/dev/null 2>"$RUN/qemu.log" & fi
+    QEMU_PID=$!
+    # Stream the command's output as the guest writes it; tail exits once qemu has and it has
+    # read what is left.
+    tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stdout" &
     TAIL_PIDS+=($!)
-  fi
-  wait "$QEMU_PID" || qemu_rc=$?
-  QEMU_PID=
-  wait "${TAIL_PIDS[@]}" 2>/dev/null || true
-  TAIL_PIDS=()
+    tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stderr" >&2 &
+    TAIL_PIDS+=($!)
+    if [[ $HOST == trixie ]]; then
+      trixie_watch "$QEMU_PID" &
+      TAIL_PIDS+=($!)
+    fi
+    wait "$QEMU_PID" || qemu_rc=$?
+    QEMU_PID=
+    wait "${TAIL_PIDS[@]}" 2>/dev/null || true
+    TAIL_PIDS=()
+    # A kernel that hung before its init ran has run nothing: booting again is safe.
+    [[ -e $RUN/boot-hung ]] && ((boots < 2)) || break
+    log "the kernel hung before its init ran; booting again (console: $RUN/console.hung)"
+    mv "$RUN/console.log" "$RUN/console.hung" 2>/dev/null || true
+    rm -f "$RUN/boot-hung"
+  done
   t1=$(date +%s.%N)
 
   if ((VERBOSE)) && [[ -s $RUN/started ]]; then
@@ -628,6 +640,8 @@ main() {
       exit "$EXIT_TIMEOUT"
     fi
     log "the VM did not boot within $((TIMEOUT + BOOT_MARGIN))s; killed it"
+  elif [[ -e $RUN/boot-hung ]]; then
+    log "the kernel hung before its init ran, twice"
   elif [[ -s $RUN/started ]]; then
     log "the VM stopped before the command finished (qemu exit $qemu_rc)"
   else

@@ -11,12 +11,15 @@
 #     guest.sh, cmd.sh
 #   qemu, shares: root (read-only), run,
 #     vartmp, cwd                          ->  /init (initramfs): overlay of the root share and a
-#                                              tmpfs; run share at /var/lib/tsrun-vm; copy
-#                                              RUN/root/ into the overlay; switch_root -> systemd
+#                                              tmpfs; run share at /var/lib/tsrun-vm (writes
+#                                              RUN/stage1); copy RUN/root/ into the overlay;
+#                                              switch_root -> systemd
 #                                              systemd: basic.target, dbus, apparmor, then
 #                                              vmtest.service (Type=simple) runs guest.sh:
 #                                              wait for the boot transaction, mount /var/tmp and
 #                                              the checkout, run cmd.sh under timeout
+#   watch: no RUN/stage1 in 150 s (a hung
+#     kernel) -> kill qemu, boot once more
 #   tail RUN/stdout, RUN/stderr            <-  writes stdout, stderr, rc; systemctl poweroff
 #   qemu exits (killed if it lingers)
 #
@@ -265,6 +268,8 @@ mount -t overlay -o lowerdir=/lower,upperdir=/rw/upper,workdir=/rw/work overlay 
 [ -x /newroot/lib/systemd/systemd ] || fail "no /lib/systemd/systemd in the root"
 mkdir -p /newroot/var/lib/tsrun-vm
 mount -t 9p -o "$p9" run /newroot/var/lib/tsrun-vm || fail "cannot mount the run directory"
+# Tells the host's watchdog that the kernel got this far.
+read -r up _ </proc/uptime && echo "$up" >/newroot/var/lib/tsrun-vm/stage1
 cp -af /newroot/var/lib/tsrun-vm/root/. /newroot/ || fail "cannot copy the run's units into the root"
 
 mount -o move /proc /newroot/proc && mount -o move /sys /newroot/sys && mount -o move /dev /newroot/dev ||
@@ -471,19 +476,29 @@ trixie_report() {
   fi
 }
 
-# Once the guest has written its exit code, systemd powers off (qemu exits ~10 s later); a
-# shutdown that hangs (a unit that will not stop) must not hold the run: kill qemu after the
-# grace period.
-trixie_watch_poweroff() {
-  local pid=$1 grace=${TSRUN_VM_POWEROFF_GRACE:-60} waited=0
+# The host's side of a boot, in the background:
+# - The kernel sometimes hangs early under TCG (one boot in about ten: RCU stalls, "timer wakeup
+#   didn't happen" on the second vCPU, qemu idle). Stage 1 writes RUN/stage1 once it runs; with
+#   none after TSRUN_VM_BOOT_WATCHDOG seconds, mark RUN/boot-hung and kill qemu: main boots again.
+# - Once the guest has written its exit code, systemd powers off (qemu exits ~5-10 s later); a
+#   shutdown that hangs (a unit that will not stop) must not hold the run: kill qemu after
+#   TSRUN_VM_POWEROFF_GRACE seconds.
+trixie_watch() {
+  local pid=$1 watchdog=${TSRUN_VM_BOOT_WATCHDOG:-150} grace=${TSRUN_VM_POWEROFF_GRACE:-60} t=0 done_at=
   while kill -0 "$pid" 2>/dev/null; do
-    if [[ -e $RUN/rc || -e $RUN/vm-error ]]; then
-      if ((waited++ >= grace)); then
-        log "the VM did not power off ${grace}s after the command finished; killing it"
-        kill "$pid"
-        return 0
-      fi
+    if [[ ! -e $RUN/stage1 ]] && ((t >= watchdog)); then
+      : >"$RUN/boot-hung"
+      kill "$pid"
+      return 0
+    fi
+    if [[ -z $done_at && ( -e $RUN/rc || -e $RUN/vm-error ) ]]; then
+      done_at=$t
+    elif [[ -n $done_at ]] && ((t - done_at >= grace)); then
+      log "the VM did not power off ${grace}s after the command finished; killing it"
+      kill "$pid"
+      return 0
     fi
     sleep 1
+    t=$((t + 1))
   done
 }
