@@ -3,6 +3,10 @@
 # every controller enabled, sharing this machine's root filesystem over 9p.
 #
 #   tests/vm/run-in-vm.sh [options] -- COMMAND [ARGS...]
+#   tests/vm/run-in-vm.sh --host trixie [options] -- COMMAND [ARGS...]
+#
+# --host trixie boots a production host instead (Debian 13 with systemd as PID 1, AppArmor and
+# the engines): tests/vm/trixie.sh. What follows describes the default lane.
 #
 # The command's stdout/stderr stream to ours; we exit with its exit code, 124 if it timed out,
 # and 125 if the VM failed before the command finished (boot failure, crash, cannot cd).
@@ -34,6 +38,8 @@
 set -euo pipefail
 
 readonly PROG=run-in-vm.sh
+HERE=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)
+readonly HERE
 readonly EXIT_TIMEOUT=124 EXIT_VM=125 EXIT_USAGE=2
 
 CACHE=${TSRUN_VM_CACHE:-/var/cache/tsrun-vm}
@@ -53,6 +59,12 @@ CONSOLE=0
 VERBOSE=0
 P9_CACHE=${TSRUN_VM_9P_CACHE:-loose}
 ENVS=()
+# "" (this machine's root on Debian 12's kernel) or trixie (tests/vm/trixie.sh).
+HOST=
+INFO=0
+
+# shellcheck source=tests/vm/trixie.sh
+. "$HERE/trixie.sh"
 
 # The modules the initramfs loads, in this order (their modules.dep closure is added, and any
 # that this kernel has built in are skipped). virtio_pci is the transport, 9pnet_virtio + 9p the
@@ -68,22 +80,32 @@ Boot a pure cgroup-v2 kernel under qemu (TCG) with this machine's / shared over 
 COMMAND as root inside it, stream its output, and exit with its exit code.
 
 Options:
+  --host trixie      boot a production host instead: a cached Debian 13 root (built on first
+                     use) with its own kernel, systemd as PID 1, cgroup v2 only, AppArmor, and
+                     podman, docker, containerd, runc, crun, criu; the checkout (--cwd) and
+                     /var/tmp are shared at their paths, everything else is the guest's own
+  --info             print the lane's kernel and package versions (building what is missing)
+                     instead of booting; no COMMAND
   --timeout SECS     kill the command after SECS seconds (default 600); exit code 124
   --cwd DIR          directory to run in (default: the current directory); one under /tmp
                      or /run is shared on its own and mounted at the same path in the VM
   --env NAME=VALUE   set a variable for the command (repeatable); the command otherwise gets
                      PATH, HOME=/root, LANG=C.UTF-8 and TERM=dumb only
   --keep             keep the run directory (/var/tmp/tsrun-vm.*) and print its path
-  --9p-cache MODE    cache mode of the shared root in the VM: loose (default), mmap or none.
-                     loose runs programs 3-5x faster (node, runc) but may miss changes the
-                     host makes while the VM runs; the run directory is always uncached
+  --9p-cache MODE    cache mode of the shared root in the VM (--host trixie: of the checkout
+                     and /var/tmp): loose (default), mmap or none. loose runs programs 3-5x
+                     faster (node, runc) but may miss changes the host makes while the VM
+                     runs; the run directory is always uncached
   --console          stream the VM's serial console to stderr
   -v, --verbose      report boot/command/total times on stderr
   -h, --help         this text
 
 Exit codes: the command's; 124 on timeout; 125 if the VM failed to boot or ran nothing.
 Environment: TSRUN_VM_CACHE (default /var/cache/tsrun-vm), TSRUN_VM_MEM (MiB, 4096),
-TSRUN_VM_SMP (2), TSRUN_VM_REFRESH=1 (look up the newest kernel package again),
+TSRUN_VM_SMP (2), TSRUN_VM_REFRESH=1 (look up the newest kernel package again; with --host
+trixie a new kernel also means a new root), TSRUN_VM_MIRROR (trixie's Debian archive),
+TSRUN_VM_BOOT_WATCHDOG (150: seconds before a trixie kernel that has not started its init
+is booted again), TSRUN_VM_POWEROFF_GRACE (60: seconds a trixie guest may take to power off),
 TSRUN_VM_APPEND (extra kernel arguments), TSRUN_VM_QEMU_OPTS (extra qemu options).
 Inside the VM /tmp, /run and /dev/shm are fresh tmpfs: pass files through the shared disk.
 EOF
@@ -115,6 +137,9 @@ parse_args() {
       --env=*) ENVS+=("${1#*=}"); shift ;;
       --9p-cache) (($# >= 2)) || usage_error "--9p-cache needs a value"; P9_CACHE=$2; shift 2 ;;
       --9p-cache=*) P9_CACHE=${1#*=}; shift ;;
+      --host) (($# >= 2)) || usage_error "--host needs a value"; HOST=$2; shift 2 ;;
+      --host=*) HOST=${1#*=}; shift ;;
+      --info) INFO=1; shift ;;
       --keep) KEEP=1; shift ;;
       --console) CONSOLE=1; shift ;;
       -v | --verbose) VERBOSE=1; shift ;;
@@ -124,7 +149,12 @@ parse_args() {
       *) break ;;
     esac
   done
-  (($#)) || usage_error "no command given"
+  [[ -z $HOST || $HOST == trixie ]] || usage_error "--host: unknown host $HOST (trixie is the one there is)"
+  if ((INFO)); then
+    (($# == 0)) || usage_error "--info takes no command"
+  else
+    (($#)) || usage_error "no command given"
+  fi
   COMMAND=("$@")
   [[ $TIMEOUT =~ ^[1-9][0-9]*$ ]] || usage_error "--timeout must be a positive integer: $TIMEOUT"
   [[ $P9_CACHE =~ ^(loose|mmap|none)$ ]] || usage_error "--9p-cache must be loose, mmap or none: $P9_CACHE"
@@ -132,7 +162,9 @@ parse_args() {
   for e in ${ENVS[@]+"${ENVS[@]}"}; do
     [[ $e =~ ^[A-Za-z_][A-Za-z0-9_]*= ]] || usage_error "--env wants NAME=VALUE: $e"
   done
-  if [[ -z $CWD ]]; then
+  if [[ $HOST == trixie ]]; then
+    trixie_parse_cwd
+  elif [[ -z $CWD ]]; then
     CWD=$PWD
     if is_shadowed "$CWD"; then
       log "note: $CWD is not visible in the VM (fresh tmpfs/proc/sys/dev there); running in /"
@@ -152,7 +184,8 @@ parse_args() {
   local p
   for p in "$CACHE" "$RUN_PARENT"; do
     [[ $p == /* && $p != *[[:space:]\',]* ]] || usage_error "$p: must be an absolute path without spaces, quotes or commas"
-    ! is_shadowed "$p" || usage_error "$p is hidden in the VM; choose a path on the shared disk"
+    # The production lane shares these as directories of their own, not as paths of /.
+    [[ $HOST == trixie ]] || ! is_shadowed "$p" || usage_error "$p is hidden in the VM; choose a path on the shared disk"
   done
 }
 
@@ -237,11 +270,12 @@ ensure_kernel() {
   mv "$CACHE/current.tmp" "$CACHE/current"
 }
 
-# Print the .ko paths (relative to lib/modules/KVER) for INITRAMFS_MODULES plus their
-# dependencies, each after everything it depends on. Built-in ones are skipped silently.
+# module_load_order MODULES MODDIR: print the .ko paths (relative to MODDIR, a lib/modules/KVER)
+# for MODULES plus their dependencies, each after everything it depends on. Built-in ones are
+# skipped silently.
 module_load_order() {
-  local moddir=$KDIR/lib/modules/$KVER
-  awk -v wanted="$INITRAMFS_MODULES" -v prog="$PROG" '
+  local moddir=$2
+  awk -v wanted="$1" -v prog="$PROG" '
     function name(p) { sub(/.*\//, "", p); sub(/\.ko(\.[a-z]+)?$/, "", p); gsub(/-/, "_", p); return p }
     function visit(n,   d, k, i) {
       if (n in done) return
@@ -394,35 +428,50 @@ EOF
 
 # Sets INITRD. Rebuilt when the init template, the module list, the kernel or busybox changes.
 ensure_initramfs() {
-  local hash img stage rel n=0 out
+  local hash img
   hash=$( { printf '%s\n' "$INIT_TEMPLATE" "$INITRAMFS_MODULES" "$KVER"; sha256sum "$BUSYBOX"; } |
     sha256sum | cut -c1-16)
   img=$CACHE/initramfs-$KVER-$hash.img
   INITRD=$img
   [[ -s $img ]] && return 0
+  build_initramfs "$img" "$INIT_TEMPLATE" "$INITRAMFS_MODULES" "$KDIR" "$KVER"
+  # Older images may be about to boot in another run: drop only those unused for a day.
+  find "$CACHE" -maxdepth 1 -name 'initramfs-*.img' ! -path "$img" -mmin +1440 -delete
+}
+
+# build_initramfs IMG INIT MODULES KDIR KVER: busybox, /init and the modules (uncompressed, in
+# load order) as a gzipped cpio at IMG.
+build_initramfs() {
+  local img=$1 init=$2 modules=$3 kdir=$4 kver=$5 stage rel n=0 out
   log "building $img"
-  stage=$(mktemp -d "$CACHE/.initramfs.XXXXXX")
+  stage=$(mktemp -d "${img%/*}/.initramfs.XXXXXX")
   mkdir -p "$stage"/{bin,dev,proc,sys,newroot,modules}
   cp "$BUSYBOX" "$stage/bin/busybox"
-  printf '%s\n' "$INIT_TEMPLATE" >"$stage/init"
+  printf '%s\n' "$init" >"$stage/init"
   chmod 755 "$stage/init"
   while read -r rel; do
     n=$((n + 1))
     out=$(printf '%s/modules/%02d-%s' "$stage" "$n" "${rel##*/}")
     out=${out%.ko*}.ko
     case $rel in
-      *.ko.xz) xz -dc "$KDIR/lib/modules/$KVER/$rel" >"$out" ;;
-      *.ko.zst) zstd -qdc "$KDIR/lib/modules/$KVER/$rel" >"$out" ;;
-      *.ko.gz) gzip -dc "$KDIR/lib/modules/$KVER/$rel" >"$out" ;;
-      *) cp "$KDIR/lib/modules/$KVER/$rel" "$out" ;;
+      *.ko.xz) xz -dc "$kdir/lib/modules/$kver/$rel" >"$out" ;;
+      *.ko.zst) zstd -qdc "$kdir/lib/modules/$kver/$rel" >"$out" ;;
+      *.ko.gz) gzip -dc "$kdir/lib/modules/$kver/$rel" >"$out" ;;
+      *) cp "$kdir/lib/modules/$kver/$rel" "$out" ;;
     esac
-  done < <(module_load_order)
+  done < <(module_load_order "$modules" "$kdir/lib/modules/$kver")
   ((n > 0)) || { rm -rf "$stage"; die "no modules found for the initramfs"; }
   (cd "$stage" && find . -print0 | LC_ALL=C sort -z | cpio --null -o -H newc --quiet) | gzip -6 >"$img.tmp"
   rm -rf "$stage"
   mv "$img.tmp" "$img"
-  # Older images may be about to boot in another run: drop only those unused for a day.
-  find "$CACHE" -maxdepth 1 -name 'initramfs-*.img' ! -path "$img" -mmin +1440 -delete
+}
+
+# --info for the default lane: its kernel, and the engines this machine has.
+info() {
+  echo "root: / (this machine's, over 9p)"
+  echo "kernel $KVER"
+  dpkg-query -W -f '${Package} ${Version}\n' systemd podman runc crun containerd docker.io criu apparmor \
+    conmon buildah libc6 2>/dev/null | awk 'NF == 2'
 }
 
 prepare_host() {
@@ -442,6 +491,28 @@ prepare_host() {
 
 write_run_dir() {
   local e
+  if [[ $HOST == trixie ]]; then
+    trixie_write_run_dir
+  else
+    write_stage2
+  fi
+  {
+    echo '# generated by run-in-vm.sh'
+    for e in ${ENVS[@]+"${ENVS[@]}"}; do
+      printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
+    done
+    printf 'cd -- %q || { echo "run-in-vm.sh: cannot cd to %q in the VM" >&2; exit %d; }\n' \
+      "$CWD" "$CWD" "$EXIT_VM"
+    printf 'exec'
+    printf ' %q' "${COMMAND[@]}"
+    printf '\n'
+  } >"$RUN/cmd.sh"
+  chmod 755 "$RUN/cmd.sh"
+  : >"$RUN/stdout"
+  : >"$RUN/stderr"
+}
+
+write_stage2() {
   mkdir -p "$RUN/bin"
   {
     echo '#!/bin/busybox sh'
@@ -454,20 +525,7 @@ write_run_dir() {
     echo '#!/bin/sh'
     echo "exec /sbin/modprobe -d $(sh_quote "$KDIR") \"\$@\""
   } >"$RUN/bin/modprobe"
-  {
-    echo '# generated by run-in-vm.sh'
-    for e in ${ENVS[@]+"${ENVS[@]}"}; do
-      printf 'export %s=%q\n' "${e%%=*}" "${e#*=}"
-    done
-    printf 'cd -- %q || { echo "run-in-vm.sh: cannot cd to %q in the VM" >&2; exit %d; }\n' \
-      "$CWD" "$CWD" "$EXIT_VM"
-    printf 'exec'
-    printf ' %q' "${COMMAND[@]}"
-    printf '\n'
-  } >"$RUN/cmd.sh"
-  chmod 755 "$RUN/stage2.sh" "$RUN/bin/modprobe" "$RUN/cmd.sh"
-  : >"$RUN/stdout"
-  : >"$RUN/stderr"
+  chmod 755 "$RUN/stage2.sh" "$RUN/bin/modprobe"
 }
 
 QEMU_PID=
@@ -491,7 +549,14 @@ main() {
   parse_args "$@"
   local t0 t1 qemu_rc=0 rc serial
   t0=$(date +%s.%N)
-  prepare_host
+  if [[ $HOST == trixie ]]; then
+    trixie_prepare
+    if ((INFO)); then trixie_info; exit 0; fi
+    ((VERBOSE)) && log "trixie: $(awk '{ printf "%s%s %s", (NR > 1 ? ", " : ""), $1, $2 }' "$TRIXIE_ROOT/versions")"
+  else
+    prepare_host
+    if ((INFO)); then info; exit 0; fi
+  fi
 
   RUN=$(mktemp -d "$RUN_PARENT/tsrun-vm.XXXXXXXX")
   trap cleanup EXIT
@@ -505,26 +570,47 @@ main() {
     qemu-system-x86_64
     -accel tcg,thread=multi -cpu max -m "$MEM" -smp "$SMP"
     -nodefaults -nographic -no-reboot -serial "$serial"
-    -kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$INITRD"
-    -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all ${TSRUN_VM_APPEND:-} vm9popts=cache=$P9_CACHE vmscript=$RUN/cmd.sh"
-    -virtfs local,path=/,mount_tag=root,security_model=passthrough,id=root,multidevs=remap
-    -virtfs local,path="$RUN",mount_tag=run,security_model=passthrough,id=run
   )
-  [[ -z $SHARE ]] || qemu+=(-virtfs local,path="$SHARE",mount_tag=share,security_model=passthrough,id=share,multidevs=remap)
+  if [[ $HOST == trixie ]]; then
+    trixie_qemu_boot
+    qemu+=("${QEMU_BOOT[@]}")
+  else
+    qemu+=(
+      -kernel "$KDIR/boot/vmlinuz-$KVER" -initrd "$INITRD"
+      -append "console=ttyS0 quiet panic=-1 cgroup_no_v1=all ${TSRUN_VM_APPEND:-} vm9popts=cache=$P9_CACHE vmscript=$RUN/cmd.sh"
+      -virtfs local,path=/,mount_tag=root,security_model=passthrough,id=root,multidevs=remap
+      -virtfs local,path="$RUN",mount_tag=run,security_model=passthrough,id=run
+    )
+    [[ -z $SHARE ]] || qemu+=(-virtfs local,path="$SHARE",mount_tag=share,security_model=passthrough,id=share,multidevs=remap)
+  fi
   # Extra qemu options for experiments, split on spaces.
   [[ -z ${TSRUN_VM_QEMU_OPTS:-} ]] || qemu+=(${TSRUN_VM_QEMU_OPTS})
-  if ((CONSOLE)); then "${qemu[@]}" </dev/null >&2 & else "${qemu[@]}" </dev/null >/dev/null 2>"$RUN/qemu.log" & fi
-  QEMU_PID=$!
-  # Stream the command's output as the guest writes it; tail exits once qemu has and it has
-  # read what is left.
-  tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stdout" &
-  TAIL_PIDS+=($!)
-  tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stderr" >&2 &
-  TAIL_PIDS+=($!)
-  wait "$QEMU_PID" || qemu_rc=$?
-  QEMU_PID=
-  wait "${TAIL_PIDS[@]}" 2>/dev/null || true
-  TAIL_PIDS=()
+  local boots=0
+  while :; do
+    boots=$((boots + 1))
+    qemu_rc=0
+    if ((CONSOLE)); then "${qemu[@]}" </dev/null >&2 & else "${qemu[@]}" </dev/null >/dev/null 2>"$RUN/qemu.log" & fi
+    QEMU_PID=$!
+    # Stream the command's output as the guest writes it; tail exits once qemu has and it has
+    # read what is left.
+    tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stdout" &
+    TAIL_PIDS+=($!)
+    tail -c +1 -s 0.2 -f --pid="$QEMU_PID" "$RUN/stderr" >&2 &
+    TAIL_PIDS+=($!)
+    if [[ $HOST == trixie ]]; then
+      trixie_watch "$QEMU_PID" &
+      TAIL_PIDS+=($!)
+    fi
+    wait "$QEMU_PID" || qemu_rc=$?
+    QEMU_PID=
+    wait "${TAIL_PIDS[@]}" 2>/dev/null || true
+    TAIL_PIDS=()
+    # A kernel that hung before its init ran has run nothing: booting again is safe.
+    [[ -e $RUN/boot-hung ]] && ((boots < 2)) || break
+    log "the kernel hung before its init ran; booting again (console: $RUN/console.hung)"
+    mv "$RUN/console.log" "$RUN/console.hung" 2>/dev/null || true
+    rm -f "$RUN/boot-hung"
+  done
   t1=$(date +%s.%N)
 
   if ((VERBOSE)) && [[ -s $RUN/started ]]; then
@@ -535,6 +621,7 @@ main() {
       if (f != "") printf ", command %.1fs", f - s
       printf ", total %.1fs\n", t1 - t0 }' >&2
   fi
+  [[ $HOST != trixie ]] || trixie_report
 
   if [[ -s $RUN/rc ]]; then
     rc=$(<"$RUN/rc")
@@ -553,6 +640,8 @@ main() {
       exit "$EXIT_TIMEOUT"
     fi
     log "the VM did not boot within $((TIMEOUT + BOOT_MARGIN))s; killed it"
+  elif [[ -e $RUN/boot-hung ]]; then
+    log "the kernel hung before its init ran, twice"
   elif [[ -s $RUN/started ]]; then
     log "the VM stopped before the command finished (qemu exit $qemu_rc)"
   else
