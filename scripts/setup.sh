@@ -4,7 +4,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# cmake/g++/pkg-config/libseccomp-dev build the addon; clang-format checks
+# cmake/g++/pkg-config/libseccomp-dev build the addon, libsystemd-dev gives
+# native/host/systemd.c sd-bus's headers (libsystemd itself is dlopen'ed
+# when a container uses the systemd cgroup driver); clang-format checks
 # the C and C++ (npm run lint); busybox-static makes
 # test and demo rootfs; runc is the reference the tests compare against;
 # python3 and util-linux (script) drive the console tests; podman, conmon
@@ -19,7 +21,7 @@ cd "$(dirname "$0")/.."
 # fetches the kernel package itself on first use).
 # clang, libclang-rt-14-dev (the ASan/UBSan runtimes) and libfuzzer-14-dev
 # build build-san/: the sanitized build and the fuzz targets (npm test -- fuzz-c).
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev)
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev libsystemd-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -311,7 +311,44 @@ static void kill_in(const char *const *mine, size_t count) {
   }
 }
 
-int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
+/* What delete and a failed create share, in this order: kill every process
+ * in the directories (so a scope's stop has nobody to SIGTERM and wait 90 s
+ * for), stop the unit (systemd removes a stopped scope's cgroup), remove what
+ * is left of the directories (systemd then drops an empty scope it could not
+ * be told about). A stop that fails is a warning where there is a host to
+ * hear it (delete, which must succeed without a bus); else it is the error,
+ * once the directories are gone. */
+static int remove_made(const struct tsrun_host *h, const char *const *made, size_t count,
+                       const struct tsrun_sd_unit *unit, struct tsrun_err *e) {
+  const char **mine = calloc(count ? count : 1, sizeof *mine);
+  if (!mine) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
+  size_t n = 0;
+  for (size_t i = 0; i < count; i++)
+    if (access(made[i], F_OK) == 0) mine[n++] = made[i];
+  kill_in(mine, n);
+  struct tsrun_err stop = {NULL, ""}; /* its code is set only by a failure */
+  if (unit && unit->name) tsrun_sd_stop(unit, &stop);
+  if (stop.code && h) {
+    tsrun_warn(h, "cleanup: %s", stop.message);
+    stop.code = NULL;
+  }
+  int rc = 0;
+  for (size_t i = 0; rc == 0 && i < n; i++) {
+    char **dirs = NULL;
+    size_t nd = 0;
+    subtree(mine[i], &dirs, &nd);
+    rc = rmdir_retry(dirs, nd, e);
+    free_list(dirs, nd);
+  }
+  free(mine);
+  if (rc == 0 && stop.code) {
+    *e = stop;
+    rc = -1;
+  }
+  return rc;
+}
+
+int tsrun_cgroup_destroy(const struct tsrun_host *h, const struct tsrun_cgroup *cg, struct tsrun_err *e) {
   /* each directory the create made, once (v1 controllers mounted together share one) */
   const char **mine = calloc(cg->count ? cg->count : 1, sizeof *mine);
   if (!mine) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
@@ -326,26 +363,11 @@ int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e) {
   const char *fz = path_of(cg, "freezer");
   int rc = 0;
   if (cg->version == 1 && fz && dir_owned(cg, fz) && tsrun_cgroup_frozen(cg)) rc = tsrun_cgroup_thaw(cg, e);
-  if (rc == 0) rc = tsrun_cgroup_remove(mine, n, e);
+  if (rc == 0) rc = remove_made(h, mine, n, cg->systemd.name ? &cg->systemd : NULL, e);
   free(mine);
   return rc;
 }
 
-int tsrun_cgroup_remove(const char *const *made, size_t count, struct tsrun_err *e) {
-  const char **mine = calloc(count ? count : 1, sizeof *mine);
-  if (!mine) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
-  size_t n = 0;
-  for (size_t i = 0; i < count; i++)
-    if (access(made[i], F_OK) == 0) mine[n++] = made[i];
-  kill_in(mine, n);
-  int rc = 0;
-  for (size_t i = 0; rc == 0 && i < n; i++) {
-    char **dirs = NULL;
-    size_t nd = 0;
-    subtree(mine[i], &dirs, &nd);
-    rc = rmdir_retry(dirs, nd, e);
-    free_list(dirs, nd);
-  }
-  free(mine);
-  return rc;
+int tsrun_cgroup_remove(const char *const *made, size_t count, const struct tsrun_sd_unit *unit, struct tsrun_err *e) {
+  return remove_made(NULL, made, count, unit, e);
 }

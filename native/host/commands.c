@@ -336,7 +336,7 @@ static int delete_claimed(const struct tsrun_host *h, const char *id, int force,
       kill(s.pid, SIGKILL);
       rc = wait_gone(&s, e);
     }
-    if (rc == 0 && s.cgroup.version) rc = tsrun_cgroup_destroy(&s.cgroup, e);
+    if (rc == 0 && (s.cgroup.version || s.cgroup.systemd.name)) rc = tsrun_cgroup_destroy(h, &s.cgroup, e);
     if (rc == 0 && s.host_mounts && s.rootfs) tsrun_unmount_under(h, s.rootfs);
     tsrun_state_free(&s);
     tsrun_mark(h, "abandoned");
@@ -371,10 +371,10 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
       tsrun_mark(h, "kill");
     }
     /* kills what the init left behind in the cgroup directories the create
-     * made (no pid namespace) and removes them; a cgroup that existed before
-     * stays, with whatever else runs in it */
-    if (rc == 0 && s.cgroup.version) {
-      rc = tsrun_cgroup_destroy(&s.cgroup, e);
+     * made (no pid namespace), stops the unit it started, and removes them;
+     * a cgroup that existed before stays, with whatever else runs in it */
+    if (rc == 0 && (s.cgroup.version || s.cgroup.systemd.name)) {
+      rc = tsrun_cgroup_destroy(h, &s.cgroup, e);
       tsrun_mark(h, "cgroup");
     }
     if (rc == 0) {

@@ -5,6 +5,7 @@
  *  - the sync message types and the init's step names;
  *  - the state dir's files, state.json's keys and the JSON depth limit;
  *  - the error codes (tsrun_errors.h);
+ *  - the systemd driver's job timeout (host.h);
  *  - seccomp's actions (ours), operators (libseccomp's) and filter flags;
  *  - the kernel's numbers the planner writes into a plan: clone and mount
  *    flags, mount attributes, capabilities, rlimits, personality, scheduler,
@@ -324,6 +325,10 @@ int tsrun_constants_json(struct tsrun_buf *b) {
 #define CODE(code, meaning) str(o, #code, meaning);
   TSRUN_ERROR_CODES(CODE)
 #undef CODE
+  end(o, "}");
+
+  begin(o, "systemd", "{");
+  num(o, "jobTimeoutMs", TSRUN_SYSTEMD_JOB_TIMEOUT_MS);
   end(o, "}");
 
   begin(o, "seccomp", "{");

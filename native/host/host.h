@@ -45,7 +45,7 @@
   X(annotations)  /* the config's */                                       \
   X(pidNamespace) /* the init has its own pid namespace */                 \
   X(hooks)        /* the config's poststart and poststop hooks */          \
-  X(cgroup)       /* {version, paths: {controller: dir}, owned: [dir]} */  \
+  X(cgroup)       /* {version, paths: {controller: dir}, owned: [dir], systemd?: {unit, user}} */ \
   X(hostMounts)   /* no mount namespace: mounts to undo at delete */       \
   X(noNewKeyring) /* create --no-new-keyring */                            \
   X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */
@@ -83,12 +83,23 @@ void tsrun_mark(const struct tsrun_host *h, const char *step);
  * those is every process the container's, and only those (with the cgroups
  * below them) are removed at delete. One that existed before, named by
  * linux.cgroupsPath, may hold anybody's processes and cgroups. */
+/* A systemd unit (the systemd cgroup driver, systemd.c): "tsrun-x.scope"
+ * or a slice; user: the calling user's manager over the user bus (a
+ * rootless container), else the system manager over the system bus. */
+struct tsrun_sd_unit {
+  const char *name;
+  int user;
+};
+
 struct tsrun_cgroup {
   int version;                /* 0: none recorded, 1, 2 */
   size_t count;               /* v1: one path per controller ("" = the hybrid's unified dir); v2: one, "" */
   const char **keys;          /* controllers */
   const char **paths;         /* their directories */
   const unsigned char *owned; /* per path, 1: made by the create (NULL: none was) */
+  /* cgroup.systemd {unit, user}: the unit the create started, which delete
+   * stops (name NULL: none; the cgroupfs driver, or a record without it) */
+  struct tsrun_sd_unit systemd;
 };
 
 struct tsrun_state {
@@ -153,15 +164,60 @@ int tsrun_cgroup_owned(const struct tsrun_cgroup *cg);
  * refused otherwise): cgroup.kill where there is one, else each pid (v1:
  * frozen meanwhile, when the freezer cgroup is the container's too). */
 int tsrun_cgroup_signal(const struct tsrun_cgroup *cg, int sig, struct tsrun_err *e);
-/* Kills what is left in the directories the create made and removes them,
- * with the cgroups below them (EBUSY retried briefly). A directory that
+/* Kills what is left in the directories the create made, stops its systemd
+ * unit if it started one, and removes what is left of the directories, with
+ * the cgroups below them (EBUSY retried briefly). A unit that cannot be
+ * stopped (no bus) is a warning: the directories still go through the
+ * cgroupfs, and systemd drops a scope it finds empty. A directory that
  * existed before is left alone, with whatever runs in it. */
-int tsrun_cgroup_destroy(const struct tsrun_cgroup *cg, struct tsrun_err *e);
+int tsrun_cgroup_destroy(const struct tsrun_host *h, const struct tsrun_cgroup *cg, struct tsrun_err *e);
 /* What a create made, whoever's process runs in it now (a failed create's,
  * the directories of state.json's cgroup.owned at delete): every process in
- * each directory and below is killed, then each subtree removed, deepest
- * first. Directories already gone are skipped. */
-int tsrun_cgroup_remove(const char *const *dirs, size_t count, struct tsrun_err *e);
+ * each directory and below is killed, then the unit (NULL: none) stopped,
+ * then each subtree removed, deepest first. Directories already gone are
+ * skipped. A unit that would not stop is the error, once the directories
+ * are gone. */
+int tsrun_cgroup_remove(const char *const *dirs, size_t count, const struct tsrun_sd_unit *unit, struct tsrun_err *e);
+
+/* ---- the systemd cgroup driver's D-Bus client (systemd.c) ------------------
+ * libsystemd's sd-bus, dlopen'ed at the first call (a command that meets no
+ * systemd unit loads nothing). Each call opens its own connection and
+ * closes it: callers run on several threads (the addon's threadpool), and
+ * an sd_bus is never shared between threads. Errors: ESYSTEM, one line
+ * naming the unit and the cause (systemd's own message where it gave one). */
+
+/* How long a unit's start or stop job may take (runc's 30 s). */
+#define TSRUN_SYSTEMD_JOB_TIMEOUT_MS 30000
+
+/* A unit property as D-Bus marshals it: `type` is its signature, one of s b
+ * t x u i d au as ay a(ss), and the value is in the member of that shape. */
+struct tsrun_sd_prop {
+  const char *name;
+  const char *type;
+  const char *s;     /* s */
+  int64_t i;         /* b (0/1), x, i */
+  uint64_t u;        /* t, u */
+  double d;          /* d */
+  const void *array; /* au: uint32_t[count]; as: const char *[count]; ay: uint8_t[count]; a(ss): const char *[2*count] */
+  size_t count;
+};
+
+/* StartTransientUnit(name, "replace", props) and waits for its job (at most
+ * TSRUN_SYSTEMD_JOB_TIMEOUT_MS). A unit of that name already there
+ * (UnitExists): ResetFailedUnit and once more, as runc. A job that ends other
+ * than "done", or does not end in time: ResetFailedUnit, then the error. On
+ * success the unit's ControlGroup ("/system.slice/tsrun-x.scope", from the
+ * cgroup root, the user manager's too) is written into cgroup. Only .scope
+ * and .slice units. */
+int tsrun_sd_start(const struct tsrun_sd_unit *u, const struct tsrun_sd_prop *props, size_t n, char *cgroup,
+                   size_t cgroup_size, struct tsrun_err *e);
+/* SetUnitProperties(name, runtime, props). */
+int tsrun_sd_set(const struct tsrun_sd_unit *u, const struct tsrun_sd_prop *props, size_t n, struct tsrun_err *e);
+/* StopUnit(name, "replace") and waits for its job (a unit systemd does not
+ * know is already stopped), then ResetFailedUnit (its error ignored), as
+ * runc. Processes still in the unit get systemd's SIGTERM and up to its stop
+ * timeout: kill them first. */
+int tsrun_sd_stop(const struct tsrun_sd_unit *u, struct tsrun_err *e);
 
 /* ---- which processes are the container's (members.c) --------------------- */
 

@@ -98,6 +98,13 @@ static int read_file(const char *path, char **out, size_t *len) {
  * for the container's). */
 static void load_cgroup(struct tsrun_state *s) {
   const struct tsrun_json *cg = tsrun_json_get(s->doc, "cgroup");
+  /* systemd: {unit, user}, the unit the create started (its systemd driver) */
+  const struct tsrun_json *sd = tsrun_json_get(cg, "systemd");
+  const char *unit = tsrun_json_str(sd, "unit");
+  if (unit && *unit) {
+    s->cgroup.systemd.name = unit;
+    s->cgroup.systemd.user = tsrun_json_bool(sd, "user");
+  }
   const struct tsrun_json *paths = tsrun_json_get(cg, "paths");
   const struct tsrun_json *owned = tsrun_json_get(cg, "owned");
   if (!cg || !paths || paths->type != TSRUN_JSON_OBJECT) return;
