@@ -49,6 +49,12 @@ export interface RuntimeOptions {
   rootless?: boolean | 'auto';
   /** `root` is the $XDG_RUNTIME_DIR default: made 0700 with the sticky bit (kept by the XDG cleaner), as runc does. */
   xdgRoot?: boolean;
+  /**
+   * runc's --systemd-cgroup: a new container's cgroup is a systemd unit's
+   * (cgroup v2, systemd as PID 1), linux.cgroupsPath `slice:prefix:name`
+   * (default `:tsrun:<id>`); rootless, the user's manager's.
+   */
+  systemdCgroup?: boolean;
   /** The native addon; tests may inject their own. */
   native?: NativeBinding;
   /** The host the lifecycle reads and acts on (lib/container/host.ts); tests may inject their own. */
@@ -153,6 +159,7 @@ export class Runtime {
       mode: {
         rootless: typeof opts.rootless === 'boolean' ? opts.rootless : defaults!.rootless!,
         xdgRoot: opts.xdgRoot ?? (opts.root === undefined && defaults!.xdg),
+        systemdCgroup: opts.systemdCgroup ?? false,
       },
     });
   }
@@ -380,8 +387,8 @@ export class Runtime {
   }
 
   /** New limits for a live container (LinuxResources, only what changes). */
-  update(id: string, resources: LinuxResources): void {
-    this.lifecycle.update(id, resources);
+  update(id: string, resources: LinuxResources): Promise<void> {
+    return this.lifecycle.update(id, resources);
   }
 
   /** The init is our child: its exit is waited for (and it is reaped) off the event loop. */

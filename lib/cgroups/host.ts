@@ -113,10 +113,16 @@ function cleanRel(p: string): string {
   return path.posix.normalize(`/${p}`);
 }
 
-/** Where the container's cgroup is, relative to a hierarchy's mount: runc's rules. */
-export function cgroupRelPath(cgroupsPath: string | undefined, id: string, own: string): string {
+/**
+ * Where the container's cgroup is, relative to a hierarchy's mount (runc's
+ * rules): an absolute cgroupsPath as it is; a relative one, or the id,
+ * below our own cgroup — on cgroup v2 (`beside`) below its parent instead:
+ * ours holds processes (a service's, a session's), and a v2 cgroup with
+ * processes in it gives its children no controllers.
+ */
+export function cgroupRelPath(cgroupsPath: string | undefined, id: string, own: string, beside = false): string {
   if (cgroupsPath && cgroupsPath.startsWith('/')) return cleanRel(cgroupsPath);
-  return cleanRel(path.posix.join(own, cgroupsPath || id));
+  return cleanRel(path.posix.join(beside ? path.posix.dirname(own) : own, cgroupsPath || id));
 }
 
 let cached: CgroupHost | undefined;

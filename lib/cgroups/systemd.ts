@@ -21,6 +21,13 @@ export interface SystemdUnit {
   path: string;
 }
 
+/** A started unit as state.json records it (cgroup.systemd): what delete stops. */
+export interface SystemdUnitRef {
+  unit: string;
+  /** The user's manager (rootless, over the user bus), not the system's. */
+  user: boolean;
+}
+
 const FIELD = 'linux.cgroupsPath';
 
 /**

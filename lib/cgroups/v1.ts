@@ -6,7 +6,7 @@ import { ConfigError, TsrunError } from '../errors.js';
 import { deviceRules, v1DeviceWrites } from './devices.js';
 import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeFile } from './fs.js';
 import { cgroupRelPath, type CgroupHost } from './host.js';
-import type { CgroupManager, CgroupState } from './manager.js';
+import type { CgroupManager, CgroupMade, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v1Stats, type CgroupStats } from './stats.js';
 import { v1Writes } from './v1-files.js';
@@ -68,7 +68,7 @@ export class V1Manager implements CgroupManager {
   }
 
   create(): string[] {
-    this.made = [];
+    this.madeDirs = [];
     const cpuset = this.state.paths.cpuset;
     for (const dir of this.dirs()) {
       const mount = this.mountOf(dir);
@@ -79,21 +79,25 @@ export class V1Manager implements CgroupManager {
       if (dir === cpuset) {
         let d = mount;
         for (const part of path.relative(mount, dir).split('/').filter(Boolean).slice(0, -1)) {
-          this.made.push(...mkdirChain(d, part));
+          this.madeDirs.push(...mkdirChain(d, part));
           d = path.join(d, part);
           inheritCpuset(d);
         }
       }
-      this.made.push(...mkdirChain(mount, path.relative(mount, dir)));
+      this.madeDirs.push(...mkdirChain(mount, path.relative(mount, dir)));
     }
-    return this.dirs().filter((d) => this.made!.includes(d));
+    return this.owned();
   }
 
   /** What create() made, top first per hierarchy (null: create() has not run). */
-  private made: string[] | null = null;
+  private madeDirs: string[] | null = null;
 
-  madeDirs(): string[] {
-    return [...(this.made ?? [])];
+  owned(): string[] {
+    return this.dirs().filter((d) => this.madeDirs?.includes(d));
+  }
+
+  made(): CgroupMade {
+    return { dirs: [...(this.madeDirs ?? [])] };
   }
 
   check(r: LinuxResources): string[] {

@@ -5,7 +5,7 @@ import * as path from 'node:path';
 import { ConfigError } from '../errors.js';
 import { deviceProgram, deviceRules, encodeProgram } from './devices.js';
 import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeFile } from './fs.js';
-import type { AttachDeviceProgram, CgroupManager, CgroupState } from './manager.js';
+import type { AttachDeviceProgram, CgroupManager, CgroupMade, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v2Stats, type CgroupStats } from './stats.js';
 import { v2Writes } from './v2-files.js';
@@ -30,10 +30,10 @@ export class V2Manager implements CgroupManager {
   }
 
   /** What create() made, top first (null: create() has not run). */
-  private made: string[] | null = null;
+  private madeDirs: string[] | null = null;
 
   create(): string[] {
-    this.made = mkdirChain(this.mount, this.rel);
+    this.madeDirs = mkdirChain(this.mount, this.rel);
     // every ancestor delegates what it has to the next level (runc does the same)
     const parts = this.rel.split('/').filter(Boolean);
     let cur = this.mount;
@@ -50,11 +50,15 @@ export class V2Manager implements CgroupManager {
       }
       cur = path.join(cur, parts[i]!);
     }
-    return this.made.includes(this.dir) ? [this.dir] : [];
+    return this.owned();
   }
 
-  madeDirs(): string[] {
-    return [...(this.made ?? [])];
+  owned(): string[] {
+    return this.madeDirs?.includes(this.dir) ? [this.dir] : [];
+  }
+
+  made(): CgroupMade {
+    return { dirs: [...(this.madeDirs ?? [])] };
   }
 
   check(): string[] {

@@ -10,8 +10,8 @@ export class Context {
   constructor(
     readonly root: string,
     readonly log: Logger,
-    /** --rootless, resolved; the root is runc's $XDG_RUNTIME_DIR default. */
-    readonly opts: { rootless: boolean; xdgRoot: boolean } = { rootless: false, xdgRoot: false },
+    /** --rootless, resolved; the root is runc's $XDG_RUNTIME_DIR default; --systemd-cgroup. */
+    readonly opts: { rootless: boolean; xdgRoot: boolean; systemdCgroup?: boolean } = { rootless: false, xdgRoot: false },
   ) {
     if (log.debugEnabled)
       this.timeline.onMark = (e) => log.debug(`step ${e.step} done in ${e.took.toFixed(2)}ms (at ${e.at.toFixed(2)}ms)`);
@@ -22,6 +22,7 @@ export class Context {
       root: this.root,
       rootless: this.opts.rootless,
       xdgRoot: this.opts.xdgRoot,
+      systemdCgroup: this.opts.systemdCgroup,
       timeline: this.timeline,
       onWarning: (m) => this.log.warn(m),
       onDebug: (m) => this.log.debug(m),

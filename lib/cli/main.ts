@@ -48,7 +48,12 @@ const GLOBAL_FLAGS: readonly Flag[] = [
   { name: 'log', type: 'string', describe: 'append errors (and --debug output) to this file' },
   { name: 'log-format', type: 'string', choices: ['text', 'json'], default: 'text', describe: 'text or json' },
   { name: 'debug', type: 'boolean', default: false, describe: 'debug output: a line per setup step, and the step timeline' },
-  { name: 'systemd-cgroup', type: 'boolean', default: false, describe: 'use the systemd cgroup driver (not supported yet)' },
+  {
+    name: 'systemd-cgroup',
+    type: 'boolean',
+    default: false,
+    describe: 'use the systemd cgroup driver: linux.cgroupsPath is "slice:prefix:name" (e.g. "system.slice:tsrun:c1")',
+  },
   {
     name: 'rootless',
     type: 'string',
@@ -166,14 +171,13 @@ export async function main(argv: string[], started?: StartTimes): Promise<number
   const ctx = new Context(g.root ?? rootless.defaultRoot, log, {
     rootless: rootless.rootless,
     xdgRoot: g.root === undefined && rootless.xdg,
+    systemdCgroup: g['systemd-cgroup'],
   });
   if (started) {
     ctx.timeline.markAt('engine', started.engine);
     ctx.timeline.markAt('modules', started.modules);
   }
   try {
-    if (g['systemd-cgroup'] && (cmd.name === 'create' || cmd.name === 'run'))
-      throw new TsrunError('EUNSUPPORTED', '--systemd-cgroup: the systemd cgroup driver is not supported yet; use the cgroupfs driver');
     const code = await cmd.run(ctx, parseArgs(cmd, argv.slice(at + 1)));
     ctx.timeline.mark('exit');
     if (g.debug) log.debug(`timeline:\n${ctx.timeline.format()}`);

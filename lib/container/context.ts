@@ -5,6 +5,7 @@
  * binding and a fake host (tests/unit/create.test.ts).
  */
 import type { CgroupManager } from '../cgroups/manager.js';
+import type { SystemdBus } from '../cgroups/systemd-manager.js';
 import type { NativeBinding } from '../native/binding.js';
 import type { SeccompCache } from '../plan/seccomp.js';
 import type { Timeline } from '../timeline.js';
@@ -14,6 +15,8 @@ import type { StateStore, StoredState } from './state.js';
 export interface LifecycleMode {
   /** runc's --rootless: cgroup permission errors ignored where runc ignores them. */
   rootless: boolean;
+  /** runc's --systemd-cgroup: a new container's cgroup is a systemd unit's (lib/cgroups/systemd-manager.ts). */
+  systemdCgroup?: boolean;
   /** The root is the $XDG_RUNTIME_DIR default. */
   xdgRoot: boolean;
 }
@@ -37,9 +40,17 @@ export function attachDeviceProgram(ctx: LifecycleContext) {
   return ctx.native.attachDeviceProgram?.bind(ctx.native);
 }
 
+/** The systemd driver's D-Bus calls, through the addon (native/host/systemd.c). */
+export function systemdBus(ctx: LifecycleContext): SystemdBus {
+  return {
+    start: (ref, props) => ctx.native.systemdStart(ref, props),
+    set: (ref, props) => ctx.native.systemdSet(ref, props),
+  };
+}
+
 /** The container's cgroup manager (null: no cgroup recorded). */
 export function cgroupOf(ctx: LifecycleContext, state: StoredState): CgroupManager | null {
-  return state.cgroup ? ctx.host.loadCgroup(state.cgroup, attachDeviceProgram(ctx)) : null;
+  return state.cgroup ? ctx.host.loadCgroup(state.cgroup, attachDeviceProgram(ctx), systemdBus(ctx)) : null;
 }
 
 /** The container's seccomp filter as create compiled it (null: none). */

@@ -30,7 +30,7 @@ import { buildPlan, hasMountNamespace } from '../plan/build.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { compileSeccomp, type PlanSeccomp } from '../plan/seccomp.js';
 import { PlanFlag, type Plan } from '../plan/types.js';
-import { attachDeviceProgram, type LifecycleContext } from './context.js';
+import { attachDeviceProgram, systemdBus, type LifecycleContext } from './context.js';
 import { closeAll } from './fds.js';
 import { relaysTerminal } from './foreground.js';
 import { recordedHooks, runHooks, type HookState } from './hooks.js';
@@ -89,8 +89,6 @@ export interface Made {
   nsFds: (number | undefined)[];
   idmapTrees: Map<number, number>;
   seccomp: PlanSeccomp | null;
-  /** The cgroup directories this create made: state.json's cgroup.owned. */
-  cgroupOwned: string[];
   consoleSocketFd: number;
   /** fds for the init only, handed to launch (which closes them whatever happens). */
   childFds: number[];
@@ -122,7 +120,7 @@ export async function createContainer(ctx: LifecycleContext, id: string, opts: C
     for (const w of validateSpec(loaded.spec, ctx.host, opt)) ctx.warn(w);
     const decided = decideCreate(ctx, id, loaded, opts);
     for (const w of decided.warnings) ctx.warn(w);
-    const made = make(ctx, id, loaded, opts, decided, undo);
+    const made = await make(ctx, id, loaded, opts, decided, undo);
     const plan = planInit(ctx, id, loaded, opts, decided, made);
     t?.mark('plan');
     if (decided.hostMounts)
@@ -162,10 +160,17 @@ export function decideCreate(ctx: LifecycleContext, id: string, loaded: LoadedBu
   checkJoinedSetgroups(spec);
   // Device rules are not an unprivileged runtime's to apply (a v2 device
   // program needs CAP_SYS_ADMIN on the host): no program, no rules.
-  let manager = ctx.host.newCgroup(spec.linux?.cgroupsPath, id, unprivileged ? undefined : attachDeviceProgram(ctx));
+  let manager = ctx.host.newCgroup({
+    cgroupsPath: spec.linux?.cgroupsPath,
+    id,
+    attach: unprivileged ? undefined : attachDeviceProgram(ctx),
+    // rootless: the user's own manager, over the user's bus (runc's rule)
+    systemd: ctx.mode.systemdCgroup ? { bus: systemdBus(ctx), user: ctx.mode.rootless, annotations: spec.annotations } : undefined,
+  });
   let resources = (spec.linux?.resources ?? {}) as LinuxResources;
   if (unprivileged) resources = withoutDevices(resources);
-  if (manager && ctx.mode.rootless) {
+  // (a systemd unit is made by the user's manager, which may: no directory of ours to judge)
+  if (manager && ctx.mode.rootless && !manager.state.systemd) {
     const dirs = Object.values(manager.state.paths);
     if (!cgroupUsable(dirs, ctx.host)) manager = rootlessWithoutCgroup(spec.linux?.cgroupsPath, resources, dirs[0] ?? '');
   }
@@ -188,7 +193,14 @@ export function decideCreate(ctx: LifecycleContext, id: string, loaded: LoadedBu
  * be made (the container's own), the mounts the init will make in our
  * namespace.
  */
-function make(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions, d: CreateDecision, undo: Undo): Made {
+async function make(
+  ctx: LifecycleContext,
+  id: string,
+  loaded: LoadedBundle,
+  opts: CreateOptions,
+  d: CreateDecision,
+  undo: Undo,
+): Promise<Made> {
   const { spec } = loaded;
   const t = ctx.timeline;
   const childFds: number[] = [];
@@ -208,26 +220,27 @@ function make(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: Cre
   if (d.hostMounts) intent = { ...intent, rootfs: loaded.rootfs, hostMounts: true };
   if (d.cgroup) intent = withOwned(intent, d.cgroup.manager.state, d.cgroup.fresh);
   if (intent.cgroup || intent.hostMounts) ctx.store.writeIntent(intent);
-  let cgroupOwned: string[] = [];
   if (d.cgroup) {
     const { manager, resources } = d.cgroup;
-    // What this create made goes by native/host's routine (delete's too);
-    // a cgroup that existed before is not ours to remove.
+    // What this create made goes by native/host's routine (delete's too):
+    // the directories it made, the unit it started; a cgroup that existed
+    // before is not ours to remove.
     undo.push('the cgroup', () => {
-      const dirs = manager.madeDirs();
-      return dirs.length ? ctx.native.cgroupRemove(dirs) : undefined;
+      const made = manager.made();
+      return made.dirs.length || made.systemd ? ctx.native.cgroupRemove(made.dirs, made.systemd) : undefined;
     });
-    cgroupOwned = manager.create();
-    // a directory someone else made between the look and our mkdir is theirs
-    if (cgroupOwned.length !== d.cgroup.fresh.length || cgroupOwned.some((dir) => !d.cgroup!.fresh.includes(dir)))
-      ctx.store.writeIntent((intent = withOwned(intent, manager.state, cgroupOwned)));
-    manager.apply(resources);
+    const owned = manager.create();
+    // a directory someone else made between the look and our mkdir is
+    // theirs (a systemd unit is made at the join, and only if none exists)
+    if (!manager.state.systemd && (owned.length !== d.cgroup.fresh.length || owned.some((dir) => !d.cgroup!.fresh.includes(dir))))
+      ctx.store.writeIntent((intent = withOwned(intent, manager.state, owned)));
+    await manager.apply(resources);
     t?.mark('cgroup');
   }
   ctx.store.makeFifo(id);
   const consoleSocketFd = opts.consoleSocket !== undefined ? ctx.native.connectUnix(opts.consoleSocket) : -1;
   if (consoleSocketFd >= 0) childFds.push(consoleSocketFd);
-  return { nsFds, idmapTrees, seccomp, cgroupOwned, consoleSocketFd, childFds, intent };
+  return { nsFds, idmapTrees, seccomp, consoleSocketFd, childFds, intent };
 }
 
 function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions, d: CreateDecision, made: Made): Plan {
@@ -247,7 +260,7 @@ function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts:
       nsFds: made.nsFds,
       seccomp: made.seccomp,
       idmapTrees: made.idmapTrees,
-      cgroupV1: manager && !manager.v2Dir ? manager.v1Hierarchies() : undefined,
+      cgroupV1: manager?.state.version === 1 ? manager.v1Hierarchies() : undefined,
       idMapWriter: d.idMapWriter,
       // Unprivileged, we may open the ns links of a created init only if it
       // is dumpable (native/init/exec.c). Its /proc/<pid>/exe is a sealed
@@ -352,14 +365,14 @@ function record(
     const s = spec.linux!.seccomp!;
     state.seccomp = { flags: made.seccomp.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
   }
-  if (d.cgroup) state.cgroup = { ...d.cgroup.manager.state, owned: made.cgroupOwned };
+  if (d.cgroup) state.cgroup = { ...d.cgroup.manager.state, owned: d.cgroup.manager.owned() };
   ctx.store.write(state);
   if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
   return state;
 }
 
-/** The intent record with the cgroup and the directories of it that are the container's (none: no cgroup to undo). */
+/** The intent record with the cgroup, the directories of it that are the container's and its unit (none of them: no cgroup to undo). */
 function withOwned(intent: IntentRecord, cgroup: CgroupState, owned: string[]): IntentRecord {
   const { cgroup: _, ...rest } = intent;
-  return owned.length ? { ...rest, cgroup: { ...cgroup, owned } } : rest;
+  return owned.length || cgroup.systemd ? { ...rest, cgroup: { ...cgroup, owned } } : rest;
 }

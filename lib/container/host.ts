@@ -9,7 +9,15 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { hostCgroups } from '../cgroups/host.js';
-import { loadCgroupManager, newCgroupManager, type AttachDeviceProgram, type CgroupManager, type CgroupState } from '../cgroups/manager.js';
+import {
+  loadCgroupManager,
+  newCgroupManager,
+  type AttachDeviceProgram,
+  type CgroupManager,
+  type CgroupState,
+  type NewCgroup,
+} from '../cgroups/manager.js';
+import type { SystemdBus } from '../cgroups/systemd-manager.js';
 import type { ValidationHost } from '../config/validate.js';
 import type { PlanHost } from '../plan/build.js';
 import type { CgroupAccess } from '../cgroups/rootless.js';
@@ -40,9 +48,9 @@ export interface LifecycleHost extends ValidationHost, PlanHost, CgroupAccess, P
   /** The user namespace the runtime runs in. */
   ownUserNs(): OwnUserNs;
   /** The cgroup of a new container, nothing made yet (null: the host has none we manage). */
-  newCgroup(cgroupsPath: string | undefined, id: string, attach?: AttachDeviceProgram): CgroupManager | null;
-  /** The cgroup state.json records. */
-  loadCgroup(state: CgroupState, attach?: AttachDeviceProgram): CgroupManager;
+  newCgroup(req: NewCgroup): CgroupManager | null;
+  /** The cgroup state.json records (bus: for a systemd unit's update). */
+  loadCgroup(state: CgroupState, attach?: AttachDeviceProgram, bus?: SystemdBus): CgroupManager;
   /** Every namespace of pid that is not ours, opened for a tenant to join (user first, mount last). */
   openProcessNamespaces(pid: number): PlanNsJoin[];
   /** /proc/<pid>/setgroups: "allow" or "deny" (null: unreadable). */
@@ -106,8 +114,8 @@ export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'read
       gidMap: readOr('/proc/self/gid_map') ?? '0 0 4294967295',
       setgroupsDenied: readOr('/proc/self/setgroups')?.trim() === 'deny',
     }),
-    newCgroup: (cgroupsPath, id, attach) => newCgroupManager(cgroupsPath, id, attach),
-    loadCgroup: (state, attach) => loadCgroupManager(state, attach),
+    newCgroup: (req) => newCgroupManager(req),
+    loadCgroup: (state, attach, bus) => loadCgroupManager(state, attach, bus),
     openProcessNamespaces: (pid) => openProcessNamespaces(pid),
     setgroupsOf,
     writeIdMaps,

@@ -31,8 +31,8 @@ export const SYNC_TIMEOUT_MS = 60_000;
 export interface LaunchCgroup {
   /** A v2 directory to be born in (CLONE_INTO_CGROUP), or null. */
   v2Dir: string | null;
-  /** Moves the process in (every v1 hierarchy; on v2 a no-op after CLONE_INTO_CGROUP). */
-  join(pid: number): void;
+  /** Moves the process in (every v1 hierarchy; on v2 a no-op after CLONE_INTO_CGROUP; systemd: the unit starts with it). */
+  join(pid: number): void | Promise<void>;
 }
 
 export interface LaunchRequest {
@@ -114,7 +114,7 @@ export async function launch(native: NativeBinding, ops: ProcessOps, req: Launch
           req.onPid?.(pid, pidStartTime);
           // Host-side steps while it waits for GO: it runs nothing of the
           // container's before it is in its cgroup.
-          req.cgroup?.join(pid);
+          await req.cgroup?.join(pid);
           if (req.cgroup) t?.mark('join');
           if (plan.host.oomScoreAdj !== null && !plan.host.idMaps) ops.writeOomScoreAdj(pid, plan.host.oomScoreAdj);
           ops.moveNetDevices(pid, plan.host.netDevices);

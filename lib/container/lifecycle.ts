@@ -125,13 +125,22 @@ export class Lifecycle {
     });
   }
 
-  /** New limits for a running (or created, or paused) container. */
-  update(id: string, r: LinuxResources): void {
+  /** New limits for a running (or created, or paused) container (systemd: the unit's properties too). */
+  async update(id: string, r: LinuxResources): Promise<void> {
     validateCgroups({ ociVersion: '1.0.0', linux: { resources: r as Record<string, unknown> } });
-    this.withCgroup(id, (cg, state) => {
-      if (this.ctx.store.status(state) === 'stopped') throw new TsrunError('ESTATE', 'container not running');
-      cg.apply(r, { update: true });
-    });
+    const lock = this.ctx.store.lock(id);
+    try {
+      await this.withCgroup(
+        id,
+        async (cg, state) => {
+          if (this.ctx.store.status(state) === 'stopped') throw new TsrunError('ESTATE', 'container not running');
+          await cg.apply(r, { update: true });
+        },
+        lock,
+      );
+    } finally {
+      lock.release();
+    }
   }
 
   /** A native/host command on the threadpool, its warnings to warn and its steps to the timeline. */
@@ -140,15 +149,16 @@ export class Lifecycle {
     return hostCallAsync(native, op, store.root, id, signal, flag, op === 'ps' ? undefined : warn, timeline);
   }
 
-  private withCgroup<T>(id: string, fn: (cg: CgroupManager, state: StoredState) => T): T {
-    const lock = this.ctx.store.lock(id);
+  /** fn with the container's cgroup, under its lock (`held`: the caller's, which it releases once fn's promise settles). */
+  private withCgroup<T>(id: string, fn: (cg: CgroupManager, state: StoredState) => T, held?: { release(): void }): T {
+    const lock = held ?? this.ctx.store.lock(id);
     try {
       const state = this.ctx.store.read(id);
       const cg = cgroupOf(this.ctx, state);
       if (!cg) throw new TsrunError('EUNSUPPORTED', `container ${id} has no cgroup (created without cgroup support)`);
       return fn(cg, state);
     } finally {
-      lock.release();
+      if (!held) lock.release();
     }
   }
 }

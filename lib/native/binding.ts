@@ -6,6 +6,7 @@ import * as fs from 'node:fs';
 import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
+import type { SystemdProperty, SystemdUnitRef } from '../cgroups/systemd.js';
 import type { SeccompNative } from '../plan/seccomp.js';
 import { KERNEL, PLAN_VERSION } from './constants.js';
 
@@ -94,7 +95,11 @@ export interface NativeBinding extends SeccompNative {
   /** The same, on the libuv threadpool. */
   hostAsync(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): Promise<HostResult>;
   /** A failed create's cgroup directories (top first) go, with whatever runs in them: native/host's routine, off the event loop. */
-  cgroupRemove(dirs: readonly string[]): Promise<void>;
+  cgroupRemove(dirs: readonly string[], systemd?: SystemdUnitRef): Promise<void>;
+  /** native/host/systemd.c, on the threadpool: resolves the unit's ControlGroup ("/system.slice/x.scope"). */
+  systemdStart(ref: SystemdUnitRef, props: readonly SystemdProperty[]): Promise<string>;
+  systemdSet(ref: SystemdUnitRef, props: readonly SystemdProperty[]): Promise<void>;
+  systemdStop(ref: SystemdUnitRef): Promise<void>;
   /** Detaches every mount at or below rootfs, deepest first; returns the warnings. */
   unmountUnder(rootfs: string): string[];
   /** runc's signal names and numbers; -1 when `text` names none. */

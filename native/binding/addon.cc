@@ -482,6 +482,9 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("host", Napi::Function::New(env, tsrun::Host));
   exports.Set("hostAsync", Napi::Function::New(env, tsrun::HostAsync));
   exports.Set("cgroupRemove", Napi::Function::New(env, tsrun::CgroupRemove));
+  exports.Set("systemdStart", Napi::Function::New(env, tsrun::SystemdStart));
+  exports.Set("systemdSet", Napi::Function::New(env, tsrun::SystemdSet));
+  exports.Set("systemdStop", Napi::Function::New(env, tsrun::SystemdStop));
   exports.Set("runHooks", Napi::Function::New(env, tsrun::RunHooks));
   exports.Set("unmountUnder", Napi::Function::New(env, tsrun::UnmountUnder));
   exports.Set("parseSignal", Napi::Function::New(env, tsrun::ParseSignal));

@@ -6,6 +6,11 @@
 
 #include <time.h>
 
+#include <string>
+#include <vector>
+
+struct tsrun_err;
+
 namespace tsrun {
 
 // Throws a SystemError-shaped JS error {message, code, errno, syscall}.
@@ -19,6 +24,14 @@ Napi::Value ConstantsJson(const Napi::CallbackInfo &info);
 Napi::Value Host(const Napi::CallbackInfo &info);
 Napi::Value HostAsync(const Napi::CallbackInfo &info);
 Napi::Value CgroupRemove(const Napi::CallbackInfo &info);
+// The error of a host call, {message, hostCode, warnings}.
+Napi::Error HostError(Napi::Env env, const struct tsrun_err &e, const std::vector<std::string> &warnings);
+
+// systemd.cc: the systemd driver's unit start/set/stop, on the threadpool
+Napi::Value SystemdStart(const Napi::CallbackInfo &info);
+Napi::Value SystemdSet(const Napi::CallbackInfo &info);
+Napi::Value SystemdStop(const Napi::CallbackInfo &info);
+bool SystemdRefOf(Napi::Value v, std::string &name, bool &user);
 Napi::Value RunHooks(const Napi::CallbackInfo &info);
 Napi::Value UnmountUnder(const Napi::CallbackInfo &info);
 Napi::Value ParseSignal(const Napi::CallbackInfo &info);

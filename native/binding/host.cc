@@ -113,6 +113,8 @@ struct HostCall {
   }
 };
 
+} // namespace
+
 // The error of a host call: its message, and its stable code
 // (tsrun_errors.h) in `hostCode` (lib/native/host.ts makes it a TsrunError).
 Napi::Error HostError(Napi::Env env, const struct tsrun_err &e, const std::vector<std::string> &warnings) {
@@ -123,6 +125,8 @@ Napi::Error HostError(Napi::Env env, const struct tsrun_err &e, const std::vecto
   x.Set("warnings", w);
   return x;
 }
+
+namespace {
 
 bool ParseCall(const Napi::CallbackInfo &info, size_t first, HostCall &c) {
   std::string op = info[first].As<Napi::String>();
@@ -173,13 +177,18 @@ void CollectWarning(void *arg, const char *m) {
 // killed processes to leave, and retries a busy rmdir).
 class CgroupRemoveWorker : public Napi::AsyncWorker {
  public:
-  CgroupRemoveWorker(Napi::Env env, std::vector<std::string> dirs)
-      : Napi::AsyncWorker(env), dirs_(std::move(dirs)), deferred_(Napi::Promise::Deferred::New(env)) {}
+  CgroupRemoveWorker(Napi::Env env, std::vector<std::string> dirs, std::string unit, bool user)
+      : Napi::AsyncWorker(env),
+        dirs_(std::move(dirs)),
+        unit_(std::move(unit)),
+        user_(user),
+        deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
   void Execute() override {
     std::vector<const char *> p;
     for (const std::string &d : dirs_) p.push_back(d.c_str());
-    rc_ = tsrun_cgroup_remove(p.data(), p.size(), &err_);
+    struct tsrun_sd_unit u = {unit_.c_str(), user_ ? 1 : 0};
+    rc_ = tsrun_cgroup_remove(p.data(), p.size(), unit_.empty() ? nullptr : &u, &err_);
   }
   void OnOK() override {
     if (rc_ < 0)
@@ -190,6 +199,8 @@ class CgroupRemoveWorker : public Napi::AsyncWorker {
 
  private:
   std::vector<std::string> dirs_;
+  std::string unit_; // "": no systemd unit
+  bool user_;
   int rc_ = 0;
   struct tsrun_err err_ = {"", ""};
   Napi::Promise::Deferred deferred_;
@@ -227,14 +238,21 @@ Napi::Value HostAsync(const Napi::CallbackInfo &info) {
   return p;
 }
 
-// cgroupRemove(dirs) → Promise: what a failed create made goes, with
-// whatever runs in it (native/host/cgroup.c tsrun_cgroup_remove, the routine
-// delete uses for the directories it owns), off the event loop.
+// cgroupRemove(dirs, systemd?) → Promise: what a failed create made goes,
+// with whatever runs in it, and the systemd unit ({unit, user}) it started
+// is stopped (native/host/cgroup.c tsrun_cgroup_remove, the routine delete
+// uses for what it owns), off the event loop.
 Napi::Value CgroupRemove(const Napi::CallbackInfo &info) {
   Napi::Array a = info[0].As<Napi::Array>();
   std::vector<std::string> dirs;
   for (uint32_t i = 0; i < a.Length(); i++) dirs.push_back(a.Get(i).As<Napi::String>());
-  auto *w = new CgroupRemoveWorker(info.Env(), std::move(dirs));
+  std::string unit;
+  bool user = false;
+  if (!info[1].IsUndefined() && !SystemdRefOf(info[1], unit, user)) {
+    Napi::TypeError::New(info.Env(), "cgroupRemove: expected {unit, user}").ThrowAsJavaScriptException();
+    return info.Env().Undefined();
+  }
+  auto *w = new CgroupRemoveWorker(info.Env(), std::move(dirs), std::move(unit), user);
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;

@@ -45,7 +45,7 @@
   X(annotations)  /* the config's */                                       \
   X(pidNamespace) /* the init has its own pid namespace */                 \
   X(hooks)        /* the config's poststart and poststop hooks */          \
-  X(cgroup)       /* {version, paths: {controller: dir}, owned: [dir], systemd?: {unit, user}} */ \
+  X(cgroup)       /* {version, paths, owned: [dir], systemd?} */           \
   X(hostMounts)   /* no mount namespace: mounts to undo at delete */       \
   X(noNewKeyring) /* create --no-new-keyring */                            \
   X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */
@@ -198,7 +198,7 @@ struct tsrun_sd_prop {
   int64_t i;         /* b (0/1), x, i */
   uint64_t u;        /* t, u */
   double d;          /* d */
-  const void *array; /* au: uint32_t[count]; as: const char *[count]; ay: uint8_t[count]; a(ss): const char *[2*count] */
+  const void *array; /* au: uint32_t[]; as: char *[]; ay: uint8_t[]; a(ss): char *[2 * count] */
   size_t count;
 };
 

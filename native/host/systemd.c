@@ -118,9 +118,9 @@ static int bus_open(const struct tsrun_sd_unit *u, sd_bus **out, struct tsrun_er
   }
   sd.sd_bus_flush_close_unref(b);
   if (u->user)
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM),
-                         "systemd: cannot connect to the user bus ($DBUS_SESSION_BUS_ADDRESS or $XDG_RUNTIME_DIR/bus): %s",
-                         errname(-r));
+    return tsrun_err_set(
+        e, TSRUN_CODE(ESYSTEM),
+        "systemd: cannot connect to the user bus ($DBUS_SESSION_BUS_ADDRESS or $XDG_RUNTIME_DIR/bus): %s", errname(-r));
   if (geteuid() == 0) {
     sd_bus *p = NULL;
     int pr = sd.sd_bus_new(&p);
@@ -284,7 +284,8 @@ static int new_call(sd_bus *b, const char *method, const struct tsrun_sd_unit *u
   int start = !strcmp(method, "StartTransientUnit");
   const char *failed = NULL;
   int r = sd.sd_bus_message_new_method_call(b, &m, SD_DEST, SD_PATH, SD_MANAGER, method);
-  if (r >= 0) r = start ? sd.sd_bus_message_append(m, "ss", u->name, "replace") : sd.sd_bus_message_append(m, "sb", u->name, 1);
+  if (r >= 0)
+    r = start ? sd.sd_bus_message_append(m, "ss", u->name, "replace") : sd.sd_bus_message_append(m, "sb", u->name, 1);
   if (r >= 0) r = sd.sd_bus_message_open_container(m, 'a', "(sv)");
   for (size_t i = 0; r >= 0 && i < n; i++)
     if ((r = append_prop(m, &props[i])) < 0) failed = props[i].name;
@@ -337,7 +338,8 @@ static int check_unit(const struct tsrun_sd_unit *u, int scope_or_slice, struct 
   if (ok && scope_or_slice)
     ok = (len > 6 && !strcmp(u->name + len - 6, ".scope")) || (len > 6 && !strcmp(u->name + len - 6, ".slice"));
   if (!ok)
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "systemd: \"%s\" is not a unit tsrun starts (NAME.scope or NAME.slice)",
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM),
+                         "systemd: \"%s\" is not a unit tsrun starts (NAME.scope or NAME.slice)",
                          u->name ? u->name : "");
   return 0;
 }
@@ -402,7 +404,8 @@ int tsrun_sd_set(const struct tsrun_sd_unit *u, const struct tsrun_sd_prop *prop
   if (rc == 0) {
     int r = sd.sd_bus_call(b, m, 0, &err, NULL);
     if (r < 0)
-      rc = tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "systemd: cannot set properties of unit %s: %s", u->name, why(&err, r));
+      rc =
+          tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "systemd: cannot set properties of unit %s: %s", u->name, why(&err, r));
   }
   sd.sd_bus_message_unref(m);
   sd.sd_bus_error_free(&err);

@@ -265,6 +265,11 @@ test('cgroupsPath: absolute from the mount, relative under our own, default the 
   t.is(cgroupRelPath('a/b', 'id', '/own'), '/own/a/b');
   t.is(cgroupRelPath(undefined, 'ctr', '/own'), '/own/ctr');
   t.is(cgroupRelPath('', 'ctr', '/'), '/ctr');
+  // cgroup v2: beside our own cgroup (runc's fs2), which holds processes
+  t.is(cgroupRelPath(undefined, 'ctr', '/system.slice/x.service', true), '/system.slice/ctr');
+  t.is(cgroupRelPath('a/b', 'ctr', '/system.slice/x.service', true), '/system.slice/a/b');
+  t.is(cgroupRelPath('/a', 'ctr', '/system.slice/x.service', true), '/a');
+  t.is(cgroupRelPath(undefined, 'ctr', '/', true), '/ctr');
 });
 
 test('validation names the field', (t) => {
@@ -384,7 +389,7 @@ test("v1 check: runc's warning for a cgroup that holds processes", (t) => {
   t.deepEqual(new V1Manager(fake.host, '/new', 'id').check({}), []);
 });
 
-test('v1 madeDirs: exactly what create made, which native/host’s cgroupRemove takes away; a cgroup that existed is left alone', async (t) => {
+test('v1 made: exactly what create made, which native/host’s cgroupRemove takes away; a cgroup that existed is left alone', async (t) => {
   // "pre" exists in two hierarchies, not in freezer
   const fake = fakeV1({ 'pids/pre/cgroup.procs': '', 'cpuset/pre/cpuset.cpus': '0\n', 'cpuset/pre/cpuset.mems': '0\n' });
   t.teardown(fake.cleanup);
@@ -392,14 +397,14 @@ test('v1 madeDirs: exactly what create made, which native/host’s cgroupRemove 
   t.is(m.create().length, 3);
   t.deepEqual(
     m
-      .madeDirs()
-      .map((d) => path.relative(fake.root, d))
+      .made()
+      .dirs.map((d) => path.relative(fake.root, d))
       .sort(),
     ['cpuset/pre/c', 'freezer/pre', 'freezer/pre/c', 'pids/pre/c'],
   );
-  const made = m.madeDirs();
+  const made = m.made().dirs;
   t.true(made.indexOf(path.join(fake.root, 'freezer/pre')) < made.indexOf(path.join(fake.root, 'freezer/pre/c')), 'top first');
-  await loadBinding().cgroupRemove(m.madeDirs());
+  await loadBinding().cgroupRemove(m.made().dirs);
   t.true(fs.existsSync(path.join(fake.root, 'pids/pre')));
   t.true(fs.existsSync(path.join(fake.root, 'cpuset/pre/cpuset.cpus')));
   t.false(fs.existsSync(path.join(fake.root, 'freezer/pre')), 'made (with its parent): removed');
@@ -408,7 +413,7 @@ test('v1 madeDirs: exactly what create made, which native/host’s cgroupRemove 
   const again = new V1Manager(fake.host, '/pre', 'id');
   fs.mkdirSync(path.join(fake.root, 'freezer/pre'));
   t.deepEqual(again.create(), []);
-  t.deepEqual(again.madeDirs(), []);
+  t.deepEqual(again.made().dirs, []);
 });
 
 test('create: the directories it made are the container’s own (state.json’s cgroup.owned); those that existed are not', (t) => {

@@ -64,7 +64,8 @@ function fakeCgroup(log: string[], brk: Break | undefined, id: string): CgroupMa
       made = [state.paths['']!];
       return made;
     },
-    madeDirs: () => made,
+    owned: () => made,
+    made: () => ({ dirs: made }),
     apply() {
       log.push('cgroup.apply');
       if (brk === 'cgroup.apply') throw new ConfigError('linux.resources.memory.limit', 'cannot write "1": EINVAL');
@@ -174,7 +175,7 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
     ownUserNs: () => ({ uidMap: '0 0 4294967295', gidMap: '0 0 4294967295', setgroupsDenied: false }),
     cgroupV2Only: () => true,
     cgroupV1Hierarchies: () => [],
-    newCgroup: (_p, id) => fakeCgroup(log, brk, id),
+    newCgroup: (req) => fakeCgroup(log, brk, req.id),
     loadCgroup: (state) => ({ ...fakeCgroup(log, brk, 'x'), state }),
     openProcessNamespaces: () => [{ fd: devNull(), nstype: Number(CLONE_NEWPID) }],
     setgroupsOf: () => 'allow',

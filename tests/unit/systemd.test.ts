@@ -1,5 +1,6 @@
 /** The systemd cgroup driver's planning (lib/cgroups/systemd.ts): runc's unit names, paths and properties. */
 import test from 'ava';
+import * as fs from 'node:fs';
 
 import { DEFAULT_DEVICE_RULES, deviceRules } from '../../lib/cgroups/devices.js';
 import {
@@ -149,4 +150,45 @@ test('cpu lists as systemd byte masks', (t) => {
   t.deepEqual([...rangeToBits('0', 'f')], [1]);
   t.deepEqual([...rangeToBits('8-9', 'f')], [0, 3]);
   t.throws(() => rangeToBits('1-a', 'f'), { instanceOf: ConfigError });
+});
+
+// The addon's door to native/host/systemd.c, on a host with no systemd bus (this one, and CI):
+// every property unitProperties builds crosses into C intact (a mangled name or value is refused
+// before any connection, naming it), and what cannot connect says so, naming the bus.
+const noBus = !fs.existsSync('/run/dbus/system_bus_socket') && !fs.existsSync('/run/systemd/private');
+(noBus ? test : test.skip)('systemdStart/Set/Stop without a bus: properties cross intact, the error names the bus', async (t) => {
+  const { loadBinding } = await import('../../lib/native/binding.js');
+  const native = loadBinding();
+  const u = systemdUnit('system.slice:tsrun:abc', 'abc', false);
+  const ref = { unit: u.unit, user: false };
+  const props = unitProperties(u, {
+    id: 'abc',
+    pid: 4242,
+    resources: {
+      memory: { limit: 2 ** 30, swap: 2 ** 31 },
+      cpu: { shares: 512, quota: 50_000, period: 100_000, cpus: '0-1' },
+      pids: { limit: 10 },
+      blockIO: { weight: 100 },
+    },
+    devices: deviceRules([]),
+    annotations: { 'org.systemd.property.TimeoutStopUSec': 'uint64 5000000', 'org.systemd.property.CollectMode': "'inactive-or-failed'" },
+  });
+  t.true(new Set(props.map((p) => p.type)).size >= 5, props.map((p) => p.type).join(' '));
+  for (const call of [native.systemdStart(ref, props), native.systemdSet(ref, props), native.systemdStop(ref)]) {
+    const e = await t.throwsAsync(call);
+    t.regex(e!.message, /^systemd: cannot connect to the system bus: E[A-Z]+$/);
+  }
+  const user = await t.throwsAsync(native.systemdStop({ unit: u.unit, user: true }));
+  t.regex(user!.message, /cannot connect to the user bus/);
+  // what C refuses before connecting: a value its D-Bus type cannot hold
+  const big = await t.throwsAsync(native.systemdStart(ref, [{ name: 'CPUWeight', type: 'u', value: 2 ** 33 }]));
+  t.regex(big!.message, /property CPUWeight: the value does not fit type u/);
+  t.throws(() => native.systemdStart(ref, [{ name: 'X', type: 't', value: 1 } as unknown as SystemdProperty]), {
+    message: /property X: a value of type t expected/,
+  });
+  t.throws(() => native.systemdStart(ref, [{ name: 'Y', type: 'v', value: 1 } as unknown as SystemdProperty]), {
+    message: /property Y: unknown D-Bus type v/,
+  });
+  const bad = await t.throwsAsync(native.systemdStart({ unit: 'x.service', user: false }, []));
+  t.regex(bad!.message, /"x.service" is not a unit tsrun starts/);
 });

@@ -150,19 +150,13 @@ laneTest("this checkout's tsrun runs a container (cgroupfs driver)", (t) => {
   t.log(out.trim().replace(/\n/g, ' | '));
 });
 
-// Without cgroupsPath tsrun puts the cgroup below the caller's own, here a systemd service with
-// processes in it: it enables the threaded controllers (cpuset cpu pids) there, which makes the
-// service a thread root and the new cgroup "domain invalid", and cgroup.procs refuses the
-// container (EOPNOTSUPP). runc on cgroup v2 uses the parent of its own cgroup instead, one with
-// no processes (/system.slice/ID here). Passes while tsrun fails so; when it follows runc, this
-// fails: make it a plain test.
-(inLane ? test.serial.failing : test.skip)(
-  'tsrun places a container beside the systemd service it runs in, without cgroupsPath (as runc does)',
-  (t) => {
-    const out = tsrunRun(t, undefined);
-    t.regex(out, /^0::\/system\.slice\/lane-/m);
-  },
-);
+// Without cgroupsPath the container's cgroup goes beside the caller's on cgroup v2, as runc's
+// does: here the caller is a systemd service with processes in it, and a cgroup below it would
+// turn the service into a thread root and refuse the container (EOPNOTSUPP).
+laneTest('tsrun places a container beside the systemd service it runs in, without cgroupsPath (as runc does)', (t) => {
+  const out = tsrunRun(t, undefined);
+  t.regex(out, /^0::\/system\.slice\/lane-/m);
+});
 
 laneTest('versions of the host, for tests and docs to cite', (t) => {
   const tools: [string, string[]][] = [

@@ -190,7 +190,7 @@ export const updateCommand: Command = {
     { name: 'l3-cache-schema', ...s, describe: 'Intel RDT L3 cache schema (not supported)' },
     { name: 'mem-bw-schema', ...s, describe: 'Intel RDT memory bandwidth schema (not supported)' },
   ],
-  run(ctx, a) {
+  async run(ctx, a) {
     let r: LinuxResources;
     if (a.resources !== undefined) {
       const file = String(a.resources);
@@ -211,7 +211,7 @@ export const updateCommand: Command = {
       if (a['l3-cache-schema'] || a['mem-bw-schema']) throw new TsrunError('EUNSUPPORTED', 'Intel RDT is not supported by this tsrun yet');
       r = resourcesFromFlags(a);
     }
-    ctx.runtime().update(a['container-id'] as string, r);
+    await ctx.runtime().update(a['container-id'] as string, r);
     return 0;
   },
 };
