@@ -18,7 +18,7 @@ export interface Rule {
   access: string;
 }
 
-/** runc's allowed defaults, appended after the config's rules. */
+/** runc's allowed defaults, appended after the config's rules (no /dev/console: runc dropped it in 1.0, its console is a pty). */
 export const DEFAULT_DEVICE_RULES: readonly Rule[] = [
   { allow: true, type: 'c', major: -1, minor: -1, access: 'm' }, // mknod any char device
   { allow: true, type: 'b', major: -1, minor: -1, access: 'm' }, // mknod any block device
@@ -28,7 +28,6 @@ export const DEFAULT_DEVICE_RULES: readonly Rule[] = [
   { allow: true, type: 'c', major: 5, minor: 0, access: 'rwm' }, // /dev/tty
   { allow: true, type: 'c', major: 1, minor: 5, access: 'rwm' }, // /dev/zero
   { allow: true, type: 'c', major: 1, minor: 9, access: 'rwm' }, // /dev/urandom
-  { allow: true, type: 'c', major: 5, minor: 1, access: 'rwm' }, // /dev/console
   { allow: true, type: 'c', major: 136, minor: -1, access: 'rwm' }, // /dev/pts/*
   { allow: true, type: 'c', major: 5, minor: 2, access: 'rwm' }, // /dev/ptmx
   { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' }, // /dev/net/tun
