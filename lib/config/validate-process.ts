@@ -115,7 +115,12 @@ export function validateProcessFields(p: Process, host: ProcessHost, linux: Spec
   // LSMs: where the host has none, the error runc gives, before anything runs.
   if (p.apparmorProfile) {
     if (!lsm(host).apparmor) at('process.apparmorProfile', 'an AppArmor profile is specified, but AppArmor is not enabled on this host');
-    throw new TsrunError('EUNSUPPORTED', 'process.apparmorProfile: applying AppArmor profiles is not supported by this tsrun yet');
+    // "unconfined" from an unconfined runtime (what podman and docker send for apparmor=unconfined
+    // and --privileged) asks for what the process has already: nothing to apply
+    const own = host.read?.('/proc/self/attr/apparmor/current') ?? host.read?.('/proc/self/attr/current');
+    const nothingToApply = p.apparmorProfile === 'unconfined' && own?.replace(/\0/g, '').trim() === 'unconfined';
+    if (!nothingToApply)
+      throw new TsrunError('EUNSUPPORTED', 'process.apparmorProfile: applying AppArmor profiles is not supported by this tsrun yet');
   }
   if (p.selinuxLabel) selinuxLabel(host, 'process.selinuxLabel');
   validateRlimitsAgainstHost(p, host);

@@ -194,3 +194,18 @@ test('tmpcopyup is accepted (a tmpfs filled from the image), never handed to tmp
     ),
   );
 });
+
+test('apparmorProfile: "unconfined" from an unconfined runtime is nothing to apply; anything else is still refused', (t) => {
+  const aa = (current: string): ValidationHost => ({
+    ...host,
+    read: (p) => ({ ...files, '/sys/module/apparmor/parameters/enabled': 'Y\n', '/proc/self/attr/apparmor/current': current })[p] ?? null,
+  });
+  const unconfined = spec((s) => (s.process!.apparmorProfile = 'unconfined'));
+  t.notThrows(() => validateSpec(unconfined, aa('unconfined\n'), opts));
+  // a confined runtime would hand its own profile on: refused until profiles are applied
+  t.throws(() => validateSpec(unconfined, aa('tsrun (enforce)\n'), opts), { message: /not supported by this tsrun yet/ });
+  const named = spec((s) => (s.process!.apparmorProfile = 'containers-default-0.62.2'));
+  t.throws(() => validateSpec(named, aa('unconfined\n'), opts), { message: /process\.apparmorProfile: applying AppArmor profiles/ });
+  // no AppArmor on the host: runc's error, naming the field
+  t.throws(() => validateSpec(unconfined, host, opts), { message: /AppArmor is not enabled on this host/ });
+});

@@ -335,3 +335,106 @@ for (const oci of ['runc', 'tsrun']) {
     }
   });
 }
+
+/** dockerd with tsrun as a runtime (daemon.json), restarted once; docker on cgroup v2 uses the systemd driver. */
+let dockerReady = false;
+function docker(t: ExecutionContext): void {
+  if (dockerReady) return;
+  fs.mkdirSync('/etc/docker', { recursive: true });
+  fs.writeFileSync(
+    '/etc/docker/daemon.json',
+    JSON.stringify({ runtimes: { tsrun: { path: TSRUN } }, 'exec-opts': ['native.cgroupdriver=systemd'] }),
+  );
+  const r = sh('systemctl', ['restart', 'docker']);
+  t.is(r.status, 0, r.stderr);
+  const img = busyboxImage(t);
+  // docker's own store: the same tarball podman imported
+  // (podman save writes to a file: to a pipe it fails, "creating named pipe")
+  const tar = path.join(os.tmpdir(), 'tsrun-sd-busybox.tar');
+  const save = sh('podman', ['save', '--format', 'docker-archive', '-o', tar, img]);
+  t.is(save.status, 0, save.stderr);
+  const load = sh('docker', ['load', '-i', tar]);
+  t.is(load.status, 0, load.stderr);
+  dockerReady = true;
+}
+
+for (const oci of ['runc', 'tsrun']) {
+  laneTest(`docker (systemd cgroup driver) runs a container with ${oci}: its docker scope and limits`, (t) => {
+    docker(t);
+    const name = uniqueId(`sdd-${oci}`);
+    const lsm = oci === 'tsrun' ? ['--security-opt', 'apparmor=unconfined'] : [];
+    try {
+      const r = sh('docker', [
+        'run',
+        '--runtime',
+        oci,
+        ...lsm,
+        '--name',
+        name,
+        '--network',
+        'none',
+        '--cgroupns',
+        'host',
+        '--memory',
+        '64m',
+        '--pids-limit',
+        '33',
+        'localhost/tsrun-sd-busybox:latest',
+        'sh',
+        '-c',
+        'cat /proc/self/cgroup; cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max',
+      ]);
+      t.is(r.status, 0, r.stderr);
+      t.regex(r.stdout, /^0::\/system\.slice\/docker-[0-9a-f]{64}\.scope$/m);
+      t.regex(r.stdout, /^67108864$/m);
+      t.log(r.stdout.trim().replace(/\n/g, ' | '));
+      const cid = sh('docker', ['inspect', '--format', '{{.Id}}', name]).stdout.trim();
+      t.is(sh('docker', ['rm', '--force', name]).status, 0);
+      t.true(
+        waitForSync(() => unitState(`docker-${cid}.scope`) === 'not-found', 30_000),
+        `docker-${cid}.scope gone`,
+      );
+    } finally {
+      sh('docker', ['rm', '--force', name]);
+    }
+  });
+}
+
+for (const oci of ['runc', 'tsrun']) {
+  laneTest(`containerd (ctr --runc-systemd-cgroup) runs a task with ${oci} in its own scope`, (t) => {
+    docker(t); // the image tarball docker loaded; ctr imports it into a namespace of its own
+    const ns = 'tsrun-lane';
+    const have = sh('ctr', ['-n', ns, 'images', 'ls', '-q']).stdout;
+    if (!have.includes('tsrun-sd-busybox')) {
+      const imp = sh('ctr', ['-n', ns, 'images', 'import', path.join(os.tmpdir(), 'tsrun-sd-busybox.tar')]);
+      t.is(imp.status, 0, imp.stderr);
+    }
+    const id = uniqueId(`sdc-${oci}`);
+    const bin = oci === 'tsrun' ? TSRUN : RUNC!;
+    try {
+      const r = sh('ctr', [
+        '-n',
+        ns,
+        'run',
+        '--rm',
+        '--runc-binary',
+        bin,
+        '--runc-systemd-cgroup',
+        '--cgroup',
+        `system.slice:tsrun-ctr:${id}`,
+        '--memory-limit',
+        String(64 * 1024 * 1024),
+        'localhost/tsrun-sd-busybox:latest',
+        id,
+        'cat',
+        '/proc/self/cgroup',
+      ]);
+      t.is(r.status, 0, r.stderr);
+      t.regex(r.stdout, new RegExp(`^0::/system\\.slice/tsrun-ctr-${id}\\.scope$`, 'm'));
+      t.true(waitForSync(() => unitState(`tsrun-ctr-${id}.scope`) === 'not-found', 30_000));
+    } finally {
+      sh('ctr', ['-n', ns, 'task', 'kill', '-s', 'KILL', id]);
+      sh('ctr', ['-n', ns, 'containers', 'rm', id]);
+    }
+  });
+}
