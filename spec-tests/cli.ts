@@ -23,7 +23,7 @@ import { summarize } from './harness/types.js';
 const USAGE = `usage: spec-tests [--runtime PATH] [--filter PATTERN]... [--json FILE]
                   [--baseline FILE] [--write-baseline FILE] [--list]
                   [--probe PATH] [--busybox PATH] [--timeout MS] [--time-scale N] [--keep-failed]
-                  [--allow-ungradable] [--rootless [--user NAME]]
+                  [--allow-ungradable] [--rootless [--user NAME]] [--systemd-cgroup]
 
   --runtime PATH        runtime binary (default: $RUNTIME, else ./bin/tsrun)
   --filter PATTERN      area::case glob or prefix; comma-separated; !PATTERN excludes
@@ -40,6 +40,8 @@ const USAGE = `usage: spec-tests [--runtime PATH] [--filter PATTERN]... [--json 
   --rootless            grade rootless: every runtime command as an unprivileged user,
                         with --rootless true and runc's rootless config (needs root)
   --user NAME           that user (default tsrun-rootless, made when missing)
+  --systemd-cgroup      grade the systemd cgroup driver: every runtime command with
+                        --systemd-cgroup (a host with systemd as PID 1, cgroup v2)
 `;
 
 export interface CliOptions {
@@ -57,10 +59,11 @@ export interface CliOptions {
   allowUngradable: boolean;
   rootless: boolean;
   user?: string;
+  systemd: boolean;
 }
 
 export function parseArgs(argv: string[]): CliOptions {
-  const o: CliOptions = { filters: [], list: false, keepFailed: false, allowUngradable: false, rootless: false };
+  const o: CliOptions = { filters: [], list: false, keepFailed: false, allowUngradable: false, rootless: false, systemd: false };
   for (let i = 0; i < argv.length; i++) {
     const raw = argv[i] ?? '';
     const [flag, inline] =
@@ -103,6 +106,9 @@ export function parseArgs(argv: string[]): CliOptions {
         break;
       case '--keep-failed':
         o.keepFailed = true;
+        break;
+      case '--systemd-cgroup':
+        o.systemd = true;
         break;
       case '--rootless':
         o.rootless = true;
@@ -170,10 +176,12 @@ async function main(): Promise<number> {
       return 2;
     }
   }
-  const label = `${path.basename(runtime)}${rootless ? '-rootless' : ''}`;
+  const label = `${path.basename(runtime)}${rootless ? '-rootless' : ''}${o.systemd ? '-systemd' : ''}`;
 
   process.stdout.write(tapHeader(cases.length));
-  process.stdout.write(`# runtime: ${runtime}${rootless ? ` (rootless, as ${rootless.name} uid ${rootless.uid})` : ''}\n`);
+  process.stdout.write(
+    `# runtime: ${runtime}${rootless ? ` (rootless, as ${rootless.name} uid ${rootless.uid})` : ''}${o.systemd ? ' (--systemd-cgroup)' : ''}\n`,
+  );
   let run: SuiteRun;
   try {
     run = await runSuite({
@@ -185,6 +193,7 @@ async function main(): Promise<number> {
       ...(o.timeScale ? { timeScale: o.timeScale } : {}),
       keepFailed: o.keepFailed,
       ...(rootless ? { rootless } : {}),
+      ...(o.systemd ? { systemd: true } : {}),
       onResult: (r, i) => process.stdout.write(tapLine(r, i + 1, r.status === 'fail' ? known[r.id] : undefined)),
     });
   } catch (e) {

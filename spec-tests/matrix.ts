@@ -4,12 +4,15 @@
  * markdown table (docs/conformance.md).
  *
  *   node dist/spec-tests/matrix.js [--label host] [--results DIR] [--out FILE]
- *        [--runtime NAME=PATH]... [--rootless-runtime NAME=PATH]... [--no-rootless] [--user NAME]
+ *        [--runtime NAME=PATH]... [--rootless-runtime NAME=PATH]... [--systemd-runtime NAME=PATH]...
+ *        [--no-rootless] [--user NAME]
  *        [--filter PATTERN]... [--merge FILE]... [--update] [--render-only]
  *
  * Besides grading each runtime as root, tsrun and runc are graded rootless
  * (`spec-tests --rootless`, columns `tsrun-rootless`, `runc-rootless`) when
- * the matrix runs as root. `--update` replaces only the runs graded now in
+ * the matrix runs as root. `--systemd-runtime NAME=PATH` grades a runtime
+ * with `--systemd-cgroup` (a column of its own; on a host with systemd as
+ * PID 1: the production lane). `--update` replaces only the runs graded now in
  * the label file and keeps its others.
  *
  * Two hosts combine by running the matrix on each with its own --label and the
@@ -31,6 +34,8 @@ interface Target {
   name: string;
   path: string;
   rootless: boolean;
+  /** graded with --systemd-cgroup */
+  systemd?: boolean;
 }
 
 interface MatrixOptions {
@@ -96,11 +101,17 @@ function parse(argv: string[]): MatrixOptions {
         o.user = value();
         break;
       case '--runtime':
+      case '--systemd-runtime':
       case '--rootless-runtime': {
         const v = value();
         const j = v.indexOf('=');
         if (j <= 0) throw new Error(`${flag} wants NAME=PATH`);
-        o.runtimes.push({ name: v.slice(0, j), path: path.resolve(v.slice(j + 1)), rootless: flag === '--rootless-runtime' });
+        o.runtimes.push({
+          name: v.slice(0, j),
+          path: path.resolve(v.slice(j + 1)),
+          rootless: flag === '--rootless-runtime',
+          systemd: flag === '--systemd-runtime',
+        });
         break;
       }
       default:
@@ -151,9 +162,12 @@ async function runOne(t: Target, filters: string[], user: string | undefined): P
     json,
     '--allow-ungradable',
     ...(t.rootless ? ['--rootless', ...(user ? ['--user', user] : [])] : []),
+    ...(t.systemd ? ['--systemd-cgroup'] : []),
     ...filters.flatMap((f) => ['--filter', f]),
   ];
-  process.stderr.write(`matrix: grading ${name} (${runtime}${t.rootless ? ', rootless' : ''}); TAP in ${log}\n`);
+  process.stderr.write(
+    `matrix: grading ${name} (${runtime}${t.rootless ? ', rootless' : ''}${t.systemd ? ', --systemd-cgroup' : ''}); TAP in ${log}\n`,
+  );
   const out = fs.openSync(log, 'w');
   const code = await new Promise<number>((resolve) => {
     const child = spawn(process.execPath, args, { stdio: ['ignore', out, 'inherit'] });

@@ -17,6 +17,7 @@ import { processCases } from './process.js';
 import { rlimitCases } from './rlimits.js';
 import { seccompCases } from './seccomp.js';
 import { stateCases } from './state.js';
+import { systemdCases } from './systemd.js';
 
 export function allCases(): Case[] {
   const cases = [
@@ -33,6 +34,7 @@ export function allCases(): Case[] {
     ...seccompCases,
     ...hookCases,
     ...cgroupCases,
+    ...systemdCases,
     ...consoleCases,
     ...execCases,
     ...configCases,

@@ -153,7 +153,8 @@ export const lifecycleCases: Case[] = [
     runtimeMd('#delete', 'Deleting a container MUST delete the resources created during create (its cgroup)'),
     async (ctx) => {
       const b = ctx.bundle(['sleep-ms', LONG_MS]);
-      linux(b.config).cgroupsPath = `/spec-tests-${ctx.id('cg')}`;
+      // with the systemd driver: a unit (its cgroup /system.slice/spec-tests-ID.scope)
+      linux(b.config).cgroupsPath = ctx.env.systemd ? `system.slice:spec-tests:${ctx.id('cg')}` : `/spec-tests-${ctx.id('cg')}`;
       const c = await ctx.create(b);
       const pid = await c.pid();
       const dirs = readCgroupPaths(ctx.host, pid).filter((d) => d.path.includes('spec-tests-'));

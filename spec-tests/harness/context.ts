@@ -45,6 +45,15 @@ export interface SuiteEnv {
   timeScale: number;
   /** Set when grading rootless: the user every runtime command runs as, and how. */
   rootless?: { user: RootlessUser; runAs: RunAs };
+  /** Grading the systemd cgroup driver: every runtime command gets `--systemd-cgroup`. */
+  systemd?: boolean;
+}
+
+/** How every runtime command of a run is started: rootless's user and flags, and the systemd driver's flag. */
+export function runAsOf(env: SuiteEnv): RunAs | undefined {
+  const sd = env.systemd ? ['--systemd-cgroup'] : [];
+  if (env.rootless) return { ...env.rootless.runAs, globalFlags: [...env.rootless.runAs.globalFlags, ...sd] };
+  return env.systemd ? { prefix: [], env: process.env, globalFlags: sd } : undefined;
 }
 
 export class Bundle {
@@ -101,7 +110,7 @@ export class CaseContext {
     fs.mkdirSync(root, { mode: 0o700 });
     // the runtime writes its state, pid files and hook logs here
     if (env.rootless) for (const d of [dir, root]) fs.chownSync(d, env.rootless.user.uid, env.rootless.user.gid);
-    this.rt = new RuntimeCli(env.runtimePath, root, dir, env.cmdTimeoutMs, env.rootless?.runAs);
+    this.rt = new RuntimeCli(env.runtimePath, root, dir, env.cmdTimeoutMs, runAsOf(env));
   }
 
   /** The unprivileged user when grading rootless, else undefined. */

@@ -29,6 +29,8 @@ export interface SuiteOptions {
   keepFailed?: boolean;
   /** Grade rootless: every runtime command as this user, with `--rootless true`. */
   rootless?: RootlessUser;
+  /** Grade the systemd cgroup driver: every runtime command with `--systemd-cgroup`. */
+  systemd?: boolean;
   onResult?: (r: CaseResult, index: number, total: number) => void;
 }
 
@@ -36,6 +38,8 @@ export interface SuiteRun {
   runtime: { path: string; version: string };
   /** The unprivileged user the runtime ran as, when graded rootless. */
   rootless?: { user: string; uid: number; gid: number };
+  /** Graded with `--systemd-cgroup`. */
+  systemd?: boolean;
   host: HostInfo & { description: string };
   /** False when the runtime could not run a minimal container: every case is
    * then Skipped with `ungradableReason`. */
@@ -67,6 +71,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
       runTag,
       cmdTimeoutMs: opts.cmdTimeoutMs ?? 15000,
       timeScale: 1,
+      ...(opts.systemd ? { systemd: true } : {}),
     };
     if (opts.rootless) {
       const u = opts.rootless;
@@ -111,6 +116,7 @@ export async function runSuite(opts: SuiteOptions): Promise<SuiteRun> {
     return {
       runtime: { path: opts.runtimePath, version },
       ...(opts.rootless ? { rootless: { user: opts.rootless.name, uid: opts.rootless.uid, gid: opts.rootless.gid } } : {}),
+      ...(opts.systemd ? { systemd: true } : {}),
       host: { ...host, description: describeHost(host) },
       gradable: !smoke,
       ...(smoke ? { ungradableReason: smoke } : {}),

@@ -8,19 +8,26 @@
  * TSRUN_KILL_POINTS sets the points per command (default 50).
  * TSRUN_KILL_RUNTIME=/usr/sbin/runc grades another runtime the same way:
  * its leaks are logged (t.log), not failed, for comparison.
+ * TSRUN_KILL_SYSTEMD=1 runs every command with --systemd-cgroup (a host
+ * with systemd as PID 1: the production lane): each container is a unit,
+ * and a unit still loaded after delete --force is a leak too.
  */
 import test, { type ExecutionContext } from 'ava';
-import { spawn } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import { IS_ROOT, TSRUN, makeBundle, runtime, tempRoot, type Bundle } from '../helpers/bundle.js';
-import { callerSnapshot, cgroupHierarchies, leftovers } from '../helpers/leaks.js';
+import { callerSnapshot, cgroupHierarchies, leftovers as leftoversOf } from '../helpers/leaks.js';
+import { waitForSync } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test.serial : test.skip;
 const POINTS = Number(process.env.TSRUN_KILL_POINTS) || 50;
 const BIN = process.env.TSRUN_KILL_RUNTIME || TSRUN;
 const GRADING_OTHER = BIN !== TSRUN;
+const SYSTEMD = process.env.TSRUN_KILL_SYSTEMD === '1';
+/** The global flags every command gets. */
+const FLAGS = SYSTEMD ? ['--systemd-cgroup'] : [];
 const PARENT = `tsrun-kp-${process.pid}`;
 const HIERARCHIES = cgroupHierarchies();
 
@@ -43,14 +50,25 @@ function bundleFor(args: string[]): Bundle {
 
 /** The bundle's config with this id's own cgroupsPath (so a leak is attributable). */
 function withCgroup(b: Bundle, id: string): void {
-  b.spec.linux!.cgroupsPath = `/${PARENT}/${id}`;
+  b.spec.linux!.cgroupsPath = SYSTEMD ? `system.slice:${PARENT}:${id}` : `/${PARENT}/${id}`;
   b.write();
+}
+
+/** What is left of container `id`: leaks.ts's list, and with systemd its unit while still loaded. */
+function leftovers(root: string, id: string, bundle: string): string[] {
+  if (!SYSTEMD) return leftoversOf(root, id, bundle, `${PARENT}/${id}`);
+  const unit = `${PARENT}-${id}.scope`;
+  const out = leftoversOf(root, id, bundle, `system.slice/${unit}`);
+  // systemd drops an emptied scope once it has seen the cgroup empty: a moment after delete
+  const state = () => spawnSync('systemctl', ['show', unit, '--property=LoadState', '--value'], { encoding: 'utf8' }).stdout.trim();
+  if (!waitForSync(() => state() === 'not-found')) out.push(`unit ${unit} (${state()})`);
+  return out;
 }
 
 /** Spawns the runtime, SIGKILLs it after `delayMs` (if still running); resolves when it has exited. */
 function killAfter(args: string[], delayMs: number): Promise<void> {
   return new Promise((resolve) => {
-    const child = spawn(BIN, args, { stdio: 'ignore' });
+    const child = spawn(BIN, [...FLAGS, ...args], { stdio: 'ignore' });
     const timer = setTimeout(() => child.kill('SIGKILL'), delayMs);
     child.on('exit', () => {
       clearTimeout(timer);
@@ -70,7 +88,8 @@ async function duration(run: () => Promise<void>, n = 5): Promise<number> {
   return xs.sort((a, b) => a - b)[n >> 1]!;
 }
 
-const spawnWait = (args: string[]) => new Promise<void>((resolve) => spawn(BIN, args, { stdio: 'ignore' }).on('exit', () => resolve()));
+const spawnWait = (args: string[]) =>
+  new Promise<void>((resolve) => spawn(BIN, [...FLAGS, ...args], { stdio: 'ignore' }).on('exit', () => resolve()));
 
 interface Tally {
   clean: number;
@@ -107,7 +126,7 @@ async function campaign(
 
 /** delete --force, and (for the record) its status. */
 function forceDelete(root: string, id: string): string[] {
-  const r = runtime(BIN, root, ['delete', '--force', id]);
+  const r = runtime(BIN, root, [...FLAGS, 'delete', '--force', id]);
   return r.status === 0 ? [] : [`delete --force exited ${r.status}: ${r.stderr.trim()}`];
 }
 
@@ -125,7 +144,7 @@ rootTest('create SIGKILLed at spread-out moments, then delete --force: nothing i
     const id = `kpc-${i}`;
     withCgroup(b, id);
     await killAfter(['--root', root, 'create', '-b', b.dir, id], delay);
-    return [...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)];
+    return [...forceDelete(root, id), ...leftovers(root, id, b.dir)];
   });
   b.cleanup();
 });
@@ -143,7 +162,7 @@ rootTest('run SIGKILLed at spread-out moments, then delete --force: nothing is l
     const id = `kpr-${i}`;
     withCgroup(b, id);
     await killAfter(['--root', root, 'run', '-b', b.dir, id], delay);
-    return [...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)];
+    return [...forceDelete(root, id), ...leftovers(root, id, b.dir)];
   });
   b.cleanup();
 });
@@ -153,16 +172,16 @@ rootTest('exec SIGKILLed at spread-out moments: the container stays usable, then
   const b = bundleFor(['sleep', '1000']);
   const id = 'kpe';
   withCgroup(b, id);
-  const r = runtime(BIN, root, ['run', '-d', '-b', b.dir, id]);
+  const r = runtime(BIN, root, [...FLAGS, 'run', '-d', '-b', b.dir, id]);
   t.is(r.status, 0, r.stderr);
   const total = await duration(() => spawnWait(['--root', root, 'exec', id, 'true']));
   await campaign(t, 'exec', total, async (_i, delay) => {
     await killAfter(['--root', root, 'exec', id, 'true'], delay);
     // no stale lock, no half-joined process in the way: the next exec works
-    const again = runtime(BIN, root, ['exec', id, 'true']);
+    const again = runtime(BIN, root, [...FLAGS, 'exec', id, 'true']);
     return again.status === 0 ? [] : [`exec after a killed exec: ${again.status} ${again.stderr.trim()}`];
   });
-  t.deepEqual([...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)], []);
+  t.deepEqual([...forceDelete(root, id), ...leftovers(root, id, b.dir)], []);
   b.cleanup();
 });
 
@@ -171,7 +190,7 @@ rootTest('delete --force SIGKILLed at spread-out moments, then a second one: not
   const b = bundleFor(['sleep', '1000']);
   const running = (id: string) => {
     withCgroup(b, id);
-    return runtime(BIN, root, ['run', '-d', '-b', b.dir, id]).status === 0;
+    return runtime(BIN, root, [...FLAGS, 'run', '-d', '-b', b.dir, id]).status === 0;
   };
   let n = 0;
   const total = await duration(async () => {
@@ -183,7 +202,7 @@ rootTest('delete --force SIGKILLed at spread-out moments, then a second one: not
     const id = `kpd-${i}`;
     if (!running(id)) return ['run -d failed'];
     await killAfter(['--root', root, 'delete', '--force', id], delay);
-    return [...forceDelete(root, id), ...leftovers(root, id, b.dir, `${PARENT}/${id}`)];
+    return [...forceDelete(root, id), ...leftovers(root, id, b.dir)];
   });
   b.cleanup();
 });

@@ -1,0 +1,183 @@
+/** The systemd cgroup driver (`--systemd-cgroup`, runc's): graded only with
+ * `spec-tests --systemd-cgroup` on a host with systemd as PID 1 and cgroup v2.
+ * A container's cgroup is then a transient unit; each case reads what the
+ * runtime asked for back twice, from systemd (`systemctl show`) and from the
+ * cgroup files, and checks the unit is gone after delete. runc's behaviour is
+ * the reference (level CLI): the runtime spec leaves cgroupsPath's form to
+ * the runtime. */
+import { execFileSync } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+import { linux } from '../harness/config.js';
+import type { CaseContext, Container } from '../harness/context.js';
+import { readTrim, v2Dir } from '../harness/cgroups.js';
+import { check, eq, skip, type Case } from '../harness/types.js';
+import { cli, def, expectError, expectOk, LONG_MS, waitUntil } from './util.js';
+
+const sdClause = (text: string) => cli('--systemd-cgroup', text);
+const MiB = 1024 * 1024;
+
+function requireSystemd(ctx: CaseContext): void {
+  if (!ctx.env.systemd) skip('graded with --systemd-cgroup only');
+  if (ctx.host.cgroupMode !== 'unified') skip('the systemd driver needs cgroup v2 here');
+  if (!fs.existsSync('/run/systemd/system')) skip('systemd is not PID 1 on this host');
+}
+
+/** `systemctl show UNIT --property=P...` as {P: value}. */
+function show(unit: string, props: string[]): Record<string, string> {
+  let out = '';
+  try {
+    out = execFileSync('systemctl', ['show', unit, ...props.map((p) => `--property=${p}`)], { encoding: 'utf8' });
+  } catch {
+    return {};
+  }
+  const r: Record<string, string> = {};
+  for (const l of out.split('\n')) {
+    const i = l.indexOf('=');
+    if (i > 0) r[l.slice(0, i)] = l.slice(i + 1);
+  }
+  return r;
+}
+
+const loadState = (unit: string) => show(unit, ['LoadState']).LoadState ?? '';
+
+/** A container with cgroupsPath `cgroupsPath`, resources `r`; its pid and v2 directory. */
+async function unitContainer(
+  ctx: CaseContext,
+  cgroupsPath: string,
+  r: Record<string, unknown> = {},
+): Promise<{ c: Container; pid: number; dir: string }> {
+  const b = ctx.bundle(['sleep-ms', LONG_MS]);
+  linux(b.config).cgroupsPath = cgroupsPath;
+  linux(b.config).resources = r;
+  const c = await ctx.create(b);
+  const pid = await c.pid();
+  const dir = v2Dir(ctx.host, pid);
+  if (!dir) skip('no v2 cgroup of the container in /proc/PID/cgroup');
+  return { c, pid, dir };
+}
+
+async function deleted(c: Container, unit: string, dir: string): Promise<void> {
+  expectOk(await c.kill('KILL'), 'kill');
+  await c.waitStopped();
+  expectOk(await c.delete(), 'delete');
+  // systemd drops an emptied scope once it has seen the cgroup empty
+  const gone = await waitUntil(() => loadState(unit) === 'not-found', 10_000);
+  check(gone, `unit ${unit} still ${loadState(unit)} after delete`);
+  check(!fs.existsSync(dir), `cgroup ${dir} left after delete`);
+}
+
+export const systemdCases: Case[] = [
+  def(
+    'systemd::scope-in-slice',
+    sdClause('cgroupsPath "slice:prefix:name" is the unit prefix-name.scope in that slice, loaded and active, holding the init'),
+    async (ctx) => {
+      requireSystemd(ctx);
+      const name = ctx.id('sd');
+      const unit = `spec-tests-${name}.scope`;
+      const { c, pid, dir } = await unitContainer(ctx, `system.slice:spec-tests:${name}`);
+      eq(path.relative('/sys/fs/cgroup', dir), `system.slice/${unit}`, 'the init’s cgroup');
+      const s = show(unit, ['LoadState', 'ActiveState', 'Slice']);
+      eq(`${s.LoadState} ${s.ActiveState} ${s.Slice}`, 'loaded active system.slice', 'the unit');
+      check(readTrim(path.join(dir, 'cgroup.procs'))?.split('\n').includes(String(pid)), 'the init in the unit’s cgroup.procs');
+      await deleted(c, unit, dir);
+    },
+  ),
+
+  def('systemd::slice-expansion', sdClause('a slice a-b.slice lives in a.slice/a-b.slice; an empty slice is system.slice'), async (ctx) => {
+    requireSystemd(ctx);
+    const name = ctx.id('sd');
+    const tag = name.replace(/-/g, '_');
+    const unit = `spec-tests-${name}.scope`;
+    const { c, dir } = await unitContainer(ctx, `spectests_${tag}-x.slice:spec-tests:${name}`);
+    eq(
+      path.relative('/sys/fs/cgroup', dir),
+      `spectests_${tag}.slice/spectests_${tag}-x.slice/${unit}`,
+      'the cgroup of a scope in a nested slice',
+    );
+    await deleted(c, unit, dir);
+    const name2 = ctx.id('sd');
+    const unit2 = `spec-tests-${name2}.scope`;
+    const second = await unitContainer(ctx, `:spec-tests:${name2}`);
+    eq(path.relative('/sys/fs/cgroup', second.dir), `system.slice/${unit2}`, 'the cgroup with an empty slice');
+    await deleted(second.c, unit2, second.dir);
+  }),
+
+  def(
+    'systemd::resources',
+    sdClause('linux.resources become the unit’s properties and the same cgroup files: memory, swap, cpu, cpuset, pids'),
+    async (ctx) => {
+      requireSystemd(ctx);
+      const name = ctx.id('sd');
+      const unit = `spec-tests-${name}.scope`;
+      const { c, dir } = await unitContainer(ctx, `system.slice:spec-tests:${name}`, {
+        memory: { limit: 96 * MiB, reservation: 32 * MiB, swap: 128 * MiB },
+        cpu: { shares: 512, quota: 50_000, period: 100_000, cpus: '0' },
+        pids: { limit: 64 },
+      });
+      const s = show(unit, ['MemoryMax', 'MemoryLow', 'MemorySwapMax', 'CPUQuotaPerSecUSec', 'AllowedCPUs', 'TasksMax']);
+      const want = {
+        MemoryMax: String(96 * MiB),
+        MemoryLow: String(32 * MiB),
+        MemorySwapMax: String(32 * MiB),
+        CPUQuotaPerSecUSec: '500ms',
+        AllowedCPUs: '0',
+        TasksMax: '64',
+      };
+      eq(JSON.stringify(s), JSON.stringify(want), 'systemctl show');
+      const files = ['memory.max', 'memory.low', 'memory.swap.max', 'cpu.max', 'cpuset.cpus', 'pids.max'].map(
+        (f) => `${f}=${readTrim(path.join(dir, f)) ?? '(none)'}`,
+      );
+      eq(
+        files.join(' '),
+        `memory.max=${96 * MiB} memory.low=${32 * MiB} memory.swap.max=${32 * MiB} cpu.max=50000 100000 cpuset.cpus=0 pids.max=64`,
+        'cgroup files',
+      );
+      await deleted(c, unit, dir);
+    },
+  ),
+
+  def('systemd::update', sdClause('update changes the unit’s properties and its cgroup files'), async (ctx) => {
+    requireSystemd(ctx);
+    const name = ctx.id('sd');
+    const unit = `spec-tests-${name}.scope`;
+    const { c, dir } = await unitContainer(ctx, `system.slice:spec-tests:${name}`, { memory: { limit: 64 * MiB }, pids: { limit: 20 } });
+    expectOk(await ctx.rt.exec(['update', '--memory', String(128 * MiB), '--pids-limit', '30', c.id]), 'update');
+    const s = show(unit, ['MemoryMax', 'TasksMax']);
+    eq(`${s.MemoryMax} ${s.TasksMax}`, `${128 * MiB} 30`, 'systemctl show after update');
+    eq(`${readTrim(path.join(dir, 'memory.max'))} ${readTrim(path.join(dir, 'pids.max'))}`, `${128 * MiB} 30`, 'cgroup files after update');
+    await deleted(c, unit, dir);
+  }),
+
+  def('systemd::annotation-property', sdClause('an org.systemd.property.NAME annotation sets that property of the unit'), async (ctx) => {
+    requireSystemd(ctx);
+    const name = ctx.id('sd');
+    const unit = `spec-tests-${name}.scope`;
+    const b = ctx.bundle(['sleep-ms', LONG_MS]);
+    linux(b.config).cgroupsPath = `system.slice:spec-tests:${name}`;
+    b.config.annotations = { ...(b.config.annotations ?? {}), 'org.systemd.property.TimeoutStopUSec': 'uint64 7000000' };
+    const c = await ctx.create(b);
+    const dir = v2Dir(ctx.host, await c.pid());
+    if (!dir) skip('no v2 cgroup of the container');
+    eq(show(unit, ['TimeoutStopUSec']).TimeoutStopUSec, '7s', 'TimeoutStopUSec');
+    await deleted(c, unit, dir);
+  }),
+
+  def(
+    'systemd::bad-path',
+    sdClause('with --systemd-cgroup a cgroupsPath not of the form slice:prefix:name is an error, and nothing is left'),
+    async (ctx) => {
+      requireSystemd(ctx);
+      const b = ctx.bundle(['sleep-ms', LONG_MS]);
+      const p = `/spec-tests-${ctx.id('cg')}`;
+      linux(b.config).cgroupsPath = p;
+      b.write();
+      const id = ctx.id();
+      ctx.track(id);
+      expectError(await ctx.rt.create(id, b.dir), 'create with a cgroupfs path and --systemd-cgroup');
+      check(!fs.existsSync(path.join('/sys/fs/cgroup', p)), `cgroup ${p} made`);
+      const s = await ctx.rt.exec(['state', id]);
+      check(s.code !== 0, `state of the failed create succeeds: ${s.stdout.trim()}`);
+    },
+  ),
+];
