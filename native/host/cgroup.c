@@ -318,8 +318,28 @@ static void kill_in(const char *const *mine, size_t count) {
  * be told about). A stop that fails is a warning where there is a host to
  * hear it (delete, which must succeed without a bus); else it is the error,
  * once the directories are gone. */
+/* Removes each directory's subtree, deepest first, where it is empty: 1 when
+ * none is left. A cgroup with a process in it (or below it) stays (EBUSY),
+ * so this never takes anything from a process: the common delete, whose
+ * init is gone, ends here without reading any cgroup.procs. */
+static int remove_if_empty(const char *const *made, size_t count) {
+  int all = 1;
+  for (size_t i = 0; i < count; i++) {
+    char **dirs = NULL;
+    size_t nd = 0;
+    subtree(made[i], &dirs, &nd);
+    for (size_t j = 0; j < nd; j++)
+      if (rmdir(dirs[j]) < 0 && errno != ENOENT) all = 0;
+    free_list(dirs, nd);
+  }
+  return all;
+}
+
 static int remove_made(const struct tsrun_host *h, const char *const *made, size_t count,
                        const struct tsrun_sd_unit *unit, struct tsrun_err *e) {
+  /* without a unit to stop: empty directories go at once, and only what
+   * still holds processes takes the kill and the retries below */
+  if (!(unit && unit->name) && remove_if_empty(made, count)) return 0;
   const char **mine = calloc(count ? count : 1, sizeof *mine);
   if (!mine) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
   size_t n = 0;
