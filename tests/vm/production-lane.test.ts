@@ -6,36 +6,13 @@
  * on the build machine, runs a container there. Runs only inside the lane
  * (hostname tsrun-vm on Debian 13); anywhere else every test is skipped.
  */
-import test, { type ExecutionContext } from 'ava';
-import { spawnSync } from 'node:child_process';
+import { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
-import * as os from 'node:os';
-import * as path from 'node:path';
 
-import { IS_ROOT, TSRUN, busyboxRootfs, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
-
-const osRelease = fs.existsSync('/etc/os-release') ? fs.readFileSync('/etc/os-release', 'utf8') : '';
-const inLane = IS_ROOT && os.hostname() === 'tsrun-vm' && /^VERSION_CODENAME=trixie$/m.test(osRelease);
-const laneTest = inLane ? test.serial : test.skip;
+import { TSRUN, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { busyboxImage, laneTest, ok, run } from './lane.js';
 
 const CGROUP2_SUPER_MAGIC = 0x63677270;
-
-interface Result {
-  status: number | null;
-  stdout: string;
-  stderr: string;
-}
-
-/** Runs a command to completion; every process start is slow under TCG. */
-function run(cmd: string, args: string[], timeout = 180_000): Result {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
-}
-
-function ok(t: ExecutionContext, r: Result, what: string): string {
-  t.is(r.status, 0, `${what} failed:\n${r.stderr}${r.stdout}`);
-  return r.stdout;
-}
 
 laneTest('systemd is PID 1 and the boot transaction is done', (t) => {
   t.is(fs.readFileSync('/proc/1/comm', 'utf8').trim(), 'systemd');
@@ -68,22 +45,6 @@ laneTest('AppArmor is on with the shipped profiles loaded', (t) => {
   t.true(profiles.includes('crun (unconfined)'));
   t.log(`${profiles.length} profiles loaded`);
 });
-
-let image: string | undefined;
-/** A busybox image imported from a tarball: there is no registry to pull from. */
-function busyboxImage(t: ExecutionContext): string {
-  if (image) return image;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-lane-image-'));
-  try {
-    busyboxRootfs(path.join(dir, 'rootfs'));
-    ok(t, run('tar', ['-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'rootfs.tar'), '.']), 'tar');
-    ok(t, run('podman', ['import', path.join(dir, 'rootfs.tar'), 'localhost/tsrun-lane-busybox:latest']), 'podman import');
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  image = 'localhost/tsrun-lane-busybox:latest';
-  return image;
-}
 
 for (const oci of ['runc', 'crun']) {
   laneTest(`podman runs a container with ${oci} in a libpod scope on systemd cgroups`, (t) => {

@@ -7,18 +7,14 @@
  * too: podman with --cgroup-manager systemd. Anywhere else every test is
  * skipped.
  */
-import test, { type ExecutionContext } from 'ava';
-import { spawnSync } from 'node:child_process';
+import { type ExecutionContext } from 'ava';
 import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { waitForSync } from '../helpers/wait.js';
-import { IS_ROOT, RUNC, TSRUN, busyboxRootfs, leftIn, makeBundle, runtime, statusOf, tempRoot, uniqueId } from '../helpers/bundle.js';
-
-const osRelease = fs.existsSync('/etc/os-release') ? fs.readFileSync('/etc/os-release', 'utf8') : '';
-const inLane = IS_ROOT && os.hostname() === 'tsrun-vm' && /^VERSION_CODENAME=trixie$/m.test(osRelease);
-const laneTest = inLane ? test.serial : test.skip;
+import { RUNC, TSRUN, leftIn, makeBundle, runtime, statusOf, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IMAGE, busyboxImage, laneTest, run } from './lane.js';
 
 /** What a unit's properties compare on: what the bundle asks for, and where systemd put it. */
 const PROPS = [
@@ -45,14 +41,9 @@ const PROPS = [
   'TimeoutStopUSec',
 ];
 
-function sh(cmd: string, args: string[], timeout = 180_000): { status: number | null; stdout: string; stderr: string } {
-  const r = spawnSync(cmd, args, { encoding: 'utf8', timeout, stdio: ['ignore', 'pipe', 'pipe'] });
-  return { status: r.status, stdout: r.stdout ?? '', stderr: r.stderr ?? String(r.error ?? '') };
-}
-
 /** `systemctl show` of the properties above, as one sorted text (ControlGroup with the id made generic). */
 function unitShow(unit: string, id: string): string {
-  return sh('systemctl', ['show', unit, ...PROPS.map((p) => `--property=${p}`)])
+  return run('systemctl', ['show', unit, ...PROPS.map((p) => `--property=${p}`)])
     .stdout.trim()
     .split('\n')
     .map((l) => l.replaceAll(id, 'ID'))
@@ -61,7 +52,7 @@ function unitShow(unit: string, id: string): string {
 }
 
 function unitState(unit: string): string {
-  return sh('systemctl', ['show', unit, '--property=LoadState', '--value']).stdout.trim();
+  return run('systemctl', ['show', unit, '--property=LoadState', '--value']).stdout.trim();
 }
 
 type Runtime = { name: string; bin: string; root: string };
@@ -243,7 +234,7 @@ laneTest('delete succeeds when the unit was stopped behind its back', (t) => {
   const r = runtimes()[0]!;
   try {
     t.is(sd(r, ['run', '--detach', id], b.dir).status, 0);
-    t.is(sh('systemctl', ['stop', unit]).status, 0);
+    t.is(run('systemctl', ['stop', unit]).status, 0);
     t.true(waitForSync(() => statusOf(r.bin, r.root, id) === 'stopped', 60_000));
     const del = sd(r, ['delete', id]);
     t.is(del.status, 0, del.stderr);
@@ -273,22 +264,6 @@ laneTest('--systemd-cgroup with a cgroupfs path is refused by both, naming the f
   }
 });
 
-let image: string | undefined;
-function busyboxImage(t: ExecutionContext): string {
-  if (image) return image;
-  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-sd-image-'));
-  try {
-    busyboxRootfs(path.join(dir, 'rootfs'));
-    t.is(sh('tar', ['-C', path.join(dir, 'rootfs'), '-cf', path.join(dir, 'rootfs.tar'), '.']).status, 0);
-    const r = sh('podman', ['import', path.join(dir, 'rootfs.tar'), 'localhost/tsrun-sd-busybox:latest']);
-    t.is(r.status, 0, r.stderr);
-  } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
-  }
-  image = 'localhost/tsrun-sd-busybox:latest';
-  return image;
-}
-
 for (const oci of ['runc', 'tsrun']) {
   laneTest(`podman --cgroup-manager systemd runs a container with ${oci}: its libpod scope, limits, stop and rm`, (t) => {
     const img = busyboxImage(t);
@@ -297,7 +272,7 @@ for (const oci of ['runc', 'tsrun']) {
     // podman asks for its AppArmor profile; tsrun applying one is the next issue's (docs/engines.md)
     const lsm = oci === 'tsrun' ? ['--security-opt', 'apparmor=unconfined'] : [];
     try {
-      const r = sh('podman', [
+      const r = run('podman', [
         '--runtime',
         runtimeArg,
         '--cgroup-manager',
@@ -322,16 +297,16 @@ for (const oci of ['runc', 'tsrun']) {
       ]);
       t.is(r.status, 0, r.stderr);
       t.regex(r.stdout, /^0::\/machine\.slice\/libpod-[0-9a-f]{64}\.scope(\/container)?$/m);
-      const cid = sh('podman', ['inspect', '--format', '{{.Id}}', name]).stdout.trim();
+      const cid = run('podman', ['inspect', '--format', '{{.Id}}', name]).stdout.trim();
       t.log(r.stdout.trim().replace(/\n/g, ' | '));
-      const rm = sh('podman', ['rm', '--force', name]);
+      const rm = run('podman', ['rm', '--force', name]);
       t.is(rm.status, 0, rm.stderr);
       t.true(
         waitForSync(() => unitState(`libpod-${cid}.scope`) === 'not-found', 30_000),
         `libpod-${cid}.scope gone`,
       );
     } finally {
-      sh('podman', ['rm', '--force', name]);
+      run('podman', ['rm', '--force', name]);
     }
   });
 }
@@ -345,15 +320,15 @@ function docker(t: ExecutionContext): void {
     '/etc/docker/daemon.json',
     JSON.stringify({ runtimes: { tsrun: { path: TSRUN } }, 'exec-opts': ['native.cgroupdriver=systemd'] }),
   );
-  const r = sh('systemctl', ['restart', 'docker']);
+  const r = run('systemctl', ['restart', 'docker']);
   t.is(r.status, 0, r.stderr);
   const img = busyboxImage(t);
   // docker's own store: the same tarball podman imported
   // (podman save writes to a file: to a pipe it fails, "creating named pipe")
-  const tar = path.join(os.tmpdir(), 'tsrun-sd-busybox.tar');
-  const save = sh('podman', ['save', '--format', 'docker-archive', '-o', tar, img]);
+  const tar = path.join(os.tmpdir(), 'tsrun-lane-busybox.tar');
+  const save = run('podman', ['save', '--format', 'docker-archive', '-o', tar, img]);
   t.is(save.status, 0, save.stderr);
-  const load = sh('docker', ['load', '-i', tar]);
+  const load = run('docker', ['load', '-i', tar]);
   t.is(load.status, 0, load.stderr);
   dockerReady = true;
 }
@@ -364,7 +339,7 @@ for (const oci of ['runc', 'tsrun']) {
     const name = uniqueId(`sdd-${oci}`);
     const lsm = oci === 'tsrun' ? ['--security-opt', 'apparmor=unconfined'] : [];
     try {
-      const r = sh('docker', [
+      const r = run('docker', [
         'run',
         '--runtime',
         oci,
@@ -379,7 +354,7 @@ for (const oci of ['runc', 'tsrun']) {
         '64m',
         '--pids-limit',
         '33',
-        'localhost/tsrun-sd-busybox:latest',
+        IMAGE,
         'sh',
         '-c',
         'cat /proc/self/cgroup; cat /sys/fs/cgroup$(cut -d: -f3 /proc/self/cgroup)/memory.max',
@@ -388,14 +363,14 @@ for (const oci of ['runc', 'tsrun']) {
       t.regex(r.stdout, /^0::\/system\.slice\/docker-[0-9a-f]{64}\.scope$/m);
       t.regex(r.stdout, /^67108864$/m);
       t.log(r.stdout.trim().replace(/\n/g, ' | '));
-      const cid = sh('docker', ['inspect', '--format', '{{.Id}}', name]).stdout.trim();
-      t.is(sh('docker', ['rm', '--force', name]).status, 0);
+      const cid = run('docker', ['inspect', '--format', '{{.Id}}', name]).stdout.trim();
+      t.is(run('docker', ['rm', '--force', name]).status, 0);
       t.true(
         waitForSync(() => unitState(`docker-${cid}.scope`) === 'not-found', 30_000),
         `docker-${cid}.scope gone`,
       );
     } finally {
-      sh('docker', ['rm', '--force', name]);
+      run('docker', ['rm', '--force', name]);
     }
   });
 }
@@ -404,15 +379,15 @@ for (const oci of ['runc', 'tsrun']) {
   laneTest(`containerd (ctr --runc-systemd-cgroup) runs a task with ${oci} in its own scope`, (t) => {
     docker(t); // the image tarball docker loaded; ctr imports it into a namespace of its own
     const ns = 'tsrun-lane';
-    const have = sh('ctr', ['-n', ns, 'images', 'ls', '-q']).stdout;
-    if (!have.includes('tsrun-sd-busybox')) {
-      const imp = sh('ctr', ['-n', ns, 'images', 'import', path.join(os.tmpdir(), 'tsrun-sd-busybox.tar')]);
+    const have = run('ctr', ['-n', ns, 'images', 'ls', '-q']).stdout;
+    if (!have.includes(IMAGE)) {
+      const imp = run('ctr', ['-n', ns, 'images', 'import', path.join(os.tmpdir(), 'tsrun-lane-busybox.tar')]);
       t.is(imp.status, 0, imp.stderr);
     }
     const id = uniqueId(`sdc-${oci}`);
     const bin = oci === 'tsrun' ? TSRUN : RUNC!;
     try {
-      const r = sh('ctr', [
+      const r = run('ctr', [
         '-n',
         ns,
         'run',
@@ -424,7 +399,7 @@ for (const oci of ['runc', 'tsrun']) {
         `system.slice:tsrun-ctr:${id}`,
         '--memory-limit',
         String(64 * 1024 * 1024),
-        'localhost/tsrun-sd-busybox:latest',
+        IMAGE,
         id,
         'cat',
         '/proc/self/cgroup',
@@ -433,8 +408,8 @@ for (const oci of ['runc', 'tsrun']) {
       t.regex(r.stdout, new RegExp(`^0::/system\\.slice/tsrun-ctr-${id}\\.scope$`, 'm'));
       t.true(waitForSync(() => unitState(`tsrun-ctr-${id}.scope`) === 'not-found', 30_000));
     } finally {
-      sh('ctr', ['-n', ns, 'task', 'kill', '-s', 'KILL', id]);
-      sh('ctr', ['-n', ns, 'containers', 'rm', id]);
+      run('ctr', ['-n', ns, 'task', 'kill', '-s', 'KILL', id]);
+      run('ctr', ['-n', ns, 'containers', 'rm', id]);
     }
   });
 }
