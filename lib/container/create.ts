@@ -158,17 +158,20 @@ export function decideCreate(ctx: LifecycleContext, id: string, loaded: LoadedBu
   const unprivileged = ctx.host.unprivileged();
   const idMapWriter = checkOwnUserNs(spec, ctx.host.ownUserNs(), unprivileged ? checkUnprivileged(spec, unprivileged) : PRIVILEGED_WRITER);
   checkJoinedSetgroups(spec);
-  // Device rules are not an unprivileged runtime's to apply (a v2 device
-  // program needs CAP_SYS_ADMIN on the host): no program, no rules.
+  // Device rules are not a rootless runtime's to apply (a v2 device program
+  // needs CAP_SYS_ADMIN in the host's user namespace, which root in a user
+  // namespace, podman's rootless runtime, lacks too): no program, no rules,
+  // as runc's rootless cgroups.
+  const noDevices = !!unprivileged || ctx.mode.rootless;
   let manager = ctx.host.newCgroup({
     cgroupsPath: spec.linux?.cgroupsPath,
     id,
-    attach: unprivileged ? undefined : attachDeviceProgram(ctx),
+    attach: noDevices ? undefined : attachDeviceProgram(ctx),
     // rootless: the user's own manager, over the user's bus (runc's rule)
     systemd: ctx.mode.systemdCgroup ? { bus: systemdBus(ctx), user: ctx.mode.rootless, annotations: spec.annotations } : undefined,
   });
   let resources = (spec.linux?.resources ?? {}) as LinuxResources;
-  if (unprivileged) resources = withoutDevices(resources);
+  if (noDevices) resources = withoutDevices(resources);
   // (a systemd unit is made by the user's manager, which may: no directory of ours to judge)
   if (manager && ctx.mode.rootless && !manager.state.systemd) {
     const dirs = Object.values(manager.state.paths);

@@ -13,7 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { waitForSync } from '../helpers/wait.js';
-import { RUNC, TSRUN, leftIn, makeBundle, runtime, statusOf, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { RUNC, TSRUN, busyboxRootfs, leftIn, makeBundle, runtime, statusOf, tempRoot, uniqueId } from '../helpers/bundle.js';
 import { IMAGE, busyboxImage, laneTest, run } from './lane.js';
 
 /** What a unit's properties compare on: what the bundle asks for, and where systemd put it. */
@@ -413,3 +413,67 @@ for (const oci of ['runc', 'tsrun']) {
     }
   });
 }
+
+/** A user with a systemd user manager of its own (lingering), as a desktop or a CI runner has. */
+function lingeringUser(t: ExecutionContext): { name: string; uid: number; env: string[] } {
+  const name = 'tsrun-sd-user';
+  if (run('id', ['-u', name]).status !== 0) {
+    t.is(run('useradd', ['-m', '-s', '/bin/sh', name]).status, 0);
+    for (const f of ['/etc/subuid', '/etc/subgid'])
+      if (!fs.readFileSync(f, 'utf8').includes(`${name}:`)) fs.appendFileSync(f, `${name}:300000:65536\n`);
+  }
+  const uid = Number(run('id', ['-u', name]).stdout.trim());
+  t.is(run('loginctl', ['enable-linger', name]).status, 0);
+  const bus = `/run/user/${uid}/bus`;
+  t.true(
+    waitForSync(() => fs.existsSync(bus), 60_000),
+    `${bus}: the user's manager and bus (dbus-user-session)`,
+  );
+  return { name, uid, env: [`HOME=/home/${name}`, `XDG_RUNTIME_DIR=/run/user/${uid}`, `DBUS_SESSION_BUS_ADDRESS=unix:path=${bus}`] };
+}
+
+laneTest('rootless podman with the user’s systemd manager runs a container with runc and with tsrun', (t) => {
+  const u = lingeringUser(t);
+  const as = (args: string[]) => run('runuser', ['-u', u.name, '--', 'env', ...u.env, ...args]);
+  const tar = path.join(os.tmpdir(), 'tsrun-lane-rootless.tar');
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-lane-rootfs-'));
+  try {
+    busyboxRootfs(path.join(dir, 'rootfs'));
+    t.is(run('tar', ['-C', path.join(dir, 'rootfs'), '-cf', tar, '.']).status, 0);
+    fs.chmodSync(tar, 0o644);
+    const imp = as(['podman', 'import', tar, IMAGE]);
+    t.is(imp.status, 0, imp.stderr);
+    const seen: Record<string, string> = {};
+    for (const oci of ['runc', TSRUN]) {
+      // podman rootless: the runtime runs as root in the user's namespace, the container in a
+      // scope of the user's manager; its limits are the user manager's delegated controllers
+      const r = as([
+        'podman',
+        '--runtime',
+        oci,
+        '--cgroup-manager',
+        'systemd',
+        'run',
+        '--rm',
+        '--network',
+        'none',
+        '--security-opt',
+        'apparmor=unconfined',
+        '--pids-limit',
+        '33',
+        IMAGE,
+        'sh',
+        '-c',
+        'cat /proc/self/cgroup /sys/fs/cgroup/pids.max',
+      ]);
+      t.is(r.status, 0, `${oci}: ${r.stderr}`);
+      seen[path.basename(oci)] = r.stdout.trim();
+    }
+    t.log(seen);
+    t.is(seen.tsrun, seen.runc);
+    t.regex(seen.tsrun ?? '', /^33$/m);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+    fs.rmSync(tar, { force: true });
+  }
+});
