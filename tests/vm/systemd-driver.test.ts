@@ -477,3 +477,23 @@ laneTest('rootless podman with the user’s systemd manager runs a container wit
     fs.rmSync(tar, { force: true });
   }
 });
+
+laneTest('buildah run (systemd cgroup manager, trixie’s default) runs a command with runc and with tsrun', (t) => {
+  const img = busyboxImage(t);
+  const seen: Record<string, string> = {};
+  for (const oci of [RUNC!, TSRUN]) {
+    const from = run('buildah', ['from', '--pull=never', img]);
+    t.is(from.status, 0, from.stderr);
+    const ctr = from.stdout.trim().split('\n').pop()!;
+    try {
+      const r = run('buildah', ['run', '--runtime', oci, '--network', 'none', ctr, 'sh', '-c', 'echo built; id -u']);
+      t.is(r.status, 0, `${oci}: ${r.stderr}`);
+      seen[path.basename(oci)] = r.stdout.trim();
+    } finally {
+      run('buildah', ['rm', ctr]);
+    }
+  }
+  t.log(seen);
+  t.is(seen.tsrun, seen.runc);
+  t.is(seen.tsrun, 'built\n0');
+});
