@@ -4,8 +4,8 @@
  * name), so systemd knows it, accounts it and keeps its limits.
  *
  * A scope is made for processes: it cannot exist before the init does. So
- * create() makes nothing and apply() only keeps the limits; join(), at the
- * init's PID while it waits for GO, starts the unit with the init in it
+ * create() makes nothing and apply() only keeps the limits; addProcess(), at
+ * the init's PID while it waits for GO, starts the unit with the init in it
  * (StartTransientUnit, native/host/systemd.c) and the limits as properties,
  * then writes every limit to the unit's cgroup files as the cgroupfs driver
  * does (what systemd cannot express; runc does the same). The init runs

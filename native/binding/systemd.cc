@@ -32,14 +32,13 @@ struct UnitRef {
   }
 };
 
-bool ParseRef(Napi::Env env, Napi::Value v, UnitRef &out) {
+bool ParseRef(Napi::Value v, UnitRef &out) {
   if (!v.IsObject()) return false;
   Napi::Object o = v.As<Napi::Object>();
   Napi::Value unit = o.Get("unit");
   if (!unit.IsString()) return false;
   out.name = unit.As<Napi::String>();
   out.user = o.Get("user").ToBoolean();
-  (void)env;
   return true;
 }
 
@@ -193,7 +192,7 @@ class SystemdWorker : public Napi::AsyncWorker {
 Napi::Value Queue(const Napi::CallbackInfo &info, SdOp op, const char *what) {
   Napi::Env env = info.Env();
   UnitRef ref;
-  if (!ParseRef(env, info[0], ref)) {
+  if (!ParseRef(info[0], ref)) {
     Napi::TypeError::New(env, std::string(what) + ": expected {unit, user}").ThrowAsJavaScriptException();
     return env.Undefined();
   }
@@ -230,7 +229,7 @@ Napi::Value SystemdStop(const Napi::CallbackInfo &info) {
 // The unit ref of cgroupRemove's second argument (undefined: none), for host.cc.
 bool SystemdRefOf(Napi::Value v, std::string &name, bool &user) {
   UnitRef r;
-  if (!ParseRef(v.Env(), v, r)) return false;
+  if (!ParseRef(v, r)) return false;
   name = r.name;
   user = r.user;
   return true;

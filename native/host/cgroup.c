@@ -311,13 +311,6 @@ static void kill_in(const char *const *mine, size_t count) {
   }
 }
 
-/* What delete and a failed create share, in this order: kill every process
- * in the directories (so a scope's stop has nobody to SIGTERM and wait 90 s
- * for), stop the unit (systemd removes a stopped scope's cgroup), remove what
- * is left of the directories (systemd then drops an empty scope it could not
- * be told about). A stop that fails is a warning where there is a host to
- * hear it (delete, which must succeed without a bus); else it is the error,
- * once the directories are gone. */
 /* Removes each directory's subtree, deepest first, where it is empty: 1 when
  * none is left. A cgroup with a process in it (or below it) stays (EBUSY),
  * so this never takes anything from a process: the common delete, whose
@@ -335,6 +328,13 @@ static int remove_if_empty(const char *const *made, size_t count) {
   return all;
 }
 
+/* What delete and a failed create share, in this order: kill every process
+ * in the directories (so a scope's stop has nobody to SIGTERM and wait 90 s
+ * for), stop the unit (systemd removes a stopped scope's cgroup), remove what
+ * is left of the directories (systemd then drops an empty scope it could not
+ * be told about). A stop that fails is a warning where there is a host to
+ * hear it (delete, which must succeed without a bus); else it is the error,
+ * once the directories are gone. */
 static int remove_made(const struct tsrun_host *h, const char *const *made, size_t count,
                        const struct tsrun_sd_unit *unit, struct tsrun_err *e) {
   /* without a unit to stop: empty directories go at once, and only what

@@ -304,14 +304,18 @@ static int new_call(sd_bus *b, const char *method, const struct tsrun_sd_unit *u
 
 /* ---- the unit's cgroup ------------------------------------------------------ */
 
+/* The unit's name ends in `suffix` (".scope", ".slice") after a name of its own. */
+static int kind_is(const struct tsrun_sd_unit *u, const char *suffix) {
+  size_t len = u->name ? strlen(u->name) : 0, n = strlen(suffix);
+  return len > n && !strcmp(u->name + len - n, suffix);
+}
+
 static int control_group(sd_bus *b, const struct tsrun_sd_unit *u, char *cgroup, size_t size, struct tsrun_err *e) {
   sd_bus_error err = SD_BUS_ERROR_NULL;
   sd_bus_message *reply = NULL;
   const char *object;
   char *cg = NULL;
-  size_t len = strlen(u->name);
-  const char *iface = len > 6 && !strcmp(u->name + len - 6, ".slice") ? "org.freedesktop.systemd1.Slice"
-                                                                      : "org.freedesktop.systemd1.Scope";
+  const char *iface = kind_is(u, ".slice") ? "org.freedesktop.systemd1.Slice" : "org.freedesktop.systemd1.Scope";
   int r = sd.sd_bus_call_method(b, SD_DEST, SD_PATH, SD_MANAGER, "GetUnit", &err, &reply, "s", u->name);
   if (r >= 0) r = sd.sd_bus_message_read(reply, "o", &object);
   if (r >= 0) r = sd.sd_bus_get_property_string(b, SD_DEST, object, iface, "ControlGroup", &err, &cg);
@@ -335,8 +339,7 @@ static int control_group(sd_bus *b, const struct tsrun_sd_unit *u, char *cgroup,
 static int check_unit(const struct tsrun_sd_unit *u, int scope_or_slice, struct tsrun_err *e) {
   size_t len = u->name ? strlen(u->name) : 0;
   int ok = len > 0;
-  if (ok && scope_or_slice)
-    ok = (len > 6 && !strcmp(u->name + len - 6, ".scope")) || (len > 6 && !strcmp(u->name + len - 6, ".slice"));
+  if (ok && scope_or_slice) ok = kind_is(u, ".scope") || kind_is(u, ".slice");
   if (!ok)
     return tsrun_err_set(e, TSRUN_CODE(ESYSTEM),
                          "systemd: \"%s\" is not a unit tsrun starts (NAME.scope or NAME.slice)",
