@@ -34,7 +34,7 @@ import { attachDeviceProgram, systemdBus, type LifecycleContext } from './contex
 import { closeAll } from './fds.js';
 import { relaysTerminal } from './foreground.js';
 import { recordedHooks, runHooks, type HookState } from './hooks.js';
-import { openIdmapMounts } from './idmap.js';
+import { openMountTrees } from './mount-trees.js';
 import { launch, SYNC_TIMEOUT_MS, type Launched } from './launch.js';
 import { checkJoinedSetgroups, openNamespacePaths } from './namespaces.js';
 import { writePidFile } from './safe-files.js';
@@ -87,7 +87,7 @@ export interface CreateDecision {
 /** What make made for the plan. */
 export interface Made {
   nsFds: (number | undefined)[];
-  idmapTrees: Map<number, number>;
+  mountTrees: Map<number, number>;
   seccomp: PlanSeccomp | null;
   consoleSocketFd: number;
   /** fds for the init only, handed to launch (which closes them whatever happens). */
@@ -210,8 +210,8 @@ async function make(
   undo.push('the fds for the init', () => closeAll(childFds.splice(0)));
   const nsFds = openNamespacePaths(spec, ctx.native); // checked by type before clone
   childFds.push(...nsFds.filter((fd): fd is number => fd !== undefined));
-  const idmapTrees = openIdmapMounts(spec, loaded.bundle, ctx.native); // ours: the init may lack the privilege
-  childFds.push(...idmapTrees.values());
+  const mountTrees = openMountTrees(spec, loaded.bundle, ctx.native); // ours: the init may lack the privilege or the access
+  childFds.push(...mountTrees.values());
   t?.mark('validate');
   const compiled = spec.linux?.seccomp ? compileSeccomp(ctx.native, spec.linux.seccomp, ctx.debug, ctx.seccompCache) : null;
   const seccomp = compiled && { bpf: compiled.bpf, flags: compiled.flags };
@@ -243,7 +243,7 @@ async function make(
   ctx.store.makeFifo(id);
   const consoleSocketFd = opts.consoleSocket !== undefined ? ctx.native.connectUnix(opts.consoleSocket) : -1;
   if (consoleSocketFd >= 0) childFds.push(consoleSocketFd);
-  return { nsFds, idmapTrees, seccomp, consoleSocketFd, childFds, intent };
+  return { nsFds, mountTrees, seccomp, consoleSocketFd, childFds, intent };
 }
 
 function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions, d: CreateDecision, made: Made): Plan {
@@ -262,7 +262,7 @@ function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts:
       extraEnv: opts.extraEnv,
       nsFds: made.nsFds,
       seccomp: made.seccomp,
-      idmapTrees: made.idmapTrees,
+      mountTrees: made.mountTrees,
       cgroupV1: manager?.state.version === 1 ? manager.v1Hierarchies() : undefined,
       idMapWriter: d.idMapWriter,
       // Unprivileged, we may open the ns links of a created init only if it

@@ -24,7 +24,7 @@ import type { CgroupAccess } from '../cgroups/rootless.js';
 import type { OwnUserNs, UnprivilegedHost } from '../config/validate-rootless.js';
 import { TsrunError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
-import type { PlanIdMaps, PlanNsJoin } from '../plan/types.js';
+import type { PlanIdMaps, PlanNsJoin, PlanRlimit } from '../plan/types.js';
 import { openProcessNamespaces, setgroupsOf, writeIdMaps } from './namespaces.js';
 import { moveNetDevices, type NetDeviceMove } from './netdev.js';
 import { homeIn } from './passwd.js';
@@ -35,6 +35,11 @@ export interface ProcessOps {
   writeIdMaps(pid: number, maps: PlanIdMaps): Promise<void>;
   /** process.oomScoreAdj: /proc/<pid>/oom_score_adj. */
   writeOomScoreAdj(pid: number, value: number): void;
+  /**
+   * The plan's host rlimits with prlimit(2) from here; one the runtime may not set either is left
+   * to the process, which sets each itself and names the one refused.
+   */
+  setRlimits(pid: number, rlimits: readonly PlanRlimit[]): void;
   /** linux.netDevices into the process's network namespace. */
   moveNetDevices(pid: number, devices: readonly NetDeviceMove[]): void;
   /** kill(2); a process already gone is no error. */
@@ -95,7 +100,7 @@ function unprivileged(native: { userName(uid: number): string }): UnprivilegedHo
 }
 
 /** The real host, with the addon for the passwd lookups. */
-export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'readInRoot'>): LifecycleHost {
+export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'readInRoot' | 'prlimit'>): LifecycleHost {
   return {
     ...realHost,
     homeOf: (rootfs, uid) => homeIn(native, rootfs, uid),
@@ -124,6 +129,15 @@ export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'read
         fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
       } catch (e) {
         throw new TsrunError('ESYSTEM', `process.oomScoreAdj: cannot set ${value}: ${(e as Error).message}`, { cause: e });
+      }
+    },
+    setRlimits(pid, rlimits) {
+      for (const r of rlimits) {
+        try {
+          native.prlimit(pid, r.resource, r.soft, r.hard);
+        } catch {
+          /* the process's own setrlimit fails the same way, with the resource's name */
+        }
       }
     },
     moveNetDevices,

@@ -117,6 +117,7 @@ export async function launch(native: NativeBinding, ops: ProcessOps, req: Launch
           await req.cgroup?.join(pid);
           if (req.cgroup) t?.mark('join');
           if (plan.host.oomScoreAdj !== null && !plan.host.idMaps) ops.writeOomScoreAdj(pid, plan.host.oomScoreAdj);
+          if (plan.host.rlimits.length) ops.setRlimits(pid, plan.host.rlimits);
           ops.moveNetDevices(pid, plan.host.netDevices);
           req.onJoined?.();
           // with its pid as we see it: the state its own hooks read

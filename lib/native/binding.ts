@@ -126,6 +126,10 @@ export interface NativeBinding extends SeccompNative {
   nsType(fd: number): number;
   /** The fd of a detached copy of `source` (rbind: with submounts), idmapped (ridmap: submounts too) through a user namespace with these maps. */
   idmapTree(source: string, rbind: boolean, ridmap: boolean, uidMap: string, gidMap: string): number;
+  /** prlimit64 of process `pid` (limits as u64; RLIM_INFINITY is 2^64-1); throws with the errno. */
+  prlimit(pid: number, resource: number, soft: bigint, hard: bigint): void;
+  /** A detached copy of `source` (rbind: with its submounts): open_tree(OPEN_TREE_CLONE), for the init to attach. */
+  bindTree(source: string, rbind: boolean): number;
   /** Loads a BPF_PROG_TYPE_CGROUP_DEVICE program and attaches it to the cgroup directory. */
   attachDeviceProgram?(cgroupDir: string, insns: Uint8Array): void;
   /** A small regular file of a container tree (`root`: a rootfs or /proc/<pid>/root), resolved inside it; null when absent. */

@@ -37,8 +37,8 @@ export interface PlanOptions {
   nsFds?: readonly (number | undefined)[];
   /** linux.seccomp compiled by the runtime (lib/plan/seccomp.ts); absent or null: none. */
   seccomp?: PlanSeccomp | null;
-  /** Idmapped trees the runtime prepared (lib/container/idmap.ts), by mounts[] index. */
-  idmapTrees?: ReadonlyMap<number, number>;
+  /** Mount trees the runtime prepared (lib/container/mount-trees.ts: idmapped mounts, binds into a user namespace), by mounts[] index. */
+  mountTrees?: ReadonlyMap<number, number>;
   /** The pty's size when process.consoleSize has none: the caller's terminal, for a foreground run. */
   terminalSize?: { rows: number; cols: number } | null;
   /** The container's own cgroup in each v1 hierarchy, for a `cgroup` mount (default: the host's). */
@@ -74,13 +74,13 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   if (opts.waitDumpable) flags |= PlanFlag.WAIT_DUMPABLE;
   const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
   const mounts = planMounts(spec, opts.bundle, host, opts.cgroupV1);
-  const trees = opts.idmapTrees ?? new Map<number, number>();
+  const trees = opts.mountTrees ?? new Map<number, number>();
   const idmapMounts: InitPlan['idmapMounts'] = [];
   mounts.forEach((m, mountIndex) => {
     const fd = m.from === undefined ? undefined : trees.get(m.from);
     if (fd !== undefined) idmapMounts.push({ mountIndex, fd });
   });
-  if (idmapMounts.length !== trees.size) throw new Error('buildPlan: an idmapped tree matches no planned mount');
+  if (idmapMounts.length !== trees.size) throw new Error('buildPlan: a prepared mount tree matches no planned mount');
   const env = [...planEnv(proc, () => host.homeOf(opts.rootfs, proc.user.uid)), ...(opts.extraEnv ?? [])];
   const { hooks, hookState } = planInitHooks(spec, opts.id, opts.bundle, env);
   return {
@@ -125,6 +125,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       oomScoreAdj: proc.oomScoreAdj ?? null,
       netDevices: Object.entries(spec.linux?.netDevices ?? {}).map(([hostName, d]) => ({ hostName, name: d?.name || hostName })),
       idMaps: ns.idMaps && { ...ns.idMaps, ...writer },
+      rlimits: spec.linux?.namespaces?.some((n) => n.type === 'user') ? planRlimits(proc) : [],
     },
   };
 }

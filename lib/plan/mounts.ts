@@ -119,11 +119,17 @@ function planMount(m: Mount, from: number, bundle: string, host: MountHost, v1: 
   return planned;
 }
 
+/** A bind mount (type `bind`, or the `bind`/`rbind` option), and whether it is recursive. */
+export function bindMount(m: Mount): { recursive: boolean } | null {
+  const opts = parseMountOptions(m.options ?? []);
+  if (m.type !== 'bind' && (opts.flags & MS.BIND) === 0n) return null;
+  return { recursive: (opts.flags & MS.REC) !== 0n };
+}
+
 function planMountKinds(m: Mount, bundle: string, host: MountHost, v1: readonly V1Hierarchy[]): PlanMount[] {
   const dest = containerPath(m.destination);
   const opts = parseMountOptions(m.options ?? []);
-  const isBind = m.type === 'bind' || (opts.flags & MS.BIND) !== 0n;
-  if (isBind) {
+  if (bindMount(m)) {
     // config.md: bind sources are absolute or relative to the bundle
     const source = path.resolve(bundle, m.source ?? '');
     return [

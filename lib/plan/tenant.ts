@@ -10,7 +10,7 @@
 import type { Process, Spec } from '../config/types.js';
 import { listMask, planProcAttrs } from './attrs.js';
 import { processFlags, sessionKeyring } from './build.js';
-import { CLONE_NEWPID, CLONE_NEWTIME } from './linux.js';
+import { CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER } from './linux.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import type { PlanSeccomp } from './seccomp.js';
 import { NsFlag, PlanFlag, type Plan, type PlanNsJoin } from './types.js';
@@ -90,6 +90,11 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       hookState: null,
     },
     // runtime.md: no network devices or id maps for a process that joins
-    host: { oomScoreAdj: proc.oomScoreAdj ?? null, netDevices: [], idMaps: null },
+    host: {
+      oomScoreAdj: proc.oomScoreAdj ?? null,
+      netDevices: [],
+      idMaps: null,
+      rlimits: opts.joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) ? planRlimits(proc) : [],
+    },
   };
 }

@@ -122,6 +122,12 @@ export interface HostPlan {
   netDevices: { hostName: string; name: string }[];
   /** /proc/<pid>/uid_map and gid_map contents for a new user namespace, and how to write them; else null. */
   idMaps: PlanIdMaps | null;
+  /**
+   * process.rlimits again, for a process in a user namespace (new or joined): it may not raise a
+   * hard limit there (CAP_SYS_RESOURCE counts in the host's namespace), so the runtime sets them
+   * with prlimit before GO, as runc does; the process then sets the same values. [] otherwise.
+   */
+  rlimits: PlanRlimit[];
 }
 
 export interface PlanIdMaps {

@@ -490,6 +490,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("parseSignal", Napi::Function::New(env, tsrun::ParseSignal));
   exports.Set("rootless", Napi::Function::New(env, tsrun::Rootless));
   exports.Set("procStartTime", Napi::Function::New(env, tsrun::ProcStartTime));
+  exports.Set("prlimit", Napi::Function::New(env, tsrun::Prlimit));
   exports.Set("checkId", Napi::Function::New(env, tsrun::CheckId));
   exports.Set("pidAlive", Napi::Function::New(env, tsrun::PidAlive));
   exports.Set("canExec", Napi::Function::New(env, tsrun::CanExec));
@@ -501,6 +502,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("sendWithFd", Napi::Function::New(env, tsrun::SendWithFd));
   exports.Set("nsType", Napi::Function::New(env, NsType));
   exports.Set("idmapTree", Napi::Function::New(env, tsrun::IdmapTree));
+  exports.Set("bindTree", Napi::Function::New(env, tsrun::BindTree));
   exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));
   exports.Set("readInRoot", Napi::Function::New(env, ReadInRoot));
   exports.Set("userName", Napi::Function::New(env, UserName));

@@ -37,10 +37,12 @@ Napi::Value UnmountUnder(const Napi::CallbackInfo &info);
 Napi::Value ParseSignal(const Napi::CallbackInfo &info);
 Napi::Value Rootless(const Napi::CallbackInfo &info);
 Napi::Value ProcStartTime(const Napi::CallbackInfo &info);
+Napi::Value Prlimit(const Napi::CallbackInfo &info); // host.cc
 Napi::Value CheckId(const Napi::CallbackInfo &info);
 Napi::Value PidAlive(const Napi::CallbackInfo &info);
 Napi::Value CanExec(const Napi::CallbackInfo &info);
 Napi::Value IdmapTree(const Napi::CallbackInfo &info); // idmap.cc
+Napi::Value BindTree(const Napi::CallbackInfo &info);  // idmap.cc
 
 // seccomp.cc
 Napi::Value SeccompCompile(const Napi::CallbackInfo &info);

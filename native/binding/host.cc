@@ -11,7 +11,10 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/resource.h>
+#include <sys/syscall.h>
 #include <time.h>
+#include <unistd.h>
 
 #include <string>
 #include <vector>
@@ -394,6 +397,20 @@ Napi::Value ProcStartTime(const Napi::CallbackInfo &info) {
   o.Set("startTime", Napi::Number::New(env, (double)t));
   o.Set("state", Napi::String::New(env, std::string(1, st)));
   return o;
+}
+
+// prlimit(pid, resource, soft, hard): prlimit64 of another process, the
+// limits as bigints (RLIM_INFINITY is 2^64-1). Throws with the errno.
+Napi::Value Prlimit(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  bool lossless = true;
+  struct rlimit64 lim;
+  lim.rlim_cur = info[2].As<Napi::BigInt>().Uint64Value(&lossless);
+  lim.rlim_max = info[3].As<Napi::BigInt>().Uint64Value(&lossless);
+  if (syscall(SYS_prlimit64, info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), &lim,
+              nullptr) < 0)
+    return ThrowErrno(env, errno, "prlimit");
+  return env.Undefined();
 }
 
 } // namespace tsrun

@@ -132,4 +132,17 @@ Napi::Value IdmapTree(const Napi::CallbackInfo &info) {
   return Napi::Number::New(env, tree);
 }
 
+// bindTree(source, rbind) -> fd of a detached copy of `source` (rbind: with
+// its submounts), opened with the runtime's own access for an init in a user
+// namespace to attach (lib/container/mount-trees.ts).
+Napi::Value BindTree(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string source = info[0].As<Napi::String>();
+  bool rbind = info[1].As<Napi::Boolean>();
+  int tree =
+      (int)syscall(SYS_open_tree, AT_FDCWD, source.c_str(), kOpenTreeClone | O_CLOEXEC | (rbind ? kAtRecursive : 0));
+  if (tree < 0) return ThrowErrno(env, errno, "open_tree");
+  return Napi::Number::New(env, tree);
+}
+
 } // namespace tsrun

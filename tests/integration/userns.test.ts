@@ -8,6 +8,7 @@
 import test from 'ava';
 import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
@@ -138,6 +139,37 @@ rootTest('user namespace without a network namespace: /sys is the host sysfs bou
     else t.log(`runc fails this bundle: ${theirs.stderr.trim()}`);
   }
   b.cleanup();
+});
+
+rootTest('user namespace: bind sources below a directory only host root may enter are mounted, opened by the runtime as runc does', (t) => {
+  // what podman does with a run root in a 0700 temp dir: resolv.conf, hosts and the like bound
+  // from there into a container whose root is an unmapped user to the host's files
+  const hidden = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-hidden-'));
+  fs.chmodSync(hidden, 0o700);
+  fs.writeFileSync(path.join(hidden, 'resolv.conf'), 'nameserver 192.0.2.1\n');
+  fs.mkdirSync(path.join(hidden, 'dir'));
+  fs.writeFileSync(path.join(hidden, 'dir', 'inside'), 'from the dir\n');
+  const b = userBundle('cat /etc/resolv.conf /mnt/dir/inside; touch /mnt/dir/x 2>/dev/null || echo ro', (s) => {
+    s.mounts!.push(
+      { destination: '/etc/resolv.conf', type: 'bind', source: path.join(hidden, 'resolv.conf'), options: ['bind', 'nosuid'] },
+      { destination: '/mnt/dir', type: 'bind', source: path.join(hidden, 'dir'), options: ['rbind', 'ro'] },
+    );
+  });
+  chownTree(b.rootfs, HOST_ID, HOST_ID); // an image for the remapped root: it makes the mount targets
+  try {
+    const expected = 'nameserver 192.0.2.1\nfrom the dir\nro\n';
+    const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('hidden')]);
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, expected);
+    if (RUNC) {
+      const theirs = runtime(RUNC, tempRoot(), ['run', '-b', b.dir, uniqueId('rhidden')]);
+      t.is(theirs.status, 0, theirs.stderr);
+      t.is(theirs.stdout, expected);
+    }
+  } finally {
+    b.cleanup();
+    fs.rmSync(hidden, { recursive: true, force: true });
+  }
 });
 
 rootTest('user namespace with a network namespace: sysfs is mounted fresh and shows only lo', (t) => {

@@ -59,7 +59,7 @@ export function features(): Record<string, unknown> {
       apparmor: { enabled: false },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
-      mountExtensions: { idmap: { enabled: true } }, // lib/container/idmap.ts
+      mountExtensions: { idmap: { enabled: true } }, // lib/container/mount-trees.ts
     },
     annotations: {
       'io.github.tsrun.version': '0.1.0',
