@@ -85,6 +85,11 @@ struct tsrun_init {
   int err;                          /* errno of the failure */
   char message[TSRUN_SYNC_MSG_MAX]; /* what failed, without the errno */
   char exec_path[4096];             /* the resolved executable */
+  /* The host's directory of our cgroup (/sys/fs/cgroup/<path> on a cgroup
+   * v2 host), noted just before the cgroup namespace is unshared; "" when
+   * there is no namespace to emulate. What a cgroup2 mount the user
+   * namespace may not make is bound from (tsrun_userns_mount_fallback). */
+  char cgroup2_dir[4096];
   /* When each step ended, in µs after t0_ns (CLOCK_MONOTONIC): READY tells
    * the runtime, for --debug's timeline. 0: the step did not run. */
   uint64_t t0_ns;
@@ -127,7 +132,8 @@ int tsrun_mount_attrs(struct tsrun_init *ctx, uint32_t index, const char *dest);
 /* namespaces.c */
 int tsrun_step_namespaces(struct tsrun_init *ctx);
 int tsrun_step_cgroupns(struct tsrun_init *ctx);
-int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target);
+int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target,
+                                const char *cgroup2_dir);
 /* The /dev/console bind target (a plain file; an image's symlink or
  * directory there removed): an O_PATH fd, -1 if it cannot be made, -2 with
  * ctx's error set if the image's could not be removed. */

@@ -12,8 +12,10 @@
 #include <sched.h>
 #include <signal.h>
 #include <string.h>
+#include <linux/magic.h>
 #include <sys/mount.h>
 #include <sys/prctl.h>
+#include <sys/statfs.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
@@ -233,8 +235,41 @@ static int namespace_step(struct tsrun_init *ctx, int proc) {
   _exit(0);
 }
 
+/* Our cgroup's directory in the host's cgroup v2 hierarchy, into
+ * ctx->cgroup2_dir: "0::<path>" of /proc/self/cgroup (the runtime's procfs:
+ * nothing of the container's is mounted yet), when /sys/fs/cgroup is a
+ * cgroup2 mount. Left "" otherwise (cgroup v1 or hybrid, or the root). */
+static void note_cgroup2_dir(struct tsrun_init *ctx) {
+  ctx->cgroup2_dir[0] = '\0';
+  struct statfs sfs;
+  if (statfs("/sys/fs/cgroup", &sfs) < 0 || sfs.f_type != CGROUP2_SUPER_MAGIC) return;
+  int proc = tsrun_procfs();
+  if (proc < 0) return;
+  int fd = tsrun_proc_open(proc, "self/cgroup", O_RDONLY);
+  close(proc);
+  if (fd < 0) return;
+  char buf[4096];
+  ssize_t n;
+  do n = read(fd, buf, sizeof buf - 1);
+  while (n < 0 && errno == EINTR);
+  close(fd);
+  if (n <= 0) return;
+  buf[n] = '\0';
+  for (char *line = buf; line && *line;) {
+    char *next = strchr(line, '\n');
+    if (next) *next++ = '\0';
+    if (!strncmp(line, "0::/", 4) && line[4] && strlen(line) + sizeof "/sys/fs/cgroup" <= sizeof ctx->cgroup2_dir) {
+      tsrun_strlcpy(ctx->cgroup2_dir, "/sys/fs/cgroup", sizeof ctx->cgroup2_dir);
+      tsrun_strlcat(ctx->cgroup2_dir, line + 3, sizeof ctx->cgroup2_dir);
+      return;
+    }
+    line = next;
+  }
+}
+
 int tsrun_step_cgroupns(struct tsrun_init *ctx) {
   if (!(ctx->plan->h->unshare_flags & CLONE_NEWCGROUP)) return 0;
+  note_cgroup2_dir(ctx);
   if (unshare(CLONE_NEWCGROUP) < 0) return tsrun_fail(ctx, errno, "unshare cgroup namespace", NULL);
   return 0;
 }
@@ -243,15 +278,22 @@ int tsrun_step_cgroupns(struct tsrun_init *ctx) {
  * namespace, mqueue without the ipc one, cgroup without the cgroup one:
  * runc binds the host's instance instead, read-only where asked. A
  * detached recursive copy gets the attributes on every submount before it
- * is attached, so nothing of it is ever writable in the container. Returns
- * the mount(2)-style result; errno set on failure. */
-int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target) {
+ * is attached, so nothing of it is ever writable in the container. cgroup2
+ * also refuses (EBUSY) a mount on the root of a cgroup2 mount, which is
+ * what /sys/fs/cgroup is in a bound host /sys (a rootless bundle's): with a
+ * cgroup namespace, the container's own cgroup directory (`cgroup2_dir`)
+ * is bound, as that namespace would show it, never the whole hierarchy.
+ * Returns the mount(2)-style result; errno set on failure. */
+int tsrun_userns_mount_fallback(const struct tsrun_mount *m, const char *fstype, const char *target,
+                                const char *cgroup2_dir) {
   const char *host = NULL;
   if (!fstype) return -1;
   if (!strcmp(fstype, "sysfs"))
     host = "/sys";
   else if (!strcmp(fstype, "mqueue"))
     host = "/dev/mqueue";
+  else if (!strcmp(fstype, "cgroup2") && cgroup2_dir && cgroup2_dir[0])
+    host = cgroup2_dir;
   else if (!strcmp(fstype, "cgroup") || !strcmp(fstype, "cgroup2"))
     host = "/sys/fs/cgroup";
   if (!host) {

@@ -454,7 +454,7 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
      * the one cgroup2 superblock with these flags (runc falls back on both) */
     if (rc < 0 && m->kind == TSRUN_MOUNT_FS &&
         (errno == EPERM || (errno == EBUSY && fstype && !strcmp(fstype, "cgroup2"))))
-      rc = tsrun_userns_mount_fallback(m, fstype, target);
+      rc = tsrun_userns_mount_fallback(m, fstype, target, ctx->cgroup2_dir);
     int saved = errno;
     close(fd);
     if (rc < 0) return tsrun_fail(ctx, saved, "mount ", what, " on ", dest, NULL);
