@@ -2,8 +2,9 @@
 // The whole test suite, as `npm test` runs it (after `npm run build`):
 // the style checks (eslint, prettier, clang-format), unit tests, root integration tests, the reliability campaign
 // (kill points, fuzz, load, attacks), real engines, the unit and API tests on Node 22, the spec-tests conformance suite
-// against tsrun with its baseline of known failures (as root and rootless), the cgroup-v2 VM, and the C fuzzers and
-// sanitized build (fuzz-c). `npm test -- <suite> …` runs only the suites named. Prints one summary line per suite and a
+// against tsrun with its baseline of known failures (as root and rootless), the cgroup-v2 VM, the production lane
+// (Debian 13 with systemd: the lane's checks, the systemd driver; then each engine's test file there), and the C
+// fuzzers and sanitized build (fuzz-c). `npm test -- <suite> …` runs only the suites named. Prints one summary line per suite and a
 // closing total: "tests: N passed, N failed, N skipped".
 import { spawn } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync } from 'node:fs';
@@ -179,6 +180,8 @@ function unprivilegedUserns() {
  * first: the lane), as root, with `env` for the tests: every deadline is
  * stretched (TSRUN_TEST_TIME_SCALE=8) and the kill points are fewer (every
  * step is ~10x slower under TCG); ava's inactivity timeout is raised too.
+ * `files`: the test files for ava, or { script, args } to run a script of
+ * ours that prints ava's TAP instead.
  */
 function vmSuite(name, vmArgs, env, files) {
   return [
@@ -197,17 +200,13 @@ function vmSuite(name, vmArgs, env, files) {
         [
           ...vmArgs,
           '--timeout',
-          '1500',
+          Array.isArray(files) ? '1500' : '3000',
           '--cwd',
           root,
           ...vars,
           '--',
           existsSync(node) ? node : process.execPath,
-          ava,
-          '--tap',
-          '--serial',
-          '--timeout=10m',
-          ...files,
+          ...(Array.isArray(files) ? [ava, '--tap', '--serial', '--timeout=10m', ...files] : [files.script, ...files.args]),
         ],
         parseAvaTap,
       );
@@ -239,6 +238,12 @@ suites.push(
     ['dist/tests/vm/production-lane.test.js', 'dist/tests/vm/systemd-driver.test.js', 'dist/tests/reliability/killpoints.test.js'],
   ),
 );
+
+// Each engine's whole test file in the production lane, every engine on that host's defaults (the
+// systemd cgroup driver; kubelet-style pod slices for the CRI), with tsrun; a case that fails with
+// runc on the same lane too is listed, with its reason, in tests/vm/engines-runc.json
+// (tests/vm/engines.ts --runc runs the runc pass as well).
+suites.push(vmSuite('production-engines', ['--host', 'trixie'], [], { script: 'dist/tests/vm/engines.js', args: [] }));
 
 // The C side under clang's tools: the libFuzzer targets of native/fuzz/ for
 // TSRUN_FUZZ_SECONDS in all (default 30) after replaying their regression

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 
 import { busyboxRootfs, processesMatching } from './bundle.js';
+import { SYSTEMD_HOST, WITHOUT_APPARMOR } from './engine.js';
 import { waitFor } from './wait.js';
 
 export const CONTAINERD = '/usr/bin/containerd';
@@ -121,6 +122,12 @@ export interface CriOptions {
   handler: string;
   /** The runc-compatible binary the handler's shim runs (options.BinaryName), an absolute path. */
   runtime: string;
+  /**
+   * options.SystemdCgroup of both handlers: the runtime runs with
+   * --systemd-cgroup and each container is a scope in its pod's slice (what
+   * a kubelet with cgroupDriver systemd needs; on by default on a systemd host).
+   */
+  systemdCgroup: boolean;
   /** The runtime's --root parent (options.Root); the shim adds /<namespace>. */
   runtimeRoot: string;
   /** The default handler's (runc's) --root parent. */
@@ -171,11 +178,13 @@ export function criConfigToml(o: CriOptions): string {
     '      runtime_type = "io.containerd.runc.v2"',
     `      [${cri}.containerd.runtimes.runc.options]`,
     `        Root = "${o.runcRoot}"`,
+    `        SystemdCgroup = ${o.systemdCgroup}`,
     `    [${cri}.containerd.runtimes.${o.handler}]`,
     '      runtime_type = "io.containerd.runc.v2"',
     `      [${cri}.containerd.runtimes.${o.handler}.options]`,
     `        BinaryName = "${o.runtime}"`,
     `        Root = "${o.runtimeRoot}"`,
+    `        SystemdCgroup = ${o.systemdCgroup}`,
     `  [${cri}.registry]`,
     '    config_path = ""',
   ].join('\n');
@@ -186,7 +195,11 @@ export interface StartOptions {
   dir?: string;
   /** Enables the CRI plugin with these settings (dirs default to ones under the daemon's dir); without it the plugin is disabled. */
   cri?: Partial<CriOptions> & Pick<CriOptions, 'handler' | 'runtime' | 'sandboxImage'>;
-  /** Cgroup paths (relative to each hierarchy) the tests make containers under: removed by stop() where they did not exist before. */
+  /**
+   * Cgroup paths (relative to each hierarchy) the tests make containers
+   * under, or systemd slices (`….slice`) with the systemd driver: removed
+   * (stopped) by stop() where they did not exist before.
+   */
   cgroupParents?: string[];
   /** How long to wait for the daemon to answer. */
   startTimeoutMs?: number;
@@ -218,6 +231,9 @@ export interface Containerd {
  */
 export const CTR_TIMEOUT_MS = 60_000;
 
+/** Whether systemd has `unit` active (a slice some other tenant of the host uses). */
+const unitActive = (unit: string) => spawnSync('systemctl', ['is-active', '--quiet', unit], { timeout: 30_000 }).status === 0;
+
 /** Starts a private containerd and waits until it answers. */
 export async function startContainerd(opts: StartOptions = {}): Promise<Containerd> {
   const dir = opts.dir ?? fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-containerd-'));
@@ -228,9 +244,17 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
   // The shim's socket lives in /run/containerd/s whatever the config says
   // (containerd 1.6 hard-codes it): remove /run/containerd afterwards if we made it.
   const hadRunContainerd = fs.existsSync('/run/containerd');
-  // The runtime removes a container's leaf cgroup; the parents the tests name are left in every hierarchy.
-  const hierarchies = fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h));
-  const cgroupDirs = (opts.cgroupParents ?? []).flatMap((p) => hierarchies.map((h) => path.join(h, p))).filter((p) => !fs.existsSync(p));
+  // The runtime removes a container's leaf cgroup; the parents the tests name are left in every hierarchy
+  // (the unified one alone on cgroup v2), and the slices a systemd driver started, as loaded units.
+  const hierarchies = fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
+    ? ['/sys/fs/cgroup']
+    : fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h));
+  const parents = opts.cgroupParents ?? [];
+  const cgroupDirs = parents
+    .filter((p) => !p.endsWith('.slice'))
+    .flatMap((p) => hierarchies.map((h) => path.join(h, p)))
+    .filter((p) => !fs.existsSync(p));
+  const slices = parents.filter((p) => p.endsWith('.slice') && !unitActive(p));
 
   let cri: CriOptions | undefined;
   if (opts.cri) {
@@ -238,6 +262,7 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
       runtimeRoot: path.join(dir, 'runtime-root'),
       runcRoot: path.join(dir, 'runc-root'),
       restrictOomScoreAdj: !canLowerOomScoreAdj(),
+      systemdCgroup: SYSTEMD_HOST,
       cniConfDir: path.join(dir, 'cni', 'net.d'),
       cniBinDir: path.join(dir, 'cni', 'bin'),
       ...opts.cri,
@@ -270,7 +295,10 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
   );
 
   const logFd = fs.openSync(log, 'a');
-  const daemon: ChildProcess = spawn(CONTAINERD, ['--config', config], { stdio: ['ignore', logFd, logFd] });
+  const daemon: ChildProcess = spawn(CONTAINERD, ['--config', config], {
+    stdio: ['ignore', logFd, logFd],
+    env: { ...process.env, ...WITHOUT_APPARMOR },
+  });
   fs.closeSync(logFd);
   let exited = false;
   daemon.on('exit', () => {
@@ -340,6 +368,7 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
         /* not made, or busy */
       }
     }
+    if (slices.length) spawnSync('systemctl', ['stop', ...slices], { timeout: 60_000 });
     if (!hadRunContainerd) fs.rmSync('/run/containerd', { recursive: true, force: true });
   };
 

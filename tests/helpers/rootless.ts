@@ -11,6 +11,7 @@ import * as path from 'node:path';
 
 import { DEFAULT_ROOTLESS_USER, setUpRootlessUser, type RootlessUser } from '../../spec-tests/harness/rootless.js';
 import { IS_ROOT, ROOT, RUNC, TSRUN } from './bundle.js';
+import { waitForSync } from './wait.js';
 
 export const USER = DEFAULT_ROOTLESS_USER;
 /** How many subordinate ids the setup gives the user (tests map them all). */
@@ -109,4 +110,19 @@ export function as(
 export function chownTree(p: string, uid: number, gid: number): void {
   fs.lchownSync(p, uid, gid);
   if (fs.lstatSync(p).isDirectory()) for (const e of fs.readdirSync(p)) chownTree(path.join(p, e), uid, gid);
+}
+
+/**
+ * On a systemd host: `user`'s own systemd manager and session bus, made to
+ * linger (as a desktop session or a CI runner has them), and the environment
+ * that reaches them, as rootless podman finds them in a login. Throws with
+ * what is missing.
+ */
+export function userManager(user: string, uid: number): Record<string, string> {
+  const linger = spawnSync('loginctl', ['enable-linger', user], { encoding: 'utf8', timeout: 60_000 });
+  if (linger.status !== 0) throw new Error(`loginctl enable-linger ${user}: ${linger.stderr}`);
+  const xdg = `/run/user/${uid}`;
+  const bus = path.join(xdg, 'bus');
+  if (!waitForSync(() => fs.existsSync(bus), 60_000)) throw new Error(`${bus}: no bus of ${user}'s manager (dbus-user-session)`);
+  return { XDG_RUNTIME_DIR: xdg, DBUS_SESSION_BUS_ADDRESS: `unix:path=${bus}` };
 }

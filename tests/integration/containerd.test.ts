@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { buildImages, type Containerd, containerdAvailable, CTR, CTR_TIMEOUT_MS, startContainerd } from '../helpers/containerd.js';
-import { ENGINE_RUNTIME } from '../helpers/engine.js';
+import { ENGINE_RUNTIME, SYSTEMD_HOST } from '../helpers/engine.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 import { holdsFor, waitFor } from '../helpers/wait.js';
 
@@ -57,8 +57,21 @@ function why(r: { stdout?: string; stderr: string; signal: NodeJS.Signals | null
 }
 
 /** The flags that make `ctr run` use the runtime under test. */
-const runtimeFlags = ['--runc-binary', ENGINE_RUNTIME, '--runc-root', runcRoot, '--fifo-dir', fifoDir];
-const runtimeFlagsText = runtimeFlags.join(' ');
+/**
+ * ctr run's flags for container `id`: the runtime under test, its root, and
+ * on a systemd host containerd's SystemdCgroup (the runtime's
+ * --systemd-cgroup, the container a scope in system.slice), as an operator
+ * sets it there; elsewhere ctr's default cgroup, /<namespace>/<id>.
+ */
+const runtimeFlags = (id: string) => [
+  '--runc-binary',
+  ENGINE_RUNTIME,
+  '--runc-root',
+  runcRoot,
+  '--fifo-dir',
+  fifoDir,
+  ...(SYSTEMD_HOST ? ['--runc-systemd-cgroup', '--cgroup', `system.slice:${NS}:${id}`] : []),
+];
 
 const LOOP = 'trap "exit 0" TERM; while true; do sleep 0.1; done';
 
@@ -83,7 +96,7 @@ function remove(id: string) {
 /** A running container (`ctr run -d`), removed when the test ends. */
 function running(t: ExecutionContext, id: string): boolean {
   t.teardown(() => remove(id));
-  const r = ctr(['run', '-d', ...runtimeFlags, IMAGE, id, 'sh', '-c', LOOP]);
+  const r = ctr(['run', '-d', ...runtimeFlags(id), IMAGE, id, 'sh', '-c', LOOP]);
   t.is(r.status, 0, why(r, id));
   return r.status === 0;
 }
@@ -98,7 +111,7 @@ function taskStatus(id: string): string | undefined {
 test.before(async () => {
   if (!enabled) return;
   // ctr's cgroupsPath is /<namespace>/<id>: the runtime removes the leaf, the namespace's parent is left
-  daemon = await startContainerd({ dir, cgroupParents: [NS] });
+  daemon = await startContainerd({ dir, cgroupParents: SYSTEMD_HOST ? [] : [NS] });
   const archive = path.join(dir, 'image.tar');
   buildImages(archive, [{ name: IMAGE }]);
   daemon.importImages(NS, archive);
@@ -124,7 +137,7 @@ const SAME_AS_INIT = [
 ctrTest('ctr run --rm: output and the exit code', (t) => {
   const id = 'tsrun-run-rm';
   t.teardown(() => remove(id));
-  const r = ctr(['run', '--rm', ...runtimeFlags, IMAGE, id, 'sh', '-c', 'echo hello from ctr; echo to stderr >&2; exit 7']);
+  const r = ctr(['run', '--rm', ...runtimeFlags(id), IMAGE, id, 'sh', '-c', 'echo hello from ctr; echo to stderr >&2; exit 7']);
   t.is(r.status, 7, why(r, id));
   t.is(r.stdout, 'hello from ctr\n');
   t.regex(r.stderr, /to stderr/);
@@ -134,7 +147,7 @@ ctrTest('ctr run --rm: output and the exit code', (t) => {
 ctrTest('ctr run -t --rm: the shim gets the pty through --console-socket', (t) => {
   const id = 'tsrun-run-t';
   t.teardown(() => remove(id));
-  const r = ctrTty(`run -t --rm ${runtimeFlagsText} ${IMAGE} ${id} sh -c 'tty; exit 3'`);
+  const r = ctrTty(`run -t --rm ${runtimeFlags(id).join(' ')} ${IMAGE} ${id} sh -c 'tty; exit 3'`);
   t.is(r.status, 3, r.stdout + why(r, id));
   t.regex(r.stdout, /\/dev\/pts\/\d+/);
 });
@@ -297,7 +310,7 @@ ctrTest('ctr task kill, task rm, container rm: nothing is left', async (t) => {
  */
 function runInForeground(t: ExecutionContext, id: string, script: string) {
   t.teardown(() => remove(id));
-  const child = spawn(CTR, ['-a', sock(), '-n', NS, 'run', '--rm', ...runtimeFlags, IMAGE, id, 'sh', '-c', script], {
+  const child = spawn(CTR, ['-a', sock(), '-n', NS, 'run', '--rm', ...runtimeFlags(id), IMAGE, id, 'sh', '-c', script], {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   t.teardown(() => {
@@ -330,7 +343,7 @@ ctrTest('ctr task kill -a: the signal reaches every process, the exec’d ones t
   // the init and an exec each note a USR1 in the same file: USR1 does not end them
   // once its trap is set, each says so in /ready: a USR1 before that would end the exec
   const note = (who: string) => `trap "echo ${who} >> /usr1" USR1; echo ${who} >> /ready; while true; do sleep 0.1; done`;
-  const r = ctr(['run', '-d', ...runtimeFlags, IMAGE, id, 'sh', '-c', note('init')]);
+  const r = ctr(['run', '-d', ...runtimeFlags(id), IMAGE, id, 'sh', '-c', note('init')]);
   t.is(r.status, 0, why(r, id));
   const execExit = execInBackground(t, id, 'noted', note('exec'));
   const sorted = (file: string) => exec(id, `cat${Date.now()}`, ['sh', '-c', `sort ${file} 2>/dev/null`]).stdout;
@@ -374,7 +387,7 @@ ctrTest("ctr task metrics: the task's memory and pids figures, and the memory li
   const id = 'tsrun-metrics';
   t.teardown(() => remove(id));
   const limit = 48 << 20;
-  const r = ctr(['run', '-d', '--memory-limit', String(limit), ...runtimeFlags, IMAGE, id, 'sh', '-c', LOOP]);
+  const r = ctr(['run', '-d', '--memory-limit', String(limit), ...runtimeFlags(id), IMAGE, id, 'sh', '-c', LOOP]);
   t.is(r.status, 0, why(r, id));
   const table = ctr(['task', 'metrics', id]);
   t.is(table.status, 0, why(table, id));
@@ -392,7 +405,7 @@ ctrTest("ctr task metrics: the task's memory and pids figures, and the memory li
 /** `ctr run --rm <flags> <image> <id> sh -c <script>`: its stdout, after asserting it exited 0. */
 function runScript(t: ExecutionContext, id: string, flags: string[], script: string): string {
   t.teardown(() => remove(id));
-  const r = ctr(['run', '--rm', ...runtimeFlags, ...flags, IMAGE, id, 'sh', '-c', script]);
+  const r = ctr(['run', '--rm', ...runtimeFlags(id), ...flags, IMAGE, id, 'sh', '-c', script]);
   t.is(r.status, 0, `${flags.join(' ')}: ${why(r, id)}`);
   return r.stdout;
 }
@@ -432,7 +445,7 @@ ctrTest('ctr run --memory-limit: an OOM kill is exit 137', (t) => {
   const r = ctr([
     'run',
     '--rm',
-    ...runtimeFlags,
+    ...runtimeFlags(id),
     '--memory-limit',
     String(16 << 20),
     IMAGE,

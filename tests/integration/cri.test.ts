@@ -28,7 +28,7 @@ import {
   type PodSandboxConfig,
   PodSandboxState,
 } from '../helpers/cri.js';
-import { ENGINE_RUNTIME } from '../helpers/engine.js';
+import { ENGINE_RUNTIME, SYSTEMD_HOST, cgroupDir } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
 
 const enabled = containerdAvailable();
@@ -39,8 +39,22 @@ const PAUSE_IMAGE = 'localhost/tsrun-pause:latest';
 const IMAGE = 'localhost/tsrun-bb:latest';
 /** Tells this run's processes from anyone else's, in /proc/<pid>/cmdline. */
 const MARK = `tsrun-cri-${process.pid}`;
-/** The pods' cgroup_parent: containerd puts each container at <parent>/<id>. */
-const CGROUP_PARENT = MARK;
+/**
+ * The pods' cgroup_parent, as a kubelet sends it. With the cgroupfs driver a
+ * path: containerd puts each container at <parent>/<id>. With the systemd
+ * driver (a systemd host: SystemdCgroup is on) the pod's slice, named as a
+ * kubelet with cgroupDriver systemd names a BestEffort pod's
+ * (kubepods-besteffort-pod<uid, dashes as underscores>.slice): containerd
+ * gives the runtime `<slice>:cri-containerd:<id>`, a scope in that slice,
+ * and systemd starts the slice and its parents (kubepods.slice,
+ * kubepods-besteffort.slice) with the first one.
+ */
+const POD_SLICE = `kubepods-besteffort-pod${MARK.replace(/-/g, '_')}.slice`;
+const CGROUP_PARENT = SYSTEMD_HOST ? POD_SLICE : `/${MARK}`;
+/** The pods' cgroup, relative to the (each v1) hierarchy's root. */
+const POD_CGROUP = SYSTEMD_HOST ? `kubepods.slice/kubepods-besteffort.slice/${POD_SLICE}` : MARK;
+/** The cgroup of container `id`, relative to the hierarchy's root. */
+const containerCgroup = (id: string) => `${POD_CGROUP}/${SYSTEMD_HOST ? `cri-containerd-${id}.scope` : id}`;
 
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-cri-'));
 /** Every runtime call the shim makes, one argv a line: the proof that the handler's binary is what runs. */
@@ -66,7 +80,7 @@ const namespaceOptions = { network: NamespaceMode.NODE, pid: NamespaceMode.CONTA
 const podConfig = (name: string): PodSandboxConfig => ({
   metadata: { name, uid: `${MARK}-${name}`, namespace: 'tsrun-test' },
   logDirectory: path.join(dir, 'pods', name),
-  linux: { cgroupParent: `/${CGROUP_PARENT}`, securityContext: { namespaceOptions } },
+  linux: { cgroupParent: CGROUP_PARENT, securityContext: { namespaceOptions } },
 });
 
 const containerConfig = (name: string, script: string): ContainerConfig => ({
@@ -129,10 +143,11 @@ async function ok<T>(t: ExecutionContext, what: Promise<T>, id?: string): Promis
 
 const nsOf = (pid: number | string, ns: string) => fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
 
-/** Child cgroups left under the pods' parent, in every hierarchy. */
+/** Child cgroups left under the pods' parent, in every hierarchy (the unified one alone on cgroup v2). */
 function leftoverCgroups(): string[] {
-  return fs.readdirSync('/sys/fs/cgroup').flatMap((h) => {
-    const p = path.join('/sys/fs/cgroup', h, CGROUP_PARENT);
+  const hierarchies = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? [''] : fs.readdirSync('/sys/fs/cgroup');
+  return hierarchies.flatMap((h) => {
+    const p = path.join('/sys/fs/cgroup', h, POD_CGROUP);
     try {
       return fs
         .readdirSync(p, { withFileTypes: true })
@@ -150,7 +165,7 @@ test.before(async () => {
   fs.writeFileSync(wrapper, `#!/bin/sh\nprintf '%s\\n' "$*" >> '${argvLog}'\nexec '${ENGINE_RUNTIME}' "$@"\n`, { mode: 0o755 });
   daemon = await startContainerd({
     cri: { handler: HANDLER, runtime: wrapper, sandboxImage: PAUSE_IMAGE },
-    cgroupParents: [CGROUP_PARENT],
+    cgroupParents: SYSTEMD_HOST ? ['kubepods.slice', 'kubepods-besteffort.slice', POD_SLICE] : [MARK],
   });
   const archive = path.join(dir, 'images.tar');
   buildImages(archive, [{ name: PAUSE_IMAGE, entrypoint: ['/bin/sh', '-c', PAUSE] }, { name: IMAGE }]);
@@ -242,8 +257,8 @@ criTest("CreateContainer + StartContainer: the workload runs in the pod's namesp
   t.is(nsOf(st.state.pid, 'net'), nsOf('self', 'net'), 'host network');
   t.not(nsOf(st.state.pid, 'pid'), nsOf(pause.pid, 'pid'), 'pid namespace per container');
   t.not(nsOf(st.state.pid, 'pid'), nsOf('self', 'pid'));
-  // in its cgroup under the pod's parent
-  t.regex(fs.readFileSync(`/proc/${st.state.pid}/cgroup`, 'utf8'), new RegExp(`/${CGROUP_PARENT}/${workId}$`, 'm'));
+  // in its cgroup under the pod's parent (its scope in the pod's slice, with the systemd driver)
+  t.regex(fs.readFileSync(`/proc/${st.state.pid}/cgroup`, 'utf8'), new RegExp(`:/${containerCgroup(workId)}$`, 'm'));
 });
 
 criTest('ExecSync: stdout, stderr and exit codes, in the container', async (t) => {
@@ -371,13 +386,8 @@ criTest('A container over its memory limit: OOMKilled, exit 137', async (t) => {
 });
 
 /** A controller's file of the cgroup a process is in (v1: the controller's hierarchy; v2: the unified one). */
-function cgroupFile(pid: number, controller: string, file: string): string {
-  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
-  const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes(controller));
-  const rel = v1 ? v1.split(':')[2]! : lines.find((l) => l.startsWith('0::'))!.slice(3);
-  const base = v1 ? path.join('/sys/fs/cgroup', controller) : '/sys/fs/cgroup';
-  return fs.readFileSync(path.join(base, rel, file), 'utf8').trim();
-}
+const cgroupFile = (pid: number, controller: string, file: string) =>
+  fs.readFileSync(path.join(cgroupDir(pid, controller), file), 'utf8').trim();
 
 criTest(
   'A kubelet-shaped pod: a shared pid namespace, limits, a user and a read-only rootfs; UpdateContainerResources resizes',
@@ -386,7 +396,7 @@ criTest(
     const shared = { network: NamespaceMode.NODE, pid: NamespaceMode.POD, ipc: NamespaceMode.POD };
     const config: PodSandboxConfig = {
       ...podConfig('shaped'),
-      linux: { cgroupParent: `/${CGROUP_PARENT}`, securityContext: { namespaceOptions: shared } },
+      linux: { cgroupParent: CGROUP_PARENT, securityContext: { namespaceOptions: shared } },
     };
     fs.mkdirSync(config.logDirectory!, { recursive: true });
     const pod = await ok(t, cri!.runPodSandbox(config, HANDLER));

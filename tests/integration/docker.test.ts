@@ -31,7 +31,7 @@ import {
   recordingWrapper,
   startDockerd,
 } from '../helpers/docker.js';
-import { ENGINE_RUNTIME } from '../helpers/engine.js';
+import { ENGINE_RUNTIME, cgroupDir } from '../helpers/engine.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -108,10 +108,10 @@ function running(t: ExecutionContext, name: string, flags: string[] = []): strin
   return r.status === 0 ? r.stdout.trim() : undefined;
 }
 
-/** A hybrid or v1 host (this one) or a unified one: where dockerd's cgroupfs driver puts /docker/<id>. */
+/** A hybrid or v1 host (this one) or a unified one (the production lane, where dockerd's driver is systemd's). */
 const V1 = !fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
-const cgroupFile = (hier: string, id: string, file: string) =>
-  V1 ? path.join('/sys/fs/cgroup', hier, 'docker', id, file) : path.join('/sys/fs/cgroup', 'docker', id, file);
+/** A file of the cgroup container `id`'s init is in, wherever the daemon's cgroup driver put it. */
+const cgroupFile = (hier: string, id: string, file: string) => path.join(cgroupDir(inspect(explicit!, id, '{{.State.Pid}}'), hier), file);
 const freezerFile = (id: string) => cgroupFile('freezer', id, V1 ? 'freezer.state' : 'cgroup.freeze');
 
 const inspect = (d: Dockerd, what: string, format: string) => d.docker(['inspect', '-f', format, what]).stdout.trim();
@@ -257,7 +257,7 @@ dockerTest('docker rm -f of a running container: nothing is left', async (t) => 
   if (!id) return;
   const pid = Number(inspect(explicit!, id, '{{.State.Pid}}'));
   t.true(pid > 0);
-  const cgroup = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').match(/^\d+:memory:(.*)$/m)?.[1];
+  const cgroup = cgroupDir(pid, 'memory');
   const rm = explicit!.docker(['rm', '-f', id]);
   t.is(rm.status, 0, why(rm, explicit));
   t.false(explicit!.docker(['ps', '-aq', '--no-trunc']).stdout.includes(id));
@@ -271,7 +271,7 @@ dockerTest('docker rm -f of a running container: nothing is left', async (t) => 
   const state = spawnSync(ENGINE_RUNTIME, ['--root', root!, 'state', id], { encoding: 'utf8' });
   t.not(state.status, 0, "the runtime's state is gone");
   t.regex(state.stderr, /does not exist/);
-  if (cgroup) t.false(fs.existsSync(path.join('/sys/fs/cgroup/memory', cgroup)), `the cgroup ${cgroup} is removed`);
+  t.true(await waitFor(() => !fs.existsSync(cgroup)), `the cgroup ${cgroup} is removed`);
 });
 
 dockerTest('docker run --memory and --pids-limit: the limits are set on the cgroup', (t) => {

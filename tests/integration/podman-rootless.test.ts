@@ -2,8 +2,10 @@
  * Rootless podman drives tsrun: podman run by the unprivileged test user
  * (tests/helpers/rootless.ts), which runs its OCI runtime as root of a user
  * namespace of its own (the /etc/subuid ranges through newuidmap), with vfs
- * storage, no network (no slirp4netns or pasta needed) and the cgroupfs
- * manager. Each case runs with tsrun and with runc, and compares.
+ * storage, no network (no slirp4netns or pasta needed), and the cgroup
+ * manager podman picks on the host: cgroupfs here, the user's own systemd
+ * manager (lingering, through its session bus) on a systemd host such as the
+ * production lane. Each case runs with tsrun and with runc, and compares.
  */
 import test from 'ava';
 import * as fs from 'node:fs';
@@ -11,8 +13,9 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { BUSYBOX, RUNC } from '../helpers/bundle.js';
-import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
-import { as, chownTree, setUp } from '../helpers/rootless.js';
+import { ENGINE_RUNTIME, SYSTEMD_HOST, have } from '../helpers/engine.js';
+import { engineDefaults } from '../helpers/podman.js';
+import { USER, as, chownTree, setUp, userManager } from '../helpers/rootless.js';
 
 const { who, skip: why } = setUp();
 const skip = why ?? (have('podman') && have('conmon') ? null : 'podman or conmon is not installed');
@@ -22,10 +25,13 @@ if (skip) test('rootless podman suite', (t) => t.pass(`skipped: ${skip}`));
 const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-podman-rootless-'));
 const conf = path.join(dir, 'containers.conf');
 const IMAGE = 'localhost/tsrun-rootless-bb:latest';
+/** The user's manager and bus on a systemd host (podman's systemd cgroup manager uses them), set up in before(). */
+let session: string[] = [];
 
 /** podman as the user, with private storage and config, on `runtime`. */
 function podman(runtime: string, args: string[]) {
   return as(who!, 'env', [
+    ...session,
     `CONTAINERS_CONF=${conf}`,
     'podman',
     '--runtime',
@@ -42,14 +48,16 @@ function podman(runtime: string, args: string[]) {
 
 test.before(() => {
   if (skip) return;
+  if (SYSTEMD_HOST) session = Object.entries(userManager(USER, who!.uid)).map(([k, v]) => `${k}=${v}`);
   fs.writeFileSync(
     conf,
     [
       '[engine]',
-      'cgroup_manager = "cgroupfs"',
+      ...engineDefaults().engine,
       'events_logger = "file"',
       '[containers]',
       'netns = "none"',
+      ...engineDefaults().containers,
       // podman's default NOFILE/NPROC of 1048576 needs CAP_SYS_RESOURCE
       'default_ulimits = []',
       '',

@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { BUSYBOX, IS_ROOT, signalDisposition } from '../helpers/bundle.js';
-import { ENGINE_RUNTIME, have } from '../helpers/engine.js';
+import { ENGINE_RUNTIME, cgroupDir, have } from '../helpers/engine.js';
 import { containersStore, hostLeftovers } from '../helpers/podman.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 import { waitFor } from '../helpers/wait.js';
@@ -316,14 +316,9 @@ podmanTest('podman run --tmpfs and --mount type=tmpfs: the image’s files are c
   }
 });
 
-/** Where the host keeps a running container's cgroup for `controller` (cgroup v1 hierarchy, or the v2 root). */
-function hostCgroup(name: string, controller: string): string {
-  const pid = podman(['inspect', '--format', '{{.State.Pid}}', name]).stdout.trim();
-  const lines = fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n');
-  const v1 = lines.find((l) => l.split(':')[1]?.split(',').includes(controller));
-  if (v1) return path.join('/sys/fs/cgroup', controller, v1.split(':')[2] ?? '');
-  return path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3));
-}
+/** Where the host keeps a running container's cgroup for `controller` (cgroup v1 hierarchy, or the v2 one). */
+const hostCgroup = (name: string, controller: string) =>
+  cgroupDir(podman(['inspect', '--format', '{{.State.Pid}}', name]).stdout.trim(), controller);
 
 const readTrim = (file: string) => fs.readFileSync(file, 'utf8').trim();
 

@@ -13,6 +13,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { waitForSync } from '../helpers/wait.js';
+import { userManager } from '../helpers/rootless.js';
 import { RUNC, TSRUN, busyboxRootfs, leftIn, makeBundle, runtime, statusOf, tempRoot, uniqueId } from '../helpers/bundle.js';
 import { IMAGE, busyboxImage, laneTest, run } from './lane.js';
 
@@ -423,13 +424,8 @@ function lingeringUser(t: ExecutionContext): { name: string; uid: number; env: s
       if (!fs.readFileSync(f, 'utf8').includes(`${name}:`)) fs.appendFileSync(f, `${name}:300000:65536\n`);
   }
   const uid = Number(run('id', ['-u', name]).stdout.trim());
-  t.is(run('loginctl', ['enable-linger', name]).status, 0);
-  const bus = `/run/user/${uid}/bus`;
-  t.true(
-    waitForSync(() => fs.existsSync(bus), 60_000),
-    `${bus}: the user's manager and bus (dbus-user-session)`,
-  );
-  return { name, uid, env: [`HOME=/home/${name}`, `XDG_RUNTIME_DIR=/run/user/${uid}`, `DBUS_SESSION_BUS_ADDRESS=unix:path=${bus}`] };
+  const env = Object.entries(userManager(name, uid)).map(([k, v]) => `${k}=${v}`);
+  return { name, uid, env: [`HOME=/home/${name}`, ...env] };
 }
 
 laneTest('rootless podman with the user’s systemd manager runs a container with runc and with tsrun', (t) => {
@@ -477,6 +473,48 @@ laneTest('rootless podman with the user’s systemd manager runs a container wit
     fs.rmSync(tar, { force: true });
   }
 });
+
+laneTest(
+  'rootless tsrun --systemd-cgroup on the user’s manager: /sys/fs/cgroup is the container’s own cgroup, bound as runc binds it',
+  (t) => {
+    // `runc spec --rootless`: the host's /sys bound (no network namespace), so /sys/fs/cgroup is
+    // already a cgroup2 mount's root and a cgroup2 mount there is EBUSY; with a cgroup namespace
+    // both runtimes bind the container's own cgroup instead, never the whole hierarchy
+    const u = lingeringUser(t);
+    const as = (args: string[], cwd: string) =>
+      run('runuser', ['-u', u.name, '--', 'env', ...u.env, 'sh', '-c', 'cd "$0" && exec "$@"', cwd, ...args]);
+    const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-lane-rlcg-'));
+    try {
+      fs.chmodSync(dir, 0o755);
+      busyboxRootfs(path.join(dir, 'rootfs'));
+      fs.chownSync(dir, u.uid, u.uid);
+      t.is(as(['runc', 'spec', '--rootless'], dir).status, 0);
+      const seen: Record<string, string> = {};
+      for (const oci of [RUNC!, TSRUN]) {
+        const id = uniqueId(`rlcg-${path.basename(oci)}`);
+        const cfg = JSON.parse(fs.readFileSync(path.join(dir, 'config.json'), 'utf8'));
+        cfg.process.terminal = false;
+        cfg.process.args = [
+          'sh',
+          '-c',
+          'cat /proc/self/cgroup; grep " /sys/fs/cgroup " /proc/self/mountinfo | cut -d" " -f4,5; cat /sys/fs/cgroup/pids.max',
+        ];
+        cfg.linux.cgroupsPath = `user.slice:tsrun:${id}`;
+        cfg.linux.resources = { pids: { limit: 42 } };
+        fs.writeFileSync(path.join(dir, 'config.json'), JSON.stringify(cfg));
+        const r = as([oci, '--systemd-cgroup', '--root', `/run/user/${u.uid}/lane-${path.basename(oci)}`, 'run', id], dir);
+        t.is(r.status, 0, `${oci}: ${r.stderr}`);
+        seen[path.basename(oci)] = r.stdout;
+      }
+      t.log(seen);
+      t.is(seen.tsrun, seen.runc);
+      // the host's hierarchy under the bind (`/../..`: seen from the namespace), the container's cgroup on top
+      t.regex(seen.tsrun ?? '', /^0::\/\n\/\.\.(\/\.\.)* \/sys\/fs\/cgroup\n\/ \/sys\/fs\/cgroup\n42\n$/);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
 
 laneTest('buildah run (systemd cgroup manager, trixie’s default) runs a command with runc and with tsrun', (t) => {
   const img = busyboxImage(t);
