@@ -228,14 +228,19 @@ suites.push(
 
 // A production host: Debian 13 under qemu with systemd as PID 1, cgroup v2 only, AppArmor and the
 // engines (tests/vm/run-in-vm.sh --host trixie; its root is built once and cached). The lane's own
-// checks, the systemd cgroup driver against runc, podman, Docker and containerd there, and the kill
-// points with it (a killed create leaves no unit either).
+// checks, the systemd cgroup driver against runc, podman, Docker and containerd there, AppArmor
+// profiles against runc, and the kill points with it (a killed create leaves no unit either).
 suites.push(
   vmSuite(
     'production',
     ['--host', 'trixie'],
     ['TSRUN_KILL_SYSTEMD=1'],
-    ['dist/tests/vm/production-lane.test.js', 'dist/tests/vm/systemd-driver.test.js', 'dist/tests/reliability/killpoints.test.js'],
+    [
+      'dist/tests/vm/production-lane.test.js',
+      'dist/tests/vm/systemd-driver.test.js',
+      'dist/tests/vm/apparmor.test.js',
+      'dist/tests/reliability/killpoints.test.js',
+    ],
   ),
 );
 

@@ -115,23 +115,35 @@ export function validateProcessFields(p: Process, host: ProcessHost, linux: Spec
   // LSMs: where the host has none, the error runc gives, before anything runs.
   if (p.apparmorProfile) {
     if (!lsm(host).apparmor) at('process.apparmorProfile', 'an AppArmor profile is specified, but AppArmor is not enabled on this host');
-    // "unconfined" from an unconfined runtime (what podman and docker send for apparmor=unconfined
-    // and --privileged) asks for what the process has already: nothing to apply
-    const own = host.read?.('/proc/self/attr/apparmor/current') ?? host.read?.('/proc/self/attr/current');
-    const nothingToApply = p.apparmorProfile === 'unconfined' && own?.replace(/\0/g, '').trim() === 'unconfined';
-    if (!nothingToApply)
-      throw new TsrunError('EUNSUPPORTED', 'process.apparmorProfile: applying AppArmor profiles is not supported by this tsrun yet');
+    // a profile the kernel does not have would fail the process's execve; say so now, before anything
+    // exists (the list is readable where AppArmor is on; "unconfined" is no profile to load)
+    const loaded = p.apparmorProfile === 'unconfined' ? null : host.read?.('/sys/kernel/security/apparmor/profiles');
+    if (loaded != null && !loadedProfiles(loaded).has(p.apparmorProfile))
+      at('process.apparmorProfile', `the AppArmor profile ${shown(p.apparmorProfile)} is not loaded (apparmor_parser -r loads it)`);
   }
   if (p.selinuxLabel) selinuxLabel(host, 'process.selinuxLabel');
   validateRlimitsAgainstHost(p, host);
 }
 
-function lsm(host: ProcessHost): { apparmor: boolean; selinux: boolean } {
+/** The names in /sys/kernel/security/apparmor/profiles ("name (mode)" a line). */
+function loadedProfiles(text: string): Set<string> {
+  return new Set(
+    text
+      .split('\n')
+      .filter(Boolean)
+      .map((l) => l.replace(/ \([a-z]+\)$/, '')),
+  );
+}
+
+/** Which LSMs the host has on, read through `read` (null: unreadable): `features` reports the same. */
+export function lsmEnabled(read: (p: string) => string | null | undefined): { apparmor: boolean; selinux: boolean } {
   return {
-    apparmor: (host.read?.('/sys/module/apparmor/parameters/enabled') ?? '').trim() === 'Y',
-    selinux: host.read?.('/sys/fs/selinux/enforce') != null,
+    apparmor: (read('/sys/module/apparmor/parameters/enabled') ?? '').trim() === 'Y',
+    selinux: read('/sys/fs/selinux/enforce') != null,
   };
 }
+
+const lsm = (host: ProcessHost) => lsmEnabled((p) => host.read?.(p));
 
 function selinuxLabel(host: ProcessHost, field: string): never {
   if (!lsm(host).selinux) at(field, 'an SELinux label is specified, but SELinux is disabled or not supported on this host');

@@ -205,6 +205,7 @@ export function encodePlan(p: InitPlan): Buffer {
     cpu_affinity_final: p.cpuAffinity.final,
     hooks: p.hooks.map((h) => ({ path: h.path, args: h.args, env: h.env, kind: h.kind, timeout_ms: h.timeoutMs })),
     hook_state: p.hookState,
+    apparmor_profile: p.apparmorProfile,
   };
   const w = new Writer(H.bytes);
   w.record('plan_header', 0, header, 'plan');

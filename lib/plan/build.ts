@@ -120,6 +120,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       cpuAffinity: { initial: [], final: [] }, // execCPUAffinity applies to exec only (config.md)
       hooks,
       hookState,
+      apparmorProfile: proc.apparmorProfile || null,
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,

@@ -88,6 +88,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       },
       hooks: [],
       hookState: null,
+      apparmorProfile: proc.apparmorProfile || null,
     },
     // runtime.md: no network devices or id maps for a process that joins
     host: {

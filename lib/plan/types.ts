@@ -113,6 +113,8 @@ export interface InitPlan {
   hooks: PlanHook[];
   /** The hooks' state JSON up to `"pid":`; null without hooks. */
   hookState: string | null;
+  /** process.apparmorProfile, set for the program's execve (native/init/lsm.c); null: none. */
+  apparmorProfile: string | null;
 }
 
 /** What the runtime does on the host between clone and GO. */

@@ -54,7 +54,8 @@
   V(T, mount_attrs, struct tsrun_mount_attr) F(T, unshare_flags) F(T, ns_flags) P(T, pad1)                     \
   V(T, ns_joins, struct tsrun_ns_join) F(T, monotonic_secs) F(T, boottime_secs) F(T, monotonic_nsecs)          \
   F(T, boottime_nsecs) V(T, idmap_mounts, struct tsrun_idmap_mount) V(T, cpu_affinity_initial, uint64_t)       \
-  V(T, cpu_affinity_final, uint64_t) V(T, hooks, struct tsrun_hook) F(T, hook_state)
+  V(T, cpu_affinity_final, uint64_t) V(T, hooks, struct tsrun_hook) F(T, hook_state)          \
+  F(T, apparmor_profile)
 #define MOUNT_FIELDS(T, F, V, P) \
   F(T, source) F(T, destination) F(T, fstype) F(T, data) F(T, flags) F(T, propagation) F(T, kind) F(T, target_kind)
 #define RLIMIT_FIELDS(T, F, V, P) F(T, resource) P(T, pad) F(T, soft) F(T, hard)

@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 4u
+#define TSRUN_PLAN_VERSION 5u
 
 struct tsrun_str {
   uint32_t off;
@@ -305,12 +305,16 @@ struct tsrun_plan_header {
    * with GO after PID (the host's view of it, as runtime.md asks). */
   struct tsrun_vec hooks; /* of struct tsrun_hook */
   struct tsrun_str hook_state;
+  /* process.apparmorProfile: written as "exec <profile>" to the process's
+   * own AppArmor exec attribute, through the runtime's procfs, before its
+   * execve (native/init/lsm.c); off 0: none. */
+  struct tsrun_str apparmor_profile;
 };
 
 /* The sizes below are part of the wire format: the TS encoder writes the
  * layout the C compiler gives (native/host/constants.c) and the static
  * assertions in native/init/plan.c keep it from moving unnoticed. */
-#define TSRUN_PLAN_HEADER_SIZE 408u
+#define TSRUN_PLAN_HEADER_SIZE 416u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u

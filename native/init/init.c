@@ -301,6 +301,10 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_HOOKS, step_hooks, INIT},
     {TSRUN_STEP_PIVOT, tsrun_step_pivot, INIT},
     {TSRUN_STEP_HOSTNAME, step_hostname, INIT},
+    /* The AppArmor profile takes effect at our execve; set after the
+     * rootfs, its hooks and pivot_root (the runtime's own work), before
+     * the startContainer hooks, which run confined as the program. */
+    {TSRUN_STEP_APPARMOR, tsrun_step_apparmor, BOTH},
     {TSRUN_STEP_RLIMITS, tsrun_step_rlimits, BOTH},
     /* personality, scheduler, ioprio, mempolicy before the user switch:
      * real-time classes and negative nice need privileges the container
@@ -396,6 +400,10 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   for (uint32_t i = 0; i < plan->h->idmap_mounts.count && nkeep < (int)(sizeof keep / sizeof keep[0]); i++)
     keep[nkeep++] = idm[i].fd;
   close_fds_except(3 + plan->h->preserve_fds, keep, nkeep);
+  /* The procfs LSM attributes are written through: the runtime's, now,
+   * before a namespace is joined or a container mount made (lsm.c). A
+   * failure is the APPARMOR step's to report. */
+  ctx.host_proc_fd = plan->h->apparmor_profile.off ? tsrun_procfs() : -1;
 
   for (size_t i = 0; i < sizeof tsrun_steps / sizeof tsrun_steps[0]; i++) {
     if (!(tsrun_steps[i].who & kind)) continue;

@@ -40,6 +40,7 @@
   X(HOOKS, "hooks")                   \
   X(PIVOT, "pivot_root")              \
   X(HOSTNAME, "hostname")             \
+  X(APPARMOR, "apparmor")             \
   X(RLIMITS, "rlimits")               \
   X(ATTRS, "process_attrs")           \
   X(TERMINAL, "terminal")             \
@@ -90,6 +91,11 @@ struct tsrun_init {
    * there is no namespace to emulate. What a cgroup2 mount the user
    * namespace may not make is bound from (tsrun_userns_mount_fallback). */
   char cgroup2_dir[4096];
+  /* O_PATH fd of the runtime's procfs (checked), opened before any
+   * namespace is joined or any container mount exists, when the plan has
+   * an LSM label to write: the attribute files are opened beneath it, so
+   * nothing the container mounts can redirect the write. -1: none. */
+  int host_proc_fd;
   /* When each step ended, in µs after t0_ns (CLOCK_MONOTONIC): READY tells
    * the runtime, for --debug's timeline. 0: the step did not run. */
   uint64_t t0_ns;
@@ -107,6 +113,8 @@ int tsrun_step_paths(struct tsrun_init *ctx);
 int tsrun_step_mkcwd(struct tsrun_init *ctx);
 int tsrun_step_pivot(struct tsrun_init *ctx);
 int tsrun_step_rlimits(struct tsrun_init *ctx);
+/* lsm.c */
+int tsrun_step_apparmor(struct tsrun_init *ctx);
 int tsrun_step_terminal(struct tsrun_init *ctx);
 int tsrun_step_bounding(struct tsrun_init *ctx);
 int tsrun_step_user(struct tsrun_init *ctx);

@@ -195,17 +195,28 @@ test('tmpcopyup is accepted (a tmpfs filled from the image), never handed to tmp
   );
 });
 
-test('apparmorProfile: "unconfined" from an unconfined runtime is nothing to apply; anything else is still refused', (t) => {
-  const aa = (current: string): ValidationHost => ({
+test('apparmorProfile: a loaded profile and "unconfined" are accepted; one the kernel does not have is refused naming it', (t) => {
+  const aa = (profiles: string | null): ValidationHost => ({
     ...host,
-    read: (p) => ({ ...files, '/sys/module/apparmor/parameters/enabled': 'Y\n', '/proc/self/attr/apparmor/current': current })[p] ?? null,
+    read: (p) =>
+      ({ ...files, '/sys/module/apparmor/parameters/enabled': 'Y\n', '/sys/kernel/security/apparmor/profiles': profiles })[p] ?? null,
   });
-  const unconfined = spec((s) => (s.process!.apparmorProfile = 'unconfined'));
-  t.notThrows(() => validateSpec(unconfined, aa('unconfined\n'), opts));
-  // a confined runtime would hand its own profile on: refused until profiles are applied
-  t.throws(() => validateSpec(unconfined, aa('tsrun (enforce)\n'), opts), { message: /not supported by this tsrun yet/ });
+  const loaded = 'docker-default (enforce)\ncontainers-default-0.62.2 (enforce)\nlsb_release (complain)\n';
   const named = spec((s) => (s.process!.apparmorProfile = 'containers-default-0.62.2'));
-  t.throws(() => validateSpec(named, aa('unconfined\n'), opts), { message: /process\.apparmorProfile: applying AppArmor profiles/ });
+  t.notThrows(() => validateSpec(named, aa(loaded), opts));
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => (s.process!.apparmorProfile = 'unconfined')),
+      aa(loaded),
+      opts,
+    ),
+  );
+  const missing = spec((s) => (s.process!.apparmorProfile = 'docker-defaul'));
+  t.throws(() => validateSpec(missing, aa(loaded), opts), {
+    message: /process\.apparmorProfile: the AppArmor profile "docker-defaul" is not loaded/,
+  });
+  // the list unreadable: the process's execve says so instead
+  t.notThrows(() => validateSpec(missing, aa(null), opts));
   // no AppArmor on the host: runc's error, naming the field
-  t.throws(() => validateSpec(unconfined, host, opts), { message: /AppArmor is not enabled on this host/ });
+  t.throws(() => validateSpec(named, host, opts), { message: /AppArmor is not enabled on this host/ });
 });

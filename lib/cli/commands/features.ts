@@ -1,5 +1,8 @@
 /** features: what this runtime supports (runtime-spec features.md), stdout only. */
 
+import * as fs from 'node:fs';
+
+import { lsmEnabled } from '../../config/validate-process.js';
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
 import { RECURSIVE_OPTIONS } from '../../plan/attrs.js';
 import { CAPABILITIES } from '../../plan/linux.js';
@@ -56,7 +59,8 @@ export function features(): Record<string, unknown> {
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: true, systemdUser: true, rdma: true },
       seccomp: seccompFeatures(loadBinding()),
-      apparmor: { enabled: false },
+      // applied where the host has it on (native/init/lsm.c); SELinux labels are not applied yet
+      apparmor: { enabled: apparmorEnabled() },
       selinux: { enabled: false },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: true } }, // lib/container/mount-trees.ts
@@ -66,6 +70,16 @@ export function features(): Record<string, unknown> {
     },
   };
 }
+
+/** AppArmor is on in this kernel: the validator's rule, before it applies a profile. */
+const apparmorEnabled = () =>
+  lsmEnabled((p) => {
+    try {
+      return fs.readFileSync(p, 'utf8');
+    } catch {
+      return null;
+    }
+  }).apparmor;
 
 export const featuresCommand: Command = {
   name: 'features',
