@@ -18,7 +18,7 @@ import * as path from 'node:path';
 import * as zlib from 'node:zlib';
 
 import { busyboxRootfs, processesMatching } from './bundle.js';
-import { SYSTEMD_HOST, WITHOUT_APPARMOR } from './engine.js';
+import { SYSTEMD_HOST } from './engine.js';
 import { waitFor } from './wait.js';
 
 export const CONTAINERD = '/usr/bin/containerd';
@@ -295,10 +295,7 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
   );
 
   const logFd = fs.openSync(log, 'a');
-  const daemon: ChildProcess = spawn(CONTAINERD, ['--config', config], {
-    stdio: ['ignore', logFd, logFd],
-    env: { ...process.env, ...WITHOUT_APPARMOR },
-  });
+  const daemon: ChildProcess = spawn(CONTAINERD, ['--config', config], { stdio: ['ignore', logFd, logFd] });
   fs.closeSync(logFd);
   let exited = false;
   daemon.on('exit', () => {

@@ -17,7 +17,6 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { busyboxRootfs, processesMatching } from './bundle.js';
-import { WITHOUT_APPARMOR } from './engine.js';
 import { waitFor } from './wait.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
@@ -115,7 +114,6 @@ export async function startDockerd(opts: DockerdOptions, dir = fs.mkdtempSync(pa
 
   const daemonEnv = {
     ...process.env,
-    ...WITHOUT_APPARMOR,
     PATH: [opts.pathPrefix, process.env.PATH || '/usr/sbin:/usr/bin:/sbin:/bin'].filter(Boolean).join(':'),
   };
   const log = fs.openSync(logFile, 'a');

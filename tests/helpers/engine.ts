@@ -30,19 +30,6 @@ export const have = (bin: string) => spawnSync('sh', ['-c', `command -v ${bin}`]
 export const SYSTEMD_HOST = fs.existsSync('/run/systemd/system') && fs.existsSync('/sys/fs/cgroup/cgroup.controllers');
 
 /**
- * The environment that keeps dockerd's and containerd's default AppArmor
- * profiles (docker-default, cri-containerd.apparmor.d) off their containers:
- * their AppArmor check (containerd's pkg/apparmor, which moby uses) answers
- * "not supported" inside a container, which `container` in the environment
- * says. Applying AppArmor profiles is issue 23; until then the engines run
- * on every default of the production host but this one, with runc as with
- * tsrun. Empty where AppArmor is off.
- */
-export const WITHOUT_APPARMOR: Record<string, string> = fs.existsSync('/sys/kernel/security/apparmor')
-  ? { container: 'tsrun-engine-tests' }
-  : {};
-
-/**
  * The directory of the cgroup `pid` is in for `controller`: its cgroup v1
  * hierarchy's, or the unified hierarchy's (cgroup v2, where the driver, the
  * cgroupfs one or systemd's, chose the path).
@@ -53,3 +40,15 @@ export function cgroupDir(pid: number | string, controller: string): string {
   if (v1) return path.join('/sys/fs/cgroup', controller, v1.split(':')[2] ?? '');
   return path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3));
 }
+
+/** AppArmor is on in this kernel: the engines then give each container their default profile. */
+export const APPARMOR = (() => {
+  try {
+    return fs.readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y';
+  } catch {
+    return false;
+  }
+})();
+
+/** The AppArmor label process `pid` runs under ("profile (mode)"). */
+export const apparmorLabel = (pid: number | string) => fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8').replace(/\0/g, '').trim();

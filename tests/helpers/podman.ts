@@ -5,19 +5,15 @@
  * CAP_SYS_RESOURCE, which hosts like the test machines lack for every
  * runtime), and the runtimes whose --log-format json podman may read. The
  * cgroup manager is podman's default on a systemd host (systemd) and
- * cgroupfs elsewhere; where AppArmor is on, containers are unconfined
- * (applying profiles is issue 23).
+ * cgroupfs elsewhere.
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { SYSTEMD_HOST, WITHOUT_APPARMOR } from './engine.js';
+import { SYSTEMD_HOST } from './engine.js';
 
-/** containers.conf lines: podman's cgroup manager where it is not the host's default, no AppArmor profile where AppArmor is on. */
-export const engineDefaults = (): { containers: string[]; engine: string[] } => ({
-  containers: WITHOUT_APPARMOR.container ? ['apparmor_profile = "unconfined"'] : [],
-  engine: SYSTEMD_HOST ? [] : ['cgroup_manager = "cgroupfs"'],
-});
+/** containers.conf's [engine] line for podman's cgroup manager where it is not the host's default (systemd there). */
+export const cgroupManager = (): string[] => (SYSTEMD_HOST ? [] : ['cgroup_manager = "cgroupfs"']);
 
 export interface ContainersStore {
   /** The environment that points podman/buildah at the files below (CONTAINERS_CONF, CONTAINERS_STORAGE_CONF). */
@@ -42,9 +38,8 @@ export function containersStore(dir: string, runtimes: string[]): ContainersStor
       '[containers]',
       'netns = "host"',
       'default_ulimits = []',
-      ...engineDefaults().containers,
       '[engine]',
-      ...engineDefaults().engine,
+      ...cgroupManager(),
       'events_logger = "file"',
       `tmp_dir = "${path.join(dir, 'tmp')}"`,
       `runtime_supports_json = ${JSON.stringify(json)}`,

@@ -28,7 +28,7 @@ import {
   type PodSandboxConfig,
   PodSandboxState,
 } from '../helpers/cri.js';
-import { ENGINE_RUNTIME, SYSTEMD_HOST, cgroupDir } from '../helpers/engine.js';
+import { APPARMOR, ENGINE_RUNTIME, SYSTEMD_HOST, apparmorLabel, cgroupDir } from '../helpers/engine.js';
 import { waitFor } from '../helpers/wait.js';
 
 const enabled = containerdAvailable();
@@ -257,6 +257,8 @@ criTest("CreateContainer + StartContainer: the workload runs in the pod's namesp
   t.is(nsOf(st.state.pid, 'net'), nsOf('self', 'net'), 'host network');
   t.not(nsOf(st.state.pid, 'pid'), nsOf(pause.pid, 'pid'), 'pid namespace per container');
   t.not(nsOf(st.state.pid, 'pid'), nsOf('self', 'pid'));
+  // where AppArmor is on, containerd's default profile for a pod that asks for none
+  if (APPARMOR) t.is(apparmorLabel(st.state.pid), 'cri-containerd.apparmor.d (enforce)');
   // in its cgroup under the pod's parent (its scope in the pod's slice, with the systemd driver)
   t.regex(fs.readFileSync(`/proc/${st.state.pid}/cgroup`, 'utf8'), new RegExp(`:/${containerCgroup(workId)}$`, 'm'));
 });

@@ -31,7 +31,7 @@ import {
   recordingWrapper,
   startDockerd,
 } from '../helpers/docker.js';
-import { ENGINE_RUNTIME, cgroupDir } from '../helpers/engine.js';
+import { APPARMOR, ENGINE_RUNTIME, apparmorLabel, cgroupDir } from '../helpers/engine.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -288,6 +288,8 @@ dockerTest('docker run --memory and --pids-limit: the limits are set on the cgro
   const inside = explicit!.docker(['exec', name, 'cat', V1 ? '/sys/fs/cgroup/memory/memory.limit_in_bytes' : '/sys/fs/cgroup/memory.max']);
   t.is(inside.stdout.trim(), String(64 << 20), `inside the container\n${why(inside)}`);
   t.is(inspect(explicit!, name, '{{.HostConfig.Memory}}'), String(64 << 20));
+  // where AppArmor is on, dockerd's docker-default confines it
+  if (APPARMOR) t.is(apparmorLabel(inspect(explicit!, name, '{{.State.Pid}}')), 'docker-default (enforce)');
 });
 
 dockerTest('docker top and docker update: the runtime lists the processes and changes the limits', (t) => {

@@ -14,7 +14,7 @@ import * as path from 'node:path';
 
 import { BUSYBOX, RUNC } from '../helpers/bundle.js';
 import { ENGINE_RUNTIME, SYSTEMD_HOST, have } from '../helpers/engine.js';
-import { engineDefaults } from '../helpers/podman.js';
+import { cgroupManager } from '../helpers/podman.js';
 import { USER, as, chownTree, setUp, userManager } from '../helpers/rootless.js';
 
 const { who, skip: why } = setUp();
@@ -53,11 +53,10 @@ test.before(() => {
     conf,
     [
       '[engine]',
-      ...engineDefaults().engine,
+      ...cgroupManager(),
       'events_logger = "file"',
       '[containers]',
       'netns = "none"',
-      ...engineDefaults().containers,
       // podman's default NOFILE/NPROC of 1048576 needs CAP_SYS_RESOURCE
       'default_ulimits = []',
       '',

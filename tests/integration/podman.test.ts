@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { BUSYBOX, IS_ROOT, signalDisposition } from '../helpers/bundle.js';
-import { ENGINE_RUNTIME, cgroupDir, have } from '../helpers/engine.js';
+import { APPARMOR, ENGINE_RUNTIME, apparmorLabel, cgroupDir, have } from '../helpers/engine.js';
 import { containersStore, hostLeftovers } from '../helpers/podman.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 import { waitFor } from '../helpers/wait.js';
@@ -114,6 +114,8 @@ podmanTest('podman run -d, ps, stop, rm', async (t) => {
   t.regex(podman(['ps', '--format', '{{.Names}} {{.Status}}']).stdout, /tsrun-d1 Up/);
   // pid 1 drops a TERM it has no handler for: stop once the trap is set
   const pid = Number(inspect('tsrun-d1', '{{.State.Pid}}'));
+  // where AppArmor is on, podman's default profile confines it, as podman asked the runtime
+  if (APPARMOR) t.regex(apparmorLabel(pid), /^containers-default-[\d.]+ \(enforce\)$/);
   t.true(await waitFor(() => signalDisposition(pid, 15) === 'caught'), `the TERM trap: ${signalDisposition(pid, 15)}`);
   const stop = podman(['stop', '-t', '10', 'tsrun-d1']);
   t.is(stop.status, 0, stop.stderr);
