@@ -165,7 +165,7 @@ laneTest(
       const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('aa-cve')]);
       t.is(r.status, 0, r.stderr);
       // both files bound (the attack is in place), and still confined by the profile
-    t.is(r.stdout, `${PROFILE} (enforce)\n2\n`);
+      t.is(r.stdout, `${PROFILE} (enforce)\n2\n`);
       t.is(fs.readFileSync(fake, 'utf8'), '', 'nothing written to the bound file');
       fs.writeFileSync(fake, '');
       const theirs = runtime(RUNC!, tempRoot(), ['run', '-b', b.dir, uniqueId('aa-cve-runc')]);
