@@ -21,6 +21,7 @@ import type { IdMapping, Mount, Spec } from '../config/types.js';
 import { isIdmapped } from '../config/validate-namespaces.js';
 import { ConfigError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
+import { hasUserNamespace } from '../plan/build.js';
 import { bindMount } from '../plan/mounts.js';
 import { closeAll } from './fds.js';
 
@@ -32,7 +33,7 @@ const lines = (maps: readonly IdMapping[]) => maps.map((m) => `${m.containerID} 
  */
 export function openMountTrees(spec: Spec, bundle: string, native: Pick<NativeBinding, 'idmapTree' | 'bindTree'>): Map<number, number> {
   const out = new Map<number, number>();
-  const userns = spec.linux?.namespaces?.some((n) => n.type === 'user') ?? false;
+  const userns = hasUserNamespace(spec);
   try {
     (spec.mounts ?? []).forEach((m: Mount, i) => {
       const bind = bindMount(m);

@@ -82,6 +82,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   });
   if (idmapMounts.length !== trees.size) throw new Error('buildPlan: a prepared mount tree matches no planned mount');
   const env = [...planEnv(proc, () => host.homeOf(opts.rootfs, proc.user.uid)), ...(opts.extraEnv ?? [])];
+  const rlimits = planRlimits(proc);
   const { hooks, hookState } = planInitHooks(spec, opts.id, opts.bundle, env);
   return {
     init: {
@@ -106,7 +107,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       env,
       additionalGids: [...(proc.user.additionalGids ?? [])],
       mounts,
-      rlimits: planRlimits(proc),
+      rlimits,
       devices: planDevices(spec),
       symlinks: planSymlinks(spec, host.kind('/proc/kcore') !== null),
       seccomp: opts.seccomp ?? null,
@@ -126,7 +127,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       oomScoreAdj: proc.oomScoreAdj ?? null,
       netDevices: Object.entries(spec.linux?.netDevices ?? {}).map(([hostName, d]) => ({ hostName, name: d?.name || hostName })),
       idMaps: ns.idMaps && { ...ns.idMaps, ...writer },
-      rlimits: spec.linux?.namespaces?.some((n) => n.type === 'user') ? planRlimits(proc) : [],
+      rlimits: hasUserNamespace(spec) ? rlimits : [],
     },
   };
 }
@@ -134,6 +135,11 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
 /** linux.namespaces has a mount namespace (new or joined); without one the mounts land in the runtime's. */
 export function hasMountNamespace(spec: Spec): boolean {
   return (spec.linux?.namespaces ?? []).some((n) => n.type === 'mount');
+}
+
+/** linux.namespaces has a user namespace (new or joined): the process is root of no host file there. */
+export function hasUserNamespace(spec: Spec): boolean {
+  return (spec.linux?.namespaces ?? []).some((n) => n.type === 'user');
 }
 
 /** The session keyring every process of the container joins, as runc names it. */

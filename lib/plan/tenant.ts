@@ -46,6 +46,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
   const forks = opts.joins.some((j) => j.nstype === Number(CLONE_NEWPID) || j.nstype === Number(CLONE_NEWTIME));
   const nsFlags = opts.joins.length ? NsFlag.STAGE | (forks ? NsFlag.FORK : 0) : 0;
   const affinity = proc.execCPUAffinity;
+  const rlimits = planRlimits(proc);
   return {
     init: {
       flags,
@@ -69,7 +70,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       env: [...planEnv(proc, () => opts.home), ...opts.extraEnv],
       additionalGids: [...(proc.user.additionalGids ?? [])],
       mounts: [],
-      rlimits: planRlimits(proc),
+      rlimits,
       devices: [],
       symlinks: [],
       seccomp: opts.seccomp,
@@ -95,7 +96,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       oomScoreAdj: proc.oomScoreAdj ?? null,
       netDevices: [],
       idMaps: null,
-      rlimits: opts.joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) ? planRlimits(proc) : [],
+      rlimits: opts.joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) ? rlimits : [],
     },
   };
 }

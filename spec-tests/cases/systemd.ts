@@ -52,18 +52,24 @@ function unitDir(ctx: CaseContext, pid: number, unit: string): string {
   return parts.slice(0, at + 1).join('/');
 }
 
-/** A container with cgroupsPath `cgroupsPath` (its unit `unit`) and resources `r`: the unit's cgroup directory. */
+/**
+ * A container in a new scope `spec-tests-<id>.scope` of `slice` (cgroupsPath `slice:spec-tests:<id>`),
+ * with resources `r` and `annotations`: the container, its unit and the unit's cgroup directory.
+ */
 async function unitContainer(
   ctx: CaseContext,
-  cgroupsPath: string,
-  unit: string,
+  slice: string,
   r: Record<string, unknown> = {},
-): Promise<{ c: Container; dir: string }> {
+  annotations: Record<string, string> = {},
+): Promise<{ c: Container; unit: string; dir: string }> {
+  const name = ctx.id('sd');
+  const unit = `spec-tests-${name}.scope`;
   const b = ctx.bundle(['sleep-ms', LONG_MS]);
-  linux(b.config).cgroupsPath = cgroupsPath;
+  linux(b.config).cgroupsPath = `${slice}:spec-tests:${name}`;
   linux(b.config).resources = r;
+  b.config.annotations = { ...(b.config.annotations ?? {}), ...annotations };
   const c = await ctx.create(b);
-  return { c, dir: unitDir(ctx, await c.pid(), unit) };
+  return { c, unit, dir: unitDir(ctx, await c.pid(), unit) };
 }
 
 /** The properties in a fixed order, as text. */
@@ -85,9 +91,7 @@ export const systemdCases: Case[] = [
     sdClause('cgroupsPath "slice:prefix:name" is the unit prefix-name.scope in that slice, loaded and active, holding the init'),
     async (ctx) => {
       requireSystemd(ctx);
-      const name = ctx.id('sd');
-      const unit = `spec-tests-${name}.scope`;
-      const { c, dir } = await unitContainer(ctx, `system.slice:spec-tests:${name}`, unit);
+      const { c, unit, dir } = await unitContainer(ctx, 'system.slice');
       eq(path.relative('/sys/fs/cgroup', dir), `system.slice/${unit}`, 'the unit’s cgroup');
       const s = show(unit, ['LoadState', 'ActiveState', 'Slice']);
       eq(`${s.LoadState} ${s.ActiveState} ${s.Slice}`, 'loaded active system.slice', 'the unit');
@@ -97,21 +101,17 @@ export const systemdCases: Case[] = [
 
   def('systemd::slice-expansion', sdClause('a slice a-b.slice lives in a.slice/a-b.slice; an empty slice is system.slice'), async (ctx) => {
     requireSystemd(ctx);
-    const name = ctx.id('sd');
-    const tag = name.replace(/-/g, '_');
-    const unit = `spec-tests-${name}.scope`;
-    const { c, dir } = await unitContainer(ctx, `spectests_${tag}-x.slice:spec-tests:${name}`, unit);
+    const tag = ctx.id('sd').replace(/-/g, '_');
+    const { c, unit, dir } = await unitContainer(ctx, `spectests_${tag}-x.slice`);
     eq(
       path.relative('/sys/fs/cgroup', dir),
       `spectests_${tag}.slice/spectests_${tag}-x.slice/${unit}`,
       'the cgroup of a scope in a nested slice',
     );
     await deleted(c, unit, dir);
-    const name2 = ctx.id('sd');
-    const unit2 = `spec-tests-${name2}.scope`;
-    const second = await unitContainer(ctx, `:spec-tests:${name2}`, unit2);
-    eq(path.relative('/sys/fs/cgroup', second.dir), `system.slice/${unit2}`, 'the cgroup with an empty slice');
-    await deleted(second.c, unit2, second.dir);
+    const second = await unitContainer(ctx, '');
+    eq(path.relative('/sys/fs/cgroup', second.dir), `system.slice/${second.unit}`, 'the cgroup with an empty slice');
+    await deleted(second.c, second.unit, second.dir);
   }),
 
   def(
@@ -119,9 +119,7 @@ export const systemdCases: Case[] = [
     sdClause('linux.resources become the unit’s properties and the same cgroup files: memory, swap, cpu, cpuset, pids'),
     async (ctx) => {
       requireSystemd(ctx);
-      const name = ctx.id('sd');
-      const unit = `spec-tests-${name}.scope`;
-      const { c, dir } = await unitContainer(ctx, `system.slice:spec-tests:${name}`, unit, {
+      const { c, unit, dir } = await unitContainer(ctx, 'system.slice', {
         memory: { limit: 96 * MiB, reservation: 32 * MiB, swap: 128 * MiB },
         cpu: { shares: 512, quota: 50_000, period: 100_000, cpus: '0' },
         pids: { limit: 64 },
@@ -151,9 +149,7 @@ export const systemdCases: Case[] = [
 
   def('systemd::update', sdClause('update changes the unit’s properties and its cgroup files'), async (ctx) => {
     requireSystemd(ctx);
-    const name = ctx.id('sd');
-    const unit = `spec-tests-${name}.scope`;
-    const { c, dir } = await unitContainer(ctx, `system.slice:spec-tests:${name}`, unit, {
+    const { c, unit, dir } = await unitContainer(ctx, 'system.slice', {
       memory: { limit: 64 * MiB },
       pids: { limit: 20 },
     });
@@ -166,13 +162,7 @@ export const systemdCases: Case[] = [
 
   def('systemd::annotation-property', sdClause('an org.systemd.property.NAME annotation sets that property of the unit'), async (ctx) => {
     requireSystemd(ctx);
-    const name = ctx.id('sd');
-    const unit = `spec-tests-${name}.scope`;
-    const b = ctx.bundle(['sleep-ms', LONG_MS]);
-    linux(b.config).cgroupsPath = `system.slice:spec-tests:${name}`;
-    b.config.annotations = { ...(b.config.annotations ?? {}), 'org.systemd.property.TimeoutStopUSec': 'uint64 7000000' };
-    const c = await ctx.create(b);
-    const dir = unitDir(ctx, await c.pid(), unit);
+    const { c, unit, dir } = await unitContainer(ctx, 'system.slice', {}, { 'org.systemd.property.TimeoutStopUSec': 'uint64 7000000' });
     eq(show(unit, ['TimeoutStopUSec']).TimeoutStopUSec, '7s', 'TimeoutStopUSec');
     await deleted(c, unit, dir);
   }),

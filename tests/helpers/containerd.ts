@@ -19,6 +19,7 @@ import * as zlib from 'node:zlib';
 
 import { busyboxRootfs, processesMatching } from './bundle.js';
 import { SYSTEMD_HOST } from './engine.js';
+import { cgroupHierarchies } from './leaks.js';
 import { waitFor } from './wait.js';
 
 export const CONTAINERD = '/usr/bin/containerd';
@@ -246,9 +247,7 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
   const hadRunContainerd = fs.existsSync('/run/containerd');
   // The runtime removes a container's leaf cgroup; the parents the tests name are left in every hierarchy
   // (the unified one alone on cgroup v2), and the slices a systemd driver started, as loaded units.
-  const hierarchies = fs.existsSync('/sys/fs/cgroup/cgroup.controllers')
-    ? ['/sys/fs/cgroup']
-    : fs.readdirSync('/sys/fs/cgroup').map((h) => path.join('/sys/fs/cgroup', h));
+  const hierarchies = cgroupHierarchies();
   const parents = opts.cgroupParents ?? [];
   const cgroupDirs = parents
     .filter((p) => !p.endsWith('.slice'))

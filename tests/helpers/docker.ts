@@ -17,6 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { busyboxRootfs, processesMatching } from './bundle.js';
+import { cgroupHierarchies } from './leaks.js';
 import { waitFor } from './wait.js';
 
 export const DOCKERD = '/usr/sbin/dockerd';
@@ -273,15 +274,9 @@ export class HostLeftovers {
     '/run/runc',
     '/run/tsrun',
   ].filter((p) => !fs.existsSync(p));
-  private readonly cgroups = fs.existsSync('/sys/fs/cgroup')
-    ? fs
-        .readdirSync('/sys/fs/cgroup')
-        .flatMap((h) => {
-          const hier = path.join('/sys/fs/cgroup', h);
-          return [path.join(hier, 'docker', 'buildkit'), path.join(hier, 'docker')];
-        })
-        .filter((p) => !fs.existsSync(p))
-    : [];
+  private readonly cgroups = cgroupHierarchies()
+    .flatMap((hier) => [path.join(hier, 'docker', 'buildkit'), path.join(hier, 'docker')])
+    .filter((p) => !fs.existsSync(p));
 
   remove(): void {
     for (const f of this.files) fs.rmSync(f, { force: true });

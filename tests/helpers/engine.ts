@@ -11,6 +11,8 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
+import { lsmEnabled } from '../../lib/config/validate-process.js';
+import { realHost } from '../../lib/container/host.js';
 import { TSRUN } from './bundle.js';
 
 /** An absolute path: engines exec it from their own cwd and environment. */
@@ -41,14 +43,8 @@ export function cgroupDir(pid: number | string, controller: string): string {
   return path.join('/sys/fs/cgroup', lines.find((l) => l.startsWith('0::'))!.slice(3));
 }
 
-/** AppArmor is on in this kernel: the engines then give each container their default profile. */
-export const APPARMOR = (() => {
-  try {
-    return fs.readFileSync('/sys/module/apparmor/parameters/enabled', 'utf8').trim() === 'Y';
-  } catch {
-    return false;
-  }
-})();
+/** AppArmor is on in this kernel (the runtime's own rule): the engines then give each container their default profile. */
+export const APPARMOR = lsmEnabled((p) => realHost.read?.(p)).apparmor;
 
 /** The AppArmor label process `pid` runs under ("profile (mode)"). */
 export const apparmorLabel = (pid: number | string) => fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8').replace(/\0/g, '').trim();

@@ -29,6 +29,7 @@ import {
   PodSandboxState,
 } from '../helpers/cri.js';
 import { APPARMOR, ENGINE_RUNTIME, SYSTEMD_HOST, apparmorLabel, cgroupDir } from '../helpers/engine.js';
+import { cgroupHierarchies } from '../helpers/leaks.js';
 import { waitFor } from '../helpers/wait.js';
 
 const enabled = containerdAvailable();
@@ -145,9 +146,8 @@ const nsOf = (pid: number | string, ns: string) => fs.readlinkSync(`/proc/${pid}
 
 /** Child cgroups left under the pods' parent, in every hierarchy (the unified one alone on cgroup v2). */
 function leftoverCgroups(): string[] {
-  const hierarchies = fs.existsSync('/sys/fs/cgroup/cgroup.controllers') ? [''] : fs.readdirSync('/sys/fs/cgroup');
-  return hierarchies.flatMap((h) => {
-    const p = path.join('/sys/fs/cgroup', h, POD_CGROUP);
+  return cgroupHierarchies().flatMap((h) => {
+    const p = path.join(h, POD_CGROUP);
     try {
       return fs
         .readdirSync(p, { withFileTypes: true })

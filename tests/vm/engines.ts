@@ -33,12 +33,15 @@ interface Case {
   detail: string;
 }
 
-/** ava's TAP: `ok N - file › title`, `not ok N - …` with a `---`…`...` block, `# SKIP`. */
+/** A verdict line of ava's TAP: `ok N - file › title`, `not ok N - …`, with `# SKIP` or `# TODO`. */
+const VERDICT = /^(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/;
+
+/** ava's TAP: the verdicts, a failure's `---`…`...` block with it. */
 function parseTap(out: string): Case[] {
   const cases: Case[] = [];
   const lines = out.split('\n');
   for (let i = 0; i < lines.length; i++) {
-    const m = /^(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/.exec(lines[i]!);
+    const m = VERDICT.exec(lines[i]!);
     if (!m) continue;
     let detail = '';
     if (lines[i + 1]?.trim() === '---') {
@@ -101,7 +104,7 @@ let failed = 0;
 let skipped = 0;
 let inBlock = false;
 const ts = await pass(undefined, (l) => {
-  const m = /^(not ok|ok) \d+ - (.*?)(?: # (SKIP|TODO)\b.*)?$/.exec(l);
+  const m = VERDICT.exec(l);
   if (!m) {
     if (inBlock) process.stdout.write(`${l}\n`);
     if (l.trim() === '...') inBlock = false;

@@ -1,9 +1,8 @@
 /** features: what this runtime supports (runtime-spec features.md), stdout only. */
 
-import * as fs from 'node:fs';
-
 import { lsmEnabled } from '../../config/validate-process.js';
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
+import { realHost } from '../../container/host.js';
 import { RECURSIVE_OPTIONS } from '../../plan/attrs.js';
 import { CAPABILITIES } from '../../plan/linux.js';
 import { PROPAGATION_OPTIONS } from '../../plan/mounts.js';
@@ -72,14 +71,7 @@ export function features(): Record<string, unknown> {
 }
 
 /** AppArmor is on in this kernel: the validator's rule, before it applies a profile. */
-const apparmorEnabled = () =>
-  lsmEnabled((p) => {
-    try {
-      return fs.readFileSync(p, 'utf8');
-    } catch {
-      return null;
-    }
-  }).apparmor;
+const apparmorEnabled = () => lsmEnabled((p) => realHost.read?.(p)).apparmor;
 
 export const featuresCommand: Command = {
   name: 'features',
