@@ -29,6 +29,8 @@ export interface ProcessHost {
   kind(p: string): 'dir' | 'file' | 'other' | null;
   /** A small text file's content, or null when it cannot be read. */
   read?(p: string): string | null;
+  /** Whether the loaded SELinux policy takes `label` as a context (null: cannot tell). */
+  selinuxContextValid?(label: string): boolean | null;
 }
 
 const at = (field: string, what: string): never => {
@@ -121,7 +123,12 @@ export function validateProcessFields(p: Process, host: ProcessHost, linux: Spec
     if (loaded != null && !loadedProfiles(loaded).has(p.apparmorProfile))
       at('process.apparmorProfile', `the AppArmor profile ${shown(p.apparmorProfile)} is not loaded (apparmor_parser -r loads it)`);
   }
-  if (p.selinuxLabel) selinuxLabel(host, 'process.selinuxLabel');
+  if (p.selinuxLabel) {
+    // runc's rule: a label the host cannot apply is an error (a mount label is ignored instead, below)
+    if (!lsm(host).selinux)
+      at('process.selinuxLabel', 'an SELinux label is specified, but SELinux is disabled or not supported on this host');
+    selinuxContext(host, 'process.selinuxLabel', p.selinuxLabel);
+  }
   validateRlimitsAgainstHost(p, host);
 }
 
@@ -145,9 +152,9 @@ export function lsmEnabled(read: (p: string) => string | null | undefined): { ap
 
 const lsm = (host: ProcessHost) => lsmEnabled((p) => host.read?.(p));
 
-function selinuxLabel(host: ProcessHost, field: string): never {
-  if (!lsm(host).selinux) at(field, 'an SELinux label is specified, but SELinux is disabled or not supported on this host');
-  throw new TsrunError('EUNSUPPORTED', `${field}: SELinux labels are not supported by this tsrun yet`);
+/** A label the policy does not know fails the init's write, or its mounts: say so now, before anything exists. */
+function selinuxContext(host: ProcessHost, field: string, label: string): void {
+  if (host.selinuxContextValid?.(label) === false) at(field, `${shown(label)} is not a valid SELinux context under the loaded policy`);
 }
 
 /** linux.* attributes of the container (not of each process). */
@@ -200,7 +207,8 @@ function validateLinuxAttrs(spec: Spec, host: ProcessHost): void {
     if (host.kind(`/proc/sys/${sysctlPath(key)}`) !== 'file') at(field, `no such sysctl on this host (/proc/sys/${sysctlPath(key)})`);
   }
 
-  if (l.mountLabel) selinuxLabel(host, 'linux.mountLabel');
+  // ignored where SELinux is off, as crun does (no kernel takes the context= it would add; runc fails the mount)
+  if (l.mountLabel && lsm(host).selinux) selinuxContext(host, 'linux.mountLabel', l.mountLabel);
   if (l.intelRdt) {
     const mounted = (host.read?.('/proc/self/mountinfo') ?? '').split('\n').some((line) => / - resctrl /.test(line));
     if (!mounted)

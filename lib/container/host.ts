@@ -180,6 +180,23 @@ export const realHost: ValidationHost & Omit<PlanHost, 'homeOf'> = {
   cgroupV2Only() {
     return hostCgroups().mode === 'unified';
   },
+  // the kernel's own check (security_context_to_sid), as libselinux's security_check_context
+  selinuxContextValid(label: string): boolean | null {
+    let fd: number;
+    try {
+      fd = fs.openSync('/sys/fs/selinux/context', 'r+');
+    } catch {
+      return null;
+    }
+    try {
+      fs.writeSync(fd, label);
+      return true;
+    } catch (e) {
+      return (e as NodeJS.ErrnoException).code === 'EINVAL' ? false : null;
+    } finally {
+      fs.closeSync(fd);
+    }
+  },
   cgroupV1Hierarchies() {
     return hostCgroups().v1.map((h) => ({ mountPoint: h.mountPoint, name: h.name, cgroupPath: h.own }));
   },

@@ -195,6 +195,7 @@ export function encodePlan(p: InitPlan): Buffer {
     // namespaces and ids
     unshare_flags: p.unshareFlags,
     ns_flags: p.nsFlags,
+    keyring_perms: p.keyringPerms,
     ns_joins: p.nsJoins,
     monotonic_secs: p.timeOffsets.monotonic[0],
     boottime_secs: p.timeOffsets.boottime[0],
@@ -206,6 +207,8 @@ export function encodePlan(p: InitPlan): Buffer {
     hooks: p.hooks.map((h) => ({ path: h.path, args: h.args, env: h.env, kind: h.kind, timeout_ms: h.timeoutMs })),
     hook_state: p.hookState,
     apparmor_profile: p.apparmorProfile,
+    selinux_label: p.selinuxLabel,
+    mqueue_label: p.mqueueLabel,
   };
   const w = new Writer(H.bytes);
   w.record('plan_header', 0, header, 'plan');

@@ -8,16 +8,20 @@ import type { Process, Spec } from '../config/types.js';
 import { planMountAttrs, planProcAttrs, rootPropagationPlan } from './attrs.js';
 import { planDevices, planSymlinks } from './devices.js';
 import { planInitHooks } from './hooks.js';
-import { planMounts, type MountHost, type V1Hierarchy } from './mounts.js';
+import { labelMounts, planMounts, type MountHost, type V1Hierarchy } from './mounts.js';
 import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import type { PlanSeccomp } from './seccomp.js';
 import { PlanFlag, type InitPlan, type Plan } from './types.js';
 import { PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
+import { lsmEnabled } from '../config/validate-process.js';
+import { KERNEL } from '../native/constants.js';
 
 export interface PlanHost extends MountHost {
   /** HOME of `uid` from the rootfs's /etc/passwd, or null; asked only when process.env has no HOME. */
   homeOf(rootfs: string, uid: number): string | null;
+  /** A small text file's content, or null; here: whether SELinux is on (lsmEnabled). */
+  read?(p: string): string | null;
 }
 
 export interface PlanOptions {
@@ -73,7 +77,10 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   if (ns.idMaps && writer.denySetgroups) flags |= PlanFlag.NO_SETGROUPS;
   if (opts.waitDumpable) flags |= PlanFlag.WAIT_DUMPABLE;
   const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
-  const mounts = planMounts(spec, opts.bundle, host, opts.cgroupV1);
+  // linux.mountLabel only where SELinux is on (elsewhere ignored, as crun does: no kernel takes context=)
+  const mountLabel = spec.linux?.mountLabel && lsmEnabled((p) => host.read?.(p)).selinux ? spec.linux.mountLabel : null;
+  const planned = planMounts(spec, opts.bundle, host, opts.cgroupV1);
+  const mounts = mountLabel ? labelMounts(planned, mountLabel) : planned;
   const trees = opts.mountTrees ?? new Map<number, number>();
   const idmapMounts: InitPlan['idmapMounts'] = [];
   mounts.forEach((m, mountIndex) => {
@@ -115,6 +122,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       mountAttrs: planMountAttrs(mounts),
       unshareFlags: ns.unshareFlags,
       nsFlags: ns.nsFlags,
+      // runc's: search for the keyring's user, or for others across a user namespace
+      keyringPerms: opts.noNewKeyring ? 0 : hasUserNamespace(spec) ? KERNEL.keyPerms.OTH_SEARCH : KERNEL.keyPerms.USR_SEARCH,
       nsJoins: ns.nsJoins,
       timeOffsets: ns.timeOffsets,
       idmapMounts,
@@ -122,6 +131,8 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       hooks,
       hookState,
       apparmorProfile: proc.apparmorProfile || null,
+      selinuxLabel: proc.selinuxLabel || null,
+      mqueueLabel: mountLabel,
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,

@@ -162,6 +162,24 @@ function planMountKinds(m: Mount, bundle: string, host: MountHost, v1: readonly 
   ];
 }
 
+/** Mounts whose superblock is not labelled by a context= option (runc's rule): proc, sysfs and cgroup2 are
+ * the kernel's own; mqueue's superblock is its IPC namespace's, labelled by an attribute instead (mqueueLabel). */
+const UNLABELLED_FS = new Set(['proc', 'sysfs', 'mqueue', 'cgroup', 'cgroup2']);
+
+/**
+ * linux.mountLabel (SELinux on): the `context=` option of every mount that makes a filesystem of its own
+ * (tmpfs, devpts, a cgroup v1 tmpfs, the masks' tmpfs ...), as runc labels them. Binds keep their source's
+ * labels. Quoted: a label's category set has commas.
+ */
+export function labelMounts(mounts: readonly PlanMount[], label: string): PlanMount[] {
+  const context = `context="${label}"`;
+  return mounts.map((m) => {
+    const own =
+      m.kind === MountKind.MASK || ((m.kind === MountKind.FS || m.kind === MountKind.COPYUP) && !UNLABELLED_FS.has(m.fstype ?? ''));
+    return own ? { ...m, data: m.data ? `${m.data},${context}` : context } : m;
+  });
+}
+
 /**
  * A `cgroup` mount: cgroup2 on a pure v2 host; on v1 and hybrid hosts a
  * tmpfs with the container's own cgroup of each hierarchy bound in, as

@@ -80,6 +80,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       mountAttrs: [],
       unshareFlags: 0n,
       nsFlags,
+      keyringPerms: 0, // a tenant joins the init's keyring
       nsJoins: [...opts.joins],
       timeOffsets: { monotonic: [0n, 0], boottime: [0n, 0] },
       idmapMounts: [],
@@ -90,6 +91,8 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       hooks: [],
       hookState: null,
       apparmorProfile: proc.apparmorProfile || null,
+      selinuxLabel: proc.selinuxLabel || null,
+      mqueueLabel: null,
     },
     // runtime.md: no network devices or id maps for a process that joins
     host: {

@@ -102,6 +102,8 @@ export interface InitPlan {
   /* joins, unshared namespaces, time offsets */
   unshareFlags: bigint;
   nsFlags: number;
+  /** Added to the new session keyring's permissions so a tenant joins it (tsrun_plan.h); 0: none. */
+  keyringPerms: number;
   /** User namespace first: it gives the right to join the others. */
   nsJoins: PlanNsJoin[];
   timeOffsets: { monotonic: [bigint, number]; boottime: [bigint, number] };
@@ -115,6 +117,10 @@ export interface InitPlan {
   hookState: string | null;
   /** process.apparmorProfile, set for the program's execve (native/init/lsm.c); null: none. */
   apparmorProfile: string | null;
+  /** process.selinuxLabel: the label of the program's execve and of the session keyring (native/init/lsm.c); null: none. */
+  selinuxLabel: string | null;
+  /** linux.mountLabel where SELinux is on, for the mqueue mounts (tsrun_plan.h); the other mounts carry it in their data. */
+  mqueueLabel: string | null;
 }
 
 /** What the runtime does on the host between clone and GO. */

@@ -51,11 +51,13 @@
   V(T, symlinks, struct tsrun_symlink) V(T, seccomp_bpf, struct sock_filter) F(T, seccomp_flags)               \
   P(T, seccomp_pad) F(T, proc_flags) F(T, personality) F(T, ioprio) F(T, mempolicy_mode)                       \
   F(T, root_propagation) F(T, sched) V(T, mempolicy_nodes, uint64_t) V(T, sysctls, struct tsrun_sysctl)        \
-  V(T, mount_attrs, struct tsrun_mount_attr) F(T, unshare_flags) F(T, ns_flags) P(T, pad1)                     \
+  V(T, mount_attrs, struct tsrun_mount_attr) F(T, unshare_flags) F(T, ns_flags) F(T, keyring_perms)                     \
   V(T, ns_joins, struct tsrun_ns_join) F(T, monotonic_secs) F(T, boottime_secs) F(T, monotonic_nsecs)          \
   F(T, boottime_nsecs) V(T, idmap_mounts, struct tsrun_idmap_mount) V(T, cpu_affinity_initial, uint64_t)       \
   V(T, cpu_affinity_final, uint64_t) V(T, hooks, struct tsrun_hook) F(T, hook_state)          \
-  F(T, apparmor_profile)
+  F(T, apparmor_profile)\
+  F(T, selinux_label)\
+  F(T, mqueue_label)
 #define MOUNT_FIELDS(T, F, V, P) \
   F(T, source) F(T, destination) F(T, fstype) F(T, data) F(T, flags) F(T, propagation) F(T, kind) F(T, target_kind)
 #define RLIMIT_FIELDS(T, F, V, P) F(T, resource) P(T, pad) F(T, soft) F(T, hard)
@@ -355,6 +357,7 @@ int tsrun_constants_json(struct tsrun_buf *b) {
   GROUP("mempolicyModes", MEMPOLICY_MODES, NUM)
   GROUP("mempolicyFlags", MEMPOLICY_FLAGS, NUM)
   GROUP("flock", FLOCK_OPS, NUM)
+  GROUP("keyPerms", TSRUN_KEY_PERMS, NUM)
   end(o, "}");
 
   end(o, "}");

@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 5u
+#define TSRUN_PLAN_VERSION 6u
 
 struct tsrun_str {
   uint32_t off;
@@ -287,7 +287,11 @@ struct tsrun_plan_header {
   /* joins, unshared namespaces, time offsets */
   uint64_t unshare_flags; /* CLONE_NEW* made by unshare in the namespace step */
   uint32_t ns_flags;      /* TSRUN_NS_* */
-  uint32_t pad1;
+  /* Bits the init adds to its new session keyring's permissions, so a
+   * tenant (exec) joins that keyring by name instead of making its own:
+   * search for the keyring's user, or for others in a user namespace
+   * (runc's); 0: leave them. */
+  uint32_t keyring_perms;
   struct tsrun_vec ns_joins; /* of struct tsrun_ns_join, user namespace first */
   int64_t monotonic_secs;    /* linux.timeOffsets.monotonic */
   int64_t boottime_secs;     /* linux.timeOffsets.boottime */
@@ -309,12 +313,26 @@ struct tsrun_plan_header {
    * own AppArmor exec attribute, through the runtime's procfs, before its
    * execve (native/init/lsm.c); off 0: none. */
   struct tsrun_str apparmor_profile;
+  /* process.selinuxLabel: written to the process's own exec attribute
+   * before its execve, and to its keycreate attribute around the session
+   * keyring's creation (native/init/lsm.c); off 0: none. */
+  struct tsrun_str selinux_label;
+  /* linux.mountLabel, where SELinux is on: set as the security.selinux
+   * attribute of the root of each mqueue mount, whose superblock is the IPC
+   * namespace's (made before the mount, so a context= option would not
+   * apply; the planner puts context= in the data of the other mounts);
+   * off 0: none. */
+  struct tsrun_str mqueue_label;
 };
+
+/* keyctl(2) permission bits for keyring_perms: <keyutils.h>'s
+ * KEY_USR_SEARCH and KEY_OTH_SEARCH, which no kernel uapi header has. */
+#define TSRUN_KEY_PERMS(X) X("USR_SEARCH", 0x00080000u) X("OTH_SEARCH", 0x00000008u)
 
 /* The sizes below are part of the wire format: the TS encoder writes the
  * layout the C compiler gives (native/host/constants.c) and the static
  * assertions in native/init/plan.c keep it from moving unnoticed. */
-#define TSRUN_PLAN_HEADER_SIZE 416u
+#define TSRUN_PLAN_HEADER_SIZE 432u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u

@@ -23,6 +23,12 @@ const char *const tsrun_step_names[TSRUN_STEP_COUNT] = {
 #undef X
 };
 
+#ifndef KEYCTL_SETPERM
+#define KEYCTL_SETPERM 5
+#endif
+#ifndef KEYCTL_DESCRIBE
+#define KEYCTL_DESCRIBE 6
+#endif
 #ifndef KEYCTL_JOIN_SESSION_KEYRING
 #define KEYCTL_JOIN_SESSION_KEYRING 1
 #endif
@@ -90,13 +96,47 @@ static int step_session(struct tsrun_init *ctx) {
   return 0;
 }
 
+/* The keyring's permissions | add: its description ("type;uid;gid;perm;
+ * name") has the current ones, in hex. */
+static int keyring_add_perms(struct tsrun_init *ctx, long id, uint32_t add, const char *name) {
+  char desc[256];
+  long n = syscall(SYS_keyctl, KEYCTL_DESCRIBE, id, desc, sizeof desc - 1);
+  if (n < 0) return tsrun_fail(ctx, errno, "describe session keyring ", name, NULL);
+  desc[n < (long)sizeof desc ? n : (long)sizeof desc - 1] = 0;
+  const char *p = desc;
+  for (int field = 0; field < 3 && p; field++) {
+    p = strchr(p, ';');
+    if (p) p++;
+  }
+  uint32_t perm = 0;
+  int digits = 0;
+  for (; p && *p && *p != ';'; p++, digits++) {
+    int v = *p >= '0' && *p <= '9' ? *p - '0' : *p >= 'a' && *p <= 'f' ? *p - 'a' + 10 : -1;
+    if (v < 0 || digits == 8)
+      return tsrun_fail(ctx, EINVAL, "session keyring ", name, ": unexpected description ", desc, NULL);
+    perm = perm << 4 | (uint32_t)v;
+  }
+  if (!digits) return tsrun_fail(ctx, EINVAL, "session keyring ", name, ": unexpected description ", desc, NULL);
+  if (syscall(SYS_keyctl, KEYCTL_SETPERM, id, perm | add) < 0)
+    return tsrun_fail(ctx, errno, "set the permissions of session keyring ", name, NULL);
+  return 0;
+}
+
 static int step_keyring(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
   if (!(h->flags & TSRUN_PLAN_NEW_KEYRING)) return 0;
   const char *name = tsrun_plan_str(ctx->plan, h->keyring);
-  if (syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name) < 0 && errno != ENOSYS)
-    return tsrun_fail(ctx, errno, "join session keyring ", name, NULL);
-  return 0;
+  /* the new keyring gets the process's SELinux label (lsm.c) */
+  const char *label = tsrun_plan_str(ctx->plan, h->selinux_label);
+  if (label && tsrun_selinux_keycreate(ctx, label) < 0) return -1;
+  int rc = 0;
+  long id = syscall(SYS_keyctl, KEYCTL_JOIN_SESSION_KEYRING, name);
+  if (id < 0 && errno != ENOSYS)
+    rc = tsrun_fail(ctx, errno, "join session keyring ", name, NULL);
+  else if (id >= 0 && h->keyring_perms)
+    rc = keyring_add_perms(ctx, id, h->keyring_perms, name);
+  if (label) tsrun_selinux_keycreate(ctx, NULL); /* what the process creates later: its own default, as runc */
+  return rc;
 }
 
 /* A network namespace of our own starts with lo down: bring it up, as
@@ -305,6 +345,9 @@ static const struct tsrun_step_entry tsrun_steps[] = {
      * rootfs, its hooks and pivot_root (the runtime's own work), before
      * the startContainer hooks, which run confined as the program. */
     {TSRUN_STEP_APPARMOR, tsrun_step_apparmor, BOTH},
+    /* the SELinux label, likewise for our execve; closes the procfs the
+     * LSM attributes are written through */
+    {TSRUN_STEP_SELINUX, tsrun_step_selinux, BOTH},
     {TSRUN_STEP_RLIMITS, tsrun_step_rlimits, BOTH},
     /* personality, scheduler, ioprio, mempolicy before the user switch:
      * real-time classes and negative nice need privileges the container
@@ -402,8 +445,8 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
   close_fds_except(3 + plan->h->preserve_fds, keep, nkeep);
   /* The procfs LSM attributes are written through: the runtime's, now,
    * before a namespace is joined or a container mount made (lsm.c). A
-   * failure is the APPARMOR step's to report. */
-  ctx.host_proc_fd = plan->h->apparmor_profile.off ? tsrun_procfs() : -1;
+   * failure is the step's that writes one to report. */
+  ctx.host_proc_fd = plan->h->apparmor_profile.off || plan->h->selinux_label.off ? tsrun_procfs() : -1;
 
   for (size_t i = 0; i < sizeof tsrun_steps / sizeof tsrun_steps[0]; i++) {
     if (!(tsrun_steps[i].who & kind)) continue;

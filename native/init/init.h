@@ -41,6 +41,7 @@
   X(PIVOT, "pivot_root")              \
   X(HOSTNAME, "hostname")             \
   X(APPARMOR, "apparmor")             \
+  X(SELINUX, "selinux")               \
   X(RLIMITS, "rlimits")               \
   X(ATTRS, "process_attrs")           \
   X(TERMINAL, "terminal")             \
@@ -115,6 +116,10 @@ int tsrun_step_pivot(struct tsrun_init *ctx);
 int tsrun_step_rlimits(struct tsrun_init *ctx);
 /* lsm.c */
 int tsrun_step_apparmor(struct tsrun_init *ctx);
+int tsrun_step_selinux(struct tsrun_init *ctx);
+/* Sets (label) or clears (NULL) the SELinux label of keys this process
+ * creates, for the session keyring (lsm.c). */
+int tsrun_selinux_keycreate(struct tsrun_init *ctx, const char *label);
 int tsrun_step_terminal(struct tsrun_init *ctx);
 int tsrun_step_bounding(struct tsrun_init *ctx);
 int tsrun_step_user(struct tsrun_init *ctx);

@@ -16,6 +16,7 @@
 #include <sys/statfs.h>
 #include <sys/statvfs.h>
 #include <sys/syscall.h>
+#include <sys/xattr.h>
 #include <sys/sysmacros.h>
 #include <unistd.h>
 
@@ -315,7 +316,8 @@ static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m,
   int rc = fstat(fd, &st);
   if (rc == 0 && m->kind == TSRUN_MOUNT_MASK) {
     if (S_ISDIR(st.st_mode)) {
-      rc = mount("tmpfs", target, "tmpfs", MS_RDONLY, NULL);
+      /* data: the SELinux context= of linux.mountLabel, if any */
+      rc = mount("tmpfs", target, "tmpfs", MS_RDONLY, tsrun_plan_str(ctx->plan, m->data));
     } else {
       /* The container's own /dev/null (as runc), resolved inside the root
        * and verified to be the real null device: the image must not be able
@@ -381,6 +383,21 @@ static int ordinary_dir(struct tsrun_init *ctx, const char *dest, const char *fs
   if (!S_ISDIR(st.st_mode))
     return tsrun_fail(ctx, ENOTDIR, "filesystem \"", fstype, "\" must be mounted on ordinary directory", NULL);
   return 0;
+}
+
+/* linux.mountLabel on an mqueue mount: the superblock is the IPC
+ * namespace's, labelled when it was made, so the label goes on its root as
+ * an attribute (tsrun_plan.h mqueue_label). The root is opened inside the
+ * container's root, without following a symlink out of it. */
+static int label_mqueue(struct tsrun_init *ctx, const char *dest) {
+  const char *label = tsrun_plan_str(ctx->plan, ctx->plan->h->mqueue_label);
+  if (!label) return 0;
+  int fd = tsrun_open_in_root(ctx->root_fd, dest, O_RDONLY | O_DIRECTORY);
+  if (fd < 0) return tsrun_fail(ctx, errno, "open the mqueue mount on ", dest, NULL);
+  int rc = fsetxattr(fd, "security.selinux", label, strlen(label), 0);
+  int saved = errno;
+  close(fd);
+  return rc < 0 ? tsrun_fail(ctx, saved, "selinux: label the mqueue mount on ", dest, " ", label, NULL) : 0;
 }
 
 /* A tmpfs with tmpcopyup: mounted writable, filled from what it covers,
@@ -452,12 +469,16 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
     /* what a user namespace may not mount, bound from the host; cgroup2
      * says EBUSY rather than EPERM where the user namespace may not mount
      * the one cgroup2 superblock with these flags (runc falls back on both) */
+    int bound = 0; /* the host's, bound: not ours to label */
     if (rc < 0 && m->kind == TSRUN_MOUNT_FS &&
-        (errno == EPERM || (errno == EBUSY && fstype && !strcmp(fstype, "cgroup2"))))
+        (errno == EPERM || (errno == EBUSY && fstype && !strcmp(fstype, "cgroup2")))) {
       rc = tsrun_userns_mount_fallback(m, fstype, target, ctx->cgroup2_dir);
+      bound = 1;
+    }
     int saved = errno;
     close(fd);
     if (rc < 0) return tsrun_fail(ctx, saved, "mount ", what, " on ", dest, NULL);
+    if (!bound && fstype && !strcmp(fstype, "mqueue") && label_mqueue(ctx, dest) < 0) return -1;
     if (apply_after(ctx, m, dest, what) < 0) return -1;
     if (tsrun_mount_attrs(ctx, i, dest) < 0) return -1;
   }

@@ -625,3 +625,24 @@ print("lost"); sys.exit(1)
     }
   },
 );
+
+rootTest('an exec’d process joins the container’s session keyring (_ses.ID, made searchable by the init), as runc', (t) => {
+  const keyrings = (id: string) =>
+    fs
+      .readFileSync('/proc/keys', 'utf8')
+      .split('\n')
+      .filter((l) => l.includes(` _ses.${id}:`));
+  const seen: Record<string, number[]> = {};
+  for (const [name, bin] of RUNTIMES) {
+    const box = startBox(t, bin);
+    const before = keyrings(box.id).length;
+    const r = box.exec(['-d', box.id, 'sleep', '1000']);
+    t.is(r.status, 0, `${name}: ${r.stderr}`);
+    // the init's keyring has USR search added (runc's 0x080000): its permission column
+    const perm = parseInt(keyrings(box.id)[0]?.split(/\s+/)[4] ?? '0', 16);
+    seen[name] = [before, keyrings(box.id).length, perm & 0x080000];
+  }
+  t.log(seen);
+  t.deepEqual(seen.tsrun, [1, 1, 0x080000], 'one keyring, shared');
+  if (seen.runc) t.deepEqual(seen.tsrun, seen.runc);
+});

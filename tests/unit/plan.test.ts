@@ -158,3 +158,31 @@ test('a read-only /dev is mounted writable and remounted read-only after the dev
   const last = mounts.filter((m) => m.kind === MountKind.READONLY).at(-1)!;
   t.is(last.destination, '/dev');
 });
+
+test('linux.mountLabel where SELinux is on: context= on the filesystems runc labels, mqueue by attribute; off: ignored', (t) => {
+  const label = 'system_u:object_r:container_file_t:s0:c1,c2';
+  const spec = defaultSpec();
+  spec.linux!.mountLabel = label;
+  spec.process!.selinuxLabel = 'system_u:system_r:container_t:s0:c1,c2';
+  spec.mounts!.push({ destination: '/data', type: 'bind', source: '/srv', options: ['rbind'] });
+  const selinuxHost: PlanHost = { ...v1Host, read: (p) => (p === '/sys/fs/selinux/enforce' ? '1' : null) };
+  const plan = buildPlan(spec, opts, selinuxHost).init;
+  const data = (dest: string, kind = MountKind.FS) => plan.mounts.find((m) => m.destination === dest && m.kind === kind)?.data;
+  const context = `context="${label}"`; // quoted: the category set has a comma
+  t.is(data('/dev'), `mode=755,size=65536k,${context}`);
+  t.is(data('/dev/pts'), `newinstance,ptmxmode=0666,mode=0620,gid=5,${context}`);
+  t.is(data('/dev/shm'), `mode=1777,size=65536k,${context}`);
+  t.is(data('/sys/fs/cgroup'), `mode=755,${context}`); // the cgroup v1 tmpfs
+  t.is(data('/proc'), null);
+  t.is(data('/sys'), null);
+  t.is(data('/dev/mqueue'), null);
+  t.is(data('/data', MountKind.BIND), null); // a bind keeps its source's labels
+  t.true(plan.mounts.filter((m) => m.kind === MountKind.MASK).every((m) => m.data === context));
+  t.true(plan.mounts.filter((m) => m.kind === MountKind.READONLY).every((m) => m.data === null));
+  t.is(plan.mqueueLabel, label);
+  t.is(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');
+
+  const off = buildPlan(spec, opts, v1Host).init;
+  t.false(off.mounts.some((m) => m.data?.includes('context=')));
+  t.is(off.mqueueLabel, null);
+});

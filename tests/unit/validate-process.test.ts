@@ -220,3 +220,45 @@ test('apparmorProfile: a loaded profile and "unconfined" are accepted; one the k
   // no AppArmor on the host: runc's error, naming the field
   t.throws(() => validateSpec(named, host, opts), { message: /AppArmor is not enabled on this host/ });
 });
+
+test('selinuxLabel and mountLabel: checked against the loaded policy where SELinux is on; a process label needs SELinux', (t) => {
+  const valid = new Set(['system_u:system_r:container_t:s0:c1,c2', 'system_u:object_r:container_file_t:s0:c1,c2']);
+  const se = (check: boolean | null = null): ValidationHost => ({
+    ...host,
+    read: (p) => (p === '/sys/fs/selinux/enforce' ? '1' : (files[p] ?? null)),
+    selinuxContextValid: (label) => (check === null ? valid.has(label) : check),
+  });
+  const labelled = (proc: string, mount: string) =>
+    spec((s) => {
+      s.process!.selinuxLabel = proc;
+      s.linux!.mountLabel = mount;
+    });
+  t.notThrows(() =>
+    validateSpec(labelled('system_u:system_r:container_t:s0:c1,c2', 'system_u:object_r:container_file_t:s0:c1,c2'), se(), opts),
+  );
+  t.throws(() => validateSpec(labelled('system_u:system_r:no_such_t:s0', 'system_u:object_r:container_file_t:s0:c1,c2'), se(), opts), {
+    message: /process\.selinuxLabel: "system_u:system_r:no_such_t:s0" is not a valid SELinux context under the loaded policy/,
+  });
+  t.throws(() => validateSpec(labelled('system_u:system_r:container_t:s0:c1,c2', 'bogus'), se(), opts), {
+    message: /linux\.mountLabel: "bogus" is not a valid SELinux context/,
+  });
+  // the policy cannot be asked: the init's write or mount says so instead
+  t.notThrows(() => validateSpec(labelled('anything', 'anything'), { ...se(), selinuxContextValid: () => null }, opts));
+  // no SELinux: a process label is runc's error; a mount label is ignored (crun's rule)
+  t.throws(
+    () =>
+      validateSpec(
+        spec((s) => (s.process!.selinuxLabel = 'x')),
+        host,
+        opts,
+      ),
+    { message: /SELinux is disabled or not supported/ },
+  );
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => (s.linux!.mountLabel = 'bogus')),
+      host,
+      opts,
+    ),
+  );
+});
