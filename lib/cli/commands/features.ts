@@ -1,8 +1,6 @@
 /** features: what this runtime supports (runtime-spec features.md), stdout only. */
 
-import { lsmEnabled } from '../../config/validate-process.js';
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
-import { realHost } from '../../container/host.js';
 import { RECURSIVE_OPTIONS } from '../../plan/attrs.js';
 import { CAPABILITIES } from '../../plan/linux.js';
 import { PROPAGATION_OPTIONS } from '../../plan/mounts.js';
@@ -58,9 +56,10 @@ export function features(): Record<string, unknown> {
       capabilities: [...CAPABILITIES],
       cgroup: { v1: true, v2: true, systemd: true, systemdUser: true, rdma: true },
       seccomp: seccompFeatures(loadBinding()),
-      // applied where the host has it on (native/init/lsm.c); SELinux labels are not applied yet
-      apparmor: { enabled: apparmorEnabled() },
-      selinux: { enabled: false },
+      // features-linux.md: the runtime's support, "irrelevant to the availability ... on the host"
+      // (native/init/lsm.c applies each where the host has it on); runc says true for both too
+      apparmor: { enabled: true },
+      selinux: { enabled: true },
       intelRdt: { enabled: false },
       mountExtensions: { idmap: { enabled: true } }, // lib/container/mount-trees.ts
     },
@@ -69,9 +68,6 @@ export function features(): Record<string, unknown> {
     },
   };
 }
-
-/** AppArmor is on in this kernel: the validator's rule, before it applies a profile. */
-const apparmorEnabled = () => lsmEnabled((p) => realHost.read?.(p)).apparmor;
 
 export const featuresCommand: Command = {
   name: 'features',
