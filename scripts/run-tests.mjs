@@ -244,6 +244,11 @@ suites.push(
   ),
 );
 
+// The same host booted with SELinux as its LSM and Debian's reference policy (permissive at boot; the
+// enforcing case turns it on): process, keyring and mount labels against runc, and the categories
+// keeping containers apart once enforced.
+suites.push(vmSuite('production-selinux', ['--host', 'trixie', '--lsm', 'selinux'], [], ['dist/tests/vm/selinux.test.js']));
+
 // Each engine's whole test file in the production lane, every engine on that host's defaults (the
 // systemd cgroup driver; kubelet-style pod slices for the CRI), with tsrun; a case that fails with
 // runc on the same lane too is listed, with its reason, in tests/vm/engines-runc.json

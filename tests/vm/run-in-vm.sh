@@ -61,6 +61,7 @@ P9_CACHE=${TSRUN_VM_9P_CACHE:-loose}
 ENVS=()
 # "" (this machine's root on Debian 12's kernel) or trixie (tests/vm/trixie.sh).
 HOST=
+LSM=
 INFO=0
 
 # shellcheck source=tests/vm/trixie.sh
@@ -84,6 +85,8 @@ Options:
                      use) with its own kernel, systemd as PID 1, cgroup v2 only, AppArmor, and
                      podman, docker, containerd, runc, crun, criu; the checkout (--cwd) and
                      /var/tmp are shared at their paths, everything else is the guest's own
+  --lsm selinux      (--host trixie) boot with SELinux as the major LSM instead of AppArmor:
+                     Debian's reference policy loaded, permissive (setenforce 1 enforces it)
   --info             print the lane's kernel and package versions (building what is missing)
                      instead of booting; no COMMAND
   --timeout SECS     kill the command after SECS seconds (default 600); exit code 124
@@ -139,6 +142,8 @@ parse_args() {
       --9p-cache=*) P9_CACHE=${1#*=}; shift ;;
       --host) (($# >= 2)) || usage_error "--host needs a value"; HOST=$2; shift 2 ;;
       --host=*) HOST=${1#*=}; shift ;;
+      --lsm) (($# >= 2)) || usage_error "--lsm needs a value"; LSM=$2; shift 2 ;;
+      --lsm=*) LSM=${1#*=}; shift ;;
       --info) INFO=1; shift ;;
       --keep) KEEP=1; shift ;;
       --console) CONSOLE=1; shift ;;
@@ -150,6 +155,7 @@ parse_args() {
     esac
   done
   [[ -z $HOST || $HOST == trixie ]] || usage_error "--host: unknown host $HOST (trixie is the one there is)"
+  [[ -z $LSM || ($LSM == selinux && $HOST == trixie) ]] || usage_error "--lsm: selinux with --host trixie is the one there is"
   if ((INFO)); then
     (($# == 0)) || usage_error "--info takes no command"
   else

@@ -447,13 +447,21 @@ trixie_write_run_dir() {
   chmod 755 "$RUN/guest.sh"
 }
 
+# The kernel's LSM arguments: none for AppArmor (trixie's kernel default); for --lsm selinux, the
+# default list with SELinux in AppArmor's place (the two are exclusive), permissive at boot: the
+# root's files are unlabelled (9p and overlay), which the policy's boot would not survive enforcing.
+trixie_lsm_args() {
+  [[ ${LSM:-} == selinux ]] || return 0
+  printf '%s' 'lsm=lockdown,capability,landlock,yama,selinux,bpf enforcing=0'
+}
+
 # qemu's kernel, initrd, command line and shares for this lane, into the array QEMU_BOOT.
 trixie_qemu_boot() {
   local cwd_share
   cwd_share=$(trixie_cwd_share)
   QEMU_BOOT=(
     -kernel "$TRIXIE_KDIR/boot/vmlinuz-$TRIXIE_KVER" -initrd "$TRIXIE_INITRD"
-    -append "console=ttyS0 loglevel=4 panic=-1 ${TSRUN_VM_APPEND:-}"
+    -append "console=ttyS0 loglevel=4 panic=-1 $(trixie_lsm_args) ${TSRUN_VM_APPEND:-}"
     -virtfs local,path="$TRIXIE_ROOT/rootfs",mount_tag=root,security_model=passthrough,id=root,multidevs=remap,readonly=on
     -virtfs local,path="$RUN",mount_tag=run,security_model=passthrough,id=run
     -virtfs local,path=/var/tmp,mount_tag=vartmp,security_model=passthrough,id=vartmp,multidevs=remap
