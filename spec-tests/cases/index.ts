@@ -10,6 +10,7 @@ import { errorCases } from './errors.js';
 import { execCases } from './exec.js';
 import { hookCases } from './hooks.js';
 import { lifecycleCases } from './lifecycle.js';
+import { lsmCases } from './lsm.js';
 import { mountCases } from './mounts.js';
 import { namespaceCases } from './namespaces.js';
 import { pathCases } from './paths.js';
@@ -32,6 +33,7 @@ export function allCases(): Case[] {
     ...capabilityCases,
     ...rlimitCases,
     ...seccompCases,
+    ...lsmCases,
     ...hookCases,
     ...cgroupCases,
     ...systemdCases,
