@@ -417,9 +417,15 @@ int tsrun_host_start(const struct tsrun_host *h, const char *id, struct tsrun_er
     tsrun_mark(h, "release");
   }
   if (rc == 0) {
-    struct tsrun_err ignored;
-    tsrun_run_hooks(h, &s, "poststart", "running", 1, &ignored);
+    /* runtime.md (1.3.0), step 9: a failing poststart hook is an error
+     * that stops the container (delete then destroys it and runs
+     * poststop), the later poststart hooks not run; as runc and crun. */
+    rc = tsrun_run_hooks(h, &s, "poststart", "running", 0, e);
     if (s.hooks) tsrun_mark(h, "poststart");
+    if (rc < 0) {
+      struct tsrun_err ignored;
+      if (tsrun_container_signal(&s, SIGKILL, &ignored) == 0) wait_gone(&s, &ignored);
+    }
   }
   tsrun_state_free(&s);
   close(lock);

@@ -8,7 +8,7 @@ import type { Bundle, CaseContext, Container } from '../harness/context.js';
 import { describe, sleep } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
 import { check, eq, fail, type Case } from '../harness/types.js';
-import { cli, configMd, def, expectError, LONG_MS, nsLink, runtimeMd, waitUntil } from './util.js';
+import { cli, configMd, def, expectError, LONG_MS, nsLink, pidAlive, runtimeMd, waitUntil } from './util.js';
 
 interface HookRecord {
   name: string;
@@ -434,17 +434,26 @@ export const hookCases: Case[] = [
   ),
 
   def(
-    'hooks::poststart-failure-continues',
-    runtimeMd('#lifecycle', 'If any poststart hook fails, the runtime MUST log a warning, but the remaining hooks and lifecycle continue'),
+    'hooks::poststart-failure-stops',
+    runtimeMd(
+      '#lifecycle',
+      'If any poststart hook fails, the runtime MUST generate an error, stop the container, and continue the lifecycle at step 12 (1.3.0)',
+    ),
     async (ctx) => {
       const h = setup(ctx);
       h.add('poststart', 'fails', { exit: 1 });
       h.add('poststart', 'after');
       const c = await lifecycle(ctx, h);
-      await c.start();
-      check(names(h).includes('after'), 'the poststart hook after the failing one did not run');
-      eq(await c.status(), 'running', 'status after a failed poststart hook');
+      const pid = await c.pid();
+      expectError(await c.start(), 'start with a failing poststart hook');
+      check(
+        !names(h).includes('after'),
+        'the poststart hook after the failing one ran: the lifecycle did not go on to destroying the container',
+      );
+      const stopped = await waitUntil(() => !pidAlive(pid), 5000);
+      check(stopped, 'the container process still runs after the failed poststart hook');
     },
+    { since: '1.3.0' },
   ),
 
   def(
