@@ -11,6 +11,10 @@
 
 #include "init.h"
 
+/* The mask an affinity reset writes: every CPU the kernel may have (runc's
+ * MaxCPU), 1 KiB of stack; the kernel clamps it to what it has. */
+#define TSRUN_AFFINITY_RESET_WORDS (8192 / 64)
+
 #ifndef SYS_sched_setattr
 #define SYS_sched_setattr 314
 #endif
@@ -59,6 +63,18 @@ int tsrun_step_affinity_initial(struct tsrun_init *ctx) {
   return set_affinity(ctx, ctx->plan->h->cpu_affinity_initial, "initial");
 }
 
+/* After GO, in the container's cgroup: execCPUAffinity's `final`; with
+ * none at all (the init's case), every CPU, so the program does not inherit
+ * the runtime's affinity (a runtime pinned by its caller, a CPU manager's
+ * exclusive CPUs): the kernel keeps the cgroup's cpuset out of it, as runc
+ * (>= 1.3.1) and crun reset it. `initial` alone stays. Best effort, as
+ * runc's: a kernel that refuses leaves the inherited mask. */
 int tsrun_step_affinity_final(struct tsrun_init *ctx) {
-  return set_affinity(ctx, ctx->plan->h->cpu_affinity_final, "final");
+  const struct tsrun_plan_header *h = ctx->plan->h;
+  if (h->cpu_affinity_final.count) return set_affinity(ctx, h->cpu_affinity_final, "final");
+  if (h->cpu_affinity_initial.count) return 0;
+  uint64_t all[TSRUN_AFFINITY_RESET_WORDS];
+  memset(all, 0xff, sizeof all);
+  (void)syscall(SYS_sched_setaffinity, 0, sizeof all, all);
+  return 0;
 }

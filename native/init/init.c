@@ -322,7 +322,7 @@ static const struct tsrun_step_entry tsrun_steps[] = {
     {TSRUN_STEP_NAMESPACES, tsrun_step_namespaces, BOTH},
     {TSRUN_STEP_AFFINITY_INITIAL, tsrun_step_affinity_initial, TENANT},
     {TSRUN_STEP_SYNC, step_sync, BOTH},
-    {TSRUN_STEP_AFFINITY_FINAL, tsrun_step_affinity_final, TENANT},
+    {TSRUN_STEP_AFFINITY_FINAL, tsrun_step_affinity_final, BOTH},
     /* The cgroup namespace is rooted where we are when we make it: only
      * after GO, i.e. after the runtime placed us in our cgroup. */
     {TSRUN_STEP_CGROUPNS, tsrun_step_cgroupns, INIT},

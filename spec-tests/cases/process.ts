@@ -4,8 +4,17 @@ import * as path from 'node:path';
 import { proc, setNamespace } from '../harness/config.js';
 import { describe } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
-import { check, eq, fail, type Case } from '../harness/types.js';
-import { configMd, def, linuxMd, runtimeLinuxMd, runtimeMd } from './util.js';
+import { check, eq, fail, skip, type Case } from '../harness/types.js';
+import { cli, configMd, def, linuxMd, runtimeLinuxMd, runtimeMd } from './util.js';
+
+/** The CPUs of Cpus_allowed_list in a /proc/PID/status text ("0-3,6" → [0, 1, 2, 3, 6]). */
+function cpuList(status: string): number[] {
+  const list = /^Cpus_allowed_list:\s*(\S+)$/m.exec(status)?.[1] ?? '';
+  return list.split(',').flatMap((r) => {
+    const [a, b = a] = r.split('-').map(Number);
+    return Number.isInteger(a) && Number.isInteger(b) ? Array.from({ length: b! - a! + 1 }, (_, i) => a! + i) : [];
+  });
+}
 
 const probeUser = (uid: number, gid: number, extra: Record<string, unknown> = {}) => ({ uid, gid, ...extra });
 
@@ -296,5 +305,21 @@ export const processCases: Case[] = [
       eq((await ctx.run(b)).report.need('ioprio'), '2:6', 'ioprio_get (class BE = 2)');
     },
     { since: '1.2.0' },
+  ),
+
+  def(
+    'process::cpu-affinity-reset',
+    cli('run', 'a runtime pinned to one CPU does not pass its affinity on: the container process may run on every CPU of its cpuset'),
+    async (ctx) => {
+      const own = cpuList(fs.readFileSync('/proc/self/status', 'utf8'));
+      if (own.length < 2) skip(`the harness may run on ${own.length} CPU(s) only: nothing to reset to`);
+      const b = ctx.bundle(['cat', '/proc/self/status']);
+      const { exec } = await ctx.run(b, { wrap: ['taskset', '-c', String(own[0])] });
+      const theirs = cpuList(exec.stdout);
+      check(
+        theirs.length > 1,
+        `the container process may run on CPU ${theirs.join(',')} only: the runtime's taskset -c ${own[0]} leaked into it`,
+      );
+    },
   ),
 ];

@@ -385,6 +385,32 @@ rootTest('execCPUAffinity: the final CPU list applies once the process is in the
   t.regex(r.stdout, /Cpus_allowed_list:\s+1$/m);
 });
 
+rootTest(
+  'a runtime pinned to one CPU passes no affinity on: the init and an exec’d process get every CPU, execCPUAffinity.initial alone stays (runc >= 1.3.1)',
+  (t) => {
+    const online = fs.readFileSync('/sys/devices/system/cpu/online', 'utf8').trim();
+    if (online === '0') return t.pass('one CPU: nothing to reset to');
+    const pinned = (args: string[]) => {
+      const r = spawnSync('taskset', ['-c', '0', TSRUN, ...args], { encoding: 'utf8' });
+      t.is(r.status, 0, r.stderr);
+      return /Cpus_allowed_list:\s*(\S+)/.exec(r.stdout)?.[1];
+    };
+    const box = startBox(t, TSRUN, (s) => (s.process!.args = ['sleep', '1000']));
+    const status = ['grep', 'Cpus_allowed_list', '/proc/self/status'];
+    t.is(pinned(['--root', box.root, 'exec', box.id, ...status]), online, 'an exec without execCPUAffinity');
+    const file = path.join(box.b.dir, 'initial.json');
+    fs.writeFileSync(
+      file,
+      JSON.stringify({ args: status, env: ['PATH=/bin'], cwd: '/', user: { uid: 0, gid: 0 }, execCPUAffinity: { initial: '1' } }),
+    );
+    t.is(pinned(['--root', box.root, 'exec', '--process', file, box.id]), '1', 'initial alone is kept');
+    const root = tempRoot();
+    const b = makeBundle((s) => (s.process!.args = status));
+    t.teardown(() => b.cleanup());
+    t.is(pinned(['--root', root, 'run', '-b', b.dir, uniqueId('aff')]), online, 'the init');
+  },
+);
+
 rootTest('--apparmor and --process-label: runc’s error where the host has no such LSM', (t) => {
   const box = startBox(t, TSRUN);
   const a = box.exec(['--apparmor', 'unconfined', box.id, 'true']);
