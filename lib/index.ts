@@ -119,6 +119,8 @@ export type ExecWhat = { process: Process } | ExecOverrides;
 export interface RuntimeExecOptions {
   /** AF_UNIX socket to send the pty master to (process.terminal). */
   consoleSocket?: string;
+  /** AF_UNIX socket that receives a pidfd of the process (runc's --pidfd-socket; message "setns"). */
+  pidfdSocket?: string;
   /** Written with the process's host pid once it runs (atomic, no newline). */
   pidFile?: string;
   /** fds 3 .. 3+n-1 of this process pass to it. */

@@ -46,6 +46,8 @@ export interface CreateOptions {
   bundle: string;
   pidFile?: string;
   consoleSocket?: string;
+  /** AF_UNIX socket that receives a pidfd of the container's init (runc's --pidfd-socket). */
+  pidfdSocket?: string;
   noPivot?: boolean;
   noNewKeyring?: boolean;
   preserveFds?: number;
@@ -90,6 +92,7 @@ export interface Made {
   mountTrees: Map<number, number>;
   seccomp: PlanSeccomp | null;
   consoleSocketFd: number;
+  pidfdSocketFd: number;
   /** fds for the init only, handed to launch (which closes them whatever happens). */
   childFds: number[];
   /** The intent record as written (lib/container/state.ts). */
@@ -243,7 +246,9 @@ async function make(
   ctx.store.makeFifo(id);
   const consoleSocketFd = opts.consoleSocket !== undefined ? ctx.native.connectUnix(opts.consoleSocket) : -1;
   if (consoleSocketFd >= 0) childFds.push(consoleSocketFd);
-  return { nsFds, mountTrees, seccomp, consoleSocketFd, childFds, intent };
+  const pidfdSocketFd = opts.pidfdSocket !== undefined ? ctx.native.connectUnix(opts.pidfdSocket) : -1;
+  if (pidfdSocketFd >= 0) childFds.push(pidfdSocketFd);
+  return { nsFds, mountTrees, seccomp, consoleSocketFd, pidfdSocketFd, childFds, intent };
 }
 
 function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions, d: CreateDecision, made: Made): Plan {
@@ -258,6 +263,7 @@ function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts:
       noPivot: opts.noPivot,
       noNewKeyring: opts.noNewKeyring,
       consoleSocketFd: made.consoleSocketFd,
+      pidfdSocketFd: made.pidfdSocketFd,
       preserveFds: opts.preserveFds,
       extraEnv: opts.extraEnv,
       nsFds: made.nsFds,

@@ -35,6 +35,8 @@ export interface ExecOptions {
   /** The whole process (from --process, or config.json's with the flags applied: resolveExecProcess). */
   process: Process;
   consoleSocket?: string;
+  /** AF_UNIX socket that receives a pidfd of the exec'd process (runc's --pidfd-socket). */
+  pidfdSocket?: string;
   /** Nobody will relay a terminal: process.terminal then needs a console socket. */
   detach: boolean;
   pidFile?: string;
@@ -87,11 +89,14 @@ export async function execProcess(ctx: LifecycleContext, id: string, opts: ExecO
     ctx.timeline?.mark('cgroup');
     const consoleSocketFd = opts.consoleSocket !== undefined ? ctx.native.connectUnix(opts.consoleSocket) : -1;
     if (consoleSocketFd >= 0) fds.push(consoleSocketFd);
+    const pidfdSocketFd = opts.pidfdSocket !== undefined ? ctx.native.connectUnix(opts.pidfdSocket) : -1;
+    if (pidfdSocketFd >= 0) fds.push(pidfdSocketFd);
     const plan = buildTenantPlan(p, {
       id,
       joins,
       noNewKeyring: state.noNewKeyring ?? false,
       consoleSocketFd,
+      pidfdSocketFd,
       preserveFds: opts.preserveFds ?? 0,
       extraEnv: opts.extraEnv ?? [],
       seccomp: seccompOf(ctx, state),

@@ -156,6 +156,7 @@ export function encodePlan(p: InitPlan): Buffer {
     console_width: p.consoleWidth,
     console_height: p.consoleHeight,
     console_socket_fd: p.consoleSocketFd,
+    pidfd_socket_fd: p.pidfdSocketFd,
     preserve_fds: p.preserveFds,
     rootfs: p.rootfs,
     hostname: p.hostname,

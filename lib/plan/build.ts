@@ -34,6 +34,8 @@ export interface PlanOptions {
   noNewKeyring?: boolean;
   /** fd of the connected --console-socket, or -1. */
   consoleSocketFd?: number;
+  /** fd of the connected --pidfd-socket, or -1. */
+  pidfdSocketFd?: number;
   preserveFds?: number;
   /** Appended to the process environment (socket activation). */
   extraEnv?: string[];
@@ -103,6 +105,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       consoleWidth: proc.consoleSize?.width ?? opts.terminalSize?.cols ?? 0,
       consoleHeight: proc.consoleSize?.height ?? opts.terminalSize?.rows ?? 0,
       consoleSocketFd: opts.consoleSocketFd ?? -1,
+      pidfdSocketFd: opts.pidfdSocketFd ?? -1,
       preserveFds: opts.preserveFds ?? 0,
       rootfs: opts.rootfs,
       hostname: spec.hostname ? spec.hostname : null,

@@ -24,6 +24,8 @@ export interface TenantOptions {
   noNewKeyring: boolean;
   /** fd of the connected --console-socket, or -1. */
   consoleSocketFd: number;
+  /** fd of the connected --pidfd-socket, or -1 (absent: none). */
+  pidfdSocketFd?: number;
   preserveFds: number;
   /** Appended to the process environment (socket activation). */
   extraEnv: readonly string[];
@@ -59,6 +61,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       consoleWidth: proc.consoleSize?.width ?? opts.terminalSize?.cols ?? 0,
       consoleHeight: proc.consoleSize?.height ?? opts.terminalSize?.rows ?? 0,
       consoleSocketFd: opts.consoleSocketFd,
+      pidfdSocketFd: opts.pidfdSocketFd ?? -1,
       preserveFds: opts.preserveFds,
       rootfs: null,
       hostname: null,

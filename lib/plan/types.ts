@@ -79,6 +79,8 @@ export interface InitPlan {
   consoleWidth: number;
   consoleHeight: number;
   consoleSocketFd: number;
+  /** fd of the connected --pidfd-socket, or -1: the process sends a pidfd of itself over it (native/init). */
+  pidfdSocketFd: number;
   preserveFds: number;
   /** Absent in a tenant plan, as are stateDir, mounts, devices and symlinks. */
   rootfs: string | null;

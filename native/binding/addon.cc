@@ -98,6 +98,7 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   }
   std::vector<int> keep;
   if (plan.h->console_socket_fd >= 0) keep.push_back(plan.h->console_socket_fd);
+  if (plan.h->pidfd_socket_fd >= 0) keep.push_back(plan.h->pidfd_socket_fd);
   const struct tsrun_ns_join *joins =
       static_cast<const struct tsrun_ns_join *>(tsrun_plan_vec(&plan, plan.h->ns_joins));
   for (uint32_t i = 0; i < plan.h->ns_joins.count; i++) keep.push_back(joins[i].fd);

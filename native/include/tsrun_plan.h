@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 6u
+#define TSRUN_PLAN_VERSION 7u
 
 struct tsrun_str {
   uint32_t off;
@@ -253,7 +253,10 @@ struct tsrun_plan_header {
   uint32_t console_height;
   int32_t console_socket_fd; /* -1: none; else an fd the init inherits */
   uint32_t preserve_fds;     /* fds 3 .. 3+n-1 stay open across execve */
-  uint32_t pad0;
+  /* --pidfd-socket: -1 none; else a connected socket the process sends a
+   * pidfd of itself over ("standard" for the init, "setns" for a tenant,
+   * runc's words), then closes */
+  int32_t pidfd_socket_fd;
   struct tsrun_str rootfs; /* absolute host path of the root filesystem */
   struct tsrun_str hostname;
   struct tsrun_str domainname;

@@ -139,6 +139,30 @@ static int step_keyring(struct tsrun_init *ctx) {
   return rc;
 }
 
+#ifndef SYS_pidfd_open
+#define SYS_pidfd_open 434
+#endif
+
+/* --pidfd-socket: a pidfd of ourselves (the pid the program will have)
+ * for whoever listens on the socket; kill(2) by pidfd cannot hit a reused
+ * pid. The message says which kind of process, as runc's does. */
+static int step_pidfd(struct tsrun_init *ctx) {
+  int sock = ctx->plan->h->pidfd_socket_fd;
+  if (sock < 0) return 0;
+  int pidfd = (int)syscall(SYS_pidfd_open, getpid(), 0);
+  if (pidfd < 0) {
+    int saved = errno;
+    close(sock);
+    return tsrun_fail(ctx, saved, "pidfd_open for --pidfd-socket", NULL);
+  }
+  const char *kind = ctx->tenant ? "setns" : "standard";
+  int rc = tsrun_send_with_fd(sock, kind, strlen(kind), pidfd);
+  int saved = errno;
+  close(pidfd);
+  close(sock);
+  return rc < 0 ? tsrun_fail(ctx, saved, "send the pidfd to --pidfd-socket", NULL) : 0;
+}
+
 /* A network namespace of our own starts with lo down: bring it up, as
  * runc does, so 127.0.0.1 answers in a container without other networking
  * (--network none, a daemon without a bridge, build steps). */
@@ -354,6 +378,9 @@ static const struct tsrun_step_entry tsrun_steps[] = {
      * user may lack (attrs.c). */
     {TSRUN_STEP_ATTRS, tsrun_step_attrs, BOTH},
     {TSRUN_STEP_TERMINAL, tsrun_step_terminal, BOTH},
+    /* right after the console, as runc: the process is in every namespace
+     * and cgroup of the container, not yet the program */
+    {TSRUN_STEP_PIDFD, step_pidfd, BOTH},
     {TSRUN_STEP_CWD_EARLY, step_cwd_early, BOTH},
     /* Without noNewPrivileges, seccomp(2) needs CAP_SYS_ADMIN, which the
      * caps steps below may drop: load it while we still hold it (what runc
@@ -434,8 +461,8 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
    * container's lock for as long as the init lives. Kept: stdio, preserved
    * fds, sync and console, the namespace fds to join and the idmapped trees
    * to attach (the namespace and mount steps close them). */
-  int keep[2 + 64] = {sync_fd, plan->h->console_socket_fd};
-  int nkeep = 2;
+  int keep[3 + 64] = {sync_fd, plan->h->console_socket_fd, plan->h->pidfd_socket_fd};
+  int nkeep = 3;
   const struct tsrun_ns_join *joins = tsrun_plan_vec(plan, plan->h->ns_joins);
   for (uint32_t i = 0; i < plan->h->ns_joins.count && nkeep < (int)(sizeof keep / sizeof keep[0]); i++)
     keep[nkeep++] = joins[i].fd;

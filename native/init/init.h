@@ -45,6 +45,7 @@
   X(RLIMITS, "rlimits")               \
   X(ATTRS, "process_attrs")           \
   X(TERMINAL, "terminal")             \
+  X(PIDFD, "pidfd")                   \
   X(CWD_EARLY, "cwd")                 \
   X(SECCOMP_EARLY, "seccomp")         \
   X(BOUNDING, "capabilities")         \

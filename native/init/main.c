@@ -66,6 +66,7 @@ int main(int argc, char **argv) {
   if (map != MAP_FAILED && tsrun_plan_load(map, (size_t)st.st_size, &plan, err, sizeof err) == 0) {
     const struct tsrun_plan_header *h = plan.h;
     cloexec(h->console_socket_fd);
+    cloexec(h->pidfd_socket_fd);
     const struct tsrun_ns_join *joins = tsrun_plan_vec(&plan, h->ns_joins);
     for (uint32_t i = 0; i < h->ns_joins.count; i++) cloexec(joins[i].fd);
     const struct tsrun_idmap_mount *idm = tsrun_plan_vec(&plan, h->idmap_mounts);

@@ -672,3 +672,63 @@ rootTest('an exec’d process joins the container’s session keyring (_ses.ID, 
   t.deepEqual(seen.tsrun, [1, 1, 0x080000], 'one keyring, shared');
   if (seen.runc) t.deepEqual(seen.tsrun, seen.runc);
 });
+
+// runc's --pidfd-socket consumer: one connection, one SCM_RIGHTS pidfd; says the message, the pid
+// the pidfd refers to (its fdinfo), and whether a signal 0 through it reaches the process.
+const PIDFD_RECEIVER = `
+import os, signal, socket, sys
+srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
+srv.bind(sys.argv[1]); srv.listen(1)
+print("listening", flush=True)
+conn, _ = srv.accept()
+msg, fds, flags, addr = socket.recv_fds(conn, 4096, 2)
+pid = [l.split()[1] for l in open("/proc/self/fdinfo/%d" % fds[0]) if l.startswith("Pid:")][0]
+signal.pidfd_send_signal(fds[0], 0)
+print("fds=%d msg=%s pid=%s" % (len(fds), msg.decode(), pid), flush=True)
+`;
+
+(IS_ROOT && hasPython ? test.serial : test.skip)(
+  '--pidfd-socket: create and exec send a pidfd of the init ("standard") and of the exec’d process ("setns"), as runc >= 1.2',
+  async (t) => {
+    const receive = async (sock: string, act: () => number | null) => {
+      const rx = spawn('python3', ['-c', PIDFD_RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+      let out = '';
+      rx.stdout.on('data', (d) => (out += d));
+      await new Promise<void>((resolve) => rx.stdout.once('data', () => resolve()));
+      const pid = act();
+      await new Promise<void>((resolve) => rx.once('exit', () => resolve()));
+      return { line: out.split('\n')[1] ?? '', pid };
+    };
+    const root = tempRoot();
+    const id = uniqueId('pidfd');
+    const b = makeBundle((s) => (s.process!.args = ['sleep', '1000']));
+    t.teardown(() => {
+      runtime(TSRUN, root, ['delete', '--force', id]);
+      b.cleanup();
+    });
+    const init = await receive(path.join(b.dir, 'init.sock'), () => {
+      const r = runtime(TSRUN, root, ['create', '--pidfd-socket', path.join(b.dir, 'init.sock'), '-b', b.dir, id]);
+      t.is(r.status, 0, r.stderr);
+      return JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).pid as number;
+    });
+    t.is(init.line, `fds=1 msg=standard pid=${init.pid}`);
+    t.is(runtime(TSRUN, root, ['start', id]).status, 0);
+    const pidFile = path.join(b.dir, 'exec.pid');
+    const tenant = await receive(path.join(b.dir, 'exec.sock'), () => {
+      const r = runtime(TSRUN, root, [
+        'exec',
+        '-d',
+        '--pid-file',
+        pidFile,
+        '--pidfd-socket',
+        path.join(b.dir, 'exec.sock'),
+        id,
+        'sleep',
+        '100',
+      ]);
+      t.is(r.status, 0, r.stderr);
+      return Number(fs.readFileSync(pidFile, 'utf8'));
+    });
+    t.is(tenant.line, `fds=1 msg=setns pid=${tenant.pid}`);
+  },
+);

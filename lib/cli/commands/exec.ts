@@ -48,13 +48,12 @@ export const execCommand: Command = {
     { name: 'cgroup', type: 'strings', describe: 'run in an existing sub-cgroup: [controller[,controller]:]path' },
     { name: 'ignore-paused', type: 'boolean', default: false, describe: 'allow exec in a paused container' },
     { name: 'no-subreaper', type: 'boolean', hidden: true },
-    { name: 'pidfd-socket', type: 'string', hidden: true },
+    { name: 'pidfd-socket', type: 'string', describe: "AF_UNIX socket that receives a pidfd of the exec'd process" },
   ],
   failCode: 255,
   failLabel: 'exec failed',
   async run(ctx, a) {
     const id = a['container-id'] as string;
-    if (a['pidfd-socket'] !== undefined) throw new TsrunError('EUNSUPPORTED', '--pidfd-socket is not supported by this tsrun yet');
     const command = (a.command as string[] | undefined) ?? [];
     const file = a.process as string | undefined;
     if (!file && command.length === 0) throw new TsrunError('EUSAGE', 'process args cannot be empty');
@@ -81,6 +80,7 @@ export const execCommand: Command = {
     const fds = listenFdOptions(a['preserve-fds'] as number);
     const opts = {
       consoleSocket: a['console-socket'] as string | undefined,
+      pidfdSocket: a['pidfd-socket'] as string | undefined,
       pidFile: a['pid-file'] as string | undefined,
       preserveFds: fds.preserveFds,
       extraEnv: fds.extraEnv,
