@@ -38,6 +38,12 @@ virtio_pci netfs 9pnet 9pnet_virtio 9p overlay"
 # What --info and -v report, as dpkg names them.
 readonly TRIXIE_VERSIONS="systemd podman runc crun containerd docker.io criu apparmor conmon
 buildah netavark golang-github-containers-common libc6"
+# Today's runtimes, beside trixie's own: unstable's packages, unpacked (not installed) under
+# /opt/sid in the root, run against trixie's libraries (they need glibc >= 2.38; trixie has 2.41):
+# /opt/sid/usr/sbin/runc, and /opt/sid/bin/crun, which runs unstable's crun with the two libraries
+# trixie lacks (libblake3-0) or has too old (libjson-c5) from /opt/sid. The reference for today's
+# runc and crun behaviour.
+readonly TRIXIE_SID_RUNTIMES="runc crun libblake3-0 libjson-c5"
 
 # Units that only slow a TCG boot (udev alone costs 16-19 s of it), would act on the host's
 # files (systemd-tmpfiles-clean ages out /var/tmp, which is the host's in the guest), or wait
@@ -56,20 +62,27 @@ systemd-udev-trigger.service systemd-udev-settle.service systemd-udev-load-crede
 
 # apt-get/apt-cache with no state of this machine's: our own sources, lists, cache, an empty
 # dpkg status, and none of /etc/apt's parts (a parts file may act on the machine's own cache).
+# TRIXIE_APT picks the configuration: apt (trixie's, the default) or apt-sid (unstable's).
 trixie_apt() {
-  local tool=$1 a=$TRIXIE_DIR/apt
+  local tool=$1 a=$TRIXIE_DIR/${TRIXIE_APT:-apt}
   shift
   APT_CONFIG=$a/apt.conf "$tool" -q "$@"
 }
 
+# trixie_apt_setup [sid]: trixie's sources, or unstable's with "sid".
 trixie_apt_setup() {
-  local a=$TRIXIE_DIR/apt
+  local a=$TRIXIE_DIR/apt key=/usr/share/keyrings/debian-archive-keyring.gpg
+  [[ ${1:-} == sid ]] && a=$TRIXIE_DIR/apt-sid
   mkdir -p "$a/empty" "$a/state/lists/partial" "$a/cache/archives/partial"
-  cat >"$a/sources.list" <<EOF
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $TRIXIE_MIRROR trixie main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $TRIXIE_MIRROR trixie-updates main
-deb [signed-by=/usr/share/keyrings/debian-archive-keyring.gpg] $TRIXIE_SECURITY_MIRROR trixie-security main
+  if [[ ${1:-} == sid ]]; then
+    echo "deb [signed-by=$key] $TRIXIE_MIRROR sid main" >"$a/sources.list"
+  else
+    cat >"$a/sources.list" <<EOF
+deb [signed-by=$key] $TRIXIE_MIRROR trixie main
+deb [signed-by=$key] $TRIXIE_MIRROR trixie-updates main
+deb [signed-by=$key] $TRIXIE_SECURITY_MIRROR trixie-security main
 EOF
+  fi
   cat >"$a/apt.conf" <<EOF
 Dir::Etc::Parts "$a/empty";
 Dir::Etc::SourceList "$a/sources.list";
@@ -84,6 +97,9 @@ APT::Architectures { "amd64"; };
 APT::Sandbox::User "root";
 Acquire::Languages "none";
 EOF
+  # The mirror this machine reaches serves unstable's Release past its Valid-Until (seen: 31 days);
+  # its signature still holds.
+  if [[ ${1:-} == sid ]]; then echo 'Acquire::Check-Valid-Until "false";' >>"$a/apt.conf"; fi
 }
 
 # Sets TRIXIE_KVER and TRIXIE_KDIR (boot/vmlinuz-KVER, usr/lib/modules/KVER, lib -> usr/lib).
@@ -134,7 +150,7 @@ trixie_packages() {
 # The key of a root: the package list, the kernel whose modules it holds, and the code that
 # builds it. Any change to one of them is a new directory, built on the next run.
 trixie_root_key() {
-  { trixie_packages; echo "$TRIXIE_KVER"; declare -f trixie_build_root trixie_chroot; } |
+  { trixie_packages; echo "$TRIXIE_KVER $TRIXIE_SID_RUNTIMES"; declare -f trixie_build_root trixie_chroot trixie_sid_runtimes; } |
     sha256sum | cut -c1-16
 }
 
@@ -153,6 +169,27 @@ trixie_unmount_build() {
     umount "${TRIXIE_BUILD_MOUNTS[i]}" 2>/dev/null || umount -l "${TRIXIE_BUILD_MOUNTS[i]}" || true
   done
   TRIXIE_BUILD_MOUNTS=()
+}
+
+# trixie_sid_runtimes ROOTFS: unstable's current TRIXIE_SID_RUNTIMES unpacked under ROOTFS/opt/sid,
+# their versions in ROOTFS/opt/sid/versions ("runc 1.3.6+ds1-1" a line).
+trixie_sid_runtimes() {
+  local rootfs=$1 dl deb
+  trixie_apt_setup sid
+  TRIXIE_APT=apt-sid trixie_apt apt-get update >&2 || die "apt-get update of unstable's lists failed"
+  dl=$(mktemp -d "$TRIXIE_DIR/.sid.XXXXXX")
+  # shellcheck disable=SC2086 # a list of package names
+  (cd "$dl" && TRIXIE_APT=apt-sid trixie_apt apt-get download $TRIXIE_SID_RUNTIMES >&2) ||
+    { rm -rf "$dl"; die "apt-get download of unstable's $TRIXIE_SID_RUNTIMES failed"; }
+  mkdir -p "$rootfs/opt/sid"
+  for deb in "$dl"/*.deb; do
+    dpkg -x "$deb" "$rootfs/opt/sid"
+    dpkg-deb -f "$deb" Package Version | paste -sd' ' >>"$rootfs/opt/sid/versions"
+  done
+  rm -rf "$dl"
+  mkdir -p "$rootfs/opt/sid/bin"
+  printf '#!/bin/sh\nLD_LIBRARY_PATH=/opt/sid/usr/lib/x86_64-linux-gnu exec /opt/sid/usr/bin/crun "$@"\n' >"$rootfs/opt/sid/bin/crun"
+  chmod 755 "$rootfs/opt/sid/bin/crun"
 }
 
 # trixie_build_root DIR: DIR/rootfs, then DIR/packages and DIR/versions.
@@ -193,6 +230,7 @@ EOF
   mkdir -p "$rootfs/usr/lib/modules"
   cp -a "$TRIXIE_KDIR/usr/lib/modules/$TRIXIE_KVER" "$rootfs/usr/lib/modules/"
   trixie_chroot "$rootfs" depmod "$TRIXIE_KVER"
+  trixie_sid_runtimes "$rootfs"
   trixie_chroot "$rootfs" dpkg-query -W -f '${Package} ${Version}\n' >"$dir/packages"
   trixie_chroot "$rootfs" apt-get clean
   rm -rf "$rootfs"/var/lib/apt/lists/* "$rootfs/usr/sbin/policy-rc.d"
@@ -201,6 +239,7 @@ EOF
     echo "kernel $TRIXIE_KVER"
     awk -v want="$TRIXIE_VERSIONS" 'BEGIN { n = split(want, w, /[ \n]+/); for (i = 1; i <= n; i++) if (w[i] != "") keep[w[i]] = i }
       $1 in keep { v[keep[$1]] = $0 } END { for (i = 1; i <= n; i++) if (i in v) print v[i] }' "$dir/packages"
+    sed 's/^/sid /' "$rootfs/opt/sid/versions"
   } >"$dir/versions"
 }
 
