@@ -1,15 +1,25 @@
 /**
  * Pure conversions between the spec's (v1-shaped) values and cgroup v2
- * files, with runc 1.1's formulas, so the same config gives the same
- * kernel values under both runtimes.
+ * files, with today's runc's formulas (its opencontainers/cgroups module),
+ * so the same config gives the same kernel values under both runtimes.
  */
 
 import { ConfigError } from '../errors.js';
 
-/** cpu.shares (2..262144) → cpu.weight (1..10000); 0 means unset. */
+/**
+ * cpu.shares (2..262144, default 1024) → cpu.weight (1..10000, default 100);
+ * 0 means unset. runc ≥ 1.3.2 and crun ≥ 1.23: a quadratic in log2(shares)
+ * through the minimum, the default and the maximum of both ranges, so the
+ * v1 default lands on the v2 default (runc ≤ 1.3.1's linear map gave 1024 →
+ * 39, which starved a container against its default-weight neighbours).
+ * Out-of-range shares are clamped, as runc does.
+ */
 export function sharesToWeight(shares: number): number {
   if (shares === 0) return 0;
-  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  const l = Math.log2(shares);
+  return Math.ceil(10 ** ((l * l + 125 * l) / 612 - 7 / 34));
 }
 
 /** blkio weight (10..1000) → io.weight (1..10000); 0 means unset. */

@@ -184,7 +184,8 @@ cgTest('cpu: quota/period, shares (v2: converted weight), cpuset', (t) => {
   });
   if (V2) {
     t.is(read(c.pid, 'cpu', 'cpu.max', ''), '20000 100000');
-    t.is(read(c.pid, 'cpu', 'cpu.weight', ''), '20');
+    // runc's quadratic fit (runc ≥ 1.3.2): 512 shares, half the v1 default, is weight 59 (1024 is 100)
+    t.is(read(c.pid, 'cpu', 'cpu.weight', ''), '59');
   } else {
     t.is(read(c.pid, 'cpu', '', 'cpu.cfs_quota_us'), '20000');
     t.is(read(c.pid, 'cpu', '', 'cpu.cfs_period_us'), '100000');

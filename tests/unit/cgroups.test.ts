@@ -20,12 +20,28 @@ import { loadBinding } from '../../lib/native/binding.js';
 
 const MiB = 1024 * 1024;
 
-test('cpu shares → weight uses runc 1.1 linear formula', (t) => {
-  t.is(sharesToWeight(0), 0);
-  t.is(sharesToWeight(2), 1);
-  t.is(sharesToWeight(1024), 39);
-  t.is(sharesToWeight(512), 20);
-  t.is(sharesToWeight(262144), 10000);
+test("cpu shares → weight: runc's quadratic fit (runc ≥ 1.3.2, crun ≥ 1.23), the v1 default on the v2 default", (t) => {
+  // runc's own cases (opencontainers/cgroups TestConvertCPUSharesToCgroupV2Value)
+  const runc: [number, number][] = [
+    [0, 0], // unset
+    [1, 1], // below the minimum: clamped
+    [2, 1],
+    [3, 2],
+    [1024, 100], // default to default (the linear map of runc ≤ 1.3.1 gave 39)
+    [262143, 10000],
+    [262144, 10000],
+    [262145, 10000], // above the maximum: clamped
+  ];
+  for (const [shares, weight] of runc) t.is(sharesToWeight(shares), weight, `shares ${shares}`);
+  // between them, as crun's C (glibc's log2 and pow) computes them
+  const between: [number, number][] = [
+    [512, 59],
+    [1025, 101],
+    [2048, 174],
+    [10000, 627],
+    [100000, 4340],
+  ];
+  for (const [shares, weight] of between) t.is(sharesToWeight(shares), weight, `shares ${shares}`);
 });
 
 test('blkio weight → io.weight', (t) => {
@@ -88,7 +104,7 @@ test('v2 writes: every resource to its file', (t) => {
     `memory.max=${64 * MiB}`,
     `memory.low=${32 * MiB}`,
     `memory.swap.max=${64 * MiB}`,
-    'cpu.weight=39',
+    'cpu.weight=100',
     'cpu.max=50000 100000',
     'cpu.max.burst=1000',
     'cpu.idle=1',
