@@ -29,15 +29,21 @@ export function blkioWeightToIoWeight(weight: number): number {
 }
 
 /**
- * v1 memory.memsw (memory + swap) → v2 memory.swap.max (swap alone).
- * Returns -1 for unlimited, 0 for "not set"; throws on an impossible pair.
+ * v1 memory.memsw (memory + swap) → v2 memory.swap.max (swap alone), case
+ * for case as runc's ConvertMemorySwapToCgroupV2Value (runc ≥ 1.2.1):
+ * -1 is unlimited, 0 "not set". An unlimited memory (-1) takes the swap as
+ * it is (nothing to subtract); an unset one (0) cannot. Throws, naming
+ * memory.swap, on a pair runc refuses (in its words).
  */
 export function swapToV2(swap: number, memory: number): number {
+  const refuse = (why: string) => new ConfigError('linux.resources.memory.swap', why);
+  // unlimited memory and no swap given: both unlimited (what -1 means on v1)
   if (memory === -1 && swap === 0) return -1;
   if (swap === -1 || swap === 0) return swap;
-  if (memory === 0 || memory === -1) throw new Error('unable to set swap limit without memory limit');
-  if (memory < 0) throw new Error(`invalid memory value: ${memory}`);
-  if (swap < memory) throw new Error('memory+swap limit should be >= memory limit');
+  if (memory === -1) return swap;
+  if (memory === 0) throw refuse('unable to set swap limit without memory limit');
+  if (memory < 0) throw refuse(`invalid memory value: ${memory}`);
+  if (swap < memory) throw refuse('memory+swap limit should be >= memory limit');
   return swap - memory;
 }
 

@@ -129,8 +129,9 @@ export function resourceProperties(r: LinuxResources, devices: Rule[] | null): S
   const m = r.memory;
   if (m?.limit) props.push(t('MemoryMax', m.limit < 0 ? U64_MAX : BigInt(m.limit)));
   if (m?.reservation) props.push(t('MemoryLow', m.reservation < 0 ? U64_MAX : BigInt(m.reservation)));
-  if (m?.swap !== undefined && m.swap !== 0) {
-    const swap = swapToV2(m.swap, m.limit ?? 0);
+  if (m) {
+    // the cgroupfs driver's conversion: an unlimited memory with no swap given lifts swap too
+    const swap = swapToV2(m.swap ?? 0, m.limit ?? 0);
     if (swap !== 0) props.push(t('MemorySwapMax', swap < 0 ? U64_MAX : BigInt(swap)));
   }
   const c = r.cpu;

@@ -2,7 +2,6 @@
  * linux.resources → cgroup v2 file writes. Pure: the backend decides what
  * exists (io.bfq.weight or io.weight) through `has`.
  */
-import { ConfigError } from '../errors.js';
 import { blkioWeightToIoWeight, cpuMax, hugepageSize, rdmaMaxLine, sharesToWeight, swapToV2, v2Limit } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
@@ -19,18 +18,10 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
     // runc's order: swap, then max (v2 checks neither against the other).
     // A limit of -1 lifts swap too; swap = limit means no swap at all ("0");
     // without swap accounting "max" and "0" are what there is anyway.
-    const limit = m.limit ?? 0;
     const given = m.swap ?? 0;
-    if (given !== 0 || limit === -1) {
-      let swap: number;
-      try {
-        swap = swapToV2(given, limit);
-      } catch (e) {
-        throw new ConfigError(`${R}.memory.swap`, (e as Error).message);
-      }
-      const field = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
-      if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, swap <= 0);
-    }
+    const swap = swapToV2(given, m.limit ?? 0);
+    const field = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
+    if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, swap <= 0);
     if (m.limit !== undefined && m.limit !== 0) w('memory', 'memory.max', v2Limit(m.limit), `${R}.memory.limit`);
     if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.low', v2Limit(m.reservation), `${R}.memory.reservation`);
   }

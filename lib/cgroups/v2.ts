@@ -61,7 +61,9 @@ export class V2Manager implements CgroupManager {
     return { dirs: [...(this.madeDirs ?? [])] };
   }
 
-  check(): string[] {
+  check(r: LinuxResources = {}): string[] {
+    // what the config alone decides (an impossible swap) fails before anything exists, as runc's validation
+    v2Writes(r);
     // a new cgroup below a frozen one is frozen too: look from the nearest existing directory up
     let d = this.dir;
     while (d !== this.mount && d.startsWith(`${this.mount}/`) && !fs.existsSync(d)) d = path.dirname(d);

@@ -283,6 +283,30 @@ cgTest('update: individual flags and --resources -', (t) => {
   t.regex(r.stderr, /linux\.resources\.cpu\.cpus/);
 });
 
+cgTest('v2: an unlimited memory with a finite swap limits the swap alone, as runc ≥ 1.2.1; no memory limit at all is refused', (t) => {
+  if (!V2) return t.pass('cgroup v2 only (v1 refuses memory+swap below an unlimited memory)');
+  if (!has('memory')) return t.pass('no memory controller');
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { memory: { limit: -1, swap: 64 * MiB } };
+    s.process!.args = ['sleep', '600'];
+  });
+  t.is(read(c.pid, 'memory', 'memory.max', ''), 'max');
+  t.is(read(c.pid, 'memory', 'memory.swap.max', ''), String(64 * MiB));
+  const u = c.tsrun(['update', '-r', '-', c.id], JSON.stringify({ memory: { limit: -1, swap: 32 * MiB } }));
+  t.is(u.status, 0, u.stderr);
+  t.is(read(c.pid, 'memory', 'memory.swap.max', ''), String(32 * MiB));
+  const id = uniqueId('cgswap');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+    s.linux!.resources = { memory: { swap: 64 * MiB } };
+  });
+  t.teardown(() => b.cleanup());
+  const r = runtime(TSRUN, tempRoot(), ['create', '--bundle', b.dir, id]);
+  t.is(r.status, 1);
+  t.is(r.stderr, 'tsrun: create: linux.resources.memory.swap: unable to set swap limit without memory limit\n');
+  t.false(fs.existsSync(path.join(host.v2Mount!, `tsrun-test-${id}`)), 'no cgroup made');
+});
+
 cgTest('a missing controller or a refused value fails create, leaving nothing behind', (t) => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ['value', { cpu: { cpus: '4095' } }, /linux\.resources\.cpu\.cpus/],

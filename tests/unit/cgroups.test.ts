@@ -51,14 +51,28 @@ test('blkio weight → io.weight', (t) => {
   t.is(blkioWeightToIoWeight(1000), 10000);
 });
 
-test('swap v1 (memory+swap) → v2 (swap alone)', (t) => {
-  t.is(swapToV2(128 * MiB, 64 * MiB), 64 * MiB);
-  t.is(swapToV2(-1, 64 * MiB), -1);
+test("swap v1 (memory+swap) → v2 (swap alone): runc's ConvertMemorySwapToCgroupV2Value, case for case", (t) => {
+  // runc's own table (opencontainers/cgroups TestConvertMemorySwapToCgroupV2Value): [memory+swap, memory, swap or error]
+  const cases: [number, number, number | RegExp][] = [
+    [0, 0, 0], // all unset
+    [-1, 0, -1], // unlimited memory+swap, unset memory
+    [300, -1, 300], // unlimited memory: the swap as it is (runc ≥ 1.2.1; before: refused)
+    [-1, -1, -1], // all unlimited
+    [-2, 0, /^linux\.resources\.memory\.swap: unable to set swap limit without memory limit$/], // negative memory+swap
+    [-1, 1000, -1], // unlimited memory+swap, set memory
+    [1000, 1000, 0], // memory+swap = memory: no swap
+    [500, 200, 300],
+    [300, 400, /^linux\.resources\.memory\.swap: memory\+swap limit should be >= memory limit$/],
+    [300, 0, /^linux\.resources\.memory\.swap: unable to set swap limit without memory limit$/], // unset memory
+    [300, -300, /^linux\.resources\.memory\.swap: invalid memory value: -300$/], // negative memory
+  ];
+  for (const [swap, memory, want] of cases) {
+    if (typeof want === 'number') t.is(swapToV2(swap, memory), want, `${swap}, ${memory}`);
+    else t.throws(() => swapToV2(swap, memory), { instanceOf: ConfigError, message: want }, `${swap}, ${memory}`);
+  }
+  // memory unlimited and no swap given: swap is lifted too, as v1's -1 lifts memory+swap
   t.is(swapToV2(0, -1), -1);
   t.is(swapToV2(0, 64 * MiB), 0);
-  t.is(swapToV2(64 * MiB, 64 * MiB), 0);
-  t.throws(() => swapToV2(32 * MiB, 64 * MiB), { message: /should be >= memory/ });
-  t.throws(() => swapToV2(32 * MiB, 0), { message: /without memory limit/ });
 });
 
 test('cpu.max from quota and period', (t) => {
@@ -169,6 +183,17 @@ test('v2 writes: -1 is max; a limit of -1 lifts swap; swap = limit disables swap
   t.deepEqual(files({ memory: { limit: 64 * MiB, swap: 64 * MiB } }), ['memory.swap.max=0?', `memory.max=${64 * MiB}`]);
   t.deepEqual(files({ memory: { limit: 64 * MiB } }), [`memory.max=${64 * MiB}`]);
   t.deepEqual(files({ pids: { limit: -1 }, cpu: { quota: -1, period: 100000 } }), ['cpu.max=max 100000', 'pids.max=max']);
+});
+
+test('v2 writes: an unlimited memory with a finite swap limits the swap alone (runc ≥ 1.2.1); an unset memory cannot', (t) => {
+  const files = (r: Parameters<typeof v2Writes>[0]) => v2Writes(r).map((x) => `${x.file}=${x.value}${x.optional ? '?' : ''}`);
+  t.deepEqual(files({ memory: { limit: -1, swap: 32 * MiB } }), [`memory.swap.max=${32 * MiB}`, 'memory.max=max']);
+  t.is(v2Writes({ memory: { limit: -1, swap: 32 * MiB } })[0]!.field, 'linux.resources.memory.swap');
+  for (const memory of [{ swap: 32 * MiB }, { limit: 0, swap: 32 * MiB }, { reservation: MiB, swap: 32 * MiB }])
+    t.throws(() => v2Writes({ memory }), {
+      instanceOf: ConfigError,
+      message: 'linux.resources.memory.swap: unable to set swap limit without memory limit',
+    });
 });
 
 test('v1 writes: cpu period before quota, controllers named', (t) => {
@@ -482,4 +507,12 @@ test("v1 check: unified is refused in runc's words; an empty map asks for nothin
   t.throws(() => m.apply({ unified: { 'pids.max': '1' } }), { message: V1_NO_UNIFIED }, 'update says the same');
   t.deepEqual(m.check({ unified: {} }), []);
   t.false(fs.existsSync(path.join(fake.root, 'pids/new')), 'nothing made');
+});
+
+test('v2 check: a swap limit without a memory limit is refused before the cgroup exists, in runc’s words', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const e = t.throws(() => new V2Manager(root, 'a/b').check({ memory: { swap: 64 * MiB } }), { instanceOf: ConfigError });
+  t.is(e!.message, 'linux.resources.memory.swap: unable to set swap limit without memory limit');
+  t.false(fs.existsSync(path.join(root, 'a')));
 });
