@@ -47,6 +47,17 @@ export function swapToV2(swap: number, memory: number): number {
   return swap - memory;
 }
 
+/**
+ * pids.limit → pids.max, as runc ≥ 1.4 (runtime-spec 1.3: 0 is a real
+ * limit, no longer "unset"): negative is "max"; 0 is written as 1, because
+ * systemd takes no TasksMax=0 and the two drivers must agree. A container's
+ * cgroup always holds its init, so 1 and 0 both forbid every fork.
+ */
+export function pidsMax(limit: number): string {
+  if (limit < 0) return 'max';
+  return String(limit === 0 ? 1 : limit);
+}
+
 /** A v2 limit: -1 (or any negative) is "max". */
 export function v2Limit(n: number): string {
   return n < 0 ? 'max' : String(n);

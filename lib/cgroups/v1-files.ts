@@ -3,7 +3,7 @@
  * takes resources validateCgroups has passed (create and update both run it
  * first). Devices are separate (devices.ts): their order matters.
  */
-import { hugepageSize, rdmaMaxLine } from './convert.js';
+import { hugepageSize, pidsMax, rdmaMaxLine } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
 const R = 'linux.resources';
@@ -59,8 +59,7 @@ export function v1Writes(r: LinuxResources, now: V1MemoryNow = { limit: Infinity
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }
-  if (r.pids?.limit !== undefined && r.pids.limit !== 0)
-    w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  if (typeof r.pids?.limit === 'number') w('pids', 'pids.max', pidsMax(r.pids.limit), `${R}.pids.limit`);
   const b = r.blockIO;
   if (b) {
     if (b.weight) w('blkio', 'blkio.weight', String(b.weight), `${R}.blockIO.weight`);

@@ -2,7 +2,7 @@
  * linux.resources → cgroup v2 file writes. Pure: the backend decides what
  * exists (io.bfq.weight or io.weight) through `has`.
  */
-import { blkioWeightToIoWeight, cpuMax, hugepageSize, rdmaMaxLine, sharesToWeight, swapToV2, v2Limit } from './convert.js';
+import { blkioWeightToIoWeight, cpuMax, hugepageSize, pidsMax, rdmaMaxLine, sharesToWeight, swapToV2, v2Limit } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
 const R = 'linux.resources';
@@ -35,8 +35,7 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }
-  if (r.pids?.limit !== undefined && r.pids.limit !== 0)
-    w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  if (typeof r.pids?.limit === 'number') w('pids', 'pids.max', pidsMax(r.pids.limit), `${R}.pids.limit`);
   const b = r.blockIO;
   if (b) {
     // BFQ's weight shares the v1 range; without BFQ io.weight needs the conversion

@@ -283,6 +283,40 @@ cgTest('update: individual flags and --resources -', (t) => {
   t.regex(r.stderr, /linux\.resources\.cpu\.cpus/);
 });
 
+cgTest('pids.limit 0 is a limit (runtime-spec 1.3): pids.max 1, as runc ≥ 1.4 writes it, at create and update; no fork succeeds', (t) => {
+  if (!has('pids')) return t.pass('no pids controller');
+  // by effect: the init's first fork fails (busybox sh gives up on it)
+  const root = tempRoot();
+  const id = uniqueId('cgpids0');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+    s.linux!.resources = { pids: { limit: 0 } };
+    s.root!.readonly = false;
+    s.process!.args = ['sh', '-c', ': > /tmp/started; (: > /tmp/forked); : > /tmp/after'];
+  });
+  t.teardown(() => b.cleanup());
+  const r = runtime(TSRUN, root, ['run', '--bundle', b.dir, id]);
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /can't fork/);
+  t.true(fs.existsSync(path.join(b.rootfs, 'tmp/started')), 'the init ran');
+  t.false(fs.existsSync(path.join(b.rootfs, 'tmp/forked')), 'its fork failed');
+  // the file, and update's 0 (an init that never forks)
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { pids: { limit: 0 } };
+    s.process!.args = ['sleep', '600'];
+  });
+  t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), '1');
+  for (const [flag, want] of [
+    ['5', '5'],
+    ['0', '1'],
+    ['-1', 'max'],
+  ] as const) {
+    const u = c.tsrun(['update', '--pids-limit', flag, c.id]);
+    t.is(u.status, 0, u.stderr);
+    t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), want, `update --pids-limit ${flag}`);
+  }
+});
+
 cgTest('v2: an unlimited memory with a finite swap limits the swap alone, as runc ≥ 1.2.1; no memory limit at all is refused', (t) => {
   if (!V2) return t.pass('cgroup v2 only (v1 refuses memory+swap below an unlimited memory)');
   if (!has('memory')) return t.pass('no memory controller');

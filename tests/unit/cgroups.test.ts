@@ -196,6 +196,20 @@ test('v2 writes: an unlimited memory with a finite swap limits the swap alone (r
     });
 });
 
+test('pids.limit: 0 is a limit, written as 1 (runc ≥ 1.4, the systemd driver’s TasksMax too); any negative is max; absent leaves it', (t) => {
+  for (const writes of [v1Writes, v2Writes]) {
+    const pids = (limit?: number) => writes({ pids: limit === undefined ? {} : { limit } }).map((x) => `${x.file}=${x.value}`);
+    t.deepEqual(pids(0), ['pids.max=1']);
+    t.deepEqual(pids(7), ['pids.max=7']);
+    t.deepEqual(pids(-1), ['pids.max=max']);
+    t.deepEqual(pids(-5), ['pids.max=max']);
+    t.deepEqual(pids(), []);
+  }
+  t.notThrows(() => validateCgroups({ ociVersion: '1.3.0', linux: { resources: { pids: { limit: -5 } } } }));
+  t.notThrows(() => validateCgroups({ ociVersion: '1.3.0', linux: { resources: { pids: { limit: 0 } } } }));
+  t.throws(() => validateCgroups({ ociVersion: '1.3.0', linux: { resources: { pids: { limit: 1.5 } } } }), { message: /pids\.limit/ });
+});
+
 test('v1 writes: cpu period before quota, controllers named', (t) => {
   const w = v1Writes({
     cpu: { shares: 512, quota: 50000, period: 100000, cpus: '0' },
@@ -507,6 +521,29 @@ test("v1 check: unified is refused in runc's words; an empty map asks for nothin
   t.throws(() => m.apply({ unified: { 'pids.max': '1' } }), { message: V1_NO_UNIFIED }, 'update says the same');
   t.deepEqual(m.check({ unified: {} }), []);
   t.false(fs.existsSync(path.join(fake.root, 'pids/new')), 'nothing made');
+});
+
+/** A v2 cgroup stand-in: the files the kernel would offer, empty (apply writes only files that exist). */
+function fakeV2(files: string[]): { root: string; dir: string } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  const dir = path.join(root, 'c');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'cgroup.controllers'), 'cpu memory pids\n');
+  for (const f of files) fs.writeFileSync(path.join(dir, f), '');
+  return { root, dir };
+}
+
+test('v2 apply: unlimited memory with a finite swap, pids.limit 0, the default shares: the files runc ≥ 1.4 writes', (t) => {
+  const { root, dir } = fakeV2(['memory.max', 'memory.swap.max', 'pids.max', 'cpu.weight']);
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const m = new V2Manager(root, 'c');
+  const r = { memory: { limit: -1, swap: 64 * MiB }, pids: { limit: 0 }, cpu: { shares: 1024 } };
+  t.deepEqual(m.check(r), []);
+  m.apply(r);
+  t.is(readIn(dir, 'memory.max'), 'max');
+  t.is(readIn(dir, 'memory.swap.max'), String(64 * MiB));
+  t.is(readIn(dir, 'pids.max'), '1');
+  t.is(readIn(dir, 'cpu.weight'), '100');
 });
 
 test('v2 check: a swap limit without a memory limit is refused before the cgroup exists, in runc’s words', (t) => {

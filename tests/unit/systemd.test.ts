@@ -98,6 +98,7 @@ test('resources as properties: memory, swap as its v2 meaning, cpu weight and qu
   t.throws(() => resourceProperties({ memory: { swap: 64 * 1024 * 1024 } }, null), {
     message: 'linux.resources.memory.swap: unable to set swap limit without memory limit',
   });
+  t.is(byName(resourceProperties({ pids: { limit: -5 } }, null)).TasksMax, 0xffffffffffffffffn, 'any negative is infinity');
   t.is(byName(resourceProperties({ cpu: { shares: 2 } }, null)).CPUWeight, 1n);
   t.deepEqual(byName(resourceProperties({ unified: { 'memory.high': '1000', 'pids.max': 'max', 'io.weight': '50' } }, null)), {
     MemoryHigh: 1000n,
