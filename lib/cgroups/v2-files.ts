@@ -10,8 +10,8 @@ const R = 'linux.resources';
 /** `has(file)`: whether the container's cgroup offers that file (e.g. io.bfq.weight). */
 export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () => false): CgroupWrite[] {
   const out: CgroupWrite[] = [];
-  const w = (controller: string, file: string, value: string, field: string, optional = false) =>
-    out.push({ controller, file, value, field, optional });
+  const w = (controller: string, file: string, value: string, field: string, more: Pick<CgroupWrite, 'optional' | 'retryAfter'> = {}) =>
+    out.push({ controller, file, value, field, optional: false, ...more });
 
   const m = r.memory;
   if (m) {
@@ -21,16 +21,20 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
     const given = m.swap ?? 0;
     const swap = swapToV2(given, m.limit ?? 0);
     const field = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
-    if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, swap <= 0);
+    if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, { optional: swap <= 0 });
     if (m.limit !== undefined && m.limit !== 0) w('memory', 'memory.max', v2Limit(m.limit), `${R}.memory.limit`);
     if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.low', v2Limit(m.reservation), `${R}.memory.reservation`);
   }
   const c = r.cpu;
   if (c) {
     if (c.shares) w('cpu', 'cpu.weight', String(sharesToWeight(c.shares)), `${R}.cpu.shares`);
+    // runc's order: the burst is checked against the quota in place, so it
+    // goes first (a new quota below the old burst would be refused) and,
+    // refused itself (above the old quota), again after cpu.max
+    if (c.burst !== undefined)
+      w('cpu', 'cpu.max.burst', String(c.burst), `${R}.cpu.burst`, { retryAfter: c.quota ? 'cpu.max' : undefined });
     const max = cpuMax(c.quota, c.period);
     if (max) w('cpu', 'cpu.max', max, c.quota ? `${R}.cpu.quota` : `${R}.cpu.period`);
-    if (c.burst !== undefined) w('cpu', 'cpu.max.burst', String(c.burst), `${R}.cpu.burst`);
     if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import { ConfigError } from '../errors.js';
 import { deviceProgram, deviceRules, encodeProgram } from './devices.js';
-import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeFile } from './fs.js';
+import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeAll } from './fs.js';
 import type { AttachDeviceProgram, CgroupManager, CgroupMade, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v2Stats, type CgroupStats } from './stats.js';
@@ -87,8 +87,8 @@ export class V2Manager implements CgroupManager {
     for (const w of writes) {
       if (w.field.startsWith('linux.resources.unified.') && (w.file.includes('/') || !fs.existsSync(path.join(this.dir, w.file))))
         throw new ConfigError(w.field, `no such cgroup file ${w.file} in ${this.dir}`);
-      writeFile(this.dir, w);
     }
+    writeAll(writes, () => this.dir);
     if (this.attach && (!opts.update || r.devices)) {
       try {
         this.attach(this.dir, encodeProgram(deviceProgram(deviceRules(r.devices))));

@@ -613,3 +613,43 @@ runcTest("v1: unified (cgroup v2 files) is refused with runc's words, before any
   t.is(ours.stderr, `tsrun: create: ${message}\n`);
   for (const m of allMounts()) t.false(fs.existsSync(path.join(m, rel)), `nothing in ${m}`);
 });
+
+runcTest(
+  "v1: update --cpu-period 10000 --cpu-quota 3000 below a parent's quota: the period is written again after the quota, as runc",
+  (t) => {
+    const cpu = v1Mount('cpu');
+    if (!cpu || !fs.existsSync(path.join(cpu, 'cpu.cfs_quota_us'))) return t.pass('no cpu controller with CFS bandwidth');
+    // runc's update.bats "update cpu period in a pod cgroup with pod limit set": the pod may use half a CPU
+    const pod = `tsrun-test-${uniqueId('pod')}`;
+    fs.mkdirSync(path.join(cpu, pod));
+    t.teardown(() => removeEverywhere(pod));
+    fs.writeFileSync(path.join(cpu, pod, 'cpu.cfs_quota_us'), '50000');
+    t.is(fs.readFileSync(path.join(cpu, pod, 'cpu.cfs_period_us'), 'utf8').trim(), '100000');
+    const b = makeBundle((s) => {
+      s.linux!.resources = { cpu: { quota: 500000, period: 1000000 } };
+      s.process!.args = ['sleep', '600'];
+    });
+    t.teardown(() => b.cleanup());
+    for (const [name, bin] of [
+      ['tsrun', TSRUN],
+      ['runc', RUNC!],
+    ] as const) {
+      const id = uniqueId(`pod-${name}`);
+      b.spec.linux!.cgroupsPath = `/${pod}/${id}`;
+      b.write();
+      const root = tempRoot();
+      const dir = path.join(cpu, pod, id);
+      const cfs = () => ['cpu.cfs_quota_us', 'cpu.cfs_period_us'].map((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim()).join(' ');
+      const r = runtime(bin, root, ['run', '-d', '-b', b.dir, id]);
+      t.is(r.status, 0, `${name}: ${r.stderr}`);
+      t.is(cfs(), '500000 1000000', name);
+      // above the parent's half a CPU: refused by the kernel, under both
+      t.is(runtime(bin, root, ['update', '--cpu-quota', '600000', id]).status, 1, `${name}: 60% refused`);
+      // 30% with a shorter period: the period alone is refused first (old quota, new period: 5000%)
+      const u = runtime(bin, root, ['update', '--cpu-period', '10000', '--cpu-quota', '3000', id]);
+      t.is(u.status, 0, `${name}: ${u.stderr}`);
+      t.is(cfs(), '3000 10000', name);
+      t.is(runtime(bin, root, ['delete', '--force', id]).status, 0, name);
+    }
+  },
+);
