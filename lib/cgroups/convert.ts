@@ -1,15 +1,25 @@
 /**
  * Pure conversions between the spec's (v1-shaped) values and cgroup v2
- * files, with runc 1.1's formulas, so the same config gives the same
- * kernel values under both runtimes.
+ * files, with today's runc's formulas (its opencontainers/cgroups module),
+ * so the same config gives the same kernel values under both runtimes.
  */
 
 import { ConfigError } from '../errors.js';
 
-/** cpu.shares (2..262144) → cpu.weight (1..10000); 0 means unset. */
+/**
+ * cpu.shares (2..262144, default 1024) → cpu.weight (1..10000, default 100);
+ * 0 means unset. runc ≥ 1.3.2 and crun ≥ 1.23: a quadratic in log2(shares)
+ * through the minimum, the default and the maximum of both ranges, so the
+ * v1 default lands on the v2 default (runc ≤ 1.3.1's linear map gave 1024 →
+ * 39, which starved a container against its default-weight neighbours).
+ * Out-of-range shares are clamped, as runc does.
+ */
 export function sharesToWeight(shares: number): number {
   if (shares === 0) return 0;
-  return 1 + Math.floor(((shares - 2) * 9999) / 262142);
+  if (shares <= 2) return 1;
+  if (shares >= 262144) return 10000;
+  const l = Math.log2(shares);
+  return Math.ceil(10 ** ((l * l + 125 * l) / 612 - 7 / 34));
 }
 
 /** blkio weight (10..1000) → io.weight (1..10000); 0 means unset. */
@@ -19,16 +29,33 @@ export function blkioWeightToIoWeight(weight: number): number {
 }
 
 /**
- * v1 memory.memsw (memory + swap) → v2 memory.swap.max (swap alone).
- * Returns -1 for unlimited, 0 for "not set"; throws on an impossible pair.
+ * v1 memory.memsw (memory + swap) → v2 memory.swap.max (swap alone), case
+ * for case as runc's ConvertMemorySwapToCgroupV2Value (runc ≥ 1.2.1):
+ * -1 is unlimited, 0 "not set". An unlimited memory (-1) takes the swap as
+ * it is (nothing to subtract); an unset one (0) cannot. Throws, naming
+ * memory.swap, on a pair runc refuses (in its words).
  */
 export function swapToV2(swap: number, memory: number): number {
+  const refuse = (why: string) => new ConfigError('linux.resources.memory.swap', why);
+  // unlimited memory and no swap given: both unlimited (what -1 means on v1)
   if (memory === -1 && swap === 0) return -1;
   if (swap === -1 || swap === 0) return swap;
-  if (memory === 0 || memory === -1) throw new Error('unable to set swap limit without memory limit');
-  if (memory < 0) throw new Error(`invalid memory value: ${memory}`);
-  if (swap < memory) throw new Error('memory+swap limit should be >= memory limit');
+  if (memory === -1) return swap;
+  if (memory === 0) throw refuse('unable to set swap limit without memory limit');
+  if (memory < 0) throw refuse(`invalid memory value: ${memory}`);
+  if (swap < memory) throw refuse('memory+swap limit should be >= memory limit');
   return swap - memory;
+}
+
+/**
+ * pids.limit → pids.max, as runc ≥ 1.4 (runtime-spec 1.3: 0 is a real
+ * limit, no longer "unset"): negative is "max"; 0 is written as 1, because
+ * systemd takes no TasksMax=0 and the two drivers must agree. A container's
+ * cgroup always holds its init, so 1 and 0 both forbid every fork.
+ */
+export function pidsMax(limit: number): string {
+  if (limit < 0) return 'max';
+  return String(limit === 0 ? 1 : limit);
 }
 
 /** A v2 limit: -1 (or any negative) is "max". */

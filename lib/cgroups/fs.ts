@@ -18,19 +18,58 @@ export function errnoOf(e: unknown): string {
   return (e as NodeJS.ErrnoException).code ?? (e as Error).message;
 }
 
-export function writeFile(dir: string, w: CgroupWrite): void {
-  const file = path.join(dir, w.file);
+/** How a value reaches a cgroup file: the kernel's, unless a test injects its refusals. */
+export type PutFile = (file: string, value: string) => void;
+
+// r+: a missing file is ENOENT, not the EACCES of creating one in cgroupfs
+const putCgroupFile: PutFile = (file, value) => fs.writeFileSync(file, value, { flag: 'r+' });
+
+/** The write, or the error it met (none for a missing optional file). */
+function attempt(dir: string, w: CgroupWrite, put: PutFile): unknown {
   try {
-    // r+: a missing file is ENOENT, not the EACCES of creating one in cgroupfs
-    fs.writeFileSync(file, w.value, { flag: 'r+' });
+    put(path.join(dir, w.file), w.value);
+    return null;
   } catch (e) {
-    const code = errnoOf(e);
-    if (code === 'ENOENT') {
-      if (w.optional) return;
-      throw new ConfigError(w.field, `${w.file} does not exist in ${dir} (not supported by this kernel or controller)`);
-    }
-    throw new ConfigError(w.field, `cannot write ${JSON.stringify(w.value)} to ${file}: ${code}`);
+    return errnoOf(e) === 'ENOENT' && w.optional ? null : e;
   }
+}
+
+/** The error a refused write is, naming the config field. */
+function refused(dir: string, w: CgroupWrite, e: unknown): ConfigError {
+  const code = errnoOf(e);
+  if (code === 'ENOENT') return new ConfigError(w.field, `${w.file} does not exist in ${dir} (not supported by this kernel or controller)`);
+  return new ConfigError(w.field, `cannot write ${JSON.stringify(w.value)} to ${path.join(dir, w.file)}: ${code}`);
+}
+
+export function writeFile(dir: string, w: CgroupWrite, put: PutFile = putCgroupFile): void {
+  const e = attempt(dir, w, put);
+  if (e) throw refused(dir, w, e);
+}
+
+/**
+ * Writes in order, each in `dirOf(w)`. A write with `retryAfter` that the
+ * kernel refuses with EINVAL is held and written again right after the
+ * write to that file: its value was checked against what that write
+ * changes (runc's order; a second refusal is final).
+ */
+export function writeAll(writes: readonly CgroupWrite[], dirOf: (w: CgroupWrite) => string, put: PutFile = putCgroupFile): void {
+  const held: { w: CgroupWrite; e: unknown }[] = [];
+  for (const [i, w] of writes.entries()) {
+    const e = attempt(dirOf(w), w, put);
+    if (e) {
+      if (w.retryAfter && errnoOf(e) === 'EINVAL' && writes.slice(i + 1).some((x) => x.file === w.retryAfter)) {
+        held.push({ w, e });
+        continue;
+      }
+      throw refused(dirOf(w), w, e);
+    }
+    for (const h of held.filter((x) => x.w.retryAfter === w.file)) {
+      held.splice(held.indexOf(h), 1);
+      writeFile(dirOf(h.w), h.w, put);
+    }
+  }
+  // (held only when the file it waits for comes later: none is left here)
+  if (held.length) throw refused(dirOf(held[0]!.w), held[0]!.w, held[0]!.e);
 }
 
 /** Directory and every cgroup below it, deepest first. */

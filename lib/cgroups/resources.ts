@@ -71,4 +71,10 @@ export interface CgroupWrite {
   field: string;
   /** Skip silently when the file does not exist (optional kernel features). */
   optional?: boolean;
+  /**
+   * The kernel checks this value against one the same apply writes later
+   * (a CFS period or burst against the new quota): refused with EINVAL, it
+   * is written again right after the write to this file (runc's order).
+   */
+  retryAfter?: string;
 }

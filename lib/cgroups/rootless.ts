@@ -49,7 +49,11 @@ function isSet(v: unknown): boolean {
 
 /** The limits of linux.resources other than the device rules; the first one's key, or null. */
 export function limitSet(r: LinuxResources | undefined): string | null {
-  for (const [k, v] of Object.entries(r ?? {})) if (k !== 'devices' && isSet(v)) return k;
+  for (const [k, v] of Object.entries(r ?? {})) {
+    if (k === 'devices') continue;
+    // pids.limit 0 is a limit too (runtime-spec 1.3; runc ≥ 1.4 writes pids.max 1)
+    if (k === 'pids' ? typeof (v as LinuxResources['pids'])?.limit === 'number' : isSet(v)) return k;
+  }
   return null;
 }
 

@@ -85,7 +85,7 @@ export class SystemdManager implements CgroupManager {
     return this.started ? this.dir : null;
   }
 
-  check(_r: LinuxResources): string[] {
+  check(r: LinuxResources): string[] {
     // where the user manager puts it is known only once it answers
     if (this.ref.user) return [];
     // a live unit of that name has its cgroup there already: not ours to take
@@ -94,7 +94,7 @@ export class SystemdManager implements CgroupManager {
         'linux.cgroupsPath',
         `systemd unit ${this.ref.unit} already exists (its cgroup ${this.dir} does): another container's, or one not deleted`,
       );
-    return this.files().check(); // a frozen ancestor
+    return this.files().check(r); // a frozen ancestor, an impossible swap
   }
 
   create(): string[] {

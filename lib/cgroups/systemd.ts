@@ -7,7 +7,7 @@
  * written to the unit's cgroup files as the cgroupfs driver writes it.
  */
 import { ConfigError } from '../errors.js';
-import { sharesToWeight, swapToV2 } from './convert.js';
+import { pidsMax, sharesToWeight, swapToV2 } from './convert.js';
 import type { Rule } from './devices.js';
 import type { LinuxResources } from './resources.js';
 
@@ -129,8 +129,9 @@ export function resourceProperties(r: LinuxResources, devices: Rule[] | null): S
   const m = r.memory;
   if (m?.limit) props.push(t('MemoryMax', m.limit < 0 ? U64_MAX : BigInt(m.limit)));
   if (m?.reservation) props.push(t('MemoryLow', m.reservation < 0 ? U64_MAX : BigInt(m.reservation)));
-  if (m?.swap !== undefined && m.swap !== 0) {
-    const swap = swapToV2(m.swap, m.limit ?? 0);
+  if (m) {
+    // the cgroupfs driver's conversion: an unlimited memory with no swap given lifts swap too
+    const swap = swapToV2(m.swap ?? 0, m.limit ?? 0);
     if (swap !== 0) props.push(t('MemorySwapMax', swap < 0 ? U64_MAX : BigInt(swap)));
   }
   const c = r.cpu;
@@ -150,8 +151,11 @@ export function resourceProperties(r: LinuxResources, devices: Rule[] | null): S
   if (c?.cpus) props.push({ name: 'AllowedCPUs', type: 'ay', value: rangeToBits(c.cpus, 'linux.resources.cpu.cpus') });
   if (c?.mems) props.push({ name: 'AllowedMemoryNodes', type: 'ay', value: rangeToBits(c.mems, 'linux.resources.cpu.mems') });
   const pids = r.pids?.limit;
-  // pids.limit 0 is a real limit (runtime-spec 1.3); systemd takes no TasksMax=0: 1, as runc
-  if (pids !== undefined) props.push(t('TasksMax', pids < 0 ? U64_MAX : pids === 0 ? 1 : pids));
+  if (typeof pids === 'number') {
+    // 0 is a real limit (runtime-spec 1.3), which systemd takes as 1 only: the cgroupfs driver writes 1 too
+    const max = pidsMax(pids);
+    props.push(t('TasksMax', max === 'max' ? U64_MAX : BigInt(max)));
+  }
   for (const [key, raw] of Object.entries(r.unified ?? {})) props.push(...unifiedProperty(key, raw.trim()));
   return props;
 }

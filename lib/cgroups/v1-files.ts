@@ -3,7 +3,7 @@
  * takes resources validateCgroups has passed (create and update both run it
  * first). Devices are separate (devices.ts): their order matters.
  */
-import { hugepageSize, rdmaMaxLine } from './convert.js';
+import { hugepageSize, pidsMax, rdmaMaxLine } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
 const R = 'linux.resources';
@@ -24,8 +24,8 @@ export interface V1MemoryNow {
  */
 export function v1Writes(r: LinuxResources, now: V1MemoryNow = { limit: Infinity, memsw: true }): CgroupWrite[] {
   const out: CgroupWrite[] = [];
-  const w = (controller: string, file: string, value: string, field: string, optional = false) =>
-    out.push({ controller, file, value, field, optional });
+  const w = (controller: string, file: string, value: string, field: string, more: Pick<CgroupWrite, 'optional' | 'retryAfter'> = {}) =>
+    out.push({ controller, file, value, field, optional: false, ...more });
 
   const m = r.memory;
   if (m) {
@@ -39,7 +39,8 @@ export function v1Writes(r: LinuxResources, now: V1MemoryNow = { limit: Infinity
     if (swap !== 0 && !memswFirst) w('memory', 'memory.memsw.limit_in_bytes', String(swap), swapField);
     if (m.reservation !== undefined && m.reservation !== 0)
       w('memory', 'memory.soft_limit_in_bytes', String(m.reservation), `${R}.memory.reservation`);
-    if (m.kernel !== undefined && m.kernel !== 0) w('memory', 'memory.kmem.limit_in_bytes', String(m.kernel), `${R}.memory.kernel`, true);
+    if (m.kernel !== undefined && m.kernel !== 0)
+      w('memory', 'memory.kmem.limit_in_bytes', String(m.kernel), `${R}.memory.kernel`, { optional: true });
     if (m.kernelTCP !== undefined && m.kernelTCP !== 0)
       w('memory', 'memory.kmem.tcp.limit_in_bytes', String(m.kernelTCP), `${R}.memory.kernelTCP`);
     if (m.swappiness !== undefined && m.swappiness !== null)
@@ -49,18 +50,25 @@ export function v1Writes(r: LinuxResources, now: V1MemoryNow = { limit: Infinity
   const c = r.cpu;
   if (c) {
     if (c.shares) w('cpu', 'cpu.shares', String(c.shares), `${R}.cpu.shares`);
-    // the period first: a quota is checked against the current period
-    if (c.period) w('cpu', 'cpu.cfs_period_us', String(c.period), `${R}.cpu.period`);
+    // runc's order. Every write is checked against the values in place: the
+    // quota/period ratio against the parent's quota, the burst against the
+    // quota. The period and the burst go first, so a new quota is checked
+    // with the new period; where the old quota with the new period is what
+    // the kernel refuses (a shorter period below a parent with a quota), or
+    // a burst above the old quota, they are written again after the quota.
+    const afterQuota = c.quota ? 'cpu.cfs_quota_us' : undefined;
+    if (c.period) w('cpu', 'cpu.cfs_period_us', String(c.period), `${R}.cpu.period`, { retryAfter: afterQuota });
+    if (c.burst !== undefined) w('cpu', 'cpu.cfs_burst_us', String(c.burst), `${R}.cpu.burst`, { retryAfter: afterQuota });
     if (c.quota) w('cpu', 'cpu.cfs_quota_us', String(c.quota), `${R}.cpu.quota`);
-    if (c.burst !== undefined) w('cpu', 'cpu.cfs_burst_us', String(c.burst), `${R}.cpu.burst`);
-    if (c.realtimePeriod) w('cpu', 'cpu.rt_period_us', String(c.realtimePeriod), `${R}.cpu.realtimePeriod`);
+    // the realtime pair the same way: the runtime is checked against the period
+    const afterRuntime = c.realtimeRuntime ? 'cpu.rt_runtime_us' : undefined;
+    if (c.realtimePeriod) w('cpu', 'cpu.rt_period_us', String(c.realtimePeriod), `${R}.cpu.realtimePeriod`, { retryAfter: afterRuntime });
     if (c.realtimeRuntime) w('cpu', 'cpu.rt_runtime_us', String(c.realtimeRuntime), `${R}.cpu.realtimeRuntime`);
     if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }
-  if (r.pids?.limit !== undefined && r.pids.limit !== 0)
-    w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  if (typeof r.pids?.limit === 'number') w('pids', 'pids.max', pidsMax(r.pids.limit), `${R}.pids.limit`);
   const b = r.blockIO;
   if (b) {
     if (b.weight) w('blkio', 'blkio.weight', String(b.weight), `${R}.blockIO.weight`);

@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import { ConfigError, TsrunError } from '../errors.js';
 import { deviceRules, v1DeviceWrites } from './devices.js';
-import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeFile } from './fs.js';
+import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeAll, writeFile } from './fs.js';
 import { cgroupRelPath, type CgroupHost } from './host.js';
 import type { CgroupManager, CgroupMade, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
@@ -148,16 +148,16 @@ export class V1Manager implements CgroupManager {
       if (!this.state.paths[w.controller])
         throw new ConfigError(w.field, `the ${w.controller} cgroup controller is not mounted on this host (cgroup v1)`);
     }
+    const dirOf = (w: { controller: string }) => this.state.paths[w.controller]!;
     for (const w of writes) {
-      const dir = this.state.paths[w.controller]!;
       // without CFQ the weight lives in BFQ's files; with neither, runc ignores it too
       if (w.file === 'blkio.weight' || w.file === 'blkio.weight_device') {
         const bfq = w.file.replace('blkio.', 'blkio.bfq.');
-        if (!fs.existsSync(path.join(dir, w.file)) && fs.existsSync(path.join(dir, bfq))) w.file = bfq;
+        if (!fs.existsSync(path.join(dirOf(w), w.file)) && fs.existsSync(path.join(dirOf(w), bfq))) w.file = bfq;
         w.optional = true;
       }
-      writeFile(dir, w);
     }
+    writeAll(writes, dirOf);
     // a cpuset the config leaves unset inherits its parent's, after the config's were written (runc's order)
     const cpusetDir = this.state.paths.cpuset;
     if (cpusetDir && !opts.update) inheritCpuset(cpusetDir);

@@ -2,8 +2,7 @@
  * linux.resources → cgroup v2 file writes. Pure: the backend decides what
  * exists (io.bfq.weight or io.weight) through `has`.
  */
-import { ConfigError } from '../errors.js';
-import { blkioWeightToIoWeight, cpuMax, hugepageSize, rdmaMaxLine, sharesToWeight, swapToV2, v2Limit } from './convert.js';
+import { blkioWeightToIoWeight, cpuMax, hugepageSize, pidsMax, rdmaMaxLine, sharesToWeight, swapToV2, v2Limit } from './convert.js';
 import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js';
 
 const R = 'linux.resources';
@@ -11,41 +10,36 @@ const R = 'linux.resources';
 /** `has(file)`: whether the container's cgroup offers that file (e.g. io.bfq.weight). */
 export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () => false): CgroupWrite[] {
   const out: CgroupWrite[] = [];
-  const w = (controller: string, file: string, value: string, field: string, optional = false) =>
-    out.push({ controller, file, value, field, optional });
+  const w = (controller: string, file: string, value: string, field: string, more: Pick<CgroupWrite, 'optional' | 'retryAfter'> = {}) =>
+    out.push({ controller, file, value, field, optional: false, ...more });
 
   const m = r.memory;
   if (m) {
     // runc's order: swap, then max (v2 checks neither against the other).
     // A limit of -1 lifts swap too; swap = limit means no swap at all ("0");
     // without swap accounting "max" and "0" are what there is anyway.
-    const limit = m.limit ?? 0;
     const given = m.swap ?? 0;
-    if (given !== 0 || limit === -1) {
-      let swap: number;
-      try {
-        swap = swapToV2(given, limit);
-      } catch (e) {
-        throw new ConfigError(`${R}.memory.swap`, (e as Error).message);
-      }
-      const field = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
-      if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, swap <= 0);
-    }
+    const swap = swapToV2(given, m.limit ?? 0);
+    const field = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
+    if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, { optional: swap <= 0 });
     if (m.limit !== undefined && m.limit !== 0) w('memory', 'memory.max', v2Limit(m.limit), `${R}.memory.limit`);
     if (m.reservation !== undefined && m.reservation !== 0) w('memory', 'memory.low', v2Limit(m.reservation), `${R}.memory.reservation`);
   }
   const c = r.cpu;
   if (c) {
     if (c.shares) w('cpu', 'cpu.weight', String(sharesToWeight(c.shares)), `${R}.cpu.shares`);
+    // runc's order: the burst is checked against the quota in place, so it
+    // goes first (a new quota below the old burst would be refused) and,
+    // refused itself (above the old quota), again after cpu.max
+    if (c.burst !== undefined)
+      w('cpu', 'cpu.max.burst', String(c.burst), `${R}.cpu.burst`, { retryAfter: c.quota ? 'cpu.max' : undefined });
     const max = cpuMax(c.quota, c.period);
     if (max) w('cpu', 'cpu.max', max, c.quota ? `${R}.cpu.quota` : `${R}.cpu.period`);
-    if (c.burst !== undefined) w('cpu', 'cpu.max.burst', String(c.burst), `${R}.cpu.burst`);
     if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }
-  if (r.pids?.limit !== undefined && r.pids.limit !== 0)
-    w('pids', 'pids.max', r.pids.limit > 0 ? String(r.pids.limit) : 'max', `${R}.pids.limit`);
+  if (typeof r.pids?.limit === 'number') w('pids', 'pids.max', pidsMax(r.pids.limit), `${R}.pids.limit`);
   const b = r.blockIO;
   if (b) {
     // BFQ's weight shares the v1 range; without BFQ io.weight needs the conversion

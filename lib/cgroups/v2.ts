@@ -4,7 +4,7 @@ import * as path from 'node:path';
 
 import { ConfigError } from '../errors.js';
 import { deviceProgram, deviceRules, encodeProgram } from './devices.js';
-import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeFile } from './fs.js';
+import { checkBeforeUpdate, errnoOf, mkdirChain, notEmpty, procsOf, readTrim, unexpectedlyFrozen, writeAll } from './fs.js';
 import type { AttachDeviceProgram, CgroupManager, CgroupMade, CgroupState } from './manager.js';
 import type { LinuxResources } from './resources.js';
 import { v2Stats, type CgroupStats } from './stats.js';
@@ -61,7 +61,9 @@ export class V2Manager implements CgroupManager {
     return { dirs: [...(this.madeDirs ?? [])] };
   }
 
-  check(): string[] {
+  check(r: LinuxResources = {}): string[] {
+    // what the config alone decides (an impossible swap) fails before anything exists, as runc's validation
+    v2Writes(r);
     // a new cgroup below a frozen one is frozen too: look from the nearest existing directory up
     let d = this.dir;
     while (d !== this.mount && d.startsWith(`${this.mount}/`) && !fs.existsSync(d)) d = path.dirname(d);
@@ -85,8 +87,8 @@ export class V2Manager implements CgroupManager {
     for (const w of writes) {
       if (w.field.startsWith('linux.resources.unified.') && (w.file.includes('/') || !fs.existsSync(path.join(this.dir, w.file))))
         throw new ConfigError(w.field, `no such cgroup file ${w.file} in ${this.dir}`);
-      writeFile(this.dir, w);
     }
+    writeAll(writes, () => this.dir);
     if (this.attach && (!opts.update || r.devices)) {
       try {
         this.attach(this.dir, encodeProgram(deviceProgram(deviceRules(r.devices))));

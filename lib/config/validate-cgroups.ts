@@ -70,7 +70,8 @@ export function validateCgroups(spec: Spec): void {
     if (c.cpus && !CPU_LIST.test(c.cpus)) throw new ConfigError(`${R}.cpu.cpus`, `not a CPU list: ${JSON.stringify(c.cpus)}`);
     if (c.mems && !CPU_LIST.test(c.mems)) throw new ConfigError(`${R}.cpu.mems`, `not a memory node list: ${JSON.stringify(c.mems)}`);
   }
-  if (r.pids) int(r.pids.limit, `${R}.pids.limit`, -1);
+  // any negative is unlimited, as runc takes it (the spec names -1)
+  if (r.pids) int(r.pids.limit, `${R}.pids.limit`, Number.MIN_SAFE_INTEGER);
   const b = r.blockIO;
   if (b) {
     const weight = (v: number | undefined, at: string) => {

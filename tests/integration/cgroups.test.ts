@@ -184,7 +184,8 @@ cgTest('cpu: quota/period, shares (v2: converted weight), cpuset', (t) => {
   });
   if (V2) {
     t.is(read(c.pid, 'cpu', 'cpu.max', ''), '20000 100000');
-    t.is(read(c.pid, 'cpu', 'cpu.weight', ''), '20');
+    // runc's quadratic fit (runc ≥ 1.3.2): 512 shares, half the v1 default, is weight 59 (1024 is 100)
+    t.is(read(c.pid, 'cpu', 'cpu.weight', ''), '59');
   } else {
     t.is(read(c.pid, 'cpu', '', 'cpu.cfs_quota_us'), '20000');
     t.is(read(c.pid, 'cpu', '', 'cpu.cfs_period_us'), '100000');
@@ -280,6 +281,64 @@ cgTest('update: individual flags and --resources -', (t) => {
   r = c.tsrun(['update', '--resources', '-', c.id], JSON.stringify({ cpu: { cpus: 'zero' } }));
   t.is(r.status, 1);
   t.regex(r.stderr, /linux\.resources\.cpu\.cpus/);
+});
+
+cgTest('pids.limit 0 is a limit (runtime-spec 1.3): pids.max 1, as runc ≥ 1.4 writes it, at create and update; no fork succeeds', (t) => {
+  if (!has('pids')) return t.pass('no pids controller');
+  // by effect: the init's first fork fails (busybox sh gives up on it)
+  const root = tempRoot();
+  const id = uniqueId('cgpids0');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+    s.linux!.resources = { pids: { limit: 0 } };
+    s.root!.readonly = false;
+    s.process!.args = ['sh', '-c', ': > /tmp/started; (: > /tmp/forked); : > /tmp/after'];
+  });
+  t.teardown(() => b.cleanup());
+  const r = runtime(TSRUN, root, ['run', '--bundle', b.dir, id]);
+  t.is(r.status, 2, r.stderr);
+  t.regex(r.stderr, /can't fork/);
+  t.true(fs.existsSync(path.join(b.rootfs, 'tmp/started')), 'the init ran');
+  t.false(fs.existsSync(path.join(b.rootfs, 'tmp/forked')), 'its fork failed');
+  // the file, and update's 0 (an init that never forks)
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { pids: { limit: 0 } };
+    s.process!.args = ['sleep', '600'];
+  });
+  t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), '1');
+  for (const [flag, want] of [
+    ['5', '5'],
+    ['0', '1'],
+    ['-1', 'max'],
+  ] as const) {
+    const u = c.tsrun(['update', '--pids-limit', flag, c.id]);
+    t.is(u.status, 0, u.stderr);
+    t.is(read(c.pid, 'pids', 'pids.max', 'pids.max'), want, `update --pids-limit ${flag}`);
+  }
+});
+
+cgTest('v2: an unlimited memory with a finite swap limits the swap alone, as runc ≥ 1.2.1; no memory limit at all is refused', (t) => {
+  if (!V2) return t.pass('cgroup v2 only (v1 refuses memory+swap below an unlimited memory)');
+  if (!has('memory')) return t.pass('no memory controller');
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { memory: { limit: -1, swap: 64 * MiB } };
+    s.process!.args = ['sleep', '600'];
+  });
+  t.is(read(c.pid, 'memory', 'memory.max', ''), 'max');
+  t.is(read(c.pid, 'memory', 'memory.swap.max', ''), String(64 * MiB));
+  const u = c.tsrun(['update', '-r', '-', c.id], JSON.stringify({ memory: { limit: -1, swap: 32 * MiB } }));
+  t.is(u.status, 0, u.stderr);
+  t.is(read(c.pid, 'memory', 'memory.swap.max', ''), String(32 * MiB));
+  const id = uniqueId('cgswap');
+  const b = makeBundle((s) => {
+    s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+    s.linux!.resources = { memory: { swap: 64 * MiB } };
+  });
+  t.teardown(() => b.cleanup());
+  const r = runtime(TSRUN, tempRoot(), ['create', '--bundle', b.dir, id]);
+  t.is(r.status, 1);
+  t.is(r.stderr, 'tsrun: create: linux.resources.memory.swap: unable to set swap limit without memory limit\n');
+  t.false(fs.existsSync(path.join(host.v2Mount!, `tsrun-test-${id}`)), 'no cgroup made');
 });
 
 cgTest('a missing controller or a refused value fails create, leaving nothing behind', (t) => {
@@ -554,3 +613,43 @@ runcTest("v1: unified (cgroup v2 files) is refused with runc's words, before any
   t.is(ours.stderr, `tsrun: create: ${message}\n`);
   for (const m of allMounts()) t.false(fs.existsSync(path.join(m, rel)), `nothing in ${m}`);
 });
+
+runcTest(
+  "v1: update --cpu-period 10000 --cpu-quota 3000 below a parent's quota: the period is written again after the quota, as runc",
+  (t) => {
+    const cpu = v1Mount('cpu');
+    if (!cpu || !fs.existsSync(path.join(cpu, 'cpu.cfs_quota_us'))) return t.pass('no cpu controller with CFS bandwidth');
+    // runc's update.bats "update cpu period in a pod cgroup with pod limit set": the pod may use half a CPU
+    const pod = `tsrun-test-${uniqueId('pod')}`;
+    fs.mkdirSync(path.join(cpu, pod));
+    t.teardown(() => removeEverywhere(pod));
+    fs.writeFileSync(path.join(cpu, pod, 'cpu.cfs_quota_us'), '50000');
+    t.is(fs.readFileSync(path.join(cpu, pod, 'cpu.cfs_period_us'), 'utf8').trim(), '100000');
+    const b = makeBundle((s) => {
+      s.linux!.resources = { cpu: { quota: 500000, period: 1000000 } };
+      s.process!.args = ['sleep', '600'];
+    });
+    t.teardown(() => b.cleanup());
+    for (const [name, bin] of [
+      ['tsrun', TSRUN],
+      ['runc', RUNC!],
+    ] as const) {
+      const id = uniqueId(`pod-${name}`);
+      b.spec.linux!.cgroupsPath = `/${pod}/${id}`;
+      b.write();
+      const root = tempRoot();
+      const dir = path.join(cpu, pod, id);
+      const cfs = () => ['cpu.cfs_quota_us', 'cpu.cfs_period_us'].map((f) => fs.readFileSync(path.join(dir, f), 'utf8').trim()).join(' ');
+      const r = runtime(bin, root, ['run', '-d', '-b', b.dir, id]);
+      t.is(r.status, 0, `${name}: ${r.stderr}`);
+      t.is(cfs(), '500000 1000000', name);
+      // above the parent's half a CPU: refused by the kernel, under both
+      t.is(runtime(bin, root, ['update', '--cpu-quota', '600000', id]).status, 1, `${name}: 60% refused`);
+      // 30% with a shorter period: the period alone is refused first (old quota, new period: 5000%)
+      const u = runtime(bin, root, ['update', '--cpu-period', '10000', '--cpu-quota', '3000', id]);
+      t.is(u.status, 0, `${name}: ${u.stderr}`);
+      t.is(cfs(), '3000 10000', name);
+      t.is(runtime(bin, root, ['delete', '--force', id]).status, 0, name);
+    }
+  },
+);

@@ -20,12 +20,28 @@ import { loadBinding } from '../../lib/native/binding.js';
 
 const MiB = 1024 * 1024;
 
-test('cpu shares → weight uses runc 1.1 linear formula', (t) => {
-  t.is(sharesToWeight(0), 0);
-  t.is(sharesToWeight(2), 1);
-  t.is(sharesToWeight(1024), 39);
-  t.is(sharesToWeight(512), 20);
-  t.is(sharesToWeight(262144), 10000);
+test("cpu shares → weight: runc's quadratic fit (runc ≥ 1.3.2, crun ≥ 1.23), the v1 default on the v2 default", (t) => {
+  // runc's own cases (opencontainers/cgroups TestConvertCPUSharesToCgroupV2Value)
+  const runc: [number, number][] = [
+    [0, 0], // unset
+    [1, 1], // below the minimum: clamped
+    [2, 1],
+    [3, 2],
+    [1024, 100], // default to default (the linear map of runc ≤ 1.3.1 gave 39)
+    [262143, 10000],
+    [262144, 10000],
+    [262145, 10000], // above the maximum: clamped
+  ];
+  for (const [shares, weight] of runc) t.is(sharesToWeight(shares), weight, `shares ${shares}`);
+  // between them, as crun's C (glibc's log2 and pow) computes them
+  const between: [number, number][] = [
+    [512, 59],
+    [1025, 101],
+    [2048, 174],
+    [10000, 627],
+    [100000, 4340],
+  ];
+  for (const [shares, weight] of between) t.is(sharesToWeight(shares), weight, `shares ${shares}`);
 });
 
 test('blkio weight → io.weight', (t) => {
@@ -35,14 +51,28 @@ test('blkio weight → io.weight', (t) => {
   t.is(blkioWeightToIoWeight(1000), 10000);
 });
 
-test('swap v1 (memory+swap) → v2 (swap alone)', (t) => {
-  t.is(swapToV2(128 * MiB, 64 * MiB), 64 * MiB);
-  t.is(swapToV2(-1, 64 * MiB), -1);
+test("swap v1 (memory+swap) → v2 (swap alone): runc's ConvertMemorySwapToCgroupV2Value, case for case", (t) => {
+  // runc's own table (opencontainers/cgroups TestConvertMemorySwapToCgroupV2Value): [memory+swap, memory, swap or error]
+  const cases: [number, number, number | RegExp][] = [
+    [0, 0, 0], // all unset
+    [-1, 0, -1], // unlimited memory+swap, unset memory
+    [300, -1, 300], // unlimited memory: the swap as it is (runc ≥ 1.2.1; before: refused)
+    [-1, -1, -1], // all unlimited
+    [-2, 0, /^linux\.resources\.memory\.swap: unable to set swap limit without memory limit$/], // negative memory+swap
+    [-1, 1000, -1], // unlimited memory+swap, set memory
+    [1000, 1000, 0], // memory+swap = memory: no swap
+    [500, 200, 300],
+    [300, 400, /^linux\.resources\.memory\.swap: memory\+swap limit should be >= memory limit$/],
+    [300, 0, /^linux\.resources\.memory\.swap: unable to set swap limit without memory limit$/], // unset memory
+    [300, -300, /^linux\.resources\.memory\.swap: invalid memory value: -300$/], // negative memory
+  ];
+  for (const [swap, memory, want] of cases) {
+    if (typeof want === 'number') t.is(swapToV2(swap, memory), want, `${swap}, ${memory}`);
+    else t.throws(() => swapToV2(swap, memory), { instanceOf: ConfigError, message: want }, `${swap}, ${memory}`);
+  }
+  // memory unlimited and no swap given: swap is lifted too, as v1's -1 lifts memory+swap
   t.is(swapToV2(0, -1), -1);
   t.is(swapToV2(0, 64 * MiB), 0);
-  t.is(swapToV2(64 * MiB, 64 * MiB), 0);
-  t.throws(() => swapToV2(32 * MiB, 64 * MiB), { message: /should be >= memory/ });
-  t.throws(() => swapToV2(32 * MiB, 0), { message: /without memory limit/ });
 });
 
 test('cpu.max from quota and period', (t) => {
@@ -88,7 +118,7 @@ test('v2 writes: every resource to its file', (t) => {
     `memory.max=${64 * MiB}`,
     `memory.low=${32 * MiB}`,
     `memory.swap.max=${64 * MiB}`,
-    'cpu.weight=39',
+    'cpu.weight=100',
     'cpu.max=50000 100000',
     'cpu.max.burst=1000',
     'cpu.idle=1',
@@ -153,6 +183,31 @@ test('v2 writes: -1 is max; a limit of -1 lifts swap; swap = limit disables swap
   t.deepEqual(files({ memory: { limit: 64 * MiB, swap: 64 * MiB } }), ['memory.swap.max=0?', `memory.max=${64 * MiB}`]);
   t.deepEqual(files({ memory: { limit: 64 * MiB } }), [`memory.max=${64 * MiB}`]);
   t.deepEqual(files({ pids: { limit: -1 }, cpu: { quota: -1, period: 100000 } }), ['cpu.max=max 100000', 'pids.max=max']);
+});
+
+test('v2 writes: an unlimited memory with a finite swap limits the swap alone (runc ≥ 1.2.1); an unset memory cannot', (t) => {
+  const files = (r: Parameters<typeof v2Writes>[0]) => v2Writes(r).map((x) => `${x.file}=${x.value}${x.optional ? '?' : ''}`);
+  t.deepEqual(files({ memory: { limit: -1, swap: 32 * MiB } }), [`memory.swap.max=${32 * MiB}`, 'memory.max=max']);
+  t.is(v2Writes({ memory: { limit: -1, swap: 32 * MiB } })[0]!.field, 'linux.resources.memory.swap');
+  for (const memory of [{ swap: 32 * MiB }, { limit: 0, swap: 32 * MiB }, { reservation: MiB, swap: 32 * MiB }])
+    t.throws(() => v2Writes({ memory }), {
+      instanceOf: ConfigError,
+      message: 'linux.resources.memory.swap: unable to set swap limit without memory limit',
+    });
+});
+
+test('pids.limit: 0 is a limit, written as 1 (runc ≥ 1.4, the systemd driver’s TasksMax too); any negative is max; absent leaves it', (t) => {
+  for (const writes of [v1Writes, v2Writes]) {
+    const pids = (limit?: number) => writes({ pids: limit === undefined ? {} : { limit } }).map((x) => `${x.file}=${x.value}`);
+    t.deepEqual(pids(0), ['pids.max=1']);
+    t.deepEqual(pids(7), ['pids.max=7']);
+    t.deepEqual(pids(-1), ['pids.max=max']);
+    t.deepEqual(pids(-5), ['pids.max=max']);
+    t.deepEqual(pids(), []);
+  }
+  t.notThrows(() => validateCgroups({ ociVersion: '1.3.0', linux: { resources: { pids: { limit: -5 } } } }));
+  t.notThrows(() => validateCgroups({ ociVersion: '1.3.0', linux: { resources: { pids: { limit: 0 } } } }));
+  t.throws(() => validateCgroups({ ociVersion: '1.3.0', linux: { resources: { pids: { limit: 1.5 } } } }), { message: /pids\.limit/ });
 });
 
 test('v1 writes: cpu period before quota, controllers named', (t) => {
@@ -466,4 +521,35 @@ test("v1 check: unified is refused in runc's words; an empty map asks for nothin
   t.throws(() => m.apply({ unified: { 'pids.max': '1' } }), { message: V1_NO_UNIFIED }, 'update says the same');
   t.deepEqual(m.check({ unified: {} }), []);
   t.false(fs.existsSync(path.join(fake.root, 'pids/new')), 'nothing made');
+});
+
+/** A v2 cgroup stand-in: the files the kernel would offer, empty (apply writes only files that exist). */
+function fakeV2(files: string[]): { root: string; dir: string } {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  const dir = path.join(root, 'c');
+  fs.mkdirSync(dir);
+  fs.writeFileSync(path.join(dir, 'cgroup.controllers'), 'cpu memory pids\n');
+  for (const f of files) fs.writeFileSync(path.join(dir, f), '');
+  return { root, dir };
+}
+
+test('v2 apply: unlimited memory with a finite swap, pids.limit 0, the default shares: the files runc ≥ 1.4 writes', (t) => {
+  const { root, dir } = fakeV2(['memory.max', 'memory.swap.max', 'pids.max', 'cpu.weight']);
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const m = new V2Manager(root, 'c');
+  const r = { memory: { limit: -1, swap: 64 * MiB }, pids: { limit: 0 }, cpu: { shares: 1024 } };
+  t.deepEqual(m.check(r), []);
+  m.apply(r);
+  t.is(readIn(dir, 'memory.max'), 'max');
+  t.is(readIn(dir, 'memory.swap.max'), String(64 * MiB));
+  t.is(readIn(dir, 'pids.max'), '1');
+  t.is(readIn(dir, 'cpu.weight'), '100');
+});
+
+test('v2 check: a swap limit without a memory limit is refused before the cgroup exists, in runc’s words', (t) => {
+  const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const e = t.throws(() => new V2Manager(root, 'a/b').check({ memory: { swap: 64 * MiB } }), { instanceOf: ConfigError });
+  t.is(e!.message, 'linux.resources.memory.swap: unable to set swap limit without memory limit');
+  t.false(fs.existsSync(path.join(root, 'a')));
 });

@@ -173,6 +173,7 @@ test('cgroups: runc’s rootless rules without a usable cgroup', (t) => {
     /rootless needs no limits \+ no cgrouppath/,
   );
   t.is(limitSet({ cpu: { cpus: '0' } } as LinuxResources), 'cpu');
+  t.is(limitSet({ pids: { limit: 0 } } as LinuxResources), 'pids', 'pids.limit 0 is a limit (runtime-spec 1.3; runc ≥ 1.4)');
   t.deepEqual(withoutDevices({ devices: [], pids: { limit: 1 } } as LinuxResources), { pids: { limit: 1 } } as LinuxResources);
 });
 

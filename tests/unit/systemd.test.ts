@@ -84,7 +84,7 @@ test('resources as properties: memory, swap as its v2 meaning, cpu weight and qu
   t.is(p.MemoryMax, 512n * 1024n * 1024n);
   t.is(p.MemoryLow, 256n * 1024n * 1024n);
   t.is(p.MemorySwapMax, 256n * 1024n * 1024n, 'swap is memory+swap in the spec, swap alone in v2');
-  t.is(typeof p.CPUWeight, 'bigint');
+  t.is(p.CPUWeight, 100n, 'the default shares are the default weight, as the cgroupfs driver writes it');
   t.is(p.CPUQuotaPeriodUSec, 100_000n);
   t.is(p.CPUQuotaPerSecUSec, 500_000n);
   t.deepEqual([...(p.AllowedCPUs as Uint8Array)], [0b1011]);
@@ -92,6 +92,14 @@ test('resources as properties: memory, swap as its v2 meaning, cpu weight and qu
   t.is(p.TasksMax, 1n, 'pids.limit 0 is a limit; systemd takes no TasksMax=0');
   t.is(byName(resourceProperties({ cpu: { quota: 12_345, period: 100_000 } }, null)).CPUQuotaPerSecUSec, 130_000n, 'rounded up to 10 ms');
   t.is(byName(resourceProperties({ memory: { limit: -1 } }, null)).MemoryMax, 0xffffffffffffffffn);
+  // the cgroupfs driver's conversion: unlimited memory lifts swap too, or takes a finite swap as it is (runc)
+  t.is(byName(resourceProperties({ memory: { limit: -1 } }, null)).MemorySwapMax, 0xffffffffffffffffn);
+  t.is(byName(resourceProperties({ memory: { limit: -1, swap: 64 * 1024 * 1024 } }, null)).MemorySwapMax, 64n * 1024n * 1024n);
+  t.throws(() => resourceProperties({ memory: { swap: 64 * 1024 * 1024 } }, null), {
+    message: 'linux.resources.memory.swap: unable to set swap limit without memory limit',
+  });
+  t.is(byName(resourceProperties({ pids: { limit: -5 } }, null)).TasksMax, 0xffffffffffffffffn, 'any negative is infinity');
+  t.is(byName(resourceProperties({ cpu: { shares: 2 } }, null)).CPUWeight, 1n);
   t.deepEqual(byName(resourceProperties({ unified: { 'memory.high': '1000', 'pids.max': 'max', 'io.weight': '50' } }, null)), {
     MemoryHigh: 1000n,
     TasksMax: 0xffffffffffffffffn,
