@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 
+import { features } from '../../lib/cli/commands/features.js';
 import { listenFdOptions } from '../../lib/cli/listen-fds.js';
 import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import type { Spec } from '../../lib/config/types.js';
@@ -70,6 +71,32 @@ test('sysctl validation names the key', (t) => {
   );
   fails(t, (s) => (s.linux!.sysctl = { 'net.ipv4.missing': '1' }), 'linux.sysctl["net.ipv4.missing"]', /no such sysctl/);
   fails(t, (s) => (s.linux!.sysctl = { 'net/../../x': '1' }), 'linux.sysctl["net/../../x"]', /invalid sysctl name/);
+});
+
+test('features: every memoryPolicy mode and flag it lists is one validation accepts (features-linux.md: MUST recognize)', (t) => {
+  const { modes, flags } = (features() as { linux: { memoryPolicy: { modes: string[]; flags: string[] } } }).linux.memoryPolicy;
+  for (const mode of modes) {
+    const nodes = ['MPOL_DEFAULT', 'MPOL_LOCAL'].includes(mode) ? undefined : '0';
+    t.notThrows(
+      () =>
+        validateSpec(
+          spec((s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode, nodes })),
+          host,
+          opts,
+        ),
+      mode,
+    );
+  }
+  for (const flag of flags)
+    t.notThrows(
+      () =>
+        validateSpec(
+          spec((s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '0', flags: [flag] })),
+          host,
+          opts,
+        ),
+      flag,
+    );
 });
 
 test('scheduler, ioPriority, personality and memoryPolicy rules', (t) => {
