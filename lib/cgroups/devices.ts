@@ -33,20 +33,34 @@ export const DEFAULT_DEVICE_RULES: readonly Rule[] = [
   { allow: true, type: 'c', major: 10, minor: 200, access: 'rwm' }, // /dev/net/tun
 ];
 
-function normAccess(a: string | undefined): string {
-  const s = a ?? 'rwm';
-  return ['r', 'w', 'm'].filter((c) => s.includes(c)).join('');
+/**
+ * An access string as runc reads it (its devices Permissions: a set of r, w
+ * and m, in any order, repeated or not): any other letter is ignored, as in
+ * the "rwa" of runc's own tests. Validation has refused "" (runc does too).
+ */
+export function accessSet(a: string): string {
+  return ['r', 'w', 'm'].filter((c) => a.includes(c)).join('');
 }
 
-/** The config's rules (spec defaults: type "a", any major/minor, "rwm"), then runc's defaults. */
+/**
+ * The config's rules, then runc's defaults; spec defaults: type "a", any
+ * major/minor, access "rwm". As runc's device emulator reads them:
+ * - type "a" is every device whatever the numbers and access say: allow-all
+ *   or deny-all, from which later rules go on (the v1 kernel reads "a" so);
+ * - a rule left with none of r, w, m (access "a") adds or removes nothing,
+ *   and is dropped, so no backend sees an empty access (systemd would take
+ *   an empty DeviceAllow access for "rwm").
+ */
 export function deviceRules(spec: DeviceRule[] | undefined): Rule[] {
-  const out: Rule[] = (spec ?? []).map((d) => ({
-    allow: d.allow,
-    type: (d.type === 'c' || d.type === 'b' ? d.type : 'a') as Rule['type'],
-    major: d.major ?? -1,
-    minor: d.minor ?? -1,
-    access: normAccess(d.access),
-  }));
+  const out: Rule[] = [];
+  for (const d of spec ?? []) {
+    if (d.type !== 'c' && d.type !== 'b') {
+      out.push({ allow: d.allow, type: 'a', major: -1, minor: -1, access: 'rwm' });
+      continue;
+    }
+    const access = accessSet(d.access ?? 'rwm');
+    if (access) out.push({ allow: d.allow, type: d.type, major: d.major ?? -1, minor: d.minor ?? -1, access });
+  }
   return [...out, ...DEFAULT_DEVICE_RULES];
 }
 

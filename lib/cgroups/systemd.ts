@@ -218,7 +218,8 @@ export function rangeToBits(list: string, field: string): Uint8Array {
  * device program allows what ours does (both must allow an access). A
  * whitelist maps rule by rule (`c 1:3` → /dev/char/1:3, `c 136:*` →
  * char-136, `c *:*` → char-*; systemd has no `*:n`, as runc warns, so that
- * rule is left to ours alone); allow-all is DevicePolicy=auto with no list;
+ * rule is left to ours alone; a deny takes its access out of the entry for
+ * the same device); allow-all is DevicePolicy=auto with no list;
  * a deny rule after allow-all (a blacklist) systemd cannot say: the unit is
  * left open (auto) and tsrun's program, written after, decides alone.
  */
@@ -239,7 +240,12 @@ export function deviceProperties(rules: Rule[]): SystemdProperty[] {
     } else if (r.allow) {
       list.push(r);
     } else {
-      list = list.filter((x) => !(x.type === r.type && x.major === r.major && x.minor === r.minor));
+      // a deny takes back its access from the same device's entry (runc's emulator), not the entry
+      list = list.flatMap((x) => {
+        if (x.type !== r.type || x.major !== r.major || x.minor !== r.minor) return [x];
+        const left = [...x.access].filter((c) => !r.access.includes(c)).join('');
+        return left ? [{ ...x, access: left }] : [];
+      });
     }
   }
   if (allowAll) return open;

@@ -46,8 +46,11 @@ export function validateCgroups(spec: Spec): void {
     if (typeof d.allow !== 'boolean') throw new ConfigError(`${at}.allow`, 'is required (true or false)');
     if (d.type !== undefined && !['a', 'c', 'b'].includes(d.type))
       throw new ConfigError(`${at}.type`, `must be "a", "c" or "b", got ${shown(d.type)}`);
-    if (d.access !== undefined && !/^[rwm]*$/.test(d.access))
-      throw new ConfigError(`${at}.access`, `must be made of r, w and m, got ${shown(d.access)}`);
+    // runc takes any string but the empty one, and reads only its r, w and m
+    // (lib/cgroups/devices.ts accessSet); left out, it is "rwm"
+    if (d.access !== undefined && typeof d.access !== 'string')
+      throw new ConfigError(`${at}.access`, `must be a string, got ${shown(d.access)}`);
+    if (d.access === '') throw new ConfigError(`${at}.access`, 'cannot be empty (leave it out for "rwm")');
     int(d.major, `${at}.major`, -1);
     int(d.minor, `${at}.minor`, -1);
   });

@@ -115,11 +115,16 @@ const IPC_SYSCTLS = new Set([
 /**
  * The namespace whose own copy of the sysctl `key` the container writes, or
  * null when the sysctl is host-wide (the same list as runc's validator).
+ * `user.*` are the ucounts limits (max_*_namespaces, inotify, fanotify):
+ * each user namespace has its own, and a process sees and writes those of
+ * the namespace it is in, so the container's user namespace keeps them to
+ * itself (runc ≥ 1.4; without a user namespace they would be the host's).
  */
-export function sysctlNamespace(key: string): 'ipc' | 'network' | 'uts' | null {
+export function sysctlNamespace(key: string): 'ipc' | 'network' | 'uts' | 'user' | null {
   const k = key.replace(/\//g, '.');
   if (IPC_SYSCTLS.has(k) || k.startsWith('fs.mqueue.')) return 'ipc';
   if (k.startsWith('net.')) return 'network';
   if (k === 'kernel.hostname' || k === 'kernel.domainname') return 'uts';
+  if (k.startsWith('user.')) return 'user';
   return null;
 }

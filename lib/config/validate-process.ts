@@ -198,7 +198,7 @@ function validateLinuxAttrs(spec: Spec, host: ProcessHost): void {
     const ns = sysctlNamespace(key);
     if (ns === null) at(field, `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`);
     if (!nsTypes.has(ns!)) {
-      const what = { network: 'network', ipc: 'ipc', uts: 'UTS' }[ns!];
+      const what = { network: 'network', ipc: 'ipc', uts: 'UTS', user: 'user' }[ns!];
       at(field, `sysctl ${JSON.stringify(key)} is not allowed in the host's ${what} namespace (linux.namespaces has no ${ns})`);
     }
     // The same keys exist in every namespace of a type: a key the host

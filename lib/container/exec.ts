@@ -199,6 +199,17 @@ function cgroupTarget(cg: CgroupManager, sub: ReadonlyMap<string, string>): Laun
 }
 
 const processShape = specShape.fields!.process as Shape;
+const userShape = processShape.fields!.user!;
+/**
+ * runc decodes a --process file into Go's specs.Process, whose missing user,
+ * uid and gid are zero: such a process runs as root (runc 1.1 and today's
+ * alike), where config.json's process must name its user.
+ */
+const processFileShape: Shape = {
+  ...processShape,
+  required: processShape.required!.filter((k) => k !== 'user'),
+  fields: { ...processShape.fields, user: { ...userShape, required: [] } },
+};
 
 /**
  * A `--process` file: a runtime-spec process object. Its errors name the
@@ -218,11 +229,14 @@ export function loadProcessFile(file: string): Process {
     throw new TsrunError('ECONFIG', `--process ${file}: invalid JSON: ${(e as Error).message}`, { cause: e });
   }
   try {
-    checkShape(json as never, processShape, 'process');
+    checkShape(json as never, processFileShape, 'process');
   } catch (e) {
     throw new TsrunError('ECONFIG', `--process ${file}: ${(e as Error).message}`, { cause: e });
   }
-  return json as Process;
+  const p = json as Process;
+  const user: Partial<Process['user']> = p.user ?? {};
+  p.user = { ...user, uid: user.uid ?? 0, gid: user.gid ?? 0 };
+  return p;
 }
 
 /** runc's exec flags, applied to config.json's process (when there is no --process). */

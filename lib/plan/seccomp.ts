@@ -77,8 +77,22 @@ export function seccompValue(v: number | bigint): bigint {
   return v >= 2 ** 64 ? U64_MAX : BigInt(v);
 }
 
-/** Pure: a validated linux.seccomp → what the compiler takes. */
-export function describeSeccomp(s: LinuxSeccomp): SeccompFilterDesc {
+/**
+ * The flags a filter is loaded with: the config's, or, when it has no
+ * `flags` at all (absent or null; an empty list is a choice of none), runc's
+ * default since 1.2 (libcontainer/specconv SetupSeccomp): SPEC_ALLOW where
+ * the kernel takes it. Without it, loading a filter turns on the speculative
+ * store bypass mitigation for the process (on kernels whose ssbd mode is
+ * "seccomp"), a cost the profile never asked for; a kernel older than 4.17
+ * lacks the flag, and the filter then loads without it, as runc's does.
+ */
+export function seccompFlagNames(s: LinuxSeccomp, specAllowSupported: boolean): string[] {
+  if (s.flags != null) return s.flags;
+  return specAllowSupported ? ['SECCOMP_FILTER_FLAG_SPEC_ALLOW'] : [];
+}
+
+/** Pure: a validated linux.seccomp → what the compiler takes; `flags` are seccompFlagNames' (the config's by default). */
+export function describeSeccomp(s: LinuxSeccomp, flagNames: readonly string[] = s.flags ?? []): SeccompFilterDesc {
   const action = (name: string) => SECCOMP_ACTIONS[name as keyof typeof SECCOMP_ACTIONS];
   const rules: SeccompRuleTuple[] = [];
   let notify = false;
@@ -99,7 +113,7 @@ export function describeSeccomp(s: LinuxSeccomp): SeccompFilterDesc {
     for (const name of sc.names) for (const g of groups) rules.push([name, act, sc.errnoRet ?? EPERM, g]);
   }
   let flags = 0;
-  for (const f of s.flags ?? []) flags |= SECCOMP_FLAGS[f as keyof typeof SECCOMP_FLAGS];
+  for (const f of flagNames) flags |= SECCOMP_FLAGS[f as keyof typeof SECCOMP_FLAGS];
   if (notify) {
     flags |= SECCOMP_FILTER_FLAG_NEW_LISTENER;
     // TSYNC and a listener exclude each other (EINVAL); the init is single
@@ -168,7 +182,7 @@ export function compileSeccomp(
     if (!checked.has(name)) checked.set(name, native.seccompActionAvailable(code));
     if (!checked.get(name)) throw new ConfigError(at, `${name} is not supported by this kernel`);
   }
-  const d = describeSeccomp(s);
+  const d = describeSeccomp(s, seccompFlagNames(s, flagSupported(native, SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_SPEC_ALLOW)));
   // libseccomp takes ~15 ms for the default profile: a profile compiles once
   const key = cache?.key([d.defaultAction, d.defaultRet, d.archs, d.rules]) ?? null;
   let out = key !== null ? cache!.get(key) : null;

@@ -193,32 +193,34 @@ int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hoo
     double timeout = tsrun_json_num(hook, "timeout", 0);
     char **argv = strings(tsrun_json_get(hook, "args"), path);
     char **envp = strings(tsrun_json_get(hook, "env"), NULL);
-    char problem[768] = "";
+    /* runc's words first ("error running <kind> hook #<i>: exit status 3"),
+     * which engines show and match on; then the hook's path and its output */
+    char cause[64] = "", detail[768] = "";
     struct tsrun_hook_result r;
     if (!argv || !envp) {
-      snprintf(problem, sizeof problem, "out of memory");
+      snprintf(cause, sizeof cause, "out of memory");
     } else if (tsrun_run_hook(path, argv, envp, input, hook_timeout_ms(timeout), &r) < 0) {
-      snprintf(problem, sizeof problem, "%s", strerror(errno));
+      snprintf(cause, sizeof cause, "%s", strerror(errno));
     } else {
       const char *out = trimmed(r.output);
-      const char *sep = *out ? ": " : "";
       if (r.timed_out)
-        snprintf(problem, sizeof problem, "timed out after %gs%s%s", timeout, sep, out);
+        snprintf(cause, sizeof cause, "timed out after %gs", timeout);
       else if (r.signal)
-        snprintf(problem, sizeof problem, "killed by signal %d%s%s", r.signal, sep, out);
+        snprintf(cause, sizeof cause, "killed by signal %d", r.signal);
       else if (r.code == 127 && !*out)
-        snprintf(problem, sizeof problem, "could not be executed");
+        snprintf(cause, sizeof cause, "could not be executed");
       else if (r.code != 0)
-        snprintf(problem, sizeof problem, "exit status %d%s%s", r.code, sep, out);
+        snprintf(cause, sizeof cause, "exit status %d", r.code);
+      if (*cause && *out) snprintf(detail, sizeof detail, ": %s", out);
       free(r.output);
     }
     free(argv);
     free(envp);
-    if (!*problem) continue;
+    if (!*cause) continue;
     if (warn_only)
-      tsrun_warn(h, "%s hook #%zu (%s): %s", kind, i, path, problem);
+      tsrun_warn(h, "error running %s hook #%zu: %s (%s)%s", kind, i, cause, path, detail);
     else
-      rc = tsrun_err_set(e, TSRUN_CODE(ECHILD), "%s hook #%zu (%s): %s", kind, i, path, problem);
+      rc = tsrun_err_set(e, TSRUN_CODE(ECHILD), "error running %s hook #%zu: %s (%s)%s", kind, i, cause, path, detail);
   }
   return rc;
 }

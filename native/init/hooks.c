@@ -164,7 +164,7 @@ int tsrun_run_init_hooks(struct tsrun_init *ctx, uint32_t kind, const char *stat
       rc = -1;
       break;
     }
-    char output[256], problem[320], num[24];
+    char output[256], problem[64], num[24];
     output_text(out, output, sizeof output);
     problem[0] = 0;
     if (timed_out) {
@@ -182,13 +182,12 @@ int tsrun_run_init_hooks(struct tsrun_init *ctx, uint32_t kind, const char *stat
       tsrun_utoa((unsigned long)WEXITSTATUS(status_word), num, sizeof num);
       tsrun_strlcat(problem, num, sizeof problem);
     }
-    if (problem[0] && output[0]) {
-      tsrun_strlcat(problem, ": ", sizeof problem);
-      tsrun_strlcat(problem, output, sizeof problem);
-    }
+    /* runc's words first ("error running <kind> hook #<n>: exit status 3"),
+     * which engines show and match on; then the hook's path and its output */
     if (problem[0]) {
       tsrun_utoa(n, num, sizeof num);
-      rc = tsrun_fail(ctx, 0, kind_name(kind), " hook #", num, " (", hk->path, "): ", problem, NULL);
+      rc = tsrun_fail(ctx, 0, "error running ", kind_name(kind), " hook #", num, ": ", problem, " (", hk->path, ")",
+                      output[0] ? ": " : "", output, NULL);
     }
     n++;
   }

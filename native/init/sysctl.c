@@ -1,9 +1,10 @@
 /* sysctl.c — linux.sysctl, written from the init in its new namespaces.
  *
  * The files under /proc/sys that the validator allows (net.*, the ipc and
- * mqueue keys, kernel.hostname/domainname) act on the namespaces of the
- * task that opens them, so the host's procfs reaches the container's own
- * values. We use it before any container mount exists: nothing in the
+ * mqueue keys, kernel.hostname/domainname, and user.* — the ucounts of the
+ * opener's user namespace, writable there with CAP_SYS_RESOURCE, which we
+ * hold in a new one) act on the namespaces of the task that opens them, so
+ * the host's procfs reaches the container's own values. We use it before any container mount exists: nothing in the
  * image (a /proc symlink, a bind over /proc/sys) can choose the file we
  * write to (cf. runc's CVE-2025-52881, writes redirected through a fake
  * procfs). The path is resolved beneath /proc/sys without symlinks or

@@ -1,11 +1,12 @@
 /** config.md#extensibility, #annotations, #process (optional at create), and
  * features.md (checked only when the runtime has a `features` command). */
 import * as fs from 'node:fs';
+import * as os from 'node:os';
 import { proc } from '../harness/config.js';
 import type { CaseContext } from '../harness/context.js';
 import { isSemver, compareVersions } from '../harness/version.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { cli, configMd, def, featuresMd } from './util.js';
+import { cli, configMd, def, featuresLinuxMd, featuresMd } from './util.js';
 
 function features(ctx: CaseContext): NonNullable<CaseContext['features']> {
   if (ctx.features) return ctx.features;
@@ -131,6 +132,52 @@ export const configCases: Case[] = [
       );
       const missing = listed.filter((h) => !seen.has(h));
       check(missing.length === 0, `hooks listed in features but not invoked: ${missing.join(', ')}`);
+    },
+  ),
+
+  def(
+    'features::memory-policy-modes',
+    featuresLinuxMd('#memorypolicy', 'The runtime MUST recognize the elements of memoryPolicy.modes as the mode of linux.memoryPolicy'),
+    async (ctx) => {
+      const modes = (features(ctx).linux?.memoryPolicy as { modes?: string[] } | undefined)?.modes ?? [];
+      if (modes.length === 0) skip('features lists no memoryPolicy modes');
+      if (!fs.existsSync('/proc/self/numa_maps')) skip('a kernel without NUMA: no /proc/self/numa_maps to read a policy from');
+      const node = /^\d+/.exec(fs.readFileSync('/sys/devices/system/node/online', 'utf8'))![0];
+      const [major = 0, minor = 0] = os
+        .release()
+        .split('.')
+        .map((n) => parseInt(n, 10));
+      const kernel = major * 1000 + minor;
+      // what mpol_to_str (mm/mempolicy.c) prints for each mode; since: the kernel that added it
+      // ("may not be supported by the host": a newer one is skipped here, not failed)
+      const modeWords: Record<string, [string, number]> = {
+        MPOL_DEFAULT: ['default', 0],
+        MPOL_PREFERRED: ['prefer', 0],
+        MPOL_BIND: ['bind', 0],
+        MPOL_INTERLEAVE: ['interleave', 0],
+        MPOL_LOCAL: ['local', 0],
+        MPOL_PREFERRED_MANY: ['prefer (many)', 5015],
+        MPOL_WEIGHTED_INTERLEAVE: ['weighted interleave', 6009],
+      };
+      const wrong: string[] = [];
+      for (const mode of modes) {
+        const known = modeWords[mode];
+        if (!known) {
+          wrong.push(`${mode} is not a mode of config-linux.md`);
+          continue;
+        }
+        if (kernel < known[1]) continue;
+        const b = ctx.bundle(['cat', '/proc/self/numa_maps']);
+        const withNodes = mode !== 'MPOL_DEFAULT' && mode !== 'MPOL_LOCAL';
+        b.config.linux!.memoryPolicy = withNodes ? { mode, nodes: node } : { mode };
+        const { exec } = await ctx.run(b, { allowFailure: true });
+        // the task's policy, shown for every mapping without one of its own: "bind:0 file=…"
+        const want = `${known[0]}${withNodes ? `:${node}` : ''} `;
+        const first = /^[0-9a-f]+ (.*)$/m.exec(exec.stdout)?.[1] ?? '';
+        if (exec.code !== 0) wrong.push(`${mode}: exit ${exec.code}: ${exec.stderr.trim().split('\n')[0]}`);
+        else if (!first.startsWith(want)) wrong.push(`${mode}: numa_maps says "${first.split(' file=')[0]}", not "${want.trim()}"`);
+      }
+      check(wrong.length === 0, `listed memoryPolicy modes not applied: ${wrong.join('; ')}`);
     },
   ),
 

@@ -19,6 +19,7 @@ export const configMd = clause('config.md');
 export const linuxMd = clause('config-linux.md');
 export const runtimeLinuxMd = clause('runtime-linux.md');
 export const featuresMd = clause('features.md');
+export const featuresLinuxMd = clause('features-linux.md');
 /** runc-compatible CLI behaviour that engines depend on (not part of the OCI spec). */
 export const cli = (anchor: string, text: string): Clause => ({ doc: 'runc-cli', anchor, text, level: 'CLI' });
 

@@ -226,6 +226,65 @@ cgTest('devices: a denied device cannot be opened; an allowed one can', (t) => {
   );
 });
 
+cgTest(
+  'devices: access strings as runc reads them ("rwa" is rw, other letters ignored; an "a" rule is every device); as runc on v1',
+  (t) => {
+    // a device node the cgroup decides on first: allowed, opening it fails in its driver (ENXIO);
+    // denied, with EPERM
+    const script = [
+      'try() { if [ $1 = r ]; then e=$( (exec 3<$2) 2>&1 ); else e=$( (exec 3>$2) 2>&1 ); fi',
+      '  case "$e" in *"not permitted"*) echo "$1 $2 denied";; *) echo "$1 $2 allowed";; esac; }',
+      'for d in /dev/odd /dev/odder /dev/gone; do try r $d; try w $d; done',
+    ].join('\n');
+    const run = (bin: string) => {
+      const id = uniqueId('cgacc');
+      const b = makeBundle((s) => {
+        s.linux!.cgroupsPath = `/tsrun-test-${id}`;
+        s.linux!.devices = [
+          { path: '/dev/odd', type: 'c', major: 1, minor: 250, fileMode: 0o666 },
+          { path: '/dev/odder', type: 'c', major: 1, minor: 251, fileMode: 0o666 },
+          { path: '/dev/gone', type: 'c', major: 1, minor: 252, fileMode: 0o666 },
+        ];
+        s.linux!.resources = {
+          devices: [
+            { allow: false, access: 'rwm' },
+            { allow: true, type: 'c', major: 1, minor: 252, access: 'rw' },
+            { allow: false, type: 'a', major: 1, access: 'r' }, // every device, whatever its major and access
+            { allow: true, type: 'c', major: 1, minor: 250, access: 'rwa' },
+            { allow: true, type: 'c', major: 1, minor: 251, access: 'rwx' },
+            { allow: false, type: 'c', major: 1, minor: 251, access: 'wa' },
+          ],
+        };
+        s.process!.args = ['sh', '-c', script];
+      });
+      try {
+        return runtime(bin, tempRoot(), ['run', '--bundle', b.dir, id], { timeout: scaled(30_000) });
+      } finally {
+        b.cleanup();
+      }
+    };
+    const ours = run(TSRUN);
+    t.is(ours.status, 0, ours.stderr);
+    t.is(
+      ours.stdout,
+      [
+        'r /dev/odd allowed',
+        'w /dev/odd allowed',
+        'r /dev/odder allowed',
+        'w /dev/odder denied',
+        'r /dev/gone denied',
+        'w /dev/gone denied',
+        '',
+      ].join('\n'),
+    );
+    if (!V2 && RUNC) {
+      const theirs = run(RUNC);
+      t.is(theirs.status, 0, theirs.stderr);
+      t.is(ours.stdout, theirs.stdout, 'runc 1.1.5 reads the rules alike');
+    }
+  },
+);
+
 cgTest('pause freezes a counter, resume thaws it; state says paused', async (t) => {
   if (!V2 && !has('freezer')) return t.pass('no freezer');
   const c = createCtr(t, (s) => {

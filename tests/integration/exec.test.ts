@@ -367,6 +367,21 @@ rootTest('--process FILE: a runtime-spec process (args after the id replace its 
   t.deepEqual(processesMatching(`exec --process ${file}`), []);
 });
 
+rootTest('--process FILE without a user (or without its gid) runs as 0:0 (or uid:0), as runc', (t) => {
+  for (const user of [undefined, { uid: 1000 }]) {
+    const out: Record<string, RunResult> = {};
+    for (const [name, bin] of RUNTIMES) {
+      const box = startBox(t, bin);
+      const file = path.join(box.b.dir, 'process.json');
+      fs.writeFileSync(file, JSON.stringify({ args: ['sh', '-c', 'id -u; id -g; id -G'], env: ['PATH=/bin'], cwd: '/', user }));
+      out[name] = box.exec(['--process', file, box.id]);
+    }
+    t.is(out.tsrun!.status, 0, out.tsrun!.stderr);
+    t.is(out.tsrun!.stdout, user ? '1000\n0\n0\n' : '0\n0\n0\n');
+    if (out.runc) t.is(out.tsrun!.stdout, out.runc.stdout, `runc on the same file (user ${JSON.stringify(user)})`);
+  }
+});
+
 rootTest('execCPUAffinity: the final CPU list applies once the process is in the cgroup', (t) => {
   const box = startBox(t, TSRUN);
   const file = path.join(box.b.dir, 'process.json');

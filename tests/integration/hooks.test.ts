@@ -80,13 +80,55 @@ rootTest('a failing createRuntime hook fails create, leaves nothing, still runs 
   b.write();
   const r = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
   t.is(r.status, 1);
-  t.regex(r.stderr, /createRuntime hook #0 \(\/bin\/sh\): exit status 3/);
+  // runc's words (libcontainer/configs Hooks.Run at HEAD), then the path
+  t.regex(r.stderr, /error running createRuntime hook #0: exit status 3 \(\/bin\/sh\)/);
   t.deepEqual(
     lines(log).map((l) => l.split(' ')[0]),
     ['bad', 'poststop'],
   );
   t.deepEqual(leftIn(root), []);
   b.cleanup();
+});
+
+// runc HEAD (libcontainer/configs Hooks.Run): "error running <kind> hook #<index in its list>: <cause>";
+// runc 1.1.5 here says "error running hook #0: error running hook: …", so nothing to compare with
+rootTest('every hook kind fails in runc’s words: error running <kind> hook #<n>: <cause>, then the path and output', (t) => {
+  const ok: Hook = { path: '/bin/sh', args: ['sh', '-c', 'true'] };
+  const bad = (kind: string): Hook => ({ path: '/bin/sh', args: ['sh', '-c', `echo out-${kind}; exit 3`] });
+  for (const kind of ['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop'] as const) {
+    const root = tempRoot();
+    const id = uniqueId('hookword');
+    const b = makeBundle((s) => (s.process!.args = ['sleep', '60']));
+    b.spec.hooks = { [kind]: [ok, bad(kind)] };
+    b.write();
+    t.teardown(() => {
+      runtime(TSRUN, root, ['delete', '--force', id]);
+      b.cleanup();
+    });
+    const words = new RegExp(`error running ${kind} hook #1: exit status 3 \\(/bin/sh\\): out-${kind}`);
+    const create = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
+    if (['prestart', 'createRuntime', 'createContainer'].includes(kind)) {
+      t.is(create.status, 1, kind);
+      t.regex(create.stderr, words, kind);
+      continue;
+    }
+    t.is(create.status, 0, create.stderr);
+    const start = runtime(TSRUN, root, ['start', id]);
+    if (kind === 'startContainer') {
+      t.not(start.status, 0, kind);
+      t.regex(start.stderr, words, kind);
+      continue;
+    }
+    if (kind === 'poststart') {
+      t.is(start.status, 1, kind); // runtime-spec 1.3.0: an error that stops the container
+      t.regex(start.stderr, words, kind);
+      continue;
+    }
+    t.is(start.status, 0, start.stderr);
+    const del = runtime(TSRUN, root, ['delete', '--force', id]);
+    t.is(del.status, 0, del.stderr);
+    t.regex(del.stderr, new RegExp(`warning: ${words.source}`), kind);
+  }
 });
 
 // runc 1.1.5 runs poststart hooks at create (a bug fixed since), so it is no reference here; runc
@@ -105,7 +147,7 @@ rootTest('a failing poststart hook fails start and stops the container, the late
   const pid = JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).pid as number;
   const r = runtime(TSRUN, root, ['start', id]);
   t.is(r.status, 1, r.stderr);
-  t.regex(r.stderr, /poststart hook #0 \(\/bin\/sh\): exit status 1/);
+  t.regex(r.stderr, /error running poststart hook #0: exit status 1 \(\/bin\/sh\)/);
   t.is(JSON.parse(runtime(TSRUN, root, ['state', id]).stdout).status, 'stopped');
   t.false(fs.existsSync(`/proc/${pid}`) && !fs.readFileSync(`/proc/${pid}/stat`, 'utf8').includes(') Z '), 'the init is gone');
   t.is(runtime(TSRUN, root, ['delete', id]).status, 0);
@@ -125,7 +167,7 @@ rootTest('a hook past its timeout is killed and fails create', (t) => {
   const started = Date.now();
   const r = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('slow')]);
   t.is(r.status, 1);
-  t.regex(r.stderr, /prestart hook #0 \(\/bin\/sleep\): timed out after 1s/);
+  t.regex(r.stderr, /error running prestart hook #0: timed out after 1s \(\/bin\/sleep\)/);
   t.true(Date.now() - started < 20_000, 'killed at its timeout, long before its own 30 s');
   b.cleanup();
 });

@@ -9,6 +9,8 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { LinuxSeccomp, Spec } from '../../lib/config/types.js';
+import { loadBinding } from '../../lib/native/binding.js';
+import { SECCOMP_FLAGS } from '../../lib/plan/seccomp.js';
 import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 import { waitFor } from '../helpers/wait.js';
 
@@ -105,6 +107,36 @@ runcTest('SCMP_ACT_KILL kills the process by SIGSYS (exit 159, as runc)', (t) =>
   t.is(theirs.status, 128 + 31);
   t.notRegex(ours.stdout, /syscall\.getpriority/);
   b.cleanup();
+});
+
+// runc ≥ 1.2 (specconv SetupSeccomp at HEAD; runc 1.1.5 here loads with no flag, so no comparison)
+rootTest('a profile without flags loads with SPEC_ALLOW where the kernel takes it; flags: [] with none; exec gets the same', (t) => {
+  const specAllow = SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  const kernelHasIt = loadBinding().seccompFlagSupported(specAllow);
+  const cases: [string[] | undefined, number][] = [
+    [undefined, kernelHasIt ? specAllow : 0],
+    [[], 0],
+    [['SECCOMP_FILTER_FLAG_LOG'], SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_LOG],
+  ];
+  for (const [flags, want] of cases) {
+    const seccomp = allow([{ names: ['getpriority'], action: 'SCMP_ACT_ERRNO', errnoRet: 18 }]);
+    if (flags) seccomp.flags = flags;
+    const b = bundle(['sleep', '100'], seccomp);
+    const root = tempRoot();
+    const id = uniqueId('scflags');
+    t.teardown(() => {
+      runtime(TSRUN, root, ['delete', '--force', id]);
+      b.cleanup();
+    });
+    const c = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
+    t.is(c.status, 0, c.stderr);
+    const state = JSON.parse(fs.readFileSync(path.join(root, id, 'state.json'), 'utf8')) as { seccomp: { flags: number } };
+    t.is(state.seccomp.flags, want, `flags ${JSON.stringify(flags)}`);
+    // the kernel took the filter with those flags: the exec'd process is under it
+    const e = runtime(TSRUN, root, ['exec', id, '/bin/tsrun-probe', 'syscall', 'getpriority:0:0']);
+    t.is(e.status, 0, e.stderr);
+    t.regex(e.stdout, /syscall\.getpriority:0:0=errno:EXDEV/);
+  }
 });
 
 rootTest('SCMP_ACT_LOG lets the syscall through and the kernel logs it', async (t) => {

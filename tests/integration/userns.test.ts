@@ -215,6 +215,28 @@ rootTest('user namespace: process.user and additionalGids apply inside the names
   b.cleanup();
 });
 
+// runc ≥ 1.4 allows user.* with a user namespace (validator.go at HEAD); runc 1.1.5 here refuses
+// them ("not in a separate kernel namespace"), so there is nothing to compare with
+rootTest('user namespace: user.* sysctls set the limits of the container user namespace; the host keeps its own', (t) => {
+  const hostValue = fs.readFileSync('/proc/sys/user/max_user_namespaces', 'utf8');
+  const b = userBundle('cat /proc/sys/user/max_user_namespaces /proc/sys/user/max_inotify_instances', (s) => {
+    s.linux!.sysctl = { 'user.max_user_namespaces': '7', 'user.max_inotify_instances': '33' };
+  });
+  const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('ucount')]);
+  b.cleanup();
+  t.is(r.status, 0, r.stderr);
+  t.is(r.stdout, '7\n33\n');
+  t.is(fs.readFileSync('/proc/sys/user/max_user_namespaces', 'utf8'), hostValue);
+
+  const noUserNs = makeBundle((s) => (s.linux!.sysctl = { 'user.max_user_namespaces': '7' }));
+  const root = tempRoot();
+  const refused = runtime(TSRUN, root, ['run', '-b', noUserNs.dir, uniqueId('ucount')]);
+  noUserNs.cleanup();
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, /linux\.sysctl\["user\.max_user_namespaces"\].*host's user namespace/);
+  t.deepEqual(leftIn(root), []);
+});
+
 rootTest('user namespace: a mapping the kernel refuses fails create with the JSON path and leaves nothing behind', (t) => {
   // overlapping ranges: the kernel's write to uid_map fails with EINVAL
   const b = userBundle('true', (s) => {

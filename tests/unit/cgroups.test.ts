@@ -7,6 +7,8 @@ import * as path from 'node:path';
 import { blkioWeightToIoWeight, cpuMax, hugepageSizeName, parseBytes, sharesToWeight, swapToV2 } from '../../lib/cgroups/convert.js';
 import { DEFAULT_DEVICE_RULES, deviceProgram, deviceRules, encodeProgram, runProgram, v1DeviceWrites } from '../../lib/cgroups/devices.js';
 import { detectCgroups } from '../../lib/cgroups/host.js';
+import type { DeviceRule } from '../../lib/cgroups/resources.js';
+import { deviceProperties } from '../../lib/cgroups/systemd.js';
 import type { CgroupHost } from '../../lib/cgroups/host.js';
 import { cgroupRelPath } from '../../lib/cgroups/manager.js';
 import { V1Manager, V1_NO_UNIFIED } from '../../lib/cgroups/v1.js';
@@ -245,6 +247,65 @@ test('device rules: config first, runc defaults after; v1 starts from deny-all',
   t.true(w.some(([f, l]) => f === 'devices.allow' && l === 'c 136:* rwm'));
 });
 
+// runc's reading of access strings (cgroups devices Permissions and its emulator, at HEAD; the
+// same in 1.1.5, compared on this host's v1 in I: cgroups › devices: access strings as runc reads them)
+test('device rules: access keeps r, w and m and ignores other letters; type "a" is every device; no r/w/m is no rule', (t) => {
+  const config = (rules: DeviceRule[]) => deviceRules(rules).slice(0, -DEFAULT_DEVICE_RULES.length);
+  t.deepEqual(config([{ allow: true, type: 'c', major: 1, minor: 11, access: 'rwa' }]), [
+    { allow: true, type: 'c', major: 1, minor: 11, access: 'rw' },
+  ]);
+  t.deepEqual(config([{ allow: false, type: 'b', major: 8, access: 'mmxwr' }]), [
+    { allow: false, type: 'b', major: 8, minor: -1, access: 'rwm' },
+  ]);
+  t.deepEqual(config([{ allow: true, type: 'c', major: 1, minor: 11, access: 'a' }]), [], 'nothing to add or remove');
+  t.deepEqual(config([{ allow: true, type: 'c', major: 1, minor: 11 }]), [{ allow: true, type: 'c', major: 1, minor: 11, access: 'rwm' }]);
+  // runc's emulator resets to allow-all/deny-all on any "a" rule, whatever its numbers and access
+  for (const r of [
+    { allow: false, access: 'rw' },
+    { allow: false, type: 'a', major: 10, access: 'r' },
+    { allow: false, access: 'x' },
+  ])
+    t.deepEqual(config([r]), [{ allow: false, type: 'a', major: -1, minor: -1, access: 'rwm' }], JSON.stringify(r));
+  // so every backend reads them alike: the program, v1's files, systemd's list
+  const rules = deviceRules([
+    { allow: true, type: 'c', major: 10, minor: 229, access: 'rw' },
+    { allow: false, type: 'a', major: 10, access: 'r' },
+    { allow: true, type: 'c', major: 1, minor: 250, access: 'rwx' },
+    { allow: false, type: 'c', major: 1, minor: 250, access: 'wa' },
+  ]);
+  const prog = deviceProgram(rules);
+  t.false(runProgram(prog, 'c', 'w', 10, 229), 'the "a" deny reset everything before it');
+  t.true(runProgram(prog, 'c', 'r', 1, 250));
+  t.false(runProgram(prog, 'c', 'w', 1, 250), 'w taken back; "a" in an access string is no letter');
+  t.deepEqual(v1DeviceWrites(rules).slice(0, 5), [
+    ['devices.deny', 'a'],
+    ['devices.allow', 'c 10:229 rw'],
+    ['devices.deny', 'a'],
+    ['devices.allow', 'c 1:250 rw'],
+    ['devices.deny', 'c 1:250 w'],
+  ]);
+  const allow = deviceProperties(rules).find((p) => p.name === 'DeviceAllow')!.value as [string, string][];
+  t.false(
+    allow.some(([node]) => node === '/dev/char/10:229'),
+    'systemd: the deny-all dropped it',
+  );
+  t.deepEqual(
+    allow.filter(([node]) => node === '/dev/char/1:250'),
+    [['/dev/char/1:250', 'r']],
+    'systemd: a deny takes back only its access',
+  );
+});
+
+test('validation: a device access is any non-empty string, as runc takes it', (t) => {
+  const check = (access: unknown) => () =>
+    validateCgroups({ ociVersion: '1.0.2', linux: { resources: { devices: [{ allow: true, type: 'c', major: 1, minor: 3, access }] } } });
+  for (const ok of ['rwa', 'rwx', 'a', 'mrw', 'rrw']) t.notThrows(check(ok), ok);
+  const empty = t.throws(check(''), { instanceOf: ConfigError });
+  t.is(empty?.path, 'linux.resources.devices[0].access');
+  t.regex(empty?.message ?? '', /cannot be empty/);
+  t.is(t.throws(check(7), { instanceOf: ConfigError })?.path, 'linux.resources.devices[0].access');
+});
+
 test('device program: last matching rule wins, defaults allowed, the rest denied', (t) => {
   const prog = deviceProgram(
     deviceRules([
@@ -335,7 +396,7 @@ test('validation names the field', (t) => {
   bad({ memory: { limit: 64 * MiB, swap: MiB } }, 'linux.resources.memory.swap');
   bad({ cpu: { cpus: 'all' } }, 'linux.resources.cpu.cpus');
   bad({ cpu: { shares: -5 } }, 'linux.resources.cpu.shares');
-  bad({ devices: [{ allow: true, access: 'rwx' }] }, 'linux.resources.devices[0].access');
+  bad({ devices: [{ allow: true, access: '' }] }, 'linux.resources.devices[0].access');
   bad({ devices: [{ allow: true, type: 'p' }] }, 'linux.resources.devices[0].type');
   bad({ blockIO: { weight: 5 } }, 'linux.resources.blockIO.weight');
   bad({ unified: { '../x': '1' } }, 'linux.resources.unified.../x');

@@ -53,6 +53,31 @@ test('created timestamps are RFC3339 with nanoseconds, of one real-time reading'
   t.true(Math.abs(Number(a / 1_000_000n) - Date.now()) < 5000, 'the real-time clock');
 });
 
+test('features: memoryPolicy, netDevices, intelRdt and potentiallyUnsafeConfigAnnotations, as features-linux.md and runc lay them out', (t) => {
+  const f = features() as {
+    linux: {
+      memoryPolicy: { modes: string[]; flags: string[] };
+      netDevices: { enabled: boolean };
+      intelRdt: { enabled: boolean; schemata: boolean; monitoring: boolean };
+    };
+    potentiallyUnsafeConfigAnnotations: string[];
+  };
+  // features-linux.md's example lists these; runc HEAD prints them sorted
+  t.deepEqual(f.linux.memoryPolicy.modes, [
+    'MPOL_BIND',
+    'MPOL_DEFAULT',
+    'MPOL_INTERLEAVE',
+    'MPOL_LOCAL',
+    'MPOL_PREFERRED',
+    'MPOL_PREFERRED_MANY',
+    'MPOL_WEIGHTED_INTERLEAVE',
+  ]);
+  t.deepEqual(f.linux.memoryPolicy.flags, ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES']);
+  t.deepEqual(f.linux.netDevices, { enabled: true });
+  t.deepEqual(f.linux.intelRdt, { enabled: false, schemata: false, monitoring: false }, 'linux.intelRdt is refused: not implemented');
+  t.deepEqual(f.potentiallyUnsafeConfigAnnotations, ['org.systemd.property.']);
+});
+
 test('features has the required version range and no stderr noise', (t) => {
   const f = features() as { ociVersionMin: string; ociVersionMax: string; linux: { namespaces: string[] } };
   t.is(f.ociVersionMin, '1.0.0');

@@ -122,7 +122,7 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
       script.push(msg(SyncType.PID, { pid: tenant ? 0 : 0 }));
       if (!tenant && (brk === 'prestart' || brk === 'init.hooks')) script.push(msg(SyncType.HOOKS));
       if (brk === 'init.hooks')
-        script.push(msg(SyncType.ERROR, { step: step('hooks'), message: 'createContainer hook #0 (/x/cc): exit status 1' }));
+        script.push(msg(SyncType.ERROR, { step: step('hooks'), message: 'error running createContainer hook #0: exit status 1 (/x/cc)' }));
       script.push(msg(SyncType.READY, { message: '' }));
       if (tenant) script.push(msg(SyncType.EOF));
       return { pid: tenant ? 7777 : initPid, syncFd: devNull() };
@@ -161,7 +161,7 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
     async runHooks(hooks: string, kind: string) {
       log.push(`hooks ${kind}`);
       if (brk === 'prestart' && kind === 'prestart')
-        throw Object.assign(new Error('prestart hook #0 (/x/prestart): exit status 1'), { hostCode: 'ECHILD', warnings: [] });
+        throw Object.assign(new Error('error running prestart hook #0: exit status 1 (/x/prestart)'), { hostCode: 'ECHILD', warnings: [] });
       void hooks;
       return [];
     },

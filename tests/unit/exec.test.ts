@@ -1,10 +1,13 @@
 /** exec's pure parts: argv splitting, flag parsing, the process it builds, the status guard. */
 import test from 'ava';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
 
 import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import { parseArgs } from '../../lib/cli/args.js';
 import { execCommand, parseUser } from '../../lib/cli/commands/exec.js';
-import { parseSubCgroups, resolveExecProcess } from '../../lib/container/exec.js';
+import { loadProcessFile, parseSubCgroups, resolveExecProcess } from '../../lib/container/exec.js';
 import { fromHost } from '../../lib/native/host.js';
 import { loadBinding } from '../../lib/native/binding.js';
 import { buildTenantPlan } from '../../lib/plan/tenant.js';
@@ -83,6 +86,23 @@ function canExec(status: string, ignorePaused: boolean): void {
     throw fromHost(e);
   }
 }
+
+test('loadProcessFile: no user, or no uid or gid in it, is 0 (root), as runc reads the file; cwd is still required', (t) => {
+  const dir = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-process-'));
+  t.teardown(() => fs.rmSync(dir, { recursive: true, force: true }));
+  const load = (p: unknown) => {
+    const file = path.join(dir, 'process.json');
+    fs.writeFileSync(file, JSON.stringify(p));
+    return loadProcessFile(file);
+  };
+  const base = { args: ['id'], cwd: '/' };
+  t.deepEqual(load(base).user, { uid: 0, gid: 0 });
+  t.deepEqual(load({ ...base, user: null }).user, { uid: 0, gid: 0 });
+  t.deepEqual(load({ ...base, user: { uid: 1000 } }).user, { uid: 1000, gid: 0 });
+  t.deepEqual(load({ ...base, user: { gid: 5, additionalGids: [7] } }).user, { uid: 0, gid: 5, additionalGids: [7] });
+  t.throws(() => load({ ...base, user: { uid: 'x' } }), { message: /process\.user\.uid: must be an integer/ });
+  t.throws(() => load({ args: ['id'] }), { message: /process\.cwd: is required/ });
+});
 
 test('canExec (native/host): created and running; paused with ignorePaused; never stopped', (t) => {
   t.notThrows(() => canExec('created', false));

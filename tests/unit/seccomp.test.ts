@@ -17,6 +17,7 @@ import {
   compileSeccomp,
   describeSeccomp,
   seccompFeatures,
+  seccompFlagNames,
   type SeccompNative,
 } from '../../lib/plan/seccomp.js';
 import { ROOT } from '../helpers/bundle.js';
@@ -303,6 +304,28 @@ test('compile: an unsupported flag or action is a clear error naming the field',
   t.is(t.throws(() => compileSeccomp(failing, allow([])), { instanceOf: ConfigError })?.path, 'linux.seccomp');
 });
 
+// runc ≥ 1.2 (libcontainer/specconv SetupSeccomp, read at HEAD; 1.1.5 here predates it, so
+// no comparison): no `flags` at all (nil in Go: absent or null) means SPEC_ALLOW if the kernel
+// takes it; an explicit list, the empty one included, is used as it is.
+test('flags: none in the config means SPEC_ALLOW where the kernel takes it; [] and a list are kept (runc ≥ 1.2)', (t) => {
+  const base: LinuxSeccomp = { defaultAction: 'SCMP_ACT_ALLOW' };
+  t.deepEqual(seccompFlagNames(base, true), ['SECCOMP_FILTER_FLAG_SPEC_ALLOW']);
+  t.deepEqual(seccompFlagNames(base, false), [], 'a kernel without the flag: loaded without it, as runc');
+  t.deepEqual(seccompFlagNames(JSON.parse('{"defaultAction":"SCMP_ACT_ALLOW","flags":null}') as LinuxSeccomp, true), [
+    'SECCOMP_FILTER_FLAG_SPEC_ALLOW',
+  ]);
+  t.deepEqual(seccompFlagNames({ ...base, flags: [] }, true), [], 'an empty list asks for no flag');
+  t.deepEqual(seccompFlagNames({ ...base, flags: ['SECCOMP_FILTER_FLAG_LOG'] }, true), ['SECCOMP_FILTER_FLAG_LOG']);
+
+  const SPEC_ALLOW = SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  t.is(compileSeccomp(fakeNative(), base).flags, SPEC_ALLOW);
+  t.is(compileSeccomp(fakeNative({ seccompFlagSupported: (f) => f !== SPEC_ALLOW }), base).flags, 0);
+  t.is(compileSeccomp(fakeNative(), { ...base, flags: [] }).flags, 0);
+  t.is(compileSeccomp(fakeNative(), { ...base, flags: ['SECCOMP_FILTER_FLAG_LOG'] }).flags, SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_LOG);
+  const notify = compileSeccomp(fakeNative(), { ...allow([{ names: ['mkdir'], action: 'SCMP_ACT_NOTIFY' }]), listenerPath: '/l' });
+  t.is(notify.flags, SPEC_ALLOW | SECCOMP_FILTER_FLAG_NEW_LISTENER);
+});
+
 const ADDON = path.join(ROOT, 'build', 'Release', 'tsrun.node');
 const addonTest = fs.existsSync(ADDON) ? test : test.skip;
 
@@ -316,7 +339,8 @@ addonTest('compile (libseccomp): the default profile compiles; unknown names are
   t.true(out.bpf.length > 8 && out.bpf.length % 8 === 0);
   t.true(out.bpf.length / 8 < 0xffff);
   t.regex(debug.join('\n'), /no_such_syscall/);
-  t.is(out.flags, 0);
+  const specAllow = SECCOMP_FLAGS.SECCOMP_FILTER_FLAG_SPEC_ALLOW;
+  t.is(out.flags, native.seccompFlagSupported(specAllow) ? specAllow : 0, 'no flags in the profile: SPEC_ALLOW where the kernel has it');
   const f = seccompFeatures(native) as { enabled: boolean; actions: string[]; knownFlags: string[]; supportedFlags: string[] };
   t.true(f.enabled);
   t.true(f.actions.includes('SCMP_ACT_ERRNO'));

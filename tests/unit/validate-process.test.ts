@@ -4,6 +4,7 @@
  */
 import test from 'ava';
 
+import { features } from '../../lib/cli/commands/features.js';
 import { listenFdOptions } from '../../lib/cli/listen-fds.js';
 import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import type { Spec } from '../../lib/config/types.js';
@@ -48,6 +49,9 @@ test('sysctl keys map to the namespace runc requires', (t) => {
   t.is(sysctlNamespace('kernel.domainname'), 'uts');
   t.is(sysctlNamespace('kernel.pid_max'), null);
   t.is(sysctlNamespace('vm.swappiness'), null);
+  // runc ≥ 1.4 (validator.go at HEAD; 1.1.5 here refuses them): the ucounts limits are per user namespace
+  t.is(sysctlNamespace('user.max_user_namespaces'), 'user');
+  t.is(sysctlNamespace('user/max_inotify_watches'), 'user');
 });
 
 test('sysctl validation names the key', (t) => {
@@ -69,7 +73,55 @@ test('sysctl validation names the key', (t) => {
     /host's ipc namespace/,
   );
   fails(t, (s) => (s.linux!.sysctl = { 'net.ipv4.missing': '1' }), 'linux.sysctl["net.ipv4.missing"]', /no such sysctl/);
+  // user.*: any key, with a user namespace of the container's (new or joined), as runc ≥ 1.4
+  const userNs = (s: Spec) => {
+    s.linux!.namespaces!.push({ type: 'user' });
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  };
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => {
+        userNs(s);
+        s.linux!.sysctl = { 'user.max_user_namespaces': '7', 'user.max_inotify_watches': '100' };
+      }),
+      host,
+      opts,
+    ),
+  );
+  fails(
+    t,
+    (s) => (s.linux!.sysctl = { 'user.max_user_namespaces': '7' }),
+    'linux.sysctl["user.max_user_namespaces"]',
+    /host's user namespace \(linux\.namespaces has no user\)/,
+  );
   fails(t, (s) => (s.linux!.sysctl = { 'net/../../x': '1' }), 'linux.sysctl["net/../../x"]', /invalid sysctl name/);
+});
+
+test('features: every memoryPolicy mode and flag it lists is one validation accepts (features-linux.md: MUST recognize)', (t) => {
+  const { modes, flags } = (features() as { linux: { memoryPolicy: { modes: string[]; flags: string[] } } }).linux.memoryPolicy;
+  for (const mode of modes) {
+    const nodes = ['MPOL_DEFAULT', 'MPOL_LOCAL'].includes(mode) ? undefined : '0';
+    t.notThrows(
+      () =>
+        validateSpec(
+          spec((s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode, nodes })),
+          host,
+          opts,
+        ),
+      mode,
+    );
+  }
+  for (const flag of flags)
+    t.notThrows(
+      () =>
+        validateSpec(
+          spec((s) => ((s.linux as Record<string, unknown>).memoryPolicy = { mode: 'MPOL_BIND', nodes: '0', flags: [flag] })),
+          host,
+          opts,
+        ),
+      flag,
+    );
 });
 
 test('scheduler, ioPriority, personality and memoryPolicy rules', (t) => {

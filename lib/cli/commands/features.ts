@@ -1,7 +1,7 @@
 /** features: what this runtime supports (runtime-spec features.md), stdout only. */
 
 import { OCI_VERSION_MAX, OCI_VERSION_MIN } from '../../config/validate.js';
-import { RECURSIVE_OPTIONS } from '../../plan/attrs.js';
+import { MPOL_FLAGS, MPOL_MODES, RECURSIVE_OPTIONS } from '../../plan/attrs.js';
 import { CAPABILITIES } from '../../plan/linux.js';
 import { PROPAGATION_OPTIONS } from '../../plan/mounts.js';
 import { seccompFeatures } from '../../plan/seccomp.js';
@@ -60,12 +60,22 @@ export function features(): Record<string, unknown> {
       // (native/init/lsm.c applies each where the host has it on); runc says true for both too
       apparmor: { enabled: true },
       selinux: { enabled: true },
-      intelRdt: { enabled: false },
+      // not implemented (validate-process.ts refuses linux.intelRdt), so neither are its fields;
+      // runc, which implements it, says true for all three
+      intelRdt: { enabled: false, schemata: false, monitoring: false },
+      // the modes and flags validation accepts (the names the kernel's headers give numbers to),
+      // sorted as runc lists them; like runc's, some may be newer than the host's kernel
+      memoryPolicy: { modes: Object.keys(MPOL_MODES).sort(), flags: Object.keys(MPOL_FLAGS).sort() },
       mountExtensions: { idmap: { enabled: true } }, // lib/container/mount-trees.ts
+      netDevices: { enabled: true }, // lib/container/netdev.ts
     },
     annotations: {
       'io.github.tsrun.version': '0.1.0',
     },
+    // The config annotations that change what the runtime does (features.md; "x." is a prefix):
+    // only the systemd driver's unit properties (lib/cgroups/systemd.ts). runc lists "bundle" and
+    // "org.criu.config" too, for its labels and checkpoints; tsrun reads neither.
+    potentiallyUnsafeConfigAnnotations: ['org.systemd.property.'],
   };
 }
 
