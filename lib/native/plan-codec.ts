@@ -157,6 +157,7 @@ export function encodePlan(p: InitPlan): Buffer {
     console_height: p.consoleHeight,
     console_socket_fd: p.consoleSocketFd,
     preserve_fds: p.preserveFds,
+    rootfs_parent_propagation: p.rootfsParentPropagation,
     rootfs: p.rootfs,
     hostname: p.hostname,
     domainname: p.domainname,

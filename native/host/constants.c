@@ -45,7 +45,8 @@
 #define HEADER_FIELDS(T, F, V, P)                                                                              \
   F(T, magic) F(T, version) F(T, size) F(T, flags) F(T, clone_flags) F(T, rootfs_propagation) F(T, caps)       \
   F(T, uid) F(T, gid) F(T, umask) F(T, console_width) F(T, console_height) F(T, console_socket_fd)             \
-  F(T, preserve_fds) P(T, pad0) F(T, rootfs) F(T, hostname) F(T, domainname) F(T, cwd) F(T, state_dir)        \
+  F(T, preserve_fds) F(T, rootfs_parent_propagation) F(T, rootfs) F(T, hostname) F(T, domainname) F(T, cwd)   \
+  F(T, state_dir)                                                                                              \
   F(T, keyring) V(T, args, struct tsrun_str) V(T, env, struct tsrun_str) V(T, additional_gids, uint32_t)      \
   V(T, mounts, struct tsrun_mount) V(T, rlimits, struct tsrun_rlimit) V(T, devices, struct tsrun_device)       \
   V(T, symlinks, struct tsrun_symlink) V(T, seccomp_bpf, struct sock_filter) F(T, seccomp_flags)               \

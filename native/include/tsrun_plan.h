@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 6u
+#define TSRUN_PLAN_VERSION 7u
 
 struct tsrun_str {
   uint32_t off;
@@ -244,17 +244,17 @@ struct tsrun_plan_header {
   uint32_t size;                     /* bytes in the whole buffer */
   uint32_t flags;                    /* TSRUN_PLAN_* */
   uint64_t clone_flags;              /* CLONE_NEW* the init is created with */
-  uint64_t rootfs_propagation;       /* MS_* (| MS_REC) applied to "/" first */
+  uint64_t rootfs_propagation;       /* MS_* (| MS_REC) applied to "/" first: linux.rootfsPropagation, or rslave */
   uint64_t caps[TSRUN_CAPSET_COUNT]; /* bit n = capability n */
   uint32_t uid;
   uint32_t gid;
   uint32_t umask;
   uint32_t console_width;
   uint32_t console_height;
-  int32_t console_socket_fd; /* -1: none; else an fd the init inherits */
-  uint32_t preserve_fds;     /* fds 3 .. 3+n-1 stay open across execve */
-  uint32_t pad0;
-  struct tsrun_str rootfs; /* absolute host path of the root filesystem */
+  int32_t console_socket_fd;          /* -1: none; else an fd the init inherits */
+  uint32_t preserve_fds;              /* fds 3 .. 3+n-1 stay open across execve */
+  uint32_t rootfs_parent_propagation; /* MS_PRIVATE or MS_SLAVE: the mount the rootfs is on, before its bind */
+  struct tsrun_str rootfs;            /* absolute host path of the root filesystem */
   struct tsrun_str hostname;
   struct tsrun_str domainname;
   struct tsrun_str cwd;             /* absolute path inside the container */

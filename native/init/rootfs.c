@@ -144,6 +144,23 @@ static int mkpath_depth(int root_fd, const char *path, int want_file, int depth)
   return -1;
 }
 
+/* `flags` on the mount `rootfs` is on: the nearest ancestor that is a mount
+ * point (mount(2) says EINVAL for a directory that is not one). The path is
+ * the host's real path of the rootfs, checked before clone. */
+static int rootfs_parent_propagation(struct tsrun_init *ctx, const char *rootfs, unsigned long flags) {
+  char path[4096];
+  if (tsrun_strlcpy(path, rootfs, sizeof path) >= sizeof path) return tsrun_fail(ctx, ENAMETOOLONG, rootfs, NULL);
+  for (;;) {
+    if (mount(NULL, path, NULL, flags, NULL) == 0) return 0;
+    if (errno != EINVAL || !strcmp(path, "/")) return tsrun_fail(ctx, errno, "set propagation of ", path, NULL);
+    char *slash = strrchr(path, '/');
+    if (slash == path)
+      path[1] = 0;
+    else
+      *slash = 0;
+  }
+}
+
 int tsrun_step_rootfs(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
   const char *rootfs = tsrun_plan_str(ctx->plan, h->rootfs);
@@ -169,10 +186,17 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
     umask(0);
     return 0;
   }
-  /* Nothing we mount may propagate back to the host (default rslave, or
-   * linux.rootfsPropagation). */
+  /* runc's order (prepareRoot). "/" first takes linux.rootfsPropagation as
+   * asked (rslave by default): that is what a bind mount's source is when
+   * it is bound, so it decides what a volume becomes — with rshared a member
+   * of the host's peer group (a mount made on either side appears on the
+   * other: Kubernetes' Bidirectional), with rslave a slave of it. */
   if (mount(NULL, "/", NULL, h->rootfs_propagation, NULL) < 0)
     return tsrun_fail(ctx, errno, "set propagation of /", NULL);
+  /* The mount the rootfs is on is never shared: pivot_root refuses a shared
+   * parent, and the rootfs bind below, with every mount made in it, would
+   * propagate to the host's peers. */
+  if (rootfs_parent_propagation(ctx, rootfs, h->rootfs_parent_propagation) < 0) return -1;
   /* pivot_root needs the new root to be a mount point. */
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
     return tsrun_fail(ctx, errno, "bind mount rootfs ", rootfs, NULL);
@@ -740,10 +764,10 @@ int tsrun_step_pivot(struct tsrun_init *ctx) {
     if (umount2(".", MNT_DETACH) < 0) return tsrun_fail(ctx, errno, "unmount old root", NULL);
   }
   if (chdir("/") < 0) return tsrun_fail(ctx, errno, "chdir to /", NULL);
-  /* linux.rootfsPropagation itself: until now "/" stayed rslave/rprivate,
-   * since pivot_root refuses shared mounts and a shared "/" before it
-   * would have sent our mounts to the host's peers. Made shared here, the
-   * root joins a new peer group that exists only in this namespace. */
+  /* linux.rootfsPropagation on the container's "/" itself, for the values
+   * that are neither private nor slave (those are in place): the rootfs
+   * bind took its parent's private or slave propagation. Made shared now,
+   * "/" is a new peer group that exists only in this namespace. */
   if (h->root_propagation && mount(NULL, "/", NULL, h->root_propagation, NULL) < 0)
     return tsrun_fail(ctx, errno, "set propagation of the container's /", NULL);
   if (h->flags & TSRUN_PLAN_ROOT_READONLY) {

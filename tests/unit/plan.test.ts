@@ -135,6 +135,7 @@ test('flags: readonly root, no_new_privs, keyring, no-pivot', (t) => {
   t.is(plan.keyring, null);
   t.is(buildPlan(defaultSpec(), opts, v1Host).init.keyring, '_ses.c1');
   t.is(plan.rootfsPropagation, MS.SLAVE | MS.REC, 'rslave by default');
+  t.is(plan.rootfsParentPropagation, Number(MS.PRIVATE), "the rootfs's parent mount private by default, as runc");
 });
 
 test('tmpcopyup: a tmpfs becomes a copy-up mount without the option in its data; elsewhere it is ignored, as runc', (t) => {
