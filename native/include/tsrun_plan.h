@@ -82,8 +82,10 @@ enum {
 #define TSRUN_MOUNT_KINDS(X)                                                                         \
   X(FS, 0)       /* mount(source, dest, fstype, flags, data) */                                      \
   X(BIND, 1)     /* bind (MS_REC for rbind), then remount for flags */                               \
-  X(MASK, 2)     /* maskedPaths: /dev/null over a file, empty ro tmpfs over a dir; skip if absent */ \
-  X(READONLY, 3) /* readonlyPaths: rbind onto itself, remount ro; skip if absent */                  \
+  X(MASK, 2)     /* maskedPaths: /dev/null over a file, over a dir an empty ro tmpfs (data: its      \
+                  * options), one for all: the first made, bound on the others; skip if absent */    \
+  X(READONLY, 3) /* readonlyPaths: rbind onto itself, remount ro; skip if absent. With MS_REMOUNT in \
+                  * flags: remount the mount there in place with flags (a read-only /dev) */         \
   X(COPYUP, 4)   /* a tmpfs (mount(2) as FS) with tmpcopyup: the target's files copied into it */
 
 enum {
