@@ -667,6 +667,19 @@ export const mountCases: Case[] = [
   ),
 
   def(
+    'mounts::dev-readonly-one-mount',
+    cli('read-only /dev', 'a tmpfs /dev mounted "ro" is one mount, remounted read-only once the devices are made (no second mount on top)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      const dev = b.config.mounts?.find((m) => m.destination === '/dev');
+      if (!dev) fail('the default config has no /dev mount');
+      dev.options = [...(dev.options ?? []), 'ro'];
+      const devs = (await inspect(ctx, b)).mounts.filter((m) => m.mountPoint === '/dev');
+      eq(devs.map((m) => `${m.fstype} ${m.options.includes('ro') ? 'ro' : 'rw'}`).join(', '), 'tmpfs ro', 'the mounts at /dev');
+    },
+  ),
+
+  def(
     'mounts::tmpcopyup',
     cli(
       'tmpcopyup mount option',
