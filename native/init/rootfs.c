@@ -453,6 +453,30 @@ static int make_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m, co
   return rc < 0 ? tsrun_fail(ctx, saved, "remount ", dest, " read-only", NULL) : 0;
 }
 
+/*
+ * What a mount target resolved to, against runc's checkProcMount: validation
+ * let a destination on or below /proc through only by its name (a procfs on
+ * /proc, an lxcfs file), so a target that lands in the container's /proc
+ * must be that very name. An image symlink elsewhere that leads into it
+ * (/attr -> /proc/self/attr, then a bind on /attr/exec) is refused, as runc
+ * refuses it on the resolved path. The path is the kernel's, read back from
+ * the fd (d_path); RESOLVE_IN_ROOT keeps it below the rootfs.
+ */
+static int check_proc_target(struct tsrun_init *ctx, int fd, const char *dest) {
+  char link[64], got[4096];
+  tsrun_fd_path(fd, link, sizeof link);
+  ssize_t n = readlink(link, got, sizeof got - 1);
+  if (n < 0) return tsrun_fail(ctx, errno, "readlink the mount target of ", dest, NULL);
+  got[n] = 0;
+  const char *in_root = path_below(got, tsrun_plan_str(ctx->plan, ctx->plan->h->rootfs));
+  const char *in_proc = in_root ? path_below(in_root, "proc") : NULL;
+  if (!in_proc) return 0;
+  const char *named = path_below(dest, "proc");
+  if (named && !strcmp(named, in_proc)) return 0;
+  return tsrun_fail(ctx, EPERM, "\"", dest, "\" cannot be mounted because it resolves inside /proc (/proc/", in_proc,
+                    ")", NULL);
+}
+
 /* proc and sysfs only on a directory the image has (or none): mounted
  * through a symlink they could cover a host path, or shadow what the
  * container's /proc must show (CVE-2023-28642 class). runc's rule and words. */
@@ -539,6 +563,10 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
       if (fd < 0 && (errno == ELOOP || errno == ENOTDIR))
         return tsrun_fail(ctx, ENOTDIR, "filesystem \"", fstype, "\" must be mounted on ordinary directory", NULL);
       if (fd < 0) return tsrun_fail(ctx, errno, "open mount target ", dest, NULL);
+    }
+    if (check_proc_target(ctx, fd, dest) < 0) {
+      close(fd);
+      return -1;
     }
     char target[64];
     tsrun_fd_path(fd, target, sizeof target);

@@ -621,6 +621,35 @@ export const mountCases: Case[] = [
     ['rbind', 'rprivate'],
     { h2c: false, c2h: false },
   ),
+  def(
+    'mounts::below-proc-refused',
+    cli(
+      'mounts below /proc',
+      'a mount below /proc other than the lxcfs files is refused (runc: "cannot be mounted because it is inside /proc"): a file over /proc/self/attr/exec would take the label writes',
+    ),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      const src = ctx.path('fake-attr');
+      fs.writeFileSync(src, '');
+      addMount(b, { destination: '/proc/self/attr/exec', type: 'bind', source: src, options: ['bind'] });
+      expectError((await ctx.tryCreate(b)).createResult, 'create with a bind on /proc/self/attr/exec');
+      eq(fs.readFileSync(src, 'utf8'), '', 'the bound file');
+    },
+  ),
+
+  def(
+    'mounts::below-proc-lxcfs-allowed',
+    cli('mounts below /proc', "lxcfs's files may be bound over their /proc entries (runc's allow-list: /proc/uptime, /proc/meminfo…)"),
+    async (ctx) => {
+      const b = ctx.bundle(['read', '/proc/uptime']);
+      const src = ctx.path('uptime');
+      fs.writeFileSync(src, '1.00 2.00\n');
+      addMount(b, { destination: '/proc/uptime', type: 'bind', source: src, options: ['bind'] });
+      const { report } = await ctx.run(b);
+      eq(report.text('data./proc/uptime'), '1.00 2.00\n', 'content of /proc/uptime');
+    },
+  ),
+
   pseudoFsOnSymlink('proc', 'proc'),
   pseudoFsOnSymlink('sys', 'sysfs'),
 
