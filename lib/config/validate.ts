@@ -13,6 +13,7 @@ import { validateNamespaceRules } from './validate-namespaces.js';
 import { validateProcessAttrs, validateProcessFields, type ProcessHost } from './validate-process.js';
 import { validateSeccomp } from './validate-seccomp.js';
 import { validateCgroups } from './validate-cgroups.js';
+import { validateMounts, type MountValidationHost } from './validate-mounts.js';
 
 /** ociVersion 1.0.0 … 1.3.x, with an optional pre-release suffix (-dev, -rc.1). */
 const OCI_VERSION = /^1\.[0-3]\.\d+(?:-[0-9A-Za-z.-]+)?(?:\+[0-9A-Za-z.-]+)?$/;
@@ -24,7 +25,7 @@ const PROPAGATIONS = new Set(['private', 'rprivate', 'shared', 'rshared', 'slave
 const DEVICE_TYPES = new Set(['c', 'b', 'u', 'p']);
 const HOOK_KINDS = new Set(['prestart', 'createRuntime', 'createContainer', 'startContainer', 'poststart', 'poststop']);
 
-export interface ValidationHost extends ProcessHost {
+export interface ValidationHost extends ProcessHost, MountValidationHost {
   /** 'dir', 'file', 'other', or null when the path does not exist. */
   kind(p: string): 'dir' | 'file' | 'other' | null;
   /** The path with every symlink resolved (realpath(3)), or null when it does not resolve. */
@@ -34,6 +35,8 @@ export interface ValidationHost extends ProcessHost {
 export interface ValidateOptions {
   /** The root filesystem's absolute host path. */
   rootfs: string;
+  /** The bundle's path, where relative bind sources are (default: the rootfs's parent). */
+  bundle?: string;
   /** create/run will detach, so a terminal needs a console socket. */
   detach: boolean;
   consoleSocket: boolean;
@@ -67,7 +70,7 @@ export function validateSpec(spec: Spec, host: ValidationHost, opts: ValidateOpt
     throw new ConfigError('domainname', 'setting the domainname requires a new UTS namespace (linux.namespaces)');
 
   validateProcess(spec.process!, opts);
-  validateMounts(spec);
+  validateMounts(spec, host, opts.bundle ?? path.dirname(opts.rootfs));
   validateLinux(spec);
   validateProcessAttrs(spec, host);
   validateCgroups(spec);
@@ -168,15 +171,6 @@ function validateProcess(p: Process, opts: Omit<ValidateOptions, 'rootfs'>): voi
     throw new ConfigError('process.consoleSize', 'out of range');
   if (p.oomScoreAdj !== undefined && (p.oomScoreAdj < -1000 || p.oomScoreAdj > 1000))
     throw new ConfigError('process.oomScoreAdj', `must be between -1000 and 1000, got ${p.oomScoreAdj}`);
-}
-
-function validateMounts(spec: Spec): void {
-  (spec.mounts ?? []).forEach((m, i) => {
-    const at = `mounts[${i}]`;
-    if (m.destination === '') throw new ConfigError(`${at}.destination`, 'must not be empty');
-    if (m.destination.split('/').includes('..'))
-      throw new ConfigError(`${at}.destination`, `must not contain "..": ${JSON.stringify(m.destination)}`);
-  });
 }
 
 function validateLinux(spec: Spec): void {

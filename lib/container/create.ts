@@ -119,7 +119,7 @@ export async function createContainer(ctx: LifecycleContext, id: string, opts: C
     t?.mark('claim');
     const loaded = loadBundle(opts.bundle);
     t?.mark('load');
-    const opt = { rootfs: loaded.rootfs, detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined };
+    const opt = { rootfs: loaded.rootfs, bundle: loaded.bundle, detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined };
     for (const w of validateSpec(loaded.spec, ctx.host, opt)) ctx.warn(w);
     const decided = decideCreate(ctx, id, loaded, opts);
     for (const w of decided.warnings) ctx.warn(w);

@@ -169,6 +169,13 @@ export const realHost: ValidationHost & Omit<PlanHost, 'homeOf'> = {
       return null;
     }
   },
+  fsType(p: string): number | null {
+    try {
+      return fs.statfsSync(p).type;
+    } catch {
+      return null;
+    }
+  },
   // the cgroup layout is the cgroup manager's (lib/cgroups/host.ts)
   read(p: string): string | null {
     try {

@@ -158,6 +158,7 @@ export function encodePlan(p: InitPlan): Buffer {
     console_socket_fd: p.consoleSocketFd,
     pidfd_socket_fd: p.pidfdSocketFd,
     preserve_fds: p.preserveFds,
+    rootfs_parent_propagation: p.rootfsParentPropagation,
     rootfs: p.rootfs,
     hostname: p.hostname,
     domainname: p.domainname,

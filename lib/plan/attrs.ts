@@ -183,17 +183,24 @@ export interface MemoryPolicySpec {
 }
 
 /**
- * linux.rootfsPropagation in two parts. Before pivot_root "/" is always
- * made recursively slave or private: pivot_root refuses a shared root, and
- * a shared "/" in the fresh copy of the host's mounts would send every
- * mount we make to the host's peer groups. After pivot_root the exact value
- * asked for is applied to the container's "/" (0 = leave it: the default,
- * rslave, is already in place).
+ * linux.rootfsPropagation in runc's three parts (prepareRoot, then after pivot_root):
+ *
+ * - `before`: applied to "/" of the new mount namespace before anything is mounted: the value as asked,
+ *   rslave when none. This is what a bind mount's source is when it is bound, so it decides whether a
+ *   volume is a member of the host's peer group (rshared: mounts propagate both ways, Kubernetes'
+ *   Bidirectional), a slave of it (host to container only) or neither. The unbindable values keep the
+ *   default's rslave here: runc makes "/" unbindable first, after which every bind from the host fails
+ *   with EINVAL (runc 1.1 fails its own rootfs bind); they say nothing of propagation from the host;
+ * - `parent`: the mount the rootfs is on, made private (a slave for the slave values), never shared:
+ *   pivot_root refuses a shared parent, and the rootfs bind would propagate to the host's peers;
+ * - `after`: applied to the container's "/" after pivot_root, for the values that are neither private
+ *   nor slave (those are in place already); 0: none.
  */
-export function rootPropagationPlan(value: string | undefined): { before: bigint; after: bigint } {
-  const rslave = MS.SLAVE | MS.REC;
-  if (!value) return { before: rslave, after: 0n };
-  const exact = PROPAGATION_OPTIONS[value]!;
-  const before = value === 'private' || value === 'rprivate' ? MS.PRIVATE | MS.REC : rslave;
-  return { before, after: exact === before ? 0n : exact };
+export function rootPropagationPlan(value: string | undefined): { before: bigint; parent: bigint; after: bigint } {
+  const exact = value ? PROPAGATION_OPTIONS[value]! : 0n;
+  return {
+    before: exact && !(exact & MS.UNBINDABLE) ? exact : MS.SLAVE | MS.REC,
+    parent: exact & MS.SLAVE ? MS.SLAVE : MS.PRIVATE,
+    after: exact & (MS.PRIVATE | MS.SLAVE) ? 0n : exact,
+  };
 }

@@ -78,7 +78,11 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
   const writer = opts.idMapWriter ?? PRIVILEGED_WRITER;
   if (ns.idMaps && writer.denySetgroups) flags |= PlanFlag.NO_SETGROUPS;
   if (opts.waitDumpable) flags |= PlanFlag.WAIT_DUMPABLE;
-  const { before: rootfsPropagation, after: rootPropagationAfter } = rootPropagationPlan(spec.linux?.rootfsPropagation);
+  const {
+    before: rootfsPropagation,
+    parent: rootfsParentPropagation,
+    after: rootPropagationAfter,
+  } = rootPropagationPlan(spec.linux?.rootfsPropagation);
   // linux.mountLabel only where SELinux is on (elsewhere ignored, as crun does: no kernel takes context=)
   const mountLabel = spec.linux?.mountLabel && lsmEnabled((p) => host.read?.(p)).selinux ? spec.linux.mountLabel : null;
   const planned = planMounts(spec, opts.bundle, host, opts.cgroupV1);
@@ -98,6 +102,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       flags,
       cloneFlags: ns.cloneFlags,
       rootfsPropagation,
+      rootfsParentPropagation: Number(rootfsParentPropagation),
       caps: proc.capabilities ? planCaps(proc.capabilities) : [0n, 0n, 0n, 0n, 0n],
       uid: proc.user.uid,
       gid: proc.user.gid,

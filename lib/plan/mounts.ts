@@ -88,6 +88,9 @@ export function parseMountOptions(options: readonly string[]): ParsedOptions {
   return { flags, propagation, data };
 }
 
+/** The data of the read-only tmpfs over masked directories: one block, one inode (its root), as runc. */
+export const MASK_TMPFS_DATA = 'nr_blocks=1,nr_inodes=1';
+
 /** runc's mount extension: copy what the image has at the target into the new tmpfs. */
 export const TMPCOPYUP = 'tmpcopyup';
 
@@ -106,9 +109,10 @@ export interface MountHost {
   cgroupV2Only(): boolean;
 }
 
-function containerPath(dest: string): string {
-  // runc accepts relative destinations and makes them absolute.
-  return path.posix.normalize(path.posix.isAbsolute(dest) ? dest : `/${dest}`);
+/** A destination made absolute and clean, as runc's (relative ones are relative to "/"; no trailing "/"). */
+export function containerPath(dest: string): string {
+  const p = path.posix.normalize(path.posix.isAbsolute(dest) ? dest : `/${dest}`);
+  return p.length > 1 ? p.replace(/\/+$/, '') : p;
 }
 
 function planMount(m: Mount, from: number, bundle: string, host: MountHost, v1: readonly V1Hierarchy[]): PlanMount[] {
@@ -239,16 +243,16 @@ export function planMounts(
   v1: readonly V1Hierarchy[] = host.cgroupV1Hierarchies(),
 ): PlanMount[] {
   const out: PlanMount[] = [];
-  let devReadonly = false;
+  let devRemount: bigint | null = null;
   (spec.mounts ?? []).forEach((m, i) => {
     const planned = planMount(m, i, bundle, host, v1);
-    // A read-only /dev is mounted writable and made read-only only after
-    // the devices, /dev/pts, /dev/shm and the console targets are in it, as
-    // runc does.
+    // A read-only /dev is mounted writable and remounted read-only in place
+    // only after the devices, /dev/pts, /dev/shm and the console targets are
+    // in it, as runc does (finalizeRootfs: its own flags, MS_REMOUNT|MS_BIND|MS_RDONLY).
     const first = planned[0]!;
     if (first.destination === '/dev' && first.kind !== MountKind.BIND && first.flags & MS.RDONLY) {
       first.flags &= ~MS.RDONLY;
-      devReadonly = true;
+      devRemount = first.flags | MS.REMOUNT | MS.BIND | MS.RDONLY;
     }
     out.push(...planned);
   });
@@ -264,14 +268,16 @@ export function planMounts(
   });
   // readonly before masked, as runc orders them
   for (const p of spec.linux?.readonlyPaths ?? []) out.push(readonly(containerPath(p)));
-  if (devReadonly) out.push(readonly('/dev'));
-  for (const p of spec.linux?.maskedPaths ?? [])
+  if (devRemount !== null) out.push({ ...readonly('/dev'), flags: devRemount });
+  // Each path once (runc skips repeats). The directories share one tmpfs: the first gets it, the others
+  // a bind of it (native/init/rootfs.c), as runc 1.3.6/1.4.3/1.5 and crun do; the smallest tmpfs there is.
+  for (const p of new Set((spec.linux?.maskedPaths ?? []).map(containerPath)))
     out.push({
       source: null,
-      destination: containerPath(p),
+      destination: p,
       fstype: null,
-      data: null,
-      flags: 0n,
+      data: MASK_TMPFS_DATA,
+      flags: MS.RDONLY,
       propagation: 0n,
       kind: MountKind.MASK,
       targetKind: TargetKind.DIR,

@@ -54,6 +54,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       flags,
       cloneFlags: 0n,
       rootfsPropagation: 0n,
+      rootfsParentPropagation: 0,
       caps: proc.capabilities ? planCaps(proc.capabilities) : [0n, 0n, 0n, 0n, 0n],
       uid: proc.user.uid,
       gid: proc.user.gid,

@@ -71,6 +71,8 @@ export interface InitPlan {
   flags: number;
   cloneFlags: bigint;
   rootfsPropagation: bigint;
+  /** MS_PRIVATE or MS_SLAVE for the mount the rootfs is on (0 in a tenant plan). */
+  rootfsParentPropagation: number;
   /** Bitmasks indexed by CapSet. */
   caps: [bigint, bigint, bigint, bigint, bigint];
   uid: number;

@@ -49,7 +49,7 @@
   F(T, keyring) V(T, args, struct tsrun_str) V(T, env, struct tsrun_str) V(T, additional_gids, uint32_t)      \
   V(T, mounts, struct tsrun_mount) V(T, rlimits, struct tsrun_rlimit) V(T, devices, struct tsrun_device)       \
   V(T, symlinks, struct tsrun_symlink) V(T, seccomp_bpf, struct sock_filter) F(T, seccomp_flags)               \
-  P(T, seccomp_pad) F(T, proc_flags) F(T, personality) F(T, ioprio) F(T, mempolicy_mode)                       \
+  F(T, rootfs_parent_propagation) F(T, proc_flags) F(T, personality) F(T, ioprio) F(T, mempolicy_mode)                       \
   F(T, root_propagation) F(T, sched) V(T, mempolicy_nodes, uint64_t) V(T, sysctls, struct tsrun_sysctl)        \
   V(T, mount_attrs, struct tsrun_mount_attr) F(T, unshare_flags) F(T, ns_flags) F(T, keyring_perms)                     \
   V(T, ns_joins, struct tsrun_ns_join) F(T, monotonic_secs) F(T, boottime_secs) F(T, monotonic_nsecs)          \

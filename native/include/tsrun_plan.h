@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 7u
+#define TSRUN_PLAN_VERSION 8u
 
 struct tsrun_str {
   uint32_t off;
@@ -82,8 +82,10 @@ enum {
 #define TSRUN_MOUNT_KINDS(X)                                                                         \
   X(FS, 0)       /* mount(source, dest, fstype, flags, data) */                                      \
   X(BIND, 1)     /* bind (MS_REC for rbind), then remount for flags */                               \
-  X(MASK, 2)     /* maskedPaths: /dev/null over a file, empty ro tmpfs over a dir; skip if absent */ \
-  X(READONLY, 3) /* readonlyPaths: rbind onto itself, remount ro; skip if absent */                  \
+  X(MASK, 2)     /* maskedPaths: /dev/null over a file, over a dir an empty ro tmpfs (data: its      \
+                  * options), one for all: the first made, bound on the others; skip if absent */    \
+  X(READONLY, 3) /* readonlyPaths: rbind onto itself, remount ro; skip if absent. With MS_REMOUNT in \
+                  * flags: remount the mount there in place with flags (a read-only /dev) */         \
   X(COPYUP, 4)   /* a tmpfs (mount(2) as FS) with tmpcopyup: the target's files copied into it */
 
 enum {
@@ -244,7 +246,7 @@ struct tsrun_plan_header {
   uint32_t size;                     /* bytes in the whole buffer */
   uint32_t flags;                    /* TSRUN_PLAN_* */
   uint64_t clone_flags;              /* CLONE_NEW* the init is created with */
-  uint64_t rootfs_propagation;       /* MS_* (| MS_REC) applied to "/" first */
+  uint64_t rootfs_propagation;       /* MS_* (| MS_REC) applied to "/" first: linux.rootfsPropagation, or rslave */
   uint64_t caps[TSRUN_CAPSET_COUNT]; /* bit n = capability n */
   uint32_t uid;
   uint32_t gid;
@@ -273,9 +275,9 @@ struct tsrun_plan_header {
   /* Seccomp: the BPF program compiled in the parent
    * (native/seccomp/); count 0 = no filter. With SECCOMP_FILTER_FLAG_NEW_LISTENER
    * in seccomp_flags the init passes the notify fd to the parent. */
-  struct tsrun_vec seccomp_bpf; /* of struct sock_filter (8 bytes each) */
-  uint32_t seccomp_flags;       /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
-  uint32_t seccomp_pad;
+  struct tsrun_vec seccomp_bpf;       /* of struct sock_filter (8 bytes each) */
+  uint32_t seccomp_flags;             /* SECCOMP_FILTER_FLAG_* for seccomp(2) */
+  uint32_t rootfs_parent_propagation; /* MS_PRIVATE or MS_SLAVE: the mount the rootfs is on, before its bind */
   /* Process attributes, sysctls, recursive mount
    * attributes and the rootfs propagation applied after pivot_root. */
   uint32_t proc_flags;              /* TSRUN_PROC_* */

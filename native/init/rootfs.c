@@ -144,6 +144,23 @@ static int mkpath_depth(int root_fd, const char *path, int want_file, int depth)
   return -1;
 }
 
+/* `flags` on the mount `rootfs` is on: the nearest ancestor that is a mount
+ * point (mount(2) says EINVAL for a directory that is not one). The path is
+ * the host's real path of the rootfs, checked before clone. */
+static int rootfs_parent_propagation(struct tsrun_init *ctx, const char *rootfs, unsigned long flags) {
+  char path[4096];
+  if (tsrun_strlcpy(path, rootfs, sizeof path) >= sizeof path) return tsrun_fail(ctx, ENAMETOOLONG, rootfs, NULL);
+  for (;;) {
+    if (mount(NULL, path, NULL, flags, NULL) == 0) return 0;
+    if (errno != EINVAL || !strcmp(path, "/")) return tsrun_fail(ctx, errno, "set propagation of ", path, NULL);
+    char *slash = strrchr(path, '/');
+    if (slash == path)
+      path[1] = 0;
+    else
+      *slash = 0;
+  }
+}
+
 int tsrun_step_rootfs(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
   const char *rootfs = tsrun_plan_str(ctx->plan, h->rootfs);
@@ -169,10 +186,17 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
     umask(0);
     return 0;
   }
-  /* Nothing we mount may propagate back to the host (default rslave, or
-   * linux.rootfsPropagation). */
+  /* runc's order (prepareRoot). "/" first takes linux.rootfsPropagation as
+   * asked (rslave by default): that is what a bind mount's source is when
+   * it is bound, so it decides what a volume becomes — with rshared a member
+   * of the host's peer group (a mount made on either side appears on the
+   * other: Kubernetes' Bidirectional), with rslave a slave of it. */
   if (mount(NULL, "/", NULL, h->rootfs_propagation, NULL) < 0)
     return tsrun_fail(ctx, errno, "set propagation of /", NULL);
+  /* The mount the rootfs is on is never shared: pivot_root refuses a shared
+   * parent, and the rootfs bind below, with every mount made in it, would
+   * propagate to the host's peers. */
+  if (rootfs_parent_propagation(ctx, rootfs, h->rootfs_parent_propagation) < 0) return -1;
   /* pivot_root needs the new root to be a mount point. */
   if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
     return tsrun_fail(ctx, errno, "bind mount rootfs ", rootfs, NULL);
@@ -302,46 +326,114 @@ static int apply_after(struct tsrun_init *ctx, const struct tsrun_mount *m, cons
   return rc;
 }
 
-/* maskedPaths and readonlyPaths act on what the image (or an earlier
- * mount, like /proc) has; a path that does not exist is skipped. A symlink
- * is followed, inside the root only (RESOLVE_IN_ROOT), so what it names is
- * masked, as runc does: masking the link itself would leave its target
- * readable. */
-static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest) {
+/* The tmpfs every masked directory shares: the first one masked gets it,
+ * the others a bind of it, as runc does (one superblock however many
+ * directories are masked). */
+struct mask_source {
+  int fd;     /* the tmpfs's root, once made; -1 until then */
+  int failed; /* a bind of it failed: each later directory gets its own */
+};
+
+/* The mask tmpfs: read-only, data from the plan (nr_blocks=1,nr_inodes=1 and
+ * the SELinux context=). Ubuntu 20.04's 5.4 kernel refuses nr_inodes < 2
+ * (a private patch), hence the retry with 2, as runc does. */
+static int mount_mask_tmpfs(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *target) {
+  const char *data = tsrun_plan_str(ctx->plan, m->data);
+  if (mount("tmpfs", target, "tmpfs", MS_RDONLY, data) == 0) return 0;
+  static const char one[] = "nr_inodes=1";
+  const char *at = data && errno == EINVAL ? strstr(data, one) : NULL;
+  if (!at || (at[sizeof one - 1] != ',' && at[sizeof one - 1] != 0)) return -1;
+  char retry[4096];
+  if (tsrun_strlcpy(retry, data, sizeof retry) >= sizeof retry) return -1;
+  retry[at - data + sizeof one - 2] = '2';
+  return mount("tmpfs", target, "tmpfs", MS_RDONLY, retry);
+}
+
+/*
+ * The mask just mounted at dest, to bind on the next directories: dest is
+ * resolved again (the fd taken before mounting names the covered directory)
+ * and kept only if it is what a mask must be whatever raced us there — a
+ * read-only tmpfs other than the directory's own filesystem, holding nothing
+ * but its root — so a bind of it hides and denies as the mask does.
+ * Otherwise -1: each later directory gets its own tmpfs.
+ */
+static int reopen_mask(struct tsrun_init *ctx, const char *dest, dev_t covered) {
+  int fd = open_protected(ctx, dest);
+  if (fd < 0) return -1;
+  struct stat st;
+  struct statfs sfs;
+  if (fstat(fd, &st) == 0 && S_ISDIR(st.st_mode) && st.st_dev != covered && fstatfs(fd, &sfs) == 0 &&
+      sfs.f_type == TMPFS_MAGIC && (sfs.f_flags & ST_RDONLY) && sfs.f_files - sfs.f_ffree <= 1)
+    return fd;
+  close(fd);
+  return -1;
+}
+
+/* maskedPaths act on what the image (or an earlier mount, like /proc) has;
+ * a path that does not exist is skipped. A symlink is followed, inside the
+ * root only (RESOLVE_IN_ROOT), so what it names is masked, as runc does:
+ * masking the link itself would leave its target readable. */
+static int mask(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest, struct mask_source *shared) {
   int fd = open_protected(ctx, dest);
   if (fd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open ", dest, NULL);
   char target[64];
   tsrun_fd_path(fd, target, sizeof target);
   struct stat st;
   int rc = fstat(fd, &st);
-  if (rc == 0 && m->kind == TSRUN_MOUNT_MASK) {
-    if (S_ISDIR(st.st_mode)) {
-      /* data: the SELinux context= of linux.mountLabel, if any */
-      rc = mount("tmpfs", target, "tmpfs", MS_RDONLY, tsrun_plan_str(ctx->plan, m->data));
-    } else {
-      /* The container's own /dev/null (as runc), resolved inside the root
-       * and verified to be the real null device: the image must not be able
-       * to make us bind something else over a masked path. */
-      int null_fd = tsrun_open_in_root(ctx->root_fd, "/dev/null", O_PATH | O_NOFOLLOW);
-      struct stat null_st;
-      if (null_fd < 0 || fstat(null_fd, &null_st) < 0 || !S_ISCHR(null_st.st_mode) ||
-          null_st.st_rdev != makedev(1, 3)) {
-        if (null_fd >= 0) close(null_fd);
-        close(fd);
-        return tsrun_fail(ctx, EPERM, "/dev/null is not the null device; refusing to mask ", dest, NULL);
-      }
+  if (rc == 0 && S_ISDIR(st.st_mode)) {
+    rc = -1;
+    if (shared->fd >= 0 && !shared->failed) {
       char source[64];
-      tsrun_fd_path(null_fd, source, sizeof source);
+      tsrun_fd_path(shared->fd, source, sizeof source);
+      /* a bind keeps the source's read-only flag */
       rc = mount(source, target, NULL, MS_BIND, NULL);
-      int bind_errno = errno;
-      close(null_fd);
-      errno = bind_errno;
+      shared->failed = rc < 0;
     }
+    if (rc < 0) {
+      rc = mount_mask_tmpfs(ctx, m, target);
+      if (rc == 0 && shared->fd < 0 && !shared->failed) shared->fd = reopen_mask(ctx, dest, st.st_dev);
+    }
+  } else if (rc == 0) {
+    /* The container's own /dev/null (as runc), resolved inside the root
+     * and verified to be the real null device: the image must not be able
+     * to make us bind something else over a masked path. */
+    int null_fd = tsrun_open_in_root(ctx->root_fd, "/dev/null", O_PATH | O_NOFOLLOW);
+    struct stat null_st;
+    if (null_fd < 0 || fstat(null_fd, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
+      if (null_fd >= 0) close(null_fd);
+      close(fd);
+      return tsrun_fail(ctx, EPERM, "/dev/null is not the null device; refusing to mask ", dest, NULL);
+    }
+    char source[64];
+    tsrun_fd_path(null_fd, source, sizeof source);
+    rc = mount(source, target, NULL, MS_BIND, NULL);
+    int bind_errno = errno;
+    close(null_fd);
+    errno = bind_errno;
+  }
+  int saved = errno;
+  close(fd);
+  return rc < 0 ? tsrun_fail(ctx, saved, "mask ", dest, NULL) : 0;
+}
+
+/* readonlyPaths: a recursive bind onto itself, remounted read-only keeping
+ * nosuid/nodev/noexec; skipped when absent; a symlink followed inside the
+ * root, as for masks. With MS_REMOUNT in the plan's flags the mount already
+ * there is remounted in place with them instead (a read-only /dev: one
+ * mount, made read-only once the devices are in it). */
+static int make_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m, const char *dest) {
+  int fd = open_protected(ctx, dest);
+  if (fd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open ", dest, NULL);
+  char target[64];
+  tsrun_fd_path(fd, target, sizeof target);
+  int rc;
+  if (m->flags & MS_REMOUNT) {
+    rc = mount(NULL, target, NULL, m->flags, NULL);
     int saved = errno;
     close(fd);
-    return rc < 0 ? tsrun_fail(ctx, saved, "mask ", dest, NULL) : 0;
+    return rc < 0 ? tsrun_fail(ctx, saved, "remount ", dest, " read-only", NULL) : 0;
   }
-  if (rc == 0) rc = mount(target, target, NULL, MS_BIND | MS_REC, NULL);
+  rc = mount(target, target, NULL, MS_BIND | MS_REC, NULL);
   int saved = errno;
   close(fd);
   if (rc < 0) return tsrun_fail(ctx, saved, "bind ", dest, " read-only", NULL);
@@ -359,6 +451,30 @@ static int mask_or_readonly(struct tsrun_init *ctx, const struct tsrun_mount *m,
   saved = errno;
   close(fd);
   return rc < 0 ? tsrun_fail(ctx, saved, "remount ", dest, " read-only", NULL) : 0;
+}
+
+/*
+ * What a mount target resolved to, against runc's checkProcMount: validation
+ * let a destination on or below /proc through only by its name (a procfs on
+ * /proc, an lxcfs file), so a target that lands in the container's /proc
+ * must be that very name. An image symlink elsewhere that leads into it
+ * (/attr -> /proc/self/attr, then a bind on /attr/exec) is refused, as runc
+ * refuses it on the resolved path. The path is the kernel's, read back from
+ * the fd (d_path); RESOLVE_IN_ROOT keeps it below the rootfs.
+ */
+static int check_proc_target(struct tsrun_init *ctx, int fd, const char *dest) {
+  char link[64], got[4096];
+  tsrun_fd_path(fd, link, sizeof link);
+  ssize_t n = readlink(link, got, sizeof got - 1);
+  if (n < 0) return tsrun_fail(ctx, errno, "readlink the mount target of ", dest, NULL);
+  got[n] = 0;
+  const char *in_root = path_below(got, tsrun_plan_str(ctx->plan, ctx->plan->h->rootfs));
+  const char *in_proc = in_root ? path_below(in_root, "proc") : NULL;
+  if (!in_proc) return 0;
+  const char *named = path_below(dest, "proc");
+  if (named && !strcmp(named, in_proc)) return 0;
+  return tsrun_fail(ctx, EPERM, "\"", dest, "\" cannot be mounted because it resolves inside /proc (/proc/", in_proc,
+                    ")", NULL);
 }
 
 /* proc and sysfs only on a directory the image has (or none): mounted
@@ -448,6 +564,10 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
         return tsrun_fail(ctx, ENOTDIR, "filesystem \"", fstype, "\" must be mounted on ordinary directory", NULL);
       if (fd < 0) return tsrun_fail(ctx, errno, "open mount target ", dest, NULL);
     }
+    if (check_proc_target(ctx, fd, dest) < 0) {
+      close(fd);
+      return -1;
+    }
     char target[64];
     tsrun_fd_path(fd, target, sizeof target);
     int rc;
@@ -486,15 +606,22 @@ int tsrun_step_mounts(struct tsrun_init *ctx) {
 }
 
 int tsrun_step_paths(struct tsrun_init *ctx) {
-  /* After the devices: masking binds the container's own /dev/null. */
+  /* After the devices: masking binds the container's own /dev/null, and a
+   * read-only /dev is remounted once they are in it. */
   const struct tsrun_plan *p = ctx->plan;
   const struct tsrun_mount *mounts = tsrun_plan_vec(p, p->h->mounts);
-  for (uint32_t i = 0; i < p->h->mounts.count; i++) {
+  struct mask_source shared = {.fd = -1, .failed = 0};
+  int rc = 0;
+  for (uint32_t i = 0; i < p->h->mounts.count && rc == 0; i++) {
     const struct tsrun_mount *m = &mounts[i];
-    if (m->kind != TSRUN_MOUNT_MASK && m->kind != TSRUN_MOUNT_READONLY) continue;
-    if (mask_or_readonly(ctx, m, tsrun_plan_str(p, m->destination)) < 0) return -1;
+    const char *dest = tsrun_plan_str(p, m->destination);
+    if (m->kind == TSRUN_MOUNT_MASK)
+      rc = mask(ctx, m, dest, &shared);
+    else if (m->kind == TSRUN_MOUNT_READONLY)
+      rc = make_readonly(ctx, m, dest);
   }
-  return 0;
+  if (shared.fd >= 0) close(shared.fd);
+  return rc;
 }
 
 static int make_device(struct tsrun_init *ctx, const struct tsrun_device *d) {
@@ -740,10 +867,10 @@ int tsrun_step_pivot(struct tsrun_init *ctx) {
     if (umount2(".", MNT_DETACH) < 0) return tsrun_fail(ctx, errno, "unmount old root", NULL);
   }
   if (chdir("/") < 0) return tsrun_fail(ctx, errno, "chdir to /", NULL);
-  /* linux.rootfsPropagation itself: until now "/" stayed rslave/rprivate,
-   * since pivot_root refuses shared mounts and a shared "/" before it
-   * would have sent our mounts to the host's peers. Made shared here, the
-   * root joins a new peer group that exists only in this namespace. */
+  /* linux.rootfsPropagation on the container's "/" itself, for the values
+   * that are neither private nor slave (those are in place): the rootfs
+   * bind took its parent's private or slave propagation. Made shared now,
+   * "/" is a new peer group that exists only in this namespace. */
   if (h->root_propagation && mount(NULL, "/", NULL, h->root_propagation, NULL) < 0)
     return tsrun_fail(ctx, errno, "set propagation of the container's /", NULL);
   if (h->flags & TSRUN_PLAN_ROOT_READONLY) {

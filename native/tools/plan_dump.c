@@ -76,8 +76,9 @@ int main(int argc, char **argv) {
     printf("\"%" PRIu64 "\"%s", h->caps[i], i + 1 < TSRUN_CAPSET_COUNT ? "," : "");
   printf(
       "],\"uid\":%u,\"gid\":%u,\"umask\":%u,\"consoleWidth\":%u,\"consoleHeight\":%u,\"consoleSocketFd\":%d,"
-      "\"preserveFds\":%u,",
-      h->uid, h->gid, h->umask, h->console_width, h->console_height, h->console_socket_fd, h->preserve_fds);
+      "\"preserveFds\":%u,\"rootfsParentPropagation\":%u,",
+      h->uid, h->gid, h->umask, h->console_width, h->console_height, h->console_socket_fd, h->preserve_fds,
+      h->rootfs_parent_propagation);
   str(&p, "rootfs", h->rootfs, 1);
   str(&p, "hostname", h->hostname, 1);
   str(&p, "domainname", h->domainname, 1);

@@ -6,9 +6,9 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 import { linux, type Mount } from '../harness/config.js';
 import type { Bundle, CaseContext } from '../harness/context.js';
-import { parseMountinfo, topMount, type MountInfo, type Report } from '../harness/probe-output.js';
+import { parseMountinfo, Report, topMount, type MountInfo } from '../harness/probe-output.js';
 import { check, eq, fail, skip, type Case } from '../harness/types.js';
-import { cli, configMd, def, expectErrno, expectError, linuxMd, runtimeLinuxMd } from './util.js';
+import { cli, configMd, def, expectErrno, expectError, expectOk, linuxMd, LONG_MS, runtimeLinuxMd } from './util.js';
 
 interface Seen {
   mounts: MountInfo[];
@@ -95,6 +95,68 @@ const propagation = (value: string, expect: (m: MountInfo) => string | undefined
   );
 
 const has = (m: MountInfo, prefix: string): boolean => m.optional.some((o) => o.startsWith(prefix));
+
+/**
+ * A host directory that is a shared mount (a peer group of its own, as a kubelet's pod volume dir) bound
+ * at /vol with `options`, in a container with `rootfsPropagation` (none: unset). Once the container runs,
+ * the host mounts a tmpfs at <dir>/h2c and the container one at /vol/c2h (exec, with CAP_SYS_ADMIN):
+ * which of the two the other side sees.
+ */
+async function propagationBothWays(
+  ctx: CaseContext,
+  rootfsPropagation: string | undefined,
+  options: string[],
+): Promise<{ h2c: boolean; c2h: boolean }> {
+  const dir = ctx.path('vol');
+  fs.mkdirSync(dir);
+  try {
+    execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'spec-tests-vol', dir], { stdio: 'ignore' });
+  } catch {
+    skip('cannot mount a tmpfs on the host (needs CAP_SYS_ADMIN in the harness)');
+  }
+  ctx.defer(() => execFileSync('umount', ['-R', '-l', dir], { stdio: 'ignore' }));
+  execFileSync('mount', ['--make-shared', dir], { stdio: 'ignore' });
+  for (const sub of ['h2c', 'c2h']) fs.mkdirSync(path.join(dir, sub), { mode: 0o755 });
+  const b = ctx.bundle(['sleep-ms', LONG_MS]);
+  const caps = b.config.process!.capabilities!;
+  for (const set of ['bounding', 'effective', 'permitted'] as const) caps[set] = [...(caps[set] ?? []), 'CAP_SYS_ADMIN'];
+  if (rootfsPropagation) linux(b.config).rootfsPropagation = rootfsPropagation;
+  addMount(b, { destination: '/vol', type: 'bind', source: dir, options });
+  const c = await ctx.create(b);
+  await c.startOk();
+  const pid = await c.pid();
+  execFileSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'spec-tests-h2c', path.join(dir, 'h2c')], { stdio: 'ignore' });
+  const inside = parseMountinfo(fs.readFileSync(`/proc/${pid}/mountinfo`, 'utf8'));
+  const r = await c.exec(['/bin/tsrun-probe', 'syscall', 'mount:/vol/c2h']);
+  expectOk(r, 'exec of mount(2) at /vol/c2h');
+  eq(new Report(r.stdout).need('syscall.mount:/vol/c2h'), 'ret:0', 'mount(2) of a tmpfs at /vol/c2h in the container');
+  const onHost = parseMountinfo(fs.readFileSync('/proc/self/mountinfo', 'utf8'));
+  return {
+    h2c: inside.some((m) => m.mountPoint === '/vol/h2c'),
+    c2h: onHost.some((m) => m.mountPoint === path.join(dir, 'c2h')),
+  };
+}
+
+const propagationBothWaysCase = (
+  id: string,
+  text: string,
+  rootfsPropagation: string | undefined,
+  options: string[],
+  want: { h2c: boolean; c2h: boolean },
+): Case =>
+  def(
+    `mounts::${id}`,
+    cli('mount propagation', text),
+    async (ctx) => {
+      const seen = await propagationBothWays(ctx, rootfsPropagation, options);
+      eq(seen.h2c, want.h2c, 'a mount made on the host below the volume is seen in the container');
+      eq(seen.c2h, want.c2h, 'a mount made in the container below the volume is seen on the host');
+    },
+    {
+      rootless:
+        "skip: a user namespace's mount namespace gets the host's shared mounts as slaves (mount_namespaces(7)), and the harness's host mounts are root's",
+    },
+  );
 
 const devLink = (name: string, target: string): Case =>
   def(
@@ -531,6 +593,63 @@ export const mountCases: Case[] = [
     },
   ),
 
+  propagationBothWaysCase(
+    'propagation-bidirectional',
+    "Kubernetes' Bidirectional (containerd): rootfsPropagation rshared and an rshared bind of a shared host mount: a mount made on either side appears on the other",
+    'rshared',
+    ['rbind', 'rshared'],
+    { h2c: true, c2h: true },
+  ),
+  propagationBothWaysCase(
+    'propagation-host-to-container',
+    "Kubernetes' HostToContainer: rootfsPropagation unset (rslave) and an rslave bind: the host's mounts appear in the container, the container's never on the host",
+    undefined,
+    ['rbind', 'rslave'],
+    { h2c: true, c2h: false },
+  ),
+  propagationBothWaysCase(
+    'propagation-rshared-bind-default-root',
+    'an rshared bind with rootfsPropagation unset is a slave of the host (the default rslave "/" is its source): mounts reach the container, not the host',
+    undefined,
+    ['rbind', 'rshared'],
+    { h2c: true, c2h: false },
+  ),
+  propagationBothWaysCase(
+    'propagation-rprivate-bind',
+    'an rprivate bind (rootfsPropagation rshared) is cut from the host in both directions',
+    'rshared',
+    ['rbind', 'rprivate'],
+    { h2c: false, c2h: false },
+  ),
+  def(
+    'mounts::below-proc-refused',
+    cli(
+      'mounts below /proc',
+      'a mount below /proc other than the lxcfs files is refused (runc: "cannot be mounted because it is inside /proc"): a file over /proc/self/attr/exec would take the label writes',
+    ),
+    async (ctx) => {
+      const b = ctx.bundle(['exit', '0']);
+      const src = ctx.path('fake-attr');
+      fs.writeFileSync(src, '');
+      addMount(b, { destination: '/proc/self/attr/exec', type: 'bind', source: src, options: ['bind'] });
+      expectError((await ctx.tryCreate(b)).createResult, 'create with a bind on /proc/self/attr/exec');
+      eq(fs.readFileSync(src, 'utf8'), '', 'the bound file');
+    },
+  ),
+
+  def(
+    'mounts::below-proc-lxcfs-allowed',
+    cli('mounts below /proc', "lxcfs's files may be bound over their /proc entries (runc's allow-list: /proc/uptime, /proc/meminfo…)"),
+    async (ctx) => {
+      const b = ctx.bundle(['read', '/proc/uptime']);
+      const src = ctx.path('uptime');
+      fs.writeFileSync(src, '1.00 2.00\n');
+      addMount(b, { destination: '/proc/uptime', type: 'bind', source: src, options: ['bind'] });
+      const { report } = await ctx.run(b);
+      eq(report.text('data./proc/uptime'), '1.00 2.00\n', 'content of /proc/uptime');
+    },
+  ),
+
   pseudoFsOnSymlink('proc', 'proc'),
   pseudoFsOnSymlink('sys', 'sysfs'),
 
@@ -573,6 +692,19 @@ export const mountCases: Case[] = [
         statfsFlags(seen.report, '/dev').includes('ro'),
         `statfs("/dev") flags [${statfsFlags(seen.report, '/dev').join(',')}] lack ro`,
       );
+    },
+  ),
+
+  def(
+    'mounts::dev-readonly-one-mount',
+    cli('read-only /dev', 'a tmpfs /dev mounted "ro" is one mount, remounted read-only once the devices are made (no second mount on top)'),
+    async (ctx) => {
+      const b = ctx.bundle();
+      const dev = b.config.mounts?.find((m) => m.destination === '/dev');
+      if (!dev) fail('the default config has no /dev mount');
+      dev.options = [...(dev.options ?? []), 'ro'];
+      const devs = (await inspect(ctx, b)).mounts.filter((m) => m.mountPoint === '/dev');
+      eq(devs.map((m) => `${m.fstype} ${m.options.includes('ro') ? 'ro' : 'rw'}`).join(', '), 'tmpfs ro', 'the mounts at /dev');
     },
   ),
 

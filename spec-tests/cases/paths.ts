@@ -1,7 +1,10 @@
 /** config-linux.md#masked-paths and #readonly-paths. */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
 import { linux } from '../harness/config.js';
+import { parseMountinfo } from '../harness/probe-output.js';
 import { check, eq, type Case } from '../harness/types.js';
-import { def, expectErrno, linuxMd } from './util.js';
+import { cli, def, expectErrno, linuxMd } from './util.js';
 
 const secretHex = Buffer.from('secret-content\n').toString('hex');
 
@@ -28,6 +31,31 @@ export const pathCases: Case[] = [
       const ls = report.need('ls./etc/spec-secret-dir');
       check(!ls.split(',').includes('inner'), `the masked directory still lists its content: ${ls}`);
       check(!report.need('read./etc/spec-secret-dir/inner').startsWith('ok:'), 'a file in the masked directory is readable');
+    },
+  ),
+
+  def(
+    'paths::masked-dirs-one-tmpfs',
+    cli(
+      'maskedPaths',
+      'masked directories share one read-only tmpfs (the first masked, bound on the others; one block, one inode), each path once (runc 1.3.6, 1.4.3, 1.5; crun)',
+    ),
+    async (ctx) => {
+      const b = ctx.bundle(['cat', '/proc/self/mountinfo']);
+      for (const d of ['m1', 'm2', 'm3']) {
+        fs.mkdirSync(b.inRootfs(d));
+        fs.writeFileSync(path.join(b.inRootfs(d), 'secret'), 'secret\n');
+      }
+      linux(b.config).maskedPaths = ['/m1', '/m2', '/m3', '/m1'];
+      const { exec } = await ctx.run(b);
+      const masks = parseMountinfo(exec.stdout).filter((m) => ['/m1', '/m2', '/m3'].includes(m.mountPoint));
+      const shown = masks.map((m) => `${m.mountPoint} ${m.device} ${m.fstype} ${m.superOptions.join(',')}`).join('; ');
+      eq(masks.map((m) => m.mountPoint).join(' '), '/m1 /m2 /m3', `masks in mountinfo, each path once (${shown})`);
+      check(new Set(masks.map((m) => m.device)).size === 1, `the masks are not one filesystem: ${shown}`);
+      check(
+        masks.every((m) => m.fstype === 'tmpfs' && m.options.includes('ro') && m.superOptions.includes('nr_inodes=1')),
+        `not read-only tmpfs of one inode: ${shown}`,
+      );
     },
   ),
 

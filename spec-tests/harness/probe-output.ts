@@ -65,6 +65,8 @@ export function errnoOf(v: string | undefined): string | undefined {
 export interface MountInfo {
   id: number;
   parent: number;
+  /** major:minor of the filesystem (binds of one filesystem share it) */
+  device: string;
   mountPoint: string;
   root: string;
   options: string[];
@@ -85,6 +87,7 @@ export function parseMountinfo(text: string): MountInfo[] {
     out.push({
       id: Number(pre[0]),
       parent: Number(pre[1]),
+      device: pre[2] ?? '',
       root: unescape(pre[3] ?? ''),
       mountPoint: unescape(pre[4] ?? ''),
       options: (pre[5] ?? '').split(','),

@@ -58,7 +58,19 @@ export interface ContainerConfig {
   annotations?: Record<string, string>;
   /** Relative to the pod's logDirectory. */
   logPath?: string;
+  mounts?: Mount[];
   linux?: { resources?: LinuxContainerResources; securityContext?: LinuxContainerSecurityContext };
+}
+
+/** MountPropagation: a pod's volumeMounts[].mountPropagation (None, HostToContainer, Bidirectional). */
+export const MountPropagation = { PROPAGATION_PRIVATE: 0, PROPAGATION_HOST_TO_CONTAINER: 1, PROPAGATION_BIDIRECTIONAL: 2 } as const;
+
+/** A volume: Mount (container_path = 1, host_path = 2, readonly = 3, propagation = 5). */
+export interface Mount {
+  containerPath: string;
+  hostPath: string;
+  readonly?: boolean;
+  propagation?: number;
 }
 
 export interface VersionResponse {
@@ -143,13 +155,15 @@ const containerSecurityContext = (sc: LinuxContainerSecurityContext) => (w: Prot
 };
 
 // ContainerConfig: metadata = 1 (ContainerMetadata: name = 1, attempt = 2), image = 2 (ImageSpec: image = 1),
-// command = 3, args = 4, working_dir = 5, envs = 6 (KeyValue: key = 1, value = 2), labels = 9,
+// command = 3, args = 4, working_dir = 5, envs = 6 (KeyValue: key = 1, value = 2), mounts = 7, labels = 9,
 // annotations = 10, log_path = 11, linux = 15 (LinuxContainerConfig: resources = 1, security_context = 2)
 const containerConfig = (c: ContainerConfig) => (w: ProtoWriter) => {
   w.message(1, (m) => m.string(1, c.metadata.name).int(2, c.metadata.attempt));
   w.message(2, (i) => i.string(1, c.image));
   w.strings(3, c.command).strings(4, c.args).string(5, c.workingDir);
   for (const [key, value] of Object.entries(c.envs ?? {})) w.message(6, (kv) => kv.string(1, key).string(2, value));
+  for (const m of c.mounts ?? [])
+    w.message(7, (v) => v.string(1, m.containerPath).string(2, m.hostPath).bool(3, m.readonly).int(5, m.propagation));
   w.map(9, c.labels).map(10, c.annotations).string(11, c.logPath);
   const linux = c.linux;
   w.message(

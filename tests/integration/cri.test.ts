@@ -24,6 +24,7 @@ import {
   containerStateName,
   CriClient,
   CriError,
+  MountPropagation,
   NamespaceMode,
   type PodSandboxConfig,
   PodSandboxState,
@@ -495,6 +496,70 @@ criTest(
   await ok(t, cri!.stopPodSandbox(id), id);
   await ok(t, cri!.removePodSandbox(id), id);
 });
+
+criTest(
+  "volumes' mountPropagation: Bidirectional passes mounts node → container and back, HostToContainer only into the container",
+  async (t) => {
+    // A kubelet allows Bidirectional to privileged containers only; containerd wants the host path on a shared
+    // mount, binds it rshared and sets rootfsPropagation rshared (HostToContainer: an rslave bind). So the node's
+    // side is a tmpfs made shared here, as a kubelet's pod volume dir is on a shared mount.
+    const vols = ['bidi', 'h2c'].map((n) => path.join(dir, `vol-${n}`));
+    for (const v of vols) {
+      fs.mkdirSync(v);
+      t.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tsrun-vol', v]).status, 0);
+      t.is(spawnSync('mount', ['--make-shared', v]).status, 0);
+      for (const sub of ['h2c', 'c2h']) fs.mkdirSync(path.join(v, sub));
+    }
+    t.teardown(() => {
+      for (const v of vols) spawnSync('umount', ['-R', '-l', v]);
+    });
+    const securityContext = { namespaceOptions, privileged: true };
+    const config: PodSandboxConfig = { ...podConfig('volumes'), linux: { cgroupParent: CGROUP_PARENT, securityContext } };
+    fs.mkdirSync(config.logDirectory!, { recursive: true });
+    const pod = await ok(t, cri!.runPodSandbox(config, HANDLER));
+    if (!pod) return;
+    t.teardown(async () => {
+      await cri!.stopPodSandbox(pod).catch(() => {});
+      await cri!.removePodSandbox(pod).catch(() => {});
+    });
+    const id = await ok(
+      t,
+      cri!.createContainer(
+        pod,
+        {
+          ...containerConfig('volumes', WORKLOAD),
+          mounts: [
+            { containerPath: '/bidi', hostPath: vols[0]!, propagation: MountPropagation.PROPAGATION_BIDIRECTIONAL },
+            { containerPath: '/h2c', hostPath: vols[1]!, propagation: MountPropagation.PROPAGATION_HOST_TO_CONTAINER },
+          ],
+          linux: { securityContext },
+        },
+        config,
+      ),
+    );
+    if (!id) return;
+    await ok(t, cri!.startContainer(id), id);
+    for (const v of vols) t.is(spawnSync('mount', ['-t', 'tmpfs', '-o', 'size=1m', 'tsrun-h2c', path.join(v, 'h2c')]).status, 0);
+    const r = await ok(
+      t,
+      cri!.execSync(id, [
+        'sh',
+        '-c',
+        'mount -t tmpfs -o size=1m tsrun-c2h /bidi/c2h && mount -t tmpfs -o size=1m tsrun-c2h /h2c/c2h && ' +
+          'grep -E " /(bidi|h2c)/h2c " /proc/self/mountinfo | cut -d" " -f5',
+      ]),
+      id,
+    );
+    t.is(r?.exitCode, 0, r?.stderr);
+    t.is(r?.stdout, '/bidi/h2c\n/h2c/h2c\n', "the node's mounts, in the container");
+    const onNode = fs
+      .readFileSync('/proc/self/mountinfo', 'utf8')
+      .split('\n')
+      .map((l) => l.split(' ')[4]);
+    t.true(onNode.includes(path.join(vols[0]!, 'c2h')), "Bidirectional: the container's mount, on the node");
+    t.false(onNode.includes(path.join(vols[1]!, 'c2h')), "HostToContainer: the container's mount stays in the container");
+  },
+);
 
 criTest('StopPodSandbox + RemovePodSandbox: no container, runtime state, process, shim or cgroup is left', async (t) => {
   if (!podId) return t.fail('no pod');

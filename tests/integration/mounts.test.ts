@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import type { Mount } from '../../lib/config/types.js';
+import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle, type RunResult } from '../helpers/bundle.js';
 import { runBoth } from '../helpers/both.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
@@ -275,4 +276,86 @@ rootTest('masked and readonly paths that are symlinks mask what they name inside
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   t.is(r.tsrun.stdout, '/masked symbolic link\n/secret symbolic link\n/etc/secretfile character special file\nRead-only\n');
   if (r.runc) t.is(r.tsrun.stdout, r.runc.stdout);
+});
+
+rootTest('masked directories share one read-only tmpfs of one block and one inode, each path once, as runc 1.5', (t) => {
+  // runc 1.3.6/1.4.3/1.5 and crun mount the first masked directory and bind it on the others (runc 1.1.5,
+  // installed here, still mounts one tmpfs per directory and a repeated path twice: logged, not compared)
+  const script = 'ls -A /m1 /m2 /m3 | grep -c secret; touch /m2/x 2>&1 | grep -o "Read-only"; grep -E " /m[123] " /proc/self/mountinfo';
+  const r = runBoth(script, (s, b) => {
+    for (const d of ['m1', 'm2', 'm3']) {
+      fs.mkdirSync(path.join(b.rootfs, d));
+      fs.writeFileSync(path.join(b.rootfs, d, 'secret'), 'secret\n');
+    }
+    s.linux!.maskedPaths = ['/m1', '/m2', '/m3', '/m1', '/m2/'];
+  });
+  t.is(r.tsrun.status, 0, r.tsrun.stderr);
+  const [count, ro, ...lines] = r.tsrun.stdout.trim().split('\n');
+  t.is(count, '0', 'no masked directory lists its file');
+  t.is(ro, 'Read-only');
+  t.deepEqual(
+    lines.map((l) => l.split(' ')[4]),
+    ['/m1', '/m2', '/m3'],
+    'one mount per path, a repeated path skipped',
+  );
+  const sb = (l: string) => l.split(' ')[2];
+  t.true(
+    lines.every((l) => sb(l) === sb(lines[0]!)),
+    `one superblock: ${lines.map(sb).join(' ')}`,
+  );
+  for (const l of lines) {
+    const [mine, theirs] = l.split(' - ') as [string, string];
+    t.true(mine.split(' ')[5]!.split(',').includes('ro'), l);
+    t.regex(theirs, /^tmpfs \S+ ro,.*nr_inodes=1/, l);
+  }
+  if (r.runc) t.log(`runc: ${r.runc.stdout}`);
+});
+
+rootTest('below /proc only lxcfs-style files may be mounted: the rest is refused naming the field before anything exists, as runc', (t) => {
+  const fake = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-fakeproc-'));
+  t.teardown(() => fs.rmSync(fake, { recursive: true, force: true }));
+  fs.writeFileSync(path.join(fake, 'file'), 'fake\n');
+  const attempt = (bin: string, m: Mount, mutate?: (b: Bundle) => void): RunResult => {
+    const b = makeBundle((s) => {
+      s.process!.args = ['sh', '-c', 'head -1 /proc/cpuinfo'];
+      s.mounts!.push(m);
+    });
+    t.teardown(() => b.cleanup());
+    mutate?.(b);
+    const root = tempRoot();
+    const r = runtime(bin, root, ['run', '-b', b.dir, uniqueId('procmnt')]);
+    if (bin === TSRUN) t.deepEqual(leftIn(root), [], `${m.destination}: nothing left under --root`);
+    return r;
+  };
+  const file = path.join(fake, 'file');
+  // config-driven: validation refuses, with runc's words
+  for (const [m, words] of [
+    [{ destination: '/proc/self/attr/exec', type: 'bind', source: file, options: ['bind'] }, 'is inside /proc'],
+    [{ destination: '/proc/sys/kernel/core_pattern', type: 'bind', source: file, options: ['bind'] }, 'is inside /proc'],
+    [{ destination: '/proc/sys', type: 'bind', source: fake, options: ['rbind'] }, 'is inside /proc'],
+    [{ destination: '/proc', type: 'bind', source: fake, options: ['rbind'] }, 'is not of type proc'],
+  ] as [Mount, string][]) {
+    const ours = attempt(TSRUN, m);
+    t.is(ours.status, 1, `${m.destination}: ${ours.stdout}`);
+    const reason = words === 'is inside /proc' ? 'it is inside /proc' : 'it is not of type proc';
+    t.regex(ours.stderr, new RegExp(`mounts\\[\\d+\\]\\.destination: "${m.destination}" cannot be mounted because ${reason}`));
+    if (RUNC) {
+      const theirs = attempt(RUNC, m);
+      t.is(theirs.status, 1, `runc, ${m.destination}`);
+      t.true(theirs.stderr.includes(`cannot be mounted because ${reason}`), theirs.stderr);
+    }
+  }
+  // an image symlink that leads a mount elsewhere into /proc: the init refuses what it resolves to
+  const viaLink = (b: Bundle) => fs.symlinkSync('/proc/self/attr', path.join(b.rootfs, 'attr'));
+  const link: Mount = { destination: '/attr/exec', type: 'bind', source: file, options: ['bind'] };
+  const ours = attempt(TSRUN, link, viaLink);
+  t.is(ours.status, 1);
+  t.regex(ours.stderr, /"\/attr\/exec" cannot be mounted because it resolves inside \/proc \(\/proc\/1\/attr\/exec\)/);
+  if (RUNC) t.regex(attempt(RUNC, link, viaLink).stderr, /cannot be mounted because it is inside \/proc/);
+  // lxcfs's files are allowed
+  const lxcfs: Mount = { destination: '/proc/cpuinfo', type: 'bind', source: file, options: ['bind'] };
+  const allowed = attempt(TSRUN, lxcfs);
+  t.is(allowed.status, 0, allowed.stderr);
+  t.is(allowed.stdout, 'fake\n');
+  if (RUNC) t.is(attempt(RUNC, lxcfs).stdout, 'fake\n');
 });

@@ -137,18 +137,20 @@ rootTest('a default-errno profile makes syscalls newer than the profile fail wit
   same(t, known, 'stdout');
 });
 
-rootTest('a read-only /dev tmpfs: the container is set up (devices, /dev/pts) and /dev is read-only, as runc', (t) => {
+rootTest('a read-only /dev tmpfs: the container is set up (devices, /dev/pts) and its one /dev mount is read-only, as runc', (t) => {
   const r = onBoth(t, (s) => {
     const dev = s.mounts!.find((m) => m.destination === '/dev')!;
     dev.options = [...(dev.options ?? []), 'ro'];
     s.process!.args = [
       'sh',
       '-c',
-      'test -c /dev/null && test -d /dev/pts && echo set-up; touch /dev/x 2>/dev/null && echo writable || echo read-only',
+      'test -c /dev/null && test -d /dev/pts && echo set-up; touch /dev/x 2>/dev/null && echo writable || echo read-only; ' +
+        'grep " /dev " /proc/self/mountinfo | cut -d" " -f5,6,9',
     ];
   });
   t.is(r.tsrun!.status, 0, r.tsrun!.stderr);
-  t.is(r.tsrun!.stdout, 'set-up\nread-only\n');
+  // remounted in place: no second (read-only) mount on top of a writable one
+  t.is(r.tsrun!.stdout, 'set-up\nread-only\n/dev ro,nosuid tmpfs\n');
   same(t, r, 'stdout');
 });
 

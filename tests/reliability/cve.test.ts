@@ -17,7 +17,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import type { Spec } from '../../lib/config/types.js';
+import { IS_ROOT, ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 import { waitForSync } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
@@ -425,10 +426,13 @@ rootTest(
   'CVE-2019-16884: a fake /proc (a volume over it, or a tmpfs in the image) neither receives writes nor hides the real procfs',
   (t) => {
     // The advisory's attack made the LSM label write land in a file of a
-    // volume mounted on /proc. tsrun applies no LSM label (the config is
-    // refused before anything exists) and writes nothing below the
-    // container's /proc: its sysctls go through the host's /proc/sys into the
-    // container's own namespaces before any container mount exists.
+    // volume mounted on /proc. A volume over /proc is refused before anything
+    // exists now (only a procfs may go there: runc's checkProcMount), whatever
+    // the config asks for besides. tsrun writes nothing below the container's
+    // /proc anyway: its sysctls go through the host's /proc/sys into the
+    // container's own namespaces before any container mount exists, so the
+    // image's own fake /proc (a tmpfs already on <rootfs>/proc) gets nothing
+    // either, and the real procfs goes on top of it.
     const fake = tempDir('fakeproc');
     fs.mkdirSync(path.join(fake, 'self', 'attr'), { recursive: true });
     fs.mkdirSync(path.join(fake, 'sys', 'net', 'ipv4'), { recursive: true });
@@ -436,45 +440,47 @@ rootTest(
     fs.writeFileSync(path.join(fake, 'sys', 'net', 'ipv4', 'ip_unprivileged_port_start'), 'fake\n');
     const snapshot = () =>
       ['self/attr/exec', 'sys/net/ipv4/ip_unprivileged_port_start'].map((f) => fs.readFileSync(path.join(fake, f), 'utf8'));
-    const lsm = makeBundle((s) => {
-      s.process!.apparmorProfile = 'unconfined';
-      s.mounts!.push({ destination: '/proc', type: 'bind', source: fake, options: ['rbind'] });
-    });
-    const refused = runtime(TSRUN, tempRoot(), ['run', '-b', lsm.dir, uniqueId('fakeproc')]);
-    t.is(refused.status, 1);
-    t.regex(refused.stderr, /process\.apparmorProfile/);
-    lsm.cleanup();
-    // with a sysctl: it is written into the container's network namespace
+    const hostValue = fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8');
+    for (const mutate of [
+      (s: Spec) => (s.process!.apparmorProfile = 'unconfined'),
+      (s: Spec) => (s.linux!.sysctl = { 'net.ipv4.ip_unprivileged_port_start': '777' }),
+    ]) {
+      const b = makeBundle((s) => {
+        mutate(s);
+        s.mounts!.push({ destination: '/proc', type: 'bind', source: fake, options: ['rbind'] });
+      });
+      const root = tempRoot();
+      const refused = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId('fakeproc')]);
+      t.is(refused.status, 1);
+      t.regex(refused.stderr, /mounts\[\d+\]\.destination: "\/proc" cannot be mounted because it is not of type proc/);
+      t.deepEqual(leftIn(root), [], 'refused before anything exists');
+      b.cleanup();
+    }
+    t.deepEqual(snapshot(), ['fake\n', 'fake\n'], 'nothing was written into the volume');
+    // the image's fake /proc: a tmpfs with fake files already on <rootfs>/proc
     const b = makeBundle((s) => {
       s.process!.args = ['sleep', '30'];
       s.linux!.sysctl = { 'net.ipv4.ip_unprivileged_port_start': '777' };
-      s.mounts!.push({ destination: '/proc', type: 'bind', source: fake, options: ['rbind'] });
     });
-    const hostValue = fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8');
-    const root = tempRoot();
-    const id = uniqueId('fakeproc');
-    t.is(runtime(TSRUN, root, ['create', '-b', b.dir, id]).status, 0);
-    const inside = spawnSync('nsenter', ['-t', String(initPid(root, id)), '-n', 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start'], {
-      encoding: 'utf8',
-    });
-    runtime(TSRUN, root, ['delete', '--force', id]);
-    t.is(inside.stdout, '777\n', "the sysctl is in the container's network namespace");
-    t.is(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'), hostValue, "the host's value is unchanged");
-    t.deepEqual(snapshot(), ['fake\n', 'fake\n'], 'nothing was written into the fake procfs');
-    // a tmpfs with fake files already on <rootfs>/proc: the real procfs goes on top
     const tmpfsProc = path.join(b.rootfs, 'proc');
     t.is(spawnSync('mount', ['-t', 'tmpfs', 'tmpfs', tmpfsProc]).status, 0);
     try {
-      fs.mkdirSync(path.join(tmpfsProc, 'self'));
-      fs.writeFileSync(path.join(tmpfsProc, 'self', 'fake'), 'fake\n');
-      b.spec.mounts = b.spec.mounts!.filter((m) => m.source !== fake);
-      b.spec.process!.args = ['stat', '-f', '-c', '%T', '/proc'];
-      b.write();
-      const r = runtime(TSRUN, tempRoot(), ['run', '-b', b.dir, uniqueId('tmpfsproc')]);
-      t.is(r.status, 0, r.stderr);
-      t.is(r.stdout, 'proc\n', 'the container sees the real procfs');
-      t.is(fs.readFileSync(path.join(tmpfsProc, 'self', 'fake'), 'utf8'), 'fake\n');
-      t.deepEqual(fs.readdirSync(tmpfsProc), ['self']);
+      fs.cpSync(fake, tmpfsProc, { recursive: true });
+      const root = tempRoot();
+      const id = uniqueId('fakeproc');
+      t.is(runtime(TSRUN, root, ['create', '-b', b.dir, id]).status, 0);
+      const nsenter = (...args: string[]) => spawnSync('nsenter', ['-t', String(initPid(root, id)), ...args], { encoding: 'utf8' }).stdout;
+      const inside = nsenter('-n', 'cat', '/proc/sys/net/ipv4/ip_unprivileged_port_start');
+      const procType = nsenter('-m', '-r', 'stat', '-f', '-c', '%T', '/proc');
+      runtime(TSRUN, root, ['delete', '--force', id]);
+      t.is(inside, '777\n', "the sysctl is in the container's network namespace");
+      t.is(procType, 'proc\n', 'the container sees the real procfs');
+      t.is(fs.readFileSync('/proc/sys/net/ipv4/ip_unprivileged_port_start', 'utf8'), hostValue, "the host's value is unchanged");
+      t.deepEqual(
+        ['self/attr/exec', 'sys/net/ipv4/ip_unprivileged_port_start'].map((f) => fs.readFileSync(path.join(tmpfsProc, f), 'utf8')),
+        ['fake\n', 'fake\n'],
+        "nothing was written into the image's fake /proc",
+      );
     } finally {
       spawnSync('umount', [tmpfsProc]);
     }
@@ -648,9 +654,11 @@ rootTest('CVE-2025-52565: a /dev/console raced to a symlink to core_pattern neve
 rootTest('CVE-2025-52881: sysctl writes cannot be redirected by the image or a volume, and non-namespaced ones are refused', (t) => {
   // The advisory: a racing volume makes the runtime's write to a /proc file
   // land in another procfs file (/proc/sys/kernel/core_pattern,
-  // /proc/sysrq-trigger). tsrun's writes to /proc happen before any
-  // container mount exists, through the host's /proc/sys resolved with
-  // RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV, and it writes no LSM attr files.
+  // /proc/sysrq-trigger). A volume below /proc is refused before anything
+  // exists now (runc's checkProcMount). The image's own /proc tree, under the
+  // procfs, may still hold such a symlink: tsrun's writes to /proc happen
+  // before any container mount exists, through the host's /proc/sys resolved
+  // with RESOLVE_NO_SYMLINKS | RESOLVE_NO_XDEV, and it writes no LSM attr files.
   const hostCorePattern = fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8');
   const volume = tempDir('procsys');
   fs.mkdirSync(path.join(volume, 'net', 'ipv4'), { recursive: true });
@@ -661,6 +669,13 @@ rootTest('CVE-2025-52881: sysctl writes cannot be redirected by the image or a v
     // a volume over /proc/sys whose entry is a symlink to core_pattern
     s.mounts!.push({ destination: '/proc/sys', type: 'bind', source: volume, options: ['rbind'] });
   });
+  const refused = runtime(TSRUN, tempRoot(), ['create', '-b', b.dir, uniqueId('sysctl')]);
+  t.is(refused.status, 1);
+  t.regex(refused.stderr, /mounts\[\d+\]\.destination: "\/proc\/sys" cannot be mounted because it is inside \/proc/);
+  // the same symlink in the image's /proc, under the procfs
+  b.spec.mounts = b.spec.mounts!.filter((m) => m.source !== volume);
+  b.write();
+  fs.cpSync(volume, path.join(b.rootfs, 'proc', 'sys'), { recursive: true, verbatimSymlinks: true });
   const root = tempRoot();
   const id = uniqueId('sysctl');
   const c = runtime(TSRUN, root, ['create', '-b', b.dir, id]);
@@ -671,7 +686,7 @@ rootTest('CVE-2025-52881: sysctl writes cannot be redirected by the image or a v
   runtime(TSRUN, root, ['delete', '--force', id]);
   t.is(inside.stdout, '777\n');
   t.is(fs.readFileSync('/proc/sys/kernel/core_pattern', 'utf8'), hostCorePattern, 'core_pattern is unchanged');
-  t.true(isLink(path.join(volume, 'net', 'ipv4', 'ip_unprivileged_port_start')), 'the volume is unchanged');
+  t.true(isLink(path.join(b.rootfs, 'proc', 'sys', 'net', 'ipv4', 'ip_unprivileged_port_start')), "the image's symlink is unchanged");
   // a sysctl that is not namespaced is the host's: refused before anything exists
   for (const key of ['kernel.core_pattern', 'kernel.sysrq']) {
     b.spec.linux!.sysctl = { [key]: '|/bin/evil' };

@@ -312,3 +312,49 @@ test('loadBundle errors: missing bundle, missing config, bad JSON', (t) => {
   t.throws(() => loadBundle(dir), { message: /invalid JSON/ });
   fs.rmSync(dir, { recursive: true });
 });
+
+test("below /proc only runc's allow-list may be mounted on; /proc itself takes a procfs only", (t) => {
+  const withMount = (m: Spec['mounts'] extends (infer M)[] | undefined ? M : never) =>
+    spec((s) => {
+      s.mounts!.push(m);
+    });
+  const last = (s: Spec) => `mounts[${s.mounts!.length - 1}].destination`;
+  // lxcfs's files, CRIU's ns_last_pid, FIPS
+  for (const dest of ['/proc/cpuinfo', '/proc/meminfo', '/proc/uptime', '/proc/sys/kernel/ns_last_pid', 'proc/loadavg', '/proc/stat/']) {
+    t.notThrows(() =>
+      validateSpec(withMount({ destination: dest, type: 'bind', source: `/var/lib/lxcfs${dest}`, options: ['bind'] }), host, opts),
+    );
+  }
+  for (const [dest, type] of [
+    ['/proc/self/attr/exec', 'bind'],
+    ['/proc/self/attr/apparmor/exec', 'bind'],
+    ['/proc/sys', 'bind'],
+    ['/proc/sys/kernel/core_pattern', 'bind'],
+    ['/proc/sys/fs/binfmt_misc', 'binfmt_misc'],
+    ['/proc/acpi', 'tmpfs'],
+    ['/proc/./sys', 'tmpfs'],
+  ] as const) {
+    const s = withMount({ destination: dest, type, source: type === 'bind' ? '/srv/x' : type, options: type === 'bind' ? ['rbind'] : [] });
+    configError(t, () => validateSpec(s, host, opts), last(s), /cannot be mounted because it is inside \/proc$/);
+  }
+  // on /proc itself: a fresh procfs, or a bind of a procfs (the host says which)
+  const procfsHost: ValidationHost = { ...host, fsType: (p) => (p === '/host/proc' ? 0x9fa0 : 0xef53) };
+  t.notThrows(() => validateSpec(spec(), procfsHost, opts), 'the default proc mount');
+  t.notThrows(() =>
+    validateSpec(withMount({ destination: '/proc', type: 'bind', source: '/host/proc', options: ['rbind'] }), procfsHost, opts),
+  );
+  for (const m of [
+    { destination: '/proc', type: 'bind', source: '/srv/fakeproc', options: ['rbind'] },
+    { destination: '/proc/', type: 'tmpfs', source: 'tmpfs' },
+    { destination: '/proc', type: 'sysfs', source: 'sysfs' },
+  ]) {
+    const s = withMount(m);
+    configError(t, () => validateSpec(s, procfsHost, opts), last(s), /: "\/proc" cannot be mounted because it is not of type proc$/);
+  }
+  // a host that cannot tell: the bind is refused
+  const s = withMount({ destination: '/proc', type: 'bind', source: '/host/proc', options: ['rbind'] });
+  configError(t, () => validateSpec(s, host, opts), last(s), /not of type proc/);
+  // outside /proc, anything
+  t.notThrows(() => validateSpec(withMount({ destination: '/procx/self', type: 'tmpfs', source: 'tmpfs' }), host, opts));
+  t.notThrows(() => validateSpec(withMount({ destination: '/myproc', type: 'proc', source: 'proc' }), host, opts));
+});

@@ -45,6 +45,7 @@ function expected(p: InitPlan) {
     consoleHeight: p.consoleHeight,
     consoleSocketFd: p.consoleSocketFd,
     preserveFds: p.preserveFds,
+    rootfsParentPropagation: p.rootfsParentPropagation,
     rootfs: p.rootfs,
     hostname: p.hostname,
     domainname: p.domainname,

@@ -66,6 +66,17 @@ test('a cgroup mount on a v1 host is a tmpfs plus read-only binds of our cgroups
   t.is(v2[0]!.fstype, 'cgroup2');
 });
 
+test('masked paths: once each, the smallest read-only tmpfs for directories, as runc', (t) => {
+  const spec = defaultSpec();
+  spec.linux!.maskedPaths = ['/proc/acpi', '/proc/kcore', '/proc//acpi', '/proc/acpi/', '/sys/firmware'];
+  const masks = buildPlan(spec, opts, v1Host).init.mounts.filter((m) => m.kind === MountKind.MASK);
+  t.deepEqual(
+    masks.map((m) => m.destination),
+    ['/proc/acpi', '/proc/kcore', '/sys/firmware'],
+  );
+  t.true(masks.every((m) => m.data === 'nr_blocks=1,nr_inodes=1' && m.flags === MS.RDONLY));
+});
+
 test('masked and readonly paths follow the mounts, readonly first', (t) => {
   const kinds = buildPlan(defaultSpec(), opts, v1Host).init.mounts.map((m) => m.kind);
   const firstRo = kinds.indexOf(MountKind.READONLY);
@@ -135,6 +146,7 @@ test('flags: readonly root, no_new_privs, keyring, no-pivot', (t) => {
   t.is(plan.keyring, null);
   t.is(buildPlan(defaultSpec(), opts, v1Host).init.keyring, '_ses.c1');
   t.is(plan.rootfsPropagation, MS.SLAVE | MS.REC, 'rslave by default');
+  t.is(plan.rootfsParentPropagation, Number(MS.PRIVATE), "the rootfs's parent mount private by default, as runc");
 });
 
 test('tmpcopyup: a tmpfs becomes a copy-up mount without the option in its data; elsewhere it is ignored, as runc', (t) => {
@@ -157,6 +169,9 @@ test('a read-only /dev is mounted writable and remounted read-only after the dev
   t.is(mounts[0]!.flags & MS.RDONLY, 0n);
   const last = mounts.filter((m) => m.kind === MountKind.READONLY).at(-1)!;
   t.is(last.destination, '/dev');
+  // the one /dev mount remounted in place, with its own flags (no second tmpfs or bind on top)
+  t.is(last.flags, MS.NOSUID | MS.REMOUNT | MS.BIND | MS.RDONLY);
+  t.is(mounts.filter((m) => m.destination === '/dev').length, 2);
 });
 
 test('linux.mountLabel where SELinux is on: context= on the filesystems runc labels, mqueue by attribute; off: ignored', (t) => {
@@ -177,7 +192,7 @@ test('linux.mountLabel where SELinux is on: context= on the filesystems runc lab
   t.is(data('/sys'), null);
   t.is(data('/dev/mqueue'), null);
   t.is(data('/data', MountKind.BIND), null); // a bind keeps its source's labels
-  t.true(plan.mounts.filter((m) => m.kind === MountKind.MASK).every((m) => m.data === context));
+  t.true(plan.mounts.filter((m) => m.kind === MountKind.MASK).every((m) => m.data === `nr_blocks=1,nr_inodes=1,${context}`));
   t.true(plan.mounts.filter((m) => m.kind === MountKind.READONLY).every((m) => m.data === null));
   t.is(plan.mqueueLabel, label);
   t.is(plan.selinuxLabel, 'system_u:system_r:container_t:s0:c1,c2');

@@ -199,12 +199,16 @@ test('recursive mount options fold into mount_setattr attributes and stay out of
   t.deepEqual(parseMountOptions(['rro', 'size=1m']).data, ['size=1m']);
 });
 
-test('rootfsPropagation: recursive slave or private before pivot_root, the exact value after', (t) => {
-  t.deepEqual(rootPropagationPlan(undefined), { before: MS.SLAVE | MS.REC, after: 0n });
-  t.deepEqual(rootPropagationPlan('shared'), { before: MS.SLAVE | MS.REC, after: MS.SHARED });
-  t.deepEqual(rootPropagationPlan('runbindable'), { before: MS.SLAVE | MS.REC, after: MS.UNBINDABLE | MS.REC });
-  t.deepEqual(rootPropagationPlan('rprivate'), { before: MS.PRIVATE | MS.REC, after: 0n });
-  t.deepEqual(rootPropagationPlan('private'), { before: MS.PRIVATE | MS.REC, after: MS.PRIVATE });
+test('rootfsPropagation: as asked on "/" before any mount (unbindable: rslave), the rootfs parent never shared, shared and unbindable again after pivot_root', (t) => {
+  t.deepEqual(rootPropagationPlan(undefined), { before: MS.SLAVE | MS.REC, parent: MS.PRIVATE, after: 0n });
+  t.deepEqual(rootPropagationPlan('rshared'), { before: MS.SHARED | MS.REC, parent: MS.PRIVATE, after: MS.SHARED | MS.REC });
+  t.deepEqual(rootPropagationPlan('shared'), { before: MS.SHARED, parent: MS.PRIVATE, after: MS.SHARED });
+  t.deepEqual(rootPropagationPlan('runbindable'), { before: MS.SLAVE | MS.REC, parent: MS.PRIVATE, after: MS.UNBINDABLE | MS.REC });
+  t.deepEqual(rootPropagationPlan('unbindable'), { before: MS.SLAVE | MS.REC, parent: MS.PRIVATE, after: MS.UNBINDABLE });
+  t.deepEqual(rootPropagationPlan('rprivate'), { before: MS.PRIVATE | MS.REC, parent: MS.PRIVATE, after: 0n });
+  t.deepEqual(rootPropagationPlan('private'), { before: MS.PRIVATE, parent: MS.PRIVATE, after: 0n });
+  t.deepEqual(rootPropagationPlan('rslave'), { before: MS.SLAVE | MS.REC, parent: MS.SLAVE, after: 0n });
+  t.deepEqual(rootPropagationPlan('slave'), { before: MS.SLAVE, parent: MS.SLAVE, after: 0n });
 });
 
 test('process attributes plan to kernel values', (t) => {

@@ -10,7 +10,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { IS_ROOT, busyboxRootfs } from '../helpers/bundle.js';
+import { IS_ROOT, busyboxRootfs, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { waitForSync } from '../helpers/wait.js';
 
 const osRelease = fs.existsSync('/etc/os-release') ? fs.readFileSync('/etc/os-release', 'utf8') : '';
 /** Root inside the lane (hostname tsrun-vm on Debian 13); anywhere else the lane's tests skip. */
@@ -50,4 +51,46 @@ export function busyboxImage(t: ExecutionContext): string {
   }
   imported = true;
   return IMAGE;
+}
+
+/**
+ * A file over the LSM exec attribute, the one way left once `mounts` may not
+ * cover /proc (runc's checkProcMount, tsrun's validation): the container's
+ * own program mounts a tmpfs over its /proc holding an empty file at every
+ * path of the attribute (self and thread-self, attr/exec and
+ * attr/apparmor/exec), before anything is exec'd into it. A runtime that
+ * wrote an exec'd process's label through the container's /proc would write
+ * one of them (CVE-2019-16884, CVE-2025-52881). `b` is made able to mount
+ * (CAP_SYS_ADMIN, no seccomp profile, a writable rootfs) and started
+ * detached with `bin`; the caller deletes it (`root`, `id`).
+ */
+export function fakeProcContainer(
+  t: ExecutionContext,
+  bin: string,
+  b: Bundle,
+): { root: string; id: string; started: Result; written: () => string } {
+  const ready = path.join(b.rootfs, 'fake-proc-ready');
+  const attrs = ['self', 'thread-self'].flatMap((d) => [`${d}/attr/exec`, `${d}/attr/apparmor/exec`]);
+  b.spec.process!.args = [
+    'sh',
+    '-c',
+    'mount -t tmpfs fakeproc /proc && for d in self thread-self; do busybox mkdir -p /proc/$d/attr/apparmor; done && ' +
+      `touch ${attrs.map((a) => `/proc/${a}`).join(' ')} && touch /fake-proc-ready && exec sleep 600`,
+  ];
+  const caps = [...new Set([...(b.spec.process!.capabilities?.bounding ?? []), 'CAP_SYS_ADMIN'])];
+  b.spec.process!.capabilities = { bounding: caps, effective: caps, permitted: caps };
+  delete b.spec.linux!.seccomp;
+  b.spec.root!.readonly = false;
+  b.write();
+  fs.rmSync(ready, { force: true });
+  const root = tempRoot();
+  const id = uniqueId('fakeproc');
+  const started = runtime(bin, root, ['run', '-d', '-b', b.dir, id]);
+  t.teardown(() => runtime(bin, root, ['delete', '--force', id]));
+  if (started.status === 0 && !waitForSync(() => fs.existsSync(ready)))
+    return { root, id, started: { ...started, status: -1, stderr: 'the container never mounted its fake /proc' }, written: () => '' };
+  const pid = () => (JSON.parse(runtime(bin, root, ['state', id]).stdout || '{}') as { pid?: number }).pid ?? 0;
+  // read through the container's root from the host: its mount namespace, so its tmpfs
+  const written = () => attrs.map((a) => fs.readFileSync(`/proc/${pid()}/root/proc/${a}`, 'utf8')).join('');
+  return { root, id, started, written };
 }
