@@ -423,6 +423,8 @@ test('update flags → LinuxResources (only what was given)', (t) => {
     pids: { limit: 20 },
   });
   t.deepEqual(resourcesFromFlags({}), {});
+  // runc 1.3's update flags for cpu.burst and cpu.idle
+  t.deepEqual(resourcesFromFlags({ 'cpu-burst': '1000', 'cpu-idle': '1' }), { cpu: { burst: 1000, idle: 1 } });
 });
 
 /**

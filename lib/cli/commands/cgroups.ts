@@ -152,6 +152,8 @@ export function resourcesFromFlags(a: Record<string, unknown>): LinuxResources {
   if (has('cpu-period')) cpu.period = num(a['cpu-period'], 'cpu-period');
   if (has('cpu-rt-period')) cpu.realtimePeriod = num(a['cpu-rt-period'], 'cpu-rt-period');
   if (has('cpu-rt-runtime')) cpu.realtimeRuntime = num(a['cpu-rt-runtime'], 'cpu-rt-runtime');
+  if (has('cpu-burst')) cpu.burst = num(a['cpu-burst'], 'cpu-burst');
+  if (has('cpu-idle')) cpu.idle = num(a['cpu-idle'], 'cpu-idle');
   if (has('cpuset-cpus')) cpu.cpus = String(a['cpuset-cpus']);
   if (has('cpuset-mems')) cpu.mems = String(a['cpuset-mems']);
   if (Object.keys(cpu).length) r.cpu = cpu;
@@ -179,6 +181,8 @@ export const updateCommand: Command = {
     { name: 'cpu-share', ...s, describe: 'CPU shares (relative weight)' },
     { name: 'cpu-rt-period', ...s, describe: 'CPU realtime period (µs)' },
     { name: 'cpu-rt-runtime', ...s, describe: 'CPU realtime runtime (µs) per period' },
+    { name: 'cpu-burst', ...s, describe: 'CPU CFS burst (µs) a period may borrow from unused quota' },
+    { name: 'cpu-idle', ...s, describe: '1: the cgroup is SCHED_IDLE; 0: as usual' },
     { name: 'cpuset-cpus', ...s, describe: 'CPUs to use' },
     { name: 'cpuset-mems', ...s, describe: 'memory nodes to use' },
     { name: 'memory', ...s, describe: 'memory limit (bytes, or 512m, 1g)' },
