@@ -38,7 +38,7 @@ export const pathCases: Case[] = [
     'paths::masked-dirs-one-tmpfs',
     cli(
       'maskedPaths',
-      'masked directories share one read-only tmpfs (the first masked, bound on the others; one block, one inode), each path once (runc 1.3.6, 1.4.3, 1.5; crun)',
+      'masked directories share one read-only tmpfs (the first masked, bound on the others; one block, one inode), as runc 1.3.6, 1.4.3, 1.5 and crun do',
     ),
     async (ctx) => {
       const b = ctx.bundle(['cat', '/proc/self/mountinfo']);
@@ -50,7 +50,8 @@ export const pathCases: Case[] = [
       const { exec } = await ctx.run(b);
       const masks = parseMountinfo(exec.stdout).filter((m) => ['/m1', '/m2', '/m3'].includes(m.mountPoint));
       const shown = masks.map((m) => `${m.mountPoint} ${m.device} ${m.fstype} ${m.superOptions.join(',')}`).join('; ');
-      eq(masks.map((m) => m.mountPoint).join(' '), '/m1 /m2 /m3', `masks in mountinfo, each path once (${shown})`);
+      // a path listed twice may be masked twice (runc 1.3.6 does): what counts is that each is masked
+      eq([...new Set(masks.map((m) => m.mountPoint))].join(' '), '/m1 /m2 /m3', `masks in mountinfo (${shown})`);
       check(new Set(masks.map((m) => m.device)).size === 1, `the masks are not one filesystem: ${shown}`);
       check(
         masks.every((m) => m.fstype === 'tmpfs' && m.options.includes('ro') && m.superOptions.includes('nr_inodes=1')),
