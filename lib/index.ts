@@ -22,7 +22,7 @@ import type { CgroupStats } from './cgroups/stats.js';
 import { loadBundle } from './config/load.js';
 import type { Process } from './config/types.js';
 import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
-import { forwardSignals, superviseForeground } from './container/foreground.js';
+import { forwardSignals, ownStdio, relayPipes, superviseForeground, type StdioPipes } from './container/foreground.js';
 import { realLifecycleHost, type LifecycleHost } from './container/host.js';
 import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
 import type { StateJson } from './container/state.js';
@@ -77,7 +77,10 @@ export interface RuntimeOptions {
 /**
  * Where a container's (or an exec'd process's) fd 0, 1 or 2 goes:
  * 'inherit' ours, 'ignore' /dev/null, 'pipe' a pipe to this process (a
- * stream on the Container), or an fd of ours.
+ * stream on the Container), or an fd of ours. Left out, a foreground run or
+ * exec gets pipes that this process relays to and from its own fds 0-2 (they
+ * may be the user's terminal); create, a detached run and execDetached give
+ * it ours.
  */
 export type StdioOption = 'inherit' | 'ignore' | 'pipe' | number;
 export type Stdio = StdioOption | readonly [StdioOption, StdioOption, StdioOption];
@@ -209,13 +212,18 @@ export class Runtime {
 
   /**
    * Creates and starts a container; in the foreground (not detach) forwards
-   * our signals to it, relays its terminal, waits for it and resolves to its
-   * exit status (128+N for signal N), then deletes it unless `keep`.
+   * our signals to it, relays its terminal (or, without one and without
+   * `stdio`, gives it pipes and relays them to our fds 0-2, which it never
+   * holds itself, as runc), waits for it and resolves to its exit status
+   * (128+N for signal N), then deletes it unless `keep`.
    */
   async run(id: string, opts: RuntimeRunOptions): Promise<number> {
     const { detach = false, keep = false, adoptOrphans = false, ...createOpts } = opts;
     if (!detach && adoptOrphans) this.native.setChildSubreaper();
-    const stdio = openStdio(this.native, opts.stdio);
+    // In the foreground with our own stdio the process gets pipes that we
+    // relay, never our fds (relayPipes says why); with --detach it has ours.
+    const ours = !detach && opts.stdio === undefined ? ownStdio() : null;
+    const stdio = openStdio(this.native, ours ? 'pipe' : opts.stdio);
     let created;
     try {
       // a foreground run with our own stdio relays a terminal: it need not be detached
@@ -224,12 +232,15 @@ export class Runtime {
       stdio.abandon();
       throw e;
     }
-    stdio.opened();
+    const pipes = ours ? stdio.handOver() : (stdio.opened(), null);
     const forwarding = detach ? null : forwardSignals(this.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
+    let relay = null;
     try {
+      relay = pipes && ours && relayPipes(this.native, pipes, ours, created.ptyMaster);
       await this.lifecycle.start(id);
     } catch (e) {
       forwarding?.stop();
+      relay?.stop();
       await this.lifecycle.delete(id, true).catch(() => undefined);
       throw e;
     }
@@ -238,7 +249,7 @@ export class Runtime {
       return 0;
     }
     try {
-      const code = await superviseForeground(this.native, created.state.pid, created.ptyMaster, forwarding!.stop);
+      const code = await superviseForeground(this.native, created.state.pid, created.ptyMaster, forwarding!.stop, relay);
       this.timeline.mark('wait');
       return code;
     } finally {
@@ -265,7 +276,8 @@ export class Runtime {
    * Runs a new process in a created or running container and waits for it:
    * resolves to its exit status (128+N when killed by signal N). Signals
    * this process receives are forwarded to it, and a terminal it asks for
-   * (process.terminal) is relayed to this process's stdio.
+   * (process.terminal) is relayed to this process's stdio; without one (and
+   * without `stdio`) it gets pipes, relayed to our fds 0-2, as runc.
    */
   async exec(id: string, what: ExecWhat, opts: RuntimeExecOptions = {}): Promise<number> {
     const process = this.execProcessOf(id, what);
@@ -274,7 +286,9 @@ export class Runtime {
     // is held and sent on, not left to kill us and orphan it
     const target = { pid: 0, ptyMaster: null as number | null };
     const forwarding = forwardSignals(this.native, target);
-    const stdio = openStdio(this.native, opts.stdio);
+    // our own stdio: pipes we relay, as for run
+    const ours = opts.stdio === undefined ? ownStdio() : null;
+    const stdio = openStdio(this.native, ours ? 'pipe' : opts.stdio);
     let launched;
     try {
       launched = await this.lifecycle.exec(id, { ...opts, stdio: stdio.child, process, detach: opts.stdio !== undefined });
@@ -283,10 +297,20 @@ export class Runtime {
       stdio.abandon();
       throw e;
     }
-    stdio.opened();
+    const pipes = ours ? stdio.handOver() : (stdio.opened(), null);
     Object.assign(target, launched);
     forwarding.flush();
-    const code = await superviseForeground(this.native, launched.pid, launched.ptyMaster, forwarding.stop);
+    let relay;
+    try {
+      relay = pipes && ours && relayPipes(this.native, pipes, ours, launched.ptyMaster);
+    } catch (e) {
+      // (no thread for the relay) the process is not left behind, unreaped
+      forwarding.stop();
+      globalThis.process.kill(launched.pid, 'SIGKILL');
+      await this.native.waitPid(launched.pid).catch(() => undefined);
+      throw e;
+    }
+    const code = await superviseForeground(this.native, launched.pid, launched.ptyMaster, forwarding.stop, relay);
     this.timeline.mark('wait');
     return code;
   }
@@ -436,6 +460,11 @@ function openStdio(native: NativeBinding, stdio: Stdio | undefined) {
       const socket = (fd: number | null, writable: boolean) =>
         fd === null ? null : new (builtin('node:net').Socket)({ fd, readable: !writable, writable });
       return { stdin: socket(ours[0]!, true), stdout: socket(ours[1]!, false), stderr: socket(ours[2]!, false) };
+    },
+    /** The child has them: close its ends here; our ends as fds, for relayPipes ('pipe' for all three). */
+    handOver(): StdioPipes {
+      for (const fd of close) fs.closeSync(fd);
+      return { stdin: ours[0]!, stdout: ours[1]!, stderr: ours[2]! };
     },
     /** Nothing was started: every fd goes. */
     abandon() {

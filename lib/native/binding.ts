@@ -31,6 +31,16 @@ export interface SyncMessage {
   pid: number;
 }
 
+/** A running relayPipes (native/binding/relay.cc). */
+export interface PipeRelay {
+  /** Resolves once every flow is over (both outputs at EOF, the input ended), or at stop(). */
+  done: Promise<void>;
+  /** Reads no more of our stdin and closes the process's stdin pipe (it reads EOF). */
+  endInput(): void;
+  /** Ends the relay: every pipe end it owns is closed; it no longer keeps the event loop alive. */
+  stop(): void;
+}
+
 export interface WaitStatus {
   code: number | null;
   signal: number | null;
@@ -74,6 +84,13 @@ export interface NativeBinding extends SeccompNative {
   /** One message; GO after PID carries the process's pid as we see it. */
   syncSend(fd: number, type: number, pid?: number): void;
   waitPid(pid: number): Promise<WaitStatus>;
+  /**
+   * Copies `ours[0]` into the stdin pipe and the stdout and stderr pipes to
+   * `ours[1]` and `ours[2]`, on a thread of its own. `pipes`: our ends (the
+   * stdin pipe's write end, the others' read ends), owned by the relay from
+   * the call on, even when it throws; `ours`: -1 for a closed fd.
+   */
+  relayPipes(pipes: readonly [number, number, number], ours: readonly [number, number, number]): PipeRelay;
   reap(pid: number): WaitStatus | null;
   mkfifo(path: string, mode: number): void;
   flock(fd: number, op: number): void;

@@ -475,6 +475,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("monotonicMs", Napi::Function::New(env, MonotonicMs));
   exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  exports.Set("relayPipes", Napi::Function::New(env, tsrun::RelayPipes));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("flock", Napi::Function::New(env, Flock));

@@ -50,6 +50,9 @@ Napi::Value SeccompFlagSupported(const Napi::CallbackInfo &info);
 Napi::Value SeccompActionAvailable(const Napi::CallbackInfo &info);
 Napi::Value SendWithFd(const Napi::CallbackInfo &info);
 
+// relay.cc: a foreground process's stdio pipes to and from our fds 0-2
+Napi::Value RelayPipes(const Napi::CallbackInfo &info);
+
 // cgroup.cc
 Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info);
 
