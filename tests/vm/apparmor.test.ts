@@ -11,7 +11,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
-import { fakeProcContainer, laneTest, run } from './lane.js';
+import { labelWriteAttack, laneTest, run } from './lane.js';
 
 /** A profile of the test's: the container may do what a container does, but not these. */
 const PROFILE = 'tsrun-lane-test';
@@ -151,63 +151,20 @@ laneTest('a profile that is not loaded is refused naming process.apparmorProfile
 laneTest(
   'CVE-2025-52881 / CVE-2019-16884: a file over the exec attribute never takes the profile’s write: refused in mounts, and a fake /proc of the container’s own does not catch exec’s',
   (t) => {
-    // The defence is layered now. (1) The config's form of the attack — a bind of a bundle file over the
-    // init's own /proc/self/attr/apparmor/exec (and the older attr/exec) — is refused before anything
-    // exists: nothing may be mounted below /proc but lxcfs's files (runc's checkProcMount; an image
-    // symlink that leads a mount there is refused by the init on the resolved path). (2) The form left is
-    // the container's own: its program mounts a tmpfs over its /proc with a file at every path of the
-    // attribute, and the runtime then execs into it with --apparmor. tsrun opens the attribute beneath
-    // its own procfs, taken before it joins the container (native/init/lsm.c): nothing is written into
-    // the fake, and the exec'd process is confined.
+    // the config's form binds over attr/apparmor/exec and the older attr/exec; the container that mounts
+    // its fake /proc runs unconfined (the profile denies mount), exec asks for the profile
     loadProfiles();
-    const b = confinedBundle(PROFILE, 'true');
-    t.teardown(() => b.cleanup());
-    const fake = path.join(b.dir, 'fake-exec');
-    fs.writeFileSync(fake, '');
-    for (const dest of ['/proc/self/attr/apparmor/exec', '/proc/self/attr/exec'])
-      b.spec.mounts!.push({ destination: dest, type: 'bind', source: fake, options: ['bind'] });
-    b.write();
-    const root = tempRoot();
-    const refused = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId('aa-cve')]);
-    t.is(refused.status, 1, refused.stdout);
-    t.regex(
-      refused.stderr,
-      /mounts\[\d+\]\.destination: "\/proc\/self\/attr\/apparmor\/exec" cannot be mounted because it is inside \/proc/,
-    );
-    t.deepEqual(leftIn(root), [], 'no state dir');
-    t.is(fs.readFileSync(fake, 'utf8'), '', 'nothing written to the bound file');
-    const theirs = runtime(RUNC!, tempRoot(), ['run', '-b', b.dir, uniqueId('aa-cve-runc')]);
-    t.log(
-      `runc ${run(RUNC!, ['--version']).stdout.split('\n')[0]}, the config's form: exit ${theirs.status}, ${JSON.stringify(theirs.stderr)}`,
-    );
-
-    for (const [name, bin] of [
-      ['tsrun', TSRUN],
-      ['runc', RUNC!],
-    ] as const) {
-      // the container itself unconfined: the profile denies mount
-      const c = confinedBundle(PROFILE);
-      t.teardown(() => c.cleanup());
-      delete c.spec.process!.apparmorProfile;
-      const f = fakeProcContainer(t, bin, c);
-      const pidFile = path.join(c.dir, 'exec.pid');
-      const e =
-        f.started.status === 0
-          ? runtime(bin, f.root, ['exec', '-d', '--pid-file', pidFile, '--apparmor', PROFILE, f.id, 'sleep', '600'])
-          : f.started;
-      const pid = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : '';
-      const current = pid ? fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8').trim() : '';
-      const written = f.started.status === 0 ? f.written() : '';
-      if (name === 'runc') {
-        t.log(
-          `runc, a fake /proc of the container's: exit ${e.status} ${JSON.stringify(e.stderr)}; exec'd process ${JSON.stringify(current)}; fake attribute files hold ${JSON.stringify(written)}`,
-        );
-        continue;
-      }
-      t.is(f.started.status, 0, f.started.stderr);
-      t.is(e.status, 0, e.stderr);
-      t.is(current, `${PROFILE} (enforce)`, "the exec'd process is confined");
-      t.is(written, '', 'nothing written into the fake /proc');
-    }
+    labelWriteAttack(t, {
+      bundle: () => confinedBundle(PROFILE, 'true'),
+      container: () => {
+        const c = confinedBundle(PROFILE);
+        delete c.spec.process!.apparmorProfile;
+        return c;
+      },
+      destinations: ['/proc/self/attr/apparmor/exec', '/proc/self/attr/exec'],
+      execFlags: ['--apparmor', PROFILE],
+      want: `${PROFILE} (enforce)`,
+      prefix: 'aa',
+    });
   },
 );

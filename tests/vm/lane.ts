@@ -10,7 +10,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { IS_ROOT, busyboxRootfs, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { IS_ROOT, RUNC, TSRUN, busyboxRootfs, leftIn, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 import { waitForSync } from '../helpers/wait.js';
 
 const osRelease = fs.existsSync('/etc/os-release') ? fs.readFileSync('/etc/os-release', 'utf8') : '';
@@ -93,4 +93,66 @@ export function fakeProcContainer(
   // read through the container's root from the host: its mount namespace, so its tmpfs
   const written = () => attrs.map((a) => fs.readFileSync(`/proc/${pid()}/root/proc/${a}`, 'utf8')).join('');
   return { root, id, started, written };
+}
+
+/**
+ * CVE-2025-52881 / CVE-2019-16884 against an LSM's label write, as both LSM lanes run it. The defence is
+ * layered: (1) the config's form, a bundle file bound over each of `destinations` (the init's own
+ * attribute files), is refused before anything exists (nothing below /proc but lxcfs's files, runc's
+ * checkProcMount); (2) the form left is the container's own: its program mounts a tmpfs over its /proc
+ * with a file at every path of the attribute (`container`: one that may mount), and the runtime then
+ * execs into it with `execFlags`.
+ * tsrun opens the attribute beneath its own procfs, taken before it joins the container
+ * (native/init/lsm.c): nothing is written into the fake, and the exec'd process's label is `want`.
+ * runc's results are logged.
+ */
+export function labelWriteAttack(
+  t: ExecutionContext,
+  o: { bundle: () => Bundle; container: () => Bundle; destinations: string[]; execFlags: string[]; want: string; prefix: string },
+): void {
+  const b = o.bundle();
+  t.teardown(() => b.cleanup());
+  const fake = path.join(b.dir, 'fake-exec');
+  fs.writeFileSync(fake, '');
+  for (const destination of o.destinations) b.spec.mounts!.push({ destination, type: 'bind', source: fake, options: ['bind'] });
+  b.write();
+  const root = tempRoot();
+  const refused = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId(`${o.prefix}-cve`)]);
+  t.is(refused.status, 1, refused.stdout);
+  const first = o.destinations[0]!.replace(/[/.]/g, '\\$&');
+  t.regex(refused.stderr, new RegExp(`mounts\\[\\d+\\]\\.destination: "${first}" cannot be mounted because it is inside /proc`));
+  t.deepEqual(leftIn(root), [], 'no state dir');
+  t.is(fs.readFileSync(fake, 'utf8'), '', 'nothing written to the bound file');
+  const theirs = runtime(RUNC!, tempRoot(), ['run', '-b', b.dir, uniqueId(`${o.prefix}-cve-runc`)]);
+  t.log(
+    `runc ${run(RUNC!, ['--version']).stdout.split('\n')[0]}, the config's form: exit ${theirs.status}, ${JSON.stringify(theirs.stderr)}`,
+  );
+
+  for (const [name, bin] of [
+    ['tsrun', TSRUN],
+    ['runc', RUNC!],
+  ] as const) {
+    const c = o.container();
+    t.teardown(() => c.cleanup());
+    const f = fakeProcContainer(t, bin, c);
+    const pidFile = path.join(c.dir, 'exec.pid');
+    const e =
+      f.started.status === 0
+        ? runtime(bin, f.root, ['exec', '-d', '--pid-file', pidFile, ...o.execFlags, f.id, 'sleep', '600'])
+        : f.started;
+    const pid = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : '';
+    // SELinux's label ends in a NUL
+    const current = pid ? fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8').replace(/\0/g, '').trim() : '';
+    const written = f.started.status === 0 ? f.written() : '';
+    if (name === 'runc') {
+      t.log(
+        `runc, a fake /proc of the container's: exit ${e.status} ${JSON.stringify(e.stderr)}; exec'd process ${JSON.stringify(current)}; fake attribute files hold ${JSON.stringify(written)}`,
+      );
+      continue;
+    }
+    t.is(f.started.status, 0, f.started.stderr);
+    t.is(e.status, 0, e.stderr);
+    t.is(current, o.want, "the exec'd process has exec's label");
+    t.is(written, '', 'nothing written into the fake /proc');
+  }
 }

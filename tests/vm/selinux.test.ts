@@ -16,7 +16,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
-import { fakeProcContainer, inLane, ok, run } from './lane.js';
+import { inLane, labelWriteAttack, ok, run } from './lane.js';
 
 const selinuxLane = inLane && fs.existsSync('/sys/fs/selinux/enforce');
 const seTest = selinuxLane ? test.serial : test.skip;
@@ -170,54 +170,15 @@ seTest('a label the policy does not know is refused naming its field, before any
 seTest(
   'CVE-2025-52881: a file over the exec attribute never takes the label’s write: refused in mounts, and a fake /proc of the container’s own does not catch exec’s',
   (t) => {
-    // The defence is layered now. (1) The config's form of the attack — a bind of a bundle file over the
-    // init's own /proc/self/attr/exec — is refused before anything exists: nothing may be mounted below
-    // /proc but lxcfs's files (runc's checkProcMount; an image symlink that leads a mount there is refused
-    // by the init on the resolved path). (2) The form left is the container's own: its program mounts a
-    // tmpfs over its /proc with a file at every path of the attribute, and the runtime then execs into it
-    // with --process-label. tsrun opens the attribute beneath its own procfs, taken before it joins the
-    // container (native/init/lsm.c): nothing is written into the fake, and the exec'd process is labelled.
-    const b = labelledBundle(['true']);
-    t.teardown(() => b.cleanup());
-    const fake = path.join(b.dir, 'fake-exec');
-    fs.writeFileSync(fake, '');
-    b.spec.mounts!.push({ destination: '/proc/self/attr/exec', type: 'bind', source: fake, options: ['bind'] });
-    b.write();
-    const root = tempRoot();
-    const refused = runtime(TSRUN, root, ['run', '-b', b.dir, uniqueId('se-cve')]);
-    t.is(refused.status, 1, refused.stdout);
-    t.regex(refused.stderr, /mounts\[\d+\]\.destination: "\/proc\/self\/attr\/exec" cannot be mounted because it is inside \/proc/);
-    t.deepEqual(leftIn(root), [], 'no state dir');
-    t.is(fs.readFileSync(fake, 'utf8'), '', 'nothing written to the bound file');
-    const theirs = runtime(RUNC!, tempRoot(), ['run', '-b', b.dir, uniqueId('se-cve-runc')]);
-    t.log(
-      `runc ${run(RUNC!, ['--version']).stdout.split('\n')[0]}, the config's form: exit ${theirs.status}, ${JSON.stringify(theirs.stderr)}`,
-    );
-
-    for (const [name, bin] of RUNTIMES) {
-      // the container labelled PROCESS (the policy is permissive here, so it may mount); exec asks for another label
-      const c = labelledBundle(['true']);
-      t.teardown(() => c.cleanup());
-      const f = fakeProcContainer(t, bin, c);
-      const pidFile = path.join(c.dir, 'exec.pid');
-      const e =
-        f.started.status === 0
-          ? runtime(bin, f.root, ['exec', '-d', '--pid-file', pidFile, '--process-label', OTHER_PROCESS, f.id, 'sleep', '600'])
-          : f.started;
-      const pid = fs.existsSync(pidFile) ? fs.readFileSync(pidFile, 'utf8').trim() : '';
-      const current = pid ? fs.readFileSync(`/proc/${pid}/attr/current`, 'utf8').replace(/\0/g, '').trim() : '';
-      const written = f.started.status === 0 ? f.written() : '';
-      if (name === 'runc') {
-        t.log(
-          `runc, a fake /proc of the container's: exit ${e.status} ${JSON.stringify(e.stderr)}; exec'd process ${JSON.stringify(current)}; fake attribute files hold ${JSON.stringify(written)}`,
-        );
-        continue;
-      }
-      t.is(f.started.status, 0, f.started.stderr);
-      t.is(e.status, 0, e.stderr);
-      t.is(current, OTHER_PROCESS, "the exec'd process has exec's label");
-      t.is(written, '', 'nothing written into the fake /proc');
-    }
+    // the container labelled PROCESS (the policy is permissive here, so it may mount); exec asks for another label
+    labelWriteAttack(t, {
+      bundle: () => labelledBundle(['true']),
+      container: () => labelledBundle(['true']),
+      destinations: ['/proc/self/attr/exec'],
+      execFlags: ['--process-label', OTHER_PROCESS],
+      want: OTHER_PROCESS,
+      prefix: 'se',
+    });
   },
 );
 
