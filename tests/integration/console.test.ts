@@ -3,22 +3,15 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
+import { fdReceiver, hasPython } from '../helpers/fd-receiver.js';
 import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
-const hasPython = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;
 
 // A console-socket receiver as engines implement it: accept one connection,
 // take exactly one SCM_RIGHTS fd, then copy the pty's output to stdout.
-const RECEIVER = `
-import os, socket, sys
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(sys.argv[1]); srv.listen(1)
-print("listening", flush=True)
-conn, _ = srv.accept()
-msg, fds, flags, addr = socket.recv_fds(conn, 4096, 2)
-sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode()))
+const RECEIVER = fdReceiver(`sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode()))
 sys.stdout.flush()
 out = b""
 while True:
@@ -30,7 +23,7 @@ while True:
         break
     out += chunk
 sys.stdout.write(out.decode(errors="replace"))
-`;
+`);
 
 (IS_ROOT && hasPython ? test : test.skip)('--console-socket receives the pty master and the container runs on the pty', async (t) => {
   const root = tempRoot();

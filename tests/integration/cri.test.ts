@@ -143,6 +143,18 @@ async function ok<T>(t: ExecutionContext, what: Promise<T>, id?: string): Promis
   }
 }
 
+/** RunPodSandbox (through `handler`, or the default runtime), the pod stopped and removed at teardown; undefined: it failed the test. */
+async function runPod(t: ExecutionContext, config: PodSandboxConfig, handler?: string): Promise<string | undefined> {
+  fs.mkdirSync(config.logDirectory!, { recursive: true });
+  const pod = await ok(t, cri!.runPodSandbox(config, handler));
+  if (pod)
+    t.teardown(async () => {
+      await cri!.stopPodSandbox(pod).catch(() => {});
+      await cri!.removePodSandbox(pod).catch(() => {});
+    });
+  return pod;
+}
+
 const nsOf = (pid: number | string, ns: string) => fs.readlinkSync(`/proc/${pid}/ns/${ns}`);
 
 /** Child cgroups left under the pods' parent, in every hierarchy (the unified one alone on cgroup v2). */
@@ -401,13 +413,8 @@ criTest(
       ...podConfig('shaped'),
       linux: { cgroupParent: CGROUP_PARENT, securityContext: { namespaceOptions: shared } },
     };
-    fs.mkdirSync(config.logDirectory!, { recursive: true });
-    const pod = await ok(t, cri!.runPodSandbox(config, HANDLER));
+    const pod = await runPod(t, config, HANDLER);
     if (!pod) return;
-    t.teardown(async () => {
-      await cri!.stopPodSandbox(pod).catch(() => {});
-      await cri!.removePodSandbox(pod).catch(() => {});
-    });
     const MiB = 1024 * 1024;
     const id = await ok(
       t,
@@ -478,12 +485,8 @@ criTest(
 (RUNC ? criTest : test.skip)("RunPodSandbox without a runtime_handler: the default runtime runs it, not the handler's", async (t) => {
   // what routes a pod to tsrun is the handler alone, as a RuntimeClass would: a pod without one stays on runc
   const config = podConfig('default');
-  const id = await ok(t, cri!.runPodSandbox(config));
+  const id = await runPod(t, config);
   if (!id) return;
-  t.teardown(async () => {
-    await cri!.stopPodSandbox(id).catch(() => {});
-    await cri!.removePodSandbox(id).catch(() => {});
-  });
   const status = await ok(t, cri!.podSandboxStatus(id), id);
   t.is(status?.state, PodSandboxState.SANDBOX_READY);
   t.is(status?.runtimeHandler, '');
@@ -515,13 +518,8 @@ criTest(
     });
     const securityContext = { namespaceOptions, privileged: true };
     const config: PodSandboxConfig = { ...podConfig('volumes'), linux: { cgroupParent: CGROUP_PARENT, securityContext } };
-    fs.mkdirSync(config.logDirectory!, { recursive: true });
-    const pod = await ok(t, cri!.runPodSandbox(config, HANDLER));
+    const pod = await runPod(t, config, HANDLER);
     if (!pod) return;
-    t.teardown(async () => {
-      await cri!.stopPodSandbox(pod).catch(() => {});
-      await cri!.removePodSandbox(pod).catch(() => {});
-    });
     const id = await ok(
       t,
       cri!.createContainer(

@@ -9,6 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
+import { fdReceiver, hasPython } from '../helpers/fd-receiver.js';
 import {
   IS_ROOT,
   RUNC,
@@ -521,18 +522,9 @@ rootTest('the API: Runtime.exec resolves to the exit status; execDetached return
   t.deepEqual([o.status, o.stdout.toString(), o.stderr.toString()], [3, 'out\n', 'err\n']);
 });
 
-const hasPython = spawnSync('python3', ['-c', 'import socket; socket.recv_fds'], { stdio: 'ignore' }).status === 0;
-
 // An engine's console socket: one connection, one SCM_RIGHTS fd, then the
 // pty's output to stdout until the last slave closes.
-const RECEIVER = `
-import os, socket, sys
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(sys.argv[1]); srv.listen(1)
-print("listening", flush=True)
-conn, _ = srv.accept()
-msg, fds, flags, addr = socket.recv_fds(conn, 4096, 2)
-sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode())); sys.stdout.flush()
+const RECEIVER = fdReceiver(`sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode())); sys.stdout.flush()
 while True:
     try:
         chunk = os.read(fds[0], 4096)
@@ -541,7 +533,7 @@ while True:
     if not chunk:
         break
     sys.stdout.write(chunk.decode(errors="replace")); sys.stdout.flush()
-`;
+`);
 
 (IS_ROOT && hasPython ? test.serial : test.skip)(
   '--console-socket: the pty master goes to the socket; the process runs on the pty, as runc',
@@ -690,17 +682,10 @@ rootTest('an exec’d process joins the container’s session keyring (_ses.ID, 
 
 // runc's --pidfd-socket consumer: one connection, one SCM_RIGHTS pidfd; says the message, the pid
 // the pidfd refers to (its fdinfo), and whether a signal 0 through it reaches the process.
-const PIDFD_RECEIVER = `
-import os, signal, socket, sys
-srv = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
-srv.bind(sys.argv[1]); srv.listen(1)
-print("listening", flush=True)
-conn, _ = srv.accept()
-msg, fds, flags, addr = socket.recv_fds(conn, 4096, 2)
-pid = [l.split()[1] for l in open("/proc/self/fdinfo/%d" % fds[0]) if l.startswith("Pid:")][0]
+const PIDFD_RECEIVER = fdReceiver(`pid = [l.split()[1] for l in open("/proc/self/fdinfo/%d" % fds[0]) if l.startswith("Pid:")][0]
 signal.pidfd_send_signal(fds[0], 0)
 print("fds=%d msg=%s pid=%s" % (len(fds), msg.decode(), pid), flush=True)
-`;
+`);
 
 (IS_ROOT && hasPython ? test.serial : test.skip)(
   '--pidfd-socket: create and exec send a pidfd of the init ("standard") and of the exec’d process ("setns"), as runc >= 1.2',
