@@ -484,6 +484,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("host", Napi::Function::New(env, tsrun::Host));
   exports.Set("hostAsync", Napi::Function::New(env, tsrun::HostAsync));
   exports.Set("cgroupRemove", Napi::Function::New(env, tsrun::CgroupRemove));
+  exports.Set("rdt", Napi::Function::New(env, tsrun::Rdt));
   exports.Set("systemdStart", Napi::Function::New(env, tsrun::SystemdStart));
   exports.Set("systemdSet", Napi::Function::New(env, tsrun::SystemdSet));
   exports.Set("systemdStop", Napi::Function::New(env, tsrun::SystemdStop));

@@ -24,6 +24,7 @@ Napi::Value ConstantsJson(const Napi::CallbackInfo &info);
 Napi::Value Host(const Napi::CallbackInfo &info);
 Napi::Value HostAsync(const Napi::CallbackInfo &info);
 Napi::Value CgroupRemove(const Napi::CallbackInfo &info);
+Napi::Value Rdt(const Napi::CallbackInfo &info); // resctrl groups (native/host/resctrl.c)
 // The error of a host call, {message, hostCode, warnings}.
 Napi::Error HostError(Napi::Env env, const struct tsrun_err &e, const std::vector<std::string> &warnings);
 

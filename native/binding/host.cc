@@ -413,4 +413,58 @@ Napi::Value Prlimit(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// A resctrl group reference {root, clos, mon?, owned?} (native/host/resctrl.c);
+// the strings live in `keep`.
+static bool RdtOf(Napi::Value v, struct tsrun_rdt &r, std::vector<std::string> &keep) {
+  if (!v.IsObject()) return false;
+  Napi::Object o = v.As<Napi::Object>();
+  if (!o.Get("root").IsString() || !o.Get("clos").IsString()) return false;
+  keep.reserve(3);
+  keep.push_back(o.Get("root").As<Napi::String>());
+  keep.push_back(o.Get("clos").As<Napi::String>());
+  bool mon = o.Get("mon").IsString();
+  if (mon) keep.push_back(o.Get("mon").As<Napi::String>());
+  r.root = keep[0].c_str();
+  r.clos = keep[1].c_str();
+  r.mon = mon ? keep[2].c_str() : nullptr;
+  r.owned = o.Get("owned").ToBoolean();
+  return true;
+}
+
+// rdt(op, group, arg?) → op "make" (arg: {schemata, mustExist, named}): whether the
+// group is new; "schemata" (arg: the text), "join" (arg: pid), "remove":
+// undefined. Throws with hostCode.
+Napi::Value Rdt(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string op = info[0].As<Napi::String>();
+  struct tsrun_rdt r;
+  std::vector<std::string> keep;
+  if (!RdtOf(info[1], r, keep)) {
+    Napi::TypeError::New(env, "rdt: expected {root, clos, mon?, owned?}").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  struct tsrun_err e = {"", ""};
+  int rc = -1, made = 0;
+  if (op == "make") {
+    Napi::Object a = info[2].As<Napi::Object>();
+    std::string schemata = a.Get("schemata").IsString() ? a.Get("schemata").As<Napi::String>().Utf8Value() : "";
+    rc = tsrun_rdt_make(&r, schemata.empty() ? nullptr : schemata.c_str(), a.Get("mustExist").ToBoolean(),
+                        a.Get("named").ToBoolean(), &made, &e);
+  } else if (op == "schemata") {
+    rc = tsrun_rdt_schemata(&r, info[2].As<Napi::String>().Utf8Value().c_str(), &e);
+  } else if (op == "join") {
+    rc = tsrun_rdt_join(&r, info[2].As<Napi::Number>().Int32Value(), &e);
+  } else if (op == "remove") {
+    rc = tsrun_rdt_remove(&r, &e);
+  } else {
+    Napi::TypeError::New(env, "rdt: unknown operation").ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  if (rc < 0) {
+    HostError(env, e, {}).ThrowAsJavaScriptException();
+    return env.Undefined();
+  }
+  return op == "make" ? Napi::Boolean::New(env, made != 0) : env.Undefined();
+}
+
 } // namespace tsrun

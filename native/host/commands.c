@@ -297,6 +297,14 @@ static int wait_gone(const struct tsrun_state *s, struct tsrun_err *e) {
   return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "container init %d did not die after SIGKILL", (int)s->pid);
 }
 
+/* The resctrl groups the create made (a failure only warns: a group the
+ * kernel will not remove must not keep the container's state forever, and
+ * `delete --force` must succeed). */
+static void remove_rdt(const struct tsrun_host *h, const struct tsrun_state *s) {
+  struct tsrun_err err;
+  if (s->rdt.root && tsrun_rdt_remove(&s->rdt, &err) < 0) tsrun_warn(h, "%s", err.message);
+}
+
 /* A claimed dir without state.json: a create that died (or is still at
  * work). Dead: what its intent record says it made goes — the init, the
  * cgroup directories it created, the mounts it made in our namespace —
@@ -337,6 +345,7 @@ static int delete_claimed(const struct tsrun_host *h, const char *id, int force,
       rc = wait_gone(&s, e);
     }
     if (rc == 0 && (s.cgroup.version || s.cgroup.systemd.name)) rc = tsrun_cgroup_destroy(h, &s.cgroup, e);
+    if (rc == 0) remove_rdt(h, &s);
     if (rc == 0 && s.host_mounts && s.rootfs) tsrun_unmount_under(h, s.rootfs);
     tsrun_state_free(&s);
     tsrun_mark(h, "abandoned");
@@ -378,6 +387,7 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
       tsrun_mark(h, "cgroup");
     }
     if (rc == 0) {
+      remove_rdt(h, &s);
       if (s.host_mounts) tsrun_unmount_under(h, s.rootfs);
       remove_dir(s.dir);
       tsrun_mark(h, "remove");

@@ -3,8 +3,8 @@
  * the addon (which wraps them for TypeScript) and the front binary
  * (native/front/, which serves the hot commands without starting a
  * JavaScript engine): the state record, a container's status, releasing
- * the exec fifo, signalling, freezing and removing its cgroup, running
- * hooks, and the commands built from those (state, list, kill, delete,
+ * the exec fifo, signalling, freezing and removing its cgroup, its
+ * resctrl groups, running hooks, and the commands built from those (state, list, kill, delete,
  * start, pause, resume, ps). One implementation, two front doors.
  *
  * Parent side only: these allocate. Errors come back as a tsrun_err with
@@ -33,22 +33,23 @@
 
 /* The keys of state.json (lib/container/state.ts writes them; the build
  * exports this list, constants.c, so TypeScript writes no other). X(key) */
-#define TSRUN_STATE_KEYS(X)                                                \
-  X(ociVersion)   /* the config's */                                       \
-  X(id)           /* the container's */                                    \
-  X(pid)          /* the init's host pid */                                \
-  X(pidStartTime) /* its /proc/<pid>/stat start time: against pid reuse */ \
-  X(bundle)       /* absolute */                                           \
-  X(rootfs)       /* absolute */                                           \
-  X(created)      /* RFC 3339, nanoseconds, UTC */                         \
-  X(owner)        /* user name of the creator */                           \
-  X(annotations)  /* the config's */                                       \
-  X(pidNamespace) /* the init has its own pid namespace */                 \
-  X(hooks)        /* the config's poststart and poststop hooks */          \
-  X(cgroup)       /* {version, paths, owned: [dir], systemd?} */           \
-  X(hostMounts)   /* no mount namespace: mounts to undo at delete */       \
-  X(noNewKeyring) /* create --no-new-keyring */                            \
-  X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */
+#define TSRUN_STATE_KEYS(X)                                                  \
+  X(ociVersion)   /* the config's */                                         \
+  X(id)           /* the container's */                                      \
+  X(pid)          /* the init's host pid */                                  \
+  X(pidStartTime) /* its /proc/<pid>/stat start time: against pid reuse */   \
+  X(bundle)       /* absolute */                                             \
+  X(rootfs)       /* absolute */                                             \
+  X(created)      /* RFC 3339, nanoseconds, UTC */                           \
+  X(owner)        /* user name of the creator */                             \
+  X(annotations)  /* the config's */                                         \
+  X(pidNamespace) /* the init has its own pid namespace */                   \
+  X(hooks)        /* the config's poststart and poststop hooks */            \
+  X(cgroup)       /* {version, paths, owned: [dir], systemd?} */             \
+  X(hostMounts)   /* no mount namespace: mounts to undo at delete */         \
+  X(noNewKeyring) /* create --no-new-keyring */                              \
+  X(seccomp)      /* {flags, listenerPath, listenerMetadata}; seccomp.bpf */ \
+  X(intelRdt)     /* {root, clos, mon?, owned}: resctrl.c */
 
 struct tsrun_err {
   const char *code; /* TSRUN_CODE(ENOTFOUND), ...: one of tsrun_errors.h */
@@ -102,6 +103,18 @@ struct tsrun_cgroup {
   struct tsrun_sd_unit systemd;
 };
 
+/* A container's resctrl groups (linux.intelRdt; resctrl.c): the CTRL_MON
+ * group clos ("": the root, default group) beneath the mount point root,
+ * and the MON group mon_groups/<mon> in it (NULL: no monitoring). owned:
+ * the create made clos and no closID named it, so delete removes it (with
+ * its MON groups); else delete removes only the MON group. */
+struct tsrun_rdt {
+  const char *root; /* NULL: the container has no resctrl group */
+  const char *clos;
+  const char *mon;
+  int owned;
+};
+
 struct tsrun_state {
   struct tsrun_json *doc; /* owns everything below */
   char dir[4096];         /* <root>/<id> */
@@ -113,6 +126,7 @@ struct tsrun_state {
   const struct tsrun_json *hooks;       /* object or NULL */
   const struct tsrun_json *seccomp;     /* object or NULL: {flags, listenerPath, listenerMetadata} */
   struct tsrun_cgroup cgroup;
+  struct tsrun_rdt rdt;
 };
 
 enum tsrun_status { TSRUN_CREATED, TSRUN_RUNNING, TSRUN_PAUSED, TSRUN_STOPPED };
@@ -218,6 +232,21 @@ int tsrun_sd_set(const struct tsrun_sd_unit *u, const struct tsrun_sd_prop *prop
  * runc. Processes still in the unit get systemd's SIGTERM and up to its stop
  * timeout: kill them first. */
 int tsrun_sd_stop(const struct tsrun_sd_unit *u, struct tsrun_err *e);
+
+/* ---- the container's resctrl groups (resctrl.c) -------------------------- */
+
+/* make: clos made (unless "" or already there; must_exist: a closID without
+ * schemata names a group someone configured, which must be there), the
+ * schemata written (NULL: none; named: a closID named clos, and a group
+ * that was there keeps its own), the MON group made. *made: clos is new (a
+ * failed make removes it again). schemata: update's write. join: pid into
+ * clos, then into its MON group. remove: what owned says (tsrun_rdt); a
+ * group already gone, or resctrl unmounted, is no error. */
+int tsrun_rdt_make(const struct tsrun_rdt *r, const char *schemata, int must_exist, int named, int *made,
+                   struct tsrun_err *e);
+int tsrun_rdt_schemata(const struct tsrun_rdt *r, const char *schemata, struct tsrun_err *e);
+int tsrun_rdt_join(const struct tsrun_rdt *r, pid_t pid, struct tsrun_err *e);
+int tsrun_rdt_remove(const struct tsrun_rdt *r, struct tsrun_err *e);
 
 /* ---- which processes are the container's (members.c) --------------------- */
 

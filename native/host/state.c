@@ -126,6 +126,19 @@ static void load_cgroup(struct tsrun_state *s) {
   }
 }
 
+/* intelRdt: {root, clos, mon?, owned} (resctrl.c); a clos with a "/" or a
+ * dot name is no group of ours, and leaves the record without one. */
+static void load_rdt(struct tsrun_state *s) {
+  const struct tsrun_json *r = tsrun_json_get(s->doc, "intelRdt");
+  const char *root = tsrun_json_str(r, "root"), *clos = tsrun_json_str(r, "clos"), *mon = tsrun_json_str(r, "mon");
+  if (!root || *root != '/' || !clos || strchr(clos, '/') || !strcmp(clos, ".") || !strcmp(clos, "..")) return;
+  if (mon && (!*mon || strchr(mon, '/') || *mon == '.')) return;
+  s->rdt.root = root;
+  s->rdt.clos = clos;
+  s->rdt.mon = mon;
+  s->rdt.owned = tsrun_json_bool(r, "owned");
+}
+
 int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, struct tsrun_err *e) {
   memset(s, 0, sizeof *s);
   snprintf(s->dir, sizeof s->dir, "%s", dir);
@@ -161,6 +174,7 @@ int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, 
   s->seccomp = tsrun_json_get(s->doc, "seccomp");
   if (s->seccomp && s->seccomp->type != TSRUN_JSON_OBJECT) s->seccomp = NULL;
   load_cgroup(s);
+  load_rdt(s);
   return 0;
 }
 
