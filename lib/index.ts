@@ -24,7 +24,7 @@ import type { Process } from './config/types.js';
 import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
 import { forwardSignals, ownStdio, relayPipes, superviseForeground, type StdioPipes } from './container/foreground.js';
 import { realLifecycleHost, type LifecycleHost } from './container/host.js';
-import { Lifecycle, type CreateOptions } from './container/lifecycle.js';
+import { Lifecycle, type CreateOptions, type RdtUpdate } from './container/lifecycle.js';
 import type { StateJson } from './container/state.js';
 import { TsrunError } from './errors.js';
 import { loadBinding, type NativeBinding } from './native/binding.js';
@@ -412,9 +412,9 @@ export class Runtime {
     return this.lifecycle.oomKills(id);
   }
 
-  /** New limits for a live container (LinuxResources, only what changes). */
-  update(id: string, resources: LinuxResources): Promise<void> {
-    return this.lifecycle.update(id, resources);
+  /** New limits for a live container (LinuxResources, only what changes), and new Intel RDT schemata. */
+  update(id: string, resources: LinuxResources, rdt?: RdtUpdate): Promise<void> {
+    return this.lifecycle.update(id, resources, rdt);
   }
 
   /** The init is our child: its exit is waited for (and it is reaped) off the event loop. */

@@ -2,6 +2,8 @@
  * OCI runtime-spec (1.0 – 1.3) config.json types; field names verbatim.
  * Only what tsrun reads is typed in detail; the loader keeps everything.
  */
+import type { IntelRdt } from '../plan/resctrl.js';
+
 export interface Spec {
   ociVersion: string;
   root?: Root;
@@ -123,7 +125,7 @@ export interface Linux {
   readonlyPaths?: string[];
   mountLabel?: string;
   personality?: { domain: string; flags?: string[] };
-  intelRdt?: Record<string, unknown>;
+  intelRdt?: IntelRdt;
   memoryPolicy?: Record<string, unknown>;
   netDevices?: Record<string, { name?: string }>;
 }

@@ -4,7 +4,7 @@
  * options, the LSM fields, intelRdt and rlimits the host cannot grant.
  * Called from validate.ts; host facts come through `ProcessHost`.
  */
-import { ConfigError, TsrunError, shown } from '../errors.js';
+import { ConfigError, shown } from '../errors.js';
 import {
   IOPRIO_CLASSES,
   MPOL_FLAGS,
@@ -20,6 +20,7 @@ import {
 } from '../plan/attrs.js';
 import { CAPABILITIES, RLIMITS, RLIM_INFINITY } from '../plan/linux.js';
 import { rlimitValue } from '../plan/process.js';
+import { findResctrl, validateIntelRdt, type Resctrl } from '../plan/resctrl.js';
 import type { Process, Spec } from './types.js';
 import { sysctlNamespace } from './validate-namespaces.js';
 
@@ -31,6 +32,13 @@ export interface ProcessHost {
   read?(p: string): string | null;
   /** Whether the loaded SELinux policy takes `label` as a context (null: cannot tell). */
   selinuxContextValid?(label: string): boolean | null;
+  /** The host's resctrl filesystem (null: not mounted; absent: found through read and kind). */
+  resctrl?(): Resctrl | null;
+}
+
+/** The host's resctrl filesystem, as the host says or as /proc/self/mountinfo does. */
+export function resctrlOf(host: ProcessHost): Resctrl | null {
+  return host.resctrl ? host.resctrl() : findResctrl(host.read?.('/proc/self/mountinfo') ?? '', host.kind);
 }
 
 const at = (field: string, what: string): never => {
@@ -209,11 +217,9 @@ function validateLinuxAttrs(spec: Spec, host: ProcessHost): void {
 
   // ignored where SELinux is off, as crun does (no kernel takes the context= it would add; runc fails the mount)
   if (l.mountLabel && lsm(host).selinux) selinuxContext(host, 'linux.mountLabel', l.mountLabel);
-  if (l.intelRdt) {
-    const mounted = (host.read?.('/proc/self/mountinfo') ?? '').split('\n').some((line) => / - resctrl /.test(line));
-    if (!mounted)
-      at('linux.intelRdt', 'Intel RDT is specified, but resctrl is not mounted on this host (Intel RDT/CAT/MBA is not enabled)');
-    throw new TsrunError('EUNSUPPORTED', 'linux.intelRdt: Intel RDT is not supported by this tsrun yet');
+  if (l.intelRdt !== undefined) {
+    const resctrl = resctrlOf(host);
+    validateIntelRdt(l.intelRdt, resctrl, (clos) => host.read?.(`${resctrl!.root}/${clos ? `${clos}/` : ''}schemata`) ?? null);
   }
 
   validateNetDevices(spec, host);

@@ -25,9 +25,11 @@ import { loadBundle, type LoadedBundle } from '../config/load.js';
 import type { Hooks } from '../config/types.js';
 import { validateSpec } from '../config/validate.js';
 import { checkOwnUserNs, checkUnprivileged, PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
-import { InitStepError } from '../errors.js';
+import { resctrlOf } from '../config/validate-process.js';
+import { InitStepError, TsrunError } from '../errors.js';
 import { buildPlan, hasMountNamespace } from '../plan/build.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
+import { planRdt, type RdtGroup, type RdtPlan } from '../plan/resctrl.js';
 import { compileSeccomp, type PlanSeccomp } from '../plan/seccomp.js';
 import { PlanFlag, type Plan } from '../plan/types.js';
 import { attachDeviceProgram, systemdBus, type LifecycleContext } from './context.js';
@@ -78,6 +80,8 @@ export interface CreateDecision {
    * make and which are then the container's own.
    */
   cgroup: { manager: CgroupManager; resources: LinuxResources; fresh: string[] } | null;
+  /** linux.intelRdt's groups and writes, not made yet (null: none). */
+  rdt: RdtPlan | null;
   /** No mount namespace: the init mounts in ours (and delete unmounts). */
   hostMounts: boolean;
   /** A foreground run relays the pty to our terminal: the pty is born that size. */
@@ -97,6 +101,8 @@ export interface Made {
   childFds: number[];
   /** The intent record as written (lib/container/state.ts). */
   intent: IntentRecord;
+  /** The resctrl groups as made (owned: delete removes the CTRL_MON group), or null. */
+  rdt: RdtGroup | null;
 }
 
 /** A create hook failed: runtime.md goes on at delete, whose poststop hooks still run. */
@@ -186,6 +192,8 @@ export function decideCreate(ctx: LifecycleContext, id: string, loaded: LoadedBu
     idMapWriter,
     unprivileged: !!unprivileged,
     cgroup: manager && { manager, resources, fresh },
+    // validation found resctrl (lib/config/validate-process.ts)
+    rdt: spec.linux?.intelRdt ? planRdt(spec.linux.intelRdt, id, resctrlOf(ctx.host)!) : null,
     hostMounts: !hasMountNamespace(spec),
     terminalSize: relaysTerminal(opts.detach, opts.consoleSocket) ? ctx.native.terminalSize(0) : null,
     warnings,
@@ -243,12 +251,30 @@ async function make(
     await manager.apply(resources);
     t?.mark('cgroup');
   }
+  let rdt: RdtGroup | null = null;
+  if (d.rdt) {
+    const { group, schemata, mustExist, named } = d.rdt;
+    // a group named by no closID that is not there yet is this create's:
+    // the intent says so before the mkdir, so a delete of a create that
+    // dies here removes it (a named group is never ours to remove)
+    const fresh = !named && !ctx.host.exists(`${group.root}/${group.clos}`);
+    ctx.store.writeIntent((intent = { ...intent, intelRdt: { ...group, owned: fresh } }));
+    undo.push('the resctrl group', () => ctx.native.rdt('remove', rdt ?? { ...group, owned: false }));
+    try {
+      const isNew = ctx.native.rdt('make', group, { schemata, mustExist, named });
+      rdt = { ...group, owned: !named && isNew };
+    } catch (e) {
+      throw new TsrunError('ESYSTEM', `linux.intelRdt: ${(e as Error).message}`, { cause: e });
+    }
+    if (rdt.owned !== fresh) ctx.store.writeIntent((intent = { ...intent, intelRdt: rdt }));
+    t?.mark('intelRdt');
+  }
   ctx.store.makeFifo(id);
   const consoleSocketFd = opts.consoleSocket !== undefined ? ctx.native.connectUnix(opts.consoleSocket) : -1;
   if (consoleSocketFd >= 0) childFds.push(consoleSocketFd);
   const pidfdSocketFd = opts.pidfdSocket !== undefined ? ctx.native.connectUnix(opts.pidfdSocket) : -1;
   if (pidfdSocketFd >= 0) childFds.push(pidfdSocketFd);
-  return { nsFds, mountTrees, seccomp, consoleSocketFd, pidfdSocketFd, childFds, intent };
+  return { nsFds, mountTrees, seccomp, consoleSocketFd, pidfdSocketFd, childFds, intent, rdt };
 }
 
 function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts: CreateOptions, d: CreateDecision, made: Made): Plan {
@@ -277,6 +303,7 @@ function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts:
       // ours: safe to let the container's processes see it.
       waitDumpable: d.unprivileged,
       terminalSize: d.terminalSize,
+      rdt: made.rdt,
     },
     ctx.host,
   );
@@ -375,6 +402,7 @@ function record(
     state.seccomp = { flags: made.seccomp.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
   }
   if (d.cgroup) state.cgroup = { ...d.cgroup.manager.state, owned: d.cgroup.manager.owned() };
+  if (made.rdt) state.intelRdt = made.rdt;
   ctx.store.write(state);
   if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
   return state;

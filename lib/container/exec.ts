@@ -21,6 +21,7 @@ import { validateProcessSpec } from '../config/validate.js';
 import { ConfigError, TsrunError } from '../errors.js';
 import { fromHost } from '../native/host.js';
 import { CLONE_NEWUSER } from '../plan/linux.js';
+import type { RdtGroup } from '../plan/resctrl.js';
 import { buildTenantPlan } from '../plan/tenant.js';
 import { closeAll } from './fds.js';
 import { cgroupOf, seccompOf, type LifecycleContext } from './context.js';
@@ -103,6 +104,8 @@ export async function execProcess(ctx: LifecycleContext, id: string, opts: ExecO
       setgroupsDenied,
       home: (p.env ?? []).some((e) => e.startsWith('HOME=')) ? null : homeIn(ctx.native, `/proc/${state.pid}/root`, p.user.uid),
       terminalSize: p.terminal && relaysTerminal(opts.detach, opts.consoleSocket) ? ctx.native.terminalSize(0) : null,
+      // the container's resctrl group, while it is there (runc's rule: one removed meanwhile is skipped)
+      rdt: rdtOf(ctx, state),
     });
     ctx.timeline?.mark('plan');
     const childFds = fds;
@@ -280,4 +283,10 @@ export function resolveExecProcess(spec: Spec, o: ExecOverrides): Process {
   }
   if (o.additionalGids?.length) p.user.additionalGids = [...(p.user.additionalGids ?? []), ...o.additionalGids];
   return p;
+}
+
+/** The resctrl groups an exec'd process joins: the container's, unless its CTRL_MON group is gone. */
+function rdtOf(ctx: LifecycleContext, state: StoredState): RdtGroup | null {
+  const g = state.intelRdt;
+  return g && ctx.host.exists(g.clos ? `${g.root}/${g.clos}` : g.root) ? g : null;
 }

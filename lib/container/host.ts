@@ -24,6 +24,7 @@ import type { CgroupAccess } from '../cgroups/rootless.js';
 import type { OwnUserNs, UnprivilegedHost } from '../config/validate-rootless.js';
 import { TsrunError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
+import type { RdtGroup } from '../plan/resctrl.js';
 import type { PlanIdMaps, PlanNsJoin, PlanRlimit } from '../plan/types.js';
 import { openProcessNamespaces, setgroupsOf, writeIdMaps } from './namespaces.js';
 import { moveNetDevices, type NetDeviceMove } from './netdev.js';
@@ -42,6 +43,8 @@ export interface ProcessOps {
   setRlimits(pid: number, rlimits: readonly PlanRlimit[]): void;
   /** linux.netDevices into the process's network namespace. */
   moveNetDevices(pid: number, devices: readonly NetDeviceMove[]): void;
+  /** linux.intelRdt: pid into the container's resctrl groups (native/host/resctrl.c). */
+  joinRdt(pid: number, group: RdtGroup): void;
   /** kill(2); a process already gone is no error. */
   kill(pid: number, signal: number): void;
 }
@@ -100,7 +103,7 @@ function unprivileged(native: { userName(uid: number): string }): UnprivilegedHo
 }
 
 /** The real host, with the addon for the passwd lookups. */
-export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'readInRoot' | 'prlimit'>): LifecycleHost {
+export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'readInRoot' | 'prlimit' | 'rdt'>): LifecycleHost {
   return {
     ...realHost,
     homeOf: (rootfs, uid) => homeIn(native, rootfs, uid),
@@ -141,6 +144,13 @@ export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'read
       }
     },
     moveNetDevices,
+    joinRdt(pid, group) {
+      try {
+        native.rdt('join', group, pid);
+      } catch (e) {
+        throw new TsrunError('ESYSTEM', `linux.intelRdt: ${(e as Error).message}`, { cause: e });
+      }
+    },
     kill(pid, signal) {
       try {
         process.kill(pid, signal);

@@ -116,6 +116,7 @@ export async function launch(native: NativeBinding, ops: ProcessOps, req: Launch
           // container's before it is in its cgroup.
           await req.cgroup?.join(pid);
           if (req.cgroup) t?.mark('join');
+          if (plan.host.rdt) ops.joinRdt(pid, plan.host.rdt);
           if (plan.host.oomScoreAdj !== null && !plan.host.idMaps) ops.writeOomScoreAdj(pid, plan.host.oomScoreAdj);
           if (plan.host.rlimits.length) ops.setRlimits(pid, plan.host.rlimits);
           ops.moveNetDevices(pid, plan.host.netDevices);

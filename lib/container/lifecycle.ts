@@ -12,6 +12,7 @@ import type { CgroupManager } from '../cgroups/manager.js';
 import type { LinuxResources } from '../cgroups/resources.js';
 import type { CgroupStats } from '../cgroups/stats.js';
 import { validateCgroups } from '../config/validate-cgroups.js';
+import { resctrlOf } from '../config/validate-process.js';
 import { TsrunError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
 import { hostCall, hostCallAsync } from '../native/host.js';
@@ -26,6 +27,12 @@ import { StateStore, type StateJson, type StoredState } from './state.js';
 
 export type { CreateOptions, Created } from './create.js';
 export type { LifecycleMode } from './context.js';
+
+/** update's Intel RDT schemata (runc's --l3-cache-schema and --mem-bw-schema); empty: unchanged. */
+export interface RdtUpdate {
+  l3CacheSchema?: string;
+  memBwSchema?: string;
+}
 
 export class Lifecycle {
   readonly ctx: LifecycleContext;
@@ -125,11 +132,27 @@ export class Lifecycle {
     });
   }
 
-  /** New limits for a running (or created, or paused) container (systemd: the unit's properties too). */
-  async update(id: string, r: LinuxResources): Promise<void> {
+  /**
+   * New limits for a running (or created, or paused) container (systemd: the unit's properties too), and
+   * new Intel RDT schemata for the resctrl group it has (runc's --l3-cache-schema, --mem-bw-schema).
+   */
+  async update(id: string, r: LinuxResources, rdt: RdtUpdate = {}): Promise<void> {
     validateCgroups({ ociVersion: '1.0.0', linux: { resources: r as Record<string, unknown> } });
     const lock = this.ctx.store.lock(id);
     try {
+      const lines = [rdt.l3CacheSchema, rdt.memBwSchema].filter((l): l is string => !!l);
+      if (lines.length) {
+        // runc's checks and words, in its order
+        const resctrl = resctrlOf(this.ctx.host);
+        if (rdt.l3CacheSchema && !resctrl?.cat) throw new TsrunError('EUNSUPPORTED', 'Intel RDT/CAT: l3 cache schema is not enabled');
+        if (rdt.memBwSchema && !resctrl?.mba) throw new TsrunError('EUNSUPPORTED', 'Intel RDT/MBA: memory bandwidth schema is not enabled');
+        if (lines.some((l) => l.includes('\n'))) throw new TsrunError('EUSAGE', 'an Intel RDT schema must not contain newlines');
+        const state = this.ctx.store.read(id);
+        if (this.ctx.store.status(state) === 'stopped') throw new TsrunError('ESTATE', 'container not running');
+        if (!state.intelRdt) throw new TsrunError('EUNSUPPORTED', 'updating a non-existent Intel RDT configuration is not supported');
+        this.ctx.native.rdt('schemata', state.intelRdt, lines.map((l) => `${l}\n`).join(''));
+        if (!Object.keys(r).length) return;
+      }
       await this.withCgroup(
         id,
         async (cg, state) => {

@@ -10,6 +10,7 @@ import { TsrunError } from '../errors.js';
 import { LOCK_EX, LOCK_SH, type NativeBinding } from '../native/binding.js';
 import type { Status } from './status.js';
 import type { CgroupState } from '../cgroups/manager.js';
+import type { RdtGroup } from '../plan/resctrl.js';
 import { STATE_FILES, STATE_KEYS } from '../native/constants.js';
 import { fromHost, hostCall } from '../native/host.js';
 import { NotPrivateError, at, createFileAt, openPrivateDir, readPrivateFile } from './safe-files.js';
@@ -32,6 +33,8 @@ export interface StoredState {
   hooks?: Hooks;
   /** The container's cgroup (absent: the host has no cgroups we manage). */
   cgroup?: CgroupState;
+  /** linux.intelRdt's resctrl groups (lib/plan/resctrl.ts; native/host/resctrl.c removes what `owned` says). */
+  intelRdt?: RdtGroup;
   /** No mount namespace: the container's mounts are under `rootfs` in the runtime's namespace, removed at delete. */
   hostMounts?: boolean;
   /** create had --no-new-keyring: exec'd processes keep the caller's keyring too. */
@@ -62,7 +65,7 @@ const SECCOMP_MAX = 0xffff * 8;
  * A delete of a create that died removes exactly what it lists.
  */
 export type IntentRecord = Pick<StoredState, 'id'> &
-  Partial<Pick<StoredState, 'pid' | 'pidStartTime' | 'rootfs' | 'cgroup' | 'hostMounts'>>;
+  Partial<Pick<StoredState, 'pid' | 'pidStartTime' | 'rootfs' | 'cgroup' | 'hostMounts' | 'intelRdt'>>;
 
 /** A claim being made: `<root>/.claim-<pid>-<n>-<id>` until it is renamed to `<root>/<id>`. */
 const CLAIM_PREFIX = '.claim-';

@@ -7,6 +7,7 @@ import { createRequire } from 'node:module';
 import * as path from 'node:path';
 
 import type { SystemdProperty, SystemdUnitRef } from '../cgroups/systemd.js';
+import type { RdtGroup } from '../plan/resctrl.js';
 import type { SeccompNative } from '../plan/seccomp.js';
 import { KERNEL, PLAN_VERSION } from './constants.js';
 
@@ -113,6 +114,14 @@ export interface NativeBinding extends SeccompNative {
   hostAsync(op: HostOp, root: string, id?: string, signal?: number, flag?: boolean): Promise<HostResult>;
   /** A failed create's cgroup directories (top first) go, with whatever runs in them: native/host's routine, off the event loop. */
   cgroupRemove(dirs: readonly string[], systemd?: SystemdUnitRef): Promise<void>;
+  /**
+   * A container's resctrl groups (native/host/resctrl.c): "make" (whether clos is new), "schemata" (update's write),
+   * "join" (a pid into clos, then its MON group), "remove" (what `owned` says). Throws with hostCode.
+   */
+  rdt(op: 'make', group: RdtGroup, arg: { schemata: string | null; mustExist: boolean; named: boolean }): boolean;
+  rdt(op: 'schemata', group: RdtGroup, schemata: string): void;
+  rdt(op: 'join', group: RdtGroup, pid: number): void;
+  rdt(op: 'remove', group: RdtGroup): void;
   /** native/host/systemd.c, on the threadpool: resolves the unit's ControlGroup ("/system.slice/x.scope"). */
   systemdStart(ref: SystemdUnitRef, props: readonly SystemdProperty[]): Promise<string>;
   systemdSet(ref: SystemdUnitRef, props: readonly SystemdProperty[]): Promise<void>;

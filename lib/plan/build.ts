@@ -11,6 +11,7 @@ import { planInitHooks } from './hooks.js';
 import { labelMounts, planMounts, type MountHost, type V1Hierarchy } from './mounts.js';
 import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
+import type { RdtGroup } from './resctrl.js';
 import type { PlanSeccomp } from './seccomp.js';
 import { PlanFlag, type InitPlan, type Plan } from './types.js';
 import { PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
@@ -53,6 +54,8 @@ export interface PlanOptions {
   idMapWriter?: IdMapWriter;
   /** The runtime lacks CAP_SYS_PTRACE over the init: the init stays dumpable while the runtime must open its /proc/<pid>/ns (native/init/exec.c). */
   waitDumpable?: boolean;
+  /** linux.intelRdt's groups (lib/plan/resctrl.ts), made by the runtime; the init joins them after its cgroup. */
+  rdt?: RdtGroup | null;
 }
 
 /** Flags and fields of the process part, shared by the init and tenant planners. */
@@ -147,6 +150,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       netDevices: Object.entries(spec.linux?.netDevices ?? {}).map(([hostName, d]) => ({ hostName, name: d?.name || hostName })),
       idMaps: ns.idMaps && { ...ns.idMaps, ...writer },
       rlimits: hasUserNamespace(spec) ? rlimits : [],
+      rdt: opts.rdt ?? null,
     },
   };
 }

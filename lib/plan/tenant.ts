@@ -12,6 +12,7 @@ import { listMask, planProcAttrs } from './attrs.js';
 import { processFlags, sessionKeyring } from './build.js';
 import { CLONE_NEWPID, CLONE_NEWTIME, CLONE_NEWUSER } from './linux.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
+import type { RdtGroup } from './resctrl.js';
 import type { PlanSeccomp } from './seccomp.js';
 import { NsFlag, PlanFlag, type Plan, type PlanNsJoin } from './types.js';
 
@@ -37,6 +38,8 @@ export interface TenantOptions {
   home: string | null;
   /** The container's user namespace denies setgroups (a rootless one mapping one gid): the process keeps its groups. */
   setgroupsDenied?: boolean;
+  /** The container's resctrl groups (state.json's intelRdt), which the process joins too. */
+  rdt?: RdtGroup | null;
 }
 
 export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
@@ -104,6 +107,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       netDevices: [],
       idMaps: null,
       rlimits: opts.joins.some((j) => j.nstype === Number(CLONE_NEWUSER)) ? rlimits : [],
+      rdt: opts.rdt ?? null,
     },
   };
 }

@@ -9,6 +9,7 @@
 import type { PlanSeccomp } from './seccomp.js';
 
 import type { PlanMountAttr, ProcAttrsPlan } from './attrs.js';
+import type { RdtGroup } from './resctrl.js';
 
 export { CapSet, DeviceType, HookKind, MountKind, NsFlag, PlanFlag, ProcFlag, TargetKind } from '../native/constants.js';
 
@@ -140,6 +141,8 @@ export interface HostPlan {
    * with prlimit before GO, as runc does; the process then sets the same values. [] otherwise.
    */
   rlimits: PlanRlimit[];
+  /** linux.intelRdt: the resctrl groups the runtime moves the process into after its cgroup (null: none). */
+  rdt: RdtGroup | null;
 }
 
 export interface PlanIdMaps {

@@ -8,7 +8,7 @@ import { defaultSpec } from '../../lib/cli/commands/spec.js';
 import { checkShape, loadBundle, specShape } from '../../lib/config/load.js';
 import type { Spec } from '../../lib/config/types.js';
 import { validateSpec, type ValidationHost } from '../../lib/config/validate.js';
-import { ConfigError, TsrunError } from '../../lib/errors.js';
+import { ConfigError } from '../../lib/errors.js';
 import { rlimitValue } from '../../lib/plan/process.js';
 
 const host: ValidationHost = {
@@ -254,34 +254,59 @@ test('rlimits: RLIM_INFINITY survives JSON doubles', (t) => {
   );
 });
 
-test('fields this version cannot honour are refused, not ignored', (t) => {
-  // intelRdt: refused even where resctrl is mounted (not built yet); a host
-  // without resctrl gets runc's "not enabled" error instead.
+test('linux.intelRdt: found in mountinfo with its features; refused without resctrl, and CAT, MBA or monitoring the host lacks', (t) => {
+  // resctrl mounted at a path with a space (mountinfo's \\040), L3 and MB but no L3_MON
   const withResctrl: ValidationHost = {
     ...host,
-    read: (p) => (p === '/proc/self/mountinfo' ? '1 2 0:3 / /sys/fs/resctrl rw - resctrl resctrl rw\n' : null),
+    read: (p) => (p === '/proc/self/mountinfo' ? '1 2 0:3 / /run/rdt\\040fs rw - resctrl resctrl rw\n' : null),
+    kind: (p) =>
+      p.startsWith('/run/rdt fs/') ? (p === '/run/rdt fs/info/L3' || p === '/run/rdt fs/info/MB' ? 'dir' : null) : host.kind(p),
   };
-  const e = t.throws(
+  t.deepEqual(
+    validateSpec(
+      spec((s) => (s.linux!.intelRdt = { closID: 'x', schemata: ['L3:0=f'] })),
+      withResctrl,
+      opts,
+    ),
+    [],
+  );
+  configError(
+    t,
     () =>
       validateSpec(
-        spec((s) => (s.linux!.intelRdt = { closID: 'x' })),
+        spec((s) => (s.linux!.intelRdt = { enableMonitoring: true })),
         withResctrl,
         opts,
       ),
-    { instanceOf: TsrunError },
+    'linux.intelRdt.enableMonitoring',
+    /Intel RDT monitoring is not enabled/,
   );
-  t.is(e?.code, 'EUNSUPPORTED');
-  t.regex(e?.message ?? '', /^linux\.intelRdt: /);
-  const e2 = t.throws(
+  const noMba: ValidationHost = {
+    ...withResctrl,
+    kind: (p) => (p.startsWith('/run/rdt fs/') ? (p === '/run/rdt fs/info/L3' ? 'dir' : null) : host.kind(p)),
+  };
+  configError(
+    t,
+    () =>
+      validateSpec(
+        spec((s) => (s.linux!.intelRdt = { memBwSchema: 'MB:0=10' })),
+        noMba,
+        opts,
+      ),
+    'linux.intelRdt.memBwSchema',
+    /: intelRdt\.memBwSchema is specified in config, but Intel RDT\/MBA is not enabled$/,
+  );
+  configError(
+    t,
     () =>
       validateSpec(
         spec((s) => (s.linux!.intelRdt = { closID: 'x' })),
         host,
         opts,
       ),
-    { instanceOf: TsrunError },
+    'linux.intelRdt',
+    /^linux\.intelRdt: intelRdt is specified in config, but Intel RDT is not enabled/,
   );
-  t.regex(e2?.message ?? '', /^linux\.intelRdt: .*resctrl is not mounted/);
 });
 
 test('loadBundle resolves a relative root.path against the bundle, not the cwd', (t) => {

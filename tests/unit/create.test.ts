@@ -182,6 +182,7 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
     writeIdMaps: async (pid) => void log.push(`id maps ${pid}`),
     writeOomScoreAdj: (pid, v) => void log.push(`oom_score_adj ${pid} ${v}`),
     moveNetDevices: () => undefined,
+    joinRdt: (pid, g) => void log.push(`rdt ${pid} ${g.clos}`),
     kill: (pid, sig) => void log.push(`kill ${pid} ${sig}`),
   };
   const rt = new Runtime({ root, native: fake, host, rootless: false, reapChildren: false });

@@ -191,8 +191,8 @@ export const updateCommand: Command = {
     { name: 'kernel-memory', ...s, hidden: true },
     { name: 'kernel-memory-tcp', ...s, hidden: true },
     { name: 'pids-limit', ...s, describe: 'maximum number of pids' },
-    { name: 'l3-cache-schema', ...s, describe: 'Intel RDT L3 cache schema (not supported)' },
-    { name: 'mem-bw-schema', ...s, describe: 'Intel RDT memory bandwidth schema (not supported)' },
+    { name: 'l3-cache-schema', ...s, describe: 'the L3 cache schema of the Intel RDT group, e.g. "L3:0=ff"' },
+    { name: 'mem-bw-schema', ...s, describe: 'the memory bandwidth schema of the Intel RDT group, e.g. "MB:0=50"' },
   ],
   async run(ctx, a) {
     let r: LinuxResources;
@@ -212,10 +212,11 @@ export const updateCommand: Command = {
       if (r === null || typeof r !== 'object' || Array.isArray(r))
         throw new TsrunError('EUSAGE', '--resources: must be a JSON object (LinuxResources)');
     } else {
-      if (a['l3-cache-schema'] || a['mem-bw-schema']) throw new TsrunError('EUNSUPPORTED', 'Intel RDT is not supported by this tsrun yet');
       r = resourcesFromFlags(a);
     }
-    await ctx.runtime().update(a['container-id'] as string, r);
+    // as runc, with --resources too
+    const rdt = { l3CacheSchema: (a['l3-cache-schema'] as string) || undefined, memBwSchema: (a['mem-bw-schema'] as string) || undefined };
+    await ctx.runtime().update(a['container-id'] as string, r, rdt);
     return 0;
   },
 };

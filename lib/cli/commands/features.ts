@@ -60,9 +60,9 @@ export function features(): Record<string, unknown> {
       // (native/init/lsm.c applies each where the host has it on); runc says true for both too
       apparmor: { enabled: true },
       selinux: { enabled: true },
-      // not implemented (validate-process.ts refuses linux.intelRdt), so neither are its fields;
-      // runc, which implements it, says true for all three
-      intelRdt: { enabled: false, schemata: false, monitoring: false },
+      // lib/plan/resctrl.ts: closID, the schemata fields and enableMonitoring (the runtime's
+      // support, as for the LSMs: a host without resctrl refuses linux.intelRdt); runc says the same
+      intelRdt: { enabled: true, schemata: true, monitoring: true },
       // the modes and flags validation accepts (the names the kernel's headers give numbers to),
       // sorted as runc lists them; like runc's, some may be newer than the host's kernel
       memoryPolicy: { modes: Object.keys(MPOL_MODES).sort(), flags: Object.keys(MPOL_FLAGS).sort() },
