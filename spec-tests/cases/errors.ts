@@ -2,10 +2,12 @@
  * and that an erroring operation MUST leave the container as it was. */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
-import { check, fail, type Case } from '../harness/types.js';
+import { linux } from '../harness/config.js';
+import { safeRead } from '../harness/host.js';
+import { check, fail, skip, type Case } from '../harness/types.js';
 import { sleep } from '../harness/exec.js';
 import { scaled } from '../harness/timing.js';
-import { configMd, def, expectError, expectOk, expectUnchanged, LONG_MS, pidAlive, runtimeMd, waitUntil } from './util.js';
+import { configMd, def, expectError, expectOk, expectUnchanged, linuxMd, LONG_MS, pidAlive, runtimeMd, waitUntil } from './util.js';
 
 export const errorCases: Case[] = [
   def('errors::create-no-id', runtimeMd('#create', 'create MUST generate an error if it is not provided the container ID'), async (ctx) => {
@@ -219,6 +221,23 @@ export const errorCases: Case[] = [
       await c.waitStopped();
       expectOk(await c.delete(), 'first delete');
       expectError(await c.delete(), 'second delete');
+    },
+  ),
+
+  def(
+    'errors::intel-rdt-without-resctrl',
+    linuxMd(
+      '#intelrdt',
+      'If no mounted resctrl pseudo-filesystem is available in the runtime mount namespace, the runtime MUST generate an error',
+    ),
+    async (ctx) => {
+      const mounts = safeRead('/proc/self/mountinfo') ?? '';
+      if (mounts.split('\n').some((l) => / - resctrl /.test(l))) skip('the host has resctrl mounted');
+      const b = ctx.bundle(['exit', '0']);
+      linux(b.config).intelRdt = { closID: 'spec-tests' };
+      const c = await ctx.tryCreate(b);
+      if (c.created) expectError(await c.start(), 'start of a container with intelRdt on a host without resctrl');
+      else expectError(c.createResult, 'create with intelRdt on a host without resctrl');
     },
   ),
 ];

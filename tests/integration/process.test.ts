@@ -311,6 +311,10 @@ rootTest("LSM fields and intelRdt on a host without them: runc's clear error, be
     refused(t, (s) => (s.process!.selinuxLabel = 'system_u:system_r:container_t:s0'), /process\.selinuxLabel: .*SELinux is disabled/);
   }
   if (!fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(' - resctrl '))
-    refused(t, (s) => (s.linux!.intelRdt = { l3CacheSchema: 'L3:0=f' }), /linux\.intelRdt: .*resctrl is not mounted/);
+    refused(
+      t,
+      (s) => (s.linux!.intelRdt = { l3CacheSchema: 'L3:0=f' }),
+      /linux\.intelRdt: intelRdt is specified in config, but Intel RDT is not enabled/,
+    );
   t.pass();
 });
