@@ -7,6 +7,7 @@
 import * as path from 'node:path';
 
 import { ConfigError, shown } from '../errors.js';
+import { sysctlName } from '../plan/attrs.js';
 import type { IdMapping, Mount, Spec } from './types.js';
 
 const TIME_CLOCKS = new Set(['monotonic', 'boottime']);
@@ -121,9 +122,11 @@ const IPC_SYSCTLS = new Set([
  * itself (runc ≥ 1.4; without a user namespace they would be the host's).
  */
 export function sysctlNamespace(key: string): 'ipc' | 'network' | 'uts' | 'user' | null {
-  const k = key.replace(/\//g, '.');
+  const k = sysctlName(key);
   if (IPC_SYSCTLS.has(k) || k.startsWith('fs.mqueue.')) return 'ipc';
   if (k.startsWith('net.')) return 'network';
+  // kernel.hostname is the UTS namespace's too, but validate-process.ts
+  // refuses it: the OCI hostname field owns it.
   if (k === 'kernel.hostname' || k === 'kernel.domainname') return 'uts';
   if (k.startsWith('user.')) return 'user';
   return null;

@@ -14,6 +14,7 @@ import {
   SCHED_FLAGS,
   SCHED_POLICIES,
   parseCpuList,
+  sysctlName,
   sysctlPath,
   type MemoryPolicySpec,
   type SchedulerSpec,
@@ -201,14 +202,20 @@ function validateLinuxAttrs(spec: Spec, host: ProcessHost): void {
 
   for (const [key, value] of Object.entries(l.sysctl ?? {})) {
     const field = `linux.sysctl[${JSON.stringify(key)}]`;
-    if (!/^[A-Za-z0-9_-]+(\.[A-Za-z0-9_-]+)+$/.test(key)) at(field, `invalid sysctl name ${JSON.stringify(key)}`);
+    // dotted or slashed (sysctl.d(5)); either way no component may step out of /proc/sys
+    const parts = sysctlPath(key).split('/');
+    if (parts.length < 2 || parts.some((c) => !/^[\w.@:+-]+$/.test(c) || c === '.' || c === '..'))
+      at(field, `invalid sysctl name ${JSON.stringify(key)}`);
     if (typeof value !== 'string') at(field, 'the value must be a string');
+    const name = JSON.stringify(sysctlName(key));
     const ns = sysctlNamespace(key);
-    if (ns === null) at(field, `sysctl ${JSON.stringify(key)} is not in a separate kernel namespace`);
+    if (ns === null) at(field, `sysctl ${name} is not in a separate kernel namespace`);
     if (!nsTypes.has(ns!)) {
       const what = { network: 'network', ipc: 'ipc', uts: 'UTS', user: 'user' }[ns!];
-      at(field, `sysctl ${JSON.stringify(key)} is not allowed in the host's ${what} namespace (linux.namespaces has no ${ns})`);
+      at(field, `sysctl ${name} is not allowed in the host's ${what} namespace (linux.namespaces has no ${ns})`);
     }
+    // runc's rule and wording: a sysctl write would fight the field over the name
+    if (sysctlName(key) === 'kernel.hostname') at(field, `sysctl ${name} is not allowed as it conflicts with the OCI "hostname" field`);
     // The same keys exist in every namespace of a type: a key the host
     // lacks is a typo (or a module not loaded), better named now than as
     // an ENOENT from the init.

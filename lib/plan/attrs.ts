@@ -120,9 +120,27 @@ export interface ProcAttrsPlan {
   sysctls: { path: string; value: string }[];
 }
 
-/** sysctl key → path below /proc/sys, as runc writes it (dots are separators). */
+/*
+ * A sysctl key comes in either spelling of sysctl.d(5): the separator is
+ * whichever of '.' and '/' comes first, and the other character is part of a
+ * component, so a VLAN interface eno2.100 is `net.ipv4.conf.eno2/100.rp_filter`
+ * or `net/ipv4/conf/eno2.100/rp_filter`. runc accepts both spellings too.
+ */
+const slashFirst = (key: string): boolean => key[key.search(/[./]/)] === '/';
+const swapSeparators = (key: string): string => key.replace(/[./]/g, (c) => (c === '.' ? '/' : '.'));
+
+/**
+ * sysctl key → path below /proc/sys. runc turns every '.' into '/', which is
+ * the same path for any key whose components hold no '.' or '/' of their own;
+ * for those that do (eno2.100), this is the file sysctl(8) would write.
+ */
 export function sysctlPath(key: string): string {
-  return key.replace(/\./g, '/');
+  return slashFirst(key) ? key : swapSeparators(key);
+}
+
+/** sysctl key → its dotted name, the spelling runc's namespace rule and messages use. */
+export function sysctlName(key: string): string {
+  return slashFirst(key) ? swapSeparators(key) : key;
 }
 
 /** Validated spec → the process-attribute block (validate-process.ts ran first). */

@@ -123,11 +123,11 @@ rootTest('noNewPrivileges and oomScoreAdj, as runc', (t) => {
   if (r.runc) t.is(r.tsrun.stdout, r.runc.stdout);
 });
 
-rootTest('sysctl: net and ipc keys take effect inside, the host keeps its values; as runc', (t) => {
+rootTest('sysctl: net and ipc keys, dotted or slashed, take effect inside, the host keeps its values; as runc', (t) => {
   const hostMsgmax = fs.readFileSync('/proc/sys/kernel/msgmax', 'utf8');
   const hostForward = fs.readFileSync('/proc/sys/net/ipv4/ip_forward', 'utf8');
   const r = runBoth('cat /proc/sys/net/ipv4/ip_forward /proc/sys/kernel/msgmax /proc/sys/net/ipv4/ping_group_range', (s) => {
-    s.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.msgmax': '4321', 'net.ipv4.ping_group_range': '0 2147483647' };
+    s.linux!.sysctl = { 'net.ipv4.ip_forward': '1', 'kernel.msgmax': '4321', 'net/ipv4/ping_group_range': '0 2147483647' };
   });
   t.is(r.tsrun.status, 0, r.tsrun.stderr);
   t.is(r.tsrun.stdout.replace(/\s+/g, ' ').trim(), '1 4321 0 2147483647');
@@ -169,6 +169,11 @@ rootTest("sysctl rules (runc's): the key must belong to a namespace the containe
     t,
     (s) => (s.linux!.sysctl = { 'net.ipv4.no_such_key': '1' }),
     /linux\.sysctl\["net\.ipv4\.no_such_key"\]: no such sysctl on this host/,
+  );
+  refused(
+    t,
+    (s) => (s.linux!.sysctl = { 'kernel.hostname': 'x' }),
+    /linux\.sysctl\["kernel\.hostname"\]: sysctl "kernel\.hostname" is not allowed as it conflicts with the OCI "hostname" field/,
   );
 });
 

@@ -12,7 +12,7 @@ import { parseLimits } from '../../lib/config/validate-process.js';
 import { sysctlNamespace } from '../../lib/config/validate-namespaces.js';
 import { validateSpec, type ValidationHost } from '../../lib/config/validate.js';
 import { ConfigError } from '../../lib/errors.js';
-import { MOUNT_ATTR, listMask, planProcAttrs, recursiveAttrs, rootPropagationPlan } from '../../lib/plan/attrs.js';
+import { MOUNT_ATTR, listMask, planProcAttrs, recursiveAttrs, rootPropagationPlan, sysctlName, sysctlPath } from '../../lib/plan/attrs.js';
 import { MS } from '../../lib/plan/linux.js';
 import { parseMountOptions } from '../../lib/plan/mounts.js';
 
@@ -96,6 +96,62 @@ test('sysctl validation names the key', (t) => {
     /host's user namespace \(linux\.namespaces has no user\)/,
   );
   fails(t, (s) => (s.linux!.sysctl = { 'net/../../x': '1' }), 'linux.sysctl["net/../../x"]', /invalid sysctl name/);
+  fails(t, (s) => (s.linux!.sysctl = { 'net.ipv4..x': '1' }), 'linux.sysctl["net.ipv4..x"]', /invalid sysctl name/);
+});
+
+test('sysctl keys written with slashes are accepted and written where sysctl(8) would, as runc accepts them', (t) => {
+  const slashed = spec((s) => (s.linux!.sysctl = { 'net/ipv4/ip_forward': '1', 'kernel/msgmax': '4321' }));
+  t.notThrows(() => validateSpec(slashed, host, opts));
+  t.deepEqual(
+    planProcAttrs(slashed, 0n).sysctls.map((x) => x.path),
+    ['net/ipv4/ip_forward', 'kernel/msgmax'],
+  );
+  // the character that is not the separator belongs to a component (a VLAN interface eno2.100)
+  t.is(sysctlPath('net.ipv4.conf.eno2/100.rp_filter'), 'net/ipv4/conf/eno2.100/rp_filter');
+  t.is(sysctlPath('net/ipv4/conf/eno2.100/rp_filter'), 'net/ipv4/conf/eno2.100/rp_filter');
+  t.is(sysctlName('net/ipv4/conf/eno2.100/rp_filter'), 'net.ipv4.conf.eno2/100.rp_filter');
+  t.is(sysctlNamespace('net/ipv4/conf/eno2.100/rp_filter'), 'network');
+  t.is(sysctlNamespace('kernel/shm_rmid_forced'), 'ipc');
+  // the namespace rule reads the dotted name, as runc's does
+  fails(
+    t,
+    (s) => {
+      s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'network');
+      s.linux!.sysctl = { 'net/ipv4/ip_forward': '1' };
+    },
+    'linux.sysctl["net/ipv4/ip_forward"]',
+    /sysctl "net\.ipv4\.ip_forward" is not allowed in the host's network namespace/,
+  );
+  fails(t, (s) => (s.linux!.sysctl = { 'vm/swappiness': '1' }), 'linux.sysctl["vm/swappiness"]', /"vm\.swappiness" is not in a separate/);
+});
+
+test("kernel.hostname is refused as runc does (the hostname field owns it); kernel.domainname is the UTS namespace's", (t) => {
+  for (const key of ['kernel.hostname', 'kernel/hostname'])
+    fails(
+      t,
+      (s) => (s.linux!.sysctl = { [key]: 'x' }),
+      `linux.sysctl[${JSON.stringify(key)}]`,
+      /^[^:]+: sysctl "kernel\.hostname" is not allowed as it conflicts with the OCI "hostname" field$/,
+    );
+  t.notThrows(() =>
+    validateSpec(
+      spec((s) => (s.linux!.sysctl = { 'kernel.domainname': 'example.org' })),
+      host,
+      opts,
+    ),
+  );
+  // without a UTS namespace both are the host's
+  for (const key of ['kernel.hostname', 'kernel.domainname'])
+    fails(
+      t,
+      (s) => {
+        s.linux!.namespaces = s.linux!.namespaces!.filter((n) => n.type !== 'uts');
+        delete s.hostname;
+        s.linux!.sysctl = { [key]: 'x' };
+      },
+      `linux.sysctl[${JSON.stringify(key)}]`,
+      /host's UTS namespace/,
+    );
 });
 
 test('features: every memoryPolicy mode and flag it lists is one validation accepts (features-linux.md: MUST recognize)', (t) => {
