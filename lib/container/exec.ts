@@ -259,8 +259,9 @@ export interface ExecOverrides {
 /**
  * The process exec runs without --process: the container's config.json
  * process with the command line's args and flags, as runc builds it (the
- * terminal is off unless asked for; --cap adds to the bounding, effective,
- * permitted and ambient sets; --env appends).
+ * terminal is off unless asked for; --cap adds to the bounding, effective
+ * and permitted sets, and to the ambient set only when config.json's process
+ * has an inheritable set; --env appends).
  */
 export function resolveExecProcess(spec: Spec, o: ExecOverrides): Process {
   const base = spec.process;
@@ -272,7 +273,12 @@ export function resolveExecProcess(spec: Spec, o: ExecOverrides): Process {
   if (o.selinuxLabel) p.selinuxLabel = o.selinuxLabel;
   if (o.caps?.length) {
     const c = (p.capabilities ??= {});
-    for (const set of ['bounding', 'effective', 'permitted', 'ambient'] as const) c[set] = [...(c[set] ?? []), ...o.caps];
+    for (const set of ['bounding', 'effective', 'permitted'] as const) c[set] = [...(c[set] ?? []), ...o.caps];
+    // The kernel raises an ambient cap only if it is also inheritable, and
+    // --cap adds none to inheritable (runc ≥ 1.2 does the same): so only a
+    // config that has an inheritable set gets the caps as ambient, where
+    // they can take effect.
+    if (Array.isArray(c.inheritable)) c.ambient = [...(c.ambient ?? []), ...o.caps];
   }
   p.env = [...(p.env ?? []), ...(o.env ?? [])];
   p.terminal = o.tty ?? false;

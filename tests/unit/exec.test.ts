@@ -70,12 +70,33 @@ test('resolveExecProcess: config.json’s process with runc’s flags applied', 
   t.deepEqual(p.env, ['PATH=/bin', 'A=1', 'B=2']);
   t.false(p.terminal, 'no terminal unless -t');
   t.deepEqual(p.user, { uid: 1000, gid: 0, additionalGids: [5] });
-  for (const set of ['bounding', 'effective', 'permitted', 'ambient'] as const)
-    t.true(p.capabilities![set]!.includes('CAP_SYS_ADMIN'), set);
+  for (const set of ['bounding', 'effective', 'permitted'] as const) t.true(p.capabilities![set]!.includes('CAP_SYS_ADMIN'), set);
   t.false(p.capabilities!.inheritable?.includes('CAP_SYS_ADMIN') ?? false);
   t.false(p.noNewPrivileges);
   t.true(spec.process!.terminal, 'config.json’s process is not changed');
   t.is(resolveExecProcess(spec, { args: ['x'], tty: true }).terminal, true);
+});
+
+test('resolveExecProcess: --cap reaches the ambient set only when config.json has an inheritable set, as runc ≥ 1.2', (t) => {
+  const spec = defaultSpec();
+  spec.process!.capabilities = { bounding: ['CAP_KILL'], effective: ['CAP_KILL'], permitted: ['CAP_KILL'], ambient: ['CAP_KILL'] };
+  const none = resolveExecProcess(spec, { args: ['x'], caps: ['CAP_SYS_ADMIN'] }).capabilities!;
+  t.deepEqual(none.ambient, ['CAP_KILL'], 'no inheritable set: ambient stays config.json’s');
+  t.deepEqual(none.bounding, ['CAP_KILL', 'CAP_SYS_ADMIN']);
+  t.is(none.inheritable, undefined, '--cap never adds to inheritable');
+  for (const inheritable of [[], ['CAP_SYS_ADMIN']]) {
+    spec.process!.capabilities.inheritable = inheritable;
+    const c = resolveExecProcess(spec, { args: ['x'], caps: ['CAP_SYS_ADMIN'] }).capabilities!;
+    t.deepEqual(c.ambient, ['CAP_KILL', 'CAP_SYS_ADMIN'], `inheritable ${JSON.stringify(inheritable)}`);
+    t.deepEqual(c.inheritable, inheritable);
+  }
+  // no capabilities in config.json at all: --cap alone, none of it ambient
+  delete spec.process!.capabilities;
+  t.deepEqual(resolveExecProcess(spec, { args: ['x'], caps: ['CAP_SYS_ADMIN'] }).capabilities, {
+    bounding: ['CAP_SYS_ADMIN'],
+    effective: ['CAP_SYS_ADMIN'],
+    permitted: ['CAP_SYS_ADMIN'],
+  });
 });
 
 /** native/host/status.c's exec guard, as TypeScript meets it. */
