@@ -20,9 +20,11 @@
 #include <unistd.h>
 
 #include "host.h"
+#include "tsrun_go_words.h"
 
 struct child {
   int stdin_fd, out_fd;
+  int errno_rd, errno_wr; /* a failed execve's errno, from the child (close-on-exec) */
 };
 
 static long raw_fork(void) {
@@ -39,6 +41,9 @@ __attribute__((noreturn)) static void run_child(const struct child *c, const cha
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   execve(path, argv, envp);
+  int err = errno;
+  ssize_t ignored = write(c->errno_wr, &err, sizeof err);
+  (void)ignored;
   _exit(127);
 }
 
@@ -68,15 +73,22 @@ static long elapsed_ms(const struct timespec *start) {
 static void close_child(struct child *c) {
   if (c->stdin_fd >= 0) close(c->stdin_fd);
   if (c->out_fd >= 0) close(c->out_fd);
+  if (c->errno_rd >= 0) close(c->errno_rd);
+  if (c->errno_wr >= 0) close(c->errno_wr);
+  c->stdin_fd = c->out_fd = c->errno_rd = c->errno_wr = -1;
 }
 
 int tsrun_run_hook(const char *path, char *const argv[], char *const envp[], const char *input, int timeout_ms,
                    struct tsrun_hook_result *r) {
   memset(r, 0, sizeof *r);
-  struct child c = {.stdin_fd = -1, .out_fd = -1};
+  struct child c = {.stdin_fd = -1, .out_fd = -1, .errno_rd = -1, .errno_wr = -1};
   c.stdin_fd = memfd_with(input);
   c.out_fd = (int)syscall(SYS_memfd_create, "tsrun-hook-out", MFD_CLOEXEC);
-  if (c.stdin_fd < 0 || c.out_fd < 0) {
+  /* Non-blocking: a fork of another thread's may hold the write end a
+   * moment past our child's exit; an empty pipe then means execve worked. */
+  int errpipe[2] = {-1, -1};
+  if (pipe2(errpipe, O_CLOEXEC | O_NONBLOCK) == 0) c.errno_rd = errpipe[0], c.errno_wr = errpipe[1];
+  if (c.stdin_fd < 0 || c.out_fd < 0 || c.errno_rd < 0) {
     int saved = errno;
     close_child(&c);
     errno = saved;
@@ -96,6 +108,8 @@ int tsrun_run_hook(const char *path, char *const argv[], char *const envp[], con
     errno = fork_errno;
     return -1;
   }
+  close(c.errno_wr);
+  c.errno_wr = -1;
   struct timespec start;
   clock_gettime(CLOCK_MONOTONIC, &start);
   int status = 0;
@@ -123,9 +137,12 @@ int tsrun_run_hook(const char *path, char *const argv[], char *const envp[], con
     }
   }
   if (r->output) r->output[len < 65536 ? len : 65536] = 0;
+  int err = 0;
+  if (read(c.errno_rd, &err, sizeof err) == (ssize_t)sizeof err) r->exec_errno = err;
   close_child(&c);
   r->code = WIFEXITED(status) ? WEXITSTATUS(status) : -1;
   r->signal = WIFSIGNALED(status) ? WTERMSIG(status) : 0;
+  r->core_dumped = WIFSIGNALED(status) && WCOREDUMP(status);
   return 0;
 }
 
@@ -193,34 +210,46 @@ int tsrun_run_hook_list(const struct tsrun_host *h, const struct tsrun_json *hoo
     double timeout = tsrun_json_num(hook, "timeout", 0);
     char **argv = strings(tsrun_json_get(hook, "args"), path);
     char **envp = strings(tsrun_json_get(hook, "env"), NULL);
-    /* runc's words first ("error running <kind> hook #<i>: exit status 3"),
-     * which engines show and match on; then the hook's path and its output */
-    char cause[64] = "", detail[768] = "";
-    struct tsrun_hook_result r;
+    /* runc's words ("error running <kind> hook #<i>: exit status 3", its
+     * Command.Run's causes), which engines show and match on; then the
+     * hook's path and output where runc shows its stdout and stderr */
+    char cause[PATH_MAX + 128] = "", detail[PATH_MAX + 768] = "";
+    struct tsrun_hook_result r = {0};
+    const char *out = "";
+    int names_path = 0; /* Go's os/exec names the path itself in a failed start */
     if (!argv || !envp) {
       snprintf(cause, sizeof cause, "out of memory");
     } else if (tsrun_run_hook(path, argv, envp, input, hook_timeout_ms(timeout), &r) < 0) {
       snprintf(cause, sizeof cause, "%s", strerror(errno));
     } else {
-      const char *out = trimmed(r.output);
-      if (r.timed_out)
-        snprintf(cause, sizeof cause, "timed out after %gs", timeout);
-      else if (r.signal)
-        snprintf(cause, sizeof cause, "killed by signal %d", r.signal);
-      else if (r.code == 127 && !*out)
-        snprintf(cause, sizeof cause, "could not be executed");
-      else if (r.code != 0)
+      out = trimmed(r.output);
+      char words[128];
+      if (r.timed_out) {
+        snprintf(cause, sizeof cause, "hook ran past specified timeout of %.1fs", timeout);
+      } else if (r.exec_errno) {
+        tsrun_go_errno_words(r.exec_errno, words, sizeof words);
+        snprintf(cause, sizeof cause, "fork/exec %s: %s", path, words);
+        names_path = 1;
+      } else if (r.signal) {
+        const char *name = tsrun_go_signal_words(r.signal);
+        if (name)
+          snprintf(words, sizeof words, "%s", name);
+        else
+          snprintf(words, sizeof words, "signal %d", r.signal);
+        snprintf(cause, sizeof cause, "signal: %s%s", words, r.core_dumped ? " (core dumped)" : "");
+      } else if (r.code != 0) {
         snprintf(cause, sizeof cause, "exit status %d", r.code);
-      if (*cause && *out) snprintf(detail, sizeof detail, ": %s", out);
-      free(r.output);
+      }
     }
+    if (*cause && !names_path) snprintf(detail, sizeof detail, " (%s)%s%s", path, *out ? ": " : "", out);
+    free(r.output);
     free(argv);
     free(envp);
     if (!*cause) continue;
     if (warn_only)
-      tsrun_warn(h, "error running %s hook #%zu: %s (%s)%s", kind, i, cause, path, detail);
+      tsrun_warn(h, "error running %s hook #%zu: %s%s", kind, i, cause, detail);
     else
-      rc = tsrun_err_set(e, TSRUN_CODE(ECHILD), "error running %s hook #%zu: %s (%s)%s", kind, i, cause, path, detail);
+      rc = tsrun_err_set(e, TSRUN_CODE(ECHILD), "error running %s hook #%zu: %s%s", kind, i, cause, detail);
   }
   return rc;
 }

@@ -265,8 +265,10 @@ int tsrun_container_signal(const struct tsrun_state *s, int sig, struct tsrun_er
 struct tsrun_hook_result {
   int code;   /* exit status, -1 when killed */
   int signal; /* the signal that killed it, 0 if none */
+  int core_dumped;
   int timed_out;
-  char *output; /* stdout and stderr, interleaved, at most 64 KiB (malloc'd) */
+  int exec_errno; /* the execve's errno when the program could not be started, else 0 */
+  char *output;   /* stdout and stderr, interleaved, at most 64 KiB (malloc'd) */
 };
 
 /* Runs one hook program with `input` on stdin. -1 (errno) when it could not be started at all. */

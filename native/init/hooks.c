@@ -23,6 +23,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "tsrun_go_words.h"
 
 static const char *kind_name(uint32_t kind) {
   return kind == TSRUN_HOOK_CREATE_CONTAINER ? "createContainer" : "startContainer";
@@ -62,7 +63,8 @@ static uint64_t now_ms(void) {
   return (uint64_t)t.tv_sec * 1000 + (uint64_t)t.tv_nsec / 1000000;
 }
 
-__attribute__((noreturn)) static void hook_child(const struct tsrun_plan_hook *hk, int in, int out, int cwd_fd) {
+__attribute__((noreturn)) static void hook_child(const struct tsrun_plan_hook *hk, int in, int out, int cwd_fd,
+                                                 int errno_wr) {
   /* its own process group: the timeout kills whatever it started too */
   setpgid(0, 0);
   if (dup2(in, 0) < 0 || dup2(out, 1) < 0 || dup2(out, 2) < 0) _exit(126);
@@ -74,24 +76,32 @@ __attribute__((noreturn)) static void hook_child(const struct tsrun_plan_hook *h
   sigemptyset(&none);
   sigprocmask(SIG_SETMASK, &none, NULL);
   execve(hk->path, hk->argv, hk->envp);
+  int err = errno; /* to the init, which words it as runc does (close-on-exec: nothing when execve worked) */
+  ssize_t ignored = write(errno_wr, &err, sizeof err);
+  (void)ignored;
   _exit(127);
 }
 
-/* Forks the hook and waits: 0 with *status (and *timed_out), or -1. */
+/* Forks the hook and waits: 0 with *status (and *timed_out, and *exec_errno
+ * when it could not be started), or -1. */
 static int run_one(struct tsrun_init *ctx, const struct tsrun_plan_hook *hk, int in, int out, int cwd_fd, int *status,
-                   int *timed_out) {
+                   int *timed_out, int *exec_errno) {
   sigset_t chld, old;
   sigemptyset(&chld);
   sigaddset(&chld, SIGCHLD);
   /* blocked before the fork, so its SIGCHLD cannot come before we wait */
   sigprocmask(SIG_BLOCK, &chld, &old);
   if (ftruncate(out, 0) < 0) return tsrun_fail(ctx, errno, "truncate the hook's output", NULL);
+  int errpipe[2];
+  if (pipe2(errpipe, O_CLOEXEC | O_NONBLOCK) < 0) return tsrun_fail(ctx, errno, "pipe for a hook's execve", NULL);
   long pid = syscall(SYS_clone, SIGCHLD, 0, 0, 0, 0);
-  if (pid == 0) hook_child(hk, in, out, cwd_fd);
+  if (pid == 0) hook_child(hk, in, out, cwd_fd, errpipe[1]);
+  int fork_errno = errno;
+  close(errpipe[1]);
   if (pid < 0) {
-    int saved = errno;
+    close(errpipe[0]);
     sigprocmask(SIG_SETMASK, &old, NULL);
-    return tsrun_fail(ctx, saved, "fork for ", kind_name(hk->kind), " hook ", hk->path, NULL);
+    return tsrun_fail(ctx, fork_errno, "fork for ", kind_name(hk->kind), " hook ", hk->path, NULL);
   }
   uint64_t deadline = hk->timeout_ms ? now_ms() + hk->timeout_ms : 0;
   *timed_out = 0;
@@ -116,20 +126,20 @@ static int run_one(struct tsrun_init *ctx, const struct tsrun_plan_hook *hk, int
     sigtimedwait(&chld, NULL, &left);
   }
   sigprocmask(SIG_SETMASK, &old, NULL);
+  int err = 0;
+  *exec_errno = read(errpipe[0], &err, sizeof err) == (ssize_t)sizeof err ? err : 0;
+  close(errpipe[0]);
   return 0;
 }
 
-/* "<n>s", or with decimals below a second's precision. */
+/* Seconds to one decimal, as runc's "%.1fs" ("1.0s"). */
 static void seconds_text(uint32_t ms, char *buf, size_t size) {
   char num[24];
-  tsrun_utoa(ms / 1000, num, sizeof num);
+  uint64_t tenths = ((uint64_t)ms + 50) / 100;
+  tsrun_utoa((unsigned long)(tenths / 10), num, sizeof num);
   tsrun_strlcpy(buf, num, size);
-  if (ms % 1000) {
-    char frac[8] = {'.', (char)('0' + ms % 1000 / 100), (char)('0' + ms % 100 / 10), (char)('0' + ms % 10), 0};
-    for (int i = 3; i > 0 && frac[i] == '0'; i--) frac[i] = 0;
-    tsrun_strlcat(buf, frac, size);
-  }
-  tsrun_strlcat(buf, "s", size);
+  char frac[4] = {'.', (char)('0' + tenths % 10), 's', 0};
+  tsrun_strlcat(buf, frac, size);
 }
 
 /* The hook's output, trimmed, for its error: the start of it, one line. */
@@ -159,36 +169,47 @@ int tsrun_run_init_hooks(struct tsrun_init *ctx, uint32_t kind, const char *stat
   for (uint32_t i = 0, n = 0; rc == 0 && i < p->nhooks; i++) {
     const struct tsrun_plan_hook *hk = &p->hooks[i];
     if (hk->kind != kind) continue;
-    int status_word = 0, timed_out = 0;
-    if (run_one(ctx, hk, in, out, cwd_fd, &status_word, &timed_out) < 0) {
+    int status_word = 0, timed_out = 0, exec_errno = 0;
+    if (run_one(ctx, hk, in, out, cwd_fd, &status_word, &timed_out, &exec_errno) < 0) {
       rc = -1;
       break;
     }
-    char output[256], problem[64], num[24];
+    /* runc's words (its Command.Run's causes: "exit status 3", "signal:
+     * killed", "hook ran past specified timeout of 1.0s"), which engines
+     * show and match on; then the hook's path and output where runc shows
+     * its stdout and stderr */
+    char output[256], problem[96], num[24], words[128];
     output_text(out, output, sizeof output);
     problem[0] = 0;
+    tsrun_utoa(n, num, sizeof num);
+    if (exec_errno) {
+      /* Go's os/exec names the path itself */
+      tsrun_go_errno_words(exec_errno, words, sizeof words);
+      rc = tsrun_fail(ctx, 0, "error running ", kind_name(kind), " hook #", num, ": fork/exec ", hk->path, ": ", words,
+                      NULL);
+      break;
+    }
     if (timed_out) {
-      tsrun_strlcpy(problem, "timed out after ", sizeof problem);
-      seconds_text(hk->timeout_ms, num, sizeof num);
-      tsrun_strlcat(problem, num, sizeof problem);
+      tsrun_strlcpy(problem, "hook ran past specified timeout of ", sizeof problem);
+      seconds_text(hk->timeout_ms, words, sizeof words);
+      tsrun_strlcat(problem, words, sizeof problem);
     } else if (WIFSIGNALED(status_word)) {
-      tsrun_strlcpy(problem, "killed by signal ", sizeof problem);
-      tsrun_utoa((unsigned long)WTERMSIG(status_word), num, sizeof num);
-      tsrun_strlcat(problem, num, sizeof problem);
-    } else if (WEXITSTATUS(status_word) == 127 && !output[0]) {
-      tsrun_strlcpy(problem, "could not be executed", sizeof problem);
+      const char *name = tsrun_go_signal_words(WTERMSIG(status_word));
+      tsrun_strlcpy(problem, "signal: ", sizeof problem);
+      if (!name) {
+        tsrun_utoa((unsigned long)WTERMSIG(status_word), words, sizeof words);
+        tsrun_strlcat(problem, "signal ", sizeof problem);
+      }
+      tsrun_strlcat(problem, name ? name : words, sizeof problem);
+      if (WCOREDUMP(status_word)) tsrun_strlcat(problem, " (core dumped)", sizeof problem);
     } else if (WEXITSTATUS(status_word) != 0) {
       tsrun_strlcpy(problem, "exit status ", sizeof problem);
-      tsrun_utoa((unsigned long)WEXITSTATUS(status_word), num, sizeof num);
-      tsrun_strlcat(problem, num, sizeof problem);
+      tsrun_utoa((unsigned long)WEXITSTATUS(status_word), words, sizeof words);
+      tsrun_strlcat(problem, words, sizeof problem);
     }
-    /* runc's words first ("error running <kind> hook #<n>: exit status 3"),
-     * which engines show and match on; then the hook's path and its output */
-    if (problem[0]) {
-      tsrun_utoa(n, num, sizeof num);
+    if (problem[0])
       rc = tsrun_fail(ctx, 0, "error running ", kind_name(kind), " hook #", num, ": ", problem, " (", hk->path, ")",
                       output[0] ? ": " : "", output, NULL);
-    }
     n++;
   }
   close(in);

@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "init.h"
+#include "tsrun_go_words.h"
 
 const char *const tsrun_step_names[TSRUN_STEP_COUNT] = {
 #define X(id, name) name,
@@ -495,16 +496,11 @@ void tsrun_init_main(const struct tsrun_plan *plan, int sync_fd) {
       char line[TSRUN_SYNC_MSG_MAX + 64] = "tsrun: ";
       tsrun_strlcat(line, ctx.message, sizeof line);
       if (ctx.err) {
-        /* runc's words: Go's text of the errno ("operation not permitted");
-         * glibc's untranslated description (no locale, no allocation), its
-         * first letter lowered as Go's are */
-        const char *desc = strerrordesc_np(ctx.err);
-        char num[24];
-        tsrun_utoa((unsigned long)ctx.err, num, sizeof num);
-        size_t at = tsrun_strlcat(line, ": ", sizeof line);
-        tsrun_strlcat(line, desc ? desc : "errno ", sizeof line);
-        if (!desc) tsrun_strlcat(line, num, sizeof line);
-        if (at < sizeof line && line[at] >= 'A' && line[at] <= 'Z') line[at] = (char)(line[at] - 'A' + 'a');
+        /* runc's words: Go's text of the errno ("operation not permitted") */
+        char words[128];
+        tsrun_go_errno_words(ctx.err, words, sizeof words);
+        tsrun_strlcat(line, ": ", sizeof line);
+        tsrun_strlcat(line, words, sizeof line);
       }
       tsrun_strlcat(line, "\n", sizeof line);
       ssize_t ignored = write(2, line, strlen(line));

@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Hook } from '../../lib/config/types.js';
-import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
+import { IS_ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
 
@@ -167,7 +167,44 @@ rootTest('a hook past its timeout is killed and fails create', (t) => {
   const started = Date.now();
   const r = runtime(TSRUN, root, ['create', '-b', b.dir, uniqueId('slow')]);
   t.is(r.status, 1);
-  t.regex(r.stderr, /error running prestart hook #0: timed out after 1s \(\/bin\/sleep\)/);
+  t.regex(r.stderr, /error running prestart hook #0: hook ran past specified timeout of 1\.0s \(\/bin\/sleep\)/);
   t.true(Date.now() - started < 20_000, 'killed at its timeout, long before its own 30 s');
   b.cleanup();
+});
+
+// The cause after "hook #<n>: " is runc's Command.Run's, for the hooks tsrun
+// runs from the host (createRuntime, native/host/hooks.c) and from the init
+// (createContainer, native/init/hooks.c). runc 1.1.5 words the same causes
+// ("error running hook #0: [error running hook: ]<cause>[, stdout: …]"), so
+// each is compared with it where it is installed.
+rootTest('a hook failure’s cause reads as runc’s: exit status, signal, timeout, a program that cannot start', (t) => {
+  const cases: [string, Hook, string][] = [
+    ['exit', { path: '/bin/sh', args: ['sh', '-c', 'exit 3'] }, 'exit status 3'],
+    ['signal', { path: '/bin/sh', args: ['sh', '-c', 'kill -TERM $$'] }, 'signal: terminated'],
+    ['timeout', { path: '/bin/sleep', args: ['sleep', '30'], timeout: 1 }, 'hook ran past specified timeout of 1.0s'],
+    ['missing', { path: '/nonexistent-hook', args: ['x'] }, 'fork/exec /nonexistent-hook: no such file or directory'],
+    ['noexec', { path: '/etc/passwd', args: ['x'] }, 'fork/exec /etc/passwd: permission denied'],
+  ];
+  const create = (bin: string, kind: 'createRuntime' | 'createContainer', hook: Hook) => {
+    const root = tempRoot();
+    const b = makeBundle((s) => (s.hooks = { [kind]: [hook] }));
+    b.write();
+    const r = runtime(bin, root, ['create', '-b', b.dir, uniqueId('cause')]);
+    b.cleanup();
+    return r;
+  };
+  for (const kind of ['createRuntime', 'createContainer'] as const)
+    for (const [name, hook, cause] of cases) {
+      const r = create(TSRUN, kind, hook);
+      t.is(r.status, 1, `${kind} ${name}: ${r.stderr}`);
+      const escaped = cause.replace(/[.*+?^${}()|[\]\\/]/g, '\\$&');
+      // the path and output follow the cause, except where the cause names the path (as Go's does);
+      // the init's errors end with the name of its step
+      const after = cause.startsWith('fork/exec') ? '( \\(hooks\\))?$' : ` \\(${hook.path.replace(/\//g, '\\/')}\\)`;
+      t.regex(r.stderr.trim(), new RegExp(`error running ${kind} hook #0: ${escaped}${after}`, 'm'), `${kind} ${name}`);
+      if (!RUNC) continue;
+      const runc = create(RUNC, kind, hook);
+      const theirs = /hook #0: (?:error running hook: )?(.*?)(?:, stdout: .*)?"$/m.exec(runc.stderr.trim());
+      t.is(theirs?.[1], cause, `${kind} ${name}: runc says ${runc.stderr}`);
+    }
 });
