@@ -49,7 +49,11 @@ export function v1Writes(r: LinuxResources, now: V1MemoryNow = { limit: Infinity
   }
   const c = r.cpu;
   if (c) {
+    // cpu.idle around the shares as on v2 (v2-files.ts): the kernel refuses
+    // shares while the group is idle
+    if (c.idle === 0) w('cpu', 'cpu.idle', '0', `${R}.cpu.idle`, { optional: true });
     if (c.shares) w('cpu', 'cpu.shares', String(c.shares), `${R}.cpu.shares`);
+    if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
     // runc's order. Every write is checked against the values in place: the
     // quota/period ratio against the parent's quota, the burst against the
     // quota. The period and the burst go first, so a new quota is checked
@@ -64,7 +68,6 @@ export function v1Writes(r: LinuxResources, now: V1MemoryNow = { limit: Infinity
     const afterRuntime = c.realtimeRuntime ? 'cpu.rt_runtime_us' : undefined;
     if (c.realtimePeriod) w('cpu', 'cpu.rt_period_us', String(c.realtimePeriod), `${R}.cpu.realtimePeriod`, { retryAfter: afterRuntime });
     if (c.realtimeRuntime) w('cpu', 'cpu.rt_runtime_us', String(c.realtimeRuntime), `${R}.cpu.realtimeRuntime`);
-    if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }

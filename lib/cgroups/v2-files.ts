@@ -27,7 +27,12 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
   }
   const c = r.cpu;
   if (c) {
+    // The kernel refuses a weight while the group is idle (EINVAL), so
+    // leaving idle goes before the weight, as runc writes cpu.idle, and
+    // entering it after: runc's order would have the new weight refused.
+    if (c.idle === 0) w('cpu', 'cpu.idle', '0', `${R}.cpu.idle`, { optional: true });
     if (c.shares) w('cpu', 'cpu.weight', String(sharesToWeight(c.shares)), `${R}.cpu.shares`);
+    if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
     // runc's order: the burst is checked against the quota in place, so it
     // goes first (a new quota below the old burst would be refused) and,
     // refused itself (above the old quota), again after cpu.max
@@ -35,7 +40,6 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
       w('cpu', 'cpu.max.burst', String(c.burst), `${R}.cpu.burst`, { retryAfter: c.quota ? 'cpu.max' : undefined });
     const max = cpuMax(c.quota, c.period);
     if (max) w('cpu', 'cpu.max', max, c.quota ? `${R}.cpu.quota` : `${R}.cpu.period`);
-    if (c.idle !== undefined && c.idle !== 0) w('cpu', 'cpu.idle', String(c.idle), `${R}.cpu.idle`);
     if (c.cpus) w('cpuset', 'cpuset.cpus', c.cpus, `${R}.cpu.cpus`);
     if (c.mems) w('cpuset', 'cpuset.mems', c.mems, `${R}.cpu.mems`);
   }

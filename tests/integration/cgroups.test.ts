@@ -342,6 +342,22 @@ cgTest('update: individual flags and --resources -', (t) => {
   t.regex(r.stderr, /linux\.resources\.cpu\.cpus/);
 });
 
+// The kernel refuses a weight (v2) or shares (v1) while the group is idle:
+// the weight goes before entering idle, and leaving idle before the weight.
+cgTest('cpu.idle with shares: entered at create, left by update with new shares', (t) => {
+  if (!has('cpu')) return t.pass('no cpu controller');
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { cpu: { shares: 2048, idle: 1 } };
+    s.process!.args = ['sleep', '600'];
+  });
+  if (!fs.existsSync(path.join(cgDir(c.pid, 'cpu')!, 'cpu.idle'))) return t.pass('no cpu.idle in this kernel');
+  t.is(read(c.pid, 'cpu', 'cpu.idle', 'cpu.idle'), '1');
+  const u = c.tsrun(['update', '--cpu-idle', '0', '--cpu-share', '512', c.id]);
+  t.is(u.status, 0, u.stderr);
+  t.is(read(c.pid, 'cpu', 'cpu.idle', 'cpu.idle'), '0');
+  t.is(read(c.pid, 'cpu', 'cpu.weight', 'cpu.shares'), V2 ? '59' : '512');
+});
+
 cgTest('pids.limit 0 is a limit (runtime-spec 1.3): pids.max 1, as runc ≥ 1.4 writes it, at create and update; no fork succeeds', (t) => {
   if (!has('pids')) return t.pass('no pids controller');
   // by effect: the init's first fork fails (busybox sh gives up on it)

@@ -140,6 +140,20 @@ test('v2 writes: every resource to its file', (t) => {
   t.is(w[w.length - 1]!.file, 'memory.high');
 });
 
+test('cpu.idle: leaving idle (0) goes before the weight, as runc writes it; entering it (1) after, since the kernel refuses a weight while idle', (t) => {
+  const cpu = (r: Parameters<typeof v2Writes>[0]) => v2Writes(r).map((x) => `${x.file}=${x.value}${x.optional ? '?' : ''}`);
+  t.deepEqual(cpu({ cpu: { shares: 1024, idle: 0, quota: 50000 } }), ['cpu.idle=0?', 'cpu.weight=100', 'cpu.max=50000']);
+  t.deepEqual(cpu({ cpu: { shares: 1024, idle: 1, quota: 50000 } }), ['cpu.weight=100', 'cpu.idle=1', 'cpu.max=50000']);
+  t.deepEqual(
+    cpu({ cpu: { idle: 0 } }),
+    ['cpu.idle=0?'],
+    'a 0 is written (update leaves idle); only a kernel without cpu.idle may lack it',
+  );
+  const v1 = (r: Parameters<typeof v1Writes>[0]) => v1Writes(r, { limit: 0, memsw: false }).map((x) => `${x.file}=${x.value}`);
+  t.deepEqual(v1({ cpu: { shares: 512, idle: 0, quota: 50000 } }), ['cpu.idle=0', 'cpu.shares=512', 'cpu.cfs_quota_us=50000']);
+  t.deepEqual(v1({ cpu: { shares: 512, idle: 1, quota: 50000 } }), ['cpu.shares=512', 'cpu.idle=1', 'cpu.cfs_quota_us=50000']);
+});
+
 test('v2 writes: BFQ weight when the kernel has io.bfq.weight', (t) => {
   const w = v2Writes({ blockIO: { weight: 500, weightDevice: [{ major: 8, minor: 0, weight: 200 }] } }, (f) => f === 'io.bfq.weight');
   t.deepEqual(
