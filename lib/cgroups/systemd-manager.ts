@@ -23,7 +23,7 @@ import type { AttachDeviceProgram, CgroupManager, CgroupMade, CgroupState } from
 import type { LinuxResources } from './resources.js';
 import type { CgroupStats } from './stats.js';
 import { resourceProperties, unitProperties, type SystemdProperty, type SystemdUnit, type SystemdUnitRef } from './systemd.js';
-import { V2Manager } from './v2.js';
+import { V2Manager, memoryLimitNow } from './v2.js';
 
 /** The D-Bus calls the driver makes (the addon's systemdStart/systemdSet). */
 export interface SystemdBus {
@@ -116,7 +116,7 @@ export class SystemdManager implements CgroupManager {
     }
     if (opts.update) {
       const devices = this.opts.attach && r.devices ? deviceRules(r.devices) : null;
-      await this.opts.bus.set(this.ref, resourceProperties(r, devices));
+      await this.opts.bus.set(this.ref, resourceProperties(r, devices, memoryLimitNow(this.dir)));
     }
     this.files().apply(r, opts);
   }

@@ -121,9 +121,10 @@ export function unitProperties(
  * linux.resources as unit properties (systemd.resource-control(5)), on
  * cgroup v2, as runc translates them; what has none is written to the
  * unit's cgroup files afterwards. Used at create and by update
- * (SetUnitProperties).
+ * (SetUnitProperties), which passes the memory limit in place as
+ * `memoryNow` (v2.ts memoryLimitNow) for a swap limit given alone.
  */
-export function resourceProperties(r: LinuxResources, devices: Rule[] | null): SystemdProperty[] {
+export function resourceProperties(r: LinuxResources, devices: Rule[] | null, memoryNow = 0): SystemdProperty[] {
   const props: SystemdProperty[] = [];
   if (devices) props.push(...deviceProperties(devices));
   const m = r.memory;
@@ -131,7 +132,7 @@ export function resourceProperties(r: LinuxResources, devices: Rule[] | null): S
   if (m?.reservation) props.push(t('MemoryLow', m.reservation < 0 ? U64_MAX : BigInt(m.reservation)));
   if (m) {
     // the cgroupfs driver's conversion: an unlimited memory with no swap given lifts swap too
-    const swap = swapToV2(m.swap ?? 0, m.limit ?? 0);
+    const swap = swapToV2(m.swap ?? 0, m.limit ?? memoryNow);
     if (swap !== 0) props.push(t('MemorySwapMax', swap < 0 ? U64_MAX : BigInt(swap)));
   }
   const c = r.cpu;

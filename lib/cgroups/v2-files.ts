@@ -7,8 +7,14 @@ import type { CgroupWrite, LinuxResources, ThrottleDevice } from './resources.js
 
 const R = 'linux.resources';
 
-/** `has(file)`: whether the container's cgroup offers that file (e.g. io.bfq.weight). */
-export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () => false): CgroupWrite[] {
+/**
+ * `has(file)`: whether the container's cgroup offers that file (e.g.
+ * io.bfq.weight). `memoryNow`: the memory limit in place (memory.max; 0 for
+ * none), which a swap limit given without a memory limit is reckoned
+ * against: runc's update merges with the limits the container has, so
+ * `update --memory-swap N` alone writes swap.max = N − the current limit.
+ */
+export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () => false, memoryNow = 0): CgroupWrite[] {
   const out: CgroupWrite[] = [];
   const w = (controller: string, file: string, value: string, field: string, more: Pick<CgroupWrite, 'optional' | 'retryAfter'> = {}) =>
     out.push({ controller, file, value, field, optional: false, ...more });
@@ -19,7 +25,7 @@ export function v2Writes(r: LinuxResources, has: (file: string) => boolean = () 
     // A limit of -1 lifts swap too; swap = limit means no swap at all ("0");
     // without swap accounting "max" and "0" are what there is anyway.
     const given = m.swap ?? 0;
-    const swap = swapToV2(given, m.limit ?? 0);
+    const swap = swapToV2(given, m.limit ?? memoryNow);
     const field = given !== 0 ? `${R}.memory.swap` : `${R}.memory.limit`;
     if (swap !== 0 || given > 0) w('memory', 'memory.swap.max', v2Limit(swap), field, { optional: swap <= 0 });
     if (m.limit !== undefined && m.limit !== 0) w('memory', 'memory.max', v2Limit(m.limit), `${R}.memory.limit`);

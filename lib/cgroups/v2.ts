@@ -10,6 +10,18 @@ import type { LinuxResources } from './resources.js';
 import { v2Stats, type CgroupStats } from './stats.js';
 import { v2Writes } from './v2-files.js';
 
+/**
+ * The memory limit a cgroup has now, as update reckons a swap limit given
+ * alone against it: bytes, or 0 for none. "max" is none too: runc keeps the
+ * limits in its state, and a container it made without one has 0 there, so
+ * it refuses such a swap limit ("unable to set swap limit without memory
+ * limit"); tsrun keeps no limits and reads the kernel's.
+ */
+export function memoryLimitNow(dir: string): number {
+  const v = readTrim(path.join(dir, 'memory.max'));
+  return v === null || v === 'max' ? 0 : Number(v);
+}
+
 export class V2Manager implements CgroupManager {
   readonly state: CgroupState;
   constructor(
@@ -76,7 +88,8 @@ export class V2Manager implements CgroupManager {
   apply(r: LinuxResources, opts: { update?: boolean } = {}): void {
     const avail = new Set((readTrim(path.join(this.dir, 'cgroup.controllers')) ?? '').split(/\s+/).filter(Boolean));
     if (opts.update) checkBeforeUpdate(r, readTrim(path.join(this.dir, 'memory.current')));
-    const writes = v2Writes(r, (f) => fs.existsSync(path.join(this.dir, f)));
+    const memoryNow = opts.update ? memoryLimitNow(this.dir) : 0;
+    const writes = v2Writes(r, (f) => fs.existsSync(path.join(this.dir, f)), memoryNow);
     for (const w of writes) {
       if (w.controller !== 'cgroup' && !avail.has(w.controller))
         throw new ConfigError(

@@ -416,6 +416,45 @@ cgTest('v2: an unlimited memory with a finite swap limits the swap alone, as run
   t.false(fs.existsSync(path.join(host.v2Mount!, `tsrun-test-${id}`)), 'no cgroup made');
 });
 
+// runc's update merges with the limits the container has, so a memory+swap
+// limit alone is reckoned against the memory limit in place: on v2 swap.max
+// is the difference; on v1 memory.memsw takes it as it is (this host; the
+// cgroup-v2 VM runs the v2 half).
+cgTest('update --memory-swap alone: memory+swap against the memory limit in place, as runc', (t) => {
+  if (!has('memory')) return t.pass('no memory controller');
+  const c = createCtr(t, (s) => {
+    s.linux!.resources = { memory: { limit: 64 * MiB } };
+    s.process!.args = ['sleep', '600'];
+  });
+  const swapFile = V2 ? 'memory.swap.max' : 'memory.memsw.limit_in_bytes';
+  if (!fs.existsSync(path.join(cgDir(c.pid, 'memory')!, swapFile))) return t.pass(`no swap accounting (${swapFile})`);
+  const u = c.tsrun(['update', '--memory-swap', '192m', c.id]);
+  t.is(u.status, 0, u.stderr);
+  t.is(read(c.pid, 'memory', 'memory.max', 'memory.limit_in_bytes'), String(64 * MiB), 'the memory limit stays');
+  t.is(read(c.pid, 'memory', 'memory.swap.max', 'memory.memsw.limit_in_bytes'), String((V2 ? 128 : 192) * MiB));
+  // below the memory limit: refused (v2 in runc's words; v1 by the kernel, as under runc)
+  const low = c.tsrun(['update', '--memory-swap', '32m', c.id]);
+  t.is(low.status, 1);
+  t.regex(low.stderr, /linux\.resources\.memory\.swap: /);
+  t.is(read(c.pid, 'memory', 'memory.swap.max', 'memory.memsw.limit_in_bytes'), String((V2 ? 128 : 192) * MiB), 'unchanged');
+  const runc = RUNC;
+  if (V2 || !runc) return;
+  // runc (1.1 here) on the same bundle, in a cgroup of its own: the same files
+  const root = tempRoot();
+  const id = uniqueId('swap-runc');
+  c.b.spec.linux!.cgroupsPath = `/tsrun-test-${id}`;
+  c.b.write();
+  const created = runtime(runc, root, ['create', '-b', c.b.dir, id]);
+  t.is(created.status, 0, created.stderr);
+  t.teardown(() => runtime(runc, root, ['delete', '--force', id]));
+  const pid = JSON.parse(runtime(runc, root, ['state', id]).stdout).pid as number;
+  t.not(cgDir(pid, 'memory'), cgDir(c.pid, 'memory'));
+  const theirs = runtime(runc, root, ['update', '--memory-swap', '192m', id]);
+  t.is(theirs.status, 0, theirs.stderr);
+  t.is(read(pid, 'memory', '', 'memory.limit_in_bytes'), String(64 * MiB));
+  t.is(read(pid, 'memory', '', 'memory.memsw.limit_in_bytes'), String(192 * MiB));
+});
+
 cgTest('a missing controller or a refused value fails create, leaving nothing behind', (t) => {
   const cases: [string, Record<string, unknown>, RegExp][] = [
     ['value', { cpu: { cpus: '4095' } }, /linux\.resources\.cpu\.cpus/],

@@ -623,6 +623,38 @@ test('v2 apply: unlimited memory with a finite swap, pids.limit 0, the default s
   t.is(readIn(dir, 'cpu.weight'), '100');
 });
 
+test('v2 update: --memory-swap alone is reckoned against the memory limit in place, as runc merges it with the current limit', (t) => {
+  // the pure part: swap.max = memory+swap − the limit now, memory.max untouched
+  t.deepEqual(
+    v2Writes({ memory: { swap: 192 * MiB } }, undefined, 64 * MiB).map((x) => `${x.file}=${x.value}`),
+    [`memory.swap.max=${128 * MiB}`],
+  );
+  t.throws(() => v2Writes({ memory: { swap: 32 * MiB } }, undefined, 64 * MiB), {
+    message: 'linux.resources.memory.swap: memory+swap limit should be >= memory limit',
+  });
+  // a limit given with it still wins over the one in place
+  t.deepEqual(
+    v2Writes({ memory: { limit: 96 * MiB, swap: 192 * MiB } }, undefined, 64 * MiB).map((x) => `${x.file}=${x.value}`),
+    [`memory.swap.max=${96 * MiB}`, `memory.max=${96 * MiB}`],
+  );
+  // through the manager: memory.max read from the cgroup
+  const { root, dir } = fakeV2(['memory.max', 'memory.swap.max', 'memory.current']);
+  t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));
+  const m = new V2Manager(root, 'c');
+  fs.writeFileSync(path.join(dir, 'memory.max'), `${64 * MiB}\n`);
+  m.apply({ memory: { swap: 192 * MiB } }, { update: true });
+  t.is(readIn(dir, 'memory.swap.max'), String(128 * MiB));
+  t.is(readIn(dir, 'memory.max'), String(64 * MiB));
+  // no limit in place ("max"): runc has none stored either and refuses, in its words
+  fs.writeFileSync(path.join(dir, 'memory.max'), 'max\n');
+  t.throws(() => m.apply({ memory: { swap: 192 * MiB } }, { update: true }), {
+    message: 'linux.resources.memory.swap: unable to set swap limit without memory limit',
+  });
+  fs.writeFileSync(path.join(dir, 'memory.swap.max'), ''); // cgroup files take each write whole; a plain file is overwritten in place
+  m.apply({ memory: { swap: -1 } }, { update: true });
+  t.is(readIn(dir, 'memory.swap.max'), 'max');
+});
+
 test('v2 check: a swap limit without a memory limit is refused before the cgroup exists, in runc’s words', (t) => {
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-unit-cg2-'));
   t.teardown(() => fs.rmSync(root, { recursive: true, force: true }));

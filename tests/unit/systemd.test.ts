@@ -98,6 +98,8 @@ test('resources as properties: memory, swap as its v2 meaning, cpu weight and qu
   t.throws(() => resourceProperties({ memory: { swap: 64 * 1024 * 1024 } }, null), {
     message: 'linux.resources.memory.swap: unable to set swap limit without memory limit',
   });
+  // update: a swap limit alone is reckoned against the memory limit in place, as runc merges it
+  t.is(byName(resourceProperties({ memory: { swap: 192 * 1024 * 1024 } }, null, 64 * 1024 * 1024)).MemorySwapMax, 128n * 1024n * 1024n);
   t.is(byName(resourceProperties({ pids: { limit: -5 } }, null)).TasksMax, 0xffffffffffffffffn, 'any negative is infinity');
   t.is(byName(resourceProperties({ cpu: { shares: 2 } }, null)).CPUWeight, 1n);
   t.deepEqual(byName(resourceProperties({ unified: { 'memory.high': '1000', 'pids.max': 'max', 'io.weight': '50' } }, null)), {
