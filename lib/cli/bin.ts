@@ -2,4 +2,11 @@
 import { ENGINE_STARTED } from './t0.js';
 import { main } from './main.js';
 
-void main(process.argv.slice(2), { engine: ENGINE_STARTED, modules: performance.now() }).then((code) => process.exit(code));
+// main catches what its commands throw; anything else is still one line, never an engine's stack trace
+main(process.argv.slice(2), { engine: ENGINE_STARTED, modules: performance.now() }).then(
+  (code) => process.exit(code),
+  (e: unknown) => {
+    process.stderr.write(`tsrun: ${e instanceof Error ? e.message.split('\n')[0] : String(e)}\n`);
+    process.exit(1);
+  },
+);

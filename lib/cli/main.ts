@@ -7,6 +7,7 @@ import * as fs from 'node:fs';
 
 import { TsrunError } from '../errors.js';
 import { loadBinding, packageRoot } from '../native/binding.js';
+import { STATE_FILES } from '../native/constants.js';
 import { commandHelp, globalHelp, parseArgs, type Command, type Flag } from './args.js';
 import { deleteCommand, createCommand, killCommand, listCommand, startCommand, stateCommand } from './commands/lifecycle.js';
 import { featuresCommand } from './commands/features.js';
@@ -20,7 +21,7 @@ import { Logger, writeFd } from './log.js';
 export const VERSION = '0.1.0';
 export const SPEC_VERSION = '1.3.0';
 
-const COMMANDS: readonly Command[] = [
+export const COMMANDS: readonly Command[] = [
   createCommand,
   startCommand,
   runCommand,
@@ -38,12 +39,12 @@ const COMMANDS: readonly Command[] = [
   updateCommand,
 ];
 
-const GLOBAL_FLAGS: readonly Flag[] = [
+export const GLOBAL_FLAGS: readonly Flag[] = [
   {
     name: 'root',
     type: 'string',
     default: '/run/tsrun',
-    describe: 'directory for container state (default /run/tsrun; $XDG_RUNTIME_DIR/tsrun when not the real root)',
+    describe: 'directory for container state ($XDG_RUNTIME_DIR/tsrun instead when not the real root)',
   },
   { name: 'log', type: 'string', describe: 'append errors (and --debug output) to this file' },
   { name: 'log-format', type: 'string', choices: ['text', 'json'], default: 'text', describe: 'text or json' },
@@ -162,39 +163,54 @@ export async function main(argv: string[], started?: StartTimes): Promise<number
     log.error(`No help topic for '${argv[at]}'`); // runc's words for an unknown command
     return 3;
   }
-  const native = loadBinding();
-  const rootless = native.rootless(g.rootless);
-  if (rootless.rootless === null) {
-    log.error(`invalid --rootless value ${JSON.stringify(g.rootless)}: want true, false or auto`);
-    return 1;
-  }
-  const ctx = new Context(g.root ?? rootless.defaultRoot, log, {
-    rootless: rootless.rootless,
-    xdgRoot: g.root === undefined && rootless.xdg,
-    systemdCgroup: g['systemd-cgroup'],
-  });
-  if (started) {
-    ctx.timeline.markAt('engine', started.engine);
-    ctx.timeline.markAt('modules', started.modules);
-  }
+  let root: string | undefined = g.root;
+  // every failure from here on is one line (the addon that will not load
+  // included), its stack only under --debug
   try {
+    const native = loadBinding();
+    const rootless = native.rootless(g.rootless);
+    if (rootless.rootless === null) {
+      log.error(`invalid --rootless value ${JSON.stringify(g.rootless)}: want true, false or auto`);
+      return 1;
+    }
+    root ??= rootless.defaultRoot;
+    const ctx = new Context(root, log, {
+      rootless: rootless.rootless,
+      xdgRoot: g.root === undefined && rootless.xdg,
+      systemdCgroup: g['systemd-cgroup'],
+    });
+    if (started) {
+      ctx.timeline.markAt('engine', started.engine);
+      ctx.timeline.markAt('modules', started.modules);
+    }
     const code = await cmd.run(ctx, parseArgs(cmd, argv.slice(at + 1)));
     ctx.timeline.mark('exit');
-    if (g.debug) log.debug(`timeline:\n${ctx.timeline.format()}`);
+    if (g.debug) {
+      log.debug('timeline:');
+      for (const line of ctx.timeline.format().split('\n')) log.debug(line);
+    }
     return code;
   } catch (e) {
-    log.error(`${cmd.failLabel ?? cmd.name}: ${describe(e)}`);
-    if (g.debug && e instanceof Error && e.stack) log.debug(e.stack);
+    log.error(`${cmd.failLabel ?? cmd.name}: ${describe(e, root)}`);
+    if (g.debug && e instanceof Error && e.stack) for (const line of e.stack.split('\n')) log.debug(line);
     return cmd.failCode ?? 1;
   }
 }
 
-function describe(e: unknown): string {
+/** One line for an error; a state root the user may not use says what to do (native/host's words too). */
+export function describe(e: unknown, root?: string): string {
   if (e instanceof TsrunError) return e.message;
   if (e instanceof Error) {
     const se = e as NodeJS.ErrnoException;
-    if (se.code && se.syscall) return `${se.syscall}${se.path ? ` ${se.path}` : ''}: ${se.code}`;
-    return e.message;
+    if (se.code && se.syscall) {
+      const text = `${se.syscall}${se.path ? ` ${se.path}` : ''}: ${se.code}`;
+      const uid = process.geteuid?.() ?? 0;
+      const underRoot = root !== undefined && se.path !== undefined && (se.path === root || se.path.startsWith(`${root}/`));
+      return (se.code === 'EACCES' || se.code === 'EPERM') && uid !== 0 && underRoot
+        ? `${text} (running as uid ${uid}: ${STATE_FILES.rootHint})`
+        : text;
+    }
+    return e.message.split('\n')[0]!;
   }
   return String(e);
 }

@@ -46,6 +46,8 @@ export const STATE_FILES: {
   readonly fifo: string;
   readonly seccomp: string;
   readonly maxDepth: number;
+  /** What a user refused the state root is told to do (after "running as uid N: "). */
+  readonly rootHint: string;
 } = C.stateFiles;
 /** The keys of state.json (TSRUN_STATE_KEYS), in the order it is written. */
 export const STATE_KEYS: readonly string[] = C.stateKeys;

@@ -150,7 +150,7 @@ int tsrun_host_list(const struct tsrun_host *h, struct tsrun_buf *out, struct ts
   DIR *d = opendir(h->root);
   if (tsrun_buf_str(out, "[") < 0) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory");
   if (!d) {
-    if (errno != ENOENT) return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open %s: %s", h->root, strerror(errno));
+    if (errno != ENOENT) return tsrun_root_err(e, "open", h->root, errno);
     return tsrun_buf_str(out, "]") < 0 ? tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "out of memory") : 0;
   }
   char **ids = NULL;

@@ -317,6 +317,7 @@ int tsrun_constants_json(struct tsrun_buf *b) {
   str(o, "fifo", TSRUN_FIFO_FILE);
   str(o, "seccomp", TSRUN_SECCOMP_FILE);
   num(o, "maxDepth", TSRUN_JSON_MAX_DEPTH);
+  str(o, "rootHint", TSRUN_ROOT_HINT);
   end(o, "}");
   begin(o, "stateKeys", "[");
 #define KEY(k) str(o, NULL, #k);

@@ -31,6 +31,10 @@
 #define TSRUN_FIFO_FILE "exec.fifo"
 #define TSRUN_SECCOMP_FILE "seccomp.bpf" /* the compiled linux.seccomp, for exec */
 
+/* What a user who may not use the state root is told (after "running as
+ * uid N: "): the default root is /run/tsrun unless XDG_RUNTIME_DIR is set. */
+#define TSRUN_ROOT_HINT "set XDG_RUNTIME_DIR, or pass --root a directory of yours"
+
 /* The keys of state.json (lib/container/state.ts writes them; the build
  * exports this list, constants.c, so TypeScript writes no other). X(key) */
 #define TSRUN_STATE_KEYS(X)                                                  \
@@ -58,6 +62,9 @@ struct tsrun_err {
 
 /* Sets e and returns -1. */
 int tsrun_err_set(struct tsrun_err *e, const char *code, const char *fmt, ...) __attribute__((format(printf, 3, 4)));
+/* "<what> <path>: <strerror(err)>", and TSRUN_ROOT_HINT where an unprivileged
+ * user is refused a path of the state root. */
+int tsrun_root_err(struct tsrun_err *e, const char *what, const char *path, int err);
 
 typedef void (*tsrun_warn_fn)(void *arg, const char *message);
 

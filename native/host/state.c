@@ -148,7 +148,7 @@ int tsrun_record_load(const char *dir, const char *name, struct tsrun_state *s, 
   size_t len;
   if (read_file(file, &text, &len) < 0) {
     if (errno == ENOENT || errno == ENOTDIR) return tsrun_err_set(e, TSRUN_CODE(ENOTFOUND), "container does not exist");
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "read %s: %s", file, strerror(errno));
+    return tsrun_root_err(e, "read", file, errno);
   }
   const char *perr = NULL;
   s->doc = tsrun_json_parse(text, len, &perr);
@@ -275,6 +275,13 @@ int tsrun_state_json(const struct tsrun_state *s, int pretty, struct tsrun_buf *
   return rc ? -1 : 0;
 }
 
+int tsrun_root_err(struct tsrun_err *e, const char *what, const char *path, int err) {
+  if ((err == EACCES || err == EPERM) && geteuid() != 0)
+    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s %s: %s (running as uid %u: " TSRUN_ROOT_HINT ")", what, path,
+                         strerror(err), (unsigned)geteuid());
+  return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s %s: %s", what, path, strerror(err));
+}
+
 #define NOT_TRUSTED "another user could change this container's state; not trusted"
 
 /* What a container's dir holds decides what root does (the hooks it runs,
@@ -303,7 +310,7 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
   int root = open(h->root, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (root < 0) {
     if (errno == ENOENT) return tsrun_err_set(e, TSRUN_CODE(ENOTFOUND), "container does not exist");
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open %s: %s", h->root, strerror(errno));
+    return tsrun_root_err(e, "open", h->root, errno);
   }
   if (check_private(root, h->root, e) < 0) {
     close(root);
@@ -320,7 +327,7 @@ int tsrun_lock(const struct tsrun_host *h, const char *id, int shared, struct ts
     if (saved == ELOOP || saved == ENOTDIR)
       return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "%s is %s: " NOT_TRUSTED, dir,
                            link ? "a symlink" : "not a directory");
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open %s: %s", dir, strerror(saved));
+    return tsrun_root_err(e, "open", dir, saved);
   }
   if (check_private(fd, dir, e) < 0) {
     close(fd);

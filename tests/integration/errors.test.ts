@@ -204,3 +204,28 @@ rootTest('works with the empty environment podman uses (no PATH at all)', (t) =>
   t.is(noEnv(['delete', '--force', id]), 0, 'and again, for a missing id');
   b.cleanup();
 });
+
+rootTest('a runtime that cannot start (its addon missing) fails in one line, exit 1, no engine stack trace', (t) => {
+  const b = makeBundle();
+  t.teardown(() => b.cleanup());
+  const r = spawnSync(TSRUN, ['--root', tempRoot(), 'run', '-b', b.dir, uniqueId('noaddon')], {
+    encoding: 'utf8',
+    env: { ...process.env, TSRUN_ADDON: '/nonexistent/tsrun.node' },
+  });
+  t.is(r.status, 1, r.stderr);
+  t.regex(r.stderr, /^tsrun: run: Cannot find module '\/nonexistent\/tsrun\.node'\n$/);
+});
+
+rootTest('as a user who may not use /run/tsrun (no XDG_RUNTIME_DIR): the error says what to set, from the front and from the CLI', (t) => {
+  const b = makeBundle();
+  t.teardown(() => b.cleanup());
+  fs.chmodSync(b.dir, 0o755);
+  const env = Object.fromEntries(Object.entries(process.env).filter(([k]) => k !== 'XDG_RUNTIME_DIR'));
+  const hint = /\(running as uid 65534: set XDG_RUNTIME_DIR, or pass --root a directory of yours\)\n$/;
+  // list and state are the front's (C), run the CLI's (TypeScript)
+  for (const args of [['list'], ['state', 'x'], ['run', '-b', b.dir, 'x']]) {
+    const r = spawnSync('setpriv', ['--reuid=65534', '--regid=65534', '--clear-groups', TSRUN, ...args], { encoding: 'utf8', env });
+    t.is(r.status, 1, `${args[0]}: ${r.stderr}`);
+    t.regex(r.stderr, hint, args[0]);
+  }
+});

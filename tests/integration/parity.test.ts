@@ -264,6 +264,14 @@ rootTest('--debug: logrus-shaped debug lines on stderr, one per setup step; in -
       lines.some((l) => l.includes(`step ${step} done`)),
       step,
     );
+  // the timeline: a line per step, no message carrying an escaped newline
+  t.false(
+    lines.some((l) => l.includes('\\n')),
+    'a debug line with a literal \\n',
+  );
+  const at = lines.findIndex((l) => l.endsWith('msg="timeline:"'));
+  t.true(at > 0, 'the timeline header');
+  t.regex(lines[at + 1] ?? '', /msg="engine +\+[\d.]+ms \([\d.]+ms\)"$/);
   const log = path.join(b.dir, 'log.json');
   const j = runtime(TSRUN, tempRoot(), ['--debug', '--log', log, '--log-format', 'json', 'run', '-b', b.dir, uniqueId('dbg')]);
   t.is(j.status, 0, j.stderr);

@@ -6,6 +6,7 @@ import { features } from '../../lib/cli/commands/features.js';
 import { rfc3339Nano } from '../../lib/container/state.js';
 import { loadBinding } from '../../lib/native/binding.js';
 import { Runtime } from '../../lib/index.js';
+import { COMMANDS, GLOBAL_FLAGS } from '../../lib/cli/main.js';
 
 /** native/host's id rule (what every command checks). */
 const checkId = (id: string) => loadBinding().checkId(id);
@@ -83,4 +84,17 @@ test('features has the required version range and no stderr noise', (t) => {
   t.is(f.ociVersionMin, '1.0.0');
   t.is(f.ociVersionMax, '1.3.0');
   t.true(f.linux.namespaces.includes('pid'));
+});
+
+test('help: every flag a user can see is described, and a default is printed once', (t) => {
+  const undescribed = [
+    ...COMMANDS.flatMap((cmd) => (cmd.flags ?? []).filter((f) => !f.hidden && !f.describe?.trim()).map((f) => `${cmd.name} --${f.name}`)),
+    ...GLOBAL_FLAGS.filter((f) => !f.hidden && !f.describe?.trim()).map((f) => `--${f.name}`),
+  ];
+  t.deepEqual(undescribed, []);
+  // the help prints a flag's default itself: a description that says it too prints it twice
+  const twice = [...COMMANDS.flatMap((c) => c.flags ?? []), ...GLOBAL_FLAGS]
+    .filter((f) => f.default !== undefined && f.default !== false && /\(default/.test(f.describe ?? ''))
+    .map((f) => f.name);
+  t.deepEqual(twice, []);
 });

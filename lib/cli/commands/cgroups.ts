@@ -36,7 +36,7 @@ export const psCommand: Command = {
   positionals: [ID, { name: 'ps-args', rest: true }],
   // ps(1)'s own flags (-ef) come after the id
   flagsFirst: true,
-  flags: [{ name: 'format', alias: 'f', type: 'string', choices: ['table', 'json'], default: 'table' }],
+  flags: [{ name: 'format', alias: 'f', type: 'string', choices: ['table', 'json'], default: 'table', describe: 'table or json' }],
   async run(ctx, a) {
     const pids = await ctx.runtime().ps(a['container-id'] as string);
     if (a.format === 'json') {

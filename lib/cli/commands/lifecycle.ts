@@ -1,23 +1,25 @@
 /** create, start, state, kill, delete, list — thin wrappers over the Runtime (lib/index.ts). */
-import type { Command } from '../args.js';
+import type { Command, Flag } from '../args.js';
 import { writeFd } from '../log.js';
 import { listenFdOptions } from '../listen-fds.js';
 
 const ID = { name: 'container-id', required: true } as const;
 
+/** The flags run shares with create: one definition, one description each. */
+export const CREATE_FLAGS: Flag[] = [
+  { name: 'pid-file', type: 'string', describe: 'file to write the init pid to' },
+  { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket to send the pty master to' },
+  { name: 'pidfd-socket', type: 'string', describe: 'AF_UNIX socket that receives a pidfd of the container init' },
+  { name: 'no-pivot', type: 'boolean', default: false, describe: 'use MS_MOVE and chroot instead of pivot_root' },
+  { name: 'no-new-keyring', type: 'boolean', default: false, describe: 'keep the caller session keyring' },
+  { name: 'preserve-fds', type: 'number', default: 0, describe: 'pass fds 3..3+N-1 to the container' },
+];
+
 export const createCommand: Command = {
   name: 'create',
   describe: 'create a container from a bundle; it waits for `start`',
   positionals: [ID],
-  flags: [
-    { name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'path to the bundle directory' },
-    { name: 'pid-file', type: 'string', describe: 'file to write the init pid to' },
-    { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket to send the pty master to' },
-    { name: 'pidfd-socket', type: 'string', describe: 'AF_UNIX socket that receives a pidfd of the container init' },
-    { name: 'no-pivot', type: 'boolean', default: false, describe: 'use MS_MOVE and chroot instead of pivot_root' },
-    { name: 'no-new-keyring', type: 'boolean', default: false, describe: 'keep the caller session keyring' },
-    { name: 'preserve-fds', type: 'number', default: 0, describe: 'pass fds 3..3+N-1 to the container' },
-  ],
+  flags: [{ name: 'bundle', alias: 'b', type: 'string', default: '.', describe: 'path to the bundle directory' }, ...CREATE_FLAGS],
   async run(ctx, a) {
     await ctx.runtime().create(a['container-id'] as string, {
       bundle: a.bundle as string,
@@ -79,7 +81,7 @@ export const listCommand: Command = {
   name: 'list',
   describe: 'list the containers under --root',
   flags: [
-    { name: 'format', alias: 'f', type: 'string', choices: ['table', 'json'], default: 'table' },
+    { name: 'format', alias: 'f', type: 'string', choices: ['table', 'json'], default: 'table', describe: 'table or json' },
     { name: 'quiet', alias: 'q', type: 'boolean', default: false, describe: 'print only the ids' },
   ],
   run(ctx, a) {

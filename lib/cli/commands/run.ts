@@ -4,6 +4,7 @@ import * as path from 'node:path';
 import { builtin } from '../../builtin.js';
 import type { Command } from '../args.js';
 import { listenFdOptions } from '../listen-fds.js';
+import { CREATE_FLAGS } from './lifecycle.js';
 
 /**
  * `tsrun run bundle/`: a positional with "/" is a bundle (ids never contain
@@ -30,12 +31,7 @@ export const runCommand: Command = {
   flags: [
     { name: 'bundle', alias: 'b', type: 'string', describe: 'path to the bundle directory (default: .)' },
     { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'do not wait for the container' },
-    { name: 'pid-file', type: 'string' },
-    { name: 'console-socket', type: 'string' },
-    { name: 'pidfd-socket', type: 'string', describe: 'AF_UNIX socket that receives a pidfd of the container init' },
-    { name: 'no-pivot', type: 'boolean', default: false },
-    { name: 'no-new-keyring', type: 'boolean', default: false },
-    { name: 'preserve-fds', type: 'number', default: 0 },
+    ...CREATE_FLAGS,
     { name: 'keep', type: 'boolean', default: false, describe: 'do not delete the container after it exits' },
     { name: 'no-subreaper', type: 'boolean', hidden: true },
   ],
