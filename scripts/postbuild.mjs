@@ -2,7 +2,7 @@
 // bundle the CLI into one file, dist/tsrun.mjs (resolving ~100 ES modules at
 // every start cost ~90 ms per command), and choose the JavaScript engine the
 // front (build/tsrun) hands the CLI to, written to dist/engine as the argv
-// prefix, one element per line:
+// prefix, one element per line (relative to dist/ where it starts with ./):
 //   - Bun from node_modules (@oven/bun-linux-x64), the CLI compiled into one
 //     executable with its bytecode, dist/tsrun-cli: the fastest start
 //     measured (docs/performance.md);
@@ -43,13 +43,15 @@ await build({
 const bun = join(root, 'node_modules', '@oven', 'bun-linux-x64', 'bin', 'bun');
 const cli = join(dist, 'tsrun-cli');
 rmSync(cli, { force: true });
-let engine = [process.execPath, join(dist, 'tsrun.mjs')];
+// relative entries ("./x") are the engine file's neighbours (native/front/main.c): no
+// absolute path of this checkout ends up in what a copy of dist/ runs
+let engine = [process.execPath, './tsrun.mjs'];
 if (process.env.TSRUN_CLI_ENGINE !== 'node' && existsSync(bun)) {
   execFileSync(
     bun,
     ['build', join(dist, 'lib', 'cli', 'bin.js'), '--compile', '--bytecode', '--format=cjs', '--target=bun', '--outfile', cli],
     { stdio: ['ignore', 'ignore', 'inherit'] },
   );
-  engine = [cli];
+  engine = ['./tsrun-cli'];
 }
 writeFileSync(join(dist, 'engine'), engine.map((a) => `${a}\n`).join(''));

@@ -107,7 +107,7 @@ export function parseArgs(cmd: Command, argv: readonly string[]): Args {
   return out;
 }
 
-function usageLine(cmd: Command): string {
+export function usageLine(cmd: Command): string {
   const pos = (cmd.positionals ?? []).map((p) => (p.rest ? `[${p.name}...]` : p.required ? `<${p.name}>` : `[${p.name}]`));
   return `tsrun [global options] ${cmd.name}${cmd.flags?.length ? ' [options]' : ''}${pos.length ? ` ${pos.join(' ')}` : ''}`;
 }

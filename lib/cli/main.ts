@@ -6,7 +6,7 @@
 import * as fs from 'node:fs';
 
 import { TsrunError } from '../errors.js';
-import { loadBinding, packageRoot } from '../native/binding.js';
+import { loadBinding, runtimeFile } from '../native/binding.js';
 import { STATE_FILES } from '../native/constants.js';
 import { commandHelp, globalHelp, parseArgs, type Command, type Flag } from './args.js';
 import { deleteCommand, createCommand, killCommand, listCommand, startCommand, stateCommand } from './commands/lifecycle.js';
@@ -74,7 +74,7 @@ const GLOBAL_VALUE_FLAGS = new Set(
 function versionText(): string {
   let commit = 'unknown';
   try {
-    commit = fs.readFileSync(`${packageRoot()}/dist/commit`, 'utf8').trim() || commit;
+    commit = fs.readFileSync(runtimeFile('commit'), 'utf8').trim() || commit;
   } catch {
     /* not recorded */
   }

@@ -167,10 +167,37 @@ export const { LOCK_SH, LOCK_EX, LOCK_NB, LOCK_UN } = KERNEL.flock;
 
 let cached: NativeBinding | undefined;
 
-/** Loads the addon from the package's build directory (or TSRUN_ADDON). */
+/**
+ * One of the runtime's own files, in whichever layout this copy of tsrun is
+ * (the front finds the CLI by the same layouts, native/front/main.c):
+ *  - a release: <prefix>/lib/tsrun/ holds the compiled CLI, tsrun.node, tsrun-init and commit;
+ *  - a checkout: build/Release/ the addon and the init, dist/ the CLIs and commit;
+ *  - the npm package: prebuilds/linux-x64/ the addon, the init and the front, dist/ the rest.
+ * A build from source (build/Release/) wins over the package's prebuilt one. The first
+ * candidate that exists; else the first (the caller's error names it).
+ */
+export function runtimeFile(name: 'tsrun.node' | 'commit'): string {
+  const candidates: string[] = [];
+  if (compiledCli()) {
+    const dir = path.dirname(process.execPath);
+    candidates.push(path.join(dir, name), path.join(dir, '..', name === 'commit' ? 'dist' : 'build/Release', name));
+  } else {
+    const root = packageRoot();
+    if (name === 'commit') candidates.push(path.join(root, 'dist', name));
+    else candidates.push(path.join(root, 'build', 'Release', name), path.join(root, 'prebuilds', `linux-${process.arch}`, name));
+  }
+  return candidates.find((f) => fs.existsSync(f)) ?? candidates[0]!;
+}
+
+/** This is the CLI compiled into one executable (Bun: scripts/postbuild.mjs, scripts/release.mjs). */
+function compiledCli(): boolean {
+  return !!process.versions.bun && path.basename(process.execPath) === 'tsrun-cli';
+}
+
+/** Loads the addon (TSRUN_ADDON, else runtimeFile's). */
 export function loadBinding(): NativeBinding {
   if (cached) return cached;
-  const file = process.env.TSRUN_ADDON || path.join(packageRoot(), 'build', 'Release', 'tsrun.node');
+  const file = process.env.TSRUN_ADDON || runtimeFile('tsrun.node');
   const require = createRequire(import.meta.url);
   const binding = require(file) as NativeBinding;
   const version = binding.planVersion;
@@ -195,13 +222,11 @@ let root: string | undefined;
 
 /** The package root (where build/ and dist/ live): the nearest directory
  * above this module with our package.json (works from dist/lib/… and from
- * the single-file bundle dist/tsrun.mjs alike), or the compiled CLI's
- * (whose import.meta.url is no file of ours). */
+ * the single-file bundle dist/tsrun.mjs alike), or, for the compiled CLI
+ * (whose import.meta.url is no file of ours), the parent of its directory. */
 export function packageRoot(): string {
   if (root) return root;
-  // the CLI compiled into one executable: <root>/dist/tsrun-cli (Bun, scripts/postbuild.mjs)
-  const exe = path.basename(process.execPath);
-  if (process.versions.bun && exe === 'tsrun-cli') return (root = path.dirname(path.dirname(process.execPath)));
+  if (compiledCli()) return (root = path.dirname(path.dirname(process.execPath)));
   let dir = path.dirname(decodeURIComponent(new URL(import.meta.url).pathname));
   for (;;) {
     try {

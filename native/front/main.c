@@ -25,30 +25,45 @@ struct globals {
 static char *const *g_argv;
 static int g_argc;
 
-/* The package root: the front lives in <root>/build/. */
-static int package_root(char *buf, size_t size) {
-  ssize_t n = readlink("/proc/self/exe", buf, size - 1);
+/* Where the JavaScript CLI is: an `engine` file (scripts/postbuild.mjs,
+ * scripts/release.mjs) holding the argv prefix that runs it, one element
+ * per line. It is looked for relative to this binary's own path, in each
+ * layout tsrun ships in:
+ *   <dir>/engine               the npm package: prebuilds/linux-x64/
+ *   <dir>/../lib/tsrun/engine  the release: bin/ or sbin/, lib/tsrun/
+ *   <dir>/../dist/engine       a checkout: build/, dist/ */
+static const char *const ENGINE_FILES[] = {"engine", "../lib/tsrun/engine", "../dist/engine"};
+
+/* The file's dir in dir (writable, PATH_MAX), "" when none is there. */
+static int find_engine(char *dir, size_t size, char *file, size_t file_size) {
+  ssize_t n = readlink("/proc/self/exe", dir, size - 1);
   if (n <= 0) return -1;
-  buf[n] = 0;
-  for (int i = 0; i < 2; i++) {
-    char *slash = strrchr(buf, '/');
-    if (!slash) return -1;
-    *slash = 0;
+  dir[n] = 0;
+  char *slash = strrchr(dir, '/');
+  if (!slash) return -1;
+  *slash = 0;
+  for (size_t i = 0; i < sizeof ENGINE_FILES / sizeof *ENGINE_FILES; i++) {
+    snprintf(file, file_size, "%s/%s", dir, ENGINE_FILES[i]);
+    if (access(file, R_OK) == 0) {
+      /* its entries are relative to where it is */
+      char *end = strrchr(file, '/');
+      snprintf(dir, size, "%.*s", (int)(end - file), file);
+      return 0;
+    }
   }
-  return 0;
+  return -1;
 }
 
-/* Hands the command line, unchanged, to the JavaScript CLI: dist/engine
- * (scripts/postbuild.mjs) holds the argv prefix that runs it, one element
- * per line (the compiled CLI alone, or an engine and its script). */
+/* Hands the command line, unchanged, to the JavaScript CLI. An engine
+ * entry with a "/" is a path (relative ones from the engine file's dir);
+ * one without is a program looked up in PATH (the npm package's "node"). */
 __attribute__((noreturn)) static void to_javascript(void) {
-  char root[4096], file[4200];
-  static char prefix[8192];
-  if (package_root(root, sizeof root) < 0) {
-    fprintf(stderr, "tsrun: cannot find the package root from /proc/self/exe\n");
+  char dir[4096], file[4200];
+  static char prefix[8192], paths[8][4096 + 8192 + 2];
+  if (find_engine(dir, sizeof dir, file, sizeof file) < 0) {
+    fprintf(stderr, "tsrun: no engine file beside %s: build tsrun first (npm run build)\n", dir);
     _exit(1);
   }
-  snprintf(file, sizeof file, "%s/dist/engine", root);
   int fd = open(file, O_RDONLY | O_CLOEXEC);
   ssize_t n = fd >= 0 ? read(fd, prefix, sizeof prefix - 1) : -1;
   if (fd >= 0) close(fd);
@@ -62,7 +77,13 @@ __attribute__((noreturn)) static void to_javascript(void) {
   for (char *line = prefix; *line && np < 8;) {
     char *nl = strchr(line, '\n');
     if (nl) *nl = 0;
-    if (*line) parts[np++] = line;
+    if (*line) {
+      if (*line != '/' && strchr(line, '/')) {
+        snprintf(paths[np], sizeof paths[np], "%s/%s", dir, line);
+        line = paths[np];
+      }
+      parts[np++] = line;
+    }
     if (!nl) break;
     line = nl + 1;
   }
@@ -74,8 +95,8 @@ __attribute__((noreturn)) static void to_javascript(void) {
   if (!argv) _exit(1);
   for (int i = 0; i < np; i++) argv[i] = parts[i];
   for (int i = 1; i < g_argc; i++) argv[np + i - 1] = g_argv[i];
-  execv(parts[0], argv);
-  fprintf(stderr, "tsrun: cannot run %s: %s\n", parts[0], strerror(errno));
+  execvp(parts[0], argv);
+  fprintf(stderr, "tsrun: cannot run %s (from %s): %s\n", parts[0], file, strerror(errno));
   _exit(1);
 }
 

@@ -17,6 +17,18 @@ export const TSRUN = path.join(ROOT, 'bin', 'tsrun');
 export const BUSYBOX = '/bin/busybox';
 export const RUNC = ['/usr/sbin/runc', '/usr/bin/runc'].find((p) => fs.existsSync(p));
 export const IS_ROOT = process.getuid?.() === 0;
+/** How the front runs the JavaScript CLI (dist/engine, scripts/postbuild.mjs): its argv prefix, "./x" entries as paths in dist/. */
+export const ENGINE: readonly string[] = (() => {
+  try {
+    return fs
+      .readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8')
+      .split('\n')
+      .filter(Boolean)
+      .map((e) => (e.startsWith('./') ? path.join(ROOT, 'dist', e) : e));
+  } catch {
+    return [];
+  }
+})();
 
 const APPLETS = [
   'sh',

@@ -12,16 +12,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { STATE_KEYS } from '../../lib/native/constants.js';
-import { IS_ROOT, ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId, waitForStatus } from '../helpers/bundle.js';
+import { ENGINE, IS_ROOT, ROOT, TSRUN, makeBundle, runtime, tempRoot, uniqueId, waitForStatus } from '../helpers/bundle.js';
 
 const rootTest = IS_ROOT ? test.serial : test.skip;
 
 const FRONT = path.join(ROOT, 'build', 'tsrun');
 /** How the front runs the JavaScript CLI (scripts/postbuild.mjs): the compiled CLI, or an engine and its script. */
-const PREFIX = fs
-  .readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8')
-  .split('\n')
-  .filter(Boolean);
+const PREFIX = ENGINE;
 
 /** A launcher that is the JavaScript CLI alone (no front), for runtime(). */
 const JS = (() => {

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { ENGINE, IS_ROOT, ROOT, RUNC, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 import { waitForSync } from '../helpers/wait.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
@@ -111,7 +111,7 @@ function initPid(root: string, id: string): number {
 // CVE-2019-5736: /proc/<pid>/exe of the runtime opened from the container
 
 rootTest('CVE-2019-5736: a container process cannot open the runtime binary through /proc/<pid>/exe during create or exec', (t) => {
-  const engine = fs.realpathSync(fs.readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8').split('\n')[0]!);
+  const engine = fs.realpathSync(ENGINE[0]!);
   const binaries = [fs.realpathSync(TSRUN), engine];
   const before = binaries.map(sha256);
   // The attacker: every process of the pid namespace that is not busybox is

@@ -17,7 +17,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
+import { ENGINE, IS_ROOT, ROOT, RUNC, TSRUN, makeBundle, runtime, tempRoot, uniqueId, type Bundle } from '../helpers/bundle.js';
 import { as, chownTree, setUp } from '../helpers/rootless.js';
 import { waitForSync as waitFor } from '../helpers/wait.js';
 
@@ -160,7 +160,7 @@ function grabExe(t: ExecutionContext, bin: string, act: (root: string, id: strin
 rootTest(
   'CVE-2019-5736 with CAP_SYS_PTRACE in the container: the exe of an exec’d process or a joining init is a sealed copy, never writable',
   (t) => {
-    const engine = fs.realpathSync(fs.readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8').split('\n')[0]!);
+    const engine = fs.realpathSync(ENGINE[0]!);
     const binaries = [fs.realpathSync(TSRUN), engine, path.join(ROOT, 'build', 'Release', 'tsrun-init')].filter((f) => fs.existsSync(f));
     const before = binaries.map(sha256);
     const attack = (bin: string) =>
@@ -273,7 +273,7 @@ function fakeProcImage(stat: string): (rootfs: string) => void {
 
 /** A writable address range of the runtime's engine when it is not position-independent (the compiled Bun CLI), else null. */
 function engineWritableRange(): [bigint, bigint] | null {
-  const engine = fs.realpathSync(fs.readFileSync(path.join(ROOT, 'dist', 'engine'), 'utf8').split('\n')[0]!);
+  const engine = fs.realpathSync(ENGINE[0]!);
   const r = spawnSync('readelf', ['-lWh', engine], { encoding: 'utf8' });
   if (r.status !== 0 || !/Type:\s+EXEC/.test(r.stdout)) return null;
   const rw = r.stdout.split('\n').find((l) => /^\s*LOAD/.test(l) && /\sRW\s/.test(l));
