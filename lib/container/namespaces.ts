@@ -11,6 +11,7 @@ import * as fs from 'node:fs';
 import { ConfigError, TsrunError } from '../errors.js';
 import type { Spec } from '../config/types.js';
 import type { NativeBinding } from '../native/binding.js';
+import { JOIN_ROOT, KERNEL } from '../native/constants.js';
 import { NAMESPACE_CLONE_FLAGS } from '../plan/linux.js';
 import { closeAll } from './fds.js';
 import type { PlanIdMaps } from '../plan/types.js';
@@ -163,6 +164,13 @@ export function openProcessNamespaces(pid: number, procRoot = '/proc'): { fd: nu
         throw e;
       }
       out.push({ fd, nstype: Number(NAMESPACE_CLONE_FLAGS[NSTYPE[name]]) });
+    }
+    // last, after the mount namespace: the init's root (native/init enters it; TSRUN_JOIN_ROOT says why)
+    try {
+      out.push({ fd: fs.openSync(`${procRoot}/${pid}/root`, KERNEL.openPath | fs.constants.O_DIRECTORY), nstype: JOIN_ROOT });
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+      throw e;
     }
   } catch (e) {
     closeAll(out.map((j) => j.fd));

@@ -20,6 +20,8 @@ export const PLAN_VERSION: number = C.planVersion;
 export const PlanFlag: Numbers<typeof C.planFlags> = C.planFlags;
 export const ProcFlag: Numbers<typeof C.procFlags> = C.procFlags;
 export const NsFlag: Numbers<typeof C.nsFlags> = C.nsFlags;
+/** ns_joins' nstype for the init's root, entered after the mount namespace (TSRUN_JOIN_ROOT). */
+export const JOIN_ROOT: number = C.joinRoot;
 export const CapSet: Numbers<typeof C.capSets> = C.capSets;
 export const MountKind: Numbers<typeof C.mountKinds> = C.mountKinds;
 export const TargetKind: Numbers<typeof C.targetKinds> = C.targetKinds;

@@ -25,6 +25,7 @@
 #include <linux/seccomp.h>
 #include <seccomp.h>
 #include <stddef.h>
+#include <fcntl.h>
 #include <sys/file.h>
 #include <sys/mount.h>
 #include <sys/personality.h>
@@ -276,6 +277,7 @@ int tsrun_constants_json(struct tsrun_buf *b) {
   GROUP("planFlags", TSRUN_PLAN_FLAGS, BIT)
   GROUP("procFlags", TSRUN_PROC_FLAGS, BIT)
   GROUP("nsFlags", TSRUN_NS_FLAGS, BIT)
+  num(o, "joinRoot", TSRUN_JOIN_ROOT);
   GROUP("capSets", TSRUN_CAPSETS, VAL)
   GROUP("mountKinds", TSRUN_MOUNT_KINDS, VAL)
   GROUP("targetKinds", TSRUN_TARGET_KINDS, VAL)
@@ -359,6 +361,7 @@ int tsrun_constants_json(struct tsrun_buf *b) {
   GROUP("mempolicyFlags", MEMPOLICY_FLAGS, NUM)
   GROUP("flock", FLOCK_OPS, NUM)
   GROUP("keyPerms", TSRUN_KEY_PERMS, NUM)
+  num(o, "openPath", O_PATH); /* Node's fs.constants has no O_PATH */
   end(o, "}");
 
   end(o, "}");

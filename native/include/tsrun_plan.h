@@ -202,10 +202,17 @@ enum {
 };
 
 /* A namespace to join with setns(fd, nstype). The fd is opened
- * (and its type checked) by the runtime before clone and inherited. */
+ * (and its type checked) by the runtime before clone and inherited.
+ * nstype TSRUN_JOIN_ROOT is no namespace: fd is the container init's root
+ * directory (/proc/<pid>/root), entered with fchdir + chroot(".") right
+ * after the mount namespace (it comes last). Joining a mount namespace
+ * puts a process at the namespace's root mount, which is the init's root
+ * only when the runtime's own root was that namespace's root: a runtime
+ * in a chroot would otherwise hand an exec'd process the host's /. */
+#define TSRUN_JOIN_ROOT 0x1u
 struct tsrun_ns_join {
   int32_t fd;
-  uint32_t nstype; /* CLONE_NEW* */
+  uint32_t nstype; /* CLONE_NEW*, or TSRUN_JOIN_ROOT */
 };
 
 /* mounts[mount_index] is attached from `fd`, a detached idmapped

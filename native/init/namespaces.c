@@ -147,6 +147,11 @@ static int namespace_step(struct tsrun_init *ctx, int proc) {
   const struct tsrun_ns_join *joins = tsrun_plan_vec(ctx->plan, h->ns_joins);
   int in_userns = 0;
   for (uint32_t i = 0; i < h->ns_joins.count; i++) {
+    if (joins[i].nstype == TSRUN_JOIN_ROOT) {
+      if (fchdir(joins[i].fd) < 0 || chroot(".") < 0) return tsrun_fail(ctx, errno, "enter the container's root", NULL);
+      close(joins[i].fd);
+      continue;
+    }
     if (syscall(SYS_setns, joins[i].fd, joins[i].nstype) < 0)
       return tsrun_fail(ctx, errno, "join ", ns_name(joins[i].nstype), " namespace", NULL);
     close(joins[i].fd);
