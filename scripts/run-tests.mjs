@@ -1,7 +1,8 @@
 #!/usr/bin/env node
 // The whole test suite, as `npm test` runs it (after `npm run build`):
 // the style checks (eslint, prettier, clang-format), unit tests, root integration tests, the reliability campaign
-// (kill points, fuzz, load, attacks), real engines, the unit and API tests on Node 22, the spec-tests conformance suite
+// (kill points, fuzz, load, attacks), real engines, the unit and API tests on Node 22, installing the release and the
+// npm package on a clean root (install), the spec-tests conformance suite
 // against tsrun with its baseline of known failures (as root and rootless), the cgroup-v2 VM, the production lane
 // (Debian 13 with systemd: the lane's checks, the systemd driver; then each engine's test file there), and the C
 // fuzzers and sanitized build (fuzz-c). `npm test -- <suite> …` runs only the suites named. Prints one summary line per suite and a
@@ -125,6 +126,16 @@ const suites = [
       const files = ['dist/tests/unit/**/*.test.js', ...(isRoot ? ['dist/tests/integration/api.test.js'] : [])];
       return run('node22', node22, [ava, '--tap', ...files], parseAvaTap);
     },
+  ],
+  // Installing the artifacts as their users do, on a clean Debian 12 minimal root with no build
+  // tools (made once with debootstrap, then cached): the release's .deb and tarball
+  // (npm run release), and the npm package on Node 22 and 24 (tests/install/).
+  [
+    'install',
+    () =>
+      isRoot
+        ? run('install', process.execPath, [ava, '--tap', '--serial', '--timeout=10m', ...testFiles('install')], parseAvaTap)
+        : (console.log('\n=== install: skipped (needs root)'), { name: 'install', passed: 0, failed: 0, skipped: 1 }),
   ],
   [
     'spec-tests',

@@ -22,8 +22,9 @@ cd "$(dirname "$0")/.."
 # clang, libclang-rt-14-dev (the ASan/UBSan runtimes) and libfuzzer-14-dev
 # build build-san/: the sanitized build and the fuzz targets (npm test -- fuzz-c).
 # python3-fusepy (with libfuse2) serves the resctrl filesystem the Intel RDT tests
-# use where the CPU has no RDT (tests/helpers/fake-resctrl.py).
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev libsystemd-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev python3-fusepy)
+# use where the CPU has no RDT (tests/helpers/fake-resctrl.py). debootstrap makes the
+# clean Debian root the install suite puts the release and the npm package on.
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev libsystemd-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev python3-fusepy debootstrap)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

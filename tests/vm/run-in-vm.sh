@@ -59,6 +59,7 @@ CONSOLE=0
 VERBOSE=0
 P9_CACHE=${TSRUN_VM_9P_CACHE:-loose}
 ENVS=()
+CPU=max
 # "" (this machine's root on Debian 12's kernel) or trixie (tests/vm/trixie.sh).
 HOST=
 LSM=
@@ -90,6 +91,8 @@ Options:
   --info             print the lane's kernel and package versions (building what is missing)
                      instead of booting; no COMMAND
   --timeout SECS     kill the command after SECS seconds (default 600); exit code 124
+  --cpu MODEL        qemu's CPU model (default max: every feature TCG has); qemu64 is an
+                     x86-64 without SSE4, AVX or AVX2, the oldest a 64-bit distribution runs on
   --cwd DIR          directory to run in (default: the current directory); one under /tmp
                      or /run is shared on its own and mounted at the same path in the VM
   --env NAME=VALUE   set a variable for the command (repeatable); the command otherwise gets
@@ -133,6 +136,8 @@ parse_args() {
   while (($#)); do
     case $1 in
       --timeout) (($# >= 2)) || usage_error "--timeout needs a value"; TIMEOUT=$2; shift 2 ;;
+      --cpu) (($# >= 2)) || usage_error "--cpu needs a model"; CPU=$2; shift 2 ;;
+      --cpu=*) CPU=${1#*=}; shift ;;
       --timeout=*) TIMEOUT=${1#*=}; shift ;;
       --cwd) (($# >= 2)) || usage_error "--cwd needs a value"; CWD=$2; shift 2 ;;
       --cwd=*) CWD=${1#*=}; shift ;;
@@ -574,7 +579,7 @@ main() {
   local qemu=(
     timeout -k 10 $((TIMEOUT + BOOT_MARGIN))
     qemu-system-x86_64
-    -accel tcg,thread=multi -cpu max -m "$MEM" -smp "$SMP"
+    -accel tcg,thread=multi -cpu "$CPU" -m "$MEM" -smp "$SMP"
     -nodefaults -nographic -no-reboot -serial "$serial"
   )
   if [[ $HOST == trixie ]]; then
