@@ -81,13 +81,13 @@ function useRelease(t: import('ava').ExecutionContext, root: string, tsrun: stri
   t.regex(man.stdout, /tsrun-exec - /);
   t.regex(man.stdout, /--preserve-fds N/);
   // bash completion: the script loads and completes a command and a flag
-  const comp = inRoot(
-    root,
-    `. ${share}/bash-completion/completions/tsrun && complete -p tsrun && ` +
-      'COMP_WORDS=(tsrun cre); COMP_CWORD=1; _tsrun; echo "${COMPREPLY[*]}"; ' +
-      'COMP_WORDS=(tsrun run --pid); COMP_CWORD=2; _tsrun; echo "${COMPREPLY[*]}"',
-    { PATH: '/usr/bin:/bin' },
+  fs.writeFileSync(
+    path.join(root, 'opt', 'completion.bash'),
+    `. ${share}/bash-completion/completions/tsrun && complete -p tsrun &&\n` +
+      'COMP_WORDS=(tsrun cre); COMP_CWORD=1; _tsrun; echo "${COMPREPLY[*]}"\n' +
+      'COMP_WORDS=(tsrun run --pid); COMP_CWORD=2; _tsrun; echo "${COMPREPLY[*]}"\n',
   );
+  const comp = inRoot(root, 'bash /opt/completion.bash', { PATH: '/usr/bin:/bin' });
   t.is(comp.status, 0, comp.stderr);
   t.regex(comp.stdout, /^complete -F _tsrun tsrun\ncreate\n--pid-file --pidfd-socket\n$/);
 }
