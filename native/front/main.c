@@ -48,6 +48,15 @@ static int find_engine(char *dir, size_t size, char *file, size_t file_size) {
       /* its entries are relative to where it is */
       char *end = strrchr(file, '/');
       snprintf(dir, size, "%.*s", (int)(end - file), file);
+      /* The compiled CLI's engine (Bun's baseline build) needs SSE4.2 and
+       * POPCNT (x86-64-v2): on an older x86-64 (qemu's default qemu64) it
+       * dies of SIGILL at once. There, an engine-any-cpu file beside it
+       * names the CLI on an engine that runs on any x86-64 (Node). */
+      if (!(__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt"))) {
+        char alt[4300];
+        snprintf(alt, sizeof alt, "%s/engine-any-cpu", dir);
+        if (access(alt, R_OK) == 0 && strlen(alt) < file_size) memcpy(file, alt, strlen(alt) + 1);
+      }
       return 0;
     }
   }
