@@ -7,6 +7,7 @@
  * goes to the JavaScript CLI with argv, the environment and every fd
  * untouched (execve). */
 #include <errno.h>
+#include <limits.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -34,31 +35,32 @@ static int g_argc;
  *   <dir>/../dist/engine       a checkout: build/, dist/ */
 static const char *const ENGINE_FILES[] = {"engine", "../lib/tsrun/engine", "../dist/engine"};
 
-/* The file's dir in dir (writable, PATH_MAX), "" when none is there. */
-static int find_engine(char *dir, size_t size, char *file, size_t file_size) {
-  ssize_t n = readlink("/proc/self/exe", dir, size - 1);
-  if (n <= 0) return -1;
-  dir[n] = 0;
-  char *slash = strrchr(dir, '/');
+/* The engine file to use in file, and the directory its relative entries
+ * are read from (canonical: they become argv[0]) in dir; -1 when there is
+ * none. Both buffers are PATH_MAX long. */
+static int find_engine(char *dir, char *file) {
+  char exe[PATH_MAX];
+  if (!realpath("/proc/self/exe", exe)) return -1;
+  char *slash = strrchr(exe, '/');
   if (!slash) return -1;
   *slash = 0;
   for (size_t i = 0; i < sizeof ENGINE_FILES / sizeof *ENGINE_FILES; i++) {
-    snprintf(file, file_size, "%s/%s", dir, ENGINE_FILES[i]);
-    if (access(file, R_OK) == 0) {
-      /* its entries are relative to where it is */
-      char *end = strrchr(file, '/');
-      snprintf(dir, size, "%.*s", (int)(end - file), file);
-      /* The compiled CLI's engine (Bun's baseline build) needs SSE4.2 and
-       * POPCNT (x86-64-v2): on an older x86-64 (qemu's default qemu64) it
-       * dies of SIGILL at once. There, an engine-any-cpu file beside it
-       * names the CLI on an engine that runs on any x86-64 (Node). */
-      if (!(__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt"))) {
-        char alt[4300];
-        snprintf(alt, sizeof alt, "%s/engine-any-cpu", dir);
-        if (access(alt, R_OK) == 0 && strlen(alt) < file_size) memcpy(file, alt, strlen(alt) + 1);
-      }
-      return 0;
-    }
+    char candidate[PATH_MAX + 32];
+    int n = snprintf(candidate, sizeof candidate, "%s/%s", exe, ENGINE_FILES[i]);
+    if (n < 0 || (size_t)n >= sizeof candidate || access(candidate, R_OK) != 0) continue;
+    *strrchr(candidate, '/') = 0;
+    if (!realpath(candidate, dir)) return -1;
+    /* The compiled CLI's engine (Bun's baseline build) needs SSE4.2 and
+     * POPCNT (x86-64-v2): on an older x86-64 (qemu's default qemu64) it
+     * dies of SIGILL at once. There, an engine-any-cpu file beside it
+     * names the CLI on an engine that runs on any x86-64 (Node). */
+    const char *name = "engine";
+    n = snprintf(file, PATH_MAX, "%s/engine-any-cpu", dir);
+    if (!(__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt")) && n > 0 && n < PATH_MAX &&
+        access(file, R_OK) == 0)
+      name = "engine-any-cpu";
+    n = snprintf(file, PATH_MAX, "%s/%s", dir, name);
+    return n > 0 && n < PATH_MAX ? 0 : -1;
   }
   return -1;
 }
@@ -67,10 +69,10 @@ static int find_engine(char *dir, size_t size, char *file, size_t file_size) {
  * entry with a "/" is a path (relative ones from the engine file's dir);
  * one without is a program looked up in PATH (the npm package's "node"). */
 __attribute__((noreturn)) static void to_javascript(void) {
-  char dir[4096], file[4200];
-  static char prefix[8192], paths[8][4096 + 8192 + 2];
-  if (find_engine(dir, sizeof dir, file, sizeof file) < 0) {
-    fprintf(stderr, "tsrun: no engine file beside %s: build tsrun first (npm run build)\n", dir);
+  char dir[PATH_MAX], file[PATH_MAX];
+  static char prefix[8192], paths[8][PATH_MAX + 8192 + 2];
+  if (find_engine(dir, file) < 0) {
+    fprintf(stderr, "tsrun: no engine file found from /proc/self/exe: build tsrun first (npm run build)\n");
     _exit(1);
   }
   int fd = open(file, O_RDONLY | O_CLOEXEC);
@@ -88,7 +90,7 @@ __attribute__((noreturn)) static void to_javascript(void) {
     if (nl) *nl = 0;
     if (*line) {
       if (*line != '/' && strchr(line, '/')) {
-        snprintf(paths[np], sizeof paths[np], "%s/%s", dir, line);
+        snprintf(paths[np], sizeof paths[np], "%s/%s", dir, strncmp(line, "./", 2) ? line : line + 2);
         line = paths[np];
       }
       parts[np++] = line;
