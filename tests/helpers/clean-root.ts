@@ -96,3 +96,24 @@ export function busyboxBundle(root: string, dir: string): string {
   fs.writeFileSync(path.join(rootfs, 'etc', 'hostname'), 'mybox\n');
   return path.join(root, dir);
 }
+
+/** npm itself, self-contained (it bundles its dependencies): a machine's own npm may not be (Debian's is spread over /usr/share/nodejs). */
+const NPM_VERSION = '10.9.2';
+const NPM_TARBALL = path.join(CACHE_DIR, `npm-${NPM_VERSION}.tgz`);
+
+/** npm's tarball, fetched from the npm registry once (npm pack) and cached. */
+export function npmTarball(): string {
+  if (!fs.existsSync(NPM_TARBALL)) {
+    fs.mkdirSync(CACHE_DIR, { recursive: true });
+    const r = spawnSync('npm', ['pack', '--silent', `npm@${NPM_VERSION}`, '--pack-destination', CACHE_DIR], { encoding: 'utf8' });
+    if (r.status !== 0 || !fs.existsSync(NPM_TARBALL)) throw new Error(`npm pack npm@${NPM_VERSION}: ${r.stderr}`);
+  }
+  return NPM_TARBALL;
+}
+
+/** npm unpacked at dir (its bin/npm-cli.js and bin/npx-cli.js). */
+export function unpackNpm(tarball: string, dir: string): void {
+  fs.mkdirSync(dir, { recursive: true });
+  const r = spawnSync('tar', ['-C', dir, '--strip-components=1', '-xzf', tarball], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`tar -x ${tarball}: ${r.stderr}`);
+}
