@@ -27,5 +27,5 @@ for (const [from, name, mode] of parts) {
   copyFileSync(from, join(dir, name));
   chmodSync(join(dir, name), mode);
 }
-writeFileSync(join(dir, 'engine'), 'node\n../../dist/tsrun.mjs\n');
+writeFileSync(join(dir, 'tsrun-engine'), 'node\n../../dist/tsrun.mjs\n');
 console.log(`prebuilds: ${dir}`);

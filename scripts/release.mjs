@@ -51,8 +51,11 @@ function put(file, content, mode = 0o644) {
   chmodSync(file, mode);
 }
 
-/** The whole tree under prefix; bindir: "bin" or "sbin"; gz: man pages gzipped (Debian policy). */
-function stage(prefix, bindir, gz) {
+/**
+ * The whole tree under prefix; bindir: "bin" or "sbin"; gz: man pages gzipped (Debian policy);
+ * zshdir: where zsh looks (Debian's vendor-completions; site-functions under /usr/local).
+ */
+function stage(prefix, bindir, gz, zshdir) {
   put(join(prefix, bindir, 'tsrun'), { from: parts.front }, 0o755);
   const lib = join(prefix, 'lib', 'tsrun');
   put(join(lib, 'tsrun-cli'), { from: parts.cli }, 0o755);
@@ -67,7 +70,7 @@ function stage(prefix, bindir, gz) {
     if (gz) put(join(prefix, 'share', 'man', 'man8', `${name}.gz`), gzipSync(text, { level: 9 }));
     else put(join(prefix, 'share', 'man', 'man8', name), text);
   put(join(prefix, 'share', 'bash-completion', 'completions', 'tsrun'), bashCompletion(COMMANDS, GLOBAL_FLAGS));
-  put(join(prefix, 'share', 'zsh', 'vendor-completions', '_tsrun'), zshCompletion(COMMANDS, GLOBAL_FLAGS));
+  put(join(prefix, 'share', 'zsh', zshdir, '_tsrun'), zshCompletion(COMMANDS, GLOBAL_FLAGS));
   put(join(prefix, 'share', 'fish', 'vendor_completions.d', 'tsrun.fish'), fishCompletion(COMMANDS, GLOBAL_FLAGS));
   put(
     join(prefix, 'share', 'doc', 'tsrun', 'copyright'),
@@ -91,13 +94,13 @@ execFileSync('strip', ['-o', stripped, parts.node]);
 
 // the tarball: bin/, lib/, share/ at its top, for `tar -C <prefix> -xzf`
 const tarTree = join(out, 'stage-tar');
-stage(tarTree, 'bin', false);
+stage(tarTree, 'bin', false, 'site-functions');
 const tarball = join(out, `tsrun-${version}-linux-amd64.tar.gz`);
 execFileSync('tar', ['-C', tarTree, '--owner=0', '--group=0', '--numeric-owner', '-czf', tarball, 'bin', 'lib', 'share']);
 
 // the .deb: /usr/sbin/tsrun as Debian's runc, man pages gzipped
 const debTree = join(out, 'stage-deb');
-stage(join(debTree, 'usr'), 'sbin', true);
+stage(join(debTree, 'usr'), 'sbin', true, 'vendor-completions');
 const installedKb = Math.ceil(Number(execFileSync('du', ['-sk', join(debTree, 'usr')], { encoding: 'utf8' }).split('\t')[0]));
 put(
   join(debTree, 'DEBIAN', 'control'),
@@ -106,7 +109,7 @@ Version: ${version}
 Architecture: amd64
 Maintainer: tsrun developers <tsrun@localhost>
 Installed-Size: ${installedKb}
-Depends: libc6 (>= 2.36)
+Depends: libc6 (>= 2.36), libstdc++6, libgcc-s1
 Recommends: uidmap
 Suggests: criu
 Section: admin

@@ -228,6 +228,8 @@ function vmSuite(name, vmArgs, env, files) {
 // An x86-64 without SSE4.2, POPCNT, AVX or AVX2 (qemu's qemu64): the release (its any-CPU engine)
 // and the npm package that the install suite built, used there (tests/vm/old-cpu.test.ts).
 suites.push(vmSuite('old-cpu', ['--cpu', 'qemu64'], [], ['dist/tests/vm/old-cpu.test.js']));
+// and one with SSE4.2 and POPCNT but no AVX or AVX2 (Nehalem), where the compiled CLI itself must run
+suites.push(vmSuite('old-cpu-nehalem', ['--cpu', 'Nehalem'], ['TSRUN_OLD_CPU=Nehalem'], ['dist/tests/vm/old-cpu.test.js']));
 
 // The cgroup-v2 suite: the cgroups, kill-point and rootless integration tests inside a pure
 // cgroup-v2 kernel under qemu (this machine is hybrid); rootless there: a delegated cgroup, the

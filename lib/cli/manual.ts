@@ -111,7 +111,10 @@ _tsrun() {
   local cur=\${COMP_WORDS[COMP_CWORD]} cmd='' i flags='' ids=0
   for ((i = 1; i < COMP_CWORD; i++)); do
     case \${COMP_WORDS[i]} in
-      --root|--log|--log-format|--rootless|--criu) ((i++)) ;;
+      ${globals
+        .filter((f) => f.type !== 'boolean')
+        .flatMap(spellings)
+        .join('|')}) ((i++)); [[ \${COMP_WORDS[i]} == = ]] && ((i++)) ;; # --root /x, --root=/x (split at =)
       -*) ;;
       *) cmd=\${COMP_WORDS[i]}; break ;;
     esac

@@ -21,6 +21,7 @@ import { cgroupOf, type LifecycleContext, type LifecycleMode } from './context.j
 import { createContainer, type CreateOptions, type Created } from './create.js';
 import { execProcess, type ExecOptions } from './exec.js';
 import type { LifecycleHost } from './host.js';
+import type { RdtGroup } from '../plan/resctrl.js';
 import type { Launched } from './launch.js';
 import { seccompCache } from './seccomp-cache.js';
 import { StateStore, type StateJson, type StoredState } from './state.js';
@@ -140,24 +141,31 @@ export class Lifecycle {
     validateCgroups({ ociVersion: '1.0.0', linux: { resources: r as Record<string, unknown> } });
     const lock = this.ctx.store.lock(id);
     try {
+      // runc's checks and words, in its order, before anything is written
       const lines = [rdt.l3CacheSchema, rdt.memBwSchema].filter((l): l is string => !!l);
+      let group: RdtGroup | undefined;
       if (lines.length) {
-        // runc's checks and words, in its order
         const resctrl = resctrlOf(this.ctx.host);
         if (rdt.l3CacheSchema && !resctrl?.cat) throw new TsrunError('EUNSUPPORTED', 'Intel RDT/CAT: l3 cache schema is not enabled');
         if (rdt.memBwSchema && !resctrl?.mba) throw new TsrunError('EUNSUPPORTED', 'Intel RDT/MBA: memory bandwidth schema is not enabled');
         if (lines.some((l) => l.includes('\n'))) throw new TsrunError('EUSAGE', 'an Intel RDT schema must not contain newlines');
         const state = this.ctx.store.read(id);
         if (this.ctx.store.status(state) === 'stopped') throw new TsrunError('ESTATE', 'container not running');
-        if (!state.intelRdt) throw new TsrunError('EUNSUPPORTED', 'updating a non-existent Intel RDT configuration is not supported');
-        this.ctx.native.rdt('schemata', state.intelRdt, lines.map((l) => `${l}\n`).join(''));
-        if (!Object.keys(r).length) return;
+        group = state.intelRdt;
+        if (!group) throw new TsrunError('EUNSUPPORTED', 'updating a non-existent Intel RDT configuration is not supported');
+      }
+      // as runc: the cgroup first, then the schemata (a refused limit leaves them as they were)
+      const schemata = () => group && this.ctx.native.rdt('schemata', group, lines.map((l) => `${l}\n`).join(''));
+      if (group && !Object.keys(r).length) {
+        schemata();
+        return;
       }
       await this.withCgroup(
         id,
         async (cg, state) => {
           if (this.ctx.store.status(state) === 'stopped') throw new TsrunError('ESTATE', 'container not running');
           await cg.apply(r, { update: true });
+          schemata();
         },
         lock,
       );

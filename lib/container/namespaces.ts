@@ -170,6 +170,8 @@ export function openProcessNamespaces(pid: number, procRoot = '/proc'): { fd: nu
       out.push({ fd: fs.openSync(`${procRoot}/${pid}/root`, KERNEL.openPath | fs.constants.O_DIRECTORY), nstype: JOIN_ROOT });
     } catch (e) {
       if ((e as NodeJS.ErrnoException).code === 'ENOENT') throw new TsrunError('ESTATE', 'cannot exec in a stopped container');
+      if ((e as NodeJS.ErrnoException).code === 'EACCES')
+        throw new TsrunError('EUNSUPPORTED', `cannot enter the root of init ${pid} (${procRoot}/${pid}/root: EACCES): start it first`);
       throw e;
     }
   } catch (e) {

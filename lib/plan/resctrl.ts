@@ -115,7 +115,7 @@ export function validateIntelRdt(rdt: unknown, resctrl: Resctrl | null, existing
     if (s.includes('\n')) at(`${f}.schemata[${i}]`, 'must not contain newlines');
   });
   const clos = c.closID ?? '';
-  if (clos === '.' || clos === '..' || (clos.length > 1 && clos.includes('/')))
+  if (clos === '.' || clos === '..' || (clos.length > 1 && clos.includes('/')) || [...clos].some((ch) => ch < ' ' || ch === '\x7f'))
     at(`${f}.closID`, `invalid intelRdt.ClosID ${JSON.stringify(clos)}`);
   if (NOT_GROUPS.has(clos)) at(`${f}.closID`, `invalid intelRdt.ClosID ${JSON.stringify(clos)}: resctrl's ${clos} is not a group`);
 

@@ -424,6 +424,9 @@ static bool RdtOf(Napi::Value v, struct tsrun_rdt &r, std::vector<std::string> &
   keep.push_back(o.Get("clos").As<Napi::String>());
   bool mon = o.Get("mon").IsString();
   if (mon) keep.push_back(o.Get("mon").As<Napi::String>());
+  // a NUL would cut a name short in C: another group than the one validated
+  for (const std::string &s : keep)
+    if (s.find('\0') != std::string::npos) return false;
   r.root = keep[0].c_str();
   r.clos = keep[1].c_str();
   r.mon = mon ? keep[2].c_str() : nullptr;

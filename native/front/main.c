@@ -30,10 +30,11 @@ static int g_argc;
  * scripts/release.mjs) holding the argv prefix that runs it, one element
  * per line. It is looked for relative to this binary's own path, in each
  * layout tsrun ships in:
- *   <dir>/engine               the npm package: prebuilds/linux-x64/
  *   <dir>/../lib/tsrun/engine  the release: bin/ or sbin/, lib/tsrun/
- *   <dir>/../dist/engine       a checkout: build/, dist/ */
-static const char *const ENGINE_FILES[] = {"engine", "../lib/tsrun/engine", "../dist/engine"};
+ *   <dir>/../dist/engine       a checkout: build/, dist/
+ *   <dir>/tsrun-engine         the npm package: prebuilds/linux-x64/
+ * (the release's first: its bin/ is a directory shared with others) */
+static const char *const ENGINE_FILES[] = {"../lib/tsrun/engine", "../dist/engine", "tsrun-engine"};
 
 /* The engine file to use in file, and the directory its relative entries
  * are read from (canonical: they become argv[0]) in dir; -1 when there is
@@ -54,11 +55,13 @@ static int find_engine(char *dir, char *file) {
      * POPCNT (x86-64-v2): on an older x86-64 (qemu's default qemu64) it
      * dies of SIGILL at once. There, an engine-any-cpu file beside it
      * names the CLI on an engine that runs on any x86-64 (Node). */
-    const char *name = "engine";
+    const char *name = strrchr(ENGINE_FILES[i], '/') ? strrchr(ENGINE_FILES[i], '/') + 1 : ENGINE_FILES[i];
+#ifdef __x86_64__
     n = snprintf(file, PATH_MAX, "%s/engine-any-cpu", dir);
     if (!(__builtin_cpu_supports("sse4.2") && __builtin_cpu_supports("popcnt")) && n > 0 && n < PATH_MAX &&
         access(file, R_OK) == 0)
       name = "engine-any-cpu";
+#endif
     n = snprintf(file, PATH_MAX, "%s/%s", dir, name);
     return n > 0 && n < PATH_MAX ? 0 : -1;
   }

@@ -169,12 +169,13 @@ int tsrun_rdt_join(const struct tsrun_rdt *r, pid_t pid, struct tsrun_err *e) {
     rc = fail(root, e, errno, "cannot open the group %s", r->clos && *r->clos ? r->clos : "/", 0);
   else if (write_file(group, "tasks", text) < 0)
     rc = fail(root, e, errno, "unable to add pid %d", NULL, (int)pid);
-  /* a task joins a MON group of the CTRL_MON group it is in: after it */
+  /* a task joins a MON group of the CTRL_MON group it is in: after it
+   * (one removed meanwhile is skipped, as runc skips a removed group) */
   if (rc == 0 && r->mon && *r->mon) {
     int mons = openat(group, "mon_groups", DIR_FLAGS);
     mon = mons < 0 ? -1 : openat(mons, r->mon, DIR_FLAGS);
     if (mons >= 0) close(mons);
-    if (mon < 0 || write_file(mon, "tasks", text) < 0)
+    if ((mon < 0 && errno != ENOENT) || (mon >= 0 && write_file(mon, "tasks", text) < 0))
       rc = fail(root, e, errno, "unable to add pid %d to its monitoring group", NULL, (int)pid);
   }
   if (mon >= 0) close(mon);

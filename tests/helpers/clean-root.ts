@@ -42,17 +42,24 @@ function makeCache(): void {
     if (t.status !== 0) throw new Error(`tar: ${t.stderr}`);
     fs.renameSync(`${CACHE}.tmp`, CACHE);
   } finally {
-    fs.rmSync(dir, { recursive: true, force: true });
+    removeTree(dir);
   }
 }
 
-/** A fresh copy of the clean root (removed at exit). */
-export function cleanRoot(): string {
+/** rm -rf that stays on its own filesystem: a failed debootstrap may leave /proc or /dev mounted below. */
+function removeTree(dir: string): void {
+  spawnSync('umount', ['-R', '-l', dir], { stdio: 'ignore' });
+  spawnSync('rm', ['-rf', '--one-file-system', dir], { stdio: 'ignore' });
+}
+
+/** A fresh copy of the clean root, removed when the test ends (and at exit). */
+export function cleanRoot(t?: { teardown(fn: () => void): void }): string {
   if (!fs.existsSync(CACHE)) makeCache(); // (one test file uses it: no two makers)
   const root = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-clean-'));
   const r = spawnSync('tar', ['-C', root, '-xf', CACHE], { encoding: 'utf8' });
   if (r.status !== 0) throw new Error(`tar -x: ${r.stderr}`);
-  process.on('exit', () => fs.rmSync(root, { recursive: true, force: true }));
+  process.on('exit', () => removeTree(root));
+  t?.teardown(() => removeTree(root));
   return root;
 }
 
@@ -99,14 +106,20 @@ export function busyboxBundle(root: string, dir: string): string {
 
 /** npm itself, self-contained (it bundles its dependencies): a machine's own npm may not be (Debian's is spread over /usr/share/nodejs). */
 const NPM_VERSION = '10.9.2';
-const NPM_TARBALL = path.join(CACHE_DIR, `npm-${NPM_VERSION}.tgz`);
+/** Where npmTarball() keeps it (the old-cpu suite, in the VM, reads it there). */
+export const NPM_TARBALL = path.join(CACHE_DIR, `npm-${NPM_VERSION}.tgz`);
 
 /** npm's tarball, fetched from the npm registry once (npm pack) and cached. */
 export function npmTarball(): string {
+  fs.mkdirSync(CACHE_DIR, { recursive: true });
   if (!fs.existsSync(NPM_TARBALL)) {
-    fs.mkdirSync(CACHE_DIR, { recursive: true });
-    const r = spawnSync('npm', ['pack', '--silent', `npm@${NPM_VERSION}`, '--pack-destination', CACHE_DIR], { encoding: 'utf8' });
-    if (r.status !== 0 || !fs.existsSync(NPM_TARBALL)) throw new Error(`npm pack npm@${NPM_VERSION}: ${r.stderr}`);
+    // packed aside, then renamed: an interrupted download is never taken for npm
+    const tmp = fs.mkdtempSync(path.join(CACHE_DIR, 'npm-'));
+    const r = spawnSync('npm', ['pack', '--silent', `npm@${NPM_VERSION}`, '--pack-destination', tmp], { encoding: 'utf8' });
+    const packed = path.join(tmp, path.basename(NPM_TARBALL));
+    if (r.status !== 0 || !fs.existsSync(packed)) throw new Error(`npm pack npm@${NPM_VERSION}: ${r.stderr}`);
+    fs.renameSync(packed, NPM_TARBALL);
+    fs.rmSync(tmp, { recursive: true, force: true });
   }
   return NPM_TARBALL;
 }

@@ -68,7 +68,8 @@ function useRelease(t: import('ava').ExecutionContext, root: string, tsrun: stri
   );
   const life = inRoot(
     root,
-    `${tsrun} run -d -b /b c2 >/dev/null 2>&1 && ${tsrun} exec c2 cat /etc/hostname && ${tsrun} delete --force c2 && ${tsrun} list -q && echo done`,
+    // the state is on the script's own /run: a container left by a failing step must go with it
+    `trap '${tsrun} delete --force c2 2>/dev/null' EXIT; ${tsrun} run -d -b /b c2 >/dev/null 2>&1 && ${tsrun} exec c2 cat /etc/hostname && ${tsrun} delete --force c2 && ${tsrun} list -q && echo done`,
     {},
   );
   t.is(life.status, 0, life.stderr);
@@ -94,7 +95,7 @@ function useRelease(t: import('ava').ExecutionContext, root: string, tsrun: stri
 serial(
   'the .deb installs with dpkg -i on a machine without build tools, runs containers in the empty environment, and removes cleanly',
   (t) => {
-    const root = cleanRoot();
+    const root = cleanRoot(t);
     fs.mkdirSync(path.join(root, 'opt', 'pkg'), { recursive: true });
     fs.copyFileSync(DEB, path.join(root, 'opt', 'pkg', path.basename(DEB)));
     const t0 = process.hrtime.bigint();
@@ -110,7 +111,7 @@ serial(
 );
 
 serial('the tarball installs with tar -C /usr/local and runs the same', (t) => {
-  const root = cleanRoot();
+  const root = cleanRoot(t);
   fs.mkdirSync(path.join(root, 'opt', 'pkg'), { recursive: true });
   fs.copyFileSync(TARBALL, path.join(root, 'opt', 'pkg', path.basename(TARBALL)));
   const t0 = process.hrtime.bigint();
@@ -134,7 +135,7 @@ for (const major of Object.keys(NODES))
     (t) => {
       const node = NODES[major]!;
       t.true(fs.existsSync(node), `${node}: npm ci installs it (package.json devDependencies)`);
-      const root = cleanRoot();
+      const root = cleanRoot(t);
       fs.mkdirSync(path.join(root, 'opt', 'node', 'bin'), { recursive: true });
       fs.copyFileSync(node, path.join(root, 'opt', 'node', 'bin', 'node'));
       fs.chmodSync(path.join(root, 'opt', 'node', 'bin', 'node'), 0o755);
