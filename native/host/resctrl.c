@@ -5,13 +5,14 @@
  * schemata written there, and the MON group mon_groups/<id> when monitoring
  * is on. create makes and joins them through the addon, exec joins, delete
  * (here or in the front) removes what the create made. Validation and the
- * plan of names are TypeScript's (lib/container/resctrl.ts).
+ * plan of names are TypeScript's (lib/plan/resctrl.ts).
  *
  * Every name is opened beneath the mount point without following a
  * symlink: the root comes from mountinfo or state.json, the names were
  * validated, but nothing below the root is taken on trust.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <string.h>
@@ -39,13 +40,14 @@ static void last_cmd_status(int root, char *buf, size_t size) {
   snprintf(buf, size, ", last_cmd_status: %s", text);
 }
 
-static int fail(int root, struct tsrun_err *e, int err, const char *fmt, const char *what, int pid) {
+/* "intelrdt: <what>: <strerror(err)>, last_cmd_status: <why>", as runc's. */
+__attribute__((format(printf, 4, 5))) static int fail(int root, struct tsrun_err *e, int err, const char *fmt, ...) {
   char status[300], head[512];
   last_cmd_status(root, status, sizeof status);
-  if (pid)
-    snprintf(head, sizeof head, fmt, pid);
-  else
-    snprintf(head, sizeof head, fmt, what);
+  va_list ap;
+  va_start(ap, fmt);
+  vsnprintf(head, sizeof head, fmt, ap);
+  va_end(ap);
   return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "intelrdt: %s: %s%s", head, strerror(err), status);
 }
 
@@ -69,6 +71,20 @@ static int open_group(int root, const char *clos) {
   return clos && *clos ? openat(root, clos, DIR_FLAGS) : fcntl(root, F_DUPFD_CLOEXEC, 0);
 }
 
+/* The CTRL_MON group as errors name it. */
+static const char *group_name(const struct tsrun_rdt *r) {
+  return r->clos && *r->clos ? r->clos : "/";
+}
+
+/* The mount point, or -1 with e set. */
+static int open_root(const struct tsrun_rdt *r, struct tsrun_err *e) {
+  int root = open(r->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
+  if (root < 0)
+    tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "intelrdt: cannot open the resctrl filesystem at %s: %s", r->root,
+                  strerror(errno));
+  return root;
+}
+
 /* One write(2) of the whole text: resctrl parses each write on its own. */
 static int write_file(int dir, const char *name, const char *text) {
   int fd = openat(dir, name, O_WRONLY | O_NOFOLLOW | O_CLOEXEC);
@@ -82,13 +98,18 @@ static int write_file(int dir, const char *name, const char *text) {
   return -1;
 }
 
+/* The group's schemata file, in one write; a refusal quotes them as runc does. */
+static int write_schemata(int root, int group, const char *schemata, struct tsrun_err *e) {
+  if (write_file(group, "schemata", schemata) == 0) return 0;
+  char shown[512];
+  return fail(root, e, errno, "unable to write schemata \"%s\"", escaped(schemata, shown, sizeof shown));
+}
+
 int tsrun_rdt_make(const struct tsrun_rdt *r, const char *schemata, int must_exist, int named, int *made,
                    struct tsrun_err *e) {
   *made = 0;
-  int root = open(r->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0)
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "intelrdt: cannot open the resctrl filesystem at %s: %s", r->root,
-                         strerror(errno));
+  int root = open_root(r, e);
+  if (root < 0) return -1;
   int rc = -1, group = -1;
   if (r->clos && *r->clos) {
     struct stat st;
@@ -103,28 +124,24 @@ int tsrun_rdt_make(const struct tsrun_rdt *r, const char *schemata, int must_exi
     if (mkdirat(root, r->clos, 0755) == 0)
       *made = 1;
     else if (errno != EEXIST) {
-      fail(root, e, errno, "cannot make the group %s", r->clos, 0);
+      fail(root, e, errno, "cannot make the group %s", r->clos);
       goto out;
     }
   }
   group = open_group(root, r->clos);
   if (group < 0) {
-    fail(root, e, errno, "cannot open the group %s", r->clos && *r->clos ? r->clos : "/", 0);
+    fail(root, e, errno, "cannot open the group %s", group_name(r));
     goto out;
   }
   /* a named group that was there is somebody's: validation compared its
    * schemata with the config's, and they stay as they are */
-  if (schemata && *schemata && (*made || !named) && write_file(group, "schemata", schemata) < 0) {
-    char shown[512];
-    fail(root, e, errno, "unable to write schemata \"%s\"", escaped(schemata, shown, sizeof shown), 0);
-    goto out;
-  }
+  if (schemata && *schemata && (*made || !named) && write_schemata(root, group, schemata, e) < 0) goto out;
   if (r->mon && *r->mon) {
     int mons = openat(group, "mon_groups", DIR_FLAGS);
     if (mons < 0 || (mkdirat(mons, r->mon, 0755) < 0 && errno != EEXIST)) {
       int err = errno;
       if (mons >= 0) close(mons);
-      fail(root, e, err, "cannot make the monitoring group mon_groups/%s", r->mon, 0);
+      fail(root, e, err, "cannot make the monitoring group mon_groups/%s", r->mon);
       goto out;
     }
     close(mons);
@@ -141,34 +158,26 @@ out:
 }
 
 int tsrun_rdt_schemata(const struct tsrun_rdt *r, const char *schemata, struct tsrun_err *e) {
-  int root = open(r->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0)
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "intelrdt: cannot open the resctrl filesystem at %s: %s", r->root,
-                         strerror(errno));
-  int group = open_group(root, r->clos), rc = 0;
-  if (group < 0)
-    rc = fail(root, e, errno, "cannot open the group %s", r->clos && *r->clos ? r->clos : "/", 0);
-  else if (write_file(group, "schemata", schemata) < 0) {
-    char shown[512];
-    rc = fail(root, e, errno, "unable to write schemata \"%s\"", escaped(schemata, shown, sizeof shown), 0);
-  }
+  int root = open_root(r, e);
+  if (root < 0) return -1;
+  int group = open_group(root, r->clos);
+  int rc = group < 0 ? fail(root, e, errno, "cannot open the group %s", group_name(r))
+                     : write_schemata(root, group, schemata, e);
   if (group >= 0) close(group);
   close(root);
   return rc;
 }
 
 int tsrun_rdt_join(const struct tsrun_rdt *r, pid_t pid, struct tsrun_err *e) {
-  int root = open(r->root, O_PATH | O_DIRECTORY | O_CLOEXEC);
-  if (root < 0)
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "intelrdt: cannot open the resctrl filesystem at %s: %s", r->root,
-                         strerror(errno));
+  int root = open_root(r, e);
+  if (root < 0) return -1;
   char text[32];
   snprintf(text, sizeof text, "%d", (int)pid);
   int rc = 0, group = open_group(root, r->clos), mon = -1;
   if (group < 0)
-    rc = fail(root, e, errno, "cannot open the group %s", r->clos && *r->clos ? r->clos : "/", 0);
+    rc = fail(root, e, errno, "cannot open the group %s", group_name(r));
   else if (write_file(group, "tasks", text) < 0)
-    rc = fail(root, e, errno, "unable to add pid %d", NULL, (int)pid);
+    rc = fail(root, e, errno, "unable to add pid %d", (int)pid);
   /* a task joins a MON group of the CTRL_MON group it is in: after it
    * (one removed meanwhile is skipped, as runc skips a removed group) */
   if (rc == 0 && r->mon && *r->mon) {
@@ -176,7 +185,7 @@ int tsrun_rdt_join(const struct tsrun_rdt *r, pid_t pid, struct tsrun_err *e) {
     mon = mons < 0 ? -1 : openat(mons, r->mon, DIR_FLAGS);
     if (mons >= 0) close(mons);
     if ((mon < 0 && errno != ENOENT) || (mon >= 0 && write_file(mon, "tasks", text) < 0))
-      rc = fail(root, e, errno, "unable to add pid %d to its monitoring group", NULL, (int)pid);
+      rc = fail(root, e, errno, "unable to add pid %d to its monitoring group", (int)pid);
   }
   if (mon >= 0) close(mon);
   if (group >= 0) close(group);
