@@ -183,12 +183,17 @@ export function runtimeFile(name: 'tsrun.node' | 'commit'): string {
     candidates.push(path.join(dir, name), path.join(dir, '..', name === 'commit' ? 'dist' : 'build/Release', name));
   } else {
     // the CLI bundle of a release runs from lib/tsrun/ on Node where Bun cannot run (engine-any-cpu)
-    candidates.push(path.join(path.dirname(decodeURIComponent(new URL(import.meta.url).pathname)), name));
+    candidates.push(path.join(moduleDir(), name));
     const root = findPackageRoot();
     if (root && name === 'commit') candidates.push(path.join(root, 'dist', name));
     else if (root) candidates.push(path.join(root, 'build', 'Release', name), path.join(root, 'prebuilds', `linux-${process.arch}`, name));
   }
   return candidates.find((f) => fs.existsSync(f)) ?? candidates[candidates.length > 1 ? 1 : 0]!;
+}
+
+/** This module's directory (the CLI bundle's, where it is bundled). */
+function moduleDir(): string {
+  return path.dirname(decodeURIComponent(new URL(import.meta.url).pathname));
 }
 
 /** This is the CLI compiled into one executable (Bun: scripts/postbuild.mjs, scripts/release.mjs). */
@@ -235,7 +240,7 @@ export function packageRoot(): string {
 function findPackageRoot(): string | null {
   if (root) return root;
   if (compiledCli()) return (root = path.dirname(path.dirname(process.execPath)));
-  let dir = path.dirname(decodeURIComponent(new URL(import.meta.url).pathname));
+  let dir = moduleDir();
   for (;;) {
     try {
       const pkg = JSON.parse(fs.readFileSync(path.join(dir, 'package.json'), 'utf8')) as { name?: string };

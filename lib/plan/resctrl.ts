@@ -13,6 +13,7 @@
  * group the create made without a closID is removed at delete (with its
  * MON groups); else only the MON group goes.
  */
+import { parseMountInfo } from '../cgroups/host.js';
 import { ConfigError } from '../errors.js';
 
 /** A container's groups as state.json records them (native/host/resctrl.c reads the same fields). */
@@ -61,25 +62,15 @@ export interface RdtPlan {
 /** The directories of resctrl's root that are not groups. */
 const NOT_GROUPS = new Set(['info', 'mon_groups', 'mon_data']);
 
-/** mountinfo's octal escapes (\040 for a space) undone. */
-function unescape(field: string): string {
-  return field.replace(/\\([0-7]{3})/g, (_, o: string) => String.fromCharCode(parseInt(o, 8)));
-}
-
 /**
  * The first resctrl mount of a mountinfo text, as runc finds it, and the
  * features its info directory lists (null: resctrl is not mounted).
  */
 export function findResctrl(mountinfo: string, kind: (p: string) => string | null): Resctrl | null {
-  for (const line of mountinfo.split('\n')) {
-    const sep = line.indexOf(' - ');
-    if (sep < 0 || line.slice(sep + 3).split(' ')[0] !== 'resctrl') continue;
-    const root = unescape(line.slice(0, sep).split(' ')[4] ?? '');
-    if (!root.startsWith('/')) continue;
-    const has = (d: string) => kind(`${root}/info/${d}`) === 'dir';
-    return { root, cat: has('L3'), mba: has('MB'), monitoring: has('L3_MON') };
-  }
-  return null;
+  const root = parseMountInfo(mountinfo).find((m) => m.fstype === 'resctrl' && m.mountPoint.startsWith('/'))?.mountPoint;
+  if (!root) return null;
+  const has = (d: string) => kind(`${root}/info/${d}`) === 'dir';
+  return { root, cat: has('L3'), mba: has('MB'), monitoring: has('L3_MON') };
 }
 
 /** The schemata lines a config asks for, in the spec's order. */
