@@ -14,6 +14,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
+import { busyboxRootfs } from './bundle.js';
+
 const CACHE_DIR = '/var/cache/tsrun-install';
 const CACHE = path.join(CACHE_DIR, 'bookworm-minbase.tar');
 const MIRROR = process.env.TSRUN_DEBIAN_MIRROR ?? 'http://deb.debian.org/debian';
@@ -95,11 +97,7 @@ export function inRoot(root: string, script: string, env: Record<string, string>
 /** A busybox bundle at <root><dir>: rootfs with busybox and its applets; config.json is the caller's. */
 export function busyboxBundle(root: string, dir: string): string {
   const rootfs = path.join(root, dir, 'rootfs');
-  fs.mkdirSync(path.join(rootfs, 'bin'), { recursive: true });
-  fs.copyFileSync('/bin/busybox', path.join(rootfs, 'bin', 'busybox'));
-  fs.chmodSync(path.join(rootfs, 'bin', 'busybox'), 0o755);
-  for (const a of ['sh', 'echo', 'cat', 'sleep', 'true', 'hostname']) fs.symlinkSync('busybox', path.join(rootfs, 'bin', a));
-  for (const d of ['proc', 'sys', 'dev', 'etc', 'tmp']) fs.mkdirSync(path.join(rootfs, d), { recursive: true });
+  busyboxRootfs(rootfs);
   fs.writeFileSync(path.join(rootfs, 'etc', 'hostname'), 'mybox\n');
   return path.join(root, dir);
 }
