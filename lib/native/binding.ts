@@ -60,6 +60,32 @@ export interface HostResult {
   pids?: number[];
 }
 
+/** What one tar entry of an image layer becomes (native/host/layer.c). */
+export type LayerEntryType = 'file' | 'dir' | 'symlink' | 'hardlink' | 'char' | 'block' | 'fifo' | 'whiteout' | 'opaque';
+
+/** One tar entry of an image layer, for layerEntry and layerFinish. */
+export interface LayerEntry {
+  /** Relative to the layer root ('usr/bin/env'); empty, absolute and '..' paths are refused (EINVAL). */
+  path: string;
+  type: LayerEntryType;
+  /** Permission bits incl. setuid/setgid/sticky (`& 0o7777`). */
+  mode: number;
+  uid: number;
+  gid: number;
+  /** Seconds since the epoch, may be fractional (atime is set to it too). */
+  mtime: number;
+  /** symlink: the target, stored as is; hardlink: a path relative to the layer root. */
+  linkname?: string;
+  devmajor?: number;
+  devminor?: number;
+  /** Extended attributes (from PAX SCHILY.xattr.*); trusted.overlay.* and user.overlay.* are refused (EPERM). */
+  xattrs?: Record<string, Buffer>;
+  /** Set owners (false: rootless, owners left as the caller's). */
+  chown: boolean;
+  /** The namespace of the opaque marker: `${overlayXattr}.overlay.opaque`. */
+  overlayXattr: 'trusted' | 'user';
+}
+
 /** The operations of native/host/commands.c, on a container under `root`. */
 export type HostOp = 'state' | 'list' | 'status' | 'kill' | 'delete' | 'start' | 'pause' | 'resume' | 'ps';
 
@@ -84,7 +110,8 @@ export interface NativeBinding extends SeccompNative {
   pipe(): [number, number];
   /** One message; GO after PID carries the process's pid as we see it. */
   syncSend(fd: number, type: number, pid?: number): void;
-  waitPid(pid: number): Promise<WaitStatus>;
+  /** `unref`: the wait does not keep the process alive. */
+  waitPid(pid: number, unref?: boolean): Promise<WaitStatus>;
   /**
    * Copies `ours[0]` into the stdin pipe and the stdout and stderr pipes to
    * `ours[1]` and `ours[2]`, on a thread of its own. `pipes`: our ends (the
@@ -160,6 +187,27 @@ export interface NativeBinding extends SeccompNative {
   attachDeviceProgram?(cgroupDir: string, insns: Uint8Array): void;
   /** A small regular file of a container tree (`root`: a rootfs or /proc/<pid>/root), resolved inside it; null when absent. */
   readInRoot(root: string, file: string, maxBytes: number): string | null;
+  /**
+   * Image layers (native/host/layer.c): nothing a layer's entries say (`..`, absolute paths, symlinks
+   * or hardlinks made earlier in the layer) reaches outside the layer's directory. Errors carry
+   * `errno`, `code` (ELOOP: a parent lies through a symlink) and `path`.
+   *
+   * An O_PATH|O_DIRECTORY fd of an existing directory (opened with O_NOFOLLOW): the root of one layer being unpacked.
+   * Close it with fs.closeSync.
+   */
+  layerRoot(dir: string): number;
+  /**
+   * Creates one tar entry below the layer root: missing parents are made (0755, owned by 0:0 when chown); an existing
+   * entry is replaced (a dir kept for 'dir' and 'opaque'; a non-empty dir in the way: ENOTEMPTY). 'file': returns an fd
+   * open O_WRONLY on the new empty file (0600), to be written and handed to layerFinish; every other type is complete on
+   * return (owners, xattrs, mode, mtime) and returns -1. 'opaque' sets only `${overlayXattr}.overlay.opaque` = "y" on
+   * the dir at path (made if missing).
+   */
+  layerEntry(rootFd: number, entry: LayerEntry): number;
+  /** For a 'file' entry: owners (when chown), xattrs, mode, mtime on fd, then closes it, also on error. */
+  layerFinish(fd: number, entry: LayerEntry): void;
+  /** Sets only the mtime (and atime) of an existing entry beneath the root without following a final symlink. */
+  layerTimes(rootFd: number, path: string, mtime: number): void;
 }
 
 /** flock(2)'s operations. */

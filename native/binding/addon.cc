@@ -44,13 +44,17 @@ long ElapsedMs(const struct timespec &start) {
   return (now.tv_sec - start.tv_sec) * 1000 + (now.tv_nsec - start.tv_nsec) / 1000000;
 }
 
-Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
-  Napi::Error e = Napi::Error::New(env, std::string(syscall_name) + ": " + strerror(err));
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall_name, const std::string &message) {
+  Napi::Error e = Napi::Error::New(env, message);
   e.Set("errno", Napi::Number::New(env, err));
-  e.Set("syscall", Napi::String::New(env, syscall_name));
+  if (syscall_name) e.Set("syscall", Napi::String::New(env, syscall_name));
   const char *name = strerrorname_np(err);
   e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-  e.ThrowAsJavaScriptException();
+  return e;
+}
+
+Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
+  ErrnoError(env, err, syscall_name, std::string(syscall_name) + ": " + strerror(err)).ThrowAsJavaScriptException();
   return env.Undefined();
 }
 
@@ -287,23 +291,38 @@ struct ExitWait {
   pid_t pid;
   int status = 0;
   int err = 0;
-  Napi::Promise::Deferred deferred;
+  napi_deferred deferred = nullptr;
   Napi::ThreadSafeFunction tsfn;
-  ExitWait(Napi::Env env, pid_t p) : pid(p), deferred(Napi::Promise::Deferred::New(env)) {}
+  explicit ExitWait(pid_t p) : pid(p) {}
 };
 
 void SettleExit(Napi::Env env, Napi::Function, ExitWait *w) {
+  // raw napi, every status ignored: an unref'd wait may settle while the
+  // environment is torn down at exit, when no JavaScript can run and
+  // node-addon-api's throw on a failed call would abort the process
+  napi_value result = nullptr, v = nullptr;
   if (w->err) {
-    Napi::Error e = Napi::Error::New(env, std::string("waitpid: ") + strerror(w->err));
-    e.Set("errno", Napi::Number::New(env, w->err));
-    e.Set("syscall", Napi::String::New(env, "waitpid"));
-    w->deferred.Reject(e.Value());
+    napi_value msg = nullptr;
+    std::string text = std::string("waitpid: ") + strerror(w->err);
+    napi_create_string_utf8(env, text.c_str(), text.size(), &msg);
+    if (napi_create_error(env, nullptr, msg, &result) != napi_ok) return;
+    napi_create_int32(env, w->err, &v);
+    napi_set_named_property(env, result, "errno", v);
+    napi_reject_deferred(env, w->deferred, result);
     return;
   }
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("code", WIFEXITED(w->status) ? Napi::Value(Napi::Number::New(env, WEXITSTATUS(w->status))) : env.Null());
-  out.Set("signal", WIFSIGNALED(w->status) ? Napi::Value(Napi::Number::New(env, WTERMSIG(w->status))) : env.Null());
-  w->deferred.Resolve(out);
+  if (napi_create_object(env, &result) != napi_ok) return;
+  if (WIFEXITED(w->status))
+    napi_create_int32(env, WEXITSTATUS(w->status), &v);
+  else
+    napi_get_null(env, &v);
+  napi_set_named_property(env, result, "code", v);
+  if (WIFSIGNALED(w->status))
+    napi_create_int32(env, WTERMSIG(w->status), &v);
+  else
+    napi_get_null(env, &v);
+  napi_set_named_property(env, result, "signal", v);
+  napi_resolve_deferred(env, w->deferred, result);
 }
 
 void *WaitThread(void *arg) {
@@ -322,10 +341,18 @@ void *WaitThread(void *arg) {
 
 Napi::Value WaitPid(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  auto *w = new ExitWait(env, info[0].As<Napi::Number>().Int32Value());
-  Napi::Promise promise = w->deferred.Promise();
+  auto *w = new ExitWait(info[0].As<Napi::Number>().Int32Value());
+  napi_value promise;
+  if (napi_create_promise(env, &w->deferred, &promise) != napi_ok) {
+    delete w;
+    return ThrowErrno(env, ENOMEM, "napi_create_promise");
+  }
   w->tsfn = Napi::ThreadSafeFunction::New(env, Napi::Function::New(env, [](const Napi::CallbackInfo &) {}),
                                           "tsrun.waitPid", 0, 1, [w](Napi::Env) { delete w; });
+  // waitPid(pid, true): the wait does not keep the process alive (the
+  // Runtime's own watch of its inits; whoever awaits a result holds a ref
+  // of their own)
+  if (info.Length() > 1 && info[1].ToBoolean()) w->tsfn.Unref(env);
   pthread_attr_t attr;
   pthread_attr_init(&attr);
   pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
@@ -337,7 +364,7 @@ Napi::Value WaitPid(const Napi::CallbackInfo &info) {
     w->tsfn.Release();
     return ThrowErrno(env, rc, "pthread_create");
   }
-  return promise;
+  return Napi::Value(env, promise);
 }
 
 // reap(pid) -> {code, signal} | null : a non-blocking waitpid.
@@ -509,6 +536,10 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("attachDeviceProgram", Napi::Function::New(env, tsrun::AttachDeviceProgram));
   exports.Set("readInRoot", Napi::Function::New(env, ReadInRoot));
   exports.Set("userName", Napi::Function::New(env, UserName));
+  exports.Set("layerRoot", Napi::Function::New(env, tsrun::LayerRoot));
+  exports.Set("layerEntry", Napi::Function::New(env, tsrun::LayerEntry));
+  exports.Set("layerFinish", Napi::Function::New(env, tsrun::LayerFinish));
+  exports.Set("layerTimes", Napi::Function::New(env, tsrun::LayerTimes));
   return exports;
 }
 

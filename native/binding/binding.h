@@ -15,6 +15,8 @@ namespace tsrun {
 
 // Throws a SystemError-shaped JS error {message, code, errno, syscall}.
 Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
+// The same error with a message of the caller's (syscall_name may be null: not set), not thrown.
+Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall_name, const std::string &message);
 
 // constants.cc: TSRUN_PLAN_VERSION, and every shared constant as JSON.
 Napi::Value PlanVersion(Napi::Env env);
@@ -56,6 +58,12 @@ Napi::Value RelayPipes(const Napi::CallbackInfo &info);
 
 // cgroup.cc
 Napi::Value AttachDeviceProgram(const Napi::CallbackInfo &info);
+
+// layer.cc: unpacking an image layer's tar entries (native/host/layer.c)
+Napi::Value LayerRoot(const Napi::CallbackInfo &info);
+Napi::Value LayerEntry(const Napi::CallbackInfo &info);
+Napi::Value LayerFinish(const Napi::CallbackInfo &info);
+Napi::Value LayerTimes(const Napi::CallbackInfo &info);
 
 // Milliseconds on CLOCK_MONOTONIC since `start` (for poll loops with a deadline).
 long ElapsedMs(const struct timespec &start);

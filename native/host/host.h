@@ -16,6 +16,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/types.h>
+#include <time.h>
 
 #include "json.h"
 #include "tsrun_errors.h"
@@ -356,6 +357,62 @@ int tsrun_default_root(char *buf, size_t size);
 
 /* runc's signal names and numbers ("9", "KILL", "SIGKILL", "RTMIN+2"); -1 when unknown. */
 int tsrun_parse_signal(const char *text);
+
+/* ---- unpacking an image layer (layer.c) ----------------------------------- */
+
+/* One tar entry of a layer: TypeScript (lib/image/) parses the tar stream and
+ * hands over each entry; layer.c makes it beneath the layer's root fd so that
+ * no path, symlink or hardlink of the (hostile) layer reaches outside it. */
+enum tsrun_layer_type {
+  TSRUN_LAYER_FILE,     /* an empty file: the caller writes it, then tsrun_layer_finish */
+  TSRUN_LAYER_DIR,      /* made, or an existing dir kept with its metadata updated */
+  TSRUN_LAYER_SYMLINK,  /* linkname stored as is: never resolved here */
+  TSRUN_LAYER_HARDLINK, /* linkname: a path below the root, like path */
+  TSRUN_LAYER_CHAR,
+  TSRUN_LAYER_BLOCK,
+  TSRUN_LAYER_FIFO,
+  TSRUN_LAYER_WHITEOUT, /* an overlayfs whiteout: a 0/0 char device */
+  TSRUN_LAYER_OPAQUE,   /* the dir at path gets <overlay_xattr>.overlay.opaque = "y" */
+};
+
+struct tsrun_layer_xattr {
+  const char *name;
+  const void *value;
+  size_t size;
+};
+
+struct tsrun_layer_entry {
+  const char *path; /* relative, below the root; "..", absolute and empty paths are refused */
+  enum tsrun_layer_type type;
+  unsigned mode; /* the permission bits (& 07777) */
+  uid_t uid;
+  gid_t gid;
+  struct timespec mtime; /* atime too */
+  const char *linkname;  /* symlink, hardlink */
+  unsigned devmajor, devminor;
+  const struct tsrun_layer_xattr *xattrs; /* names under trusted.overlay. or user.overlay. are refused */
+  size_t nxattrs;
+  int chown;                 /* set uid and gid (0: rootless, owners left as ours) */
+  const char *overlay_xattr; /* "trusted" or "user": the namespace of the opaque marker */
+};
+
+/* Each returns 0 (tsrun_layer_root: the fd), or a negative errno with e's
+ * message: `layer entry "<path>": <what failed>`. */
+
+/* An O_PATH fd of the directory dir (not a symlink): the root of one layer. */
+int tsrun_layer_root(const char *dir, struct tsrun_err *e);
+/* Makes one entry beneath root: missing parents as 0755 dirs (owned by 0:0
+ * when chown), whatever is at the path replaced (a dir kept for a dir or an
+ * opaque entry; a non-empty dir in the way is ENOTEMPTY). A file entry
+ * leaves *file_fd open O_WRONLY on the new empty file (0600) for the caller
+ * to write and hand to tsrun_layer_finish; every other entry is complete,
+ * metadata and all, and *file_fd is -1. */
+int tsrun_layer_entry(int root, const struct tsrun_layer_entry *en, int *file_fd, struct tsrun_err *e);
+/* A file entry's metadata on its fd, then close(fd): closed whatever fails. */
+int tsrun_layer_finish(int fd, const struct tsrun_layer_entry *en, struct tsrun_err *e);
+/* Sets the mtime (and atime) of the entry at path, a final symlink not
+ * followed: a directory's, once its children are written. */
+int tsrun_layer_times(int root, const char *path, struct timespec mtime, struct tsrun_err *e);
 
 /* ---- constants.c ---------------------------------------------------------- */
 
