@@ -28,6 +28,7 @@ export class Context {
       onDebug: (m) => this.log.debug(m),
       // we exit right away: the containers' exit statuses are our caller's to collect
       reapChildren: false,
+      words: 'cli',
     });
     return this.rt;
   }

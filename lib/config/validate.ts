@@ -40,6 +40,8 @@ export interface ValidateOptions {
   /** create/run will detach, so a terminal needs a console socket. */
   detach: boolean;
   consoleSocket: boolean;
+  /** Whose words an error about a flag uses: the CLI's (--console-socket, the default) or the API's (the consoleSocket option). */
+  words?: 'cli' | 'api';
 }
 
 /** Throws on the first violation; returns warnings for what is ignored. */
@@ -161,9 +163,19 @@ function validateProcess(p: Process, opts: Omit<ValidateOptions, 'rootfs'>): voi
     if (r.soft < 0 || r.hard < 0) throw new ConfigError(at, 'limits must not be negative');
     if (rlimitValue(r.soft) > rlimitValue(r.hard)) throw new ConfigError(at, `soft limit ${r.soft} exceeds hard limit ${r.hard}`);
   });
+  const api = opts.words === 'api';
   if (p.terminal && opts.detach && !opts.consoleSocket)
-    throw new ConfigError('process.terminal', 'cannot allocate a tty when detaching without --console-socket');
-  if (!p.terminal && opts.consoleSocket) throw new TsrunError('EUSAGE', 'cannot use --console-socket when process.terminal is false');
+    throw new ConfigError(
+      'process.terminal',
+      api
+        ? 'true needs a consoleSocket option to hand the terminal to (or a foreground run() without stdio); set process.terminal to false for stdio pipes'
+        : 'cannot allocate a tty when detaching without --console-socket',
+    );
+  if (!p.terminal && opts.consoleSocket)
+    throw new TsrunError(
+      'EUSAGE',
+      api ? 'the consoleSocket option needs process.terminal true' : 'cannot use --console-socket when process.terminal is false',
+    );
   if (
     p.consoleSize &&
     (p.consoleSize.width > 0xffff || p.consoleSize.height > 0xffff || p.consoleSize.width < 0 || p.consoleSize.height < 0)

@@ -27,11 +27,11 @@ import { validateSpec } from '../config/validate.js';
 import { checkOwnUserNs, checkUnprivileged, PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
 import { resctrlOf } from '../config/validate-process.js';
 import { InitStepError, TsrunError } from '../errors.js';
-import { buildPlan, hasMountNamespace } from '../plan/build.js';
+import { buildPlan, hasMountNamespace, overlayData } from '../plan/build.js';
 import { CLONE_NEWPID } from '../plan/linux.js';
 import { planRdt, type RdtGroup, type RdtPlan } from '../plan/resctrl.js';
 import { compileSeccomp, type PlanSeccomp } from '../plan/seccomp.js';
-import { PlanFlag, type Plan } from '../plan/types.js';
+import { PlanFlag, type Plan, type RootfsOverlay } from '../plan/types.js';
 import { attachDeviceProgram, systemdBus, type LifecycleContext } from './context.js';
 import { closeAll } from './fds.js';
 import { relaysTerminal } from './foreground.js';
@@ -43,6 +43,8 @@ import { writePidFile } from './safe-files.js';
 import { containerProcessState, sendToListener } from './seccomp-notify.js';
 import { rfc3339Nano, type IntentRecord, type StoredState } from './state.js';
 import { Undo } from './undo.js';
+
+export type { RootfsOverlay } from '../plan/types.js';
 
 export interface CreateOptions {
   bundle: string;
@@ -59,6 +61,14 @@ export interface CreateOptions {
   detach: boolean;
   /** The init's fds 0-2 (-1: ours, inherited). */
   stdio?: readonly number[];
+  /**
+   * The API's clean containers (never from a config): an overlay of these
+   * directories is mounted on the rootfs path in the container's mount
+   * namespace instead of the rootfs's bind, and dies with it.
+   */
+  rootfsOverlay?: RootfsOverlay;
+  /** Whose words errors about options use: the CLI's flags or the API's options (lib/config/validate.ts). */
+  words?: 'cli' | 'api';
 }
 
 export interface Created {
@@ -125,8 +135,22 @@ export async function createContainer(ctx: LifecycleContext, id: string, opts: C
     t?.mark('claim');
     const loaded = loadBundle(opts.bundle);
     t?.mark('load');
-    const opt = { rootfs: loaded.rootfs, bundle: loaded.bundle, detach: opts.detach, consoleSocket: opts.consoleSocket !== undefined };
+    const opt = {
+      rootfs: loaded.rootfs,
+      bundle: loaded.bundle,
+      detach: opts.detach,
+      consoleSocket: opts.consoleSocket !== undefined,
+      words: opts.words,
+    };
     for (const w of validateSpec(loaded.spec, ctx.host, opt)) ctx.warn(w);
+    if (opts.rootfsOverlay) {
+      overlayData(opts.rootfsOverlay);
+      if (!loaded.spec.linux?.namespaces?.some((n) => n.type === 'mount' && !n.path))
+        throw new TsrunError(
+          'EUSAGE',
+          'an overlay rootfs needs a new mount namespace (linux.namespaces: {"type": "mount"} without a path)',
+        );
+    }
     const decided = decideCreate(ctx, id, loaded, opts);
     for (const w of decided.warnings) ctx.warn(w);
     const made = await make(ctx, id, loaded, opts, decided, undo);
@@ -304,6 +328,7 @@ function planInit(ctx: LifecycleContext, id: string, loaded: LoadedBundle, opts:
       waitDumpable: d.unprivileged,
       terminalSize: d.terminalSize,
       rdt: made.rdt,
+      rootfsOverlay: opts.rootfsOverlay,
     },
     ctx.host,
   );

@@ -211,6 +211,7 @@ export function encodePlan(p: InitPlan): Buffer {
     apparmor_profile: p.apparmorProfile,
     selinux_label: p.selinuxLabel,
     mqueue_label: p.mqueueLabel,
+    rootfs_overlay: p.rootfsOverlay,
   };
   const w = new Writer(H.bytes);
   w.record('plan_header', 0, header, 'plan');

@@ -13,10 +13,11 @@ import { planNamespaces } from './namespaces.js';
 import { planCaps, planEnv, planRlimits } from './process.js';
 import type { RdtGroup } from './resctrl.js';
 import type { PlanSeccomp } from './seccomp.js';
-import { PlanFlag, type InitPlan, type Plan } from './types.js';
+import { PlanFlag, type InitPlan, type Plan, type RootfsOverlay } from './types.js';
 import { PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
 import { lsmEnabled } from '../config/validate-process.js';
 import { KERNEL } from '../native/constants.js';
+import { TsrunError } from '../errors.js';
 
 export interface PlanHost extends MountHost {
   /** HOME of `uid` from the rootfs's /etc/passwd, or null; asked only when process.env has no HOME. */
@@ -56,6 +57,8 @@ export interface PlanOptions {
   waitDumpable?: boolean;
   /** linux.intelRdt's groups (lib/plan/resctrl.ts), made by the runtime; the init joins them after its cgroup. */
   rdt?: RdtGroup | null;
+  /** An overlay mounted on the rootfs instead of its bind (the API's clean containers). */
+  rootfsOverlay?: RootfsOverlay;
 }
 
 /** Flags and fields of the process part, shared by the init and tenant planners. */
@@ -144,6 +147,7 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       apparmorProfile: proc.apparmorProfile || null,
       selinuxLabel: proc.selinuxLabel || null,
       mqueueLabel: mountLabel,
+      rootfsOverlay: opts.rootfsOverlay ? overlayData(opts.rootfsOverlay) : null,
     },
     host: {
       oomScoreAdj: proc.oomScoreAdj ?? null,
@@ -153,6 +157,24 @@ export function buildPlan(spec: Spec, opts: PlanOptions, host: PlanHost): Plan {
       rdt: opts.rdt ?? null,
     },
   };
+}
+
+/**
+ * mount(2) data of an overlay rootfs. Its paths are the API's own (a cache
+ * and a scratch dir), but a comma, colon or backslash would change what the
+ * options say: refused rather than escaped.
+ */
+export function overlayData(o: RootfsOverlay): string {
+  const dirs = [...o.lower, o.upper, o.work];
+  const bad = dirs.find((d) => !d.startsWith('/') || /[,:\\\n]/.test(d));
+  if (o.lower.length === 0) throw new TsrunError('EUSAGE', 'an overlay rootfs needs at least one lower layer');
+  if (bad !== undefined)
+    throw new TsrunError('EUSAGE', `overlay rootfs: ${JSON.stringify(bad)} is not an absolute path free of ",", ":" and "\\"`);
+  const data = `lowerdir=${o.lower.join(':')},upperdir=${o.upper},workdir=${o.work}${o.userxattr ? ',userxattr' : ''}`;
+  // the kernel copies one page of mount data
+  if (data.length > 4095)
+    throw new TsrunError('EUSAGE', `overlay rootfs: ${o.lower.length} layers make ${data.length} bytes of mount options (at most 4095)`);
+  return data;
 }
 
 /** linux.namespaces has a mount namespace (new or joined); without one the mounts land in the runtime's. */

@@ -100,6 +100,7 @@ export function buildTenantPlan(proc: Process, opts: TenantOptions): Plan {
       apparmorProfile: proc.apparmorProfile || null,
       selinuxLabel: proc.selinuxLabel || null,
       mqueueLabel: null,
+      rootfsOverlay: null,
     },
     // runtime.md: no network devices or id maps for a process that joins
     host: {

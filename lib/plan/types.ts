@@ -126,6 +126,8 @@ export interface InitPlan {
   selinuxLabel: string | null;
   /** linux.mountLabel where SELinux is on, for the mqueue mounts (tsrun_plan.h); the other mounts carry it in their data. */
   mqueueLabel: string | null;
+  /** mount(2) data of an overlay mounted on the rootfs instead of its bind (the API's clean containers); null: the bind. */
+  rootfsOverlay: string | null;
 }
 
 /** What the runtime does on the host between clone and GO. */
@@ -158,4 +160,13 @@ export interface PlanIdMaps {
 export interface Plan {
   init: InitPlan;
   host: HostPlan;
+}
+
+/** An overlay rootfs: read-only layers (uppermost first) under a writable upper dir with its work dir (same filesystem). */
+export interface RootfsOverlay {
+  lower: readonly string[];
+  upper: string;
+  work: string;
+  /** user.overlay.* xattrs (mount option userxattr): what a user namespace needs. */
+  userxattr?: boolean;
 }

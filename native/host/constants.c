@@ -58,7 +58,8 @@
   V(T, cpu_affinity_final, uint64_t) V(T, hooks, struct tsrun_hook) F(T, hook_state)          \
   F(T, apparmor_profile)\
   F(T, selinux_label)\
-  F(T, mqueue_label)
+  F(T, mqueue_label)                                                                         \
+  F(T, rootfs_overlay)
 #define MOUNT_FIELDS(T, F, V, P) \
   F(T, source) F(T, destination) F(T, fstype) F(T, data) F(T, flags) F(T, propagation) F(T, kind) F(T, target_kind)
 #define RLIMIT_FIELDS(T, F, V, P) F(T, resource) P(T, pad) F(T, soft) F(T, hard)

@@ -35,7 +35,7 @@
 #include <stdint.h>
 
 #define TSRUN_PLAN_MAGIC 0x50525354u /* "TSRP" */
-#define TSRUN_PLAN_VERSION 8u
+#define TSRUN_PLAN_VERSION 9u
 
 struct tsrun_str {
   uint32_t off;
@@ -335,6 +335,13 @@ struct tsrun_plan_header {
    * apply; the planner puts context= in the data of the other mounts);
    * off 0: none. */
   struct tsrun_str mqueue_label;
+  /* An overlay filesystem mounted on the rootfs path in the container's
+   * mount namespace instead of the rootfs's bind (the API's clean
+   * containers: a writable layer of their own over an image's layers):
+   * mount(2)'s data, "lowerdir=…,upperdir=…,workdir=…[,userxattr]". It
+   * lives and dies with that namespace. Never from a config: only the API
+   * sets it. Off 0: a bind. */
+  struct tsrun_str rootfs_overlay;
 };
 
 /* keyctl(2) permission bits for keyring_perms: <keyutils.h>'s
@@ -344,7 +351,7 @@ struct tsrun_plan_header {
 /* The sizes below are part of the wire format: the TS encoder writes the
  * layout the C compiler gives (native/host/constants.c) and the static
  * assertions in native/init/plan.c keep it from moving unnoticed. */
-#define TSRUN_PLAN_HEADER_SIZE 432u
+#define TSRUN_PLAN_HEADER_SIZE 440u
 #define TSRUN_MOUNT_SIZE 56u
 #define TSRUN_RLIMIT_SIZE 24u
 #define TSRUN_DEVICE_SIZE 32u

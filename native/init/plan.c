@@ -144,7 +144,7 @@ int tsrun_plan_load(const void *buf, size_t len, struct tsrun_plan *out, char *e
   if ((h->proc_flags & TSRUN_PROC_SCHED) && h->sched.size != TSRUN_SCHED_SIZE) return bad(&c, "sched size");
   if (check_vec(&c, h->hooks, sizeof(struct tsrun_hook), "hooks") || check_str(&c, h->hook_state, "hook_state") ||
       check_str(&c, h->apparmor_profile, "apparmor_profile") || check_str(&c, h->selinux_label, "selinux_label") ||
-      check_str(&c, h->mqueue_label, "mqueue_label"))
+      check_str(&c, h->mqueue_label, "mqueue_label") || check_str(&c, h->rootfs_overlay, "rootfs_overlay"))
     return -1;
   const struct tsrun_hook *hk = (const void *)(c.base + h->hooks.off);
   for (uint32_t i = 0; i < h->hooks.count; i++) {

@@ -197,8 +197,14 @@ int tsrun_step_rootfs(struct tsrun_init *ctx) {
    * parent, and the rootfs bind below, with every mount made in it, would
    * propagate to the host's peers. */
   if (rootfs_parent_propagation(ctx, rootfs, h->rootfs_parent_propagation) < 0) return -1;
-  /* pivot_root needs the new root to be a mount point. */
-  if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
+  /* pivot_root needs the new root to be a mount point: the rootfs bound
+   * on itself, or the API's overlay (the plan's rootfs_overlay) mounted on
+   * it, which only this mount namespace ever sees. */
+  const char *overlay = tsrun_plan_str(ctx->plan, h->rootfs_overlay);
+  if (overlay) {
+    if (mount("overlay", rootfs, "overlay", 0, overlay) < 0)
+      return tsrun_fail(ctx, errno, "mount the overlay rootfs on ", rootfs, NULL);
+  } else if (mount(rootfs, rootfs, NULL, MS_BIND | MS_REC, NULL) < 0)
     return tsrun_fail(ctx, errno, "bind mount rootfs ", rootfs, NULL);
   ctx->root_fd = open(rootfs, O_PATH | O_DIRECTORY | O_CLOEXEC);
   if (ctx->root_fd < 0) return tsrun_fail(ctx, errno, "open rootfs ", rootfs, NULL);
