@@ -25,6 +25,10 @@ import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
 import { forwardSignals, ownStdio, relayPipes, superviseForeground, type StdioPipes } from './container/foreground.js';
 import { realLifecycleHost, type LifecycleHost } from './container/host.js';
 import { Lifecycle, type CreateOptions, type RdtUpdate } from './container/lifecycle.js';
+import type { Image, Images, ImagesOptions, SpecOverrides } from './image/index.js';
+import type { Scratch } from './image/scratch.js';
+import { ContainerHandle, heldWhileAwaited, type ContainerOptions } from './handle.js';
+import { hostCall } from './native/host.js';
 import type { StateJson } from './container/state.js';
 import { TsrunError } from './errors.js';
 import { loadBinding, type NativeBinding } from './native/binding.js';
@@ -38,6 +42,17 @@ export type { Status } from './container/status.js';
 export { Timeline, type TimelineEntry } from './timeline.js';
 export type { LinuxResources } from './cgroups/resources.js';
 export type { CgroupStats } from './cgroups/stats.js';
+export { defaultSpec } from './config/default-spec.js';
+export {
+  Images,
+  type Image,
+  type ImagesOptions,
+  type ImageConfig,
+  type SpecOverrides,
+  type DeepPartial,
+  type PullOptions,
+} from './image/index.js';
+export { ContainerHandle, type ContainerOptions } from './handle.js';
 
 export interface RuntimeOptions {
   /** State directory (runc's --root). Default /run/tsrun, or $XDG_RUNTIME_DIR/tsrun when not the real root (runc's rule). */
@@ -72,6 +87,20 @@ export interface RuntimeOptions {
   onDebug?: (message: string) => void;
   /** Every step of every call goes here (the CLI's, from its process's start); default: one of the Runtime's own that each create restarts. */
   timeline?: Timeline;
+  /**
+   * Where images and clean containers' writable layers live (lib/image/):
+   * an Images, or the options of one made when first needed.
+   */
+  images?: Images | ImagesOptions;
+  /**
+   * When this process exits (normally, or by SIGINT, SIGTERM or SIGHUP
+   * that nothing else handles), every container this Runtime created and
+   * has not deleted is killed and deleted, with its writable layer. Off by
+   * default: a created container is meant to outlive its creator (the CLI).
+   */
+  cleanupOnExit?: boolean;
+  /** Whose words errors about options use: the API's (default) or the CLI's flags. */
+  words?: 'cli' | 'api';
 }
 
 /**
@@ -85,7 +114,20 @@ export interface RuntimeOptions {
 export type StdioOption = 'inherit' | 'ignore' | 'pipe' | number;
 export type Stdio = StdioOption | readonly [StdioOption, StdioOption, StdioOption];
 
-export type RuntimeCreateOptions = Omit<CreateOptions, 'detach' | 'stdio'> & { stdio?: Stdio };
+/**
+ * What to create: a bundle directory (`bundle`), or a config object with an
+ * image: `config` (a partial config.json merged over the default one and
+ * the image's) and `image` (an Image, or a name Images.get understands).
+ * With an image the container gets a writable layer of its own over the
+ * image's layers (overlayfs), removed at delete; without a bundle tsrun
+ * writes the bundle and removes it at delete.
+ */
+export type RuntimeCreateOptions = Omit<CreateOptions, 'detach' | 'stdio' | 'bundle' | 'rootfsOverlay' | 'words'> & {
+  stdio?: Stdio;
+  bundle?: string;
+  image?: Image | string;
+  config?: SpecOverrides;
+};
 
 export interface RuntimeRunOptions extends RuntimeCreateOptions {
   /** Return once the program runs (runc's --detach): the exit status is then 0. */
@@ -150,6 +192,14 @@ export class Runtime {
   private readonly reapChildren: boolean;
   /** The exits of the inits this Runtime created (they are our children). */
   private readonly exits = new Map<string, { pid: number; exit: Promise<number> }>();
+  /** Containers created here and not deleted yet (what cleanupOnExit deletes). */
+  private readonly made = new Set<string>();
+  /** The bundles (and writable layers) tsrun wrote, by container. */
+  private readonly scratch = new Map<string, Scratch>();
+  private imagesOpt: Images | ImagesOptions | undefined;
+  private imagesMade: Promise<Images> | null = null;
+  private readonly words: 'cli' | 'api';
+  private readonly rootless: boolean;
 
   constructor(opts: RuntimeOptions = {}) {
     this.ownTimeline = !opts.timeline;
@@ -157,6 +207,10 @@ export class Runtime {
     this.reapChildren = opts.reapChildren ?? true;
     const native = opts.native ?? loadBinding();
     const defaults = opts.root === undefined || opts.rootless === undefined || opts.rootless === 'auto' ? native.rootless('auto') : null;
+    this.words = opts.words ?? 'api';
+    this.imagesOpt = opts.images;
+    this.rootless = typeof opts.rootless === 'boolean' ? opts.rootless : defaults!.rootless!;
+    if (opts.cleanupOnExit) cleanupAtExit(this);
     this.lifecycle = new Lifecycle(opts.root ?? defaults!.defaultRoot, native, opts.host ?? realLifecycleHost(native), {
       timeline: this.timeline,
       warn: opts.onWarning,
@@ -173,17 +227,112 @@ export class Runtime {
     return this.lifecycle.native;
   }
 
+  /** The state directory (runc's --root). */
+  get root(): string {
+    return this.lifecycle.store.root;
+  }
+
+  /** The image cache this Runtime's clean containers come from (made on first use). */
+  images(): Promise<Images> {
+    this.imagesMade ??= (async () => {
+      const { Images: ImagesClass } = await import('./image/index.js');
+      const given = this.imagesOpt;
+      const images =
+        given instanceof ImagesClass
+          ? given
+          : new ImagesClass({ native: this.native, rootless: this.rootless, onWarning: this.lifecycle.ctx.warn, ...given });
+      // what a process that died before deleting left behind
+      const { sweepScratch } = await import('./image/scratch.js');
+      sweepScratch(images.store, this.native, this.lifecycle.ctx.warn);
+      return images;
+    })();
+    return this.imagesMade;
+  }
+
+  /** The bundle to create `id` from: the caller's, or one tsrun writes (with a writable layer over an image). */
+  private async bundleFor(id: string, opts: RuntimeCreateOptions): Promise<Pick<CreateOptions, 'bundle' | 'rootfsOverlay'>> {
+    if (opts.bundle !== undefined) {
+      if (opts.image !== undefined || opts.config !== undefined)
+        throw new TsrunError('EUSAGE', 'give either a bundle or an image and a config, not both');
+      return { bundle: opts.bundle };
+    }
+    this.native.checkId(id);
+    if (this.scratch.has(id)) throw new TsrunError('EEXIST', `container ${id} already exists`);
+    const images = await this.images();
+    const image = typeof opts.image === 'string' ? await images.get(opts.image) : (opts.image ?? null);
+    const { makeScratch } = await import('./image/scratch.js');
+    const s = makeScratch(images.store, this.native, id, { image, config: opts.config, stateRoot: this.root, rootless: this.rootless });
+    this.scratch.set(id, s);
+    return { bundle: s.bundle, rootfsOverlay: s.overlay ?? undefined };
+  }
+
+  /** The bundle and writable layer tsrun wrote for `id`, removed (after its delete, or a failed create). */
+  private async dropScratch(id: string): Promise<void> {
+    const s = this.scratch.get(id);
+    if (!s) return;
+    this.scratch.delete(id);
+    const { removeScratch } = await import('./image/scratch.js');
+    removeScratch(s.dir);
+  }
+
+  /** The writable layer of a clean container (overlayfs' upper dir: what it changed), or null. */
+  upperDir(id: string): string | null {
+    return this.scratch.get(id)?.upper ?? null;
+  }
+
+  /**
+   * A clean container from an image, started (unless `start: false`), as a
+   * handle that deletes it with its writable layer when disposed:
+   *
+   * ```ts
+   * await using c = await rt.container({ image: busybox, config: { process: { args: ['sleep', '60'] } } });
+   * const { stdout } = await c.exec(['cat', '/etc/hostname']);
+   * ```
+   */
+  async container(opts: ContainerOptions = {}): Promise<ContainerHandle> {
+    return ContainerHandle.create(this, opts);
+  }
+
+  /** Synchronously kills and deletes every container made here and not deleted (cleanupOnExit; an 'exit' listener cannot wait). */
+  deleteAllSync(): void {
+    for (const id of [...this.made]) {
+      try {
+        hostCall(this.native, 'delete', this.root, id, 0, true);
+      } catch {
+        // already gone
+      }
+      this.made.delete(id);
+      const s = this.scratch.get(id);
+      if (s) {
+        this.scratch.delete(id);
+        try {
+          fs.rmSync(s.dir, { recursive: true, force: true });
+        } catch {
+          // the next Runtime's sweep takes it
+        }
+      }
+    }
+  }
+
   /** Creates a container; its init waits for start(). */
   async create(id: string, opts: RuntimeCreateOptions): Promise<Container> {
     if (this.ownTimeline) this.timeline.restart();
-    const stdio = openStdio(this.native, opts.stdio);
+    const from = await this.bundleFor(id, opts);
+    let stdio;
     let created;
     try {
-      created = await this.lifecycle.create(id, { ...opts, stdio: stdio.child, detach: true });
+      stdio = openStdio(this.native, opts.stdio);
+      try {
+        created = await this.lifecycle.create(id, { ...createOnly(opts), ...from, stdio: stdio.child, detach: true, words: this.words });
+      } catch (e) {
+        stdio.abandon();
+        throw e;
+      }
     } catch (e) {
-      stdio.abandon();
+      await this.dropScratch(id);
       throw e;
     }
+    this.made.add(id);
     const streams = stdio.opened();
     if (this.reapChildren) this.track(id, created.state.pid);
     return { id, pid: created.state.pid, state: this.lifecycle.state(id), ...streams };
@@ -200,14 +349,17 @@ export class Runtime {
    * created elsewhere (not our child, its status is not ours to read): null,
    * once it has stopped.
    */
-  async wait(id: string): Promise<number | null> {
+  wait(id: string): Promise<number | null> {
     const mine = this.exits.get(id);
-    if (mine) return mine.exit;
-    const state = this.lifecycle.store.read(id);
-    for (;;) {
-      if (!this.native.pidAlive(state.pid, state.pidStartTime)) return null;
-      await new Promise((r) => setTimeout(r, 10));
-    }
+    // our own watch does not keep the process alive; whoever waits on it does
+    if (mine) return heldWhileAwaited(mine.exit);
+    return (async () => {
+      const state = this.lifecycle.store.read(id);
+      for (;;) {
+        if (!this.native.pidAlive(state.pid, state.pidStartTime)) return null;
+        await new Promise((r) => setTimeout(r, 10));
+      }
+    })();
   }
 
   /**
@@ -223,15 +375,29 @@ export class Runtime {
     // In the foreground with our own stdio the process gets pipes that we
     // relay, never our fds (relayPipes says why); with --detach it has ours.
     const ours = !detach && opts.stdio === undefined ? ownStdio() : null;
-    const stdio = openStdio(this.native, ours ? 'pipe' : opts.stdio);
+    const from = await this.bundleFor(id, opts);
+    let stdio;
     let created;
     try {
-      // a foreground run with our own stdio relays a terminal: it need not be detached
-      created = await this.lifecycle.create(id, { ...createOpts, stdio: stdio.child, detach: detach || opts.stdio !== undefined });
+      stdio = openStdio(this.native, ours ? 'pipe' : opts.stdio);
+      try {
+        // a foreground run with our own stdio relays a terminal: it need not be detached
+        created = await this.lifecycle.create(id, {
+          ...createOnly(createOpts),
+          ...from,
+          stdio: stdio.child,
+          detach: detach || opts.stdio !== undefined,
+          words: this.words,
+        });
+      } catch (e) {
+        stdio.abandon();
+        throw e;
+      }
     } catch (e) {
-      stdio.abandon();
+      await this.dropScratch(id);
       throw e;
     }
+    this.made.add(id);
     const pipes = ours ? stdio.handOver() : (stdio.opened(), null);
     const forwarding = detach ? null : forwardSignals(this.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
     let relay = null;
@@ -241,7 +407,7 @@ export class Runtime {
     } catch (e) {
       forwarding?.stop();
       relay?.stop();
-      await this.lifecycle.delete(id, true).catch(() => undefined);
+      await this.delete(id, { force: true }).catch(() => undefined);
       throw e;
     }
     if (detach) {
@@ -254,7 +420,7 @@ export class Runtime {
       return code;
     } finally {
       forwarding!.stop();
-      if (!keep) await this.lifecycle.delete(id, true);
+      if (!keep) await this.delete(id, { force: true });
     }
   }
 
@@ -346,8 +512,9 @@ export class Runtime {
     const streams = stdio.opened();
     let exited: Promise<number> | null = null;
     if (this.reapChildren) {
-      exited = this.native.waitPid(launched.pid).then(exitStatus);
-      exited.catch(() => undefined); // nobody may ask
+      const exit = this.native.waitPid(launched.pid, true).then(exitStatus);
+      exit.catch(() => undefined); // nobody may ask
+      exited = heldWhileAwaited(exit);
     }
     return { pid: launched.pid, exited, ...streams };
   }
@@ -381,6 +548,8 @@ export class Runtime {
 
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.lifecycle.delete(id, opts.force ?? false);
+    this.made.delete(id);
+    await this.dropScratch(id);
     const mine = this.exits.get(id);
     if (mine) {
       this.exits.delete(id);
@@ -419,10 +588,44 @@ export class Runtime {
 
   /** The init is our child: its exit is waited for (and it is reaped) off the event loop. */
   private track(id: string, pid: number): void {
-    const exit = this.native.waitPid(pid).then(exitStatus);
+    // unref'd: a container this process made does not keep it alive (wait() does)
+    const exit = this.native.waitPid(pid, true).then(exitStatus);
     exit.catch(() => undefined);
     this.exits.set(id, { pid, exit });
   }
+}
+
+/** CreateOptions without what only the Runtime decides (the bundle, the overlay, the words). */
+function createOnly(opts: RuntimeCreateOptions): Omit<CreateOptions, 'detach' | 'bundle'> {
+  const { image: _image, config: _config, bundle: _bundle, stdio: _stdio, ...rest } = opts;
+  return rest;
+}
+
+const exiting = new Set<Runtime>();
+const SIGNALS = ['SIGINT', 'SIGTERM', 'SIGHUP'] as const;
+
+/**
+ * cleanupOnExit: the Runtime's containers go when the process does. An
+ * 'exit' listener cannot wait, so deletion is synchronous (native/host's
+ * delete). A signal nothing else handles is handled: clean up, then die of
+ * it as we would have.
+ */
+function cleanupAtExit(rt: Runtime): void {
+  if (exiting.size === 0) {
+    process.on('exit', () => {
+      for (const r of exiting) r.deleteAllSync();
+    });
+    for (const sig of SIGNALS) {
+      if (process.listenerCount(sig) > 0) continue;
+      const onSignal = () => {
+        for (const r of exiting) r.deleteAllSync();
+        for (const s of SIGNALS) process.removeListener(s, onSignal);
+        process.kill(process.pid, sig);
+      };
+      process.on(sig, onSignal);
+    }
+  }
+  exiting.add(rt);
 }
 
 function exitStatus(s: { code: number | null; signal: number | null }): number {

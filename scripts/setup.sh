@@ -24,7 +24,9 @@ cd "$(dirname "$0")/.."
 # python3-fusepy (with libfuse2) serves the resctrl filesystem the Intel RDT tests
 # use where the CPU has no RDT (tests/helpers/fake-resctrl.py). debootstrap makes the
 # clean Debian root the install suite puts the release and the npm package on.
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev libsystemd-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev python3-fusepy debootstrap)
+# docker-registry (distribution 2.8) is the real registry lib/image/registry.ts pulls from in
+# the tests, and skopeo pushes the test images to it (tests/helpers/registry.ts).
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev libsystemd-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev python3-fusepy debootstrap docker-registry skopeo)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

@@ -20,7 +20,8 @@
   X(ECHILD, "a step of the container's init failed")                   \
   X(EUNSUPPORTED, "valid request this runtime does not support (yet)") \
   X(EUSAGE, "bad command line")                                        \
-  X(ESYSTEM, "a host syscall failed")
+  X(ESYSTEM, "a host syscall failed")                                  \
+  X(EIMAGE, "an image unreadable, malformed, or refused as hostile")
 
 enum tsrun_error_code {
 #define X(code, meaning) TSRUN_CODE_##code,

@@ -8,7 +8,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import type { Spec } from '../../lib/config/types.js';
 import { WAIT_MS, waitForSync } from './wait.js';
 

@@ -18,6 +18,7 @@ import * as path from 'node:path';
 
 import { BUILD_TOOLS, busyboxBundle, cleanRoot, inRoot, npmTarball, unpackNpm } from '../helpers/clean-root.js';
 import { IS_ROOT, ROOT } from '../helpers/bundle.js';
+import { busyboxLayout } from '../helpers/images.js';
 
 const { version } = JSON.parse(fs.readFileSync(path.join(ROOT, 'package.json'), 'utf8')) as { version: string };
 const RELEASE = path.join(ROOT, 'release');
@@ -132,7 +133,7 @@ function readmeExample(): string {
 for (const major of Object.keys(NODES))
   serial(
     `npm install of the packed tarball on Node ${major}, offline, no compiler: the README's API example and npx tsrun run work`,
-    (t) => {
+    async (t) => {
       const node = NODES[major]!;
       t.true(fs.existsSync(node), `${node}: npm ci installs it (package.json devDependencies)`);
       const root = cleanRoot(t);
@@ -155,16 +156,16 @@ for (const major of Object.keys(NODES))
       for (const tool of BUILD_TOOLS) t.false(fs.existsSync(path.join(root, tool)), tool);
       t.false(fs.existsSync(path.join(root, 'app', 'node_modules', '@oven')), 'no Bun in an API user’s install');
 
-      // the README's example, verbatim, next to the bundle it names (mybox: `tsrun spec`'s, without a terminal)
-      busyboxBundle(root, 'app/mybox');
-      const spec = inRoot(root, 'cd /app/mybox && node /opt/npm/bin/npx-cli.js tsrun spec', env);
-      t.is(spec.status, 0, spec.stderr);
-      const cfg = path.join(root, 'app', 'mybox', 'config.json');
-      fs.writeFileSync(cfg, fs.readFileSync(cfg, 'utf8').replace('"terminal": true', '"terminal": false'));
+      // the README's example, verbatim, next to the image it names (busybox: an OCI layout)
+      fs.renameSync(await busyboxLayout(path.join(root, 'app')), path.join(root, 'app', 'busybox'));
       fs.writeFileSync(path.join(root, 'app', 'example.mjs'), readmeExample());
       const example = inRoot(root, 'cd /app && node example.mjs', env);
       t.is(example.status, 0, example.stderr);
-      t.is(example.stdout, '137\n');
+      t.is(example.stdout, '0 hello true\n');
+      t.deepEqual(fs.readdirSync(path.join(root, 'var', 'lib', 'tsrun', 'images', 'containers')), [], 'nothing left of its containers');
+      busyboxBundle(root, 'app/mybox');
+      const spec = inRoot(root, 'cd /app/mybox && node /opt/npm/bin/npx-cli.js tsrun spec', env);
+      t.is(spec.status, 0, spec.stderr);
 
       const npx = inRoot(
         root,

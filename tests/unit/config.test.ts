@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import { checkShape, loadBundle, specShape } from '../../lib/config/load.js';
 import type { Spec } from '../../lib/config/types.js';
 import { validateSpec, type ValidationHost } from '../../lib/config/validate.js';

@@ -18,7 +18,7 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import type { CgroupManager, CgroupState } from '../../lib/cgroups/manager.js';
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import type { Spec } from '../../lib/config/types.js';
 import { realLifecycleHost, type LifecycleHost } from '../../lib/container/host.js';
 import { ConfigError, InitStepError, TsrunError } from '../../lib/errors.js';

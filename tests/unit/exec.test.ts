@@ -4,7 +4,7 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import { parseArgs } from '../../lib/cli/args.js';
 import { execCommand, parseUser } from '../../lib/cli/commands/exec.js';
 import { loadProcessFile, parseSubCgroups, resolveExecProcess } from '../../lib/container/exec.js';

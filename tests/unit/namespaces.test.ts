@@ -1,7 +1,7 @@
 /** namespace planning and validation rules, pure (no root). */
 import test from 'ava';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import { features } from '../../lib/cli/commands/features.js';
 import type { Spec } from '../../lib/config/types.js';
 import { sysctlNamespace, validateNamespaceRules } from '../../lib/config/validate-namespaces.js';

@@ -11,7 +11,7 @@ import { createHash } from 'node:crypto';
 import * as path from 'node:path';
 import { fileURLToPath } from 'node:url';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import { validateSpec, type ValidationHost } from '../../lib/config/validate.js';
 import { addonId } from '../../lib/native/binding.js';
 import { encodePlan } from '../../lib/native/plan-codec.js';
@@ -51,7 +51,7 @@ test('a config is validated, planned and encoded in this process without loading
 test('the same, in a process where the addon cannot be loaded at all', (t) => {
   const dist = (p: string) => JSON.stringify(path.join(here, '..', '..', 'lib', p));
   const script = `
-    const { defaultSpec } = await import(${dist('cli/commands/spec.js')});
+    const { defaultSpec } = await import(${dist('config/default-spec.js')});
     const { encodePlan } = await import(${dist('native/plan-codec.js')});
     const { buildPlan } = await import(${dist('plan/build.js')});
     const { buildTenantPlan } = await import(${dist('plan/tenant.js')});

@@ -7,7 +7,7 @@ import { spawnSync } from 'node:child_process';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import { encodePlan, HEADER_SIZE } from '../../lib/native/plan-codec.js';
 import { PLAN_VERSION } from '../../lib/native/binding.js';
 import { LAYOUT } from '../../lib/native/constants.js';

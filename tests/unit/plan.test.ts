@@ -1,7 +1,7 @@
 /** The planner: pure, no root. */
 import test from 'ava';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import { buildPlan, type PlanHost } from '../../lib/plan/build.js';
 import { CLONE_NEWIPC, CLONE_NEWNET, CLONE_NEWNS, CLONE_NEWPID, CLONE_NEWUTS, MS } from '../../lib/plan/linux.js';
 import { parseMountOptions } from '../../lib/plan/mounts.js';

@@ -1,7 +1,7 @@
 /** Rootless rules, pure (no root): the spec template, the id-map writer, the cgroup rules. */
 import test from 'ava';
 
-import { defaultSpec, toRootless } from '../../lib/cli/commands/spec.js';
+import { defaultSpec, toRootless } from '../../lib/config/default-spec.js';
 import { cgroupUsable, limitSet, rootlessWithoutCgroup, withoutDevices } from '../../lib/cgroups/rootless.js';
 import type { LinuxResources } from '../../lib/cgroups/resources.js';
 import type { Spec } from '../../lib/config/types.js';

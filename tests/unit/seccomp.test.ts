@@ -4,7 +4,7 @@ import test from 'ava';
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import { defaultSeccompProfile } from '../../lib/config/seccomp-profile.js';
 import type { LinuxSeccomp } from '../../lib/config/types.js';
 import { validateSeccomp } from '../../lib/config/validate-seccomp.js';

@@ -6,7 +6,7 @@ import test from 'ava';
 
 import { features } from '../../lib/cli/commands/features.js';
 import { listenFdOptions } from '../../lib/cli/listen-fds.js';
-import { defaultSpec } from '../../lib/cli/commands/spec.js';
+import { defaultSpec } from '../../lib/config/default-spec.js';
 import type { Spec } from '../../lib/config/types.js';
 import { parseLimits } from '../../lib/config/validate-process.js';
 import { sysctlNamespace } from '../../lib/config/validate-namespaces.js';
