@@ -23,6 +23,8 @@
  */
 import { createHash } from 'node:crypto';
 
+import { TsrunError } from '../errors.js';
+
 /** The media types a pull reads, and the ones it refuses by name. */
 export const MEDIA_TYPES = {
   ociIndex: 'application/vnd.oci.image.index.v1+json',
@@ -117,12 +119,13 @@ export interface Pulled {
 }
 
 /** A failed pull: the reference, and the registry path (and HTTP status) that failed, when one did. */
-export class RegistryError extends Error {
+/** A pull that failed: a TsrunError (EIMAGE) naming the reference and the request. */
+export class RegistryError extends TsrunError {
   readonly ref: string;
   readonly path: string | undefined;
   readonly status: number | undefined;
   constructor(ref: string, path: string | undefined, message: string, options?: { cause?: unknown; status?: number }) {
-    super(`pull ${ref}: ${path ? `GET ${path}: ` : ''}${message}`, options);
+    super('EIMAGE', `pull ${ref}: ${path ? `GET ${path}: ` : ''}${message}`, options);
     this.name = 'RegistryError';
     this.ref = ref;
     this.path = path;

@@ -357,3 +357,45 @@ process.kill(process.pid, 'SIGKILL');
     fs.rmSync(dir, { recursive: true, force: true });
   }
 });
+
+needRoot(
+  'rootless: an unprivileged user unpacks into its own cache and runs a clean container (overlay in its user namespace)',
+  async (t) => {
+    const dir = tmp('rootless');
+    try {
+      fs.chmodSync(dir, 0o755);
+      fs.renameSync(await busyboxLayout(dir), path.join(dir, 'layout'));
+      spawnSync('chmod', ['-R', 'a+rX', dir]);
+      const home = path.join(dir, 'home');
+      fs.mkdirSync(home);
+      fs.chownSync(home, 65534, 65534);
+      const script = path.join(dir, 'rootless.mjs');
+      fs.writeFileSync(
+        script,
+        `import { Runtime } from ${JSON.stringify(path.resolve('dist/lib/index.js'))};
+const rt = new Runtime({ images: { dir: ${JSON.stringify(path.join(home, 'cache'))} }, root: ${JSON.stringify(path.join(home, 'state'))} });
+const image = await (await rt.images()).load(${JSON.stringify(`oci:${path.join(dir, 'layout')}`)});
+const a = await rt.output('rl-a', { image, config: { process: { args: ['sh', '-c', 'id -u; echo a > /etc/mine; cat /etc/mine'] } } });
+const b = await rt.output('rl-b', { image, config: { process: { args: ['sh', '-c', 'cat /etc/mine 2>&1; true'] } } });
+process.stdout.write(a.stdout.toString() + b.stdout.toString());
+`,
+        { mode: 0o644 },
+      );
+      const r = spawnSync('su', ['nobody', '-s', '/bin/sh', '-c', `cd / && HOME=${home} XDG_RUNTIME_DIR=${home} ${NODE24} ${script}`], {
+        encoding: 'utf8',
+      });
+      t.is(r.status, 0, r.stderr);
+      t.is(r.stdout, "0\na\ncat: can't open '/etc/mine': No such file or directory\n");
+      const layers = fs.readdirSync(path.join(home, 'cache', 'layers'));
+      t.is(layers.length, 1);
+      t.is(
+        fs.statSync(path.join(home, 'cache', 'layers', layers[0]!, 'bin', 'busybox')).uid,
+        65534,
+        'owned by the user, mapped to root inside',
+      );
+      t.deepEqual(fs.readdirSync(path.join(home, 'cache', 'containers')), []);
+    } finally {
+      fs.rmSync(dir, { recursive: true, force: true });
+    }
+  },
+);
