@@ -9,6 +9,8 @@
  *   api        100 sequential create→start→wait→delete in this process vs 100 `runc run`;
  *              50 at once in this process
  *   parallel   50 concurrent create, start, delete processes per runtime
+ *   images     clean containers from a cached image vs `runc run` and `podman run --rm`;
+ *              unpack vs `podman load` (bench/images.ts)
  *
  * and writes bench/results.md (medians, p95, CPU, RSS, the ratio per row
  * with its goal) and bench/results.svg (each command's median, tsrun and
@@ -19,7 +21,8 @@
  * production lane (Debian 13, systemd as PID 1) with every runtime on the
  * systemd cgroup driver (--systemd-cgroup), as engines call them there.
  *
- *   node dist/bench/bench.js [--runs N] [--out FILE.md] [--no-vm] [--no-lane] [--no-engines] [--no-containers]
+ *   node dist/bench/bench.js [--runs N] [--out FILE.md] [--no-vm] [--no-lane] [--no-engines] [--no-containers] [--no-images]
+ *   node dist/bench/bench.js --only-images [--runs N]   (the images section alone, to stdout; results.md untouched)
  *   (--no-engines: skip the JavaScript engine candidates; --no-containers:
  *   skip podman, ctr, docker and the CRI, bench/engines.ts)
  *   node dist/bench/bench.js --inside-vm [--systemd-cgroup] --json FILE   (what a VM runs: commands only, with crun)
@@ -33,6 +36,7 @@ import { fileURLToPath } from 'node:url';
 
 import { Runtime } from '../lib/index.js';
 import { engineOverheads, type EngineRow as OverheadRow } from './engines.js';
+import { imageRows, imageTable } from './images.js';
 
 const ROOT = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..');
 const args = process.argv.slice(2);
@@ -431,8 +435,27 @@ function svg(results: CommandResults, names: string[], title: string): string {
   return `${parts.join('\n')}\n`;
 }
 
+/** The images section (bench/images.ts): 50 sequential containers unless --runs says otherwise. */
+async function images(trueBundle: string): Promise<string[]> {
+  const rows = await imageRows({
+    runc: RUNC,
+    crun: CRUN,
+    trueBundle,
+    measure: (argv) => measure(argv, false),
+    runs: Number(opt('--runs') ?? 0) || 50,
+    log: (m) => process.stderr.write(`${m}\n`),
+  });
+  return imageTable(rows, RUNC ? version(RUNC) : '—');
+}
+
 async function main(): Promise<void> {
   const trueBundle = bundle(['true']);
+  if (args.includes('--only-images')) {
+    process.stdout.write(`${(await images(trueBundle)).join('\n')}\n`);
+    meter.stdin!.end();
+    fs.rmSync(trueBundle, { recursive: true, force: true });
+    return;
+  }
   const sleepBundle = bundle(['sleep', '100000']);
   const runtimes: [string, string][] = [['tsrun', TSRUN]];
   if (RUNC) runtimes.push(['runc', RUNC]);
@@ -464,6 +487,7 @@ async function main(): Promise<void> {
   process.stderr.write('bench: parallel\n');
   const par: Record<string, ParallelRow> = {};
   for (const [name, bin] of runtimes) par[name] = await parallel(bin, trueBundle);
+  const imageSection = args.includes('--no-images') ? [] : await images(trueBundle);
   let overheads: OverheadRow[] = [];
   if (!args.includes('--no-containers') && RUNC)
     overheads = await engineOverheads({ tsrun: TSRUN, runc: RUNC }, Math.max(5, Math.round(RUNS / 2)), (m) =>
@@ -503,6 +527,7 @@ async function main(): Promise<void> {
     );
   md.push(`| the bench process's peak RSS after the API rows, MiB | ${f1(apiRows.rss)} | | | |`);
   md.push('');
+  md.push(...imageSection);
   if (engineTable.length) {
     md.push('## What runs the JavaScript CLI');
     md.push('');
