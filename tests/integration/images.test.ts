@@ -399,3 +399,85 @@ process.stdout.write(a.stdout.toString() + b.stdout.toString());
     }
   },
 );
+
+needRoot('layers in zstd and plain tar keep owners, setuid modes, xattrs, hard links, devices and times', async (t) => {
+  const dir = tmp('meta');
+  try {
+    const src = path.join(dir, 'src');
+    fs.mkdirSync(path.join(src, 'd'), { recursive: true });
+    fs.writeFileSync(path.join(src, 'd', 'suid'), 'x');
+    fs.chownSync(path.join(src, 'd', 'suid'), 1234, 5678);
+    fs.chmodSync(path.join(src, 'd', 'suid'), 0o4755);
+    fs.writeFileSync(path.join(src, 'tagged'), 'y');
+    t.is(spawnSync('setfattr', ['-n', 'user.tsrun', '-v', 'hello', path.join(src, 'tagged')]).status, 0);
+    fs.linkSync(path.join(src, 'tagged'), path.join(src, 'hard'));
+    t.is(spawnSync('mknod', [path.join(src, 'null'), 'c', '1', '3']).status, 0);
+    t.is(spawnSync('mkfifo', [path.join(src, 'fifo')]).status, 0);
+    fs.utimesSync(path.join(src, 'd'), 1_000_000_000, 1_000_000_000);
+    const raw = path.join(dir, 'layer.tar');
+    const tarred = spawnSync('tar', ['--xattrs', '--xattrs-include=*', '--numeric-owner', '-C', src, '-cf', raw, '.'], {
+      encoding: 'utf8',
+    });
+    t.is(tarred.status, 0, tarred.stderr);
+    const plain = fs.readFileSync(raw);
+    const diffId = `sha256:${createHash('sha256').update(plain).digest('hex')}`;
+    const zst = spawnSync('zstd', ['-q', '-c', raw]).stdout;
+    const top = await layerOf(fs.mkdtempSync(path.join(dir, 'top-')), false);
+    const layout = path.join(dir, 'layout');
+    writeLayout(layout, [
+      { blob: zst, diffId },
+      { ...top, gzip: false },
+    ]);
+    const images = new Images({ dir: path.join(dir, 'cache') });
+    const img = await images.load(`oci:${layout}`);
+    const l = img.layers[0]!;
+    const suid = fs.statSync(path.join(l, 'd', 'suid'));
+    t.is(suid.mode & 0o7777, 0o4755);
+    t.deepEqual([suid.uid, suid.gid], [1234, 5678]);
+    t.is(spawnSync('getfattr', ['--only-values', '-n', 'user.tsrun', path.join(l, 'tagged')], { encoding: 'utf8' }).stdout, 'hello');
+    t.is(fs.statSync(path.join(l, 'hard')).ino, fs.statSync(path.join(l, 'tagged')).ino);
+    const nul = fs.statSync(path.join(l, 'null'));
+    t.true(nul.isCharacterDevice());
+    t.is(nul.rdev, fs.statSync('/dev/null').rdev);
+    t.true(fs.statSync(path.join(l, 'fifo')).isFIFO());
+    t.is(fs.statSync(path.join(l, 'd')).mtimeMs, 1_000_000_000_000);
+    // the same layer again, gzip this time: the cache has it by its diff ID already
+    const again = path.join(dir, 'again');
+    writeLayout(again, [{ blob: zlib.gzipSync(plain), diffId }]);
+    t.is((await images.load(`oci:${again}`)).layers[0], l);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
+
+needRoot('a Runtime does not keep its process alive for the containers it made, only for what is awaited', async (t) => {
+  const { images, busybox } = await sharedImage();
+  const dir = tmp('loop');
+  const root = path.join(dir, 'state');
+  const script = `import { Runtime, Images } from ${JSON.stringify(path.resolve('dist/lib/index.js'))};
+const rt = new Runtime({ root: ${JSON.stringify(root)}, images: new Images({ dir: ${JSON.stringify(images.store.dir)} }) });
+// stdio 'ignore': inherited, its stdout would be the test's pipe, held open for as long as it runs
+await rt.create('long', { image: ${JSON.stringify(busybox.name)}, config: { process: { args: ['sleep', '1000'] } }, stdio: 'ignore' });
+await rt.start('long');
+await rt.create('short', { image: ${JSON.stringify(busybox.name)}, config: { process: { args: ['sh', '-c', 'sleep 1; exit 7'] } } });
+await rt.start('short');
+console.log(await rt.wait('short')); // awaited: held until it exits
+`;
+  try {
+    const started = Date.now();
+    const r = spawnSync(NODE24, ['--input-type=module', '-e', script], { encoding: 'utf8', timeout: 120_000 });
+    const took = Date.now() - started;
+    t.is(r.status, 0, r.stderr);
+    t.is(r.stdout, '7\n', 'the awaited wait kept the process until the short container exited');
+    t.true(took < 60_000, `exited after ${took} ms, the long container still running`);
+    const rt = new Runtime({ root, images });
+    t.is(rt.state('long').status, 'running', 'a created container outlives its maker without cleanupOnExit (the CLI needs that)');
+    await rt.delete('long', { force: true });
+    await rt.delete('short', { force: true });
+    // their writable layers were the dead maker's: the next Runtime to use the cache sweeps them
+    await rt.images();
+    t.deepEqual(leftBehind(rt, images), []);
+  } finally {
+    fs.rmSync(dir, { recursive: true, force: true });
+  }
+});
