@@ -5,7 +5,18 @@ import prettier from 'eslint-config-prettier';
 import tseslint from 'typescript-eslint';
 
 export default tseslint.config(
-  { ignores: ['dist/**', 'build/**', 'node_modules/**', 'spec-tests/results/**', 'lib/native/constants.gen.ts'] },
+  {
+    ignores: [
+      'dist/**',
+      'build/**',
+      'node_modules/**',
+      'spec-tests/results/**',
+      'lib/native/constants.gen.ts',
+      'lib/checkpoint/criu-rpc.gen.ts',
+      'docs/api/**',
+      'release/**',
+    ],
+  },
   js.configs.recommended,
   ...tseslint.configs.recommended,
   {

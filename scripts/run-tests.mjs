@@ -123,7 +123,10 @@ const suites = [
         console.log('\n=== node22: skipped (node_modules/node22 missing)');
         return { name: 'node22', passed: 0, failed: 0, skipped: 1 };
       }
-      const files = ['dist/tests/unit/**/*.test.js', ...(isRoot ? ['dist/tests/integration/api.test.js', 'dist/tests/integration/images.test.js'] : [])];
+      const files = [
+        'dist/tests/unit/**/*.test.js',
+        ...(isRoot ? ['dist/tests/integration/api.test.js', 'dist/tests/integration/images.test.js'] : []),
+      ];
       return run('node22', node22, [ava, '--tap', ...files], parseAvaTap);
     },
   ],

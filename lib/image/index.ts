@@ -10,6 +10,7 @@
  * ```
  */
 import * as fs from 'node:fs';
+import * as path from 'node:path';
 
 import { TsrunError } from '../errors.js';
 import { loadBinding, type NativeBinding } from '../native/binding.js';
@@ -64,14 +65,10 @@ export class Images {
    * path (a directory: an OCI layout; a file: either archive).
    */
   async load(source: string): Promise<Image> {
-    const [given, rest] = splitTransport(source);
-    let kind = given;
-    if (kind === 'docker://') throw new TsrunError('EUSAGE', `${source}: a registry reference: use pull()`);
-    if (kind === null) kind = fs.statSync(rest).isDirectory() ? 'oci:' : 'docker-archive:';
-    const [file, name] = splitName(rest);
+    const { kind, file, name, canonical } = fromDisk(source);
     const stored = kind === 'oci:' ? await loadLayout(this.store, file, name) : await loadArchive(this.store, file, name);
-    this.store.tag(source, stored.id);
-    return this.ready(stored, source);
+    this.store.tag(canonical, stored.id);
+    return this.ready(stored, canonical);
   }
 
   /** An image from a registry (OCI distribution API): `host[:port]/repo[:tag|@digest]`, `docker://…`, or Docker Hub's short names. */
@@ -88,13 +85,13 @@ export class Images {
    * network), else loaded (a transport prefix or a path) or pulled.
    */
   async get(name: string, opts: PullOptions = {}): Promise<Image> {
-    const text = name.startsWith('docker://') ? name.slice('docker://'.length) : name;
+    const [kind] = splitTransport(name);
+    const onDisk = (kind !== null && kind !== 'docker://') || (kind === null && (name.startsWith('/') || name.startsWith('.')));
+    // a path names what is there now: the same text from another directory is another image
+    const text = onDisk ? fromDisk(name).canonical : name.startsWith('docker://') ? name.slice('docker://'.length) : name;
     const known = this.store.lookup(text);
     if (known && known.layers.every((l) => fs.existsSync(this.store.layerDir(l.diffId)))) return this.ready(known, text);
-    const [kind] = splitTransport(name);
-    if (kind && kind !== 'docker://') return this.load(name);
-    if (kind === null && (name.startsWith('/') || name.startsWith('.'))) return this.load(name);
-    return this.pull(name, opts);
+    return onDisk ? this.load(name) : this.pull(name, opts);
   }
 
   private async ready(stored: StoredImage, name: string): Promise<Image> {
@@ -103,6 +100,21 @@ export class Images {
     const config = this.store.readJson<ImageConfig>(stored.id, `image ${name}: config`);
     return { id: stored.id, manifestDigest: stored.manifestDigest, name, config, layers, store: this.store };
   }
+}
+
+/** A source on disk: its transport, its absolute path, the image it names in it, and the name all that makes. */
+function fromDisk(source: string): {
+  kind: 'oci:' | 'oci-archive:' | 'docker-archive:';
+  file: string;
+  name: string | undefined;
+  canonical: string;
+} {
+  const [given, rest] = splitTransport(source);
+  if (given === 'docker://') throw new TsrunError('EUSAGE', `${source}: a registry reference: use pull()`);
+  const [file, name] = splitName(rest);
+  const kind = given ?? (fs.statSync(file).isDirectory() ? 'oci:' : 'docker-archive:');
+  const abs = path.resolve(file);
+  return { kind, file: abs, name, canonical: `${kind}${abs}${name !== undefined ? `:${name}` : ''}` };
 }
 
 function splitTransport(source: string): [(typeof TRANSPORTS)[number] | null, string] {
