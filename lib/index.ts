@@ -1,4 +1,5 @@
 /**
+ * @packageDocumentation
  * tsrun's public API: a typed, in-process OCI runtime. The CLI is built on
  * it and on nothing below it: every command it runs is a Runtime method.
  *
@@ -27,6 +28,8 @@ import { realLifecycleHost, type LifecycleHost } from './container/host.js';
 import { Lifecycle, type CreateOptions, type RdtUpdate } from './container/lifecycle.js';
 import type { Image, Images, ImagesOptions, SpecOverrides } from './image/index.js';
 import type { Scratch } from './image/scratch.js';
+import type { CheckpointOptions } from './checkpoint/checkpoint.js';
+import type { RestoreOptions } from './checkpoint/restore.js';
 import { ContainerHandle, heldWhileAwaited, type ContainerOptions } from './handle.js';
 import { hostCall } from './native/host.js';
 import type { StateJson } from './container/state.js';
@@ -35,7 +38,9 @@ import { loadBinding, type NativeBinding } from './native/binding.js';
 import { Timeline } from './timeline.js';
 
 export { ConfigError, InitStepError, TsrunError, type ErrorCode } from './errors.js';
-export type { Process, Spec } from './config/types.js';
+export type * from './config/types.js';
+export type { CreateOptions, RdtUpdate } from './container/lifecycle.js';
+export type { Platform } from './image/registry.js';
 export type { ExecOverrides } from './container/exec.js';
 export type { StateJson } from './container/state.js';
 export type { Status } from './container/status.js';
@@ -53,6 +58,8 @@ export {
   type PullOptions,
 } from './image/index.js';
 export { ContainerHandle, type ContainerOptions } from './handle.js';
+export type { CheckpointOptions, ManageCgroupsMode } from './checkpoint/checkpoint.js';
+export type { RestoreOptions } from './checkpoint/restore.js';
 
 export interface RuntimeOptions {
   /** State directory (runc's --root). Default /run/tsrun, or $XDG_RUNTIME_DIR/tsrun when not the real root (runc's rule). */
@@ -256,7 +263,7 @@ export class Runtime {
         throw new TsrunError('EUSAGE', 'give either a bundle or an image and a config, not both');
       return { bundle: opts.bundle };
     }
-    this.native.checkId(id);
+    this.lifecycle.store.checkId(id);
     if (this.scratch.has(id)) throw new TsrunError('EEXIST', `container ${id} already exists`);
     const images = await this.images();
     const image = typeof opts.image === 'string' ? await images.get(opts.image) : (opts.image ?? null);
@@ -579,6 +586,47 @@ export class Runtime {
   /** OOM kills in the container's cgroup so far, and whether it has stopped. */
   oomKills(id: string): { count: number; stopped: boolean } {
     return this.lifecycle.oomKills(id);
+  }
+
+  /**
+   * CRIU dumps the container's processes into `imagePath` (runc's
+   * checkpoint): without leaveRunning (or preDump) the container is then
+   * gone, as runc leaves it.
+   */
+  checkpoint(id: string, opts: CheckpointOptions = {}): Promise<void> {
+    return this.lifecycle.checkpoint(id, opts);
+  }
+
+  /**
+   * A container made again from a checkpoint (runc's restore): detached,
+   * it resolves to 0 once the restored program runs; in the foreground it
+   * waits for it (forwarding our signals, relaying a terminal), deletes the
+   * container and resolves to its exit status.
+   */
+  async restore(id: string, opts: Omit<RestoreOptions, 'words' | 'stdio'> & { stdio?: Stdio }): Promise<number> {
+    const stdio = openStdio(this.native, opts.stdio);
+    if (!opts.detach && !opts.noSubreaper) this.native.setChildSubreaper();
+    let restored;
+    try {
+      restored = await this.lifecycle.restore(id, { ...opts, stdio: stdio.child, words: this.words });
+    } catch (e) {
+      stdio.abandon();
+      throw e;
+    }
+    stdio.opened();
+    const pid = restored.state.pid;
+    if (opts.detach) {
+      if (this.reapChildren) this.track(id, pid);
+      this.made.add(id);
+      return 0;
+    }
+    const forwarding = forwardSignals(this.native, { pid, ptyMaster: restored.ptyMaster });
+    try {
+      return await superviseForeground(this.native, pid, restored.ptyMaster, forwarding.stop);
+    } finally {
+      forwarding.stop();
+      await this.lifecycle.delete(id, true);
+    }
   }
 
   /** New limits for a live container (LinuxResources, only what changes), and new Intel RDT schemata. */

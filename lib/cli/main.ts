@@ -15,6 +15,7 @@ import { eventsCommand, pauseCommand, psCommand, resumeCommand, updateCommand } 
 import { runCommand } from './commands/run.js';
 import { execCommand } from './commands/exec.js';
 import { specCommand } from './commands/spec.js';
+import { checkpointCommand, restoreCommand } from './commands/checkpoint.js';
 import { Context, type GlobalArgs } from './context.js';
 import { Logger, writeFd } from './log.js';
 
@@ -37,6 +38,8 @@ export const COMMANDS: readonly Command[] = [
   psCommand,
   eventsCommand,
   updateCommand,
+  checkpointCommand,
+  restoreCommand,
 ];
 
 export const GLOBAL_FLAGS: readonly Flag[] = [

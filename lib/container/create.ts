@@ -434,7 +434,7 @@ function record(
 }
 
 /** The intent record with the cgroup, the directories of it that are the container's and its unit (none of them: no cgroup to undo). */
-function withOwned(intent: IntentRecord, cgroup: CgroupState, owned: string[]): IntentRecord {
+export function withOwned(intent: IntentRecord, cgroup: CgroupState, owned: string[]): IntentRecord {
   const { cgroup: _, ...rest } = intent;
   return owned.length || cgroup.systemd ? { ...rest, cgroup: { ...cgroup, owned } } : rest;
 }

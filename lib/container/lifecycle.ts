@@ -21,6 +21,8 @@ import { cgroupOf, type LifecycleContext, type LifecycleMode } from './context.j
 import { createContainer, type CreateOptions, type Created } from './create.js';
 import { execProcess, type ExecOptions } from './exec.js';
 import type { LifecycleHost } from './host.js';
+import type { CheckpointOptions } from '../checkpoint/checkpoint.js';
+import type { RestoreOptions, Restored } from '../checkpoint/restore.js';
 import type { RdtGroup } from '../plan/resctrl.js';
 import type { Launched } from './launch.js';
 import { seccompCache } from './seccomp-cache.js';
@@ -115,6 +117,25 @@ export class Lifecycle {
   /** Kills what runs, removes the cgroup directories its create made and the state, runs poststop hooks; on the threadpool (it waits for the init to die). */
   async delete(id: string, force: boolean): Promise<void> {
     await this.host('delete', id, 0, force);
+  }
+
+  /** CRIU dumps the container's processes (lib/checkpoint/checkpoint.ts); without leaveRunning or preDump the container is then gone. */
+  async checkpoint(id: string, opts: CheckpointOptions): Promise<void> {
+    const { checkpointContainer } = await import('../checkpoint/checkpoint.js');
+    const lock = this.ctx.store.lock(id);
+    try {
+      await checkpointContainer(this.ctx, id, opts);
+    } finally {
+      lock.release();
+    }
+    // CRIU has killed what it dumped: the container goes, as runc's does (its cgroup, its state, poststop hooks)
+    if (!opts.leaveRunning && !opts.preDump) await this.delete(id, true);
+  }
+
+  /** A container made again from a checkpoint's images (lib/checkpoint/restore.ts): running once it resolves. */
+  async restore(id: string, opts: RestoreOptions): Promise<Restored> {
+    const { restoreContainer } = await import('../checkpoint/restore.js');
+    return restoreContainer(this.ctx, id, opts);
   }
 
   /** runc's `events --stats` data. */

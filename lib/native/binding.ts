@@ -110,6 +110,14 @@ export interface NativeBinding extends SeccompNative {
   pipe(): [number, number];
   /** One message; GO after PID carries the process's pid as we see it. */
   syncSend(fd: number, type: number, pid?: number): void;
+  /** socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC). */
+  seqpacketPair(): [number, number];
+  /** One whole message on a SOCK_SEQPACKET socket. */
+  sendPacket(fd: number, data: Buffer): void;
+  /** One message (empty at EOF) and an fd it carried (-1: none), off the event loop; a message of `max` bytes or more is refused (EMSGSIZE). */
+  recvPacket(fd: number, max: number): Promise<{ data: Buffer; fd: number }>;
+  /** mount(source, target, MS_BIND | MS_REC) in our mount namespace. */
+  bindMount(source: string, target: string): void;
   /** `unref`: the wait does not keep the process alive. */
   waitPid(pid: number, unref?: boolean): Promise<WaitStatus>;
   /**

@@ -502,6 +502,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("monotonicMs", Napi::Function::New(env, MonotonicMs));
   exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs));
   exports.Set("waitPid", Napi::Function::New(env, WaitPid));
+  tsrun::InitPacket(env, exports);
   exports.Set("relayPipes", Napi::Function::New(env, tsrun::RelayPipes));
   exports.Set("reap", Napi::Function::New(env, Reap));
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));

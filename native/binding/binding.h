@@ -18,6 +18,9 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 // The same error with a message of the caller's (syscall_name may be null: not set), not thrown.
 Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall_name, const std::string &message);
 
+// packet.cc: SOCK_SEQPACKET pairs and whole messages (criu swrk)
+void InitPacket(Napi::Env env, Napi::Object exports);
+
 // constants.cc: TSRUN_PLAN_VERSION, and every shared constant as JSON.
 Napi::Value PlanVersion(Napi::Env env);
 Napi::Value ConstantsJson(const Napi::CallbackInfo &info);

@@ -212,16 +212,25 @@ int tsrun_host_kill(const struct tsrun_host *h, const char *id, int sig, int all
 /* rm -r of a container's state dir. Its records go last, state.json the
  * very last: a delete killed half-way leaves a dir a second delete still
  * knows what to do with. */
+/* A state dir's tree, never across a mount point: a restore's criu-root
+ * (the rootfs bound there while CRIU runs) is unmounted first, and should
+ * one still be there its rootfs is not emptied. */
 static void remove_tree(const char *dir, int top) {
   DIR *d = opendir(dir);
   if (d) {
+    struct stat self;
+    int have_self = fstat(dirfd(d), &self) == 0;
     struct dirent *ent;
     while ((ent = readdir(d))) {
       if (!strcmp(ent->d_name, ".") || !strcmp(ent->d_name, "..")) continue;
       if (top && (!strcmp(ent->d_name, TSRUN_STATE_FILE) || !strcmp(ent->d_name, TSRUN_INTENT_FILE))) continue;
       char p[4400];
       snprintf(p, sizeof p, "%s/%s", dir, ent->d_name);
-      if (unlink(p) < 0 && errno == EISDIR) remove_tree(p, 0);
+      if (unlink(p) < 0 && errno == EISDIR) {
+        struct stat st;
+        if (have_self && lstat(p, &st) == 0 && st.st_dev != self.st_dev) continue;
+        remove_tree(p, 0);
+      }
     }
     closedir(d);
   }
@@ -235,7 +244,10 @@ static void remove_tree(const char *dir, int top) {
   rmdir(dir);
 }
 
-static void remove_dir(const char *dir) {
+static void remove_dir(const struct tsrun_host *h, const char *dir) {
+  char criu_root[4400];
+  snprintf(criu_root, sizeof criu_root, "%s/criu-root", dir);
+  if (access(criu_root, F_OK) == 0) tsrun_unmount_under(h, criu_root);
   remove_tree(dir, 1);
 }
 
@@ -352,7 +364,7 @@ static int delete_claimed(const struct tsrun_host *h, const char *id, int force,
   } else if (strcmp(rerr.code, TSRUN_CODE(ENOTFOUND))) {
     tsrun_warn(h, "cleanup: %s", rerr.message); /* unreadable: the dir goes, nothing else is known */
   }
-  if (rc == 0) remove_dir(dir);
+  if (rc == 0) remove_dir(h, dir);
   close(fd);
   return rc;
 }
@@ -389,7 +401,7 @@ int tsrun_host_delete(const struct tsrun_host *h, const char *id, int force, str
     if (rc == 0) {
       remove_rdt(h, &s);
       if (s.host_mounts) tsrun_unmount_under(h, s.rootfs);
-      remove_dir(s.dir);
+      remove_dir(h, s.dir);
       tsrun_mark(h, "remove");
       struct tsrun_err ignored;
       tsrun_run_hooks(h, &s, "poststop", "stopped", 1, &ignored);

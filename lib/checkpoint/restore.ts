@@ -1,0 +1,327 @@
+/**
+ * restore: a container made again from a checkpoint's images by CRIU, as
+ * runc does it, in create's order where create has one:
+ *
+ *   claim    the state dir, locked
+ *   load     the restore-time bundle's config.json; validate it
+ *   decide   the cgroup (decideCreate), CRIU's options: nothing exists yet
+ *   make     the seccomp filter exec loads, the intent record, the cgroup
+ *            with every limit
+ *   restore  `criu swrk` in a mount namespace of its own where the rootfs
+ *            is bound on <state dir>/criu-root (so no host mount exists at
+ *            any moment), moved into the container's cgroup before it is
+ *            asked; its notifications answered: setup-namespaces runs the
+ *            prestart and createRuntime hooks, orphan-pts-master hands the
+ *            terminal on, post-restore records the state and the pid file
+ *
+ * A failure runs the undo stack (the restored init killed, the cgroup and
+ * the state dir removed); a kill of the runtime midway leaves an intent
+ * record `delete --force` undoes.
+ */
+import * as fs from 'node:fs';
+import * as path from 'node:path';
+
+import { loadBundle } from '../config/load.js';
+import type { Spec } from '../config/types.js';
+import { validateSpec } from '../config/validate.js';
+import type { LifecycleContext } from '../container/context.js';
+import { decideCreate, withOwned } from '../container/create.js';
+import { recordedHooks, runHooks, type HookState } from '../container/hooks.js';
+import { writePidFile } from '../container/safe-files.js';
+import { rfc3339Nano, type IntentRecord, type StoredState } from '../container/state.js';
+import { Undo } from '../container/undo.js';
+import { TsrunError } from '../errors.js';
+import { compileSeccomp } from '../plan/seccomp.js';
+import {
+  bindMounts,
+  cgroupMountDest,
+  cgroupsMode,
+  CRIU_MIN,
+  deviceNodes,
+  emptyNsMask,
+  openDir,
+  type ManageCgroupsMode,
+} from './checkpoint.js';
+import { criuCall, criuVersion, type CriuOpts } from './criu.js';
+
+export interface RestoreOptions {
+  bundle: string;
+  /** The checkpoint's images; default ./checkpoint. */
+  imagePath?: string;
+  workPath?: string;
+  /** Return once restored (exit 0); else wait for the container and delete it. */
+  detach: boolean;
+  pidFile?: string;
+  /** Where the terminal's master goes (process.terminal, detached). */
+  consoleSocket?: string;
+  noSubreaper?: boolean;
+  noPivot?: boolean;
+  tcpEstablished?: boolean;
+  extUnixSk?: boolean;
+  shellJob?: boolean;
+  fileLocks?: boolean;
+  manageCgroupsMode?: ManageCgroupsMode | '';
+  lazyPages?: boolean;
+  emptyNs?: string[];
+  autoDedup?: boolean;
+  /** CRIU's lsm_profile ("apparmor:NAME", "selinux:LABEL"). */
+  lsmProfile?: string;
+  /** The restored init's fds 0-2 (-1: ours); pipes among its old ones are replaced by these. */
+  stdio?: readonly number[];
+  words?: 'cli' | 'api';
+}
+
+export interface Restored {
+  state: StoredState;
+  /** The terminal's master, when process.terminal and no console socket (a foreground restore relays it). */
+  ptyMaster: number | null;
+}
+
+const NS_NAMES: Record<string, string> = { ipc: 'ipc', uts: 'uts', mount: 'mnt', user: 'user', time: 'time' };
+
+export async function restoreContainer(ctx: LifecycleContext, id: string, opts: RestoreOptions): Promise<Restored> {
+  const { native, store } = ctx;
+  const t = ctx.timeline;
+  const imageDir = path.resolve(opts.imagePath || 'checkpoint');
+  const lock = store.claim(id);
+  const undo = new Undo();
+  undo.push('the state dir', () => store.remove(id));
+  try {
+    const loaded = loadBundle(opts.bundle);
+    const { spec } = loaded;
+    const consoleSocket = opts.consoleSocket !== undefined;
+    const v = { rootfs: loaded.rootfs, bundle: loaded.bundle, detach: opts.detach, consoleSocket, words: opts.words };
+    for (const w of validateSpec(spec, ctx.host, v)) ctx.warn(w);
+    if (spec.linux?.intelRdt) throw new TsrunError('EUNSUPPORTED', 'linux.intelRdt: restore does not make resctrl groups yet');
+    if (spec.linux?.namespaces?.some((n) => n.type === 'cgroup' && n.path))
+      throw new TsrunError('EUNSUPPORTED', 'Do not know how to handle namespace NEWCGROUP');
+    const mode = cgroupsMode(opts.manageCgroupsMode);
+    const emptyNs = emptyNsMask(opts.emptyNs);
+    const decided = decideCreate(ctx, id, loaded, { bundle: opts.bundle, detach: opts.detach, consoleSocket: opts.consoleSocket });
+    for (const w of decided.warnings) ctx.warn(w);
+    const version = await criuVersion(native);
+    if (version < CRIU_MIN) throw new TsrunError('EUNSUPPORTED', `CRIU version ${version} must be ${CRIU_MIN} or higher`);
+    let descriptors: string[];
+    try {
+      descriptors = JSON.parse(fs.readFileSync(path.join(imageDir, 'descriptors.json'), 'utf8')) as string[];
+    } catch (e) {
+      throw new TsrunError('EUSAGE', `${path.join(imageDir, 'descriptors.json')}: ${(e as Error).message} (not a checkpoint's image dir?)`);
+    }
+    t?.mark('validate');
+
+    // make: what exec needs (the filter), then the cgroup, intent first
+    const compiled = spec.linux?.seccomp ? compileSeccomp(native, spec.linux.seccomp, ctx.debug, ctx.seccompCache) : null;
+    if (compiled) store.keepSeccomp(id, compiled.bpf);
+    let intent: IntentRecord = { id };
+    const cg = decided.cgroup;
+    if (cg) {
+      intent = withOwned(intent, cg.manager.state, cg.fresh);
+      if (intent.cgroup) store.writeIntent(intent);
+      undo.push('the cgroup', () => {
+        const made = cg.manager.made();
+        return made.dirs.length || made.systemd ? native.cgroupRemove(made.dirs, made.systemd) : undefined;
+      });
+      const owned = cg.manager.create();
+      if (!cg.manager.state.systemd && (owned.length !== cg.fresh.length || owned.some((d) => !cg.fresh.includes(d))))
+        store.writeIntent((intent = withOwned(intent, cg.manager.state, owned)));
+      await cg.manager.apply(cg.resources);
+      t?.mark('cgroup');
+    }
+
+    const fds: number[] = [];
+    undo.push('the fds for CRIU', () => {
+      for (const fd of fds.splice(0)) fs.closeSync(fd);
+    });
+    const imagesFd = fs.openSync(imageDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
+    fds.push(imagesFd);
+    const workFd = opts.workPath ? openDir(path.resolve(opts.workPath), { parents: false }) : -1;
+    if (workFd >= 0) fds.push(workFd);
+    // CRIU restores onto a mount point: the rootfs bound on <state dir>/criu-root while it runs (as runc's);
+    // delete unmounts it first, and never removes across a mount point (native/host/commands.c)
+    const criuRoot = path.join(store.dir(id), 'criu-root');
+    fs.mkdirSync(criuRoot, { mode: 0o755 });
+    undo.push('the rootfs bound for CRIU', () => {
+      for (const w of native.unmountUnder(criuRoot)) ctx.warn(w);
+      try {
+        fs.rmdirSync(criuRoot);
+      } catch {
+        // still mounted after all: delete takes it, without crossing into it
+      }
+    });
+    native.bindMount(fs.realpathSync(loaded.rootfs), criuRoot);
+    const criuOpts: CriuOpts = {
+      images_dir_fd: imagesFd,
+      evasive_devices: true,
+      log_level: 4,
+      log_file: 'restore.log',
+      rst_sibling: true,
+      root: criuRoot,
+      manage_cgroups: true,
+      manage_cgroups_mode: mode,
+      notify_scripts: true,
+      shell_job: !!opts.shellJob,
+      ext_unix_sk: !!opts.extUnixSk,
+      tcp_established: !!opts.tcpEstablished,
+      file_locks: !!opts.fileLocks,
+      empty_ns: emptyNs,
+      orphan_pts_master: true,
+      auto_dedup: !!opts.autoDedup,
+      lazy_pages: !!opts.lazyPages,
+    };
+    if (workFd >= 0) criuOpts.work_dir_fd = workFd;
+    if (opts.lsmProfile) criuOpts.lsm_profile = opts.lsmProfile;
+    const config = spec.annotations?.['org.criu.config'];
+    if (config === undefined) criuOpts.config_file = '/etc/criu/runc.conf';
+    else if (config !== '') criuOpts.config_file = config;
+    // namespaces joined by path: the external ones by an fd of criu's, the others joined by it
+    const inherit: { key: string; fd: number }[] = [];
+    const extraFds: number[] = [];
+    const joins: { ns: string; ns_file: string }[] = [];
+    for (const ns of spec.linux?.namespaces ?? []) {
+      if (!ns.path) continue;
+      if (ns.type === 'network' || ns.type === 'pid') {
+        let fd: number;
+        try {
+          fd = fs.openSync(ns.path, 'r');
+        } catch {
+          throw new TsrunError('ECONFIG', `Requested network namespace ${ns.path} does not exist`);
+        }
+        fds.push(fd);
+        inherit.push({ key: ns.type === 'network' ? 'extRootNetNS' : 'extRootPidNS', fd: 4 + extraFds.length });
+        extraFds.push(fd);
+      } else if (NS_NAMES[ns.type]) joins.push({ ns: NS_NAMES[ns.type]!, ns_file: ns.path });
+    }
+    // a pipe of the old stdio stands for the new stdio's fd i (CRIU's own 0-2)
+    descriptors.forEach((d, i) => {
+      if (i < 3 && typeof d === 'string' && d.includes('pipe:')) inherit.push({ key: d, fd: i });
+    });
+    if (inherit.length) criuOpts.inherit_fd = inherit;
+    if (joins.length) criuOpts.join_ns = joins;
+    criuOpts.ext_mnt = restoreMounts(spec, loaded.bundle, cg?.manager.state.version === 1 ? cg.manager.v1Hierarchies() : []);
+
+    const creating = (pid: number): HookState => ({
+      ociVersion: spec.ociVersion,
+      id,
+      status: 'creating',
+      pid,
+      bundle: loaded.bundle,
+      annotations: spec.annotations ?? {},
+    });
+    let ptyMaster: number | null = null;
+    let state: StoredState | null = null;
+    const stdio = (opts.stdio ?? [-1, -1, -1]).map((fd, i) => (fd < 0 ? i : fd)) as [number, number, number];
+    await criuCall(native, {
+      type: 'RESTORE',
+      opts: criuOpts,
+      stdio,
+      extraFds,
+      cwd: loaded.bundle,
+      logFile: path.join(opts.workPath ? path.resolve(opts.workPath) : imageDir, 'restore.log'),
+      onSpawn: async (criuPid) => {
+        if (!cg) return;
+        await cg.manager.addProcess(criuPid);
+        const roots = cgroupRoots(criuPid);
+        if (roots.length) criuOpts.cg_root = roots;
+      },
+      onNotify: async (n) => {
+        if (n.script === 'setup-namespaces') {
+          await runHooks(native, spec.hooks, 'prestart', creating(n.pid));
+          await runHooks(native, spec.hooks, 'createRuntime', creating(n.pid));
+        } else if (n.script === 'orphan-pts-master' && n.fd >= 0) {
+          if (opts.consoleSocket !== undefined) {
+            const sock = native.connectUnix(opts.consoleSocket);
+            try {
+              native.sendWithFd(sock, '/dev/ptmx', n.fd);
+            } finally {
+              fs.closeSync(sock);
+              fs.closeSync(n.fd);
+            }
+          } else ptyMaster = n.fd;
+        } else if (n.script === 'post-restore') {
+          const pid = n.pid;
+          // rst_sibling: the restored init is our child; a failure from here on kills it
+          undo.push('the restored init', async () => {
+            ctx.host.kill(pid, 9);
+            await native.waitPid(pid).catch(() => undefined);
+          });
+          state = recordRestored(ctx, id, spec, loaded, pid, cg ? { ...cg.manager.state, owned: cg.manager.owned() } : undefined, compiled);
+          if (opts.pidFile) writePidFile(opts.pidFile, pid);
+        } else if (n.fd >= 0) fs.closeSync(n.fd);
+      },
+    });
+    t?.mark('restore');
+    if (!state) throw new TsrunError('ESYSTEM', 'criu restored without telling the restored process (no post-restore notification)');
+    for (const fd of fds.splice(0)) fs.closeSync(fd);
+    for (const w of native.unmountUnder(criuRoot)) ctx.warn(w);
+    fs.rmdirSync(criuRoot);
+    return { state, ptyMaster };
+  } catch (e) {
+    await undo.run(ctx.warn);
+    throw e;
+  } finally {
+    lock.release();
+  }
+}
+
+function recordRestored(
+  ctx: LifecycleContext,
+  id: string,
+  spec: Spec,
+  loaded: { bundle: string; rootfs: string },
+  pid: number,
+  cgroup: StoredState['cgroup'],
+  compiled: { flags: number } | null,
+): StoredState {
+  const start = ctx.native.procStartTime(pid);
+  if (!start) throw new TsrunError('ESYSTEM', `the restored init ${pid} is gone`);
+  const ns = spec.linux?.namespaces ?? [];
+  const state: StoredState = {
+    ociVersion: spec.ociVersion,
+    id,
+    pid,
+    pidStartTime: start.startTime,
+    bundle: loaded.bundle,
+    rootfs: loaded.rootfs,
+    created: rfc3339Nano(ctx.native.realtimeNs()),
+    owner: ctx.native.userName(process.geteuid?.() ?? 0),
+    annotations: spec.annotations ?? {},
+    pidNamespace: ns.some((n) => n.type === 'pid' && !n.path),
+    hooks: recordedHooks(spec.hooks),
+  };
+  if (!ns.some((n) => n.type === 'mount')) state.hostMounts = true;
+  if (compiled) {
+    const s = spec.linux!.seccomp!;
+    state.seccomp = { flags: compiled.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
+  }
+  if (cgroup) state.cgroup = cgroup;
+  ctx.store.write(state);
+  return state;
+}
+
+/** cg_root of a restore: criu's own cgroups (it is in the container's by now), one per controller. */
+function cgroupRoots(pid: number): { ctrl: string; path: string }[] {
+  const out: { ctrl: string; path: string }[] = [];
+  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
+    const m = /^\d+:([^:]*):(.*)$/.exec(line);
+    if (!m) continue;
+    if (m[1] === '') out.push({ ctrl: '', path: m[2]! });
+    else for (const c of m[1]!.split(',')) out.push({ ctrl: c, path: m[2]! });
+  }
+  return out;
+}
+
+/** ext_mnt of a restore: each external mount's key (as the dump named it) and its source now. */
+function restoreMounts(
+  spec: Spec,
+  bundle: string,
+  v1: { mountPoint: string; name: string; cgroupPath: string }[],
+): { key: string; val: string }[] {
+  const out = new Map<string, string>();
+  for (const m of bindMounts(spec)) out.set(m.destination, path.resolve(bundle, m.source));
+  const cgroupDest = cgroupMountDest(spec);
+  if (cgroupDest)
+    for (const h of v1) out.set(path.posix.join(cgroupDest, h.name), path.posix.join(h.mountPoint, h.cgroupPath).replace(/(.)\/$/, '$1'));
+  if ((spec.linux?.maskedPaths ?? []).length) out.set('/dev/null', '/dev/null');
+  for (const d of deviceNodes(spec)) out.set(d, d);
+  return [...out].map(([key, val]) => ({ key, val }));
+}
