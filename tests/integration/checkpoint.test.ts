@@ -1,0 +1,300 @@
+/**
+ * checkpoint and restore (lib/checkpoint/) with a real CRIU on this kernel
+ * (tests/helpers/criu.ts): a counter that goes on counting after a restore,
+ * under tsrun and under runc; --leave-running; a restore into another root
+ * under a new id; the API's with its stdio pipes; and what fails: no CRIU, a
+ * host file as stdio, images that are not a checkpoint's, a restore killed
+ * midway.
+ */
+import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
+import * as fs from 'node:fs';
+import * as os from 'node:os';
+import * as path from 'node:path';
+
+import test, { type ExecutionContext } from 'ava';
+
+import { Runtime } from '../../lib/index.js';
+import { loadBinding } from '../../lib/native/binding.js';
+import { IS_ROOT, makeBundle, type Bundle } from '../helpers/bundle.js';
+import { testCriu } from '../helpers/criu.js';
+import { cgroupHierarchies } from '../helpers/leaks.js';
+import { until } from '../helpers/wait.js';
+
+const TSRUN = path.resolve('bin/tsrun');
+const RUNC = '/usr/sbin/runc';
+const criu = IS_ROOT ? testCriu() : { skip: 'needs root' };
+const serial = 'bin' in criu ? test.serial : test.skip;
+const env = () => ({
+  ...process.env,
+  TSRUN_CRIU: 'bin' in criu ? criu.bin : '',
+  PATH: `${'bin' in criu ? path.dirname(criu.bin) : ''}:${process.env.PATH}`,
+});
+
+test.before((t) => t.log('bin' in criu ? `CRIU: ${criu.bin} (${criu.version})` : `skipped: ${criu.skip}`));
+
+/** A container counting into /tmp/count ten times a second. */
+function counterBundle(mutate?: Parameters<typeof makeBundle>[0]): Bundle {
+  return makeBundle((s) => {
+    s.process!.args = ['sh', '-c', 'i=0; while true; do echo $i > /tmp/count; i=$((i+1)); sleep 0.1; done'];
+    s.process!.terminal = false;
+    s.root!.readonly = false;
+    mutate?.(s);
+  });
+}
+
+/** Cgroup directories called `name` in any hierarchy (a few levels down: where a container's goes). */
+function cgroupDirsNamed(name: string): string[] {
+  const out: string[] = [];
+  const walk = (dir: string, depth: number) => {
+    let entries: fs.Dirent[];
+    try {
+      entries = fs.readdirSync(dir, { withFileTypes: true });
+    } catch {
+      return;
+    }
+    for (const e of entries) {
+      if (!e.isDirectory()) continue;
+      const p = path.join(dir, e.name);
+      if (e.name === name) out.push(p);
+      if (depth > 0) walk(p, depth - 1);
+    }
+  };
+  for (const h of cgroupHierarchies()) walk(h, 3);
+  return out;
+}
+
+function tmp(prefix: string): string {
+  return fs.mkdtempSync(path.join(os.tmpdir(), `tsrun-ckpt-${prefix}-`));
+}
+
+const native = loadBinding();
+
+/**
+ * A runtime command whose stdio are pipes of ours (pipe(2): CRIU dumps
+ * pipes; node's own 'pipe' stdio are socketpairs, and a host file outside
+ * the container it cannot dump), drained until they close.
+ */
+function detached(bin: string, args: string[], cwd?: string): ChildProcess {
+  const [inR, inW] = native.pipe();
+  const [outR, outW] = native.pipe();
+  const child = spawn(bin, args, { cwd, env: env(), stdio: [inR, outW, outW] });
+  for (const fd of [inR, outW]) fs.closeSync(fd);
+  const out = fs.createReadStream('', { fd: outR });
+  out.on('data', (d) => process.stderr.write(`[${path.basename(bin)}] ${d}`));
+  out.on('error', () => undefined);
+  // the write end of stdin stays open (a container reading it would see EOF otherwise), closed at exit
+  process.on('exit', () => fs.closeSync(inW));
+  return child;
+}
+
+async function exited(child: ChildProcess): Promise<number | null> {
+  if (child.exitCode !== null) return child.exitCode;
+  return new Promise((resolve) => child.on('exit', (code) => resolve(code)));
+}
+
+function run(bin: string, args: string[], cwd?: string) {
+  return spawnSync(bin, args, { cwd, env: env(), encoding: 'utf8' });
+}
+
+function count(bin: string, root: string, id: string): number {
+  const r = run(bin, ['--root', root, 'exec', id, 'cat', '/tmp/count']);
+  return r.status === 0 ? Number(r.stdout.trim()) : -1;
+}
+
+/** It counts on: a value at least `from`, then a larger one. */
+async function countsOn(t: ExecutionContext, bin: string, root: string, id: string, from: number) {
+  let first = -1;
+  await until(`${id} counting from ${from}`, () => (first = count(bin, root, id)) >= from);
+  await until(`${id} counting past ${first}`, () => count(bin, root, id) > first);
+  t.pass();
+}
+
+for (const [name, bin] of [
+  ['tsrun', TSRUN],
+  ['runc', RUNC],
+] as const) {
+  serial(`${name}: a counter checkpointed and restored goes on counting from where it was`, async (t) => {
+    const b = counterBundle();
+    const root = tmp(`${name}-root`);
+    const images = tmp(`${name}-img`);
+    try {
+      const runner = detached(bin, ['--root', root, 'run', '-d', 'counter'], b.dir);
+      t.is(await exited(runner), 0);
+      await until('counting', () => count(bin, root, 'counter') >= 10);
+      const ck = run(bin, ['--root', root, 'checkpoint', '--image-path', images, 'counter']);
+      t.is(ck.status, 0, ck.stderr);
+      const at = Number(fs.readFileSync(path.join(b.rootfs, 'tmp', 'count'), 'utf8'));
+      t.is(run(bin, ['--root', root, 'state', 'counter']).status, 1, 'checkpointed: gone, as runc leaves it');
+      fs.writeFileSync(path.join(b.rootfs, 'tmp', 'count'), '0'); // a restore that started over would show it
+      const restorer = detached(bin, ['--root', root, 'restore', '-d', '--image-path', images, 'counter'], b.dir);
+      t.is(await exited(restorer), 0);
+      t.is(JSON.parse(run(bin, ['--root', root, 'state', 'counter']).stdout).status, 'running');
+      await countsOn(t, bin, root, 'counter', at + 1);
+      t.is(run(bin, ['--root', root, 'delete', '-f', 'counter']).status, 0);
+      t.false(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes('criu-root'), 'no criu-root bind left');
+    } finally {
+      run(bin, ['--root', root, 'delete', '-f', 'counter']);
+      b.cleanup();
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(images, { recursive: true, force: true });
+    }
+  });
+}
+
+serial('tsrun: --leave-running keeps it running; its images restore into another root under a new id', async (t) => {
+  const b = counterBundle();
+  const root = tmp('lr-root');
+  const other = tmp('lr-other');
+  const images = tmp('lr-img');
+  try {
+    t.is(await exited(detached(TSRUN, ['--root', root, 'run', '-d', 'orig'], b.dir)), 0);
+    await until('counting', () => count(TSRUN, root, 'orig') >= 5);
+    const ck = run(TSRUN, ['--root', root, 'checkpoint', '--leave-running', '--image-path', images, 'orig']);
+    t.is(ck.status, 0, ck.stderr);
+    t.is(JSON.parse(run(TSRUN, ['--root', root, 'state', 'orig']).stdout).status, 'running');
+    await countsOn(t, TSRUN, root, 'orig', 0);
+    t.is(await exited(detached(TSRUN, ['--root', other, 'restore', '-d', '--image-path', images, 'copy'], b.dir)), 0);
+    t.is(JSON.parse(run(TSRUN, ['--root', other, 'state', 'copy']).stdout).status, 'running');
+    t.not(
+      JSON.parse(run(TSRUN, ['--root', other, 'state', 'copy']).stdout).pid,
+      JSON.parse(run(TSRUN, ['--root', root, 'state', 'orig']).stdout).pid,
+    );
+  } finally {
+    run(TSRUN, ['--root', root, 'delete', '-f', 'orig']);
+    run(TSRUN, ['--root', other, 'delete', '-f', 'copy']);
+    b.cleanup();
+    for (const d of [root, other, images]) fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
+serial('the API: Runtime.checkpoint and restore; the restored program writes to the new stdout pipe', async (t) => {
+  const b = makeBundle((s) => {
+    s.process!.args = ['sh', '-c', 'i=0; while true; do echo $i; i=$((i+1)); sleep 0.1; done'];
+    s.process!.terminal = false;
+  });
+  const root = tmp('api-root');
+  const images = tmp('api-img');
+  const saved = process.env.TSRUN_CRIU;
+  process.env.TSRUN_CRIU = 'bin' in criu ? criu.bin : '';
+  const rt = new Runtime({ root });
+  try {
+    // stdin a pipe too: /dev/null opened here is a file of the host's, which CRIU cannot dump
+    const [inR, inW] = native.pipe();
+    const c = await rt.create('api', { bundle: b.dir, stdio: [inR, 'pipe', 'pipe'] });
+    fs.closeSync(inR);
+    process.on('exit', () => fs.closeSync(inW));
+    let before = '';
+    c.stdout!.on('data', (d) => (before += d));
+    await rt.start('api');
+    await until('output', () => before.split('\n').length > 5);
+    await rt.checkpoint('api', { imagePath: images });
+    await t.throwsAsync(
+      Promise.resolve().then(() => rt.state('api')),
+      { message: /does not exist/ },
+    );
+    const last = Math.max(...before.trim().split('\n').map(Number));
+    // the restored program's new stdout: a pipe of ours (what the old pipe stood for)
+    const [outR, writer] = native.pipe();
+    let after = '';
+    const stream = fs.createReadStream('', { fd: outR });
+    stream.on('data', (d) => (after += d));
+    stream.on('error', () => undefined);
+    const [in2R, in2W] = native.pipe();
+    process.on('exit', () => fs.closeSync(in2W));
+    t.is(await rt.restore('api', { bundle: b.dir, imagePath: images, detach: true, stdio: [in2R, writer, writer] }), 0);
+    fs.closeSync(in2R);
+    fs.closeSync(writer);
+    await until('output after the restore', () => after.trim().split('\n').length > 2);
+    const first = Number(after.trim().split('\n')[0]);
+    t.true(first > last, `restored output starts at ${first}, after ${last}`);
+    await rt.delete('api', { force: true });
+    stream.destroy();
+  } finally {
+    process.env.TSRUN_CRIU = saved;
+    await rt.delete('api', { force: true }).catch(() => undefined);
+    b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(images, { recursive: true, force: true });
+  }
+});
+
+serial('failures leave the container as it was: no CRIU, a host file as stdout, images that are no checkpoint', async (t) => {
+  const b = counterBundle();
+  const root = tmp('fail-root');
+  const images = tmp('fail-img');
+  const log = path.join(root, 'out.log');
+  try {
+    // stdout a file of the host's: CRIU cannot dump an fd on a mount outside the container's namespace
+    const out = fs.openSync(log, 'w');
+    const runner = spawn(TSRUN, ['--root', root, 'run', '-d', 'f'], { cwd: b.dir, env: env(), stdio: ['ignore', out, out] });
+    fs.closeSync(out);
+    t.is(await exited(runner), 0);
+    await until('counting', () => count(TSRUN, root, 'f') >= 3);
+    const none = spawnSync(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'f'], {
+      env: { ...env(), TSRUN_CRIU: '/nonexistent/criu' },
+      encoding: 'utf8',
+    });
+    t.is(none.status, 1);
+    t.regex(none.stderr, /CRIU version check failed/);
+    const hostFile = run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'f']);
+    t.is(hostFile.status, 1);
+    t.regex(hostFile.stderr, /criu failed: type DUMP/);
+    t.regex(hostFile.stderr, /dump\.log/, 'the error quotes CRIU’s log');
+    t.is(JSON.parse(run(TSRUN, ['--root', root, 'state', 'f']).stdout).status, 'running', 'a failed dump leaves it running');
+    await countsOn(t, TSRUN, root, 'f', 0);
+    const empty = tmp('fail-empty');
+    const bad = run(TSRUN, ['--root', root, 'restore', '-d', '--image-path', empty, 'g'], b.dir);
+    fs.rmSync(empty, { recursive: true, force: true });
+    t.is(bad.status, 1);
+    t.regex(bad.stderr, /descriptors\.json/);
+    t.false(fs.existsSync(path.join(root, 'g')), 'no state dir');
+    t.deepEqual(cgroupDirsNamed('g'), [], 'no cgroup');
+    t.is(await exited(detached(TSRUN, ['--root', root, 'create', 'c'], b.dir)), 0);
+    t.regex(
+      run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'c']).stderr,
+      /Container cannot be checkpointed in created state/,
+    );
+  } finally {
+    run(TSRUN, ['--root', root, 'delete', '-f', 'f']);
+    run(TSRUN, ['--root', root, 'delete', '-f', 'c']);
+    b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(images, { recursive: true, force: true });
+  }
+});
+
+serial('a restore killed while CRIU runs: delete --force removes everything and the rootfs is untouched', async (t) => {
+  const gate = tmp('kill-gate');
+  const hook = path.join(gate, 'hook.sh');
+  // prestart runs at CRIU's setup-namespaces: it says so, then waits (the restore is killed meanwhile)
+  fs.writeFileSync(hook, `#!/bin/sh\ntouch ${gate}/in-hook\nwhile [ ! -e ${gate}/go ]; do sleep 0.05; done\n`, { mode: 0o755 });
+  const plain = counterBundle();
+  const root = tmp('kill-root');
+  const images = tmp('kill-img');
+  try {
+    t.is(await exited(detached(TSRUN, ['--root', root, 'run', '-d', 'k'], plain.dir)), 0);
+    await until('counting', () => count(TSRUN, root, 'k') >= 3);
+    t.is(run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'k']).status, 0);
+    const spec = JSON.parse(fs.readFileSync(path.join(plain.dir, 'config.json'), 'utf8'));
+    spec.hooks = { prestart: [{ path: hook }] };
+    fs.writeFileSync(path.join(plain.dir, 'config.json'), JSON.stringify(spec));
+    const files = fs.readdirSync(plain.rootfs, { recursive: true }).length;
+    const restorer = detached(TSRUN, ['--root', root, 'restore', '-d', '--image-path', images, 'k'], plain.dir);
+    await until('the prestart hook running', () => fs.existsSync(path.join(gate, 'in-hook')));
+    t.true(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(path.join(root, 'k', 'criu-root')), 'the rootfs is bound for CRIU');
+    restorer.kill('SIGKILL');
+    await exited(restorer);
+    fs.writeFileSync(path.join(gate, 'go'), '');
+    const del = run(TSRUN, ['--root', root, 'delete', '-f', 'k']);
+    t.is(del.status, 0, del.stderr);
+    t.false(fs.existsSync(path.join(root, 'k')));
+    t.false(fs.readFileSync('/proc/self/mountinfo', 'utf8').includes('criu-root'), 'no criu-root bind left');
+    t.deepEqual(cgroupDirsNamed('k'), [], 'no cgroup');
+    t.is(fs.readdirSync(plain.rootfs, { recursive: true }).length, files, 'the rootfs is untouched');
+  } finally {
+    fs.writeFileSync(path.join(gate, 'go'), '');
+    run(TSRUN, ['--root', root, 'delete', '-f', 'k']);
+    plain.cleanup();
+    for (const d of [root, images, gate]) fs.rmSync(d, { recursive: true, force: true });
+  }
+});
