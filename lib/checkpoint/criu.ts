@@ -138,7 +138,12 @@ export async function criuCall(native: NativeBinding, call: CriuCall): Promise<C
       if (got.fd >= 0) fs.closeSync(got.fd);
       if (!r.success) {
         const name = Object.keys(reqType).find((k) => reqType[k] === r.type) ?? String(r.type);
-        const why = r.cr_errmsg ? `: ${r.cr_errmsg}` : '';
+        // the cause is the last error CRIU logged before its summary (cr_errmsg is its first, often a harmless one)
+        const cause =
+          logErrors(call.logFile)
+            .filter((l) => !/FAILED|failed with -1/.test(l))
+            .pop() ?? r.cr_errmsg;
+        const why = cause ? `: ${cause.replace(/^\([\d.]+\)\s+(\d+:\s+)?/, '')}` : '';
         throw new TsrunError('ESYSTEM', `criu failed: type ${name} errno ${r.cr_errno ?? 0}${why}${quoteLog(call.logFile)}`);
       }
       return r;
@@ -150,16 +155,23 @@ export async function criuCall(native: NativeBinding, call: CriuCall): Promise<C
   }
 }
 
-/** CRIU's error lines in its log, with what led to them (runc quotes them too). */
+/** CRIU's error lines in its log (without the RLIMIT_NOFILE one it logs wherever CAP_SYS_RESOURCE is missing). */
+function logErrors(file: string | undefined): string[] {
+  if (!file) return [];
+  try {
+    return fs
+      .readFileSync(file, 'utf8')
+      .split('\n')
+      .filter((l) => /Error \(/.test(l) && !/Can't setup RLIMIT_NOFILE/.test(l));
+  } catch {
+    return [];
+  }
+}
+
+/** CRIU's last error lines, quoted (runc quotes them too). */
 export function quoteLog(file: string | undefined): string {
   if (!file) return '';
-  let lines: string[];
-  try {
-    lines = fs.readFileSync(file, 'utf8').split('\n');
-  } catch {
-    return '';
-  }
-  const errors = lines.filter((l) => /Error|error \(/.test(l)).slice(-5);
+  const errors = logErrors(file).slice(-5);
   return errors.length ? `\n--- ${file}:\n${errors.join('\n')}\n---` : `\n(see ${file})`;
 }
 

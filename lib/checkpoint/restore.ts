@@ -31,6 +31,7 @@ import { writePidFile } from '../container/safe-files.js';
 import { rfc3339Nano, type IntentRecord, type StoredState } from '../container/state.js';
 import { Undo } from '../container/undo.js';
 import { TsrunError } from '../errors.js';
+import { containerPath } from '../plan/mounts.js';
 import { compileSeccomp } from '../plan/seccomp.js';
 import {
   bindMounts,
@@ -148,6 +149,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
         // still mounted after all: delete takes it, without crossing into it
       }
     });
+    makeMountpoints(spec, loaded.rootfs, loaded.bundle);
     native.bindMount(fs.realpathSync(loaded.rootfs), criuRoot);
     const criuOpts: CriuOpts = {
       images_dir_fd: imagesFd,
@@ -260,6 +262,49 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     throw e;
   } finally {
     lock.release();
+  }
+}
+
+/**
+ * Each mount's target made in the rootfs where it is missing (CRIU mounts
+ * onto what is there; a rootfs unpacked anew, podman's --import, lacks the
+ * files an engine binds, /run/.containerenv): a file for a bind of a file,
+ * else directories. Not below a tmpfs destination (CRIU restores a tmpfs's
+ * content) nor for cgroup mounts. Nothing runs in the rootfs meanwhile; a
+ * symlink on the way is left alone (never followed), and CRIU then names
+ * what it could not mount.
+ */
+function makeMountpoints(spec: Spec, rootfs: string, bundle: string): void {
+  const mounts = spec.mounts ?? [];
+  const tmpfs = mounts.filter((m) => m.type === 'tmpfs').map((m) => containerPath(m.destination));
+  for (const m of mounts) {
+    const dest = containerPath(m.destination);
+    if (m.type === 'cgroup' || dest === '/' || tmpfs.some((t) => t !== dest && dest.startsWith(`${t}/`))) continue;
+    const bind = m.type === 'bind' || (m.options ?? []).some((o) => o === 'bind' || o === 'rbind');
+    let file = false;
+    if (bind) {
+      try {
+        file = !fs.statSync(path.resolve(bundle, m.source ?? '')).isDirectory();
+      } catch {
+        continue; // the source is missing: CRIU says so
+      }
+    }
+    const parts = dest.split('/').filter(Boolean);
+    let at = rootfs;
+    for (const [i, part] of parts.entries()) {
+      at = path.join(at, part);
+      const last = i === parts.length - 1;
+      let st: fs.Stats | null = null;
+      try {
+        st = fs.lstatSync(at);
+      } catch {
+        st = null;
+      }
+      if (st === null) {
+        if (last && file) fs.writeFileSync(at, '', { flag: 'wx', mode: 0o644 });
+        else fs.mkdirSync(at, { mode: 0o755 });
+      } else if (!st.isDirectory()) break;
+    }
   }
 }
 

@@ -843,6 +843,36 @@ static int hide_host_procfs(struct tsrun_init *ctx, const char *rootfs) {
   return rc;
 }
 
+/* runc's reOpenDevNull: an fd 0-2 that is the runtime's /dev/null (an
+ * engine's stdin, for one) is reopened from the container's own, so no fd
+ * of a mount outside the container's namespace stays open in it (CRIU
+ * cannot dump one: "Can't lookup mount"). The node opened must be the null
+ * device itself, not whatever a path in the container names. */
+static int reopen_dev_null(struct tsrun_init *ctx) {
+  int null_fd = -1;
+  struct stat null_st;
+  for (int i = 0; i < 3; i++) {
+    struct stat st;
+    if (fstat(i, &st) < 0 || !S_ISCHR(st.st_mode) || st.st_rdev != makedev(1, 3)) continue;
+    if (null_fd < 0) {
+      null_fd = open("/dev/null", O_RDWR | O_NOFOLLOW | O_CLOEXEC);
+      if (null_fd < 0) return errno == ENOENT ? 0 : tsrun_fail(ctx, errno, "open the container's /dev/null", NULL);
+      if (fstat(null_fd, &null_st) < 0 || !S_ISCHR(null_st.st_mode) || null_st.st_rdev != makedev(1, 3)) {
+        close(null_fd);
+        return 0; /* not the null device: leave ours */
+      }
+    }
+    if (st.st_dev == null_st.st_dev && st.st_ino == null_st.st_ino) continue; /* the container's already */
+    if (dup3(null_fd, i, 0) < 0) {
+      int saved = errno;
+      close(null_fd);
+      return tsrun_fail(ctx, saved, "reopen /dev/null", NULL);
+    }
+  }
+  if (null_fd >= 0) close(null_fd);
+  return 0;
+}
+
 int tsrun_step_pivot(struct tsrun_init *ctx) {
   const struct tsrun_plan_header *h = ctx->plan->h;
   const char *rootfs = tsrun_plan_str(ctx->plan, h->rootfs);
@@ -883,6 +913,7 @@ int tsrun_step_pivot(struct tsrun_init *ctx) {
     unsigned long flags = MS_BIND | MS_REMOUNT | MS_RDONLY | locked_flags("/");
     if (mount(NULL, "/", NULL, flags, NULL) < 0) return tsrun_fail(ctx, errno, "remount / read-only", NULL);
   }
+  if (reopen_dev_null(ctx) < 0) return -1;
   umask(022);
   return 0;
 }

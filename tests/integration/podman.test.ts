@@ -14,6 +14,7 @@ import { BUSYBOX, IS_ROOT, signalDisposition } from '../helpers/bundle.js';
 import { APPARMOR, ENGINE_RUNTIME, apparmorLabel, cgroupDir, have } from '../helpers/engine.js';
 import { containersStore, hostLeftovers } from '../helpers/podman.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
+import { testCriu } from '../helpers/criu.js';
 import { waitFor } from '../helpers/wait.js';
 
 const enabled = IS_ROOT && have('podman') && have('buildah') && have('conmon');
@@ -626,4 +627,41 @@ podmanTest('podman kill of a paused container: it dies with 137', (t) => {
   const kill = podman(['kill', 'tsrun-kill-paused']);
   t.is(kill.status, 0, kill.stderr);
   t.is(inspect('tsrun-kill-paused', '{{.State.Status}} {{.State.ExitCode}}'), 'exited 137');
+});
+
+// podman container checkpoint/restore through the runtime, with a CRIU that works on this kernel (tests/helpers/criu.ts)
+const criu = enabled ? testCriu() : { skip: 'podman missing' };
+const criuTest = 'bin' in criu ? podmanTest : test.skip;
+function podmanCriu(args: string[]) {
+  const bin = 'bin' in criu ? criu.bin : '';
+  return spawnSync('podman', ['--runtime', ENGINE_RUNTIME, ...store, ...args], {
+    env: { ...env, PATH: `${path.dirname(bin)}:${env.PATH}`, TSRUN_CRIU: bin },
+    cwd: dir,
+    encoding: 'utf8',
+    timeout: 120_000,
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+}
+const counted = (name: string) => Number(podman(['exec', name, 'cat', '/count']).stdout.trim() || -1);
+
+criuTest('podman container checkpoint and restore (and --export, --import): the counter goes on', async (t) => {
+  const name = 'tsrun-ckpt';
+  const r = detached(t, name, 'i=0; while true; do echo $i > /count; i=$((i+1)); sleep 0.1; done');
+  t.is(r.status, 0, r.stderr);
+  t.true(await waitFor(() => counted(name) >= 5), 'counting');
+  const ck = podmanCriu(['container', 'checkpoint', name]);
+  t.is(ck.status, 0, ck.stderr);
+  t.is(inspect(name, '{{.State.Status}}'), 'exited');
+  const at = counted(name);
+  const rs = podmanCriu(['container', 'restore', name]);
+  t.is(rs.status, 0, rs.stderr);
+  t.true(await waitFor(() => counted(name) > Math.max(at, 5)), `counting on (${counted(name)})`);
+  // to a file, the container removed, back from the file: a new rootfs, the engine's mountpoints made again
+  const file = path.join(dir, 'ckpt.tar.gz');
+  t.is(podmanCriu(['container', 'checkpoint', '--export', file, name]).status, 0);
+  const before = counted(name);
+  t.is(podman(['rm', '-f', name]).status, 0);
+  const imp = podmanCriu(['container', 'restore', '--import', file]);
+  t.is(imp.status, 0, imp.stderr);
+  t.true(await waitFor(() => counted(name) > before), `counting on after --import (${counted(name)}, was ${before})`);
 });
