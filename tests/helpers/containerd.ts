@@ -204,6 +204,8 @@ export interface StartOptions {
   cgroupParents?: string[];
   /** How long to wait for the daemon to answer. */
   startTimeoutMs?: number;
+  /** The daemon's environment (its shims' and the runtime's): default ours. */
+  env?: NodeJS.ProcessEnv;
 }
 
 export interface Containerd {
@@ -294,7 +296,7 @@ export async function startContainerd(opts: StartOptions = {}): Promise<Containe
   );
 
   const logFd = fs.openSync(log, 'a');
-  const daemon: ChildProcess = spawn(CONTAINERD, ['--config', config], { stdio: ['ignore', logFd, logFd] });
+  const daemon: ChildProcess = spawn(CONTAINERD, ['--config', config], { stdio: ['ignore', logFd, logFd], env: opts.env ?? process.env });
   fs.closeSync(logFd);
   let exited = false;
   daemon.on('exit', () => {

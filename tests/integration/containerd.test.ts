@@ -16,11 +16,13 @@ import * as os from 'node:os';
 import * as path from 'node:path';
 
 import { buildImages, type Containerd, containerdAvailable, CTR, CTR_TIMEOUT_MS, startContainerd } from '../helpers/containerd.js';
+import { testCriu } from '../helpers/criu.js';
 import { ENGINE_RUNTIME, SYSTEMD_HOST } from '../helpers/engine.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 import { holdsFor, waitFor } from '../helpers/wait.js';
 
 const enabled = containerdAvailable();
+const criu = enabled ? testCriu() : { skip: 'no containerd' };
 const ctrTest = enabled ? test.serial : test.skip;
 
 const NS = 'tsrun-test';
@@ -111,7 +113,10 @@ function taskStatus(id: string): string | undefined {
 test.before(async () => {
   if (!enabled) return;
   // ctr's cgroupsPath is /<namespace>/<id>: the runtime removes the leaf, the namespace's parent is left
-  daemon = await startContainerd({ dir, cgroupParents: SYSTEMD_HOST ? [] : [NS] });
+  // a CRIU that works on this kernel (tests/helpers/criu.ts) on the shims' PATH, for checkpoint and restore
+  const bin = 'bin' in criu ? criu.bin : '';
+  const env = bin ? { ...process.env, PATH: `${path.dirname(bin)}:${process.env.PATH}`, TSRUN_CRIU: bin } : process.env;
+  daemon = await startContainerd({ dir, cgroupParents: SYSTEMD_HOST ? [] : [NS], env });
   const archive = path.join(dir, 'image.tar');
   buildImages(archive, [{ name: IMAGE }]);
   daemon.importImages(NS, archive);
@@ -464,4 +469,40 @@ ctrTest('ctr task kill -s SIGKILL of a paused task: it dies', async (t) => {
   const kill = ctr(['task', 'kill', '-s', 'SIGKILL', id]);
   t.is(kill.status, 0, why(kill, id));
   t.true(await waitFor(() => taskStatus(id) === 'STOPPED'), `task is ${taskStatus(id)}`);
+});
+
+const criuTest = 'bin' in criu ? ctrTest : test.skip;
+const countOf = (id: string, execId: string) => Number(ctr(['task', 'exec', '--exec-id', execId, id, 'cat', '/count']).stdout.trim() || -1);
+
+criuTest('ctr container checkpoint --task and restore --live through tsrun: the restored task counts on', async (t) => {
+  const id = 'tsrun-ckpt';
+  const copy = 'tsrun-ckpt-restored';
+  t.teardown(() => {
+    remove(id);
+    remove(copy);
+    ctr(['images', 'rm', 'localhost/tsrun-ckpt:latest']);
+  });
+  const r = ctr([
+    'run',
+    '-d',
+    ...runtimeFlags(id),
+    IMAGE,
+    id,
+    'sh',
+    '-c',
+    'i=0; while true; do echo $i > /count; i=$((i+1)); sleep 0.1; done',
+  ]);
+  t.is(r.status, 0, why(r, id));
+  let n = 0;
+  t.true(await waitFor(() => countOf(id, `c${n++}`) >= 5), 'counting');
+  const ck = ctr(['container', 'checkpoint', '--task', '--rw', id, 'localhost/tsrun-ckpt:latest']);
+  t.is(ck.status, 0, why(ck, id));
+  const at = countOf(id, 'at');
+  remove(id);
+  const rs = ctr(['container', 'restore', '--live', '--rw', copy, 'localhost/tsrun-ckpt:latest']);
+  t.is(rs.status, 0, why(rs, copy));
+  t.is(taskStatus(copy), 'RUNNING');
+  const first = countOf(copy, 'r0');
+  t.true(first >= 5 && first <= at + 200, `the restored counter starts where the checkpoint was (${first}, checkpointed near ${at})`);
+  t.true(await waitFor(() => countOf(copy, `r${n++}`) > first), 'counting on');
 });
