@@ -17,6 +17,7 @@ import { Runtime } from '../../lib/index.js';
 import { loadBinding } from '../../lib/native/binding.js';
 import { IS_ROOT, makeBundle, type Bundle } from '../helpers/bundle.js';
 import { testCriu } from '../helpers/criu.js';
+import { SYSTEMD_HOST } from '../helpers/engine.js';
 import { cgroupHierarchies } from '../helpers/leaks.js';
 import { until } from '../helpers/wait.js';
 
@@ -296,5 +297,37 @@ serial('a restore killed while CRIU runs: delete --force removes everything and 
     run(TSRUN, ['--root', root, 'delete', '-f', 'k']);
     plain.cleanup();
     for (const d of [root, images, gate]) fs.rmSync(d, { recursive: true, force: true });
+  }
+});
+
+// the production lane (systemd as PID 1, cgroup v2): the restored container's unit is made again with CRIU in it
+const systemd = SYSTEMD_HOST && 'bin' in criu ? test.serial : test.skip;
+systemd('--systemd-cgroup: the restored counter runs in a scope of its own again, and counts on', async (t) => {
+  const b = counterBundle((s) => {
+    s.linux!.cgroupsPath = 'system.slice:tsrun-ckpt:sd';
+  });
+  const root = tmp('sd-root');
+  const images = tmp('sd-img');
+  const sd = (args: string[]) => run(TSRUN, ['--systemd-cgroup', '--root', root, ...args], b.dir);
+  try {
+    t.is(await exited(detached(TSRUN, ['--systemd-cgroup', '--root', root, 'run', '-d', 'sd'], b.dir)), 0);
+    await until('counting', () => count(TSRUN, root, 'sd') >= 5);
+    t.is(sd(['checkpoint', '--image-path', images, 'sd']).status, 0);
+    t.not(
+      spawnSync('systemctl', ['is-active', 'tsrun-ckpt-sd.scope'], { encoding: 'utf8' }).stdout.trim(),
+      'active',
+      'the unit went with it',
+    );
+    const restorer = detached(TSRUN, ['--systemd-cgroup', '--root', root, 'restore', '-d', '--image-path', images, 'sd'], b.dir);
+    t.is(await exited(restorer), 0);
+    await countsOn(t, TSRUN, root, 'sd', 5);
+    const pid = JSON.parse(sd(['state', 'sd']).stdout).pid as number;
+    t.regex(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8'), /tsrun-ckpt-sd\.scope/);
+    t.is(spawnSync('systemctl', ['is-active', 'tsrun-ckpt-sd.scope'], { encoding: 'utf8' }).stdout.trim(), 'active');
+  } finally {
+    sd(['delete', '-f', 'sd']);
+    b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(images, { recursive: true, force: true });
   }
 });

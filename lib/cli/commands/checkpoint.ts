@@ -8,14 +8,14 @@ const MODES = ['soft', 'full', 'strict', 'ignore'] as const;
 
 /** The flags checkpoint and restore share (runc's). */
 const SHARED: Flag[] = [
-  { name: 'image-path', type: 'string', default: '', describe: 'path for saving criu image files (default: ./checkpoint)' },
+  { name: 'image-path', type: 'string', describe: 'path for saving criu image files (default: ./checkpoint)' },
   { name: 'work-path', type: 'string', default: '', describe: 'path for saving work files and logs' },
   { name: 'tcp-established', type: 'boolean', default: false, describe: 'allow open tcp connections' },
   { name: 'ext-unix-sk', type: 'boolean', default: false, describe: 'allow external unix sockets' },
   { name: 'shell-job', type: 'boolean', default: false, describe: 'allow shell jobs' },
   { name: 'file-locks', type: 'boolean', default: false, describe: 'handle file locks, for safety' },
   { name: 'lazy-pages', type: 'boolean', default: false, describe: 'use userfaultfd to lazily restore memory pages' },
-  { name: 'manage-cgroups-mode', type: 'string', default: '', describe: 'cgroups mode: soft, full, strict, ignore (default: soft)' },
+  { name: 'manage-cgroups-mode', type: 'string', describe: 'cgroups mode: soft, full, strict, ignore (default: soft)' },
   { name: 'empty-ns', type: 'strings', describe: 'create a namespace, but do not restore its properties (only "network")' },
   { name: 'auto-dedup', type: 'boolean', default: false, describe: 'enable auto deduplication of memory images' },
 ];
@@ -60,7 +60,7 @@ export const checkpointCommand: Command = {
       }
     }
     await ctx.runtime().checkpoint(String(a['container-id']), {
-      imagePath: a['image-path'] as string,
+      imagePath: (a['image-path'] as string | undefined) || undefined,
       workPath: (a['work-path'] as string) || undefined,
       parentPath: (a['parent-path'] as string) || undefined,
       leaveRunning: a['leave-running'] as boolean,
@@ -89,7 +89,7 @@ export const restoreCommand: Command = {
   flags: [
     ...SHARED,
     { name: 'console-socket', type: 'string', describe: 'AF_UNIX socket that receives the pty master (process.terminal)' },
-    { name: 'bundle', alias: 'b', type: 'string', default: '', describe: 'path to the bundle directory (default: .)' },
+    { name: 'bundle', alias: 'b', type: 'string', describe: 'path to the bundle directory (default: .)' },
     { name: 'detach', alias: 'd', type: 'boolean', default: false, describe: 'detach from the container process' },
     { name: 'pid-file', type: 'string', describe: 'file to write the restored process id to' },
     {
@@ -104,7 +104,7 @@ export const restoreCommand: Command = {
   async run(ctx, a) {
     return ctx.runtime().restore(String(a['container-id']), {
       bundle: (a.bundle as string) || '.',
-      imagePath: a['image-path'] as string,
+      imagePath: (a['image-path'] as string | undefined) || undefined,
       workPath: (a['work-path'] as string) || undefined,
       detach: a.detach as boolean,
       pidFile: a['pid-file'] as string | undefined,
