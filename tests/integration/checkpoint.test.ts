@@ -17,6 +17,7 @@ import { Runtime } from '../../lib/index.js';
 import { loadBinding } from '../../lib/native/binding.js';
 import { IS_ROOT, makeBundle, type Bundle } from '../helpers/bundle.js';
 import { testCriu } from '../helpers/criu.js';
+import { fdReceiver, hasPython } from '../helpers/fd-receiver.js';
 import { SYSTEMD_HOST } from '../helpers/engine.js';
 import { cgroupHierarchies } from '../helpers/leaks.js';
 import { until } from '../helpers/wait.js';
@@ -331,3 +332,64 @@ systemd('--systemd-cgroup: the restored counter runs in a scope of its own again
     fs.rmSync(images, { recursive: true, force: true });
   }
 });
+
+// process.terminal: CRIU hands the restored terminal's new master over (orphan-pts-master) and tsrun passes it to --console-socket
+const RECEIVER = fdReceiver(`sys.stdout.write("fds=%d\\n" % len(fds))
+sys.stdout.flush()
+while True:
+    try:
+        chunk = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    sys.stdout.write(chunk.decode(errors="replace"))
+    sys.stdout.flush()
+`);
+
+(hasPython ? serial : test.skip)(
+  'a terminal container restored with --console-socket: the new pty master carries on its output',
+  async (t) => {
+    const b = makeBundle((s) => {
+      s.process!.terminal = true;
+      s.process!.args = ['sh', '-c', 'i=0; while true; do echo n$i; i=$((i+1)); sleep 0.1; done'];
+    });
+    const root = tmp('tty-root');
+    const images = tmp('tty-img');
+    const receive = (sock: string) => {
+      const rx = spawn('python3', ['-c', RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const got = { out: '' };
+      rx.stdout!.on('data', (d) => (got.out += d));
+      return { rx, got, listening: new Promise<void>((resolve) => rx.stdout!.once('data', () => resolve())) };
+    };
+    const numbers = (text: string) => [...text.matchAll(/n(\d+)/g)].map((m) => Number(m[1]));
+    try {
+      const first = receive(path.join(root, 'a.sock'));
+      await first.listening;
+      t.is(run(TSRUN, ['--root', root, 'create', '--console-socket', path.join(root, 'a.sock'), 'tty'], b.dir).status, 0);
+      t.is(run(TSRUN, ['--root', root, 'start', 'tty']).status, 0);
+      await until('output on the first pty', () => numbers(first.got.out).length > 5);
+      const ck = run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'tty']);
+      t.is(ck.status, 0, ck.stderr);
+      const last = Math.max(...numbers(first.got.out));
+      first.rx.kill();
+      const second = receive(path.join(root, 'b.sock'));
+      await second.listening;
+      const rs = run(
+        TSRUN,
+        ['--root', root, 'restore', '-d', '--console-socket', path.join(root, 'b.sock'), '--image-path', images, 'tty'],
+        b.dir,
+      );
+      t.is(rs.status, 0, rs.stderr);
+      await until('output on the new pty', () => numbers(second.got.out).length > 3);
+      t.regex(second.got.out, /^listening\nfds=1\n/, 'one fd, the master');
+      t.true(Math.min(...numbers(second.got.out)) > last, `the restored output goes on after n${last}: ${second.got.out.slice(0, 80)}`);
+      second.rx.kill();
+    } finally {
+      run(TSRUN, ['--root', root, 'delete', '-f', 'tty']);
+      b.cleanup();
+      fs.rmSync(root, { recursive: true, force: true });
+      fs.rmSync(images, { recursive: true, force: true });
+    }
+  },
+);
