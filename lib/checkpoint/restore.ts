@@ -135,8 +135,14 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     });
     const imagesFd = fs.openSync(imageDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
     fds.push(imagesFd);
-    const workFd = opts.workPath ? openDir(path.resolve(opts.workPath), { parents: false }) : -1;
-    if (workFd >= 0) fds.push(workFd);
+    // CRIU works (and mounts its cgroup yard) in a dir of the state dir's: a CRIU that dies mid-restore leaves
+    // its mounts where delete --force unmounts them; its log is copied where runc's would be afterwards
+    if (opts.workPath) openDir(path.resolve(opts.workPath), { parents: false });
+    const criuWork = path.join(store.dir(id), 'criu-work');
+    const workFd = openDir(criuWork, { parents: false });
+    fds.push(workFd);
+    const logTo = path.join(opts.workPath ? path.resolve(opts.workPath) : imageDir, 'restore.log');
+    undo.push('the restore log', () => copyLog(path.join(criuWork, 'restore.log'), logTo));
     // CRIU restores onto a mount point: the rootfs bound on <state dir>/criu-root while it runs (as runc's);
     // delete unmounts it first, and never removes across a mount point (native/host/commands.c)
     const criuRoot = path.join(store.dir(id), 'criu-root');
@@ -170,7 +176,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
       auto_dedup: !!opts.autoDedup,
       lazy_pages: !!opts.lazyPages,
     };
-    if (workFd >= 0) criuOpts.work_dir_fd = workFd;
+    criuOpts.work_dir_fd = workFd;
     if (opts.lsmProfile) criuOpts.lsm_profile = opts.lsmProfile;
     const config = spec.annotations?.['org.criu.config'];
     if (config === undefined) criuOpts.config_file = '/etc/criu/runc.conf';
@@ -218,7 +224,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
       stdio,
       extraFds,
       cwd: loaded.bundle,
-      logFile: path.join(opts.workPath ? path.resolve(opts.workPath) : imageDir, 'restore.log'),
+      logFile: path.join(criuWork, 'restore.log'),
       onSpawn: async (criuPid) => {
         if (!cg) return;
         await cg.manager.addProcess(criuPid);
@@ -256,12 +262,23 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     for (const fd of fds.splice(0)) fs.closeSync(fd);
     for (const w of native.unmountUnder(criuRoot)) ctx.warn(w);
     fs.rmdirSync(criuRoot);
+    copyLog(path.join(criuWork, 'restore.log'), logTo);
+    fs.rmSync(criuWork, { recursive: true, force: true });
     return { state, ptyMaster };
   } catch (e) {
     await undo.run(ctx.warn);
     throw e;
   } finally {
     lock.release();
+  }
+}
+
+/** CRIU's log where runc's would be (the work dir, else the image dir); best effort. */
+function copyLog(from: string, to: string): void {
+  try {
+    fs.copyFileSync(from, to);
+  } catch {
+    // no log, or nowhere to put it
   }
 }
 

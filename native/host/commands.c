@@ -244,10 +244,15 @@ static void remove_tree(const char *dir, int top) {
   rmdir(dir);
 }
 
+/* A restore's dirs (criu-root: the rootfs bound for CRIU; criu-work: its
+ * work dir, where it mounts its cgroup yard) may hold mounts when it was
+ * killed: everything mounted under the state dir goes first. */
 static void remove_dir(const struct tsrun_host *h, const char *dir) {
-  char criu_root[4400];
-  snprintf(criu_root, sizeof criu_root, "%s/criu-root", dir);
-  if (access(criu_root, F_OK) == 0) tsrun_unmount_under(h, criu_root);
+  char p[4400];
+  snprintf(p, sizeof p, "%s/criu-root", dir);
+  int restored = access(p, F_OK) == 0;
+  snprintf(p, sizeof p, "%s/criu-work", dir);
+  if (restored || access(p, F_OK) == 0) tsrun_unmount_under(h, dir);
   remove_tree(dir, 1);
 }
 

@@ -70,6 +70,8 @@ function tmp(prefix: string): string {
 }
 
 const native = loadBinding();
+const openStdin: number[] = [];
+process.on('exit', () => openStdin.forEach((fd) => fs.closeSync(fd)));
 
 /**
  * A runtime command whose stdio are pipes of ours (pipe(2): CRIU dumps
@@ -85,7 +87,7 @@ function detached(bin: string, args: string[], cwd?: string): ChildProcess {
   out.on('data', (d) => process.stderr.write(`[${path.basename(bin)}] ${d}`));
   out.on('error', () => undefined);
   // the write end of stdin stays open (a container reading it would see EOF otherwise), closed at exit
-  process.on('exit', () => fs.closeSync(inW));
+  openStdin.push(inW);
   return child;
 }
 
@@ -393,3 +395,52 @@ while True:
     }
   },
 );
+
+// as tests/reliability/killpoints.test.ts does for create: a restore SIGKILLed at moments spread over an undisturbed one
+const KILL_POINTS = Number(process.env.TSRUN_KILL_POINTS) || 12;
+serial(`a restore killed at ${KILL_POINTS} moments of its run: delete --force leaves no state, mount, cgroup or process`, async (t) => {
+  const b = counterBundle();
+  const root = tmp('kp-root');
+  const images = tmp('kp-img');
+  const leftBehind = (id: string) => {
+    const out: string[] = [];
+    if (fs.existsSync(path.join(root, id))) out.push('state dir');
+    if (fs.readFileSync('/proc/self/mountinfo', 'utf8').includes(path.join(root, id))) out.push('criu-root mount');
+    out.push(...cgroupDirsNamed(id).map((d) => `cgroup ${d}`));
+    for (const p of fs.readdirSync('/proc').filter((x) => /^\d+$/.test(x)))
+      try {
+        if (fs.readFileSync(`/proc/${p}/cgroup`, 'utf8').includes(`/${id}\n`)) out.push(`process ${p}`);
+      } catch {
+        // gone
+      }
+    return out;
+  };
+  try {
+    t.is(await exited(detached(TSRUN, ['--root', root, 'run', '-d', 'kp'], b.dir)), 0);
+    await until('counting', () => count(TSRUN, root, 'kp') >= 3);
+    t.is(run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'kp']).status, 0);
+    // an undisturbed restore, timed; the images serve again (each restore makes a new process tree)
+    const t0 = performance.now();
+    t.is(await exited(detached(TSRUN, ['--root', root, 'restore', '-d', '--image-path', images, 'kp-0'], b.dir)), 0);
+    const took = performance.now() - t0;
+    t.is(run(TSRUN, ['--root', root, 'delete', '-f', 'kp-0']).status, 0);
+    t.log(`an undisturbed restore: ${took.toFixed(0)} ms`);
+    for (let i = 1; i <= KILL_POINTS; i++) {
+      const id = `kp-${i}`;
+      const restorer = detached(TSRUN, ['--root', root, 'restore', '-d', '--image-path', images, id], b.dir);
+      await new Promise((r) => setTimeout(r, (took * i) / (KILL_POINTS + 1)));
+      restorer.kill('SIGKILL');
+      await exited(restorer);
+      const del = run(TSRUN, ['--root', root, 'delete', '-f', id]);
+      t.is(del.status, 0, `${id}: ${del.stderr}`);
+      // CRIU may still be tearing down what it restored when delete returns: what is left must go, not stay
+      await until(`${id} gone`, () => leftBehind(id).length === 0).catch(() => undefined);
+      t.deepEqual(leftBehind(id), [], `killed at ${((took * i) / (KILL_POINTS + 1)).toFixed(0)} ms`);
+    }
+  } finally {
+    for (const id of fs.existsSync(root) ? fs.readdirSync(root) : []) run(TSRUN, ['--root', root, 'delete', '-f', id]);
+    b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(images, { recursive: true, force: true });
+  }
+});
