@@ -76,7 +76,7 @@ test('features: memoryPolicy, netDevices, intelRdt and potentiallyUnsafeConfigAn
   t.deepEqual(f.linux.memoryPolicy.flags, ['MPOL_F_NUMA_BALANCING', 'MPOL_F_RELATIVE_NODES', 'MPOL_F_STATIC_NODES']);
   t.deepEqual(f.linux.netDevices, { enabled: true });
   t.deepEqual(f.linux.intelRdt, { enabled: true, schemata: true, monitoring: true }, 'as runc: lib/plan/resctrl.ts');
-  t.deepEqual(f.potentiallyUnsafeConfigAnnotations, ['org.systemd.property.']);
+  t.deepEqual(f.potentiallyUnsafeConfigAnnotations, ['org.criu.config', 'org.systemd.property.']);
 });
 
 test('features has the required version range and no stderr noise', (t) => {

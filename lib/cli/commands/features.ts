@@ -71,11 +71,13 @@ export function features(): Record<string, unknown> {
     },
     annotations: {
       'io.github.tsrun.version': '0.1.0',
+      // runc's: checkpoint and restore are built in (lib/checkpoint/)
+      'org.opencontainers.runc.checkpoint.enabled': 'true',
     },
     // The config annotations that change what the runtime does (features.md; "x." is a prefix):
-    // only the systemd driver's unit properties (lib/cgroups/systemd.ts). runc lists "bundle" and
-    // "org.criu.config" too, for its labels and checkpoints; tsrun reads neither.
-    potentiallyUnsafeConfigAnnotations: ['org.systemd.property.'],
+    // the systemd driver's unit properties (lib/cgroups/systemd.ts) and CRIU's configuration file
+    // (lib/checkpoint/). runc lists "bundle" too, for its labels; tsrun does not read it.
+    potentiallyUnsafeConfigAnnotations: ['org.criu.config', 'org.systemd.property.'],
   };
 }
 
