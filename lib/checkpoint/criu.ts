@@ -141,7 +141,7 @@ export async function criuCall(native: NativeBinding, call: CriuCall): Promise<C
         // the cause is the last error CRIU logged before its summary (cr_errmsg is its first, often a harmless one)
         const cause =
           logErrors(call.logFile)
-            .filter((l) => !/FAILED|failed with -1/.test(l))
+            .filter((l) => !/FAILED|failed with -1|cgroupd: recv req error/.test(l))
             .pop() ?? r.cr_errmsg;
         const why = cause ? `: ${cause.replace(/^\([\d.]+\)\s+(\d+:\s+)?/, '')}` : '';
         throw new TsrunError('ESYSTEM', `criu failed: type ${name} errno ${r.cr_errno ?? 0}${why}${quoteLog(call.logFile)}`);

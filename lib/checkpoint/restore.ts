@@ -218,6 +218,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     let ptyMaster: number | null = null;
     let state: StoredState | null = null;
     const stdio = (opts.stdio ?? [-1, -1, -1]).map((fd, i) => (fd < 0 ? i : fd)) as [number, number, number];
+    const userns = spec.linux?.namespaces?.some((n) => n.type === 'user' && !n.path);
     await criuCall(native, {
       type: 'RESTORE',
       opts: criuOpts,
@@ -256,6 +257,20 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
           if (opts.pidFile) writePidFile(opts.pidFile, pid);
         } else if (n.fd >= 0) fs.closeSync(n.fd);
       },
+    }).catch((e: unknown) => {
+      // the restored tasks read their images as the container's root: in a user namespace, a host uid
+      if (userns && e instanceof TsrunError && /Permission denied/.test(e.message)) {
+        const root = spec.linux?.uidMappings?.find((m) => m.containerID === 0)?.hostID;
+        const [first, ...rest] = e.message.split('\n');
+        throw new TsrunError(
+          e.code,
+          [
+            `${first}: in a user namespace the images must be readable by the container's root (host uid ${root ?? '?'}): chown or chmod ${imageDir}`,
+            ...rest,
+          ].join('\n'),
+        );
+      }
+      throw e;
     });
     t?.mark('restore');
     if (!state) throw new TsrunError('ESYSTEM', 'criu restored without telling the restored process (no post-restore notification)');

@@ -444,3 +444,37 @@ serial(`a restore killed at ${KILL_POINTS} moments of its run: delete --force le
     fs.rmSync(images, { recursive: true, force: true });
   }
 });
+
+serial('a user-namespace container: restored once its images are readable by its root, with a message saying so before', async (t) => {
+  const b = counterBundle((s) => {
+    s.linux!.namespaces!.push({ type: 'user' });
+    s.linux!.uidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+    s.linux!.gidMappings = [{ containerID: 0, hostID: 100000, size: 65536 }];
+  });
+  fs.chmodSync(b.dir, 0o755);
+  spawnSync('chown', ['-R', '100000:100000', b.rootfs]);
+  const root = tmp('userns-root');
+  const images = tmp('userns-img');
+  try {
+    t.is(await exited(detached(TSRUN, ['--root', root, 'run', '-d', 'u'], b.dir)), 0);
+    await until('counting', () => count(TSRUN, root, 'u') >= 5);
+    t.is(run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'u']).status, 0);
+    // a failed restore holds no pipe of ours: spawnSync may wait for its output
+    const denied = run(TSRUN, ['--root', root, 'restore', '-d', '--image-path', images, 'u'], b.dir);
+    t.is(denied.status, 1);
+    t.regex(
+      denied.stderr,
+      /Unable to open .*Permission denied: in a user namespace the images must be readable by the container's root \(host uid 100000\)/,
+    );
+    t.false(fs.existsSync(path.join(root, 'u')), 'nothing left of the refused restore');
+    spawnSync('chmod', ['-R', 'a+rX', images]);
+    t.is(await exited(detached(TSRUN, ['--root', root, 'restore', '-d', '--image-path', images, 'u'], b.dir)), 0);
+    await countsOn(t, TSRUN, root, 'u', 5);
+    t.regex(run(TSRUN, ['--root', root, 'exec', 'u', 'cat', '/proc/self/uid_map']).stdout, /^\s*0\s+100000\s+65536/);
+  } finally {
+    run(TSRUN, ['--root', root, 'delete', '-f', 'u']);
+    b.cleanup();
+    fs.rmSync(root, { recursive: true, force: true });
+    fs.rmSync(images, { recursive: true, force: true });
+  }
+});
