@@ -560,7 +560,8 @@ export class Runtime {
     const mine = this.exits.get(id);
     if (mine) {
       this.exits.delete(id);
-      await mine.exit.catch(() => undefined); // reaped: no zombie stays behind
+      // reaped: no zombie stays behind (our watch is unref'd: this wait holds the process until it is)
+      await heldWhileAwaited(mine.exit.catch(() => undefined));
     }
   }
 
