@@ -458,7 +458,8 @@ serial('a user-namespace container: restored once its images are readable by its
   try {
     t.is(await exited(detached(TSRUN, ['--root', root, 'run', '-d', 'u'], b.dir)), 0);
     await until('counting', () => count(TSRUN, root, 'u') >= 5);
-    t.is(run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'u']).status, 0);
+    const ck = run(TSRUN, ['--root', root, 'checkpoint', '--image-path', images, 'u']);
+    t.is(ck.status, 0, ck.stderr);
     // a failed restore holds no pipe of ours: spawnSync may wait for its output
     const denied = run(TSRUN, ['--root', root, 'restore', '-d', '--image-path', images, 'u'], b.dir);
     t.is(denied.status, 1);
