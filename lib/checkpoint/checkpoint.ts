@@ -86,6 +86,13 @@ export function externalNs(type: 'network' | 'pid', file: string): string {
   return `${name}[${fs.statSync(file).ino}]:extRoot${name[0]!.toUpperCase()}${name.slice(1)}NS`;
 }
 
+/** CRIU's configuration file (runc's annotation org.criu.config: absent, runc's default; empty, none). */
+export function criuConfigFile(spec: Spec): string | null {
+  const given = spec.annotations?.['org.criu.config'];
+  if (given === undefined) return '/etc/criu/runc.conf';
+  return given === '' ? null : given;
+}
+
 /** The default device nodes every container has (runc's list), and the config's. */
 export function deviceNodes(spec: Spec): string[] {
   const defaults = ['/dev/null', '/dev/zero', '/dev/full', '/dev/random', '/dev/urandom', '/dev/tty'];
@@ -149,7 +156,7 @@ export async function checkpointContainer(ctx: LifecycleContext, id: string, opt
       }
       if (!st.isDirectory()) throw new TsrunError('EUSAGE', `invalid --parent-path: stat ${parent}: not a directory`);
     }
-    const logFile = opts.preDump ? 'dump.log' : 'dump.log';
+    const logFile = 'dump.log'; // a pre-dump's too, as runc names it
     const criuOpts: CriuOpts = {
       images_dir_fd: imagesFd,
       log_level: 4,
@@ -177,9 +184,8 @@ export async function checkpointContainer(ctx: LifecycleContext, id: string, opt
       criuOpts.parent_img = opts.parentPath;
       criuOpts.track_mem = true;
     }
-    const config = spec.annotations?.['org.criu.config'];
-    if (config === undefined) criuOpts.config_file = '/etc/criu/runc.conf';
-    else if (config !== '') criuOpts.config_file = config;
+    const config = criuConfigFile(spec);
+    if (config) criuOpts.config_file = config;
     const external: string[] = [];
     for (const ns of spec.linux?.namespaces ?? [])
       if ((ns.type === 'network' || ns.type === 'pid') && ns.path) external.push(externalNs(ns.type, ns.path));

@@ -21,14 +21,15 @@
 import * as fs from 'node:fs';
 import * as path from 'node:path';
 
-import { loadBundle } from '../config/load.js';
+import { parseProcCgroup } from '../cgroups/host.js';
+import { loadBundle, type LoadedBundle } from '../config/load.js';
 import type { Spec } from '../config/types.js';
 import { validateSpec } from '../config/validate.js';
 import type { LifecycleContext } from '../container/context.js';
-import { decideCreate, withOwned } from '../container/create.js';
-import { recordedHooks, runHooks, type HookState } from '../container/hooks.js';
+import { creatingState, decideCreate, makeCgroup, stateRecord, withOwned } from '../container/create.js';
+import { runHooks } from '../container/hooks.js';
 import { writePidFile } from '../container/safe-files.js';
-import { rfc3339Nano, type IntentRecord, type StoredState } from '../container/state.js';
+import type { StoredState } from '../container/state.js';
 import { Undo } from '../container/undo.js';
 import { TsrunError } from '../errors.js';
 import { containerPath } from '../plan/mounts.js';
@@ -38,6 +39,7 @@ import {
   cgroupMountDest,
   cgroupsMode,
   CRIU_MIN,
+  criuConfigFile,
   deviceNodes,
   emptyNsMask,
   openDir,
@@ -113,20 +115,11 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     // make: what exec needs (the filter), then the cgroup, intent first
     const compiled = spec.linux?.seccomp ? compileSeccomp(native, spec.linux.seccomp, ctx.debug, ctx.seccompCache) : null;
     if (compiled) store.keepSeccomp(id, compiled.bpf);
-    let intent: IntentRecord = { id };
     const cg = decided.cgroup;
     if (cg) {
-      intent = withOwned(intent, cg.manager.state, cg.fresh);
+      const intent = withOwned({ id }, cg.manager.state, cg.fresh);
       if (intent.cgroup) store.writeIntent(intent);
-      undo.push('the cgroup', () => {
-        const made = cg.manager.made();
-        return made.dirs.length || made.systemd ? native.cgroupRemove(made.dirs, made.systemd) : undefined;
-      });
-      const owned = cg.manager.create();
-      if (!cg.manager.state.systemd && (owned.length !== cg.fresh.length || owned.some((d) => !cg.fresh.includes(d))))
-        store.writeIntent((intent = withOwned(intent, cg.manager.state, owned)));
-      await cg.manager.apply(cg.resources);
-      t?.mark('cgroup');
+      await makeCgroup(ctx, cg, intent, undo);
     }
 
     const fds: number[] = [];
@@ -137,7 +130,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     fds.push(imagesFd);
     // CRIU works (and mounts its cgroup yard) in a dir of the state dir's: a CRIU that dies mid-restore leaves
     // its mounts where delete --force unmounts them; its log is copied where runc's would be afterwards
-    if (opts.workPath) openDir(path.resolve(opts.workPath), { parents: false });
+    if (opts.workPath) fs.closeSync(openDir(path.resolve(opts.workPath), { parents: false })); // made as runc makes it
     const criuWork = path.join(store.dir(id), 'criu-work');
     const workFd = openDir(criuWork, { parents: false });
     fds.push(workFd);
@@ -178,9 +171,8 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     };
     criuOpts.work_dir_fd = workFd;
     if (opts.lsmProfile) criuOpts.lsm_profile = opts.lsmProfile;
-    const config = spec.annotations?.['org.criu.config'];
-    if (config === undefined) criuOpts.config_file = '/etc/criu/runc.conf';
-    else if (config !== '') criuOpts.config_file = config;
+    const config = criuConfigFile(spec);
+    if (config) criuOpts.config_file = config;
     // namespaces joined by path: the external ones by an fd of criu's, the others joined by it
     const inherit: { key: string; fd: number }[] = [];
     const extraFds: number[] = [];
@@ -207,14 +199,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
     if (joins.length) criuOpts.join_ns = joins;
     criuOpts.ext_mnt = restoreMounts(spec, loaded.bundle, cg?.manager.state.version === 1 ? cg.manager.v1Hierarchies() : []);
 
-    const creating = (pid: number): HookState => ({
-      ociVersion: spec.ociVersion,
-      id,
-      status: 'creating',
-      pid,
-      bundle: loaded.bundle,
-      annotations: spec.annotations ?? {},
-    });
+    const creating = creatingState(spec, id, loaded.bundle);
     let ptyMaster: number | null = null;
     let state: StoredState | null = null;
     const stdio = (opts.stdio ?? [-1, -1, -1]).map((fd, i) => (fd < 0 ? i : fd)) as [number, number, number];
@@ -253,7 +238,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
             ctx.host.kill(pid, 9);
             await native.waitPid(pid).catch(() => undefined);
           });
-          state = recordRestored(ctx, id, spec, loaded, pid, cg ? { ...cg.manager.state, owned: cg.manager.owned() } : undefined, compiled);
+          state = recordRestored(ctx, id, loaded, pid, cg ? { ...cg.manager.state, owned: cg.manager.owned() } : undefined, compiled);
           if (opts.pidFile) writePidFile(opts.pidFile, pid);
         } else if (n.fd >= 0) fs.closeSync(n.fd);
       },
@@ -343,34 +328,22 @@ function makeMountpoints(spec: Spec, rootfs: string, bundle: string): void {
 function recordRestored(
   ctx: LifecycleContext,
   id: string,
-  spec: Spec,
-  loaded: { bundle: string; rootfs: string },
+  loaded: LoadedBundle,
   pid: number,
   cgroup: StoredState['cgroup'],
   compiled: { flags: number } | null,
 ): StoredState {
   const start = ctx.native.procStartTime(pid);
   if (!start) throw new TsrunError('ESYSTEM', `the restored init ${pid} is gone`);
-  const ns = spec.linux?.namespaces ?? [];
-  const state: StoredState = {
-    ociVersion: spec.ociVersion,
-    id,
+  const ns = loaded.spec.linux?.namespaces ?? [];
+  const state = stateRecord(ctx, id, loaded, {
     pid,
     pidStartTime: start.startTime,
-    bundle: loaded.bundle,
-    rootfs: loaded.rootfs,
-    created: rfc3339Nano(ctx.native.realtimeNs()),
-    owner: ctx.native.userName(process.geteuid?.() ?? 0),
-    annotations: spec.annotations ?? {},
     pidNamespace: ns.some((n) => n.type === 'pid' && !n.path),
-    hooks: recordedHooks(spec.hooks),
-  };
-  if (!ns.some((n) => n.type === 'mount')) state.hostMounts = true;
-  if (compiled) {
-    const s = spec.linux!.seccomp!;
-    state.seccomp = { flags: compiled.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
-  }
-  if (cgroup) state.cgroup = cgroup;
+    hostMounts: !ns.some((n) => n.type === 'mount'),
+    seccompFlags: compiled?.flags ?? null,
+    cgroup,
+  });
   ctx.store.write(state);
   return state;
 }
@@ -378,12 +351,9 @@ function recordRestored(
 /** cg_root of a restore: criu's own cgroups (it is in the container's by now), one per controller. */
 function cgroupRoots(pid: number): { ctrl: string; path: string }[] {
   const out: { ctrl: string; path: string }[] = [];
-  for (const line of fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8').split('\n')) {
-    const m = /^\d+:([^:]*):(.*)$/.exec(line);
-    if (!m) continue;
-    if (m[1] === '') out.push({ ctrl: '', path: m[2]! });
-    else for (const c of m[1]!.split(',')) out.push({ ctrl: c, path: m[2]! });
-  }
+  for (const [controllers, dir] of parseProcCgroup(fs.readFileSync(`/proc/${pid}/cgroup`, 'utf8')))
+    if (controllers === '') out.push({ ctrl: '', path: dir });
+    else for (const c of controllers.split(',')) out.push({ ctrl: c, path: dir });
   return out;
 }
 

@@ -22,7 +22,7 @@ import { cgroupUsable, rootlessWithoutCgroup, withoutDevices } from '../cgroups/
 import type { CgroupManager, CgroupState } from '../cgroups/manager.js';
 import type { LinuxResources } from '../cgroups/resources.js';
 import { loadBundle, type LoadedBundle } from '../config/load.js';
-import type { Hooks } from '../config/types.js';
+import type { Hooks, Spec } from '../config/types.js';
 import { validateSpec } from '../config/validate.js';
 import { checkOwnUserNs, checkUnprivileged, PRIVILEGED_WRITER, type IdMapWriter } from '../config/validate-rootless.js';
 import { resctrlOf } from '../config/validate-process.js';
@@ -258,23 +258,7 @@ async function make(
   if (d.hostMounts) intent = { ...intent, rootfs: loaded.rootfs, hostMounts: true };
   if (d.cgroup) intent = withOwned(intent, d.cgroup.manager.state, d.cgroup.fresh);
   if (intent.cgroup || intent.hostMounts) ctx.store.writeIntent(intent);
-  if (d.cgroup) {
-    const { manager, resources } = d.cgroup;
-    // What this create made goes by native/host's routine (delete's too):
-    // the directories it made, the unit it started; a cgroup that existed
-    // before is not ours to remove.
-    undo.push('the cgroup', () => {
-      const made = manager.made();
-      return made.dirs.length || made.systemd ? ctx.native.cgroupRemove(made.dirs, made.systemd) : undefined;
-    });
-    const owned = manager.create();
-    // a directory someone else made between the look and our mkdir is
-    // theirs (a systemd unit is made at the join, and only if none exists)
-    if (!manager.state.systemd && (owned.length !== d.cgroup.fresh.length || owned.some((dir) => !d.cgroup!.fresh.includes(dir))))
-      ctx.store.writeIntent((intent = withOwned(intent, manager.state, owned)));
-    await manager.apply(resources);
-    t?.mark('cgroup');
-  }
+  if (d.cgroup) intent = await makeCgroup(ctx, d.cgroup, intent, undo);
   let rdt: RdtGroup | null = null;
   if (d.rdt) {
     const { group, schemata, mustExist, named } = d.rdt;
@@ -345,14 +329,7 @@ async function launchInit(
   made: Made,
 ): Promise<Launched> {
   const { spec } = loaded;
-  const creating = (pid: number): HookState => ({
-    ociVersion: spec.ociVersion,
-    id,
-    status: 'creating',
-    pid,
-    bundle: loaded.bundle,
-    annotations: spec.annotations ?? {},
-  });
+  const creating = creatingState(spec, id, loaded.bundle);
   const seccomp = spec.linux?.seccomp;
   const listenerPath = seccomp?.listenerPath;
   const manager = d.cgroup?.manager;
@@ -404,12 +381,78 @@ function record(
   made: Made,
   launched: Launched,
 ): StoredState {
+  const state = stateRecord(ctx, id, loaded, {
+    pid: launched.pid,
+    pidStartTime: launched.pidStartTime,
+    pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
+    hostMounts: (plan.init.flags & PlanFlag.HOST_MOUNTS) !== 0,
+    seccompFlags: made.seccomp?.flags ?? null,
+    cgroup: d.cgroup ? { ...d.cgroup.manager.state, owned: d.cgroup.manager.owned() } : undefined,
+    intelRdt: made.rdt ?? undefined,
+    noNewKeyring: opts.noNewKeyring ?? false,
+  });
+  ctx.store.write(state);
+  if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+  return state;
+}
+
+/**
+ * The decided cgroup made, with every limit, its undo pushed; the intent
+ * record (already written with the directories about to be made) rewritten
+ * if what was made differs. Create's and restore's.
+ */
+export async function makeCgroup(
+  ctx: LifecycleContext,
+  cgroup: NonNullable<CreateDecision['cgroup']>,
+  intent: IntentRecord,
+  undo: Undo,
+): Promise<IntentRecord> {
+  const { manager, resources, fresh } = cgroup;
+  // What this create made goes by native/host's routine (delete's too):
+  // the directories it made, the unit it started; a cgroup that existed
+  // before is not ours to remove.
+  undo.push('the cgroup', () => {
+    const made = manager.made();
+    return made.dirs.length || made.systemd ? ctx.native.cgroupRemove(made.dirs, made.systemd) : undefined;
+  });
+  const owned = manager.create();
+  // a directory someone else made between the look and our mkdir is
+  // theirs (a systemd unit is made at the join, and only if none exists)
+  if (!manager.state.systemd && (owned.length !== fresh.length || owned.some((dir) => !fresh.includes(dir))))
+    ctx.store.writeIntent((intent = withOwned(intent, manager.state, owned)));
+  await manager.apply(resources);
+  ctx.timeline?.mark('cgroup');
+  return intent;
+}
+
+/** The state hooks read while the container is being made (runtime.md: status "creating"). */
+export function creatingState(spec: Spec, id: string, bundle: string): (pid: number) => HookState {
+  return (pid) => ({ ociVersion: spec.ociVersion, id, status: 'creating', pid, bundle, annotations: spec.annotations ?? {} });
+}
+
+/** What state.json says of a container whose init is `pid` (create's and restore's). */
+export function stateRecord(
+  ctx: LifecycleContext,
+  id: string,
+  loaded: LoadedBundle,
+  r: {
+    pid: number;
+    pidStartTime: number;
+    pidNamespace: boolean;
+    hostMounts: boolean;
+    /** linux.seccomp compiled with these flags (null: no filter). */
+    seccompFlags: number | null;
+    cgroup?: StoredState['cgroup'];
+    intelRdt?: RdtGroup;
+    noNewKeyring?: boolean;
+  },
+): StoredState {
   const { spec } = loaded;
   const state: StoredState = {
     ociVersion: spec.ociVersion,
     id,
-    pid: launched.pid,
-    pidStartTime: launched.pidStartTime,
+    pid: r.pid,
+    pidStartTime: r.pidStartTime,
     bundle: loaded.bundle,
     rootfs: loaded.rootfs,
     // one real-time reading: its seconds and nanoseconds agree (a monotonic
@@ -417,19 +460,17 @@ function record(
     created: rfc3339Nano(ctx.native.realtimeNs()),
     owner: ctx.native.userName(process.geteuid?.() ?? 0),
     annotations: spec.annotations ?? {},
-    pidNamespace: ((plan.init.cloneFlags | plan.init.unshareFlags) & CLONE_NEWPID) !== 0n,
+    pidNamespace: r.pidNamespace,
     hooks: recordedHooks(spec.hooks),
-    noNewKeyring: opts.noNewKeyring ?? false,
   };
-  if (plan.init.flags & PlanFlag.HOST_MOUNTS) state.hostMounts = true;
-  if (made.seccomp) {
+  if (r.noNewKeyring !== undefined) state.noNewKeyring = r.noNewKeyring;
+  if (r.hostMounts) state.hostMounts = true;
+  if (r.seccompFlags !== null) {
     const s = spec.linux!.seccomp!;
-    state.seccomp = { flags: made.seccomp.flags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
+    state.seccomp = { flags: r.seccompFlags, listenerPath: s.listenerPath ?? null, listenerMetadata: s.listenerMetadata };
   }
-  if (d.cgroup) state.cgroup = { ...d.cgroup.manager.state, owned: d.cgroup.manager.owned() };
-  if (made.rdt) state.intelRdt = made.rdt;
-  ctx.store.write(state);
-  if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+  if (r.cgroup) state.cgroup = r.cgroup;
+  if (r.intelRdt) state.intelRdt = r.intelRdt;
   return state;
 }
 

@@ -108,7 +108,13 @@ export async function loadLayout(store: ImageStore, dir: string, ref?: string): 
       throw new TsrunError('EIMAGE', `${what}: ${rel}: ${(e as Error).message}`);
     }
   };
-  const index = JSON.parse(fs.readFileSync(open('index.json'), 'utf8')) as Index;
+  const indexFd = open('index.json');
+  let index: Index;
+  try {
+    index = JSON.parse(fs.readFileSync(indexFd, 'utf8')) as Index;
+  } finally {
+    fs.closeSync(indexFd);
+  }
   const copy = async (digest: string) => {
     if (store.has(digest)) return;
     await store.put(digest, fs.createReadStream('', { fd: open(`blobs/sha256/${digestHex(digest)}`) }));
