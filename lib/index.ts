@@ -205,6 +205,8 @@ export class Runtime {
   private readonly scratch = new Map<string, Scratch>();
   private imagesOpt: Images | ImagesOptions | undefined;
   private imagesMade: Promise<Images> | null = null;
+  /** lib/image/scratch.js, once images() has loaded it (every scratch dir is made after). */
+  private scratchOps: typeof import('./image/scratch.js') | null = null;
   private readonly words: 'cli' | 'api';
   private readonly rootless: boolean;
 
@@ -249,8 +251,8 @@ export class Runtime {
           ? given
           : new ImagesClass({ native: this.native, rootless: this.rootless, onWarning: this.lifecycle.ctx.warn, ...given });
       // what a process that died before deleting left behind
-      const { sweepScratch } = await import('./image/scratch.js');
-      sweepScratch(images.store, this.native, this.lifecycle.ctx.warn);
+      this.scratchOps = await import('./image/scratch.js');
+      this.scratchOps.sweepScratch(images.store, this.native, this.lifecycle.ctx.warn);
       return images;
     })();
     return this.imagesMade;
@@ -267,19 +269,22 @@ export class Runtime {
     if (this.scratch.has(id)) throw new TsrunError('EEXIST', `container ${id} already exists`);
     const images = await this.images();
     const image = typeof opts.image === 'string' ? await images.get(opts.image) : (opts.image ?? null);
-    const { makeScratch } = await import('./image/scratch.js');
-    const s = makeScratch(images.store, this.native, id, { image, config: opts.config, stateRoot: this.root, rootless: this.rootless });
+    const s = this.scratchOps!.makeScratch(images.store, this.native, id, {
+      image,
+      config: opts.config,
+      stateRoot: this.root,
+      rootless: this.rootless,
+    });
     this.scratch.set(id, s);
     return { bundle: s.bundle, rootfsOverlay: s.overlay ?? undefined };
   }
 
-  /** The bundle and writable layer tsrun wrote for `id`, removed (after its delete, or a failed create). */
-  private async dropScratch(id: string): Promise<void> {
+  /** The bundle and writable layer tsrun wrote for `id`, removed (after its delete, or a failed create); synchronous, for cleanupOnExit too. */
+  private dropScratch(id: string): void {
     const s = this.scratch.get(id);
     if (!s) return;
     this.scratch.delete(id);
-    const { removeScratch } = await import('./image/scratch.js');
-    removeScratch(s.dir);
+    this.scratchOps!.removeScratch(s.dir); // loaded by images(), which made it
   }
 
   /** The writable layer of a clean container (overlayfs' upper dir: what it changed), or null. */
@@ -309,14 +314,10 @@ export class Runtime {
         // already gone
       }
       this.made.delete(id);
-      const s = this.scratch.get(id);
-      if (s) {
-        this.scratch.delete(id);
-        try {
-          fs.rmSync(s.dir, { recursive: true, force: true });
-        } catch {
-          // the next Runtime's sweep takes it
-        }
+      try {
+        this.dropScratch(id);
+      } catch {
+        // the next Runtime's sweep takes it
       }
     }
   }
@@ -336,7 +337,7 @@ export class Runtime {
         throw e;
       }
     } catch (e) {
-      await this.dropScratch(id);
+      this.dropScratch(id);
       throw e;
     }
     this.made.add(id);
@@ -401,7 +402,7 @@ export class Runtime {
         throw e;
       }
     } catch (e) {
-      await this.dropScratch(id);
+      this.dropScratch(id);
       throw e;
     }
     this.made.add(id);
@@ -556,7 +557,7 @@ export class Runtime {
   async delete(id: string, opts: { force?: boolean } = {}): Promise<void> {
     await this.lifecycle.delete(id, opts.force ?? false);
     this.made.delete(id);
-    await this.dropScratch(id);
+    this.dropScratch(id);
     const mine = this.exits.get(id);
     if (mine) {
       this.exits.delete(id);

@@ -2,9 +2,8 @@
 import { fstatSync } from 'node:fs';
 
 import { TsrunError } from '../../errors.js';
+import type { ManageCgroupsMode } from '../../checkpoint/checkpoint.js';
 import type { Command, Flag } from '../args.js';
-
-const MODES = ['soft', 'full', 'strict', 'ignore'] as const;
 
 /** The flags checkpoint and restore share (runc's). */
 const SHARED: Flag[] = [
@@ -20,10 +19,20 @@ const SHARED: Flag[] = [
   { name: 'auto-dedup', type: 'boolean', default: false, describe: 'enable auto deduplication of memory images' },
 ];
 
-function mode(a: Record<string, unknown>): (typeof MODES)[number] | '' {
-  const m = (a['manage-cgroups-mode'] as string) ?? '';
-  if (m !== '' && !(MODES as readonly string[]).includes(m)) throw new TsrunError('EUSAGE', 'invalid manage-cgroups-mode value');
-  return m as (typeof MODES)[number] | '';
+/** The options of the shared flags (lib/checkpoint/ checks the mode's value, with runc's words). */
+function shared(a: Record<string, unknown>) {
+  return {
+    imagePath: (a['image-path'] as string | undefined) || undefined,
+    workPath: (a['work-path'] as string | undefined) || undefined,
+    tcpEstablished: a['tcp-established'] as boolean,
+    extUnixSk: a['ext-unix-sk'] as boolean,
+    shellJob: a['shell-job'] as boolean,
+    fileLocks: a['file-locks'] as boolean,
+    lazyPages: a['lazy-pages'] as boolean,
+    manageCgroupsMode: ((a['manage-cgroups-mode'] as string | undefined) ?? '') as ManageCgroupsMode | '',
+    emptyNs: a['empty-ns'] as string[] | undefined,
+    autoDedup: a['auto-dedup'] as boolean,
+  };
 }
 
 export const checkpointCommand: Command = {
@@ -60,21 +69,12 @@ export const checkpointCommand: Command = {
       }
     }
     await ctx.runtime().checkpoint(String(a['container-id']), {
-      imagePath: (a['image-path'] as string | undefined) || undefined,
-      workPath: (a['work-path'] as string) || undefined,
+      ...shared(a),
       parentPath: (a['parent-path'] as string) || undefined,
       leaveRunning: a['leave-running'] as boolean,
-      tcpEstablished: a['tcp-established'] as boolean,
       tcpSkipInFlight: a['tcp-skip-in-flight'] as boolean,
       linkRemap: a['link-remap'] as boolean,
-      extUnixSk: a['ext-unix-sk'] as boolean,
-      shellJob: a['shell-job'] as boolean,
-      fileLocks: a['file-locks'] as boolean,
       preDump: a['pre-dump'] as boolean,
-      manageCgroupsMode: mode(a),
-      emptyNs: a['empty-ns'] as string[] | undefined,
-      autoDedup: a['auto-dedup'] as boolean,
-      lazyPages: a['lazy-pages'] as boolean,
       statusFd,
       pageServer: (a['page-server'] as string) || undefined,
     });
@@ -104,21 +104,12 @@ export const restoreCommand: Command = {
   async run(ctx, a) {
     return ctx.runtime().restore(String(a['container-id']), {
       bundle: (a.bundle as string) || '.',
-      imagePath: (a['image-path'] as string | undefined) || undefined,
-      workPath: (a['work-path'] as string) || undefined,
+      ...shared(a),
       detach: a.detach as boolean,
       pidFile: a['pid-file'] as string | undefined,
       consoleSocket: a['console-socket'] as string | undefined,
       noSubreaper: a['no-subreaper'] as boolean,
       noPivot: a['no-pivot'] as boolean,
-      tcpEstablished: a['tcp-established'] as boolean,
-      extUnixSk: a['ext-unix-sk'] as boolean,
-      shellJob: a['shell-job'] as boolean,
-      fileLocks: a['file-locks'] as boolean,
-      manageCgroupsMode: mode(a),
-      lazyPages: a['lazy-pages'] as boolean,
-      emptyNs: a['empty-ns'] as string[] | undefined,
-      autoDedup: a['auto-dedup'] as boolean,
       lsmProfile: (a['lsm-profile'] as string) || undefined,
       // a detached restore's process keeps our stdio (as create's); in the foreground too, the pipes runc makes aside
       stdio: 'inherit',
