@@ -25,8 +25,9 @@ cd "$(dirname "$0")/.."
 # use where the CPU has no RDT (tests/helpers/fake-resctrl.py). debootstrap makes the
 # clean Debian root the install suite puts the release and the npm package on.
 # docker-registry (distribution 2.8) is the real registry lib/image/registry.ts pulls from in
-# the tests, and skopeo pushes the test images to it (tests/helpers/registry.ts).
-PACKAGES=(cmake g++ make pkg-config libseccomp-dev libsystemd-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev python3-fusepy debootstrap docker-registry skopeo)
+# the tests, and skopeo pushes the test images to it (tests/helpers/registry.ts); openssl makes its
+# token service's certificate there, and zstd a zstd layer (tests/integration/images.test.ts).
+PACKAGES=(cmake g++ make pkg-config libseccomp-dev libsystemd-dev clang-format attr busybox-static runc uidmap python3 util-linux podman conmon buildah golang-github-containers-common catatonit containerd docker.io iproute2 procps strace crun qemu-system-x86 kmod cpio clang libclang-rt-14-dev libfuzzer-14-dev python3-fusepy debootstrap docker-registry skopeo openssl zstd)
 
 missing=()
 for p in "${PACKAGES[@]}"; do

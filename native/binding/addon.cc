@@ -58,6 +58,13 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name) {
   return env.Undefined();
 }
 
+Napi::Value FdPair(Napi::Env env, const int fds[2]) {
+  Napi::Array a = Napi::Array::New(env, 2);
+  a.Set(0u, Napi::Number::New(env, fds[0]));
+  a.Set(1u, Napi::Number::New(env, fds[1]));
+  return a;
+}
+
 } // namespace tsrun
 
 namespace {
@@ -254,10 +261,7 @@ Napi::Value Pipe(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int fds[2];
   if (pipe2(fds, O_CLOEXEC) < 0) return ThrowErrno(env, errno, "pipe2");
-  Napi::Array a = Napi::Array::New(env, 2);
-  a.Set(0u, Napi::Number::New(env, fds[0]));
-  a.Set(1u, Napi::Number::New(env, fds[1]));
-  return a;
+  return tsrun::FdPair(env, fds);
 }
 
 // nsType(fd) -> CLONE_NEW* of the namespace file fd (ioctl

@@ -18,6 +18,9 @@ Napi::Value ThrowErrno(Napi::Env env, int err, const char *syscall_name);
 // The same error with a message of the caller's (syscall_name may be null: not set), not thrown.
 Napi::Error ErrnoError(Napi::Env env, int err, const char *syscall_name, const std::string &message);
 
+// [fds[0], fds[1]] as a JS array (a pipe's, a socketpair's).
+Napi::Value FdPair(Napi::Env env, const int fds[2]);
+
 // packet.cc: SOCK_SEQPACKET pairs and whole messages (criu swrk)
 void InitPacket(Napi::Env env, Napi::Object exports);
 

@@ -26,10 +26,7 @@ Napi::Value SeqpacketPair(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   int sv[2];
   if (socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC, 0, sv) < 0) return ThrowErrno(env, errno, "socketpair");
-  Napi::Array out = Napi::Array::New(env, 2);
-  out.Set(0u, Napi::Number::New(env, sv[0]));
-  out.Set(1u, Napi::Number::New(env, sv[1]));
-  return out;
+  return FdPair(env, sv);
 }
 
 // sendPacket(fd, buffer): one message, whole or not at all

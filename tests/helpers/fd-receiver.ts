@@ -17,3 +17,19 @@ print("listening", flush=True)
 conn, _ = srv.accept()
 msg, fds, flags, addr = socket.recv_fds(conn, 4096, 2)
 ${rest}`;
+
+/**
+ * An engine's end of --console-socket: one connection, one SCM_RIGHTS fd
+ * ("fds=N name=NAME" first), then the pty's output to stdout as it comes,
+ * until the last slave closes.
+ */
+export const CONSOLE_RECEIVER = fdReceiver(`sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode())); sys.stdout.flush()
+while True:
+    try:
+        chunk = os.read(fds[0], 4096)
+    except OSError:
+        break
+    if not chunk:
+        break
+    sys.stdout.write(chunk.decode(errors="replace")); sys.stdout.flush()
+`);

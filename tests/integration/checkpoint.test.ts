@@ -17,7 +17,7 @@ import { Runtime } from '../../lib/index.js';
 import { loadBinding } from '../../lib/native/binding.js';
 import { IS_ROOT, makeBundle, type Bundle } from '../helpers/bundle.js';
 import { testCriu } from '../helpers/criu.js';
-import { fdReceiver, hasPython } from '../helpers/fd-receiver.js';
+import { CONSOLE_RECEIVER, hasPython } from '../helpers/fd-receiver.js';
 import { SYSTEMD_HOST } from '../helpers/engine.js';
 import { cgroupHierarchies } from '../helpers/leaks.js';
 import { until } from '../helpers/wait.js';
@@ -336,18 +336,6 @@ systemd('--systemd-cgroup: the restored counter runs in a scope of its own again
 });
 
 // process.terminal: CRIU hands the restored terminal's new master over (orphan-pts-master) and tsrun passes it to --console-socket
-const RECEIVER = fdReceiver(`sys.stdout.write("fds=%d\\n" % len(fds))
-sys.stdout.flush()
-while True:
-    try:
-        chunk = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    sys.stdout.write(chunk.decode(errors="replace"))
-    sys.stdout.flush()
-`);
 
 (hasPython ? serial : test.skip)(
   'a terminal container restored with --console-socket: the new pty master carries on its output',
@@ -359,7 +347,7 @@ while True:
     const root = tmp('tty-root');
     const images = tmp('tty-img');
     const receive = (sock: string) => {
-      const rx = spawn('python3', ['-c', RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const rx = spawn('python3', ['-c', CONSOLE_RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
       const got = { out: '' };
       rx.stdout!.on('data', (d) => (got.out += d));
       return { rx, got, listening: new Promise<void>((resolve) => rx.stdout!.once('data', () => resolve())) };
@@ -384,7 +372,7 @@ while True:
       );
       t.is(rs.status, 0, rs.stderr);
       await until('output on the new pty', () => numbers(second.got.out).length > 3);
-      t.regex(second.got.out, /^listening\nfds=1\n/, 'one fd, the master');
+      t.regex(second.got.out, /^listening\nfds=1 name=\/dev\/ptmx\n/, 'one fd, the master, named as runc names it');
       t.true(Math.min(...numbers(second.got.out)) > last, `the restored output goes on after n${last}: ${second.got.out.slice(0, 80)}`);
       second.rx.kill();
     } finally {

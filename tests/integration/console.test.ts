@@ -3,27 +3,11 @@ import test from 'ava';
 import { spawn, spawnSync } from 'node:child_process';
 import * as path from 'node:path';
 
-import { fdReceiver, hasPython } from '../helpers/fd-receiver.js';
+import { CONSOLE_RECEIVER, hasPython } from '../helpers/fd-receiver.js';
 import { IS_ROOT, TSRUN, leftIn, makeBundle, runtime, tempRoot, uniqueId } from '../helpers/bundle.js';
 import { withoutTtyEcho } from '../helpers/tty.js';
 
 const rootTest = IS_ROOT ? test : test.skip;
-
-// A console-socket receiver as engines implement it: accept one connection,
-// take exactly one SCM_RIGHTS fd, then copy the pty's output to stdout.
-const RECEIVER = fdReceiver(`sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode()))
-sys.stdout.flush()
-out = b""
-while True:
-    try:
-        chunk = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    out += chunk
-sys.stdout.write(out.decode(errors="replace"))
-`);
 
 (IS_ROOT && hasPython ? test : test.skip)('--console-socket receives the pty master and the container runs on the pty', async (t) => {
   const root = tempRoot();
@@ -33,7 +17,7 @@ sys.stdout.write(out.decode(errors="replace"))
     s.process!.args = ['sh', '-c', 'tty; test -t 0 && test -t 1 && echo stdio-is-tty'];
   });
   const sock = path.join(b.dir, 'console.sock');
-  const rx = spawn('python3', ['-c', RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+  const rx = spawn('python3', ['-c', CONSOLE_RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
   let out = '';
   rx.stdout.on('data', (d) => (out += d));
   await new Promise<void>((resolve) => rx.stdout.once('data', () => resolve()));

@@ -9,7 +9,7 @@ import * as fs from 'node:fs';
 import * as path from 'node:path';
 
 import type { Spec } from '../../lib/config/types.js';
-import { fdReceiver, hasPython } from '../helpers/fd-receiver.js';
+import { CONSOLE_RECEIVER, fdReceiver, hasPython } from '../helpers/fd-receiver.js';
 import {
   IS_ROOT,
   RUNC,
@@ -526,26 +526,13 @@ rootTest('the API: Runtime.exec resolves to the exit status; execDetached return
   t.deepEqual([o.status, o.stdout.toString(), o.stderr.toString()], [3, 'out\n', 'err\n']);
 });
 
-// An engine's console socket: one connection, one SCM_RIGHTS fd, then the
-// pty's output to stdout until the last slave closes.
-const RECEIVER = fdReceiver(`sys.stdout.write("fds=%d name=%s\\n" % (len(fds), msg.decode())); sys.stdout.flush()
-while True:
-    try:
-        chunk = os.read(fds[0], 4096)
-    except OSError:
-        break
-    if not chunk:
-        break
-    sys.stdout.write(chunk.decode(errors="replace")); sys.stdout.flush()
-`);
-
 (IS_ROOT && hasPython ? test.serial : test.skip)(
   '--console-socket: the pty master goes to the socket; the process runs on the pty, as runc',
   async (t) => {
     for (const [name, bin] of RUNTIMES) {
       const box = startBox(t, bin);
       const sock = path.join(box.b.dir, 'console.sock');
-      const rx = spawn('python3', ['-c', RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
+      const rx = spawn('python3', ['-c', CONSOLE_RECEIVER, sock], { stdio: ['ignore', 'pipe', 'inherit'] });
       let out = '';
       rx.stdout.on('data', (d) => (out += d));
       await new Promise<void>((resolve) => rx.stdout.once('data', () => resolve()));
