@@ -18,7 +18,7 @@ if (!out) {
   process.exit(2);
 }
 const load = (p) => import(join(root, 'dist', 'lib', p));
-const { defaultSpec } = await load('cli/commands/spec.js');
+const { defaultSpec } = await load('config/default-spec.js');
 const { encodePlan } = await load('native/plan-codec.js');
 const { buildPlan } = await load('plan/build.js');
 const { buildTenantPlan } = await load('plan/tenant.js');
