@@ -24,6 +24,7 @@ import type { CgroupAccess } from '../cgroups/rootless.js';
 import type { OwnUserNs, UnprivilegedHost } from '../config/validate-rootless.js';
 import { TsrunError } from '../errors.js';
 import type { NativeBinding } from '../native/binding.js';
+import { fromHost } from '../native/host.js';
 import type { RdtGroup } from '../plan/resctrl.js';
 import type { PlanIdMaps, PlanNsJoin, PlanRlimit } from '../plan/types.js';
 import { openProcessNamespaces, setgroupsOf, writeIdMaps } from './namespaces.js';
@@ -103,7 +104,9 @@ function unprivileged(native: { userName(uid: number): string }): UnprivilegedHo
 }
 
 /** The real host, with the addon for the passwd lookups. */
-export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'readInRoot' | 'prlimit' | 'rdt'>): LifecycleHost {
+export function realLifecycleHost(
+  native: Pick<NativeBinding, 'userName' | 'readInRoot' | 'prlimit' | 'rdt' | 'writeOomScoreAdj'>,
+): LifecycleHost {
   return {
     ...realHost,
     homeOf: (rootfs, uid) => homeIn(native, rootfs, uid),
@@ -129,9 +132,9 @@ export function realLifecycleHost(native: Pick<NativeBinding, 'userName' | 'read
     writeIdMaps,
     writeOomScoreAdj(pid, value) {
       try {
-        fs.writeFileSync(`/proc/${pid}/oom_score_adj`, String(value));
+        native.writeOomScoreAdj(pid, value);
       } catch (e) {
-        throw new TsrunError('ESYSTEM', `process.oomScoreAdj: cannot set ${value}: ${(e as Error).message}`, { cause: e });
+        throw fromHost(e);
       }
     },
     setRlimits(pid, rlimits) {

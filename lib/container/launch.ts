@@ -1,6 +1,9 @@
 /**
  * launch: the one parent-side path from a complete plan to a live process,
- * for the container's init (create) and for tenants (exec):
+ * for the container's init (create) and for tenants (exec). Its mechanics —
+ * spawn, the sync loop, the intermediate's reaping, kill-reap-cleanup —
+ * are native/host/launch.c's (the front's cached exec uses them too); what
+ * is decided here is each step's host-side work:
  *
  *   encode → spawn (clone3 + execve of tsrun-init, native/host/spawn.c;
  *   born in the v2 cgroup when there is one) →
@@ -16,10 +19,11 @@
 import * as fs from 'node:fs';
 
 import { InitStepError, TsrunError } from '../errors.js';
-import type { NativeBinding } from '../native/binding.js';
+import type { LaunchHandle, NativeBinding } from '../native/binding.js';
+import { fromHost } from '../native/host.js';
 import { SyncType, stepName } from '../native/constants.js';
 import { encodePlan } from '../native/plan-codec.js';
-import { PlanFlag, type Plan } from '../plan/types.js';
+import type { Plan } from '../plan/types.js';
 import type { Timeline } from '../timeline.js';
 import { closeAll, tryClose } from './fds.js';
 import type { ProcessOps } from './host.js';
@@ -65,31 +69,26 @@ export interface Launched {
   ptyMaster: number | null;
 }
 
-/** How long the intermediate of a fork into pid/time namespaces may take to exit. */
-const INTERMEDIATE_EXIT_MS = 5000;
-
 export async function launch(native: NativeBinding, ops: ProcessOps, req: LaunchRequest): Promise<Launched> {
   const { plan, timeline: t } = req;
-  const tenant = (plan.init.flags & PlanFlag.TENANT) !== 0;
-  const buffer = encodePlan(plan.init);
   // execCPUAffinity.initial applies before the move into the cgroup: such a
   // process is not born there but moved at PID, like a v1 one
   const bornIn = req.cgroup?.v2Dir && plan.init.cpuAffinity.initial.length === 0 ? req.cgroup.v2Dir : null;
-  let spawned: { pid: number; syncFd: number };
+  let started: { handle: LaunchHandle; pid: number };
   try {
-    spawned = spawnInto(native, buffer, bornIn, req.stdio);
+    started = startIn(native, encodePlan(plan.init), bornIn, req.stdio, req.timeoutMs);
   } finally {
     closeAll(req.childFds); // the child has its copies (or there is no child)
   }
-  let pid = spawned.pid;
+  const { handle } = started;
+  let pid = started.pid;
   let pidStartTime = 0;
-  let intermediate = 0;
-  let ptyMaster: number | null = null;
-  const syncFd = spawned.syncFd;
+  let ptyMaster = -1;
   try {
     for (;;) {
-      const msg = await native.syncRecvAsync(syncFd, req.timeoutMs);
-      switch (msg.type) {
+      const ev = await native.launchNext(handle);
+      ptyMaster = ev.ptyMaster;
+      switch (ev.type) {
         case SyncType.IDMAP:
           if (!plan.host.idMaps) throw new TsrunError('ECHILD', 'the init asked for id maps it was not planned to have');
           await ops.writeIdMaps(pid, plan.host.idMaps);
@@ -98,19 +97,13 @@ export async function launch(native: NativeBinding, ops: ProcessOps, req: Launch
           // oom_score_adj of a non-dumpable process (root's); the process
           // forked later inherits the value.
           if (plan.host.oomScoreAdj !== null) ops.writeOomScoreAdj(pid, plan.host.oomScoreAdj);
-          native.syncSend(syncFd, SyncType.GO);
+          native.launchGo(handle);
           break;
         case SyncType.PID:
-          // From here on `pid` is the process's real pid; the intermediate
-          // of the fork exits and is reaped before anyone waits for pid.
-          if (msg.pid > 0) {
-            intermediate = pid;
-            pid = msg.pid;
-            await reapIntermediate(native, intermediate);
-            intermediate = 0;
-          }
+          // the real pid (launch.c reaped the intermediate of the fork)
+          pid = ev.pid;
+          pidStartTime = ev.startTime;
           t?.mark('clone');
-          pidStartTime = native.procStartTime(pid)?.startTime ?? 0;
           req.onPid?.(pid, pidStartTime);
           // Host-side steps while it waits for GO: it runs nothing of the
           // container's before it is in its cgroup.
@@ -122,46 +115,40 @@ export async function launch(native: NativeBinding, ops: ProcessOps, req: Launch
           ops.moveNetDevices(pid, plan.host.netDevices);
           req.onJoined?.();
           // with its pid as we see it: the state its own hooks read
-          native.syncSend(syncFd, SyncType.GO, pid);
+          native.launchGo(handle, pid);
           break;
         case SyncType.HOOKS:
           if (!req.onHooks) throw new TsrunError('ECHILD', 'the process stopped for create hooks it does not have');
           await req.onHooks(pid);
           t?.mark('hooks');
-          native.syncSend(syncFd, SyncType.GO, pid);
-          break;
-        case SyncType.PTY:
-          ptyMaster = msg.fd;
+          native.launchGo(handle, pid);
           break;
         case SyncType.SECCOMP:
           if (!req.onSeccomp) {
-            tryClose(msg.fd);
+            tryClose(ev.fd);
             throw new TsrunError('ECHILD', 'the process sent a seccomp notify fd nobody listens for');
           }
-          req.onSeccomp(msg.fd, pid);
+          req.onSeccomp(ev.fd, pid);
           t?.mark('seccomp');
           break;
         case SyncType.READY:
-          if (t) initSteps(native, t, msg.message);
+          // (a tenant: launch.c has seen its execve too)
+          if (t) initSteps(native, t, ev.message);
           t?.mark('init');
-          if (tenant) await awaitExec(native, syncFd, req.timeoutMs);
-          return { pid, pidStartTime, ptyMaster };
+          native.launchClose(handle);
+          return { pid, pidStartTime, ptyMaster: ptyMaster >= 0 ? ptyMaster : null };
         case SyncType.ERROR:
-          throw new InitStepError(stepName(msg.step), msg.errno, msg.code, msg.message);
-        case SyncType.EOF:
-          throw diedSilently(native, pid);
+          throw new InitStepError(stepName(ev.step), ev.errno, ev.code, ev.message);
         default:
-          throw new TsrunError('ECHILD', `unexpected sync message ${msg.type}`);
+          throw new TsrunError('ECHILD', `unexpected launch event ${ev.type}`);
       }
     }
   } catch (e) {
     // gone before we say so: what failed leaves no process behind (runc's
-    // exec, too, returns only once its process is reaped)
-    await Promise.all([killAndReap(native, ops, intermediate), killAndReap(native, ops, pid)]);
-    if (ptyMaster !== null) tryClose(ptyMaster);
-    throw e;
-  } finally {
-    tryClose(syncFd);
+    // exec, too, returns only once its process is reaped); launch.c closes
+    // the pty master too
+    await native.launchAbort(handle);
+    throw e instanceof TsrunError ? e : fromHost(e);
   }
 }
 
@@ -180,58 +167,25 @@ function initSteps(native: NativeBinding, t: Timeline, times: string): void {
   }
 }
 
-/**
- * A tenant keeps its end of the socket open, close-on-exec, past READY:
- * EOF means execve replaced it; an ERROR that execve failed.
- */
-async function awaitExec(native: NativeBinding, syncFd: number, timeoutMs: number): Promise<void> {
-  const msg = await native.syncRecvAsync(syncFd, timeoutMs);
-  if (msg.type === SyncType.EOF) return;
-  if (msg.type === SyncType.ERROR) throw new InitStepError(stepName(msg.step), msg.errno, msg.code, msg.message);
-  throw new TsrunError('ECHILD', `unexpected sync message ${msg.type} after READY`);
-}
-
-function spawnInto(
+function startIn(
   native: NativeBinding,
   buffer: Uint8Array,
   cgroupDir: string | null,
   stdio: readonly number[] = [-1, -1, -1],
-): { pid: number; syncFd: number } {
-  if (!cgroupDir) return native.spawn(buffer, -1, stdio);
+  timeoutMs: number,
+): { handle: LaunchHandle; pid: number } {
+  const call = (fd: number) => {
+    try {
+      return native.launchStart(buffer, fd, stdio, timeoutMs);
+    } catch (e) {
+      throw fromHost(e);
+    }
+  };
+  if (!cgroupDir) return call(-1);
   const fd = fs.openSync(cgroupDir, fs.constants.O_RDONLY | fs.constants.O_DIRECTORY);
   try {
-    return native.spawn(buffer, fd, stdio);
+    return call(fd);
   } finally {
     fs.closeSync(fd);
   }
-}
-
-/** The intermediate exits right after it reports the pid: reaped off the event loop (it is our child). */
-async function reapIntermediate(native: NativeBinding, pid: number): Promise<void> {
-  let timer: ReturnType<typeof setTimeout> | undefined;
-  const late = new Promise<'late'>((resolve) => (timer = setTimeout(() => resolve('late'), INTERMEDIATE_EXIT_MS)));
-  try {
-    if ((await Promise.race([native.waitPid(pid), late])) === 'late')
-      throw new TsrunError('ECHILD', `the intermediate process ${pid} did not exit after reporting the pid`);
-  } finally {
-    clearTimeout(timer);
-  }
-}
-
-function diedSilently(native: NativeBinding, pid: number): TsrunError {
-  let status = null;
-  try {
-    status = native.reap(pid);
-  } catch {
-    /* not ours to reap */
-  }
-  const how = status?.signal ? `was killed by signal ${status.signal}` : 'exited';
-  return new TsrunError('ECHILD', `the container process ${how} during setup without reporting an error`);
-}
-
-/** SIGKILL, then reaped off the event loop: a failed launch leaves no process, not even a zombie. */
-async function killAndReap(native: NativeBinding, ops: ProcessOps, pid: number): Promise<void> {
-  if (pid <= 0) return;
-  ops.kill(pid, 9);
-  await native.waitPid(pid).catch(() => undefined);
 }

@@ -19,18 +19,27 @@ import { KERNEL, PLAN_VERSION } from './constants.js';
  */
 export { PLAN_VERSION };
 
-export interface SyncMessage {
-  /** 0 = EOF: the init died without a word. */
+/** Where launchNext stopped (native/host/launch.c): a SyncType, or what failed. */
+export interface LaunchEvent {
+  /** SyncType.IDMAP, PID, HOOKS, SECCOMP, READY or ERROR. */
   type: number;
+  /** The process's pid (after PID: the real one, past the fork into its namespaces). */
+  pid: number;
+  /** Its /proc/<pid>/stat start time, read at PID (0 before). */
+  startTime: number;
+  /** SECCOMP: the notify fd (the caller's to close); else -1. */
+  fd: number;
+  /** The pty master the process sent (PTY), -1: none yet. */
+  ptyMaster: number;
+  /** ERROR: the init's step, errno and message; READY: the message holds the init's step times. */
   step: number;
   errno: number;
   code: string | null;
   message: string;
-  /** An fd passed with the message (TSRUN_SYNC_PTY), else -1. */
-  fd: number;
-  /** TSRUN_SYNC_PID: the process's pid after the namespace step's fork (0: unchanged). */
-  pid: number;
 }
+
+/** A launch in progress (native/host/launch.c's struct tsrun_launch). */
+export type LaunchHandle = { readonly __launch: unique symbol };
 
 /** A running relayPipes (native/binding/relay.cc). */
 export interface PipeRelay {
@@ -95,21 +104,28 @@ export interface NativeBinding extends SeccompNative {
   /** Every constant shared with C, as JSON (native/host/constants.c): what lib/native/constants.gen.ts was generated from. */
   constantsJson(): string;
   /**
-   * Starts a process that execs tsrun-init with the plan (native/host/spawn.c).
-   * cgroupFd: a cgroup v2 directory to be born in (CLONE_INTO_CGROUP), -1:
-   * none; stdio: its fds 0-2 (-1: ours).
+   * Checks the plan and starts a process that execs tsrun-init with it
+   * (native/host/launch.c, spawn.c). cgroupFd: a cgroup v2 directory to be
+   * born in (CLONE_INTO_CGROUP), -1: none; stdio: its fds 0-2 (-1: ours);
+   * timeoutMs: the longest wait for one sync message (-1: none).
    */
-  spawn(plan: Uint8Array, cgroupFd?: number, stdio?: readonly number[]): { pid: number; syncFd: number };
-  /** The next sync message, waited for on the libuv threadpool; throws ETIMEDOUT after timeoutMs (-1: no limit). */
-  syncRecvAsync(fd: number, timeoutMs: number): Promise<SyncMessage>;
+  launchStart(plan: Uint8Array, cgroupFd: number, stdio: readonly number[], timeoutMs: number): { handle: LaunchHandle; pid: number };
+  /** The sync loop, off the event loop, up to the next step the caller takes (or READY, or ERROR); rejects (hostCode) when the runtime's side fails. */
+  launchNext(handle: LaunchHandle): Promise<LaunchEvent>;
+  /** GO; after PID with the process's pid as we see it. */
+  launchGo(handle: LaunchHandle, pid?: number): void;
+  /** SIGKILL and reap what was started (off the event loop), close what is held. */
+  launchAbort(handle: LaunchHandle): Promise<void>;
+  /** Done: the sync socket closes; the process and its pty master are the caller's. */
+  launchClose(handle: LaunchHandle): void;
+  /** process.oomScoreAdj, written to /proc/<pid>/oom_score_adj (native/host/launch.c). */
+  writeOomScoreAdj(pid: number, value: number): void;
   /** CLOCK_MONOTONIC in ms (the init reports its step times on it). */
   monotonicMs(): number;
   /** CLOCK_REALTIME in nanoseconds. */
   realtimeNs(): bigint;
   /** pipe2(O_CLOEXEC): [read end, write end]. */
   pipe(): [number, number];
-  /** One message; GO after PID carries the process's pid as we see it. */
-  syncSend(fd: number, type: number, pid?: number): void;
   /** socketpair(AF_UNIX, SOCK_SEQPACKET | SOCK_CLOEXEC). */
   seqpacketPair(): [number, number];
   /** One whole message on a SOCK_SEQPACKET socket. */

@@ -89,52 +89,28 @@ const std::string &InitPath() {
   return path;
 }
 
-// spawn(plan: Uint8Array, cgroupFd?: number, stdio?: [in, out, err]) -> { pid, syncFd }
-// Starts a container process: clone, then execve of tsrun-init with the
-// plan (native/host/spawn.c). It walks the plan and waits for syncSend(fd, GO).
-Napi::Value Spawn(const Napi::CallbackInfo &info) {
+// launchStart(plan: Uint8Array, cgroupFd: number, stdio: [in, out, err], timeoutMs)
+//   -> { handle, pid }
+// Starts a container process (native/host/launch.c: the plan checked, then
+// clone and execve of tsrun-init). The handle drives the rest: launchNext,
+// launchGo, launchAbort, launchClose.
+Napi::Value LaunchStart(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
-  if (!info[0].IsTypedArray()) return ThrowMessage(env, "spawn: plan must be a Uint8Array");
+  if (!info[0].IsTypedArray()) return ThrowMessage(env, "launchStart: plan must be a Uint8Array");
   Napi::Uint8Array buf = info[0].As<Napi::Uint8Array>();
-  // Checked here too, with the init's own loader (an aligned copy), so a bad
-  // plan fails before any process exists; it also names the plan's fds.
-  void *copy = nullptr;
-  if (posix_memalign(&copy, 8, buf.ByteLength() ? buf.ByteLength() : 8) != 0) return ThrowErrno(env, ENOMEM, "malloc");
-  memcpy(copy, buf.Data(), buf.ByteLength());
-  struct tsrun_plan plan;
-  char err[256];
-  if (tsrun_plan_load(copy, buf.ByteLength(), &plan, err, sizeof err) < 0) {
-    free(copy);
-    return ThrowMessage(env, err);
-  }
-  std::vector<int> keep;
-  if (plan.h->console_socket_fd >= 0) keep.push_back(plan.h->console_socket_fd);
-  if (plan.h->pidfd_socket_fd >= 0) keep.push_back(plan.h->pidfd_socket_fd);
-  const struct tsrun_ns_join *joins =
-      static_cast<const struct tsrun_ns_join *>(tsrun_plan_vec(&plan, plan.h->ns_joins));
-  for (uint32_t i = 0; i < plan.h->ns_joins.count; i++) keep.push_back(joins[i].fd);
-  const struct tsrun_idmap_mount *idm =
-      static_cast<const struct tsrun_idmap_mount *>(tsrun_plan_vec(&plan, plan.h->idmap_mounts));
-  for (uint32_t i = 0; i < plan.h->idmap_mounts.count; i++) keep.push_back(idm[i].fd);
-
-  struct tsrun_spawn_req req;
+  struct tsrun_launch_req req;
   memset(&req, 0, sizeof req);
   req.init_path = InitPath().c_str();
-  req.plan = copy;
+  req.plan = buf.Data();
   req.plan_len = buf.ByteLength();
-  // (CLONE_NEWCGROUP is never among the clone flags: the init unshares it
-  // once it is in its cgroup, step "cgroupns", so that cgroup is its root.)
-  req.clone_flags = plan.h->clone_flags;
-  req.cgroup_fd = info.Length() > 1 && info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
+  req.cgroup_fd = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
   req.stdio[0] = req.stdio[1] = req.stdio[2] = -1;
-  if (info.Length() > 2 && info[2].IsArray()) {
+  if (info[2].IsArray()) {
     Napi::Array a = info[2].As<Napi::Array>();
     for (uint32_t i = 0; i < 3 && i < a.Length(); i++)
       if (a.Get(i).IsNumber()) req.stdio[i] = a.Get(i).As<Napi::Number>().Int32Value();
   }
-  req.preserve_fds = plan.h->preserve_fds;
-  req.keep = keep.data();
-  req.nkeep = keep.size();
+  req.timeout_ms = info[3].IsNumber() ? info[3].As<Napi::Number>().Int32Value() : -1;
 #ifdef TSRUN_SANITIZE
   // the sanitized init reports where the rest of the sanitized runtime does
   std::vector<std::string> vars;
@@ -145,100 +121,113 @@ Napi::Value Spawn(const Napi::CallbackInfo &info) {
   req.env = envp.data();
   req.nenv = envp.size();
 #endif
-  pid_t pid = -1;
-  int sync_fd = -1;
+  auto *L = new tsrun_launch();
   struct tsrun_err e;
-  int rc = tsrun_spawn(&req, &pid, &sync_fd, &e);
-  tsrun_plan_free(&plan);
-  free(copy);
-  if (rc < 0) return ThrowMessage(env, std::string("spawn: ") + e.message);
-  Napi::Object out = Napi::Object::New(env);
-  out.Set("pid", Napi::Number::New(env, (double)pid));
-  out.Set("syncFd", Napi::Number::New(env, sync_fd));
-  return out;
-}
-
-// A received sync message as JS: { type, step, errno, code, message, fd, pid }; type 0 = EOF.
-Napi::Value SyncMessage(Napi::Env env, ssize_t n, const struct tsrun_sync_msg &msg, int passed) {
-  Napi::Object out = Napi::Object::New(env);
-  if (n == 0) {
-    out.Set("type", Napi::Number::New(env, 0));
-    return out;
+  if (tsrun_launch_start(L, &req, &e) < 0) {
+    delete L;
+    tsrun::HostError(env, e, {}).ThrowAsJavaScriptException();
+    return env.Undefined();
   }
-  out.Set("type", Napi::Number::New(env, msg.type));
-  out.Set("step", Napi::Number::New(env, msg.step));
-  out.Set("errno", Napi::Number::New(env, msg.err));
-  const char *code = msg.err ? strerrorname_np(msg.err) : nullptr;
-  out.Set("code", code ? Napi::Value(Napi::String::New(env, code)) : env.Null());
-  out.Set("message", Napi::String::New(env, msg.message));
-  out.Set("fd", Napi::Number::New(env, passed));
-  out.Set("pid", Napi::Number::New(env, msg.pid)); // TSRUN_SYNC_PID
+  Napi::Object out = Napi::Object::New(env);
+  out.Set("handle", Napi::External<tsrun_launch>::New(env, L, [](Napi::Env, tsrun_launch *l) { delete l; }));
+  out.Set("pid", Napi::Number::New(env, (double)L->pid));
   return out;
 }
 
-// syncRecvAsync(fd, timeoutMs) -> Promise<{ type, step, errno, code,
-// message, fd, pid }> (type 0 = EOF): poll + recvmsg on the libuv
+tsrun_launch *LaunchOf(const Napi::Value &v) {
+  return v.As<Napi::External<tsrun_launch>>().Data();
+}
+
+// launchNext(handle) -> Promise<{ type, pid, startTime, fd, step, errno,
+// code, message }>: the sync loop up to the next event, on the libuv
 // threadpool, so the event loop runs while an init sets itself up (signals
 // are forwarded meanwhile; an API user drives many containers at once).
-class SyncRecvWorker : public Napi::AsyncWorker {
+class LaunchNextWorker : public Napi::AsyncWorker {
  public:
-  SyncRecvWorker(Napi::Env env, int fd, int timeout)
-      : Napi::AsyncWorker(env), fd_(fd), timeout_(timeout), deferred_(Napi::Promise::Deferred::New(env)) {}
+  LaunchNextWorker(Napi::Env env, tsrun_launch *l)
+      : Napi::AsyncWorker(env), l_(l), deferred_(Napi::Promise::Deferred::New(env)) {}
   Napi::Promise Promise() { return deferred_.Promise(); }
-  void Execute() override {
-    struct pollfd p = {fd_, POLLIN, 0};
-    int rc;
-    do rc = poll(&p, 1, timeout_);
-    while (rc < 0 && errno == EINTR);
-    if (rc < 0) {
-      err_ = errno;
-      syscall_ = "poll";
-      return;
-    }
-    if (rc == 0) {
-      err_ = ETIMEDOUT;
-      syscall_ = "sync";
-      return;
-    }
-    memset(&msg_, 0, sizeof msg_);
-    n_ = tsrun_sync_recv(fd_, &msg_, &passed_);
-    if (n_ < 0) {
-      err_ = errno;
-      syscall_ = "recvmsg";
-    }
-  }
+  void Execute() override { rc_ = tsrun_launch_next(l_, &ev_, &err_); }
   void OnOK() override {
     Napi::Env env = Env();
-    if (err_) {
-      Napi::Error e = Napi::Error::New(env, std::string(syscall_) + ": " + strerror(err_));
-      e.Set("errno", Napi::Number::New(env, err_));
-      e.Set("syscall", Napi::String::New(env, syscall_));
-      const char *name = strerrorname_np(err_);
-      e.Set("code", Napi::String::New(env, name ? name : "EUNKNOWN"));
-      deferred_.Reject(e.Value());
+    if (rc_ < 0) {
+      deferred_.Reject(tsrun::HostError(env, err_, {}).Value());
       return;
     }
-    deferred_.Resolve(SyncMessage(env, n_, msg_, passed_));
+    Napi::Object out = Napi::Object::New(env);
+    out.Set("type", Napi::Number::New(env, ev_.type));
+    out.Set("pid", Napi::Number::New(env, (double)l_->pid));
+    out.Set("startTime", Napi::Number::New(env, (double)l_->start_time));
+    out.Set("fd", Napi::Number::New(env, ev_.fd));
+    out.Set("ptyMaster", Napi::Number::New(env, l_->pty_master));
+    out.Set("step", Napi::Number::New(env, ev_.step));
+    out.Set("errno", Napi::Number::New(env, ev_.err));
+    const char *code = ev_.err ? strerrorname_np(ev_.err) : nullptr;
+    out.Set("code", code ? Napi::Value(Napi::String::New(env, code)) : env.Null());
+    out.Set("message", Napi::String::New(env, ev_.message));
+    deferred_.Resolve(out);
   }
 
  private:
-  int fd_, timeout_;
-  int err_ = 0;
-  const char *syscall_ = "";
-  ssize_t n_ = 0;
-  struct tsrun_sync_msg msg_;
-  int passed_ = -1;
+  tsrun_launch *l_;
+  int rc_ = 0;
+  struct tsrun_launch_event ev_;
+  struct tsrun_err err_;
   Napi::Promise::Deferred deferred_;
 };
 
-Napi::Value SyncRecvAsync(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  int timeout = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : -1;
-  auto *w = new SyncRecvWorker(env, fd, timeout);
+Napi::Value LaunchNext(const Napi::CallbackInfo &info) {
+  auto *w = new LaunchNextWorker(info.Env(), LaunchOf(info[0]));
   Napi::Promise p = w->Promise();
   w->Queue();
   return p;
+}
+
+// launchGo(handle, pid?): GO after the caller's step; after PID it carries
+// the process's pid as we see it (the init's hooks read it in their state).
+Napi::Value LaunchGo(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct tsrun_err e;
+  pid_t pid = info[1].IsNumber() ? info[1].As<Napi::Number>().Int32Value() : 0;
+  if (tsrun_launch_go(LaunchOf(info[0]), pid, &e) < 0) tsrun::HostError(env, e, {}).ThrowAsJavaScriptException();
+  return env.Undefined();
+}
+
+// launchAbort(handle) -> Promise<void>: SIGKILL, reap (off the event loop), close.
+class LaunchAbortWorker : public Napi::AsyncWorker {
+ public:
+  LaunchAbortWorker(Napi::Env env, tsrun_launch *l)
+      : Napi::AsyncWorker(env), l_(l), deferred_(Napi::Promise::Deferred::New(env)) {}
+  Napi::Promise Promise() { return deferred_.Promise(); }
+  void Execute() override { tsrun_launch_abort(l_); }
+  void OnOK() override { deferred_.Resolve(Env().Undefined()); }
+
+ private:
+  tsrun_launch *l_;
+  Napi::Promise::Deferred deferred_;
+};
+
+Napi::Value LaunchAbort(const Napi::CallbackInfo &info) {
+  auto *w = new LaunchAbortWorker(info.Env(), LaunchOf(info[0]));
+  Napi::Promise p = w->Promise();
+  w->Queue();
+  return p;
+}
+
+// launchClose(handle): done; the sync socket closes (the process and the pty master are ours).
+Napi::Value LaunchClose(const Napi::CallbackInfo &info) {
+  tsrun_launch_close(LaunchOf(info[0]));
+  return info.Env().Undefined();
+}
+
+// writeOomScoreAdj(pid, value): process.oomScoreAdj (native/host/launch.c).
+Napi::Value WriteOomScoreAdj(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  struct tsrun_err e;
+  if (tsrun_write_oom_score_adj(info[0].As<Napi::Number>().Int32Value(), info[1].As<Napi::Number>().Int32Value(), &e) <
+      0)
+    tsrun::HostError(env, e, {}).ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 // monotonicMs() -> CLOCK_MONOTONIC in ms: the init's step times are on this clock.
@@ -271,19 +260,6 @@ Napi::Value NsType(const Napi::CallbackInfo &info) {
   int rc = ioctl(info[0].As<Napi::Number>().Int32Value(), _IO(0xb7, 0x3) /* NS_GET_NSTYPE */);
   if (rc < 0) return ThrowErrno(env, errno, "ioctl NS_GET_NSTYPE");
   return Napi::Number::New(env, rc);
-}
-
-// syncSend(fd, type, pid?): GO after PID carries the process's pid as we
-// see it (the init's hooks read it in their state).
-Napi::Value SyncSend(const Napi::CallbackInfo &info) {
-  Napi::Env env = info.Env();
-  struct tsrun_sync_msg msg;
-  memset(&msg, 0, sizeof msg);
-  int fd = info[0].As<Napi::Number>().Int32Value();
-  msg.type = info[1].As<Napi::Number>().Uint32Value();
-  if (info.Length() > 2 && info[2].IsNumber()) msg.pid = info[2].As<Napi::Number>().Int32Value();
-  if (tsrun_send_with_fd(fd, &msg, sizeof msg, -1) != (ssize_t)sizeof msg) return ThrowErrno(env, errno, "sendmsg");
-  return env.Undefined();
 }
 
 // waitPid(pid) -> Promise<{code, signal}>: waits for a child on a thread of
@@ -499,9 +475,12 @@ Napi::Value TerminalSize(const Napi::CallbackInfo &info) {
 Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("planVersion", tsrun::PlanVersion(env));
   exports.Set("constantsJson", Napi::Function::New(env, tsrun::ConstantsJson));
-  exports.Set("spawn", Napi::Function::New(env, Spawn));
-  exports.Set("syncRecvAsync", Napi::Function::New(env, SyncRecvAsync));
-  exports.Set("syncSend", Napi::Function::New(env, SyncSend));
+  exports.Set("launchStart", Napi::Function::New(env, LaunchStart));
+  exports.Set("launchNext", Napi::Function::New(env, LaunchNext));
+  exports.Set("launchGo", Napi::Function::New(env, LaunchGo));
+  exports.Set("launchAbort", Napi::Function::New(env, LaunchAbort));
+  exports.Set("launchClose", Napi::Function::New(env, LaunchClose));
+  exports.Set("writeOomScoreAdj", Napi::Function::New(env, WriteOomScoreAdj));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("monotonicMs", Napi::Function::New(env, MonotonicMs));
   exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs));

@@ -20,6 +20,7 @@
 
 #include "json.h"
 #include "tsrun_errors.h"
+#include "tsrun_sync.h"
 
 /* The files of a container's state dir, <root>/<id>/ (TypeScript's come
  * from here: constants.c). A create claims the dir, then writes the intent
@@ -323,6 +324,75 @@ struct tsrun_spawn_req {
  * of the sync socket (close-on-exec) come back. The child waits for the
  * sync protocol of tsrun_sync.h. */
 int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid, int *sync_fd, struct tsrun_err *e);
+
+/* ---- launching it (launch.c): spawn, the sync loop, cleanup ------------- */
+
+struct tsrun_launch_req {
+  const char *init_path; /* the tsrun-init executable */
+  const void *plan;      /* the encoded plan: checked here before anything exists */
+  size_t plan_len;
+  int cgroup_fd;          /* a cgroup v2 dir to be born in, -1: none */
+  int stdio[3];           /* the process's fds 0-2; -1: ours */
+  int timeout_ms;         /* the longest wait for one sync message; -1: none */
+  const char *const *env; /* the init's environment (a sanitized build's settings) */
+  size_t nenv;
+};
+
+struct tsrun_launch {
+  pid_t pid;                     /* the process (after PID: its real pid) */
+  pid_t intermediate;            /* internal: the fork's intermediate until reaped */
+  unsigned long long start_time; /* /proc/<pid>/stat's, read at PID */
+  int sync_fd, pty_master, tenant, timeout_ms;
+};
+
+/* What the sync loop stops at for the caller: TSRUN_SYNC_IDMAP, _PID (the
+ * host steps: cgroup, oom_score_adj, rlimits, then tsrun_launch_go),
+ * _HOOKS, _SECCOMP (fd: the notify fd, the caller's to close), _READY (done;
+ * message: the init's step times), _ERROR (a step failed: step, err,
+ * message; abort). */
+struct tsrun_launch_event {
+  int type;
+  int fd;
+  uint32_t step;
+  int err;
+  char message[TSRUN_SYNC_MSG_MAX];
+};
+
+int tsrun_launch_start(struct tsrun_launch *L, const struct tsrun_launch_req *r, struct tsrun_err *e);
+/* Blocks until the next event; -1 and e when the runtime's side fails
+ * (timeout, a child dead without a message): abort then. */
+int tsrun_launch_next(struct tsrun_launch *L, struct tsrun_launch_event *ev, struct tsrun_err *e);
+int tsrun_launch_go(struct tsrun_launch *L, pid_t pid, struct tsrun_err *e);
+/* SIGKILL and reap what was started, close what is held. */
+void tsrun_launch_abort(struct tsrun_launch *L);
+/* Done: the sync socket closes; the process and the pty master are the caller's. */
+void tsrun_launch_close(struct tsrun_launch *L);
+/* Writes pid into each of cg's directories (v1; nothing when born_in, a v2
+ * CLONE_INTO_CGROUP); the hybrid's unified tree may refuse. */
+int tsrun_cgroup_join(const struct tsrun_cgroup *cg, int born_in, pid_t pid, struct tsrun_err *e);
+int tsrun_write_oom_score_adj(pid_t pid, int value, struct tsrun_err *e);
+
+/* ---- the stdio relay of a foreground process (relay.c) ------------------- */
+
+struct tsrun_relay_flow {
+  int src, dst, owns_src, open, eof; /* eof: src is done; what is in buf still goes */
+  char buf[65536];
+  size_t off, len;
+};
+struct tsrun_relay {
+  struct tsrun_relay_flow flow[3]; /* our fd 0 → stdin pipe, stdout pipe → our 1, stderr pipe → our 2 */
+  int ctl[2];                      /* commands, a byte each: TSRUN_RELAY_* */
+  int err;                         /* the loop's failure (poll), 0: none */
+  const char *syscall;
+};
+enum { TSRUN_RELAY_END_INPUT = 'i', TSRUN_RELAY_STOP = 's' };
+/* pipes: our ends (the stdin pipe's write end, the others' read ends), the
+ * relay's from here on, even on failure; ours: our fds (-1: closed). */
+int tsrun_relay_init(struct tsrun_relay *r, const int pipes[3], const int ours[3]);
+/* Copies until every flow is over or STOP (blocking: a thread of its own). */
+void tsrun_relay_loop(struct tsrun_relay *r);
+void tsrun_relay_command(struct tsrun_relay *r, char c);
+void tsrun_relay_free(struct tsrun_relay *r);
 
 /* ---- the commands --------------------------------------------------------- */
 

@@ -23,7 +23,7 @@ import type { Spec } from '../../lib/config/types.js';
 import { realLifecycleHost, type LifecycleHost } from '../../lib/container/host.js';
 import { ConfigError, InitStepError, TsrunError } from '../../lib/errors.js';
 import { Runtime } from '../../lib/index.js';
-import { loadBinding, type NativeBinding, type SyncMessage } from '../../lib/native/binding.js';
+import { loadBinding, type NativeBinding, type LaunchEvent } from '../../lib/native/binding.js';
 import { LAYOUT, PlanFlag, stepName, STEP_NAMES, SyncType } from '../../lib/native/constants.js';
 import { CLONE_NEWPID } from '../../lib/plan/linux.js';
 
@@ -46,8 +46,8 @@ interface World {
 
 const step = (name: string) => STEP_NAMES.indexOf(name);
 
-function msg(type: number, extra: Partial<SyncMessage> = {}): SyncMessage {
-  return { type, step: 0, errno: 0, code: null, message: '', fd: -1, pid: 0, ...extra };
+function msg(type: number, extra: Partial<LaunchEvent> = {}): LaunchEvent {
+  return { type, step: 0, errno: 0, code: null, message: '', fd: -1, pid: 0, startTime: 0, ptyMaster: -1, ...extra };
 }
 
 /** A CgroupManager that only writes down what it is asked. */
@@ -98,8 +98,8 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
   t.teardown(() => init.kill('SIGKILL'));
   const initPid = init.pid!;
 
-  // What the init says, one message per syncRecvAsync.
-  const script: SyncMessage[] = [];
+  // What the init says, one event per launchNext.
+  const script: LaunchEvent[] = [];
   const isTenant = (plan: Uint8Array) => {
     const flags = Buffer.from(plan).readUInt32LE(LAYOUT.plan_header.fields.flags.off);
     return (flags & PlanFlag.TENANT) !== 0;
@@ -112,29 +112,35 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
 
   const fake: NativeBinding = Object.create(real) as NativeBinding;
   Object.assign(fake, {
-    spawn(plan: Uint8Array, cgroupFd: number) {
+    launchStart(plan: Uint8Array, cgroupFd: number) {
       const tenant = isTenant(plan);
       log.push(`spawn ${tenant ? 'tenant' : 'init'} cgroupFd=${cgroupFd}`);
       if (brk === 'spawn') throw new Error('clone3: EAGAIN');
       script.length = 0;
       if (brk === 'init.namespaces')
         script.push(msg(SyncType.ERROR, { step: step('namespaces'), errno: 1, code: 'EPERM', message: 'unshare namespaces' }));
-      script.push(msg(SyncType.PID, { pid: tenant ? 0 : 0 }));
+      script.push(msg(SyncType.PID));
       if (!tenant && (brk === 'prestart' || brk === 'init.hooks')) script.push(msg(SyncType.HOOKS));
       if (brk === 'init.hooks')
         script.push(msg(SyncType.ERROR, { step: step('hooks'), message: 'error running createContainer hook #0: exit status 1 (/x/cc)' }));
+      // (a tenant's READY: launch.c has seen its execve too)
       script.push(msg(SyncType.READY, { message: '' }));
-      if (tenant) script.push(msg(SyncType.EOF));
-      return { pid: tenant ? 7777 : initPid, syncFd: devNull() };
+      const pid = tenant ? 7777 : initPid;
+      const handle = { pid };
+      for (const m of script) m.pid = pid;
+      return { handle, pid };
     },
-    async syncRecvAsync() {
+    async launchNext() {
       const m = script.shift();
       if (!m) throw new Error('the fake init has nothing more to say');
-      log.push(`recv ${m.type === SyncType.EOF ? 'EOF' : Object.entries(SyncType).find(([, v]) => v === m.type)![0]}`);
-      return m;
+      log.push(`recv ${Object.entries(SyncType).find(([, v]) => v === m.type)![0]}`);
+      return { ...m, startTime: real.procStartTime(initPid)?.startTime ?? 0, ptyMaster: -1 };
     },
-    syncSend: (_fd: number, type: number, pid?: number) =>
-      void log.push(`send ${Object.entries(SyncType).find(([, v]) => v === type)![0]}${pid ? ` pid=${pid}` : ''}`),
+    launchGo: (_h: unknown, pid?: number) => void log.push(`send GO${pid ? ` pid=${pid}` : ''}`),
+    async launchAbort(h: { pid: number }) {
+      log.push(`kill ${h.pid} 9`, `reap ${h.pid}`);
+    },
+    launchClose: () => undefined,
     async waitPid(pid: number) {
       log.push(`reap ${pid}`);
       return { code: null, signal: 9 };
@@ -230,7 +236,7 @@ test('exec: a tenant joins the container’s namespaces and cgroup, and is reape
   const run = await w.rt.execDetached('box', { process: { ...defaultSpec().process!, args: ['/bin/true'], terminal: false } });
   t.is(run.pid, 7777);
   t.is(run.exited, null, 'a Runtime that leaves its children to its caller does not wait for them');
-  t.deepEqual(w.log, ['spawn tenant cgroupFd=-1', 'recv PID', 'cgroup.join 7777', 'send GO pid=7777', 'recv READY', 'recv EOF']);
+  t.deepEqual(w.log, ['spawn tenant cgroupFd=-1', 'recv PID', 'cgroup.join 7777', 'send GO pid=7777', 'recv READY']);
   for (const fd of w.handed) t.true(isClosed(fd), `fd ${fd} closed (the namespace fds and the sync socket)`);
 });
 
