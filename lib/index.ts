@@ -23,6 +23,7 @@ import type { CgroupStats } from './cgroups/stats.js';
 import { loadBundle } from './config/load.js';
 import type { Process } from './config/types.js';
 import { resolveExecProcess, type ExecOverrides } from './container/exec.js';
+import type { ExecCacheKey } from './container/exec-cache.js';
 import { forwardSignals, ownStdio, relayPipes, superviseForeground, type StdioPipes } from './container/foreground.js';
 import { realLifecycleHost, type LifecycleHost } from './container/host.js';
 import { Lifecycle, type CreateOptions, type RdtUpdate } from './container/lifecycle.js';
@@ -184,6 +185,8 @@ export interface RuntimeExecOptions {
   /** Appended to the process environment (socket activation's LISTEN_FDS). */
   extraEnv?: string[];
   stdio?: Stdio;
+  /** @internal The front's key for this exec (lib/container/exec-cache.ts): the plan is stored under it once it runs. */
+  cacheKey?: ExecCacheKey | null;
 }
 
 /**

@@ -24,6 +24,7 @@ import { CLONE_NEWUSER } from '../plan/linux.js';
 import type { RdtGroup } from '../plan/resctrl.js';
 import { buildTenantPlan } from '../plan/tenant.js';
 import { closeAll } from './fds.js';
+import { storeExecPlan, uncacheable, type ExecCacheKey } from './exec-cache.js';
 import { cgroupOf, seccompOf, type LifecycleContext } from './context.js';
 import { relaysTerminal } from './foreground.js';
 import { launch, SYNC_TIMEOUT_MS, type LaunchCgroup, type Launched } from './launch.js';
@@ -50,6 +51,8 @@ export interface ExecOptions {
   subCgroups?: readonly string[];
   /** The process's fds 0-2 (-1: ours, inherited). */
   stdio?: readonly number[];
+  /** The front's key for this exec: its plan is stored under it once it runs (exec-cache.ts). */
+  cacheKey?: ExecCacheKey | null;
 }
 
 export async function execProcess(ctx: LifecycleContext, id: string, opts: ExecOptions): Promise<Launched> {
@@ -126,6 +129,21 @@ export async function execProcess(ctx: LifecycleContext, id: string, opts: ExecO
         : undefined,
     });
     if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+    if (opts.cacheKey && status === 'running') {
+      const why = uncacheable(plan, {
+        subCgroups: sub.size > 0,
+        listener: !!listener,
+        terminalRelay: p.terminal === true && relaysTerminal(opts.detach, opts.consoleSocket),
+        extraEnv: (opts.extraEnv ?? []).length,
+      });
+      try {
+        if (!why) storeExecPlan(ctx.store.dir(id), opts.cacheKey, plan, { pid: state.pid, startTime: state.pidStartTime });
+      } catch (e) {
+        // the exec ran: a plan that could not be kept is only a later miss
+        ctx.warn(`the exec plan cache of ${id}: ${(e as Error).message}`);
+      }
+      ctx.timeline?.mark(why ? `cache: ${why}` : 'cache');
+    }
     return launched;
   } catch (e) {
     closeAll(fds);

@@ -15,13 +15,7 @@
 #include <time.h>
 #include <unistd.h>
 
-#include "host.h"
-
-struct globals {
-  const char *root;
-  const char *log;
-  int json;
-};
+#include "front.h"
 
 static char *const *g_argv;
 static int g_argc;
@@ -39,7 +33,7 @@ static const char *const ENGINE_FILES[] = {"../lib/tsrun/engine", "../dist/engin
 /* The engine file to use in file, and the directory its relative entries
  * are read from (canonical: they become argv[0]) in dir; -1 when there is
  * none. Both buffers are PATH_MAX long. */
-static int find_engine(char *dir, char *file) {
+int front_find_engine(char *dir, char *file) {
   char exe[PATH_MAX];
   if (!realpath("/proc/self/exe", exe)) return -1;
   char *slash = strrchr(exe, '/');
@@ -68,13 +62,31 @@ static int find_engine(char *dir, char *file) {
   return -1;
 }
 
+/* Where tsrun-init is, beside this binary in each layout (the checkout's
+ * build/Release/, the release's lib/tsrun/, the npm package's own dir, the
+ * sanitized build's Release/): the one the addon beside it uses. */
+int front_init_path(char *out, size_t size) {
+  static const char *const where[] = {"Release/tsrun-init", "../lib/tsrun/tsrun-init", "tsrun-init",
+                                      "../Release/tsrun-init"};
+  char exe[PATH_MAX];
+  if (!realpath("/proc/self/exe", exe)) return -1;
+  char *slash = strrchr(exe, '/');
+  if (!slash) return -1;
+  *slash = 0;
+  for (size_t i = 0; i < sizeof where / sizeof *where; i++) {
+    int n = snprintf(out, size, "%s/%s", exe, where[i]);
+    if (n > 0 && (size_t)n < size && access(out, X_OK) == 0) return 0;
+  }
+  return -1;
+}
+
 /* Hands the command line, unchanged, to the JavaScript CLI. An engine
  * entry with a "/" is a path (relative ones from the engine file's dir);
  * one without is a program looked up in PATH (the npm package's "node"). */
-__attribute__((noreturn)) static void to_javascript(void) {
+__attribute__((noreturn)) void to_javascript(void) {
   char dir[PATH_MAX], file[PATH_MAX];
   static char prefix[8192], paths[8][PATH_MAX + 8192 + 2];
-  if (find_engine(dir, file) < 0) {
+  if (front_find_engine(dir, file) < 0) {
     fprintf(stderr, "tsrun: no engine file found from /proc/self/exe: build tsrun first (npm run build)\n");
     _exit(1);
   }
@@ -146,7 +158,7 @@ static void log_line(const struct globals *g, const char *level, const char *msg
   tsrun_buf_free(&b);
 }
 
-static void write_all(int fd, const char *s, size_t n) {
+void write_all(int fd, const char *s, size_t n) {
   while (n) {
     ssize_t w = write(fd, s, n);
     if (w < 0 && errno == EINTR) continue;
@@ -162,7 +174,7 @@ static void on_warning(void *arg, const char *msg) {
   dprintf(2, "tsrun: warning: %s\n", msg);
 }
 
-static int fail(const struct globals *g, const char *cmd, const struct tsrun_err *e) {
+int fail(const struct globals *g, const char *cmd, const struct tsrun_err *e) {
   char msg[1200];
   snprintf(msg, sizeof msg, "%s: %s", cmd, e->message);
   log_line(g, "error", msg);
@@ -359,6 +371,7 @@ int main(int argc, char **argv) {
     tsrun_buf_free(&out);
     return 0;
   }
+  if (!strcmp(cmd, "exec")) return front_exec(&g, &h, args, nargs);
   if (!strcmp(cmd, "ps")) {
     static const struct flag flags[] = {{"format", "f", 1}, {0, 0, 0}};
     /* the table runs ps(1): the JavaScript CLI's; json is what engines ask for */

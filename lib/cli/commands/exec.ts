@@ -9,6 +9,7 @@ import { TsrunError } from '../../errors.js';
 import type { ExecWhat } from '../../index.js';
 import { loadProcessFile } from '../../container/exec.js';
 import { listenFdOptions } from '../listen-fds.js';
+import { takeExecCacheKey } from '../../container/exec-cache.js';
 import type { Command } from '../args.js';
 
 /** `--user uid[:gid]`, runc's parse. */
@@ -86,6 +87,8 @@ export const execCommand: Command = {
       extraEnv: fds.extraEnv,
       ignorePaused: a['ignore-paused'] as boolean,
       subCgroups: a.cgroup as string[] | undefined,
+      // the front's key on a miss (native/front/exec.c): the plan is kept under it
+      cacheKey: takeExecCacheKey(),
     };
     const rt = ctx.runtime();
     if (a.detach) {
