@@ -10,7 +10,7 @@ import type { Process } from './config/types.js';
 import type { StateJson } from './container/state.js';
 import { TsrunError } from './errors.js';
 import type { Image, SpecOverrides } from './image/index.js';
-import type { ExecWhat, Output, Runtime, RuntimeExecOptions, Stdio } from './index.js';
+import type { ExecWhat, Output, Runtime, RuntimeExecOptions, Stdio } from './runtime.js';
 
 export interface ContainerOptions {
   /** Default: `t-` and 12 random hex digits. */

@@ -1,4 +1,4 @@
-import { Runtime } from '../index.js';
+import { Runtime } from '../runtime.js';
 import { Timeline } from '../timeline.js';
 import type { Logger } from './log.js';
 

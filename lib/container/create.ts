@@ -128,6 +128,8 @@ class CreateHookFailed extends Error {
 
 export async function createContainer(ctx: LifecycleContext, id: string, opts: CreateOptions): Promise<Created> {
   const t = ctx.timeline;
+  // v1 hierarchies: the grace period the init's cgroup join waits for starts now, on a thread (native/host/launch.c)
+  ctx.native.cgroupWarm();
   const lock = ctx.store.claim(id);
   const undo = new Undo();
   undo.push('the state dir', () => ctx.store.remove(id));

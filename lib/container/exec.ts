@@ -60,6 +60,7 @@ export async function execProcess(ctx: LifecycleContext, id: string, opts: ExecO
   // container's cgroup, so a delete meanwhile waits and then kills it too;
   // not longer: a paused container keeps it frozen until `resume`, which
   // must be able to take the lock.
+  ctx.native.cgroupWarm(); // v1: the join's grace period, under way while we plan (native/host/launch.c)
   const lock = ctx.store.lock(id, { shared: true });
   let fds: number[] = [];
   try {

@@ -118,6 +118,8 @@ export interface NativeBinding extends SeccompNative {
   launchAbort(handle: LaunchHandle): Promise<void>;
   /** Done: the sync socket closes; the process and its pty master are the caller's. */
   launchClose(handle: LaunchHandle): void;
+  /** Starts, on a thread of its own, the RCU grace period a v1 cgroup join waits for (native/host/launch.c). */
+  cgroupWarm(): void;
   /** process.oomScoreAdj, written to /proc/<pid>/oom_score_adj (native/host/launch.c). */
   writeOomScoreAdj(pid: number, value: number): void;
   /** CLOCK_MONOTONIC in ms (the init reports its step times on it). */

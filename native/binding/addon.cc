@@ -230,6 +230,12 @@ Napi::Value WriteOomScoreAdj(const Napi::CallbackInfo &info) {
   return env.Undefined();
 }
 
+// cgroupWarm(): the grace period of a v1 cgroup join, started now (native/host/launch.c).
+Napi::Value CgroupWarm(const Napi::CallbackInfo &info) {
+  tsrun_cgroup_warm();
+  return info.Env().Undefined();
+}
+
 // monotonicMs() -> CLOCK_MONOTONIC in ms: the init's step times are on this clock.
 Napi::Value MonotonicMs(const Napi::CallbackInfo &info) {
   struct timespec t;
@@ -481,6 +487,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("launchAbort", Napi::Function::New(env, LaunchAbort));
   exports.Set("launchClose", Napi::Function::New(env, LaunchClose));
   exports.Set("writeOomScoreAdj", Napi::Function::New(env, WriteOomScoreAdj));
+  exports.Set("cgroupWarm", Napi::Function::New(env, CgroupWarm));
   exports.Set("pipe", Napi::Function::New(env, Pipe));
   exports.Set("monotonicMs", Napi::Function::New(env, MonotonicMs));
   exports.Set("realtimeNs", Napi::Function::New(env, RealtimeNs));

@@ -625,6 +625,9 @@ int front_exec(const struct globals *g, struct tsrun_host *h, char **args, int n
     to_javascript();
   }
   close(dir);
+  /* (v1: the join's grace period under way while the plan is put in place;
+   * not before the lookup: a miss's execve would wait for that thread) */
+  tsrun_cgroup_warm();
   tsrun_buf_free(&key);
   tsrun_buf_free(&args_key);
   int code = serve(g, &s, &a, lock, init_path, plan, plan_len, oom, has_oom);

@@ -371,6 +371,9 @@ void tsrun_launch_close(struct tsrun_launch *L);
  * CLONE_INTO_CGROUP); the hybrid's unified tree may refuse. */
 int tsrun_cgroup_join(const struct tsrun_cgroup *cg, int born_in, pid_t pid, struct tsrun_err *e);
 int tsrun_write_oom_score_adj(pid_t pid, int value, struct tsrun_err *e);
+/* Starts the RCU grace period a v1 cgroup join waits for, on a detached
+ * thread (a no-op move of ourselves), so the join shares it (launch.c). */
+void tsrun_cgroup_warm(void);
 
 /* ---- the stdio relay of a foreground process (relay.c) ------------------- */
 

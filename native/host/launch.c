@@ -19,6 +19,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -270,4 +271,55 @@ int tsrun_write_oom_score_adj(pid_t pid, int value, struct tsrun_err *e) {
   if (!ok)
     return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "process.oomScoreAdj: cannot set %d: %s", value, strerror(saved));
   return 0;
+}
+
+/* ---- the v1 grace period, started early ------------------------------------
+ * Moving a process into a cgroup v1 hierarchy (cgroup.procs) takes the
+ * kernel's cgroup_threadgroup_rwsem for writing, whose first writer waits for
+ * an RCU grace period: 10-30 ms here, the largest single step of a create on
+ * a hybrid or v1 host (runc pays it too). Writers that come while one waits
+ * share its grace period. So the runtime writes its own pid into its own v1
+ * cgroup (a move to where it already is) on a thread of its own as soon as a
+ * create or exec begins, and the container's join a few ms later finds the
+ * grace period under way or over. Nothing moves; errors are ignored (no v1
+ * hierarchy: nothing to wait for). */
+static void *warm(void *arg) {
+  (void)arg;
+  char line[4096];
+  FILE *f = fopen("/proc/self/cgroup", "re");
+  if (!f) return NULL;
+  while (fgets(line, sizeof line, f)) {
+    char *ctrl = strchr(line, ':');
+    char *rel = ctrl ? strchr(ctrl + 1, ':') : NULL;
+    if (!rel || rel == ctrl + 1) continue; /* "0::/..." is v2 */
+    *rel++ = 0;
+    rel[strcspn(rel, "\n")] = 0;
+    const char *name = ctrl + 1;
+    if (!strncmp(name, "name=", 5)) name += 5;
+    char file[4200], text[24];
+    snprintf(file, sizeof file, "/sys/fs/cgroup/%s%s/cgroup.procs", name, rel);
+    int fd = open(file, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    int len = snprintf(text, sizeof text, "%d", getpid());
+    ssize_t ignored = write(fd, text, (size_t)len);
+    (void)ignored;
+    close(fd);
+    break;
+  }
+  fclose(f);
+  return NULL;
+}
+
+void tsrun_cgroup_warm(void) {
+  pthread_t t;
+  pthread_attr_t attr;
+  pthread_attr_init(&attr);
+  pthread_attr_setdetachstate(&attr, PTHREAD_CREATE_DETACHED);
+  pthread_attr_setstacksize(&attr, 64 * 1024);
+  sigset_t all, old;
+  sigfillset(&all);
+  pthread_sigmask(SIG_SETMASK, &all, &old); /* no signal of the caller's lands on it */
+  pthread_create(&t, &attr, warm, NULL);
+  pthread_sigmask(SIG_SETMASK, &old, NULL);
+  pthread_attr_destroy(&attr);
 }

@@ -6,7 +6,7 @@
  */
 
 import { TsrunError } from '../../errors.js';
-import type { ExecWhat } from '../../index.js';
+import type { ExecWhat } from '../../runtime.js';
 import { loadProcessFile } from '../../container/exec.js';
 import { listenFdOptions } from '../listen-fds.js';
 import { takeExecCacheKey } from '../../container/exec-cache.js';
