@@ -2,8 +2,9 @@
  * tsrun_sync.h — the sync socket between the runtime (parent) and the
  * process it launches (child): an AF_UNIX SOCK_SEQPACKET pair, one
  * fixed-size message per packet, so no framing and no partial reads. The
- * parent's half is one loop, lib/container/launch.ts, for both kinds of
- * plan: a container's init (create) and a tenant (exec).
+ * parent's half is one loop, native/host/launch.c (driven by
+ * lib/container/launch.ts, and by the front's cached exec), for both kinds
+ * of plan: a container's init (create) and a tenant (exec).
  *
  *   parent (launch)                            child (plain C)
  *   ───────────────                            ───────────────
