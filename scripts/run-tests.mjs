@@ -278,6 +278,8 @@ suites.push(
       'dist/tests/reliability/killpoints.test.js',
       // CRIU as the production host packages it, with the systemd driver
       'dist/tests/integration/checkpoint.test.js',
+      // exec from the cached plan, on cgroup v2 with the systemd driver's scopes
+      'dist/tests/integration/exec-cache.test.js',
     ],
   ),
 );
