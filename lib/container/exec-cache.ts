@@ -14,7 +14,8 @@
  *   <state dir>/exec/<name>   0600, in a 0700 dir, removed with the state dir:
  *     "tsrun-exec-plan 1\n<key length>\n<key>\noom=<n|none>\nplan=<length>\n<plan>"
  *
- * At most MAX_ENTRIES per container: the oldest go first.
+ * At most MAX_ENTRIES per container: the least recently used go first (the
+ * front touches an entry it runs).
  */
 import * as fs from 'node:fs';
 
@@ -79,7 +80,7 @@ export function storeExecPlan(stateDir: string, k: ExecCacheKey, plan: Plan, ide
   return true;
 }
 
-/** The oldest entries beyond MAX_ENTRIES removed. */
+/** The least recently used entries (by mtime: the front touches what it runs) beyond MAX_ENTRIES removed. */
 function trim(dir: number): void {
   const names = fs.readdirSync(`/proc/self/fd/${dir}`).filter((n) => /^[0-9a-f]{16}$/.test(n));
   if (names.length <= MAX_ENTRIES) return;

@@ -277,8 +277,8 @@ static int read_entry(int dir, const struct tsrun_buf *key, void **plan, size_t 
     if (n <= 0) ok = 0;
     got += n > 0 ? (size_t)n : 0;
   }
-  close(fd);
   if (!ok) {
+    close(fd);
     free(data);
     return -1;
   }
@@ -314,7 +314,10 @@ static int read_entry(int dir, const struct tsrun_buf *key, void **plan, size_t 
   memcpy(*plan, nl + 1, plen);
   *plan_len = plen;
   rc = 0;
+  /* used now: the CLI's bound removes the least recently used first */
+  futimens(fd, NULL);
 out:
+  close(fd);
   free(data);
   return rc;
 }

@@ -194,11 +194,18 @@ rootTest('a stale plan is never run: a paused, stopped or restarted container, a
   t.is(front.engineRuns(), runs + 1, 'planned for the new init');
 });
 
-rootTest('the cache is bounded: the oldest plans go first', (t) => {
+rootTest('the cache is bounded: the least recently used plans go first, a probe in use stays', (t) => {
   const front = privateFront(t);
   const box = startBox(t, front);
-  for (let i = 0; i < 20; i++) t.is(box.exec([box.id, 'sh', '-c', `exit ${i}`]).status, i);
+  const probe = [box.id, 'sh', '-c', 'exit 99'];
+  t.is(box.exec(probe).status, 99);
+  const before = front.engineRuns();
+  for (let i = 0; i < 20; i++) {
+    t.is(box.exec([box.id, 'sh', '-c', `exit ${i}`]).status, i);
+    t.is(box.exec(probe).status, 99); // the probe, between every new exec
+  }
   t.is(box.entries().length, 16);
+  t.is(front.engineRuns(), before + 20, 'only the new execs were planned: the probe was never evicted');
 });
 
 rootTest('what the front does not serve goes to the CLI: --cgroup', (t) => {
