@@ -294,13 +294,21 @@ export class Runtime {
   /** Creates a container; its init waits for start(). */
   async create(id: string, opts: RuntimeCreateOptions): Promise<Container> {
     if (this.ownTimeline) this.timeline.restart();
+    const { stdio, created } = await this.createWith(id, opts, opts.stdio, true);
+    const streams = stdio.opened();
+    if (this.reapChildren) this.track(id, created.state.pid);
+    return { id, pid: created.state.pid, state: this.lifecycle.state(id), ...streams };
+  }
+
+  /** create and run's common part: the bundle or image, the stdio, the create; what failed undone. */
+  private async createWith(id: string, opts: RuntimeCreateOptions, io: Stdio | 'pipe' | undefined, detach: boolean) {
     const from = await this.bundleFor(id, opts);
     let stdio;
     let created;
     try {
-      stdio = openStdio(this.native, opts.stdio);
+      stdio = openStdio(this.native, io);
       try {
-        created = await this.lifecycle.create(id, { ...createOnly(opts), ...from, stdio: stdio.child, detach: true, words: this.words });
+        created = await this.lifecycle.create(id, { ...createOnly(opts), ...from, stdio: stdio.child, detach, words: this.words });
       } catch (e) {
         stdio.abandon();
         throw e;
@@ -310,9 +318,7 @@ export class Runtime {
       throw e;
     }
     this.made.add(id);
-    const streams = stdio.opened();
-    if (this.reapChildren) this.track(id, created.state.pid);
-    return { id, pid: created.state.pid, state: this.lifecycle.state(id), ...streams };
+    return { stdio, created };
   }
 
   /** Starts the program of a created container. */
@@ -352,29 +358,8 @@ export class Runtime {
     // In the foreground with our own stdio the process gets pipes that we
     // relay, never our fds (relayPipes says why); with --detach it has ours.
     const ours = !detach && opts.stdio === undefined ? ownStdio() : null;
-    const from = await this.bundleFor(id, opts);
-    let stdio;
-    let created;
-    try {
-      stdio = openStdio(this.native, ours ? 'pipe' : opts.stdio);
-      try {
-        // a foreground run with our own stdio relays a terminal: it need not be detached
-        created = await this.lifecycle.create(id, {
-          ...createOnly(createOpts),
-          ...from,
-          stdio: stdio.child,
-          detach: detach || opts.stdio !== undefined,
-          words: this.words,
-        });
-      } catch (e) {
-        stdio.abandon();
-        throw e;
-      }
-    } catch (e) {
-      this.dropScratch(id);
-      throw e;
-    }
-    this.made.add(id);
+    // a foreground run with our own stdio relays a terminal: it need not be detached
+    const { stdio, created } = await this.createWith(id, createOpts, ours ? 'pipe' : opts.stdio, detach || opts.stdio !== undefined);
     const pipes = ours ? stdio.handOver() : (stdio.opened(), null);
     const forwarding = detach ? null : forwardSignals(this.native, { pid: created.state.pid, ptyMaster: created.ptyMaster });
     let relay = null;
