@@ -503,6 +503,11 @@ static int serve(const struct globals *g, const struct tsrun_state *s, const str
   tsrun_plan_free(&plan);
   free(copy);
   if (e.message[0]) return fail(g, "exec failed", &e), 255;
+  /* v1: the join's grace period under way while the process is spawned.
+   * Not before the plan's fds are in place (that thread opens fds of its
+   * own, which a dup2 onto the plan's numbers could close under it), nor
+   * before the lookup (a miss's execve would wait for the thread). */
+  tsrun_cgroup_warm();
 
   /* foreground: pipes relayed to our fds 0-2, as runc */
   int child[3] = {-1, -1, -1}, pipes[3] = {-1, -1, -1};
@@ -628,9 +633,6 @@ int front_exec(const struct globals *g, struct tsrun_host *h, char **args, int n
     to_javascript();
   }
   close(dir);
-  /* (v1: the join's grace period under way while the plan is put in place;
-   * not before the lookup: a miss's execve would wait for that thread) */
-  tsrun_cgroup_warm();
   tsrun_buf_free(&key);
   tsrun_buf_free(&args_key);
   int code = serve(g, &s, &a, lock, init_path, plan, plan_len, oom, has_oom);
