@@ -414,7 +414,12 @@ static int supervise(pid_t pid, int sigfd, struct tsrun_relay *relay) {
       code = WIFSIGNALED(status) ? 128 + WTERMSIG(status) : WEXITSTATUS(status);
       break;
     }
-    if (w < 0 && errno != EINTR) break;
+    if (w < 0 && errno != EINTR) {
+      /* (a caller that left SIGCHLD ignored would have it reaped for us:
+       * front_exec resets that) */
+      dprintf(2, "tsrun: exec failed: waitpid %d: %s\n", pid, strerror(errno));
+      break;
+    }
     struct signalfd_siginfo si;
     ssize_t n = read(sigfd, &si, sizeof si);
     if (n != sizeof si) continue;
@@ -600,6 +605,9 @@ launched:
 int front_exec(const struct globals *g, struct tsrun_host *h, char **args, int nargs) {
   struct exec_args a;
   struct tsrun_buf args_key = {0};
+  /* our children are ours to reap: an ignored SIGCHLD (inherited across
+   * execve) would have the kernel reap the process we wait for */
+  signal(SIGCHLD, SIG_DFL);
   /* a miss carries no key from any caller of ours */
   unsetenv(KEY_ENV);
   unsetenv(ENTRY_ENV);

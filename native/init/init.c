@@ -293,7 +293,11 @@ static int step_ready(struct tsrun_init *ctx) {
 
 static int step_exec(struct tsrun_init *ctx) {
   execve(ctx->exec_path, ctx->plan->argv, ctx->plan->envp);
-  return tsrun_fail(ctx, errno, "exec ", ctx->exec_path, NULL);
+  /* runc's words ("exec <path>: <why>"), the errno by name: the parents
+   * print an exec step's message as it is */
+  int err = errno;
+  const char *name = strerrorname_np(err);
+  return tsrun_fail(ctx, err, "exec ", ctx->exec_path, ": ", name ? name : "unknown error", NULL);
 }
 
 /* Which kind of process runs a step: the container's init (create), a
