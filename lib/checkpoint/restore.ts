@@ -239,7 +239,7 @@ export async function restoreContainer(ctx: LifecycleContext, id: string, opts: 
             await native.waitPid(pid).catch(() => undefined);
           });
           state = recordRestored(ctx, id, loaded, pid, cg ? { ...cg.manager.state, owned: cg.manager.owned() } : undefined, compiled);
-          if (opts.pidFile) writePidFile(opts.pidFile, pid);
+          if (opts.pidFile) writePidFile(native, opts.pidFile, pid);
         } else if (n.fd >= 0) fs.closeSync(n.fd);
       },
     }).catch((e: unknown) => {

@@ -394,7 +394,7 @@ function record(
     noNewKeyring: opts.noNewKeyring ?? false,
   });
   ctx.store.write(state);
-  if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+  if (opts.pidFile) writePidFile(ctx.native, opts.pidFile, launched.pid);
   return state;
 }
 

@@ -129,7 +129,7 @@ export async function execProcess(ctx: LifecycleContext, id: string, opts: ExecO
             sendToListener(ctx.native, listener, containerProcessState(state.seccomp!.listenerMetadata, { ...hookState(state), pid }), fd)
         : undefined,
     });
-    if (opts.pidFile) writePidFile(opts.pidFile, launched.pid);
+    if (opts.pidFile) writePidFile(ctx.native, opts.pidFile, launched.pid);
     if (opts.cacheKey && status === 'running') {
       const why = uncacheable(plan, {
         subCgroups: sub.size > 0,

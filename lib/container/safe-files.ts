@@ -15,6 +15,8 @@
  */
 import * as fs from 'node:fs';
 import * as path from 'node:path';
+import type { NativeBinding } from '../native/binding.js';
+import { fromHost } from '../native/host.js';
 
 const { O_RDONLY, O_WRONLY, O_CREAT, O_EXCL, O_DIRECTORY, O_NOFOLLOW, O_NONBLOCK } = fs.constants;
 
@@ -156,27 +158,17 @@ export function replaceFileAt(dirFd: number, name: string, data: Uint8Array | st
 }
 
 /**
- * Writes `file` whole in a directory another user may write (a pid file):
- * the content goes into a new file at an unpredictable name beside it,
- * created O_EXCL|O_NOFOLLOW (a symlink planted there is never followed), then
- * renamed over `file` (rename replaces a symlink at `file`, it does not
- * follow it).
+ * runc's pid file: the pid, no newline, replaced whole, written by
+ * native/host/files.c (the front's cached exec writes it there too). Its
+ * directory may be another user's to write: the temporary file is new
+ * (O_EXCL|O_NOFOLLOW) at an unpredictable name, never a symlink planted at a
+ * name we would use, and the rename replaces a symlink at `file` without
+ * following it.
  */
-export function writeFileReplacing(file: string, data: string, mode: number): void {
-  const abs = path.resolve(file);
-  const dir = fs.openSync(path.dirname(abs), O_RDONLY | O_DIRECTORY);
+export function writePidFile(native: Pick<NativeBinding, 'writePidFile'>, file: string, pid: number): void {
   try {
-    replaceFileAt(dir, path.basename(abs), data, mode);
-  } finally {
-    fs.closeSync(dir);
+    native.writePidFile(file, pid);
+  } catch (e) {
+    throw fromHost(e);
   }
-}
-
-/**
- * runc's pid file: the pid, no newline, replaced whole. Its directory may be
- * another user's to write: the temporary file is new (O_EXCL|O_NOFOLLOW) at
- * an unpredictable name, never a symlink planted at a name we would use.
- */
-export function writePidFile(file: string, pid: number): void {
-  writeFileReplacing(file, String(pid), 0o644);
 }

@@ -149,6 +149,8 @@ export interface NativeBinding extends SeccompNative {
   mkfifo(path: string, mode: number): void;
   flock(fd: number, op: number): void;
   connectUnix(path: string): number;
+  /** runc's pid file, replaced whole, following no symlink (native/host/files.c). */
+  writePidFile(file: string, pid: number): void;
   setChildSubreaper(): void;
   /** Gives the pty `to` the window size of terminal `from`; false if `from` is no terminal. */
   copyWinsize(from: number, to: number): boolean;

@@ -389,19 +389,19 @@ Napi::Value Flock(const Napi::CallbackInfo &info) {
 Napi::Value ConnectUnix(const Napi::CallbackInfo &info) {
   Napi::Env env = info.Env();
   std::string path = info[0].As<Napi::String>();
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (path.size() >= sizeof addr.sun_path) return ThrowErrno(env, ENAMETOOLONG, "connect");
-  memcpy(addr.sun_path, path.c_str(), path.size());
-  int fd = socket(AF_UNIX, SOCK_STREAM, 0);
-  if (fd < 0) return ThrowErrno(env, errno, "socket");
-  if (connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    int e = errno;
-    close(fd);
-    return ThrowErrno(env, e, "connect");
-  }
+  int fd = tsrun_connect_unix(path.c_str()); // native/host/files.c, the front's too
+  if (fd < 0) return ThrowErrno(env, errno, "connect");
   return Napi::Number::New(env, fd);
+}
+
+// writePidFile(file, pid): runc's pid file (native/host/files.c, the front's too).
+Napi::Value WritePidFile(const Napi::CallbackInfo &info) {
+  Napi::Env env = info.Env();
+  std::string file = info[0].As<Napi::String>();
+  struct tsrun_err e;
+  if (tsrun_write_pid_file(file.c_str(), info[1].As<Napi::Number>().Int32Value(), &e) < 0)
+    tsrun::HostError(env, e, {}).ThrowAsJavaScriptException();
+  return env.Undefined();
 }
 
 // readInRoot(root, path, maxBytes) -> string | null: a small file of a
@@ -498,6 +498,7 @@ Napi::Object Init(Napi::Env env, Napi::Object exports) {
   exports.Set("mkfifo", Napi::Function::New(env, Mkfifo));
   exports.Set("flock", Napi::Function::New(env, Flock));
   exports.Set("connectUnix", Napi::Function::New(env, ConnectUnix));
+  exports.Set("writePidFile", Napi::Function::New(env, WritePidFile));
   exports.Set("setChildSubreaper", Napi::Function::New(env, SetChildSubreaper));
   exports.Set("host", Napi::Function::New(env, tsrun::Host));
   exports.Set("hostAsync", Napi::Function::New(env, tsrun::HostAsync));

@@ -43,11 +43,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/signalfd.h>
-#include <sys/random.h>
 #include <sys/socket.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
-#include <sys/un.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -68,8 +66,6 @@ static const char *const TSRUN_STEP_NAMES[] = {
 #define ENTRY_MAX (8 * 1024 * 1024)
 /* Our own fds live at or above this while the plan's are put in place. */
 #define OURS_MIN 512
-
-extern char **environ;
 
 struct exec_args {
   const char *id, *pid_file, *console_socket, *pidfd_socket, *process;
@@ -322,13 +318,6 @@ out:
   return rc;
 }
 
-static int lift(int fd) {
-  if (fd < 0 || fd >= OURS_MIN) return fd;
-  int up = fcntl(fd, F_DUPFD_CLOEXEC, OURS_MIN);
-  close(fd);
-  return up;
-}
-
 /* fd placed at exactly `at` for the init to inherit (not close-on-exec). */
 static int place(int fd, int at) {
   if (fd < 0) return -1;
@@ -339,59 +328,6 @@ static int place(int fd, int at) {
   int rc = dup2(fd, at);
   close(fd);
   return rc < 0 ? -1 : 0;
-}
-
-static int connect_unix(const char *path) {
-  struct sockaddr_un addr;
-  memset(&addr, 0, sizeof addr);
-  addr.sun_family = AF_UNIX;
-  if (strlen(path) >= sizeof addr.sun_path) {
-    errno = ENAMETOOLONG;
-    return -1;
-  }
-  memcpy(addr.sun_path, path, strlen(path));
-  int fd = socket(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0);
-  if (fd >= 0 && connect(fd, (struct sockaddr *)&addr, sizeof addr) < 0) {
-    int saved = errno;
-    close(fd);
-    errno = saved;
-    return -1;
-  }
-  return fd;
-}
-
-/* runc's pid file: the pid, no newline, replaced whole; written under an
- * unpredictable name first (O_EXCL|O_NOFOLLOW: its directory may be another
- * user's), then renamed over it. */
-static int write_pid_file(const char *file, pid_t pid, struct tsrun_err *e) {
-  char abs[2 * PATH_MAX + 2], dir[2 * PATH_MAX + 2], tmp[2 * PATH_MAX + 64], text[24], cwd[PATH_MAX];
-  if (file[0] == '/')
-    snprintf(abs, sizeof abs, "%s", file);
-  else if (getcwd(cwd, sizeof cwd))
-    snprintf(abs, sizeof abs, "%s/%s", cwd, file);
-  else
-    return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "getcwd: %s", strerror(errno));
-  memcpy(dir, abs, sizeof dir);
-  char *slash = strrchr(dir, '/');
-  const char *base = slash + 1;
-  if (slash == dir)
-    dir[1] = 0, base = abs + 1;
-  else
-    *slash = 0;
-  unsigned long long r = 0;
-  if (getrandom(&r, sizeof r, 0) < 0) r = (unsigned long long)pid * 2654435761ULL ^ (unsigned long long)clock();
-  snprintf(tmp, sizeof tmp, "%s/.%s.%016llx", dir, base, r);
-  int fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0644);
-  int len = snprintf(text, sizeof text, "%d", pid);
-  int ok = fd >= 0 && write(fd, text, (size_t)len) == len;
-  int saved = errno;
-  if (fd >= 0) close(fd);
-  if (ok && rename(tmp, abs) == 0) return 0;
-  saved = ok ? errno : saved;
-  if (fd >= 0) unlink(tmp);
-  errno = saved;
-  return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "open %s: %s", fd < 0 ? tmp : abs,
-                       strerrorname_np(saved) ? strerrorname_np(saved) : strerror(saved));
 }
 
 static void *relay_thread(void *arg) {
@@ -501,9 +437,9 @@ static int serve(const struct globals *g, const struct tsrun_state *s, const str
   /* the namespaces are the init's only if it is still the process we recorded */
   if (!e.message[0] && !tsrun_pid_alive(s->pid, s->pid_start_time))
     tsrun_err_set(&e, TSRUN_CODE(ESTATE), "cannot exec in a stopped container");
-  if (!e.message[0] && a->console_socket && place(connect_unix(a->console_socket), console_at) < 0)
+  if (!e.message[0] && a->console_socket && place(tsrun_connect_unix(a->console_socket), console_at) < 0)
     tsrun_err_set(&e, TSRUN_CODE(ESYSTEM), "connect %s: %s", a->console_socket, strerrorname_np(errno));
-  if (!e.message[0] && a->pidfd_socket && place(connect_unix(a->pidfd_socket), pidfd_at) < 0)
+  if (!e.message[0] && a->pidfd_socket && place(tsrun_connect_unix(a->pidfd_socket), pidfd_at) < 0)
     tsrun_err_set(&e, TSRUN_CODE(ESYSTEM), "connect %s: %s", a->pidfd_socket, strerrorname_np(errno));
   tsrun_plan_free(&plan);
   free(copy);
@@ -521,8 +457,8 @@ static int serve(const struct globals *g, const struct tsrun_state *s, const str
       int p[2];
       if (pipe2(p, O_CLOEXEC) < 0)
         return tsrun_err_set(&e, TSRUN_CODE(ESYSTEM), "pipe2: %s", strerror(errno)), fail(g, "exec failed", &e), 255;
-      child[i] = lift(i == 0 ? p[0] : p[1]);
-      pipes[i] = lift(i == 0 ? p[1] : p[0]);
+      child[i] = tsrun_fd_lift(i == 0 ? p[0] : p[1], OURS_MIN);
+      pipes[i] = tsrun_fd_lift(i == 0 ? p[1] : p[0], OURS_MIN);
     }
   }
   /* signals from now on are held, then forwarded to the process */
@@ -533,11 +469,11 @@ static int serve(const struct globals *g, const struct tsrun_state *s, const str
   int sigfd = -1;
   if (!a->detach) {
     sigprocmask(SIG_BLOCK, &fwd, &old);
-    sigfd = lift(signalfd(-1, &fwd, SFD_CLOEXEC));
+    sigfd = tsrun_fd_lift(signalfd(-1, &fwd, SFD_CLOEXEC), OURS_MIN);
   }
   int cg_fd = -1;
   if (s->cgroup.version == 2 && s->cgroup.count == 1)
-    cg_fd = lift(open(s->cgroup.paths[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC));
+    cg_fd = tsrun_fd_lift(open(s->cgroup.paths[0], O_RDONLY | O_DIRECTORY | O_CLOEXEC), OURS_MIN);
   struct tsrun_launch_req req;
   memset(&req, 0, sizeof req);
   req.init_path = init_path;
@@ -559,7 +495,7 @@ static int serve(const struct globals *g, const struct tsrun_state *s, const str
     struct tsrun_launch_event ev;
     if (tsrun_launch_next(&L, &ev, &e) < 0) break;
     if (ev.type == TSRUN_SYNC_PID) {
-      if (tsrun_cgroup_join(&s->cgroup, 0, L.pid, &e) < 0) break;
+      if (tsrun_cgroup_join(&s->cgroup, L.pid, &e) < 0) break;
       if (has_oom && tsrun_write_oom_score_adj(L.pid, oom, &e) < 0) break;
       /* in the container's cgroup: a delete from now on kills it too */
       close(lock);
@@ -589,7 +525,7 @@ static int serve(const struct globals *g, const struct tsrun_state *s, const str
   return fail(g, "exec failed", &e), 255;
 
 launched:
-  if (a->pid_file && write_pid_file(a->pid_file, L.pid, &e) < 0) {
+  if (a->pid_file && tsrun_write_pid_file(a->pid_file, L.pid, &e) < 0) {
     kill(L.pid, SIGKILL);
     waitpid(L.pid, NULL, __WALL);
     return fail(g, "exec failed", &e), 255;
@@ -615,7 +551,7 @@ int front_exec(const struct globals *g, struct tsrun_host *h, char **args, int n
   /* socket activation: the CLI reads LISTEN_FDS/LISTEN_PID from its environment */
   if (getenv("LISTEN_FDS")) to_javascript();
   struct tsrun_err e = {"", ""};
-  int lock = lift(tsrun_lock(h, a.id, 1, &e));
+  int lock = tsrun_fd_lift(tsrun_lock(h, a.id, 1, &e), OURS_MIN);
   if (lock < 0) to_javascript(); /* the CLI says what is wrong */
   struct tsrun_state s;
   if (tsrun_state_load(h, a.id, &s, &e) < 0) to_javascript();
@@ -628,7 +564,7 @@ int front_exec(const struct globals *g, struct tsrun_host *h, char **args, int n
   if (front_find_engine(engine_dir, engine_file) < 0 || front_init_path(init_path, sizeof init_path) < 0 ||
       make_key(&s, &a, &args_key, engine_file, &key) < 0)
     to_javascript();
-  int dir = lift(open(s.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  int dir = tsrun_fd_lift(open(s.dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC), OURS_MIN);
   void *plan = NULL;
   size_t plan_len = 0;
   int oom = 0, has_oom = 0;

@@ -367,9 +367,10 @@ int tsrun_launch_go(struct tsrun_launch *L, pid_t pid, struct tsrun_err *e);
 void tsrun_launch_abort(struct tsrun_launch *L);
 /* Done: the sync socket closes; the process and the pty master are the caller's. */
 void tsrun_launch_close(struct tsrun_launch *L);
-/* Writes pid into each of cg's directories (v1; nothing when born_in, a v2
- * CLONE_INTO_CGROUP); the hybrid's unified tree may refuse. */
-int tsrun_cgroup_join(const struct tsrun_cgroup *cg, int born_in, pid_t pid, struct tsrun_err *e);
+/* Writes pid into each of cg's directories (on v2 after CLONE_INTO_CGROUP
+ * too: a no-op then, and the move when clone3 fell back); the hybrid's
+ * unified tree may refuse. */
+int tsrun_cgroup_join(const struct tsrun_cgroup *cg, pid_t pid, struct tsrun_err *e);
 int tsrun_write_oom_score_adj(pid_t pid, int value, struct tsrun_err *e);
 /* Starts the RCU grace period a v1 cgroup join waits for, on a detached
  * thread (a no-op move of ourselves), so the join shares it (launch.c). */
@@ -396,6 +397,15 @@ int tsrun_relay_init(struct tsrun_relay *r, const int pipes[3], const int ours[3
 void tsrun_relay_loop(struct tsrun_relay *r);
 void tsrun_relay_command(struct tsrun_relay *r, char c);
 void tsrun_relay_free(struct tsrun_relay *r);
+
+/* ---- fds and files both front doors need (files.c) ------------------------ */
+
+/* fd moved to a number >= min, close-on-exec (the original closed); fd as it is when already there. */
+int tsrun_fd_lift(int fd, int min);
+/* A connected AF_UNIX stream socket (not close-on-exec: the init inherits it); -1 and errno. */
+int tsrun_connect_unix(const char *path);
+/* runc's pid file, replaced whole without following a symlink planted beside it. */
+int tsrun_write_pid_file(const char *file, pid_t pid, struct tsrun_err *e);
 
 /* ---- the commands --------------------------------------------------------- */
 

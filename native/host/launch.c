@@ -241,8 +241,7 @@ void tsrun_launch_close(struct tsrun_launch *L) {
 
 /* ---- host steps at PID, for a caller without its own (the front) ---------- */
 
-int tsrun_cgroup_join(const struct tsrun_cgroup *cg, int born_in, pid_t pid, struct tsrun_err *e) {
-  if (born_in) return 0;
+int tsrun_cgroup_join(const struct tsrun_cgroup *cg, pid_t pid, struct tsrun_err *e) {
   char text[24];
   int len = snprintf(text, sizeof text, "%d", pid);
   for (size_t i = 0; i < cg->count; i++) {

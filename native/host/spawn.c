@@ -236,16 +236,6 @@ static long do_clone(uint64_t flags, int cgroup_fd, struct child_args *a, void *
 
 /* ---- the parent ------------------------------------------------------------ */
 
-/* fd moved to a number >= min, close-on-exec (the original closed). */
-static int lift(int fd, int min) {
-  if (fd >= min) return fd;
-  int up = fcntl(fd, F_DUPFD_CLOEXEC, min);
-  int saved = errno;
-  close(fd);
-  errno = saved;
-  return up;
-}
-
 static void fd_text(int fd, char *buf, size_t size) {
   snprintf(buf, size, "%d", fd);
 }
@@ -282,8 +272,8 @@ int tsrun_spawn(const struct tsrun_spawn_req *r, pid_t *pid_out, int *sync_out, 
     close(plan_fd);
     return tsrun_err_set(e, TSRUN_CODE(ESYSTEM), "socketpair: %s", strerror(saved));
   }
-  plan_fd = lift(plan_fd, low);
-  sv[1] = lift(sv[1], low);
+  plan_fd = tsrun_fd_lift(plan_fd, low);
+  sv[1] = tsrun_fd_lift(sv[1], low);
   if (plan_fd < 0 || sv[1] < 0) {
     int saved = errno;
     if (plan_fd >= 0) close(plan_fd);

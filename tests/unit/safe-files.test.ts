@@ -4,7 +4,8 @@ import * as fs from 'node:fs';
 import * as os from 'node:os';
 import * as path from 'node:path';
 
-import { NotPrivateError, openPrivateDir, readPrivateFile, writeFileReplacing } from '../../lib/container/safe-files.js';
+import { NotPrivateError, openPrivateDir, readPrivateFile, writePidFile } from '../../lib/container/safe-files.js';
+import { loadBinding } from '../../lib/native/binding.js';
 
 function temp(): string {
   const d = fs.mkdtempSync(path.join(os.tmpdir(), 'tsrun-safe-'));
@@ -47,19 +48,19 @@ test('readPrivateFile: not through a symlink, capped, secret means 0600', (t) =>
   fs.rmSync(root, { recursive: true });
 });
 
-test('writeFileReplacing follows no symlink: neither one at the name runc uses first, nor one at the file itself', (t) => {
+test('the pid file follows no symlink: neither one at the name runc uses first, nor one at the file itself', (t) => {
   const dir = temp();
   const victim = path.join(dir, 'victim');
   fs.writeFileSync(victim, 'precious');
   fs.symlinkSync(victim, path.join(dir, '.pid'));
   fs.symlinkSync(victim, path.join(dir, 'pid'));
-  writeFileReplacing(path.join(dir, 'pid'), '42', 0o644);
+  writePidFile(loadBinding(), path.join(dir, 'pid'), 42);
   t.is(fs.readFileSync(victim, 'utf8'), 'precious');
   t.true(fs.lstatSync(path.join(dir, 'pid')).isFile());
   t.is(fs.readFileSync(path.join(dir, 'pid'), 'utf8'), '42');
   t.deepEqual(fs.readdirSync(dir).sort(), ['.pid', 'pid', 'victim'], 'no temporary file left');
   fs.mkdirSync(path.join(dir, 'adir'));
-  t.throws(() => writeFileReplacing(path.join(dir, 'adir'), '1', 0o644));
+  t.throws(() => writePidFile(loadBinding(), path.join(dir, 'adir'), 1));
   t.deepEqual(fs.readdirSync(dir).sort(), ['.pid', 'adir', 'pid', 'victim'], 'a failed rename leaves no temporary file');
   fs.rmSync(dir, { recursive: true });
 });
