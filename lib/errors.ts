@@ -60,11 +60,9 @@ export class InitStepError extends TsrunError {
   readonly errno: number;
   readonly syscallCode: string | null;
   readonly detail: string;
-  constructor(step: string, errno: number, syscallCode: string | null, detail: string) {
-    // exec errors already carry runc's full wording, which engines match on
-    // ("executable file not found in $PATH", "no such file or directory").
-    const text = step === 'exec' || !syscallCode ? detail : `${detail}: ${syscallCode}`;
-    super('ECHILD', `${text} (${step})`);
+  /** `text`: the whole message, worded by native/host/launch.c (tsrun_launch_error), which the front prints too. */
+  constructor(step: string, errno: number, syscallCode: string | null, detail: string, text: string) {
+    super('ECHILD', text);
     this.step = step;
     this.errno = errno;
     this.syscallCode = syscallCode;

@@ -138,7 +138,7 @@ export async function launch(native: NativeBinding, ops: ProcessOps, req: Launch
           native.launchClose(handle);
           return { pid, pidStartTime, ptyMaster: ptyMaster >= 0 ? ptyMaster : null };
         case SyncType.ERROR:
-          throw new InitStepError(stepName(ev.step), ev.errno, ev.code, ev.message);
+          throw new InitStepError(stepName(ev.step), ev.errno, ev.code, ev.message, ev.text!);
         default:
           throw new TsrunError('ECHILD', `unexpected launch event ${ev.type}`);
       }

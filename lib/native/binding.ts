@@ -36,6 +36,8 @@ export interface LaunchEvent {
   errno: number;
   code: string | null;
   message: string;
+  /** ERROR: the message as the user reads it ("<message>: <ERRNO> (<step>)"; launch.c words it). */
+  text?: string;
 }
 
 /** A launch in progress (native/host/launch.c's struct tsrun_launch). */

@@ -165,6 +165,11 @@ class LaunchNextWorker : public Napi::AsyncWorker {
     const char *code = ev_.err ? strerrorname_np(ev_.err) : nullptr;
     out.Set("code", code ? Napi::Value(Napi::String::New(env, code)) : env.Null());
     out.Set("message", Napi::String::New(env, ev_.message));
+    if (ev_.type == TSRUN_SYNC_ERROR) {
+      struct tsrun_err worded;
+      tsrun_launch_error(&ev_, &worded);
+      out.Set("text", Napi::String::New(env, worded.message));
+    }
     deferred_.Resolve(out);
   }
 

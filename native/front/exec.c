@@ -49,15 +49,8 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
-#include "../init/init.h"
 #include "front.h"
 #include "tsrun_plan.h"
-
-static const char *const TSRUN_STEP_NAMES[] = {
-#define X(id, name) name,
-    TSRUN_STEPS(X)
-#undef X
-};
 
 #define KEY_ENV "TSRUN_EXEC_KEY"
 #define ENTRY_ENV "TSRUN_EXEC_ENTRY"
@@ -508,13 +501,7 @@ static int serve(const struct globals *g, const struct tsrun_state *s, const str
       goto launched;
     }
     if (ev.type == TSRUN_SYNC_ERROR) {
-      /* lib/errors.ts InitStepError's wording */
-      const char *step = ev.step < sizeof TSRUN_STEP_NAMES / sizeof *TSRUN_STEP_NAMES ? TSRUN_STEP_NAMES[ev.step] : "?";
-      const char *code = ev.err ? strerrorname_np(ev.err) : NULL;
-      if (!strcmp(step, "exec") || !code)
-        tsrun_err_set(&e, TSRUN_CODE(ECHILD), "%s (%s)", ev.message, step);
-      else
-        tsrun_err_set(&e, TSRUN_CODE(ECHILD), "%s: %s (%s)", ev.message, code, step);
+      tsrun_launch_error(&ev, &e);
       break;
     }
     if (ev.type == TSRUN_SYNC_SECCOMP && ev.fd >= 0) close(ev.fd);

@@ -363,6 +363,9 @@ int tsrun_launch_start(struct tsrun_launch *L, const struct tsrun_launch_req *r,
  * (timeout, a child dead without a message): abort then. */
 int tsrun_launch_next(struct tsrun_launch *L, struct tsrun_launch_event *ev, struct tsrun_err *e);
 int tsrun_launch_go(struct tsrun_launch *L, pid_t pid, struct tsrun_err *e);
+/* An ERROR event as the user reads it, code ECHILD: "<message>: <ERRNO> (<step>)",
+ * or "<message> (<step>)" for the exec step or without an errno. */
+int tsrun_launch_error(const struct tsrun_launch_event *ev, struct tsrun_err *e);
 /* SIGKILL and reap what was started, close what is held. */
 void tsrun_launch_abort(struct tsrun_launch *L);
 /* Done: the sync socket closes; the process and the pty master are the caller's. */

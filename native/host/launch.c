@@ -29,6 +29,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include "../init/init.h"
 #include "host.h"
 #include "tsrun_plan.h"
 
@@ -204,6 +205,21 @@ int tsrun_launch_next(struct tsrun_launch *L, struct tsrun_launch_event *ev, str
         return tsrun_err_set(e, TSRUN_CODE(ECHILD), "unexpected sync message %u", msg.type);
     }
   }
+}
+
+static const char *const STEP_NAMES[] = {
+#define X(id, name) name,
+    TSRUN_STEPS(X)
+#undef X
+};
+
+int tsrun_launch_error(const struct tsrun_launch_event *ev, struct tsrun_err *e) {
+  const char *step = ev->step < sizeof STEP_NAMES / sizeof *STEP_NAMES ? STEP_NAMES[ev->step] : "?";
+  const char *code = ev->err ? strerrorname_np(ev->err) : NULL;
+  /* an exec step's message is whole already (runc's words, which engines
+   * match on: "executable file not found in $PATH") */
+  if (!strcmp(step, "exec") || !code) return tsrun_err_set(e, TSRUN_CODE(ECHILD), "%s (%s)", ev->message, step);
+  return tsrun_err_set(e, TSRUN_CODE(ECHILD), "%s: %s (%s)", ev->message, code, step);
 }
 
 int tsrun_launch_go(struct tsrun_launch *L, pid_t pid, struct tsrun_err *e) {

@@ -118,11 +118,25 @@ function world(t: ExecutionContext, brk?: Break, mutate?: (s: Spec) => void): Wo
       if (brk === 'spawn') throw new Error('clone3: EAGAIN');
       script.length = 0;
       if (brk === 'init.namespaces')
-        script.push(msg(SyncType.ERROR, { step: step('namespaces'), errno: 1, code: 'EPERM', message: 'unshare namespaces' }));
+        script.push(
+          msg(SyncType.ERROR, {
+            step: step('namespaces'),
+            errno: 1,
+            code: 'EPERM',
+            message: 'unshare namespaces',
+            text: 'unshare namespaces: EPERM (namespaces)',
+          }),
+        );
       script.push(msg(SyncType.PID));
       if (!tenant && (brk === 'prestart' || brk === 'init.hooks')) script.push(msg(SyncType.HOOKS));
       if (brk === 'init.hooks')
-        script.push(msg(SyncType.ERROR, { step: step('hooks'), message: 'error running createContainer hook #0: exit status 1 (/x/cc)' }));
+        script.push(
+          msg(SyncType.ERROR, {
+            step: step('hooks'),
+            message: 'error running createContainer hook #0: exit status 1 (/x/cc)',
+            text: 'error running createContainer hook #0: exit status 1 (/x/cc) (hooks)',
+          }),
+        );
       // (a tenant's READY: launch.c has seen its execve too)
       script.push(msg(SyncType.READY, { message: '' }));
       const pid = tenant ? 7777 : initPid;
